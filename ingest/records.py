@@ -1,0 +1,75 @@
+"""The catalogue as plain records: what every reader produces and the loader consumes.
+
+Readers turn a source format into these records and report every row they could not use as a
+:class:`Reject`; nothing downstream needs to know which file format the catalogue came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Item-to-item relationship types, as stored in the graph.
+LINK_TYPES: tuple[str, ...] = ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER")
+
+#: Values of ``BOUGHT.split``.
+SPLITS: tuple[str, ...] = ("train", "test")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A product. ``categories`` is one path from the root to the leaf category."""
+
+    id: str
+    title: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    sales_rank: int | None = None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A user bought an item; ``seq`` is its 1-based place in the user's history."""
+
+    user_id: str
+    item_id: str
+    seq: int | None
+    split: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLink:
+    """A directed item-to-item link of one of :data:`LINK_TYPES`."""
+
+    item_id: str
+    relation: str
+    other_item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One problem found in the input.
+
+    ``action`` says what happened to the row: ``"row skipped"`` (nothing of it was loaded) or
+    ``"field dropped"`` (the row was loaded without the bad field).
+    """
+
+    file: str
+    line: int
+    field: str
+    reason: str
+    value: str = ""
+    action: str = "row skipped"
+
+
+@dataclass
+class Catalogue:
+    """Everything one reader produced from one source."""
+
+    source: str
+    format: str
+    users: list[str] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    purchases: list[Purchase] = field(default_factory=list)
+    links: list[ItemLink] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    rows_read: int = 0

@@ -1,0 +1,206 @@
+"""The knowledge graph as integer-indexed arrays: what models, baselines and metrics consume.
+
+Both the store export and the benchmark (which reads the canonical CSV files directly) build a
+:class:`GraphData` through :meth:`GraphData.from_frames`, so every model sees the same indexing.
+Index order is the sorted order of ids, which keeps id maps stable across runs and sources.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from torch_geometric.data import HeteroData
+
+LINK_RELATIONS = ("also_bought", "also_viewed", "bought_together")
+
+
+def _pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.stack([np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)], axis=1)
+
+
+@dataclass
+class GraphData:
+    """Users, items, brands and categories with their edges, each edge array shaped ``(n, 2)``.
+
+    ``train``/``test`` hold ``[user, item]`` purchase pairs; only ``train`` may reach a model.
+    ``links`` maps a relation (``also_bought``, ``also_viewed``, ``bought_together``) to
+    ``[item, other_item]`` pairs inside the catalogue.
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    brands: np.ndarray
+    categories: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    item_brand: np.ndarray
+    item_category: np.ndarray
+    category_parent: np.ndarray
+    links: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def num_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.items)
+
+    @classmethod
+    def from_frames(
+        cls,
+        items: pd.DataFrame,
+        purchases: pd.DataFrame,
+        links: pd.DataFrame | None = None,
+        users: pd.DataFrame | None = None,
+    ) -> "GraphData":
+        """Build from frames in the canonical CSV columns (see the README's catalogue format).
+
+        ``items``: ``item_id, brand, categories`` (``|``-joined root→leaf path);
+        ``purchases``: ``user_id, item_id, split``; ``links``: ``item_id, relation,
+        other_item_id`` (links leaving the catalogue are dropped); ``users``: ``user_id``.
+        """
+        item_ids = np.array(sorted(items["item_id"].astype(str).unique()), dtype=object)
+        user_pool = purchases["user_id"].astype(str)
+        if users is not None:
+            user_pool = pd.concat([user_pool, users["user_id"].astype(str)])
+        user_ids = np.array(sorted(user_pool.unique()), dtype=object)
+        item_ix = pd.Index(item_ids)
+        user_ix = pd.Index(user_ids)
+
+        brand_col = items["brand"].fillna("").astype(str).str.strip()
+        has_brand = brand_col != ""
+        brand_ids = np.array(sorted(brand_col[has_brand].unique()), dtype=object)
+        item_brand = _pairs(
+            item_ix.get_indexer(items.loc[has_brand, "item_id"].astype(str)),
+            pd.Index(brand_ids).get_indexer(brand_col[has_brand]),
+        )
+
+        paths = items["categories"].fillna("").astype(str).str.split("|")
+        leaf_rows, parent_rows = [], set()
+        for item_id, path in zip(items["item_id"].astype(str), paths):
+            path = [p for p in path if p]
+            if not path:
+                continue
+            leaf_rows.append((item_id, path[-1]))
+            parent_rows.update(zip(path[1:], path[:-1]))
+        category_ids = np.array(
+            sorted({c for _, c in leaf_rows} | {c for pair in parent_rows for c in pair}),
+            dtype=object,
+        )
+        cat_ix = pd.Index(category_ids)
+        item_category = _pairs(
+            item_ix.get_indexer([i for i, _ in leaf_rows]),
+            cat_ix.get_indexer([c for _, c in leaf_rows]),
+        ).reshape(-1, 2)
+        parent_sorted = sorted(parent_rows)
+        category_parent = _pairs(
+            cat_ix.get_indexer([c for c, _ in parent_sorted]),
+            cat_ix.get_indexer([p for _, p in parent_sorted]),
+        ).reshape(-1, 2)
+
+        def purchase_pairs(split: str) -> np.ndarray:
+            rows = purchases[purchases["split"] == split]
+            pairs = _pairs(
+                user_ix.get_indexer(rows["user_id"].astype(str)),
+                item_ix.get_indexer(rows["item_id"].astype(str)),
+            ).reshape(-1, 2)
+            pairs = pairs[(pairs >= 0).all(axis=1)]
+            return np.unique(pairs, axis=0) if len(pairs) else pairs
+
+        link_arrays: dict[str, np.ndarray] = {}
+        if links is not None:
+            for relation in LINK_RELATIONS:
+                rows = links[links["relation"] == relation]
+                pairs = _pairs(
+                    item_ix.get_indexer(rows["item_id"].astype(str)),
+                    item_ix.get_indexer(rows["other_item_id"].astype(str)),
+                ).reshape(-1, 2)
+                pairs = pairs[(pairs >= 0).all(axis=1) & (pairs[:, 0] != pairs[:, 1])]
+                link_arrays[relation] = np.unique(pairs, axis=0) if len(pairs) else pairs
+
+        return cls(
+            users=user_ids,
+            items=item_ids,
+            brands=brand_ids,
+            categories=category_ids,
+            train=purchase_pairs("train"),
+            test=purchase_pairs("test"),
+            item_brand=item_brand,
+            item_category=item_category,
+            category_parent=category_parent,
+            links=link_arrays,
+        )
+
+    @classmethod
+    def from_csv_dir(cls, path: str | Path) -> "GraphData":
+        """Read the four canonical files (``items``, ``users``, ``purchases``, ``item_links``,
+        each ``.csv`` or ``.csv.gz``) from ``path``."""
+        path = Path(path)
+
+        def read(name: str) -> pd.DataFrame | None:
+            for suffix in (".csv.gz", ".csv"):
+                if (path / f"{name}{suffix}").exists():
+                    return pd.read_csv(path / f"{name}{suffix}", dtype=str, keep_default_na=False)
+            return None
+
+        items, purchases = read("items"), read("purchases")
+        if items is None or purchases is None:
+            raise FileNotFoundError(f"{path}: needs items.csv[.gz] and purchases.csv[.gz]")
+        return cls.from_frames(items, purchases, read("item_links"), read("users"))
+
+    def train_matrix(self) -> sp.csr_matrix:
+        """Users × items, 1 where the user bought the item in train."""
+        return self._matrix(self.train)
+
+    def test_matrix(self) -> sp.csr_matrix:
+        return self._matrix(self.test)
+
+    def _matrix(self, pairs: np.ndarray) -> sp.csr_matrix:
+        data = np.ones(len(pairs), dtype=np.float32)
+        return sp.csr_matrix(
+            (data, (pairs[:, 0], pairs[:, 1])), shape=(self.num_users, self.num_items)
+        )
+
+    def to_hetero(self, *, brands: bool = True, categories: bool = True,
+                  item_links: bool = True) -> HeteroData:
+        """The train graph as PyG ``HeteroData``, every relation with its reverse.
+
+        Test purchases never enter it. The flags drop parts of the knowledge graph for ablations.
+        """
+        data = HeteroData()
+        data["user"].num_nodes = self.num_users
+        data["item"].num_nodes = self.num_items
+
+        def add(src: str, rel: str, dst: str, pairs: np.ndarray) -> None:
+            edge = torch.from_numpy(np.ascontiguousarray(pairs.T)).long()
+            data[src, rel, dst].edge_index = edge
+            data[dst, f"rev_{rel}", src].edge_index = edge.flip(0)
+
+        add("user", "bought", "item", self.train)
+        if brands:
+            data["brand"].num_nodes = len(self.brands)
+            add("item", "has_brand", "brand", self.item_brand)
+        if categories:
+            data["category"].num_nodes = len(self.categories)
+            add("item", "in_category", "category", self.item_category)
+            add("category", "subcategory_of", "category", self.category_parent)
+        if item_links:
+            for relation, pairs in self.links.items():
+                add("item", relation, "item", pairs)
+        return data
+
+    def fingerprint(self) -> str:
+        """A hash of ids and train edges: a model is only valid for the data it was trained on."""
+        digest = hashlib.sha256()
+        for array in (self.users, self.items, self.brands, self.categories):
+            digest.update("\x1f".join(array.tolist()).encode())
+        for array in (self.train, self.item_brand, self.item_category, self.category_parent,
+                      *(self.links[k] for k in sorted(self.links))):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        return digest.hexdigest()[:16]

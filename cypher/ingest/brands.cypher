@@ -1,0 +1,3 @@
+// $rows: [{name}]
+UNWIND $rows AS row
+MERGE (:Brand {name: row.name})

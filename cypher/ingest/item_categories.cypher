@@ -1,0 +1,5 @@
+// $rows: [{item, category}]; category is the leaf of the item's path.
+UNWIND $rows AS row
+MATCH (i:Item {id: row.item})
+MATCH (c:Category {name: row.category})
+MERGE (i)-[:IN_CATEGORY]->(c)

@@ -1,0 +1,3 @@
+// $rows: [{id}]
+UNWIND $rows AS row
+MERGE (:User {id: row.id})

@@ -1,0 +1,200 @@
+"""The local graph store: an ArcadeDB server speaking Bolt, started and stopped by graphrec.
+
+With no ``NEO4J_URI`` graphrec runs against this server so that a fresh machine needs neither
+Java nor Neo4j: the ``arcadedb-embedded`` wheel ships the server and its own Java runtime. The
+server is a separate process (it outlives one command, so later commands reuse it) that listens
+on 127.0.0.1 only, with a generated root password kept in a 0600 file.
+"""
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import neo4j
+import psutil
+
+from graphrec.config import Settings
+
+SERVER_CLASS = "com.arcadedb.server.ArcadeDBServer"
+BOLT_PLUGIN = "Bolt:com.arcadedb.bolt.BoltProtocolPlugin"
+USER = "root"
+
+
+class LocalStoreError(RuntimeError):
+    """The local store could not be started, reached or stopped."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What a running local server needs to be found again: written to ``server.json``."""
+
+    pid: int
+    bolt_port: int
+    http_port: int
+    database: str
+
+    @property
+    def uri(self) -> str:
+        return f"bolt://127.0.0.1:{self.bolt_port}"
+
+    @property
+    def studio_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+def _package_dir() -> Path:
+    spec = importlib.util.find_spec("arcadedb_embedded")
+    if spec is None or spec.origin is None:
+        raise LocalStoreError("the local store needs the arcadedb-embedded package: "
+                              "pip install arcadedb-embedded==26.10.2.post1")
+    return Path(spec.origin).parent
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalStore:
+    """The local ArcadeDB server whose files live in ``settings.store_dir``."""
+
+    def __init__(self, settings: Settings):
+        self.dir = settings.store_dir
+        self.database = settings.database
+        self.heap = settings.store_heap
+
+    @property
+    def password_file(self) -> Path:
+        return self.dir / "password"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "server.log"
+
+    @property
+    def _info_file(self) -> Path:
+        return self.dir / "server.json"
+
+    def password(self) -> str:
+        """The root password, generated on first use and readable by this user only."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.password_file.exists():
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(24))
+        return self.password_file.read_text().strip()
+
+    def running(self) -> ServerInfo | None:
+        """The server recorded in ``server.json`` if its process is still alive."""
+        try:
+            info = ServerInfo(**json.loads(self._info_file.read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            return None
+        try:
+            cmdline = psutil.Process(info.pid).cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+        return info if SERVER_CLASS in cmdline else None
+
+    def start(self, timeout: float = 120.0) -> ServerInfo:
+        """Start the server, or return the one already running; returns once a query answers."""
+        with self._lock():
+            info = self.running()
+            if info is None:
+                info = self._spawn()
+            self._wait_ready(info, timeout)
+            return info
+
+    def stop(self, timeout: float = 60.0) -> ServerInfo | None:
+        """Stop the server if it runs; returns what was stopped."""
+        with self._lock():
+            info = self.running()
+            if info is None:
+                return None
+            proc = psutil.Process(info.pid)
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+            self._info_file.unlink(missing_ok=True)
+            return info
+
+    def _spawn(self) -> ServerInfo:
+        pkg = _package_dir()
+        bolt_port, http_port = _free_port(), _free_port()
+        root = self.dir / "root"
+        root.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(pkg / "jre" / "bin" / "java"),
+            f"-Xmx{self.heap}",
+            f"-Darcadedb.server.rootPath={root}",
+            f"-Darcadedb.server.rootPassword={self.password()}",
+            f"-Darcadedb.server.defaultDatabases={self.database}[{USER}]",
+            f"-Darcadedb.server.plugins={BOLT_PLUGIN}",
+            "-Darcadedb.server.httpIncomingHost=127.0.0.1",
+            f"-Darcadedb.server.httpIncomingPort={http_port}",
+            "-Darcadedb.bolt.host=127.0.0.1",
+            f"-Darcadedb.bolt.port={bolt_port}",
+            "-cp", str(pkg / "jars" / "*"),
+            SERVER_CLASS,
+        ]
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=self.dir,
+                                    start_new_session=True)
+        info = ServerInfo(pid=proc.pid, bolt_port=bolt_port, http_port=http_port,
+                          database=self.database)
+        self._info_file.write_text(json.dumps(asdict(info)))
+        return info
+
+    def _wait_ready(self, info: ServerInfo, timeout: float) -> None:
+        """Bolt opens before the database exists, so wait for a real query to answer."""
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        with neo4j.GraphDatabase.driver(info.uri, auth=(USER, self.password())) as driver:
+            while time.monotonic() < deadline:
+                if not psutil.pid_exists(info.pid):
+                    break
+                try:
+                    with driver.session(database=info.database) as session:
+                        session.run("RETURN 1 AS ok").consume()
+                    return
+                except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError,
+                        OSError) as exc:
+                    last_error = exc
+                    time.sleep(0.5)
+        tail = self._log_tail()
+        raise LocalStoreError(
+            f"local store did not answer on {info.uri} within {timeout:.0f}s "
+            f"(last error: {last_error}); server log {self.log_file}:\n{tail}")
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise start/stop across processes (gunicorn workers, parallel commands)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,96 @@
+"""The graph store connection: one driver per process, every query by file name and parameters.
+
+Neo4j when ``NEO4J_URI`` is set; otherwise the local store (:mod:`graphrec.localstore`), started
+on first use. Both are reached through the official ``neo4j`` driver and the same Cypher.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import neo4j
+from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
+
+import cypher
+from graphrec.config import Settings
+from graphrec.localstore import USER, LocalStore
+
+#: How long the driver keeps retrying a transaction on a lost connection before giving up.
+RETRY_SECONDS = 5.0
+CONNECT_SECONDS = 5.0
+
+
+class StoreUnavailable(RuntimeError):
+    """The graph store cannot be reached or refuses our credentials."""
+
+
+class GraphStore:
+    """A driver bound to one database. Queries are named by their file under ``cypher/``."""
+
+    def __init__(self, driver: neo4j.Driver, database: str, description: str):
+        self.driver = driver
+        self.database = database
+        self.description = description
+
+    def __enter__(self) -> "GraphStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Run the read query ``cypher/<name>.cypher`` and return its rows as dicts."""
+        return self.read_text(cypher.load(name), **params)
+
+    def read_text(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        """Run a read query given as text (for statements composed from ``cypher/`` files)."""
+        with self._errors():
+            result = self.driver.execute_query(query, params, database_=self.database,
+                                               routing_=neo4j.RoutingControl.READ)
+        return [record.data() for record in result.records]
+
+    def write(self, name: str, **params: Any) -> neo4j.SummaryCounters:
+        """Run the write statement ``cypher/<name>.cypher`` in one managed transaction."""
+        with self._errors():
+            result = self.driver.execute_query(cypher.load(name), params,
+                                               database_=self.database)
+        return result.summary.counters
+
+    def run_script(self, name: str) -> int:
+        """Run each statement of a multi-statement file (the schema); returns how many ran."""
+        parts = cypher.statements(name)
+        with self._errors():
+            for statement in parts:
+                self.driver.execute_query(statement, database_=self.database)
+        return len(parts)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"cannot reach {self.description}: {exc}") from exc
+        except AuthError as exc:
+            raise StoreUnavailable(f"{self.description} refused the credentials: {exc}") from exc
+
+
+def open_store(settings: Settings, *, start_local: bool = True) -> GraphStore:
+    """Connect to Neo4j (``NEO4J_URI``) or to the local store, starting it if needed."""
+    if settings.uses_local_store:
+        local = LocalStore(settings)
+        info = local.start() if start_local else local.running()
+        if info is None:
+            raise StoreUnavailable("the local store is not running (start it: graphrec db start)")
+        uri, auth = info.uri, (USER, local.password())
+        description = f"the local store at {uri} (database {settings.database})"
+    else:
+        uri, auth = settings.neo4j_uri, (settings.neo4j_user, settings.neo4j_password or "")
+        description = f"Neo4j at {uri} (database {settings.database})"
+    driver = neo4j.GraphDatabase.driver(uri, auth=auth,
+                                        max_transaction_retry_time=RETRY_SECONDS,
+                                        connection_timeout=CONNECT_SECONDS)
+    return GraphStore(driver, settings.database, description)

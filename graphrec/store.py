@@ -25,6 +25,10 @@ class StoreUnavailable(RuntimeError):
     """The graph store cannot be reached or refuses our credentials."""
 
 
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
 class GraphStore:
     """A driver bound to one database. Queries are named by their file under ``cypher/``."""
 
@@ -60,6 +64,15 @@ class GraphStore:
                                                database_=self.database)
         return result.summary.counters
 
+    def clear(self, batch: int = 10_000) -> int:
+        """Delete every node and relationship, in batches; returns the nodes deleted."""
+        deleted = 0
+        while True:
+            counters = self.write("admin/clear_batch", limit=batch)
+            deleted += counters.nodes_deleted
+            if counters.nodes_deleted < batch:
+                return deleted
+
     def run_script(self, name: str) -> int:
         """Run each statement of a multi-statement file (the schema); returns how many ran."""
         parts = cypher.statements(name)
@@ -73,9 +86,10 @@ class GraphStore:
         try:
             yield
         except (ServiceUnavailable, SessionExpired) as exc:
-            raise StoreUnavailable(f"cannot reach {self.description}: {exc}") from exc
+            raise StoreUnavailable(f"cannot reach {self.description}: {_one_line(exc)}") from exc
         except AuthError as exc:
-            raise StoreUnavailable(f"{self.description} refused the credentials: {exc}") from exc
+            raise StoreUnavailable(
+                f"{self.description} refused the credentials: {_one_line(exc)}") from exc
 
 
 def open_store(settings: Settings, *, start_local: bool = True) -> GraphStore:

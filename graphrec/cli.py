@@ -1,0 +1,159 @@
+"""The ``graphrec`` command: one subcommand per job, each printing what it did in numbers."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from graphrec.config import Settings
+from graphrec.localstore import LocalStore, LocalStoreError
+from graphrec.progress import RowProgress
+from graphrec.stats import format_stats, graph_stats
+from graphrec.store import StoreUnavailable, open_store
+from ingest.errors import CatalogueError
+
+SAMPLE = Path(__file__).parent / "sample" / "beauty"
+
+#: Exit codes: 1 input unusable / job failed, 2 usage, 3 store unreachable.
+EXIT_FAILED, EXIT_STORE = 1, 3
+
+
+class CommandError(RuntimeError):
+    """A command cannot do its job; the message says why, for the user."""
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.uses_local_store:
+        if args.action != "status":
+            raise CommandError(f"NEO4J_URI is set ({settings.neo4j_uri}): graphrec does not "
+                               "start or stop that server")
+        with open_store(settings) as store:
+            store.read_text("RETURN 1 AS ok")
+            print(f"store: Neo4j at {settings.neo4j_uri}, database {settings.database}: "
+                  "reachable")
+        print("open it in Neo4j Browser (e.g. http://localhost:7474 for a local server) "
+              f"and run :use {settings.database}")
+        return 0
+    local = LocalStore(settings)
+    if args.action == "start":
+        started = time.perf_counter()
+        info = local.start()
+        print(f"local store up at {info.uri} (pid {info.pid}, database {info.database}) "
+              f"in {time.perf_counter() - started:.1f}s")
+    elif args.action == "stop":
+        info = local.stop()
+        print(f"stopped the local store (pid {info.pid})" if info else
+              "the local store was not running")
+    else:
+        info = local.running()
+        print(f"store: local ArcadeDB (no NEO4J_URI set), files in {local.dir}")
+        if info is None:
+            print("state: stopped (graphrec db start, or any command that needs it, starts it)")
+            return 0
+        print(f"state: running, pid {info.pid}\n"
+              f"bolt:  {info.uri}  database {info.database}  user root  "
+              f"password in {local.password_file}\n"
+              f"web:   {info.studio_url} (ArcadeDB Studio)\n"
+              f"log:   {local.log_file}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.detect import read_catalogue
+    from ingest.loader import load_catalogue, plan
+    from ingest.rejects import summarise, write_rejects
+
+    path = Path(args.path) if args.path else SAMPLE
+    started = time.perf_counter()
+    catalogue = read_catalogue(path, format=args.format)
+    read_seconds = time.perf_counter() - started
+    print(f"read {path} ({catalogue.format}): {catalogue.rows_read:,} rows in "
+          f"{read_seconds:.1f}s, {len(catalogue.rejects):,} rejected")
+    rejects_path = Path(args.rejects) if args.rejects else (
+        settings.rejects_dir / f"{path.name or 'catalogue'}-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+    if catalogue.rejects:
+        write_rejects(catalogue.rejects, rejects_path)
+    steps, _ = plan(catalogue, keep_external=args.keep_external)
+    with open_store(settings) as store:
+        print(f"loading into {store.description}")
+        with RowProgress(sum(len(s.rows) for s in steps), enabled=not args.quiet) as bar:
+            report = load_catalogue(store, catalogue, keep_external=args.keep_external,
+                                    batch_size=args.batch_size, progress=bar)
+    _print_load_report(report)
+    if catalogue.rejects:
+        print(f"rejects: {len(catalogue.rejects):,} written to {rejects_path}")
+        for reason, count in summarise(catalogue.rejects).items():
+            print(f"  {count:>8,}  {reason}")
+    return 0
+
+
+def _print_load_report(report) -> None:
+    width = max(len(name) for name in report.rows)
+    print(f"  {'step':<{width}}  {'rows':>10}  {'created':>10}")
+    for name, rows in report.rows.items():
+        print(f"  {name:<{width}}  {rows:>10,}  {report.created[name]:>10,}")
+    rate = report.total_rows / report.seconds if report.seconds else 0.0
+    print(f"loaded {report.total_rows:,} rows in {report.seconds:.1f}s ({rate:,.0f} rows/s); "
+          f"created {report.total_created:,}")
+    if report.external_links_skipped:
+        print(f"skipped {report.external_links_skipped:,} links to products outside the "
+              "catalogue (--keep-external loads them)")
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    with open_store(settings) as store:
+        stats = graph_stats(store)
+    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graphrec", description="Explainable recommendations from a knowledge graph.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="start, stop or inspect the graph store")
+    db.add_argument("action", choices=("start", "stop", "status"))
+    db.set_defaults(handler=cmd_db)
+
+    ingest = sub.add_parser("ingest", help="load a catalogue into the graph")
+    ingest.add_argument("path", nargs="?", help="catalogue folder (default: the bundled sample)")
+    ingest.add_argument("--format", choices=("csv", "amazon-json"), help="skip detection")
+    ingest.add_argument("--keep-external", action="store_true",
+                        help="also load links to products outside the catalogue")
+    ingest.add_argument("--rejects", help="rejects CSV (default under $GRAPHREC_HOME/rejects)")
+    ingest.add_argument("--batch-size", type=int, default=5000)
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    stats = sub.add_parser("stats", help="count nodes and relationships in the graph")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(handler=cmd_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The driver logs each retry it makes; the final error reaches the user anyway.
+    logging.getLogger("neo4j").setLevel(logging.ERROR)
+    handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    try:
+        return handler(args, Settings.from_env())
+    except StoreUnavailable as exc:
+        print(f"graphrec: error: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    except (CommandError, CatalogueError, LocalStoreError) as exc:
+        print(f"graphrec: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("graphrec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Fixtures: settings in a temporary GRAPHREC_HOME, and one real graph store per test session.
+
+With ``NEO4J_URI`` set the tests run against that Neo4j (its ``NEO4J_DATABASE`` is wiped between
+tests: point it at a scratch database); otherwise they start the local ArcadeDB store once.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from graphrec.config import Settings
+from graphrec.localstore import LocalStore
+from graphrec.store import GraphStore, open_store
+
+SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("NEO4J_URI"):
+        return
+    skip = pytest.mark.skip(reason="needs a real Neo4j: set NEO4J_URI")
+    for item in items:
+        if "neo4j" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    env = {key: value for key, value in os.environ.items() if key.startswith("NEO4J_")}
+    env["GRAPHREC_HOME"] = str(tmp_path_factory.mktemp("graphrec-home"))
+    return Settings.from_env(env)
+
+
+@pytest.fixture(scope="session")
+def session_store(settings: Settings) -> Iterator[GraphStore]:
+    local = LocalStore(settings) if settings.uses_local_store else None
+    store = open_store(settings)
+    yield store
+    store.close()
+    if local is not None:
+        local.stop()
+
+
+@pytest.fixture
+def store(session_store: GraphStore) -> GraphStore:
+    """The session's store, emptied before the test."""
+    session_store.clear()
+    return session_store
+
+
+@pytest.fixture
+def env(settings: Settings) -> dict[str, str]:
+    """An environment for subprocesses and CLI runs that reaches the same store."""
+    out = dict(os.environ)
+    out["GRAPHREC_HOME"] = str(settings.home)
+    return out

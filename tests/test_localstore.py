@@ -1,0 +1,68 @@
+"""The local store graphrec starts itself: private, reused, persistent, and clear when down."""
+from __future__ import annotations
+
+import socket
+import stat
+
+import psutil
+import pytest
+
+from graphrec.config import Settings
+from graphrec.localstore import LocalStore
+from graphrec.store import GraphStore, StoreUnavailable, open_store
+
+
+
+@pytest.fixture
+def local(settings: Settings, session_store: GraphStore) -> LocalStore:
+    if not settings.uses_local_store:
+        pytest.skip("NEO4J_URI is set: no local store")
+    return LocalStore(settings)
+
+
+def test_listens_on_loopback_only(local: LocalStore) -> None:
+    info = local.running()
+    assert info is not None
+    listening = [c.laddr for c in psutil.Process(info.pid).net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN]
+    ports = {addr.port for addr in listening}
+    assert {info.bolt_port, info.http_port} <= ports
+    assert {addr.ip.removeprefix("::ffff:") for addr in listening} == {"127.0.0.1"}
+
+
+def test_password_is_private(local: LocalStore) -> None:
+    mode = stat.S_IMODE(local.password_file.stat().st_mode)
+    assert mode == 0o600
+    assert len(local.password()) >= 24
+
+
+def test_start_reuses_the_running_server(local: LocalStore) -> None:
+    before = local.running()
+    assert local.start().pid == before.pid
+
+
+def test_data_survives_a_restart(tmp_path) -> None:
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path)})
+    local = LocalStore(settings)
+    try:
+        with open_store(settings) as store:
+            store.write("ingest/users", rows=[{"id": "u1"}, {"id": "u2"}])
+        first = local.stop()
+        assert first is not None and local.running() is None
+        with open_store(settings) as store:
+            assert store.read("stats/labels") == [{"label": "User", "count": 2}]
+        assert local.running().pid != first.pid
+    finally:
+        local.stop()
+    assert local.stop() is None
+
+
+def test_unreachable_store_is_one_clear_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings.from_env({"NEO4J_URI": f"bolt://127.0.0.1:{port}", "GRAPHREC_HOME": "x"})
+    with open_store(settings) as store, pytest.raises(StoreUnavailable) as err:
+        store.read("stats/labels")
+    message = str(err.value)
+    assert f"127.0.0.1:{port}" in message and "\n" not in message

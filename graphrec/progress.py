@@ -12,9 +12,11 @@ class RowProgress:
     def __init__(self, total: int, *, unit: str = "rows", enabled: bool = True):
         self._bar = tqdm(total=total, unit=unit, unit_scale=True, file=sys.stderr,
                          disable=not enabled, mininterval=0.5, dynamic_ncols=True)
+        self._step = ""
 
     def __call__(self, step: str, rows: int) -> None:
-        if self._bar.desc != step:
+        if step != self._step:
+            self._step = step
             self._bar.set_description(step, refresh=False)
         self._bar.update(rows)
 

@@ -59,9 +59,12 @@ class GraphStore:
 
     def write(self, name: str, **params: Any) -> neo4j.SummaryCounters:
         """Run the write statement ``cypher/<name>.cypher`` in one managed transaction."""
+        return self.write_text(cypher.load(name), **params)
+
+    def write_text(self, query: str, **params: Any) -> neo4j.SummaryCounters:
+        """Run a write statement given as text in one managed transaction."""
         with self._errors():
-            result = self.driver.execute_query(cypher.load(name), params,
-                                               database_=self.database)
+            result = self.driver.execute_query(query, params, database_=self.database)
         return result.summary.counters
 
     def clear(self, batch: int = 10_000) -> int:

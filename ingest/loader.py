@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import cypher
 from graphrec.store import GraphStore
 from ingest.records import Catalogue
 
@@ -26,7 +27,7 @@ class Step:
     """One statement of the load and the rows it is fed."""
 
     name: str
-    statement: str
+    statement: str  # the Cypher text (read from cypher/ingest/ by plan)
     rows: Rows
     creates: str  # "nodes" or "relationships": which counter tells what the step created
 
@@ -82,7 +83,8 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
         rows = [{"item": link.item_id, "other": link.other_item_id}
                 for link in links if link.relation == relation]
         steps.append(Step(relation, f"ingest/{relation.lower()}", rows, "relationships"))
-    return [s for s in steps if s.rows], len(catalogue.links) - len(links)
+    steps = [replace(s, statement=cypher.load(s.statement)) for s in steps if s.rows]
+    return steps, len(catalogue.links) - len(links)
 
 
 def batches(rows: Rows, size: int) -> Iterator[Rows]:
@@ -99,7 +101,7 @@ def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_
     for step in steps:
         created = 0
         for batch in batches(step.rows, batch_size):
-            counters = store.write(step.statement, rows=batch)
+            counters = store.write_text(step.statement, rows=batch)
             created += getattr(counters, f"{step.creates}_created")
             if progress:
                 progress(step.name, len(batch))

@@ -1,0 +1,154 @@
+"""Loading catalogues into the real store: exact counts, idempotence, rejects, failures."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from graphrec.cli import main
+from graphrec.stats import graph_stats
+from graphrec.store import GraphStore
+from ingest.detect import read_catalogue
+from ingest.loader import load_catalogue
+from tests.catalogue_counts import expected_stats
+from tests.conftest import SAMPLE, SHARED
+
+
+@pytest.fixture(scope="module")
+def sample_expected() -> dict:
+    return expected_stats(SAMPLE)
+
+
+def test_sample_loads_exactly_and_a_second_load_adds_nothing(store: GraphStore,
+                                                            sample_expected: dict) -> None:
+    catalogue = read_catalogue(SAMPLE)
+    first = load_catalogue(store, catalogue)
+    assert graph_stats(store) == sample_expected
+    assert first.created["BOUGHT"] == sample_expected["relationships"]["BOUGHT"]
+    assert first.external_links_skipped > 0
+
+    second = load_catalogue(store, catalogue)
+    assert second.total_created == 0
+    assert graph_stats(store) == sample_expected
+
+
+def test_keep_external_adds_the_outside_products(store: GraphStore, sample_expected: dict) -> None:
+    catalogue = read_catalogue(SAMPLE)
+    report = load_catalogue(store, catalogue, keep_external=True)
+    outside = {link.other_item_id for link in catalogue.links} - {i.id for i in catalogue.items}
+    stats = graph_stats(store)
+    assert report.external_links_skipped == 0
+    assert stats["nodes"]["Item"] == sample_expected["nodes"]["Item"] + len(outside)
+    assert sum(stats["relationships"][t] for t in ("ALSO_BOUGHT", "ALSO_VIEWED",
+                                                    "BOUGHT_TOGETHER")) == len(
+        {(l.item_id, l.relation, l.other_item_id) for l in catalogue.links})
+    flagged = store.read_text("MATCH (i:Item) WHERE i.external = true RETURN count(i) AS n")
+    assert flagged == [{"n": len(outside)}]
+
+
+def test_cli_ingest_then_stats_json(store: GraphStore, env: dict, sample_expected: dict,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    created = sum(sample_expected["nodes"].values()) + sum(
+        sample_expected["relationships"].values())
+    assert f"created {created:,}" in out
+    assert main(["stats", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == sample_expected
+
+
+def _dirty_catalogue(directory: Path) -> Path:
+    directory.mkdir()
+    (directory / "items.csv").write_text(
+        "item_id,title,brand,price,sales_rank,categories\n"
+        "I1,Good soap,Acme,3.50,10,Beauty|Bath\n"
+        ",No id,Acme,1.00,1,Beauty|Bath\n"
+        "I2,Cream,Acme,not-a-price,5,Beauty|Skin\n")
+    (directory / "users.csv").write_text("user_id\nU1\nU2\n")
+    (directory / "purchases.csv").write_text(
+        "user_id,item_id,seq,split\nU1,I1,1,train\nU1,I2,2,test\nU2,NOPE,1,train\nU2,I1,1,train\n")
+    (directory / "item_links.csv").write_text(
+        "item_id,relation,other_item_id\nI1,also_bought,I2\nI1,also_viewed,OUTSIDE\n")
+    return directory
+
+
+def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    rejects = tmp_path / "rejects.csv"
+    assert main(["ingest", str(_dirty_catalogue(tmp_path / "shop")), "--quiet",
+                 "--rejects", str(rejects)]) == 0
+    lines = rejects.read_text().splitlines()
+    assert lines[0] == "file,line,field,reason,value,action"
+    assert len(lines) == 4  # missing id, bad price, unknown item
+    assert any(",3,item_id," in line and "row skipped" in line for line in lines)
+    assert any(",4,price," in line and "field dropped" in line for line in lines)
+    assert any(",4,item_id," in line and "NOPE" in line for line in lines)
+    stats = graph_stats(store)
+    assert stats["nodes"] == {"Brand": 1, "Category": 3, "Item": 2, "User": 2}
+    assert stats["relationships"]["BOUGHT"] == 3
+    assert stats["relationships"]["ALSO_BOUGHT"] == 1
+    assert store.read_text("MATCH (i:Item {id: 'I2'}) RETURN i.price AS p") == [{"p": None}]
+    assert "skipped 1 links to products outside" in capsys.readouterr().out
+
+
+def test_unusable_input_fails_with_a_reason(tmp_path: Path, env: dict,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("graphrec: error: ") and str(tmp_path) in err
+    assert "items.csv" in err
+
+
+def test_ingest_killed_half_way_then_rerun_ends_exact(store: GraphStore, env: dict,
+                                                      sample_expected: dict) -> None:
+    command = [sys.executable, "-m", "graphrec.cli", "ingest", "--quiet", "--batch-size", "500"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        bought = store.read_text("MATCH ()-[r:BOUGHT]->() RETURN count(r) AS n")[0]["n"]
+        if bought >= 2000:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "ingest finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    partial = graph_stats(store)
+    assert partial["relationships"]["BOUGHT"] < sample_expected["relationships"]["BOUGHT"]
+    assert "ALSO_BOUGHT" not in partial["relationships"]
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert graph_stats(store) == sample_expected
+
+
+BEAUTY = SHARED / "amazon_beauty"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BEAUTY.exists(), reason="needs ../shared/datasets/amazon_beauty")
+def test_full_beauty_catalogue_matches_the_source(store: GraphStore) -> None:
+    catalogue = read_catalogue(BEAUTY)
+    assert catalogue.rejects == []
+    load_catalogue(store, catalogue, batch_size=10_000)
+    stats = graph_stats(store)
+    assert stats["nodes"] == {"Brand": 2076, "Category": 234, "Item": 12101, "User": 22363}
+    assert stats["bought_by_split"] == {"test": 48658, "train": 149844}
+    assert stats["relationships"] == {
+        "ALSO_BOUGHT": 239344, "ALSO_VIEWED": 155350, "BOUGHT": 198502,
+        "BOUGHT_TOGETHER": 9021, "HAS_BRAND": 10003, "IN_CATEGORY": 12101,
+        "SUBCATEGORY_OF": 260}
+    assert stats == expected_stats(BEAUTY)
+    again = load_catalogue(store, catalogue, batch_size=10_000)
+    assert again.total_created == 0
+    assert graph_stats(store) == stats

@@ -1,0 +1,267 @@
+"""Reader for the canonical CSV catalogue: ``items``, ``users``, ``purchases`` and
+``item_links``, each ``.csv`` or ``.csv.gz``, UTF-8 with a header row.
+
+Columns (extra columns are ignored; a missing optional column reads as blank):
+
+- ``items``: ``item_id``; optional ``title``, ``brand``, ``price``, ``sales_rank``,
+  ``categories`` (one path root→leaf joined by ``|``)
+- ``users``: ``user_id``
+- ``purchases``: ``user_id``, ``item_id``, ``split`` (``train``/``test``); optional ``seq``
+- ``item_links`` (optional file): ``item_id``, ``relation`` (``also_bought``, ``also_viewed``,
+  ``bought_together``), ``other_item_id``
+
+Line numbers in rejects are 1-based physical lines with the header on line 1, so the first data
+row is line 2 (a quoted value spanning lines counts from the row's first line).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+from ingest.errors import CatalogueError
+from ingest.files import find_file, gc_paused, open_text
+from ingest.records import Catalogue, ItemLink, Purchase
+from ingest.validate import (
+    BadValue,
+    FirstSeen,
+    RejectLog,
+    build_item,
+    clean_id,
+    parse_seq,
+    parse_split,
+)
+
+FORMAT = "csv"
+
+#: Columns each file must have; the other known columns are optional.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "items": ("item_id",),
+    "users": ("user_id",),
+    "purchases": ("user_id", "item_id", "split"),
+    "item_links": ("item_id", "relation", "other_item_id"),
+}
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "items": ("title", "brand", "price", "sales_rank", "categories"),
+    "users": (),
+    "purchases": ("seq",),
+    "item_links": (),
+}
+#: Files that must exist; ``item_links`` may be absent.
+REQUIRED_FILES: tuple[str, ...] = ("items", "users", "purchases")
+
+#: ``relation`` values (compared in lower case) → :data:`~ingest.records.LINK_TYPES`.
+RELATIONS: dict[str, str] = {
+    "also_bought": "ALSO_BOUGHT",
+    "also_viewed": "ALSO_VIEWED",
+    "bought_together": "BOUGHT_TOGETHER",
+}
+
+
+def read_csv_catalogue(path: str | Path) -> Catalogue:
+    """Read the CSV catalogue in directory ``path``, checking every row.
+
+    Unusable rows and fields become ``Catalogue.rejects``; the rest loads. Links whose
+    ``other_item_id`` is outside the catalogue are kept (the loader counts them).
+
+    Raises:
+        CatalogueError: ``path`` is not a directory, a required file or column is missing, a
+            file is not UTF-8, or no item or no purchase survives validation.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise CatalogueError(
+            "expected a directory holding items, users, purchases and item_links (.csv or .csv.gz)",
+            file=str(path),
+        )
+    files = {stem: find_file(directory, stem) for stem in REQUIRED_COLUMNS}
+    for stem in REQUIRED_FILES:
+        if files[stem] is None:
+            raise CatalogueError(
+                f"required file {stem}.csv or {stem}.csv.gz is missing", file=str(path)
+            )
+
+    catalogue = Catalogue(source=str(path), format=FORMAT)
+    with gc_paused():
+        item_ids = _read_items(files["items"], catalogue)
+        user_ids = _read_users(files["users"], catalogue)
+        _read_purchases(files["purchases"], catalogue, user_ids, item_ids)
+        if files["item_links"] is not None:
+            _read_links(files["item_links"], catalogue, item_ids)
+    return catalogue
+
+
+def _records(
+    path: Path, stem: str, log: RejectLog, catalogue: Catalogue
+) -> Iterator[tuple[int, list[str]]]:
+    """``(line, values)`` for each data row, values in the order of the stem's known columns.
+
+    Rows with the wrong number of fields, or that the csv module cannot parse, are rejected here.
+    """
+    columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
+    with open_text(path) as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise CatalogueError("empty file, expected a header row", file=str(path))
+            names = [name.strip().lower() for name in header]
+            for column in REQUIRED_COLUMNS[stem]:
+                if column not in names:
+                    raise CatalogueError(
+                        f"required column missing (header is {','.join(header)!r})",
+                        file=str(path),
+                        field=column,
+                    )
+            width = len(header)
+            # Optional columns that are absent read from an always-blank extra slot.
+            picks = [names.index(column) if column in names else width for column in columns]
+            as_is = picks == list(range(width))
+            end = reader.line_num
+            while True:
+                try:
+                    for row in reader:
+                        line, end = end + 1, reader.line_num
+                        if not row:
+                            continue
+                        catalogue.rows_read += 1
+                        if len(row) != width:
+                            log.skip(
+                                line,
+                                "",
+                                f"wrong number of fields ({len(row)}, header has {width})",
+                                ",".join(row),
+                            )
+                        elif as_is:
+                            yield line, row
+                        else:
+                            row.append("")
+                            yield line, [row[pick] for pick in picks]
+                    return
+                except csv.Error as error:
+                    line, end = end + 1, reader.line_num
+                    catalogue.rows_read += 1
+                    log.skip(line, "", f"malformed CSV row ({error})")
+        except UnicodeDecodeError as error:
+            raise CatalogueError(
+                f"not UTF-8 text near line {reader.line_num + 1} ({error})", file=str(path)
+            ) from None
+
+
+def _read_items(path: Path, catalogue: Catalogue) -> set[str]:
+    log = RejectLog(str(path), catalogue.rejects)
+    first = FirstSeen()
+    for line, (raw_id, title, brand, price, sales_rank, categories) in _records(
+        path, "items", log, catalogue
+    ):
+        item_id = clean_id(raw_id)
+        if item_id is None:
+            log.skip(line, "item_id", "missing item id", raw_id)
+            continue
+        if (earlier := first.earlier(item_id, line)) is not None:
+            log.skip(line, "item_id", f"duplicate item id (first on line {earlier})", item_id)
+            continue
+        catalogue.items.append(
+            build_item(
+                log,
+                line,
+                item_id,
+                title=title,
+                brand=brand,
+                price=price,
+                sales_rank=sales_rank,
+                categories=categories,
+            )
+        )
+    if not catalogue.items:
+        raise CatalogueError("no usable item rows", file=str(path))
+    return {item.id for item in catalogue.items}
+
+
+def _read_users(path: Path, catalogue: Catalogue) -> set[str]:
+    log = RejectLog(str(path), catalogue.rejects)
+    first = FirstSeen()
+    for line, (raw_id,) in _records(path, "users", log, catalogue):
+        user_id = clean_id(raw_id)
+        if user_id is None:
+            log.skip(line, "user_id", "missing user id", raw_id)
+            continue
+        if (earlier := first.earlier(user_id, line)) is not None:
+            log.skip(line, "user_id", f"duplicate user id (first on line {earlier})", user_id)
+            continue
+        catalogue.users.append(user_id)
+    return set(catalogue.users)
+
+
+def _read_purchases(
+    path: Path, catalogue: Catalogue, user_ids: set[str], item_ids: set[str]
+) -> None:
+    log = RejectLog(str(path), catalogue.rejects)
+    first = FirstSeen()
+    for line, (raw_user, raw_item, raw_split, raw_seq) in _records(
+        path, "purchases", log, catalogue
+    ):
+        user_id = clean_id(raw_user)
+        if user_id is None:
+            log.skip(line, "user_id", "missing user id", raw_user)
+            continue
+        item_id = clean_id(raw_item)
+        if item_id is None:
+            log.skip(line, "item_id", "missing item id", raw_item)
+            continue
+        try:
+            split = parse_split(raw_split)
+        except BadValue as bad:
+            log.skip(line, "split", bad.reason, raw_split)
+            continue
+        if user_id not in user_ids:
+            log.skip(line, "user_id", "user not in users file", user_id)
+            continue
+        if item_id not in item_ids:
+            log.skip(line, "item_id", "item not in catalogue", item_id)
+            continue
+        if (earlier := first.earlier((user_id, item_id), line)) is not None:
+            log.skip(
+                line,
+                "item_id",
+                f"duplicate purchase (first on line {earlier})",
+                f"{user_id},{item_id}",
+            )
+            continue
+        try:
+            seq = parse_seq(raw_seq)
+        except BadValue as bad:
+            log.drop(line, "seq", bad.reason, raw_seq)
+            seq = None
+        catalogue.purchases.append(Purchase(user_id, item_id, seq, split))
+    if not catalogue.purchases:
+        raise CatalogueError("no usable purchase rows", file=str(path))
+
+
+def _read_links(path: Path, catalogue: Catalogue, item_ids: set[str]) -> None:
+    log = RejectLog(str(path), catalogue.rejects)
+    first_line: dict[tuple[str, str, str], int] = {}
+    links = catalogue.links
+    for line, (raw_item, raw_relation, raw_other) in _records(path, "item_links", log, catalogue):
+        item_id = raw_item.strip()
+        if not item_id:
+            log.skip(line, "item_id", "missing item id", raw_item)
+            continue
+        relation = RELATIONS.get(raw_relation) or RELATIONS.get(raw_relation.strip().lower())
+        if relation is None:
+            log.skip(line, "relation", "unknown relation", raw_relation)
+            continue
+        other_id = raw_other.strip()
+        if not other_id:
+            log.skip(line, "other_item_id", "missing other item id", raw_other)
+            continue
+        if item_id not in item_ids:
+            log.skip(line, "item_id", "item not in catalogue", item_id)
+            continue
+        key = (item_id, relation, other_id)
+        if (earlier := first_line.setdefault(key, line)) != line:
+            log.skip(line, "other_item_id", f"duplicate link (first on line {earlier})", other_id)
+            continue
+        link = ItemLink(item_id, relation, other_id)
+        links.append(link)

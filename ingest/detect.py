@@ -1,0 +1,57 @@
+"""Which reader a catalogue needs, and reading it with that reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.amazon_json import DEFAULT_TEST_SHARE, find_amazon_json_files, read_amazon_json
+from ingest.csv_catalogue import read_csv_catalogue
+from ingest.errors import CatalogueError
+from ingest.files import find_file
+from ingest.records import Catalogue
+
+#: Format names, as returned by :func:`detect_format` and stored in ``Catalogue.format``.
+FORMATS: tuple[str, ...] = ("csv", "amazon-json")
+
+_EXPECTED = (
+    "expected a directory holding either items.csv[.gz] (with users, purchases and item_links) "
+    "or one meta_*.json[.gz] metadata file and one *.json[.gz] reviews file"
+)
+
+
+def detect_format(path: str | Path) -> str:
+    """``"csv"`` for a directory holding ``items.csv[.gz]``; ``"amazon-json"`` for one holding a
+    ``meta_*.json[.gz]`` and a reviews ``*.json[.gz]``.
+
+    Raises:
+        CatalogueError: ``path`` is neither.
+    """
+    directory = Path(path)
+    if not directory.is_dir():
+        raise CatalogueError(f"not a directory; {_EXPECTED}", file=str(path))
+    if find_file(directory, "items") is not None:
+        return "csv"
+    try:
+        find_amazon_json_files(directory)
+    except CatalogueError as error:
+        raise CatalogueError(f"{_EXPECTED} ({error.message})", file=str(path)) from None
+    return "amazon-json"
+
+
+def read_catalogue(
+    path: str | Path, format: str | None = None, *, test_share: float = DEFAULT_TEST_SHARE
+) -> Catalogue:
+    """Read the catalogue in directory ``path`` with the reader for ``format`` (detected when
+    None). ``test_share`` applies to raw Amazon data only, which carries no split of its own.
+
+    Raises:
+        CatalogueError: the format is unknown or undetectable, or the catalogue is unusable.
+    """
+    format = format or detect_format(path)
+    if format == "csv":
+        return read_csv_catalogue(path)
+    if format == "amazon-json":
+        return read_amazon_json(path, test_share=test_share)
+    raise CatalogueError(
+        f"unknown format {format!r}; expected one of {', '.join(FORMATS)}", file=str(path)
+    )

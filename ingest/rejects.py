@@ -1,0 +1,40 @@
+"""The rejects report: every row or field a reader could not use, as a CSV file and a summary."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from ingest.records import Reject
+
+COLUMNS: tuple[str, ...] = ("file", "line", "field", "reason", "value", "action")
+
+
+def write_rejects(rejects: Iterable[Reject], path: str | Path) -> int:
+    """Write ``rejects`` to ``path`` as UTF-8 CSV with a header of :data:`COLUMNS`; returns the
+    number of rows written (the header is written even when there are none)."""
+    count = 0
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for reject in rejects:
+            writer.writerow(
+                (reject.file, reject.line, reject.field, reject.reason, reject.value, reject.action)
+            )
+            count += 1
+    return count
+
+
+def reason_kind(reason: str) -> str:
+    """A reason without its details in parentheses: ``"duplicate item id (first on line 12)"``
+    → ``"duplicate item id"``."""
+    return reason.split(" (", 1)[0]
+
+
+def summarise(rejects: Iterable[Reject]) -> dict[str, int]:
+    """How many rejects there are of each kind of reason (see :func:`reason_kind`), most
+    frequent first, ties in alphabetical order."""
+    counts = Counter(reason_kind(reject.reason) for reject in rejects)
+    return dict(sorted(counts.items(), key=lambda kind_count: (-kind_count[1], kind_count[0])))

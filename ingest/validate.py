@@ -1,0 +1,232 @@
+"""Checks shared by every reader: field parsers and the log of rejected rows and fields.
+
+A parser returns the clean value, None for a value that is simply absent (blank), or raises
+:class:`BadValue` with a short reason when the value is present but unusable. Readers turn a
+:class:`BadValue` into a :class:`~ingest.records.Reject` through :class:`RejectLog` and keep the
+rest of the row whenever the row is still worth loading.
+
+Reasons are short fixed phrases (so that :func:`ingest.rejects.summarise` can count them),
+optionally followed by details in parentheses, e.g. ``"duplicate item id (first on line 12)"``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+from ingest.records import SPLITS, Item, Reject
+
+#: Longest bad value copied into a reject.
+MAX_VALUE_CHARS = 200
+
+_MARKUP = re.compile(r"<[/!?]?[A-Za-z]|<!--|/\s*>")
+_RANK_TEXT = re.compile(r"\s*>?\s*#?\s*(\d[\d,]*)(?:\.0*)?(?:\s+in\b.*)?", re.S)
+
+
+class BadValue(ValueError):
+    """A field value that is present but cannot be used; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def shorten(value: Any) -> str:
+    """``value`` as text for a reject, cut to :data:`MAX_VALUE_CHARS` characters."""
+    text = "" if value is None else str(value)
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+class RejectLog:
+    """Records the rejects of one input file into a shared list."""
+
+    def __init__(self, file: str, rejects: list[Reject]):
+        self.file = file
+        self.rejects = rejects
+
+    def skip(self, line: int, field: str, reason: str, value: Any = "") -> None:
+        """Nothing of the row at ``line`` is loaded."""
+        self.rejects.append(Reject(self.file, line, field, reason, shorten(value), "row skipped"))
+
+    def drop(self, line: int, field: str, reason: str, value: Any = "") -> None:
+        """The row at ``line`` is loaded without ``field``."""
+        self.rejects.append(Reject(self.file, line, field, reason, shorten(value), "field dropped"))
+
+
+class FirstSeen:
+    """Remembers the line on which each key was first seen, to name it in duplicate rejects."""
+
+    def __init__(self) -> None:
+        self._lines: dict[Hashable, int] = {}
+
+    def earlier(self, key: Hashable, line: int) -> int | None:
+        """The line ``key`` was first seen on, or None after recording ``line`` as its first."""
+        first = self._lines.setdefault(key, line)
+        return None if first == line else first
+
+
+def clean_id(raw: Any) -> str | None:
+    """An identifier without surrounding blanks; None when missing or blank."""
+    if raw is None:
+        return None
+    text = raw.strip() if isinstance(raw, str) else str(raw).strip()
+    return text or None
+
+
+def clean_text(raw: Any, *, unescape: bool = False) -> str | None:
+    """A text field (title, brand, category name) without surrounding blanks.
+
+    ``unescape`` decodes HTML entities (``&amp;`` → ``&``), as raw Amazon data needs; the
+    canonical CSV is already unescaped and is left as it is. Markup such as
+    ``<span class="...`` or ``Magazines" />`` where text should be raises :class:`BadValue`.
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise BadValue("not text")
+    text = raw.strip()
+    if not text:
+        return None
+    if _MARKUP.search(text):
+        raise BadValue("HTML fragment instead of text")
+    if unescape:
+        text = html.unescape(text).strip()
+    return text or None
+
+
+def parse_price(raw: Any) -> float | None:
+    """A price in currency units from a number or text such as ``"12.99"`` or ``"$1,299.00"``."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        raise BadValue("unparseable price")
+    if isinstance(raw, (int, float)):
+        price = float(raw)
+    else:
+        text = str(raw).strip()
+        if not text:
+            return None
+        try:
+            price = float(text.removeprefix("$").replace(",", "").strip())
+        except ValueError:
+            raise BadValue("unparseable price") from None
+    if not math.isfinite(price):
+        raise BadValue("unparseable price")
+    if price < 0:
+        raise BadValue("negative price")
+    return price
+
+
+def parse_sales_rank(raw: Any) -> int | None:
+    """A positive sales rank.
+
+    Accepts an integer, an integral float or its text (``"493036.0"``), Amazon 2018 text
+    (``"742 in Magazine Subscriptions ("``, ``">#1,234 in Beauty (See Top 100 ..."``) or a list
+    of such texts (the first non-blank one counts), and the 2014 ``salesRank`` dict
+    ``{category: rank}`` (its first entry counts).
+    """
+    if isinstance(raw, dict):
+        raw = next(iter(raw.values()), None)
+    elif isinstance(raw, list):
+        raw = next((part for part in raw if not (isinstance(part, str) and not part.strip())), None)
+    if raw is None:
+        return None
+    if isinstance(raw, bool):
+        raise BadValue("unparseable sales rank")
+    if isinstance(raw, float):
+        if not raw.is_integer():
+            raise BadValue("unparseable sales rank")
+        raw = int(raw)
+    if isinstance(raw, int):
+        rank = raw
+    else:
+        text = str(raw)
+        if not text.strip():
+            return None
+        match = _RANK_TEXT.fullmatch(text)
+        if match is None:
+            raise BadValue("unparseable sales rank")
+        rank = int(match.group(1).replace(",", ""))
+    if rank < 1:
+        raise BadValue("sales rank below 1")
+    return rank
+
+
+def parse_categories(names: str | Iterable[Any], *, unescape: bool = False) -> tuple[str, ...]:
+    """One category path, root to leaf, from a list of names or from text joined by ``|``.
+
+    A blank or markup name anywhere spoils the whole path.
+    """
+    if isinstance(names, str):
+        names = names.split("|") if names.strip() else ()
+    elif not isinstance(names, (list, tuple)):
+        raise BadValue("invalid category path (not a list)")
+    path = []
+    for name in names:
+        try:
+            clean = clean_text(name, unescape=unescape)
+        except BadValue as bad:
+            raise BadValue(f"invalid category path ({bad.reason})") from None
+        if clean is None:
+            raise BadValue("invalid category path (blank name)")
+        path.append(clean)
+    return tuple(path)
+
+
+def parse_seq(raw: Any) -> int | None:
+    """A 1-based position in a user's history; None when blank."""
+    text = str(raw).strip() if raw is not None else ""
+    if not text:
+        return None
+    try:
+        seq = int(text)
+    except ValueError:
+        raise BadValue("invalid seq") from None
+    if seq < 1:
+        raise BadValue("invalid seq")
+    return seq
+
+
+def parse_split(raw: Any) -> str:
+    """One of :data:`~ingest.records.SPLITS`, ignoring case and surrounding blanks."""
+    split = str(raw).strip().lower() if raw is not None else ""
+    if split not in SPLITS:
+        raise BadValue("invalid split")
+    return split
+
+
+def build_item(
+    log: RejectLog,
+    line: int,
+    item_id: str,
+    *,
+    title: Any = None,
+    brand: Any = None,
+    price: Any = None,
+    sales_rank: Any = None,
+    categories: str | Iterable[Any] = (),
+    unescape: bool = False,
+) -> Item:
+    """An :class:`Item` from raw field values; each unusable field is dropped and logged."""
+
+    def field(name: str, parse, raw):
+        try:
+            return parse(raw)
+        except BadValue as bad:
+            log.drop(line, name, bad.reason, raw)
+            return None
+
+    return Item(
+        id=item_id,
+        title=field("title", lambda raw: clean_text(raw, unescape=unescape), title),
+        brand=field("brand", lambda raw: clean_text(raw, unescape=unescape), brand),
+        price=field("price", parse_price, price),
+        sales_rank=field("sales_rank", parse_sales_rank, sales_rank),
+        categories=field(
+            "categories", lambda raw: parse_categories(raw, unescape=unescape), categories
+        )
+        or (),
+    )

@@ -1,0 +1,311 @@
+"""The canonical CSV reader: exact rejects on a hand-written catalogue, the shipped sample, and
+the full Beauty catalogue when ../shared is present."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ingest.csv_catalogue import read_csv_catalogue
+from ingest.errors import CatalogueError
+from ingest.records import Item, ItemLink, Purchase, Reject
+from ingest.rejects import summarise, write_rejects
+
+SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
+BEAUTY = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "amazon_beauty"
+
+ITEMS = """\
+item_id,title,brand,price,sales_rank,categories
+A1,Good item,BrandA,12.50,100.0,Beauty|Skin Care
+,No id,BrandA,1.00,,Beauty
+A2,"<span class=""a-size-medium"">",BrandB,abc,,Beauty|Makeup
+A3,Negative,BrandB,-3.00,,Beauty
+A1,Again,BrandC,1,,Beauty
+A4,"Two
+lines",,,5,Beauty
+A5,Too,few
+A6,Bad rank and path,BrandC,2.00,1.5,Beauty||Hair
+A7,Thousands,BrandC,"$1,299.00",7,
+"""
+USERS = "user_id\nU1\nU2\n\nU1\n  \nU3\n"  # line 4 is blank, line 6 only spaces
+PURCHASES = """\
+user_id,item_id,seq,split
+U1,A1,1,train
+U1,A2,2,test
+U2,A1,1,train
+U2,ZZZ,2,test
+,A1,3,train
+U2,A3,x,test
+U2,A4,3,valid
+U9,A1,1,train
+U1,A1,3,train
+U3,A6,0,TEST
+U3,A7,1,train
+"""
+LINKS = """\
+item_id,relation,other_item_id
+A1,also_bought,A2
+A1,also_viewed,EXTERNAL1
+A1,bought_together,
+A1,similar,A3
+ZZZ,also_bought,A1
+A1,also_bought,A2
+A2,ALSO_VIEWED,A1
+,also_bought,A1
+"""
+
+EXPECTED_REJECTS = {
+    ("items.csv", 3, "item_id", "missing item id", "row skipped"),
+    ("items.csv", 4, "title", "HTML fragment instead of text", "field dropped"),
+    ("items.csv", 4, "price", "unparseable price", "field dropped"),
+    ("items.csv", 5, "price", "negative price", "field dropped"),
+    ("items.csv", 6, "item_id", "duplicate item id (first on line 2)", "row skipped"),
+    ("items.csv", 9, "", "wrong number of fields (3, header has 6)", "row skipped"),
+    ("items.csv", 10, "sales_rank", "unparseable sales rank", "field dropped"),
+    ("items.csv", 10, "categories", "invalid category path (blank name)", "field dropped"),
+    ("users.csv", 5, "user_id", "duplicate user id (first on line 2)", "row skipped"),
+    ("users.csv", 6, "user_id", "missing user id", "row skipped"),
+    ("purchases.csv", 5, "item_id", "item not in catalogue", "row skipped"),
+    ("purchases.csv", 6, "user_id", "missing user id", "row skipped"),
+    ("purchases.csv", 7, "seq", "invalid seq", "field dropped"),
+    ("purchases.csv", 8, "split", "invalid split", "row skipped"),
+    ("purchases.csv", 9, "user_id", "user not in users file", "row skipped"),
+    ("purchases.csv", 10, "item_id", "duplicate purchase (first on line 2)", "row skipped"),
+    ("purchases.csv", 11, "seq", "invalid seq", "field dropped"),
+    ("item_links.csv", 4, "other_item_id", "missing other item id", "row skipped"),
+    ("item_links.csv", 5, "relation", "unknown relation", "row skipped"),
+    ("item_links.csv", 6, "item_id", "item not in catalogue", "row skipped"),
+    ("item_links.csv", 7, "other_item_id", "duplicate link (first on line 2)", "row skipped"),
+    ("item_links.csv", 9, "item_id", "missing item id", "row skipped"),
+}
+
+
+def write_catalogue(
+    directory: Path, gzipped: tuple[str, ...] = (), **overrides: str | None
+) -> Path:
+    """The hand-written catalogue in ``directory``; an override of None leaves a file out."""
+    texts = {
+        "items": ITEMS,
+        "users": USERS,
+        "purchases": PURCHASES,
+        "item_links": LINKS,
+    } | overrides
+    for stem, text in texts.items():
+        if text is None:
+            continue
+        if stem in gzipped:
+            (directory / f"{stem}.csv.gz").write_bytes(gzip.compress(text.encode()))
+        else:
+            (directory / f"{stem}.csv").write_text(text, encoding="utf-8")
+    return directory
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path):
+    return read_csv_catalogue(write_catalogue(tmp_path))
+
+
+def test_every_bad_row_is_rejected_once_with_its_line(catalogue):
+    got = [(Path(r.file).name, r.line, r.field, r.reason, r.action) for r in catalogue.rejects]
+    assert len(got) == len(EXPECTED_REJECTS)
+    assert set(got) == EXPECTED_REJECTS
+
+
+def test_rejects_name_the_given_path_and_the_bad_value(tmp_path: Path, catalogue):
+    assert catalogue.source == str(tmp_path)
+    by_line = {(Path(r.file).name, r.line, r.field): r for r in catalogue.rejects}
+    assert by_line[("items.csv", 4, "price")].file == str(tmp_path / "items.csv")
+    assert by_line[("items.csv", 4, "price")].value == "abc"
+    assert by_line[("items.csv", 4, "title")].value == '<span class="a-size-medium">'
+    assert by_line[("purchases.csv", 10, "item_id")].value == "U1,A1"
+
+
+def test_good_rows_and_fields_all_load(catalogue):
+    items = {item.id: item for item in catalogue.items}
+    assert list(items) == ["A1", "A2", "A3", "A4", "A6", "A7"]
+    assert items["A1"] == Item("A1", "Good item", "BrandA", 12.5, 100, ("Beauty", "Skin Care"))
+    assert items["A2"] == Item("A2", None, "BrandB", None, None, ("Beauty", "Makeup"))
+    assert items["A3"].price is None and items["A3"].title == "Negative"
+    assert items["A4"] == Item("A4", "Two\nlines", None, None, 5, ("Beauty",))
+    assert items["A6"] == Item("A6", "Bad rank and path", "BrandC", 2.0, None, ())
+    assert items["A7"].price == 1299.0 and items["A7"].categories == ()
+    assert catalogue.users == ["U1", "U2", "U3"]
+    assert catalogue.purchases == [
+        Purchase("U1", "A1", 1, "train"),
+        Purchase("U1", "A2", 2, "test"),
+        Purchase("U2", "A1", 1, "train"),
+        Purchase("U2", "A3", None, "test"),
+        Purchase("U3", "A6", None, "test"),
+        Purchase("U3", "A7", 1, "train"),
+    ]
+    assert catalogue.links == [
+        ItemLink("A1", "ALSO_BOUGHT", "A2"),
+        ItemLink("A1", "ALSO_VIEWED", "EXTERNAL1"),
+        ItemLink("A2", "ALSO_VIEWED", "A1"),
+    ]
+    assert catalogue.rows_read == 9 + 5 + 11 + 8
+    assert catalogue.format == "csv"
+
+
+def test_gzipped_files_read_the_same(tmp_path: Path, catalogue):
+    (tmp_path / "gz").mkdir()
+    gz = read_csv_catalogue(
+        write_catalogue(tmp_path / "gz", gzipped=("items", "users", "purchases", "item_links"))
+    )
+    assert (gz.items, gz.users, gz.purchases, gz.links) == (
+        catalogue.items,
+        catalogue.users,
+        catalogue.purchases,
+        catalogue.links,
+    )
+    assert {(Path(r.file).name, r.line) for r in gz.rejects} == {
+        (Path(r.file).name + ".gz", r.line) for r in catalogue.rejects
+    }
+
+
+def test_columns_are_found_by_name_and_optional_ones_may_be_absent(tmp_path: Path):
+    items = "categories,item_id,extra\nBeauty|Nails,B1,x\n"
+    purchases = "split,item_id,user_id\ntrain,B1,U1\n"
+    got = read_csv_catalogue(
+        write_catalogue(
+            tmp_path, items=items, users="user_id\nU1\n", purchases=purchases, item_links=None
+        )
+    )
+    assert got.items == [Item("B1", categories=("Beauty", "Nails"))]
+    assert got.purchases == [Purchase("U1", "B1", None, "train")]
+    assert got.links == [] and got.rejects == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"purchases": None}, "purchases.csv or purchases.csv.gz is missing"),
+        ({"users": None}, "users.csv or users.csv.gz is missing"),
+        ({"purchases": "user_id,item_id,seq\nU1,A1,1\n"}, "field 'split': required column missing"),
+        ({"items": ""}, "empty file"),
+        ({"items": "item_id,title\n,blank\n"}, "no usable item rows"),
+        ({"purchases": "user_id,item_id,split\nU1,NOPE,train\n"}, "no usable purchase rows"),
+    ],
+)
+def test_unusable_input_raises_a_clear_error(tmp_path: Path, overrides, message):
+    with pytest.raises(CatalogueError, match=message):
+        read_csv_catalogue(write_catalogue(tmp_path, **overrides))
+
+
+def test_error_names_the_file(tmp_path: Path):
+    write_catalogue(tmp_path, purchases="user_id,item_id\nU1,A1\n")
+    with pytest.raises(CatalogueError) as raised:
+        read_csv_catalogue(tmp_path)
+    assert raised.value.file == str(tmp_path / "purchases.csv")
+    assert raised.value.field == "split"
+    assert str(tmp_path / "purchases.csv") in str(raised.value)
+
+
+def test_non_utf8_file_is_unusable(tmp_path: Path):
+    write_catalogue(tmp_path)
+    (tmp_path / "items.csv").write_bytes("item_id,title\nA1,Caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CatalogueError, match="not UTF-8"):
+        read_csv_catalogue(tmp_path)
+
+
+def test_a_row_the_csv_module_cannot_parse_is_skipped_alone(tmp_path: Path):
+    items = "item_id,title\nA1,ok\nA2," + "x" * 200_000 + "\nA3,fine\n"
+    purchases = "user_id,item_id,split\nU1,A1,train\n"
+    got = read_csv_catalogue(write_catalogue(tmp_path, items=items, purchases=purchases))
+    assert [item.id for item in got.items] == ["A1", "A3"]
+    assert [(r.line, r.reason) for r in got.rejects if r.file.endswith("items.csv")] == [
+        (3, "malformed CSV row (field larger than field limit (131072))")
+    ]
+
+
+def test_not_a_directory(tmp_path: Path):
+    with pytest.raises(CatalogueError, match="expected a directory"):
+        read_csv_catalogue(tmp_path / "missing")
+
+
+def test_write_rejects_and_summarise(tmp_path: Path, catalogue):
+    out = tmp_path / "rejects.csv"
+    assert write_rejects(catalogue.rejects, out) == 22
+    with open(out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["file", "line", "field", "reason", "value", "action"]
+    assert [Reject(**row | {"line": int(row["line"])}) for row in rows] == catalogue.rejects
+    summary = summarise(catalogue.rejects)
+    assert summary == {
+        "item not in catalogue": 2,
+        "invalid seq": 2,
+        "missing item id": 2,
+        "missing user id": 2,
+        "duplicate item id": 1,
+        "duplicate link": 1,
+        "duplicate purchase": 1,
+        "duplicate user id": 1,
+        "HTML fragment instead of text": 1,
+        "invalid category path": 1,
+        "invalid split": 1,
+        "missing other item id": 1,
+        "negative price": 1,
+        "unknown relation": 1,
+        "unparseable price": 1,
+        "unparseable sales rank": 1,
+        "user not in users file": 1,
+        "wrong number of fields": 1,
+    }
+    assert list(summary)[:4] == [
+        "invalid seq",
+        "item not in catalogue",
+        "missing item id",
+        "missing user id",
+    ]
+    assert write_rejects([], tmp_path / "none.csv") == 0
+    assert (tmp_path / "none.csv").read_bytes() == b"file,line,field,reason,value,action\r\n"
+
+
+def test_sample_counts():
+    got = read_csv_catalogue(SAMPLE)
+    assert (len(got.users), len(got.items), len(got.purchases), len(got.links)) == (
+        1527,
+        1213,
+        13613,
+        121082,
+    )
+    assert got.rejects == []
+    assert got.rows_read == 1527 + 1213 + 13613 + 121082
+    assert Counter(p.split for p in got.purchases) == {"train": 9707, "test": 3906}
+    assert Counter(link.relation for link in got.links) == {
+        "ALSO_BOUGHT": 102314,
+        "ALSO_VIEWED": 17783,
+        "BOUGHT_TOGETHER": 985,
+    }
+    item_ids = {item.id for item in got.items}
+    assert sum(link.other_item_id in item_ids for link in got.links) == 29945
+    splits: dict[str, set[str]] = {}
+    for purchase in got.purchases:
+        splits.setdefault(purchase.user_id, set()).add(purchase.split)
+    assert all(seen == {"train", "test"} for seen in splits.values()) and len(splits) == 1527
+    assert len({item.brand for item in got.items}) == 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BEAUTY.is_dir(), reason="needs ../shared/datasets/amazon_beauty")
+def test_full_beauty_matches_its_readme():
+    got = read_csv_catalogue(BEAUTY)
+    assert (len(got.users), len(got.items), len(got.purchases), len(got.links)) == (
+        22363,
+        12101,
+        198502,
+        1055552,
+    )
+    assert got.rejects == []
+    assert Counter(p.split for p in got.purchases) == {"train": 149844, "test": 48658}
+    assert Counter(link.relation for link in got.links) == {
+        "ALSO_BOUGHT": 891181,
+        "ALSO_VIEWED": 155350,
+        "BOUGHT_TOGETHER": 9021,
+    }
+    assert sum(item.price is None for item in got.items) == 585
+    assert sum(item.brand is None for item in got.items) == 2098

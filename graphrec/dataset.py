@@ -58,12 +58,15 @@ class GraphData:
         purchases: pd.DataFrame,
         links: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
+        category_edges: pd.DataFrame | None = None,
     ) -> "GraphData":
         """Build from frames in the canonical CSV columns (see the README's catalogue format).
 
         ``items``: ``item_id, brand, categories`` (``|``-joined root→leaf path);
         ``purchases``: ``user_id, item_id, split``; ``links``: ``item_id, relation,
-        other_item_id`` (links leaving the catalogue are dropped); ``users``: ``user_id``.
+        other_item_id`` (links leaving the catalogue are dropped); ``users``: ``user_id``;
+        ``category_edges``: ``child, parent`` pairs added to those the paths imply (the store
+        keeps only each item's leaf category and the hierarchy as separate edges).
         """
         item_ids = np.array(sorted(items["item_id"].astype(str).unique()), dtype=object)
         user_pool = purchases["user_id"].astype(str)
@@ -89,6 +92,9 @@ class GraphData:
                 continue
             leaf_rows.append((item_id, path[-1]))
             parent_rows.update(zip(path[1:], path[:-1]))
+        if category_edges is not None and not category_edges.empty:
+            parent_rows.update(zip(category_edges["child"].astype(str),
+                                   category_edges["parent"].astype(str)))
         category_ids = np.array(
             sorted({c for _, c in leaf_rows} | {c for pair in parent_rows for c in pair}),
             dtype=object,

@@ -57,6 +57,13 @@ class GraphStore:
                                                routing_=neo4j.RoutingControl.READ)
         return [record.data() for record in result.records]
 
+    def stream(self, name: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Yield the rows of a large read query as the driver fetches them, batch by batch."""
+        with self._errors(), self.driver.session(
+                database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+            for record in session.run(cypher.load(name), params):
+                yield record.data()
+
     def write(self, name: str, **params: Any) -> neo4j.SummaryCounters:
         """Run the write statement ``cypher/<name>.cypher`` in one managed transaction."""
         return self.write_text(cypher.load(name), **params)

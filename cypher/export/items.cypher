@@ -1,0 +1,6 @@
+// Catalogue items with their brand and leaf category (products known only from links excluded).
+MATCH (i:Item)
+WHERE i.external IS NULL
+OPTIONAL MATCH (i)-[:HAS_BRAND]->(b:Brand)
+OPTIONAL MATCH (i)-[:IN_CATEGORY]->(c:Category)
+RETURN i.id AS item_id, b.name AS brand, c.name AS category

@@ -1,0 +1,33 @@
+"""The graph read back from the store equals the catalogue it was loaded from."""
+from __future__ import annotations
+
+import numpy as np
+
+from graphrec.dataset import GraphData
+from graphrec.export import export_graph
+from graphrec.store import GraphStore
+from ingest.detect import read_catalogue
+from ingest.loader import load_catalogue
+from tests.conftest import SAMPLE
+
+
+def test_export_matches_the_csv_catalogue(store: GraphStore) -> None:
+    load_catalogue(store, read_catalogue(SAMPLE))
+    steps: dict[str, int] = {}
+    exported, speed = export_graph(store, lambda step, n: steps.__setitem__(
+        step, steps.get(step, 0) + n))
+    direct = GraphData.from_csv_dir(SAMPLE)
+
+    assert exported.fingerprint() == direct.fingerprint()
+    np.testing.assert_array_equal(exported.test, direct.test)
+    assert steps["purchases"] == len(direct.train) + len(direct.test)
+    assert speed["rows"] == sum(steps.values()) and speed["rows_per_s"] > 0
+
+
+def test_only_train_purchases_reach_the_model_graph(store: GraphStore) -> None:
+    load_catalogue(store, read_catalogue(SAMPLE))
+    data, _ = export_graph(store)
+    train = {tuple(p) for p in data.train.tolist()}
+    assert train and not train & {tuple(p) for p in data.test.tolist()}
+    edges = data.to_hetero()["user", "bought", "item"].edge_index.t().tolist()
+    assert {tuple(e) for e in edges} == train

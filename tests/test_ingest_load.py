@@ -1,6 +1,7 @@
 """Loading catalogues into the real store: exact counts, idempotence, rejects, failures."""
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -152,3 +153,37 @@ def test_full_beauty_catalogue_matches_the_source(store: GraphStore) -> None:
     again = load_catalogue(store, catalogue, batch_size=10_000)
     assert again.total_created == 0
     assert graph_stats(store) == stats
+
+
+MAGAZINE = SHARED / "amazon_magazine_2018_raw"
+
+
+@pytest.mark.skipif(not MAGAZINE.exists(), reason="needs ../shared/datasets/amazon_magazine_2018_raw")
+def test_raw_amazon_json_loads_with_a_rejects_report(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    rejects = tmp_path / "magazine-rejects.csv"
+    assert main(["ingest", str(MAGAZINE), "--quiet", "--rejects", str(rejects)]) == 0
+    out = capsys.readouterr().out
+    assert "(amazon-json)" in out and "rejects: 3,387 written to" in out
+    with rejects.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 3387
+    assert sum(r["reason"] == "HTML fragment instead of text" for r in rows) == 2173
+    assert {r["action"] for r in rows if r["field"] == "title"} == {"field dropped"}
+    stats = graph_stats(store)
+    assert stats["nodes"]["User"] == 348 and stats["nodes"]["Item"] == 2320
+    assert stats["relationships"]["BOUGHT"] == 2242
+    assert sum(stats["bought_by_split"].values()) == 2242
+
+
+@pytest.mark.neo4j
+def test_neo4j_enforces_the_uniqueness_constraints(store: GraphStore) -> None:
+    """Neo4j refuses a second node with the same key; the loader's MERGE never attempts one."""
+    from neo4j.exceptions import ConstraintError
+
+    store.run_script("schema/constraints")
+    store.write("ingest/users", rows=[{"id": "u1"}])
+    with pytest.raises(ConstraintError):
+        store.write_text("CREATE (:User {id: $id})", id="u1")

@@ -111,6 +111,14 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """The whole job on the bundled sample: store, ingest, counts."""
+    ingest = argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
+                                batch_size=5000, quiet=args.quiet)
+    cmd_ingest(ingest, settings)
+    return cmd_stats(argparse.Namespace(json=False), settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphrec", description="Explainable recommendations from a knowledge graph.")
@@ -133,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="count nodes and relationships in the graph")
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(handler=cmd_stats)
+    demo = sub.add_parser("demo", help="run everything on the bundled sample catalogue")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from ingest.errors import CatalogueError
 from ingest.files import gc_paused, open_text
 from ingest.records import Catalogue, ItemLink, Purchase
-from ingest.validate import FirstSeen, RejectLog, build_item, clean_id
+from ingest.validate import FirstSeen, RejectLog, build_item, clean_id, new_id
 
 FORMAT = "amazon-json"
 
@@ -184,12 +184,8 @@ def _read_metadata(path: Path, catalogue: Catalogue) -> set[str]:
     log = RejectLog(str(path), catalogue.rejects)
     first = FirstSeen()
     for line, record in _json_lines(path, log, catalogue):
-        item_id = clean_id(record.get("asin"))
+        item_id = new_id(log, first, line, "asin", record.get("asin"), "item")
         if item_id is None:
-            log.skip(line, "asin", "missing item id", record.get("asin"))
-            continue
-        if (earlier := first.earlier(item_id, line)) is not None:
-            log.skip(line, "asin", f"duplicate item id (first on line {earlier})", item_id)
             continue
         catalogue.items.append(
             build_item(

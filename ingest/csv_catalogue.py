@@ -29,6 +29,7 @@ from ingest.validate import (
     RejectLog,
     build_item,
     clean_id,
+    new_id,
     parse_seq,
     parse_split,
 )
@@ -155,12 +156,8 @@ def _read_items(path: Path, catalogue: Catalogue) -> set[str]:
     for line, (raw_id, title, brand, price, sales_rank, categories) in _records(
         path, "items", log, catalogue
     ):
-        item_id = clean_id(raw_id)
+        item_id = new_id(log, first, line, "item_id", raw_id, "item")
         if item_id is None:
-            log.skip(line, "item_id", "missing item id", raw_id)
-            continue
-        if (earlier := first.earlier(item_id, line)) is not None:
-            log.skip(line, "item_id", f"duplicate item id (first on line {earlier})", item_id)
             continue
         catalogue.items.append(
             build_item(
@@ -183,12 +180,8 @@ def _read_users(path: Path, catalogue: Catalogue) -> set[str]:
     log = RejectLog(str(path), catalogue.rejects)
     first = FirstSeen()
     for line, (raw_id,) in _records(path, "users", log, catalogue):
-        user_id = clean_id(raw_id)
+        user_id = new_id(log, first, line, "user_id", raw_id, "user")
         if user_id is None:
-            log.skip(line, "user_id", "missing user id", raw_id)
-            continue
-        if (earlier := first.earlier(user_id, line)) is not None:
-            log.skip(line, "user_id", f"duplicate user id (first on line {earlier})", user_id)
             continue
         catalogue.users.append(user_id)
     return set(catalogue.users)

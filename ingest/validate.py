@@ -68,6 +68,22 @@ class FirstSeen:
         return None if first == line else first
 
 
+def new_id(log: RejectLog, first: FirstSeen, line: int, field: str, raw: Any,
+           kind: str) -> str | None:
+    """The row's key, or None after rejecting the row for a blank or repeated key.
+
+    ``kind`` names the key in the reason ("item" gives "missing item id").
+    """
+    key = clean_id(raw)
+    if key is None:
+        log.skip(line, field, f"missing {kind} id", raw)
+        return None
+    if (earlier := first.earlier(key, line)) is not None:
+        log.skip(line, field, f"duplicate {kind} id (first on line {earlier})", key)
+        return None
+    return key
+
+
 def clean_id(raw: Any) -> str | None:
     """An identifier without surrounding blanks; None when missing or blank."""
     if raw is None:

@@ -1,0 +1,141 @@
+"""Candidate reason paths from a user to an item in the knowledge graph, in process.
+
+A path is a walk of at most three hops that starts at the user, goes through one item the user
+bought (in train), and ends at the recommended item:
+
+=================  ============================================================
+kind               walk
+=================  ============================================================
+``brand``          user →BOUGHT→ item →HAS_BRAND→ brand ←HAS_BRAND← rec
+``category``       user →BOUGHT→ item →IN_CATEGORY→ category ←IN_CATEGORY← rec
+``also_bought``    user →BOUGHT→ item →ALSO_BOUGHT→ rec (or rec →ALSO_BOUGHT→ item)
+``also_viewed``    likewise with ALSO_VIEWED
+``bought_together`` likewise with BOUGHT_TOGETHER
+``collaborative``  user →BOUGHT→ item ←BOUGHT← other user →BOUGHT→ rec
+=================  ============================================================
+
+Adjacency is kept as CSR arrays built once from :class:`~graphrec.dataset.GraphData`, so
+enumerating the candidates of one pair costs a few array lookups (no store round trip); the
+same walks are in ``cypher/explain/`` for Neo4j Browser.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphrec.dataset import LINK_RELATIONS, GraphData
+
+#: Relationship type of each link relation, as stored in the graph.
+LINK_TYPES = {relation: relation.upper() for relation in LINK_RELATIONS}
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One relationship of a path: ``type`` from node ``source`` to node ``target`` (positions
+    in the path's node list), whatever the direction in which the walk crosses it."""
+
+    type: str
+    source: int
+    target: int
+
+
+@dataclass(frozen=True)
+class ReasonPath:
+    """A walk from a user to an item. ``nodes`` are ``(node type, index)`` pairs."""
+
+    kind: str
+    nodes: tuple[tuple[str, int], ...]
+    hops: tuple[Hop, ...]
+
+    @property
+    def via_item(self) -> int:
+        """The item of the user's history that the path goes through."""
+        return self.nodes[1][1]
+
+
+def _csr(pairs: np.ndarray, rows: int, cols: int) -> sp.csr_matrix:
+    data = np.ones(len(pairs), dtype=np.int8)
+    matrix = sp.csr_matrix((data, (pairs[:, 0], pairs[:, 1])), shape=(rows, cols))
+    matrix.sum_duplicates()
+    return matrix
+
+
+class PathFinder:
+    """Enumerates :class:`ReasonPath` candidates of (user, item) pairs of one GraphData."""
+
+    def __init__(self, data: GraphData, max_collaborative_per_item: int = 2):
+        self.data = data
+        self.max_collaborative = max_collaborative_per_item
+        n_users, n_items = data.num_users, data.num_items
+        self.user_items = _csr(data.train, n_users, n_items)
+        self.item_users = self.user_items.T.tocsr()
+        self.brand_of = np.full(n_items, -1, dtype=np.int64)
+        self.brand_of[data.item_brand[:, 0]] = data.item_brand[:, 1]
+        self.category_of = np.full(n_items, -1, dtype=np.int64)
+        self.category_of[data.item_category[:, 0]] = data.item_category[:, 1]
+        self.links = {rel: _csr(pairs, n_items, n_items) for rel, pairs in data.links.items()}
+
+    def history(self, user: int) -> np.ndarray:
+        start, end = self.user_items.indptr[user], self.user_items.indptr[user + 1]
+        return self.user_items.indices[start:end]
+
+    def buyers(self, item: int) -> np.ndarray:
+        start, end = self.item_users.indptr[item], self.item_users.indptr[item + 1]
+        return self.item_users.indices[start:end]
+
+    def candidates(self, user: int, item: int) -> list[ReasonPath]:
+        """Every brand, category and link path, and a few collaborative ones per history item."""
+        history = self.history(user)
+        history = history[history != item]
+        paths = self._shared(user, item, history, "brand", self.brand_of, "HAS_BRAND")
+        paths += self._shared(user, item, history, "category", self.category_of, "IN_CATEGORY")
+        for relation, matrix in self.links.items():
+            paths += self._linked(user, item, history, relation, matrix)
+        paths += self._collaborative(user, item, history)
+        return paths
+
+    def _shared(self, user: int, item: int, history: np.ndarray, kind: str,
+                attribute: np.ndarray, rel: str) -> list[ReasonPath]:
+        value = attribute[item]
+        if value < 0:
+            return []
+        node_type = "brand" if kind == "brand" else "category"
+        return [ReasonPath(kind, (("user", user), ("item", int(i)), (node_type, int(value)),
+                                  ("item", item)),
+                           (Hop("BOUGHT", 0, 1), Hop(rel, 1, 2), Hop(rel, 3, 2)))
+                for i in history[attribute[history] == value]]
+
+    def _linked(self, user: int, item: int, history: np.ndarray, relation: str,
+                matrix: sp.csr_matrix) -> list[ReasonPath]:
+        rel = LINK_TYPES[relation]
+        forward = np.asarray(matrix[history, item].todense()).ravel() > 0
+        backward = np.asarray(matrix[item, history].todense()).ravel() > 0
+        paths = []
+        for i, fwd, back in zip(history, forward, backward):
+            nodes = (("user", user), ("item", int(i)), ("item", item))
+            if fwd:
+                paths.append(ReasonPath(relation, nodes, (Hop("BOUGHT", 0, 1), Hop(rel, 1, 2))))
+            if back:
+                paths.append(ReasonPath(relation, nodes, (Hop("BOUGHT", 0, 1), Hop(rel, 2, 1))))
+        return paths
+
+    def _collaborative(self, user: int, item: int, history: np.ndarray) -> list[ReasonPath]:
+        """Other buyers of the item who share a history item; the least active first, since a
+        shopper with a short history says more about the pair than one who buys everything."""
+        buyers = self.buyers(item)
+        buyers = buyers[buyers != user]
+        if not len(buyers):
+            return []
+        activity = np.diff(self.user_items.indptr)
+        paths = []
+        for i in history:
+            shared = np.intersect1d(self.buyers(int(i)), buyers, assume_unique=True)
+            shared = shared[np.argsort(activity[shared], kind="stable")][: self.max_collaborative]
+            paths += [ReasonPath("collaborative",
+                                 (("user", user), ("item", int(i)), ("user", int(v)),
+                                  ("item", item)),
+                                 (Hop("BOUGHT", 0, 1), Hop("BOUGHT", 2, 1), Hop("BOUGHT", 2, 3)))
+                      for v in shared]
+        return paths

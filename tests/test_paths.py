@@ -1,0 +1,60 @@
+"""Candidate reason paths on a hand-made graph whose paths are known."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from graphrec.dataset import GraphData
+from graphrec.paths import PathFinder
+
+
+def tiny() -> GraphData:
+    items = pd.DataFrame({
+        "item_id": ["A", "B", "C", "D"],
+        "brand": ["acme", "acme", "zeta", ""],
+        "categories": ["Beauty|Soap", "Beauty|Soap", "Beauty|Cream", "Beauty|Soap"],
+    })
+    purchases = pd.DataFrame({
+        "user_id": ["u1", "u2", "u2", "u3", "u3", "u1"],
+        "item_id": ["A", "A", "C", "A", "C", "C"],
+        "split": ["train", "train", "train", "train", "train", "test"],
+    })
+    links = pd.DataFrame({"item_id": ["A", "D"], "relation": ["also_bought", "also_viewed"],
+                          "other_item_id": ["B", "A"]})
+    return GraphData.from_frames(items, purchases, links)
+
+
+def kinds(paths) -> list[str]:
+    return sorted(p.kind for p in paths)
+
+
+def test_brand_category_and_link_paths() -> None:
+    data = tiny()
+    finder = PathFinder(data)
+    u1, (a, b, c, d) = 0, range(4)
+    paths = finder.candidates(u1, b)
+    assert kinds(paths) == ["also_bought", "brand", "category"]
+    link = next(p for p in paths if p.kind == "also_bought")
+    assert link.nodes == (("user", u1), ("item", a), ("item", b))
+    assert [(h.type, h.source, h.target) for h in link.hops] == [
+        ("BOUGHT", 0, 1), ("ALSO_BOUGHT", 1, 2)]
+    viewed = finder.candidates(u1, d)
+    assert kinds(viewed) == ["also_viewed", "category"]
+    hop = next(p for p in viewed if p.kind == "also_viewed").hops[1]
+    assert (hop.type, hop.source, hop.target) == ("ALSO_VIEWED", 2, 1)  # D → A
+
+
+def test_collaborative_paths_use_other_buyers_only() -> None:
+    data = tiny()
+    finder = PathFinder(data, max_collaborative_per_item=5)
+    paths = finder.candidates(0, 2)  # u1 → C: u2 and u3 bought A and C
+    assert kinds(paths) == ["collaborative", "collaborative"]
+    assert sorted(p.nodes[2][1] for p in paths) == [1, 2]
+    assert all(p.nodes[0] == ("user", 0) and p.nodes[-1] == ("item", 2) for p in paths)
+    assert len(PathFinder(data, max_collaborative_per_item=1).candidates(0, 2)) == 1
+
+
+def test_test_purchases_are_not_evidence() -> None:
+    finder = PathFinder(tiny())
+    assert 2 not in finder.history(0).tolist()  # u1 bought C only in test
+    np.testing.assert_array_equal(finder.buyers(2), [1, 2])

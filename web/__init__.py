@@ -1,1 +1,42 @@
-"""The HTTP service: recommendations and their reasons as JSON, and a page that draws them."""
+"""The HTTP service: recommendations and their reasons as JSON, and a page that draws them.
+
+Gunicorn's target is ``web:create_app()``; ``graphrec serve`` runs it (see :mod:`web.serve`).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.routing import BaseConverter
+
+
+class AnyIdConverter(BaseConverter):
+    """One path segment, possibly empty, so that an empty id is answered 400 rather than 404."""
+
+    regex = "[^/]*"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SETTINGS=None,  # a graphrec Settings; None: read from the environment on first use
+        DEFAULT_K=10,
+        MAX_K=100,
+        RETRY_AFTER=2,
+    )
+    app.config.from_prefixed_env("GRAPHREC")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    app.debug = False
+    app.json.sort_keys = False
+    app.url_map.converters["anyid"] = AnyIdConverter
+    app.url_map.merge_slashes = False
+
+    from web import api, engine, errors, pages
+
+    engine.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    return app

@@ -1,0 +1,208 @@
+"""The HTTP API with Flask's test client, against the real store: every endpoint, every status."""
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from graphrec.config import Settings
+from graphrec.store import GraphStore
+from web import create_app
+
+
+def make_app(settings: Settings) -> Iterator[Flask]:
+    app = create_app({"TESTING": True, "SETTINGS": settings})
+    yield app
+    app.extensions["graphrec"].close()
+
+
+def without_model(settings: Settings, home: Path) -> Settings:
+    """The same store, but a home whose models folder is empty."""
+    return dataclasses.replace(settings, home=home, store_dir_override=settings.store_dir)
+
+
+@pytest.fixture
+def bare_app(settings: Settings, store: GraphStore, tmp_path: Path) -> Iterator[Flask]:
+    """An app on the real (empty) store, with no trained model."""
+    yield from make_app(without_model(settings, tmp_path))
+
+
+@pytest.fixture
+def bare(bare_app: Flask) -> FlaskClient:
+    return bare_app.test_client()
+
+
+@pytest.fixture
+def dead(tmp_path: Path) -> Iterator[FlaskClient]:
+    """An app whose store is a port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings.from_env({"NEO4J_URI": f"bolt://127.0.0.1:{port}",
+                                  "GRAPHREC_HOME": str(tmp_path)})
+    for app in make_app(settings):
+        yield app.test_client()
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json
+    error = response.get_json()["error"]
+    assert error["status"] == status and error["message"]
+    if code is not None:
+        assert error["code"] == code
+    return error
+
+
+def test_no_module_level_app() -> None:
+    import web
+    assert not any(isinstance(value, Flask) for value in vars(web).values())
+    assert create_app().debug is False
+
+
+def test_config_from_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHREC_MAX_K", "50")
+    assert create_app().config["MAX_K"] == 50
+    assert create_app({"MAX_K": 20}).config["MAX_K"] == 20
+
+
+# --- 400: malformed input, answered before the store or the model is asked ------------------
+
+@pytest.mark.parametrize("k", ["abc", "", "1.5", "0", "-3", "101", "1e2", "10; DROP"])
+def test_bad_k(bare: FlaskClient, k: str) -> None:
+    error = assert_error(bare.get(f"/api/users/A1/recommendations?k={k}"), 400, "invalid_k")
+    assert "1 to 100" in error["message"]
+
+
+@pytest.mark.parametrize("user_id", ["", "x" * 101, "a%00b", "a%0Ab", "%7F", "tab%09"])
+def test_bad_user_id(bare: FlaskClient, user_id: str) -> None:
+    assert_error(bare.get(f"/api/users/{user_id}/recommendations"), 400, "invalid_user_id")
+    assert_error(bare.get(f"/api/users/{user_id}/recommendations/I1/explanation"), 400,
+                 "invalid_user_id")
+
+
+@pytest.mark.parametrize("item_id", ["", "y" * 101, "b%1Bc"])
+def test_bad_item_id(bare: FlaskClient, item_id: str) -> None:
+    assert_error(bare.get(f"/api/users/A1/recommendations/{item_id}/explanation"), 400,
+                 "invalid_item_id")
+
+
+def test_longest_id_is_not_malformed(bare: FlaskClient) -> None:
+    response = bare.get(f"/api/users/{'x' * 100}/recommendations")
+    assert response.status_code != 400
+
+
+# --- 404 / 405 on unknown routes: JSON under /api --------------------------------------------
+
+@pytest.mark.parametrize("path", ["/api/nothing", "/api/users/A1", "/api",
+                                  "/api/users/A1/recommendations/I1"])
+def test_unknown_route_is_json_404(bare: FlaskClient, path: str) -> None:
+    assert_error(bare.get(path), 404, "not_found")
+
+
+def test_wrong_method_is_json_405(bare: FlaskClient) -> None:
+    response = bare.post("/api/users/A1/recommendations")
+    assert_error(response, 405, "method_not_allowed")
+    assert "GET" in response.headers["Allow"]
+
+
+def test_unknown_page_is_html_404(bare: FlaskClient) -> None:
+    response = bare.get("/nothing")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+# --- 500: an unexpected exception is logged, and answered without its traceback --------------
+
+def test_unexpected_error_is_json_500_without_traceback(
+        bare_app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    def boom():
+        raise RuntimeError("secret detail")
+
+    bare_app.add_url_rule("/api/boom", "boom", boom)
+    response = bare_app.test_client().get("/api/boom")
+    assert_error(response, 500, "internal_error")
+    body = response.get_data(as_text=True)
+    assert "secret detail" not in body and "Traceback" not in body
+    assert "secret detail" in caplog.text and "Traceback" in caplog.text
+
+
+# --- health and the OpenAPI document ---------------------------------------------------------
+
+def test_health_without_model(bare: FlaskClient) -> None:
+    response = bare.get("/api/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["store"] == {"ok": True}
+    assert body["checks"]["model"]["ok"] is False
+
+
+def test_recommendations_without_model_are_503(bare: FlaskClient) -> None:
+    response = bare.get("/api/users/A1/recommendations")
+    assert_error(response, 503, "model_unavailable")
+    assert response.headers["Retry-After"].isdigit()
+
+
+def test_openapi_document(bare: FlaskClient) -> None:
+    response = bare.get("/api/openapi.json")
+    assert response.status_code == 200
+    doc = response.get_json()
+    assert doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) == {
+        "/api/users/{user_id}/recommendations",
+        "/api/users/{user_id}/recommendations/{item_id}/explanation",
+        "/api/health", "/api/openapi.json"}
+    recommend = doc["paths"]["/api/users/{user_id}/recommendations"]["get"]
+    assert {"200", "400", "404", "500", "503"} <= set(recommend["responses"])
+    k = next(p for p in recommend["parameters"] if p["name"] == "k")
+    assert (k["schema"]["minimum"], k["schema"]["maximum"]) == (1, 100)
+    refs = {value.split("/")[-1] for value in _refs(doc)}
+    assert refs <= set(doc["components"]["schemas"])
+
+
+def _refs(node) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+# --- 503: the store cannot be reached --------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/api/users/A1/recommendations",
+                                  "/api/users/A1/recommendations/I1/explanation"])
+def test_unreachable_store_is_503(dead: FlaskClient, path: str) -> None:
+    response = dead.get(path)
+    assert_error(response, 503, "store_unavailable")
+    assert response.headers["Retry-After"].isdigit()
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_health_with_unreachable_store(dead: FlaskClient) -> None:
+    response = dead.get("/api/health")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    checks = response.get_json()["checks"]
+    assert checks["store"]["ok"] is False and "127.0.0.1" in checks["store"]["message"]
+
+
+def test_page_with_unreachable_store_is_503(dead: FlaskClient) -> None:
+    response = dead.get("/users/A1")
+    assert response.status_code == 503 and response.mimetype == "text/html"
+
+
+def test_index_page_and_search(bare: FlaskClient) -> None:
+    response = bare.get("/")
+    assert response.status_code == 200 and b'name="user"' in response.data
+    response = bare.get("/?user=A%201")
+    assert response.status_code == 302 and response.headers["Location"] == "/users/A%201"

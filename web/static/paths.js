@@ -1,0 +1,180 @@
+// Click a recommendation: fetch its explanation and draw its reason paths as a small SVG graph.
+(function () {
+  "use strict";
+  var SVG = "http://www.w3.org/2000/svg";
+  var COLUMNS = 4, COL_W = 200, ROW_H = 84, PAD = 50, R = 13;
+  var list = document.getElementById("recommendations");
+  if (!list) return;
+  var section = document.getElementById("explanation");
+  var svg = document.getElementById("graph");
+  var pathList = document.getElementById("paths");
+  var current = null;
+
+  function el(name, attrs, text) {
+    var node = document.createElementNS(SVG, name);
+    for (var key in attrs) node.setAttribute(key, attrs[key]);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function wrap(label, width) {
+    var words = String(label).split(/\s+/), lines = [""];
+    words.forEach(function (word) {
+      var line = lines[lines.length - 1];
+      if (line && (line + " " + word).length > width) lines.push(word);
+      else lines[lines.length - 1] = line ? line + " " + word : word;
+    });
+    if (lines.length > 2) lines = [lines[0], lines[1].slice(0, width - 1) + "…"];
+    return lines.map(function (l) { return l.length > width ? l.slice(0, width - 1) + "…" : l; });
+  }
+
+  // Nodes are merged across paths by type and id; a path's last node (the item) is the last
+  // column, so paths of three nodes and of four line up.
+  function layout(paths) {
+    var nodes = {}, columns = [], edges = {};
+    for (var c = 0; c < COLUMNS; c++) columns.push([]);
+    paths.forEach(function (path, p) {
+      var ids = {};
+      path.nodes.forEach(function (node, i) {
+        var id = node.type + ":" + node.id;
+        ids[node.key] = id;
+        if (!nodes[id]) {
+          var col = i === path.nodes.length - 1 ? COLUMNS - 1 : Math.min(i, COLUMNS - 2);
+          nodes[id] = {id: id, node: node, col: col, paths: {}};
+          columns[col].push(nodes[id]);
+        }
+        nodes[id].paths[p] = true;
+      });
+      path.relationships.forEach(function (rel) {
+        var key = ids[rel.from] + "|" + rel.type + "|" + ids[rel.to];
+        if (!edges[key]) edges[key] = {from: ids[rel.from], to: ids[rel.to], type: rel.type, paths: {}};
+        edges[key].paths[p] = true;
+      });
+    });
+    var rows = Math.max.apply(null, columns.map(function (col) { return col.length; }));
+    var height = rows * ROW_H + PAD;
+    columns.forEach(function (col, c) {
+      col.forEach(function (n, i) {
+        n.x = PAD + c * COL_W;
+        n.y = (height - col.length * ROW_H) / 2 + i * ROW_H + ROW_H / 2 - 10;
+      });
+    });
+    return {nodes: nodes, edges: Object.keys(edges).map(function (k) { return edges[k]; }),
+            width: PAD * 2 + (COLUMNS - 1) * COL_W, height: height};
+  }
+
+  function draw(explanation, selected) {
+    var g = layout(explanation.paths);
+    svg.textContent = "";
+    svg.setAttribute("viewBox", "0 0 " + g.width + " " + g.height);
+    svg.setAttribute("data-selected", selected);
+    var defs = el("defs");
+    ["plain", "top"].forEach(function (kind) {
+      var marker = el("marker", {id: "arrow-" + kind, viewBox: "0 0 10 10", refX: 10, refY: 5,
+                                 markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse"});
+      marker.appendChild(el("path", {d: "M0,0 L10,5 L0,10 z", "class": "arrow " + kind}));
+      defs.appendChild(marker);
+    });
+    svg.appendChild(defs);
+    var edgeLayer = el("g"), nodeLayer = el("g");
+    svg.appendChild(edgeLayer); svg.appendChild(nodeLayer);
+    g.edges.forEach(function (e) {
+      var a = g.nodes[e.from], b = g.nodes[e.to], top = !!e.paths[selected];
+      var dx = b.x - a.x, dy = b.y - a.y, len = Math.sqrt(dx * dx + dy * dy) || 1;
+      var ux = dx / len, uy = dy / len;
+      var group = el("g", {"class": "edge" + (top ? " top" : ""), "data-type": e.type,
+                           "data-from": a.node.id, "data-to": b.node.id});
+      group.appendChild(el("line", {x1: a.x + ux * R, y1: a.y + uy * R,
+                                    x2: b.x - ux * (R + 2), y2: b.y - uy * (R + 2),
+                                    "marker-end": "url(#arrow-" + (top ? "top" : "plain") + ")"}));
+      group.appendChild(el("text", {x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6,
+                                    "text-anchor": "middle"}, e.type));
+      // the selected path's edges are drawn last, over the others
+      if (top) edgeLayer.appendChild(group);
+      else edgeLayer.insertBefore(group, edgeLayer.firstChild);
+    });
+    Object.keys(g.nodes).forEach(function (id) {
+      var n = g.nodes[id], top = !!n.paths[selected];
+      var group = el("g", {"class": "node " + n.node.type + (top ? " top" : ""),
+                           "data-type": n.node.type, "data-id": n.node.id,
+                           transform: "translate(" + n.x + "," + n.y + ")"});
+      group.appendChild(el("title", {}, n.node.type + ": " + n.node.label));
+      group.appendChild(el("circle", {r: R}));
+      wrap(n.node.label, 26).forEach(function (line, i) {
+        group.appendChild(el("text", {y: R + 15 + i * 13, "text-anchor": "middle"}, line));
+      });
+      nodeLayer.appendChild(group);
+    });
+  }
+
+  function showPaths(explanation, selected) {
+    pathList.textContent = "";
+    explanation.paths.forEach(function (path, p) {
+      var li = document.createElement("li");
+      li.className = "path" + (p === selected ? " selected" : "");
+      li.setAttribute("data-kind", path.kind);
+      li.textContent = path.sentence;
+      if (path.weight !== null && path.weight !== undefined) {
+        var w = document.createElement("span");
+        w.className = "weight";
+        w.textContent = Number(path.weight).toFixed(2);
+        li.appendChild(w);
+      }
+      li.addEventListener("click", function () { render(explanation, p); });
+      pathList.appendChild(li);
+    });
+  }
+
+  function render(explanation, selected) {
+    if (!explanation.paths.length) {
+      svg.textContent = "";
+      pathList.innerHTML = "<li class=\"empty\">No path in the graph explains this item.</li>";
+      return;
+    }
+    draw(explanation, selected);
+    showPaths(explanation, selected);
+  }
+
+  function open(li) {
+    var item = li.getAttribute("data-item");
+    Array.prototype.forEach.call(list.querySelectorAll(".rec"), function (other) {
+      other.classList.toggle("selected", other === li);
+    });
+    current = item;
+    section.hidden = false;
+    section.setAttribute("aria-busy", "true");
+    document.getElementById("explanation-title").textContent =
+      li.querySelector(".title").textContent;
+    fetch(list.getAttribute("data-api") + "/" + encodeURIComponent(item) + "/explanation")
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body.error ? body.error.message : response.status);
+          return body;
+        });
+      })
+      .then(function (explanation) {
+        if (current !== item) return;
+        render(explanation, 0);
+        section.setAttribute("data-item", item);
+        section.removeAttribute("aria-busy");
+      })
+      .catch(function (error) {
+        svg.textContent = "";
+        pathList.innerHTML = "";
+        var li2 = document.createElement("li");
+        li2.className = "empty";
+        li2.textContent = "Could not load the reasons: " + error.message;
+        pathList.appendChild(li2);
+        section.removeAttribute("aria-busy");
+      });
+  }
+
+  list.addEventListener("click", function (event) {
+    var li = event.target.closest(".rec");
+    if (li) open(li);
+  });
+  list.addEventListener("keydown", function (event) {
+    var li = event.target.closest(".rec");
+    if (li && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); open(li); }
+  });
+})();

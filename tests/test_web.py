@@ -1,7 +1,9 @@
 """The HTTP API with Flask's test client, against the real store: every endpoint, every status."""
 from __future__ import annotations
 
+import csv
 import dataclasses
+import gzip
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,11 @@ from flask.testing import FlaskClient
 
 from graphrec.config import Settings
 from graphrec.store import GraphStore
+from ingest.detect import read_catalogue
+from ingest.loader import load_catalogue
+from tests.conftest import SAMPLE
 from web import create_app
+from web.engine import get_engine
 
 
 def make_app(settings: Settings) -> Iterator[Flask]:
@@ -26,9 +32,47 @@ def without_model(settings: Settings, home: Path) -> Settings:
     return dataclasses.replace(settings, home=home, store_dir_override=settings.store_dir)
 
 
+def train_sample(settings: Settings, store: GraphStore) -> None:
+    """The bundled sample in the store and a model trained on it under ``settings.home``."""
+    train = pytest.importorskip("graphrec.train", reason="graphrec.train has not landed yet")
+    pytest.importorskip("graphrec.service", reason="graphrec.service has not landed yet")
+    store.clear()
+    load_catalogue(store, read_catalogue(SAMPLE))
+    train.train(settings, store)
+
+
+@pytest.fixture(scope="module")
+def trained_app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
+    """An app on the sample catalogue with a trained model (kept for the module's tests)."""
+    train_sample(settings, session_store)
+    yield from make_app(settings)
+
+
 @pytest.fixture
-def bare_app(settings: Settings, store: GraphStore, tmp_path: Path) -> Iterator[Flask]:
-    """An app on the real (empty) store, with no trained model."""
+def client(trained_app: Flask) -> FlaskClient:
+    return trained_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def sample_user(trained_app: Flask) -> str:
+    """A user of the sample with at least one recommendation that has a reason."""
+    with trained_app.app_context():
+        service = get_engine().service()
+        for user in sample_users():
+            if any(rec["reason"] for rec in service.recommend(user, k=10)):
+                return user
+    pytest.fail("no sample user has a recommendation with a reason")
+
+
+def sample_users(limit: int = 50) -> list[str]:
+    with gzip.open(SAMPLE / "purchases.csv.gz", "rt", newline="") as fh:
+        users = list(dict.fromkeys(row["user_id"] for row in csv.DictReader(fh)))
+    return users[:limit]
+
+
+@pytest.fixture
+def bare_app(settings: Settings, session_store: GraphStore, tmp_path: Path) -> Iterator[Flask]:
+    """An app on the real store, with no trained model."""
     yield from make_app(without_model(settings, tmp_path))
 
 
@@ -69,6 +113,81 @@ def test_config_from_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHREC_MAX_K", "50")
     assert create_app().config["MAX_K"] == 50
     assert create_app({"MAX_K": 20}).config["MAX_K"] == 20
+
+
+# --- with a trained model: 200s and 404s -----------------------------------------------------
+
+def test_recommendations(client: FlaskClient, sample_user: str) -> None:
+    response = client.get(f"/api/users/{sample_user}/recommendations?k=5")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["user_id"] == sample_user and body["k"] == 5 and body["model_version"]
+    recs = body["recommendations"]
+    assert [rec["rank"] for rec in recs] == [1, 2, 3, 4, 5]
+    assert len({rec["item_id"] for rec in recs}) == 5
+    scores = [rec["score"] for rec in recs]
+    assert scores == sorted(scores, reverse=True)
+    for rec in recs:
+        assert {"item_id", "title", "brand", "price", "score", "reason"} <= set(rec)
+        if rec["reason"] is not None:
+            assert_path(rec["reason"], sample_user, rec["item_id"])
+
+
+def test_default_k_is_ten(client: FlaskClient, sample_user: str) -> None:
+    body = client.get(f"/api/users/{sample_user}/recommendations").get_json()
+    assert body["k"] == 10 and len(body["recommendations"]) == 10
+
+
+def test_explanation(client: FlaskClient, sample_user: str) -> None:
+    recs = client.get(f"/api/users/{sample_user}/recommendations").get_json()["recommendations"]
+    rec = next(rec for rec in recs if rec["reason"])
+    response = client.get(f"/api/users/{sample_user}/recommendations/{rec['item_id']}/explanation")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["user_id"], body["item_id"]) == (sample_user, rec["item_id"])
+    assert body["rank"] == rec["rank"] and body["score"] == pytest.approx(rec["score"], rel=1e-5)
+    assert body["paths"]
+    for path in body["paths"]:
+        assert_path(path, sample_user, rec["item_id"])
+
+
+def assert_path(path: dict, user_id: str, item_id: str) -> None:
+    assert path["sentence"] and path["kind"]
+    nodes = {node["key"]: node for node in path["nodes"]}
+    assert path["nodes"][0]["type"] == "User" and path["nodes"][0]["id"] == user_id
+    assert path["nodes"][-1]["type"] == "Item" and path["nodes"][-1]["id"] == item_id
+    assert {node["type"] for node in path["nodes"]} <= {"User", "Item", "Brand", "Category"}
+    assert len(path["relationships"]) == len(path["nodes"]) - 1
+    for rel in path["relationships"]:
+        assert rel["from"] in nodes and rel["to"] in nodes and rel["type"].isupper()
+
+
+def test_unknown_user_is_404(client: FlaskClient) -> None:
+    assert_error(client.get("/api/users/NOBODY/recommendations"), 404, "unknown_user")
+    assert_error(client.get("/api/users/NOBODY/recommendations/B00AE0790U/explanation"), 404,
+                 "unknown_user")
+
+
+def test_unknown_item_is_404(client: FlaskClient, sample_user: str) -> None:
+    assert_error(client.get(f"/api/users/{sample_user}/recommendations/NOTHING/explanation"),
+                 404, "unknown_item")
+
+
+def test_health_with_model(client: FlaskClient) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok" and body["checks"]["store"]["ok"]
+    assert body["checks"]["model"]["ok"] and body["checks"]["model"]["version"]
+
+
+def test_user_page(client: FlaskClient, sample_user: str) -> None:
+    response = client.get(f"/users/{sample_user}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.count('class="rec"') == 10 and "paths.js" in html
+    assert client.get("/users/NOBODY").status_code == 404
+    assert client.get("/static/paths.js").status_code == 200
 
 
 # --- 400: malformed input, answered before the store or the model is asked ------------------

@@ -82,6 +82,14 @@ class Engine:
                 log.info("loaded model %s", self._service.model_version)
             return self._service
 
+    def warm(self) -> None:
+        """Connect and load the model ahead of the first request (in a worker, after the fork);
+        a store or model that is not there yet is only logged: requests will retry."""
+        try:
+            self.service()
+        except (StoreUnavailable, ModelUnavailable) as exc:
+            log.warning("not ready yet: %s", exc)
+
     def loaded_service(self) -> RecommendationService | None:
         """The service if it is loaded already (never loads it)."""
         return self._service

@@ -31,3 +31,8 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # One thread of maths per worker process: the workers and their threads share the cores.
 raw_env = [f"{name}={os.environ.get(name) or 1}"
            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")]
+
+
+def post_worker_init(worker):
+    """In the new worker (after the fork): open its driver and load the model before requests."""
+    worker.wsgi.extensions["graphrec"].warm()

@@ -67,6 +67,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 class LocalStore:
     """The local ArcadeDB server whose files live in ``settings.store_dir``."""
 
@@ -133,9 +142,22 @@ class LocalStore:
             self._info_file.unlink(missing_ok=True)
             return info
 
+    def _ports(self) -> tuple[int, int]:
+        """The ports of the last start when they are still free, so the address stays put."""
+        ports_file = self.dir / "ports.json"
+        try:
+            bolt, http = json.loads(ports_file.read_text())
+            if _port_is_free(bolt) and _port_is_free(http):
+                return bolt, http
+        except (FileNotFoundError, json.JSONDecodeError, TypeError, ValueError):
+            pass
+        bolt, http = _free_port(), _free_port()
+        ports_file.write_text(json.dumps([bolt, http]))
+        return bolt, http
+
     def _spawn(self) -> ServerInfo:
         pkg = _package_dir()
-        bolt_port, http_port = _free_port(), _free_port()
+        bolt_port, http_port = self._ports()
         root = self.dir / "root"
         root.mkdir(parents=True, exist_ok=True)
         command = [

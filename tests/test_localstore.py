@@ -51,7 +51,9 @@ def test_data_survives_a_restart(tmp_path) -> None:
         assert first is not None and local.running() is None
         with open_store(settings) as store:
             assert store.read("stats/labels") == [{"label": "User", "count": 2}]
-        assert local.running().pid != first.pid
+        second = local.running()
+        assert second.pid != first.pid
+        assert (second.bolt_port, second.http_port) == (first.bolt_port, first.http_port)
     finally:
         local.stop()
     assert local.stop() is None

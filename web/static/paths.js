@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
-  var COLUMNS = 4, COL_W = 200, ROW_H = 84, PAD = 50, R = 13;
+  var COLUMNS = 4, COL_W = 200, ROW_H = 76, PAD = 50, PAD_X = 100, R = 13, MAX_DRAWN = 5;
   var list = document.getElementById("recommendations");
   if (!list) return;
   var section = document.getElementById("explanation");
@@ -30,10 +30,11 @@
 
   // Nodes are merged across paths by type and id; a path's last node (the item) is the last
   // column, so paths of three nodes and of four line up.
-  function layout(paths) {
+  function layout(paths, shown) {
     var nodes = {}, columns = [], edges = {};
     for (var c = 0; c < COLUMNS; c++) columns.push([]);
-    paths.forEach(function (path, p) {
+    shown.forEach(function (p) {
+      var path = paths[p];
       var ids = {};
       path.nodes.forEach(function (node, i) {
         var id = node.type + ":" + node.id;
@@ -55,16 +56,29 @@
     var height = rows * ROW_H + PAD;
     columns.forEach(function (col, c) {
       col.forEach(function (n, i) {
-        n.x = PAD + c * COL_W;
+        n.x = PAD_X + c * COL_W;
         n.y = (height - col.length * ROW_H) / 2 + i * ROW_H + ROW_H / 2 - 10;
       });
     });
     return {nodes: nodes, edges: Object.keys(edges).map(function (k) { return edges[k]; }),
-            width: PAD * 2 + (COLUMNS - 1) * COL_W, height: height};
+            width: PAD_X * 2 + (COLUMNS - 1) * COL_W, height: height};
+  }
+
+  // The selected path and the strongest others, up to MAX_DRAWN; every path stays listed.
+  function drawn(count, selected) {
+    var shown = [selected];
+    for (var p = 0; p < count && shown.length < MAX_DRAWN; p++) if (p !== selected) shown.push(p);
+    return shown;
+  }
+
+  // the point at distance r from node n, on the way to (x, y)
+  function toward(n, x, y, r) {
+    var dx = x - n.x, dy = y - n.y, len = Math.sqrt(dx * dx + dy * dy) || 1;
+    return {x: n.x + dx / len * r, y: n.y + dy / len * r};
   }
 
   function draw(explanation, selected) {
-    var g = layout(explanation.paths);
+    var g = layout(explanation.paths, drawn(explanation.paths.length, selected));
     svg.textContent = "";
     svg.setAttribute("viewBox", "0 0 " + g.width + " " + g.height);
     svg.setAttribute("data-selected", selected);
@@ -80,14 +94,17 @@
     svg.appendChild(edgeLayer); svg.appendChild(nodeLayer);
     g.edges.forEach(function (e) {
       var a = g.nodes[e.from], b = g.nodes[e.to], top = !!e.paths[selected];
-      var dx = b.x - a.x, dy = b.y - a.y, len = Math.sqrt(dx * dx + dy * dy) || 1;
-      var ux = dx / len, uy = dy / len;
+      // an edge that skips a column arcs over the column between, so it crosses no node
+      var bend = Math.abs(b.col - a.col) > 1 ? -0.35 * Math.abs(b.x - a.x) / 2 : 0;
+      var cx = (a.x + b.x) / 2, cy = (a.y + b.y) / 2 + bend;
+      var start = toward(a, cx, cy, R), end = toward(b, cx, cy, R + 2);
       var group = el("g", {"class": "edge" + (top ? " top" : ""), "data-type": e.type,
                            "data-from": a.node.id, "data-to": b.node.id});
-      group.appendChild(el("line", {x1: a.x + ux * R, y1: a.y + uy * R,
-                                    x2: b.x - ux * (R + 2), y2: b.y - uy * (R + 2),
+      group.appendChild(el("path", {d: "M" + start.x + "," + start.y + " Q" + cx + "," + cy +
+                                       " " + end.x + "," + end.y, fill: "none",
                                     "marker-end": "url(#arrow-" + (top ? "top" : "plain") + ")"}));
-      group.appendChild(el("text", {x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 - 6,
+      group.appendChild(el("text", {x: (a.x + 2 * cx + b.x) / 4,
+                                    y: (a.y + 2 * cy + b.y) / 4 - 6,
                                     "text-anchor": "middle"}, e.type));
       // the selected path's edges are drawn last, over the others
       if (top) edgeLayer.appendChild(group);
@@ -111,7 +128,8 @@
     pathList.textContent = "";
     explanation.paths.forEach(function (path, p) {
       var li = document.createElement("li");
-      li.className = "path" + (p === selected ? " selected" : "");
+      li.className = "path" + (p === selected ? " selected" : "") +
+        (drawn(explanation.paths.length, selected).indexOf(p) < 0 ? " hidden-path" : "");
       li.setAttribute("data-kind", path.kind);
       li.textContent = path.sentence;
       if (path.weight !== null && path.weight !== undefined) {

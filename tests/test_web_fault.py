@@ -1,0 +1,140 @@
+"""Gunicorn under light load while the local store stops and comes back.
+
+While the store is down every answer is a quick 503 (never a 500, never a hang); once it is up
+again the same workers answer 200 within 5 seconds. Runs on its own GRAPHREC_HOME, so the
+session's store is never stopped.
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from graphrec.config import Settings
+from graphrec.localstore import LocalStore
+from graphrec.store import open_store
+from tests.test_web import sample_users, train_sample
+from web.serve import gunicorn_command, settings_env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Settings]:
+    """A local store of its own with the sample and a trained model."""
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), "GRAPHREC_STORE_HEAP": "1g"})
+    if not settings.uses_local_store:
+        pytest.skip("NEO4J_URI is set: the test stops and starts the local store")
+    try:
+        with open_store(settings) as store:
+            train_sample(settings, store)
+        yield settings
+    finally:
+        LocalStore(settings).stop()
+
+
+@pytest.fixture
+def server(home: Settings, tmp_path: Path) -> Iterator[tuple[str, psutil.Process]]:
+    port = free_port()
+    env = settings_env(home)
+    env.update(GRAPHREC_WEB_WORKERS="2", GRAPHREC_WEB_THREADS="4")
+    log = open(tmp_path / "gunicorn.log", "wb")
+    proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/api/health", timeout=30).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"gunicorn did not get ready: {(tmp_path / 'gunicorn.log').read_text()}")
+            time.sleep(0.2)
+        yield url, psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+class Load:
+    """A few threads asking for recommendations in a loop; records (time, status, seconds)."""
+
+    def __init__(self, url: str, users: list[str], threads: int = 3):
+        self.url, self.users = url, users
+        self.results: list[tuple[float, int, float]] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(threads)]
+
+    def run(self, n: int) -> None:
+        with requests.Session() as http:
+            i = n
+            while not self.stop.is_set():
+                user = self.users[i % len(self.users)]
+                i += 1
+                started = time.monotonic()
+                try:
+                    status = http.get(f"{self.url}/api/users/{user}/recommendations?k=5",
+                                      timeout=20).status_code
+                except requests.RequestException:
+                    status = 0
+                self.results.append((started, status, time.monotonic() - started))
+                time.sleep(0.05)
+
+    def __enter__(self) -> "Load":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def between(self, start: float, end: float = float("inf")) -> list[tuple[float, int, float]]:
+        return [r for r in self.results if start <= r[0] < end]
+
+
+def test_store_down_gives_503_and_service_recovers(home: Settings, server) -> None:
+    url, master = server
+    workers = {p.pid for p in master.children()}
+    assert len(workers) == 2
+    local = LocalStore(home)
+    with Load(url, sample_users(20)) as load:
+        time.sleep(2)
+        down = time.monotonic()
+        local.stop()
+        stopped = time.monotonic()
+        time.sleep(8)
+        start = time.monotonic()
+        local.start()
+        up = time.monotonic()
+        time.sleep(6)
+
+    before = load.between(0, down)
+    assert before and {status for _, status, _ in before} == {200}
+    during = load.between(stopped, start)
+    statuses = {status for _, status, _ in during}
+    assert 503 in statuses and statuses <= {503}, statuses
+    assert max(seconds for _, _, seconds in during) < 10
+    after = load.between(up)
+    first_ok = min(t for t, status, _ in after if status == 200)
+    assert first_ok - up < 5, f"first 200 {first_ok - up:.1f}s after the store was back"
+    assert {status for t, status, _ in after if t > first_ok} == {200}
+    assert {p.pid for p in master.children()} == workers
+    print(f"503s while down: {len(during)} (slowest {max(s for _, _, s in during):.2f}s); "
+          f"first 200 {first_ok - up:.2f}s after restart")

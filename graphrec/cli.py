@@ -32,7 +32,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandError(f"NEO4J_URI is set ({settings.neo4j_uri}): graphrec does not "
                                "start or stop that server")
         with open_store(settings) as store:
-            store.read_text("RETURN 1 AS ok")
+            store.read("admin/ping")
             print(f"store: Neo4j at {settings.neo4j_uri}, database {settings.database}: "
                   "reachable")
         print("open it in Neo4j Browser (e.g. http://localhost:7474 for a local server) "
@@ -119,6 +119,23 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return cmd_stats(argparse.Namespace(json=False), settings)
 
 
+def prepare_service(settings: Settings) -> None:
+    """What the service needs and is missing: the store up and a catalogue in it."""
+    with open_store(settings) as store:
+        has_items = store.read("service/any_item")
+    if not has_items:
+        print("the graph is empty: loading the bundled sample catalogue")
+        cmd_ingest(argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
+                                      batch_size=5000, quiet=False), settings)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from web.serve import serve
+
+    print(f"graphrec service at http://{args.bind}/ (Ctrl-C stops it)")
+    return serve(args.bind, settings, prepare=prepare_service)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphrec", description="Explainable recommendations from a knowledge graph.")
@@ -141,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="count nodes and relationships in the graph")
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(handler=cmd_stats)
+    serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
+    serve.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT (default %(default)s)")
+    serve.set_defaults(handler=cmd_serve)
+
     demo = sub.add_parser("demo", help="run everything on the bundled sample catalogue")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=cmd_demo)

@@ -24,6 +24,8 @@ from pathlib import Path
 import neo4j
 import psutil
 
+import cypher
+
 from graphrec.config import Settings
 
 SERVER_CLASS = "com.arcadedb.server.ArcadeDBServer"
@@ -193,7 +195,7 @@ class LocalStore:
                     break
                 try:
                     with driver.session(database=info.database) as session:
-                        session.run("RETURN 1 AS ok").consume()
+                        session.run(cypher.load("admin/ping")).consume()
                     return
                 except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError,
                         OSError) as exc:

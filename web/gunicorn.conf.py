@@ -23,6 +23,9 @@ graceful_timeout = 20
 keepalive = 5
 max_requests = 0
 
+# Several servers may run side by side (tests, benchmark): no shared control socket.
+control_socket_disable = True
+
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 import neo4j
 from flask import Flask, current_app
 
+import cypher
+
 from graphrec.config import Settings
 from graphrec.localstore import LocalStore
 from graphrec.store import GraphStore, StoreUnavailable, open_store
@@ -127,7 +129,7 @@ class Engine:
         try:
             with store.driver.session(database=store.database,
                                       default_access_mode=neo4j.READ_ACCESS) as session:
-                session.run("RETURN 1 AS ok").consume()
+                session.run(cypher.load("admin/ping")).consume()
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
             raise StoreUnavailable(f"cannot reach {store.description}: "
                                    f"{' '.join(str(exc).split())}") from exc

@@ -1,0 +1,190 @@
+"""The benchmark: every model fitted on the same train split and judged by the same protocol.
+
+Models are looked up by name in :data:`MODELS` (name → ``factory(seed)``). graphrec's own model
+and its ablations join as further entries, or are named on the command line as
+``package.module:factory`` without editing this file. Results merge into one JSON file, so adding
+a model does not mean refitting the baselines.
+
+    python -m graphrec.benchmark --data ../shared/datasets/amazon_beauty
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphrec.baselines.base import Recommender
+from graphrec.dataset import GraphData
+from graphrec.evaluate import evaluate
+
+ModelFactory = Callable[[int], Recommender]
+
+
+def _popularity(seed: int) -> Recommender:
+    from graphrec.baselines.popularity import Popularity
+    return Popularity()
+
+
+def _itemknn(seed: int) -> Recommender:
+    from graphrec.baselines.itemknn import ItemKNN
+    return ItemKNN(seed=seed)
+
+
+def _bpr_mf(seed: int) -> Recommender:
+    from graphrec.baselines.bpr_mf import BPRMF
+    return BPRMF(seed=seed)
+
+
+def _lightgcn(seed: int) -> Recommender:
+    from graphrec.baselines.lightgcn import LightGCN
+    return LightGCN(seed=seed)
+
+
+def _ease(seed: int) -> Recommender:
+    from graphrec.baselines.ease import EASE
+    return EASE(seed=seed)
+
+
+def _ease_links(seed: int) -> Recommender:
+    from graphrec.baselines.ease_links import EASELinks
+    return EASELinks(seed=seed)
+
+
+MODELS: dict[str, ModelFactory] = {
+    "popularity": _popularity,
+    "itemknn": _itemknn,
+    "bpr_mf": _bpr_mf,
+    "lightgcn": _lightgcn,
+    "ease": _ease,
+    "ease_links": _ease_links,
+}
+BASELINES: tuple[str, ...] = tuple(MODELS)
+DEFAULT_OUT = Path("benchmarks/results/beauty.json")
+
+
+def resolve_model(name: str) -> ModelFactory:
+    """The factory registered as ``name``, or ``module:attribute`` imported on demand."""
+    if name in MODELS:
+        return MODELS[name]
+    if ":" in name:
+        module, attribute = name.split(":", 1)
+        return getattr(importlib.import_module(module), attribute)
+    raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)} or module:factory")
+
+
+def dataset_summary(data: GraphData, data_dir: str | Path) -> dict[str, Any]:
+    """Counts that identify the data a result belongs to."""
+    return {
+        "path": str(data_dir), "fingerprint": data.fingerprint(),
+        "users": data.num_users, "items": data.num_items, "brands": len(data.brands),
+        "categories": len(data.categories), "train": len(data.train), "test": len(data.test),
+        "links": {relation: len(pairs) for relation, pairs in data.links.items()},
+    }
+
+
+def run_model(model: Recommender, data: GraphData, k: int = 10) -> dict[str, Any]:
+    """Fit and evaluate one model; metrics in percent, timings in seconds, and what fit chose."""
+    start = time.perf_counter()
+    model.fit(data)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    metrics = evaluate(model, data, k=k)
+    eval_seconds = time.perf_counter() - start
+    info = dict(getattr(model, "fit_info", {}))
+    validation = info.pop("validation_ndcg@10", None)
+    epochs, per_epoch = info.pop("epochs", None), info.pop("seconds_per_epoch", None)
+    return {**metrics, "fit_seconds": round(fit_seconds, 2),
+            "eval_seconds": round(eval_seconds, 2), "epochs": epochs,
+            "seconds_per_epoch": None if per_epoch is None else round(per_epoch, 3),
+            "params": info, "validation_ndcg@10": _jsonable(validation),
+            "device": str(getattr(model, "device", "cpu")),
+            "torch_threads": torch.get_num_threads()}
+
+
+def _jsonable(value: Any) -> Any:
+    """Validation curves keyed by numbers become JSON objects keyed by strings."""
+    if isinstance(value, dict):
+        return {str(key): round(float(score), 4) for key, score in value.items()}
+    return value
+
+
+def format_table(results: dict[str, dict[str, Any]], k: int = 10) -> str:
+    """One row per model: the four metrics (percent) and the fit time."""
+    header = f"{'model':<14}{'NDCG':>8}{'Recall':>8}{'HR':>8}{'Prec':>8}{'fit s':>10}{'epochs':>8}"
+    lines = [header, "-" * len(header)]
+    for name, row in results.items():
+        lines.append(
+            f"{name:<14}{row[f'ndcg@{k}']:>8.2f}{row[f'recall@{k}']:>8.2f}{row[f'hr@{k}']:>8.2f}"
+            f"{row[f'precision@{k}']:>8.2f}{row['fit_seconds']:>10.1f}"
+            f"{'' if row.get('epochs') is None else row['epochs']:>8}")
+    return "\n".join(lines)
+
+
+def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Results already in ``out_path`` for the same data and seed (else nothing)."""
+    if not out_path.exists():
+        return {}
+    previous = json.loads(out_path.read_text())
+    same = (previous.get("seed") == seed
+            and previous.get("dataset", {}).get("fingerprint") == dataset["fingerprint"])
+    return previous.get("models", {}) if same else {}
+
+
+def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
+                  out_path: str | Path | None = DEFAULT_OUT, seed: int = 0, k: int = 10,
+                  merge: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Fit and evaluate ``models`` on the catalogue in ``data_dir``; print a table, write JSON.
+
+    With ``merge``, models already in ``out_path`` for the same data and seed (read when writing,
+    so separate runs can fill one file) are kept: a new entry (graphrec's model, an ablation) is
+    added without refitting the rest.
+    """
+    data = GraphData.from_csv_dir(data_dir)
+    dataset = dataset_summary(data, data_dir)
+    out = Path(out_path) if out_path is not None else None
+    results: dict[str, Any] = {}
+    for name in models:
+        model = resolve_model(name)(seed)
+        log(f"{name}: fitting {model!r}")
+        results[name] = run_model(model, data, k=k)
+        row = results[name]
+        log(f"{name}: ndcg@{k} {row[f'ndcg@{k}']:.2f}  fit {row['fit_seconds']:.1f}s  "
+            f"eval {row['eval_seconds']:.1f}s  {row['params']}")
+    if out is not None and merge:
+        results = {**_previous(out, dataset, seed), **results}
+    payload = {"models": results,
+               "device": "cuda:0" if torch.cuda.is_available() else "cpu",
+               "dataset": dataset, "seed": seed, "k": k}
+    log(format_table(results, k))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n")
+        log(f"wrote {out}")
+    return payload
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m graphrec.benchmark", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="catalogue directory (canonical CSVs)")
+    parser.add_argument("--models", nargs="+", default=list(BASELINES),
+                        help=f"names ({', '.join(MODELS)}) or module:factory")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--no-merge", action="store_true",
+                        help="drop results of models not run now")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run_benchmark(args.data, args.models, args.out, seed=args.seed, merge=not args.no_merge)
+
+
+if __name__ == "__main__":
+    main()

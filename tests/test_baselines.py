@@ -1,0 +1,207 @@
+"""One contract, run on every baseline, on a tiny catalogue whose right answer is known."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+import torch
+
+from graphrec.baselines.base import Recommender
+from graphrec.baselines.bpr_mf import BPRMF
+from graphrec.baselines.ease import EASE, ease_weights
+from graphrec.baselines.ease_links import EASELinks, link_matrix
+from graphrec.baselines.itemknn import ItemKNN
+from graphrec.baselines.lightgcn import LightGCN
+from graphrec.baselines.popularity import Popularity
+from graphrec.benchmark import BASELINES, MODELS, run_benchmark
+from graphrec.dataset import GraphData
+from graphrec.evaluate import evaluate
+
+SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Any:
+    """Tiny tensors: a second thread only adds synchronisation, which on a busy machine costs
+    more than the work itself."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def two_shops(seed: int = 0) -> GraphData:
+    """40 users, 12 items in two disjoint shops (items 0–5 and 6–11); users 0–19 buy only in
+    the first, 20–39 only in the second: 4 items in train, 1 more in test. Items 0–5 are bought
+    more often than 6–11, so popularity alone ranks the first shop higher for everyone."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for user in range(40):
+        shop = np.arange(6) + (0 if user < 20 else 6)
+        weights = np.array([6, 5, 4, 3, 2, 1], dtype=float)
+        picked = rng.choice(shop, size=5, replace=False, p=weights / weights.sum())
+        train += [(user, int(i)) for i in picked[:4]]
+        test.append((user, int(picked[4])))
+    train += [(user, i) for user in range(5) for i in range(6) if (user, i) not in train]
+    links = np.array([(i, j) for i in range(6) for j in range(i + 1, 6)]
+                     + [(i, j) for i in range(6, 12) for j in range(i + 1, 12)])
+    none = np.zeros((0, 2), dtype=np.int64)
+    return GraphData(
+        users=np.array([f"u{i:02d}" for i in range(40)], dtype=object),
+        items=np.array([f"i{i:02d}" for i in range(12)], dtype=object),
+        brands=np.array([], dtype=object), categories=np.array([], dtype=object),
+        train=np.unique(np.array(train), axis=0), test=np.array(test),
+        item_brand=none, item_category=none, category_parent=none,
+        links={"also_bought": links[::2], "also_viewed": links[1::2]})
+
+
+def scores_of(model: Recommender, users: np.ndarray) -> np.ndarray:
+    return np.asarray(model.score_users(users), dtype=np.float64)
+
+
+class RecommenderContract:
+    """Tests every baseline must pass; subclasses say how to build the model."""
+
+    personalised = True
+
+    def make(self, seed: int = 0) -> Any:
+        raise NotImplementedError
+
+    @pytest.fixture(scope="class")
+    def data(self) -> GraphData:
+        return two_shops()
+
+    @pytest.fixture(scope="class")
+    def fitted(self, data: GraphData) -> Any:
+        return self.make().fit(data)
+
+    def test_scores_every_item_for_each_user(self, fitted: Any, data: GraphData) -> None:
+        scores = scores_of(fitted, np.array([0, 21, 39]))
+        assert scores.shape == (3, data.num_items)
+        assert np.isfinite(scores).all()
+
+    def test_same_seed_same_scores(self, fitted: Any, data: GraphData) -> None:
+        again = self.make().fit(data)
+        users = np.arange(data.num_users)
+        np.testing.assert_allclose(scores_of(again, users), scores_of(fitted, users), atol=1e-6)
+
+    def test_test_split_never_reaches_fit(self, fitted: Any, data: GraphData) -> None:
+        blind = self.make().fit(dataclasses.replace(data, test=data.test[:0]))
+        users = np.arange(data.num_users)
+        np.testing.assert_allclose(scores_of(blind, users), scores_of(fitted, users), atol=1e-6)
+
+    def test_recommends_from_the_users_own_shop(self, fitted: Any, data: GraphData) -> None:
+        if not self.personalised:
+            pytest.skip("not personalised")
+        got = evaluate(fitted, data, k=2)
+        assert got["hr@2"] > 70.0
+
+
+class TestPopularity(RecommenderContract):
+    personalised = False
+
+    def make(self, seed: int = 0) -> Popularity:
+        return Popularity()
+
+    def test_ranks_by_train_purchases(self, fitted: Popularity, data: GraphData) -> None:
+        counts = np.bincount(data.train[:, 1], minlength=data.num_items)
+        np.testing.assert_array_equal(scores_of(fitted, np.array([3]))[0], counts)
+
+
+class TestItemKNN(RecommenderContract):
+    def make(self, seed: int = 0) -> ItemKNN:
+        return ItemKNN(grid=(2, 5, 11), seed=seed)
+
+
+class TestEASE(RecommenderContract):
+    def make(self, seed: int = 0) -> EASE:
+        return EASE(grid=(1, 10, 100), seed=seed)
+
+
+class TestEASELinks(RecommenderContract):
+    def make(self, seed: int = 0) -> EASELinks:
+        return EASELinks(lam_grid=(1, 10, 100), weight_grid=(0.0, 0.5), seed=seed)
+
+    def test_no_weight_is_plain_ease(self, data: GraphData) -> None:
+        users = np.arange(data.num_users)
+        plain = EASE(lam=10.0).fit(data)
+        linked = EASELinks(lam=10.0, weight=0.0).fit(data)
+        np.testing.assert_allclose(scores_of(linked, users), scores_of(plain, users), atol=1e-6)
+
+
+class TestBPRMF(RecommenderContract):
+    def make(self, seed: int = 0) -> BPRMF:
+        return BPRMF(dim=8, lr=0.05, lambda_reg=1e-3, batch_size=64, max_epochs=40,
+                     eval_every=5, patience=3, seed=seed)
+
+
+class TestLightGCN(RecommenderContract):
+    def make(self, seed: int = 0) -> LightGCN:
+        return LightGCN(dim=8, lr=0.05, batch_size=64, max_epochs=40, eval_every=5,
+                        patience=3, seed=seed)
+
+
+def test_ease_is_ridge_regression_of_each_item_on_the_others() -> None:
+    # EASE's closed form B_ij = -P_ij / P_jj must equal, column by column, the ridge regression
+    # of item j's column on the other items' columns: (X_-jᵀ X_-j + λI)⁻¹ X_-jᵀ x_j.
+    x = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 1, 1], [1, 1, 1, 0], [0, 0, 1, 1]],
+                 dtype=np.float64)
+    lam = 0.5
+    weights = ease_weights(sp.csr_matrix(x), lam, np.float64)
+    for j in range(4):
+        rest = [i for i in range(4) if i != j]
+        xr = x[:, rest]
+        ridge = np.linalg.solve(xr.T @ xr + lam * np.eye(3), xr.T @ x[:, j])
+        np.testing.assert_allclose(weights[rest, j], ridge, rtol=1e-9)
+        assert weights[j, j] == 0.0
+
+
+def test_link_matrix_is_symmetric_and_normalised() -> None:
+    data = two_shops()
+    links = link_matrix(data)
+    np.testing.assert_allclose(links, links.T)
+    # Every item links to the 5 others of its shop, once: entries 1/sqrt(5 * 5).
+    assert np.allclose(links[0, 1:6], 0.2) and not links[0, 6:].any()
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="sample catalogue not present")
+def test_ease_beats_popularity_on_the_sample() -> None:
+    data = GraphData.from_csv_dir(SAMPLE)
+    popularity = evaluate(Popularity().fit(data), data)["ndcg@10"]
+    ease = evaluate(EASE(lam=200.0).fit(data), data)["ndcg@10"]
+    assert popularity < ease
+
+
+def test_every_registered_baseline_honours_the_contract() -> None:
+    for name in BASELINES:
+        model = MODELS[name](0)
+        assert callable(model.fit) and callable(model.score_users), name
+        assert isinstance(model.fit_info, dict), name
+
+
+def test_benchmark_writes_one_entry_per_model_and_merges(tmp_path: Path) -> None:
+    data_dir = tmp_path / "shops"
+    data_dir.mkdir()
+    data = two_shops()
+    pd.DataFrame({"item_id": data.items, "brand": "", "categories": ""}).to_csv(
+        data_dir / "items.csv", index=False)
+    rows = [(data.users[u], data.items[i], split)
+            for split, pairs in (("train", data.train), ("test", data.test)) for u, i in pairs]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "split"]).to_csv(
+        data_dir / "purchases.csv", index=False)
+    out = tmp_path / "results.json"
+    run_benchmark(data_dir, ["popularity"], out, log=lambda line: None)
+    run_benchmark(data_dir, ["itemknn"], out, log=lambda line: None)
+    written = json.loads(out.read_text())
+    assert set(written["models"]) == {"popularity", "itemknn"}
+    row = written["models"]["itemknn"]
+    for key in ("ndcg@10", "recall@10", "hr@10", "precision@10", "fit_seconds", "epochs",
+                "seconds_per_epoch"):
+        assert key in row
+    assert written["dataset"]["users"] == 40 and written["seed"] == 0

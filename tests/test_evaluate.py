@@ -1,0 +1,92 @@
+"""The evaluation protocol: train items masked, test items found, validation carved from train."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from graphrec.dataset import GraphData
+from graphrec.evaluate import evaluate, top_k, validation_split
+
+
+def graph(train: list[tuple[int, int]], test: list[tuple[int, int]], num_users: int,
+          num_items: int) -> GraphData:
+    """A GraphData with only users, items and purchases."""
+    none = np.zeros((0, 2), dtype=np.int64)
+    return GraphData(
+        users=np.array([f"u{i}" for i in range(num_users)], dtype=object),
+        items=np.array([f"i{i}" for i in range(num_items)], dtype=object),
+        brands=np.array([], dtype=object), categories=np.array([], dtype=object),
+        train=np.array(train, dtype=np.int64).reshape(-1, 2),
+        test=np.array(test, dtype=np.int64).reshape(-1, 2),
+        item_brand=none, item_category=none, category_parent=none)
+
+
+class FixedScores:
+    def __init__(self, scores: np.ndarray) -> None:
+        self.scores = scores
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        return self.scores[users]
+
+
+@pytest.fixture
+def random_data() -> GraphData:
+    rng = np.random.default_rng(0)
+    pairs = np.unique(np.stack([rng.integers(0, 50, 600), rng.integers(0, 40, 600)], 1), axis=0)
+    is_test = rng.random(len(pairs)) < 0.3
+    return graph(pairs[~is_test].tolist(), pairs[is_test].tolist(), 50, 40)
+
+
+def test_train_items_are_never_recommended(random_data: GraphData) -> None:
+    # A scorer that loves exactly what the user already bought.
+    train = random_data.train_matrix().toarray()
+    scorer = FixedScores(train * 100 + np.random.default_rng(1).random(train.shape))
+    users = np.arange(random_data.num_users)
+    ranked = top_k(scorer, users, random_data.train_matrix(), k=10, batch_size=7)
+    assert not train[users[:, None], ranked].any()
+
+
+def test_oracle_scorer_hits_every_user(random_data: GraphData) -> None:
+    oracle = FixedScores(random_data.test_matrix().toarray())
+    got = evaluate(oracle, random_data, batch_size=16)
+    assert got["hr@10"] == pytest.approx(100.0)
+    per_user = np.diff(random_data.test_matrix().indptr)
+    if per_user.max() <= 10:
+        assert got["ndcg@10"] == pytest.approx(100.0)
+        assert got["recall@10"] == pytest.approx(100.0)
+
+
+def test_tiny_dataset_with_known_answer() -> None:
+    # 2 users, 12 items. Scores rank items 0, 1, 2, ... for both users.
+    # User 0 bought 0 and 1 in train (masked), so its top 10 is items 2..11; its test item 11 is
+    #   10th: NDCG 1/log2(11), recall 1, hit 1, precision 0.1.
+    # User 1 bought nothing in train; top 10 is 0..9; test items {0, 10}: hit at rank 1 only.
+    #   DCG 1, IDCG 1 + 1/log2(3): NDCG 1/(1 + 0.63093) = 0.61315; recall 0.5; precision 0.1.
+    data = graph([(0, 0), (0, 1)], [(0, 11), (1, 0), (1, 10)], 2, 12)
+    scores = np.tile(-np.arange(12, dtype=np.float32), (2, 1))
+    got = evaluate(FixedScores(scores), data)
+    assert got["ndcg@10"] == pytest.approx(100 * (1 / np.log2(11) + 1 / (1 + 1 / np.log2(3))) / 2)
+    assert got["recall@10"] == pytest.approx(75.0)
+    assert got["hr@10"] == pytest.approx(100.0)
+    assert got["precision@10"] == pytest.approx(10.0)
+
+
+def test_batching_does_not_change_the_result(random_data: GraphData) -> None:
+    scorer = FixedScores(np.random.default_rng(2).random((50, 40)))
+    assert evaluate(scorer, random_data, batch_size=3) == evaluate(scorer, random_data)
+
+
+def test_validation_split_is_carved_from_train_only(random_data: GraphData) -> None:
+    split = validation_split(random_data, fraction=0.1, min_train=3, seed=5)
+    as_set = lambda a: {tuple(p) for p in a.tolist()}  # noqa: E731
+    assert as_set(split.train) | as_set(split.test) == as_set(random_data.train)
+    assert not as_set(split.train) & as_set(split.test)
+    counts = np.bincount(random_data.train[:, 0], minlength=random_data.num_users)
+    held = np.bincount(split.test[:, 0], minlength=random_data.num_users)
+    assert (held[counts < 3] == 0).all()
+    expected = np.maximum(1, np.round(0.1 * counts[counts >= 3]))
+    assert (held[counts >= 3] == expected).all()
+    again = validation_split(random_data, fraction=0.1, min_train=3, seed=5)
+    assert np.array_equal(again.test, split.test)
+    other = validation_split(random_data, fraction=0.1, min_train=3, seed=6)
+    assert not np.array_equal(other.test, split.test)

@@ -1,0 +1,194 @@
+"""KGRec, its training and its artifact: contract tests on tiny graphs whose answer is known."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from graphrec import artifact
+from graphrec.dataset import GraphData
+from graphrec.evaluate import evaluate
+from graphrec.model import KGRec
+from graphrec.train import KGRecRecommender, TrainConfig, train
+from tests.conftest import SAMPLE
+
+FAST = TrainConfig(embedding_dim=16, lr=0.05, batch_size=64, max_epochs=10, eval_every=5,
+                   patience=2, refit=False, validation_fraction=0.25)
+NO_GRAPH = dict(brands=False, categories=False, item_links=False)
+
+
+def paired_catalogue(num_pairs: int = 12, num_users: int = 90, seed: int = 0) -> GraphData:
+    """Items ``2p`` and ``2p + 1`` form pair ``p``: same brand, linked by ``also_bought``.
+
+    Train users buy both items of two pairs, so "the partner of what you bought" is the
+    pattern to learn; each probe user bought one item of a pair in train and its partner in
+    test. Pair ``p`` sits in category ``p % 3``, under one root category.
+    """
+    rng = np.random.default_rng(seed)
+    items = np.array([f"i{i:03d}" for i in range(2 * num_pairs)], dtype=object)
+    train, test = [], []
+    for user in range(num_users):
+        for pair in rng.choice(num_pairs, size=2, replace=False):
+            train += [(user, 2 * pair), (user, 2 * pair + 1)]
+    probes = np.arange(num_users, num_users + 2 * num_pairs)
+    for user, item in zip(probes, range(2 * num_pairs)):
+        train.append((user, item))
+        test.append((user, item ^ 1))
+    pairs = np.arange(num_pairs)
+    return GraphData(
+        users=np.array([f"u{u:03d}" for u in range(num_users + len(probes))], dtype=object),
+        items=items,
+        brands=np.array([f"b{p:02d}" for p in pairs], dtype=object),
+        categories=np.array(["root", "c0", "c1", "c2"], dtype=object),
+        train=np.array(sorted(set(train)), dtype=np.int64),
+        test=np.array(test, dtype=np.int64),
+        item_brand=np.stack([np.arange(2 * num_pairs), np.repeat(pairs, 2)], axis=1),
+        item_category=np.stack([np.arange(2 * num_pairs), 1 + np.repeat(pairs, 2) % 3], axis=1),
+        category_parent=np.array([[1, 0], [2, 0], [3, 0]], dtype=np.int64),
+        links={"also_bought": np.stack([2 * pairs, 2 * pairs + 1], axis=1)},
+    )
+
+
+@pytest.fixture(scope="module")
+def data() -> GraphData:
+    return paired_catalogue()
+
+
+@pytest.fixture(scope="module")
+def trained(data: GraphData) -> tuple[KGRec, object]:
+    return train(data, FAST)
+
+
+def test_shapes_and_relations(data: GraphData) -> None:
+    torch.manual_seed(0)
+    model = KGRec.from_data(data, embedding_dim=8)
+    assert model.relations == ("has_brand", "in_category", "subcategory_of", "also_bought")
+    assert model.score_users(np.arange(5)).shape == (5, data.num_items)
+    scores, items = model.recommend([0, 1, 2], k=4)
+    assert scores.shape == items.shape == (3, 4)
+    assert (scores[:, :-1] >= scores[:, 1:]).all()
+    history, terms = model.contributions(0, [0, 1, 2])
+    assert terms.shape == (3, len(history))
+    assert repr(model).startswith("KGRec(") and "dim=8" in repr(model)
+
+
+def test_ablations_drop_relations(data: GraphData) -> None:
+    no_kg = KGRec.from_data(data, brands=False, categories=False)
+    no_links = KGRec.from_data(data, item_links=False)
+    assert no_kg.relations == ("also_bought",) and no_kg.num_nodes == data.num_items
+    assert "also_bought" not in no_links.relations
+    assert no_kg.score_users([0]).shape == (1, data.num_items)
+
+
+def test_contributions_sum_to_the_score(trained: tuple[KGRec, object]) -> None:
+    model, _ = trained
+    _, terms = model.contributions(3, torch.arange(model.num_items))
+    assert torch.allclose(terms.sum(1), model.score_users([3])[0], atol=1e-4)
+
+
+def partner_accuracy(model: KGRec, data: GraphData) -> float:
+    _, top = model.recommend(data.test[:, 0], k=1)
+    return float((top[:, 0].numpy() == data.test[:, 1]).mean())
+
+
+def test_the_graph_alone_pairs_partners(data: GraphData) -> None:
+    torch.manual_seed(0)
+    assert partner_accuracy(KGRec.from_data(data, embedding_dim=16), data) >= 0.9
+    assert partner_accuracy(KGRec.from_data(data, embedding_dim=16, **NO_GRAPH), data) < 0.3
+
+
+def test_learns_partners_from_purchases(data: GraphData) -> None:
+    config = dataclasses.replace(FAST, max_epochs=30, **NO_GRAPH)
+    model, history = train(data, config)
+    assert partner_accuracy(model, data) >= 0.9
+    assert history.best_epoch > 0 and history.epochs[0].loss > history.epochs[-1].loss
+
+
+def test_training_keeps_what_the_graph_knows(data: GraphData,
+                                            trained: tuple[KGRec, object]) -> None:
+    model, _ = trained
+    assert partner_accuracy(model, data) >= 0.9
+
+
+def test_never_recommends_train_items(data: GraphData, trained: tuple[KGRec, object]) -> None:
+    model, _ = trained
+    users = np.arange(data.num_users)
+    _, top = model.recommend(users, k=data.num_items - 5)
+    bought = data.train_matrix()
+    for user, items in zip(users, top.numpy()):
+        assert not set(items) & set(bought[user].indices)
+    _, with_train = model.recommend(users, k=3, exclude_train=False)
+    assert any(set(items) & set(bought[u].indices) for u, items in zip(users, with_train.numpy()))
+
+
+def test_same_seed_same_model(data: GraphData) -> None:
+    config = dataclasses.replace(FAST, max_epochs=4, eval_every=2, refit=True)
+    first, h1 = train(data, config)
+    second, h2 = train(data, config)
+    assert [r.loss for r in h1.epochs] == [r.loss for r in h2.epochs]
+    assert torch.equal(first.score_users(np.arange(10)), second.score_users(np.arange(10)))
+    third, _ = train(data, dataclasses.replace(config, seed=1))
+    assert not torch.equal(first.score_users(np.arange(10)), third.score_users(np.arange(10)))
+
+
+def test_artifact_round_trip(tmp_path, data: GraphData, trained: tuple[KGRec, object]) -> None:
+    model, history = trained
+    path = artifact.save(tmp_path / "model", model, data, dataclasses.asdict(FAST),
+                         history.to_dict())
+    loaded = artifact.load(path, data)
+    users = np.arange(data.num_users)
+    assert torch.equal(loaded.model.score_users(users), model.score_users(users))
+    assert loaded.ids["items"] == data.items.tolist()
+    assert loaded.config["train"]["embedding_dim"] == FAST.embedding_dim
+    assert loaded.fingerprint == data.fingerprint()
+    artifact.save(path, model, data)  # replacing an artifact leaves no temporary directories
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_artifact_errors(tmp_path, data: GraphData, trained: tuple[KGRec, object]) -> None:
+    model, _ = trained
+    with pytest.raises(FileNotFoundError, match="no model artifact"):
+        artifact.load(tmp_path / "missing")
+    path = artifact.save(tmp_path / "model", model, data)
+
+    other = dataclasses.replace(data, train=data.train[1:])
+    with pytest.raises(artifact.ArtifactError, match="fingerprint"):
+        artifact.load(path, other)
+
+    weights = path / "weights.pt"
+    blob = bytearray(weights.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+    with pytest.raises(artifact.ArtifactError, match="weights.pt does not match its checksum"):
+        artifact.load(path)
+
+    path = artifact.save(tmp_path / "model", model, data)
+    manifest = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(artifact.ArtifactError, match="format 99"):
+        artifact.load(path)
+
+    path = artifact.save(tmp_path / "model", model, data)
+    config = json.loads((path / "config.json").read_text())
+    config["model"]["embedding_dim"] += 1
+    (path / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["sha256"]["config.json"] = artifact._sha256(path / "config.json")
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(artifact.ArtifactError, match="do not fit"):
+        artifact.load(path)
+
+
+@pytest.mark.skipif(not (SAMPLE / "purchases.csv.gz").exists(), reason="no bundled sample")
+def test_beats_popularity_on_the_sample() -> None:
+    from graphrec.baselines.popularity import Popularity
+
+    sample = GraphData.from_csv_dir(SAMPLE)
+    config = dataclasses.replace(FAST, embedding_dim=32, batch_size=256, max_epochs=8,
+                                 eval_every=4, validation_fraction=0.1)
+    ours = evaluate(KGRecRecommender(config).fit(sample), sample)["ndcg@10"]
+    popular = evaluate(Popularity().fit(sample), sample)["ndcg@10"]
+    assert ours >= 1.5 * popular, (ours, popular)

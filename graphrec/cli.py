@@ -104,6 +104,69 @@ def _print_load_report(report) -> None:
               "catalogue (--keep-external loads them)")
 
 
+def model_path(settings: Settings) -> Path:
+    """Where ``graphrec train`` saves the model that the other commands serve."""
+    return settings.models_dir / "current"
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    import dataclasses
+
+    from graphrec import artifact
+    from graphrec.evaluate import evaluate
+    from graphrec.export import export_graph
+    from graphrec.train import TrainConfig, train
+
+    with open_store(settings) as store:
+        with RowProgress(None, enabled=not args.quiet) as bar:
+            data, speed = export_graph(store, progress=bar)
+    print(f"read the graph from {store.description}: {speed['rows']:,} rows in "
+          f"{speed['seconds']:.1f}s ({speed['rows_per_s']:,.0f} rows/s); "
+          f"{data.num_users:,} users, {data.num_items:,} items, {len(data.train):,} train "
+          f"purchases")
+    config = TrainConfig(seed=args.seed, device=args.device,
+                         **({"max_epochs": args.epochs} if args.epochs else {}))
+    model, history = train(data, config, progress=None if args.quiet else print)
+    metrics = evaluate(model, data) if len(data.test) else {}
+    path = artifact.save(model_path(settings), model, data, dataclasses.asdict(config),
+                         {"test": metrics, "history": history.to_dict()})
+    print(f"saved the model to {path} ({history.best_epoch} epochs, "
+          f"{history.seconds_total:.0f}s, {history.epochs_per_second:.2f} epochs/s, "
+          f"device {history.device})")
+    if metrics:
+        print("test split: " + ", ".join(f"{k} {v:.2f}%" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    from graphrec.recommend import Recommender, UnknownUser
+
+    try:
+        recommender = Recommender.load(model_path(settings))
+    except FileNotFoundError:
+        raise CommandError("no trained model: run graphrec train first") from None
+    with open_store(settings) as store:
+        bought = store.read("service/user_purchases", user=args.user_id)
+        try:
+            ranked = recommender.recommend(args.user_id, args.k,
+                                           bought=bought[0]["items"] if bought else ())
+        except UnknownUser:
+            raise CommandError(f"unknown user {args.user_id!r}") from None
+        details = {row["item_id"]: row for row in
+                   store.read("service/items", ids=[r.item_id for r in ranked])}
+    rows = [{"rank": r.rank, "item_id": r.item_id, "score": round(r.score, 6),
+             **{k: details.get(r.item_id, {}).get(k) for k in ("title", "brand", "price")}}
+            for r in ranked]
+    if args.json:
+        print(json.dumps({"user_id": args.user_id, "model": recommender.version,
+                          "recommendations": rows}, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['rank']:>3}  {row['item_id']}  {row['score']:8.3f}  "
+              f"{(row['brand'] or '-')[:18]:<18}  {(row['title'] or '')[:60]}")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     with open_store(settings) as store:
         stats = graph_stats(store)
@@ -158,6 +221,19 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="count nodes and relationships in the graph")
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(handler=cmd_stats)
+    train = sub.add_parser("train", help="train the model on the graph in the store")
+    train.add_argument("--epochs", type=int, help="at most this many epochs")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(handler=cmd_train)
+
+    recommend = sub.add_parser("recommend", help="top items for a user from the trained model")
+    recommend.add_argument("user_id")
+    recommend.add_argument("-k", type=int, default=10)
+    recommend.add_argument("--json", action="store_true")
+    recommend.set_defaults(handler=cmd_recommend)
+
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT (default %(default)s)")
     serve.set_defaults(handler=cmd_serve)

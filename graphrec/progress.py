@@ -9,7 +9,7 @@ from tqdm import tqdm
 class RowProgress:
     """A callable ``(step, rows)`` that advances one bar over all steps of a job."""
 
-    def __init__(self, total: int, *, unit: str = "rows", enabled: bool = True):
+    def __init__(self, total: int | None, *, unit: str = "rows", enabled: bool = True):
         self._bar = tqdm(total=total, unit=unit, unit_scale=True, file=sys.stderr,
                          disable=not enabled, mininterval=0.5, dynamic_ncols=True)
         self._step = ""

@@ -1,0 +1,57 @@
+"""graphrec train and recommend, end to end on the sample in the real store."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graphrec.cli import main, model_path
+from graphrec.config import Settings
+from graphrec.store import GraphStore
+from ingest.detect import read_catalogue
+from ingest.loader import load_catalogue
+from tests.conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def trained(session_store: GraphStore, settings: Settings) -> Settings:
+    session_store.clear()
+    load_catalogue(session_store, read_catalogue(SAMPLE))
+    env = {"GRAPHREC_HOME": str(settings.home)}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        assert main(["train", "--quiet", "--epochs", "4"]) == 0
+    return settings
+
+
+def test_train_saves_a_model_with_test_metrics(trained: Settings) -> None:
+    metrics = json.loads((model_path(trained) / "metrics.json").read_text())
+    assert metrics["test"]["ndcg@10"] > 0
+    assert set(metrics["test"]) == {"ndcg@10", "recall@10", "hr@10", "precision@10"}
+
+
+def test_recommend_never_returns_a_bought_item(trained: Settings, session_store: GraphStore,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    users = [row["u"] for row in session_store.read_text(
+        "MATCH (u:User)-[:BOUGHT]->() RETURN DISTINCT u.id AS u LIMIT 5")]
+    for user in users:
+        capsys.readouterr()
+        assert main(["recommend", user, "-k", "10", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        items = [r["item_id"] for r in out["recommendations"]]
+        bought = session_store.read("service/user_purchases", user=user)[0]["items"]
+        assert len(items) == 10 and not set(items) & set(bought)
+        scores = [r["score"] for r in out["recommendations"]]
+        assert scores == sorted(scores, reverse=True)
+        assert all(r["title"] for r in out["recommendations"])
+
+
+def test_recommend_for_an_unknown_user_says_so(trained: Settings,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    assert main(["recommend", "no-such-user"]) == 1
+    assert "unknown user 'no-such-user'" in capsys.readouterr().err

@@ -104,41 +104,29 @@ def _print_load_report(report) -> None:
               "catalogue (--keep-external loads them)")
 
 
-def model_path(settings: Settings) -> Path:
-    """Where ``graphrec train`` saves the model that the other commands serve."""
-    return settings.models_dir / "current"
-
-
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    import dataclasses
+    from graphrec.pipeline import train_from_store
+    from graphrec.train import TrainConfig
 
-    from graphrec import artifact
-    from graphrec.evaluate import evaluate
-    from graphrec.export import export_graph
-    from graphrec.train import TrainConfig, train
-
-    with open_store(settings) as store:
-        with RowProgress(None, enabled=not args.quiet) as bar:
-            data, speed = export_graph(store, progress=bar)
-    print(f"read the graph from {store.description}: {speed['rows']:,} rows in "
-          f"{speed['seconds']:.1f}s ({speed['rows_per_s']:,.0f} rows/s); "
-          f"{data.num_users:,} users, {data.num_items:,} items, {len(data.train):,} train "
-          f"purchases")
     config = TrainConfig(seed=args.seed, device=args.device,
                          **({"max_epochs": args.epochs} if args.epochs else {}))
-    model, history = train(data, config, progress=None if args.quiet else print)
-    metrics = evaluate(model, data) if len(data.test) else {}
-    path = artifact.save(model_path(settings), model, data, dataclasses.asdict(config),
-                         {"test": metrics, "history": history.to_dict()})
-    print(f"saved the model to {path} ({history.best_epoch} epochs, "
+    with open_store(settings) as store, RowProgress(None, enabled=not args.quiet) as bar:
+        report = train_from_store(store, settings, config, export_progress=bar,
+                                  say=None if args.quiet else print)
+    speed, history = report.export, report.history
+    print(f"read the graph: {speed['rows']:,} rows in {speed['seconds']:.1f}s "
+          f"({speed['rows_per_s']:,.0f} rows/s); {report.counts['users']:,} users, "
+          f"{report.counts['items']:,} items, {report.counts['train']:,} train purchases")
+    print(f"saved the model to {report.path} ({history.best_epoch} epochs, "
           f"{history.seconds_total:.0f}s, {history.epochs_per_second:.2f} epochs/s, "
           f"device {history.device})")
-    if metrics:
-        print("test split: " + ", ".join(f"{k} {v:.2f}%" for k, v in metrics.items()))
+    if report.test:
+        print("test split: " + ", ".join(f"{k} {v:.2f}%" for k, v in report.test.items()))
     return 0
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    from graphrec.pipeline import model_path
     from graphrec.recommend import Recommender, UnknownUser
 
     try:

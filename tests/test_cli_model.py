@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from graphrec.cli import main, model_path
+from graphrec.cli import main
+from graphrec.pipeline import model_path
 from graphrec.config import Settings
 from graphrec.store import GraphStore
 from ingest.detect import read_catalogue

@@ -38,7 +38,9 @@ def train_sample(settings: Settings, store: GraphStore) -> None:
     pytest.importorskip("graphrec.service", reason="graphrec.service has not landed yet")
     store.clear()
     load_catalogue(store, read_catalogue(SAMPLE))
-    train.train(settings, store)
+    from graphrec.pipeline import train_from_store
+
+    train_from_store(store, settings, train.TrainConfig(max_epochs=4))
 
 
 @pytest.fixture(scope="module")

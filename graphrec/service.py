@@ -1,0 +1,109 @@
+"""Recommendations with their reasons, for the HTTP service: one object per worker process.
+
+It holds the model (:class:`~graphrec.recommend.Recommender`), the train graph the model was
+trained on (for the reason paths) and the store (for what each user has bought by now and for
+item details). A path's weight is the term its history item adds to this model's score of the
+pair (:meth:`~graphrec.model.KGRec.contributions`); paths through the same history item share it
+in proportion to the relation weights the model learned for their edges. Masking each path's
+edges in the propagation (path-level fidelity) is not done yet.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from graphrec import artifact
+from graphrec.config import Settings
+from graphrec.dataset import GraphData
+from graphrec.export import export_graph
+from graphrec.paths import PathFinder, ReasonPath
+from graphrec.pipeline import model_path
+from graphrec.reasons import describe
+from graphrec.recommend import Recommender, UnknownItem, UnknownUser
+from graphrec.store import GraphStore
+
+__all__ = ["RecommendationService", "UnknownItem", "UnknownUser"]
+
+#: Which learned relation weight stands for each path kind (collaborative: the purchases).
+KIND_RELATION = {"brand": "has_brand", "category": "in_category", "also_bought": "also_bought",
+                 "also_viewed": "also_viewed", "bought_together": "bought_together"}
+
+
+class RecommendationService:
+    def __init__(self, recommender: Recommender, data: GraphData, store: GraphStore):
+        self.recommender = recommender
+        self.data = data
+        self.store = store
+        self.paths = PathFinder(data)
+        model = recommender.model
+        self.relation_weight = dict(zip(model.relations, model.relation_weights().tolist()))
+
+    @classmethod
+    def load(cls, settings: Settings, store: GraphStore) -> "RecommendationService":
+        """The model under ``settings.models_dir`` and the graph it was trained on, read from
+        the store (the artifact refuses a graph that changed since: retrain then).
+
+        FileNotFoundError when no model is trained.
+        """
+        data, _ = export_graph(store)
+        recommender = Recommender(artifact.load(model_path(settings), data=data))
+        return cls(recommender, data, store)
+
+    @property
+    def model_version(self) -> str:
+        return self.recommender.version
+
+    def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
+        bought = self._bought(user_id)
+        ranked = self.recommender.recommend(user_id, k, bought=bought)
+        details = self._details([r.item_id for r in ranked])
+        out = []
+        for r in ranked:
+            paths = self._weighted(user_id, r.item_id)
+            reason = describe(paths[0][1], self.data, self._titles(paths[:1]), paths[0][0]) \
+                if paths else None
+            out.append({"rank": r.rank, "item_id": r.item_id, "score": r.score,
+                        **details.get(r.item_id, {}), "reason": reason})
+        return out
+
+    def explain(self, user_id: str, item_id: str, top: int = 3) -> dict[str, Any]:
+        bought = self._bought(user_id)
+        scores = self.recommender.scores(user_id)
+        index = self.recommender.item_index(item_id)
+        rank = int((scores > scores[index]).sum()) + 1
+        paths = self._weighted(user_id, item_id)[:top]
+        titles = self._titles(paths)
+        return {"user_id": user_id, "item_id": item_id, "score": float(scores[index]),
+                "rank": rank, "already_bought": item_id in bought,
+                "paths": [describe(p, self.data, titles, w) for w, p in paths]}
+
+    def _weighted(self, user_id: str, item_id: str) -> list[tuple[float, ReasonPath]]:
+        user = self.recommender.user_index(user_id)
+        item = self.recommender.item_index(item_id)
+        candidates = self.paths.candidates(user, item)
+        if not candidates:
+            return []
+        history, terms = self.recommender.model.contributions(user, [item])
+        term_of = dict(zip(history.tolist(), terms[0].tolist()))
+        shares: dict[int, float] = {}
+        for path in candidates:
+            shares[path.via_item] = shares.get(path.via_item, 0.0) + self._share(path)
+        weighted = [(term_of.get(p.via_item, 0.0) * self._share(p) / shares[p.via_item], p)
+                    for p in candidates]
+        return sorted(weighted, key=lambda pair: -pair[0])
+
+    def _share(self, path: ReasonPath) -> float:
+        relation = KIND_RELATION.get(path.kind)
+        return max(self.relation_weight.get(relation, 1.0), 1e-6) if relation else 1.0
+
+    def _bought(self, user_id: str) -> list[str]:
+        self.recommender.user_index(user_id)
+        rows = self.store.read("service/user_purchases", user=user_id)
+        return rows[0]["items"] if rows else []
+
+    def _details(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {row.pop("item_id"): row for row in self.store.read("service/items", ids=ids)}
+
+    def _titles(self, paths: list[tuple[float, ReasonPath]]) -> dict[str, str | None]:
+        ids = sorted({self.data.items[i] for _, p in paths for t, i in p.nodes if t == "item"})
+        return {key: row.get("title") for key, row in self._details(ids).items()}
+

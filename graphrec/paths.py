@@ -115,10 +115,9 @@ class PathFinder:
         paths = []
         for i, fwd, back in zip(history, forward, backward):
             nodes = (("user", user), ("item", int(i)), ("item", item))
-            if fwd:
-                paths.append(ReasonPath(relation, nodes, (Hop("BOUGHT", 0, 1), Hop(rel, 1, 2))))
-            if back:
-                paths.append(ReasonPath(relation, nodes, (Hop("BOUGHT", 0, 1), Hop(rel, 2, 1))))
+            if fwd or back:  # one path when the link runs both ways: it says the same
+                link = Hop(rel, 1, 2) if fwd else Hop(rel, 2, 1)
+                paths.append(ReasonPath(relation, nodes, (Hop("BOUGHT", 0, 1), link)))
         return paths
 
     def _collaborative(self, user: int, item: int, history: np.ndarray) -> list[ReasonPath]:

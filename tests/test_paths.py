@@ -44,6 +44,13 @@ def test_brand_category_and_link_paths() -> None:
     assert (hop.type, hop.source, hop.target) == ("ALSO_VIEWED", 2, 1)  # D → A
 
 
+def test_a_link_both_ways_is_one_path() -> None:
+    data = tiny()
+    data.links["also_bought"] = np.array([[0, 1], [1, 0]])  # A → B and B → A
+    paths = [p for p in PathFinder(data).candidates(0, 1) if p.kind == "also_bought"]
+    assert len(paths) == 1 and paths[0].hops[1].source == 1
+
+
 def test_collaborative_paths_use_other_buyers_only() -> None:
     data = tiny()
     finder = PathFinder(data, max_collaborative_per_item=5)

@@ -65,6 +65,31 @@ MODELS: dict[str, ModelFactory] = {
     "ease_links": _ease_links,
 }
 BASELINES: tuple[str, ...] = tuple(MODELS)
+
+
+def _graphrec(seed: int) -> Recommender:
+    from graphrec.train import benchmark_model
+    return benchmark_model(seed)
+
+
+def _graphrec_no_kg(seed: int) -> Recommender:
+    from graphrec.train import benchmark_without_kg
+    return benchmark_without_kg(seed)
+
+
+def _graphrec_no_links(seed: int) -> Recommender:
+    from graphrec.train import benchmark_without_links
+    return benchmark_without_links(seed)
+
+
+#: graphrec's model and its two ablations (no brand/category nodes; no item–item links).
+GRAPHREC: dict[str, ModelFactory] = {
+    "graphrec": _graphrec,
+    "graphrec_no_brand_category": _graphrec_no_kg,
+    "graphrec_no_item_links": _graphrec_no_links,
+}
+MODELS.update(GRAPHREC)
+ALL_MODELS: tuple[str, ...] = tuple(MODELS)
 DEFAULT_OUT = Path("benchmarks/results/beauty.json")
 
 
@@ -173,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m graphrec.benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="catalogue directory (canonical CSVs)")
-    parser.add_argument("--models", nargs="+", default=list(BASELINES),
+    parser.add_argument("--models", nargs="+", default=list(ALL_MODELS),
                         help=f"names ({', '.join(MODELS)}) or module:factory")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--seed", type=int, default=0)

@@ -155,6 +155,14 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
+    from graphrec import benchmark
+
+    argv = ["--data", args.data, "--out", args.out, "--seed", str(args.seed)]
+    benchmark.main(argv + (["--models", *args.models] if args.models else []))
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     with open_store(settings) as store:
         stats = graph_stats(store)
@@ -221,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("-k", type=int, default=10)
     recommend.add_argument("--json", action="store_true")
     recommend.set_defaults(handler=cmd_recommend)
+
+    bench = sub.add_parser("benchmark", help="the papers' protocol: graphrec against baselines")
+    bench.add_argument("--data", required=True, help="canonical CSV catalogue with a split")
+    bench.add_argument("--models", nargs="+", help="default: every model and ablation")
+    bench.add_argument("--out", default="benchmarks/results/beauty.json")
+    bench.add_argument("--seed", type=int, default=0)
+    bench.set_defaults(handler=cmd_benchmark)
 
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT (default %(default)s)")

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -171,21 +172,37 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    """The whole job on the bundled sample: store, ingest, counts."""
+    """The whole job on the bundled sample: store, ingest, train, and one user's top 10."""
+    from graphrec.pipeline import model_path
+
     ingest = argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
                                 batch_size=5000, quiet=args.quiet)
     cmd_ingest(ingest, settings)
-    return cmd_stats(argparse.Namespace(json=False), settings)
+    cmd_stats(argparse.Namespace(json=False), settings)
+    if not (model_path(settings) / "manifest.json").exists():
+        cmd_train(argparse.Namespace(epochs=None, seed=0, device=None, quiet=args.quiet),
+                  settings)
+    with open_store(settings) as store:
+        user = store.read("service/any_buyer")[0]["user_id"]
+    print(f"top 10 for user {user}:")
+    cmd_recommend(argparse.Namespace(user_id=user, k=10, json=False), settings)
+    print("next: graphrec serve, then open http://127.0.0.1:8000/")
+    return 0
 
 
 def prepare_service(settings: Settings) -> None:
-    """What the service needs and is missing: the store up and a catalogue in it."""
+    """What the service needs and is missing: the store up, a catalogue in it, a model."""
+    from graphrec.pipeline import model_path
+
     with open_store(settings) as store:
         has_items = store.read("service/any_item")
     if not has_items:
         print("the graph is empty: loading the bundled sample catalogue")
         cmd_ingest(argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
                                       batch_size=5000, quiet=False), settings)
+    if not (model_path(settings) / "manifest.json").exists():
+        print("no trained model: training one on the graph in the store")
+        cmd_train(argparse.Namespace(epochs=None, seed=0, device=None, quiet=False), settings)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -250,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # torch's notes on its sparse tensors say nothing to a user of this command.
+    warnings.filterwarnings("ignore", category=UserWarning,
+                            message="Sparse (CSR tensor support|invariant checks)")
     # The driver logs each retry it makes; the final error reaches the user anyway.
     logging.getLogger("neo4j").setLevel(logging.ERROR)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler

@@ -55,12 +55,17 @@ class RecommendationService:
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
         bought = self._bought(user_id)
         ranked = self.recommender.recommend(user_id, k, bought=bought)
-        details = self._details([r.item_id for r in ranked])
+        weighted = self._weighted(user_id, [r.item_id for r in ranked])
+        best = {item: paths[0] for item, paths in weighted.items() if paths}
+        item_ids = [r.item_id for r in ranked] + self._path_items(list(best.values()))
+        details = self._details(sorted(set(item_ids)))
+        titles = {key: row.get("title") for key, row in details.items()}
         out = []
         for r in ranked:
-            paths = self._weighted(user_id, r.item_id)
-            reason = describe(paths[0][1], self.data, self._titles(paths[:1]), paths[0][0]) \
-                if paths else None
+            reason = None
+            if r.item_id in best:
+                weight, path = best[r.item_id]
+                reason = describe(path, self.data, titles, weight)
             out.append({"rank": r.rank, "item_id": r.item_id, "score": r.score,
                         **details.get(r.item_id, {}), "reason": reason})
         return out
@@ -70,26 +75,31 @@ class RecommendationService:
         scores = self.recommender.scores(user_id)
         index = self.recommender.item_index(item_id)
         rank = int((scores > scores[index]).sum()) + 1
-        paths = self._weighted(user_id, item_id)[:top]
-        titles = self._titles(paths)
+        paths = self._weighted(user_id, [item_id])[item_id][:top]
+        details = self._details(self._path_items(paths))
+        titles = {key: row.get("title") for key, row in details.items()}
         return {"user_id": user_id, "item_id": item_id, "score": float(scores[index]),
                 "rank": rank, "already_bought": item_id in bought,
                 "paths": [describe(p, self.data, titles, w) for w, p in paths]}
 
-    def _weighted(self, user_id: str, item_id: str) -> list[tuple[float, ReasonPath]]:
+    def _weighted(self, user_id: str, item_ids: list[str]
+                  ) -> dict[str, list[tuple[float, ReasonPath]]]:
+        """Each item's candidate paths with their weights, strongest first."""
         user = self.recommender.user_index(user_id)
-        item = self.recommender.item_index(item_id)
-        candidates = self.paths.candidates(user, item)
-        if not candidates:
-            return []
-        history, terms = self.recommender.model.contributions(user, [item])
-        term_of = dict(zip(history.tolist(), terms[0].tolist()))
-        shares: dict[int, float] = {}
-        for path in candidates:
-            shares[path.via_item] = shares.get(path.via_item, 0.0) + self._share(path)
-        weighted = [(term_of.get(p.via_item, 0.0) * self._share(p) / shares[p.via_item], p)
-                    for p in candidates]
-        return sorted(weighted, key=lambda pair: -pair[0])
+        items = [self.recommender.item_index(i) for i in item_ids]
+        history, terms = self.recommender.model.contributions(user, items)
+        history = history.tolist()
+        out = {}
+        for item_id, item, row in zip(item_ids, items, terms.tolist()):
+            candidates = self.paths.candidates(user, item)
+            term_of = dict(zip(history, row))
+            shares: dict[int, float] = {}
+            for path in candidates:
+                shares[path.via_item] = shares.get(path.via_item, 0.0) + self._share(path)
+            weighted = [(term_of.get(p.via_item, 0.0) * self._share(p) / shares[p.via_item], p)
+                        for p in candidates]
+            out[item_id] = sorted(weighted, key=lambda pair: -pair[0])
+        return out
 
     def _share(self, path: ReasonPath) -> float:
         relation = KIND_RELATION.get(path.kind)
@@ -103,7 +113,5 @@ class RecommendationService:
     def _details(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         return {row.pop("item_id"): row for row in self.store.read("service/items", ids=ids)}
 
-    def _titles(self, paths: list[tuple[float, ReasonPath]]) -> dict[str, str | None]:
-        ids = sorted({self.data.items[i] for _, p in paths for t, i in p.nodes if t == "item"})
-        return {key: row.get("title") for key, row in self._details(ids).items()}
-
+    def _path_items(self, paths: list[tuple[float, ReasonPath]]) -> list[str]:
+        return sorted({self.data.items[i] for _, p in paths for t, i in p.nodes if t == "item"})

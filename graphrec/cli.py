@@ -156,6 +156,33 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from graphrec.service import RecommendationService, UnknownItem, UnknownUser
+
+    with open_store(settings) as store:
+        try:
+            service = RecommendationService.load(settings, store)
+        except FileNotFoundError:
+            raise CommandError("no trained model: run graphrec train first") from None
+        try:
+            explanation = service.explain(args.user_id, args.item_id, top=args.top)
+        except UnknownUser:
+            raise CommandError(f"unknown user {args.user_id!r}") from None
+        except UnknownItem:
+            raise CommandError(f"unknown item {args.item_id!r}") from None
+    if args.json:
+        print(json.dumps(explanation, indent=2))
+        return 0
+    print(f"{args.item_id} for {args.user_id}: score {explanation['score']:.3f}, "
+          f"rank {explanation['rank']}")
+    for n, path in enumerate(explanation["paths"], start=1):
+        walk = " ".join(f"({node['type']} {node['label']})" for node in path["nodes"])
+        print(f"{n}. [{path['weight']:.3f}] {path['sentence']}\n     {walk}")
+    if not explanation["paths"]:
+        print("no path of at most three hops links this user to this item")
+    return 0
+
+
 def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
     from graphrec import benchmark
 
@@ -246,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("-k", type=int, default=10)
     recommend.add_argument("--json", action="store_true")
     recommend.set_defaults(handler=cmd_recommend)
+
+    explain = sub.add_parser("explain", help="the reasons for one recommendation, as paths")
+    explain.add_argument("user_id")
+    explain.add_argument("item_id")
+    explain.add_argument("--top", type=int, default=3)
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(handler=cmd_explain)
 
     bench = sub.add_parser("benchmark", help="the papers' protocol: graphrec against baselines")
     bench.add_argument("--data", required=True, help="canonical CSV catalogue with a split")

@@ -56,3 +56,29 @@ def test_recommend_for_an_unknown_user_says_so(trained: Settings,
     monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
     assert main(["recommend", "no-such-user"]) == 1
     assert "unknown user 'no-such-user'" in capsys.readouterr().err
+
+
+def test_explain_returns_paths_of_the_store_from_user_to_item(
+        trained: Settings, session_store: GraphStore, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import cypher
+
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    user = session_store.read("service/any_buyer")[0]["user_id"]
+    assert main(["recommend", user, "-k", "3", "--json"]) == 0
+    items = [r["item_id"] for r in json.loads(capsys.readouterr().out)["recommendations"]]
+    explained = 0
+    for item in items:
+        assert main(["explain", user, item, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["rank"] >= 1 and len(out["paths"]) <= 3
+        weights = [p["weight"] for p in out["paths"]]
+        assert weights == sorted(weights, reverse=True)
+        for path in out["paths"]:
+            assert path["nodes"][0]["id"] == user and path["nodes"][-1]["id"] == item
+            call = path["cypher"]
+            assert session_store.read(call["query"], **call["params"]), call
+            explained += 1
+    assert explained > 0
+    assert main(["explain", user, "no-such-item"]) == 1
+    assert "unknown item 'no-such-item'" in capsys.readouterr().err

@@ -183,6 +183,8 @@ def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
             f"eval {row['eval_seconds']:.1f}s  {row['params']}")
     if out is not None and merge:
         results = {**_previous(out, dataset, seed), **results}
+    order = [name for name in MODELS if name in results]
+    results = {name: results[name] for name in order + sorted(set(results) - set(order))}
     payload = {"models": results,
                "device": "cuda:0" if torch.cuda.is_available() else "cpu",
                "dataset": dataset, "seed": seed, "k": k}

@@ -205,3 +205,25 @@ def test_benchmark_writes_one_entry_per_model_and_merges(tmp_path: Path) -> None
                 "seconds_per_epoch"):
         assert key in row
     assert written["dataset"]["users"] == 40 and written["seed"] == 0
+
+
+def test_lightgcn_propagation_matches_stock_pyg() -> None:
+    # The swapped-in SymmetricLGConv must give PyG LightGCN's own embeddings and gradients.
+    from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+    from graphrec.baselines.lightgcn import LightGCNModule
+
+    data = two_shops()
+    torch.manual_seed(0)
+    ours = LightGCNModule(data.train, data.num_users, data.num_items, dim=8, num_layers=3)
+    torch.manual_seed(0)
+    stock = PyGLightGCN(data.num_users + data.num_items, 8, 3)
+    users, items = torch.from_numpy(data.train[:, 0]), torch.from_numpy(data.train[:, 1])
+    items = items + data.num_users
+    edge_index = torch.stack([torch.cat([users, items]), torch.cat([items, users])])
+    user_emb, item_emb = ours.embeddings()
+    expected = stock.get_embedding(edge_index)
+    torch.testing.assert_close(torch.cat([user_emb, item_emb]), expected)
+    (user_emb.sum() + item_emb.pow(2).sum()).backward()
+    (expected[:data.num_users].sum() + expected[data.num_users:].pow(2).sum()).backward()
+    torch.testing.assert_close(ours.model.embedding.weight.grad, stock.embedding.weight.grad)

@@ -26,6 +26,11 @@ RELATIONS: tuple[tuple[str, str, str], ...] = (
 NODE_TYPES = ("item", "brand", "category")
 
 
+def sparse_matrix(index: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
+    """A coalesced sparse COO matrix from ``[2, n]`` indices (duplicates are summed)."""
+    return torch.sparse_coo_tensor(index, values, size, check_invariants=False).coalesce()
+
+
 class _TypedPropagation(torch.autograd.Function):
     """``(Σ_r w_r Â_r) @ h`` for symmetric ``Â_r`` stored in one CSR layout.
 
@@ -38,7 +43,8 @@ class _TypedPropagation(torch.autograd.Function):
     def forward(ctx: Any, weights: Tensor, h: Tensor, crow: Tensor, col: Tensor, value: Tensor,
                 edge_type: Tensor, per_relation: Sequence[Tensor]) -> Tensor:
         n = h.shape[0]
-        adj = torch.sparse_csr_tensor(crow, col, value * weights[edge_type], (n, n))
+        adj = torch.sparse_csr_tensor(crow, col, value * weights[edge_type], (n, n),
+                                      check_invariants=False)
         ctx.adj, ctx.per_relation = adj, per_relation
         ctx.save_for_backward(h)
         return torch.sparse.mm(adj, h)
@@ -263,9 +269,8 @@ class KGRec(torch.nn.Module):
         out = []
         for r in range(len(self.relations)):
             mask = self.graph_type == r
-            out.append(torch.sparse_coo_tensor(
-                torch.stack([self.graph_row[mask], self.graph_col[mask]]),
-                self.graph_value[mask], (n, n)).coalesce().to_sparse_csr())
+            out.append(sparse_matrix(torch.stack([self.graph_row[mask], self.graph_col[mask]]),
+                                     self.graph_value[mask], (n, n)).to_sparse_csr())
         return out
 
     def _crow(self) -> Tensor:
@@ -306,8 +311,7 @@ class KGRec(torch.nn.Module):
             torch.cumsum(counts, 0) - counts, counts)
         cols = self.history_items[torch.repeat_interleave(start, counts) + offsets]
         values = torch.ones(len(cols), device=users.device)
-        return torch.sparse_coo_tensor(torch.stack([rows, cols]), values,
-                                       (len(users), self.num_items)).coalesce()
+        return sparse_matrix(torch.stack([rows, cols]), values, (len(users), self.num_items))
 
     def forward(self, users: Tensor, history: Tensor | None = None) -> Tensor:
         """Scores ``[len(users), items]``. ``history`` (sparse ``[len(users), items]``) replaces

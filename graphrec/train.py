@@ -22,7 +22,7 @@ import torch
 
 from graphrec.dataset import GraphData
 from graphrec.evaluate import evaluate, validation_split
-from graphrec.model import KGRec
+from graphrec.model import KGRec, sparse_matrix
 
 Progress = Callable[[str], None]
 
@@ -36,7 +36,8 @@ class TrainConfig:
     knowledge graph it sees (``brands``, ``categories``, ``item_links``).
 
     Training: Adam with ``lr`` and ``weight_decay`` on batches of ``batch_size`` users, each
-    user's history with a fraction ``history_dropout`` held back as targets; validation NDCG@10
+    user's history with a fraction ``history_dropout`` held back as targets (and, with
+    ``exclude_history``, the rest left out of the softmax); validation NDCG@10
     every ``eval_every`` epochs on a split holding back ``validation_fraction`` of each user's
     train items, stopping after ``patience`` evaluations without a better one or at
     ``max_epochs``. With ``refit`` a fresh model then trains the chosen number of epochs on all
@@ -54,6 +55,7 @@ class TrainConfig:
     categories: bool = True
     item_links: bool = True
     history_dropout: float = 0.5
+    exclude_history: bool = False
     lr: float = 5e-3
     weight_decay: float = 0.0
     batch_size: int = 2048
@@ -140,9 +142,9 @@ def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
         held = rng.random(rows.nnz) < config.history_dropout
         kept = ~held
         index = torch.from_numpy(np.stack([rows.row, rows.col]).astype(np.int64)).to(device)
-        history = torch.sparse_coo_tensor(
-            index[:, torch.from_numpy(kept).to(device)], torch.ones(int(kept.sum()), device=device),
-            (len(batch), data.num_items)).coalesce()
+        history = sparse_matrix(index[:, torch.from_numpy(kept).to(device)],
+                                torch.ones(int(kept.sum()), device=device),
+                                (len(batch), data.num_items))
         yield torch.from_numpy(batch).to(device), history, index[:, torch.from_numpy(held).to(device)]
 
 
@@ -156,7 +158,8 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
     for users, history, targets in _batches(data, config, rng, device):
         if targets.shape[1] == 0:
             continue
-        loss = model.loss(model(users, history), targets, exclude=history.indices())
+        exclude = history.indices() if config.exclude_history else None
+        loss = model.loss(model(users, history), targets, exclude=exclude)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -277,22 +277,31 @@ class KGRec(torch.nn.Module):
         counts = torch.bincount(self.graph_row, minlength=self.num_nodes)
         return torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
 
-    def propagate(self, x: Tensor) -> Tensor:
-        """Mean of layers 0..L of the typed propagation of node features ``x`` ``[nodes, d]``."""
+    def layers(self, x: Tensor) -> list[Tensor]:
+        r"""Layers :math:`H^{(0)} = x, \dots, H^{(L)}` of the typed propagation of ``x``."""
         if not self.relations:
-            return x
+            return [x] * (self.num_layers + 1)
         cache = self._graph_cache
         if cache is None or cache[0].device != x.device:
             cache = (self._crow(), self._per_relation())
             self._graph_cache = cache
         crow, per_relation = cache
         weights = self.relation_weights()
-        out, h = x, x
+        out = [x]
         for _ in range(self.num_layers):
-            h = _TypedPropagation.apply(weights, h, crow, self.graph_col, self.graph_value,
-                                        self.graph_type, per_relation)
-            out = out + h
-        return out / (self.num_layers + 1)
+            out.append(_TypedPropagation.apply(weights, out[-1], crow, self.graph_col,
+                                               self.graph_value, self.graph_type, per_relation))
+        return out
+
+    def propagate(self, x: Tensor) -> Tensor:
+        """Mean of layers 0..L of the typed propagation of node features ``x`` ``[nodes, d]``."""
+        return torch.stack(self.layers(x)).mean(0)
+
+    def history_tables(self) -> tuple[Tensor, Tensor]:
+        """Layer-0 tables ``(target side, history side)`` (the same one unless
+        ``separate_history``)."""
+        history = self.embedding if self.history_embedding is None else self.history_embedding
+        return self.embedding, history
 
     def item_representations(self) -> tuple[Tensor, Tensor]:
         """``(P, Q)``: target-side and history-side item representations, ``[items, d]`` each."""

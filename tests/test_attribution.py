@@ -1,0 +1,141 @@
+"""Path weights by edge masking: exact against a full propagation of the masked graph."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from graphrec.attribution import EdgeMasking, Mask
+from graphrec.dataset import GraphData
+from graphrec.model import KGRec
+from graphrec.paths import PathFinder
+from graphrec.train import train
+from tests.test_model import FAST, paired_catalogue
+
+
+@pytest.fixture(scope="module")
+def data() -> GraphData:
+    return paired_catalogue()
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["shared", "separate_history"])
+def model(request: pytest.FixtureRequest, data: GraphData) -> KGRec:
+    import dataclasses
+    config = dataclasses.replace(FAST, max_epochs=4, separate_history=request.param,
+                                 user_embedding=request.param, item_bias=request.param)
+    return train(data, config)[0]
+
+
+def reference_scores(model: KGRec, user: int, mask: Mask) -> np.ndarray:
+    """Propagate again on a copy whose masked edges are zeroed: the definition of masking."""
+    masked = KGRec.from_state_dict(model.hparams(), model.state_dict()).eval()
+    n = model.num_nodes
+    key = masked.graph_row * n + masked.graph_col
+    for a, b, r in mask.edges:
+        for x, y in ((a, b), (b, a)):
+            masked.graph_value[(key == x * n + y) & (masked.graph_type == r)] = 0.0
+    masked._graph_cache = None
+    with torch.no_grad():
+        target, source = masked.item_representations()
+        start, end = model.history_indptr[user], model.history_indptr[user + 1]
+        history = model.history_items[start:end]
+        kept = [int(j) for j in history if int(j) not in mask.history]
+        z = source[kept].sum(0) * max(1, len(history)) ** -model.history_exponent
+        if model.user_vector is not None:
+            z = z + model.user_vector[user]
+        scores = target @ z
+        if model.bias is not None:
+            scores = scores + model.bias
+    return scores.numpy()
+
+
+def probe_pairs(data: GraphData, finder: PathFinder) -> list[tuple[int, int]]:
+    """Probe users (one history item) with their test item, and some multi-item users."""
+    pairs = [(int(u), int(i)) for u, i in data.test[:6]]
+    for user in range(5):
+        history = finder.history(user)
+        pairs.append((user, int(history[0]) ^ 1))
+    return pairs
+
+
+def test_unmasked_scores_are_the_model_scores(model: KGRec, data: GraphData) -> None:
+    masking = EdgeMasking(model)
+    expected = model.score_users([3, 95]).numpy()
+    for row, user in enumerate([3, 95]):
+        np.testing.assert_allclose(masking.scores(user), expected[row], rtol=1e-4, atol=1e-5)
+        assert masking.score(user, 7) == pytest.approx(float(expected[row, 7]), rel=1e-4)
+
+
+def test_masked_scores_equal_a_full_propagation_of_the_masked_graph(
+        model: KGRec, data: GraphData) -> None:
+    masking, finder = EdgeMasking(model), PathFinder(data)
+    checked = moved = 0
+    for user, item in probe_pairs(data, finder):
+        paths = finder.candidates(user, item)
+        masks = [masking.path_mask(p) for p in paths]
+        if len(masks) > 1:
+            masks.append(masks[0] | masks[-1])
+        for mask in masks:
+            expected = reference_scores(model, user, mask)
+            np.testing.assert_allclose(masking.scores(user, mask), expected, rtol=1e-4,
+                                       atol=1e-5)
+            assert masking.score(user, item, mask) == pytest.approx(float(expected[item]),
+                                                                    rel=1e-4, abs=1e-5)
+            checked += 1
+            if mask.edges:  # the graph part alone moves the scores (not only the history)
+                edges_only = masking.scores(user, Mask(edges=mask.edges))
+                np.testing.assert_allclose(edges_only, reference_scores(
+                    model, user, Mask(edges=mask.edges)), rtol=1e-4, atol=1e-5)
+                moved += not np.allclose(edges_only, masking.scores(user), atol=1e-4)
+    kinds = {p.kind for u, i in probe_pairs(data, finder) for p in finder.candidates(u, i)}
+    assert {"brand", "category", "also_bought", "collaborative"} <= kinds
+    assert checked >= 20 and moved >= 10
+
+
+def test_path_masks_name_the_model_edges(model: KGRec, data: GraphData) -> None:
+    masking, finder = EdgeMasking(model), PathFinder(data)
+    user, item = int(data.test[0, 0]), int(data.test[0, 1])
+    via = int(finder.history(user)[0])
+    by_kind = {p.kind: masking.path_mask(p) for p in finder.candidates(user, item)}
+    brand = model.offset["brand"] + int(data.item_brand[item, 1])
+    has_brand = model.relations.index("has_brand")
+    assert by_kind["brand"] == Mask(frozenset({via}), frozenset(
+        {(via, brand, has_brand), (item, brand, has_brand)}))
+    assert by_kind["also_bought"].edges == {
+        (min(via, item), max(via, item), model.relations.index("also_bought"))}
+    assert by_kind["collaborative"] == Mask(frozenset({via}))
+
+
+def test_a_collaborative_path_weighs_its_history_items_term(model: KGRec,
+                                                            data: GraphData) -> None:
+    masking, finder = EdgeMasking(model), PathFinder(data)
+    user = 0
+    history = finder.history(user)
+    item = int(history[0]) ^ 1
+    paths = [p for p in finder.candidates(user, item) if p.kind == "collaborative"]
+    assert paths
+    items, terms = model.contributions(user, [item])
+    term = dict(zip(items.tolist(), terms[0].tolist()))
+    for path, weight in zip(paths, masking.path_weights(user, item, paths)):
+        assert weight == pytest.approx(term[path.via_item], rel=1e-4, abs=1e-5)
+
+
+def test_ablated_relations_mask_nothing(data: GraphData) -> None:
+    model = KGRec.from_data(data, brands=False, categories=False, embedding_dim=8)
+    masking, finder = EdgeMasking(model), PathFinder(data)
+    user, item = int(data.test[0, 0]), int(data.test[0, 1])
+    brand = [p for p in finder.candidates(user, item) if p.kind == "brand"]
+    assert masking.path_mask(brand[0]).edges == frozenset()
+
+
+def test_explainer_ranks_paths_by_the_score_they_carry(model: KGRec, data: GraphData) -> None:
+    from graphrec.explain import Explainer
+    explainer = Explainer(model, data)
+    user, item = 0, int(PathFinder(data).history(0)[0]) ^ 1
+    ranked = explainer.ranked(user, item)
+    weights = [w for w, _ in ranked]
+    assert len(ranked) >= 3 and weights == sorted(weights, reverse=True)
+    base = explainer.masking.score(user, item)
+    for weight, path in ranked:
+        masked = reference_scores(model, user, explainer.masking.path_mask(path))[item]
+        assert weight == pytest.approx(base - float(masked), rel=1e-4, abs=1e-5)

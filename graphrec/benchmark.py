@@ -17,11 +17,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from graphrec.baselines.base import Recommender
 from graphrec.dataset import GraphData
 from graphrec.evaluate import evaluate
+from graphrec.fidelity import explanation_report
+from graphrec.model import KGRec
 
 ModelFactory = Callable[[int], Recommender]
 
@@ -132,6 +135,19 @@ def run_model(model: Recommender, data: GraphData, k: int = 10) -> dict[str, Any
             "torch_threads": torch.get_num_threads()}
 
 
+def top_k_latency(model: KGRec, data: GraphData, k: int = 10) -> dict[str, float]:
+    """Milliseconds for one user's top ``k`` (train items excluded), one call per user, over
+    every user: what serving one request costs the model."""
+    times = np.empty(data.num_users)
+    model.score_users([0])  # the item representations are computed once per loaded model
+    for user in range(data.num_users):
+        started = time.perf_counter()
+        model.recommend([user], k)
+        times[user] = (time.perf_counter() - started) * 1000
+    return {"top10_ms_mean": float(times.mean()), "top10_ms_p50": float(np.percentile(times, 50)),
+            "top10_ms_p99": float(np.percentile(times, 99)), "top10_users": data.num_users}
+
+
 def _jsonable(value: Any) -> Any:
     """Validation curves keyed by numbers become JSON objects keyed by strings."""
     if isinstance(value, dict):
@@ -151,44 +167,68 @@ def format_table(results: dict[str, dict[str, Any]], k: int = 10) -> str:
     return "\n".join(lines)
 
 
+def format_explanations(report: dict[str, Any]) -> str:
+    """The explanation figures of graphrec's model in one block."""
+    return (f"explanations: coverage {report['coverage']:.2%} of {report['recommendations']:,} "
+            f"top-10 recommendations; fidelity ratio {report['fidelity_ratio']:.2f} "
+            f"(mean rank drop top path {report['rank_drop_top_mean']:.1f} vs random "
+            f"{report['rank_drop_random_mean']:.1f}, {report['fidelity_pairs']} pairs); "
+            f"top 3 masked → out of the top 10 for {report['top3_masked_out_of_top10']:.1%}; "
+            f"latency p50 {report['latency_ms_p50']:.1f} ms, p99 {report['latency_ms_p99']:.1f} ms")
+
+
 def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Results already in ``out_path`` for the same data and seed (else nothing)."""
+    """The payload already in ``out_path`` for the same data and seed (else nothing)."""
     if not out_path.exists():
         return {}
     previous = json.loads(out_path.read_text())
     same = (previous.get("seed") == seed
             and previous.get("dataset", {}).get("fingerprint") == dataset["fingerprint"])
-    return previous.get("models", {}) if same else {}
+    return previous if same else {}
 
 
 def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
                   out_path: str | Path | None = DEFAULT_OUT, seed: int = 0, k: int = 10,
-                  merge: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+                  merge: bool = True, log: Callable[[str], None] = print,
+                  explain: str | None = "graphrec") -> dict[str, Any]:
     """Fit and evaluate ``models`` on the catalogue in ``data_dir``; print a table, write JSON.
 
     With ``merge``, models already in ``out_path`` for the same data and seed (read when writing,
     so separate runs can fill one file) are kept: a new entry (graphrec's model, an ablation) is
-    added without refitting the rest.
+    added without refitting the rest. The model named ``explain`` (graphrec's) also gets its
+    one-user top-10 latency and the explanation report (:mod:`graphrec.fidelity`).
     """
     data = GraphData.from_csv_dir(data_dir)
     dataset = dataset_summary(data, data_dir)
     out = Path(out_path) if out_path is not None else None
     results: dict[str, Any] = {}
+    explanations: dict[str, Any] | None = None
     for name in models:
         model = resolve_model(name)(seed)
         log(f"{name}: fitting {model!r}")
         results[name] = run_model(model, data, k=k)
         row = results[name]
+        if name == explain:
+            row.update(top_k_latency(model.model, data, k))
+            log(f"{name}: top-{k} of one user {row['top10_ms_mean']:.2f} ms mean, "
+                f"{row['top10_ms_p99']:.2f} ms p99 over {data.num_users:,} users")
+            explanations = explanation_report(model.model, data, k=k, progress=log)
         log(f"{name}: ndcg@{k} {row[f'ndcg@{k}']:.2f}  fit {row['fit_seconds']:.1f}s  "
             f"eval {row['eval_seconds']:.1f}s  {row['params']}")
     if out is not None and merge:
-        results = {**_previous(out, dataset, seed), **results}
+        previous = _previous(out, dataset, seed)
+        results = {**previous.get("models", {}), **results}
+        explanations = explanations or previous.get("explanations")
     order = [name for name in MODELS if name in results]
     results = {name: results[name] for name in order + sorted(set(results) - set(order))}
     payload = {"models": results,
                "device": "cuda:0" if torch.cuda.is_available() else "cpu",
                "dataset": dataset, "seed": seed, "k": k}
+    if explanations is not None:
+        payload["explanations"] = explanations
     log(format_table(results, k))
+    if explanations is not None:
+        log(format_explanations(explanations))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(payload, indent=2) + "\n")

@@ -20,6 +20,7 @@ same walks are in ``cypher/explain/`` for Neo4j Browser.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,24 @@ class PathFinder:
             paths += self._linked(user, item, history, relation, matrix)
         paths += self._collaborative(user, item, history)
         return paths
+
+    def has_candidates(self, user: int, items: np.ndarray) -> np.ndarray:
+        """Whether each of ``items`` (none bought by the user) has at least one candidate path;
+        the answer of ``bool(candidates(user, item))`` without listing the paths."""
+        history = self.history(user)
+        items = np.asarray(items, dtype=np.int64)
+        found = np.isin(self.brand_of[items], self.brand_of[history][self.brand_of[history] >= 0])
+        found |= np.isin(self.category_of[items],
+                         self.category_of[history][self.category_of[history] >= 0])
+        for matrix in (*self.links.values(), self.co_purchases):
+            found |= np.asarray(matrix[history][:, items].sum(0)).ravel() > 0
+            found |= np.asarray(matrix[items][:, history].sum(1)).ravel() > 0
+        return found
+
+    @functools.cached_property
+    def co_purchases(self) -> sp.csr_matrix:
+        """Items × items: how many users bought both (the collaborative paths' middle)."""
+        return (self.item_users @ self.user_items).tocsr()
 
     def _shared(self, user: int, item: int, history: np.ndarray, kind: str,
                 attribute: np.ndarray, rel: str) -> list[ReasonPath]:

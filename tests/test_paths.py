@@ -6,6 +6,7 @@ import pandas as pd
 
 from graphrec.dataset import GraphData
 from graphrec.paths import PathFinder
+from tests.conftest import SAMPLE
 
 
 def tiny() -> GraphData:
@@ -65,3 +66,19 @@ def test_test_purchases_are_not_evidence() -> None:
     finder = PathFinder(tiny())
     assert 2 not in finder.history(0).tolist()  # u1 bought C only in test
     np.testing.assert_array_equal(finder.buyers(2), [1, 2])
+
+
+def test_has_candidates_agrees_with_the_candidate_list() -> None:
+    sample_data = GraphData.from_csv_dir(SAMPLE)
+    finder = PathFinder(sample_data)
+    rng = np.random.default_rng(1)
+    checked = found = 0
+    for user in rng.choice(sample_data.num_users, 40, replace=False):
+        bought = set(finder.history(int(user)).tolist())
+        items = np.array([i for i in rng.choice(sample_data.num_items, 60, replace=False)
+                          if i not in bought])
+        expected = [bool(finder.candidates(int(user), int(i))) for i in items]
+        assert finder.has_candidates(int(user), items).tolist() == expected
+        checked += len(items)
+        found += sum(expected)
+    assert 0 < found < checked  # both answers occur

@@ -1,0 +1,46 @@
+"""``graphrec benchmark`` on the sample: graphrec's row carries its latency, and the JSON its
+explanation report (coverage, fidelity, latency)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from graphrec.benchmark import run_benchmark
+from graphrec.train import KGRecRecommender, TrainConfig
+from tests.conftest import SAMPLE
+
+
+def fast_graphrec(seed: int) -> KGRecRecommender:
+    return KGRecRecommender(TrainConfig(embedding_dim=32, max_epochs=6, eval_every=3,
+                                        refit=False, seed=seed))
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "beauty.json"
+    name = "tests.test_benchmark_explanations:fast_graphrec"
+    run_benchmark(SAMPLE, ["popularity", name], out, log=lambda line: None, explain=name)
+    run_benchmark(SAMPLE, ["popularity"], out, log=lambda line: None)  # merging keeps it
+    return json.loads(out.read_text())
+
+
+def test_explanation_report_is_recorded(written: dict) -> None:
+    report = written["explanations"]
+    assert report["recommendations"] % 10 == 0 and report["recommendations"] > 10_000
+    assert 0.95 <= report["coverage"] <= 1.0
+    assert report["fidelity_pairs"] >= 500
+    # masking the top-ranked path moves the item further down than a random other candidate
+    assert report["rank_drop_top_mean"] > report["rank_drop_random_mean"] > 0
+    assert report["fidelity_ratio"] == pytest.approx(
+        report["rank_drop_top_mean"] / report["rank_drop_random_mean"])
+    assert 0 < report["top3_masked_out_of_top10"] <= 1
+    assert 0 < report["latency_ms_p50"] <= report["latency_ms_p99"]
+
+
+def test_graphrec_row_has_its_one_user_latency(written: dict) -> None:
+    row = written["models"]["tests.test_benchmark_explanations:fast_graphrec"]
+    assert row["top10_users"] == written["dataset"]["users"]
+    assert 0 < row["top10_ms_p50"] <= row["top10_ms_p99"]
+    assert row["ndcg@10"] > written["models"]["popularity"]["ndcg@10"]

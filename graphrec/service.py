@@ -2,10 +2,8 @@
 
 It holds the model (:class:`~graphrec.recommend.Recommender`), the train graph the model was
 trained on (for the reason paths) and the store (for what each user has bought by now and for
-item details). A path's weight is the term its history item adds to this model's score of the
-pair (:meth:`~graphrec.model.KGRec.contributions`); paths through the same history item share it
-in proportion to the relation weights the model learned for their edges. Masking each path's
-edges in the propagation (path-level fidelity) is not done yet.
+item details). A path's weight is the score the pair loses when the path's edges are masked in
+the model (:mod:`graphrec.attribution`), so the first reason is the one the score leans on most.
 """
 from __future__ import annotations
 
@@ -15,7 +13,8 @@ from graphrec import artifact
 from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.export import export_graph
-from graphrec.paths import PathFinder, ReasonPath
+from graphrec.explain import Explainer
+from graphrec.paths import ReasonPath
 from graphrec.pipeline import model_path
 from graphrec.reasons import describe
 from graphrec.recommend import Recommender, UnknownItem, UnknownUser
@@ -23,19 +22,14 @@ from graphrec.store import GraphStore
 
 __all__ = ["RecommendationService", "UnknownItem", "UnknownUser"]
 
-#: Which learned relation weight stands for each path kind (collaborative: the purchases).
-KIND_RELATION = {"brand": "has_brand", "category": "in_category", "also_bought": "also_bought",
-                 "also_viewed": "also_viewed", "bought_together": "bought_together"}
-
 
 class RecommendationService:
     def __init__(self, recommender: Recommender, data: GraphData, store: GraphStore):
         self.recommender = recommender
         self.data = data
         self.store = store
-        self.paths = PathFinder(data)
-        model = recommender.model
-        self.relation_weight = dict(zip(model.relations, model.relation_weights().tolist()))
+        self.explainer = Explainer(recommender.model, data)
+        self.paths = self.explainer.paths
 
     @classmethod
     def load(cls, settings: Settings, store: GraphStore) -> "RecommendationService":
@@ -86,24 +80,8 @@ class RecommendationService:
                   ) -> dict[str, list[tuple[float, ReasonPath]]]:
         """Each item's candidate paths with their weights, strongest first."""
         user = self.recommender.user_index(user_id)
-        items = [self.recommender.item_index(i) for i in item_ids]
-        history, terms = self.recommender.model.contributions(user, items)
-        history = history.tolist()
-        out = {}
-        for item_id, item, row in zip(item_ids, items, terms.tolist()):
-            candidates = self.paths.candidates(user, item)
-            term_of = dict(zip(history, row))
-            shares: dict[int, float] = {}
-            for path in candidates:
-                shares[path.via_item] = shares.get(path.via_item, 0.0) + self._share(path)
-            weighted = [(term_of.get(p.via_item, 0.0) * self._share(p) / shares[p.via_item], p)
-                        for p in candidates]
-            out[item_id] = sorted(weighted, key=lambda pair: -pair[0])
-        return out
-
-    def _share(self, path: ReasonPath) -> float:
-        relation = KIND_RELATION.get(path.kind)
-        return max(self.relation_weight.get(relation, 1.0), 1e-6) if relation else 1.0
+        return {item_id: self.explainer.ranked(user, self.recommender.item_index(item_id))
+                for item_id in item_ids}
 
     def _bought(self, user_id: str) -> list[str]:
         self.recommender.user_index(user_id)

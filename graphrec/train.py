@@ -45,7 +45,7 @@ class TrainConfig:
     there is one.
     """
 
-    embedding_dim: int = 128
+    embedding_dim: int = 256
     num_layers: int = 2
     history_exponent: float = 0.5
     separate_history: bool = False

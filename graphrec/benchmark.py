@@ -172,7 +172,10 @@ def format_explanations(report: dict[str, Any]) -> str:
     return (f"explanations: coverage {report['coverage']:.2%} of {report['recommendations']:,} "
             f"top-10 recommendations; fidelity ratio {report['fidelity_ratio']:.2f} "
             f"(mean rank drop top path {report['rank_drop_top_mean']:.1f} vs random "
-            f"{report['rank_drop_random_mean']:.1f}, {report['fidelity_pairs']} pairs); "
+            f"{report['rank_drop_random_mean']:.1f}, {report['fidelity_pairs']} pairs; "
+            f"{report['fidelity_ratio_several_history_items']:.2f} over the "
+            f"{report['fidelity_pairs_several_history_items']} whose paths span several "
+            "history items); "
             f"top 3 masked → out of the top 10 for {report['top3_masked_out_of_top10']:.1%}; "
             f"latency p50 {report['latency_ms_p50']:.1f} ms, p99 {report['latency_ms_p99']:.1f} ms")
 

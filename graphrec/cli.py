@@ -9,13 +9,18 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graphrec.config import Settings
 from graphrec.localstore import LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
 from graphrec.stats import format_stats, graph_stats
-from graphrec.store import StoreUnavailable, open_store
+from graphrec.store import GraphStore, StoreUnavailable, open_store
 from ingest.errors import CatalogueError
+
+if TYPE_CHECKING:
+    from graphrec.publish import PublishReport
+    from graphrec.service import RecommendationService
 
 SAMPLE = Path(__file__).parent / "sample" / "beauty"
 
@@ -156,14 +161,25 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def load_service(settings: Settings, store: GraphStore) -> "RecommendationService":
+    """The saved model with the graph it was trained on, or a CommandError that says why
+    there is none to use."""
+    from graphrec.artifact import ArtifactError
+    from graphrec.service import RecommendationService
+
+    try:
+        return RecommendationService.load(settings, store)
+    except FileNotFoundError:
+        raise CommandError("no trained model: run graphrec train first") from None
+    except ArtifactError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec.service import RecommendationService, UnknownItem, UnknownUser
+    from graphrec.service import UnknownItem, UnknownUser
 
     with open_store(settings) as store:
-        try:
-            service = RecommendationService.load(settings, store)
-        except FileNotFoundError:
-            raise CommandError("no trained model: run graphrec train first") from None
+        service = load_service(settings, store)
         try:
             explanation = service.explain(args.user_id, args.item_id, top=args.top)
         except UnknownUser:
@@ -181,6 +197,43 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     if not explanation["paths"]:
         print("no path of at most three hops links this user to this item")
     return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the top k and their reason paths into the graph (see :mod:`graphrec.publish`)."""
+    from graphrec.publish import Publisher
+    from graphrec.service import UnknownUser
+
+    with open_store(settings) as store:
+        publisher = Publisher(load_service(settings, store), k=args.k, paths=args.paths)
+        try:
+            users = publisher.users(args.users)
+        except UnknownUser as exc:
+            raise CommandError(f"unknown user {exc.args[0]!r}") from None
+        print(f"publishing model {publisher.model} for {len(users):,} users into "
+              f"{store.description}")
+        with RowProgress(len(users) * args.k, unit="recs", enabled=not args.quiet) as bar:
+            report = publisher.publish(users, batch_size=args.batch_size, progress=bar)
+    _print_publish_report(report)
+    return 0
+
+
+def _print_publish_report(report: "PublishReport") -> None:
+    print(f"published {report.users:,} users: {report.recommended:,} RECOMMENDED, "
+          f"{report.explained:,} of them explained by {report.paths:,} paths "
+          f"({report.steps:,} STEP relationships)")
+    print(f"replaced {report.deleted_recommended:,} RECOMMENDED and {report.deleted_paths:,} "
+          f"paths published before")
+    print(f"wrote {report.rows:,} rows in {report.seconds:.1f}s ({report.rows_per_second:,.0f} "
+          f"rows/s; {report.store_seconds:.1f}s of it deleting and writing in the store)")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: k or a batch size of 0 would publish nothing, silently."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
@@ -280,6 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--top", type=int, default=3)
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(handler=cmd_explain)
+
+    publish = sub.add_parser("publish", help="write recommendations and their reason paths "
+                                             "into the graph, for Neo4j Browser")
+    publish.add_argument("--users", nargs="+", metavar="ID", help="default: every user")
+    publish.add_argument("-k", type=positive_int, default=10)
+    publish.add_argument("--paths", type=int, default=3, choices=range(0, 11), metavar="N",
+                         help="reason paths kept per recommendation, 0 to 10 (default 3)")
+    publish.add_argument("--batch-size", type=positive_int, default=100,
+                         help="users per batch (default %(default)s)")
+    publish.add_argument("--quiet", action="store_true", help="no progress bar")
+    publish.set_defaults(handler=cmd_publish)
 
     bench = sub.add_parser("benchmark", help="the papers' protocol: graphrec against baselines")
     bench.add_argument("--data", required=True, help="canonical CSV catalogue with a split")

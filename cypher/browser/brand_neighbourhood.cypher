@@ -1,4 +1,5 @@
-// Browser: the items of a brand and who bought them (set $brand first: :param brand => 'Olay').
+// Browser: the items of a brand and who bought them.
+//   :param brand => 'Olay'
 MATCH p = (:User)-[:BOUGHT]->(:Item)-[:HAS_BRAND]->(:Brand {name: $brand})
 RETURN p
 LIMIT 100

@@ -31,7 +31,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
 from graphrec.model import KGRec
@@ -75,6 +74,8 @@ class _Rows:
         return out
 
     def __add__(self, other: "_Rows") -> "_Rows":
+        if not len(self.rows) or not len(other.rows):
+            return other if not len(self.rows) else self
         rows = np.union1d(self.rows, other.rows)
         values = np.zeros((len(rows), self.values.shape[1]), dtype=np.float32)
         values[np.searchsorted(rows, self.rows)] += self.values
@@ -108,8 +109,9 @@ class EdgeMasking:
         self.edge_value = (model.graph_value.cpu().numpy() * weights[self.edge_type]).astype(
             np.float32)
         self.edge_key = row * self.num_nodes + col  # sorted: the model stores the graph so
-        self.adjacency = sp.csr_matrix((self.edge_value, (row, col)),
-                                       shape=(self.num_nodes, self.num_nodes))
+        self.edge_col = col
+        self.edge_count = np.bincount(row, minlength=self.num_nodes)
+        self.edge_indptr = np.concatenate([[0], np.cumsum(self.edge_count)])
         self.indptr = model.history_indptr.cpu().numpy()
         self.items = model.history_items.cpu().numpy()
         self.exponent = model.history_exponent
@@ -168,15 +170,20 @@ class EdgeMasking:
         return total
 
     def _spread(self, delta: _Rows, rows: np.ndarray | None) -> _Rows:
-        """``Â @ delta``, restricted to ``rows`` when given (``Â`` is symmetric)."""
+        """``Â @ delta``, restricted to ``rows`` when given (``Â`` is symmetric, so the rows of
+        ``delta``'s support list the entries it reaches)."""
         if not len(delta.rows):
             return delta
-        block = self.adjacency[delta.rows].tocoo()
-        keep = slice(None) if rows is None else np.isin(block.col, rows)
-        cols, inverse = np.unique(block.col[keep], return_inverse=True)
-        gather = sp.csr_matrix((block.data[keep], (inverse, block.row[keep])),
-                               shape=(len(cols), len(delta.rows)))
-        return _Rows(cols, np.asarray(gather @ delta.values, dtype=np.float32))
+        starts, counts = self.edge_indptr[delta.rows], self.edge_count[delta.rows]
+        source = np.repeat(np.arange(len(delta.rows)), counts)
+        entry = np.arange(counts.sum()) + np.repeat(starts - np.cumsum(counts) + counts, counts)
+        targets = self.edge_col[entry]
+        if rows is not None:
+            wanted = np.zeros(self.num_nodes, dtype=bool)
+            wanted[rows] = True
+            keep = wanted[targets]
+            entry, source, targets = entry[keep], source[keep], targets[keep]
+        return _Rows(*_sum_rows(targets, self.edge_value[entry, None] * delta.values[source]))
 
     def _user_vector(self, user: int, history: np.ndarray, mask: Mask,
                      source_delta: _Rows) -> np.ndarray:
@@ -223,7 +230,9 @@ class EdgeMasking:
 
 def _sum_rows(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows with repeated indices added up: ``(sorted unique rows, their sums)``."""
-    unique, inverse = np.unique(rows, return_inverse=True)
-    out = np.zeros((len(unique), values.shape[1]), dtype=np.float32)
-    np.add.at(out, inverse, values)
-    return unique, out
+    if not len(rows):
+        return rows, values
+    order = np.argsort(rows, kind="stable")
+    rows, values = rows[order], values[order]
+    starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+    return rows[starts], np.add.reduceat(values, starts, axis=0).astype(np.float32)

@@ -190,6 +190,23 @@ def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, A
     return previous if same else {}
 
 
+def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: int,
+             results: dict[str, Any], explanations: dict[str, Any] | None) -> dict[str, Any]:
+    """The JSON document: these results over those already in ``previous_path`` (same data and
+    seed), models in registry order."""
+    previous = _previous(previous_path, dataset, seed) if previous_path is not None else {}
+    results = {**previous.get("models", {}), **results}
+    explanations = explanations or previous.get("explanations")
+    order = [name for name in MODELS if name in results]
+    payload = {"models": {name: results[name]
+                          for name in order + sorted(set(results) - set(order))},
+               "device": "cuda:0" if torch.cuda.is_available() else "cpu",
+               "dataset": dataset, "seed": seed, "k": k}
+    if explanations is not None:
+        payload["explanations"] = explanations
+    return payload
+
+
 def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
                   out_path: str | Path | None = DEFAULT_OUT, seed: int = 0, k: int = 10,
                   merge: bool = True, log: Callable[[str], None] = print,
@@ -206,11 +223,11 @@ def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
     out = Path(out_path) if out_path is not None else None
     results: dict[str, Any] = {}
     explanations: dict[str, Any] | None = None
+    payload: dict[str, Any] = {}
     for name in models:
         model = resolve_model(name)(seed)
         log(f"{name}: fitting {model!r}")
-        results[name] = run_model(model, data, k=k)
-        row = results[name]
+        results[name] = row = run_model(model, data, k=k)
         if name == explain:
             row.update(top_k_latency(model.model, data, k))
             log(f"{name}: top-{k} of one user {row['top10_ms_mean']:.2f} ms mean, "
@@ -218,23 +235,15 @@ def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
             explanations = explanation_report(model.model, data, k=k, progress=log)
         log(f"{name}: ndcg@{k} {row[f'ndcg@{k}']:.2f}  fit {row['fit_seconds']:.1f}s  "
             f"eval {row['eval_seconds']:.1f}s  {row['params']}")
-    if out is not None and merge:
-        previous = _previous(out, dataset, seed)
-        results = {**previous.get("models", {}), **results}
-        explanations = explanations or previous.get("explanations")
-    order = [name for name in MODELS if name in results]
-    results = {name: results[name] for name in order + sorted(set(results) - set(order))}
-    payload = {"models": results,
-               "device": "cuda:0" if torch.cuda.is_available() else "cpu",
-               "dataset": dataset, "seed": seed, "k": k}
-    if explanations is not None:
-        payload["explanations"] = explanations
-    log(format_table(results, k))
-    if explanations is not None:
-        log(format_explanations(explanations))
+        # written after every model, so a long run that stops keeps what it measured
+        payload = _payload(out if merge else None, dataset, seed, k, results, explanations)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(payload, indent=2) + "\n")
+    log(format_table(payload.get("models", {}), k))
+    if payload.get("explanations"):
+        log(format_explanations(payload["explanations"]))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(payload, indent=2) + "\n")
         log(f"wrote {out}")
     return payload
 

@@ -63,6 +63,19 @@ def _csr(pairs: np.ndarray, rows: int, cols: int) -> sp.csr_matrix:
     return matrix
 
 
+def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:
+    """The columns of the entries of one row of a CSR matrix, ascending."""
+    return matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
+
+
+def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for an ascending ``sorted_set``, without its overhead."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[at] == values
+
+
 class PathFinder:
     """Enumerates :class:`ReasonPath` candidates of (user, item) pairs of one GraphData."""
 
@@ -77,14 +90,13 @@ class PathFinder:
         self.category_of = np.full(n_items, -1, dtype=np.int64)
         self.category_of[data.item_category[:, 0]] = data.item_category[:, 1]
         self.links = {rel: _csr(pairs, n_items, n_items) for rel, pairs in data.links.items()}
+        self.links_to = {rel: matrix.T.tocsr() for rel, matrix in self.links.items()}
 
     def history(self, user: int) -> np.ndarray:
-        start, end = self.user_items.indptr[user], self.user_items.indptr[user + 1]
-        return self.user_items.indices[start:end]
+        return _row(self.user_items, user)
 
     def buyers(self, item: int) -> np.ndarray:
-        start, end = self.item_users.indptr[item], self.item_users.indptr[item + 1]
-        return self.item_users.indices[start:end]
+        return _row(self.item_users, item)
 
     def candidates(self, user: int, item: int) -> list[ReasonPath]:
         """Every brand, category and link path, and a few collaborative ones per history item."""
@@ -129,8 +141,8 @@ class PathFinder:
     def _linked(self, user: int, item: int, history: np.ndarray, relation: str,
                 matrix: sp.csr_matrix) -> list[ReasonPath]:
         rel = LINK_TYPES[relation]
-        forward = np.asarray(matrix[history, item].todense()).ravel() > 0
-        backward = np.asarray(matrix[item, history].todense()).ravel() > 0
+        forward = _in_sorted(history, _row(self.links_to[relation], item))  # history → item
+        backward = _in_sorted(history, _row(matrix, item))  # item → history
         paths = []
         for i, fwd, back in zip(history, forward, backward):
             nodes = (("user", user), ("item", int(i)), ("item", item))

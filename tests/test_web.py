@@ -4,7 +4,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import gzip
+import logging
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from graphrec.config import Settings
-from graphrec.store import GraphStore
+from graphrec.store import GraphStore, open_store
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -83,15 +85,18 @@ def bare(bare_app: Flask) -> FlaskClient:
     return bare_app.test_client()
 
 
-@pytest.fixture
-def dead(tmp_path: Path) -> Iterator[FlaskClient]:
-    """An app whose store is a port nothing listens on."""
+def unreachable(home: Path) -> Settings:
+    """Settings whose store is a port nothing listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = Settings.from_env({"NEO4J_URI": f"bolt://127.0.0.1:{port}",
-                                  "GRAPHREC_HOME": str(tmp_path)})
-    for app in make_app(settings):
+    return Settings.from_env({"NEO4J_URI": f"bolt://127.0.0.1:{port}", "GRAPHREC_HOME": str(home)})
+
+
+@pytest.fixture
+def dead(tmp_path: Path) -> Iterator[FlaskClient]:
+    """An app whose store is a port nothing listens on."""
+    for app in make_app(unreachable(tmp_path)):
         yield app.test_client()
 
 
@@ -190,6 +195,109 @@ def test_user_page(client: FlaskClient, sample_user: str) -> None:
     assert html.count('class="rec"') == 10 and "paths.js" in html
     assert client.get("/users/NOBODY").status_code == 404
     assert client.get("/static/paths.js").status_code == 200
+
+
+# --- what the service reads on every request, and what it keeps -----------------------------
+
+def test_purchase_after_training_is_never_recommended(client: FlaskClient, sample_user: str,
+                                                      session_store: GraphStore) -> None:
+    """The model never saw the purchase, the store has it: the next answer leaves it out."""
+    user = next(u for u in sample_users() if u != sample_user)
+    url = f"/api/users/{user}/recommendations"
+    item = client.get(url).get_json()["recommendations"][0]["item_id"]
+    assert client.get(f"{url}/{item}/explanation").get_json()["already_bought"] is False
+    session_store.write("ingest/purchases",
+                        rows=[{"user": user, "item": item, "seq": 1000, "split": "test"}])
+    recs = client.get(url).get_json()["recommendations"]
+    assert len(recs) == 10 and item not in {rec["item_id"] for rec in recs}
+    assert client.get(f"{url}/{item}/explanation").get_json()["already_bought"] is True
+
+
+def item_row(store: GraphStore, item: str) -> dict:
+    return store.read_text("MATCH (i:Item {id: $id}) "
+                           "RETURN i.id AS id, i.title AS title, i.price AS price, "
+                           "i.sales_rank AS sales_rank", id=item)[0]
+
+
+def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
+                                                       session_store: GraphStore) -> None:
+    from graphrec.service import ItemDetails
+
+    with trained_app.app_context():
+        item = get_engine().service().recommender.item_ids[0]
+    row = item_row(session_store, item)
+    details = ItemDetails(session_store, [item], max_age=2.0)
+    assert details.titles()[item] == row["title"]
+    assert details.details()[item]["title"] == row["title"]
+    try:
+        session_store.write("ingest/items", rows=[{**row, "title": "Renamed in the shop"}])
+        assert details.titles()[item] == row["title"]  # kept until max_age
+        time.sleep(2.1)
+        assert details.titles()[item] == "Renamed in the shop"
+        assert details.details()[item]["title"] == "Renamed in the shop"
+    finally:
+        session_store.write("ingest/items", rows=[row])
+    assert item_row(session_store, item) == row
+
+
+def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_store: GraphStore,
+                                                tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    from graphrec.service import ItemDetails
+
+    with trained_app.app_context():
+        item = get_engine().service().recommender.item_ids[0]
+    details = ItemDetails(session_store, [item], max_age=0)
+    title = details.titles()[item]
+    with open_store(unreachable(tmp_path), start_local=False) as dead_store:
+        details.store = dead_store
+        with caplog.at_level(logging.WARNING, logger="graphrec.service"):
+            started = time.monotonic()
+            assert details.titles()[item] == title
+            assert time.monotonic() - started < 2
+        assert "item details not refreshed" in caplog.text
+
+
+def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
+                                                      sample_user: str) -> None:
+    from graphrec.reasons import node_id
+
+    with trained_app.app_context():
+        service = get_engine().service()
+    assert service.reasons.size > 0  # the web app keeps them
+    recs = service.recommend(sample_user, k=10)  # ranks and keeps the reasons of all ten
+    for rec in recs:
+        fresh = service._weighted(sample_user, [rec["item_id"]])[rec["item_id"]][:3]
+        kept = service.explain(sample_user, rec["item_id"])["paths"]
+        assert [(p["kind"], p["weight"], [n["id"] for n in p["nodes"]]) for p in kept] == [
+            (path.kind, weight, [node_id(service.data, t, i) for t, i in path.nodes])
+            for weight, path in fresh]
+        if rec["reason"] is not None:
+            assert rec["reason"] == kept[0]
+
+
+def test_reason_cache_ranks_a_pair_once_and_keeps_the_last_pairs_asked() -> None:
+    from graphrec.service import ReasonCache
+
+    calls = []
+
+    def rank(items: list[str]) -> dict:
+        calls.append(items)
+        return {item: [(float(n), f"{item}{n}") for n in (3, 2, 1)] for item in items}
+
+    cache = ReasonCache(size=3, keep=2)
+    assert cache.get("u", ["a", "b"], rank) == {"a": [(3.0, "a3"), (2.0, "a2")],
+                                                "b": [(3.0, "b3"), (2.0, "b2")]}
+    assert cache.get("u", ["a", "c"], rank)["c"] == [(3.0, "c3"), (2.0, "c2")]
+    assert calls == [["a", "b"], ["c"]]
+    cache.get("v", ["a"], rank)  # a fourth pair: the least recently asked, (u, b), goes
+    cache.get("u", ["b", "a", "c"], rank)
+    assert calls[2:] == [["a"], ["b"]]
+
+    none_kept = ReasonCache(size=0)
+    none_kept.get("u", ["a"], rank)
+    none_kept.get("u", ["a"], rank)
+    assert calls[4:] == [["a"], ["a"]]
 
 
 # --- 400: malformed input, answered before the store or the model is asked ------------------

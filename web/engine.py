@@ -41,8 +41,11 @@ class ModelUnavailable(RuntimeError):
 class Engine:
     """The store and the service of this process, for one app."""
 
-    def __init__(self, settings: Settings | None = None):
+    def __init__(self, settings: Settings | None = None, details_max_age: float = 60.0,
+                 reason_cache_size: int = 0):
         self._settings = settings
+        self._options = {"details_max_age": details_max_age,
+                         "reason_cache_size": reason_cache_size}
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._store: GraphStore | None = None
@@ -77,7 +80,8 @@ class Engine:
                 except ImportError as exc:
                     raise ModelUnavailable(f"the recommendation service is not installed: {exc}")
                 try:
-                    self._service = RecommendationService.load(self.settings, store)
+                    self._service = RecommendationService.load(self.settings, store,
+                                                               **self._options)
                 except FileNotFoundError as exc:
                     raise ModelUnavailable(
                         f"no trained model under {self.settings.models_dir}: {exc}") from exc
@@ -85,10 +89,11 @@ class Engine:
             return self._service
 
     def warm(self) -> None:
-        """Connect and load the model ahead of the first request (in a worker, after the fork);
-        a store or model that is not there yet is only logged: requests will retry."""
+        """Connect, load the model and read the item details ahead of the first request (in a
+        worker, after the fork); a store or model that is not there yet is only logged:
+        requests will retry."""
         try:
-            self.service()
+            self.service().items.details()
         except (StoreUnavailable, ModelUnavailable) as exc:
             log.warning("not ready yet: %s", exc)
 
@@ -157,7 +162,9 @@ class Engine:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = Engine(app.config.get("SETTINGS"))
+    app.extensions[EXTENSION] = Engine(app.config.get("SETTINGS"),
+                                       details_max_age=app.config["ITEM_DETAILS_MAX_AGE"],
+                                       reason_cache_size=app.config["REASON_CACHE_SIZE"])
 
 
 def get_engine() -> Engine:

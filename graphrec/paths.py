@@ -12,6 +12,8 @@ kind               walk
 ``also_viewed``    likewise with ALSO_VIEWED
 ``bought_together`` likewise with BOUGHT_TOGETHER
 ``collaborative``  user →BOUGHT→ item ←BOUGHT← other user →BOUGHT→ rec
+``link_chain``     user →BOUGHT→ item –link– middle item –link– rec (any link type,
+                   either direction; the model's two-layer propagation walks these)
 =================  ============================================================
 
 Adjacency is kept as CSR arrays built once from :class:`~graphrec.dataset.GraphData`, so
@@ -79,9 +81,11 @@ def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 class PathFinder:
     """Enumerates :class:`ReasonPath` candidates of (user, item) pairs of one GraphData."""
 
-    def __init__(self, data: GraphData, max_collaborative_per_item: int = 2):
+    def __init__(self, data: GraphData, max_collaborative_per_item: int = 2,
+                 max_chains_per_item: int = 1):
         self.data = data
         self.max_collaborative = max_collaborative_per_item
+        self.max_chains = max_chains_per_item
         n_users, n_items = data.num_users, data.num_items
         self.user_items = _csr(data.train, n_users, n_items)
         self.item_users = self.user_items.T.tocsr()
@@ -90,6 +94,10 @@ class PathFinder:
         self.category_of = np.full(n_items, -1, dtype=np.int64)
         self.category_of[data.item_category[:, 0]] = data.item_category[:, 1]
         self.links = {rel: _csr(pairs, n_items, n_items) for rel, pairs in data.links.items()}
+        linked = sum((m + m.T for m in self.links.values()), sp.csr_matrix((n_items, n_items)))
+        linked.setdiag(0)
+        linked.eliminate_zeros()
+        self.linked = (linked > 0).astype(np.int8).tocsr()  # any link, either way
         self.links_to = {rel: matrix.T.tocsr() for rel, matrix in self.links.items()}
 
     def history(self, user: int) -> np.ndarray:
@@ -107,6 +115,7 @@ class PathFinder:
         for relation, matrix in self.links.items():
             paths += self._linked(user, item, history, relation, matrix)
         paths += self._collaborative(user, item, history)
+        paths += self._chains(user, item, history)
         return paths
 
     def has_candidates(self, user: int, items: np.ndarray) -> np.ndarray:
@@ -120,6 +129,8 @@ class PathFinder:
         for matrix in (*self.links.values(), self.co_purchases):
             found |= np.asarray(matrix[history][:, items].sum(0)).ravel() > 0
             found |= np.asarray(matrix[items][:, history].sum(1)).ravel() > 0
+        chains = self.linked[history] @ self.linked[:, items]
+        found |= np.asarray((chains > 0).sum(0)).ravel() > 0
         return found
 
     @functools.cached_property
@@ -169,3 +180,33 @@ class PathFinder:
                                  (Hop("BOUGHT", 0, 1), Hop("BOUGHT", 2, 1), Hop("BOUGHT", 2, 3)))
                       for v in shared]
         return paths
+
+    def _chains(self, user: int, item: int, history: np.ndarray) -> list[ReasonPath]:
+        """Items linked to both a history item and the rec; the least linked middle first (the
+        most specific), one per history item by default."""
+        ends = self._neighbours(item)
+        degree = np.diff(self.linked.indptr)
+        paths = []
+        for via in history:
+            middles = np.intersect1d(self._neighbours(int(via)), ends, assume_unique=True)
+            middles = middles[(middles != item) & (middles != via)]
+            middles = middles[np.argsort(degree[middles], kind="stable")][: self.max_chains]
+            paths += [ReasonPath("link_chain",
+                                 (("user", user), ("item", int(via)), ("item", int(m)),
+                                  ("item", item)),
+                                 (Hop("BOUGHT", 0, 1), self._link_hop(int(via), int(m), 1, 2),
+                                  self._link_hop(int(m), item, 2, 3)))
+                      for m in middles]
+        return paths
+
+    def _neighbours(self, item: int) -> np.ndarray:
+        return self.linked.indices[self.linked.indptr[item]:self.linked.indptr[item + 1]]
+
+    def _link_hop(self, a: int, b: int, pos_a: int, pos_b: int) -> Hop:
+        """The first link relation between items ``a`` and ``b``, in its stored direction."""
+        for relation, matrix in self.links.items():
+            if matrix[a, b]:
+                return Hop(LINK_TYPES[relation], pos_a, pos_b)
+            if matrix[b, a]:
+                return Hop(LINK_TYPES[relation], pos_b, pos_a)
+        raise ValueError(f"items {a} and {b} are not linked")

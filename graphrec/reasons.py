@@ -16,6 +16,7 @@ SENTENCES = {
     "also_viewed": "Shoppers who viewed {via}, which you bought, also viewed this.",
     "bought_together": "Often bought together with {via}, which you bought.",
     "collaborative": "A shopper who also bought {via} bought this too.",
+    "link_chain": "Shoppers link {via}, which you bought, to {middle}, and {middle} to this.",
 }
 
 
@@ -65,4 +66,6 @@ def cypher_call(path: ReasonPath, data: GraphData) -> dict[str, Any]:
     params = {"user": ids[0], "via": ids[1], "item": ids[-1]}
     if path.kind == "collaborative":
         params["other"] = ids[2]
+    if path.kind == "link_chain":
+        params["middle"] = ids[2]
     return {"query": f"explain/{path.kind}", "params": params}

@@ -82,3 +82,18 @@ def test_has_candidates_agrees_with_the_candidate_list() -> None:
         checked += len(items)
         found += sum(expected)
     assert 0 < found < checked  # both answers occur
+
+
+def test_link_chains_go_through_an_item_linked_to_both() -> None:
+    data = tiny()
+    data.links["bought_together"] = np.array([[1, 3]])  # B → D
+    finder = PathFinder(data)
+    paths = finder.candidates(0, 3)  # u1 bought A; A → B (also bought), B → D, D → A (viewed)
+    assert kinds(paths) == ["also_viewed", "category", "link_chain"]
+    chain = next(p for p in paths if p.kind == "link_chain")
+    assert chain.nodes == (("user", 0), ("item", 0), ("item", 1), ("item", 3))
+    assert [(h.type, h.source, h.target) for h in chain.hops] == [
+        ("BOUGHT", 0, 1), ("ALSO_BOUGHT", 1, 2), ("BOUGHT_TOGETHER", 2, 3)]
+    assert finder.has_candidates(0, np.array([3])).tolist() == [True]
+    assert not [p for p in PathFinder(data, max_chains_per_item=0).candidates(0, 3)
+                if p.kind == "link_chain"]

@@ -32,4 +32,4 @@ def test_candidate_paths_exist_in_the_store(store: GraphStore) -> None:
             found = store.read_text(cypher.load(call["query"]), **call["params"])
             assert found, f"{path.kind} path not in the store: {call['params']}"
             checked[path.kind] = checked.get(path.kind, 0) + 1
-    assert {"brand", "category", "collaborative", "also_bought"} <= set(checked)
+    assert {"brand", "category", "collaborative", "also_bought", "link_chain"} <= set(checked)

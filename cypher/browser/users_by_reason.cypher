@@ -1,6 +1,6 @@
 // Browser: the users a kind of reason serves best.
 //   :param kind => 'brand'
-// (brand, category, also_bought, also_viewed, bought_together or collaborative)
+// (brand, category, also_bought, also_viewed, bought_together, collaborative or link_chain)
 // For each user, how many of their published recommendations have a reason of this kind as
 // the strongest one, out of how many, and those reasons' mean weight: the users whose
 // recommendations lean on this kind most come first (25 of them).

@@ -368,11 +368,15 @@ class KGRec(torch.nn.Module):
     @torch.no_grad()
     def score_users(self, users: Tensor | np.ndarray | Sequence[int]) -> Tensor:
         """Scores of every item for ``users``, ``[len(users), items]`` (train items included)."""
-        if self._cache is None or self.training:
-            self._cache = self.item_representations()
         users = torch.as_tensor(np.asarray(users), dtype=torch.long,
                                 device=self.embedding.device)
-        return self._score(users, self.history_matrix(users), *self._cache)
+        return self._score(users, self.history_matrix(users), *self._representations())
+
+    def _representations(self) -> tuple[Tensor, Tensor]:
+        """:meth:`item_representations`, computed once per trained state (inference only)."""
+        if self._cache is None or self.training:
+            self._cache = self.item_representations()
+        return self._cache
 
     @torch.no_grad()
     def recommend(self, users: Tensor | np.ndarray | Sequence[int], k: int = 10,
@@ -381,9 +385,10 @@ class KGRec(torch.nn.Module):
         recommended unless ``exclude_train=False``."""
         users = torch.as_tensor(np.asarray(users), dtype=torch.long,
                                 device=self.embedding.device)
-        scores = self.score_users(users)
+        history = self.history_matrix(users)
+        scores = self._score(users, history, *self._representations())
         if exclude_train:
-            seen = self.history_matrix(users).indices()
+            seen = history.indices()
             scores[seen[0], seen[1]] = -torch.inf
         k = min(k, self.num_items)
         return torch.topk(scores, k, dim=1)
@@ -397,9 +402,7 @@ class KGRec(torch.nn.Module):
         (:math:`|N(u)|^{-\gamma} Q_j^\top P_i`). The rest of the score (free user vector,
         item bias) is :meth:`score_users` minus ``terms.sum(1)``.
         """
-        if self._cache is None or self.training:
-            self._cache = self.item_representations()
-        target, source = self._cache
+        target, source = self._representations()
         start, end = self.history_indptr[user], self.history_indptr[user + 1]
         history = self.history_items[start:end]
         items = torch.as_tensor(items, dtype=torch.long, device=target.device)

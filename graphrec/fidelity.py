@@ -24,7 +24,7 @@ import numpy as np
 from graphrec.attribution import Mask
 from graphrec.dataset import GraphData
 from graphrec.evaluate import top_k
-from graphrec.explain import Explainer
+from graphrec.explain import Explainer, Weighted
 from graphrec.model import KGRec
 from graphrec.reasons import describe
 
@@ -44,11 +44,10 @@ def coverage(explainer: Explainer, users: np.ndarray, ranked: np.ndarray) -> flo
     return covered / ranked.size
 
 
-def _rank_drops(explainer: Explainer, user: int, item: int, rng: np.random.Generator
-                ) -> tuple[int, int, int, int] | None:
+def _rank_drops(explainer: Explainer, user: int, item: int, weighted: list[Weighted],
+                rng: np.random.Generator) -> tuple[int, int, int, int] | None:
     """``(rank drop of the top path, of a random other path, rank with the top 3 masked,
-    how many history items the candidates go through)``."""
-    weighted = explainer.ranked(user, item)
+    how many history items the candidates go through)`` for the ranked paths ``weighted``."""
     if len(weighted) < 2:
         return None
     masking = explainer.masking
@@ -75,9 +74,10 @@ def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: i
     for n, flat in enumerate(chosen, start=1):
         user, item = int(users[flat // k]), int(ranked.flat[flat])
         started = time.perf_counter()
-        [describe(path, data, {}, weight) for weight, path in explainer.ranked(user, item)[:3]]
+        weighted = explainer.ranked(user, item)
+        [describe(path, data, {}, weight) for weight, path in weighted[:3]]
         times.append((time.perf_counter() - started) * 1000)
-        result = _rank_drops(explainer, user, item, rng)
+        result = _rank_drops(explainer, user, item, weighted, rng)
         if result is not None:
             drops.append(result)
         if n % 250 == 0:

@@ -132,32 +132,25 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec.pipeline import model_path
-    from graphrec.recommend import Recommender, UnknownUser
+    """The user's top k as the service answers it: items with a reason path only, each with
+    its strongest reason."""
+    from graphrec.service import UnknownUser
 
-    try:
-        recommender = Recommender.load(model_path(settings))
-    except FileNotFoundError:
-        raise CommandError("no trained model: run graphrec train first") from None
     with open_store(settings) as store:
-        bought = store.read("service/user_purchases", user=args.user_id)
+        service = load_service(settings, store)
         try:
-            ranked = recommender.recommend(args.user_id, args.k,
-                                           bought=bought[0]["items"] if bought else ())
+            rows = service.recommend(args.user_id, args.k)
         except UnknownUser:
             raise CommandError(f"unknown user {args.user_id!r}") from None
-        details = {row["item_id"]: row for row in
-                   store.read("service/items", ids=[r.item_id for r in ranked])}
-    rows = [{"rank": r.rank, "item_id": r.item_id, "score": round(r.score, 6),
-             **{k: details.get(r.item_id, {}).get(k) for k in ("title", "brand", "price")}}
-            for r in ranked]
     if args.json:
-        print(json.dumps({"user_id": args.user_id, "model": recommender.version,
+        print(json.dumps({"user_id": args.user_id, "model": service.model_version,
                           "recommendations": rows}, indent=2))
         return 0
     for row in rows:
         print(f"{row['rank']:>3}  {row['item_id']}  {row['score']:8.3f}  "
               f"{(row['brand'] or '-')[:18]:<18}  {(row['title'] or '')[:60]}")
+        if row["reason"]:
+            print(f"{'':>5}{row['reason']['sentence']}")
     return 0
 
 

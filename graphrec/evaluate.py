@@ -8,6 +8,8 @@ test split.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +18,10 @@ import torch
 
 from graphrec.dataset import GraphData
 from graphrec.metrics import ranking_metrics
+from graphrec.ranking import top_accepted
+
+#: ``(user, items) → bool array``: which of the items may be recommended to the user.
+Keep = Callable[[int, np.ndarray], np.ndarray]
 
 
 class Scorer(Protocol):
@@ -27,15 +33,16 @@ class Scorer(Protocol):
 
 
 def top_k(scorer: Scorer, users: np.ndarray, seen: sp.csr_matrix, k: int = 10,
-          batch_size: int = 1024) -> np.ndarray:
+          batch_size: int = 1024, keep: Keep | None = None) -> np.ndarray:
     """The ``k`` best unseen items of each user, ``[len(users), k]``, best first.
 
     ``seen`` (users × items, usually the train matrix) marks items that must not be recommended;
     they get ``-inf`` before the top-k, so a model cannot score points by returning what the user
-    already bought.
+    already bought. With ``keep``, only items it accepts are ranked (graphrec serves only items
+    it can explain, :mod:`graphrec.ranking`); a row with fewer than ``k`` ends in ``-1``.
     """
     users = np.asarray(users, dtype=np.int64)
-    out = np.empty((len(users), k), dtype=np.int64)
+    out = np.full((len(users), k), -1, dtype=np.int64)
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
         scores = torch.as_tensor(scorer.score_users(batch)).to(torch.float32).clone()
@@ -43,20 +50,25 @@ def top_k(scorer: Scorer, users: np.ndarray, seen: sp.csr_matrix, k: int = 10,
         row_of = np.repeat(np.arange(len(batch)), np.diff(rows.indptr))
         scores[torch.from_numpy(row_of), torch.from_numpy(rows.indices.astype(np.int64))] = (
             -torch.inf)
-        out[start:start + len(batch)] = torch.topk(scores, k, dim=1).indices.numpy()
+        if keep is None:
+            out[start:start + len(batch)] = torch.topk(scores, k, dim=1).indices.numpy()
+            continue
+        for row, user in enumerate(batch):
+            top = top_accepted(scores[row], k, functools.partial(keep, int(user))).numpy()
+            out[start + row, :len(top)] = top
     return out
 
 
 def evaluate(scorer: Scorer, data: GraphData, k: int = 10,
-             batch_size: int = 1024) -> dict[str, float]:
+             batch_size: int = 1024, keep: Keep | None = None) -> dict[str, float]:
     """NDCG, recall, hit rate and precision at ``k`` in percent, over users with test items.
 
     Train purchases are masked; ``data.test`` holds the items to find (the real test split, or
-    the held-out part of :func:`validation_split`).
+    the held-out part of :func:`validation_split`); ``keep`` as in :func:`top_k`.
     """
     relevant = data.test_matrix()
     users = np.flatnonzero(np.diff(relevant.indptr))
-    ranked = top_k(scorer, users, data.train_matrix(), k=k, batch_size=batch_size)
+    ranked = top_k(scorer, users, data.train_matrix(), k=k, batch_size=batch_size, keep=keep)
     sets = [set(relevant.indices[relevant.indptr[u]:relevant.indptr[u + 1]].tolist())
             for u in users]
     return ranking_metrics(ranked, sets, k)

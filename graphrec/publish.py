@@ -143,7 +143,7 @@ class Publisher:
                   for row in self.store.read("publish/purchases", users=list(user_ids))}
         batch, found = Batch(), []
         for user in user_ids:
-            ranked = self.service.recommender.recommend(user, self.k, bought=bought.get(user, ()))
+            ranked = self.service.ranked(user, self.k, bought.get(user, ()))
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]
             for item, weighted in self._weighted(user, [r.item_id for r in ranked]).items():

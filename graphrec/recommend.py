@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from graphrec import artifact as artifacts
+from graphrec.ranking import Accept, top_accepted
 
 
 class UnknownUser(KeyError):
@@ -65,8 +66,10 @@ class Recommender:
         """The model's score of every item for the user, ``[items]``."""
         return self.model.score_users([self.user_index(user_id)])[0]
 
-    def recommend(self, user_id: str, k: int = 10, bought: Iterable[str] = ()) -> list[Scored]:
-        """The ``k`` best items the user has not bought (in train, or in ``bought``)."""
+    def recommend(self, user_id: str, k: int = 10, bought: Iterable[str] = (),
+                  accept: Accept | None = None) -> list[Scored]:
+        """The ``k`` best items the user has not bought (in train, or in ``bought``), only among
+        those ``accept`` lets through when given (see :mod:`graphrec.ranking`)."""
         scores = self.scores(user_id).clone()
         seen = self.model.history_matrix(
             torch.tensor([self.user_index(user_id)])).indices()[1]
@@ -74,7 +77,6 @@ class Recommender:
         extra = [self._item_index[i] for i in bought if i in self._item_index]
         if extra:
             scores[torch.tensor(extra)] = -torch.inf
-        k = min(k, int(torch.isfinite(scores).sum()))
-        top = torch.topk(scores, k)
-        return [Scored(rank, self.item_ids[int(i)], float(s))
-                for rank, (s, i) in enumerate(zip(top.values, top.indices), start=1)]
+        top = top_accepted(scores, k, accept)
+        return [Scored(rank, self.item_ids[int(i)], float(scores[i]))
+                for rank, i in enumerate(top, start=1)]

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from graphrec import artifact
@@ -22,7 +22,7 @@ from graphrec.explain import Explainer
 from graphrec.paths import ReasonPath
 from graphrec.pipeline import model_path
 from graphrec.reasons import describe
-from graphrec.recommend import Recommender, UnknownItem, UnknownUser
+from graphrec.recommend import Recommender, Scored, UnknownItem, UnknownUser
 from graphrec.store import GraphStore, StoreUnavailable
 
 __all__ = ["ItemDetails", "ReasonCache", "RecommendationService", "UnknownItem", "UnknownUser"]
@@ -167,9 +167,15 @@ class RecommendationService:
     def model_version(self) -> str:
         return self.recommender.version
 
+    def ranked(self, user_id: str, k: int, bought: Iterable[str]) -> list[Scored]:
+        """The user's top ``k`` not in ``bought``, only among items with at least one reason
+        path: graphrec recommends nothing it cannot explain."""
+        user = self.recommender.user_index(user_id)
+        return self.recommender.recommend(
+            user_id, k, bought=bought, accept=lambda items: self.paths.has_candidates(user, items))
+
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
-        bought = self._bought(user_id)
-        ranked = self.recommender.recommend(user_id, k, bought=bought)
+        ranked = self.ranked(user_id, k, self._bought(user_id))
         weighted = self._reasons(user_id, [r.item_id for r in ranked], top=1)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.details(), self.items.titles()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graphrec.benchmark import run_benchmark
+from graphrec.benchmark import format_explanations, run_benchmark
 from graphrec.train import KGRecRecommender, TrainConfig
 from tests.conftest import SAMPLE
 
@@ -29,7 +29,9 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_explanation_report_is_recorded(written: dict) -> None:
     report = written["explanations"]
     assert report["recommendations"] % 10 == 0 and report["recommendations"] > 10_000
-    assert 0.95 <= report["coverage"] <= 1.0
+    # served lists pass over items without a reason path: every one served has one
+    assert report["short_lists"] == 0 and report["coverage"] == 1.0
+    assert 0.95 <= report["coverage_unfiltered"] < 1.0
     assert report["fidelity_pairs"] >= 500
     # masking the top-ranked path moves the item further down than a random other candidate
     assert report["rank_drop_top_mean"] > report["rank_drop_random_mean"] > 0
@@ -44,3 +46,22 @@ def test_graphrec_row_has_its_one_user_latency(written: dict) -> None:
     assert row["top10_users"] == written["dataset"]["users"]
     assert 0 < row["top10_ms_p50"] <= row["top10_ms_p99"]
     assert row["ndcg@10"] > written["models"]["popularity"]["ndcg@10"]
+
+
+def test_graphrec_row_has_the_metrics_of_the_lists_it_serves(written: dict) -> None:
+    row = written["models"]["tests.test_benchmark_explanations:fast_graphrec"]
+    served = row["served"]
+    assert set(served) >= {"ndcg@10", "recall@10", "hr@10", "precision@10"}
+    # passing over the few unexplained items moves the metrics little
+    assert abs(served["ndcg@10"] - row["ndcg@10"]) < 0.5
+    assert served["ndcg@10"] > written["models"]["popularity"]["ndcg@10"]
+    assert "served" not in written["models"]["popularity"]
+
+
+def test_explanation_summary_line_has_every_figure(written: dict) -> None:
+    line = format_explanations(written["explanations"])
+    report = written["explanations"]
+    assert "{" not in line
+    assert f"coverage {report['coverage']:.2%}" in line
+    assert f"fidelity ratio {report['fidelity_ratio']:.2f}" in line
+    assert f"p99 {report['latency_ms_p99']:.1f} ms" in line

@@ -90,3 +90,14 @@ def test_validation_split_is_carved_from_train_only(random_data: GraphData) -> N
     assert np.array_equal(again.test, split.test)
     other = validation_split(random_data, fraction=0.1, min_train=3, seed=6)
     assert not np.array_equal(other.test, split.test)
+
+
+def test_top_k_with_a_rule_ranks_only_the_items_it_keeps() -> None:
+    scores = np.tile(np.arange(10, 0, -1, dtype=np.float32), (2, 1))  # item 0 best
+    seen = graph([(0, 1), (1, 1)], [], 2, 10).train_matrix()
+    kept = top_k(FixedScores(scores), np.array([0, 1]), seen, k=3,
+                 keep=lambda user, items: items % 2 == user)
+    assert kept.tolist() == [[0, 2, 4], [3, 5, 7]]  # user 1 bought item 1: not ranked
+    short = top_k(FixedScores(scores), np.array([0]), seen, k=3,
+                  keep=lambda user, items: items < 2)
+    assert short.tolist() == [[0, -1, -1]]  # item 1 is seen: a short list ends in -1

@@ -258,6 +258,30 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
         assert "item details not refreshed" in caplog.text
 
 
+def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
+    """The served list is the model's ranking with every item that has no reason path passed
+    over, in the same order; checked on the sample users whose model top 10 holds such an item
+    (there must be some) and on the first twenty."""
+    with trained_app.app_context():
+        service = get_engine().service()
+    recommender, paths = service.recommender, service.paths
+
+    def ranking(user: str, k: int) -> tuple[list[str], list[bool]]:
+        items = [r.item_id for r in recommender.recommend(user, k, bought=service._bought(user))]
+        explained = paths.has_candidates(recommender.user_index(user),
+                                         [recommender.item_index(i) for i in items])
+        return items, explained.tolist()
+
+    users = sample_users(limit=10_000)
+    unexplained = [user for user in users if not all(ranking(user, 10)[1])]
+    assert unexplained
+    for user in unexplained[:20] + users[:20]:
+        served = service.recommend(user, k=10)
+        assert len(served) == 10 and all(rec["reason"] for rec in served)
+        items, explained = ranking(user, 100)
+        assert [r["item_id"] for r in served] == [i for i, ok in zip(items, explained) if ok][:10]
+
+
 def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
                                                       sample_user: str) -> None:
     from graphrec.reasons import node_id

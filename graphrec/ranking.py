@@ -1,0 +1,38 @@
+"""The top k of one user's scores, optionally only among the items a rule accepts.
+
+graphrec serves only what it can explain: an item with no reason path to the user (no brand,
+category, link, link chain or co-buyer in common with what they bought) is passed over for the
+next one down. The service, ``graphrec recommend``, ``publish`` and the benchmark's evaluation
+all rank through :func:`top_accepted`, so the lists that are measured are the lists that are
+served.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+#: ``items (int64 array) → bool array``: whether each may be recommended.
+Accept = Callable[[np.ndarray], np.ndarray]
+
+
+def top_accepted(scores: torch.Tensor, k: int, accept: Accept | None = None,
+                 window: int | None = None) -> torch.Tensor:
+    """Indices of the ``k`` best finite scores (``-inf`` marks what must not be recommended)
+    that ``accept`` lets through, best first; fewer when fewer exist.
+
+    The rule is asked about a window of the best items (``window``, default ``2k``) and the
+    window grows fourfold while too few pass, so the usual case, nearly every top item
+    accepted, asks about ``2k`` items once.
+    """
+    finite = int(torch.isfinite(scores).sum())
+    size = min(finite, k if accept is None else (window or 2 * k))
+    while True:
+        top = torch.topk(scores, size).indices
+        if accept is None:
+            return top[:k]
+        kept = top[torch.from_numpy(np.asarray(accept(top.numpy()), dtype=bool))][:k]
+        if len(kept) == k or size == finite:
+            return kept
+        size = min(finite, size * 4)

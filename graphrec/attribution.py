@@ -109,6 +109,12 @@ class EdgeMasking:
         self.edge_value = (model.graph_value.cpu().numpy() * weights[self.edge_type]).astype(
             np.float32)
         self.edge_key = row * self.num_nodes + col  # sorted: the model stores the graph so
+        typed = self.edge_key * len(model.relations) + self.edge_type
+        order = np.argsort(typed, kind="stable")
+        self.typed_key, self.typed_value = typed[order], self.edge_value[order]
+        self.adj_key, starts = np.unique(self.edge_key, return_index=True)  # Â, relations summed
+        self.adj_value = (np.add.reduceat(self.edge_value, starts) if len(starts)
+                          else np.zeros(0, dtype=np.float32))
         self.edge_col = col
         self.edge_count = np.bincount(row, minlength=self.num_nodes)
         self.edge_indptr = np.concatenate([[0], np.cumsum(self.edge_count)])
@@ -223,9 +229,92 @@ class EdgeMasking:
         return int((scores > scores[item]).sum()) + 1
 
     def path_weights(self, user: int, item: int, paths: Sequence[ReasonPath]) -> list[float]:
-        """For each path, the score of ``(user, item)`` lost when its edges are masked."""
+        """For each path, the score of ``(user, item)`` lost when its edges are masked.
+
+        With up to two layers, every path of the pair is masked at once in a few array
+        operations (:meth:`_batched_scores`); deeper models take one path at a time."""
+        masks = [self.path_mask(p) for p in paths]
         base = self.score(user, item)
-        return [base - self.score(user, item, self.path_mask(p)) for p in paths]
+        if not masks:
+            return []
+        if len(self.target_layers) > 3:
+            return [base - self.score(user, item, mask) for mask in masks]
+        return (base - self._batched_scores(user, item, masks)).tolist()
+
+    # --- all masks of one pair at once (models of at most two layers) -------------------------
+
+    def _batched_scores(self, user: int, item: int, masks: Sequence[Mask]) -> np.ndarray:
+        """The score of ``(user, item)`` under each of ``masks``, ``[len(masks)]``.
+
+        Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`
+        (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
+        node ``r`` is the masked edges' term at their ends plus
+        :math:`\sum_e \hat A_{r, e} \Delta H^{(1)}_e`. Only the user's history and the item
+        are read, so a pair costs a handful of ``[masks, rows, entries]`` products.
+        """
+        history = self.history(user)
+        rows = np.append(history, item)
+        ends, partner, weight = self._mask_entries(masks)
+        target = self._delta_at(self.target_layers, rows, ends, partner, weight)
+        source = (target if self.history_layers is self.target_layers
+                  else self._delta_at(self.history_layers, rows, ends, partner, weight))
+        width = max(len(mask.history) for mask in masks)
+        removed = np.full((len(masks), width), -1, dtype=np.int64)
+        for n, mask in enumerate(masks):
+            removed[n, :len(mask.history)] = list(mask.history)
+        kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
+        scale = max(1, len(history)) ** -self.exponent
+        z = scale * np.einsum("ph,phd->pd", kept, self.source[history] + source[:, :-1])
+        if self.user_vector is not None:
+            z += self.user_vector[user]
+        scores = np.einsum("pd,pd->p", z, self.target[item] + target[:, -1])
+        return scores + (self.bias[item] if self.bias is not None else 0.0)
+
+    def _mask_entries(self, masks: Sequence[Mask]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(node, other end, weight)`` of both directions of every masked edge, ``[masks,
+        entries]``, padded with weight 0."""
+        width = 2 * max(len(mask.edges) for mask in masks)
+        ends = np.zeros((len(masks), width), dtype=np.int64)
+        partner = np.zeros_like(ends)
+        keys = np.full((len(masks), width), -1, dtype=np.int64)
+        relations = len(self.relation_index)
+        for n, mask in enumerate(masks):
+            for e, (a, b, r) in enumerate(mask.edges):
+                ends[n, 2 * e:2 * e + 2] = a, b
+                partner[n, 2 * e:2 * e + 2] = b, a
+                keys[n, 2 * e:2 * e + 2] = (a * self.num_nodes + b) * relations + r
+        weight = _lookup(self.typed_key, self.typed_value, keys)
+        return ends, partner, weight
+
+    def _delta_at(self, layers: list[np.ndarray], rows: np.ndarray, ends: np.ndarray,
+                  partner: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """:math:`\sum_l \Delta H^{(l)} / (L+1)` at ``rows`` for each mask, ``[masks, rows,
+        d]`` (``L`` at most 2)."""
+        dim = layers[0].shape[1]
+        out = np.zeros((len(ends), len(rows), dim), dtype=np.float32)
+        if len(layers) < 2 or not ends.shape[1]:
+            return out
+        first = -weight[..., None] * layers[0][partner]  # ΔH1 entries, at ``ends``
+        at_rows = (ends[:, None, :] == rows[None, :, None]).astype(np.float32)
+        out += np.einsum("pre,ped->prd", at_rows, first)
+        if len(layers) == 3:
+            meets = (ends[:, None, :] == partner[:, :, None]).astype(np.float32)
+            second = -weight[..., None] * (layers[1][partner]
+                                           + np.einsum("pef,pfd->ped", meets, first))
+            adjacency = _lookup(self.adj_key, self.adj_value,
+                                rows[None, :, None] * self.num_nodes + ends[:, None, :])
+            out += np.einsum("pre,ped->prd", at_rows, second)
+            out += np.einsum("pre,ped->prd", adjacency, first)
+        return out / len(layers)
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` at ``wanted`` in the sorted ``keys``, 0 where absent (same shape as
+    ``wanted``)."""
+    if not len(keys):
+        return np.zeros(wanted.shape, dtype=np.float32)
+    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[pos] == wanted, values[pos], 0.0).astype(np.float32)
 
 
 def _sum_rows(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -139,3 +139,47 @@ def test_explainer_ranks_paths_by_the_score_they_carry(model: KGRec, data: Graph
     for weight, path in ranked:
         masked = reference_scores(model, user, explainer.masking.path_mask(path))[item]
         assert weight == pytest.approx(base - float(masked), rel=1e-4, abs=1e-5)
+
+
+def assert_batched_weights_are_per_path(masking: EdgeMasking, finder: PathFinder,
+                                        pairs: list[tuple[int, int]]) -> set[str]:
+    """Every candidate of each pair masked in one computation gives the per-path masked
+    scores; returns the path kinds seen."""
+    kinds = set()
+    for user, item in pairs:
+        paths = finder.candidates(user, item)
+        base = masking.score(user, item)
+        one_at_a_time = [base - masking.score(user, item, masking.path_mask(p)) for p in paths]
+        np.testing.assert_allclose(masking.path_weights(user, item, paths), one_at_a_time,
+                                   rtol=1e-4, atol=1e-5)
+        kinds |= {p.kind for p in paths}
+    return kinds
+
+
+def test_all_paths_of_a_pair_at_once_equal_one_at_a_time(model: KGRec, data: GraphData) -> None:
+    masking, finder = EdgeMasking(model), PathFinder(data)
+    pairs = probe_pairs(data, finder) + [(int(u), int(i)) for u, i in data.test[6:40]]
+    kinds = assert_batched_weights_are_per_path(masking, finder, pairs)
+    assert {"brand", "category", "also_bought", "collaborative"} <= kinds
+    assert masking.path_weights(0, 1, []) == []
+
+
+@pytest.mark.parametrize("separate", [False, True], ids=["shared", "separate_history"])
+def test_link_chains_at_once_equal_one_at_a_time(data: GraphData, separate: bool) -> None:
+    """Two link edges through a middle item, several relations between the same items: the
+    batched form on a graph with chains (an untrained model: weights need no training)."""
+    import dataclasses
+
+    pairs = np.arange(12)
+    chained = dataclasses.replace(data, links={
+        "also_bought": np.stack([2 * pairs, 2 * pairs + 1], axis=1),
+        "also_viewed": np.stack([2 * pairs[:-1] + 1, 2 * pairs[1:]], axis=1),
+        "bought_together": np.stack([2 * pairs[:-1], 2 * pairs[1:] + 1], axis=1)})
+    torch.manual_seed(0)
+    model = KGRec.from_data(chained, embedding_dim=8, separate_history=separate,
+                            user_embedding=separate, item_bias=separate).eval()
+    finder = PathFinder(chained)
+    pairs_checked = [(u, i) for u in range(0, 114, 7) for i in range(24)
+                     if i not in set(finder.history(u).tolist())]
+    kinds = assert_batched_weights_are_per_path(EdgeMasking(model), finder, pairs_checked)
+    assert {"link_chain", "also_viewed", "bought_together", "brand"} <= kinds

@@ -301,27 +301,64 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
 
 
 def test_reason_cache_ranks_a_pair_once_and_keeps_the_last_pairs_asked() -> None:
+    from graphrec.paths import Hop, ReasonPath
     from graphrec.service import ReasonCache
 
     calls = []
 
+    def path(item: str, n: int) -> ReasonPath:
+        return ReasonPath("brand", (("user", 0), ("item", n), ("brand", 7), ("item", ord(item))),
+                          (Hop("BOUGHT", 0, 1), Hop("HAS_BRAND", 1, 2), Hop("HAS_BRAND", 3, 2)))
+
     def rank(items: list[str]) -> dict:
         calls.append(items)
-        return {item: [(float(n), f"{item}{n}") for n in (3, 2, 1)] for item in items}
+        return {item: [(float(n), path(item, n)) for n in (3, 2, 1)] for item in items}
 
     cache = ReasonCache(size=3, keep=2)
-    assert cache.get("u", ["a", "b"], rank) == {"a": [(3.0, "a3"), (2.0, "a2")],
-                                                "b": [(3.0, "b3"), (2.0, "b2")]}
-    assert cache.get("u", ["a", "c"], rank)["c"] == [(3.0, "c3"), (2.0, "c2")]
+    expected = {item: [(3.0, path(item, 3)), (2.0, path(item, 2))] for item in "abc"}
+    assert cache.get("u", ["a", "b"], rank) == {"a": expected["a"], "b": expected["b"]}
+    assert cache.get("u", ["a", "c"], rank) == {"a": expected["a"], "c": expected["c"]}
     assert calls == [["a", "b"], ["c"]]
     cache.get("v", ["a"], rank)  # a fourth pair: the least recently asked, (u, b), goes
-    cache.get("u", ["b", "a", "c"], rank)
+    assert cache.get("u", ["b", "a", "c"], rank) == expected
     assert calls[2:] == [["a"], ["b"]]
 
     none_kept = ReasonCache(size=0)
     none_kept.get("u", ["a"], rank)
     none_kept.get("u", ["a"], rank)
     assert calls[4:] == [["a"], ["a"]]
+
+
+def test_kept_reasons_are_not_tracked_by_the_garbage_collector(trained_app: Flask,
+                                                              sample_user: str) -> None:
+    """A full cache must not lengthen the collector's full passes (each tracked object
+    does)."""
+    import gc
+
+    with trained_app.app_context():
+        service = get_engine().service()
+    service.recommend(sample_user, k=10)
+    gc.collect()
+    kept = service.reasons._pairs
+    assert kept and not any(gc.is_tracked(key) or gc.is_tracked(paths)
+                            for key, paths in kept.items())
+
+
+def test_warm_worker_moves_what_it_loaded_out_of_the_collectors_passes(
+        trained_app: Flask, bare_app: Flask) -> None:
+    """A worker freezes its model and caches once loaded, and only then."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        with bare_app.app_context():
+            get_engine().warm()  # no model: nothing loaded, nothing frozen
+        assert gc.get_freeze_count() == 0
+        with trained_app.app_context():
+            get_engine().warm()
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
 
 
 # --- 400: malformed input, answered before the store or the model is asked ------------------

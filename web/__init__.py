@@ -25,7 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAX_K=100,
         RETRY_AFTER=2,
         ITEM_DETAILS_MAX_AGE=60,  # seconds a worker keeps titles, prices, brands before re-reading
-        REASON_CACHE_SIZE=20_000,  # (user, item) pairs whose top reasons a worker keeps (~3 kB each)
+        REASON_CACHE_SIZE=20_000,  # (user, item) pairs whose top reasons a worker keeps (~0.5 kB each)
     )
     app.config.from_prefixed_env("GRAPHREC")
     if test_config is not None:

@@ -1,37 +1,69 @@
-"""HTTP service benchmark: gunicorn with web/gunicorn.conf.py against the local store.
+"""HTTP service benchmark: gunicorn with web/gunicorn.conf.py against the local store, driven by wrk.
 
-Needs a store holding a catalogue and a trained model under GRAPHREC_HOME (``graphrec serve``
-on an empty home prepares both). Starts gunicorn on 127.0.0.1, then drives it with an open-loop
-load generator (asyncio + aiohttp, keep-alive): a fixed request rate spread over 50 concurrent
-connections, for recommendations and for explanations in turn. Latency is measured from each
-request's scheduled time, so a server that falls behind shows it in p99 instead of silently
-being sent fewer requests. Prints a table and writes benchmarks/results/serve.json.
+Needs a store holding the sample catalogue and a trained model under GRAPHREC_HOME
+(``graphrec serve`` on an empty home prepares both), and ``wrk`` on PATH (Debian/Ubuntu:
+``apt-get install -y wrk``; macOS: ``brew install wrk``): a load generator written in C, so that
+on a small machine the client takes little of the CPU the server is measured on.
 
-    python benchmarks/serve.py [--rate 200] [--seconds 20] [--connections 50]
+Starts gunicorn on 127.0.0.1 with the checked-in configuration and, for each endpoint, runs wrk
+over ``--connections`` keep-alive connections twice:
+
+* ``at_rate``: requests paced to ``--rate`` per second in all (the goal: that rate with p99 at
+  most ``--p99-goal`` ms). Latency is the server's while it keeps up; when it cannot, the rate
+  reached falls short of the rate asked for, and the run says so.
+* ``saturated``: every connection sends its next request as soon as the last one is answered:
+  the most the server answers per second. Latencies here follow from the queue the connections
+  build (mean latency = connections / rate), so they are not the goal's p99.
+
+It does so for two kinds of traffic, each on a server of its own:
+
+* ``first_visits``: the reason cache off (``GRAPHREC_REASON_CACHE_SIZE=0``), so every request
+  ranks its reason paths, as for a user not seen lately. Recommendations cycle through the first
+  ``--users`` users of the sample, explanations through each of the first 100 users' top 5.
+* ``repeat_visits``: the checked-in configuration, the first 100 users only, after their pages
+  were asked for until every worker keeps their reasons: a page seen again, and the explanation
+  clicked on a page just seen.
+
+Prints a table and writes benchmarks/results/serve.json.
+
+    python benchmarks/serve.py [--rate 500] [--seconds 15] [--connections 50]
+                               [--baseline DIR]   # also measure the checkout in DIR, first
+
+``--baseline`` runs another checkout's server (its own code and gunicorn.conf.py, e.g. a
+``git worktree`` of an older commit, which has no reason cache) on first visits, against the
+same store and model, in the same run.
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
+import csv
+import gzip
 import json
 import os
 import platform
+import runpy
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-
-import aiohttp
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphrec.config import Settings  # noqa: E402
-from web.serve import gunicorn_command, settings_env  # noqa: E402
+from web.serve import settings_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
+SCRIPT = ROOT / "benchmarks" / "serve.lua"
+ENDPOINTS = ("recommendations", "explanations")
+RUNS = ("first_visits", "repeat_visits")
+WRK_MISSING = ("benchmarks/serve.py drives the server with wrk, which is not on PATH: install it "
+               "(Debian/Ubuntu: apt-get install -y wrk; macOS: brew install wrk)")
 
 
 def free_port() -> int:
@@ -40,141 +72,212 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def wait_ready(url: str, timeout: float = 120) -> dict:
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180) -> dict:
     deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline:
-            try:
-                async with http.get(f"{url}/api/health") as response:
-                    if response.status == 200:
-                        return await response.json()
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.5)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited with status {proc.returncode} before it was ready")
+        try:
+            return get_json(f"{url}/api/health")
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
     raise SystemExit(f"the service at {url} did not get ready in {timeout:.0f}s")
 
 
-async def pick_targets(url: str, users: list[str]) -> list[tuple[str, str]]:
-    """(user, item) pairs to explain: each user's recommendations."""
-    pairs = []
-    async with aiohttp.ClientSession() as http:
-        for user in users:
-            async with http.get(f"{url}/api/users/{user}/recommendations?k=5") as response:
-                body = await response.json()
-                pairs += [(user, rec["item_id"]) for rec in body["recommendations"]]
-    return pairs
-
-
-async def drive(paths: list[str], url: str, rate: float, seconds: float,
-                connections: int) -> dict:
-    """Send ``rate`` requests per second for ``seconds`` over ``connections`` connections."""
-    total = int(rate * seconds)
-    queue: asyncio.Queue[tuple[float, str] | None] = asyncio.Queue()
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=30)
-
-    async def worker(http: aiohttp.ClientSession) -> None:
-        while (job := await queue.get()) is not None:
-            scheduled, path = job
-            try:
-                async with http.get(url + path) as response:
-                    await response.read()
-                    statuses[response.status] = statuses.get(response.status, 0) + 1
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                statuses[0] = statuses.get(0, 0) + 1
-            latencies.append(time.monotonic() - scheduled)
-
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        workers = [asyncio.create_task(worker(http)) for _ in range(connections)]
-        started = time.monotonic()
-        for n in range(total):
-            when = started + n / rate
-            delay = when - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            queue.put_nowait((when, paths[n % len(paths)]))
-        for _ in workers:
-            queue.put_nowait(None)
-        await asyncio.gather(*workers)
-        elapsed = time.monotonic() - started
-    ms = np.array(latencies) * 1000
-    return {"requests": total, "seconds": round(elapsed, 2),
-            "req_per_s": round(total / elapsed, 1),
-            "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p99_ms": round(float(np.percentile(ms, 99)), 1),
-            "max_ms": round(float(ms.max()), 1),
-            "statuses": {str(k): v for k, v in sorted(statuses.items())}}
-
-
 def sample_users(limit: int) -> list[str]:
-    import csv
-    import gzip
     with gzip.open(ROOT / "graphrec" / "sample" / "beauty" / "purchases.csv.gz", "rt") as fh:
         users = list(dict.fromkeys(row["user_id"] for row in csv.DictReader(fh)))
     return users[:limit]
 
 
-async def run(args: argparse.Namespace, url: str) -> dict:
-    health = await wait_ready(url)
-    users = sample_users(args.users)
-    pairs = await pick_targets(url, users[:100])
-    recommend = [f"/api/users/{user}/recommendations?k=10" for user in users]
-    explain = [f"/api/users/{u}/recommendations/{i}/explanation" for u, i in pairs]
-    await drive(recommend[:200], url, args.rate, 2, args.connections)  # warm-up
-    return {
-        "model_version": health["checks"]["model"]["version"],
-        "recommendations": await drive(recommend, url, args.rate, args.seconds, args.connections),
-        "explanations": await drive(explain, url, args.rate, args.seconds, args.connections),
-    }
+def request_paths(url: str, users: list[str]) -> dict[str, list[str]]:
+    """The request paths of each endpoint, in the order wrk cycles through them."""
+    pairs = []
+    for user in users[:100]:
+        body = get_json(f"{url}/api/users/{user}/recommendations?k=5")
+        pairs += [(user, rec["item_id"]) for rec in body["recommendations"]]
+    return {"recommendations": [f"/api/users/{u}/recommendations?k=10" for u in users],
+            "explanations": [f"/api/users/{u}/recommendations/{i}/explanation" for u, i in pairs]}
+
+
+def wrk(url: str, paths_file: Path, seconds: float, connections: int, rate: float = 0) -> dict:
+    """One wrk run (one thread: ample for this load, and it leaves the cores to the server)."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
+               "-s", str(SCRIPT), url, "--", str(paths_file), f"{rate:g}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    result["req_per_s"] = round(result["requests"] / result["seconds"], 1)
+    if rate:
+        result["offered_req_per_s"] = rate
+    return result
+
+
+def server_config(env: dict[str, str], code: Path) -> dict:
+    """The settings gunicorn takes from ``code``'s web/gunicorn.conf.py in ``env``."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        conf = runpy.run_path(str(code / "web" / "gunicorn.conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {"workers": conf["workers"], "worker_class": conf.get("worker_class", "sync"),
+            "threads": conf.get("threads", 1), "accesslog": conf.get("accesslog")}
+
+
+def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
+            users: int, overrides: dict[str, str], fill: bool) -> dict:
+    """Start ``code``'s server, warm it up, run wrk on each endpoint; returns the figures.
+
+    ``fill``: first ask for the recommendations until passes get no faster (every worker then
+    keeps the reasons of these users), see :func:`fill_caches`.
+    """
+    env = settings_env(settings)
+    env["PYTHONPATH"] = str(code)
+    env.update(overrides)
+    for name, value in (("GRAPHREC_WEB_WORKERS", args.workers),
+                        ("GRAPHREC_WEB_THREADS", args.threads)):
+        if value:
+            env[name] = str(value)
+    url = f"http://127.0.0.1:{free_port()}"
+    log_path = settings.home / f"serve-benchmark-{code.name}.log"
+    command = [sys.executable, "-m", "gunicorn", "--config", str(code / "web" / "gunicorn.conf.py"),
+               "--bind", url.removeprefix("http://"), "--chdir", str(code), "web:create_app()"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            health = wait_ready(url, proc)
+            if health.get("status") != "ok":
+                raise SystemExit(f"the service is not ready: {health}")
+            files = {}
+            for name, lines in request_paths(url, sample_users(users)).items():
+                files[name] = tmp / f"{name}.txt"
+                files[name].write_text("\n".join(lines) + "\n")
+            for name in ENDPOINTS:  # every worker past its first requests
+                wrk(url, files[name], 3, args.connections)
+            out = {"code": describe_code(code), "server": server_config(env, code),
+                   "overrides": overrides, "users": users,
+                   "model_version": health["checks"]["model"]["version"]}
+            if fill:
+                out["fill"] = fill_caches(url, files["recommendations"], args)
+            for name in ENDPOINTS:
+                out[name] = {
+                    "at_rate": wrk(url, files[name], args.seconds, args.connections, args.rate),
+                    "saturated": wrk(url, files[name], args.seconds, args.connections),
+                }
+            return out
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def fill_caches(url: str, paths_file: Path, args: argparse.Namespace) -> dict:
+    """Saturated passes of 5 s, at least four, until one is under 5 % faster than the one
+    before (or ``--fill-seconds`` have passed)."""
+    rates: list[float] = []
+    started = time.monotonic()
+    while time.monotonic() - started < args.fill_seconds:
+        rates.append(wrk(url, paths_file, 5, args.connections)["req_per_s"])
+        if len(rates) >= 4 and rates[-1] < 1.05 * rates[-2]:
+            break
+    return {"seconds": round(time.monotonic() - started, 1), "pass_req_per_s": rates}
+
+
+def describe_code(code: Path) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(code), "describe", "--always", "--dirty"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return str(code)
+
+
+def loadavg() -> list[float]:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return []
+
+
+def verdict(result: dict, goal_rate: float, goal_p99: float) -> str:
+    at = result["at_rate"]
+    met = at["req_per_s"] >= 0.98 * goal_rate and at["p99_ms"] <= goal_p99 \
+        and set(at["statuses"]) == {"200"}
+    return "met" if met else "NOT met"
+
+
+def print_table(report: dict, args: argparse.Namespace) -> None:
+    machine = report["machine"]
+    print(f"{machine['cpus']} cpus, load average before {machine['loadavg_before']} after "
+          f"{machine['loadavg_after']}; wrk over {args.connections} keep-alive connections, "
+          f"{args.seconds:g} s a run; goal {args.rate:g} req/s with p99 <= {args.p99_goal:g} ms")
+    for label, run in report["runs"].items():
+        server = run["server"]
+        print(f"\n{label}: {run['code']}, {run['users']} users; gunicorn {server['workers']} "
+              f"workers x {server['threads']} threads ({server['worker_class']}), access log "
+              f"{server['accesslog'] or 'off'}"
+              f"{''.join(f', {k}={v}' for k, v in run['overrides'].items())}")
+        print(f"{'endpoint':<16} {'load':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'max ms':>8}  statuses")
+        for name in ENDPOINTS:
+            for mode, load in (("at_rate", f"{args.rate:g}/s offered"), ("saturated", "saturated")):
+                r = run[name][mode]
+                errors = {k: v for k, v in r["socket_errors"].items() if v}
+                print(f"{name:<16} {load:<14} {r['req_per_s']:>8.1f} {r['p50_ms']:>8.1f} "
+                      f"{r['p99_ms']:>8.1f} {r['max_ms']:>8.1f}  {r['statuses']}"
+                      f"{' socket errors ' + str(errors) if errors else ''}")
+            print(f"{'':<16} goal: {verdict(run[name], args.rate, args.p99_goal)}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=200, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rate", type=float, default=500, help="offered requests per second")
+    parser.add_argument("--p99-goal", type=float, default=25, help="ms")
+    parser.add_argument("--seconds", type=float, default=15, help="per wrk run")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=1000, help="users of first visits")
+    parser.add_argument("--fill-seconds", type=float, default=90,
+                        help="at most this long filling the caches before repeat visits")
     parser.add_argument("--workers", type=int, help="GRAPHREC_WEB_WORKERS for this run")
     parser.add_argument("--threads", type=int, help="GRAPHREC_WEB_THREADS for this run")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="another checkout to measure first, e.g. a git worktree of an "
+                             "older commit")
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
+                        help="which kinds of traffic to measure (default: both)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print(WRK_MISSING, file=sys.stderr)
+        return 1
 
     settings = Settings.from_env()
-    env = settings_env(settings)
-    if args.workers:
-        env["GRAPHREC_WEB_WORKERS"] = str(args.workers)
-    if args.threads:
-        env["GRAPHREC_WEB_THREADS"] = str(args.threads)
-    url = f"http://127.0.0.1:{free_port()}"
-    log = open(settings.home / "serve-benchmark.log", "wb")
-    proc = subprocess.Popen(gunicorn_command(url.removeprefix("http://")), env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        results = asyncio.run(run(args, url))
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
-
-    cores = os.cpu_count()
-    workers = int(env.get("GRAPHREC_WEB_WORKERS") or min(cores + 1, 8))
-    threads = int(env.get("GRAPHREC_WEB_THREADS") or 4)
-    report = {"machine": {"cpus": cores, "python": platform.python_version()},
-              "server": {"workers": workers, "threads": threads, "worker_class": "gthread"},
-              "load": {"rate": args.rate, "seconds": args.seconds,
-                       "connections": args.connections},
-              **results}
-    print(f"gunicorn {workers} workers x {threads} threads on {cores} cpus; "
-          f"offered {args.rate:.0f} req/s over {args.connections} connections")
-    print(f"{'endpoint':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}  statuses")
-    for name in ("recommendations", "explanations"):
-        r = results[name]
-        print(f"{name:<16} {r['req_per_s']:>8.1f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{r['max_ms']:>8.1f}  {r['statuses']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "loadavg_before": loadavg()},
+              "load": {"generator": "wrk, 1 thread, keep-alive", "connections": args.connections,
+                       "seconds": args.seconds, "rate": args.rate},
+              "goal": {"req_per_s": args.rate, "p99_ms": args.p99_goal},
+              "runs": {}}
+    runs = report["runs"]
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.baseline:
+            runs["baseline"] = measure(args.baseline.resolve(), settings, args, Path(tmp),
+                                       args.users, {}, fill=False)
+        if "first_visits" in args.runs:
+            runs["first_visits"] = measure(ROOT, settings, args, Path(tmp), args.users,
+                                           {"GRAPHREC_REASON_CACHE_SIZE": "0"}, fill=False)
+        if "repeat_visits" in args.runs:
+            runs["repeat_visits"] = measure(ROOT, settings, args, Path(tmp), 100, {}, fill=True)
+    report["machine"]["loadavg_after"] = loadavg()
+    print_table(report, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
     return 0
 
 

@@ -1,13 +1,17 @@
 """Gunicorn settings for ``web:create_app()`` (used by ``graphrec serve`` and the benchmark).
 
-A request is mostly Python work (ranking reason paths, scoring, JSON) around one short store
-query, so one process per core plus one keeps the cores busy while a process waits on the
-store; a few threads per process let it answer a cheap request (reasons already kept) while
-another thread ranks the reasons of a first visit. Each process holds its own copy of the model
-and of the service's caches. The app is created in each worker after the fork
-(``preload_app = False``) and the store driver on the first request, so no driver crosses a
-fork; once loaded, the worker moves it all out of the garbage collector's passes (see
-``Engine.warm``).
+A request is CPU work in Python (ranking, reason paths, JSON) around one short store query, and
+threads of one process share its interpreter lock, so the cores are used by processes: two per
+core, each with two threads, so that a cheap request (reasons already kept) need not wait
+behind one that ranks a first visit's reasons. Measured on 2 cores with wrk, 50 connections,
+explanations of pages just seen at 500 req/s: p99 9 ms with 4 workers x 2 threads against
+58 ms with 3 x 4 (the previous setting) and 191 ms with 2 x 4; 4 x 1 and 5 x 1 were as good
+within that machine's noise (``benchmarks/serve.py --workers N --threads M`` repeats this).
+Each process holds its own copy of the model and of the service's caches.
+
+The app is created in each worker after the fork (``preload_app = False``) and the store
+driver on the first request, so no driver crosses a fork; once loaded, the worker moves it all
+out of the garbage collector's passes (see ``Engine.warm``).
 
 The access log goes to stdout by default; GRAPHREC_WEB_ACCESSLOG names a file instead, or
 ``off`` when a reverse proxy in front logs requests already (a line costs about 0.1 ms of the
@@ -20,9 +24,9 @@ import multiprocessing
 import os
 
 cores = multiprocessing.cpu_count()
-workers = int(os.environ.get("GRAPHREC_WEB_WORKERS") or min(cores + 1, 8))
+workers = int(os.environ.get("GRAPHREC_WEB_WORKERS") or min(2 * cores, 8))
 worker_class = "gthread"
-threads = int(os.environ.get("GRAPHREC_WEB_THREADS") or 4)
+threads = int(os.environ.get("GRAPHREC_WEB_THREADS") or 2)
 preload_app = False
 wsgi_app = "web:create_app()"
 

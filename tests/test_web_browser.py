@@ -146,6 +146,15 @@ async def open_page(devtools_url: str, url: str, screenshot: Path) -> dict[str, 
                              .map(li => li.firstChild.textContent),
                 selected: document.querySelector('#recommendations .rec.selected').dataset.item,
                 legend: document.querySelectorAll('.legend li').length,
+                labelsOnNodes: (() => {
+                    const circles = Array.from(document.querySelectorAll('#graph .node circle'))
+                                      .map(c => c.getBoundingClientRect());
+                    return Array.from(document.querySelectorAll('#graph .edge text'))
+                      .map(t => t.getBoundingClientRect())
+                      .filter(l => circles.some(c => l.left < c.right && c.left < l.right
+                                                  && l.top < c.bottom && c.top < l.bottom))
+                      .length;
+                })(),
             }))()""")
             shot = await tools.call("Page.captureScreenshot", format="png")
             screenshot.write_bytes(base64.b64decode(shot["data"]))
@@ -170,4 +179,5 @@ def test_click_draws_the_top_reason(base_url: str, chromium: str, client,  # noq
     assert page["nodes"] >= len(top["nodes"])
     assert page["sentences"] == [path["sentence"] for path in explanation["paths"]]
     assert page["legend"] == 5
+    assert page["labelsOnNodes"] == 0  # an arc over a column keeps its label off the nodes
     assert screenshot.stat().st_size > 10_000

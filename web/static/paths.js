@@ -92,11 +92,18 @@
     svg.appendChild(defs);
     var edgeLayer = el("g"), nodeLayer = el("g");
     svg.appendChild(edgeLayer); svg.appendChild(nodeLayer);
+    var highest = 0;
     g.edges.forEach(function (e) {
       var a = g.nodes[e.from], b = g.nodes[e.to], top = !!e.paths[selected];
-      // an edge that skips a column arcs over the column between, so it crosses no node
+      // an edge that skips a column arcs over the column between, its label clear of the
+      // highest node there (the curve's apex is (a.y + 2 cy + b.y) / 4)
       var bend = Math.abs(b.col - a.col) > 1 ? -0.35 * Math.abs(b.x - a.x) / 2 : 0;
       var cx = (a.x + b.x) / 2, cy = (a.y + b.y) / 2 + bend;
+      if (bend) {
+        var clear = skipped(g.nodes, a.col, b.col) - R - 18;
+        cy = Math.min(cy, (4 * clear - a.y - b.y) / 2);
+        highest = Math.min(highest, (a.y + 2 * cy + b.y) / 4 - 18);
+      }
       var start = toward(a, cx, cy, R), end = toward(b, cx, cy, R + 2);
       var group = el("g", {"class": "edge" + (top ? " top" : ""), "data-type": e.type,
                            "data-from": a.node.id, "data-to": b.node.id});
@@ -122,6 +129,18 @@
       });
       nodeLayer.appendChild(group);
     });
+    if (highest < 0) {  // an arc rose above the top: widen the view upwards
+      svg.setAttribute("viewBox", "0 " + highest + " " + g.width + " " + (g.height - highest));
+    }
+  }
+
+  // the y of the highest node in the columns strictly between two columns
+  function skipped(nodes, colA, colB) {
+    var lo = Math.min(colA, colB), hi = Math.max(colA, colB), y = Infinity;
+    Object.keys(nodes).forEach(function (id) {
+      if (nodes[id].col > lo && nodes[id].col < hi) y = Math.min(y, nodes[id].y);
+    });
+    return y;
   }
 
   function showPaths(explanation, selected) {

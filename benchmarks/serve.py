@@ -55,8 +55,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graphrec.config import Settings  # noqa: E402
-from web.serve import settings_env  # noqa: E402
+from graphrec.config import Settings
+from web.serve import settings_env
 
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
 SCRIPT = ROOT / "benchmarks" / "serve.lua"

@@ -50,7 +50,7 @@ class Mask:
     history: frozenset[int] = frozenset()
     edges: frozenset[tuple[int, int, int]] = frozenset()
 
-    def __or__(self, other: "Mask") -> "Mask":
+    def __or__(self, other: Mask) -> Mask:
         return Mask(self.history | other.history, self.edges | other.edges)
 
 
@@ -61,7 +61,7 @@ class _Rows:
         self.rows, self.values = rows, values
 
     @classmethod
-    def empty(cls, dim: int) -> "_Rows":
+    def empty(cls, dim: int) -> _Rows:
         return cls(np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32))
 
     def at(self, rows: np.ndarray) -> np.ndarray:
@@ -73,7 +73,7 @@ class _Rows:
             out[hit] = self.values[pos[hit]]
         return out
 
-    def __add__(self, other: "_Rows") -> "_Rows":
+    def __add__(self, other: _Rows) -> _Rows:
         if not len(self.rows) or not len(other.rows):
             return other if not len(self.rows) else self
         rows = np.union1d(self.rows, other.rows)
@@ -244,7 +244,7 @@ class EdgeMasking:
     # --- all masks of one pair at once (models of at most two layers) -------------------------
 
     def _batched_scores(self, user: int, item: int, masks: Sequence[Mask]) -> np.ndarray:
-        """The score of ``(user, item)`` under each of ``masks``, ``[len(masks)]``.
+        r"""The score of ``(user, item)`` under each of ``masks``, ``[len(masks)]``.
 
         Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`
         (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
@@ -288,7 +288,7 @@ class EdgeMasking:
 
     def _delta_at(self, layers: list[np.ndarray], rows: np.ndarray, ends: np.ndarray,
                   partner: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """:math:`\sum_l \Delta H^{(l)} / (L+1)` at ``rows`` for each mask, ``[masks, rows,
+        r""":math:`\sum_l \Delta H^{(l)} / (L+1)` at ``rows`` for each mask, ``[masks, rows,
         d]`` (``L`` at most 2)."""
         dim = layers[0].shape[1]
         out = np.zeros((len(ends), len(rows), dim), dtype=np.float32)

@@ -154,7 +154,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def load_service(settings: Settings, store: GraphStore) -> "RecommendationService":
+def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
     """The saved model with the graph it was trained on, or a CommandError that says why
     there is none to use."""
     from graphrec.artifact import ArtifactError
@@ -211,7 +211,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_publish_report(report: "PublishReport") -> None:
+def _print_publish_report(report: PublishReport) -> None:
     print(f"published {report.users:,} users: {report.recommended:,} RECOMMENDED, "
           f"{report.explained:,} of them explained by {report.paths:,} paths "
           f"({report.steps:,} STEP relationships)")
@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "into the graph, for Neo4j Browser")
     publish.add_argument("--users", nargs="+", metavar="ID", help="default: every user")
     publish.add_argument("-k", type=positive_int, default=10)
-    publish.add_argument("--paths", type=int, default=3, choices=range(0, 11), metavar="N",
+    publish.add_argument("--paths", type=int, default=3, choices=range(11), metavar="N",
                          help="reason paths kept per recommendation, 0 to 10 (default 3)")
     publish.add_argument("--batch-size", type=positive_int, default=100,
                          help="users per batch (default %(default)s)")

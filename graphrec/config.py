@@ -26,7 +26,7 @@ class Settings:
     store_heap: str = "2g"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
             home=Path(env.get("GRAPHREC_HOME") or ".graphrec").absolute(),

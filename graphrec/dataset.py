@@ -59,7 +59,7 @@ class GraphData:
         links: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
         category_edges: pd.DataFrame | None = None,
-    ) -> "GraphData":
+    ) -> GraphData:
         """Build from frames in the canonical CSV columns (see the README's catalogue format).
 
         ``items``: ``item_id, brand, categories`` (``|``-joined root→leaf path);
@@ -144,7 +144,7 @@ class GraphData:
         )
 
     @classmethod
-    def from_csv_dir(cls, path: str | Path) -> "GraphData":
+    def from_csv_dir(cls, path: str | Path) -> GraphData:
         """Read the four canonical files (``items``, ``users``, ``purchases``, ``item_links``,
         each ``.csv`` or ``.csv.gz``) from ``path``."""
         path = Path(path)

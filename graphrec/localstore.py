@@ -25,7 +25,6 @@ import neo4j
 import psutil
 
 import cypher
-
 from graphrec.config import Settings
 
 SERVER_CLASS = "com.arcadedb.server.ArcadeDBServer"

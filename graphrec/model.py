@@ -159,7 +159,7 @@ class KGRec(torch.nn.Module):
 
     @classmethod
     def from_data(cls, data: GraphData, *, brands: bool = True, categories: bool = True,
-                  item_links: bool = True, **kwargs: Any) -> "KGRec":
+                  item_links: bool = True, **kwargs: Any) -> KGRec:
         """A model for ``data``'s train graph; the flags leave parts of the graph out."""
         def edge(pairs: np.ndarray) -> Tensor:
             return torch.from_numpy(np.ascontiguousarray(pairs.T, dtype=np.int64))
@@ -240,7 +240,7 @@ class KGRec(torch.nn.Module):
                 "init_std": self.init_std}
 
     @classmethod
-    def from_state_dict(cls, hparams: Mapping[str, Any], state: Mapping[str, Tensor]) -> "KGRec":
+    def from_state_dict(cls, hparams: Mapping[str, Any], state: Mapping[str, Tensor]) -> KGRec:
         """Rebuild a saved model from :meth:`hparams` and its ``state_dict`` (graph included)."""
         hp = dict(hparams)
         relations = hp.pop("relations")
@@ -361,7 +361,7 @@ class KGRec(torch.nn.Module):
 
     # --- inference ----------------------------------------------------------------------------
 
-    def train(self, mode: bool = True) -> "KGRec":
+    def train(self, mode: bool = True) -> KGRec:
         self._cache = None
         return super().train(mode)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Self
 
 from tqdm import tqdm
 
@@ -23,7 +24,7 @@ class RowProgress:
     def close(self) -> None:
         self._bar.close()
 
-    def __enter__(self) -> "RowProgress":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -43,7 +43,7 @@ class Recommender:
         self._item_index = {item: i for i, item in enumerate(self.item_ids)}
 
     @classmethod
-    def load(cls, path: str | Path) -> "Recommender":
+    def load(cls, path: str | Path) -> Recommender:
         return cls(artifacts.load(path))
 
     @property

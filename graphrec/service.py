@@ -18,8 +18,8 @@ from typing import Any
 from graphrec import artifact
 from graphrec.config import Settings
 from graphrec.dataset import GraphData
-from graphrec.export import export_graph
 from graphrec.explain import Explainer
+from graphrec.export import export_graph
 from graphrec.paths import ReasonPath
 from graphrec.pipeline import model_path
 from graphrec.reasons import describe
@@ -159,7 +159,7 @@ class RecommendationService:
 
     @classmethod
     def load(cls, settings: Settings, store: GraphStore, details_max_age: float = 60.0,
-             reason_cache_size: int = 0) -> "RecommendationService":
+             reason_cache_size: int = 0) -> RecommendationService:
         """The model under ``settings.models_dir`` and the graph it was trained on, read from
         the store (the artifact refuses a graph that changed since: retrain then).
 

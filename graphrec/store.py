@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import neo4j
 from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
@@ -37,7 +37,7 @@ class GraphStore:
         self.database = database
         self.description = description
 
-    def __enter__(self) -> "GraphStore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

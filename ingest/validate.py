@@ -23,7 +23,7 @@ from ingest.records import SPLITS, Item, Reject
 MAX_VALUE_CHARS = 200
 
 _MARKUP = re.compile(r"<[/!?]?[A-Za-z]|<!--|/\s*>")
-_RANK_TEXT = re.compile(r"\s*>?\s*#?\s*(\d[\d,]*)(?:\.0*)?(?:\s+in\b.*)?", re.S)
+_RANK_TEXT = re.compile(r"\s*>?\s*#?\s*(\d[\d,]*)(?:\.0*)?(?:\s+in\b.*)?", re.DOTALL)
 
 
 class BadValue(ValueError):

@@ -3,7 +3,6 @@ explanation report (coverage, fidelity, latency)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from graphrec.cli import main
-from graphrec.pipeline import model_path
 from graphrec.config import Settings
+from graphrec.pipeline import model_path
 from graphrec.store import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
@@ -61,8 +61,6 @@ def test_recommend_for_an_unknown_user_says_so(trained: Settings,
 def test_explain_returns_paths_of_the_store_from_user_to_item(
         trained: Settings, session_store: GraphStore, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    import cypher
-
     monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
     user = session_store.read("service/any_buyer")[0]["user_id"]
     assert main(["recommend", user, "-k", "3", "--json"]) == 0

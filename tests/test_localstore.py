@@ -12,7 +12,6 @@ from graphrec.localstore import LocalStore
 from graphrec.store import GraphStore, StoreUnavailable, open_store
 
 
-
 @pytest.fixture
 def local(settings: Settings, session_store: GraphStore) -> LocalStore:
     if not settings.uses_local_store:

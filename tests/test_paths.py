@@ -32,7 +32,7 @@ def kinds(paths) -> list[str]:
 def test_brand_category_and_link_paths() -> None:
     data = tiny()
     finder = PathFinder(data)
-    u1, (a, b, c, d) = 0, range(4)
+    u1, (a, b, _, d) = 0, range(4)
     paths = finder.candidates(u1, b)
     assert kinds(paths) == ["also_bought", "brand", "category"]
     link = next(p for p in paths if p.kind == "also_bought")

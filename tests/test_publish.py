@@ -362,7 +362,7 @@ def test_publish_for_every_user_by_default(
 def test_an_unknown_user_stops_publish_before_it_writes(
         home: None, session_store: GraphStore, users: list[str]) -> None:
     before = counts(session_store, users)
-    code, out, err = publish("--users", users[0], "no-such-user")
+    code, _, err = publish("--users", users[0], "no-such-user")
     assert code == 1
     assert err.strip() == "graphrec: error: unknown user 'no-such-user'"
     assert counts(session_store, users) == before
@@ -380,14 +380,14 @@ def dead_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
 
 def test_publish_with_the_store_down_is_one_line_and_exit_3(
         dead_store: None) -> None:
-    code, out, err = publish()
+    code, _, err = publish()
     assert code == 3
     assert err.count("\n") == 1 and err.startswith("graphrec: error: cannot reach")
 
 
 def test_the_browser_style_colours_what_publish_writes() -> None:
     grass = (BROWSER / "graphrec.grass").read_text(encoding="utf-8")
-    styled = dict(re.findall(r"^(\S+) \{([^}]*)\}", grass, flags=re.M))
+    styled = dict(re.findall(r"^(\S+) \{([^}]*)\}", grass, flags=re.MULTILINE))
     for selector in ("node.User", "node.Item", "node.Brand", "node.Category",
                      "node.Explanation", "relationship.RECOMMENDED"):
         assert re.search(r"\bcolor: #[0-9A-F]{6};", styled.get(selector, "")), selector

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import psutil
 import pytest
@@ -95,7 +96,7 @@ class Load:
                 self.results.append((started, status, time.monotonic() - started))
                 time.sleep(0.05)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Self:
         for thread in self.threads:
             thread.start()
         return self

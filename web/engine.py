@@ -22,7 +22,6 @@ import neo4j
 from flask import Flask, current_app
 
 import cypher
-
 from graphrec.config import Settings
 from graphrec.localstore import LocalStore
 from graphrec.store import GraphStore, StoreUnavailable, open_store

@@ -64,16 +64,14 @@ class Recommender:
 
     def scores(self, user_id: str) -> torch.Tensor:
         """The model's score of every item for the user, ``[items]``."""
-        return self.model.score_users([self.user_index(user_id)])[0]
+        return self.model.score_user(self.user_index(user_id))
 
     def recommend(self, user_id: str, k: int = 10, bought: Iterable[str] = (),
                   accept: Accept | None = None) -> list[Scored]:
         """The ``k`` best items the user has not bought (in train, or in ``bought``), only among
         those ``accept`` lets through when given (see :mod:`graphrec.ranking`)."""
-        scores = self.scores(user_id).clone()
-        seen = self.model.history_matrix(
-            torch.tensor([self.user_index(user_id)])).indices()[1]
-        scores[seen] = -torch.inf
+        scores = self.scores(user_id)
+        scores[self.model.history(self.user_index(user_id))] = -torch.inf
         extra = [self._item_index[i] for i in bought if i in self._item_index]
         if extra:
             scores[torch.tensor(extra)] = -torch.inf

@@ -183,3 +183,12 @@ def test_link_chains_at_once_equal_one_at_a_time(data: GraphData, separate: bool
                      if i not in set(finder.history(u).tolist())]
     kinds = assert_batched_weights_are_per_path(EdgeMasking(model), finder, pairs_checked)
     assert {"link_chain", "also_viewed", "bought_together", "brand"} <= kinds
+
+
+def test_one_users_scores_equal_the_batch_form(model: KGRec, data: GraphData) -> None:
+    """The dense one-user path that requests take gives the batch scores."""
+    users = [0, 3, 95, int(data.test[0, 0])]
+    batch = model.score_users(users)
+    for row, user in enumerate(users):
+        torch.testing.assert_close(model.score_user(user), batch[row], rtol=1e-5, atol=1e-5)
+        assert model.history(user).tolist() == PathFinder(data).history(user).tolist()

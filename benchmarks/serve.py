@@ -106,7 +106,11 @@ def request_paths(url: str, users: list[str]) -> dict[str, list[str]]:
 
 
 def wrk(url: str, paths_file: Path, seconds: float, connections: int, rate: float = 0) -> dict:
-    """One wrk run (one thread: ample for this load, and it leaves the cores to the server)."""
+    """One wrk run (one thread: ample for this load, and it leaves the cores to the server).
+
+    Starts on an idle server: a saturated run before it leaves requests the server is still
+    answering when wrk stops, which would otherwise count against this run's latencies."""
+    wait_idle(url)
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
                "-s", str(SCRIPT), url, "--", str(paths_file), f"{rate:g}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -115,6 +119,16 @@ def wrk(url: str, paths_file: Path, seconds: float, connections: int, rate: floa
     if rate:
         result["offered_req_per_s"] = rate
     return result
+
+
+def wait_idle(url: str, quick_ms: float = 20, timeout: float = 30) -> None:
+    """Until three health checks in a row answer within ``quick_ms``."""
+    quick, deadline = 0, time.monotonic() + timeout
+    while quick < 3 and time.monotonic() < deadline:
+        started = time.perf_counter()
+        get_json(f"{url}/api/health")
+        quick = quick + 1 if (time.perf_counter() - started) * 1000 < quick_ms else 0
+        time.sleep(0.2)
 
 
 def server_config(env: dict[str, str], code: Path) -> dict:

@@ -264,10 +264,10 @@ class EdgeMasking:
             removed[n, :len(mask.history)] = list(mask.history)
         kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
         scale = max(1, len(history)) ** -self.exponent
-        z = scale * np.einsum("ph,phd->pd", kept, self.source[history] + source[:, :-1])
+        z = scale * (kept[:, None, :] @ (self.source[history] + source[:, :-1]))[:, 0]
         if self.user_vector is not None:
             z += self.user_vector[user]
-        scores = np.einsum("pd,pd->p", z, self.target[item] + target[:, -1])
+        scores = (z * (self.target[item] + target[:, -1])).sum(1)
         return scores + (self.bias[item] if self.bias is not None else 0.0)
 
     def _mask_entries(self, masks: Sequence[Mask]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -290,22 +290,17 @@ class EdgeMasking:
                   partner: np.ndarray, weight: np.ndarray) -> np.ndarray:
         r""":math:`\sum_l \Delta H^{(l)} / (L+1)` at ``rows`` for each mask, ``[masks, rows,
         d]`` (``L`` at most 2)."""
-        dim = layers[0].shape[1]
-        out = np.zeros((len(ends), len(rows), dim), dtype=np.float32)
         if len(layers) < 2 or not ends.shape[1]:
-            return out
+            return np.zeros((len(ends), len(rows), layers[0].shape[1]), dtype=np.float32)
         first = -weight[..., None] * layers[0][partner]  # ΔH1 entries, at ``ends``
         at_rows = (ends[:, None, :] == rows[None, :, None]).astype(np.float32)
-        out += np.einsum("pre,ped->prd", at_rows, first)
-        if len(layers) == 3:
-            meets = (ends[:, None, :] == partner[:, :, None]).astype(np.float32)
-            second = -weight[..., None] * (layers[1][partner]
-                                           + np.einsum("pef,pfd->ped", meets, first))
-            adjacency = _lookup(self.adj_key, self.adj_value,
-                                rows[None, :, None] * self.num_nodes + ends[:, None, :])
-            out += np.einsum("pre,ped->prd", at_rows, second)
-            out += np.einsum("pre,ped->prd", adjacency, first)
-        return out / len(layers)
+        if len(layers) == 2:
+            return at_rows @ first / 2
+        meets = (ends[:, None, :] == partner[:, :, None]).astype(np.float32)
+        second = -weight[..., None] * (layers[1][partner] + meets @ first)
+        adjacency = _lookup(self.adj_key, self.adj_value,
+                            rows[None, :, None] * self.num_nodes + ends[:, None, :])
+        return (at_rows @ (first + second) + adjacency @ first) / 3
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ so that the explanation module can weigh ``user →BOUGHT→ item →…→ rec`
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -265,13 +266,20 @@ class KGRec(torch.nn.Module):
         return F.softplus(self.relation_logit + math.log(math.e - 1))
 
     def _per_relation(self) -> list[Tensor]:
-        """One CSR ``Â_r`` per relation (for the gradient of the relation weights)."""
+        """One CSR ``Â_r`` per relation (for the gradient of the relation weights).
+
+        torch warns that its CSR support is in beta once per process: every gunicorn worker and
+        command would print it; only products and transposes are used here, which are stable."""
         n = self.num_nodes
         out = []
-        for r in range(len(self.relations)):
-            mask = self.graph_type == r
-            out.append(sparse_matrix(torch.stack([self.graph_row[mask], self.graph_col[mask]]),
-                                     self.graph_value[mask], (n, n)).to_sparse_csr())
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta",
+                                    category=UserWarning)
+            for r in range(len(self.relations)):
+                mask = self.graph_type == r
+                out.append(sparse_matrix(
+                    torch.stack([self.graph_row[mask], self.graph_col[mask]]),
+                    self.graph_value[mask], (n, n)).to_sparse_csr())
         return out
 
     def _crow(self) -> Tensor:

@@ -194,3 +194,17 @@ def test_beats_popularity_on_the_sample() -> None:
     ours = evaluate(KGRecRecommender(config).fit(sample), sample)["ndcg@10"]
     popular = evaluate(Popularity().fit(sample), sample)["ndcg@10"]
     assert ours >= 1.5 * popular, (ours, popular)
+
+
+def test_propagation_prints_no_beta_warning() -> None:
+    """Each gunicorn worker and command builds the graph once: torch's one-per-process warning
+    about CSR support must not reach its output (a fresh process, since it warns only once)."""
+    import subprocess
+    import sys
+
+    code = ("from tests.test_model import paired_catalogue\n"
+            "from graphrec.model import KGRec\n"
+            "KGRec.from_data(paired_catalogue(), embedding_dim=8).score_users([0])\n")
+    run = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
+                         text=True, check=True)
+    assert "beta" not in run.stderr

@@ -109,7 +109,7 @@ class EdgeMasking:
         self.edge_value = (model.graph_value.cpu().numpy() * weights[self.edge_type]).astype(
             np.float32)
         self.edge_key = row * self.num_nodes + col  # sorted: the model stores the graph so
-        typed = self.edge_key * len(model.relations) + self.edge_type
+        typed = self._typed(self.edge_key, self.edge_type)
         order = np.argsort(typed, kind="stable")
         self.typed_key, self.typed_value = typed[order], self.edge_value[order]
         self.adj_key, starts = np.unique(self.edge_key, return_index=True)  # Â, relations summed
@@ -277,14 +277,18 @@ class EdgeMasking:
         ends = np.zeros((len(masks), width), dtype=np.int64)
         partner = np.zeros_like(ends)
         keys = np.full((len(masks), width), -1, dtype=np.int64)
-        relations = len(self.relation_index)
         for n, mask in enumerate(masks):
             for e, (a, b, r) in enumerate(mask.edges):
                 ends[n, 2 * e:2 * e + 2] = a, b
                 partner[n, 2 * e:2 * e + 2] = b, a
-                keys[n, 2 * e:2 * e + 2] = (a * self.num_nodes + b) * relations + r
+                keys[n, 2 * e:2 * e + 2] = self._typed(a * self.num_nodes + b, r)
         weight = _lookup(self.typed_key, self.typed_value, keys)
         return ends, partner, weight
+
+    def _typed(self, key: np.ndarray | int, relation: np.ndarray | int) -> np.ndarray | int:
+        """The key of an ``Â`` entry of one relation: the node pair's key, then the relation
+        (what :attr:`typed_key` is sorted by)."""
+        return key * len(self.relation_index) + relation
 
     def _delta_at(self, layers: list[np.ndarray], rows: np.ndarray, ends: np.ndarray,
                   partner: np.ndarray, weight: np.ndarray) -> np.ndarray:

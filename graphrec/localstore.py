@@ -69,7 +69,13 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether a listener could bind the port now.
+
+    SO_REUSEADDR as the server's own sockets set it: connections of the last run linger in
+    TIME_WAIT on the port for a minute after a stop and must not count as taken.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

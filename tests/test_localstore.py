@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore
+from graphrec.localstore import LocalStore, _port_is_free
 from graphrec.store import GraphStore, StoreUnavailable, open_store
 
 
@@ -56,6 +56,37 @@ def test_data_survives_a_restart(tmp_path) -> None:
     finally:
         local.stop()
     assert local.stop() is None
+
+
+def _port_left_in_time_wait() -> int:
+    """A loopback port whose only socket is a closed connection in TIME_WAIT, as after a stop.
+
+    The listener sets SO_REUSEADDR as the store's server sockets do (Java's default on Linux).
+    """
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the listening side closes first, so its end waits
+        client.recv(1)
+        client.close()
+    return port
+
+
+def test_a_port_in_time_wait_counts_as_free() -> None:
+    port = _port_left_in_time_wait()
+    waiting = [c for c in psutil.net_connections(kind="tcp4")
+               if c.laddr.port == port and c.status == psutil.CONN_TIME_WAIT]
+    assert waiting
+    assert _port_is_free(port)
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        assert not _port_is_free(port)
 
 
 def test_unreachable_store_is_one_clear_error() -> None:

@@ -279,10 +279,12 @@ def prepare_service(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from web.serve import serve
+    from web.serve import AddressInUse, serve
 
-    print(f"graphrec service at http://{args.bind}/ (Ctrl-C stops it)")
-    return serve(args.bind, settings, prepare=prepare_service)
+    try:
+        return serve(args.bind, settings, prepare=prepare_service)
+    except AddressInUse as exc:
+        raise CommandError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

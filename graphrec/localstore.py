@@ -7,6 +7,7 @@ on 127.0.0.1 only, with a generated root password kept in a 0600 file.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import importlib.util
 import json
@@ -68,18 +69,22 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _port_is_free(port: int) -> bool:
-    """Whether a listener could bind the port now.
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a listener could bind ``host:port`` now.
 
-    SO_REUSEADDR as the server's own sockets set it: connections of the last run linger in
-    TIME_WAIT on the port for a minute after a stop and must not count as taken.
+    SO_REUSEADDR as servers' own sockets set it: connections of a stopped server linger in
+    TIME_WAIT on its port for a minute and must not count as taken; a listener does. Errors
+    other than the address being in use (a host that is not this machine's) are raised.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
         return True
 
 
@@ -154,7 +159,7 @@ class LocalStore:
         ports_file = self.dir / "ports.json"
         try:
             bolt, http = json.loads(ports_file.read_text())
-            if _port_is_free(bolt) and _port_is_free(http):
+            if port_is_free(bolt) and port_is_free(http):
                 return bolt, http
         except (FileNotFoundError, json.JSONDecodeError, TypeError, ValueError):
             pass

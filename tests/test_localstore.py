@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore, _port_is_free
+from graphrec.localstore import LocalStore, port_is_free
 from graphrec.store import GraphStore, StoreUnavailable, open_store
 
 
@@ -81,12 +81,12 @@ def test_a_port_in_time_wait_counts_as_free() -> None:
     waiting = [c for c in psutil.net_connections(kind="tcp4")
                if c.laddr.port == port and c.status == psutil.CONN_TIME_WAIT]
     assert waiting
-    assert _port_is_free(port)
+    assert port_is_free(port)
     with socket.socket() as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", port))
         listener.listen()
-        assert not _port_is_free(port)
+        assert not port_is_free(port)
 
 
 def test_unreachable_store_is_one_clear_error() -> None:

@@ -9,6 +9,14 @@ explanations of pages just seen at 500 req/s: p99 9 ms with 4 workers x 2 thread
 within that machine's noise (``benchmarks/serve.py --workers N --threads M`` repeats this).
 Each process holds its own copy of the model and of the service's caches.
 
+Each worker listens on a socket of its own (``reuse_port``: SO_REUSEPORT, gunicorn >= 23), so
+the kernel spreads new connections evenly over the workers. On one shared socket, whichever
+worker was idle took the next connection: wrk's 50 keep-alive connections landed 28/11/10/1 on
+4 workers, the busiest worker could not keep up, and a queue built behind its connections that
+never drained: first-visit explanations at 500 req/s ran at p99 22 ms in some runs and 160 ms
+in others on the same server. A second server started on the same port would share it rather
+than fail, so ``graphrec serve`` checks that the port is free first.
+
 The app is created in each worker after the fork (``preload_app = False``) and the store
 driver on the first request, so no driver crosses a fork; once loaded, the worker moves it all
 out of the garbage collector's passes (see ``Engine.warm``).
@@ -26,6 +34,7 @@ import os
 cores = multiprocessing.cpu_count()
 workers = int(os.environ.get("GRAPHREC_WEB_WORKERS") or min(2 * cores, 8))
 worker_class = "gthread"
+reuse_port = True
 threads = int(os.environ.get("GRAPHREC_WEB_THREADS") or 2)
 preload_app = False
 wsgi_app = "web:create_app()"

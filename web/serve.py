@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from graphrec.config import Settings
+from graphrec.localstore import port_is_free
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -35,6 +36,29 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
     return env
 
 
+class AddressInUse(RuntimeError):
+    """Something listens on the address the service was asked to bind already."""
+
+
+def check_address_free(bind: str) -> None:
+    """Raise :class:`AddressInUse` when another process listens on ``bind`` (``HOST:PORT``).
+
+    Gunicorn's workers bind with SO_REUSEPORT (see gunicorn.conf.py), so a second server on the
+    same port would not fail: the two would share the port, each answering part of the requests.
+    Unix sockets and addresses this check cannot parse or bind are left to gunicorn.
+    """
+    if bind.startswith(("unix:", "fd://")):
+        return
+    host, _, port = bind.rpartition(":")
+    try:
+        free = port_is_free(int(port), host.strip("[]") or "0.0.0.0")
+    except (ValueError, OSError):
+        return
+    if not free:
+        raise AddressInUse(f"{bind} is in use by another process: stop it, or serve on another "
+                           f"address with --bind HOST:PORT")
+
+
 def gunicorn_command(bind: str) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", bind,
             "--chdir", str(CONFIG.parent.parent), "web:create_app()"]
@@ -48,7 +72,10 @@ def serve(bind: str, settings: Settings,
     (the store, a catalogue, a trained model): the CLI passes it; the web package trains
     nothing. Workers read their settings from the environment, which is made to match
     ``settings``. SIGINT and SIGTERM are passed on to gunicorn, which stops gracefully.
+    :class:`AddressInUse` before anything is set up when ``bind`` is taken.
     """
+    check_address_free(bind)
+    print(f"graphrec service at http://{bind}/ (Ctrl-C stops it)", flush=True)
     if prepare is not None:
         prepare(settings)
     proc = subprocess.Popen(gunicorn_command(bind), env=settings_env(settings))

@@ -1,0 +1,123 @@
+"""``graphrec serve``'s gunicorn: connections spread over the workers, and one server a port.
+
+The server here points at a store that is not there: it starts, answers 503, and these tests
+need nothing more of it.
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from graphrec.cli import EXIT_FAILED, main
+from graphrec.config import Settings
+from web.serve import AddressInUse, gunicorn_command, serve, settings_env
+
+WORKERS = 3
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listening_sockets(port: int) -> int:
+    """Listening TCP sockets on ``port`` in this network namespace, each counted once however
+    many processes hold it (from /proc/net/tcp: local address, state 0A = LISTEN)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines
+               if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A")
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/api/health", timeout=30).status_code == 503
+    except requests.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, int, psutil.Process]]:
+    dead_store = f"bolt://127.0.0.1:{unused_port()}"
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), "NEO4J_URI": dead_store,
+                                  "NEO4J_PASSWORD": "x"})
+    env = settings_env(settings)
+    env.update(GRAPHREC_WEB_WORKERS=str(WORKERS), GRAPHREC_WEB_ACCESSLOG="off")
+    port = unused_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "gunicorn.log", "wb") as log:
+        proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            master = psutil.Process(proc.pid)
+            deadline = time.monotonic() + 60
+            while len(master.children()) < WORKERS or not answers(url):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("gunicorn did not start: "
+                                f"{(tmp_path / 'gunicorn.log').read_text()}")
+                time.sleep(0.2)
+            yield url, port, master
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def test_each_worker_listens_on_a_socket_of_its_own(server) -> None:
+    _, port, _ = server
+    deadline = time.monotonic() + 10  # the last worker may still be booting
+    while listening_sockets(port) < WORKERS and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert listening_sockets(port) == WORKERS  # on one shared socket: 1
+
+
+def test_the_kernel_spreads_connections_over_the_workers(server) -> None:
+    url, port, master = server
+    sessions = [requests.Session() for _ in range(30)]
+    try:
+        for session in sessions:
+            assert session.get(f"{url}/api/health", timeout=30).status_code == 503
+        held = Counter()
+        for worker in master.children():
+            held[worker.pid] = sum(1 for c in worker.net_connections(kind="tcp")
+                                   if c.laddr.port == port and c.status == "ESTABLISHED")
+        assert sum(held.values()) == 30
+        # Hashed evenly over 3 sockets, a worker gets none of 30 with odds of 1 in 60,000; on
+        # one shared socket the worker that was idle took all 30.
+        assert len(held) == WORKERS and min(held.values()) >= 1, held
+    finally:
+        for session in sessions:
+            session.close()
+
+
+def test_serve_refuses_an_address_in_use_before_setting_anything_up(tmp_path: Path) -> None:
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path)})
+    prepared = []
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        bind = f"127.0.0.1:{other.getsockname()[1]}"
+        with pytest.raises(AddressInUse, match=f"{bind} is in use"):
+            serve(bind, settings, prepare=prepared.append)
+    assert prepared == []
+
+
+def test_serve_command_says_the_address_is_in_use(capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(tmp_path))
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        bind = f"127.0.0.1:{other.getsockname()[1]}"
+        assert main(["serve", "--bind", bind]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert f"{bind} is in use by another process" in err and "--bind" in err
+    assert not (tmp_path / "store").exists()

@@ -3,19 +3,19 @@
 A request is CPU work in Python (ranking, reason paths, JSON) around one short store query, and
 threads of one process share its interpreter lock, so the cores are used by processes: two per
 core, each with two threads, so that a cheap request (reasons already kept) need not wait
-behind one that ranks a first visit's reasons. Measured on 2 cores with wrk, 50 connections,
-explanations of pages just seen at 500 req/s: p99 9 ms with 4 workers x 2 threads against
-58 ms with 3 x 4 (the previous setting) and 191 ms with 2 x 4; 4 x 1 and 5 x 1 were as good
-within that machine's noise (``benchmarks/serve.py --workers N --threads M`` repeats this).
-Each process holds its own copy of the model and of the service's caches.
+behind one that ranks a first visit's ten reasons. Measured on 2 cores with wrk, 50
+connections, first-visit explanations at 500 req/s, p99: 4 x 2 14.6, 17.3, 18.0 and 20.5 ms in
+four runs; 4 x 1 11.3, 3 x 2 14.2, 6 x 1 18.4 in one run each, all within that machine's noise
+(``benchmarks/serve.py --workers N --threads M`` repeats this). Each process holds its own copy
+of the model and of the service's caches.
 
 Each worker listens on a socket of its own (``reuse_port``: SO_REUSEPORT, gunicorn >= 23), so
 the kernel spreads new connections evenly over the workers. On one shared socket, whichever
 worker was idle took the next connection: wrk's 50 keep-alive connections landed 28/11/10/1 on
 4 workers, the busiest worker could not keep up, and a queue built behind its connections that
-never drained: first-visit explanations at 500 req/s ran at p99 22 ms in some runs and 160 ms
-in others on the same server. A second server started on the same port would share it rather
-than fail, so ``graphrec serve`` checks that the port is free first.
+never drained: the same first-visit load ran at p99 anywhere from 18 to 168 ms from one run to
+the next on the same server. A second server started on the same port would share it rather than fail,
+so ``graphrec serve`` checks that the port is free first.
 
 The app is created in each worker after the fork (``preload_app = False``) and the store
 driver on the first request, so no driver crosses a fork; once loaded, the worker moves it all

@@ -109,6 +109,18 @@ def test_serve_refuses_an_address_in_use_before_setting_anything_up(tmp_path: Pa
     assert prepared == []
 
 
+def test_gunicorn_with_the_config_exits_when_the_address_is_in_use(tmp_path: Path) -> None:
+    env = settings_env(Settings.from_env({"GRAPHREC_HOME": str(tmp_path)}))
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        bind = f"127.0.0.1:{other.getsockname()[1]}"
+        done = subprocess.run(gunicorn_command(bind), env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+    assert done.returncode == 1
+    assert f"{bind} is in use by another process" in done.stderr
+
+
 def test_serve_command_says_the_address_is_in_use(capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:

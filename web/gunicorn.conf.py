@@ -14,8 +14,10 @@ the kernel spreads new connections evenly over the workers. On one shared socket
 worker was idle took the next connection: wrk's 50 keep-alive connections landed 28/11/10/1 on
 4 workers, the busiest worker could not keep up, and a queue built behind its connections that
 never drained: the same first-visit load ran at p99 anywhere from 18 to 168 ms from one run to
-the next on the same server. A second server started on the same port would share it rather than fail,
-so ``graphrec serve`` checks that the port is free first.
+the next on the same server. A second server started on the same port would share it rather
+than fail, and a port held by another program would make each worker fail to bind, one after
+another, while the master keeps spawning them; so gunicorn checks that the address is free
+before it starts (``on_starting``), and ``graphrec serve`` before it sets anything up.
 
 The app is created in each worker after the fork (``preload_app = False``) and the store
 driver on the first request, so no driver crosses a fork; once loaded, the worker moves it all
@@ -57,6 +59,14 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # One thread of maths per worker process: the workers and their threads share the cores.
 raw_env = [f"{name}={os.environ.get(name) or 1}"
            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")]
+
+
+def on_starting(server):
+    """Refuse an address in use (see the module's docstring): gunicorn prints the error, exits 1."""
+    from web.serve import check_address_free
+
+    for bind in server.cfg.bind:
+        check_address_free(bind)  # AddressInUse is a RuntimeError
 
 
 def post_worker_init(worker):

@@ -69,6 +69,11 @@ def on_starting(server):
         check_address_free(bind)  # AddressInUse is a RuntimeError
 
 
+def when_ready(server):
+    """Say where: with a socket per worker, gunicorn's own "Listening at" line names none."""
+    server.log.info("Workers listen at: %s (a socket each)", ", ".join(server.cfg.bind))
+
+
 def post_worker_init(worker):
     """In the new worker (after the fork): open its driver and load the model before requests."""
     worker.wsgi.extensions["graphrec"].warm()

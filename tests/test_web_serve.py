@@ -18,15 +18,10 @@ import requests
 
 from graphrec.cli import EXIT_FAILED, main
 from graphrec.config import Settings
+from tests.test_web_fault import free_port
 from web.serve import AddressInUse, gunicorn_command, serve, settings_env
 
 WORKERS = 3
-
-
-def unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening_sockets(port: int) -> int:
@@ -46,12 +41,12 @@ def answers(url: str) -> bool:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, int, psutil.Process]]:
-    dead_store = f"bolt://127.0.0.1:{unused_port()}"
+    dead_store = f"bolt://127.0.0.1:{free_port()}"
     settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), "NEO4J_URI": dead_store,
                                   "NEO4J_PASSWORD": "x"})
     env = settings_env(settings)
     env.update(GRAPHREC_WEB_WORKERS=str(WORKERS), GRAPHREC_WEB_ACCESSLOG="off")
-    port = unused_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(tmp_path / "gunicorn.log", "wb") as log:
         proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,

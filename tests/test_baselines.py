@@ -70,16 +70,19 @@ class RecommenderContract:
 
     personalised = True
 
-    def make(self, seed: int = 0) -> Any:
+    @classmethod
+    def make(cls, seed: int = 0) -> Any:
         raise NotImplementedError
 
     @pytest.fixture(scope="class")
-    def data(self) -> GraphData:
+    @classmethod
+    def data(cls) -> GraphData:
         return two_shops()
 
     @pytest.fixture(scope="class")
-    def fitted(self, data: GraphData) -> Any:
-        return self.make().fit(data)
+    @classmethod
+    def fitted(cls, data: GraphData) -> Any:
+        return cls.make().fit(data)
 
     def test_scores_every_item_for_each_user(self, fitted: Any, data: GraphData) -> None:
         scores = scores_of(fitted, np.array([0, 21, 39]))
@@ -106,7 +109,8 @@ class RecommenderContract:
 class TestPopularity(RecommenderContract):
     personalised = False
 
-    def make(self, seed: int = 0) -> Popularity:
+    @classmethod
+    def make(cls, seed: int = 0) -> Popularity:
         return Popularity()
 
     def test_ranks_by_train_purchases(self, fitted: Popularity, data: GraphData) -> None:
@@ -115,17 +119,20 @@ class TestPopularity(RecommenderContract):
 
 
 class TestItemKNN(RecommenderContract):
-    def make(self, seed: int = 0) -> ItemKNN:
+    @classmethod
+    def make(cls, seed: int = 0) -> ItemKNN:
         return ItemKNN(grid=(2, 5, 11), seed=seed)
 
 
 class TestEASE(RecommenderContract):
-    def make(self, seed: int = 0) -> EASE:
+    @classmethod
+    def make(cls, seed: int = 0) -> EASE:
         return EASE(grid=(1, 10, 100), seed=seed)
 
 
 class TestEASELinks(RecommenderContract):
-    def make(self, seed: int = 0) -> EASELinks:
+    @classmethod
+    def make(cls, seed: int = 0) -> EASELinks:
         return EASELinks(lam_grid=(1, 10, 100), weight_grid=(0.0, 0.5), seed=seed)
 
     def test_no_weight_is_plain_ease(self, data: GraphData) -> None:
@@ -136,13 +143,15 @@ class TestEASELinks(RecommenderContract):
 
 
 class TestBPRMF(RecommenderContract):
-    def make(self, seed: int = 0) -> BPRMF:
+    @classmethod
+    def make(cls, seed: int = 0) -> BPRMF:
         return BPRMF(dim=8, lr=0.05, lambda_reg=1e-3, batch_size=64, max_epochs=40,
                      eval_every=5, patience=3, seed=seed)
 
 
 class TestLightGCN(RecommenderContract):
-    def make(self, seed: int = 0) -> LightGCN:
+    @classmethod
+    def make(cls, seed: int = 0) -> LightGCN:
         return LightGCN(dim=8, lr=0.05, batch_size=64, max_epochs=40, eval_every=5,
                         patience=3, seed=seed)
 

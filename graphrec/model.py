@@ -427,8 +427,7 @@ class KGRec(torch.nn.Module):
         item bias) is :meth:`score_users` minus ``terms.sum(1)``.
         """
         target, source = self._representations()
-        start, end = self.history_indptr[user], self.history_indptr[user + 1]
-        history = self.history_items[start:end]
+        history = self.history(user)
         items = torch.as_tensor(items, dtype=torch.long, device=target.device)
         scale = max(1, len(history)) ** -self.history_exponent
         return history, (target[items] @ source[history].T) * scale

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore, LocalStoreError
+from graphrec.store.local import LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
-from graphrec.stats import format_stats, graph_stats
-from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.store.stats import format_stats, graph_stats
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 from ingest.errors import CatalogueError
 
 if TYPE_CHECKING:
-    from graphrec.publish import PublishReport
-    from graphrec.service import RecommendationService
+    from graphrec.serving.publish import PublishReport
+    from graphrec.serving.service import RecommendationService
 
 SAMPLE = Path(__file__).parent / "sample" / "beauty"
 
@@ -111,8 +111,8 @@ def _print_load_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec.pipeline import train_from_store
-    from graphrec.train import TrainConfig
+    from graphrec.model.pipeline import train_from_store
+    from graphrec.model.train import TrainConfig
 
     config = TrainConfig(seed=args.seed, device=args.device,
                          **({"max_epochs": args.epochs} if args.epochs else {}))
@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """The user's top k as the service answers it: items with a reason path only, each with
     its strongest reason."""
-    from graphrec.service import UnknownUser
+    from graphrec.serving.service import UnknownUser
 
     with open_store(settings) as store:
         service = load_service(settings, store)
@@ -157,8 +157,8 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
     """The saved model with the graph it was trained on, or a CommandError that says why
     there is none to use."""
-    from graphrec.artifact import ArtifactError
-    from graphrec.service import RecommendationService
+    from graphrec.model.artifact import ArtifactError
+    from graphrec.serving.service import RecommendationService
 
     try:
         return RecommendationService.load(settings, store)
@@ -169,7 +169,7 @@ def load_service(settings: Settings, store: GraphStore) -> RecommendationService
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec.service import UnknownItem, UnknownUser
+    from graphrec.serving.service import UnknownItem, UnknownUser
 
     with open_store(settings) as store:
         service = load_service(settings, store)
@@ -193,9 +193,9 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    """Write the top k and their reason paths into the graph (see :mod:`graphrec.publish`)."""
-    from graphrec.publish import Publisher
-    from graphrec.service import UnknownUser
+    """Write the top k and their reason paths into the graph (see :mod:`graphrec.serving.publish`)."""
+    from graphrec.serving.publish import Publisher
+    from graphrec.serving.service import UnknownUser
 
     with open_store(settings) as store:
         publisher = Publisher(load_service(settings, store), k=args.k, paths=args.paths)
@@ -230,7 +230,7 @@ def positive_int(text: str) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec import benchmark
+    from graphrec.evaluation import benchmark
 
     argv = ["--data", args.data, "--out", args.out, "--seed", str(args.seed)]
     benchmark.main(argv + (["--models", *args.models] if args.models else []))
@@ -246,13 +246,11 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The whole job on the bundled sample: store, ingest, train, and one user's top 10."""
-    from graphrec.pipeline import model_path
-
     ingest = argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
                                 batch_size=5000, quiet=args.quiet)
     cmd_ingest(ingest, settings)
     cmd_stats(argparse.Namespace(json=False), settings)
-    if not (model_path(settings) / "manifest.json").exists():
+    if not (settings.model_path / "manifest.json").exists():
         cmd_train(argparse.Namespace(epochs=None, seed=0, device=None, quiet=args.quiet),
                   settings)
     with open_store(settings) as store:
@@ -265,15 +263,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def prepare_service(settings: Settings) -> None:
     """What the service needs and is missing: the store up, a catalogue in it, a model."""
-    from graphrec.pipeline import model_path
-
     with open_store(settings) as store:
         has_items = store.read("service/any_item")
     if not has_items:
         print("the graph is empty: loading the bundled sample catalogue")
         cmd_ingest(argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
                                       batch_size=5000, quiet=False), settings)
-    if not (model_path(settings) / "manifest.json").exists():
+    if not (settings.model_path / "manifest.json").exists():
         print("no trained model: training one on the graph in the store")
         cmd_train(argparse.Namespace(epochs=None, seed=0, device=None, quiet=False), settings)
 

@@ -60,5 +60,10 @@ class Settings:
         return self.home / "models"
 
     @property
+    def model_path(self) -> Path:
+        """The model that the commands and the service use (``graphrec train`` replaces it)."""
+        return self.models_dir / "current"
+
+    @property
     def rejects_dir(self) -> Path:
         return self.home / "rejects"

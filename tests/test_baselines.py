@@ -12,16 +12,16 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from graphrec.baselines.base import Recommender
-from graphrec.baselines.bpr_mf import BPRMF
-from graphrec.baselines.ease import EASE, ease_weights
-from graphrec.baselines.ease_links import EASELinks, link_matrix
-from graphrec.baselines.itemknn import ItemKNN
-from graphrec.baselines.lightgcn import LightGCN
-from graphrec.baselines.popularity import Popularity
-from graphrec.benchmark import BASELINES, MODELS, run_benchmark
+from graphrec.evaluation.baselines.base import Recommender
+from graphrec.evaluation.baselines.bpr_mf import BPRMF
+from graphrec.evaluation.baselines.ease import EASE, ease_weights
+from graphrec.evaluation.baselines.ease_links import EASELinks, link_matrix
+from graphrec.evaluation.baselines.itemknn import ItemKNN
+from graphrec.evaluation.baselines.lightgcn import LightGCN
+from graphrec.evaluation.baselines.popularity import Popularity
+from graphrec.evaluation.benchmark import BASELINES, MODELS, run_benchmark
 from graphrec.dataset import GraphData
-from graphrec.evaluate import evaluate
+from graphrec.evaluation.evaluate import evaluate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
@@ -220,7 +220,7 @@ def test_lightgcn_propagation_matches_stock_pyg() -> None:
     # The swapped-in SymmetricLGConv must give PyG LightGCN's own embeddings and gradients.
     from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-    from graphrec.baselines.lightgcn import LightGCNModule
+    from graphrec.evaluation.baselines.lightgcn import LightGCNModule
 
     data = two_shops()
     torch.manual_seed(0)

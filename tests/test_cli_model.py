@@ -7,8 +7,7 @@ import pytest
 
 from graphrec.cli import main
 from graphrec.config import Settings
-from graphrec.pipeline import model_path
-from graphrec.store import GraphStore
+from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -27,7 +26,7 @@ def trained(session_store: GraphStore, settings: Settings) -> Settings:
 
 
 def test_train_saves_a_model_with_test_metrics(trained: Settings) -> None:
-    metrics = json.loads((model_path(trained) / "metrics.json").read_text())
+    metrics = json.loads((trained.model_path / "metrics.json").read_text())
     assert metrics["test"]["ndcg@10"] > 0
     assert set(metrics["test"]) == {"ndcg@10", "recall@10", "hr@10", "precision@10"}
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from graphrec.dataset import GraphData
-from graphrec.evaluate import evaluate, top_k, validation_split
+from graphrec.evaluation.evaluate import evaluate, top_k, validation_split
 
 
 def graph(train: list[tuple[int, int]], test: list[tuple[int, int]], num_users: int,

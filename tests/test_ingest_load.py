@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from graphrec.cli import main
-from graphrec.stats import graph_stats
-from graphrec.store import GraphStore
+from graphrec.store.stats import graph_stats
+from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.catalogue_counts import expected_stats

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 import cypher
-from graphrec.export import export_graph
-from graphrec.paths import PathFinder
-from graphrec.reasons import describe
-from graphrec.store import GraphStore
+from graphrec.store.export import export_graph
+from graphrec.explain.paths import PathFinder
+from graphrec.explain.reasons import describe
+from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE

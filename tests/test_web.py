@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from graphrec.config import Settings
-from graphrec.store import GraphStore, open_store
+from graphrec.store.connection import GraphStore, open_store
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -36,11 +36,11 @@ def without_model(settings: Settings, home: Path) -> Settings:
 
 def train_sample(settings: Settings, store: GraphStore) -> None:
     """The bundled sample in the store and a model trained on it under ``settings.home``."""
-    train = pytest.importorskip("graphrec.train", reason="graphrec.train has not landed yet")
-    pytest.importorskip("graphrec.service", reason="graphrec.service has not landed yet")
+    train = pytest.importorskip("graphrec.model.train", reason="graphrec.model.train has not landed yet")
+    pytest.importorskip("graphrec.serving.service", reason="graphrec.serving.service has not landed yet")
     store.clear()
     load_catalogue(store, read_catalogue(SAMPLE))
-    from graphrec.pipeline import train_from_store
+    from graphrec.model.pipeline import train_from_store
 
     train_from_store(store, settings, train.TrainConfig(max_epochs=4))
 
@@ -221,7 +221,7 @@ def item_row(store: GraphStore, item: str) -> dict:
 
 def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
                                                        session_store: GraphStore) -> None:
-    from graphrec.service import ItemDetails
+    from graphrec.serving.service import ItemDetails
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
@@ -243,7 +243,7 @@ def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
 def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_store: GraphStore,
                                                 tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
-    from graphrec.service import ItemDetails
+    from graphrec.serving.service import ItemDetails
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
@@ -251,7 +251,7 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
     title = details.titles()[item]
     with open_store(unreachable(tmp_path), start_local=False) as dead_store:
         details.store = dead_store
-        with caplog.at_level(logging.WARNING, logger="graphrec.service"):
+        with caplog.at_level(logging.WARNING, logger="graphrec.serving.service"):
             started = time.monotonic()
             assert details.titles()[item] == title
             assert time.monotonic() - started < 2
@@ -284,7 +284,7 @@ def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
 
 def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
                                                       sample_user: str) -> None:
-    from graphrec.reasons import node_id
+    from graphrec.explain.reasons import node_id
 
     with trained_app.app_context():
         service = get_engine().service()
@@ -301,8 +301,8 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
 
 
 def test_reason_cache_ranks_a_pair_once_and_keeps_the_last_pairs_asked() -> None:
-    from graphrec.paths import Hop, ReasonPath
-    from graphrec.service import ReasonCache
+    from graphrec.explain.paths import Hop, ReasonPath
+    from graphrec.serving.service import ReasonCache
 
     calls = []
 

@@ -5,7 +5,7 @@ import unicodedata
 
 from flask import Blueprint, current_app, jsonify, request
 
-from graphrec.store import StoreUnavailable
+from graphrec.store.connection import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
 from web.errors import ApiError
 from web.openapi import openapi_document
@@ -45,7 +45,7 @@ def recommendations(user_id: str):
     check_id(user_id, "user")
     k = parse_k(request.args.get("k"))
     service = get_engine().service()
-    from graphrec.service import UnknownUser
+    from graphrec.serving.service import UnknownUser
     try:
         items = service.recommend(user_id, k=k)
     except UnknownUser:
@@ -59,7 +59,7 @@ def explanation(user_id: str, item_id: str):
     check_id(user_id, "user")
     check_id(item_id, "item")
     service = get_engine().service()
-    from graphrec.service import UnknownItem, UnknownUser
+    from graphrec.serving.service import UnknownItem, UnknownUser
     try:
         explained = service.explain(user_id, item_id)
     except UnknownUser:

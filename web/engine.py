@@ -23,11 +23,11 @@ from flask import Flask, current_app
 
 import cypher
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore
-from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.store.local import LocalStore
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
-    from graphrec.service import RecommendationService
+    from graphrec.serving.service import RecommendationService
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Engine:
         with self._lock:
             if self._service is None:
                 try:
-                    from graphrec.service import RecommendationService
+                    from graphrec.serving.service import RecommendationService
                 except ImportError as exc:
                     raise ModelUnavailable(f"the recommendation service is not installed: {exc}")
                 try:

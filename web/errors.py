@@ -10,7 +10,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from graphrec.store import StoreUnavailable
+from graphrec.store.connection import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
 
 log = logging.getLogger(__name__)

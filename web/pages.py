@@ -22,7 +22,7 @@ def user(user_id: str):
     if len(user_id) > MAX_ID_LENGTH or not user_id.isprintable():
         abort(400, "That is not a user id.")
     service = get_engine().service()
-    from graphrec.service import UnknownUser
+    from graphrec.serving.service import UnknownUser
     try:
         items = service.recommend(user_id, k=10)
     except UnknownUser:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from graphrec.config import Settings
-from graphrec.localstore import port_is_free
+from graphrec.store.local import port_is_free
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 DEFAULT_BIND = "127.0.0.1:8000"

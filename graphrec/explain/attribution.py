@@ -1,6 +1,6 @@
 r"""Path weights from the model itself: the score a pair loses when a path's edges are masked.
 
-:class:`~graphrec.model.KGRec` scores a pair as
+:class:`~graphrec.model.kgrec.KGRec` scores a pair as
 
 .. math::
     s(u, i) = \gamma_u \sum_{j \in N(u)} Q_j^\top P_i + e_u^\top P_i + b_i, \qquad
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from graphrec.model import KGRec
-from graphrec.paths import ReasonPath
+from graphrec.model.kgrec import KGRec
+from graphrec.explain.paths import ReasonPath
 
 #: Relationship type in a reason path → the model's relation and the node type it points to.
 HOP_RELATION = {"HAS_BRAND": ("has_brand", "brand"), "IN_CATEGORY": ("in_category", "category"),

@@ -28,7 +28,7 @@ import torch
 
 import graphrec
 from graphrec.dataset import GraphData
-from graphrec.model import KGRec
+from graphrec.model.kgrec import KGRec
 
 FORMAT_VERSION = 1
 FILES = ("config.json", "weights.pt", "ids.json", "metrics.json")

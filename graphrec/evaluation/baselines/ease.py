@@ -13,9 +13,9 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from graphrec.baselines.base import ItemItemScorer, search, validation_score
+from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.dataset import GraphData
-from graphrec.evaluate import validation_split
+from graphrec.evaluation.evaluate import validation_split
 
 
 def spd_inverse(matrix: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from graphrec.dataset import GraphData
-from graphrec.store import GraphStore
+from graphrec.store.connection import GraphStore
 
 #: ``progress(step, rows)`` after every block of rows read.
 Progress = Callable[[str, int], None]

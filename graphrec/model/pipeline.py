@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphrec import artifact
+from graphrec.model import artifact
 from graphrec.config import Settings
-from graphrec.evaluate import evaluate
-from graphrec.export import Progress, export_graph
-from graphrec.store import GraphStore
-from graphrec.train import TrainConfig, TrainHistory, train
+from graphrec.evaluation.evaluate import evaluate
+from graphrec.store.export import Progress, export_graph
+from graphrec.store.connection import GraphStore
+from graphrec.model.train import TrainConfig, TrainHistory, train
 
 
 @dataclass
@@ -23,11 +23,6 @@ class TrainReport:
     counts: dict[str, int]
 
 
-def model_path(settings: Settings) -> Path:
-    """Where the model that the commands and the service use is kept."""
-    return settings.models_dir / "current"
-
-
 def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig = TrainConfig(),
                      *, export_progress: Progress | None = None,
                      say: Any = None) -> TrainReport:
@@ -35,7 +30,7 @@ def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig 
     data, speed = export_graph(store, progress=export_progress)
     model, history = train(data, config, progress=say)
     metrics = evaluate(model, data) if len(data.test) else {}
-    path = artifact.save(model_path(settings), model, data, dataclasses.asdict(config),
+    path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
                          {"test": metrics, "history": history.to_dict()})
     counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
     return TrainReport(path, speed, history, metrics, counts)

@@ -1,6 +1,6 @@
 """The graph store connection: one driver per process, every query by file name and parameters.
 
-Neo4j when ``NEO4J_URI`` is set; otherwise the local store (:mod:`graphrec.localstore`), started
+Neo4j when ``NEO4J_URI`` is set; otherwise the local store (:mod:`graphrec.store.local`), started
 on first use. Both are reached through the official ``neo4j`` driver and the same Cypher.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
 
 import cypher
 from graphrec.config import Settings
-from graphrec.localstore import USER, LocalStore
+from graphrec.store.local import USER, LocalStore
 
 #: How long the driver keeps retrying a transaction on a lost connection before giving up.
 RETRY_SECONDS = 5.0

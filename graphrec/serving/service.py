@@ -1,9 +1,9 @@
 """Recommendations with their reasons, for the HTTP service: one object per worker process.
 
-It holds the model (:class:`~graphrec.recommend.Recommender`), the train graph the model was
+It holds the model (:class:`~graphrec.serving.recommend.Recommender`), the train graph the model was
 trained on (for the reason paths) and the store (for what each user has bought by now and for
 item details). A path's weight is the score the pair loses when the path's edges are masked in
-the model (:mod:`graphrec.attribution`), so the first reason is the one the score leans on most.
+the model (:mod:`graphrec.explain.attribution`), so the first reason is the one the score leans on most.
 """
 from __future__ import annotations
 
@@ -15,16 +15,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from graphrec import artifact
+from graphrec.model import artifact
 from graphrec.config import Settings
 from graphrec.dataset import GraphData
-from graphrec.explain import Explainer
-from graphrec.export import export_graph
-from graphrec.paths import ReasonPath
-from graphrec.pipeline import model_path
-from graphrec.reasons import describe
-from graphrec.recommend import Recommender, Scored, UnknownItem, UnknownUser
-from graphrec.store import GraphStore, StoreUnavailable
+from graphrec.explain.ranker import Explainer
+from graphrec.store.export import export_graph
+from graphrec.explain.paths import ReasonPath
+from graphrec.explain.reasons import describe
+from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
+from graphrec.store.connection import GraphStore, StoreUnavailable
 
 __all__ = ["ItemDetails", "ReasonCache", "RecommendationService", "UnknownItem", "UnknownUser"]
 
@@ -166,7 +165,7 @@ class RecommendationService:
         FileNotFoundError when no model is trained.
         """
         data, _ = export_graph(store)
-        recommender = Recommender(artifact.load(model_path(settings), data=data))
+        recommender = Recommender(artifact.load(settings.model_path, data=data))
         return cls(recommender, data, store, details_max_age, reason_cache_size)
 
     @property

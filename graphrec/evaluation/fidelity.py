@@ -2,7 +2,7 @@
 
 - Coverage: the share of the top-10 recommendations of every user with a test purchase that
   have at least one candidate reason path. graphrec serves only such items
-  (:mod:`graphrec.ranking`), so for the lists it serves this is 1 by construction whenever a
+  (:mod:`graphrec.serving.ranking`), so for the lists it serves this is 1 by construction whenever a
   user has ten explainable items; the share in the model's own top 10, before that rule, is
   reported beside it (``coverage_unfiltered``).
 - Fidelity: for sampled (user, recommended item) pairs with two or more candidate paths, mask
@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from graphrec.attribution import Mask
+from graphrec.explain.attribution import Mask
 from graphrec.dataset import GraphData
-from graphrec.evaluate import Keep, top_k
-from graphrec.explain import Explainer, Weighted
-from graphrec.model import KGRec
-from graphrec.reasons import describe
+from graphrec.evaluation.evaluate import Keep, top_k
+from graphrec.explain.ranker import Explainer, Weighted
+from graphrec.model.kgrec import KGRec
+from graphrec.explain.reasons import describe
 
 Progress = Callable[[str], None]
 
@@ -37,7 +37,7 @@ Progress = Callable[[str], None]
 def recommendations(model: KGRec, data: GraphData, k: int = 10,
                     keep: Keep | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(users, top k items [users, k])`` for every user with a test purchase; ``keep`` as in
-    :func:`graphrec.evaluate.top_k` (``-1`` ends a list shorter than ``k``)."""
+    :func:`graphrec.evaluation.evaluate.top_k` (``-1`` ends a list shorter than ``k``)."""
     users = np.unique(data.test[:, 0])
     return users, top_k(model, users, data.train_matrix(), k=k, keep=keep)
 

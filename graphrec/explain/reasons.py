@@ -5,7 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from graphrec.dataset import GraphData
-from graphrec.paths import ReasonPath
+from graphrec.explain.paths import ReasonPath
 
 LABELS = {"user": "User", "item": "Item", "brand": "Brand", "category": "Category"}
 

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch_geometric.nn.models.lightgcn import BPRLoss
 
-from graphrec.baselines.base import validation_score
+from graphrec.evaluation.baselines.base import validation_score
 from graphrec.dataset import GraphData
-from graphrec.evaluate import validation_split
+from graphrec.evaluation.evaluate import validation_split
 
 
 class BPRModule(Protocol):

@@ -3,7 +3,7 @@
 The contract is two methods, as in benfred/implicit's ``RecommenderBase``: ``fit(data)`` learns
 from ``data.train`` only (and tunes on a validation split carved from it), ``score_users(users)``
 scores every item for a batch of users. Masking of train items and the top-k cut belong to
-:mod:`graphrec.evaluate`, so no model can get them wrong.
+:mod:`graphrec.evaluation.evaluate`, so no model can get them wrong.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.evaluate import Scorer, evaluate
+from graphrec.evaluation.evaluate import Scorer, evaluate
 
 TUNING_METRIC = "ndcg@10"
 

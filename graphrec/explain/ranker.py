@@ -1,15 +1,15 @@
 """Reasons for one recommendation: the candidate paths of a pair, ranked by what they carry.
 
-The one place where path finding (:mod:`graphrec.paths`) meets the model's attribution
-(:mod:`graphrec.attribution`); the CLI, the HTTP service, ``graphrec publish`` and the
+The one place where path finding (:mod:`graphrec.explain.paths`) meets the model's attribution
+(:mod:`graphrec.explain.attribution`); the CLI, the HTTP service, ``graphrec publish`` and the
 benchmark all rank paths through :meth:`Explainer.ranked`.
 """
 from __future__ import annotations
 
-from graphrec.attribution import EdgeMasking
+from graphrec.explain.attribution import EdgeMasking
 from graphrec.dataset import GraphData
-from graphrec.model import KGRec
-from graphrec.paths import PathFinder, ReasonPath
+from graphrec.model.kgrec import KGRec
+from graphrec.explain.paths import PathFinder, ReasonPath
 
 Weighted = tuple[float, ReasonPath]
 

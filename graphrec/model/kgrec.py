@@ -86,13 +86,13 @@ class KGRec(torch.nn.Module):
     :math:`Q_j^\top P_i` unrolls (bilinearly) into the graph walks from :math:`j` and from
     :math:`i` that the propagation sums.
 
-    Training (see :mod:`graphrec.train`) drops a fraction of each user's history from the input
+    Training (see :mod:`graphrec.model.train`) drops a fraction of each user's history from the input
     and asks for the dropped items under a softmax over the whole catalogue
     (:meth:`loss`): the task of the evaluation, "find the items not in the input".
 
     Architecture chosen on a validation split carved from train (Amazon Beauty, NDCG@10 in
     percent on the held-out tenth of each user's train items, seed 0; the test split untouched;
-    see :mod:`graphrec.train` for the training settings):
+    see :mod:`graphrec.model.train` for the training settings):
 
     ============================================================  ========
     variant (2 layers, softmax over all items, 50 % history drop)  val NDCG

@@ -8,9 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.baselines.base import ItemItemScorer, search, validation_score
+from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.dataset import GraphData
-from graphrec.evaluate import validation_split
+from graphrec.evaluation.evaluate import validation_split
 
 
 def cosine_similarity(train: sp.csr_matrix) -> torch.Tensor:

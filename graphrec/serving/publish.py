@@ -33,10 +33,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphrec.paths import ReasonPath
-from graphrec.reasons import describe
-from graphrec.service import RecommendationService
-from graphrec.store import GraphStore
+from graphrec.explain.paths import ReasonPath
+from graphrec.explain.reasons import describe
+from graphrec.serving.service import RecommendationService
+from graphrec.store.connection import GraphStore
 
 Rows = list[dict[str, Any]]
 #: ``progress(step, recommendations_written_in_this_batch)``; called after every batch.
@@ -128,7 +128,7 @@ class Publisher:
 
     def users(self, user_ids: Sequence[str] | None = None) -> list[str]:
         """The users to publish for: ``user_ids`` without repeats, or every user the model
-        knows. Raises :class:`~graphrec.recommend.UnknownUser` for the first id the model
+        knows. Raises :class:`~graphrec.serving.recommend.UnknownUser` for the first id the model
         lacks, so that a typo stops the job before anything is written."""
         if not user_ids:
             return list(self.service.recommender.user_ids)

@@ -5,7 +5,7 @@ and its ablations join as further entries, or are named on the command line as
 ``package.module:factory`` without editing this file. Results merge into one JSON file, so adding
 a model does not mean refitting the baselines.
 
-    python -m graphrec.benchmark --data ../shared/datasets/amazon_beauty
+    python -m graphrec.evaluation.benchmark --data ../shared/datasets/amazon_beauty
 """
 from __future__ import annotations
 
@@ -20,43 +20,43 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphrec.baselines.base import Recommender
+from graphrec.evaluation.baselines.base import Recommender
 from graphrec.dataset import GraphData
-from graphrec.evaluate import evaluate
-from graphrec.fidelity import explanation_report
-from graphrec.model import KGRec
-from graphrec.paths import PathFinder
+from graphrec.evaluation.evaluate import evaluate
+from graphrec.evaluation.fidelity import explanation_report
+from graphrec.model.kgrec import KGRec
+from graphrec.explain.paths import PathFinder
 
 ModelFactory = Callable[[int], Recommender]
 
 
 def _popularity(seed: int) -> Recommender:
-    from graphrec.baselines.popularity import Popularity
+    from graphrec.evaluation.baselines.popularity import Popularity
     return Popularity()
 
 
 def _itemknn(seed: int) -> Recommender:
-    from graphrec.baselines.itemknn import ItemKNN
+    from graphrec.evaluation.baselines.itemknn import ItemKNN
     return ItemKNN(seed=seed)
 
 
 def _bpr_mf(seed: int) -> Recommender:
-    from graphrec.baselines.bpr_mf import BPRMF
+    from graphrec.evaluation.baselines.bpr_mf import BPRMF
     return BPRMF(seed=seed)
 
 
 def _lightgcn(seed: int) -> Recommender:
-    from graphrec.baselines.lightgcn import LightGCN
+    from graphrec.evaluation.baselines.lightgcn import LightGCN
     return LightGCN(seed=seed)
 
 
 def _ease(seed: int) -> Recommender:
-    from graphrec.baselines.ease import EASE
+    from graphrec.evaluation.baselines.ease import EASE
     return EASE(seed=seed)
 
 
 def _ease_links(seed: int) -> Recommender:
-    from graphrec.baselines.ease_links import EASELinks
+    from graphrec.evaluation.baselines.ease_links import EASELinks
     return EASELinks(seed=seed)
 
 
@@ -72,17 +72,17 @@ BASELINES: tuple[str, ...] = tuple(MODELS)
 
 
 def _graphrec(seed: int) -> Recommender:
-    from graphrec.train import benchmark_model
+    from graphrec.model.train import benchmark_model
     return benchmark_model(seed)
 
 
 def _graphrec_no_kg(seed: int) -> Recommender:
-    from graphrec.train import benchmark_without_kg
+    from graphrec.model.train import benchmark_without_kg
     return benchmark_without_kg(seed)
 
 
 def _graphrec_no_links(seed: int) -> Recommender:
-    from graphrec.train import benchmark_without_links
+    from graphrec.model.train import benchmark_without_links
     return benchmark_without_links(seed)
 
 
@@ -138,7 +138,7 @@ def run_model(model: Recommender, data: GraphData, k: int = 10) -> dict[str, Any
 
 def served_metrics(model: Recommender, data: GraphData, k: int = 10) -> dict[str, float]:
     """The metrics of the lists graphrec serves: its model's ranking with every item that has
-    no reason path to the user passed over (:mod:`graphrec.ranking`)."""
+    no reason path to the user passed over (:mod:`graphrec.serving.ranking`)."""
     start = time.perf_counter()
     metrics = evaluate(model, data, k=k, keep=PathFinder(data).has_candidates)
     return {**metrics, "eval_seconds": round(time.perf_counter() - start, 2)}
@@ -226,7 +226,7 @@ def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
     With ``merge``, models already in ``out_path`` for the same data and seed (read when writing,
     so separate runs can fill one file) are kept: a new entry (graphrec's model, an ablation) is
     added without refitting the rest. The model named ``explain`` (graphrec's) also gets its
-    one-user top-10 latency and the explanation report (:mod:`graphrec.fidelity`).
+    one-user top-10 latency and the explanation report (:mod:`graphrec.evaluation.fidelity`).
     """
     data = GraphData.from_csv_dir(data_dir)
     dataset = dataset_summary(data, data_dir)
@@ -262,7 +262,7 @@ def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m graphrec.benchmark", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m graphrec.evaluation.benchmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="catalogue directory (canonical CSVs)")
     parser.add_argument("--models", nargs="+", default=list(ALL_MODELS),

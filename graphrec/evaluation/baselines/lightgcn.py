@@ -13,7 +13,7 @@ import torch
 from torch_geometric.nn.conv import LGConv
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-from graphrec.baselines.bpr import EmbeddingScorer, fit_early_stopped
+from graphrec.evaluation.baselines.bpr import EmbeddingScorer, fit_early_stopped
 from graphrec.dataset import GraphData
 
 

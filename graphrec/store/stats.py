@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphrec.store import GraphStore
+from graphrec.store.connection import GraphStore
 
 
 def graph_stats(store: GraphStore) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.baselines.base import ItemItemScorer, search, validation_score
-from graphrec.baselines.ease import ease_weights
+from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
+from graphrec.evaluation.baselines.ease import ease_weights
 from graphrec.dataset import LINK_RELATIONS, GraphData
-from graphrec.evaluate import validation_split
+from graphrec.evaluation.evaluate import validation_split
 
 
 def link_matrix(data: GraphData, relations: Sequence[str] = LINK_RELATIONS) -> np.ndarray:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from graphrec import artifact as artifacts
-from graphrec.ranking import Accept, top_accepted
+from graphrec.model import artifact as artifacts
+from graphrec.serving.ranking import Accept, top_accepted
 
 
 class UnknownUser(KeyError):
@@ -69,7 +69,7 @@ class Recommender:
     def recommend(self, user_id: str, k: int = 10, bought: Iterable[str] = (),
                   accept: Accept | None = None) -> list[Scored]:
         """The ``k`` best items the user has not bought (in train, or in ``bought``), only among
-        those ``accept`` lets through when given (see :mod:`graphrec.ranking`)."""
+        those ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`)."""
         scores = self.scores(user_id)
         scores[self.model.history(self.user_index(user_id))] = -torch.inf
         extra = [self._item_index[i] for i in bought if i in self._item_index]

@@ -17,8 +17,8 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.metrics import ranking_metrics
-from graphrec.ranking import top_accepted
+from graphrec.evaluation.metrics import ranking_metrics
+from graphrec.serving.ranking import top_accepted
 
 #: ``(user, items) → bool array``: which of the items may be recommended to the user.
 Keep = Callable[[int, np.ndarray], np.ndarray]
@@ -39,7 +39,7 @@ def top_k(scorer: Scorer, users: np.ndarray, seen: sp.csr_matrix, k: int = 10,
     ``seen`` (users × items, usually the train matrix) marks items that must not be recommended;
     they get ``-inf`` before the top-k, so a model cannot score points by returning what the user
     already bought. With ``keep``, only items it accepts are ranked (graphrec serves only items
-    it can explain, :mod:`graphrec.ranking`); a row with fewer than ``k`` ends in ``-1``.
+    it can explain, :mod:`graphrec.serving.ranking`); a row with fewer than ``k`` ends in ``-1``.
     """
     users = np.asarray(users, dtype=np.int64)
     out = np.full((len(users), k), -1, dtype=np.int64)

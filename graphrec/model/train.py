@@ -1,12 +1,12 @@
-"""Training of :class:`~graphrec.model.KGRec`: epochs, validation, early stopping, refit.
+"""Training of :class:`~graphrec.model.kgrec.KGRec`: epochs, validation, early stopping, refit.
 
 The order of :func:`train` follows PyG's link-prediction example: split, model, one epoch of
 training, a no-grad evaluation, the epoch loop. The validation split is carved from train by
-:func:`graphrec.evaluate.validation_split`; the test split never reaches this module.
+:func:`graphrec.evaluation.evaluate.validation_split`; the test split never reaches this module.
 
 :class:`KGRecRecommender` wraps it in the benchmark's ``fit`` / ``score_users`` contract, and
 :func:`benchmark_model`, :func:`benchmark_without_kg` and :func:`benchmark_without_links` are the
-factories to name on the benchmark's command line (``graphrec.train:benchmark_model``).
+factories to name on the benchmark's command line (``graphrec.model.train:benchmark_model``).
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.evaluate import evaluate, validation_split
-from graphrec.model import KGRec, sparse_matrix
+from graphrec.evaluation.evaluate import evaluate, validation_split
+from graphrec.model.kgrec import KGRec, sparse_matrix
 
 Progress = Callable[[str], None]
 
@@ -32,7 +32,7 @@ class TrainConfig:
     """Everything that decides a trained model; saved with it.
 
     Model: ``embedding_dim``, ``num_layers``, ``history_exponent``, ``separate_history``,
-    ``user_embedding``, ``item_bias`` (see :class:`~graphrec.model.KGRec`) and which parts of the
+    ``user_embedding``, ``item_bias`` (see :class:`~graphrec.model.kgrec.KGRec`) and which parts of the
     knowledge graph it sees (``brands``, ``categories``, ``item_links``).
 
     Training: Adam with ``lr`` and ``weight_decay`` on batches of ``batch_size`` users, each
@@ -121,7 +121,7 @@ def pick_device(name: str | None = None) -> torch.device:
 
 
 class _Scorer:
-    """The model as :class:`graphrec.evaluate.Scorer` (scores on the CPU)."""
+    """The model as :class:`graphrec.evaluation.evaluate.Scorer` (scores on the CPU)."""
 
     def __init__(self, model: KGRec) -> None:
         self.model = model

@@ -6,7 +6,7 @@ from typing import Any, Self
 import numpy as np
 import torch
 
-from graphrec.baselines.bpr import EmbeddingScorer, fit_early_stopped
+from graphrec.evaluation.baselines.bpr import EmbeddingScorer, fit_early_stopped
 from graphrec.dataset import GraphData
 
 

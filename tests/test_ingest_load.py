@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -99,6 +100,22 @@ def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
     assert stats["relationships"]["ALSO_BOUGHT"] == 1
     assert store.read_text("MATCH (i:Item {id: 'I2'}) RETURN i.price AS p") == [{"p": None}]
     assert "skipped 1 links to products outside" in capsys.readouterr().out
+
+
+def test_bad_rows_on_a_fresh_home_create_a_private_rejects_folder(
+        store: GraphStore, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "fresh-home"
+    monkeypatch.setenv("GRAPHREC_HOME", str(home))
+    monkeypatch.setenv("GRAPHREC_STORE_DIR", str(settings.store_dir))
+    assert main(["ingest", str(_dirty_catalogue(tmp_path / "shop")), "--quiet"]) == 0
+    reports = list((home / "rejects").iterdir())
+    assert len(reports) == 1 and reports[0].name.startswith("shop-")
+    assert stat.S_IMODE((home / "rejects").stat().st_mode) == 0o700
+    assert stat.S_IMODE(reports[0].stat().st_mode) == 0o600
+    assert len(reports[0].read_text().splitlines()) == 4
+    assert f"rejects: 3 written to {reports[0]}" in capsys.readouterr().out
+    assert graph_stats(store)["nodes"] == {"Brand": 1, "Category": 3, "Item": 2, "User": 2}
 
 
 def test_unusable_input_fails_with_a_reason(tmp_path: Path, env: dict,

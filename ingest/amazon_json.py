@@ -23,13 +23,14 @@ import ast
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ingest.errors import CatalogueError
-from ingest.files import gc_paused, open_text
+from ingest.files import gc_paused, open_text, unreadable_is_unusable
 from ingest.records import Catalogue, ItemLink, Purchase
 from ingest.validate import FirstSeen, RejectLog, build_item, clean_id, new_id
 
@@ -50,6 +51,8 @@ LINK_FIELDS: dict[str, str] = {
 _META_NAME = re.compile(r"meta_.+\.json(\.gz)?")
 _JSON_NAME = re.compile(r".+\.json(\.gz)?")
 _LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, MemoryError, RecursionError)
+#: What :func:`_parse_line` returns for a line that is neither JSON nor a Python literal.
+_UNPARSEABLE = object()
 
 
 def find_amazon_json_files(directory: str | Path) -> tuple[Path, Path]:
@@ -136,29 +139,35 @@ def _json_lines(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` for each non-blank line that holds an object; the rest is rejected."""
     line = 0
-    try:
-        with open_text(path, newline="\n") as handle:
-            for line, text in enumerate(handle, start=1):
-                text = text.strip()
-                if not text:
-                    continue
-                catalogue.rows_read += 1
-                try:
-                    record = json.loads(text)
-                except (ValueError, RecursionError):
-                    try:
-                        record = ast.literal_eval(text)
-                    except _LITERAL_ERRORS:
-                        log.skip(line, "", "unparseable line", text)
-                        continue
-                if not isinstance(record, dict):
-                    log.skip(line, "", "not an object", text)
-                    continue
+    with open_text(path, newline="\n") as handle, unreadable_is_unusable(path, lambda: line + 1):
+        for line, text in enumerate(handle, start=1):
+            text = text.strip()
+            if not text:
+                continue
+            catalogue.rows_read += 1
+            record = _parse_line(text)
+            if record is _UNPARSEABLE:
+                log.skip(line, "", "unparseable line", text)
+            elif not isinstance(record, dict):
+                log.skip(line, "", "not an object", text)
+            else:
                 yield line, record
-    except UnicodeDecodeError as error:
-        raise CatalogueError(
-            f"not UTF-8 text near line {line + 1} ({error})", file=str(path)
-        ) from None
+
+
+def _parse_line(text: str) -> Any:
+    """The value on one line: JSON, else a Python literal (2014 metadata); :data:`_UNPARSEABLE`
+    when it is neither."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        with warnings.catch_warnings():
+            # Python's parser warns about odd text ("1st") it is shown; the line is rejected.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.literal_eval(text)
+    except _LITERAL_ERRORS:
+        return _UNPARSEABLE
 
 
 def _category_path(record: dict[str, Any]) -> Any:
@@ -202,7 +211,7 @@ def _read_metadata(path: Path, catalogue: Catalogue) -> set[str]:
         )
         _add_links(log, line, item_id, record, catalogue.links)
     if not catalogue.items:
-        raise CatalogueError("no usable item lines", file=str(path))
+        raise log.nothing_usable("item lines")
     return {item.id for item in catalogue.items}
 
 
@@ -278,7 +287,7 @@ def _read_reviews(path: Path, catalogue: Catalogue, item_ids: set[str], test_sha
             continue
         histories.setdefault(user_id, []).append((time, line, item_id))
     if not histories:
-        raise CatalogueError("no usable review lines", file=str(path))
+        raise log.nothing_usable("review lines")
     for user_id, history in histories.items():
         history.sort()
         n_train = len(history) - held_out_count(len(history), test_share)

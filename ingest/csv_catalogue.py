@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.errors import CatalogueError
-from ingest.files import find_file, gc_paused, open_text
+from ingest.files import find_file, gc_paused, open_text, unreadable_is_unusable
 from ingest.records import Catalogue, ItemLink, Purchase
 from ingest.validate import (
     BadValue,
@@ -32,6 +32,7 @@ from ingest.validate import (
     new_id,
     parse_seq,
     parse_split,
+    shorten,
 )
 
 FORMAT = "csv"
@@ -103,15 +104,13 @@ def _records(
     columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
     with open_text(path) as handle:
         reader = csv.reader(handle)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise CatalogueError("empty file, expected a header row", file=str(path))
+        with unreadable_is_unusable(path, lambda: reader.line_num + 1):
+            header = _header(path, reader)
             names = [name.strip().lower() for name in header]
             for column in REQUIRED_COLUMNS[stem]:
                 if column not in names:
                     raise CatalogueError(
-                        f"required column missing (header is {','.join(header)!r})",
+                        f"required column missing (header is {shorten(','.join(header))!r})",
                         file=str(path),
                         field=column,
                     )
@@ -144,10 +143,17 @@ def _records(
                     line, end = end + 1, reader.line_num
                     catalogue.rows_read += 1
                     log.skip(line, "", f"malformed CSV row ({error})")
-        except UnicodeDecodeError as error:
-            raise CatalogueError(
-                f"not UTF-8 text near line {reader.line_num + 1} ({error})", file=str(path)
-            ) from None
+
+
+def _header(path: Path, reader: Iterator[list[str]]) -> list[str]:
+    """The header row; a file without one cannot be read."""
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise CatalogueError(f"unreadable header row ({error})", file=str(path)) from None
+    if header is None:
+        raise CatalogueError("empty file, expected a header row", file=str(path))
+    return header
 
 
 def _read_items(path: Path, catalogue: Catalogue) -> set[str]:
@@ -172,7 +178,7 @@ def _read_items(path: Path, catalogue: Catalogue) -> set[str]:
             )
         )
     if not catalogue.items:
-        raise CatalogueError("no usable item rows", file=str(path))
+        raise log.nothing_usable("item rows")
     return {item.id for item in catalogue.items}
 
 
@@ -229,7 +235,7 @@ def _read_purchases(
             seq = None
         catalogue.purchases.append(Purchase(user_id, item_id, seq, split))
     if not catalogue.purchases:
-        raise CatalogueError("no usable purchase rows", file=str(path))
+        raise log.nothing_usable("purchase rows")
 
 
 def _read_links(path: Path, catalogue: Catalogue, item_ids: set[str]) -> None:

@@ -17,7 +17,9 @@ import re
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from ingest.errors import CatalogueError
 from ingest.records import SPLITS, Item, Reject
+from ingest.rejects import summarise
 
 #: Longest bad value copied into a reject.
 MAX_VALUE_CHARS = 200
@@ -54,6 +56,22 @@ class RejectLog:
     def drop(self, line: int, field: str, reason: str, value: Any = "") -> None:
         """The row at ``line`` is loaded without ``field``."""
         self.rejects.append(Reject(self.file, line, field, reason, shorten(value), "field dropped"))
+
+    def nothing_usable(self, what: str) -> CatalogueError:
+        """The error for a file of which no row of kind ``what`` (``"item rows"``) survived,
+        saying why: the rejects report is never written when the catalogue is refused, so the
+        message carries the reasons (the first reject in full, the others by kind)."""
+        skipped = [r for r in self.rejects if r.file == self.file and r.action == "row skipped"]
+        if not skipped:
+            return CatalogueError(f"no usable {what}: the file holds none", file=self.file)
+        first = skipped[0]
+        if len(skipped) == 1:
+            why = f"the only one, line {first.line}, was rejected: {first.reason}"
+        else:
+            kinds = ", ".join(f"{n:,} {kind}" for kind, n in summarise(skipped).items())
+            why = (f"all {len(skipped):,} were rejected ({kinds}), "
+                   f"the first on line {first.line}: {first.reason}")
+        return CatalogueError(f"no usable {what}: {why}", file=self.file)
 
 
 class FirstSeen:

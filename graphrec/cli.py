@@ -16,6 +16,7 @@ from graphrec.localstore import LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
 from graphrec.stats import format_stats, graph_stats
 from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.writelock import WriterBusy, writer_lock
 from ingest.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if catalogue.rejects:
         write_rejects(catalogue.rejects, rejects_path)
     steps, _ = plan(catalogue, keep_external=args.keep_external)
-    with open_store(settings) as store:
+    with writer_lock(settings, "graphrec ingest"), open_store(settings) as store:
         print(f"loading into {store.description}")
         with RowProgress(sum(len(s.rows) for s in steps), enabled=not args.quiet) as bar:
             report = load_catalogue(store, catalogue, keep_external=args.keep_external,
@@ -197,7 +198,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from graphrec.publish import Publisher
     from graphrec.service import UnknownUser
 
-    with open_store(settings) as store:
+    with writer_lock(settings, "graphrec publish"), open_store(settings) as store:
         publisher = Publisher(load_service(settings, store), k=args.k, paths=args.paths)
         try:
             users = publisher.users(args.users)
@@ -371,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_STORE
-    except (CommandError, CatalogueError, LocalStoreError) as exc:
+    except (CommandError, CatalogueError, LocalStoreError, WriterBusy) as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

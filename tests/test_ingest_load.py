@@ -150,6 +150,18 @@ def test_ingest_killed_half_way_then_rerun_ends_exact(store: GraphStore, env: di
     assert graph_stats(store) == sample_expected
 
 
+def test_concurrent_ingests_take_turns_and_all_succeed(store: GraphStore, env: dict,
+                                                       sample_expected: dict) -> None:
+    command = [sys.executable, "-m", "graphrec.cli", "ingest", "--quiet"]
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    results = [(proc.wait(600), *proc.communicate()) for proc in procs]
+    assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
+    waited = [out for _, out, _ in results if "waiting for the other writer on this store" in out]
+    assert len(waited) >= 1
+    assert graph_stats(store) == sample_expected
+
+
 BEAUTY = SHARED / "amazon_beauty"
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from ingest.errors import CatalogueError
 from ingest.files import gc_paused, open_text, unreadable_is_unusable
 from ingest.records import Catalogue, ItemLink, Purchase
-from ingest.validate import FirstSeen, RejectLog, build_item, clean_id, new_id
+from ingest.validate import BadValue, FirstSeen, RejectLog, build_item, new_id, parse_id, take_id
 
 FORMAT = "amazon-json"
 
@@ -228,7 +228,11 @@ def _add_links(
             continue
         relation = LINK_FIELDS[name]
         for raw_other in others:
-            other_id = clean_id(raw_other) if isinstance(raw_other, str) else None
+            try:
+                other_id = parse_id(raw_other, "other item") if isinstance(raw_other, str) else None
+            except BadValue as bad:
+                log.drop(line, name, bad.reason, raw_other)
+                continue
             if other_id is None:
                 log.drop(line, name, "missing other item id", raw_other)
             elif (relation, other_id) in seen:
@@ -262,13 +266,11 @@ def _read_reviews(path: Path, catalogue: Catalogue, item_ids: set[str], test_sha
     first = FirstSeen()
     histories: dict[str, list[tuple[float, int, str]]] = {}
     for line, record in _json_lines(path, log, catalogue):
-        user_id = clean_id(record.get("reviewerID"))
+        user_id = take_id(log, line, "reviewerID", record.get("reviewerID"), "user")
         if user_id is None:
-            log.skip(line, "reviewerID", "missing user id", record.get("reviewerID"))
             continue
-        item_id = clean_id(record.get("asin"))
+        item_id = take_id(log, line, "asin", record.get("asin"), "item")
         if item_id is None:
-            log.skip(line, "asin", "missing item id", record.get("asin"))
             continue
         if item_id not in item_ids:
             log.skip(line, "asin", "item not in catalogue", item_id)

@@ -28,11 +28,11 @@ from ingest.validate import (
     FirstSeen,
     RejectLog,
     build_item,
-    clean_id,
     new_id,
     parse_seq,
     parse_split,
     shorten,
+    take_id,
 )
 
 FORMAT = "csv"
@@ -201,13 +201,11 @@ def _read_purchases(
     for line, (raw_user, raw_item, raw_split, raw_seq) in _records(
         path, "purchases", log, catalogue
     ):
-        user_id = clean_id(raw_user)
+        user_id = take_id(log, line, "user_id", raw_user, "user")
         if user_id is None:
-            log.skip(line, "user_id", "missing user id", raw_user)
             continue
-        item_id = clean_id(raw_item)
+        item_id = take_id(log, line, "item_id", raw_item, "item")
         if item_id is None:
-            log.skip(line, "item_id", "missing item id", raw_item)
             continue
         try:
             split = parse_split(raw_split)
@@ -243,17 +241,15 @@ def _read_links(path: Path, catalogue: Catalogue, item_ids: set[str]) -> None:
     first_line: dict[tuple[str, str, str], int] = {}
     links = catalogue.links
     for line, (raw_item, raw_relation, raw_other) in _records(path, "item_links", log, catalogue):
-        item_id = raw_item.strip()
-        if not item_id:
-            log.skip(line, "item_id", "missing item id", raw_item)
+        item_id = take_id(log, line, "item_id", raw_item, "item")
+        if item_id is None:
             continue
         relation = RELATIONS.get(raw_relation) or RELATIONS.get(raw_relation.strip().lower())
         if relation is None:
             log.skip(line, "relation", "unknown relation", raw_relation)
             continue
-        other_id = raw_other.strip()
-        if not other_id:
-            log.skip(line, "other_item_id", "missing other item id", raw_other)
+        other_id = take_id(log, line, "other_item_id", raw_other, "other item")
+        if other_id is None:
             continue
         if item_id not in item_ids:
             log.skip(line, "item_id", "item not in catalogue", item_id)

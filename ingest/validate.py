@@ -25,6 +25,13 @@ from ingest.rejects import summarise
 MAX_VALUE_CHARS = 200
 
 _MARKUP = re.compile(r"<[/!?]?[A-Za-z]|<!--|/\s*>")
+#: C0 and C1 control characters and DEL: never part of an id or of text worth showing.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: The same without tab, line feed and carriage return, which text may hold (a title on two
+#: lines).
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Enough rounds of entity decoding for any text seen twice-escaped (``&amp;amp;lt;``).
+_MAX_DECODINGS = 4
 _RANK_TEXT = re.compile(r"\s*>?\s*#?\s*(\d[\d,]*)(?:\.0*)?(?:\s+in\b.*)?", re.DOTALL)
 
 
@@ -88,13 +95,12 @@ class FirstSeen:
 
 def new_id(log: RejectLog, first: FirstSeen, line: int, field: str, raw: Any,
            kind: str) -> str | None:
-    """The row's key, or None after rejecting the row for a blank or repeated key.
+    """The row's key, or None after rejecting the row for a blank, invalid or repeated key.
 
     ``kind`` names the key in the reason ("item" gives "missing item id").
     """
-    key = clean_id(raw)
+    key = take_id(log, line, field, raw, kind)
     if key is None:
-        log.skip(line, field, f"missing {kind} id", raw)
         return None
     if (earlier := first.earlier(key, line)) is not None:
         log.skip(line, field, f"duplicate {kind} id (first on line {earlier})", key)
@@ -102,33 +108,78 @@ def new_id(log: RejectLog, first: FirstSeen, line: int, field: str, raw: Any,
     return key
 
 
-def clean_id(raw: Any) -> str | None:
-    """An identifier without surrounding blanks; None when missing or blank."""
+def take_id(log: RejectLog, line: int, field: str, raw: Any, kind: str) -> str | None:
+    """An id the row needs, or None after rejecting the row for a blank or invalid one; see
+    :func:`parse_id`."""
+    try:
+        key = parse_id(raw, kind)
+    except BadValue as bad:
+        log.skip(line, field, bad.reason, raw)
+        return None
+    if key is None:
+        log.skip(line, field, f"missing {kind} id", raw)
+    return key
+
+
+def parse_id(raw: Any, kind: str) -> str | None:
+    """An identifier without surrounding blanks; None when missing or blank.
+
+    An id that could never be served is refused: one with a control character (NUL included:
+    the API answers 400 for them), with a ``/`` or that is ``.`` or ``..`` (a URL path cannot
+    carry them as one segment), or that is not text or a whole number.
+    """
     if raw is None:
         return None
-    text = raw.strip() if isinstance(raw, str) else str(raw).strip()
-    return text or None
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        raise BadValue(f"invalid {kind} id (not text)")
+    text = raw.strip() if isinstance(raw, str) else str(raw)
+    if not text:
+        return None
+    if _CONTROL.search(text):
+        raise BadValue(f"invalid {kind} id (control character)")
+    if "/" in text:
+        raise BadValue(f"invalid {kind} id (contains /)")
+    if text in (".", ".."):
+        raise BadValue(f"invalid {kind} id (. or ..)")
+    return text
 
 
 def clean_text(raw: Any, *, unescape: bool = False) -> str | None:
     """A text field (title, brand, category name) without surrounding blanks.
 
     ``unescape`` decodes HTML entities (``&amp;`` → ``&``), as raw Amazon data needs; the
-    canonical CSV is already unescaped and is left as it is. Markup such as
-    ``<span class="...`` or ``Magazines" />`` where text should be raises :class:`BadValue`.
+    canonical CSV is already unescaped and is left as it is.
+
+    Raises :class:`BadValue` for markup such as ``<span class="...`` or ``Magazines" />``
+    where text should be, looked for after every entity is decoded (so ``&lt;script&gt;`` is
+    markup too, in either format), and for a control character other than tab and line breaks
+    (NUL, escape codes): the reader drops such a field rather than cleaning it, since what else
+    in it was damaged cannot be told.
     """
     if raw is None:
         return None
     if not isinstance(raw, str):
         raise BadValue("not text")
-    text = raw.strip()
+    text = html.unescape(raw) if unescape else raw
+    text = text.strip()
     if not text:
         return None
-    if _MARKUP.search(text):
+    if _TEXT_CONTROL.search(text):
+        raise BadValue("control character in text")
+    if _MARKUP.search(decoded(text)):
         raise BadValue("HTML fragment instead of text")
-    if unescape:
-        text = html.unescape(text).strip()
-    return text or None
+    return text
+
+
+def decoded(text: str) -> str:
+    """``text`` with HTML entities decoded until none is left (``&amp;lt;`` → ``<``), as it
+    could end up after any number of decodings downstream."""
+    for _ in range(_MAX_DECODINGS):
+        once = html.unescape(text)
+        if once == text:
+            break
+        text = once
+    return text
 
 
 def parse_price(raw: Any) -> float | None:

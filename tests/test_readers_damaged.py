@@ -39,7 +39,8 @@ def _csv_catalogue(directory: Path, items: bytes, items_name: str = "items.csv.g
 def _json_catalogue(directory: Path, meta: bytes, meta_name: str = "meta_Shop.json.gz") -> Path:
     directory.mkdir()
     (directory / meta_name).write_bytes(meta)
-    (directory / "Shop.json").write_text('{"reviewerID": "U1", "asin": "I1", "unixReviewTime": 1}\n')
+    (directory / "Shop.json").write_text(
+        '{"reviewerID": "U1", "asin": "I1", "unixReviewTime": 1}\n')
     return directory
 
 
@@ -143,4 +144,5 @@ def test_a_file_with_a_header_only_says_it_holds_none(tmp_path) -> None:
     directory = _csv_catalogue(tmp_path / "shop", b"item_id,title\n", "items.csv")
     with pytest.raises(CatalogueError) as caught:
         read_catalogue(directory)
-    assert str(caught.value) == f"{directory / 'items.csv'}: no usable item rows: the file holds none"
+    assert str(caught.value) == (
+        f"{directory / 'items.csv'}: no usable item rows: the file holds none")

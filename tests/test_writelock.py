@@ -32,23 +32,22 @@ def test_a_second_writer_says_it_waits_and_gives_up_after_its_bound(home: Settin
     said: list[str] = []
     with writer_lock(home, "graphrec ingest"):
         started = time.monotonic()
-        with pytest.raises(WriterBusy, match=r"still holds .*write\.lock after 1s"):
-            with writer_lock(home, "graphrec publish", wait=0.6, notify=said.append):
-                pytest.fail("entered a held lock")
+        with (pytest.raises(WriterBusy, match=r"still holds .*write\.lock after 1s"),
+              writer_lock(home, "graphrec publish", wait=0.6, notify=said.append)):
+            pytest.fail("entered a held lock")
         assert 0.6 <= time.monotonic() - started < 5
     assert len(said) == 1
     assert said[0].startswith("waiting for the other writer on this store (graphrec ingest, pid ")
 
 
 def test_the_lock_passes_to_the_waiter_when_the_holder_exits(home: Settings) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from graphrec.config import Settings; "
-         "from graphrec.writelock import writer_lock; "
-         "s = Settings.from_env({'GRAPHREC_HOME': sys.argv[1]}); "
-         "cm = writer_lock(s, 'holder'); cm.__enter__(); print('held', flush=True); "
-         "time.sleep(1.5)", str(home.home)],
-        stdout=subprocess.PIPE, text=True)
+    script = ("import sys, time; from graphrec.config import Settings; "
+              "from graphrec.writelock import writer_lock; "
+              "s = Settings.from_env({'GRAPHREC_HOME': sys.argv[1]}); "
+              "cm = writer_lock(s, 'holder'); cm.__enter__(); print('held', flush=True); "
+              "time.sleep(1.5)")
+    holder = subprocess.Popen([sys.executable, "-c", script, str(home.home)],
+                              stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline() == "held\n"
     said: list[str] = []
     with writer_lock(home, "waiter", wait=30, notify=said.append):

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest.errors import CatalogueError
 from ingest.files import gc_paused, open_text, unreadable_is_unusable
@@ -55,28 +55,44 @@ _LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, MemoryError, RecursionErr
 _UNPARSEABLE = object()
 
 
-def find_amazon_json_files(directory: str | Path) -> tuple[Path, Path]:
-    """``(reviews, metadata)`` in ``directory``: the one ``meta_*.json[.gz]`` and the one other
-    ``*.json[.gz]``.
+class AmazonFiles(NamedTuple):
+    """The files of a raw Amazon catalogue, and those left out of it."""
+
+    reviews: Path
+    meta: Path
+    #: Uncompressed copies of files read gzipped (see :func:`find_amazon_json_files`).
+    ignored: tuple[Path, ...] = ()
+
+
+def find_amazon_json_files(directory: str | Path) -> AmazonFiles:
+    """The one ``meta_*.json[.gz]`` and the one other ``*.json[.gz]`` in ``directory``.
+
+    Where both ``X.json`` and ``X.json.gz`` are present (as a download next to its unpacked
+    copy), the ``.gz`` one is read and the other listed in ``ignored``: the public copies ship
+    gzipped, an unpacked copy may be one whose unpacking was interrupted, and gzip's checksum
+    shows the compressed one complete.
 
     Raises:
         CatalogueError: either file is missing or ambiguous.
     """
-    files = sorted(
+    found = sorted(
         p for p in Path(directory).iterdir() if p.is_file() and _JSON_NAME.fullmatch(p.name)
     )
+    names = {p.name for p in found}
+    ignored = tuple(p for p in found if f"{p.name}.gz" in names)
+    files = [p for p in found if p not in ignored]
     metas = [p for p in files if _META_NAME.fullmatch(p.name)]
     reviews = [p for p in files if not _META_NAME.fullmatch(p.name)]
-    for kind, found, pattern in (
+    for kind, chosen, pattern in (
         ("metadata", metas, "meta_*.json[.gz]"),
         ("reviews", reviews, "*.json[.gz]"),
     ):
-        if len(found) != 1:
-            names = ", ".join(p.name for p in found) or "none"
+        if len(chosen) != 1:
+            listed = ", ".join(p.name for p in chosen) or "none"
             raise CatalogueError(
-                f"expected exactly one {kind} file {pattern}, found {names}", file=str(directory)
+                f"expected exactly one {kind} file {pattern}, found {listed}", file=str(directory)
             )
-    return reviews[0], metas[0]
+    return AmazonFiles(reviews[0], metas[0], ignored)
 
 
 def read_amazon_json(path: str | Path, *, test_share: float = DEFAULT_TEST_SHARE) -> Catalogue:
@@ -86,8 +102,15 @@ def read_amazon_json(path: str | Path, *, test_share: float = DEFAULT_TEST_SHARE
         raise CatalogueError(
             "expected a directory holding meta_*.json[.gz] and a reviews file", file=str(path)
         )
-    reviews, meta = find_amazon_json_files(path)
-    return read_amazon_json_files(reviews, meta, test_share=test_share, source=str(path))
+    files = find_amazon_json_files(path)
+    catalogue = read_amazon_json_files(
+        files.reviews, files.meta, test_share=test_share, source=str(path)
+    )
+    catalogue.notes.extend(
+        f"read {p.name}.gz, not {p.name} beside it (taken for its uncompressed copy)"
+        for p in files.ignored
+    )
+    return catalogue
 
 
 def read_amazon_json_files(

@@ -30,6 +30,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: The same without tab, line feed and carriage return, which text may hold (a title on two
 #: lines).
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Longer names are prose, not categories (the longest real one in the shared Amazon data has
+#: 53 characters).
+MAX_CATEGORY_CHARS = 80
+_SENTENCE_END = re.compile(r"\s[a-z][a-z'-]*[.!?]$")
 #: Enough rounds of entity decoding for any text seen twice-escaped (``&amp;amp;lt;``).
 _MAX_DECODINGS = 4
 _RANK_TEXT = re.compile(r"\s*>?\s*#?\s*(\d[\d,]*)(?:\.0*)?(?:\s+in\b.*)?", re.DOTALL)
@@ -63,6 +67,10 @@ class RejectLog:
     def drop(self, line: int, field: str, reason: str, value: Any = "") -> None:
         """The row at ``line`` is loaded without ``field``."""
         self.rejects.append(Reject(self.file, line, field, reason, shorten(value), "field dropped"))
+
+    def cut(self, line: int, field: str, reason: str, value: Any = "") -> None:
+        """The row at ``line`` is loaded with ``field`` cut short."""
+        self.rejects.append(Reject(self.file, line, field, reason, shorten(value), "field cut"))
 
     def nothing_usable(self, what: str) -> CatalogueError:
         """The error for a file of which no row of kind ``what`` (``"item rows"``) survived,
@@ -240,25 +248,49 @@ def parse_sales_rank(raw: Any) -> int | None:
     return rank
 
 
-def parse_categories(names: str | Iterable[Any], *, unescape: bool = False) -> tuple[str, ...]:
-    """One category path, root to leaf, from a list of names or from text joined by ``|``.
+def parse_categories(
+    names: str | Iterable[Any], *, unescape: bool = False
+) -> tuple[tuple[str, ...], str | None]:
+    """One category path, root to leaf, from a list of names or from text joined by ``|``, and
+    why it was cut short (None when it was taken whole).
 
-    A blank or markup name anywhere spoils the whole path.
+    The path ends before the first name that is not a category: a blank, markup or control
+    characters (see :func:`clean_text`), a sentence (see :func:`is_sentence`), or a name higher
+    up the path (a path that comes back to a name would make a cycle). A name repeating the one
+    just before it (``["Gift Cards", "Gift Cards"]``) is one level listed twice and is read once,
+    so a category is never its own parent.
+
+    Raises:
+        BadValue: ``names`` is neither a list nor text.
     """
     if isinstance(names, str):
         names = names.split("|") if names.strip() else ()
     elif not isinstance(names, (list, tuple)):
         raise BadValue("invalid category path (not a list)")
-    path = []
+    path: list[str] = []
     for name in names:
         try:
             clean = clean_text(name, unescape=unescape)
         except BadValue as bad:
-            raise BadValue(f"invalid category path ({bad.reason})") from None
+            return tuple(path), bad.reason
         if clean is None:
-            raise BadValue("invalid category path (blank name)")
+            return tuple(path), "blank name"
+        if is_sentence(clean):
+            return tuple(path), "sentence, not a category name"
+        if path and clean == path[-1]:
+            continue
+        if clean in path:
+            return tuple(path), "repeated name"
         path.append(clean)
-    return tuple(path)
+    return tuple(path), None
+
+
+def is_sentence(name: str) -> bool:
+    """Whether a category name is prose, as raw Amazon 2018 ``category`` lists carry after the
+    real path ("No expiration, no fees."): it is longer than :data:`MAX_CATEGORY_CHARS`, or
+    ends with ``.``, ``!`` or ``?`` after a lower-case word. A name that only ends with a
+    full stop is a category still ("N.Y.L.A.", a brand in the Clothing data)."""
+    return len(name) > MAX_CATEGORY_CHARS or _SENTENCE_END.search(name) is not None
 
 
 def parse_seq(raw: Any) -> int | None:
@@ -310,8 +342,20 @@ def build_item(
         brand=field("brand", lambda raw: clean_text(raw, unescape=unescape), brand),
         price=field("price", parse_price, price),
         sales_rank=field("sales_rank", parse_sales_rank, sales_rank),
-        categories=field(
-            "categories", lambda raw: parse_categories(raw, unescape=unescape), categories
-        )
-        or (),
+        categories=_category_field(log, line, categories, unescape),
     )
+
+
+def _category_field(log: RejectLog, line: int, raw: str | Iterable[Any],
+                    unescape: bool) -> tuple[str, ...]:
+    """The item's category path; a path cut short is loaded as far as it goes and logged."""
+    try:
+        path, cut = parse_categories(raw, unescape=unescape)
+    except BadValue as bad:
+        log.drop(line, "categories", bad.reason, raw)
+        return ()
+    if cut is not None and path:
+        log.cut(line, "categories", f"category path cut ({cut})", raw)
+    elif cut is not None:
+        log.drop(line, "categories", f"invalid category path ({cut})", raw)
+    return path

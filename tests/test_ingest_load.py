@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import signal
 import stat
@@ -205,6 +206,29 @@ def test_raw_amazon_json_loads_with_a_rejects_report(
     assert stats["nodes"]["User"] == 348 and stats["nodes"]["Item"] == 2320
     assert stats["relationships"]["BOUGHT"] == 2242
     assert sum(stats["bought_by_split"].values()) == 2242
+
+
+def test_cli_ingest_of_raw_data_with_a_test_fraction_and_an_unpacked_copy(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    meta = "".join(json.dumps({"asin": f"G{n}", "category": ["Gift Cards", "Gift Cards"]}) + "\n"
+                   for n in range(1, 4))
+    reviews = "".join(json.dumps({"reviewerID": user, "asin": f"G{n}", "unixReviewTime": n})
+                      + "\n" for user in ("R1", "R2") for n in range(1, 4))
+    shop = tmp_path / "gift"
+    shop.mkdir()
+    for name, text in (("meta_Gift_Cards.json", meta), ("Gift_Cards.json", reviews)):
+        (shop / name).write_text(text)
+        (shop / f"{name}.gz").write_bytes(gzip.compress(text.encode()))
+    assert main(["ingest", str(shop), "--quiet", "--test-fraction", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert ("note: read meta_Gift_Cards.json.gz, not meta_Gift_Cards.json beside it "
+            "(taken for its uncompressed copy)") in out
+    stats = graph_stats(store)
+    assert stats["bought_by_split"] == {"test": 4, "train": 2}  # 2 of each user's 3 at 0.5
+    assert stats["nodes"]["Category"] == 1
+    assert "SUBCATEGORY_OF" not in stats["relationships"]
 
 
 @pytest.mark.neo4j

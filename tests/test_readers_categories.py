@@ -101,10 +101,8 @@ def test_a_download_beside_its_unpacked_copy_reads_the_gzip_and_says_so(tmp_path
     assert [p.name for p in files.ignored] == ["Gift_Cards_5.json", "meta_Gift_Cards.json"]
     catalogue = read_amazon_json(tmp_path)
     assert catalogue.notes == [
-        "read Gift_Cards_5.json.gz, not Gift_Cards_5.json beside it (taken for its uncompressed "
-        "copy)",
-        "read meta_Gift_Cards.json.gz, not meta_Gift_Cards.json beside it (taken for its "
-        "uncompressed copy)",
+        f"read {name}.gz, not {name} beside it (taken for its uncompressed copy)"
+        for name in ("Gift_Cards_5.json", "meta_Gift_Cards.json")
     ]
     assert len(catalogue.items) == 3 and len(catalogue.purchases) == 6
 

@@ -131,7 +131,8 @@ def read_amazon_json_files(
 
     Raises:
         ValueError: ``test_share`` is outside ``[0, 1)``.
-        CatalogueError: a file is missing or not UTF-8, or no item or no purchase is usable.
+        CatalogueError: a file is missing, not UTF-8 or damaged gzip, or no item or no
+            purchase is usable.
     """
     if not 0 <= test_share < 1:
         raise ValueError(f"test_share must be in [0, 1), got {test_share}")

@@ -69,7 +69,8 @@ def read_csv_catalogue(path: str | Path) -> Catalogue:
 
     Raises:
         CatalogueError: ``path`` is not a directory, a required file or column is missing, a
-            file is not UTF-8, or no item or no purchase survives validation.
+            header cannot be read, a file is not UTF-8 or is damaged gzip, or no item or no
+            purchase survives validation.
     """
     directory = Path(path)
     if not directory.is_dir():

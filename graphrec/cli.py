@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from graphrec.config import Settings
 from graphrec.store.local import LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
-from graphrec.store.stats import format_stats, graph_stats
-from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
+from graphrec.stats import format_stats, graph_stats
+from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.writelock import WriterBusy, writer_lock
 from ingest.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -69,22 +70,31 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.detect import read_catalogue
+    from ingest.amazon_json import DEFAULT_TEST_SHARE
+    from ingest.detect import detect_format, read_catalogue
     from ingest.loader import load_catalogue, plan
     from ingest.rejects import summarise, write_rejects
 
     path = Path(args.path) if args.path else SAMPLE
     started = time.perf_counter()
-    catalogue = read_catalogue(path, format=args.format)
+    format = args.format or detect_format(path)
+    # demo and serve build their own namespace, without this option.
+    test_fraction = getattr(args, "test_fraction", None)
+    if test_fraction is not None and format != "amazon-json":
+        raise CommandError(f"--test-fraction applies to raw Amazon data only; {path} is a "
+                           f"{format} catalogue, which carries its own split")
+    catalogue = read_catalogue(path, format=format, test_share=test_fraction or DEFAULT_TEST_SHARE)
     read_seconds = time.perf_counter() - started
     print(f"read {path} ({catalogue.format}): {catalogue.rows_read:,} rows in "
           f"{read_seconds:.1f}s, {len(catalogue.rejects):,} rejected")
+    for note in catalogue.notes:
+        print(f"note: {note}")
     rejects_path = Path(args.rejects) if args.rejects else (
         settings.rejects_dir / f"{path.name or 'catalogue'}-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     if catalogue.rejects:
         write_rejects(catalogue.rejects, rejects_path)
     steps, _ = plan(catalogue, keep_external=args.keep_external)
-    with open_store(settings) as store:
+    with writer_lock(settings, "graphrec ingest"), open_store(settings) as store:
         print(f"loading into {store.description}")
         with RowProgress(sum(len(s.rows) for s in steps), enabled=not args.quiet) as bar:
             report = load_catalogue(store, catalogue, keep_external=args.keep_external,
@@ -197,7 +207,7 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     from graphrec.serving.publish import Publisher
     from graphrec.serving.service import UnknownUser
 
-    with open_store(settings) as store:
+    with writer_lock(settings, "graphrec publish"), open_store(settings) as store:
         publisher = Publisher(load_service(settings, store), k=args.k, paths=args.paths)
         try:
             users = publisher.users(args.users)
@@ -226,6 +236,17 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {text}")
     return value
 
 
@@ -299,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also load links to products outside the catalogue")
     ingest.add_argument("--rejects", help="rejects CSV (default under $GRAPHREC_HOME/rejects)")
     ingest.add_argument("--batch-size", type=int, default=5000)
+    ingest.add_argument("--test-fraction", type=fraction, metavar="F",
+                        help="raw Amazon data: share of each user's latest purchases put in the "
+                             "test split, 0 < F < 1 (default 0.3)")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(handler=cmd_ingest)
 
@@ -367,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_STORE
-    except (CommandError, CatalogueError, LocalStoreError) as exc:
+    except (CommandError, CatalogueError, LocalStoreError, WriterBusy) as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from graphrec.config import Settings
 from graphrec.store.local import LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
-from graphrec.stats import format_stats, graph_stats
-from graphrec.store import GraphStore, StoreUnavailable, open_store
-from graphrec.writelock import WriterBusy, writer_lock
+from graphrec.store.stats import format_stats, graph_stats
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
+from graphrec.store.writelock import WriterBusy, writer_lock
 from ingest.errors import CatalogueError
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graphrec.config import Settings
-from graphrec.writelock import WriterBusy, lock_path, writer_lock
+from graphrec.store.writelock import WriterBusy, lock_path, writer_lock
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_a_second_writer_says_it_waits_and_gives_up_after_its_bound(home: Settin
 
 def test_the_lock_passes_to_the_waiter_when_the_holder_exits(home: Settings) -> None:
     script = ("import sys, time; from graphrec.config import Settings; "
-              "from graphrec.writelock import writer_lock; "
+              "from graphrec.store.writelock import writer_lock; "
               "s = Settings.from_env({'GRAPHREC_HOME': sys.argv[1]}); "
               "cm = writer_lock(s, 'holder'); cm.__enter__(); print('held', flush=True); "
               "time.sleep(1.5)")

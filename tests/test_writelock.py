@@ -60,7 +60,8 @@ def test_the_lock_passes_to_the_waiter_when_the_holder_exits(home: Settings) -> 
 def test_the_cli_prints_a_busy_store_as_one_line(home: Settings, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from graphrec import cli, writelock
+    from graphrec import cli
+    from graphrec.store import writelock
 
     monkeypatch.setenv("GRAPHREC_HOME", str(home.home))
     monkeypatch.setattr(cli, "writer_lock", _with_wait(writelock.writer_lock, 0.3))

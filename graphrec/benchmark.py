@@ -60,6 +60,16 @@ def _ease_links(seed: int) -> Recommender:
     return EASELinks(seed=seed)
 
 
+def _rp3beta(seed: int) -> Recommender:
+    from graphrec.baselines.rp3beta import RP3Beta
+    return RP3Beta(seed=seed)
+
+
+def _multvae(seed: int) -> Recommender:
+    from graphrec.baselines.multvae import MultVAE
+    return MultVAE(seed=seed)
+
+
 MODELS: dict[str, ModelFactory] = {
     "popularity": _popularity,
     "itemknn": _itemknn,
@@ -67,6 +77,8 @@ MODELS: dict[str, ModelFactory] = {
     "lightgcn": _lightgcn,
     "ease": _ease,
     "ease_links": _ease_links,
+    "rp3beta": _rp3beta,
+    "multvae": _multvae,
 }
 BASELINES: tuple[str, ...] = tuple(MODELS)
 

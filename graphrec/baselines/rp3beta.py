@@ -80,7 +80,9 @@ class RP3Beta:
     Any of the three left ``None`` is tuned on a validation split carved from train: for each
     ``alpha`` (ascending, stopping past the peak) the best ``beta`` (likewise), and for each of
     those every ``k`` of ``k_grid`` (neighbourhood sizes are not unimodal, see
-    :func:`~graphrec.baselines.base.search`). Dacrema et al. tuned the same three.
+    :func:`~graphrec.baselines.base.search`). Dacrema et al. tuned the same three. The grids
+    reach below what Beauty's validation split chose (α 0.5, β 0, k 20; a first grid that
+    started at α 0.5 and k 50 chose both of its smallest values).
 
     Args:
         alpha: exponent of the transition probabilities (1: the plain walk, P3α).

@@ -148,26 +148,36 @@ def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
     }
 
 
-def describe_all(weighted: Iterable[tuple[float | None, ReasonPath]], data: GraphData,
-                 titles: Mapping[str, str | None], top: int | None = None
-                 ) -> list[dict[str, Any]]:
-    """The first ``top`` paths of ``weighted`` (strongest first) that read differently, each as
-    :func:`describe` gives it.
+Weighted = tuple[float | None, ReasonPath]
+
+
+def distinct(weighted: Iterable[Weighted], data: GraphData, titles: Mapping[str, str | None],
+             top: int | None = None) -> list[Weighted]:
+    """The first ``top`` of ``weighted`` (strongest first) that read differently.
 
     A path that reads as an earlier one is left out: its evidence is in that sentence's count
     (two co-buyers of one item make "2 of the 9 shoppers who bought it"), or it goes through a
     listing named as one already said (the same title bought twice: a near-duplicate listing of
     one product). Pass more candidates than ``top`` so that what is left out is made up for.
     """
-    out: list[dict[str, Any]] = []
+    out: list[Weighted] = []
     said: set[tuple[str, ...]] = set()
     for weight, path in weighted:
         if top is not None and len(out) >= top:
             break
         if (reading := _reading(path, data, titles)) not in said:
             said.add(reading)
-            out.append(describe(path, data, titles, weight))
+            out.append((weight, path))
     return out
+
+
+def describe_all(weighted: Iterable[Weighted], data: GraphData,
+                 titles: Mapping[str, str | None], top: int | None = None
+                 ) -> list[dict[str, Any]]:
+    """:func:`describe` of each of the :func:`distinct` paths: a recommendation's reasons, none
+    said twice."""
+    return [describe(path, data, titles, weight)
+            for weight, path in distinct(weighted, data, titles, top)]
 
 
 def _reading(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]

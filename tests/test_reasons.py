@@ -10,7 +10,7 @@ import cypher
 from graphrec.dataset import GraphData
 from graphrec.export import export_graph
 from graphrec.paths import PathFinder, ReasonPath
-from graphrec.reasons import describe, describe_all
+from graphrec.reasons import describe, describe_all, distinct
 from graphrec.store import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
@@ -141,6 +141,8 @@ def test_two_listings_of_one_product_are_said_once(shop) -> None:
     assert [(view["kind"], view["weight"], view["nodes"][1]["id"]) for view in said] == [
         ("brand", 0.5, "i00"), ("category", 0.2, "i02")]
     assert len(describe_all(weighted, shop, TITLES, top=1)) == 1
+    # the paths kept, for callers that need them (publish writes each path's steps)
+    assert distinct(weighted, shop, TITLES) == [weighted[0], weighted[2]]
 
 
 def test_every_kind_has_a_sentence_that_names_the_item_bought(shop) -> None:

@@ -251,10 +251,40 @@ def fraction(text: str) -> float:
 
 
 def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec.evaluation import benchmark
+    """The benchmark on any catalogue ``graphrec ingest`` reads, with the same checks and split
+    (raw Amazon data: each user's latest purchases are the test split)."""
+    import torch
 
-    argv = ["--data", args.data, "--out", args.out, "--seed", str(args.seed)]
-    benchmark.main(argv + (["--models", *args.models] if args.models else []))
+    from graphrec.evaluation import benchmark
+    from graphrec.dataset import GraphData
+    from ingest.detect import read_catalogue
+    from ingest.frames import catalogue_frames
+    from ingest.rejects import summarise
+
+    models = args.models or benchmark.ALL_MODELS
+    for name in models:
+        try:
+            benchmark.resolve_model(name)
+        except KeyError as exc:
+            raise CommandError(exc.args[0]) from None
+    started = time.perf_counter()
+    catalogue = read_catalogue(args.data, format=args.format)
+    frames = catalogue_frames(catalogue)
+    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    print(f"read {args.data} ({catalogue.format}) in {time.perf_counter() - started:.1f}s: "
+          f"{data.num_users:,} users, {data.num_items:,} items, {len(data.train):,} train and "
+          f"{len(data.test):,} test purchases, {len(catalogue.rejects):,} rows rejected")
+    for reason, count in summarise(catalogue.rejects).items():
+        print(f"  {count:>8,}  {reason}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else benchmark.results_path(
+        benchmark.catalogue_name(args.data))
+    try:
+        benchmark.run_benchmark(data, models, out, source=args.data, seed=args.seed,
+                                merge=not args.no_merge)
+    except benchmark.ResultsMismatch as exc:
+        raise CommandError(f"{exc} (--out FILE, or --no-merge)") from None
     return 0
 
 
@@ -361,10 +391,17 @@ def build_parser() -> argparse.ArgumentParser:
     publish.set_defaults(handler=cmd_publish)
 
     bench = sub.add_parser("benchmark", help="the papers' protocol: graphrec against baselines")
-    bench.add_argument("--data", required=True, help="canonical CSV catalogue with a split")
-    bench.add_argument("--models", nargs="+", help="default: every model and ablation")
-    bench.add_argument("--out", default="benchmarks/results/beauty.json")
+    bench.add_argument("--data", required=True,
+                       help="catalogue folder, any format graphrec ingest reads")
+    bench.add_argument("--format", choices=("csv", "amazon-json"), help="skip detection")
+    bench.add_argument("--models", nargs="+",
+                       help="names or module:factory (default: every model and ablation)")
+    bench.add_argument("--out", help="results JSON (default: benchmarks/results/<catalogue>.json, "
+                                     "e.g. beauty.json for .../amazon_beauty)")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--threads", type=positive_int, help="torch threads")
+    bench.add_argument("--no-merge", action="store_true",
+                       help="replace the results file instead of adding to it")
     bench.set_defaults(handler=cmd_benchmark)
 
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")

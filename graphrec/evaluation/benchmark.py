@@ -1,17 +1,19 @@
 """The benchmark: every model fitted on the same train split and judged by the same protocol.
 
 Models are looked up by name in :data:`MODELS` (name → ``factory(seed)``). graphrec's own model
-and its ablations join as further entries, or are named on the command line as
-``package.module:factory`` without editing this file. Results merge into one JSON file, so adding
-a model does not mean refitting the baselines.
+and its ablations join as further entries, or are named as ``package.module:factory`` without
+editing this file. Results merge into one JSON file per catalogue
+(:func:`results_path`), so adding a model does not mean refitting the baselines.
 
-    python -m graphrec.evaluation.benchmark --data ../shared/datasets/amazon_beauty
+``graphrec benchmark --data DIR`` reads the catalogue with ``graphrec ingest``'s readers (any
+format it takes) and hands the :class:`~graphrec.dataset.GraphData` to :func:`run_benchmark`;
+this module reads nothing but canonical CSV itself.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -60,6 +62,16 @@ def _ease_links(seed: int) -> Recommender:
     return EASELinks(seed=seed)
 
 
+def _rp3beta(seed: int) -> Recommender:
+    from graphrec.evaluation.baselines.rp3beta import RP3Beta
+    return RP3Beta(seed=seed)
+
+
+def _multvae(seed: int) -> Recommender:
+    from graphrec.evaluation.baselines.multvae import MultVAE
+    return MultVAE(seed=seed)
+
+
 MODELS: dict[str, ModelFactory] = {
     "popularity": _popularity,
     "itemknn": _itemknn,
@@ -67,6 +79,8 @@ MODELS: dict[str, ModelFactory] = {
     "lightgcn": _lightgcn,
     "ease": _ease,
     "ease_links": _ease_links,
+    "rp3beta": _rp3beta,
+    "multvae": _multvae,
 }
 BASELINES: tuple[str, ...] = tuple(MODELS)
 
@@ -94,7 +108,27 @@ GRAPHREC: dict[str, ModelFactory] = {
 }
 MODELS.update(GRAPHREC)
 ALL_MODELS: tuple[str, ...] = tuple(MODELS)
-DEFAULT_OUT = Path("benchmarks/results/beauty.json")
+RESULTS_DIR = Path("benchmarks/results")
+
+
+class ResultsMismatch(RuntimeError):
+    """The results file holds another catalogue's results; merging would mix them."""
+
+
+def catalogue_name(path: str | Path) -> str:
+    """A catalogue's short name, from its folder: lower case, ``amazon_`` dropped (the shared
+    datasets are ``amazon_<category>``), anything but letters, digits, ``-`` and ``_`` made ``_``.
+
+    ``../shared/datasets/amazon_beauty`` → ``beauty``; ``shops/Toys & Games`` → ``toys_games``.
+    """
+    name = Path(path).resolve().name.lower()
+    name = re.sub(r"^amazon[_-]", "", name)
+    return re.sub(r"[^a-z0-9_-]+", "_", name).strip("_") or "catalogue"
+
+
+def results_path(name: str, directory: str | Path = RESULTS_DIR) -> Path:
+    """Where a catalogue's results go by default: ``benchmarks/results/<name>.json``."""
+    return Path(directory) / f"{name}.json"
 
 
 def resolve_model(name: str) -> ModelFactory:
@@ -107,10 +141,10 @@ def resolve_model(name: str) -> ModelFactory:
     raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)} or module:factory")
 
 
-def dataset_summary(data: GraphData, data_dir: str | Path) -> dict[str, Any]:
-    """Counts that identify the data a result belongs to."""
+def dataset_summary(data: GraphData, source: str | Path) -> dict[str, Any]:
+    """Counts that identify the data a result belongs to; ``source`` is where it was read."""
     return {
-        "path": str(data_dir), "fingerprint": data.fingerprint(),
+        "path": str(source), "fingerprint": data.fingerprint(),
         "users": data.num_users, "items": data.num_items, "brands": len(data.brands),
         "categories": len(data.categories), "train": len(data.train), "test": len(data.test),
         "links": {relation: len(pairs) for relation, pairs in data.links.items()},
@@ -191,13 +225,21 @@ def format_explanations(report: dict[str, Any]) -> str:
 
 
 def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The payload already in ``out_path`` for the same data and seed (else nothing)."""
+    """The payload already in ``out_path`` for the same data and seed (else nothing).
+
+    Raises:
+        ResultsMismatch: ``out_path`` holds results of a catalogue with another fingerprint.
+    """
     if not out_path.exists():
         return {}
     previous = json.loads(out_path.read_text())
-    same = (previous.get("seed") == seed
-            and previous.get("dataset", {}).get("fingerprint") == dataset["fingerprint"])
-    return previous if same else {}
+    theirs = previous.get("dataset", {})
+    if theirs.get("fingerprint") != dataset["fingerprint"]:
+        raise ResultsMismatch(
+            f"{out_path} holds the results of another catalogue ({theirs.get('path')}, "
+            f"fingerprint {theirs.get('fingerprint')}; this one is {dataset['fingerprint']}): "
+            "name another file, or replace them without merging")
+    return previous if previous.get("seed") == seed else {}
 
 
 def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: int,
@@ -217,20 +259,31 @@ def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: 
     return payload
 
 
-def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
-                  out_path: str | Path | None = DEFAULT_OUT, seed: int = 0, k: int = 10,
-                  merge: bool = True, log: Callable[[str], None] = print,
+def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BASELINES,
+                  out_path: str | Path | None = None, *, source: str | Path | None = None,
+                  seed: int = 0, k: int = 10, merge: bool = True,
+                  log: Callable[[str], None] = print,
                   explain: str | None = "graphrec") -> dict[str, Any]:
-    """Fit and evaluate ``models`` on the catalogue in ``data_dir``; print a table, write JSON.
+    """Fit and evaluate ``models`` on ``catalogue``; print a table, write JSON to ``out_path``.
 
-    With ``merge``, models already in ``out_path`` for the same data and seed (read when writing,
-    so separate runs can fill one file) are kept: a new entry (graphrec's model, an ablation) is
-    added without refitting the rest. The model named ``explain`` (graphrec's) also gets its
-    one-user top-10 latency and the explanation report (:mod:`graphrec.evaluation.fidelity`).
+    ``catalogue`` is the data itself, or a folder of canonical CSV files to read; ``source``
+    says where it came from in the JSON (default: that folder). ``out_path`` ``None`` writes
+    nothing. With ``merge``, models already in ``out_path`` for the same data and seed (read
+    when writing, so separate runs can fill one file) are kept: a new entry (graphrec's model, an
+    ablation) is added without refitting the rest; results of another catalogue there are an
+    error (:class:`ResultsMismatch`), found before any model is fitted. The model named
+    ``explain`` (graphrec's) also gets its one-user top-10 latency and the explanation report
+    (:mod:`graphrec.evaluation.fidelity`).
     """
-    data = GraphData.from_csv_dir(data_dir)
-    dataset = dataset_summary(data, data_dir)
+    if isinstance(catalogue, GraphData):
+        data = catalogue
+    else:
+        data = GraphData.from_csv_dir(catalogue)
+        source = catalogue if source is None else source
+    dataset = dataset_summary(data, "" if source is None else source)
     out = Path(out_path) if out_path is not None else None
+    if out is not None and merge:
+        _previous(out, dataset, seed)
     results: dict[str, Any] = {}
     explanations: dict[str, Any] | None = None
     payload: dict[str, Any] = {}
@@ -259,24 +312,3 @@ def run_benchmark(data_dir: str | Path, models: Sequence[str] = BASELINES,
     if out is not None:
         log(f"wrote {out}")
     return payload
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m graphrec.evaluation.benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="catalogue directory (canonical CSVs)")
-    parser.add_argument("--models", nargs="+", default=list(ALL_MODELS),
-                        help=f"names ({', '.join(MODELS)}) or module:factory")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--no-merge", action="store_true",
-                        help="drop results of models not run now")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run_benchmark(args.data, args.models, args.out, seed=args.seed, merge=not args.no_merge)
-
-
-if __name__ == "__main__":
-    main()

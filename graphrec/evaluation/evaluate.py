@@ -39,7 +39,8 @@ def top_k(scorer: Scorer, users: np.ndarray, seen: sp.csr_matrix, k: int = 10,
     ``seen`` (users × items, usually the train matrix) marks items that must not be recommended;
     they get ``-inf`` before the top-k, so a model cannot score points by returning what the user
     already bought. With ``keep``, only items it accepts are ranked (graphrec serves only items
-    it can explain, :mod:`graphrec.serving.ranking`); a row with fewer than ``k`` ends in ``-1``.
+    it can explain, :mod:`graphrec.serving.ranking`); a row with fewer than ``k`` ends in ``-1``, as
+    does every row of a catalogue of fewer than ``k`` items.
     """
     users = np.asarray(users, dtype=np.int64)
     out = np.full((len(users), k), -1, dtype=np.int64)
@@ -51,7 +52,8 @@ def top_k(scorer: Scorer, users: np.ndarray, seen: sp.csr_matrix, k: int = 10,
         scores[torch.from_numpy(row_of), torch.from_numpy(rows.indices.astype(np.int64))] = (
             -torch.inf)
         if keep is None:
-            out[start:start + len(batch)] = torch.topk(scores, k, dim=1).indices.numpy()
+            top = torch.topk(scores, min(k, scores.shape[1]), dim=1).indices.numpy()
+            out[start:start + len(batch), :top.shape[1]] = top
             continue
         for row, user in enumerate(batch):
             top = top_accepted(scores[row], k, functools.partial(keep, int(user))).numpy()

@@ -37,16 +37,19 @@ class Recommender(Protocol):
 class ItemItemScorer:
     """Scores ``X[users] @ W`` for a users × items matrix ``X`` and item–item weights ``W``.
 
-    The shape shared by item-kNN, EASE and EASE with links: a user's score for an item is the sum
-    of the weights from the items they bought to it.
+    The shape shared by item-kNN, EASE, EASE with links and RP3β: a user's score for an item is
+    the sum of the weights from the items they bought to it. ``weights`` may be sparse (RP3β
+    keeps a few hundred per item), and then stays so.
     """
 
-    def __init__(self, train: sp.csr_matrix, weights: np.ndarray) -> None:
+    def __init__(self, train: sp.csr_matrix, weights: np.ndarray | sp.spmatrix) -> None:
         self.train = train
-        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.weights = (weights.astype(np.float32).tocsr() if sp.issparse(weights)
+                        else np.ascontiguousarray(weights, dtype=np.float32))
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
-        return np.asarray(self.train[np.asarray(users)] @ self.weights, dtype=np.float32)
+        scores = self.train[np.asarray(users)] @ self.weights
+        return np.asarray(scores.toarray() if sp.issparse(scores) else scores, dtype=np.float32)
 
 
 def validation_score(scorer: Scorer, split: GraphData) -> float:

@@ -4,6 +4,11 @@ With no ``NEO4J_URI`` graphrec runs against this server so that a fresh machine 
 Java nor Neo4j: the ``arcadedb-embedded`` wheel ships the server and its own Java runtime. The
 server is a separate process (it outlives one command, so later commands reuse it) that listens
 on 127.0.0.1 only, with a generated root password kept in a 0600 file.
+
+The store is private to the user who runs graphrec: the server reads its root password from that
+file (never from its command line, which every local user can read in ``/proc``), and every file
+and folder under the store's directory is 0600/0700, so no other user can read the database files
+either.
 """
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ import errno
 import fcntl
 import importlib.util
 import json
+import logging
 import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,6 +38,14 @@ from graphrec.config import Settings
 SERVER_CLASS = "com.arcadedb.server.ArcadeDBServer"
 BOLT_PLUGIN = "Bolt:com.arcadedb.bolt.BoltProtocolPlugin"
 USER = "root"
+#: How servers started by graphrec before 0600 password files were used got their password.
+PASSWORD_ARGUMENT = "-Darcadedb.server.rootPassword="
+
+log = logging.getLogger(__name__)
+
+
+#: Permission bits no file or folder of the store may have: none for group or others.
+SHARED_BITS = 0o077
 
 
 class LocalStoreError(RuntimeError):
@@ -67,6 +82,27 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only, whatever the process's umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def make_private(top: Path) -> None:
+    """Take every permission of group and others off ``top`` and everything under it.
+
+    For stores created before their files were private (folders 755, files 644); a server
+    started since writes nothing that others can read (it runs with umask 077).
+    """
+    for folder, dirs, files in os.walk(top):
+        for entry in [folder, *(os.path.join(folder, name) for name in dirs + files)]:
+            mode = os.lstat(entry).st_mode
+            if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) & SHARED_BITS:
+                os.chmod(entry, stat.S_IMODE(mode) & ~SHARED_BITS)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -110,12 +146,16 @@ class LocalStore:
 
     def password(self) -> str:
         """The root password, generated on first use and readable by this user only."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._make_dir()
         if not self.password_file.exists():
             fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(24))
         return self.password_file.read_text().strip()
+
+    def _make_dir(self) -> None:
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
 
     def running(self) -> ServerInfo | None:
         """The server recorded in ``server.json`` if its process is still alive."""
@@ -135,6 +175,10 @@ class LocalStore:
             info = self.running()
             if info is None:
                 info = self._spawn()
+            elif any(arg.startswith(PASSWORD_ARGUMENT) for arg in psutil.Process(info.pid).cmdline()):
+                log.warning("the local store (pid %d) was started with its root password on its "
+                            "command line, where every local user can read it: restart it "
+                            "(graphrec db stop, then graphrec db start)", info.pid)
             self._wait_ready(info, timeout)
             return info
 
@@ -164,19 +208,27 @@ class LocalStore:
         except (FileNotFoundError, json.JSONDecodeError, TypeError, ValueError):
             pass
         bolt, http = _free_port(), _free_port()
-        ports_file.write_text(json.dumps([bolt, http]))
+        _write_private(ports_file, json.dumps([bolt, http]))
         return bolt, http
 
     def _spawn(self) -> ServerInfo:
+        """Start the server with umask 077, so that whatever it writes is this user's alone.
+
+        The root password goes by its file (``rootPasswordPath``): ArcadeDB reads it when it
+        creates the root user, the first time it starts on this store, and keeps only a salted
+        hash of it in ``server-users.jsonl``.
+        """
         pkg = _package_dir()
+        self.password()
+        make_private(self.dir)
         bolt_port, http_port = self._ports()
         root = self.dir / "root"
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, exist_ok=True)
         command = [
             str(pkg / "jre" / "bin" / "java"),
             f"-Xmx{self.heap}",
             f"-Darcadedb.server.rootPath={root}",
-            f"-Darcadedb.server.rootPassword={self.password()}",
+            f"-Darcadedb.server.rootPasswordPath={self.password_file}",
             f"-Darcadedb.server.defaultDatabases={self.database}[{USER}]",
             f"-Darcadedb.server.plugins={BOLT_PLUGIN}",
             "-Darcadedb.server.httpIncomingHost=127.0.0.1",
@@ -186,13 +238,14 @@ class LocalStore:
             "-cp", str(pkg / "jars" / "*"),
             SERVER_CLASS,
         ]
-        with open(self.log_file, "ab") as log:
+        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(log_fd, "ab") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=self.dir,
-                                    start_new_session=True)
+                                    start_new_session=True, umask=0o077)
         info = ServerInfo(pid=proc.pid, bolt_port=bolt_port, http_port=http_port,
                           database=self.database)
-        self._info_file.write_text(json.dumps(asdict(info)))
+        _write_private(self._info_file, json.dumps(asdict(info)))
         return info
 
     def _wait_ready(self, info: ServerInfo, timeout: float) -> None:
@@ -225,8 +278,9 @@ class LocalStore:
     @contextmanager
     def _lock(self) -> Iterator[None]:
         """Serialise start/stop across processes (gunicorn workers, parallel commands)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / "lock", "w") as fh:
+        self._make_dir()
+        fd = os.open(self.dir / "lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield

@@ -105,6 +105,15 @@ def make_private(top: Path) -> None:
                 os.chmod(entry, stat.S_IMODE(mode) & ~SHARED_BITS)
 
 
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (none when it is gone)."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return set()
+    return {c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN}
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """Whether a listener could bind ``host:port`` now.
 
@@ -168,6 +177,23 @@ class LocalStore:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             return None
         return info if SERVER_CLASS in cmdline else None
+
+    def bolt_resolver(self, address: neo4j.Address) -> list[tuple[str, int]]:
+        """Where the server accepts Bolt now, for the driver's ``resolver`` option.
+
+        The driver calls it before every connection it opens, so a connection goes only to the
+        port ``server.json`` records, and only while the recorded server process is alive and
+        listens there itself: after a restart on other ports no credentials are sent to the old
+        one, whatever may listen there now. ``ServiceUnavailable`` when the server is down.
+        """
+        info = self.running()
+        if info is None:
+            raise neo4j.exceptions.ServiceUnavailable(
+                "the local store is not running (start it: graphrec db start)")
+        if info.bolt_port not in listening_ports(info.pid):
+            raise neo4j.exceptions.ServiceUnavailable(
+                f"the local store (pid {info.pid}) does not listen on its Bolt port yet")
+        return [("127.0.0.1", info.bolt_port)]
 
     def start(self, timeout: float = 120.0) -> ServerInfo:
         """Start the server, or return the one already running; returns once a query answers."""
@@ -252,7 +278,8 @@ class LocalStore:
         """Bolt opens before the database exists, so wait for a real query to answer."""
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
-        with neo4j.GraphDatabase.driver(info.uri, auth=(USER, self.password())) as driver:
+        with neo4j.GraphDatabase.driver(info.uri, auth=(USER, self.password()),
+                                        resolver=self.bolt_resolver) as driver:
             while time.monotonic() < deadline:
                 if not psutil.pid_exists(info.pid):
                     break

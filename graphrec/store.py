@@ -1,7 +1,9 @@
 """The graph store connection: one driver per process, every query by file name and parameters.
 
 Neo4j when ``NEO4J_URI`` is set; otherwise the local store (:mod:`graphrec.localstore`), started
-on first use. Both are reached through the official ``neo4j`` driver and the same Cypher.
+on first use. Both are reached through the official ``neo4j`` driver and the same Cypher. A
+driver of the local store follows it when it restarts on other ports: before each connection it
+opens it reads where the running server listens (:meth:`LocalStore.bolt_resolver`).
 """
 from __future__ import annotations
 
@@ -124,17 +126,20 @@ class GraphStore:
 
 def open_store(settings: Settings, *, start_local: bool = True) -> GraphStore:
     """Connect to Neo4j (``NEO4J_URI``) or to the local store, starting it if needed."""
+    options: dict[str, Any] = {}
     if settings.uses_local_store:
         local = LocalStore(settings)
         info = local.start() if start_local else local.running()
         if info is None:
             raise StoreUnavailable("the local store is not running (start it: graphrec db start)")
         uri, auth = info.uri, (USER, local.password())
-        description = f"the local store at {uri} (database {settings.database})"
+        # The server may come back on other ports: every connection asks where it listens now.
+        options["resolver"] = local.bolt_resolver
+        description = f"the local store (database {settings.database})"
     else:
         uri, auth = settings.neo4j_uri, (settings.neo4j_user, settings.neo4j_password or "")
         description = f"Neo4j at {uri} (database {settings.database})"
     driver = neo4j.GraphDatabase.driver(uri, auth=auth,
                                         max_transaction_retry_time=RETRY_SECONDS,
-                                        connection_timeout=CONNECT_SECONDS)
+                                        connection_timeout=CONNECT_SECONDS, **options)
     return GraphStore(driver, settings.database, description)

@@ -9,15 +9,20 @@ write.
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 import psutil
 import pytest
 
 from graphrec.config import Settings
 from graphrec.localstore import LocalStore
-from graphrec.store import GraphStore
+from graphrec.store import GraphStore, StoreUnavailable, open_store
+from web.engine import Engine
 
 
 @pytest.fixture
@@ -69,3 +74,82 @@ def test_an_older_stores_files_are_made_private_when_it_starts(tmp_path: Path) -
         assert stat.S_IMODE(local.dir.stat().st_mode) == 0o700
     finally:
         local.stop()
+
+
+# --- 2. credentials only to the port the running store listens on ------------------------------
+
+class FakeBolt:
+    """A listener on ``port`` that plays a Bolt server just long enough to be sent credentials.
+
+    It answers the version handshake (4.4), so a client goes on to send its HELLO with the user
+    and password, and records every byte it receives.
+    """
+
+    def __init__(self, port: int):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen()
+        self.connections = 0
+        self.received = bytearray()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.settimeout(1.0)
+                try:
+                    self.received += conn.recv(20)
+                    conn.sendall(b"\x00\x00\x04\x04")
+                    while chunk := conn.recv(4096):
+                        self.received += chunk
+                except OSError:
+                    pass
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def own_store(tmp_path: Path) -> Iterator[Settings]:
+    """A local store of its own, to stop and start (the session's store stays up)."""
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), "GRAPHREC_STORE_HEAP": "512m"})
+    if not settings.uses_local_store:
+        pytest.skip("NEO4J_URI is set: no local store")
+    try:
+        yield settings
+    finally:
+        LocalStore(settings).stop()
+
+
+def test_credentials_never_go_to_the_port_a_stopped_store_left(own_store: Settings) -> None:
+    local = LocalStore(own_store)
+    engine = Engine(own_store)
+    with open_store(own_store) as cli_store:
+        cli_store.write("ingest/users", rows=[{"id": "u1"}])
+        assert engine.store().read("stats/labels") == [{"label": "User", "count": 1}]
+        first = local.stop()
+        with FakeBolt(first.bolt_port) as fake:
+            engine.failed()
+            with pytest.raises(StoreUnavailable):
+                engine.store()
+            with pytest.raises(StoreUnavailable):
+                cli_store.read("stats/labels")
+            second = local.start()
+            assert second.bolt_port != first.bolt_port  # the fake holds the old one
+            assert engine.store().read("stats/labels") == [{"label": "User", "count": 1}]
+            assert cli_store.read("stats/labels") == [{"label": "User", "count": 1}]
+        engine.close()
+    sent_password = local.password().encode() in fake.received
+    assert not sent_password, "the root password went to the old port"
+    assert (fake.connections, bytes(fake.received)) == (0, b"")

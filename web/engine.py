@@ -6,8 +6,9 @@ filled it starts afresh, so a driver never crosses a fork. The driver is closed 
 
 A store that fails is not cached as failed: the next request probes it with one trivial query
 (no retries, so a dead store answers 503 at once instead of after the driver's retry time) and
-carries on as soon as it answers. The local store picks new ports when it restarts, so for it a
-failed probe also re-reads where the server now listens and points the same driver object there.
+carries on as soon as it answers. The local store may come back on other ports: its driver reads
+where the server listens before every connection it opens, so the probe reaches it there, and
+never sends credentials to the port the old server left.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from flask import Flask, current_app
 
 import cypher
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore
 from graphrec.store import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
@@ -130,12 +130,7 @@ class Engine:
 
     def _probe(self) -> None:
         assert self._store is not None
-        try:
-            self._run_probe()
-        except StoreUnavailable:
-            if not self._repoint_local_store():
-                raise
-            self._run_probe()
+        self._run_probe()
         self._suspect = False
 
     def _run_probe(self) -> None:
@@ -147,20 +142,6 @@ class Engine:
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
             raise StoreUnavailable(f"cannot reach {store.description}: "
                                    f"{' '.join(str(exc).split())}") from exc
-
-    def _repoint_local_store(self) -> bool:
-        """The local store restarted on other ports: point our store object at the new ones."""
-        if not self.settings.uses_local_store:
-            return False
-        info = LocalStore(self.settings).running()
-        if info is None or info.uri in self._store.description:
-            return False
-        fresh = open_store(self.settings, start_local=False)
-        old = self._store.driver
-        self._store.driver, self._store.description = fresh.driver, fresh.description
-        old.close()
-        log.warning("the local store moved: now %s", fresh.description)
-        return True
 
     def _forget_if_forked(self) -> None:
         if self._pid != os.getpid():

@@ -20,6 +20,9 @@ from graphrec.localstore import USER, LocalStore
 
 #: How long the driver keeps retrying a transaction on a lost connection before giving up.
 RETRY_SECONDS = 5.0
+#: The longest a query waits for a connection: for a free one from the pool, or for a new one to
+#: connect, agree on a protocol version and log in (the driver's default is 60 s, for which a
+#: server that accepts and never answers held a web worker's thread).
 CONNECT_SECONDS = 5.0
 
 
@@ -141,5 +144,7 @@ def open_store(settings: Settings, *, start_local: bool = True) -> GraphStore:
         description = f"Neo4j at {uri} (database {settings.database})"
     driver = neo4j.GraphDatabase.driver(uri, auth=auth,
                                         max_transaction_retry_time=RETRY_SECONDS,
-                                        connection_timeout=CONNECT_SECONDS, **options)
+                                        connection_timeout=CONNECT_SECONDS,
+                                        connection_acquisition_timeout=CONNECT_SECONDS,
+                                        **options)
     return GraphStore(driver, settings.database, description)

@@ -12,6 +12,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Self
@@ -22,6 +23,7 @@ import pytest
 from graphrec.config import Settings
 from graphrec.localstore import LocalStore
 from graphrec.store import GraphStore, StoreUnavailable, open_store
+from web import create_app
 from web.engine import Engine
 
 
@@ -153,3 +155,70 @@ def test_credentials_never_go_to_the_port_a_stopped_store_left(own_store: Settin
     sent_password = local.password().encode() in fake.received
     assert not sent_password, "the root password went to the old port"
     assert (fake.connections, bytes(fake.received)) == (0, b"")
+
+
+# --- 3. a store that accepts and never answers -------------------------------------------------
+
+class SilentListener:
+    """Accepts every connection and never sends a byte back (a hung server, or a tarpit)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                self.accepted.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+        self.thread.join(5)
+
+
+def test_a_store_that_never_answers_costs_a_request_seconds_and_holds_up_no_other(
+        tmp_path: Path) -> None:
+    """Each request gives up after the driver's bounded wait, all of them at the same time:
+    none waits for another's probe (four probes one after another would take 20 s)."""
+    with SilentListener() as silent:
+        settings = Settings.from_env({"NEO4J_URI": f"bolt://127.0.0.1:{silent.port}",
+                                      "GRAPHREC_HOME": str(tmp_path)})
+        app = create_app({"TESTING": True, "SETTINGS": settings})
+        answers: list[tuple[int, float]] = []
+
+        def ask(path: str) -> None:
+            started = time.monotonic()
+            status = app.test_client().get(path).status_code
+            answers.append((status, time.monotonic() - started))
+
+        paths = [f"/api/users/A{n}/recommendations" for n in range(3)] + ["/api/health"]
+        threads = [threading.Thread(target=ask, args=(path,), daemon=True) for path in paths]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=15 - (time.monotonic() - started))
+        elapsed = time.monotonic() - started
+        try:
+            assert not [t for t in threads if t.is_alive()], f"still waiting after {elapsed:.1f}s"
+            assert sorted(status for status, _ in answers) == [503] * 4
+            assert max(seconds for _, seconds in answers) < 6.5
+            assert elapsed < 7
+            assert silent.accepted  # the driver did reach the listener: its wait was bounded
+            print(f"4 requests against a silent store: 503 each, slowest "
+                  f"{max(seconds for _, seconds in answers):.2f}s, all in {elapsed:.2f}s")
+        finally:
+            app.extensions["graphrec"].close()
+

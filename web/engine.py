@@ -46,7 +46,8 @@ class Engine:
         self._settings = settings
         self._options = {"details_max_age": details_max_age,
                          "reason_cache_size": reason_cache_size}
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # held briefly: opening, forgetting, closing
+        self._loading = threading.Lock()  # held while the service loads (seconds)
         self._pid = os.getpid()
         self._store: GraphStore | None = None
         self._service: RecommendationService | None = None
@@ -59,21 +60,31 @@ class Engine:
         return self._settings
 
     def store(self) -> GraphStore:
-        """The process's store; probed first when the last query through it failed."""
+        """The process's store; probed first when the last query through it failed.
+
+        The probe runs outside the engine's lock: a store that does not answer costs each
+        request that needs it the driver's bounded wait, side by side, rather than one after
+        another.
+        """
+        store = self._opened()
+        if self._suspect:
+            self._probe(store)
+        return store
+
+    def _opened(self) -> GraphStore:
+        """The process's store, opened on first use (no query is sent)."""
         with self._lock:
             self._forget_if_forked()
             if self._store is None:
                 self._store = open_store(self.settings, start_local=False)
                 atexit.register(self.close)
                 self._suspect = True
-            if self._suspect:
-                self._probe()
             return self._store
 
     def service(self) -> RecommendationService:
         """The recommendation service, loaded on first use (and retried until a model exists)."""
         store = self.store()
-        with self._lock:
+        with self._loading:
             if self._service is None:
                 try:
                     from graphrec.service import RecommendationService
@@ -112,10 +123,7 @@ class Engine:
 
     def check_store(self) -> None:
         """Run a trivial query now; raises :class:`StoreUnavailable`."""
-        with self._lock:
-            self.store()
-            if not self._suspect:
-                self._probe()
+        self._probe(self._opened())
 
     def failed(self) -> None:
         """A query through the store failed: probe it before the next one."""
@@ -128,13 +136,8 @@ class Engine:
                 store.close()
             atexit.unregister(self.close)
 
-    def _probe(self) -> None:
-        assert self._store is not None
-        self._run_probe()
-        self._suspect = False
-
-    def _run_probe(self) -> None:
-        store = self._store
+    def _probe(self, store: GraphStore) -> None:
+        """One trivial query through ``store``; the store is trusted again once it answers."""
         try:
             with store.driver.session(database=store.database,
                                       default_access_mode=neo4j.READ_ACCESS) as session:
@@ -142,6 +145,7 @@ class Engine:
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
             raise StoreUnavailable(f"cannot reach {store.description}: "
                                    f"{' '.join(str(exc).split())}") from exc
+        self._suspect = False
 
     def _forget_if_forked(self) -> None:
         if self._pid != os.getpid():

@@ -5,6 +5,10 @@ Java nor Neo4j: the ``arcadedb-embedded`` wheel ships the server and its own Jav
 server is a separate process (it outlives one command, so later commands reuse it) that listens
 on 127.0.0.1 only, with a generated root password kept in a 0600 file.
 
+Two users log in to it: ``root``, for what writes (ingest, train, publish), and
+``graphrec_reader``, which the web service uses and which may read every record of the database
+and change nothing (its own generated password, in another 0600 file).
+
 The store is private to the user who runs graphrec: the server reads its root password from that
 file (never from its command line, which every local user can read in ``/proc``), and every file
 and folder under the store's directory is 0600/0700, so no other user can read the database files
@@ -12,6 +16,7 @@ either.
 """
 from __future__ import annotations
 
+import base64
 import errno
 import fcntl
 import importlib.util
@@ -24,10 +29,13 @@ import socket
 import stat
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import neo4j
 import psutil
@@ -38,6 +46,15 @@ from graphrec.config import Settings
 SERVER_CLASS = "com.arcadedb.server.ArcadeDBServer"
 BOLT_PLUGIN = "Bolt:com.arcadedb.bolt.BoltProtocolPlugin"
 USER = "root"
+#: The user the web service reads as, and its group: every type of the database readable,
+#: nothing else (no record created, changed or deleted, no schema change); ArcadeDB enforces it
+#: over Bolt as over HTTP.
+READER_USER = "graphrec_reader"
+READER_GROUP = "reader"
+READER_ACCESS: dict[str, Any] = {"resultSetLimit": -1, "readTimeout": -1, "access": [],
+                                 "types": {"*": {"access": ["readRecord"]}}}
+#: The longest a call to the server's HTTP API (its users and groups) may take.
+HTTP_SECONDS = 5.0
 #: How servers started by graphrec before 0600 password files were used got their password.
 PASSWORD_ARGUMENT = "-Darcadedb.server.rootPassword="
 
@@ -105,6 +122,15 @@ def make_private(top: Path) -> None:
                 os.chmod(entry, stat.S_IMODE(mode) & ~SHARED_BITS)
 
 
+def _api_error(exc: urllib.error.HTTPError) -> str:
+    """The server's own words for a refused call: its JSON ``detail`` or ``error``."""
+    try:
+        answer = json.loads(exc.read() or b"{}")
+    except (ValueError, OSError):
+        return exc.reason
+    return str(answer.get("detail") or answer.get("error") or exc.reason)
+
+
 def listening_ports(pid: int) -> set[int]:
     """The TCP ports process ``pid`` listens on (none when it is gone)."""
     try:
@@ -146,6 +172,10 @@ class LocalStore:
         return self.dir / "password"
 
     @property
+    def reader_password_file(self) -> Path:
+        return self.dir / "reader_password"
+
+    @property
     def log_file(self) -> Path:
         return self.dir / "server.log"
 
@@ -161,6 +191,15 @@ class LocalStore:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(24))
         return self.password_file.read_text().strip()
+
+    def reader_password(self) -> str:
+        """The password of :data:`READER_USER`, which :meth:`start` creates on the server."""
+        try:
+            return self.reader_password_file.read_text().strip()
+        except FileNotFoundError:
+            raise LocalStoreError(f"the local store has no reader user yet (no "
+                                  f"{self.reader_password_file.name}): start it with "
+                                  f"graphrec db start") from None
 
     def _make_dir(self) -> None:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -206,6 +245,7 @@ class LocalStore:
                             "command line, where every local user can read it: restart it "
                             "(graphrec db stop, then graphrec db start)", info.pid)
             self._wait_ready(info, timeout)
+            self._ensure_reader(info)
             return info
 
     def stop(self, timeout: float = 60.0) -> ServerInfo | None:
@@ -295,6 +335,60 @@ class LocalStore:
         raise LocalStoreError(
             f"local store did not answer on {info.uri} within {timeout:.0f}s "
             f"(last error: {last_error}); server log {self.log_file}:\n{tail}")
+
+    def _ensure_reader(self, info: ServerInfo) -> None:
+        """Give the server :data:`READER_GROUP` on the database and :data:`READER_USER` in it.
+
+        Both live in the server's security files (``server-groups.json``,
+        ``server-users.jsonl``, the password as a salted hash), so this changes something only
+        the first time a store starts, or when the password file is missing: then a new
+        password is set on the server before the file holding it appears.
+        """
+        groups = self._server_api(info, "GET", "server/groups")["databases"]
+        if groups.get(self.database, {}).get("groups", {}).get(READER_GROUP) != READER_ACCESS:
+            self._server_api(info, "POST", "server/groups",
+                             {"database": self.database, "name": READER_GROUP, **READER_ACCESS})
+        users = {user["name"]: user for user in self._server_api(info, "GET", "server/users")}
+        membership = {self.database: [READER_GROUP]}
+        known = users.get(READER_USER)
+        if (known is not None and known.get("databases") == membership
+                and self.reader_password_file.exists()):
+            return
+        password = secrets.token_urlsafe(24)
+        change = {"password": password, "databases": membership}
+        if known is None:
+            self._server_api(info, "POST", "server/users", {"name": READER_USER, **change})
+        else:
+            self._server_api(info, "PUT", f"server/users?name={READER_USER}", change)
+        pending = self.reader_password_file.with_suffix(".new")
+        _write_private(pending, password)
+        os.replace(pending, self.reader_password_file)
+
+    def _server_api(self, info: ServerInfo, method: str, path: str,
+                    body: dict[str, Any] | None = None) -> Any:
+        """Call the server's HTTP API as root; returns the answer's ``result``.
+
+        Only once the recorded server process is seen listening on the HTTP port it was given,
+        so the root password goes to that server and nowhere else.
+        """
+        if info.http_port not in listening_ports(info.pid):
+            raise LocalStoreError(f"the local store (pid {info.pid}) does not listen on its "
+                                  f"HTTP port {info.http_port}")
+        token = base64.b64encode(f"{USER}:{self.password()}".encode()).decode()
+        request = urllib.request.Request(
+            f"{info.studio_url}/api/v1/{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"})
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no http_proxy
+        try:
+            with direct.open(request, timeout=HTTP_SECONDS) as response:
+                return json.load(response)["result"]
+        except urllib.error.HTTPError as exc:
+            raise LocalStoreError(f"the local store refused {method} /api/v1/{path}: "
+                                  f"HTTP {exc.code} {_api_error(exc)}") from None
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+            raise LocalStoreError(f"the local store's HTTP API on port {info.http_port} "
+                                  f"did not answer {method} /api/v1/{path}: {exc}") from exc
 
     def _log_tail(self, lines: int = 15) -> str:
         try:

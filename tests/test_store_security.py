@@ -8,6 +8,7 @@ write.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import stat
@@ -21,8 +22,8 @@ import psutil
 import pytest
 
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore
-from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.localstore import READER_USER, LocalStore
+from graphrec.store import GraphStore, StoreForbidden, StoreUnavailable, open_store
 from web import create_app
 from web.engine import Engine
 
@@ -222,3 +223,65 @@ def test_a_store_that_never_answers_costs_a_request_seconds_and_holds_up_no_othe
         finally:
             app.extensions["graphrec"].close()
 
+
+# --- 4. the service reads as a user that cannot write ------------------------------------------
+
+WRITES = ["CREATE (:User {id: 'u2'})", "MERGE (:User {id: 'u3'})",
+          "MATCH (u:User) DETACH DELETE u", "MATCH (u:User) SET u.name = 'changed'",
+          "CREATE (:Brand {name: 'new label'})"]
+
+
+@pytest.mark.parametrize("statement", WRITES)
+def test_the_reader_can_read_and_cannot_write(settings: Settings, store: GraphStore,
+                                              statement: str) -> None:
+    if not settings.uses_local_store:
+        pytest.skip("NEO4J_URI is set: the reader is NEO4J_READER_USER's to set up")
+    store.write("ingest/users", rows=[{"id": "u1"}])
+    with open_store(settings, read_only=True) as reader:
+        assert reader.user == READER_USER
+        assert reader.read("stats/labels") == [{"label": "User", "count": 1}]
+        with pytest.raises(StoreForbidden) as refused:
+            reader.write_text(statement)
+    message = str(refused.value)
+    assert f"refused the statement to user {READER_USER}" in message and "\n" not in message
+    assert store.read_text("MATCH (n) RETURN labels(n) AS labels, n.id AS id, n.name AS name") \
+        == [{"labels": ["User"], "id": "u1", "name": None}]
+
+
+def test_the_service_reads_as_the_reader_and_writes_only_through_its_writer(
+        settings: Settings, store: GraphStore) -> None:
+    if not settings.uses_local_store:
+        pytest.skip("NEO4J_URI is set: the reader is NEO4J_READER_USER's to set up")
+    engine = Engine(settings)
+    try:
+        assert engine.store().user == READER_USER
+        with pytest.raises(StoreForbidden):
+            engine.store().write("ingest/users", rows=[{"id": "u1"}])
+        engine.writer().write("ingest/users", rows=[{"id": "u1"}])
+        assert engine.store().read("stats/labels") == [{"label": "User", "count": 1}]
+    finally:
+        engine.close()
+
+
+def test_reader_password_is_private_and_not_roots(local: LocalStore) -> None:
+    assert stat.S_IMODE(local.reader_password_file.stat().st_mode) == 0o600
+    assert len(local.reader_password()) >= 24
+    assert local.reader_password() != local.password()
+
+
+def test_neo4j_reader_comes_from_its_own_settings_or_the_main_user_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    env = {"NEO4J_URI": "bolt://127.0.0.1:7687", "NEO4J_USER": "admin", "NEO4J_PASSWORD": "a",
+           "GRAPHREC_HOME": str(tmp_path)}
+    readers = {"NEO4J_READER_USER": "web", "NEO4J_READER_PASSWORD": "r"}
+    with caplog.at_level(logging.WARNING, logger="graphrec.store"):
+        with open_store(Settings.from_env({**env, **readers}), read_only=True) as reader:
+            assert reader.user == "web"
+        with open_store(Settings.from_env(env)) as writer:
+            assert writer.user == "admin"
+        assert not caplog.records
+        with open_store(Settings.from_env(env), read_only=True) as fallback:
+            assert fallback.user == "admin"
+    assert [r.getMessage() for r in caplog.records] == [
+        "NEO4J_READER_USER is not set: the service reads as admin, who may also write "
+        "(README: Users and privileges)"]

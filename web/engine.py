@@ -50,6 +50,7 @@ class Engine:
         self._loading = threading.Lock()  # held while the service loads (seconds)
         self._pid = os.getpid()
         self._store: GraphStore | None = None
+        self._writer: GraphStore | None = None
         self._service: RecommendationService | None = None
         self._suspect = False
 
@@ -76,10 +77,23 @@ class Engine:
         with self._lock:
             self._forget_if_forked()
             if self._store is None:
-                self._store = open_store(self.settings, start_local=False)
+                self._store = open_store(self.settings, start_local=False, read_only=True)
                 atexit.register(self.close)
                 self._suspect = True
             return self._store
+
+    def writer(self) -> GraphStore:
+        """A store connected as the user that may write, opened on first use.
+
+        Only for what the service itself writes: every read goes through :meth:`store`, whose
+        user can only read (a bug or an injected statement there cannot change the graph).
+        """
+        with self._lock:
+            self._forget_if_forked()
+            if self._writer is None:
+                self._writer = open_store(self.settings, start_local=False)
+                atexit.register(self.close)
+            return self._writer
 
     def service(self) -> RecommendationService:
         """The recommendation service, loaded on first use (and retried until a model exists)."""
@@ -131,9 +145,11 @@ class Engine:
 
     def close(self) -> None:
         with self._lock:
-            store, self._store, self._service = self._store, None, None
-            if store is not None and self._pid == os.getpid():
-                store.close()
+            stores = [self._store, self._writer]
+            self._store = self._writer = self._service = None
+            for store in stores:
+                if store is not None and self._pid == os.getpid():
+                    store.close()
             atexit.unregister(self.close)
 
     def _probe(self, store: GraphStore) -> None:
@@ -151,7 +167,7 @@ class Engine:
         if self._pid != os.getpid():
             # Inherited from the parent: its sockets are the parent's, never use or close them.
             self._pid = os.getpid()
-            self._store = self._service = None
+            self._store = self._writer = self._service = None
             self._suspect = False
 
 

@@ -174,6 +174,7 @@ def open_store(settings: Settings, *, start_local: bool = True,
 
 
 def _neo4j_auth(settings: Settings, read_only: bool) -> tuple[str, str]:
+    """The Neo4j credentials to read with (the reader's when set) or to write with."""
     if read_only and settings.neo4j_reader_user:
         return settings.neo4j_reader_user, settings.neo4j_reader_password or ""
     if read_only:

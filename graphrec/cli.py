@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphrec.config import Settings
-from graphrec.store.local import LocalStore, LocalStoreError
+from graphrec.localstore import READER_USER, LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
 from graphrec.store.stats import format_stats, graph_stats
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
@@ -64,6 +64,8 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         print(f"state: running, pid {info.pid}\n"
               f"bolt:  {info.uri}  database {info.database}  user root  "
               f"password in {local.password_file}\n"
+              f"reader: user {READER_USER} (the web service), password in "
+              f"{local.reader_password_file}\n"
               f"web:   {info.studio_url} (ArcadeDB Studio)\n"
               f"log:   {local.log_file}")
     return 0

@@ -23,6 +23,8 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
         "NEO4J_URI": settings.neo4j_uri,
         "NEO4J_USER": settings.neo4j_user,
         "NEO4J_PASSWORD": settings.neo4j_password,
+        "NEO4J_READER_USER": settings.neo4j_reader_user,
+        "NEO4J_READER_PASSWORD": settings.neo4j_reader_password,
         "NEO4J_DATABASE": settings.neo4j_database,
         "GRAPHREC_STORE_DIR": str(settings.store_dir_override)
         if settings.store_dir_override else None,

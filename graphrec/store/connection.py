@@ -1,28 +1,40 @@
 """The graph store connection: one driver per process, every query by file name and parameters.
 
-Neo4j when ``NEO4J_URI`` is set; otherwise the local store (:mod:`graphrec.store.local`), started
-on first use. Both are reached through the official ``neo4j`` driver and the same Cypher.
+Neo4j when ``NEO4J_URI`` is set; otherwise the local store (:mod:`graphrec.localstore`), started
+on first use. Both are reached through the official ``neo4j`` driver and the same Cypher. A
+driver of the local store follows it when it restarts on other ports: before each connection it
+opens it reads where the running server listens (:meth:`LocalStore.bolt_resolver`).
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Self
 
 import neo4j
-from neo4j.exceptions import AuthError, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import AuthError, Forbidden, ServiceUnavailable, SessionExpired
 
 import cypher
 from graphrec.config import Settings
-from graphrec.store.local import USER, LocalStore
+from graphrec.localstore import READER_USER, USER, LocalStore, LocalStoreError
+
+log = logging.getLogger(__name__)
 
 #: How long the driver keeps retrying a transaction on a lost connection before giving up.
 RETRY_SECONDS = 5.0
+#: The longest a query waits for a connection: for a free one from the pool, or for a new one to
+#: connect, agree on a protocol version and log in (the driver's default is 60 s, for which a
+#: server that accepts and never answers held a web worker's thread).
 CONNECT_SECONDS = 5.0
 
 
 class StoreUnavailable(RuntimeError):
     """The graph store cannot be reached or refuses our credentials."""
+
+
+class StoreForbidden(RuntimeError):
+    """The store refused a statement to the user we are connected as (a reader that wrote)."""
 
 
 def _one_line(exc: Exception) -> str:
@@ -32,10 +44,12 @@ def _one_line(exc: Exception) -> str:
 class GraphStore:
     """A driver bound to one database. Queries are named by their file under ``cypher/``."""
 
-    def __init__(self, driver: neo4j.Driver, database: str, description: str):
+    def __init__(self, driver: neo4j.Driver, database: str, description: str,
+                 user: str | None = None):
         self.driver = driver
         self.database = database
         self.description = description
+        self.user = user
 
     def __enter__(self) -> Self:
         return self
@@ -120,21 +134,50 @@ class GraphStore:
         except AuthError as exc:
             raise StoreUnavailable(
                 f"{self.description} refused the credentials: {_one_line(exc)}") from exc
+        except Forbidden as exc:
+            raise StoreForbidden(f"{self.description} refused the statement to user "
+                                 f"{self.user}: {_one_line(exc.message or str(exc))}") from exc
 
 
-def open_store(settings: Settings, *, start_local: bool = True) -> GraphStore:
-    """Connect to Neo4j (``NEO4J_URI``) or to the local store, starting it if needed."""
+def open_store(settings: Settings, *, start_local: bool = True,
+               read_only: bool = False) -> GraphStore:
+    """Connect to Neo4j (``NEO4J_URI``) or to the local store, starting it if needed.
+
+    ``read_only``: as the user that may only read, for the web service (the local store's
+    :data:`~graphrec.localstore.READER_USER`, or ``NEO4J_READER_USER`` on Neo4j, where the
+    main user stands in, with a warning, when none is set). Otherwise as the user that writes:
+    ingest, train, publish.
+    """
+    options: dict[str, Any] = {}
     if settings.uses_local_store:
         local = LocalStore(settings)
         info = local.start() if start_local else local.running()
         if info is None:
             raise StoreUnavailable("the local store is not running (start it: graphrec db start)")
-        uri, auth = info.uri, (USER, local.password())
-        description = f"the local store at {uri} (database {settings.database})"
+        try:
+            auth = (READER_USER, local.reader_password()) if read_only else (USER, local.password())
+        except LocalStoreError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        uri = info.uri
+        # The server may come back on other ports: every connection asks where it listens now.
+        options["resolver"] = local.bolt_resolver
+        description = f"the local store (database {settings.database})"
     else:
-        uri, auth = settings.neo4j_uri, (settings.neo4j_user, settings.neo4j_password or "")
+        uri, auth = settings.neo4j_uri, _neo4j_auth(settings, read_only)
         description = f"Neo4j at {uri} (database {settings.database})"
     driver = neo4j.GraphDatabase.driver(uri, auth=auth,
                                         max_transaction_retry_time=RETRY_SECONDS,
-                                        connection_timeout=CONNECT_SECONDS)
-    return GraphStore(driver, settings.database, description)
+                                        connection_timeout=CONNECT_SECONDS,
+                                        connection_acquisition_timeout=CONNECT_SECONDS,
+                                        **options)
+    return GraphStore(driver, settings.database, description, user=auth[0])
+
+
+def _neo4j_auth(settings: Settings, read_only: bool) -> tuple[str, str]:
+    """The Neo4j credentials to read with (the reader's when set) or to write with."""
+    if read_only and settings.neo4j_reader_user:
+        return settings.neo4j_reader_user, settings.neo4j_reader_password or ""
+    if read_only:
+        log.warning("NEO4J_READER_USER is not set: the service reads as %s, who may also write "
+                    "(README: Users and privileges)", settings.neo4j_user)
+    return settings.neo4j_user, settings.neo4j_password or ""

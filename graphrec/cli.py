@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphrec.config import Settings
-from graphrec.localstore import READER_USER, LocalStore, LocalStoreError
+from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
 from graphrec.store.stats import format_stats, graph_stats
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store

@@ -24,7 +24,7 @@ from flask import Flask, current_app
 
 import cypher
 from graphrec.config import Settings
-from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
     from graphrec.serving.service import RecommendationService

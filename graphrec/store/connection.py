@@ -1,6 +1,6 @@
 """The graph store connection: one driver per process, every query by file name and parameters.
 
-Neo4j when ``NEO4J_URI`` is set; otherwise the local store (:mod:`graphrec.localstore`), started
+Neo4j when ``NEO4J_URI`` is set; otherwise the local store (:mod:`graphrec.store.local`), started
 on first use. Both are reached through the official ``neo4j`` driver and the same Cypher. A
 driver of the local store follows it when it restarts on other ports: before each connection it
 opens it reads where the running server listens (:meth:`LocalStore.bolt_resolver`).
@@ -17,7 +17,7 @@ from neo4j.exceptions import AuthError, Forbidden, ServiceUnavailable, SessionEx
 
 import cypher
 from graphrec.config import Settings
-from graphrec.localstore import READER_USER, USER, LocalStore, LocalStoreError
+from graphrec.store.local import READER_USER, USER, LocalStore, LocalStoreError
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def open_store(settings: Settings, *, start_local: bool = True,
     """Connect to Neo4j (``NEO4J_URI``) or to the local store, starting it if needed.
 
     ``read_only``: as the user that may only read, for the web service (the local store's
-    :data:`~graphrec.localstore.READER_USER`, or ``NEO4J_READER_USER`` on Neo4j, where the
+    :data:`~graphrec.store.local.READER_USER`, or ``NEO4J_READER_USER`` on Neo4j, where the
     main user stands in, with a warning, when none is set). Otherwise as the user that writes:
     ingest, train, publish.
     """

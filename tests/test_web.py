@@ -19,12 +19,14 @@ from graphrec.store import GraphStore, open_store
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
+from tests.openapi_check import documented
 from web import create_app
 from web.engine import get_engine
 
 
 def make_app(settings: Settings) -> Iterator[Flask]:
-    app = create_app({"TESTING": True, "SETTINGS": settings})
+    """An app whose test client checks each answer against the OpenAPI document."""
+    app = documented(create_app({"TESTING": True, "SETTINGS": settings}))
     yield app
     app.extensions["graphrec"].close()
 
@@ -59,8 +61,12 @@ def client(trained_app: Flask) -> FlaskClient:
 
 @pytest.fixture(scope="module")
 def sample_user(trained_app: Flask) -> str:
+    return sample_user_of(trained_app)
+
+
+def sample_user_of(app: Flask) -> str:
     """A user of the sample with at least one recommendation that has a reason."""
-    with trained_app.app_context():
+    with app.app_context():
         service = get_engine().service()
         for user in sample_users():
             if any(rec["reason"] for rec in service.recommend(user, k=10)):
@@ -117,9 +123,9 @@ def test_no_module_level_app() -> None:
 
 
 def test_config_from_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GRAPHREC_MAX_K", "50")
-    assert create_app().config["MAX_K"] == 50
-    assert create_app({"MAX_K": 20}).config["MAX_K"] == 20
+    monkeypatch.setenv("GRAPHREC_RETRY_AFTER", "7")
+    assert create_app().config["RETRY_AFTER"] == 7
+    assert create_app({"RETRY_AFTER": 3}).config["RETRY_AFTER"] == 3
 
 
 # --- with a trained model: 200s and 404s -----------------------------------------------------

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from graphrec.store import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
+from web.schemas import MAX_ID_LENGTH, MAX_K
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,26 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     else:
         response = render_template("error.html", status=status, message=message)
     return response, status, headers or {}
+
+
+# What a client is told about an input that fails validation, by field; others get pydantic's.
+_ID_RULE = f"1 to {MAX_ID_LENGTH} characters, none of them a control character"
+INVALID = {
+    "user_id": f"the user id must be {_ID_RULE}",
+    "item_id": f"the item id must be {_ID_RULE}",
+    "k": f"k must be an integer from 1 to {MAX_K}",
+}
+
+
+def validation_error(exc: ValidationError) -> Response:
+    """The 400 answer for a request whose path or query fails its model (see web.schemas):
+    code ``invalid_<field>`` of the first field that failed."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "request"
+    message = INVALID.get(field, f"{field}: {first['msg']}")
+    response = jsonify(error={"status": 400, "code": f"invalid_{field}", "message": message})
+    response.status_code = 400
+    return response
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,115 @@
+"""The API keeps to its OpenAPI document.
+
+The document is generated from the routes' models; here openapi-core (another implementation)
+checks it and every answer of the test client against it, and schemathesis sends requests
+generated from it: no answer may be a 500, and every answer must be one the document allows.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from openapi_core.exceptions import OpenAPIError
+from schemathesis import GenerationMode
+
+from graphrec.config import Settings
+from graphrec.store import GraphStore
+from tests.openapi_check import check_answer, openapi_of
+from tests.test_web import make_app, sample_user_of, train_sample
+
+
+@pytest.fixture(scope="module")
+def app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
+    train_sample(settings, session_store)
+    yield from make_app(settings)
+
+
+@pytest.fixture(scope="module")
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def user(app: Flask) -> str:
+    return sample_user_of(app)
+
+
+@pytest.fixture(scope="module")
+def item(client: FlaskClient, user: str) -> str:
+    recs = client.get(f"/api/users/{user}/recommendations").get_json()["recommendations"]
+    return next(rec["item_id"] for rec in recs if rec["reason"])
+
+
+# --- the document ----------------------------------------------------------------------------
+
+def test_document_is_valid_openapi_and_describes_every_field(app: Flask) -> None:
+    openapi_of(app)  # openapi-spec-validator runs here: raises on an invalid document
+    with app.test_request_context():
+        schemas = app.api_doc["components"]["schemas"]
+    assert {"already_bought", "paths"} <= set(schemas["Explanation"]["required"])
+    assert "cypher" in schemas["Path"]["required"]
+    for name in ("Explanation", "Path", "Recommendation", "Node", "Error"):
+        assert schemas[name]["additionalProperties"] is False
+
+
+def test_the_answer_check_catches_an_answer_the_document_does_not_allow(
+        client: FlaskClient, user: str, item: str) -> None:
+    """The check the test client runs on every answer can fail: an undocumented field does."""
+    spec = openapi_of(client.application)
+    response = client.get(f"/api/users/{user}/recommendations/{item}/explanation")
+    assert check_answer(spec, response)
+    body = response.get_json()
+    body["paths"][0]["secret"] = "x"
+    response.set_data(json.dumps(body))
+    with pytest.raises(OpenAPIError):
+        check_answer(spec, response)
+    assert not check_answer(spec, client.get("/"))  # a page: not in the document
+
+
+def test_every_status_of_every_route_is_documented(client: FlaskClient, user: str,
+                                                   item: str) -> None:
+    """Each of these answers is checked against the document by the client (openapi_check)."""
+    urls = {
+        f"/api/users/{user}/recommendations?k=3": 200,
+        f"/api/users/{user}/recommendations?k=0": 400,
+        "/api/users/NOBODY/recommendations": 404,
+        f"/api/users/{user}/recommendations/{item}/explanation": 200,
+        f"/api/users/{user}/recommendations/NOTHING/explanation": 404,
+        "/api/users/a%01b/recommendations/I1/explanation": 400,
+        "/api/health": 200,
+        "/api/openapi.json": 200,
+    }
+    assert {url: client.get(url).status_code for url in urls} == urls
+
+
+# --- schemathesis ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_generated_requests_get_documented_answers(app: Flask, mode: GenerationMode) -> None:
+    """Requests generated from the document, valid ones and invalid ones: no 500 (no 5xx at
+    all: the store is up and the model loaded), and status, content type, headers and body as
+    the document says; invalid input is refused with a 4xx.
+
+    (schemathesis's own pytest loader, ``from_fixture``, needs a pytest attribute that pytest
+    9.2 removed; its Hypothesis strategy does the same generation inside an ordinary test.)
+    """
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+    statuses: Counter[int] = Counter()
+
+    @given(case=schema.as_strategy(generation_mode=mode))
+    @hypothesis_settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(HealthCheck))
+    def answers_as_documented(case) -> None:
+        statuses[case.call_and_validate().status_code] += 1
+
+    answers_as_documented()
+    assert sum(statuses.values()) >= 60
+    if mode == GenerationMode.NEGATIVE:
+        assert statuses[400] > 0

@@ -438,10 +438,23 @@ def test_health_without_model(bare: FlaskClient) -> None:
     assert body["checks"]["model"]["ok"] is False
 
 
-def test_recommendations_without_model_are_503(bare: FlaskClient) -> None:
-    response = bare.get("/api/users/A1/recommendations")
+def test_recommendations_without_model_are_503(bare: FlaskClient, bare_app: Flask,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Where the models should be is in the server's log, never in the answer."""
+    with caplog.at_level(logging.WARNING, logger="web.errors"):
+        response = bare.get("/api/users/A1/recommendations")
     assert_error(response, 503, "model_unavailable")
     assert response.headers["Retry-After"].isdigit()
+    models_dir = str(get_engine_of(bare_app).settings.models_dir)
+    assert models_dir not in response.get_data(as_text=True)
+    assert models_dir in caplog.text
+    health = bare.get("/api/health").get_json()
+    assert health["checks"]["model"] == {"ok": False, "message": "no model is loaded"}
+
+
+def get_engine_of(app: Flask):
+    with app.app_context():
+        return get_engine()
 
 
 def test_openapi_document(bare: FlaskClient) -> None:
@@ -484,12 +497,17 @@ def test_unreachable_store_is_503(dead: FlaskClient, path: str) -> None:
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_health_with_unreachable_store(dead: FlaskClient) -> None:
-    response = dead.get("/api/health")
+def test_health_with_unreachable_store(dead: FlaskClient,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The store's address is in the server's log, never in the answer."""
+    with caplog.at_level(logging.WARNING, logger="web.api"):
+        response = dead.get("/api/health")
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     checks = response.get_json()["checks"]
-    assert checks["store"]["ok"] is False and "127.0.0.1" in checks["store"]["message"]
+    assert checks["store"] == {"ok": False, "message": "the graph store does not answer"}
+    assert "127.0.0.1" not in response.get_data(as_text=True)
+    assert "127.0.0.1" in caplog.text
 
 
 def test_page_with_unreachable_store_is_503(dead: FlaskClient) -> None:

@@ -11,6 +11,8 @@ pydantic models, validated before the view runs (400 ``invalid_<field>`` otherwi
 """
 from __future__ import annotations
 
+import logging
+
 from flask import current_app, jsonify
 from flask_openapi3 import APIBlueprint
 from pydantic import BaseModel
@@ -20,6 +22,8 @@ from web.engine import ModelUnavailable, get_engine
 from web.errors import ApiError
 from web.schemas import (Error, Explanation, Health, ItemPath, Recommendations,
                          RecommendationsQuery, Unavailable, UserPath)
+
+log = logging.getLogger(__name__)
 
 # Every API route can answer these.
 COMMON = {400: Error, 500: Error, 503: Unavailable}
@@ -66,19 +70,22 @@ def explanation(path: ItemPath):
         summary="Whether the graph store answers and a model is loaded",
         responses={200: Health, 503: Health})
 def health():
+    """Ready or not, and which part is not; why is logged here, not told to the client."""
     engine = get_engine()
     checks = {"store": {"ok": False}, "model": {"ok": False}}
     try:
         engine.check_store()
         checks["store"] = {"ok": True}
     except StoreUnavailable as exc:
-        checks["store"]["message"] = str(exc)
+        log.warning("health: %s", exc)
+        checks["store"]["message"] = "the graph store does not answer"
     if checks["store"]["ok"]:
         try:
             service = engine.service()
             checks["model"] = {"ok": True, "version": service.model_version}
         except (ModelUnavailable, StoreUnavailable) as exc:
-            checks["model"]["message"] = str(exc)
+            log.warning("health: %s", exc)
+            checks["model"]["message"] = "no model is loaded"
     else:
         service = engine.loaded_service()
         if service is not None:

@@ -1,7 +1,9 @@
 """Every error of the API as JSON: ``{"error": {"status", "code", "message"}}``.
 
 Pages get the same statuses as a short HTML page. An unexpected exception is logged with its
-traceback here, on the server, and answered 500 without one.
+traceback here, on the server, and answered 500 without one; a store or model that is not
+there is logged with its cause (an address, a folder) and answered with a generic message:
+what the server knows about its own layout stays in its log.
 """
 from __future__ import annotations
 
@@ -72,7 +74,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ModelUnavailable)
     def model_unavailable(exc: ModelUnavailable):
-        return error_response(503, "model_unavailable", str(exc),
+        log.warning("model unavailable: %s", exc)
+        return error_response(503, "model_unavailable", "no model is loaded; retry shortly",
                               {"Retry-After": str(app.config["RETRY_AFTER"])})
 
     @app.errorhandler(HTTPException)

@@ -1,4 +1,4 @@
-"""The API keeps to its OpenAPI document.
+"""The API keeps to its OpenAPI document and answers with security headers.
 
 The document is generated from the routes' models; here openapi-core (another implementation)
 checks it and every answer of the test client against it, and schemathesis sends requests
@@ -23,6 +23,7 @@ from graphrec.config import Settings
 from graphrec.store import GraphStore
 from tests.openapi_check import check_answer, openapi_of
 from tests.test_web import make_app, sample_user_of, train_sample
+from web.headers import HEADERS
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,26 @@ def test_generated_requests_get_documented_answers(app: Flask, mode: GenerationM
     assert sum(statuses.values()) >= 60
     if mode == GenerationMode.NEGATIVE:
         assert statuses[400] > 0
+
+
+# --- security headers ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", ["/", "/users/NOBODY", "/nothing", "/static/paths.js",
+                                 "/api/health", "/api/users/NOBODY/recommendations",
+                                 "/api/users/A1/recommendations?k=x", "/api/nothing"])
+def test_security_headers_on_every_answer(client: FlaskClient, url: str) -> None:
+    response = client.get(url)
+    for name, value in HEADERS.items():
+        assert response.headers[name] == value, name
+
+
+def test_the_page_needs_nothing_the_policy_forbids(client: FlaskClient, user: str) -> None:
+    """The user page loads its script and stylesheet from /static, and has no inline script,
+    style or handler (which the policy blocks)."""
+    html = client.get(f"/users/{user}").get_data(as_text=True)
+    assert '<script src="/static/paths.js">' in html and 'href="/static/style.css"' in html
+    assert "<script>" not in html and "<style" not in html and " style=" not in html
+    assert " onclick=" not in html and "javascript:" not in html
+    policy = dict(part.split(" ", 1) for part in HEADERS["Content-Security-Policy"].split("; "))
+    assert policy["script-src"] == policy["style-src"] == policy["connect-src"] == "'self'"
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"

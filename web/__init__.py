@@ -46,10 +46,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["anyid"] = AnyIdConverter
     app.url_map.merge_slashes = False
 
-    from web import api, engine, errors, pages
+    from web import api, engine, errors, headers, pages
 
     engine.init_app(app)
     errors.init_app(app)
+    headers.init_app(app)
     app.register_api(api.bp)
     app.register_blueprint(pages.bp)
     return app

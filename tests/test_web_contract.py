@@ -1,4 +1,4 @@
-"""The API keeps to its OpenAPI document and answers with security headers.
+"""The API keeps to its OpenAPI document, answers with security headers, and serves GraphML.
 
 The document is generated from the routes' models; here openapi-core (another implementation)
 checks it and every answer of the test client against it, and schemathesis sends requests
@@ -6,10 +6,12 @@ generated from it: no answer may be a 500, and every answer must be one the docu
 """
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from collections.abc import Iterator
 
+import networkx as nx
 import pytest
 import schemathesis
 from flask import Flask
@@ -21,8 +23,10 @@ from schemathesis import GenerationMode
 
 from graphrec.config import Settings
 from graphrec.store import GraphStore
+from graphrec.subgraph import explanation_graph, node_key, user_graph
 from tests.openapi_check import check_answer, openapi_of
 from tests.test_web import make_app, sample_user_of, train_sample
+from web.engine import get_engine
 from web.headers import HEADERS
 
 
@@ -82,6 +86,8 @@ def test_every_status_of_every_route_is_documented(client: FlaskClient, user: st
         f"/api/users/{user}/recommendations?k=0": 400,
         "/api/users/NOBODY/recommendations": 404,
         f"/api/users/{user}/recommendations/{item}/explanation": 200,
+        f"/api/users/{user}/recommendations/{item}/explanation?format=graphml": 200,
+        f"/api/users/{user}/recommendations/{item}/explanation?format=svg": 400,
         f"/api/users/{user}/recommendations/NOTHING/explanation": 404,
         "/api/users/a%01b/recommendations/I1/explanation": 400,
         "/api/health": 200,
@@ -137,3 +143,57 @@ def test_the_page_needs_nothing_the_policy_forbids(client: FlaskClient, user: st
     policy = dict(part.split(" ", 1) for part in HEADERS["Content-Security-Policy"].split("; "))
     assert policy["script-src"] == policy["style-src"] == policy["connect-src"] == "'self'"
     assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+
+
+# --- reasons as a networkx graph, and as GraphML ---------------------------------------------
+
+def path_edges(paths: list[dict]) -> list[tuple[str, str, str, int]]:
+    """(from, to, relationship type, path rank) of every relationship of every path."""
+    edges = []
+    for rank, path in enumerate(paths, start=1):
+        keys = {node["key"]: node_key(node) for node in path["nodes"]}
+        edges += [(keys[rel["from"]], keys[rel["to"]], rel["type"], rank)
+                  for rel in path["relationships"]]
+    return sorted(edges)
+
+
+def graph_edges(graph: nx.MultiDiGraph) -> list[tuple[str, str, str, int]]:
+    return sorted((u, v, data["type"], int(data["path_rank"]))
+                  for u, v, data in graph.edges(data=True))
+
+
+def test_graphml_answer_is_the_json_answers_paths(client: FlaskClient, user: str,
+                                                  item: str) -> None:
+    url = f"/api/users/{user}/recommendations/{item}/explanation"
+    paths = client.get(url).get_json()["paths"]
+    response = client.get(f"{url}?format=graphml")
+    assert response.status_code == 200 and response.mimetype == "application/graphml+xml"
+    graph = nx.read_graphml(io.BytesIO(response.data), force_multigraph=True)
+    assert graph.is_directed() and (graph.graph["user"], graph.graph["item"]) == (user, item)
+    nodes = {node_key(node): node for path in paths for node in path["nodes"]}
+    assert dict(graph.nodes(data=True)) == {
+        key: {"type": node["type"], "id": node["id"], "label": node["label"]}
+        for key, node in nodes.items()}
+    assert graph_edges(graph) == path_edges(paths)
+    weights = {(int(data["path_rank"]), data["kind"], data["weight"])
+               for _, _, data in graph.edges(data=True)}
+    assert weights == {(rank, path["kind"], path["weight"])  # floats survive GraphML exactly
+                       for rank, path in enumerate(paths, start=1)}
+
+
+def test_users_whole_subgraph_holds_the_paths_of_each_recommendation(app: Flask,
+                                                                     user: str) -> None:
+    with app.app_context():
+        service = get_engine().service()
+    graph = user_graph(service, user, k=5, top=3)
+    recs = service.recommend(user, k=5)
+    for rec in recs:
+        paths = service.explain(user, rec["item_id"], top=3)["paths"]
+        assert paths
+        mine = nx.MultiDiGraph((u, v, d) for u, v, d in graph.edges(data=True)
+                               if d["item"] == rec["item_id"])
+        assert graph_edges(mine) == path_edges(paths)
+        assert graph_edges(mine) == graph_edges(explanation_graph(
+            service.explain(user, rec["item_id"], top=3)))
+    assert {d["item"] for _, _, d in graph.edges(data=True)} == {r["item_id"] for r in recs}
+    assert graph.nodes[f"User:{user}"]["type"] == "User"

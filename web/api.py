@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, jsonify
+from flask import Response, current_app, jsonify
 from flask_openapi3 import APIBlueprint
 from pydantic import BaseModel
 
 from graphrec.store import StoreUnavailable
+from graphrec.subgraph import GRAPHML_TYPE, explanation_graph, to_graphml
 from web.engine import ModelUnavailable, get_engine
 from web.errors import ApiError
-from web.schemas import (Error, Explanation, Health, ItemPath, Recommendations,
+from web.schemas import (Error, Explanation, ExplanationQuery, Health, ItemPath, Recommendations,
                          RecommendationsQuery, Unavailable, UserPath)
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def recommendations(path: UserPath, query: RecommendationsQuery):
         operation_id="explain",
         summary="Why an item is recommended to a user: reason paths in the graph",
         responses=answers(200, Explanation, 404))
-def explanation(path: ItemPath):
+def explanation(path: ItemPath, query: ExplanationQuery):
     service = get_engine().service()
     from graphrec.service import UnknownItem, UnknownUser
     try:
@@ -63,6 +64,8 @@ def explanation(path: ItemPath):
         raise ApiError(404, "unknown_user", f"no user with id {path.user_id!r}") from None
     except UnknownItem:
         raise ApiError(404, "unknown_item", f"no item with id {path.item_id!r}") from None
+    if query.format == "graphml":
+        return Response(to_graphml(explanation_graph(explained)), mimetype=GRAPHML_TYPE)
     return jsonify(model_version=service.model_version, **explained)
 
 

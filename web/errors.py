@@ -46,6 +46,7 @@ INVALID = {
     "user_id": f"the user id must be {_ID_RULE}",
     "item_id": f"the item id must be {_ID_RULE}",
     "k": f"k must be an integer from 1 to {MAX_K}",
+    "format": "format must be json or graphml",
 }
 
 

@@ -46,6 +46,11 @@ class RecommendationsQuery(BaseModel):
         DEFAULT_K, ge=1, le=MAX_K, description="how many items")
 
 
+class ExplanationQuery(BaseModel):
+    format: Literal["json", "graphml"] = Field(
+        "json", description="json, or graphml: the reason paths as one GraphML graph")
+
+
 class Answer(BaseModel):
     """An answer model: exactly these fields, no others."""
 
@@ -117,7 +122,8 @@ class Recommendations(Answer):
 
 class Explanation(Answer):
     model_config = ConfigDict(openapi_extra={
-        "description": "the item's score and rank, and its reason paths, strongest first"})
+        "description": "the item's score and rank, and its reason paths, strongest first",
+        "content": {"application/graphml+xml": {"schema": {"type": "string"}}}})
 
     user_id: str
     item_id: str

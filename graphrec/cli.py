@@ -191,6 +191,10 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandError(f"unknown user {args.user_id!r}") from None
         except UnknownItem:
             raise CommandError(f"unknown item {args.item_id!r}") from None
+    if args.graphml is not None:
+        from graphrec.explain.subgraph import explanation_graph, write_graphml
+
+        write_graphml(explanation_graph(explanation), args.graphml)
     if args.json:
         print(json.dumps(explanation, indent=2))
         return 0
@@ -379,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("item_id")
     explain.add_argument("--top", type=int, default=3)
     explain.add_argument("--json", action="store_true")
+    explain.add_argument("--graphml", type=Path, metavar="FILE",
+                         help="also write the reason paths as a GraphML graph to FILE")
     explain.set_defaults(handler=cmd_explain)
 
     publish = sub.add_parser("publish", help="write recommendations and their reason paths "

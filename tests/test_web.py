@@ -19,12 +19,14 @@ from graphrec.store.connection import GraphStore, open_store
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
+from tests.openapi_check import documented
 from web import create_app
 from web.engine import get_engine
 
 
 def make_app(settings: Settings) -> Iterator[Flask]:
-    app = create_app({"TESTING": True, "SETTINGS": settings})
+    """An app whose test client checks each answer against the OpenAPI document."""
+    app = documented(create_app({"TESTING": True, "SETTINGS": settings}))
     yield app
     app.extensions["graphrec"].close()
 
@@ -59,8 +61,12 @@ def client(trained_app: Flask) -> FlaskClient:
 
 @pytest.fixture(scope="module")
 def sample_user(trained_app: Flask) -> str:
+    return sample_user_of(trained_app)
+
+
+def sample_user_of(app: Flask) -> str:
     """A user of the sample with at least one recommendation that has a reason."""
-    with trained_app.app_context():
+    with app.app_context():
         service = get_engine().service()
         for user in sample_users():
             if any(rec["reason"] for rec in service.recommend(user, k=10)):
@@ -117,9 +123,9 @@ def test_no_module_level_app() -> None:
 
 
 def test_config_from_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GRAPHREC_MAX_K", "50")
-    assert create_app().config["MAX_K"] == 50
-    assert create_app({"MAX_K": 20}).config["MAX_K"] == 20
+    monkeypatch.setenv("GRAPHREC_RETRY_AFTER", "7")
+    assert create_app().config["RETRY_AFTER"] == 7
+    assert create_app({"RETRY_AFTER": 3}).config["RETRY_AFTER"] == 3
 
 
 # --- with a trained model: 200s and 404s -----------------------------------------------------
@@ -432,10 +438,23 @@ def test_health_without_model(bare: FlaskClient) -> None:
     assert body["checks"]["model"]["ok"] is False
 
 
-def test_recommendations_without_model_are_503(bare: FlaskClient) -> None:
-    response = bare.get("/api/users/A1/recommendations")
+def test_recommendations_without_model_are_503(bare: FlaskClient, bare_app: Flask,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Where the models should be is in the server's log, never in the answer."""
+    with caplog.at_level(logging.WARNING, logger="web.errors"):
+        response = bare.get("/api/users/A1/recommendations")
     assert_error(response, 503, "model_unavailable")
     assert response.headers["Retry-After"].isdigit()
+    models_dir = str(get_engine_of(bare_app).settings.models_dir)
+    assert models_dir not in response.get_data(as_text=True)
+    assert models_dir in caplog.text
+    health = bare.get("/api/health").get_json()
+    assert health["checks"]["model"] == {"ok": False, "message": "no model is loaded"}
+
+
+def get_engine_of(app: Flask):
+    with app.app_context():
+        return get_engine()
 
 
 def test_openapi_document(bare: FlaskClient) -> None:
@@ -478,12 +497,17 @@ def test_unreachable_store_is_503(dead: FlaskClient, path: str) -> None:
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_health_with_unreachable_store(dead: FlaskClient) -> None:
-    response = dead.get("/api/health")
+def test_health_with_unreachable_store(dead: FlaskClient,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The store's address is in the server's log, never in the answer."""
+    with caplog.at_level(logging.WARNING, logger="web.api"):
+        response = dead.get("/api/health")
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     checks = response.get_json()["checks"]
-    assert checks["store"]["ok"] is False and "127.0.0.1" in checks["store"]["message"]
+    assert checks["store"] == {"ok": False, "message": "the graph store does not answer"}
+    assert "127.0.0.1" not in response.get_data(as_text=True)
+    assert "127.0.0.1" in caplog.text
 
 
 def test_page_with_unreachable_store_is_503(dead: FlaskClient) -> None:

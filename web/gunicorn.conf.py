@@ -35,7 +35,7 @@ import os
 
 cores = multiprocessing.cpu_count()
 workers = int(os.environ.get("GRAPHREC_WEB_WORKERS") or min(2 * cores, 8))
-worker_class = "gthread"
+worker_class = "web.worker.JsonErrorWorker"
 reuse_port = True
 threads = int(os.environ.get("GRAPHREC_WEB_THREADS") or 2)
 preload_app = False

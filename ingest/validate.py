@@ -17,6 +17,7 @@ import re
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from graphrec.schema import id_problem
 from ingest.errors import CatalogueError
 from ingest.records import SPLITS, Item, Reject
 from ingest.rejects import summarise
@@ -25,10 +26,8 @@ from ingest.rejects import summarise
 MAX_VALUE_CHARS = 200
 
 _MARKUP = re.compile(r"<[/!?]?[A-Za-z]|<!--|/\s*>")
-#: C0 and C1 control characters and DEL: never part of an id or of text worth showing.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-#: The same without tab, line feed and carriage return, which text may hold (a title on two
-#: lines).
+#: C0 and C1 control characters and DEL, never part of text worth showing, except tab, line
+#: feed and carriage return, which text may hold (a title on two lines).
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 #: Longer names are prose, not categories (the longest real one in the shared Amazon data has
 #: 53 characters).
@@ -132,9 +131,9 @@ def take_id(log: RejectLog, line: int, field: str, raw: Any, kind: str) -> str |
 def parse_id(raw: Any, kind: str) -> str | None:
     """An identifier without surrounding blanks; None when missing or blank.
 
-    An id that could never be served is refused: one with a control character (NUL included:
-    the API answers 400 for them), with a ``/`` or that is ``.`` or ``..`` (a URL path cannot
-    carry them as one segment), or that is not text or a whole number.
+    An id that could never be served is refused, by the rule the API applies
+    (:func:`graphrec.schema.id_problem`: too long, a control character, a ``/``, ``.`` or
+    ``..``), as is one that is not text or a whole number.
     """
     if raw is None:
         return None
@@ -143,12 +142,9 @@ def parse_id(raw: Any, kind: str) -> str | None:
     text = raw.strip() if isinstance(raw, str) else str(raw)
     if not text:
         return None
-    if _CONTROL.search(text):
-        raise BadValue(f"invalid {kind} id (control character)")
-    if "/" in text:
-        raise BadValue(f"invalid {kind} id (contains /)")
-    if text in (".", ".."):
-        raise BadValue(f"invalid {kind} id (. or ..)")
+    problem = id_problem(text)
+    if problem:
+        raise BadValue(f"invalid {kind} id ({problem})")
     return text
 
 

@@ -48,6 +48,7 @@ def test_text_that_stays(raw: str, expected: str) -> None:
     ("\x1b", "invalid item id (control character)"),
     ("a/b", "invalid item id (contains /)"),
     ("/", "invalid item id (contains /)"),
+    ("x" * 101, "invalid item id (longer than 100 characters)"),
     (".", "invalid item id (. or ..)"),
     (" .. ", "invalid item id (. or ..)"),
     (["B1"], "invalid item id (not text)"),
@@ -60,7 +61,8 @@ def test_ids_that_could_never_be_served(raw, reason: str) -> None:
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
-    (" B00X ", "B00X"), ("a.b", "a.b"), ("...", "..."), (123, "123"), ("", None), (None, None)])
+    (" B00X ", "B00X"), ("a.b", "a.b"), ("...", "..."), (123, "123"), ("x" * 100, "x" * 100),
+    ("", None), (None, None)])
 def test_ids_that_stay(raw, expected) -> None:
     assert parse_id(raw, "item") == expected
 

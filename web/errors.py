@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from graphrec.store.connection import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
-from web.schemas import MAX_ID_LENGTH, MAX_K
+from graphrec.schema import MAX_ID_LENGTH
+from web.schemas import MAX_K
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from web.schemas import MAX_ID_LENGTH
+from graphrec.schema import MAX_ID_LENGTH
 from web.engine import get_engine
 
 bp = Blueprint("pages", __name__)

@@ -11,12 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from graphrec.schema import ID_PATTERN, MAX_ID_LENGTH
+
 DEFAULT_K = 10
 MAX_K = 100
-MAX_ID_LENGTH = 100
-
-# Control characters (Unicode category Cc) are never part of a catalogue id.
-ID_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 
 
 def _decimal(value: Any) -> Any:

@@ -1,18 +1,23 @@
 """The JSON API: recommendations for a user, the reasons for one of them, health, OpenAPI."""
 from __future__ import annotations
 
+import functools
+import hmac
 import unicodedata
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify, request
 
+from graphrec import events
 from graphrec.store import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
-from web.errors import ApiError
+from web.errors import ApiError, error_response
 from web.openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_ID_LENGTH = 100
+MAX_EVENT_BYTES = 4096
 
 
 def check_id(value: str, what: str) -> str:
@@ -67,6 +72,68 @@ def explanation(user_id: str, item_id: str):
     except UnknownItem:
         raise ApiError(404, "unknown_item", f"no item with id {item_id!r}") from None
     return jsonify(model_version=service.model_version, **explained)
+
+
+def writes_enabled() -> bool:
+    return bool(current_app.config.get("API_TOKEN"))
+
+
+def requires_token(view: Callable) -> Callable:
+    """Writes need ``Authorization: Bearer <GRAPHREC_API_TOKEN>``, compared in constant time:
+    403 while the server has no token (writes off), 401 without the right one. The token is
+    never echoed, logged or named in an answer."""
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        if not writes_enabled():
+            raise ApiError(403, "writes_disabled",
+                           "writes are disabled on this server: start it with GRAPHREC_API_TOKEN "
+                           "set, and send the token as 'Authorization: Bearer <token>'")
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        expected = str(current_app.config["API_TOKEN"]).encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            return error_response(401, "unauthorized",
+                                  "this endpoint needs 'Authorization: Bearer <token>' with the "
+                                  "server's API token",
+                                  {"WWW-Authenticate": 'Bearer realm="graphrec"'})
+        return view(*args, **kwargs)
+    return guarded
+
+
+def parse_event() -> tuple[str, str]:
+    """The ``item_id`` and ``kind`` of a JSON event body; 400 naming the field that is wrong."""
+    if (request.content_length or 0) > MAX_EVENT_BYTES:
+        raise ApiError(413, "body_too_large", f"an event is at most {MAX_EVENT_BYTES} bytes")
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_body", 'the body must be a JSON object with "item_id" and '
+                                            f'"kind" (one of {", ".join(events.KINDS)})')
+    item_id, kind = body.get("item_id"), body.get("kind")
+    if not isinstance(item_id, str):
+        raise ApiError(400, "invalid_item_id", "item_id must be a string")
+    if kind not in events.KINDS:
+        raise ApiError(400, "invalid_kind", f"kind must be one of {', '.join(events.KINDS)}")
+    return check_id(item_id, "item"), kind
+
+
+def write_event(user_id: str, item_id: str, kind: str) -> events.Recorded:
+    """Write one event through the process's writer; 404 for an item not in the catalogue."""
+    engine = get_engine()
+    try:
+        return events.record(engine.event_writer(), user_id, item_id, kind)
+    except events.UnknownEventItem:
+        raise ApiError(404, "unknown_item", f"no item with id {item_id!r}") from None
+    except StoreUnavailable:
+        engine.failed_write()
+        raise
+
+
+@bp.post("/users/<anyid:user_id>/events")
+@requires_token
+def post_event(user_id: str):
+    check_id(user_id, "user")
+    item_id, kind = parse_event()
+    recorded = write_event(user_id, item_id, kind)
+    return jsonify(recorded.as_dict()), 201 if recorded.created else 200
 
 
 @bp.get("/health")

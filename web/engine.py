@@ -49,6 +49,7 @@ class Engine:
         self._lock = threading.RLock()
         self._pid = os.getpid()
         self._store: GraphStore | None = None
+        self._writer: GraphStore | None = None
         self._service: RecommendationService | None = None
         self._suspect = False
 
@@ -69,6 +70,27 @@ class Engine:
             if self._suspect:
                 self._probe()
             return self._store
+
+    def event_writer(self) -> GraphStore:
+        """The store that feedback events are written through: the one place that opens it.
+
+        A driver of its own, opened on the first event of the process (the service's store may
+        be given read-only credentials); dropped after a failed write (:meth:`failed_write`) so
+        that the next event connects afresh, to where the store listens now.
+        """
+        with self._lock:
+            self._forget_if_forked()
+            if self._writer is None:
+                self._writer = open_store(self.settings, start_local=False)
+                atexit.register(self.close)
+            return self._writer
+
+    def failed_write(self) -> None:
+        """A write through :meth:`event_writer` could not reach the store."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     def service(self) -> RecommendationService:
         """The recommendation service, loaded on first use (and retried until a model exists)."""
@@ -123,9 +145,12 @@ class Engine:
 
     def close(self) -> None:
         with self._lock:
-            store, self._store, self._service = self._store, None, None
-            if store is not None and self._pid == os.getpid():
-                store.close()
+            stores = (self._store, self._writer)
+            self._store = self._writer = self._service = None
+            if self._pid == os.getpid():
+                for store in stores:
+                    if store is not None:
+                        store.close()
             atexit.unregister(self.close)
 
     def _probe(self) -> None:
@@ -166,7 +191,7 @@ class Engine:
         if self._pid != os.getpid():
             # Inherited from the parent: its sockets are the parent's, never use or close them.
             self._pid = os.getpid()
-            self._store = self._service = None
+            self._store = self._writer = self._service = None
             self._suspect = False
 
 

@@ -53,6 +53,30 @@ def openapi_document(max_k: int, max_id_length: int) -> dict[str, Any]:
                         "application/json": {"schema": {
                             "$ref": "#/components/schemas/Explanation"}}}},
                     "404": _error("unknown user or item"), **common}}},
+            "/api/users/{user_id}/events": {"post": {
+                "summary": "Record a purchase, a product view or a dismissal (not interested)",
+                "description": "Writes the event into the graph; the next request reflects it. "
+                               "A user id the store does not know yet is created. Repeating a "
+                               "purchase or a dismissal changes nothing (200); a view updates "
+                               "its time and count.",
+                "operationId": "postEvent",
+                "security": [{"bearer": []}],
+                "parameters": [{**user, "description": "the user's id; a new one is created"}],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/EventIn"}}}},
+                "responses": {
+                    "201": {"description": "written", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Event"}}}},
+                    "200": {"description": "already there (a repeated purchase or dismissal), "
+                                           "or a repeated view counted",
+                            "content": {"application/json": {
+                                "schema": {"$ref": "#/components/schemas/Event"}}}},
+                    "400": _error("malformed id or body"),
+                    "401": _error("no or wrong bearer token"),
+                    "403": _error("writes are disabled: the server has no GRAPHREC_API_TOKEN"),
+                    "404": _error("unknown item"),
+                    "413": _error("body too large"),
+                    "500": common["500"], "503": common["503"]}}},
             "/api/health": {"get": {
                 "summary": "Whether the graph store answers and a model is loaded",
                 "operationId": "health",
@@ -66,7 +90,19 @@ def openapi_document(max_k: int, max_id_length: int) -> dict[str, Any]:
                 "responses": {"200": {"description": "OpenAPI 3 document",
                                       "content": {"application/json": {}}}}}},
         },
-        "components": {"schemas": {
+        "components": {"securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "the server's GRAPHREC_API_TOKEN"}}, "schemas": {
+            "EventIn": {"type": "object", "required": ["item_id", "kind"], "properties": {
+                "item_id": id_schema,
+                "kind": {"type": "string", "enum": ["purchase", "view", "dismiss"]}}},
+            "Event": {"type": "object", "properties": {
+                "user_id": {"type": "string"}, "item_id": {"type": "string"},
+                "kind": {"type": "string"},
+                "at": {"type": "integer", "nullable": True,
+                       "description": "milliseconds since the Unix epoch (UTC); null for a "
+                                      "purchase ingested with the catalogue"},
+                "created": {"type": "boolean"}, "new_user": {"type": "boolean"}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["status", "code", "message"], "properties": {
                     "status": {"type": "integer"},

@@ -28,6 +28,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         RETRY_AFTER=2,
         ITEM_DETAILS_MAX_AGE=60,  # seconds a worker keeps titles, prices, brands before re-reading
         REASON_CACHE_SIZE=20_000,  # (user, item) pairs whose top reasons a worker keeps (~0.5 kB each)
+        MODEL_CHECK_INTERVAL=1.0,  # seconds between looks for a newly trained model; 0: never
         API_TOKEN=None,  # the bearer token of the write endpoints; None: writes are disabled
         SECRET_KEY=None,  # signs the page's session cookie (its CSRF token); see web.pages
         SESSION_COOKIE_SAMESITE="Lax",

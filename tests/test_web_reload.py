@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,13 @@ def trained(settings: Settings, session_store: GraphStore) -> Settings:
     return settings
 
 
+@contextmanager
 def app_with(settings: Settings, interval: float) -> Iterator[Flask]:
     app = create_app({"TESTING": True, "SETTINGS": settings, "MODEL_CHECK_INTERVAL": interval})
-    yield app
-    app.extensions["graphrec"].close()
+    try:
+        yield app
+    finally:
+        app.extensions["graphrec"].close()
 
 
 def engine_of(app: Flask) -> Engine:
@@ -48,7 +52,7 @@ def retrain(settings: Settings, store: GraphStore, seed: int) -> None:
 
 def test_a_new_model_is_picked_up_without_an_error_answer(trained: Settings,
                                                           session_store: GraphStore) -> None:
-    for app in app_with(trained, interval=0.2):
+    with app_with(trained, interval=0.2) as app:
         engine = engine_of(app)
         old = engine.service().model_version
         users = sample_users(20)
@@ -86,7 +90,7 @@ def test_a_model_that_fails_to_load_leaves_the_old_one_serving(
         trained: Settings, session_store: GraphStore,
         caplog: pytest.LogCaptureFixture) -> None:
     path = model_path(trained)
-    for app in app_with(trained, interval=0):  # no watcher: each check is called here
+    with app_with(trained, interval=0) as app:  # no watcher: each check is called here
         engine = engine_of(app)
         version = engine.service().model_version
         user = sample_users(1)[0]
@@ -114,3 +118,30 @@ def test_a_model_that_fails_to_load_leaves_the_old_one_serving(
         assert engine.reload_if_changed() is True
         assert engine.service().model_version == version
         shutil.rmtree(good.parent)
+
+
+def test_after_a_swap_the_old_models_cycles_are_collected() -> None:
+    """A worker freezes what it loaded; the old service's reference cycles must not stay
+    frozen (never collected) once a new one is in place."""
+    import gc
+    import weakref
+
+    from web.engine import refreeze
+
+    class Node:
+        pass
+
+    gc.collect()
+    gc.unfreeze()
+    try:
+        old = Node()
+        old.cycle = old
+        ref = weakref.ref(old)
+        gc.freeze()
+        del old
+        gc.collect()
+        assert ref() is not None  # frozen: the collector does not see it
+        refreeze()
+        assert ref() is None and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

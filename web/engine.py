@@ -22,6 +22,7 @@ import gc
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -158,7 +159,8 @@ class Engine:
 
     def _watch_loop(self) -> None:
         while not self._stop.wait(self._check_interval):
-            self.reload_if_changed()
+            if self.reload_if_changed() and not self._stop.wait(self._check_interval):
+                refreeze()  # by now the requests that were on the old service have finished
 
     def reload_if_changed(self) -> bool:
         """Load the artifact if it changed since the service was loaded, and swap it in.
@@ -171,6 +173,7 @@ class Engine:
         signature = artifact_signature(self._model_dir())
         if signature is None or signature in (self._loaded, self._rejected):
             return False
+        started = time.monotonic()
         try:
             store = self.store()
             fresh = self._load_service(store)
@@ -183,10 +186,10 @@ class Engine:
             log.exception("new model not loaded, the old one keeps serving")
             return False
         with self._lock:
-            old, self._service, self._loaded = self._service, fresh, signature
-        log.info("reloaded model %s (was %s)", fresh.model_version,
-                 old.model_version if old is not None else "none")
-        refreeze()
+            was = self._service.model_version if self._service is not None else "none"
+            self._service, self._loaded = fresh, signature
+        log.info("reloaded model %s (was %s) in %.1f s", fresh.model_version, was,
+                 time.monotonic() - started)
         return True
 
     def warm(self) -> None:
@@ -278,11 +281,14 @@ class Engine:
 
 def refreeze() -> None:
     """After a model swap in a worker whose loaded objects were frozen (:meth:`Engine.warm`):
-    collect the old service (frozen objects are never collected) and freeze the new one."""
+    collect the old service (the collector never looks at frozen objects, so its reference
+    cycles would stay for the life of the worker) and freeze the new one."""
     if gc.get_freeze_count():
+        started = time.monotonic()
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        log.info("collected the old model in %.0f ms", (time.monotonic() - started) * 1000)
 
 
 def init_app(app: Flask) -> None:

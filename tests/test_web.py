@@ -465,7 +465,11 @@ def test_openapi_document(bare: FlaskClient) -> None:
     assert set(doc["paths"]) == {
         "/api/users/{user_id}/recommendations",
         "/api/users/{user_id}/recommendations/{item_id}/explanation",
-        "/api/health", "/api/openapi.json"}
+        "/api/users/{user_id}/events", "/api/health", "/api/openapi.json"}
+    post_event = doc["paths"]["/api/users/{user_id}/events"]["post"]
+    assert {"200", "201", "400", "401", "403", "404"} <= set(post_event["responses"])
+    assert post_event["security"] == [{"bearer": []}]
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     recommend = doc["paths"]["/api/users/{user_id}/recommendations"]["get"]
     assert {"200", "400", "404", "500", "503"} <= set(recommend["responses"])
     k = next(p for p in recommend["parameters"] if p["name"] == "k")

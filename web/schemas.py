@@ -74,6 +74,24 @@ class Unavailable(Error):
                                     "schema": {"type": "integer"}}}})
 
 
+class EventIn(BaseModel):
+    """A feedback event: what the user did with which item."""
+
+    item_id: Id = Field(description="the item's id, as in the catalogue")
+    kind: Literal["purchase", "view", "dismiss"] = Field(
+        description="purchase: bought it; view: looked at it; dismiss: not interested")
+
+
+class EventRecorded(Answer):
+    user_id: str
+    item_id: str
+    kind: Literal["purchase", "view", "dismiss"]
+    at: int | None = Field(description="milliseconds since the Unix epoch (UTC); null for a "
+                                       "purchase ingested with the catalogue")
+    created: bool = Field(description="whether a new relationship was written")
+    new_user: bool = Field(description="whether the event created the user")
+
+
 class Node(Answer):
     key: str = Field(description="unique within the path")
     type: Literal["User", "Item", "Brand", "Category"]

@@ -180,7 +180,7 @@ class RecommendationService:
             user_id, k, bought=bought, accept=lambda items: self.paths.has_candidates(user, items))
 
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
-        ranked = self.ranked(user_id, k, self._bought(user_id))
+        ranked = self.ranked(user_id, k, self._bought(user_id, dismissed=True))
         weighted = self._reasons(user_id, [r.item_id for r in ranked], top=1)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.details(), self.items.titles()
@@ -219,8 +219,11 @@ class RecommendationService:
             return self._weighted(user_id, item_ids)
         return self.reasons.get(user_id, item_ids, lambda missing: self._weighted(user_id, missing))
 
-    def _bought(self, user_id: str) -> list[str]:
-        """Every item the store says the user bought, now (see the class's docstring)."""
+    def _bought(self, user_id: str, dismissed: bool = False) -> list[str]:
+        """Every item the store says the user bought, now (see the class's docstring); with
+        ``dismissed``, also those they said they do not want (``graphrec.serving.events``)."""
         self.recommender.user_index(user_id)
         rows = self.store.read_once("service/user_purchases", user=user_id)
-        return rows[0]["items"] if rows else []
+        if not rows:
+            return []
+        return rows[0]["items"] + rows[0]["dismissed"] if dismissed else rows[0]["items"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 import cypher
-from graphrec.store.export import export_graph
 from graphrec.explain.paths import PathFinder
 from graphrec.explain.reasons import describe
 from graphrec.store.connection import GraphStore
+from graphrec.store.export import export_graph
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -22,7 +22,7 @@ def test_candidate_paths_exist_in_the_store(store: GraphStore) -> None:
     rng = np.random.default_rng(7)
     checked: dict[str, int] = {}
     for user, item in data.test[rng.choice(len(data.test), 40, replace=False)]:
-        for path in finder.candidates(int(user), int(item)):
+        for path in finder.candidates(finder.history(int(user)), int(item), int(user)):
             view = describe(path, data, titles)
             assert view["nodes"][0] == {"key": "n0", "type": "User",
                                         "id": data.users[user], "label": data.users[user]}

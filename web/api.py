@@ -80,8 +80,7 @@ def health():
         checks["store"]["message"] = str(exc)
     if checks["store"]["ok"]:
         try:
-            service = engine.service()
-            checks["model"] = {"ok": True, "version": service.model_version}
+            checks["model"] = engine.service().health()
         except (ModelUnavailable, StoreUnavailable) as exc:
             checks["model"]["message"] = str(exc)
     else:

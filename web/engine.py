@@ -23,8 +23,8 @@ from flask import Flask, current_app
 
 import cypher
 from graphrec.config import Settings
-from graphrec.store.local import LocalStore
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
+from graphrec.store.local import LocalStore
 
 if TYPE_CHECKING:
     from graphrec.serving.service import RecommendationService
@@ -76,6 +76,7 @@ class Engine:
         with self._lock:
             if self._service is None:
                 try:
+                    from graphrec.model.artifact import ArtifactError
                     from graphrec.serving.service import RecommendationService
                 except ImportError as exc:
                     raise ModelUnavailable(f"the recommendation service is not installed: {exc}")
@@ -85,6 +86,8 @@ class Engine:
                 except FileNotFoundError as exc:
                     raise ModelUnavailable(
                         f"no trained model under {self.settings.models_dir}: {exc}") from exc
+                except ArtifactError as exc:  # old format, corrupted: a 503 that says which
+                    raise ModelUnavailable(f"the trained model cannot be used: {exc}") from exc
                 log.info("loaded model %s", self._service.model_version)
             return self._service
 

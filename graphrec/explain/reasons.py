@@ -19,6 +19,9 @@ SENTENCES = {
     "link_chain": "Shoppers link {via}, which you bought, to {middle}, and {middle} to this.",
 }
 
+#: What a shopper with no purchase yet is shown, and why.
+POPULAR = "Popular with shoppers: bought by {buyers} of them{where}."
+
 
 def node_id(data: GraphData, node_type: str, index: int) -> str:
     """The node's key in the store: user or item id, brand or category name."""
@@ -34,15 +37,17 @@ def short(title: str | None, limit: int = 60) -> str:
 
 
 def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None],
-             weight: float | None = None) -> dict[str, Any]:
+             weight: float | None = None, user_id: str | None = None) -> dict[str, Any]:
     """``{"kind", "weight", "sentence", "nodes", "relationships", "cypher"}`` for one path.
 
     ``titles`` maps item ids to titles (items without one are labelled by id). Relationship
     ``from``/``to`` are node keys, in the direction the relationship has in the graph.
+    ``user_id`` names the path's first node (a user the graph ``data`` may not hold yet).
     """
     nodes = []
     for position, (node_type, index) in enumerate(path.nodes):
-        key = node_id(data, node_type, index)
+        key = (user_id if position == 0 and user_id is not None
+               else node_id(data, node_type, index))
         label = (short(titles.get(key)) or key) if node_type == "item" else key
         nodes.append({"key": f"n{position}", "type": LABELS[node_type], "id": key,
                       "label": label})
@@ -56,13 +61,34 @@ def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
         "sentence": SENTENCES[path.kind].format(via=via, middle=middle),
         "nodes": nodes,
         "relationships": relationships,
-        "cypher": cypher_call(path, data),
+        "cypher": cypher_call(path, data, user_id),
     }
 
 
-def cypher_call(path: ReasonPath, data: GraphData) -> dict[str, Any]:
+def describe_popular(item_id: str, details: Mapping[str, Any], category: str | None,
+                     buyers: int) -> dict[str, Any]:
+    """The reason shown with a popular item to a shopper who has bought nothing yet: how many
+    bought it, and where it sits in the shop (its category, its brand), drawn as the item and
+    its category (``cypher/explain/popular.cypher``)."""
+    where = "".join(part for part in (f", in {category}" if category else "",
+                                      f", by {details['brand']}" if details.get("brand") else ""))
+    nodes = [{"key": "n0", "type": "Item", "id": item_id,
+              "label": short(details.get("title")) or item_id}]
+    relationships = []
+    if category:
+        nodes.append({"key": "n1", "type": "Category", "id": category, "label": category})
+        relationships.append({"type": "IN_CATEGORY", "from": "n0", "to": "n1"})
+    return {"kind": "popular", "weight": None,
+            "sentence": POPULAR.format(buyers=buyers, where=where), "nodes": nodes,
+            "relationships": relationships,
+            "cypher": {"query": "explain/popular", "params": {"item": item_id}}}
+
+
+def cypher_call(path: ReasonPath, data: GraphData, user_id: str | None = None
+                ) -> dict[str, Any]:
     """The ``cypher/explain/`` query and parameters that find this path in the store."""
-    ids = [node_id(data, t, i) for t, i in path.nodes]
+    ids = [node_id(data, t, i) for t, i in path.nodes[1:]]
+    ids.insert(0, user_id if user_id is not None else node_id(data, *path.nodes[0]))
     params = {"user": ids[0], "via": ids[1], "item": ids[-1]}
     if path.kind == "collaborative":
         params["other"] = ids[2]

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphrec.config import Settings
-from graphrec.progress import RowProgress
-from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 from graphrec.store.local import LocalStore, LocalStoreError
+from graphrec.progress import RowProgress
 from graphrec.store.stats import format_stats, graph_stats
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 from ingest.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -160,10 +160,14 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
     """The saved model, as a command uses it (item details read per answer, the arrays'
-    checksums left to the server), or a CommandError that says why there is none to use."""
+    checksums left to the server), or a CommandError that says why there is none to use.
+
+    The store is asked first: every answer needs it, and one that cannot be reached is the
+    error to report (exit 3), whatever else is missing."""
     from graphrec.model.artifact import ArtifactError
     from graphrec.serving.service import RecommendationService
 
+    store.read_once("admin/ping")
     try:
         return RecommendationService.load(settings, store, details_max_age=None,
                                           hash_arrays=False)

@@ -23,8 +23,8 @@ from flask import Flask, current_app
 
 import cypher
 from graphrec.config import Settings
-from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 from graphrec.store.local import LocalStore
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
     from graphrec.serving.service import RecommendationService

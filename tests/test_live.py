@@ -173,11 +173,12 @@ def test_cli_recommends_popular_items_to_a_user_with_no_purchases_and_rejects_un
     monkeypatch.setenv("GRAPHREC_HOME", str(settings.home))
     add_user(session_store, "NEW-SHOPPER-5", [])
     assert main(["recommend", "NEW-SHOPPER-5", "-k", "3"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert out.startswith("NEW-SHOPPER-5 has bought nothing yet") and "Popular" in out
+    assert err.startswith("note: the model is stale")  # users were added since training
+    assert err.count("\n") == 1
     assert main(["recommend", "NO-SUCH-SHOPPER"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0].startswith("note: the model is stale")  # a user was added since training
     assert err[-1] == ("graphrec: error: unknown user 'NO-SUCH-SHOPPER': the store has no "
                        "such user")
 

@@ -131,12 +131,20 @@ def test_same_seed_same_model(data: GraphData) -> None:
 
 def test_artifact_round_trip(tmp_path, data: GraphData, trained: tuple[KGRec, object]) -> None:
     model, history = trained
+    counts = {"users": 1, "items": 2, "purchases": 3, "links": 4}
     path = artifact.save(tmp_path / "model", model, data, dataclasses.asdict(FAST),
-                         history.to_dict())
-    loaded = artifact.load(path, data)
+                         history.to_dict(), counts)
+    loaded = artifact.load(path)
     users = np.arange(data.num_users)
-    assert torch.equal(loaded.model.score_users(users), model.score_users(users))
+    expected = model.score_users(users).numpy()
+    for user in users[::7]:  # serving's arrays, memory-mapped, give the model's scores
+        np.testing.assert_allclose(loaded.state.scores(model.history(int(user)).numpy()),
+                                   expected[user], rtol=1e-5, atol=1e-6)
+    assert isinstance(loaded.state.layers, np.memmap)
+    assert torch.equal(loaded.load_model().score_users(users), model.score_users(users))
     assert loaded.ids["items"] == data.items.tolist()
+    assert loaded.data.fingerprint() == data.fingerprint()  # the graph travels with the model
+    assert {k: loaded.trained_on[k] for k in counts} == counts and loaded.trained_on["trained_at"]
     assert loaded.config["train"]["embedding_dim"] == FAST.embedding_dim
     assert loaded.fingerprint == data.fingerprint()
     artifact.save(path, model, data)  # replacing an artifact leaves no temporary directories
@@ -149,16 +157,24 @@ def test_artifact_errors(tmp_path, data: GraphData, trained: tuple[KGRec, object
         artifact.load(tmp_path / "missing")
     path = artifact.save(tmp_path / "model", model, data)
 
-    other = dataclasses.replace(data, train=data.train[1:])
-    with pytest.raises(artifact.ArtifactError, match="fingerprint"):
-        artifact.load(path, other)
-
     weights = path / "weights.pt"
     blob = bytearray(weights.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     weights.write_bytes(bytes(blob))
     with pytest.raises(artifact.ArtifactError, match="weights.pt does not match its checksum"):
         artifact.load(path)
+
+    path = artifact.save(tmp_path / "model", model, data)
+    layers = path / "arrays" / "layers.npy"
+    blob = bytearray(layers.read_bytes())
+    blob[-5] ^= 0xFF
+    layers.write_bytes(bytes(blob))
+    with pytest.raises(artifact.ArtifactError, match="layers.npy does not match its checksum"):
+        artifact.load(path)
+    artifact.load(path, hash_arrays=False)  # a command trusts the arrays' headers and sizes
+    layers.write_bytes(bytes(blob[: len(blob) // 2]))
+    with pytest.raises(artifact.ArtifactError, match="layers.npy is unreadable"):
+        artifact.load(path, hash_arrays=False)
 
     path = artifact.save(tmp_path / "model", model, data)
     manifest = json.loads((path / "manifest.json").read_text())
@@ -174,7 +190,7 @@ def test_artifact_errors(tmp_path, data: GraphData, trained: tuple[KGRec, object
     manifest["sha256"]["config.json"] = artifact._sha256(path / "config.json")
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(artifact.ArtifactError, match="do not fit"):
-        artifact.load(path)
+        artifact.load(path).load_model()
 
 
 def test_scores_on_the_sample_are_those_recorded_before_the_kernel_was_shared() -> None:

@@ -160,8 +160,7 @@ def health():
         checks["store"]["message"] = "the graph store does not answer"
     if checks["store"]["ok"]:
         try:
-            service = engine.service()
-            checks["model"] = {"ok": True, "version": service.model_version}
+            checks["model"] = engine.service().health()
         except (ModelUnavailable, StoreUnavailable) as exc:
             log.warning("health: %s", exc)
             checks["model"]["message"] = "no model is loaded"

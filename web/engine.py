@@ -43,7 +43,13 @@ EXTENSION = "graphrec"
 
 
 class ModelUnavailable(RuntimeError):
-    """No trained model could be loaded (none trained yet, or the service is not installed)."""
+    """No trained model could be loaded (none trained yet, or the service is not installed).
+
+    The message is for the server's log; ``public`` is what a client may be told (no path)."""
+
+    def __init__(self, message: str, public: str = "no model is loaded"):
+        super().__init__(message)
+        self.public = public
 
 
 Signature = tuple[int, int, int]
@@ -146,6 +152,7 @@ class Engine:
 
     def _load_service(self, store: GraphStore) -> RecommendationService:
         try:
+            from graphrec.model.artifact import ArtifactError
             from graphrec.serving.service import RecommendationService
         except ImportError as exc:
             raise ModelUnavailable(f"the recommendation service is not installed: {exc}")
@@ -154,6 +161,9 @@ class Engine:
         except FileNotFoundError as exc:
             raise ModelUnavailable(
                 f"no trained model under {self.settings.models_dir}: {exc}") from exc
+        except ArtifactError as exc:  # old format, corrupted: a 503 that says which
+            raise ModelUnavailable(f"the trained model cannot be used: {exc}",
+                                   f"the trained model cannot be used: {exc.reason}") from exc
 
     def _watch(self) -> None:
         """Start this process's model watcher (once; none when the interval is 0)."""

@@ -111,8 +111,11 @@ class CypherCall(Answer):
 
 
 class Path(Answer):
-    kind: str = Field(examples=["brand"])
-    weight: float | None
+    kind: str = Field(examples=["brand"], description="brand, category, also_bought, "
+                      "also_viewed, bought_together, collaborative, link_chain; popular for a "
+                      "shopper with no purchase yet")
+    weight: float | None = Field(description="the score the pair loses when the path's edges "
+                                             "are masked; null for a popular item")
     sentence: str
     nodes: list[Node]
     relationships: list[Relationship]
@@ -145,15 +148,34 @@ class Explanation(Answer):
     item_id: str
     model_version: str
     score: float
-    rank: int
+    rank: int | None = Field(description="the item's place in the list the recommendations "
+                                         "serve; null when it is not served (bought, dismissed "
+                                         "or without a reason path)")
     already_bought: bool
+    basis: Literal["purchases", "popular"] = Field(
+        description="purchases: the user's purchases in the store now; popular: the user has "
+                    "none yet, and the shop's most bought items stand in")
     paths: list[Path]
+
+
+class GraphCounts(Answer):
+    model_config = ConfigDict(extra="allow")  # the counts, and when they were taken
+
+    users: int | None = None
+    items: int | None = None
+    purchases: int | None = None
+    links: int | None = None
 
 
 class Check(Answer):
     ok: bool
     version: str | None = None
     message: str | None = None
+    stale: bool | None = Field(None, description="the graph changed since the model was "
+                                                 "trained: it keeps serving, retrain to learn "
+                                                 "from the new data")
+    trained_on: GraphCounts | None = None
+    graph_now: GraphCounts | None = None
 
 
 class Checks(Answer):

@@ -203,6 +203,23 @@ def test_a_dismissed_item_is_not_published(events_app: Flask, store: GraphStore,
         publisher = Publisher(get_engine().service(), k=10, paths=1)
     rows = publisher.build([user]).recommended
     assert len(rows) == 10 and item not in {row["item"] for row in rows}
+    served = scores(client, user, 20)
+    assert all(abs(row["score"] - served[row["item"]]) < 1e-9 for row in rows)
+
+
+def scores(client: FlaskClient, user_id: str, k: int) -> dict[str, float]:
+    response = client.get(f"/api/users/{user_id}/recommendations?k={k}")
+    return {rec["item_id"]: rec["score"] for rec in response.get_json()["recommendations"]}
+
+
+def test_a_dismissed_item_does_not_feed_the_scores(client: FlaskClient, user: str) -> None:
+    before = scores(client, user, 20)
+    item = next(iter(before))
+    assert post(client, user, item, "dismiss").status_code == 201
+    after = scores(client, user, 20)
+    kept = set(before) & set(after)
+    assert item not in after and len(kept) == 19
+    assert all(abs(before[i] - after[i]) < 1e-9 for i in kept)  # a dismissal is not a purchase
 
 
 # --- the page -----------------------------------------------------------------------------------

@@ -145,14 +145,17 @@ class Publisher:
         """The rows of these users: their top k from their purchases as the store holds them
         now, and the top paths of each recommendation. A user with no purchase gets no rows:
         the popular items a page shows them are nobody's personal recommendations."""
-        bought = {row["user_id"]: row["items"]
-                  for row in self.store.read("publish/purchases", users=list(user_ids))}
+        rows = {row["user_id"]: row
+                for row in self.store.read("publish/purchases", users=list(user_ids))}
+        recommender = self.service.recommender
         batch, found = Batch(), []
         for user in user_ids:
-            history = self.service.recommender.history(bought.get(user, ()))
+            row = rows.get(user, {})
+            history = recommender.history(row.get("items", ()))
             if not len(history):
                 continue
-            ranked = self.service.ranked(user, history, self.k)
+            ranked = self.service.ranked(user, history, self.k,
+                                         exclude=recommender.history(row.get("dismissed", ())))
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]
             for item, weighted in self._weighted(user, history,

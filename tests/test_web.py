@@ -527,3 +527,15 @@ def test_index_page_and_search(bare: FlaskClient) -> None:
     assert response.status_code == 200 and b'name="user"' in response.data
     response = bare.get("/?user=A%201")
     assert response.status_code == 302 and response.headers["Location"] == "/users/A%201"
+
+
+def test_an_explanation_never_says_the_same_thing_twice(client: FlaskClient) -> None:
+    said = 0
+    for user in sample_users()[:8]:
+        recs = client.get(f"/api/users/{user}/recommendations").get_json()["recommendations"]
+        for rec in recs:
+            answer = client.get(f"/api/users/{user}/recommendations/{rec['item_id']}/explanation")
+            sentences = [path["sentence"] for path in answer.get_json()["paths"]]
+            assert len(sentences) == len(set(sentences)), sentences
+            said += len(sentences)
+    assert said >= 150  # most recommendations have three reasons to give

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from graphrec.explain.paths import ReasonPath
-from graphrec.explain.reasons import describe
+from graphrec.explain.reasons import describe, distinct
 from graphrec.serving.service import RecommendationService, UnknownUser
 from graphrec.store.connection import GraphStore
 
@@ -158,23 +158,25 @@ class Publisher:
                                          exclude=recommender.history(row.get("dismissed", ())))
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]
-            for item, weighted in self._weighted(user, history,
-                                                 [r.item_id for r in ranked]).items():
-                found += [(user, item, n, w, p) for n, (w, p) in enumerate(weighted, start=1)]
-        titles = self._titles([p for *_, p in found])
-        for user, item, rank, weight, path in found:
-            view = describe(path, self.service.data, titles, weight, user)
-            self._add_path(batch, user, item, rank, view, path)
+            found += [(user, item, weighted) for item, weighted in
+                      self._weighted(user, history, [r.item_id for r in ranked]).items()]
+        titles = self._titles([p for *_, weighted in found for _, p in weighted])
+        data = self.service.data
+        for user, item, weighted in found:  # the paths graphrec explain shows: none said twice
+            for rank, (weight, path) in enumerate(distinct(weighted, data, titles, self.top),
+                                                  start=1):
+                view = describe(path, data, titles, weight, user)
+                self._add_path(batch, user, item, rank, view, path)
         return batch
 
     def _weighted(self, user: str, history: np.ndarray, item_ids: list[str]
                   ) -> dict[str, list[tuple[float, ReasonPath]]]:
-        """Each item's top paths with the weights that ``graphrec explain`` shows: the
-        service computes them (its ``weighted``), this module never does."""
+        """Each item's candidate paths with the weights that ``graphrec explain`` shows,
+        strongest first: the service computes them (its ``weighted``), this module never
+        does."""
         if not self.top or not item_ids:
             return {}
-        return {item: paths[: self.top]
-                for item, paths in self.service.weighted(user, history, item_ids).items()}
+        return self.service.weighted(user, history, item_ids)
 
     def _titles(self, paths: list[ReasonPath]) -> dict[str, str | None]:
         items = self.service.data.items

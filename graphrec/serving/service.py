@@ -24,7 +24,7 @@ import numpy as np
 from graphrec.config import Settings
 from graphrec.explain.paths import PathFinder, ReasonPath
 from graphrec.explain.ranker import Explainer
-from graphrec.explain.reasons import describe, describe_popular
+from graphrec.explain.reasons import describe, describe_popular, distinct
 from graphrec.model import artifact
 from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
 from graphrec.store.connection import GraphStore, StoreUnavailable
@@ -58,7 +58,7 @@ class ReasonCache:
     hundreds of milliseconds to each.
     """
 
-    def __init__(self, size: int, keep: int = 3):
+    def __init__(self, size: int, keep: int = 6):
         self.size, self.keep = size, keep
         self._pairs: OrderedDict[tuple[Hashable, str], bytes] = OrderedDict()
         self._lock = threading.Lock()
@@ -300,14 +300,18 @@ class RecommendationService:
         scores = self.recommender.scores(history)
         score = float(scores[index])
         already = item_id in bought
-        paths = [] if already else self._reasons(user_id, history, [item_id], top)[item_id][:top]
+        # More candidates than shown, so that paths that read as one already said (two co-buyers
+        # of one item, two listings of one product) leave room for the next ones.
+        candidates = [] if already else self._reasons(
+            user_id, history, [item_id], max(top, self.reasons.keep))[item_id]
+        _, titles = self.items.labels(self._named([item_id], [p for _, p in candidates]))
+        paths = distinct(candidates, self.data, titles, top)
         rank = None
         if paths and index not in dismissed:
             scores[history] = -np.inf
             scores[dismissed] = -np.inf
             better = np.flatnonzero(_ahead(scores, index))
             rank = int(self.paths.has_candidates(history, better).sum()) + 1
-        _, titles = self.items.labels(self._named([item_id], [p for _, p in paths]))
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
                 "already_bought": already, "basis": "purchases",
                 "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}

@@ -1,4 +1,5 @@
-"""HTTP service benchmark: gunicorn with web/gunicorn.conf.py against the local store, driven by wrk.
+"""HTTP service benchmark: gunicorn with web/gunicorn.conf.py against the local store, driven by
+wrk.
 
 Needs a store holding the sample catalogue and a trained model under GRAPHREC_HOME
 (``graphrec serve`` on an empty home prepares both), and ``wrk`` on PATH (Debian/Ubuntu:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphrec.config import Settings
-from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
-from graphrec.store.stats import format_stats, graph_stats
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
+from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
+from graphrec.store.stats import format_stats, graph_stats
 from graphrec.store.writelock import WriterBusy, writer_lock
 from ingest.errors import CatalogueError
 
@@ -232,7 +232,8 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    """Write the top k and their reason paths into the graph (see :mod:`graphrec.serving.publish`)."""
+    """Write the top k and their reason paths into the graph (see
+    :mod:`graphrec.serving.publish`)."""
     from graphrec.serving.publish import Publisher
     from graphrec.serving.service import UnknownUser
 
@@ -286,8 +287,8 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
     (raw Amazon data: each user's latest purchases are the test split)."""
     import torch
 
-    from graphrec.evaluation import benchmark
     from graphrec.dataset import GraphData
+    from graphrec.evaluation import benchmark
     from ingest.detect import read_catalogue
     from ingest.frames import catalogue_frames
     from ingest.rejects import summarise

@@ -29,7 +29,8 @@ def open_text(path: str | Path, newline: str = "") -> TextIO:
     """
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == _GZIP_MAGIC
-    binary = gzip.open(path, "rb") if gzipped else open(path, "rb")
+    # Closed with the wrapper returned, which the caller holds in its own with statement.
+    binary = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline=newline)
 
 

@@ -12,7 +12,6 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 
-
 # GraphML is XML text: read it as a string (openapi-core reads JSON and forms only).
 MEDIA_TYPES = {"application/graphml+xml": lambda data: data.decode("utf-8")}
 

@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from graphrec.dataset import GraphData
 from graphrec.evaluation.baselines.base import Recommender
 from graphrec.evaluation.baselines.bpr_mf import BPRMF
 from graphrec.evaluation.baselines.ease import EASE, ease_weights
@@ -22,7 +23,6 @@ from graphrec.evaluation.baselines.multvae import Batch, MultVAE, MultVAEModule
 from graphrec.evaluation.baselines.popularity import Popularity
 from graphrec.evaluation.baselines.rp3beta import RowRanks, RP3Beta, walk_weights
 from graphrec.evaluation.benchmark import BASELINES, MODELS, run_benchmark
-from graphrec.dataset import GraphData
 from graphrec.evaluation.evaluate import evaluate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"

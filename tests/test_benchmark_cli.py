@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from graphrec.evaluation.baselines.popularity import Popularity
-from graphrec.evaluation.benchmark import catalogue_name, results_path
 from graphrec.cli import main
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.popularity import Popularity
+from graphrec.evaluation.benchmark import catalogue_name, results_path
 from graphrec.evaluation.evaluate import evaluate
 from tests.conftest import SAMPLE
 

@@ -78,7 +78,9 @@ def test_batching_does_not_change_the_result(random_data: GraphData) -> None:
 
 def test_validation_split_is_carved_from_train_only(random_data: GraphData) -> None:
     split = validation_split(random_data, fraction=0.1, min_train=3, seed=5)
-    as_set = lambda a: {tuple(p) for p in a.tolist()}
+    def as_set(pairs: np.ndarray) -> set[tuple[int, ...]]:
+        return {tuple(p) for p in pairs.tolist()}
+
     assert as_set(split.train) | as_set(split.test) == as_set(random_data.train)
     assert not as_set(split.train) & as_set(split.test)
     counts = np.bincount(random_data.train[:, 0], minlength=random_data.num_users)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from graphrec.cli import main
-from graphrec.store.stats import graph_stats
 from graphrec.store.connection import GraphStore
+from graphrec.store.stats import graph_stats
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.catalogue_counts import expected_stats
@@ -49,7 +49,7 @@ def test_keep_external_adds_the_outside_products(store: GraphStore, sample_expec
     assert stats["nodes"]["Item"] == sample_expected["nodes"]["Item"] + len(outside)
     assert sum(stats["relationships"][t] for t in ("ALSO_BOUGHT", "ALSO_VIEWED",
                                                     "BOUGHT_TOGETHER")) == len(
-        {(l.item_id, l.relation, l.other_item_id) for l in catalogue.links})
+        {(link.item_id, link.relation, link.other_item_id) for link in catalogue.links})
     flagged = store.read_text("MATCH (i:Item) WHERE i.external = true RETURN count(i) AS n")
     assert flagged == [{"n": len(outside)}]
 
@@ -188,7 +188,8 @@ def test_full_beauty_catalogue_matches_the_source(store: GraphStore) -> None:
 MAGAZINE = SHARED / "amazon_magazine_2018_raw"
 
 
-@pytest.mark.skipif(not MAGAZINE.exists(), reason="needs ../shared/datasets/amazon_magazine_2018_raw")
+@pytest.mark.skipif(not MAGAZINE.exists(),
+                    reason="needs ../shared/datasets/amazon_magazine_2018_raw")
 def test_raw_amazon_json_loads_with_a_rejects_report(
         store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,8 +22,8 @@ import psutil
 import pytest
 
 from graphrec.config import Settings
-from graphrec.store.local import READER_USER, LocalStore
 from graphrec.store.connection import GraphStore, StoreForbidden, StoreUnavailable, open_store
+from graphrec.store.local import READER_USER, LocalStore
 from web import create_app
 from web.engine import Engine
 

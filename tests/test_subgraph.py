@@ -1,4 +1,5 @@
-"""Reason paths as a networkx graph and as GraphML, on hand-made explanations whose graph is known."""
+"""Reason paths as a networkx graph and as GraphML, on hand-made explanations whose graph is
+known."""
 from __future__ import annotations
 
 import io

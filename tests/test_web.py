@@ -15,6 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from graphrec.config import Settings
+from graphrec.model.pipeline import train_from_store
+from graphrec.model.train import TrainConfig
 from graphrec.store.connection import GraphStore, open_store
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
@@ -38,13 +40,9 @@ def without_model(settings: Settings, home: Path) -> Settings:
 
 def train_sample(settings: Settings, store: GraphStore) -> None:
     """The bundled sample in the store and a model trained on it under ``settings.home``."""
-    train = pytest.importorskip("graphrec.model.train", reason="graphrec.model.train has not landed yet")
-    pytest.importorskip("graphrec.serving.service", reason="graphrec.serving.service has not landed yet")
     store.clear()
     load_catalogue(store, read_catalogue(SAMPLE))
-    from graphrec.model.pipeline import train_from_store
-
-    train_from_store(store, settings, train.TrainConfig(max_epochs=4))
+    train_from_store(store, settings, TrainConfig(max_epochs=4))
 
 
 @pytest.fixture(scope="module")

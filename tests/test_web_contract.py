@@ -22,8 +22,8 @@ from openapi_core.exceptions import OpenAPIError
 from schemathesis import GenerationMode
 
 from graphrec.config import Settings
-from graphrec.store.connection import GraphStore
 from graphrec.explain.subgraph import explanation_graph, node_key, user_graph
+from graphrec.store.connection import GraphStore
 from tests.openapi_check import check_answer, openapi_of
 from tests.test_web import make_app, sample_user_of, train_sample
 from web.engine import get_engine

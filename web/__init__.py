@@ -40,14 +40,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SETTINGS=None,  # a graphrec Settings; None: read from the environment on first use
         RETRY_AFTER=2,
         ITEM_DETAILS_MAX_AGE=60,  # seconds a worker keeps titles, prices, brands before re-reading
-        REASON_CACHE_SIZE=20_000,  # (user, item) pairs whose top reasons a worker keeps (~0.5 kB each)
+        # (user, item) pairs whose top reasons a worker keeps (about 1 kB each)
+        REASON_CACHE_SIZE=20_000,
         MODEL_CHECK_INTERVAL=1.0,  # seconds between looks for a newly trained model; 0: never
         API_TOKEN=None,  # the bearer token of the write endpoints; None: writes are disabled
         SECRET_KEY=None,  # signs the page's session cookie (its CSRF token); see web.pages
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.config.from_prefixed_env("GRAPHREC")
-    for secret in ("API_TOKEN", "SECRET_KEY"):  # verbatim: from_prefixed_env reads "1e5" as 100000.0
+    # Secrets verbatim: from_prefixed_env would read a token "1e5" as 100000.0.
+    for secret in ("API_TOKEN", "SECRET_KEY"):
         if f"GRAPHREC_{secret}" in os.environ:
             app.config[secret] = os.environ[f"GRAPHREC_{secret}"]
     if test_config is not None:

@@ -25,8 +25,19 @@ from graphrec.serving import events
 from graphrec.store.connection import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
 from web.errors import ApiError, error_response, validation_error
-from web.schemas import (Error, EventIn, EventRecorded, Explanation, ExplanationQuery, Health,
-                         ItemPath, Recommendations, RecommendationsQuery, Unavailable, UserPath)
+from web.schemas import (
+    Error,
+    EventIn,
+    EventRecorded,
+    Explanation,
+    ExplanationQuery,
+    Health,
+    ItemPath,
+    Recommendations,
+    RecommendationsQuery,
+    Unavailable,
+    UserPath,
+)
 
 log = logging.getLogger(__name__)
 

@@ -155,7 +155,7 @@ class Engine:
             from graphrec.model.artifact import ArtifactError
             from graphrec.serving.service import RecommendationService
         except ImportError as exc:
-            raise ModelUnavailable(f"the recommendation service is not installed: {exc}")
+            raise ModelUnavailable(f"the recommendation service is not installed: {exc}") from exc
         try:
             return RecommendationService.load(self.settings, store, **self._options)
         except FileNotFoundError as exc:

@@ -13,9 +13,9 @@ from flask import Flask, Response, jsonify, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from graphrec.schema import MAX_ID_LENGTH
 from graphrec.store.connection import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
-from graphrec.schema import MAX_ID_LENGTH
 from web.schemas import MAX_K
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,8 @@ def init_app(app: Flask) -> None:
     def store_unavailable(exc: StoreUnavailable):
         get_engine().failed()
         log.warning("graph store unavailable: %s", exc)
-        return error_response(503, "store_unavailable", "the graph store is unavailable; retry shortly",
+        return error_response(503, "store_unavailable",
+                              "the graph store is unavailable; retry shortly",
                               {"Retry-After": str(app.config["RETRY_AFTER"])})
 
     @app.errorhandler(ModelUnavailable)

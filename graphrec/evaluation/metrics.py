@@ -25,7 +25,8 @@ def _per_user(topk: np.ndarray, relevant: Sequence[set[int]], k: int) -> np.ndar
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
-def ranking_metrics(topk: np.ndarray, relevant: Sequence[set[int]], k: int = 10) -> dict[str, float]:
+def ranking_metrics(topk: np.ndarray, relevant: Sequence[set[int]], k: int = 10
+                    ) -> dict[str, float]:
     """``ndcg@k``, ``recall@k``, ``hr@k`` and ``precision@k`` in percent."""
     per_user = _per_user(np.asarray(topk), relevant, k)
     means = per_user.mean(axis=0) * 100 if len(per_user) else np.zeros(4)

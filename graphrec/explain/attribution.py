@@ -84,8 +84,8 @@ class _Rows:
 
 
 class EdgeMasking:
-    """Exact scores of a trained model (:class:`~graphrec.model.kernel.Propagated`) with parts of the
-    graph masked, for a user given by their history (item indices).
+    """Exact scores of a trained model (:class:`~graphrec.model.kernel.Propagated`) with parts of
+    the graph masked, for a user given by their history (item indices).
 
     Made once per loaded model from its arrays, then answers with numpy alone.
     """

@@ -36,8 +36,8 @@ from graphrec.dataset import LINK_RELATIONS, GraphData
 LINK_TYPES = {relation: relation.upper() for relation in LINK_RELATIONS}
 
 #: The user index of a path's first node when the user is not one of the finder's users (a
-#: shopper who signed up after the graph was read); :func:`graphrec.explain.reasons.describe` is then
-#: given their id.
+#: shopper who signed up after the graph was read); :func:`graphrec.explain.reasons.describe` is
+#: then given their id.
 NO_USER = -1
 
 

@@ -1,13 +1,14 @@
 """Reason paths as a networkx graph, for notebooks, and as GraphML, for Gephi and friends.
 
 The input is what the service answers (:meth:`RecommendationService.explain`, and the JSON API):
-paths of nodes and relationships (see :func:`graphrec.explain.reasons.describe`). Paths share nodes (the
-user, a brand, an item bought), so their union is a graph: a node is keyed by its type and id
-(``"Brand:Acme"``) and carries ``type``, ``id`` and ``label``; each relationship of each path is
-an edge of its own (a :class:`networkx.MultiDiGraph`, in the direction the relationship has in
-the store) carrying ``type``, the ``item`` the path explains, the path's ``kind``, its
-``path_rank`` among that item's paths (1 is the strongest) and its ``weight``. Two paths over
-the same relationship are two parallel edges, so every path can be read back from the graph.
+paths of nodes and relationships (see :func:`graphrec.explain.reasons.describe`). Paths share
+nodes (the user, a brand, an item bought), so their union is a graph: a node is keyed by its
+type and id (``"Brand:Acme"``) and carries ``type``, ``id`` and ``label``; each relationship of
+each path is an edge of its own (a :class:`networkx.MultiDiGraph`, in the direction the
+relationship has in the store) carrying ``type``, the ``item`` the path explains, the path's
+``kind``, its ``path_rank`` among that item's paths (1 is the strongest) and its ``weight``. Two
+paths over the same relationship are two parallel edges, so every path can be read back from the
+graph.
 """
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ Layout (``FORMAT_VERSION`` 2)::
     ids.json        users, items, brands and categories: index → id, as the model numbers them
     metrics.json    validation (and any other) metrics and the training history
     arrays/*.npy    the graph the model was trained on (:class:`~graphrec.dataset.GraphData`'s
-                    edge arrays) and the propagated model (:class:`~graphrec.model.kernel.Propagated`)
+                    edge arrays) and the propagated model
+                    (:class:`~graphrec.model.kernel.Propagated`)
 
 Everything a server needs to answer is here, so a worker starts without reading the graph out
 of the store, and a store whose data changed since training cannot stop it: the model is then
@@ -264,6 +265,6 @@ def load(path: str | Path, hash_arrays: bool = True) -> Artifact:
         raise ArtifactError(path, f"config.json lacks what the arrays need ({exc!r}); "
                             "retrain") from exc
     if state.target.shape[0] != len(ids["items"]) or state.layers.shape[1] != nodes:
-        raise ArtifactError(path, f"the arrays do not fit ids.json and config.json; retrain")
+        raise ArtifactError(path, "the arrays do not fit ids.json and config.json; retrain")
     return Artifact(state=state, data=data, config=config, ids=ids,
                     metrics=_read_json(path / "metrics.json"), manifest=manifest, path=path)

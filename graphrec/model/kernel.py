@@ -7,8 +7,8 @@ A user is the items they bought: with :math:`P` the propagated item embeddings,
 
 :func:`user_vectors` and :func:`scores` are that formula, written with operators that numpy
 arrays and torch tensors share, so that training (torch, sparse batches of histories), serving
-(numpy, one live history) and the edge masking of :mod:`graphrec.explain.attribution` (numpy, the same
-sums with the masked deltas added) all compute it through these two functions.
+(numpy, one live history) and the edge masking of :mod:`graphrec.explain.attribution` (numpy, the
+same sums with the masked deltas added) all compute it through these two functions.
 
 :class:`Propagated` is what serving needs of a trained model: the propagation's layers and its
 weighted graph as numpy arrays (saved as ``.npy`` files in the artifact and memory-mapped, so

@@ -79,8 +79,8 @@ class KGRec(torch.nn.Module):
     items, a history the model never saw (a new user, a purchase made after training) is scored
     by the same formula, without retraining.
 
-    Training (see :mod:`graphrec.model.train`) drops a fraction of each user's history from the input
-    and asks for the dropped items under a softmax over the whole catalogue
+    Training (see :mod:`graphrec.model.train`) drops a fraction of each user's history from the
+    input and asks for the dropped items under a softmax over the whole catalogue
     (:meth:`loss`): the task of the evaluation, "find the items not in the input". The
     architecture was chosen on a validation split carved from train (the README's model
     section has the table).

@@ -24,13 +24,14 @@ class TrainReport:
     counts: dict[str, int]
 
 
-def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig = TrainConfig(),
+def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig | None = None,
                      *, export_progress: Progress | None = None,
                      say: Any = None) -> TrainReport:
     """Export the graph, train on its train split, measure on its test split, save atomically.
 
     The graph's counts are read first and recorded with the model: a change made while the
     graph is read makes the model stale rather than passing unnoticed."""
+    config = config or TrainConfig()
     trained_on = graph_counts(store)
     data, speed = export_graph(store, progress=export_progress)
     model, history = train(data, config, progress=say)

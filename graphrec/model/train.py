@@ -31,8 +31,8 @@ class TrainConfig:
     """Everything that decides a trained model; saved with it.
 
     Model: ``embedding_dim``, ``num_layers``, ``history_exponent`` (see
-    :class:`~graphrec.model.kgrec.KGRec`) and which parts of the knowledge graph it sees (``brands``,
-    ``categories``, ``item_links``).
+    :class:`~graphrec.model.kgrec.KGRec`) and which parts of the knowledge graph it sees
+    (``brands``, ``categories``, ``item_links``).
 
     Training: Adam with ``lr`` and ``weight_decay`` on batches of ``batch_size`` users, each
     user's history with a fraction ``history_dropout`` held back as targets; validation NDCG@10
@@ -135,7 +135,8 @@ def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
         history = sparse_matrix(index[:, torch.from_numpy(kept).to(device)],
                                 torch.ones(int(kept.sum()), device=device),
                                 (len(batch), data.num_items))
-        yield torch.from_numpy(batch).to(device), history, index[:, torch.from_numpy(held).to(device)]
+        targets = index[:, torch.from_numpy(held).to(device)]
+        yield torch.from_numpy(batch).to(device), history, targets
 
 
 

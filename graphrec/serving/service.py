@@ -160,8 +160,9 @@ def _read_details(store: GraphStore, item_ids: Sequence[str]
 
 
 class Freshness:
-    """Whether the model is stale: the graph's counts now (:func:`graphrec.model.artifact.graph_counts`,
-    read at most every ``max_age`` seconds) against those it was trained on.
+    """Whether the model is stale: the graph's counts now
+    (:func:`graphrec.model.artifact.graph_counts`, read at most every ``max_age`` seconds)
+    against those it was trained on.
 
     A stale model keeps serving (a user is scored from their live purchases whatever the model
     saw); the counts only tell an operator that retraining would see more. When a re-read fails,
@@ -383,7 +384,8 @@ class RecommendationService:
         rank = None if already or index in dismissed else int(_ahead(buyers, index).sum()) + 1
         details, _ = self.items.labels([item_id])
         return {"user_id": user_id, "item_id": item_id,
-                "score": float(self.recommender.buyers[index]), "rank": rank, "already_bought": already, "basis": "popular",
+                "score": float(self.recommender.buyers[index]), "rank": rank,
+                "already_bought": already, "basis": "popular",
                 "paths": [self._popular_reason(item_id, details)]}
 
 

@@ -240,7 +240,8 @@ class LocalStore:
             info = self.running()
             if info is None:
                 info = self._spawn()
-            elif any(arg.startswith(PASSWORD_ARGUMENT) for arg in psutil.Process(info.pid).cmdline()):
+            elif any(arg.startswith(PASSWORD_ARGUMENT)
+                     for arg in psutil.Process(info.pid).cmdline()):
                 log.warning("the local store (pid %d) was started with its root password on its "
                             "command line, where every local user can read it: restart it "
                             "(graphrec db stop, then graphrec db start)", info.pid)

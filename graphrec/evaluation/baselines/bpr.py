@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch_geometric.nn.models.lightgcn import BPRLoss
 
-from graphrec.evaluation.baselines.base import validation_score
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.base import validation_score
 from graphrec.evaluation.evaluate import validation_split
 
 

@@ -6,8 +6,8 @@ from typing import Any, Self
 import numpy as np
 import torch
 
-from graphrec.evaluation.baselines.bpr import EmbeddingScorer, fit_early_stopped
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.bpr import EmbeddingScorer, fit_early_stopped
 
 
 class MFModule(torch.nn.Module):

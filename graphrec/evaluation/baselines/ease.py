@@ -13,8 +13,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.evaluation.evaluate import validation_split
 
 

@@ -14,9 +14,9 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
+from graphrec.dataset import LINK_RELATIONS, GraphData
 from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.evaluation.baselines.ease import ease_weights
-from graphrec.dataset import LINK_RELATIONS, GraphData
 from graphrec.evaluation.evaluate import validation_split
 
 

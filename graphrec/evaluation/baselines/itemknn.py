@@ -8,8 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.evaluation.evaluate import validation_split
 
 

@@ -13,8 +13,8 @@ import torch
 from torch_geometric.nn.conv import LGConv
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-from graphrec.evaluation.baselines.bpr import EmbeddingScorer, fit_early_stopped
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.bpr import EmbeddingScorer, fit_early_stopped
 
 
 class _SymmetricSpMM(torch.autograd.Function):

@@ -26,8 +26,8 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from graphrec.evaluation.baselines.base import validation_score
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.base import validation_score
 from graphrec.evaluation.evaluate import validation_split
 
 

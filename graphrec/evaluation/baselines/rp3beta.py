@@ -17,8 +17,8 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.evaluation.evaluate import validation_split
 
 
@@ -80,8 +80,8 @@ class RP3Beta:
     Any of the three left ``None`` is tuned on a validation split carved from train: for each
     ``alpha`` (ascending, stopping past the peak) the best ``beta`` (likewise), and for each of
     those every ``k`` of ``k_grid`` (neighbourhood sizes are not unimodal, see
-    :func:`~graphrec.evaluation.baselines.base.search`). Dacrema et al. tuned the same three. The grids
-    reach below what Beauty's validation split chose (α 0.5, β 0, k 20; a first grid that
+    :func:`~graphrec.evaluation.baselines.base.search`). Dacrema et al. tuned the same three. The
+    grids reach below what Beauty's validation split chose (α 0.5, β 0, k 20; a first grid that
     started at α 0.5 and k 50 chose both of its smallest values).
 
     Args:

@@ -1,4 +1,5 @@
-"""``graphrec serve``'s gunicorn: connections spread over the workers and one server a port.
+"""``graphrec serve``'s gunicorn: connections spread over the workers, one server a port, and
+slow clients do not hold the workers.
 
 The server here points at a store that is not there: it starts, answers 503, and these tests
 need nothing more of it.
@@ -16,6 +17,7 @@ import psutil
 import pytest
 import requests
 
+from benchmarks.slow_clients import SlowClients, probe
 from graphrec.cli import EXIT_FAILED, main
 from graphrec.config import Settings
 from tests.test_web_fault import free_port
@@ -135,6 +137,17 @@ def test_serve_command_says_the_address_is_in_use(capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert f"{bind} is in use by another process" in err and "--bind" in err
     assert not (tmp_path / "store").exists()
+
+
+def test_slow_clients_do_not_hold_the_workers(server) -> None:
+    """40 connections sending a header line every 2 s; before, they held the 3 x 2 threads and
+    no health check was answered."""
+    _, port, _ = server
+    with SlowClients("127.0.0.1", port, 40, interval=2.0):
+        time.sleep(3)  # every slow client has sent a second line
+        latencies = probe("127.0.0.1", port, ["/api/health"] * 20, rate=10, timeout=1.0)
+    answered = [s for s in latencies if s is not None]
+    assert len(answered) == 20, f"{20 - len(answered)} of 20 health checks not answered in 1 s"
 
 
 def test_of_servers_started_together_on_one_port_exactly_one_stays(tmp_path: Path) -> None:

@@ -22,6 +22,11 @@ another program would make each worker fail to bind, one after another, while th
 spawning them; so the master also checks that the address is free, and ``graphrec serve`` does
 before it sets anything up.
 
+The worker class is gthread's (:mod:`web.worker`) with two changes: a thread takes a connection
+only once its request has arrived, so slow clients cannot hold the threads, and a worker opens
+its socket only once it has loaded the model, so a replacement for a worker that died takes no
+connection it cannot answer yet.
+
 The app is created in each worker after the fork (``preload_app = False``) and the store
 driver on the first request, so no driver crosses a fork; once loaded, the worker moves it all
 out of the garbage collector's passes (see ``Engine.warm``).
@@ -38,7 +43,7 @@ import os
 
 cores = multiprocessing.cpu_count()
 workers = int(os.environ.get("GRAPHREC_WEB_WORKERS") or min(2 * cores, 8))
-worker_class = "gthread"
+worker_class = "web.worker.ServiceWorker"
 reuse_port = True
 threads = int(os.environ.get("GRAPHREC_WEB_THREADS") or 2)
 preload_app = False

@@ -23,6 +23,7 @@ from graphrec.config import Settings
 from tests.test_web_fault import free_port
 from web.serve import AddressInUse, gunicorn_command, lock_address, runtime_dir, serve, \
     settings_env
+from web.worker import REQUEST_TIMEOUT
 
 WORKERS = 3
 
@@ -148,6 +149,16 @@ def test_slow_clients_do_not_hold_the_workers(server) -> None:
         latencies = probe("127.0.0.1", port, ["/api/health"] * 20, rate=10, timeout=1.0)
     answered = [s for s in latencies if s is not None]
     assert len(answered) == 20, f"{20 - len(answered)} of 20 health checks not answered in 1 s"
+
+
+def test_a_request_not_complete_in_time_is_closed(server) -> None:
+    _, port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT + 10) as conn:
+        conn.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        assert conn.recv(1) == b""
+        waited = time.monotonic() - started
+    assert REQUEST_TIMEOUT - 0.5 < waited < REQUEST_TIMEOUT + 3  # expiry is checked each second
 
 
 def test_of_servers_started_together_on_one_port_exactly_one_stays(tmp_path: Path) -> None:

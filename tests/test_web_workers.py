@@ -1,8 +1,9 @@
-"""A worker that dies is replaced without a client noticing: the replacement takes connections
-only once it has loaded the model (``web.worker.ServiceWorker``).
+"""``web.worker.ServiceWorker``: when a request counts as arrived, and a worker that dies is
+replaced without a client noticing (the replacement takes connections only once it has loaded
+the model).
 
-Gunicorn with the checked-in configuration on the session's store, the sample and a model
-trained on it.
+The server is gunicorn with the checked-in configuration on the session's store, the sample and
+a model trained on it.
 """
 from __future__ import annotations
 
@@ -23,8 +24,26 @@ from tests.test_web import sample_users, train_sample
 from tests.test_web_fault import free_port
 from tests.test_web_serve import listening_sockets
 from web.serve import gunicorn_command, settings_env
+from web.worker import MAX_REQUEST_BYTES, request_complete
 
 WORKERS = 2
+
+HEAD = b"POST /api/events HTTP/1.1\r\nHost: x\r\n"
+
+
+@pytest.mark.parametrize(("data", "complete"), [
+    (b"GET /api/health HTTP/1.1\r\nHost: x\r\n", False),
+    (b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\nGET /", True),  # pipelined: one is in
+    (HEAD + b"Content-Length: 5\r\n\r\nabc", False),
+    (HEAD + b"content-length:5\r\n\r\nabcde", True),
+    (HEAD + b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n", True),
+    (HEAD + f"Content-Length: {MAX_REQUEST_BYTES}\r\n\r\n".encode(), None),
+    (b"GET /" + b"a" * MAX_REQUEST_BYTES, None),
+])
+def test_a_request_is_complete_with_its_head_and_declared_body(data: bytes,
+                                                              complete: bool | None) -> None:
+    assert request_complete(data) is complete
 
 
 def get(port: int, path: str, timeout: float = 10) -> tuple[int | str, float]:

@@ -45,16 +45,22 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 _HEAD_END = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,10})[ \t]*\r\n", re.IGNORECASE)
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
 _RETRYABLE = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED, errno.EINTR)
 
 
 def request_complete(data: bytes) -> bool | None:
     """True when ``data`` holds a whole request head and its declared body, False while it
-    does not yet, None when it cannot: too large, or a body longer than the cap."""
+    does not yet, None when it cannot: too large, or a body longer than the cap.
+
+    A client that expects "100 Continue" sends its body only once told to (by gunicorn, when
+    the app reads the body), so for it the head is the request."""
     end = data.find(_HEAD_END)
     if end < 0:
         return None if len(data) > MAX_REQUEST_BYTES else False
     head_size = end + len(_HEAD_END)
+    if _EXPECT_CONTINUE.search(data, 0, head_size):
+        return True
     match = _CONTENT_LENGTH.search(data, 0, head_size)
     body_size = int(match.group(1)) if match else 0
     if head_size + body_size > MAX_REQUEST_BYTES:

@@ -73,7 +73,10 @@ class SlowClients:
                     continue
                 except OSError:
                     conn.close()
-                    self._socks[n] = self._open()
+                    try:
+                        self._socks[n] = self._open()
+                    except OSError:  # the server has gone: nothing to hold any more
+                        return
                     self.reopened += 1
 
     def __enter__(self) -> Self:

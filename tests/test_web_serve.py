@@ -151,6 +151,18 @@ def test_slow_clients_do_not_hold_the_workers(server) -> None:
     assert len(answered) == 20, f"{20 - len(answered)} of 20 health checks not answered in 1 s"
 
 
+def test_a_stopping_server_does_not_wait_for_slow_clients(server) -> None:
+    """A stopping worker gives an incomplete request 2 s, as gthread gives a kept-alive
+    connection, not the 10 s a running worker gives it."""
+    _, port, master = server
+    with SlowClients("127.0.0.1", port, 10, interval=1.0):
+        time.sleep(1.5)
+        started = time.monotonic()
+        master.terminate()
+        master.wait(30)
+    assert time.monotonic() - started < REQUEST_TIMEOUT - 3
+
+
 def test_a_request_not_complete_in_time_is_closed(server) -> None:
     _, port, _ = server
     with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT + 10) as conn:

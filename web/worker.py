@@ -35,7 +35,7 @@ import time
 from functools import partial
 
 from gunicorn import sock
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 REQUEST_TIMEOUT = 10.0
 """Seconds a client has to send a whole request (head and a body of declared length)."""
@@ -106,6 +106,15 @@ class ServiceWorker(ThreadWorker):
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
         self._await_request(conn)
+
+    def murder_pending(self) -> None:
+        """Close parked connections that ran out of time; a stopping worker gives them as long
+        as gthread gives its kept-alive ones, not the whole :data:`REQUEST_TIMEOUT`."""
+        if not self.alive:
+            deadline = time.monotonic() + STOP_KEEPALIVE_LINGER
+            for conn in self.pending_conns:  # one cap for all keeps the deque in expiry order
+                conn.timeout = min(conn.timeout, deadline)
+        super().murder_pending()
 
     def handle(self, conn: TConn):
         """In a thread: the request read so far goes back in front of the parser's input."""

@@ -27,7 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from graphrec.config import Settings
-from graphrec.store import GraphStore, open_store
+from graphrec.store.connection import GraphStore, open_store
 from ingest.detect import read_catalogue
 from ingest.loader import Step, batches, load, plan
 

@@ -34,9 +34,15 @@ from typing import Self
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.serve import describe_code, free_port, loadavg, sample_users, wait_ready
-from graphrec.config import Settings
-from web.serve import settings_env
+from benchmarks.serve import (  # noqa: E402 (after the path above)
+    describe_code,
+    free_port,
+    loadavg,
+    sample_users,
+    wait_ready,
+)
+from graphrec.config import Settings  # noqa: E402
+from web.serve import settings_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "slow_clients.json"
 

@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore, LocalStoreError
+from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
 from graphrec.progress import RowProgress
-from graphrec.stats import format_stats, graph_stats
-from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.store.stats import format_stats, graph_stats
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
+from graphrec.store.writelock import WriterBusy, writer_lock
 from ingest.errors import CatalogueError
 
 if TYPE_CHECKING:
-    from graphrec.publish import PublishReport
-    from graphrec.service import RecommendationService
+    from graphrec.serving.publish import PublishReport
+    from graphrec.serving.service import RecommendationService
 
 SAMPLE = Path(__file__).parent / "sample" / "beauty"
 
@@ -63,28 +64,39 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
         print(f"state: running, pid {info.pid}\n"
               f"bolt:  {info.uri}  database {info.database}  user root  "
               f"password in {local.password_file}\n"
+              f"reader: user {READER_USER} (the web service), password in "
+              f"{local.reader_password_file}\n"
               f"web:   {info.studio_url} (ArcadeDB Studio)\n"
               f"log:   {local.log_file}")
     return 0
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.detect import read_catalogue
+    from ingest.amazon_json import DEFAULT_TEST_SHARE
+    from ingest.detect import detect_format, read_catalogue
     from ingest.loader import load_catalogue, plan
     from ingest.rejects import summarise, write_rejects
 
     path = Path(args.path) if args.path else SAMPLE
     started = time.perf_counter()
-    catalogue = read_catalogue(path, format=args.format)
+    format = args.format or detect_format(path)
+    # demo and serve build their own namespace, without this option.
+    test_fraction = getattr(args, "test_fraction", None)
+    if test_fraction is not None and format != "amazon-json":
+        raise CommandError(f"--test-fraction applies to raw Amazon data only; {path} is a "
+                           f"{format} catalogue, which carries its own split")
+    catalogue = read_catalogue(path, format=format, test_share=test_fraction or DEFAULT_TEST_SHARE)
     read_seconds = time.perf_counter() - started
     print(f"read {path} ({catalogue.format}): {catalogue.rows_read:,} rows in "
           f"{read_seconds:.1f}s, {len(catalogue.rejects):,} rejected")
+    for note in catalogue.notes:
+        print(f"note: {note}")
     rejects_path = Path(args.rejects) if args.rejects else (
         settings.rejects_dir / f"{path.name or 'catalogue'}-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     if catalogue.rejects:
         write_rejects(catalogue.rejects, rejects_path)
     steps, _ = plan(catalogue, keep_external=args.keep_external)
-    with open_store(settings) as store:
+    with writer_lock(settings, "graphrec ingest"), open_store(settings) as store:
         print(f"loading into {store.description}")
         with RowProgress(sum(len(s.rows) for s in steps), enabled=not args.quiet) as bar:
             report = load_catalogue(store, catalogue, keep_external=args.keep_external,
@@ -111,8 +123,8 @@ def _print_load_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec.pipeline import train_from_store
-    from graphrec.train import TrainConfig
+    from graphrec.model.pipeline import train_from_store
+    from graphrec.model.train import TrainConfig
 
     config = TrainConfig(seed=args.seed, device=args.device,
                          **({"max_epochs": args.epochs} if args.epochs else {}))
@@ -134,7 +146,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """The user's top k as the service answers it: items with a reason path only, each with
     its strongest reason."""
-    from graphrec.service import UnknownUser
+    from graphrec.serving.service import UnknownUser
 
     with open_store(settings) as store:
         service = load_service(settings, store)
@@ -157,8 +169,8 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
     """The saved model with the graph it was trained on, or a CommandError that says why
     there is none to use."""
-    from graphrec.artifact import ArtifactError
-    from graphrec.service import RecommendationService
+    from graphrec.model.artifact import ArtifactError
+    from graphrec.serving.service import RecommendationService
 
     try:
         return RecommendationService.load(settings, store)
@@ -169,7 +181,7 @@ def load_service(settings: Settings, store: GraphStore) -> RecommendationService
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec.service import UnknownItem, UnknownUser
+    from graphrec.serving.service import UnknownItem, UnknownUser
 
     with open_store(settings) as store:
         service = load_service(settings, store)
@@ -179,6 +191,10 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandError(f"unknown user {args.user_id!r}") from None
         except UnknownItem:
             raise CommandError(f"unknown item {args.item_id!r}") from None
+    if args.graphml is not None:
+        from graphrec.explain.subgraph import explanation_graph, write_graphml
+
+        write_graphml(explanation_graph(explanation), args.graphml)
     if args.json:
         print(json.dumps(explanation, indent=2))
         return 0
@@ -193,11 +209,11 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    """Write the top k and their reason paths into the graph (see :mod:`graphrec.publish`)."""
-    from graphrec.publish import Publisher
-    from graphrec.service import UnknownUser
+    """Write the top k and their reason paths into the graph (see :mod:`graphrec.serving.publish`)."""
+    from graphrec.serving.publish import Publisher
+    from graphrec.serving.service import UnknownUser
 
-    with open_store(settings) as store:
+    with writer_lock(settings, "graphrec publish"), open_store(settings) as store:
         publisher = Publisher(load_service(settings, store), k=args.k, paths=args.paths)
         try:
             users = publisher.users(args.users)
@@ -229,11 +245,52 @@ def positive_int(text: str) -> int:
     return value
 
 
-def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
-    from graphrec import benchmark
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {text}")
+    return value
 
-    argv = ["--data", args.data, "--out", args.out, "--seed", str(args.seed)]
-    benchmark.main(argv + (["--models", *args.models] if args.models else []))
+
+def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
+    """The benchmark on any catalogue ``graphrec ingest`` reads, with the same checks and split
+    (raw Amazon data: each user's latest purchases are the test split)."""
+    import torch
+
+    from graphrec.evaluation import benchmark
+    from graphrec.dataset import GraphData
+    from ingest.detect import read_catalogue
+    from ingest.frames import catalogue_frames
+    from ingest.rejects import summarise
+
+    models = args.models or benchmark.ALL_MODELS
+    for name in models:
+        try:
+            benchmark.resolve_model(name)
+        except KeyError as exc:
+            raise CommandError(exc.args[0]) from None
+    started = time.perf_counter()
+    catalogue = read_catalogue(args.data, format=args.format)
+    frames = catalogue_frames(catalogue)
+    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    print(f"read {args.data} ({catalogue.format}) in {time.perf_counter() - started:.1f}s: "
+          f"{data.num_users:,} users, {data.num_items:,} items, {len(data.train):,} train and "
+          f"{len(data.test):,} test purchases, {len(catalogue.rejects):,} rows rejected")
+    for reason, count in summarise(catalogue.rejects).items():
+        print(f"  {count:>8,}  {reason}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else benchmark.results_path(
+        benchmark.catalogue_name(args.data))
+    try:
+        benchmark.run_benchmark(data, models, out, source=args.data, seed=args.seed,
+                                merge=not args.no_merge)
+    except benchmark.ResultsMismatch as exc:
+        raise CommandError(f"{exc} (--out FILE, or --no-merge)") from None
     return 0
 
 
@@ -246,13 +303,11 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     """The whole job on the bundled sample: store, ingest, train, and one user's top 10."""
-    from graphrec.pipeline import model_path
-
     ingest = argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
                                 batch_size=5000, quiet=args.quiet)
     cmd_ingest(ingest, settings)
     cmd_stats(argparse.Namespace(json=False), settings)
-    if not (model_path(settings) / "manifest.json").exists():
+    if not (settings.model_path / "manifest.json").exists():
         cmd_train(argparse.Namespace(epochs=None, seed=0, device=None, quiet=args.quiet),
                   settings)
     with open_store(settings) as store:
@@ -265,15 +320,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def prepare_service(settings: Settings) -> None:
     """What the service needs and is missing: the store up, a catalogue in it, a model."""
-    from graphrec.pipeline import model_path
-
     with open_store(settings) as store:
         has_items = store.read("service/any_item")
     if not has_items:
         print("the graph is empty: loading the bundled sample catalogue")
         cmd_ingest(argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
                                       batch_size=5000, quiet=False), settings)
-    if not (model_path(settings) / "manifest.json").exists():
+    if not (settings.model_path / "manifest.json").exists():
         print("no trained model: training one on the graph in the store")
         cmd_train(argparse.Namespace(epochs=None, seed=0, device=None, quiet=False), settings)
 
@@ -303,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also load links to products outside the catalogue")
     ingest.add_argument("--rejects", help="rejects CSV (default under $GRAPHREC_HOME/rejects)")
     ingest.add_argument("--batch-size", type=int, default=5000)
+    ingest.add_argument("--test-fraction", type=fraction, metavar="F",
+                        help="raw Amazon data: share of each user's latest purchases put in the "
+                             "test split, 0 < F < 1 (default 0.3)")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
     ingest.set_defaults(handler=cmd_ingest)
 
@@ -327,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("item_id")
     explain.add_argument("--top", type=int, default=3)
     explain.add_argument("--json", action="store_true")
+    explain.add_argument("--graphml", type=Path, metavar="FILE",
+                         help="also write the reason paths as a GraphML graph to FILE")
     explain.set_defaults(handler=cmd_explain)
 
     publish = sub.add_parser("publish", help="write recommendations and their reason paths "
@@ -341,10 +399,17 @@ def build_parser() -> argparse.ArgumentParser:
     publish.set_defaults(handler=cmd_publish)
 
     bench = sub.add_parser("benchmark", help="the papers' protocol: graphrec against baselines")
-    bench.add_argument("--data", required=True, help="canonical CSV catalogue with a split")
-    bench.add_argument("--models", nargs="+", help="default: every model and ablation")
-    bench.add_argument("--out", default="benchmarks/results/beauty.json")
+    bench.add_argument("--data", required=True,
+                       help="catalogue folder, any format graphrec ingest reads")
+    bench.add_argument("--format", choices=("csv", "amazon-json"), help="skip detection")
+    bench.add_argument("--models", nargs="+",
+                       help="names or module:factory (default: every model and ablation)")
+    bench.add_argument("--out", help="results JSON (default: benchmarks/results/<catalogue>.json, "
+                                     "e.g. beauty.json for .../amazon_beauty)")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--threads", type=positive_int, help="torch threads")
+    bench.add_argument("--no-merge", action="store_true",
+                       help="replace the results file instead of adding to it")
     bench.set_defaults(handler=cmd_benchmark)
 
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
@@ -371,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_STORE
-    except (CommandError, CatalogueError, LocalStoreError) as exc:
+    except (CommandError, CatalogueError, LocalStoreError, WriterBusy) as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

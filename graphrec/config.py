@@ -15,12 +15,16 @@ class Settings:
     """Everything graphrec reads from the environment.
 
     ``neo4j_uri`` unset means: use the local store that graphrec starts itself under ``home``.
+    ``neo4j_reader_user`` / ``neo4j_reader_password``: the Neo4j user the web service reads as,
+    one that may only read (the local store makes its own reader user).
     """
 
     home: Path
     neo4j_uri: str | None = None
     neo4j_user: str = "neo4j"
     neo4j_password: str | None = None
+    neo4j_reader_user: str | None = None
+    neo4j_reader_password: str | None = None
     neo4j_database: str | None = None
     store_dir_override: Path | None = None
     store_heap: str = "2g"
@@ -33,6 +37,8 @@ class Settings:
             neo4j_uri=env.get("NEO4J_URI") or None,
             neo4j_user=env.get("NEO4J_USER") or "neo4j",
             neo4j_password=env.get("NEO4J_PASSWORD") or None,
+            neo4j_reader_user=env.get("NEO4J_READER_USER") or None,
+            neo4j_reader_password=env.get("NEO4J_READER_PASSWORD") or None,
             neo4j_database=env.get("NEO4J_DATABASE") or None,
             store_dir_override=Path(env["GRAPHREC_STORE_DIR"]).absolute()
             if env.get("GRAPHREC_STORE_DIR") else None,
@@ -58,6 +64,11 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def model_path(self) -> Path:
+        """The model that the commands and the service use (``graphrec train`` replaces it)."""
+        return self.models_dir / "current"
 
     @property
     def rejects_dir(self) -> Path:

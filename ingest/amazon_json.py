@@ -23,15 +23,16 @@ import ast
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest.errors import CatalogueError
-from ingest.files import gc_paused, open_text
+from ingest.files import gc_paused, open_text, unreadable_is_unusable
 from ingest.records import Catalogue, ItemLink, Purchase
-from ingest.validate import FirstSeen, RejectLog, build_item, clean_id, new_id
+from ingest.validate import BadValue, FirstSeen, RejectLog, build_item, new_id, parse_id, take_id
 
 FORMAT = "amazon-json"
 
@@ -50,30 +51,48 @@ LINK_FIELDS: dict[str, str] = {
 _META_NAME = re.compile(r"meta_.+\.json(\.gz)?")
 _JSON_NAME = re.compile(r".+\.json(\.gz)?")
 _LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, MemoryError, RecursionError)
+#: What :func:`_parse_line` returns for a line that is neither JSON nor a Python literal.
+_UNPARSEABLE = object()
 
 
-def find_amazon_json_files(directory: str | Path) -> tuple[Path, Path]:
-    """``(reviews, metadata)`` in ``directory``: the one ``meta_*.json[.gz]`` and the one other
-    ``*.json[.gz]``.
+class AmazonFiles(NamedTuple):
+    """The files of a raw Amazon catalogue, and those left out of it."""
+
+    reviews: Path
+    meta: Path
+    #: Uncompressed copies of files read gzipped (see :func:`find_amazon_json_files`).
+    ignored: tuple[Path, ...] = ()
+
+
+def find_amazon_json_files(directory: str | Path) -> AmazonFiles:
+    """The one ``meta_*.json[.gz]`` and the one other ``*.json[.gz]`` in ``directory``.
+
+    Where both ``X.json`` and ``X.json.gz`` are present (as a download next to its unpacked
+    copy), the ``.gz`` one is read and the other listed in ``ignored``: the public copies ship
+    gzipped, an unpacked copy may be one whose unpacking was interrupted, and gzip's checksum
+    shows the compressed one complete.
 
     Raises:
         CatalogueError: either file is missing or ambiguous.
     """
-    files = sorted(
+    found = sorted(
         p for p in Path(directory).iterdir() if p.is_file() and _JSON_NAME.fullmatch(p.name)
     )
+    names = {p.name for p in found}
+    ignored = tuple(p for p in found if f"{p.name}.gz" in names)
+    files = [p for p in found if p not in ignored]
     metas = [p for p in files if _META_NAME.fullmatch(p.name)]
     reviews = [p for p in files if not _META_NAME.fullmatch(p.name)]
-    for kind, found, pattern in (
+    for kind, chosen, pattern in (
         ("metadata", metas, "meta_*.json[.gz]"),
         ("reviews", reviews, "*.json[.gz]"),
     ):
-        if len(found) != 1:
-            names = ", ".join(p.name for p in found) or "none"
+        if len(chosen) != 1:
+            listed = ", ".join(p.name for p in chosen) or "none"
             raise CatalogueError(
-                f"expected exactly one {kind} file {pattern}, found {names}", file=str(directory)
+                f"expected exactly one {kind} file {pattern}, found {listed}", file=str(directory)
             )
-    return reviews[0], metas[0]
+    return AmazonFiles(reviews[0], metas[0], ignored)
 
 
 def read_amazon_json(path: str | Path, *, test_share: float = DEFAULT_TEST_SHARE) -> Catalogue:
@@ -83,8 +102,15 @@ def read_amazon_json(path: str | Path, *, test_share: float = DEFAULT_TEST_SHARE
         raise CatalogueError(
             "expected a directory holding meta_*.json[.gz] and a reviews file", file=str(path)
         )
-    reviews, meta = find_amazon_json_files(path)
-    return read_amazon_json_files(reviews, meta, test_share=test_share, source=str(path))
+    files = find_amazon_json_files(path)
+    catalogue = read_amazon_json_files(
+        files.reviews, files.meta, test_share=test_share, source=str(path)
+    )
+    catalogue.notes.extend(
+        f"read {p.name}.gz, not {p.name} beside it (taken for its uncompressed copy)"
+        for p in files.ignored
+    )
+    return catalogue
 
 
 def read_amazon_json_files(
@@ -105,7 +131,8 @@ def read_amazon_json_files(
 
     Raises:
         ValueError: ``test_share`` is outside ``[0, 1)``.
-        CatalogueError: a file is missing or not UTF-8, or no item or no purchase is usable.
+        CatalogueError: a file is missing, not UTF-8 or damaged gzip, or no item or no
+            purchase is usable.
     """
     if not 0 <= test_share < 1:
         raise ValueError(f"test_share must be in [0, 1), got {test_share}")
@@ -136,29 +163,35 @@ def _json_lines(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` for each non-blank line that holds an object; the rest is rejected."""
     line = 0
-    try:
-        with open_text(path, newline="\n") as handle:
-            for line, text in enumerate(handle, start=1):
-                text = text.strip()
-                if not text:
-                    continue
-                catalogue.rows_read += 1
-                try:
-                    record = json.loads(text)
-                except (ValueError, RecursionError):
-                    try:
-                        record = ast.literal_eval(text)
-                    except _LITERAL_ERRORS:
-                        log.skip(line, "", "unparseable line", text)
-                        continue
-                if not isinstance(record, dict):
-                    log.skip(line, "", "not an object", text)
-                    continue
+    with open_text(path, newline="\n") as handle, unreadable_is_unusable(path, lambda: line + 1):
+        for line, text in enumerate(handle, start=1):
+            text = text.strip()
+            if not text:
+                continue
+            catalogue.rows_read += 1
+            record = _parse_line(text)
+            if record is _UNPARSEABLE:
+                log.skip(line, "", "unparseable line", text)
+            elif not isinstance(record, dict):
+                log.skip(line, "", "not an object", text)
+            else:
                 yield line, record
-    except UnicodeDecodeError as error:
-        raise CatalogueError(
-            f"not UTF-8 text near line {line + 1} ({error})", file=str(path)
-        ) from None
+
+
+def _parse_line(text: str) -> Any:
+    """The value on one line: JSON, else a Python literal (2014 metadata); :data:`_UNPARSEABLE`
+    when it is neither."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    try:
+        with warnings.catch_warnings():
+            # Python's parser warns about odd text ("1st") it is shown; the line is rejected.
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.literal_eval(text)
+    except _LITERAL_ERRORS:
+        return _UNPARSEABLE
 
 
 def _category_path(record: dict[str, Any]) -> Any:
@@ -202,7 +235,7 @@ def _read_metadata(path: Path, catalogue: Catalogue) -> set[str]:
         )
         _add_links(log, line, item_id, record, catalogue.links)
     if not catalogue.items:
-        raise CatalogueError("no usable item lines", file=str(path))
+        raise log.nothing_usable("item lines")
     return {item.id for item in catalogue.items}
 
 
@@ -219,7 +252,11 @@ def _add_links(
             continue
         relation = LINK_FIELDS[name]
         for raw_other in others:
-            other_id = clean_id(raw_other) if isinstance(raw_other, str) else None
+            try:
+                other_id = parse_id(raw_other, "other item") if isinstance(raw_other, str) else None
+            except BadValue as bad:
+                log.drop(line, name, bad.reason, raw_other)
+                continue
             if other_id is None:
                 log.drop(line, name, "missing other item id", raw_other)
             elif (relation, other_id) in seen:
@@ -253,13 +290,11 @@ def _read_reviews(path: Path, catalogue: Catalogue, item_ids: set[str], test_sha
     first = FirstSeen()
     histories: dict[str, list[tuple[float, int, str]]] = {}
     for line, record in _json_lines(path, log, catalogue):
-        user_id = clean_id(record.get("reviewerID"))
+        user_id = take_id(log, line, "reviewerID", record.get("reviewerID"), "user")
         if user_id is None:
-            log.skip(line, "reviewerID", "missing user id", record.get("reviewerID"))
             continue
-        item_id = clean_id(record.get("asin"))
+        item_id = take_id(log, line, "asin", record.get("asin"), "item")
         if item_id is None:
-            log.skip(line, "asin", "missing item id", record.get("asin"))
             continue
         if item_id not in item_ids:
             log.skip(line, "asin", "item not in catalogue", item_id)
@@ -278,7 +313,7 @@ def _read_reviews(path: Path, catalogue: Catalogue, item_ids: set[str], test_sha
             continue
         histories.setdefault(user_id, []).append((time, line, item_id))
     if not histories:
-        raise CatalogueError("no usable review lines", file=str(path))
+        raise log.nothing_usable("review lines")
     for user_id, history in histories.items():
         history.sort()
         n_train = len(history) - held_out_count(len(history), test_share)

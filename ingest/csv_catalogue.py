@@ -21,17 +21,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.errors import CatalogueError
-from ingest.files import find_file, gc_paused, open_text
+from ingest.files import find_file, gc_paused, open_text, unreadable_is_unusable
 from ingest.records import Catalogue, ItemLink, Purchase
 from ingest.validate import (
     BadValue,
     FirstSeen,
     RejectLog,
     build_item,
-    clean_id,
     new_id,
     parse_seq,
     parse_split,
+    shorten,
+    take_id,
 )
 
 FORMAT = "csv"
@@ -68,7 +69,8 @@ def read_csv_catalogue(path: str | Path) -> Catalogue:
 
     Raises:
         CatalogueError: ``path`` is not a directory, a required file or column is missing, a
-            file is not UTF-8, or no item or no purchase survives validation.
+            header cannot be read, a file is not UTF-8 or is damaged gzip, or no item or no
+            purchase survives validation.
     """
     directory = Path(path)
     if not directory.is_dir():
@@ -103,15 +105,13 @@ def _records(
     columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
     with open_text(path) as handle:
         reader = csv.reader(handle)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise CatalogueError("empty file, expected a header row", file=str(path))
+        with unreadable_is_unusable(path, lambda: reader.line_num + 1):
+            header = _header(path, reader)
             names = [name.strip().lower() for name in header]
             for column in REQUIRED_COLUMNS[stem]:
                 if column not in names:
                     raise CatalogueError(
-                        f"required column missing (header is {','.join(header)!r})",
+                        f"required column missing (header is {shorten(','.join(header))!r})",
                         file=str(path),
                         field=column,
                     )
@@ -144,10 +144,17 @@ def _records(
                     line, end = end + 1, reader.line_num
                     catalogue.rows_read += 1
                     log.skip(line, "", f"malformed CSV row ({error})")
-        except UnicodeDecodeError as error:
-            raise CatalogueError(
-                f"not UTF-8 text near line {reader.line_num + 1} ({error})", file=str(path)
-            ) from None
+
+
+def _header(path: Path, reader: Iterator[list[str]]) -> list[str]:
+    """The header row; a file without one cannot be read."""
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise CatalogueError(f"unreadable header row ({error})", file=str(path)) from None
+    if header is None:
+        raise CatalogueError("empty file, expected a header row", file=str(path))
+    return header
 
 
 def _read_items(path: Path, catalogue: Catalogue) -> set[str]:
@@ -172,7 +179,7 @@ def _read_items(path: Path, catalogue: Catalogue) -> set[str]:
             )
         )
     if not catalogue.items:
-        raise CatalogueError("no usable item rows", file=str(path))
+        raise log.nothing_usable("item rows")
     return {item.id for item in catalogue.items}
 
 
@@ -195,13 +202,11 @@ def _read_purchases(
     for line, (raw_user, raw_item, raw_split, raw_seq) in _records(
         path, "purchases", log, catalogue
     ):
-        user_id = clean_id(raw_user)
+        user_id = take_id(log, line, "user_id", raw_user, "user")
         if user_id is None:
-            log.skip(line, "user_id", "missing user id", raw_user)
             continue
-        item_id = clean_id(raw_item)
+        item_id = take_id(log, line, "item_id", raw_item, "item")
         if item_id is None:
-            log.skip(line, "item_id", "missing item id", raw_item)
             continue
         try:
             split = parse_split(raw_split)
@@ -229,7 +234,7 @@ def _read_purchases(
             seq = None
         catalogue.purchases.append(Purchase(user_id, item_id, seq, split))
     if not catalogue.purchases:
-        raise CatalogueError("no usable purchase rows", file=str(path))
+        raise log.nothing_usable("purchase rows")
 
 
 def _read_links(path: Path, catalogue: Catalogue, item_ids: set[str]) -> None:
@@ -237,17 +242,15 @@ def _read_links(path: Path, catalogue: Catalogue, item_ids: set[str]) -> None:
     first_line: dict[tuple[str, str, str], int] = {}
     links = catalogue.links
     for line, (raw_item, raw_relation, raw_other) in _records(path, "item_links", log, catalogue):
-        item_id = raw_item.strip()
-        if not item_id:
-            log.skip(line, "item_id", "missing item id", raw_item)
+        item_id = take_id(log, line, "item_id", raw_item, "item")
+        if item_id is None:
             continue
         relation = RELATIONS.get(raw_relation) or RELATIONS.get(raw_relation.strip().lower())
         if relation is None:
             log.skip(line, "relation", "unknown relation", raw_relation)
             continue
-        other_id = raw_other.strip()
-        if not other_id:
-            log.skip(line, "other_item_id", "missing other item id", raw_other)
+        other_id = take_id(log, line, "other_item_id", raw_other, "other item")
+        if other_id is None:
             continue
         if item_id not in item_ids:
             log.skip(line, "item_id", "item not in catalogue", item_id)

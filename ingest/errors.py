@@ -12,6 +12,8 @@ class CatalogueError(Exception):
     """
 
     def __init__(self, message: str, *, file: str | None = None, field: str | None = None):
+        # One line, whatever a file name or a wrapped error carries: the CLI prints it as one.
+        message = " ".join(message.splitlines())
         self.message = message
         self.file = file
         self.field = field

@@ -5,12 +5,19 @@ from __future__ import annotations
 import gc
 import gzip
 import io
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from ingest.errors import CatalogueError
+
 _GZIP_MAGIC = b"\x1f\x8b"
+
+#: What reading a damaged gzip file raises once its header has been read: a file cut short
+#: (``EOFError``), damaged deflate data (``zlib.error``), a bad header or checksum.
+GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 def open_text(path: str | Path, newline: str = "") -> TextIO:
@@ -24,6 +31,26 @@ def open_text(path: str | Path, newline: str = "") -> TextIO:
         gzipped = probe.read(2) == _GZIP_MAGIC
     binary = gzip.open(path, "rb") if gzipped else open(path, "rb")
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline=newline)
+
+
+@contextmanager
+def unreadable_is_unusable(path: str | Path, line: Callable[[], int]) -> Iterator[None]:
+    """Turn a failure to decode ``path`` into a :class:`CatalogueError` naming the file and
+    ``line()``, the line being read when it happened.
+
+    Text that is not UTF-8 and gzip data that is cut short or damaged spoil the rest of the
+    file, not one row: no later line can be trusted, so the whole catalogue is refused.
+    """
+    try:
+        yield
+    except UnicodeDecodeError as error:
+        raise CatalogueError(
+            f"not UTF-8 text near line {line()} ({error})", file=str(path)
+        ) from None
+    except GZIP_ERRORS as error:
+        raise CatalogueError(
+            f"truncated or corrupt gzip data near line {line()} ({error})", file=str(path)
+        ) from None
 
 
 def find_file(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cypher
-from graphrec.store import GraphStore
+from graphrec.store.connection import GraphStore
 from ingest.records import Catalogue
 
 DEFAULT_BATCH = 5000

@@ -49,8 +49,9 @@ class ItemLink:
 class Reject:
     """One problem found in the input.
 
-    ``action`` says what happened to the row: ``"row skipped"`` (nothing of it was loaded) or
-    ``"field dropped"`` (the row was loaded without the bad field).
+    ``action`` says what happened to the row: ``"row skipped"`` (nothing of it was loaded),
+    ``"field dropped"`` (the row was loaded without the bad field) or ``"field cut"`` (the row
+    was loaded with the field cut short: a category path up to its first bad name).
     """
 
     file: str
@@ -73,3 +74,5 @@ class Catalogue:
     links: list[ItemLink] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0
+    #: What the reader chose that the user should know (a file it left out, and why).
+    notes: list[str] = field(default_factory=list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,9 +15,18 @@ COLUMNS: tuple[str, ...] = ("file", "line", "field", "reason", "value", "action"
 
 def write_rejects(rejects: Iterable[Reject], path: str | Path) -> int:
     """Write ``rejects`` to ``path`` as UTF-8 CSV with a header of :data:`COLUMNS`; returns the
-    number of rows written (the header is written even when there are none)."""
+    number of rows written (the header is written even when there are none).
+
+    Rejected rows are catalogue data, so the file is readable by its owner only (0600), and a
+    missing folder is created readable by its owner only (0700): a fresh ``GRAPHREC_HOME`` has
+    no ``rejects`` folder yet.
+    """
+    path = Path(path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file that existed keeps its old mode otherwise
     count = 0
-    with open(path, "w", encoding="utf-8", newline="") as handle:
+    with open(descriptor, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for reject in rejects:

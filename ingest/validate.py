@@ -17,12 +17,24 @@ import re
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from graphrec.schema import id_problem
+from ingest.errors import CatalogueError
 from ingest.records import SPLITS, Item, Reject
+from ingest.rejects import summarise
 
 #: Longest bad value copied into a reject.
 MAX_VALUE_CHARS = 200
 
 _MARKUP = re.compile(r"<[/!?]?[A-Za-z]|<!--|/\s*>")
+#: C0 and C1 control characters and DEL, never part of text worth showing, except tab, line
+#: feed and carriage return, which text may hold (a title on two lines).
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Longer names are prose, not categories (the longest real one in the shared Amazon data has
+#: 53 characters).
+MAX_CATEGORY_CHARS = 80
+_SENTENCE_END = re.compile(r"\s[a-z][a-z'-]*[.!?]$")
+#: Enough rounds of entity decoding for any text seen twice-escaped (``&amp;amp;lt;``).
+_MAX_DECODINGS = 4
 _RANK_TEXT = re.compile(r"\s*>?\s*#?\s*(\d[\d,]*)(?:\.0*)?(?:\s+in\b.*)?", re.DOTALL)
 
 
@@ -55,6 +67,26 @@ class RejectLog:
         """The row at ``line`` is loaded without ``field``."""
         self.rejects.append(Reject(self.file, line, field, reason, shorten(value), "field dropped"))
 
+    def cut(self, line: int, field: str, reason: str, value: Any = "") -> None:
+        """The row at ``line`` is loaded with ``field`` cut short."""
+        self.rejects.append(Reject(self.file, line, field, reason, shorten(value), "field cut"))
+
+    def nothing_usable(self, what: str) -> CatalogueError:
+        """The error for a file of which no row of kind ``what`` (``"item rows"``) survived,
+        saying why: the rejects report is never written when the catalogue is refused, so the
+        message carries the reasons (the first reject in full, the others by kind)."""
+        skipped = [r for r in self.rejects if r.file == self.file and r.action == "row skipped"]
+        if not skipped:
+            return CatalogueError(f"no usable {what}: the file holds none", file=self.file)
+        first = skipped[0]
+        if len(skipped) == 1:
+            why = f"the only one, line {first.line}, was rejected: {first.reason}"
+        else:
+            kinds = ", ".join(f"{n:,} {kind}" for kind, n in summarise(skipped).items())
+            why = (f"all {len(skipped):,} were rejected ({kinds}), "
+                   f"the first on line {first.line}: {first.reason}")
+        return CatalogueError(f"no usable {what}: {why}", file=self.file)
+
 
 class FirstSeen:
     """Remembers the line on which each key was first seen, to name it in duplicate rejects."""
@@ -70,13 +102,12 @@ class FirstSeen:
 
 def new_id(log: RejectLog, first: FirstSeen, line: int, field: str, raw: Any,
            kind: str) -> str | None:
-    """The row's key, or None after rejecting the row for a blank or repeated key.
+    """The row's key, or None after rejecting the row for a blank, invalid or repeated key.
 
     ``kind`` names the key in the reason ("item" gives "missing item id").
     """
-    key = clean_id(raw)
+    key = take_id(log, line, field, raw, kind)
     if key is None:
-        log.skip(line, field, f"missing {kind} id", raw)
         return None
     if (earlier := first.earlier(key, line)) is not None:
         log.skip(line, field, f"duplicate {kind} id (first on line {earlier})", key)
@@ -84,33 +115,75 @@ def new_id(log: RejectLog, first: FirstSeen, line: int, field: str, raw: Any,
     return key
 
 
-def clean_id(raw: Any) -> str | None:
-    """An identifier without surrounding blanks; None when missing or blank."""
+def take_id(log: RejectLog, line: int, field: str, raw: Any, kind: str) -> str | None:
+    """An id the row needs, or None after rejecting the row for a blank or invalid one; see
+    :func:`parse_id`."""
+    try:
+        key = parse_id(raw, kind)
+    except BadValue as bad:
+        log.skip(line, field, bad.reason, raw)
+        return None
+    if key is None:
+        log.skip(line, field, f"missing {kind} id", raw)
+    return key
+
+
+def parse_id(raw: Any, kind: str) -> str | None:
+    """An identifier without surrounding blanks; None when missing or blank.
+
+    An id that could never be served is refused, by the rule the API applies
+    (:func:`graphrec.schema.id_problem`: too long, a control character, a ``/``, ``.`` or
+    ``..``), as is one that is not text or a whole number.
+    """
     if raw is None:
         return None
-    text = raw.strip() if isinstance(raw, str) else str(raw).strip()
-    return text or None
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        raise BadValue(f"invalid {kind} id (not text)")
+    text = raw.strip() if isinstance(raw, str) else str(raw)
+    if not text:
+        return None
+    problem = id_problem(text)
+    if problem:
+        raise BadValue(f"invalid {kind} id ({problem})")
+    return text
 
 
 def clean_text(raw: Any, *, unescape: bool = False) -> str | None:
     """A text field (title, brand, category name) without surrounding blanks.
 
     ``unescape`` decodes HTML entities (``&amp;`` → ``&``), as raw Amazon data needs; the
-    canonical CSV is already unescaped and is left as it is. Markup such as
-    ``<span class="...`` or ``Magazines" />`` where text should be raises :class:`BadValue`.
+    canonical CSV is already unescaped and is left as it is.
+
+    Raises :class:`BadValue` for markup such as ``<span class="...`` or ``Magazines" />``
+    where text should be, looked for after every entity is decoded (so ``&lt;script&gt;`` is
+    markup too, in either format), and for a control character other than tab and line breaks
+    (NUL, escape codes): the reader drops such a field rather than cleaning it, since what else
+    in it was damaged cannot be told.
     """
     if raw is None:
         return None
     if not isinstance(raw, str):
         raise BadValue("not text")
-    text = raw.strip()
+    text = html.unescape(raw) if unescape else raw
+    text = text.strip()
     if not text:
         return None
-    if _MARKUP.search(text):
+    if _TEXT_CONTROL.search(text):
+        raise BadValue("control character in text")
+    if _MARKUP.search(decoded(text)):
         raise BadValue("HTML fragment instead of text")
-    if unescape:
-        text = html.unescape(text).strip()
-    return text or None
+    return text
+
+
+def decoded(text: str) -> str:
+    """``text`` with HTML entities decoded until none is left (``&amp;lt;`` → ``<``), as it
+    could end up after any number of decodings downstream."""
+    for _ in range(_MAX_DECODINGS):
+        once = html.unescape(text)
+        if once == text:
+            break
+        text = once
+    return text
 
 
 def parse_price(raw: Any) -> float | None:
@@ -171,25 +244,49 @@ def parse_sales_rank(raw: Any) -> int | None:
     return rank
 
 
-def parse_categories(names: str | Iterable[Any], *, unescape: bool = False) -> tuple[str, ...]:
-    """One category path, root to leaf, from a list of names or from text joined by ``|``.
+def parse_categories(
+    names: str | Iterable[Any], *, unescape: bool = False
+) -> tuple[tuple[str, ...], str | None]:
+    """One category path, root to leaf, from a list of names or from text joined by ``|``, and
+    why it was cut short (None when it was taken whole).
 
-    A blank or markup name anywhere spoils the whole path.
+    The path ends before the first name that is not a category: a blank, markup or control
+    characters (see :func:`clean_text`), a sentence (see :func:`is_sentence`), or a name higher
+    up the path (a path that comes back to a name would make a cycle). A name repeating the one
+    just before it (``["Gift Cards", "Gift Cards"]``) is one level listed twice and is read once,
+    so a category is never its own parent.
+
+    Raises:
+        BadValue: ``names`` is neither a list nor text.
     """
     if isinstance(names, str):
         names = names.split("|") if names.strip() else ()
     elif not isinstance(names, (list, tuple)):
         raise BadValue("invalid category path (not a list)")
-    path = []
+    path: list[str] = []
     for name in names:
         try:
             clean = clean_text(name, unescape=unescape)
         except BadValue as bad:
-            raise BadValue(f"invalid category path ({bad.reason})") from None
+            return tuple(path), bad.reason
         if clean is None:
-            raise BadValue("invalid category path (blank name)")
+            return tuple(path), "blank name"
+        if is_sentence(clean):
+            return tuple(path), "sentence, not a category name"
+        if path and clean == path[-1]:
+            continue
+        if clean in path:
+            return tuple(path), "repeated name"
         path.append(clean)
-    return tuple(path)
+    return tuple(path), None
+
+
+def is_sentence(name: str) -> bool:
+    """Whether a category name is prose, as raw Amazon 2018 ``category`` lists carry after the
+    real path ("No expiration, no fees."): it is longer than :data:`MAX_CATEGORY_CHARS`, or
+    ends with ``.``, ``!`` or ``?`` after a lower-case word. A name that only ends with a
+    full stop is a category still ("N.Y.L.A.", a brand in the Clothing data)."""
+    return len(name) > MAX_CATEGORY_CHARS or _SENTENCE_END.search(name) is not None
 
 
 def parse_seq(raw: Any) -> int | None:
@@ -241,8 +338,20 @@ def build_item(
         brand=field("brand", lambda raw: clean_text(raw, unescape=unescape), brand),
         price=field("price", parse_price, price),
         sales_rank=field("sales_rank", parse_sales_rank, sales_rank),
-        categories=field(
-            "categories", lambda raw: parse_categories(raw, unescape=unescape), categories
-        )
-        or (),
+        categories=_category_field(log, line, categories, unescape),
     )
+
+
+def _category_field(log: RejectLog, line: int, raw: str | Iterable[Any],
+                    unescape: bool) -> tuple[str, ...]:
+    """The item's category path; a path cut short is loaded as far as it goes and logged."""
+    try:
+        path, cut = parse_categories(raw, unescape=unescape)
+    except BadValue as bad:
+        log.drop(line, "categories", bad.reason, raw)
+        return ()
+    if cut is not None and path:
+        log.cut(line, "categories", f"category path cut ({cut})", raw)
+    elif cut is not None:
+        log.drop(line, "categories", f"invalid category path ({cut})", raw)
+    return path

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore
-from graphrec.store import GraphStore, open_store
+from graphrec.store.local import LocalStore
+from graphrec.store.connection import GraphStore, open_store
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from graphrec.attribution import EdgeMasking, Mask
+from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.dataset import GraphData
-from graphrec.model import KGRec
-from graphrec.paths import PathFinder
-from graphrec.train import train
+from graphrec.model.kgrec import KGRec
+from graphrec.explain.paths import PathFinder
+from graphrec.model.train import train
 from tests.test_model import FAST, paired_catalogue
 
 
@@ -129,7 +129,7 @@ def test_ablated_relations_mask_nothing(data: GraphData) -> None:
 
 
 def test_explainer_ranks_paths_by_the_score_they_carry(model: KGRec, data: GraphData) -> None:
-    from graphrec.explain import Explainer
+    from graphrec.explain.ranker import Explainer
     explainer = Explainer(model, data)
     user, item = 0, int(PathFinder(data).history(0)[0]) ^ 1
     ranked = explainer.ranked(user, item)

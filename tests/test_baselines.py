@@ -12,16 +12,18 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from graphrec.baselines.base import Recommender
-from graphrec.baselines.bpr_mf import BPRMF
-from graphrec.baselines.ease import EASE, ease_weights
-from graphrec.baselines.ease_links import EASELinks, link_matrix
-from graphrec.baselines.itemknn import ItemKNN
-from graphrec.baselines.lightgcn import LightGCN
-from graphrec.baselines.popularity import Popularity
-from graphrec.benchmark import BASELINES, MODELS, run_benchmark
+from graphrec.evaluation.baselines.base import Recommender
+from graphrec.evaluation.baselines.bpr_mf import BPRMF
+from graphrec.evaluation.baselines.ease import EASE, ease_weights
+from graphrec.evaluation.baselines.ease_links import EASELinks, link_matrix
+from graphrec.evaluation.baselines.itemknn import ItemKNN
+from graphrec.evaluation.baselines.lightgcn import LightGCN
+from graphrec.evaluation.baselines.multvae import Batch, MultVAE, MultVAEModule
+from graphrec.evaluation.baselines.popularity import Popularity
+from graphrec.evaluation.baselines.rp3beta import RowRanks, RP3Beta, walk_weights
+from graphrec.evaluation.benchmark import BASELINES, MODELS, run_benchmark
 from graphrec.dataset import GraphData
-from graphrec.evaluate import evaluate
+from graphrec.evaluation.evaluate import evaluate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
@@ -156,6 +158,86 @@ class TestLightGCN(RecommenderContract):
                         patience=3, seed=seed)
 
 
+class TestRP3Beta(RecommenderContract):
+    @classmethod
+    def make(cls, seed: int = 0) -> RP3Beta:
+        return RP3Beta(alpha_grid=(0.5, 1.0), beta_grid=(0.0, 0.5), k_grid=(2, 5), seed=seed)
+
+    def test_tunes_on_validation_within_the_grids(self, fitted: RP3Beta) -> None:
+        assert fitted.fit_info["alpha"] in (0.5, 1.0)
+        assert fitted.fit_info["beta"] in (0.0, 0.5)
+        assert fitted.fit_info["k"] in (2, 5)
+        assert fitted.fit_info["validation_ndcg@10"]
+
+
+class TestMultVAE(RecommenderContract):
+    @classmethod
+    def make(cls, seed: int = 0) -> MultVAE:
+        return MultVAE(hidden=16, latent=4, lr=1e-2, batch_size=10, max_epochs=40,
+                       eval_every=5, patience=3, seed=seed)
+
+    def test_epochs_chosen_on_validation(self, fitted: MultVAE) -> None:
+        curve = fitted.fit_info["validation_ndcg@10"]
+        assert fitted.fit_info["epochs"] == max(curve, key=lambda epoch: (curve[epoch], -epoch))
+
+
+#: Three users, four items: the tiny catalogue of the walk tests.
+WALK = np.array([[1, 1, 0, 0], [1, 0, 1, 1], [0, 1, 1, 0]], dtype=np.float64)
+
+
+def walk_by_hand(x: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    """RP3β's weights summed over every walk item i → user u → item j, one walk at a time."""
+    users, items = x.shape
+    buyers, bought, popularity = x.sum(axis=0), x.sum(axis=1), x.sum(axis=0)
+    weights = np.zeros((items, items))
+    for i in range(items):
+        for j in range(items):
+            if i == j:
+                continue
+            for u in range(users):
+                if x[u, i] and x[u, j]:
+                    weights[i, j] += (1 / buyers[i]) ** alpha * (1 / bought[u]) ** alpha
+            weights[i, j] /= popularity[j] ** beta
+    return weights
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, 0.5), (1.5, 1.0)])
+def test_rp3beta_weights_are_the_walk_probabilities(alpha: float, beta: float) -> None:
+    got = walk_weights(sp.csr_matrix(WALK), alpha, beta).toarray()
+    np.testing.assert_allclose(got, walk_by_hand(WALK, alpha, beta), rtol=1e-12)
+
+
+def test_rp3beta_plain_walk_from_item_0() -> None:
+    # Item 0's buyers are users 0 and 1 (1/2 each); user 0 goes on to item 1 (1/2), user 1 to
+    # items 2 and 3 (1/3 each): 1/4, 1/6, 1/6. With beta = 1 each is divided by its item's 2,
+    # 2 and 1 buyers.
+    np.testing.assert_allclose(walk_weights(sp.csr_matrix(WALK), 1.0, 0.0).toarray()[0],
+                               [0, 1 / 4, 1 / 6, 1 / 6])
+    np.testing.assert_allclose(walk_weights(sp.csr_matrix(WALK), 1.0, 1.0).toarray()[0],
+                               [0, 1 / 8, 1 / 12, 1 / 6])
+
+
+def test_rp3beta_keeps_the_k_largest_of_each_row_scaled_to_one() -> None:
+    weights = sp.csr_matrix(np.array([[0, 4, 1, 3], [2, 0, 0, 0], [5, 6, 0, 7], [0, 0, 0, 0]],
+                                     dtype=np.float64))
+    top = RowRanks(weights).top(2).toarray()
+    np.testing.assert_allclose(top, [[0, 4 / 7, 0, 3 / 7], [1, 0, 0, 0], [0, 6 / 13, 0, 7 / 13],
+                                     [0, 0, 0, 0]], rtol=1e-6)
+
+
+def test_multvae_encoder_reads_the_l2_normalised_history() -> None:
+    # Without dropout, the first layer's sum over the user's items must equal the dense
+    # product of the L2-normalised 0/1 row with the layer's weights.
+    torch.manual_seed(0)
+    module = MultVAEModule(num_items=4, hidden=3, latent=2).eval()
+    batch = Batch(sp.csr_matrix(WALK))
+    dense = torch.from_numpy(WALK / np.linalg.norm(WALK, axis=1, keepdims=True)).float()
+    hidden = torch.tanh(dense @ module.encoder_in + module.encoder_bias)
+    expected, _ = module.encoder_out(hidden).split(2, dim=1)
+    mu, _ = module.encode(batch)
+    torch.testing.assert_close(mu, expected)
+
+
 def test_ease_is_ridge_regression_of_each_item_on_the_others() -> None:
     # EASE's closed form B_ij = -P_ij / P_jj must equal, column by column, the ridge regression
     # of item j's column on the other items' columns: (X_-jᵀ X_-j + λI)⁻¹ X_-jᵀ x_j.
@@ -220,7 +302,7 @@ def test_lightgcn_propagation_matches_stock_pyg() -> None:
     # The swapped-in SymmetricLGConv must give PyG LightGCN's own embeddings and gradients.
     from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-    from graphrec.baselines.lightgcn import LightGCNModule
+    from graphrec.evaluation.baselines.lightgcn import LightGCNModule
 
     data = two_shops()
     torch.manual_seed(0)

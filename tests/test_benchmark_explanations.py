@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from graphrec.benchmark import format_explanations, run_benchmark
-from graphrec.train import KGRecRecommender, TrainConfig
+from graphrec.evaluation.benchmark import format_explanations, run_benchmark
+from graphrec.model.train import KGRecRecommender, TrainConfig
 from tests.conftest import SAMPLE
 
 

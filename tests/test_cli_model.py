@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import networkx as nx
 import pytest
 
 from graphrec.cli import main
 from graphrec.config import Settings
-from graphrec.pipeline import model_path
-from graphrec.store import GraphStore
+from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -27,7 +28,7 @@ def trained(session_store: GraphStore, settings: Settings) -> Settings:
 
 
 def test_train_saves_a_model_with_test_metrics(trained: Settings) -> None:
-    metrics = json.loads((model_path(trained) / "metrics.json").read_text())
+    metrics = json.loads((trained.model_path / "metrics.json").read_text())
     assert metrics["test"]["ndcg@10"] > 0
     assert set(metrics["test"]) == {"ndcg@10", "recall@10", "hr@10", "precision@10"}
 
@@ -80,3 +81,20 @@ def test_explain_returns_paths_of_the_store_from_user_to_item(
     assert explained > 0
     assert main(["explain", user, "no-such-item"]) == 1
     assert "unknown item 'no-such-item'" in capsys.readouterr().err
+
+
+def test_explain_writes_the_reason_paths_as_graphml(
+        trained: Settings, session_store: GraphStore, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    user = session_store.read("service/any_buyer")[0]["user_id"]
+    assert main(["recommend", user, "-k", "1", "--json"]) == 0
+    item = json.loads(capsys.readouterr().out)["recommendations"][0]["item_id"]
+    target = tmp_path / "why.graphml"
+    assert main(["explain", user, item, "--json", "--graphml", str(target)]) == 0
+    paths = json.loads(capsys.readouterr().out)["paths"]
+    graph = nx.read_graphml(target, force_multigraph=True)
+    assert set(graph.nodes) == {f"{n['type']}:{n['id']}" for p in paths for n in p["nodes"]}
+    assert graph.number_of_edges() == sum(len(p["relationships"]) for p in paths) > 0
+    assert {int(d["path_rank"]) for _, _, d in graph.edges(data=True)} == set(
+        range(1, len(paths) + 1))

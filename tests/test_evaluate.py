@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from graphrec.dataset import GraphData
-from graphrec.evaluate import evaluate, top_k, validation_split
+from graphrec.evaluation.evaluate import evaluate, top_k, validation_split
 
 
 def graph(train: list[tuple[int, int]], test: list[tuple[int, int]], num_users: int,
@@ -101,3 +101,14 @@ def test_top_k_with_a_rule_ranks_only_the_items_it_keeps() -> None:
     short = top_k(FixedScores(scores), np.array([0]), seen, k=3,
                   keep=lambda user, items: items < 2)
     assert short.tolist() == [[0, -1, -1]]  # item 1 is seen: a short list ends in -1
+
+
+def test_catalogue_smaller_than_k() -> None:
+    # 3 items, k = 10: each list holds the 3 items, then -1; the unseen ones first.
+    data = graph([(0, 0), (1, 1)], [(0, 2), (1, 0)], num_users=2, num_items=3)
+    scores = np.array([[3.0, 2.0, 1.0], [1.0, 2.0, 3.0]])
+    ranked = top_k(FixedScores(scores), np.array([0, 1]), data.train_matrix(), k=10)
+    assert ranked[:, 3:].tolist() == [[-1] * 7] * 2
+    assert ranked[0, :2].tolist() == [1, 2] and ranked[1, :2].tolist() == [2, 0]
+    got = evaluate(FixedScores(scores), data, k=10)
+    assert (got["hr@10"], got["precision@10"]) == (100.0, 10.0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphrec.dataset import GraphData
-from graphrec.export import export_graph
-from graphrec.store import GraphStore
+from graphrec.store.export import export_graph
+from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE

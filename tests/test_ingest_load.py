@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -12,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from graphrec.cli import main
-from graphrec.stats import graph_stats
-from graphrec.store import GraphStore
+from graphrec.store.stats import graph_stats
+from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.catalogue_counts import expected_stats
@@ -101,6 +103,22 @@ def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
     assert "skipped 1 links to products outside" in capsys.readouterr().out
 
 
+def test_bad_rows_on_a_fresh_home_create_a_private_rejects_folder(
+        store: GraphStore, settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "fresh-home"
+    monkeypatch.setenv("GRAPHREC_HOME", str(home))
+    monkeypatch.setenv("GRAPHREC_STORE_DIR", str(settings.store_dir))
+    assert main(["ingest", str(_dirty_catalogue(tmp_path / "shop")), "--quiet"]) == 0
+    reports = list((home / "rejects").iterdir())
+    assert len(reports) == 1 and reports[0].name.startswith("shop-")
+    assert stat.S_IMODE((home / "rejects").stat().st_mode) == 0o700
+    assert stat.S_IMODE(reports[0].stat().st_mode) == 0o600
+    assert len(reports[0].read_text().splitlines()) == 4
+    assert f"rejects: 3 written to {reports[0]}" in capsys.readouterr().out
+    assert graph_stats(store)["nodes"] == {"Brand": 1, "Category": 3, "Item": 2, "User": 2}
+
+
 def test_unusable_input_fails_with_a_reason(tmp_path: Path, env: dict,
                                             monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
@@ -130,6 +148,18 @@ def test_ingest_killed_half_way_then_rerun_ends_exact(store: GraphStore, env: di
 
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
+    assert graph_stats(store) == sample_expected
+
+
+def test_concurrent_ingests_take_turns_and_all_succeed(store: GraphStore, env: dict,
+                                                       sample_expected: dict) -> None:
+    command = [sys.executable, "-m", "graphrec.cli", "ingest", "--quiet"]
+    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    results = [(proc.wait(600), *proc.communicate()) for proc in procs]
+    assert [code for code, _, _ in results] == [0, 0, 0], [err for _, _, err in results]
+    waited = [out for _, out, _ in results if "waiting for the other writer on this store" in out]
+    assert len(waited) >= 1
     assert graph_stats(store) == sample_expected
 
 
@@ -176,6 +206,29 @@ def test_raw_amazon_json_loads_with_a_rejects_report(
     assert stats["nodes"]["User"] == 348 and stats["nodes"]["Item"] == 2320
     assert stats["relationships"]["BOUGHT"] == 2242
     assert sum(stats["bought_by_split"].values()) == 2242
+
+
+def test_cli_ingest_of_raw_data_with_a_test_fraction_and_an_unpacked_copy(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    meta = "".join(json.dumps({"asin": f"G{n}", "category": ["Gift Cards", "Gift Cards"]}) + "\n"
+                   for n in range(1, 4))
+    reviews = "".join(json.dumps({"reviewerID": user, "asin": f"G{n}", "unixReviewTime": n})
+                      + "\n" for user in ("R1", "R2") for n in range(1, 4))
+    shop = tmp_path / "gift"
+    shop.mkdir()
+    for name, text in (("meta_Gift_Cards.json", meta), ("Gift_Cards.json", reviews)):
+        (shop / name).write_text(text)
+        (shop / f"{name}.gz").write_bytes(gzip.compress(text.encode()))
+    assert main(["ingest", str(shop), "--quiet", "--test-fraction", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert ("note: read meta_Gift_Cards.json.gz, not meta_Gift_Cards.json beside it "
+            "(taken for its uncompressed copy)") in out
+    stats = graph_stats(store)
+    assert stats["bought_by_split"] == {"test": 4, "train": 2}  # 2 of each user's 3 at 0.5
+    assert stats["nodes"]["Category"] == 1
+    assert "SUBCATEGORY_OF" not in stats["relationships"]
 
 
 @pytest.mark.neo4j

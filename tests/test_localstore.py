@@ -8,8 +8,8 @@ import psutil
 import pytest
 
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore, port_is_free
-from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.store.local import LocalStore, port_is_free
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from graphrec.metrics import ranking_metrics
+from graphrec.evaluation.metrics import ranking_metrics
 
 
 def test_hand_computed_example() -> None:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from graphrec import artifact
+from graphrec.model import artifact
 from graphrec.dataset import GraphData
-from graphrec.evaluate import evaluate
-from graphrec.model import KGRec
-from graphrec.train import KGRecRecommender, TrainConfig, train
+from graphrec.evaluation.evaluate import evaluate
+from graphrec.model.kgrec import KGRec
+from graphrec.model.train import KGRecRecommender, TrainConfig, train
 from tests.conftest import SAMPLE
 
 FAST = TrainConfig(embedding_dim=16, lr=0.05, batch_size=64, max_epochs=10, eval_every=5,
@@ -186,7 +186,7 @@ def test_artifact_errors(tmp_path, data: GraphData, trained: tuple[KGRec, object
 
 @pytest.mark.skipif(not (SAMPLE / "purchases.csv.gz").exists(), reason="no bundled sample")
 def test_beats_popularity_on_the_sample() -> None:
-    from graphrec.baselines.popularity import Popularity
+    from graphrec.evaluation.baselines.popularity import Popularity
 
     sample = GraphData.from_csv_dir(SAMPLE)
     config = dataclasses.replace(FAST, embedding_dim=32, batch_size=256, max_epochs=8,
@@ -203,7 +203,7 @@ def test_propagation_prints_no_beta_warning() -> None:
     import sys
 
     code = ("from tests.test_model import paired_catalogue\n"
-            "from graphrec.model import KGRec\n"
+            "from graphrec.model.kgrec import KGRec\n"
             "KGRec.from_data(paired_catalogue(), embedding_dim=8).score_users([0])\n")
     run = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
                          text=True, check=True)

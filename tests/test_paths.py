@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from graphrec.dataset import GraphData
-from graphrec.paths import PathFinder
+from graphrec.explain.paths import PathFinder
 from tests.conftest import SAMPLE
 
 

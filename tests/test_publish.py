@@ -19,10 +19,10 @@ import pytest
 import cypher
 from graphrec.cli import main
 from graphrec.config import Settings
-from graphrec.pipeline import train_from_store
-from graphrec.service import RecommendationService
-from graphrec.store import GraphStore
-from graphrec.train import TrainConfig
+from graphrec.model.pipeline import train_from_store
+from graphrec.serving.service import RecommendationService
+from graphrec.store.connection import GraphStore
+from graphrec.model.train import TrainConfig
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from graphrec.ranking import top_accepted
+from graphrec.serving.ranking import top_accepted
 
 SCORES = torch.tensor([0.9, 0.8, -torch.inf, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
 

@@ -66,7 +66,7 @@ EXPECTED_REJECTS = {
     ("items.csv", 6, "item_id", "duplicate item id (first on line 2)", "row skipped"),
     ("items.csv", 9, "", "wrong number of fields (3, header has 6)", "row skipped"),
     ("items.csv", 10, "sales_rank", "unparseable sales rank", "field dropped"),
-    ("items.csv", 10, "categories", "invalid category path (blank name)", "field dropped"),
+    ("items.csv", 10, "categories", "category path cut (blank name)", "field cut"),
     ("users.csv", 5, "user_id", "duplicate user id (first on line 2)", "row skipped"),
     ("users.csv", 6, "user_id", "missing user id", "row skipped"),
     ("purchases.csv", 5, "item_id", "item not in catalogue", "row skipped"),
@@ -131,7 +131,7 @@ def test_good_rows_and_fields_all_load(catalogue):
     assert items["A2"] == Item("A2", None, "BrandB", None, None, ("Beauty", "Makeup"))
     assert items["A3"].price is None and items["A3"].title == "Negative"
     assert items["A4"] == Item("A4", "Two\nlines", None, None, 5, ("Beauty",))
-    assert items["A6"] == Item("A6", "Bad rank and path", "BrandC", 2.0, None, ())
+    assert items["A6"] == Item("A6", "Bad rank and path", "BrandC", 2.0, None, ("Beauty",))
     assert items["A7"].price == 1299.0 and items["A7"].categories == ()
     assert catalogue.users == ["U1", "U2", "U3"]
     assert catalogue.purchases == [
@@ -245,7 +245,7 @@ def test_write_rejects_and_summarise(tmp_path: Path, catalogue):
         "duplicate purchase": 1,
         "duplicate user id": 1,
         "HTML fragment instead of text": 1,
-        "invalid category path": 1,
+        "category path cut": 1,
         "invalid split": 1,
         "missing other item id": 1,
         "negative price": 1,

@@ -1,13 +1,17 @@
-"""Every candidate reason path is a real path of the store, from the user to the item."""
+"""Reason paths: every candidate is a real path of the store, and each kind reads as a sentence
+that names its items, brand or category, its relations with their direction, and the counts."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pytest
 
 import cypher
-from graphrec.export import export_graph
-from graphrec.paths import PathFinder
-from graphrec.reasons import describe
-from graphrec.store import GraphStore
+from graphrec.dataset import GraphData
+from graphrec.store.export import export_graph
+from graphrec.explain.paths import PathFinder, ReasonPath
+from graphrec.explain.reasons import describe, describe_all, distinct
+from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -33,3 +37,123 @@ def test_candidate_paths_exist_in_the_store(store: GraphStore) -> None:
             assert found, f"{path.kind} path not in the store: {call['params']}"
             checked[path.kind] = checked.get(path.kind, 0) + 1
     assert {"brand", "category", "collaborative", "also_bought", "link_chain"} <= set(checked)
+
+
+#: item id → (title, brand, category path). i04 is a second listing of i00's product.
+SHOP = {
+    "i00": ("Olay Regenerist Serum", "Olay", "Beauty|Skin Care|Serums"),
+    "i01": ("Olay Day Cream", "Olay", "Beauty|Skin Care|Creams"),
+    "i02": ("Rose Oil", "Acme", "Beauty|Skin Care|Creams"),
+    "i03": ("Mint Soap", "Bold", "Beauty|Bath|Soaps"),
+    "i04": ("Olay Regenerist Serum", "Olay", "Beauty|Skin Care|Serums"),
+    "i05": ("", "", "Beauty|Bath|Soaps"),
+}
+#: Train purchases. u0 is the shopper explained to; u1 and u2 bought i00 and i01 both.
+BOUGHT = {"u0": ["i00", "i02", "i04"], "u1": ["i00", "i01"], "u2": ["i00", "i01"],
+          "u3": ["i00", "i03"], "u4": ["i05"]}
+LINKS = [("i00", "also_bought", "i01"), ("i01", "also_viewed", "i02"),
+         ("i02", "bought_together", "i03"), ("i03", "also_viewed", "i01")]
+
+
+@pytest.fixture(scope="module")
+def shop() -> GraphData:
+    items = pd.DataFrame([(key, *row) for key, row in SHOP.items()],
+                         columns=["item_id", "title", "brand", "categories"])
+    purchases = pd.DataFrame([(user, item, "train") for user, items in BOUGHT.items()
+                              for item in items], columns=["user_id", "item_id", "split"])
+    links = pd.DataFrame(LINKS, columns=["item_id", "relation", "other_item_id"])
+    return GraphData.from_frames(items, purchases, links)
+
+
+TITLES = {key: title or None for key, (title, _, _) in SHOP.items()}
+
+
+def paths_of(data: GraphData, user: str, item: str, kind: str) -> list[ReasonPath]:
+    finder = PathFinder(data)
+    user_ix, item_ix = list(data.users).index(user), list(data.items).index(item)
+    return [p for p in finder.candidates(user_ix, item_ix) if p.kind == kind]
+
+
+def sentences(data: GraphData, user: str, item: str, kind: str) -> list[str]:
+    return [describe(p, data, TITLES)["sentence"] for p in paths_of(data, user, item, kind)]
+
+
+def test_brand_names_the_item_the_brand_and_the_shoppers_who_bought_both(shop) -> None:
+    # i00's buyers: u0, u1, u2, u3; u1 and u2 bought i01 too. i04's only buyer is u0.
+    assert sentences(shop, "u0", "i01", "brand") == [
+        ("You bought Olay Regenerist Serum; this is also Olay, and 2 of the 4 shoppers who "
+         "bought it bought this too."),
+        "You bought Olay Regenerist Serum; this is also Olay."]
+
+
+def test_category_names_the_category_and_its_size(shop) -> None:
+    assert sentences(shop, "u0", "i01", "category") == [
+        "You bought Rose Oil; this is also in Creams (2 items)."]
+
+
+def test_an_item_without_a_title_is_named_by_its_id(shop) -> None:
+    assert sentences(shop, "u4", "i03", "category") == [
+        "You bought item i05; this is also in Soaps (2 items)."]
+
+
+def test_also_bought_reads_in_the_links_direction(shop) -> None:
+    # i00 →ALSO_BOUGHT→ i01: the list on the page of the item bought
+    assert sentences(shop, "u0", "i01", "also_bought") == [
+        ("You bought Olay Regenerist Serum; shoppers who bought it also bought this, and 2 of "
+         "the 4 shoppers who bought it bought this too.")]
+
+
+def test_also_viewed_from_the_recommended_item(shop) -> None:
+    # i01 →ALSO_VIEWED→ i02: the list on the recommended item's page names the one bought
+    assert sentences(shop, "u0", "i01", "also_viewed") == [
+        "You bought Rose Oil; shoppers who viewed this also viewed it."]
+
+
+def test_bought_together(shop) -> None:
+    assert sentences(shop, "u0", "i03", "bought_together") == [
+        "You bought Rose Oil; it is often bought together with this."]
+
+
+def test_collaborative_counts_every_co_buyer_once(shop) -> None:
+    # two co-buyers (u1, u2) give two paths that say one thing: said once, with the count
+    paths = paths_of(shop, "u0", "i01", "collaborative")
+    assert len(paths) == 2
+    said = describe_all([(1.0, p) for p in paths], shop, TITLES)
+    assert [view["sentence"] for view in said] == [
+        "You bought Olay Regenerist Serum; 2 of the 4 shoppers who bought it bought this too."]
+    assert said[0]["cypher"]["params"]["other"] == str(shop.users[paths[0].nodes[2][1]])
+
+
+def test_link_chain_names_both_relations_and_their_direction(shop) -> None:
+    # i00 →ALSO_BOUGHT→ i01 ←ALSO_VIEWED← i03, and i02 ←ALSO_VIEWED← i01 ←ALSO_VIEWED← i03
+    assert sorted(sentences(shop, "u0", "i03", "link_chain")) == [
+        ("You bought Olay Regenerist Serum; shoppers who bought it also bought Olay Day Cream, "
+         "and shoppers who viewed this also viewed Olay Day Cream."),
+        ("You bought Rose Oil; shoppers who viewed Olay Day Cream also viewed it, and shoppers "
+         "who viewed this also viewed Olay Day Cream.")]
+
+
+def test_two_listings_of_one_product_are_said_once(shop) -> None:
+    # u0 bought both listings of the serum: one brand reason, the strongest (first) kept
+    weighted = [(0.5, p) for p in paths_of(shop, "u0", "i01", "brand")]
+    weighted += [(0.2, p) for p in paths_of(shop, "u0", "i01", "category")]
+    said = describe_all(weighted, shop, TITLES)
+    assert [(view["kind"], view["weight"], view["nodes"][1]["id"]) for view in said] == [
+        ("brand", 0.5, "i00"), ("category", 0.2, "i02")]
+    assert len(describe_all(weighted, shop, TITLES, top=1)) == 1
+    # the paths kept, for callers that need them (publish writes each path's steps)
+    assert distinct(weighted, shop, TITLES) == [weighted[0], weighted[2]]
+
+
+def test_every_kind_has_a_sentence_that_names_the_item_bought(shop) -> None:
+    finder = PathFinder(shop)
+    kinds = set()
+    for user in range(shop.num_users):
+        for item in range(shop.num_items):
+            for path in finder.candidates(user, item):
+                text = describe(path, shop, TITLES)["sentence"]
+                assert text.startswith("You bought ") and text.endswith(".")
+                assert "{" not in text and "  " not in text
+                kinds.add(path.kind)
+    assert kinds == {"brand", "category", "also_bought", "also_viewed", "bought_together",
+                     "collaborative", "link_chain"}

@@ -15,16 +15,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from graphrec.config import Settings
-from graphrec.store import GraphStore, open_store
+from graphrec.store.connection import GraphStore, open_store
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
+from tests.openapi_check import documented
 from web import create_app
 from web.engine import get_engine
 
 
 def make_app(settings: Settings) -> Iterator[Flask]:
-    app = create_app({"TESTING": True, "SETTINGS": settings})
+    """An app whose test client checks each answer against the OpenAPI document."""
+    app = documented(create_app({"TESTING": True, "SETTINGS": settings}))
     yield app
     app.extensions["graphrec"].close()
 
@@ -36,11 +38,11 @@ def without_model(settings: Settings, home: Path) -> Settings:
 
 def train_sample(settings: Settings, store: GraphStore) -> None:
     """The bundled sample in the store and a model trained on it under ``settings.home``."""
-    train = pytest.importorskip("graphrec.train", reason="graphrec.train has not landed yet")
-    pytest.importorskip("graphrec.service", reason="graphrec.service has not landed yet")
+    train = pytest.importorskip("graphrec.model.train", reason="graphrec.model.train has not landed yet")
+    pytest.importorskip("graphrec.serving.service", reason="graphrec.serving.service has not landed yet")
     store.clear()
     load_catalogue(store, read_catalogue(SAMPLE))
-    from graphrec.pipeline import train_from_store
+    from graphrec.model.pipeline import train_from_store
 
     train_from_store(store, settings, train.TrainConfig(max_epochs=4))
 
@@ -59,8 +61,12 @@ def client(trained_app: Flask) -> FlaskClient:
 
 @pytest.fixture(scope="module")
 def sample_user(trained_app: Flask) -> str:
+    return sample_user_of(trained_app)
+
+
+def sample_user_of(app: Flask) -> str:
     """A user of the sample with at least one recommendation that has a reason."""
-    with trained_app.app_context():
+    with app.app_context():
         service = get_engine().service()
         for user in sample_users():
             if any(rec["reason"] for rec in service.recommend(user, k=10)):
@@ -117,9 +123,9 @@ def test_no_module_level_app() -> None:
 
 
 def test_config_from_prefixed_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GRAPHREC_MAX_K", "50")
-    assert create_app().config["MAX_K"] == 50
-    assert create_app({"MAX_K": 20}).config["MAX_K"] == 20
+    monkeypatch.setenv("GRAPHREC_RETRY_AFTER", "7")
+    assert create_app().config["RETRY_AFTER"] == 7
+    assert create_app({"RETRY_AFTER": 3}).config["RETRY_AFTER"] == 3
 
 
 # --- with a trained model: 200s and 404s -----------------------------------------------------
@@ -221,7 +227,7 @@ def item_row(store: GraphStore, item: str) -> dict:
 
 def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
                                                        session_store: GraphStore) -> None:
-    from graphrec.service import ItemDetails
+    from graphrec.serving.service import ItemDetails
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
@@ -243,7 +249,7 @@ def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
 def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_store: GraphStore,
                                                 tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
-    from graphrec.service import ItemDetails
+    from graphrec.serving.service import ItemDetails
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
@@ -251,7 +257,7 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
     title = details.titles()[item]
     with open_store(unreachable(tmp_path), start_local=False) as dead_store:
         details.store = dead_store
-        with caplog.at_level(logging.WARNING, logger="graphrec.service"):
+        with caplog.at_level(logging.WARNING, logger="graphrec.serving.service"):
             started = time.monotonic()
             assert details.titles()[item] == title
             assert time.monotonic() - started < 2
@@ -284,7 +290,7 @@ def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
 
 def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
                                                       sample_user: str) -> None:
-    from graphrec.reasons import node_id
+    from graphrec.explain.reasons import node_id
 
     with trained_app.app_context():
         service = get_engine().service()
@@ -301,8 +307,8 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
 
 
 def test_reason_cache_ranks_a_pair_once_and_keeps_the_last_pairs_asked() -> None:
-    from graphrec.paths import Hop, ReasonPath
-    from graphrec.service import ReasonCache
+    from graphrec.explain.paths import Hop, ReasonPath
+    from graphrec.serving.service import ReasonCache
 
     calls = []
 
@@ -432,10 +438,23 @@ def test_health_without_model(bare: FlaskClient) -> None:
     assert body["checks"]["model"]["ok"] is False
 
 
-def test_recommendations_without_model_are_503(bare: FlaskClient) -> None:
-    response = bare.get("/api/users/A1/recommendations")
+def test_recommendations_without_model_are_503(bare: FlaskClient, bare_app: Flask,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Where the models should be is in the server's log, never in the answer."""
+    with caplog.at_level(logging.WARNING, logger="web.errors"):
+        response = bare.get("/api/users/A1/recommendations")
     assert_error(response, 503, "model_unavailable")
     assert response.headers["Retry-After"].isdigit()
+    models_dir = str(get_engine_of(bare_app).settings.models_dir)
+    assert models_dir not in response.get_data(as_text=True)
+    assert models_dir in caplog.text
+    health = bare.get("/api/health").get_json()
+    assert health["checks"]["model"] == {"ok": False, "message": "no model is loaded"}
+
+
+def get_engine_of(app: Flask):
+    with app.app_context():
+        return get_engine()
 
 
 def test_openapi_document(bare: FlaskClient) -> None:
@@ -478,12 +497,17 @@ def test_unreachable_store_is_503(dead: FlaskClient, path: str) -> None:
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_health_with_unreachable_store(dead: FlaskClient) -> None:
-    response = dead.get("/api/health")
+def test_health_with_unreachable_store(dead: FlaskClient,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The store's address is in the server's log, never in the answer."""
+    with caplog.at_level(logging.WARNING, logger="web.api"):
+        response = dead.get("/api/health")
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     checks = response.get_json()["checks"]
-    assert checks["store"]["ok"] is False and "127.0.0.1" in checks["store"]["message"]
+    assert checks["store"] == {"ok": False, "message": "the graph store does not answer"}
+    assert "127.0.0.1" not in response.get_data(as_text=True)
+    assert "127.0.0.1" in caplog.text
 
 
 def test_page_with_unreachable_store_is_503(dead: FlaskClient) -> None:

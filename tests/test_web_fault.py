@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore
-from graphrec.store import open_store
+from graphrec.store.local import LocalStore
+from graphrec.store.connection import open_store
 from tests.test_web import sample_users, train_sample
 from web.serve import gunicorn_command, settings_env
 

@@ -21,8 +21,7 @@ from benchmarks.slow_clients import SlowClients, probe
 from graphrec.cli import EXIT_FAILED, main
 from graphrec.config import Settings
 from tests.test_web_fault import free_port
-from web.serve import AddressInUse, gunicorn_command, lock_address, runtime_dir, serve, \
-    settings_env
+from web.serve import AddressInUse, gunicorn_command, lock_address, runtime_dir, serve, settings_env
 from web.worker import REQUEST_TIMEOUT
 
 WORKERS = 3

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask_openapi3 import Info, OpenAPI
 from werkzeug.routing import BaseConverter
 
 
@@ -17,12 +18,22 @@ class AnyIdConverter(BaseConverter):
     regex = "[^/]*"
 
 
+INFO = Info(title="graphrec", version="1",
+            description="Explainable product recommendations from a knowledge graph: each "
+                        "recommendation comes with its reasons as paths in the graph.")
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+    """The app: its API's OpenAPI document is generated from the routes' typed models
+    (flask-openapi3, see :mod:`web.api`) and served at ``/api/openapi.json`` only."""
+    from web.errors import validation_error
+    from web.schemas import Error
+
+    app = OpenAPI(__name__, info=INFO, doc_ui=False, validation_error_status=400,
+                  validation_error_model=Error, validation_error_callback=validation_error,
+                  security_schemes={})  # None would be written as null: not valid OpenAPI
     app.config.from_mapping(
         SETTINGS=None,  # a graphrec Settings; None: read from the environment on first use
-        DEFAULT_K=10,
-        MAX_K=100,
         RETRY_AFTER=2,
         ITEM_DETAILS_MAX_AGE=60,  # seconds a worker keeps titles, prices, brands before re-reading
         REASON_CACHE_SIZE=20_000,  # (user, item) pairs whose top reasons a worker keeps (~0.5 kB each)
@@ -35,10 +46,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["anyid"] = AnyIdConverter
     app.url_map.merge_slashes = False
 
-    from web import api, engine, errors, pages
+    from web import api, engine, errors, headers, pages
 
     engine.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(api.bp)
+    headers.init_app(app)
+    app.register_api(api.bp)
     app.register_blueprint(pages.bp)
     return app

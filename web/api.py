@@ -1,89 +1,94 @@
-"""The JSON API: recommendations for a user, the reasons for one of them, health, OpenAPI."""
+"""The JSON API: recommendations for a user, the reasons for one of them, health, OpenAPI.
+
+A route is declared with its typed inputs and answers, and that declaration is the OpenAPI
+document (see :mod:`web.schemas`): the view's ``path``/``query`` (or ``body``) annotations are
+pydantic models, validated before the view runs (400 ``invalid_<field>`` otherwise), and
+``responses`` maps each status to its answer model. To add an endpoint, write its models in
+:mod:`web.schemas` and a view here::
+
+    @bp.post("/users/<anyid:user_id>/events", responses=answers(201, EventAccepted, 404))
+    def add_event(path: UserPath, body: Event): ...
+"""
 from __future__ import annotations
 
-import unicodedata
+import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Response, current_app, jsonify
+from flask_openapi3 import APIBlueprint
+from pydantic import BaseModel
 
-from graphrec.store import StoreUnavailable
+from graphrec.store.connection import StoreUnavailable
+from graphrec.explain.subgraph import GRAPHML_TYPE, explanation_graph, to_graphml
 from web.engine import ModelUnavailable, get_engine
 from web.errors import ApiError
-from web.openapi import openapi_document
+from web.schemas import (Error, Explanation, ExplanationQuery, Health, ItemPath, Recommendations,
+                         RecommendationsQuery, Unavailable, UserPath)
 
-bp = Blueprint("api", __name__, url_prefix="/api")
+log = logging.getLogger(__name__)
 
-MAX_ID_LENGTH = 100
+# Every API route can answer these.
+COMMON = {400: Error, 500: Error, 503: Unavailable}
 
-
-def check_id(value: str, what: str) -> str:
-    """Reject ids no catalogue has: empty, over 100 characters, or with control characters."""
-    if not value:
-        raise ApiError(400, f"invalid_{what}_id", f"the {what} id is empty")
-    if len(value) > MAX_ID_LENGTH:
-        raise ApiError(400, f"invalid_{what}_id",
-                       f"the {what} id is longer than {MAX_ID_LENGTH} characters")
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise ApiError(400, f"invalid_{what}_id", f"the {what} id contains control characters")
-    return value
+bp = APIBlueprint("api", __name__, url_prefix="/api")
 
 
-def parse_k(raw: str | None) -> int:
-    limit = current_app.config["MAX_K"]
-    if raw is None:
-        return current_app.config["DEFAULT_K"]
-    try:
-        k = int(raw, 10)
-    except ValueError:
-        raise ApiError(400, "invalid_k", f"k must be an integer from 1 to {limit}") from None
-    if not 1 <= k <= limit:
-        raise ApiError(400, "invalid_k", f"k must be an integer from 1 to {limit}")
-    return k
+def answers(status: int, model: type[BaseModel], *errors: int) -> dict[int, type[BaseModel]]:
+    """``responses`` for a route: its answer, its own error statuses, and the common ones."""
+    return {status: model, **{code: Error for code in errors}, **COMMON}
 
 
-@bp.get("/users/<anyid:user_id>/recommendations")
-def recommendations(user_id: str):
-    check_id(user_id, "user")
-    k = parse_k(request.args.get("k"))
+@bp.get("/users/<anyid:user_id>/recommendations", operation_id="recommend",
+        summary="The top k items for a user, each with its best reason",
+        responses=answers(200, Recommendations, 404))
+def recommendations(path: UserPath, query: RecommendationsQuery):
     service = get_engine().service()
-    from graphrec.service import UnknownUser
+    from graphrec.serving.service import UnknownUser
     try:
-        items = service.recommend(user_id, k=k)
+        items = service.recommend(path.user_id, k=query.k)
     except UnknownUser:
-        raise ApiError(404, "unknown_user", f"no user with id {user_id!r}") from None
-    return jsonify(user_id=user_id, k=k, model_version=service.model_version,
+        raise ApiError(404, "unknown_user", f"no user with id {path.user_id!r}") from None
+    return jsonify(user_id=path.user_id, k=query.k, model_version=service.model_version,
                    recommendations=items)
 
 
-@bp.get("/users/<anyid:user_id>/recommendations/<anyid:item_id>/explanation")
-def explanation(user_id: str, item_id: str):
-    check_id(user_id, "user")
-    check_id(item_id, "item")
+@bp.get("/users/<anyid:user_id>/recommendations/<anyid:item_id>/explanation",
+        operation_id="explain",
+        summary="Why an item is recommended to a user: reason paths in the graph",
+        responses=answers(200, Explanation, 404))
+def explanation(path: ItemPath, query: ExplanationQuery):
     service = get_engine().service()
-    from graphrec.service import UnknownItem, UnknownUser
+    from graphrec.serving.service import UnknownItem, UnknownUser
     try:
-        explained = service.explain(user_id, item_id)
+        explained = service.explain(path.user_id, path.item_id)
     except UnknownUser:
-        raise ApiError(404, "unknown_user", f"no user with id {user_id!r}") from None
+        raise ApiError(404, "unknown_user", f"no user with id {path.user_id!r}") from None
     except UnknownItem:
-        raise ApiError(404, "unknown_item", f"no item with id {item_id!r}") from None
+        raise ApiError(404, "unknown_item", f"no item with id {path.item_id!r}") from None
+    if query.format == "graphml":
+        return Response(to_graphml(explanation_graph(explained)), mimetype=GRAPHML_TYPE)
     return jsonify(model_version=service.model_version, **explained)
 
 
-@bp.get("/health")
+@bp.get("/health", operation_id="health",
+        summary="Whether the graph store answers and a model is loaded",
+        responses={200: Health, 503: Health})
 def health():
+    """Ready or not, and which part is not; why is logged here, not told to the client."""
     engine = get_engine()
     checks = {"store": {"ok": False}, "model": {"ok": False}}
     try:
         engine.check_store()
         checks["store"] = {"ok": True}
     except StoreUnavailable as exc:
-        checks["store"]["message"] = str(exc)
+        log.warning("health: %s", exc)
+        checks["store"]["message"] = "the graph store does not answer"
     if checks["store"]["ok"]:
         try:
             service = engine.service()
             checks["model"] = {"ok": True, "version": service.model_version}
         except (ModelUnavailable, StoreUnavailable) as exc:
-            checks["model"]["message"] = str(exc)
+            log.warning("health: %s", exc)
+            checks["model"]["message"] = "no model is loaded"
     else:
         service = engine.loaded_service()
         if service is not None:
@@ -95,6 +100,8 @@ def health():
     return response, 503, {"Retry-After": str(current_app.config["RETRY_AFTER"])}
 
 
-@bp.get("/openapi.json")
+@bp.get("/openapi.json", operation_id="openapi", summary="This document",
+        responses={200: {"description": "OpenAPI 3 document",
+                         "content": {"application/json": {"schema": {"type": "object"}}}}})
 def openapi():
-    return jsonify(openapi_document(current_app.config["MAX_K"], MAX_ID_LENGTH))
+    return jsonify(current_app.api_doc)

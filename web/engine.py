@@ -6,8 +6,9 @@ filled it starts afresh, so a driver never crosses a fork. The driver is closed 
 
 A store that fails is not cached as failed: the next request probes it with one trivial query
 (no retries, so a dead store answers 503 at once instead of after the driver's retry time) and
-carries on as soon as it answers. The local store picks new ports when it restarts, so for it a
-failed probe also re-reads where the server now listens and points the same driver object there.
+carries on as soon as it answers. The local store may come back on other ports: its driver reads
+where the server listens before every connection it opens, so the probe reaches it there, and
+never sends credentials to the port the old server left.
 """
 from __future__ import annotations
 
@@ -23,11 +24,10 @@ from flask import Flask, current_app
 
 import cypher
 from graphrec.config import Settings
-from graphrec.localstore import LocalStore
-from graphrec.store import GraphStore, StoreUnavailable, open_store
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
-    from graphrec.service import RecommendationService
+    from graphrec.serving.service import RecommendationService
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,11 @@ class Engine:
         self._settings = settings
         self._options = {"details_max_age": details_max_age,
                          "reason_cache_size": reason_cache_size}
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # held briefly: opening, forgetting, closing
+        self._loading = threading.Lock()  # held while the service loads (seconds)
         self._pid = os.getpid()
         self._store: GraphStore | None = None
+        self._writer: GraphStore | None = None
         self._service: RecommendationService | None = None
         self._suspect = False
 
@@ -59,24 +61,47 @@ class Engine:
         return self._settings
 
     def store(self) -> GraphStore:
-        """The process's store; probed first when the last query through it failed."""
+        """The process's store; probed first when the last query through it failed.
+
+        The probe runs outside the engine's lock: a store that does not answer costs each
+        request that needs it the driver's bounded wait, side by side, rather than one after
+        another.
+        """
+        store = self._opened()
+        if self._suspect:
+            self._probe(store)
+        return store
+
+    def _opened(self) -> GraphStore:
+        """The process's store, opened on first use (no query is sent)."""
         with self._lock:
             self._forget_if_forked()
             if self._store is None:
-                self._store = open_store(self.settings, start_local=False)
+                self._store = open_store(self.settings, start_local=False, read_only=True)
                 atexit.register(self.close)
                 self._suspect = True
-            if self._suspect:
-                self._probe()
             return self._store
+
+    def writer(self) -> GraphStore:
+        """A store connected as the user that may write, opened on first use.
+
+        Only for what the service itself writes: every read goes through :meth:`store`, whose
+        user can only read (a bug or an injected statement there cannot change the graph).
+        """
+        with self._lock:
+            self._forget_if_forked()
+            if self._writer is None:
+                self._writer = open_store(self.settings, start_local=False)
+                atexit.register(self.close)
+            return self._writer
 
     def service(self) -> RecommendationService:
         """The recommendation service, loaded on first use (and retried until a model exists)."""
         store = self.store()
-        with self._lock:
+        with self._loading:
             if self._service is None:
                 try:
-                    from graphrec.service import RecommendationService
+                    from graphrec.serving.service import RecommendationService
                 except ImportError as exc:
                     raise ModelUnavailable(f"the recommendation service is not installed: {exc}")
                 try:
@@ -112,10 +137,7 @@ class Engine:
 
     def check_store(self) -> None:
         """Run a trivial query now; raises :class:`StoreUnavailable`."""
-        with self._lock:
-            self.store()
-            if not self._suspect:
-                self._probe()
+        self._probe(self._opened())
 
     def failed(self) -> None:
         """A query through the store failed: probe it before the next one."""
@@ -123,23 +145,15 @@ class Engine:
 
     def close(self) -> None:
         with self._lock:
-            store, self._store, self._service = self._store, None, None
-            if store is not None and self._pid == os.getpid():
-                store.close()
+            stores = [self._store, self._writer]
+            self._store = self._writer = self._service = None
+            for store in stores:
+                if store is not None and self._pid == os.getpid():
+                    store.close()
             atexit.unregister(self.close)
 
-    def _probe(self) -> None:
-        assert self._store is not None
-        try:
-            self._run_probe()
-        except StoreUnavailable:
-            if not self._repoint_local_store():
-                raise
-            self._run_probe()
-        self._suspect = False
-
-    def _run_probe(self) -> None:
-        store = self._store
+    def _probe(self, store: GraphStore) -> None:
+        """One trivial query through ``store``; the store is trusted again once it answers."""
         try:
             with store.driver.session(database=store.database,
                                       default_access_mode=neo4j.READ_ACCESS) as session:
@@ -147,26 +161,13 @@ class Engine:
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
             raise StoreUnavailable(f"cannot reach {store.description}: "
                                    f"{' '.join(str(exc).split())}") from exc
-
-    def _repoint_local_store(self) -> bool:
-        """The local store restarted on other ports: point our store object at the new ones."""
-        if not self.settings.uses_local_store:
-            return False
-        info = LocalStore(self.settings).running()
-        if info is None or info.uri in self._store.description:
-            return False
-        fresh = open_store(self.settings, start_local=False)
-        old = self._store.driver
-        self._store.driver, self._store.description = fresh.driver, fresh.description
-        old.close()
-        log.warning("the local store moved: now %s", fresh.description)
-        return True
+        self._suspect = False
 
     def _forget_if_forked(self) -> None:
         if self._pid != os.getpid():
             # Inherited from the parent: its sockets are the parent's, never use or close them.
             self._pid = os.getpid()
-            self._store = self._service = None
+            self._store = self._writer = self._service = None
             self._suspect = False
 
 

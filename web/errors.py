@@ -1,17 +1,22 @@
 """Every error of the API as JSON: ``{"error": {"status", "code", "message"}}``.
 
 Pages get the same statuses as a short HTML page. An unexpected exception is logged with its
-traceback here, on the server, and answered 500 without one.
+traceback here, on the server, and answered 500 without one; a store or model that is not
+there is logged with its cause (an address, a folder) and answered with a generic message:
+what the server knows about its own layout stays in its log.
 """
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from graphrec.store import StoreUnavailable
+from graphrec.store.connection import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
+from graphrec.schema import MAX_ID_LENGTH
+from web.schemas import MAX_K
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,27 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return response, status, headers or {}
 
 
+# What a client is told about an input that fails validation, by field; others get pydantic's.
+_ID_RULE = f"1 to {MAX_ID_LENGTH} characters, none of them a control character"
+INVALID = {
+    "user_id": f"the user id must be {_ID_RULE}",
+    "item_id": f"the item id must be {_ID_RULE}",
+    "k": f"k must be an integer from 1 to {MAX_K}",
+    "format": "format must be json or graphml",
+}
+
+
+def validation_error(exc: ValidationError) -> Response:
+    """The 400 answer for a request whose path or query fails its model (see web.schemas):
+    code ``invalid_<field>`` of the first field that failed."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "request"
+    message = INVALID.get(field, f"{field}: {first['msg']}")
+    response = jsonify(error={"status": 400, "code": f"invalid_{field}", "message": message})
+    response.status_code = 400
+    return response
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
@@ -50,7 +76,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ModelUnavailable)
     def model_unavailable(exc: ModelUnavailable):
-        return error_response(503, "model_unavailable", str(exc),
+        log.warning("model unavailable: %s", exc)
+        return error_response(503, "model_unavailable", "no model is loaded; retry shortly",
                               {"Retry-After": str(app.config["RETRY_AFTER"])})
 
     @app.errorhandler(HTTPException)

@@ -22,10 +22,10 @@ another program would make each worker fail to bind, one after another, while th
 spawning them; so the master also checks that the address is free, and ``graphrec serve`` does
 before it sets anything up.
 
-The worker class is gthread's (:mod:`web.worker`) with two changes: a thread takes a connection
-only once its request has arrived, so slow clients cannot hold the threads, and a worker opens
-its socket only once it has loaded the model, so a replacement for a worker that died takes no
-connection it cannot answer yet.
+The worker class is gthread's (:mod:`web.worker`) with three changes: a thread takes a
+connection only once its request has arrived, so slow clients cannot hold the threads; a worker
+opens its socket only once it has loaded the model, so a replacement for a worker that died
+takes no connection it cannot answer yet; and gunicorn's own error answers are JSON.
 
 The app is created in each worker after the fork (``preload_app = False``) and the store
 driver on the first request, so no driver crosses a fork; once loaded, the worker moves it all

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from web.api import MAX_ID_LENGTH
+from graphrec.schema import MAX_ID_LENGTH
 from web.engine import get_engine
 
 bp = Blueprint("pages", __name__)
@@ -22,7 +22,7 @@ def user(user_id: str):
     if len(user_id) > MAX_ID_LENGTH or not user_id.isprintable():
         abort(400, "That is not a user id.")
     service = get_engine().service()
-    from graphrec.service import UnknownUser
+    from graphrec.serving.service import UnknownUser
     try:
         items = service.recommend(user_id, k=10)
     except UnknownUser:

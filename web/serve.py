@@ -1,6 +1,7 @@
 """``graphrec serve``: run the HTTP service under gunicorn with the checked-in configuration."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from graphrec.config import Settings
-from graphrec.localstore import port_is_free
+from graphrec.store.local import port_is_free
 
 CONFIG = Path(__file__).with_name("gunicorn.conf.py")
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -26,6 +27,8 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
         "NEO4J_URI": settings.neo4j_uri,
         "NEO4J_USER": settings.neo4j_user,
         "NEO4J_PASSWORD": settings.neo4j_password,
+        "NEO4J_READER_USER": settings.neo4j_reader_user,
+        "NEO4J_READER_PASSWORD": settings.neo4j_reader_password,
         "NEO4J_DATABASE": settings.neo4j_database,
         "GRAPHREC_STORE_DIR": str(settings.store_dir_override)
         if settings.store_dir_override else None,
@@ -69,10 +72,8 @@ def runtime_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     base = env.get("XDG_RUNTIME_DIR")
     path = Path(base) / "graphrec" if base else Path("/tmp") / f"graphrec-{os.getuid()}"
-    try:
+    with contextlib.suppress(FileExistsError):
         path.mkdir(mode=0o700)
-    except FileExistsError:
-        pass
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise RuntimeError(f"{path} must be a folder of this user's that only they can use "
@@ -95,7 +96,7 @@ def lock_address(bind: str, folder: Path | None = None) -> IO[bytes] | None:
         return None
     port = bind.rpartition(":")[2]
     path = (folder or runtime_dir()) / f"serve-port-{port}.lock"
-    lock = open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")
+    lock = open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")  # noqa: SIM115 (returned)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -1,6 +1,6 @@
 // Browser: a user's published recommendations, each with its reason paths drawn on the graph.
 //   :param user => 'A3T0EJIUQDEWNI'
-// (any user id that graphrec publish wrote; see graphrec/publish.py for the stored form).
+// (any user id that graphrec publish wrote; see graphrec/serving/publish.py for the stored form).
 // One row per reason path: the recommendation's rank, the path's rank among its reasons, its
 // kind, weight and sentence, and `path`: the real relationships of the graph between
 // consecutive STEP nodes, in order. The graph view shows the user, the RECOMMENDED items and

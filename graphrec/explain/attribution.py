@@ -1,0 +1,326 @@
+r"""Path weights from the model itself: the score a pair loses when a path's edges are masked.
+
+:class:`~graphrec.model.kgrec.KGRec` scores a pair as
+
+.. math::
+    s(u, i) = \gamma_u \sum_{j \in N(u)} Q_j^\top P_i + e_u^\top P_i + b_i, \qquad
+    P = \tfrac{1}{L+1} \sum_l H^{(l)},\quad H^{(l+1)} = \hat A H^{(l)}
+
+(:math:`Q` likewise from the history-side table). Masking a reason path runs this computation
+with the path's edges removed, as a masked message would be: its ``BOUGHT`` edge takes the
+history item :math:`j` out of the user's sum, and its knowledge-graph edges (``HAS_BRAND``,
+``IN_CATEGORY``, an item link) are zeroed in :math:`\hat A` — for the one relation the path
+names, without renormalising anything. The weight of a path is the score it then loses. The
+other shopper's ``BOUGHT`` edges of a collaborative path carry nothing at serving time (users
+are not nodes of the propagation; other shoppers' purchases shaped the embeddings in training),
+so such a path weighs exactly its history item's term.
+
+The propagation is linear, so the change it makes is local and exact without propagating again:
+
+.. math::
+    \Delta H^{(0)} = 0, \qquad
+    \Delta H^{(l+1)} = \Delta\hat A\,(H^{(l)} + \Delta H^{(l)}) + \hat A\,\Delta H^{(l)},
+
+with :math:`\Delta\hat A` non-zero on the masked edges only, so :math:`\Delta H^{(l)}` lives on
+the nodes within :math:`l` hops of them. One path costs a few small array operations, which is
+what lets an explanation weigh every candidate path of a pair within a request.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from graphrec.model.kgrec import KGRec
+from graphrec.explain.paths import ReasonPath
+
+#: Relationship type in a reason path → the model's relation and the node type it points to.
+HOP_RELATION = {"HAS_BRAND": ("has_brand", "brand"), "IN_CATEGORY": ("in_category", "category"),
+                "ALSO_BOUGHT": ("also_bought", "item"), "ALSO_VIEWED": ("also_viewed", "item"),
+                "BOUGHT_TOGETHER": ("bought_together", "item")}
+
+
+@dataclass(frozen=True)
+class Mask:
+    """What to remove: history items of the user (their ``BOUGHT`` edges) and typed edges of
+    the propagation graph as ``(node, node, relation index)`` in the model's node numbering."""
+
+    history: frozenset[int] = frozenset()
+    edges: frozenset[tuple[int, int, int]] = frozenset()
+
+    def __or__(self, other: Mask) -> Mask:
+        return Mask(self.history | other.history, self.edges | other.edges)
+
+
+class _Rows:
+    """A matrix that is zero outside ``rows`` (sorted): ``values[k]`` is row ``rows[k]``."""
+
+    def __init__(self, rows: np.ndarray, values: np.ndarray):
+        self.rows, self.values = rows, values
+
+    @classmethod
+    def empty(cls, dim: int) -> _Rows:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32))
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` of the matrix (zeros where it has none)."""
+        out = np.zeros((len(rows), self.values.shape[1]), dtype=np.float32)
+        if len(self.rows):
+            pos = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+            hit = self.rows[pos] == rows
+            out[hit] = self.values[pos[hit]]
+        return out
+
+    def __add__(self, other: _Rows) -> _Rows:
+        if not len(self.rows) or not len(other.rows):
+            return other if not len(self.rows) else self
+        rows = np.union1d(self.rows, other.rows)
+        values = np.zeros((len(rows), self.values.shape[1]), dtype=np.float32)
+        values[np.searchsorted(rows, self.rows)] += self.values
+        values[np.searchsorted(rows, other.rows)] += other.values
+        return _Rows(rows, values)
+
+
+class EdgeMasking:
+    """Exact scores of a trained :class:`KGRec` with parts of the graph masked.
+
+    Holds the propagation layers and the weighted adjacency as arrays on the CPU, so it is made
+    once per loaded model and then answers without torch.
+    """
+
+    def __init__(self, model: KGRec):
+        model.eval()
+        with torch.no_grad():
+            target, history = model.history_tables()
+            self.target_layers = [h.cpu().numpy() for h in model.layers(target)]
+            self.history_layers = (self.target_layers if history is target
+                                   else [h.cpu().numpy() for h in model.layers(history)])
+            weights = model.relation_weights().cpu().numpy()
+            self.user_vector = (None if model.user_vector is None
+                                else model.user_vector.cpu().numpy())
+            self.bias = None if model.bias is None else model.bias.cpu().numpy()
+        self.model = model
+        self.num_items, self.num_nodes = model.num_items, model.num_nodes
+        self.relation_index = {name: r for r, name in enumerate(model.relations)}
+        row, col = model.graph_row.cpu().numpy(), model.graph_col.cpu().numpy()
+        self.edge_type = model.graph_type.cpu().numpy()
+        self.edge_value = (model.graph_value.cpu().numpy() * weights[self.edge_type]).astype(
+            np.float32)
+        self.edge_key = row * self.num_nodes + col  # sorted: the model stores the graph so
+        typed = self._typed(self.edge_key, self.edge_type)
+        order = np.argsort(typed, kind="stable")
+        self.typed_key, self.typed_value = typed[order], self.edge_value[order]
+        self.adj_key, starts = np.unique(self.edge_key, return_index=True)  # Â, relations summed
+        self.adj_value = (np.add.reduceat(self.edge_value, starts) if len(starts)
+                          else np.zeros(0, dtype=np.float32))
+        self.edge_col = col
+        self.edge_count = np.bincount(row, minlength=self.num_nodes)
+        self.edge_indptr = np.concatenate([[0], np.cumsum(self.edge_count)])
+        self.indptr = model.history_indptr.cpu().numpy()
+        self.items = model.history_items.cpu().numpy()
+        self.exponent = model.history_exponent
+        self.target = np.mean(self.target_layers, axis=0)[: self.num_items]
+        self.source = (self.target if self.history_layers is self.target_layers
+                       else np.mean(self.history_layers, axis=0)[: self.num_items])
+
+    # --- what a path masks --------------------------------------------------------------------
+
+    def history(self, user: int) -> np.ndarray:
+        return self.items[self.indptr[user]:self.indptr[user + 1]]
+
+    def path_mask(self, path: ReasonPath) -> Mask:
+        """The path's edges that the model computes with: its first ``BOUGHT`` edge (from the
+        user) and its knowledge-graph edges of relations the model has."""
+        history, edges = set(), set()
+        offset = self.model.offset
+        for hop in path.hops:
+            (src_type, src), (dst_type, dst) = path.nodes[hop.source], path.nodes[hop.target]
+            if hop.type == "BOUGHT":
+                if src_type == "user" and src == path.nodes[0][1]:
+                    history.add(dst)
+                continue
+            relation, _ = HOP_RELATION[hop.type]
+            if relation in self.relation_index:
+                a, b = sorted((src + offset[src_type], dst + offset[dst_type]))
+                edges.add((a, b, self.relation_index[relation]))
+        return Mask(frozenset(history), frozenset(edges))
+
+    def _edge_weight(self, a: int, b: int, relation: int) -> float:
+        """The weighted entry of ``Â`` for ``(a, b)`` in ``relation`` (0 when absent)."""
+        key = a * self.num_nodes + b
+        lo, hi = np.searchsorted(self.edge_key, [key, key + 1])
+        hit = np.flatnonzero(self.edge_type[lo:hi] == relation)
+        return float(self.edge_value[lo + hit[0]]) if len(hit) else 0.0
+
+    # --- the masked computation ---------------------------------------------------------------
+
+    def _layer_deltas(self, layers: list[np.ndarray], edges: Iterable[tuple[int, int, int]],
+                      rows: np.ndarray | None) -> _Rows:
+        """:math:`\\sum_l \\Delta H^{(l)} / (L+1)`, exactly; only ``rows`` of it when given."""
+        dim = layers[0].shape[1]
+        weighted = [(a, b, w) for a, b, r in edges if (w := self._edge_weight(a, b, r))]
+        delta, total = _Rows.empty(dim), _Rows.empty(dim)
+        if not weighted:
+            return total
+        ends = np.array([(a, b) for a, b, _ in weighted] + [(b, a) for a, b, _ in weighted])
+        scale = np.array([w for *_, w in weighted] * 2, dtype=np.float32)[:, None]
+        for layer in range(1, len(layers)):
+            last = layer == len(layers) - 1
+            before = layers[layer - 1][ends[:, 1]] + delta.at(ends[:, 1])
+            masked = _Rows(*_sum_rows(ends[:, 0], -scale * before))
+            delta = masked + self._spread(delta, rows if last else None)
+            total = total + delta
+        total.values /= len(layers)
+        return total
+
+    def _spread(self, delta: _Rows, rows: np.ndarray | None) -> _Rows:
+        """``Â @ delta``, restricted to ``rows`` when given (``Â`` is symmetric, so the rows of
+        ``delta``'s support list the entries it reaches)."""
+        if not len(delta.rows):
+            return delta
+        starts, counts = self.edge_indptr[delta.rows], self.edge_count[delta.rows]
+        source = np.repeat(np.arange(len(delta.rows)), counts)
+        entry = np.arange(counts.sum()) + np.repeat(starts - np.cumsum(counts) + counts, counts)
+        targets = self.edge_col[entry]
+        if rows is not None:
+            wanted = np.zeros(self.num_nodes, dtype=bool)
+            wanted[rows] = True
+            keep = wanted[targets]
+            entry, source, targets = entry[keep], source[keep], targets[keep]
+        return _Rows(*_sum_rows(targets, self.edge_value[entry, None] * delta.values[source]))
+
+    def _user_vector(self, user: int, history: np.ndarray, mask: Mask,
+                     source_delta: _Rows) -> np.ndarray:
+        """:math:`\\gamma_u \\sum_{j \\in N(u) \\setminus R} (Q_j + \\Delta Q_j) + e_u`."""
+        scale = max(1, len(history)) ** -self.exponent  # the user's degree, as before masking
+        kept = history[~np.isin(history, list(mask.history))] if mask.history else history
+        z = scale * (self.source[kept] + source_delta.at(kept)).sum(0)
+        return z + self.user_vector[user] if self.user_vector is not None else z
+
+    def _deltas(self, mask: Mask, rows: np.ndarray | None) -> tuple[_Rows, _Rows]:
+        target = self._layer_deltas(self.target_layers, mask.edges, rows)
+        if self.history_layers is self.target_layers:
+            return target, target
+        return target, self._layer_deltas(self.history_layers, mask.edges, rows)
+
+    def score(self, user: int, item: int, mask: Mask = Mask()) -> float:
+        """The model's score of ``(user, item)`` with ``mask`` applied."""
+        history = self.history(user)
+        target_delta, source_delta = self._deltas(mask, np.append(history, item))
+        z = self._user_vector(user, history, mask, source_delta)
+        p = self.target[item] + target_delta.at(np.array([item]))[0]
+        return float(z @ p + (self.bias[item] if self.bias is not None else 0.0))
+
+    def scores(self, user: int, mask: Mask = Mask()) -> np.ndarray:
+        """The model's score of every item for ``user`` with ``mask`` applied, ``[items]``."""
+        target_delta, source_delta = self._deltas(mask, None)
+        z = self._user_vector(user, self.history(user), mask, source_delta)
+        out = self.target @ z
+        changed = target_delta.rows < self.num_items
+        out[target_delta.rows[changed]] += target_delta.values[changed] @ z
+        return out + self.bias if self.bias is not None else out
+
+    def rank(self, user: int, item: int, mask: Mask = Mask()) -> int:
+        """``item``'s rank (1 = first) among the items the user has not bought, under ``mask``."""
+        scores = self.scores(user, mask)
+        scores[self.history(user)] = -np.inf
+        return int((scores > scores[item]).sum()) + 1
+
+    def path_weights(self, user: int, item: int, paths: Sequence[ReasonPath]) -> list[float]:
+        """For each path, the score of ``(user, item)`` lost when its edges are masked.
+
+        With up to two layers, every path of the pair is masked at once in a few array
+        operations (:meth:`_batched_scores`); deeper models take one path at a time."""
+        masks = [self.path_mask(p) for p in paths]
+        base = self.score(user, item)
+        if not masks:
+            return []
+        if len(self.target_layers) > 3:
+            return [base - self.score(user, item, mask) for mask in masks]
+        return (base - self._batched_scores(user, item, masks)).tolist()
+
+    # --- all masks of one pair at once (models of at most two layers) -------------------------
+
+    def _batched_scores(self, user: int, item: int, masks: Sequence[Mask]) -> np.ndarray:
+        r"""The score of ``(user, item)`` under each of ``masks``, ``[len(masks)]``.
+
+        Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`
+        (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
+        node ``r`` is the masked edges' term at their ends plus
+        :math:`\sum_e \hat A_{r, e} \Delta H^{(1)}_e`. Only the user's history and the item
+        are read, so a pair costs a handful of ``[masks, rows, entries]`` products.
+        """
+        history = self.history(user)
+        rows = np.append(history, item)
+        ends, partner, weight = self._mask_entries(masks)
+        target = self._delta_at(self.target_layers, rows, ends, partner, weight)
+        source = (target if self.history_layers is self.target_layers
+                  else self._delta_at(self.history_layers, rows, ends, partner, weight))
+        width = max(len(mask.history) for mask in masks)
+        removed = np.full((len(masks), width), -1, dtype=np.int64)
+        for n, mask in enumerate(masks):
+            removed[n, :len(mask.history)] = list(mask.history)
+        kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
+        scale = max(1, len(history)) ** -self.exponent
+        z = scale * (kept[:, None, :] @ (self.source[history] + source[:, :-1]))[:, 0]
+        if self.user_vector is not None:
+            z += self.user_vector[user]
+        scores = (z * (self.target[item] + target[:, -1])).sum(1)
+        return scores + (self.bias[item] if self.bias is not None else 0.0)
+
+    def _mask_entries(self, masks: Sequence[Mask]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(node, other end, weight)`` of both directions of every masked edge, ``[masks,
+        entries]``, padded with weight 0."""
+        width = 2 * max(len(mask.edges) for mask in masks)
+        ends = np.zeros((len(masks), width), dtype=np.int64)
+        partner = np.zeros_like(ends)
+        keys = np.full((len(masks), width), -1, dtype=np.int64)
+        for n, mask in enumerate(masks):
+            for e, (a, b, r) in enumerate(mask.edges):
+                ends[n, 2 * e:2 * e + 2] = a, b
+                partner[n, 2 * e:2 * e + 2] = b, a
+                keys[n, 2 * e:2 * e + 2] = self._typed(a * self.num_nodes + b, r)
+        weight = _lookup(self.typed_key, self.typed_value, keys)
+        return ends, partner, weight
+
+    def _typed(self, key: np.ndarray | int, relation: np.ndarray | int) -> np.ndarray | int:
+        """The key of an ``Â`` entry of one relation: the node pair's key, then the relation
+        (what :attr:`typed_key` is sorted by)."""
+        return key * len(self.relation_index) + relation
+
+    def _delta_at(self, layers: list[np.ndarray], rows: np.ndarray, ends: np.ndarray,
+                  partner: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        r""":math:`\sum_l \Delta H^{(l)} / (L+1)` at ``rows`` for each mask, ``[masks, rows,
+        d]`` (``L`` at most 2)."""
+        if len(layers) < 2 or not ends.shape[1]:
+            return np.zeros((len(ends), len(rows), layers[0].shape[1]), dtype=np.float32)
+        first = -weight[..., None] * layers[0][partner]  # ΔH1 entries, at ``ends``
+        at_rows = (ends[:, None, :] == rows[None, :, None]).astype(np.float32)
+        if len(layers) == 2:
+            return at_rows @ first / 2
+        meets = (ends[:, None, :] == partner[:, :, None]).astype(np.float32)
+        second = -weight[..., None] * (layers[1][partner] + meets @ first)
+        adjacency = _lookup(self.adj_key, self.adj_value,
+                            rows[None, :, None] * self.num_nodes + ends[:, None, :])
+        return (at_rows @ (first + second) + adjacency @ first) / 3
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` at ``wanted`` in the sorted ``keys``, 0 where absent (same shape as
+    ``wanted``)."""
+    if not len(keys):
+        return np.zeros(wanted.shape, dtype=np.float32)
+    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[pos] == wanted, values[pos], 0.0).astype(np.float32)
+
+
+def _sum_rows(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with repeated indices added up: ``(sorted unique rows, their sums)``."""
+    if not len(rows):
+        return rows, values
+    order = np.argsort(rows, kind="stable")
+    rows, values = rows[order], values[order]
+    starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+    return rows[starts], np.add.reduceat(values, starts, axis=0).astype(np.float32)

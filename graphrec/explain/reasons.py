@@ -1,0 +1,205 @@
+"""Reason paths in the form people and programs read: JSON for drawing, one sentence each.
+
+A sentence names what the path goes through (the item the user bought, by its title; the brand;
+the category; the middle item of a chain), says which relation joins each pair of items and in
+which direction (``A →ALSO_BOUGHT→ B`` is "shoppers who bought A also bought B": Amazon's list
+on A's page, which says nothing of B's), and quotes the figure from the graph that makes the path
+count: how many of the shoppers who bought the item from the user's history bought the
+recommended one too (train purchases, as the model saw them). Paths that read the same, such as
+two co-buyers of one item or two bought listings with one title, are said once
+(:func:`describe_all`).
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphrec.dataset import GraphData
+from graphrec.explain.paths import Hop, ReasonPath
+
+LABELS = {"user": "User", "item": "Item", "brand": "Brand", "category": "Category"}
+
+#: How a link relation reads, from its source item to its target item.
+LINK_CLAUSES = {
+    "ALSO_BOUGHT": "shoppers who bought {source} also bought {target}",
+    "ALSO_VIEWED": "shoppers who viewed {source} also viewed {target}",
+    "BOUGHT_TOGETHER": "{source} is often bought together with {target}",
+}
+
+
+class GraphFacts:
+    """The counts sentences quote, from one GraphData's train purchases, indexed once."""
+
+    def __init__(self, data: GraphData) -> None:
+        buyers = np.ones(len(data.train), dtype=np.int8)
+        self.item_users = sp.csr_matrix(
+            (buyers, (data.train[:, 1], data.train[:, 0])),
+            shape=(data.num_items, data.num_users))
+        self.item_users.sum_duplicates()
+        self.item_users.sort_indices()
+        self.category_size = np.bincount(data.item_category[:, 1],
+                                         minlength=len(data.categories))
+
+    def buyers(self, item: int) -> np.ndarray:
+        return self.item_users.indices[self.item_users.indptr[item]:
+                                       self.item_users.indptr[item + 1]]
+
+    def bought_both(self, a: int, b: int) -> tuple[int, int]:
+        """``(shoppers who bought both a and b, shoppers who bought a)``."""
+        of_a = self.buyers(a)
+        return len(np.intersect1d(of_a, self.buyers(b), assume_unique=True)), len(of_a)
+
+
+_facts: dict[int, GraphFacts] = {}
+_facts_lock = threading.Lock()
+
+
+def graph_facts(data: GraphData) -> GraphFacts:
+    """The :class:`GraphFacts` of ``data``, built on first use and kept while ``data`` lives
+    (one per service, publish run or benchmark; a GraphData is not hashable, hence its id)."""
+    key = id(data)
+    with _facts_lock:
+        facts = _facts.get(key)
+        if facts is None:
+            facts = _facts[key] = GraphFacts(data)
+            weakref.finalize(data, _facts.pop, key, None)
+    return facts
+
+
+def node_id(data: GraphData, node_type: str, index: int) -> str:
+    """The node's key in the store: user or item id, brand or category name."""
+    table = {"user": data.users, "item": data.items, "brand": data.brands,
+             "category": data.categories}[node_type]
+    return str(table[index])
+
+
+def short(title: str | None, limit: int = 60) -> str:
+    if not title:
+        return ""
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def item_name(key: str, titles: Mapping[str, str | None]) -> str:
+    """An item as a sentence names it: its title, else ``item <id>``."""
+    return short(titles.get(key)) or f"item {key}"
+
+
+def shoppers(count: int) -> str:
+    return f"{count:,} shopper" if count == 1 else f"{count:,} shoppers"
+
+
+def _link_clause(hop: Hop, names: Mapping[int, str]) -> str:
+    return LINK_CLAUSES[hop.type].format(source=names[hop.source], target=names[hop.target])
+
+
+def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]) -> str:
+    """One sentence for ``path``: names, relations with their direction, and counts."""
+    facts = graph_facts(data)
+    via, item = path.via_item, path.nodes[-1][1]
+    opening = f"You bought {item_name(node_id(data, 'item', via), titles)}"
+    both, of_via = facts.bought_both(via, item)
+    count = (f", and {both:,} of the {shoppers(of_via)} who bought it bought this too"
+             if both else "")
+    middle_type, middle = path.nodes[2]
+    if path.kind == "brand":
+        return f"{opening}; this is also {data.brands[middle]}{count}."
+    if path.kind == "category":
+        size = int(facts.category_size[middle])
+        return (f"{opening}; this is also in {data.categories[middle]} "
+                f"({size:,} item{'' if size == 1 else 's'}){count}.")
+    if path.kind == "collaborative":
+        return f"{opening}; {both:,} of the {shoppers(of_via)} who bought it bought this too."
+    # once named, the item bought is "it" and the recommended one "this"
+    names = {1: "it", len(path.nodes) - 1: "this"}
+    if path.kind == "link_chain":
+        names[2] = item_name(node_id(data, middle_type, middle), titles)
+        return (f"{opening}; {_link_clause(path.hops[1], names)}, "
+                f"and {_link_clause(path.hops[2], names)}.")
+    return f"{opening}; {_link_clause(path.hops[1], names)}{count}."
+
+
+def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None],
+             weight: float | None = None) -> dict[str, Any]:
+    """``{"kind", "weight", "sentence", "nodes", "relationships", "cypher"}`` for one path.
+
+    ``titles`` maps item ids to titles (items without one are labelled by id). Relationship
+    ``from``/``to`` are node keys, in the direction the relationship has in the graph.
+    """
+    nodes = []
+    for position, (node_type, index) in enumerate(path.nodes):
+        key = node_id(data, node_type, index)
+        label = (short(titles.get(key)) or key) if node_type == "item" else key
+        nodes.append({"key": f"n{position}", "type": LABELS[node_type], "id": key,
+                      "label": label})
+    relationships = [{"type": hop.type, "from": f"n{hop.source}", "to": f"n{hop.target}"}
+                     for hop in path.hops]
+    return {
+        "kind": path.kind,
+        "weight": weight,
+        "sentence": sentence(path, data, titles),
+        "nodes": nodes,
+        "relationships": relationships,
+        "cypher": cypher_call(path, data),
+    }
+
+
+Weighted = tuple[float | None, ReasonPath]
+
+
+def distinct(weighted: Iterable[Weighted], data: GraphData, titles: Mapping[str, str | None],
+             top: int | None = None) -> list[Weighted]:
+    """The first ``top`` of ``weighted`` (strongest first) that read differently.
+
+    A path that reads as an earlier one is left out: its evidence is in that sentence's count
+    (two co-buyers of one item make "2 of the 9 shoppers who bought it"), or it goes through a
+    listing named as one already said (the same title bought twice: a near-duplicate listing of
+    one product). Pass more candidates than ``top`` so that what is left out is made up for.
+    """
+    out: list[Weighted] = []
+    said: set[tuple[str, ...]] = set()
+    for weight, path in weighted:
+        if top is not None and len(out) >= top:
+            break
+        if (reading := _reading(path, data, titles)) not in said:
+            said.add(reading)
+            out.append((weight, path))
+    return out
+
+
+def describe_all(weighted: Iterable[Weighted], data: GraphData,
+                 titles: Mapping[str, str | None], top: int | None = None
+                 ) -> list[dict[str, Any]]:
+    """:func:`describe` of each of the :func:`distinct` paths: a recommendation's reasons, none
+    said twice."""
+    return [describe(path, data, titles, weight)
+            for weight, path in distinct(weighted, data, titles, top)]
+
+
+def _reading(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
+             ) -> tuple[str, ...]:
+    """What a path's sentence says, counts aside: its kind, the names it gives (the bought
+    item's and, but for a co-buyer, the middle node's) and how its links run. Two listings of
+    one product (one title) read the same though their counts differ."""
+    middle_type, middle = path.nodes[2]
+    named = ("" if middle_type == "user" or len(path.nodes) == 3 else
+             item_name(node_id(data, "item", middle), titles) if middle_type == "item" else
+             node_id(data, middle_type, middle))
+    links = [f"{hop.type}:{hop.source}>{hop.target}" for hop in path.hops[1:]
+             if hop.type in LINK_CLAUSES]
+    return (path.kind, item_name(node_id(data, "item", path.via_item), titles), named, *links)
+
+
+def cypher_call(path: ReasonPath, data: GraphData) -> dict[str, Any]:
+    """The ``cypher/explain/`` query and parameters that find this path in the store."""
+    ids = [node_id(data, t, i) for t, i in path.nodes]
+    params = {"user": ids[0], "via": ids[1], "item": ids[-1]}
+    if path.kind == "collaborative":
+        params["other"] = ids[2]
+    if path.kind == "link_chain":
+        params["middle"] = ids[2]
+    return {"query": f"explain/{path.kind}", "params": params}

@@ -1,0 +1,73 @@
+"""Reason paths as a networkx graph, for notebooks, and as GraphML, for Gephi and friends.
+
+The input is what the service answers (:meth:`RecommendationService.explain`, and the JSON API):
+paths of nodes and relationships (see :func:`graphrec.explain.reasons.describe`). Paths share nodes (the
+user, a brand, an item bought), so their union is a graph: a node is keyed by its type and id
+(``"Brand:Acme"``) and carries ``type``, ``id`` and ``label``; each relationship of each path is
+an edge of its own (a :class:`networkx.MultiDiGraph`, in the direction the relationship has in
+the store) carrying ``type``, the ``item`` the path explains, the path's ``kind``, its
+``path_rank`` among that item's paths (1 is the strongest) and its ``weight``. Two paths over
+the same relationship are two parallel edges, so every path can be read back from the graph.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+if TYPE_CHECKING:
+    from graphrec.serving.service import RecommendationService
+
+GRAPHML_TYPE = "application/graphml+xml"
+
+
+def node_key(node: Mapping[str, Any]) -> str:
+    """``"Type:id"``: unique in the store, where ids are unique within a node type."""
+    return f"{node['type']}:{node['id']}"
+
+
+def add_paths(graph: nx.MultiDiGraph, item_id: str, paths: Iterable[Mapping[str, Any]]) -> None:
+    """Add one item's reason paths (strongest first) to ``graph``."""
+    for rank, path in enumerate(paths, start=1):
+        keys = {}
+        for node in path["nodes"]:
+            keys[node["key"]] = node_key(node)
+            graph.add_node(keys[node["key"]], type=node["type"], id=node["id"],
+                           label=node["label"])
+        attrs = {"item": item_id, "kind": path["kind"], "path_rank": rank}
+        if path.get("weight") is not None:  # GraphML has no null
+            attrs["weight"] = float(path["weight"])
+        for rel in path["relationships"]:
+            graph.add_edge(keys[rel["from"]], keys[rel["to"]], type=rel["type"], **attrs)
+
+
+def explanation_graph(explanation: Mapping[str, Any]) -> nx.MultiDiGraph:
+    """One recommendation's reason paths (an ``explain`` answer) as a graph."""
+    graph = nx.MultiDiGraph(user=explanation["user_id"], item=explanation["item_id"])
+    add_paths(graph, explanation["item_id"], explanation["paths"])
+    return graph
+
+
+def user_graph(service: RecommendationService, user_id: str, k: int = 10,
+               top: int = 3) -> nx.MultiDiGraph:
+    """The user's whole explanation subgraph: the ``top`` reason paths of each of their
+    ``k`` recommendations, in one graph (UnknownUser for a user the model does not know)."""
+    graph = nx.MultiDiGraph(user=user_id)
+    for rec in service.recommend(user_id, k=k):
+        explanation = service.explain(user_id, rec["item_id"], top=top)
+        add_paths(graph, rec["item_id"], explanation["paths"])
+    return graph
+
+
+def to_graphml(graph: nx.MultiDiGraph) -> bytes:
+    """The graph as a GraphML document (UTF-8)."""
+    buffer = io.BytesIO()
+    nx.write_graphml(graph, buffer)
+    return buffer.getvalue()
+
+
+def write_graphml(graph: nx.MultiDiGraph, path: Path) -> None:
+    path.write_bytes(to_graphml(graph))

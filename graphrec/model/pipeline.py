@@ -1,0 +1,36 @@
+"""The training job as one call: graph out of the store, model trained, tested and saved."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphrec.model import artifact
+from graphrec.config import Settings
+from graphrec.evaluation.evaluate import evaluate
+from graphrec.store.export import Progress, export_graph
+from graphrec.store.connection import GraphStore
+from graphrec.model.train import TrainConfig, TrainHistory, train
+
+
+@dataclass
+class TrainReport:
+    path: Path
+    export: dict[str, float]
+    history: TrainHistory
+    test: dict[str, float]
+    counts: dict[str, int]
+
+
+def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig = TrainConfig(),
+                     *, export_progress: Progress | None = None,
+                     say: Any = None) -> TrainReport:
+    """Export the graph, train on its train split, measure on its test split, save atomically."""
+    data, speed = export_graph(store, progress=export_progress)
+    model, history = train(data, config, progress=say)
+    metrics = evaluate(model, data) if len(data.test) else {}
+    path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
+                         {"test": metrics, "history": history.to_dict()})
+    counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
+    return TrainReport(path, speed, history, metrics, counts)

@@ -1,0 +1,227 @@
+"""Writing recommendations and their reason paths back into the graph, for Neo4j Browser.
+
+``graphrec publish`` stores, for each chosen user, the top k of the current model as
+``(:User)-[:RECOMMENDED {rank, score, model}]->(:Item)`` and each recommendation's strongest
+reason paths (the ones ``graphrec explain`` prints) as::
+
+    (:User)-[:HAS_EXPLANATION]->(e:Explanation {id, user, item, rank, weight, kind,
+                                                 sentence, model})-[:EXPLAINS]->(:Item)
+    (e)-[:STEP {position, rel, forward}]->(node)      // one per node of the path, in order
+
+Why this form: a path is a walk through existing nodes, and Neo4j has no value that points at
+a path of the graph. Copying the walk as new relationships would put fake ``BOUGHT`` or
+``HAS_BRAND`` edges beside the real ones; keeping node lists as properties would hide it from
+Browser, which only draws nodes and relationships. An Explanation node is one thing to count,
+filter (``kind``, ``weight``) and delete, and its STEP relationships point at the real nodes, so
+a Browser query finds the real relationship between consecutive steps: ``rel`` is its type and
+``forward`` says whether it points from step ``position - 1`` to step ``position`` (see
+``cypher/browser/recommendations.cypher``). Nothing refers to internal node ids, so the data
+survives an export and works the same on Neo4j and the local store.
+
+``Explanation.rank`` is the path's place among the reasons of its recommendation (1 is the
+strongest); the recommendation's own rank is on RECOMMENDED. Publishing first deletes what
+was published for the same users (whatever the model), in batches, then writes: publishing
+twice gives the same graph, and a new model's rows replace the old ones. Each batch of users is
+deleted, then written, in separate transactions: a publish killed half way leaves the users of
+one batch without rows, and running it again completes it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphrec.explain.paths import ReasonPath
+from graphrec.explain.reasons import describe
+from graphrec.serving.service import RecommendationService
+from graphrec.store.connection import GraphStore
+
+Rows = list[dict[str, Any]]
+#: ``progress(step, recommendations_written_in_this_batch)``; called after every batch.
+Progress = Callable[[str, int], None]
+
+DEFAULT_USERS_PER_BATCH = 100
+#: Rows one delete statement removes at most (it runs again until fewer are left).
+DELETE_LIMIT = 10_000
+
+#: The labels a path step can point at: one ``publish/steps_<label>`` statement each.
+STEP_LABELS = ("User", "Item", "Brand", "Category")
+
+
+@dataclass
+class Batch:
+    """The rows one batch of users sends to the store, one list per statement."""
+
+    recommended: Rows = field(default_factory=list)
+    explanations: Rows = field(default_factory=list)
+    steps: dict[str, Rows] = field(default_factory=lambda: {label: [] for label in STEP_LABELS})
+
+    @property
+    def step_count(self) -> int:
+        return sum(len(rows) for rows in self.steps.values())
+
+
+@dataclass
+class PublishReport:
+    """What a publish wrote, in numbers."""
+
+    model: str
+    users: int = 0
+    recommended: int = 0
+    explained: int = 0  # recommendations with at least one path
+    paths: int = 0  # Explanation nodes
+    steps: int = 0  # STEP relationships
+    deleted_paths: int = 0
+    deleted_recommended: int = 0
+    seconds: float = 0.0
+    store_seconds: float = 0.0  # of which deleting and writing (the rest: the model, paths)
+
+    @property
+    def rows(self) -> int:
+        """Rows sent to the store's write statements."""
+        return self.recommended + self.paths + self.steps
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    def add(self, users: int, batch: Batch) -> None:
+        self.users += users
+        self.recommended += len(batch.recommended)
+        self.explained += len({(row["user"], row["item"]) for row in batch.explanations})
+        self.paths += len(batch.explanations)
+        self.steps += batch.step_count
+
+
+def explanation_id(user: str, item: str, rank: int) -> str:
+    """The Explanation key: JSON, so that no id, whatever it holds, can clash with another."""
+    return json.dumps([user, item, rank], ensure_ascii=False, separators=(",", ":"))
+
+
+def step_rows(explanation: str, view: dict[str, Any], path: ReasonPath) -> Iterator[
+        tuple[str, dict[str, Any]]]:
+    """``(label, row)`` for each node of the path: its position and the relationship that
+    joins it to the node before (none for the user at position 0)."""
+    joins: dict[int, tuple[str, bool]] = {}
+    for hop in path.hops:
+        if abs(hop.source - hop.target) != 1:
+            raise ValueError(f"a {path.kind} path has a hop between steps {hop.source} and "
+                             f"{hop.target}: STEP rows need one between neighbours")
+        joins[max(hop.source, hop.target)] = (hop.type, hop.source < hop.target)
+    for position, node in enumerate(view["nodes"]):
+        rel, forward = joins.get(position, (None, None))
+        yield node["type"], {"explanation": explanation, "key": node["id"],
+                             "position": position, "rel": rel, "forward": forward}
+
+
+class Publisher:
+    """Publishes one service's recommendations into its store, a batch of users at a time."""
+
+    def __init__(self, service: RecommendationService, *, k: int = 10, paths: int = 3):
+        self.service = service
+        self.store: GraphStore = service.store
+        self.k = k
+        self.top = paths
+        self.model = service.model_version
+
+    def users(self, user_ids: Sequence[str] | None = None) -> list[str]:
+        """The users to publish for: ``user_ids`` without repeats, or every user the model
+        knows. Raises :class:`~graphrec.serving.recommend.UnknownUser` for the first id the model
+        lacks, so that a typo stops the job before anything is written."""
+        if not user_ids:
+            return list(self.service.recommender.user_ids)
+        users = list(dict.fromkeys(user_ids))
+        for user in users:
+            self.service.recommender.user_index(user)
+        return users
+
+    def build(self, user_ids: Sequence[str]) -> Batch:
+        """The rows of these users: their top k, and the top paths of each recommendation."""
+        bought = {row["user_id"]: row["items"]
+                  for row in self.store.read("publish/purchases", users=list(user_ids))}
+        batch, found = Batch(), []
+        for user in user_ids:
+            ranked = self.service.ranked(user, self.k, bought.get(user, ()))
+            batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
+                                   "score": r.score, "model": self.model} for r in ranked]
+            for item, weighted in self._weighted(user, [r.item_id for r in ranked]).items():
+                found += [(user, item, n, w, p) for n, (w, p) in enumerate(weighted, start=1)]
+        titles = self._titles([p for *_, p in found])
+        for user, item, rank, weight, path in found:
+            view = describe(path, self.service.data, titles, weight)
+            self._add_path(batch, user, item, rank, view, path)
+        return batch
+
+    def _weighted(self, user: str, item_ids: list[str]
+                  ) -> dict[str, list[tuple[float, ReasonPath]]]:
+        """Each item's top paths with the weights that ``graphrec explain`` shows: the
+        service computes them (its ``_weighted``), this module never does."""
+        if not self.top or not item_ids:
+            return {}
+        return {item: paths[: self.top]
+                for item, paths in self.service._weighted(user, item_ids).items()}
+
+    def _titles(self, paths: list[ReasonPath]) -> dict[str, str | None]:
+        items = self.service.data.items
+        ids = sorted({str(items[i]) for p in paths for t, i in p.nodes if t == "item"})
+        return {row["item_id"]: row["title"] for row in self.store.read("service/items", ids=ids)}
+
+    def _add_path(self, batch: Batch, user: str, item: str, rank: int, view: dict[str, Any],
+                  path: ReasonPath) -> None:
+        key = explanation_id(user, item, rank)
+        batch.explanations.append({"id": key, "user": user, "item": item, "rank": rank,
+                                   "weight": view["weight"], "kind": view["kind"],
+                                   "sentence": view["sentence"], "model": self.model})
+        for label, row in step_rows(key, view, path):
+            batch.steps[label].append(row)
+
+    def clear(self, user_ids: Sequence[str]) -> tuple[int, int]:
+        """Delete what was published for these users, in batches: (paths, RECOMMENDED)."""
+        return (self._delete("publish/clear_explanations", user_ids, "nodes_deleted"),
+                self._delete("publish/clear_recommended", user_ids, "relationships_deleted"))
+
+    def _delete(self, statement: str, user_ids: Sequence[str], counter: str) -> int:
+        deleted = 0
+        while True:
+            counters = self.store.write(statement, users=list(user_ids), limit=DELETE_LIMIT)
+            done = getattr(counters, counter)
+            deleted += done
+            if done < DELETE_LIMIT:
+                return deleted
+
+    def write(self, batch: Batch) -> None:
+        """Send a batch: recommendations, then Explanation nodes, then the STEPs that need
+        them."""
+        if batch.recommended:
+            self.store.write("publish/recommended", rows=batch.recommended)
+        if batch.explanations:
+            self.store.write("publish/explanations", rows=batch.explanations)
+        for label, rows in batch.steps.items():
+            if rows:
+                self.store.write(f"publish/steps_{label.lower()}", rows=rows)
+
+    def publish(self, user_ids: Sequence[str] | None = None, *,
+                batch_size: int = DEFAULT_USERS_PER_BATCH,
+                progress: Progress | None = None) -> PublishReport:
+        """Publish for ``user_ids`` (default: every user the model knows), ``batch_size`` users
+        per batch: each batch is computed, its users' old rows deleted, its rows written."""
+        started = time.perf_counter()
+        users = self.users(user_ids)
+        self.store.run_script("schema/published")
+        report = PublishReport(self.model)
+        for start in range(0, len(users), batch_size):
+            chunk = users[start:start + batch_size]
+            batch = self.build(chunk)
+            writing = time.perf_counter()
+            paths, recommended = self.clear(chunk)
+            self.write(batch)
+            report.store_seconds += time.perf_counter() - writing
+            report.deleted_paths += paths
+            report.deleted_recommended += recommended
+            report.add(len(chunk), batch)
+            if progress:
+                progress("publish", len(batch.recommended))
+        report.seconds = time.perf_counter() - started
+        return report

@@ -1,0 +1,92 @@
+"""One writer at a time on a graph store: an advisory lock file, ``$GRAPHREC_HOME/write.lock``.
+
+Commands that write (``graphrec ingest``, ``graphrec publish``) hold it for their writes. Two
+loads started together otherwise MERGE the same keys in concurrent transactions, and the store
+refuses one of them with a ``ConstraintError``. Retrying on that error would do for the ingest,
+whose statements are idempotent, but not for every writer: publish deletes then writes each
+batch of users, and two publishers interleaved would leave a mix of two runs. Retrying also only
+hides that two jobs compete for the same store, each slower than alone. A lock serialises every
+writer the same way, says who is waiting on whom, and is released by the kernel when its holder
+dies, even by ``kill -9``.
+
+The lock is ``fcntl.flock`` on a file in ``GRAPHREC_HOME``, so it serialises the commands that
+share that home (and its local store); writers from other homes or machines to one Neo4j server
+are not seen.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from graphrec.config import Settings
+
+LOCK_NAME = "write.lock"
+#: How long a writer waits for the one before it (a full-catalogue ingest takes minutes).
+DEFAULT_WAIT_SECONDS = 3600.0
+_POLL_SECONDS = 0.2
+
+
+class WriterBusy(RuntimeError):
+    """Another writer kept the lock for longer than this one would wait."""
+
+
+def lock_path(settings: Settings) -> Path:
+    return settings.home / LOCK_NAME
+
+
+@contextmanager
+def writer_lock(settings: Settings, holder: str, *, wait: float = DEFAULT_WAIT_SECONDS,
+                notify: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the store's write lock for the ``with`` block, waiting at most ``wait`` seconds.
+
+    ``holder`` names this writer (``"graphrec ingest"``) to those who wait for it; ``notify``
+    receives one line when this writer has to wait.
+
+    Raises:
+        WriterBusy: the lock was still held after ``wait`` seconds.
+    """
+    path = lock_path(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "r+", encoding="utf-8") as handle:
+        if not _try_lock(handle):
+            other = handle.read().strip() or "another graphrec command"
+            notify(f"waiting for the other writer on this store ({other}) to finish, "
+                   f"at most {wait:.0f}s")
+            _wait_for(handle, wait, f"the other writer ({other}) still holds {path} after "
+                                    f"{wait:.0f}s; run this again when it has finished")
+        _write_holder(handle, f"{holder}, pid {os.getpid()}")
+        try:
+            yield
+        finally:
+            _write_holder(handle, "")
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _try_lock(handle: TextIO) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _wait_for(handle: TextIO, wait: float, timeout_message: str) -> None:
+    deadline = time.monotonic() + wait
+    while not _try_lock(handle):
+        if time.monotonic() >= deadline:
+            raise WriterBusy(timeout_message)
+        time.sleep(_POLL_SECONDS)
+
+
+def _write_holder(handle: TextIO, text: str) -> None:
+    handle.seek(0)
+    handle.truncate()
+    handle.write(text)
+    handle.flush()

@@ -1,0 +1,102 @@
+"""Requests gunicorn refuses before the app sees them are answered in the API's JSON format.
+
+The server points at a store that is not there: these requests never reach the app.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from graphrec.config import Settings
+from tests.test_web_fault import free_port
+from web.serve import gunicorn_command, settings_env
+from web.worker import json_error, status_of
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    home = tmp_path_factory.mktemp("worker")
+    settings = Settings.from_env({"GRAPHREC_HOME": str(home),
+                                  "NEO4J_URI": f"bolt://127.0.0.1:{free_port()}",
+                                  "NEO4J_PASSWORD": "x"})
+    env = settings_env(settings)
+    env.update(GRAPHREC_WEB_WORKERS="1", GRAPHREC_WEB_ACCESSLOG="off")
+    port = free_port()
+    log_path = home / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            wait_until_answering(port, proc, log_path)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+def wait_until_answering(port: int, proc: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/health", timeout=30)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"gunicorn did not start: {log_path.read_text()}")
+            time.sleep(0.2)
+
+
+def raw_request(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as is; the status, headers and body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+@pytest.mark.parametrize(("data", "status", "code"), [
+    (b"NOT A REQUEST\r\n\r\n", 400, "bad_request"),
+    (b"GET /api/users/" + b"x" * 5000 + b"/recommendations HTTP/1.1\r\nHost: a\r\n\r\n",
+     414, "uri_too_long"),
+    (b"GET /api/health HTTP/1.1\r\nHost: a\r\n"
+     + b"".join(b"X-%d: 1\r\n" % n for n in range(150)) + b"\r\n",
+     431, "request_header_fields_too_large"),
+    (b"GET /api/health HTTP/1.1\r\nHost: a\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n",
+     431, "request_header_fields_too_large"),
+])
+def test_gunicorns_own_errors_are_json(port: int, data: bytes, status: int, code: str) -> None:
+    got, headers, body = raw_request(port, data)
+    assert got == status
+    assert headers["Content-Type"] == "application/json"
+    assert int(headers["Content-Length"]) == len(body)
+    error = json.loads(body)["error"]
+    assert error["status"] == status and error["code"] == code and error["message"]
+    assert b"<html" not in body and b"xxxx" not in body and b"yyyy" not in body
+
+
+def test_a_good_request_still_reaches_the_app(port: int) -> None:
+    response = requests.get(f"http://127.0.0.1:{port}/api/health", timeout=30)
+    assert response.status_code == 503 and response.json()["status"] == "unavailable"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_json_error_round_trip() -> None:
+    answer = json_error(431, "Request Header Fields Too Large")
+    assert status_of(answer) == (431, "Request Header Fields Too Large")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"Content-Length: %d\r\n" % len(body) in head
+    assert json.loads(body) == {"error": {"status": 431,
+                                          "code": "request_header_fields_too_large",
+                                          "message": "Request Header Fields Too Large"}}

@@ -1,0 +1,152 @@
+"""The API's requests and answers as typed models: the OpenAPI document is generated from them.
+
+Request models (path and query) are validated by flask-openapi3 before a view runs; a failure
+is answered 400 by :func:`web.errors.validation_error`. Answer models are what the views return,
+field for field: they forbid extra fields, so a field the service adds without adding it here
+makes the test that validates every answer against the document fail.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from graphrec.schema import ID_PATTERN, MAX_ID_LENGTH
+
+DEFAULT_K = 10
+MAX_K = 100
+
+
+def _decimal(value: Any) -> Any:
+    """``k`` as ``int(text, 10)`` reads it: "1.0" or "1e2" are not integers here."""
+    if isinstance(value, str):
+        try:
+            return int(value, 10)
+        except ValueError:
+            raise ValueError("not an integer") from None
+    return value
+
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH,
+                                      pattern=ID_PATTERN)]
+
+
+class UserPath(BaseModel):
+    user_id: Id = Field(description="the user's id, as in the catalogue")
+
+
+class ItemPath(UserPath):
+    item_id: Id = Field(description="the recommended item's id")
+
+
+class RecommendationsQuery(BaseModel):
+    k: Annotated[int, BeforeValidator(_decimal)] = Field(
+        DEFAULT_K, ge=1, le=MAX_K, description="how many items")
+
+
+class ExplanationQuery(BaseModel):
+    format: Literal["json", "graphml"] = Field(
+        "json", description="json, or graphml: the reason paths as one GraphML graph")
+
+
+class Answer(BaseModel):
+    """An answer model: exactly these fields, no others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(Answer):
+    status: int
+    code: str = Field(examples=["unknown_user"], description="stable, machine-readable")
+    message: str
+
+
+class Error(Answer):
+    error: ErrorDetail
+
+
+class Unavailable(Error):
+    """An error answered 503 with a Retry-After header."""
+
+    model_config = ConfigDict(openapi_extra={
+        "description": "the graph store is unreachable or no model is trained; retry later",
+        "headers": {"Retry-After": {"description": "seconds to wait",
+                                    "schema": {"type": "integer"}}}})
+
+
+class Node(Answer):
+    key: str = Field(description="unique within the path")
+    type: Literal["User", "Item", "Brand", "Category"]
+    id: str
+    label: str
+
+
+class Relationship(Answer):
+    type: str = Field(examples=["HAS_BRAND"])
+    from_: str = Field(alias="from", description="a node key")
+    to: str = Field(description="a node key")
+
+
+class CypherCall(Answer):
+    query: str = Field(description="a statement under cypher/, e.g. explain/brand")
+    params: dict[str, str]
+
+
+class Path(Answer):
+    kind: str = Field(examples=["brand"])
+    weight: float | None
+    sentence: str
+    nodes: list[Node]
+    relationships: list[Relationship]
+    cypher: CypherCall = Field(description="the query that finds this path in the store")
+
+
+class Recommendation(Answer):
+    rank: int
+    item_id: str
+    title: str | None
+    brand: str | None
+    price: float | None
+    score: float
+    reason: Path | None
+
+
+class Recommendations(Answer):
+    user_id: str
+    k: int
+    model_version: str
+    recommendations: list[Recommendation] = Field(description="best first")
+
+
+class Explanation(Answer):
+    model_config = ConfigDict(openapi_extra={
+        "description": "the item's score and rank, and its reason paths, strongest first",
+        "content": {"application/graphml+xml": {"schema": {"type": "string"}}}})
+
+    user_id: str
+    item_id: str
+    model_version: str
+    score: float
+    rank: int
+    already_bought: bool
+    paths: list[Path]
+
+
+class Check(Answer):
+    ok: bool
+    version: str | None = None
+    message: str | None = None
+
+
+class Checks(Answer):
+    store: Check
+    model: Check
+
+
+class Health(Answer):
+    model_config = ConfigDict(openapi_extra={
+        "headers": {"Retry-After": {"description": "seconds to wait, when not ready",
+                                    "schema": {"type": "integer"}}}})
+
+    status: Literal["ok", "unavailable"]
+    checks: Checks

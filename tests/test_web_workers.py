@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from graphrec.config import Settings
-from graphrec.store import GraphStore
+from graphrec.store.connection import GraphStore
 from tests.test_web import sample_users, train_sample
 from tests.test_web_fault import free_port
 from tests.test_web_serve import listening_sockets

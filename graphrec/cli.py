@@ -145,7 +145,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
     """The user's top k as the service answers it: items with a reason path only, each with
-    its strongest reason."""
+    its strongest reason; the shop's most bought items for a user with no purchase yet."""
     from graphrec.serving.service import UnknownUser
 
     with open_store(settings) as store:
@@ -153,11 +153,15 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
         try:
             rows = service.recommend(args.user_id, args.k)
         except UnknownUser:
-            raise CommandError(f"unknown user {args.user_id!r}") from None
+            raise CommandError(f"unknown user {args.user_id!r}: the store has no such user") \
+                from None
+        say_if_stale(service)
     if args.json:
         print(json.dumps({"user_id": args.user_id, "model": service.model_version,
                           "recommendations": rows}, indent=2))
         return 0
+    if rows and rows[0]["reason"]["kind"] == "popular":
+        print(f"{args.user_id} has bought nothing yet: the shop's most bought items")
     for row in rows:
         print(f"{row['rank']:>3}  {row['item_id']}  {row['score']:8.3f}  "
               f"{(row['brand'] or '-')[:18]:<18}  {(row['title'] or '')[:60]}")
@@ -167,17 +171,29 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
-    """The saved model with the graph it was trained on, or a CommandError that says why
-    there is none to use."""
+    """The saved model, as a command uses it (item details read per answer, the arrays'
+    checksums left to the server), or a CommandError that says why there is none to use.
+
+    The store is asked first: every answer needs it, and one that cannot be reached is the
+    error to report (exit 3), whatever else is missing."""
     from graphrec.model.artifact import ArtifactError
     from graphrec.serving.service import RecommendationService
 
+    store.read_once("admin/ping")
     try:
-        return RecommendationService.load(settings, store)
+        return RecommendationService.load(settings, store, details_max_age=None,
+                                          hash_arrays=False)
     except FileNotFoundError:
         raise CommandError("no trained model: run graphrec train first") from None
     except ArtifactError as exc:
         raise CommandError(str(exc)) from None
+
+
+def say_if_stale(service: RecommendationService) -> None:
+    """One line on stderr when the graph changed since the model was trained."""
+    line = service.freshness.line()
+    if line:
+        print(line, file=sys.stderr)
 
 
 def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,9 +204,11 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         try:
             explanation = service.explain(args.user_id, args.item_id, top=args.top)
         except UnknownUser:
-            raise CommandError(f"unknown user {args.user_id!r}") from None
+            raise CommandError(f"unknown user {args.user_id!r}: the store has no such user") \
+                from None
         except UnknownItem:
             raise CommandError(f"unknown item {args.item_id!r}") from None
+        say_if_stale(service)
     if args.graphml is not None:
         from graphrec.explain.subgraph import explanation_graph, write_graphml
 
@@ -198,12 +216,17 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(explanation, indent=2))
         return 0
+    rank = explanation["rank"]
+    place = (f"rank {rank}" if rank is not None else "already bought"
+             if explanation["already_bought"] else "not recommended (no reason path)")
+    basis = " among the most bought items" if explanation["basis"] == "popular" else ""
     print(f"{args.item_id} for {args.user_id}: score {explanation['score']:.3f}, "
-          f"rank {explanation['rank']}")
+          f"{place}{basis if rank is not None else ''}")
     for n, path in enumerate(explanation["paths"], start=1):
         walk = " ".join(f"({node['type']} {node['label']})" for node in path["nodes"])
-        print(f"{n}. [{path['weight']:.3f}] {path['sentence']}\n     {walk}")
-    if not explanation["paths"]:
+        weight = "" if path["weight"] is None else f"[{path['weight']:.3f}] "
+        print(f"{n}. {weight}{path['sentence']}\n     {walk}")
+    if not explanation["paths"] and not explanation["already_bought"]:
         print("no path of at most three hops links this user to this item")
     return 0
 
@@ -215,10 +238,12 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
 
     with writer_lock(settings, "graphrec publish"), open_store(settings) as store:
         publisher = Publisher(load_service(settings, store), k=args.k, paths=args.paths)
+        say_if_stale(publisher.service)
         try:
             users = publisher.users(args.users)
         except UnknownUser as exc:
-            raise CommandError(f"unknown user {exc.args[0]!r}") from None
+            raise CommandError(f"unknown user {exc.args[0]!r}: the store has no such user") \
+                from None
         print(f"publishing model {publisher.model} for {len(users):,} users into "
               f"{store.description}")
         with RowProgress(len(users) * args.k, unit="recs", enabled=not args.quiet) as bar:

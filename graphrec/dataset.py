@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
-import torch
-from torch_geometric.data import HeteroData
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LINK_RELATIONS = ("also_bought", "also_viewed", "bought_together")
 
@@ -68,6 +69,8 @@ class GraphData:
         ``category_edges``: ``child, parent`` pairs added to those the paths imply (the store
         keeps only each item's leaf category and the hierarchy as separate edges).
         """
+        import pandas as pd  # here, not at the top: serving builds GraphData without frames
+
         item_ids = np.array(sorted(items["item_id"].astype(str).unique()), dtype=object)
         user_pool = purchases["user_id"].astype(str)
         if users is not None:
@@ -147,6 +150,8 @@ class GraphData:
     def from_csv_dir(cls, path: str | Path) -> GraphData:
         """Read the four canonical files (``items``, ``users``, ``purchases``, ``item_links``,
         each ``.csv`` or ``.csv.gz``) from ``path``."""
+        import pandas as pd
+
         path = Path(path)
 
         def read(name: str) -> pd.DataFrame | None:
@@ -172,34 +177,6 @@ class GraphData:
         return sp.csr_matrix(
             (data, (pairs[:, 0], pairs[:, 1])), shape=(self.num_users, self.num_items)
         )
-
-    def to_hetero(self, *, brands: bool = True, categories: bool = True,
-                  item_links: bool = True) -> HeteroData:
-        """The train graph as PyG ``HeteroData``, every relation with its reverse.
-
-        Test purchases never enter it. The flags drop parts of the knowledge graph for ablations.
-        """
-        data = HeteroData()
-        data["user"].num_nodes = self.num_users
-        data["item"].num_nodes = self.num_items
-
-        def add(src: str, rel: str, dst: str, pairs: np.ndarray) -> None:
-            edge = torch.from_numpy(np.ascontiguousarray(pairs.T)).long()
-            data[src, rel, dst].edge_index = edge
-            data[dst, f"rev_{rel}", src].edge_index = edge.flip(0)
-
-        add("user", "bought", "item", self.train)
-        if brands:
-            data["brand"].num_nodes = len(self.brands)
-            add("item", "has_brand", "brand", self.item_brand)
-        if categories:
-            data["category"].num_nodes = len(self.categories)
-            add("item", "in_category", "category", self.item_category)
-            add("category", "subcategory_of", "category", self.category_parent)
-        if item_links:
-            for relation, pairs in self.links.items():
-                add("item", relation, "item", pairs)
-        return data
 
     def fingerprint(self) -> str:
         """A hash of ids and train edges: a model is only valid for the data it was trained on."""

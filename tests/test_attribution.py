@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.dataset import GraphData
-from graphrec.model.kgrec import KGRec
+from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.explain.paths import PathFinder
+from graphrec.model.kgrec import KGRec
 from graphrec.model.train import train
 from tests.test_model import FAST, paired_catalogue
 
@@ -18,12 +18,19 @@ def data() -> GraphData:
     return paired_catalogue()
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["shared", "separate_history"])
-def model(request: pytest.FixtureRequest, data: GraphData) -> KGRec:
+@pytest.fixture(scope="module")
+def model(data: GraphData) -> KGRec:
     import dataclasses
-    config = dataclasses.replace(FAST, max_epochs=4, separate_history=request.param,
-                                 user_embedding=request.param, item_bias=request.param)
-    return train(data, config)[0]
+    return train(data, dataclasses.replace(FAST, max_epochs=4))[0]
+
+
+@pytest.fixture(scope="module")
+def masking(model: KGRec) -> EdgeMasking:
+    return EdgeMasking(model.propagated())
+
+
+def history_of(model: KGRec, user: int) -> np.ndarray:
+    return model.history(user).numpy()
 
 
 def reference_scores(model: KGRec, user: int, mask: Mask) -> np.ndarray:
@@ -36,16 +43,11 @@ def reference_scores(model: KGRec, user: int, mask: Mask) -> np.ndarray:
             masked.graph_value[(key == x * n + y) & (masked.graph_type == r)] = 0.0
     masked._graph_cache = None
     with torch.no_grad():
-        target, source = masked.item_representations()
-        start, end = model.history_indptr[user], model.history_indptr[user + 1]
-        history = model.history_items[start:end]
+        target = masked.item_representations()
+        history = model.history(user)
         kept = [int(j) for j in history if int(j) not in mask.history]
-        z = source[kept].sum(0) * max(1, len(history)) ** -model.history_exponent
-        if model.user_vector is not None:
-            z = z + model.user_vector[user]
+        z = target[kept].sum(0) * max(1, len(history)) ** -model.history_exponent
         scores = target @ z
-        if model.bias is not None:
-            scores = scores + model.bias
     return scores.numpy()
 
 
@@ -58,45 +60,52 @@ def probe_pairs(data: GraphData, finder: PathFinder) -> list[tuple[int, int]]:
     return pairs
 
 
-def test_unmasked_scores_are_the_model_scores(model: KGRec, data: GraphData) -> None:
-    masking = EdgeMasking(model)
+def test_unmasked_scores_are_the_model_scores(model: KGRec, masking: EdgeMasking) -> None:
     expected = model.score_users([3, 95]).numpy()
     for row, user in enumerate([3, 95]):
-        np.testing.assert_allclose(masking.scores(user), expected[row], rtol=1e-4, atol=1e-5)
-        assert masking.score(user, 7) == pytest.approx(float(expected[row, 7]), rel=1e-4)
+        history = history_of(model, user)
+        np.testing.assert_allclose(masking.scores(history), expected[row], rtol=1e-4,
+                                   atol=1e-5)
+        np.testing.assert_allclose(masking.state.scores(history), expected[row], rtol=1e-4,
+                                   atol=1e-5)
+        assert masking.score(history, 7) == pytest.approx(float(expected[row, 7]), rel=1e-4)
 
 
 def test_masked_scores_equal_a_full_propagation_of_the_masked_graph(
-        model: KGRec, data: GraphData) -> None:
-    masking, finder = EdgeMasking(model), PathFinder(data)
+        model: KGRec, masking: EdgeMasking, data: GraphData) -> None:
+    finder = PathFinder(data)
     checked = moved = 0
     for user, item in probe_pairs(data, finder):
-        paths = finder.candidates(user, item)
+        history = finder.history(user)
+        paths = finder.candidates(history, item, user)
         masks = [masking.path_mask(p) for p in paths]
         if len(masks) > 1:
             masks.append(masks[0] | masks[-1])
         for mask in masks:
             expected = reference_scores(model, user, mask)
-            np.testing.assert_allclose(masking.scores(user, mask), expected, rtol=1e-4,
+            np.testing.assert_allclose(masking.scores(history, mask), expected, rtol=1e-4,
                                        atol=1e-5)
-            assert masking.score(user, item, mask) == pytest.approx(float(expected[item]),
+            assert masking.score(history, item, mask) == pytest.approx(float(expected[item]),
                                                                     rel=1e-4, abs=1e-5)
             checked += 1
             if mask.edges:  # the graph part alone moves the scores (not only the history)
-                edges_only = masking.scores(user, Mask(edges=mask.edges))
+                edges_only = masking.scores(history, Mask(edges=mask.edges))
                 np.testing.assert_allclose(edges_only, reference_scores(
                     model, user, Mask(edges=mask.edges)), rtol=1e-4, atol=1e-5)
-                moved += not np.allclose(edges_only, masking.scores(user), atol=1e-4)
-    kinds = {p.kind for u, i in probe_pairs(data, finder) for p in finder.candidates(u, i)}
+                moved += not np.allclose(edges_only, masking.scores(history), atol=1e-4)
+    kinds = {p.kind for u, i in probe_pairs(data, finder)
+             for p in finder.candidates(finder.history(u), i, u)}
     assert {"brand", "category", "also_bought", "collaborative"} <= kinds
     assert checked >= 20 and moved >= 10
 
 
-def test_path_masks_name_the_model_edges(model: KGRec, data: GraphData) -> None:
-    masking, finder = EdgeMasking(model), PathFinder(data)
+def test_path_masks_name_the_model_edges(model: KGRec, masking: EdgeMasking,
+                                         data: GraphData) -> None:
+    finder = PathFinder(data)
     user, item = int(data.test[0, 0]), int(data.test[0, 1])
     via = int(finder.history(user)[0])
-    by_kind = {p.kind: masking.path_mask(p) for p in finder.candidates(user, item)}
+    by_kind = {p.kind: masking.path_mask(p)
+               for p in finder.candidates(finder.history(user), item, user)}
     brand = model.offset["brand"] + int(data.item_brand[item, 1])
     has_brand = model.relations.index("has_brand")
     assert by_kind["brand"] == Mask(frozenset({via}), frozenset(
@@ -106,36 +115,39 @@ def test_path_masks_name_the_model_edges(model: KGRec, data: GraphData) -> None:
     assert by_kind["collaborative"] == Mask(frozenset({via}))
 
 
-def test_a_collaborative_path_weighs_its_history_items_term(model: KGRec,
-                                                            data: GraphData) -> None:
-    masking, finder = EdgeMasking(model), PathFinder(data)
+def test_a_collaborative_path_weighs_its_history_items_term(
+        masking: EdgeMasking, data: GraphData) -> None:
+    finder = PathFinder(data)
     user = 0
     history = finder.history(user)
     item = int(history[0]) ^ 1
-    paths = [p for p in finder.candidates(user, item) if p.kind == "collaborative"]
+    paths = [p for p in finder.candidates(history, item, user) if p.kind == "collaborative"]
     assert paths
-    items, terms = model.contributions(user, [item])
-    term = dict(zip(items.tolist(), terms[0].tolist()))
-    for path, weight in zip(paths, masking.path_weights(user, item, paths)):
-        assert weight == pytest.approx(term[path.via_item], rel=1e-4, abs=1e-5)
+    target = masking.state.target
+    scale = len(history) ** -masking.state.exponent
+    for path, weight in zip(paths, masking.path_weights(history, item, paths)):
+        term = scale * float(target[path.via_item] @ target[item])
+        assert weight == pytest.approx(term, rel=1e-4, abs=1e-5)
 
 
 def test_ablated_relations_mask_nothing(data: GraphData) -> None:
     model = KGRec.from_data(data, brands=False, categories=False, embedding_dim=8)
-    masking, finder = EdgeMasking(model), PathFinder(data)
+    masking, finder = EdgeMasking(model.eval().propagated()), PathFinder(data)
     user, item = int(data.test[0, 0]), int(data.test[0, 1])
-    brand = [p for p in finder.candidates(user, item) if p.kind == "brand"]
+    brand = [p for p in finder.candidates(finder.history(user), item, user)
+             if p.kind == "brand"]
     assert masking.path_mask(brand[0]).edges == frozenset()
 
 
 def test_explainer_ranks_paths_by_the_score_they_carry(model: KGRec, data: GraphData) -> None:
     from graphrec.explain.ranker import Explainer
-    explainer = Explainer(model, data)
-    user, item = 0, int(PathFinder(data).history(0)[0]) ^ 1
-    ranked = explainer.ranked(user, item)
+    explainer = Explainer(model.propagated(), PathFinder(data))
+    history = explainer.paths.history(0)
+    user, item = 0, int(history[0]) ^ 1
+    ranked = explainer.ranked(history, item, user)
     weights = [w for w, _ in ranked]
     assert len(ranked) >= 3 and weights == sorted(weights, reverse=True)
-    base = explainer.masking.score(user, item)
+    base = explainer.masking.score(history, item)
     for weight, path in ranked:
         masked = reference_scores(model, user, explainer.masking.path_mask(path))[item]
         assert weight == pytest.approx(base - float(masked), rel=1e-4, abs=1e-5)
@@ -147,25 +159,27 @@ def assert_batched_weights_are_per_path(masking: EdgeMasking, finder: PathFinder
     scores; returns the path kinds seen."""
     kinds = set()
     for user, item in pairs:
-        paths = finder.candidates(user, item)
-        base = masking.score(user, item)
-        one_at_a_time = [base - masking.score(user, item, masking.path_mask(p)) for p in paths]
-        np.testing.assert_allclose(masking.path_weights(user, item, paths), one_at_a_time,
+        history = finder.history(user)
+        paths = finder.candidates(history, item, user)
+        base = masking.score(history, item)
+        one_at_a_time = [base - masking.score(history, item, masking.path_mask(p))
+                         for p in paths]
+        np.testing.assert_allclose(masking.path_weights(history, item, paths), one_at_a_time,
                                    rtol=1e-4, atol=1e-5)
         kinds |= {p.kind for p in paths}
     return kinds
 
 
-def test_all_paths_of_a_pair_at_once_equal_one_at_a_time(model: KGRec, data: GraphData) -> None:
-    masking, finder = EdgeMasking(model), PathFinder(data)
+def test_all_paths_of_a_pair_at_once_equal_one_at_a_time(masking: EdgeMasking,
+                                                          data: GraphData) -> None:
+    finder = PathFinder(data)
     pairs = probe_pairs(data, finder) + [(int(u), int(i)) for u, i in data.test[6:40]]
     kinds = assert_batched_weights_are_per_path(masking, finder, pairs)
     assert {"brand", "category", "also_bought", "collaborative"} <= kinds
-    assert masking.path_weights(0, 1, []) == []
+    assert masking.path_weights(finder.history(0), 1, []) == []
 
 
-@pytest.mark.parametrize("separate", [False, True], ids=["shared", "separate_history"])
-def test_link_chains_at_once_equal_one_at_a_time(data: GraphData, separate: bool) -> None:
+def test_link_chains_at_once_equal_one_at_a_time(data: GraphData) -> None:
     """Two link edges through a middle item, several relations between the same items: the
     batched form on a graph with chains (an untrained model: weights need no training)."""
     import dataclasses
@@ -176,19 +190,21 @@ def test_link_chains_at_once_equal_one_at_a_time(data: GraphData, separate: bool
         "also_viewed": np.stack([2 * pairs[:-1] + 1, 2 * pairs[1:]], axis=1),
         "bought_together": np.stack([2 * pairs[:-1], 2 * pairs[1:] + 1], axis=1)})
     torch.manual_seed(0)
-    model = KGRec.from_data(chained, embedding_dim=8, separate_history=separate,
-                            user_embedding=separate, item_bias=separate).eval()
+    model = KGRec.from_data(chained, embedding_dim=8).eval()
     finder = PathFinder(chained)
     pairs_checked = [(u, i) for u in range(0, 114, 7) for i in range(24)
                      if i not in set(finder.history(u).tolist())]
-    kinds = assert_batched_weights_are_per_path(EdgeMasking(model), finder, pairs_checked)
+    kinds = assert_batched_weights_are_per_path(EdgeMasking(model.propagated()), finder,
+                                                pairs_checked)
     assert {"link_chain", "also_viewed", "bought_together", "brand"} <= kinds
 
 
 def test_one_users_scores_equal_the_batch_form(model: KGRec, data: GraphData) -> None:
-    """The dense one-user path that requests take gives the batch scores."""
+    """The numpy kernel that requests take gives the model's batch scores."""
     users = [0, 3, 95, int(data.test[0, 0])]
-    batch = model.score_users(users)
+    batch = model.score_users(users).numpy()
+    state = model.propagated()
     for row, user in enumerate(users):
-        torch.testing.assert_close(model.score_user(user), batch[row], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(state.scores(history_of(model, user)), batch[row],
+                                   rtol=1e-5, atol=1e-5)
         assert model.history(user).tolist() == PathFinder(data).history(user).tolist()

@@ -13,7 +13,7 @@ from tests.conftest import SAMPLE
 
 def fast_graphrec(seed: int) -> KGRecRecommender:
     return KGRecRecommender(TrainConfig(embedding_dim=32, max_epochs=6, eval_every=3,
-                                        refit=False, seed=seed))
+                                        seed=seed))
 
 
 @pytest.fixture(scope="module")

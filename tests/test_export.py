@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from graphrec.dataset import GraphData
-from graphrec.store.export import export_graph
 from graphrec.store.connection import GraphStore
+from graphrec.store.export import export_graph
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -29,5 +29,5 @@ def test_only_train_purchases_reach_the_model_graph(store: GraphStore) -> None:
     data, _ = export_graph(store)
     train = {tuple(p) for p in data.train.tolist()}
     assert train and not train & {tuple(p) for p in data.test.tolist()}
-    edges = data.to_hetero()["user", "bought", "item"].edge_index.t().tolist()
-    assert {tuple(e) for e in edges} == train
+    matrix = data.train_matrix().tocoo()
+    assert set(zip(matrix.row.tolist(), matrix.col.tolist())) == train

@@ -33,13 +33,13 @@ def test_brand_category_and_link_paths() -> None:
     data = tiny()
     finder = PathFinder(data)
     u1, (a, b, _, d) = 0, range(4)
-    paths = finder.candidates(u1, b)
+    paths = finder.candidates(finder.history(u1), b, u1)
     assert kinds(paths) == ["also_bought", "brand", "category"]
     link = next(p for p in paths if p.kind == "also_bought")
     assert link.nodes == (("user", u1), ("item", a), ("item", b))
     assert [(h.type, h.source, h.target) for h in link.hops] == [
         ("BOUGHT", 0, 1), ("ALSO_BOUGHT", 1, 2)]
-    viewed = finder.candidates(u1, d)
+    viewed = finder.candidates(finder.history(u1), d, u1)
     assert kinds(viewed) == ["also_viewed", "category"]
     hop = next(p for p in viewed if p.kind == "also_viewed").hops[1]
     assert (hop.type, hop.source, hop.target) == ("ALSO_VIEWED", 2, 1)  # D → A
@@ -48,18 +48,20 @@ def test_brand_category_and_link_paths() -> None:
 def test_a_link_both_ways_is_one_path() -> None:
     data = tiny()
     data.links["also_bought"] = np.array([[0, 1], [1, 0]])  # A → B and B → A
-    paths = [p for p in PathFinder(data).candidates(0, 1) if p.kind == "also_bought"]
+    paths = PathFinder(data).candidates(np.array([0]), 1, 0)
+    paths = [p for p in paths if p.kind == "also_bought"]
     assert len(paths) == 1 and paths[0].hops[1].source == 1
 
 
 def test_collaborative_paths_use_other_buyers_only() -> None:
     data = tiny()
     finder = PathFinder(data, max_collaborative_per_item=5)
-    paths = finder.candidates(0, 2)  # u1 → C: u2 and u3 bought A and C
+    paths = finder.candidates(finder.history(0), 2, 0)  # u1 → C: u2 and u3 bought A and C
     assert kinds(paths) == ["collaborative", "collaborative"]
     assert sorted(p.nodes[2][1] for p in paths) == [1, 2]
     assert all(p.nodes[0] == ("user", 0) and p.nodes[-1] == ("item", 2) for p in paths)
-    assert len(PathFinder(data, max_collaborative_per_item=1).candidates(0, 2)) == 1
+    one = PathFinder(data, max_collaborative_per_item=1)
+    assert len(one.candidates(one.history(0), 2, 0)) == 1
 
 
 def test_test_purchases_are_not_evidence() -> None:
@@ -77,8 +79,10 @@ def test_has_candidates_agrees_with_the_candidate_list() -> None:
         bought = set(finder.history(int(user)).tolist())
         items = np.array([i for i in rng.choice(sample_data.num_items, 60, replace=False)
                           if i not in bought])
-        expected = [bool(finder.candidates(int(user), int(i))) for i in items]
-        assert finder.has_candidates(int(user), items).tolist() == expected
+        history = finder.history(int(user))
+        expected = [bool(finder.candidates(history, int(i), int(user))) for i in items]
+        assert finder.has_candidates(history, items).tolist() == expected
+        assert finder.has_train_candidates(int(user), items).tolist() == expected
         checked += len(items)
         found += sum(expected)
     assert 0 < found < checked  # both answers occur
@@ -88,12 +92,13 @@ def test_link_chains_go_through_an_item_linked_to_both() -> None:
     data = tiny()
     data.links["bought_together"] = np.array([[1, 3]])  # B → D
     finder = PathFinder(data)
-    paths = finder.candidates(0, 3)  # u1 bought A; A → B (also bought), B → D, D → A (viewed)
+    # u1 bought A; A → B (also bought), B → D, D → A (viewed)
+    paths = finder.candidates(finder.history(0), 3, 0)
     assert kinds(paths) == ["also_viewed", "category", "link_chain"]
     chain = next(p for p in paths if p.kind == "link_chain")
     assert chain.nodes == (("user", 0), ("item", 0), ("item", 1), ("item", 3))
     assert [(h.type, h.source, h.target) for h in chain.hops] == [
         ("BOUGHT", 0, 1), ("ALSO_BOUGHT", 1, 2), ("BOUGHT_TOGETHER", 2, 3)]
-    assert finder.has_candidates(0, np.array([3])).tolist() == [True]
-    assert not [p for p in PathFinder(data, max_chains_per_item=0).candidates(0, 3)
+    assert finder.has_candidates(finder.history(0), np.array([3])).tolist() == [True]
+    assert not [p for p in PathFinder(data, max_chains_per_item=0).candidates(np.array([0]), 3)
                 if p.kind == "link_chain"]

@@ -20,9 +20,9 @@ import cypher
 from graphrec.cli import main
 from graphrec.config import Settings
 from graphrec.model.pipeline import train_from_store
+from graphrec.model.train import TrainConfig
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore
-from graphrec.model.train import TrainConfig
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -364,7 +364,8 @@ def test_an_unknown_user_stops_publish_before_it_writes(
     before = counts(session_store, users)
     code, _, err = publish("--users", users[0], "no-such-user")
     assert code == 1
-    assert err.strip() == "graphrec: error: unknown user 'no-such-user'"
+    assert err.strip().splitlines()[-1] == (
+        "graphrec: error: unknown user 'no-such-user': the store has no such user")
     assert counts(session_store, users) == before
 
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from graphrec.serving.ranking import top_accepted
+from graphrec.serving.ranking import top, top_accepted
 
-SCORES = torch.tensor([0.9, 0.8, -torch.inf, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+SCORES = np.array([0.9, 0.8, -np.inf, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], dtype=np.float32)
 
 
 def test_without_a_rule_it_is_the_plain_top_k() -> None:
@@ -38,3 +37,8 @@ def test_the_window_grows_until_k_are_found() -> None:
 def test_fewer_than_k_when_fewer_pass_and_never_a_masked_item() -> None:
     assert top_accepted(SCORES, 5, lambda items: items <= 3).tolist() == [0, 1, 3]
     assert top_accepted(SCORES, 20).tolist() == [0, 1, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_ties_rank_the_lower_index_first() -> None:
+    assert top(np.array([1.0, 3.0, 3.0, 2.0, 3.0]), 4).tolist() == [1, 2, 4, 3]
+    assert top(np.array([1.0, 2.0]), 5).tolist() == [1, 0]

@@ -8,10 +8,10 @@ import pytest
 
 import cypher
 from graphrec.dataset import GraphData
-from graphrec.store.export import export_graph
 from graphrec.explain.paths import PathFinder, ReasonPath
 from graphrec.explain.reasons import describe, describe_all, distinct
 from graphrec.store.connection import GraphStore
+from graphrec.store.export import export_graph
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
@@ -26,7 +26,7 @@ def test_candidate_paths_exist_in_the_store(store: GraphStore) -> None:
     rng = np.random.default_rng(7)
     checked: dict[str, int] = {}
     for user, item in data.test[rng.choice(len(data.test), 40, replace=False)]:
-        for path in finder.candidates(int(user), int(item)):
+        for path in finder.candidates(finder.history(int(user)), int(item), int(user)):
             view = describe(path, data, titles)
             assert view["nodes"][0] == {"key": "n0", "type": "User",
                                         "id": data.users[user], "label": data.users[user]}
@@ -71,7 +71,8 @@ TITLES = {key: title or None for key, (title, _, _) in SHOP.items()}
 def paths_of(data: GraphData, user: str, item: str, kind: str) -> list[ReasonPath]:
     finder = PathFinder(data)
     user_ix, item_ix = list(data.users).index(user), list(data.items).index(item)
-    return [p for p in finder.candidates(user_ix, item_ix) if p.kind == kind]
+    return [p for p in finder.candidates(finder.history(user_ix), item_ix, user_ix)
+            if p.kind == kind]
 
 
 def sentences(data: GraphData, user: str, item: str, kind: str) -> list[str]:

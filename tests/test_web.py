@@ -273,19 +273,20 @@ def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
     recommender, paths = service.recommender, service.paths
 
     def ranking(user: str, k: int) -> tuple[list[str], list[bool]]:
-        items = [r.item_id for r in recommender.recommend(user, k, bought=service._bought(user))]
-        explained = paths.has_candidates(recommender.user_index(user),
-                                         [recommender.item_index(i) for i in items])
+        history = service._history(user)[1]
+        items = [r.item_id for r in recommender.recommend(history, k)]
+        explained = paths.has_candidates(history, [recommender.item_index(i) for i in items])
         return items, explained.tolist()
 
+    k = 40  # users are scored from all their purchases: few top 10s hold an unexplained item
     users = sample_users(limit=10_000)
-    unexplained = [user for user in users if not all(ranking(user, 10)[1])]
+    unexplained = [user for user in users if not all(ranking(user, k)[1])]
     assert unexplained
-    for user in unexplained[:20] + users[:20]:
-        served = service.recommend(user, k=10)
-        assert len(served) == 10 and all(rec["reason"] for rec in served)
-        items, explained = ranking(user, 100)
-        assert [r["item_id"] for r in served] == [i for i, ok in zip(items, explained) if ok][:10]
+    for user in unexplained[:10] + users[:10]:
+        served = service.recommend(user, k=k)
+        assert len(served) == k and all(rec["reason"] for rec in served)
+        items, explained = ranking(user, 4 * k)
+        assert [r["item_id"] for r in served] == [i for i, ok in zip(items, explained) if ok][:k]
 
 
 def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
@@ -297,10 +298,12 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
     assert service.reasons.size > 0  # the web app keeps them
     recs = service.recommend(sample_user, k=10)  # ranks and keeps the reasons of all ten
     for rec in recs:
-        fresh = service._weighted(sample_user, [rec["item_id"]])[rec["item_id"]][:3]
+        history = service._history(sample_user)[1]
+        fresh = service.weighted(sample_user, history, [rec["item_id"]])[rec["item_id"]][:3]
         kept = service.explain(sample_user, rec["item_id"])["paths"]
         assert [(p["kind"], p["weight"], [n["id"] for n in p["nodes"]]) for p in kept] == [
-            (path.kind, weight, [node_id(service.data, t, i) for t, i in path.nodes])
+            (path.kind, weight,
+             [sample_user] + [node_id(service.data, t, i) for t, i in path.nodes[1:]])
             for weight, path in fresh]
         if rec["reason"] is not None:
             assert rec["reason"] == kept[0]
@@ -465,7 +468,11 @@ def test_openapi_document(bare: FlaskClient) -> None:
     assert set(doc["paths"]) == {
         "/api/users/{user_id}/recommendations",
         "/api/users/{user_id}/recommendations/{item_id}/explanation",
-        "/api/health", "/api/openapi.json"}
+        "/api/users/{user_id}/events", "/api/health", "/api/openapi.json"}
+    post_event = doc["paths"]["/api/users/{user_id}/events"]["post"]
+    assert {"200", "201", "400", "401", "403", "404"} <= set(post_event["responses"])
+    assert post_event["security"] == [{"bearer": []}]
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     recommend = doc["paths"]["/api/users/{user_id}/recommendations"]["get"]
     assert {"200", "400", "404", "500", "503"} <= set(recommend["responses"])
     k = next(p for p in recommend["parameters"] if p["name"] == "k")

@@ -4,6 +4,8 @@ Gunicorn's target is ``web:create_app()``; ``graphrec serve`` runs it (see :mod:
 """
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,16 +33,29 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     app = OpenAPI(__name__, info=INFO, doc_ui=False, validation_error_status=400,
                   validation_error_model=Error, validation_error_callback=validation_error,
-                  security_schemes={})  # None would be written as null: not valid OpenAPI
+                  security_schemes={"bearer": {
+                      "type": "http", "scheme": "bearer",
+                      "description": "the server's GRAPHREC_API_TOKEN (writes only)"}})
     app.config.from_mapping(
         SETTINGS=None,  # a graphrec Settings; None: read from the environment on first use
         RETRY_AFTER=2,
         ITEM_DETAILS_MAX_AGE=60,  # seconds a worker keeps titles, prices, brands before re-reading
         REASON_CACHE_SIZE=20_000,  # (user, item) pairs whose top reasons a worker keeps (~0.5 kB each)
+        MODEL_CHECK_INTERVAL=1.0,  # seconds between looks for a newly trained model; 0: never
+        API_TOKEN=None,  # the bearer token of the write endpoints; None: writes are disabled
+        SECRET_KEY=None,  # signs the page's session cookie (its CSRF token); see web.pages
+        SESSION_COOKIE_SAMESITE="Lax",
     )
     app.config.from_prefixed_env("GRAPHREC")
+    for secret in ("API_TOKEN", "SECRET_KEY"):  # verbatim: from_prefixed_env reads "1e5" as 100000.0
+        if f"GRAPHREC_{secret}" in os.environ:
+            app.config[secret] = os.environ[f"GRAPHREC_{secret}"]
     if test_config is not None:
         app.config.from_mapping(test_config)
+    if not app.config["SECRET_KEY"]:
+        # Kept by this process only: a page served by one process posts its form to another
+        # under gunicorn, so gunicorn.conf.py sets one key for all workers when none is given.
+        app.config["SECRET_KEY"] = secrets.token_bytes(32)
     app.debug = False
     app.json.sort_keys = False
     app.url_map.converters["anyid"] = AnyIdConverter

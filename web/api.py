@@ -11,23 +11,28 @@ pydantic models, validated before the view runs (400 ``invalid_<field>`` otherwi
 """
 from __future__ import annotations
 
+import functools
+import hmac
 import logging
+from collections.abc import Callable
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from graphrec.store.connection import StoreUnavailable
 from graphrec.explain.subgraph import GRAPHML_TYPE, explanation_graph, to_graphml
+from graphrec.serving import events
+from graphrec.store.connection import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
-from web.errors import ApiError
-from web.schemas import (Error, Explanation, ExplanationQuery, Health, ItemPath, Recommendations,
-                         RecommendationsQuery, Unavailable, UserPath)
+from web.errors import ApiError, error_response, validation_error
+from web.schemas import (Error, EventIn, EventRecorded, Explanation, ExplanationQuery, Health,
+                         ItemPath, Recommendations, RecommendationsQuery, Unavailable, UserPath)
 
 log = logging.getLogger(__name__)
 
 # Every API route can answer these.
 COMMON = {400: Error, 500: Error, 503: Unavailable}
+MAX_EVENT_BYTES = 4096
 
 bp = APIBlueprint("api", __name__, url_prefix="/api")
 
@@ -69,6 +74,77 @@ def explanation(path: ItemPath, query: ExplanationQuery):
     return jsonify(model_version=service.model_version, **explained)
 
 
+def writes_enabled() -> bool:
+    return bool(current_app.config.get("API_TOKEN"))
+
+
+def requires_token(view: Callable) -> Callable:
+    """Writes need ``Authorization: Bearer <GRAPHREC_API_TOKEN>``, compared in constant time:
+    403 while the server has no token (writes off), 401 without the right one. The token is
+    never echoed, logged or named in an answer. Checked before the body is read: a client
+    without the token learns nothing, not even what a body should hold."""
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        if not writes_enabled():
+            raise ApiError(403, "writes_disabled",
+                           "writes are disabled on this server: start it with GRAPHREC_API_TOKEN "
+                           "set, and send the token as 'Authorization: Bearer <token>'")
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        expected = str(current_app.config["API_TOKEN"]).encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            return error_response(401, "unauthorized",
+                                  "this endpoint needs 'Authorization: Bearer <token>' with the "
+                                  "server's API token",
+                                  {"WWW-Authenticate": 'Bearer realm="graphrec"'})
+        return view(*args, **kwargs)
+    return guarded
+
+
+def parse_event() -> EventIn | Response:
+    """The JSON event body by its model, or the 400 answer naming the field that is wrong."""
+    if (request.content_length or 0) > MAX_EVENT_BYTES:
+        raise ApiError(413, "body_too_large", f"an event is at most {MAX_EVENT_BYTES} bytes")
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        kinds = ", ".join(events.KINDS)
+        raise ApiError(400, "invalid_body", 'the body must be a JSON object with "item_id" and '
+                                            f'"kind" (one of {kinds})')
+    try:
+        return EventIn.model_validate(body)
+    except ValidationError as exc:
+        return validation_error(exc)
+
+
+def write_event(user_id: str, item_id: str, kind: str) -> events.Recorded:
+    """Write one event through the process's writer; 404 for an item not in the catalogue."""
+    engine = get_engine()
+    try:
+        return events.record(engine.writer(), user_id, item_id, kind)
+    except events.UnknownEventItem:
+        raise ApiError(404, "unknown_item", f"no item with id {item_id!r}") from None
+    except StoreUnavailable:
+        engine.failed_write()
+        raise
+
+
+@bp.post("/users/<anyid:user_id>/events", operation_id="postEvent",
+         summary="Record a purchase, a product view or a dismissal (not interested)",
+         description="Writes the event into the graph; the next request reflects it. A user id "
+                     "the store does not know yet is created. Repeating a purchase or a "
+                     "dismissal changes nothing (200); a view updates its time and count.",
+         security=[{"bearer": []}],
+         openapi_extensions={"requestBody": {"required": True, "content": {
+             "application/json": {"schema": EventIn.model_json_schema()}}}},
+         responses={**answers(201, EventRecorded, 401, 403, 404, 413), 200: EventRecorded})
+@requires_token
+def post_event(path: UserPath):
+    event = parse_event()
+    if isinstance(event, Response):
+        return event
+    recorded = write_event(path.user_id, event.item_id, event.kind)
+    return jsonify(recorded.as_dict()), 201 if recorded.created else 200
+
+
 @bp.get("/health", operation_id="health",
         summary="Whether the graph store answers and a model is loaded",
         responses={200: Health, 503: Health})
@@ -84,8 +160,7 @@ def health():
         checks["store"]["message"] = "the graph store does not answer"
     if checks["store"]["ok"]:
         try:
-            service = engine.service()
-            checks["model"] = {"ok": True, "version": service.model_version}
+            checks["model"] = engine.service().health()
         except (ModelUnavailable, StoreUnavailable) as exc:
             log.warning("health: %s", exc)
             checks["model"]["message"] = "no model is loaded"

@@ -9,6 +9,12 @@ A store that fails is not cached as failed: the next request probes it with one 
 carries on as soon as it answers. The local store may come back on other ports: its driver reads
 where the server listens before every connection it opens, so the probe reaches it there, and
 never sends credentials to the port the old server left.
+
+A new model is picked up without a restart: a background thread of each worker looks at the
+artifact's manifest (one ``stat`` every ``model_check_interval`` seconds); when ``graphrec
+train`` has replaced it, the thread loads the new service beside the old one and then swaps the
+reference, so no request waits on the load and each request finishes on the service it started
+with. A new artifact that fails to load is logged and the old model keeps serving.
 """
 from __future__ import annotations
 
@@ -17,6 +23,8 @@ import gc
 import logging
 import os
 import threading
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import neo4j
@@ -35,17 +43,38 @@ EXTENSION = "graphrec"
 
 
 class ModelUnavailable(RuntimeError):
-    """No trained model could be loaded (none trained yet, or the service is not installed)."""
+    """No trained model could be loaded (none trained yet, or the service is not installed).
+
+    The message is for the server's log; ``public`` is what a client may be told (no path)."""
+
+    def __init__(self, message: str, public: str = "no model is loaded"):
+        super().__init__(message)
+        self.public = public
+
+
+Signature = tuple[int, int, int]
+
+
+def artifact_signature(path: Path) -> Signature | None:
+    """What changes when an artifact is replaced: its manifest's inode, size and modification
+    time (``artifact.save`` moves a whole new directory into place); None when there is no
+    artifact."""
+    try:
+        stat = os.stat(path / "manifest.json")
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 class Engine:
     """The store and the service of this process, for one app."""
 
     def __init__(self, settings: Settings | None = None, details_max_age: float = 60.0,
-                 reason_cache_size: int = 0):
+                 reason_cache_size: int = 0, model_check_interval: float = 1.0):
         self._settings = settings
         self._options = {"details_max_age": details_max_age,
                          "reason_cache_size": reason_cache_size}
+        self._check_interval = model_check_interval
         self._lock = threading.RLock()  # held briefly: opening, forgetting, closing
         self._loading = threading.Lock()  # held while the service loads (seconds)
         self._pid = os.getpid()
@@ -53,6 +82,10 @@ class Engine:
         self._writer: GraphStore | None = None
         self._service: RecommendationService | None = None
         self._suspect = False
+        self._loaded: Signature | None = None  # the artifact the service was loaded from
+        self._rejected: Signature | None = None  # the last artifact that failed to load
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
 
     @property
     def settings(self) -> Settings:
@@ -85,8 +118,10 @@ class Engine:
     def writer(self) -> GraphStore:
         """A store connected as the user that may write, opened on first use.
 
-        Only for what the service itself writes: every read goes through :meth:`store`, whose
-        user can only read (a bug or an injected statement there cannot change the graph).
+        Only for what the service itself writes (feedback events): every read goes through
+        :meth:`store`, whose user can only read (a bug or an injected statement there cannot
+        change the graph). Dropped after a failed write (:meth:`failed_write`), so that the next
+        write connects afresh, to where the store listens now.
         """
         with self._lock:
             self._forget_if_forked()
@@ -95,23 +130,84 @@ class Engine:
                 atexit.register(self.close)
             return self._writer
 
+    def failed_write(self) -> None:
+        """A write through :meth:`writer` could not reach the store."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
     def service(self) -> RecommendationService:
-        """The recommendation service, loaded on first use (and retried until a model exists)."""
+        """The recommendation service, loaded on first use (and retried until a model exists);
+        from then on a background thread replaces it when a new model is trained."""
         store = self.store()
         with self._loading:
             if self._service is None:
-                try:
-                    from graphrec.serving.service import RecommendationService
-                except ImportError as exc:
-                    raise ModelUnavailable(f"the recommendation service is not installed: {exc}")
-                try:
-                    self._service = RecommendationService.load(self.settings, store,
-                                                               **self._options)
-                except FileNotFoundError as exc:
-                    raise ModelUnavailable(
-                        f"no trained model under {self.settings.models_dir}: {exc}") from exc
+                signature = artifact_signature(self.settings.model_path)
+                self._service = self._load_service(store)
+                self._loaded = signature
                 log.info("loaded model %s", self._service.model_version)
+                self._watch()
             return self._service
+
+    def _load_service(self, store: GraphStore) -> RecommendationService:
+        try:
+            from graphrec.model.artifact import ArtifactError
+            from graphrec.serving.service import RecommendationService
+        except ImportError as exc:
+            raise ModelUnavailable(f"the recommendation service is not installed: {exc}")
+        try:
+            return RecommendationService.load(self.settings, store, **self._options)
+        except FileNotFoundError as exc:
+            raise ModelUnavailable(
+                f"no trained model under {self.settings.models_dir}: {exc}") from exc
+        except ArtifactError as exc:  # old format, corrupted: a 503 that says which
+            raise ModelUnavailable(f"the trained model cannot be used: {exc}",
+                                   f"the trained model cannot be used: {exc.reason}") from exc
+
+    def _watch(self) -> None:
+        """Start this process's model watcher (once; none when the interval is 0)."""
+        if self._check_interval <= 0 or self._watcher is not None:
+            return
+        self._stop.clear()
+        self._watcher = threading.Thread(target=self._watch_loop, name="graphrec-model-watcher",
+                                         daemon=True)
+        self._watcher.start()
+
+    def _watch_loop(self) -> None:
+        while not self._stop.wait(self._check_interval):
+            if self.reload_if_changed() and not self._stop.wait(self._check_interval):
+                refreeze()  # by now the requests that were on the old service have finished
+
+    def reload_if_changed(self) -> bool:
+        """Load the artifact if it changed since the service was loaded, and swap it in.
+
+        Called by the watcher thread, outside any request. A load that fails is logged and the
+        old service keeps answering; an artifact that failed is not tried again until it changes
+        once more, except when the store was unreachable (tried again on the next check).
+        Returns whether a new service is in place.
+        """
+        signature = artifact_signature(self.settings.model_path)
+        if signature is None or signature in (self._loaded, self._rejected):
+            return False
+        started = time.monotonic()
+        try:
+            store = self.store()
+            fresh = self._load_service(store)
+            fresh.items.details()  # read before the swap: the first request must not wait on it
+        except StoreUnavailable as exc:
+            log.warning("new model not loaded, the store is unavailable (retrying): %s", exc)
+            return False
+        except Exception:  # the thread must outlive any failure; the old model keeps serving
+            self._rejected = signature
+            log.exception("new model not loaded, the old one keeps serving")
+            return False
+        with self._lock:
+            was = self._service.model_version if self._service is not None else "none"
+            self._service, self._loaded = fresh, signature
+        log.info("reloaded model %s (was %s) in %.1f s", fresh.model_version, was,
+                 time.monotonic() - started)
+        return True
 
     def warm(self) -> None:
         """Connect, load the model and read the item details ahead of the first request (in a
@@ -144,9 +240,10 @@ class Engine:
         self._suspect = True
 
     def close(self) -> None:
+        self._stop.set()
         with self._lock:
             stores = [self._store, self._writer]
-            self._store = self._writer = self._service = None
+            self._store = self._writer = self._service = self._watcher = None
             for store in stores:
                 if store is not None and self._pid == os.getpid():
                     store.close()
@@ -167,14 +264,28 @@ class Engine:
         if self._pid != os.getpid():
             # Inherited from the parent: its sockets are the parent's, never use or close them.
             self._pid = os.getpid()
-            self._store = self._writer = self._service = None
+            self._store = self._writer = self._service = self._watcher = None
+            self._loaded = self._rejected = None
             self._suspect = False
+
+
+def refreeze() -> None:
+    """After a model swap in a worker whose loaded objects were frozen (:meth:`Engine.warm`):
+    collect the old service (the collector never looks at frozen objects, so its reference
+    cycles would stay for the life of the worker) and freeze the new one."""
+    if gc.get_freeze_count():
+        started = time.monotonic()
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        log.info("collected the old model in %.0f ms", (time.monotonic() - started) * 1000)
 
 
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = Engine(app.config.get("SETTINGS"),
                                        details_max_age=app.config["ITEM_DETAILS_MAX_AGE"],
-                                       reason_cache_size=app.config["REASON_CACHE_SIZE"])
+                                       reason_cache_size=app.config["REASON_CACHE_SIZE"],
+                                       model_check_interval=app.config["MODEL_CHECK_INTERVAL"])
 
 
 def get_engine() -> Engine:

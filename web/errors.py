@@ -77,7 +77,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ModelUnavailable)
     def model_unavailable(exc: ModelUnavailable):
         log.warning("model unavailable: %s", exc)
-        return error_response(503, "model_unavailable", "no model is loaded; retry shortly",
+        return error_response(503, "model_unavailable", f"{exc.public}; retry shortly",
                               {"Retry-After": str(app.config["RETRY_AFTER"])})
 
     @app.errorhandler(HTTPException)

@@ -35,11 +35,16 @@ The access log goes to stdout by default; GRAPHREC_WEB_ACCESSLOG names a file in
 ``off`` when a reverse proxy in front logs requests already (a line costs about 0.1 ms of the
 0.4-0.5 ms gunicorn and Flask spend on the cheapest request). Errors are always logged.
 
+The page's feedback forms are signed with GRAPHREC_SECRET_KEY (see ``web.pages``); without
+one, a key is made here, in the master, once per server start, so that every worker signs
+with the same key (a form served by one worker is posted to another).
+
 Environment overrides: GRAPHREC_WEB_WORKERS, GRAPHREC_WEB_THREADS, GRAPHREC_WEB_TIMEOUT,
 GRAPHREC_WEB_ACCESSLOG.
 """
 import multiprocessing
 import os
+import secrets
 
 cores = multiprocessing.cpu_count()
 workers = int(os.environ.get("GRAPHREC_WEB_WORKERS") or min(2 * cores, 8))
@@ -63,6 +68,9 @@ accesslog = None if _accesslog == "off" else _accesslog
 errorlog = "-"
 loglevel = "info"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+# Inherited by the workers (forked from this process), never on a command line.
+os.environ.setdefault("GRAPHREC_SECRET_KEY", secrets.token_urlsafe(32))
 
 # One thread of maths per worker process: the workers and their threads share the cores.
 raw_env = [f"{name}={os.environ.get(name) or 1}"

@@ -1,12 +1,48 @@
-"""Pages for people: look up a user, see their recommendations, click one to see why."""
+"""Pages for people: look up a user, see their recommendations, click one to see why.
+
+The recommendation page also lets a person say "bought it" or "not interested". The buttons post
+a form to this server (:func:`event`), which writes the event itself: the API token never
+reaches the browser. The form carries a CSRF token (synchronizer pattern): a random value kept
+in the signed session cookie and repeated in the form, compared in constant time, so another
+site cannot make a visitor's browser post feedback. The cookie is signed with ``SECRET_KEY``
+(``GRAPHREC_SECRET_KEY``; when unset, a key made when the server starts, so forms opened before
+a restart must be reloaded). The buttons are there only while writes are enabled
+(``GRAPHREC_API_TOKEN`` is set).
+"""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+import hmac
+import secrets
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 
 from graphrec.schema import MAX_ID_LENGTH
+from web.api import write_event, writes_enabled
 from web.engine import get_engine
+from web.errors import ApiError
 
 bp = Blueprint("pages", __name__)
+
+#: The events a person can post from the page, with their button labels.
+PAGE_EVENTS = {"purchase": "Bought it", "dismiss": "Not interested"}
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, made on first use."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    expected, given = session.get("csrf"), request.form.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        raise ApiError(400, "csrf_failed", "This form has expired. Reload the page and try again.")
+
+
+def check_user_id(user_id: str) -> None:
+    if len(user_id) > MAX_ID_LENGTH or not user_id.isprintable():
+        abort(400, "That is not a user id.")
 
 
 @bp.get("/")
@@ -19,13 +55,31 @@ def index():
 
 @bp.get("/users/<user_id>")
 def user(user_id: str):
-    if len(user_id) > MAX_ID_LENGTH or not user_id.isprintable():
-        abort(400, "That is not a user id.")
+    check_user_id(user_id)
     service = get_engine().service()
     from graphrec.serving.service import UnknownUser
     try:
         items = service.recommend(user_id, k=10)
     except UnknownUser:
         return render_template("index.html", unknown=user_id), 404
+    writes = writes_enabled()
     return render_template("user.html", user_id=user_id, items=items,
-                           model_version=service.model_version)
+                           model_version=service.model_version,
+                           events=PAGE_EVENTS if writes else {},
+                           csrf_token=csrf_token() if writes else None)
+
+
+@bp.post("/users/<user_id>/events")
+def event(user_id: str):
+    """A button of the page: write the event, then show the page again (it has changed)."""
+    check_user_id(user_id)
+    check_csrf()
+    if not writes_enabled():
+        raise ApiError(403, "writes_disabled",
+                       "Feedback is off on this server: it is enabled by setting "
+                       "GRAPHREC_API_TOKEN.")
+    kind, item_id = request.form.get("kind", ""), request.form.get("item_id", "")
+    if kind not in PAGE_EVENTS or not item_id or len(item_id) > MAX_ID_LENGTH:
+        abort(400, "That is not a feedback form of this site.")
+    write_event(user_id, item_id, kind)
+    return redirect(url_for("pages.user", user_id=user_id), code=303)

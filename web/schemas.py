@@ -74,6 +74,24 @@ class Unavailable(Error):
                                     "schema": {"type": "integer"}}}})
 
 
+class EventIn(BaseModel):
+    """A feedback event: what the user did with which item."""
+
+    item_id: Id = Field(description="the item's id, as in the catalogue")
+    kind: Literal["purchase", "view", "dismiss"] = Field(
+        description="purchase: bought it; view: looked at it; dismiss: not interested")
+
+
+class EventRecorded(Answer):
+    user_id: str
+    item_id: str
+    kind: Literal["purchase", "view", "dismiss"]
+    at: int | None = Field(description="milliseconds since the Unix epoch (UTC); null for a "
+                                       "purchase ingested with the catalogue")
+    created: bool = Field(description="whether a new relationship was written")
+    new_user: bool = Field(description="whether the event created the user")
+
+
 class Node(Answer):
     key: str = Field(description="unique within the path")
     type: Literal["User", "Item", "Brand", "Category"]
@@ -93,8 +111,11 @@ class CypherCall(Answer):
 
 
 class Path(Answer):
-    kind: str = Field(examples=["brand"])
-    weight: float | None
+    kind: str = Field(examples=["brand"], description="brand, category, also_bought, "
+                      "also_viewed, bought_together, collaborative, link_chain; popular for a "
+                      "shopper with no purchase yet")
+    weight: float | None = Field(description="the score the pair loses when the path's edges "
+                                             "are masked; null for a popular item")
     sentence: str
     nodes: list[Node]
     relationships: list[Relationship]
@@ -127,15 +148,34 @@ class Explanation(Answer):
     item_id: str
     model_version: str
     score: float
-    rank: int
+    rank: int | None = Field(description="the item's place in the list the recommendations "
+                                         "serve; null when it is not served (bought, dismissed "
+                                         "or without a reason path)")
     already_bought: bool
+    basis: Literal["purchases", "popular"] = Field(
+        description="purchases: the user's purchases in the store now; popular: the user has "
+                    "none yet, and the shop's most bought items stand in")
     paths: list[Path]
+
+
+class GraphCounts(Answer):
+    model_config = ConfigDict(extra="allow")  # the counts, and when they were taken
+
+    users: int | None = None
+    items: int | None = None
+    purchases: int | None = None
+    links: int | None = None
 
 
 class Check(Answer):
     ok: bool
     version: str | None = None
     message: str | None = None
+    stale: bool | None = Field(None, description="the graph changed since the model was "
+                                                 "trained: it keeps serving, retrain to learn "
+                                                 "from the new data")
+    trained_on: GraphCounts | None = None
+    graph_now: GraphCounts | None = None
 
 
 class Checks(Answer):

@@ -1,5 +1,8 @@
-// The items each user of $users has bought (any split): never recommended again.
+// The items each user of $users has bought (any split) or dismissed: never recommended again.
 UNWIND $users AS id
 MATCH (u:User {id: id})
 OPTIONAL MATCH (u)-[:BOUGHT]->(i:Item)
-RETURN u.id AS user_id, collect(i.id) AS items
+WITH u, collect(i.id) AS bought
+OPTIONAL MATCH (u)-[:DISMISSED]->(d:Item)
+WITH u, bought, collect(d.id) AS dismissed
+RETURN u.id AS user_id, bought + dismissed AS items

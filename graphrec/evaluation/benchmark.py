@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from graphrec.evaluation.baselines.base import Recommender
 from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.base import Recommender
 from graphrec.evaluation.evaluate import evaluate
 from graphrec.evaluation.fidelity import explanation_report
-from graphrec.model.kgrec import KGRec
 from graphrec.explain.paths import PathFinder
+from graphrec.model.kgrec import KGRec
 
 ModelFactory = Callable[[int], Recommender]
 
@@ -174,7 +174,7 @@ def served_metrics(model: Recommender, data: GraphData, k: int = 10) -> dict[str
     """The metrics of the lists graphrec serves: its model's ranking with every item that has
     no reason path to the user passed over (:mod:`graphrec.serving.ranking`)."""
     start = time.perf_counter()
-    metrics = evaluate(model, data, k=k, keep=PathFinder(data).has_candidates)
+    metrics = evaluate(model, data, k=k, keep=PathFinder(data).has_train_candidates)
     return {**metrics, "eval_seconds": round(time.perf_counter() - start, 2)}
 
 

@@ -56,7 +56,7 @@ def top_k(scorer: Scorer, users: np.ndarray, seen: sp.csr_matrix, k: int = 10,
             out[start:start + len(batch), :top.shape[1]] = top
             continue
         for row, user in enumerate(batch):
-            top = top_accepted(scores[row], k, functools.partial(keep, int(user))).numpy()
+            top = top_accepted(scores[row].numpy(), k, functools.partial(keep, int(user)))
             out[start + row, :len(top)] = top
     return out
 

@@ -1,12 +1,13 @@
 r"""Path weights from the model itself: the score a pair loses when a path's edges are masked.
 
-:class:`~graphrec.model.kgrec.KGRec` scores a pair as
+:class:`~graphrec.model.kgrec.KGRec` scores a pair as (:mod:`graphrec.model.kernel`)
 
 .. math::
-    s(u, i) = \gamma_u \sum_{j \in N(u)} Q_j^\top P_i + e_u^\top P_i + b_i, \qquad
+    s(u, i) = \gamma_u \sum_{j \in N(u)} P_j^\top P_i, \qquad
     P = \tfrac{1}{L+1} \sum_l H^{(l)},\quad H^{(l+1)} = \hat A H^{(l)}
 
-(:math:`Q` likewise from the history-side table). Masking a reason path runs this computation
+where :math:`N(u)` is the history the caller gives (the user's purchases as the store holds
+them now). Masking a reason path runs this computation
 with the path's edges removed, as a masked message would be: its ``BOUGHT`` edge takes the
 history item :math:`j` out of the user's sum, and its knowledge-graph edges (``HAS_BRAND``,
 ``IN_CATEGORY``, an item link) are zeroed in :math:`\hat A` — for the one relation the path
@@ -31,10 +32,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from graphrec.model.kgrec import KGRec
 from graphrec.explain.paths import ReasonPath
+from graphrec.model.kernel import Propagated, scores, user_vectors
 
 #: Relationship type in a reason path → the model's relation and the node type it points to.
 HOP_RELATION = {"HAS_BRAND": ("has_brand", "brand"), "IN_CATEGORY": ("in_category", "category"),
@@ -84,30 +84,21 @@ class _Rows:
 
 
 class EdgeMasking:
-    """Exact scores of a trained :class:`KGRec` with parts of the graph masked.
+    """Exact scores of a trained model (:class:`~graphrec.model.kernel.Propagated`) with parts of the
+    graph masked, for a user given by their history (item indices).
 
-    Holds the propagation layers and the weighted adjacency as arrays on the CPU, so it is made
-    once per loaded model and then answers without torch.
+    Made once per loaded model from its arrays, then answers with numpy alone.
     """
 
-    def __init__(self, model: KGRec):
-        model.eval()
-        with torch.no_grad():
-            target, history = model.history_tables()
-            self.target_layers = [h.cpu().numpy() for h in model.layers(target)]
-            self.history_layers = (self.target_layers if history is target
-                                   else [h.cpu().numpy() for h in model.layers(history)])
-            weights = model.relation_weights().cpu().numpy()
-            self.user_vector = (None if model.user_vector is None
-                                else model.user_vector.cpu().numpy())
-            self.bias = None if model.bias is None else model.bias.cpu().numpy()
-        self.model = model
-        self.num_items, self.num_nodes = model.num_items, model.num_nodes
-        self.relation_index = {name: r for r, name in enumerate(model.relations)}
-        row, col = model.graph_row.cpu().numpy(), model.graph_col.cpu().numpy()
-        self.edge_type = model.graph_type.cpu().numpy()
-        self.edge_value = (model.graph_value.cpu().numpy() * weights[self.edge_type]).astype(
-            np.float32)
+    def __init__(self, state: Propagated):
+        self.state = state
+        self.layers = list(state.layers)
+        self.target = state.target
+        self.num_items, self.num_nodes = state.num_items, state.num_nodes
+        self.offset = state.offset
+        self.relation_index = {name: r for r, name in enumerate(state.relations)}
+        row, col = state.edge_row, state.edge_col
+        self.edge_type, self.edge_value = state.edge_type, state.edge_value
         self.edge_key = row * self.num_nodes + col  # sorted: the model stores the graph so
         typed = self._typed(self.edge_key, self.edge_type)
         order = np.argsort(typed, kind="stable")
@@ -118,23 +109,15 @@ class EdgeMasking:
         self.edge_col = col
         self.edge_count = np.bincount(row, minlength=self.num_nodes)
         self.edge_indptr = np.concatenate([[0], np.cumsum(self.edge_count)])
-        self.indptr = model.history_indptr.cpu().numpy()
-        self.items = model.history_items.cpu().numpy()
-        self.exponent = model.history_exponent
-        self.target = np.mean(self.target_layers, axis=0)[: self.num_items]
-        self.source = (self.target if self.history_layers is self.target_layers
-                       else np.mean(self.history_layers, axis=0)[: self.num_items])
+        self.exponent = state.exponent
 
     # --- what a path masks --------------------------------------------------------------------
-
-    def history(self, user: int) -> np.ndarray:
-        return self.items[self.indptr[user]:self.indptr[user + 1]]
 
     def path_mask(self, path: ReasonPath) -> Mask:
         """The path's edges that the model computes with: its first ``BOUGHT`` edge (from the
         user) and its knowledge-graph edges of relations the model has."""
         history, edges = set(), set()
-        offset = self.model.offset
+        offset = self.offset
         for hop in path.hops:
             (src_type, src), (dst_type, dst) = path.nodes[hop.source], path.nodes[hop.target]
             if hop.type == "BOUGHT":
@@ -191,60 +174,54 @@ class EdgeMasking:
             entry, source, targets = entry[keep], source[keep], targets[keep]
         return _Rows(*_sum_rows(targets, self.edge_value[entry, None] * delta.values[source]))
 
-    def _user_vector(self, user: int, history: np.ndarray, mask: Mask,
-                     source_delta: _Rows) -> np.ndarray:
-        """:math:`\\gamma_u \\sum_{j \\in N(u) \\setminus R} (Q_j + \\Delta Q_j) + e_u`."""
-        scale = max(1, len(history)) ** -self.exponent  # the user's degree, as before masking
+    def _user_vector(self, history: np.ndarray, mask: Mask, delta: _Rows) -> np.ndarray:
+        """:math:`z_u` with the masked history items left out of the sum (the user's degree
+        stays as before masking) and the propagation's deltas added to the rows kept."""
         kept = history[~np.isin(history, list(mask.history))] if mask.history else history
-        z = scale * (self.source[kept] + source_delta.at(kept)).sum(0)
-        return z + self.user_vector[user] if self.user_vector is not None else z
+        return user_vectors((self.target[kept] + delta.at(kept)).sum(0),
+                            np.asarray(len(history)), self.exponent)
 
-    def _deltas(self, mask: Mask, rows: np.ndarray | None) -> tuple[_Rows, _Rows]:
-        target = self._layer_deltas(self.target_layers, mask.edges, rows)
-        if self.history_layers is self.target_layers:
-            return target, target
-        return target, self._layer_deltas(self.history_layers, mask.edges, rows)
+    def score(self, history: np.ndarray, item: int, mask: Mask = Mask()) -> float:
+        """The model's score of ``item`` for a user who bought ``history``, ``mask`` applied."""
+        delta = self._layer_deltas(self.layers, mask.edges, np.append(history, item))
+        z = self._user_vector(history, mask, delta)
+        return float(scores(z, self.target[[item]] + delta.at(np.array([item])))[0])
 
-    def score(self, user: int, item: int, mask: Mask = Mask()) -> float:
-        """The model's score of ``(user, item)`` with ``mask`` applied."""
-        history = self.history(user)
-        target_delta, source_delta = self._deltas(mask, np.append(history, item))
-        z = self._user_vector(user, history, mask, source_delta)
-        p = self.target[item] + target_delta.at(np.array([item]))[0]
-        return float(z @ p + (self.bias[item] if self.bias is not None else 0.0))
+    def scores(self, history: np.ndarray, mask: Mask = Mask()) -> np.ndarray:
+        """The model's score of every item for a user who bought ``history``, ``mask`` applied,
+        ``[items]``."""
+        delta = self._layer_deltas(self.layers, mask.edges, None)
+        z = self._user_vector(history, mask, delta)
+        out = scores(z, self.target)
+        changed = delta.rows < self.num_items
+        out[delta.rows[changed]] += scores(z, delta.values[changed])
+        return out
 
-    def scores(self, user: int, mask: Mask = Mask()) -> np.ndarray:
-        """The model's score of every item for ``user`` with ``mask`` applied, ``[items]``."""
-        target_delta, source_delta = self._deltas(mask, None)
-        z = self._user_vector(user, self.history(user), mask, source_delta)
-        out = self.target @ z
-        changed = target_delta.rows < self.num_items
-        out[target_delta.rows[changed]] += target_delta.values[changed] @ z
-        return out + self.bias if self.bias is not None else out
+    def rank(self, history: np.ndarray, item: int, mask: Mask = Mask()) -> int:
+        """``item``'s rank (1 = first) among the items not in ``history``, under ``mask``."""
+        ranked = self.scores(history, mask)
+        ranked[history] = -np.inf
+        return int((ranked > ranked[item]).sum()) + 1
 
-    def rank(self, user: int, item: int, mask: Mask = Mask()) -> int:
-        """``item``'s rank (1 = first) among the items the user has not bought, under ``mask``."""
-        scores = self.scores(user, mask)
-        scores[self.history(user)] = -np.inf
-        return int((scores > scores[item]).sum()) + 1
-
-    def path_weights(self, user: int, item: int, paths: Sequence[ReasonPath]) -> list[float]:
-        """For each path, the score of ``(user, item)`` lost when its edges are masked.
+    def path_weights(self, history: np.ndarray, item: int, paths: Sequence[ReasonPath]
+                     ) -> list[float]:
+        """For each path, the score of ``item`` lost when its edges are masked.
 
         With up to two layers, every path of the pair is masked at once in a few array
         operations (:meth:`_batched_scores`); deeper models take one path at a time."""
         masks = [self.path_mask(p) for p in paths]
-        base = self.score(user, item)
+        base = self.score(history, item)
         if not masks:
             return []
-        if len(self.target_layers) > 3:
-            return [base - self.score(user, item, mask) for mask in masks]
-        return (base - self._batched_scores(user, item, masks)).tolist()
+        if len(self.layers) > 3:
+            return [base - self.score(history, item, mask) for mask in masks]
+        return (base - self._batched_scores(history, item, masks)).tolist()
 
     # --- all masks of one pair at once (models of at most two layers) -------------------------
 
-    def _batched_scores(self, user: int, item: int, masks: Sequence[Mask]) -> np.ndarray:
-        r"""The score of ``(user, item)`` under each of ``masks``, ``[len(masks)]``.
+    def _batched_scores(self, history: np.ndarray, item: int, masks: Sequence[Mask]
+                        ) -> np.ndarray:
+        r"""The score of ``item`` under each of ``masks``, ``[len(masks)]``.
 
         Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`
         (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
@@ -252,23 +229,17 @@ class EdgeMasking:
         :math:`\sum_e \hat A_{r, e} \Delta H^{(1)}_e`. Only the user's history and the item
         are read, so a pair costs a handful of ``[masks, rows, entries]`` products.
         """
-        history = self.history(user)
         rows = np.append(history, item)
         ends, partner, weight = self._mask_entries(masks)
-        target = self._delta_at(self.target_layers, rows, ends, partner, weight)
-        source = (target if self.history_layers is self.target_layers
-                  else self._delta_at(self.history_layers, rows, ends, partner, weight))
+        delta = self._delta_at(self.layers, rows, ends, partner, weight)
         width = max(len(mask.history) for mask in masks)
         removed = np.full((len(masks), width), -1, dtype=np.int64)
         for n, mask in enumerate(masks):
             removed[n, :len(mask.history)] = list(mask.history)
         kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
-        scale = max(1, len(history)) ** -self.exponent
-        z = scale * (kept[:, None, :] @ (self.source[history] + source[:, :-1]))[:, 0]
-        if self.user_vector is not None:
-            z += self.user_vector[user]
-        scores = (z * (self.target[item] + target[:, -1])).sum(1)
-        return scores + (self.bias[item] if self.bias is not None else 0.0)
+        sums = (kept[:, None, :] @ (self.target[history] + delta[:, :-1]))[:, 0]
+        z = user_vectors(sums, np.asarray(len(history)), self.exponent)
+        return scores(z[:, None, :], (self.target[item] + delta[:, -1])[:, None, :])[:, 0, 0]
 
     def _mask_entries(self, masks: Sequence[Mask]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(node, other end, weight)`` of both directions of every masked edge, ``[masks,

@@ -1,7 +1,10 @@
 """Candidate reason paths from a user to an item in the knowledge graph, in process.
 
 A path is a walk of at most three hops that starts at the user, goes through one item the user
-bought (in train), and ends at the recommended item:
+bought, and ends at the recommended item. The user's purchases are given by the caller (the
+service reads them from the store on every request, so a purchase made after training is a
+path's start at once); the other shoppers of a collaborative path are those of the train
+purchases the finder was built from:
 
 =================  ============================================================
 kind               walk
@@ -22,7 +25,6 @@ same walks are in ``cypher/explain/`` for Neo4j Browser.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,11 @@ from graphrec.dataset import LINK_RELATIONS, GraphData
 
 #: Relationship type of each link relation, as stored in the graph.
 LINK_TYPES = {relation: relation.upper() for relation in LINK_RELATIONS}
+
+#: The user index of a path's first node when the user is not one of the finder's users (a
+#: shopper who signed up after the graph was read); :func:`graphrec.explain.reasons.describe` is then
+#: given their id.
+NO_USER = -1
 
 
 @dataclass(frozen=True)
@@ -115,14 +122,18 @@ class PathFinder:
         self.links_to = {rel: matrix.T.tocsr() for rel, matrix in self.links.items()}
 
     def history(self, user: int) -> np.ndarray:
+        """The items ``user`` bought in train, ascending."""
         return _row(self.user_items, user)
 
     def buyers(self, item: int) -> np.ndarray:
         return _row(self.item_users, item)
 
-    def candidates(self, user: int, item: int) -> list[ReasonPath]:
-        """Every brand, category and link path, and a few collaborative ones per history item."""
-        history = self.history(user)
+    def candidates(self, history: np.ndarray, item: int, user: int = NO_USER
+                   ) -> list[ReasonPath]:
+        """Every brand, category and link path from the items of ``history`` to ``item``, and a
+        few collaborative ones per history item; ``user`` is the first node's index (and is
+        never taken for another shopper)."""
+        history = np.asarray(history, dtype=np.int64)
         history = history[history != item]
         paths = self._shared(user, item, history, "brand", self.brand_of, "HAS_BRAND")
         paths += self._shared(user, item, history, "category", self.category_of, "IN_CATEGORY")
@@ -132,31 +143,32 @@ class PathFinder:
         paths += self._chains(user, item, history)
         return paths
 
-    def has_candidates(self, user: int, items: np.ndarray) -> np.ndarray:
-        """Whether each of ``items`` (none bought by the user) has at least one candidate path;
-        the answer of ``bool(candidates(user, item))`` without listing the paths.
+    def has_candidates(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Whether each of ``items`` (none of them in ``history``) has at least one candidate
+        path from ``history``; the answer of ``bool(candidates(history, item))`` without
+        listing the paths.
 
         Every item one link or one co-buyer away from the history is gathered once from the
         matrices' rows, so a window of items costs a few dozen slices, not a sparse product."""
-        history = self.history(user)
+        history = np.asarray(history, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         found = np.isin(self.brand_of[items], self.brand_of[history][self.brand_of[history] >= 0])
         found |= np.isin(self.category_of[items],
                          self.category_of[history][self.category_of[history] >= 0])
         near = [*self.links.values(), *self.links_to.values()]
-        if self.max_collaborative:
-            near.append(self.co_purchases)
         found |= _in_sorted(items, _rows_union(near, history))
+        if self.max_collaborative:  # bought by someone who bought a history item
+            found |= _in_sorted(items, _rows_union(
+                [self.user_items], _rows_union([self.item_users], history)))
         if self.max_chains:
             via = _rows_union([self.linked], history)  # a chain's middle items
             for n in np.flatnonzero(~found):
                 found[n] = _in_sorted(_row(self.linked, int(items[n])), via).any()
         return found
 
-    @functools.cached_property
-    def co_purchases(self) -> sp.csr_matrix:
-        """Items × items: how many users bought both (the collaborative paths' middle)."""
-        return (self.item_users @ self.user_items).tocsr()
+    def has_train_candidates(self, user: int, items: np.ndarray) -> np.ndarray:
+        """:meth:`has_candidates` from the user's train history (the evaluation's rule)."""
+        return self.has_candidates(self.history(user), items)
 
     def _shared(self, user: int, item: int, history: np.ndarray, kind: str,
                 attribute: np.ndarray, rel: str) -> list[ReasonPath]:

@@ -6,25 +6,27 @@ benchmark all rank paths through :meth:`Explainer.ranked`.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from graphrec.explain.attribution import EdgeMasking
-from graphrec.dataset import GraphData
-from graphrec.model.kgrec import KGRec
-from graphrec.explain.paths import PathFinder, ReasonPath
+from graphrec.explain.paths import NO_USER, PathFinder, ReasonPath
+from graphrec.model.kernel import Propagated
 
 Weighted = tuple[float, ReasonPath]
 
 
 class Explainer:
-    """Candidate reason paths of ``(user, item)`` pairs weighted by edge masking."""
+    """Candidate reason paths of ``(history, item)`` pairs weighted by edge masking."""
 
-    def __init__(self, model: KGRec, data: GraphData, paths: PathFinder | None = None):
-        self.paths = paths or PathFinder(data)
-        self.masking = EdgeMasking(model)
+    def __init__(self, state: Propagated, paths: PathFinder):
+        self.paths = paths
+        self.masking = EdgeMasking(state)
 
-    def ranked(self, user: int, item: int) -> list[Weighted]:
-        """Every candidate path with the score it carries, the strongest first (ties keep the
-        finder's order: brand, category, links, collaborative)."""
-        candidates = self.paths.candidates(user, item)
-        weights = self.masking.path_weights(user, item, candidates)
+    def ranked(self, history: np.ndarray, item: int, user: int = NO_USER) -> list[Weighted]:
+        """Every candidate path from ``history`` to ``item`` with the score it carries, the
+        strongest first (ties keep the finder's order: brand, category, links,
+        collaborative); ``user`` is the paths' first node (see :meth:`PathFinder.candidates`)."""
+        candidates = self.paths.candidates(history, item, user)
+        weights = self.masking.path_weights(history, item, candidates)
         order = sorted(range(len(candidates)), key=lambda k: -weights[k])
         return [(weights[k], candidates[k]) for k in order]

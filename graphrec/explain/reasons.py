@@ -31,6 +31,9 @@ LINK_CLAUSES = {
     "BOUGHT_TOGETHER": "{source} is often bought together with {target}",
 }
 
+#: What a shopper with no purchase yet is shown, and why.
+POPULAR = "Popular with shoppers: bought by {buyers} of them{where}."
+
 
 class GraphFacts:
     """The counts sentences quote, from one GraphData's train purchases, indexed once."""
@@ -124,15 +127,17 @@ def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
 
 
 def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None],
-             weight: float | None = None) -> dict[str, Any]:
+             weight: float | None = None, user_id: str | None = None) -> dict[str, Any]:
     """``{"kind", "weight", "sentence", "nodes", "relationships", "cypher"}`` for one path.
 
     ``titles`` maps item ids to titles (items without one are labelled by id). Relationship
     ``from``/``to`` are node keys, in the direction the relationship has in the graph.
+    ``user_id`` names the path's first node (a user the graph ``data`` may not hold yet).
     """
     nodes = []
     for position, (node_type, index) in enumerate(path.nodes):
-        key = node_id(data, node_type, index)
+        key = (user_id if position == 0 and user_id is not None
+               else node_id(data, node_type, index))
         label = (short(titles.get(key)) or key) if node_type == "item" else key
         nodes.append({"key": f"n{position}", "type": LABELS[node_type], "id": key,
                       "label": label})
@@ -144,7 +149,7 @@ def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
         "sentence": sentence(path, data, titles),
         "nodes": nodes,
         "relationships": relationships,
-        "cypher": cypher_call(path, data),
+        "cypher": cypher_call(path, data, user_id),
     }
 
 
@@ -172,11 +177,11 @@ def distinct(weighted: Iterable[Weighted], data: GraphData, titles: Mapping[str,
 
 
 def describe_all(weighted: Iterable[Weighted], data: GraphData,
-                 titles: Mapping[str, str | None], top: int | None = None
-                 ) -> list[dict[str, Any]]:
+                 titles: Mapping[str, str | None], top: int | None = None,
+                 user_id: str | None = None) -> list[dict[str, Any]]:
     """:func:`describe` of each of the :func:`distinct` paths: a recommendation's reasons, none
     said twice."""
-    return [describe(path, data, titles, weight)
+    return [describe(path, data, titles, weight, user_id)
             for weight, path in distinct(weighted, data, titles, top)]
 
 
@@ -194,9 +199,30 @@ def _reading(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
     return (path.kind, item_name(node_id(data, "item", path.via_item), titles), named, *links)
 
 
-def cypher_call(path: ReasonPath, data: GraphData) -> dict[str, Any]:
+def describe_popular(item_id: str, details: Mapping[str, Any], category: str | None,
+                     buyers: int) -> dict[str, Any]:
+    """The reason shown with a popular item to a shopper who has bought nothing yet: how many
+    bought it, and where it sits in the shop (its category, its brand), drawn as the item and
+    its category (``cypher/explain/popular.cypher``)."""
+    where = "".join(part for part in (f", in {category}" if category else "",
+                                      f", by {details['brand']}" if details.get("brand") else ""))
+    nodes = [{"key": "n0", "type": "Item", "id": item_id,
+              "label": short(details.get("title")) or item_id}]
+    relationships = []
+    if category:
+        nodes.append({"key": "n1", "type": "Category", "id": category, "label": category})
+        relationships.append({"type": "IN_CATEGORY", "from": "n0", "to": "n1"})
+    return {"kind": "popular", "weight": None,
+            "sentence": POPULAR.format(buyers=buyers, where=where), "nodes": nodes,
+            "relationships": relationships,
+            "cypher": {"query": "explain/popular", "params": {"item": item_id}}}
+
+
+def cypher_call(path: ReasonPath, data: GraphData, user_id: str | None = None
+                ) -> dict[str, Any]:
     """The ``cypher/explain/`` query and parameters that find this path in the store."""
-    ids = [node_id(data, t, i) for t, i in path.nodes]
+    ids = [node_id(data, t, i) for t, i in path.nodes[1:]]
+    ids.insert(0, user_id if user_id is not None else node_id(data, *path.nodes[0]))
     params = {"user": ids[0], "via": ids[1], "item": ids[-1]}
     if path.kind == "collaborative":
         params["other"] = ids[2]

@@ -1,17 +1,28 @@
-"""A trained model on disk: one directory, written atomically, loaded without unpickling code.
+"""A trained model on disk: one directory, written atomically, read without torch or the store.
 
-Layout (``FORMAT_VERSION`` 1)::
+Layout (``FORMAT_VERSION`` 2)::
 
-    manifest.json   format and library versions, model class, data fingerprint, sha256 per file
-    config.json     the model's hyper-parameters and the training config
-    weights.pt      ``torch.save(model.state_dict())`` (tensors only; the graph is in it)
+    manifest.json   format and library versions, model class, data fingerprint, what the model
+                    was trained on (``trained_on``: the graph's counts and the time), sha256 per
+                    file
+    config.json     the model's hyper-parameters, the training config and the serving arrays'
+                    metadata
+    weights.pt      ``torch.save(model.state_dict())`` (for training on; serving never reads it)
     ids.json        users, items, brands and categories: index → id, as the model numbers them
     metrics.json    validation (and any other) metrics and the training history
+    arrays/*.npy    the graph the model was trained on (:class:`~graphrec.dataset.GraphData`'s
+                    edge arrays) and the propagated model (:class:`~graphrec.model.kernel.Propagated`)
+
+Everything a server needs to answer is here, so a worker starts without reading the graph out
+of the store, and a store whose data changed since training cannot stop it: the model is then
+*stale* (see :func:`graph_counts`), not unusable. :func:`load` memory-maps the arrays
+(``mmap_mode="r"``), so the workers of one server share their pages instead of each holding a
+copy, and imports neither torch nor pandas.
 
 :func:`save` writes everything into a temporary directory beside the target and moves it into
 place with ``os.replace``, so a reader sees the old artifact or the new one, never half of one.
-:func:`load` checks the format, the checksums and (given the data) the fingerprint, and fails
-with :class:`ArtifactError` saying which.
+:func:`load` checks the format and the checksums, and fails with :class:`ArtifactError` saying
+which.
 """
 from __future__ import annotations
 
@@ -20,34 +31,52 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
 import graphrec
-from graphrec.dataset import GraphData
-from graphrec.model.kgrec import KGRec
+from graphrec.dataset import LINK_RELATIONS, GraphData
+from graphrec.model.kernel import Propagated
 
-FORMAT_VERSION = 1
+if TYPE_CHECKING:
+    from graphrec.model.kgrec import KGRec
+    from graphrec.store.connection import GraphStore
+
+FORMAT_VERSION = 2
 FILES = ("config.json", "weights.pt", "ids.json", "metrics.json")
-MODEL_CLASSES = {"KGRec": KGRec}
+MODEL_CLASSES = ("KGRec",)
+#: GraphData's edge arrays kept in the artifact (links as ``link_<relation>``).
+GRAPH_ARRAYS = ("train", "item_brand", "item_category", "category_parent")
+#: The counts :func:`graph_counts` reads, in the order they are reported.
+COUNTS = ("users", "items", "purchases", "links")
 
 
 class ArtifactError(RuntimeError):
-    """An artifact cannot be used: unreadable, corrupted, of another format, or for other data."""
+    """An artifact cannot be used: unreadable, corrupted, of another format, or for other data.
+
+    ``reason`` says why without naming where the artifact lives (what an HTTP client may be
+    told); the message names both."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
 
 
 @dataclass
 class Artifact:
-    """A loaded artifact: the model (in eval mode) and what was saved with it."""
+    """A loaded artifact: the model as arrays, the graph it was trained on, what came with it."""
 
-    model: KGRec
+    state: Propagated
+    data: GraphData
     config: dict[str, Any]
     ids: dict[str, list[str]]
     metrics: dict[str, Any]
     manifest: dict[str, Any]
+    path: Path
 
     @property
     def fingerprint(self) -> str:
@@ -57,6 +86,38 @@ class Artifact:
     def version(self) -> str:
         """A short name of this model: its data fingerprint and weights checksum."""
         return f"{self.manifest['fingerprint']}-{self.manifest['sha256']['weights.pt'][:8]}"
+
+    @property
+    def trained_on(self) -> dict[str, Any]:
+        """The graph's counts when the model was trained, and when (``trained_at``, UTC)."""
+        return dict(self.manifest.get("trained_on") or {})
+
+    def load_model(self, device: str | None = None) -> KGRec:
+        """The torch model (to train on or to evaluate); serving never needs it."""
+        import torch
+
+        from graphrec.model.kgrec import KGRec
+
+        try:
+            state = torch.load(self.path / "weights.pt", map_location="cpu", weights_only=True)
+            model = KGRec.from_state_dict(self.config["model"], state)
+        except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
+            raise ArtifactError(self.path, f"weights do not fit the saved model config: "
+                                f"{exc}") from exc
+        return (model.to(device) if device is not None else model).eval()
+
+
+def graph_counts(store: GraphStore) -> dict[str, int]:
+    """The graph's size now, cheaply (``cypher/service/graph_counts.cypher``): what an artifact
+    records as ``trained_on`` and the service compares with to say whether a model is stale."""
+    row = store.read_once("service/graph_counts")[0]
+    return {name: int(row[name]) for name in COUNTS}
+
+
+def is_stale(trained_on: dict[str, Any], graph_now: dict[str, int]) -> bool:
+    """Whether the graph differs from the one the model was trained on (an artifact without
+    counts is taken as stale: nothing says otherwise)."""
+    return any(trained_on.get(name) != graph_now.get(name) for name in COUNTS)
 
 
 def _sha256(path: Path) -> str:
@@ -71,56 +132,104 @@ def _write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _graph_arrays(data: GraphData) -> dict[str, np.ndarray]:
+    arrays = {name: getattr(data, name) for name in GRAPH_ARRAYS}
+    arrays.update({f"link_{rel}": pairs for rel, pairs in data.links.items()})
+    return arrays
+
+
 def save(path: str | Path, model: KGRec, data: GraphData, config: dict[str, Any] | None = None,
-         metrics: dict[str, Any] | None = None) -> Path:
+         metrics: dict[str, Any] | None = None,
+         trained_on: dict[str, int] | None = None) -> Path:
     """Write ``model`` (trained on ``data``) as an artifact directory at ``path``.
 
     An artifact already at ``path`` is replaced as a whole. ``config`` is the training config
-    (e.g. ``dataclasses.asdict(TrainConfig)``), ``metrics`` anything JSON-able to keep with it.
+    (e.g. ``dataclasses.asdict(TrainConfig)``), ``metrics`` anything JSON-able to keep with it,
+    ``trained_on`` the store's :func:`graph_counts` when the graph was read.
     """
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
         torch.save(state, tmp / "weights.pt")
-        _write_json(tmp / "config.json", {"model": model.hparams(), "train": config or {}})
+        served = model.eval().propagated()
+        arrays = {**_graph_arrays(data), **{name: getattr(served, name)
+                                            for name in Propagated.ARRAYS}}
+        (tmp / "arrays").mkdir()
+        for name, array in arrays.items():
+            np.save(tmp / "arrays" / f"{name}.npy", np.ascontiguousarray(array))
+        _write_json(tmp / "config.json", {"model": model.hparams(), "train": config or {},
+                                          "serving": served.meta(),
+                                          "links": sorted(data.links)})
         _write_json(tmp / "ids.json", {name: getattr(data, name).tolist()
                                        for name in ("users", "items", "brands", "categories")})
         _write_json(tmp / "metrics.json", metrics or {})
+        files = [*FILES, *(f"arrays/{name}.npy" for name in arrays)]
         _write_json(tmp / "manifest.json", {
             "format_version": FORMAT_VERSION, "graphrec_version": graphrec.__version__,
             "torch_version": torch.__version__, "model_class": type(model).__name__,
             "fingerprint": data.fingerprint(),
-            "sha256": {name: _sha256(tmp / name) for name in FILES}})
+            "trained_on": {**(trained_on or {}),
+                           "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+            "sha256": {name: _sha256(tmp / name) for name in files}})
         os.chmod(tmp, 0o755)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / path.name)
-            try:
-                os.replace(tmp, path)
-            except OSError:
-                os.replace(old / path.name, path)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
 
 
+def _replace(tmp: Path, path: Path) -> None:
+    """Move the finished ``tmp`` to ``path``, replacing what is there."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+    os.replace(path, old / path.name)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        os.replace(old / path.name, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+        raise ArtifactError(path, f"unreadable ({exc})") from exc
 
 
-def load(path: str | Path, data: GraphData | None = None,
-         device: str | torch.device | None = None) -> Artifact:
-    """Load the artifact at ``path``; with ``data``, also check it was trained on that data.
+def _check(path: Path, manifest: dict[str, Any], names: list[str], hash_arrays: bool) -> None:
+    """Every file present; its checksum right (the arrays' only when ``hash_arrays``: reading
+    them through costs a tenth of a second per 60 MB, which a command answering in under a
+    second does without; their headers and sizes are still checked as they are mapped)."""
+    for name in names:
+        file = path / name
+        if not file.exists():
+            raise ArtifactError(path, f"{name} is missing")
+        if name.endswith(".npy") and not hash_arrays:
+            continue
+        if _sha256(file) != manifest.get("sha256", {}).get(name):
+            raise ArtifactError(path, f"{name} does not match its checksum in manifest.json "
+                                "(corrupted or edited); retrain or restore the artifact")
+
+
+def _array(path: Path, name: str) -> np.ndarray:
+    try:
+        return np.load(path / "arrays" / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(path, f"arrays/{name}.npy is unreadable ({exc}); retrain") from exc
+
+
+def load(path: str | Path, hash_arrays: bool = True) -> Artifact:
+    """Load the artifact at ``path``: the serving arrays memory-mapped, the graph it was trained
+    on, its ids and metadata (the torch model only on :meth:`Artifact.load_model`).
 
     Raises ``FileNotFoundError`` when there is no artifact at ``path`` and
     :class:`ArtifactError` when there is one that cannot be used.
@@ -132,31 +241,29 @@ def load(path: str | Path, data: GraphData | None = None,
     manifest = _read_json(manifest_path)
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version != FORMAT_VERSION:
-        raise ArtifactError(f"{path}: artifact format {version!r}, this graphrec "
+        raise ArtifactError(path, f"artifact format {version!r}, this graphrec "
                             f"({graphrec.__version__}) reads format {FORMAT_VERSION}; retrain")
-    model_class = MODEL_CLASSES.get(manifest.get("model_class"))
-    if model_class is None:
-        raise ArtifactError(f"{path}: unknown model class {manifest.get('model_class')!r}")
-    for name in FILES:
-        file = path / name
-        if not file.exists():
-            raise ArtifactError(f"{path}: {name} is missing")
-        expected = manifest.get("sha256", {}).get(name)
-        if _sha256(file) != expected:
-            raise ArtifactError(f"{path}: {name} does not match its checksum in manifest.json "
-                                "(corrupted or edited); retrain or restore the artifact")
-    if data is not None and data.fingerprint() != manifest.get("fingerprint"):
-        raise ArtifactError(
-            f"{path}: trained on data with fingerprint {manifest.get('fingerprint')}, "
-            f"but this data has {data.fingerprint()}; retrain on the current data")
-    config = _read_json(path / "config.json")
+    if manifest.get("model_class") not in MODEL_CLASSES:
+        raise ArtifactError(path, f"unknown model class {manifest.get('model_class')!r}")
+    _check(path, manifest, [*FILES, *sorted(n for n in manifest.get("sha256", {})
+                                            if n.startswith("arrays/"))], hash_arrays)
+    config, ids = _read_json(path / "config.json"), _read_json(path / "ids.json")
     try:
-        state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
-        model = model_class.from_state_dict(config["model"], state)
-    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
-        raise ArtifactError(f"{path}: weights do not fit the saved model config: {exc}") from exc
-    if device is not None:
-        model = model.to(device)
-    model.eval()
-    return Artifact(model=model, config=config, ids=_read_json(path / "ids.json"),
-                    metrics=_read_json(path / "metrics.json"), manifest=manifest)
+        state = Propagated.from_arrays({name: _array(path, name) for name in Propagated.ARRAYS},
+                                       config["serving"])
+        data = GraphData(
+            **{name: np.array(ids[name], dtype=object)
+               for name in ("users", "items", "brands", "categories")},
+            **{name: _array(path, name) for name in GRAPH_ARRAYS},
+            test=np.zeros((0, 2), dtype=np.int64),
+            links={rel: _array(path, f"link_{rel}") for rel in LINK_RELATIONS
+                   if rel in config["links"]})
+        sizes = config["model"]
+        nodes = sizes["num_items"] + sizes["num_brands"] + sizes["num_categories"]
+    except (KeyError, TypeError) as exc:
+        raise ArtifactError(path, f"config.json lacks what the arrays need ({exc!r}); "
+                            "retrain") from exc
+    if state.target.shape[0] != len(ids["items"]) or state.layers.shape[1] != nodes:
+        raise ArtifactError(path, f"the arrays do not fit ids.json and config.json; retrain")
+    return Artifact(state=state, data=data, config=config, ids=ids,
+                    metrics=_read_json(path / "metrics.json"), manifest=manifest, path=path)

@@ -15,15 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphrec.dataset import LINK_RELATIONS, GraphData
+from graphrec.dataset import GraphData
+from graphrec.model import kernel
+from graphrec.model.kernel import RELATIONS, Propagated
 
-#: Relations of the item-side graph: ``(source node type, relation, target node type)``.
-RELATIONS: tuple[tuple[str, str, str], ...] = (
-    ("item", "has_brand", "brand"),
-    ("item", "in_category", "category"),
-    ("category", "subcategory_of", "category"),
-    *(("item", relation, "item") for relation in LINK_RELATIONS),
-)
 NODE_TYPES = ("item", "brand", "category")
 
 
@@ -73,68 +68,48 @@ class KGRec(torch.nn.Module):
         H^{(l+1)} = \sum_r w_r \hat A_r H^{(l)}, \qquad
         P = \frac{1}{L+1} \sum_{l=0}^{L} H^{(l)}, \qquad w_r = \mathrm{softplus}(\theta_r).
 
-    Users are not nodes: a user is the items they bought,
+    Users are not nodes: a user is the items they bought (:mod:`graphrec.model.kernel`),
 
     .. math::
-        z_u = |N(u)|^{-\gamma} \sum_{j \in N(u)} Q_j \;(+\, e_u), \qquad
-        s(u, i) = z_u^\top P_i \;(+\, b_i),
+        z_u = |N(u)|^{-\gamma} \sum_{j \in N(u)} P_j, \qquad s(u, i) = z_u^\top P_i .
 
-    with :math:`Q` the history-side propagated embeddings (:math:`Q = P` unless
-    ``separate_history``), :math:`e_u` an optional free user vector and :math:`b_i` an optional
-    item bias. So :math:`s(u, i) = \sum_{j \in N(u)} |N(u)|^{-\gamma} Q_j^\top P_i + \dots`:
-    every bought item :math:`j` adds one term, which is what :meth:`contributions` returns, and
-    :math:`Q_j^\top P_i` unrolls (bilinearly) into the graph walks from :math:`j` and from
-    :math:`i` that the propagation sums.
+    So :math:`s(u, i) = \sum_{j \in N(u)} |N(u)|^{-\gamma} P_j^\top P_i`: every bought item
+    :math:`j` adds one term, and :math:`P_j^\top P_i` unrolls (bilinearly) into the graph walks
+    from :math:`j` and from :math:`i` that the propagation sums. Because a user is only their
+    items, a history the model never saw (a new user, a purchase made after training) is scored
+    by the same formula, without retraining.
 
     Training (see :mod:`graphrec.model.train`) drops a fraction of each user's history from the input
     and asks for the dropped items under a softmax over the whole catalogue
-    (:meth:`loss`): the task of the evaluation, "find the items not in the input".
-
-    Architecture chosen on a validation split carved from train (Amazon Beauty, NDCG@10 in
-    percent on the held-out tenth of each user's train items, seed 0; the test split untouched;
-    see :mod:`graphrec.model.train` for the training settings):
-
-    ============================================================  ========
-    variant (2 layers, softmax over all items, 50 % history drop)  val NDCG
-    ============================================================  ========
-    EASE λ=100 / EASE + 0.3 × links (baselines, for scale)        5.22 / 5.89
-    this model, 128 dims                                          6.97
-    128 dims, history left out of the softmax                     6.74
-    256 dims (the default)                                        7.07
-    ============================================================  ========
+    (:meth:`loss`): the task of the evaluation, "find the items not in the input". The
+    architecture was chosen on a validation split carved from train (the README's model
+    section has the table).
 
     Args:
         num_users: number of users.
         num_items: number of items.
         num_brands: number of brand nodes (0 without brands).
         num_categories: number of category nodes (0 without categories).
-        history: ``[2, n]`` train purchases ``(user, item)``; a user's representation is built
-            from these.
-        edges: relation name (see :data:`RELATIONS`) → ``[2, m]`` edges in node-type-local
-            indices; missing or empty relations are left out of the graph.
+        history: ``[2, n]`` train purchases ``(user, item)``: the histories that
+            :meth:`score_users` and :meth:`recommend` score (evaluation).
+        edges: relation name (see :data:`~graphrec.model.kernel.RELATIONS`) → ``[2, m]`` edges in
+            node-type-local indices; missing or empty relations are left out of the graph.
         embedding_dim: size of the embeddings. (default: ``64``)
         num_layers: propagation layers :math:`L`. (default: ``2``)
         history_exponent: :math:`\gamma` in the user representation's normalisation
             (``0`` sums, ``1`` averages). (default: ``0.5``)
-        separate_history: learn a second layer-0 table for the history side :math:`Q`.
-            (default: ``False``)
-        user_embedding: add a free vector :math:`e_u` per user. (default: ``False``)
-        item_bias: add a learnt bias :math:`b_i` per item. (default: ``False``)
         init_std: standard deviation of the normal initialisation. (default: ``0.1``)
     """
 
     def __init__(self, num_users: int, num_items: int, num_brands: int, num_categories: int,
                  history: Tensor, edges: Mapping[str, Tensor], *, embedding_dim: int = 64,
                  num_layers: int = 2, history_exponent: float = 0.5,
-                 separate_history: bool = False, user_embedding: bool = False,
-                 item_bias: bool = False, init_std: float = 0.1) -> None:
+                 init_std: float = 0.1) -> None:
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         self.num_brands, self.num_categories = num_brands, num_categories
         self.embedding_dim, self.num_layers = embedding_dim, num_layers
-        self.history_exponent = history_exponent
-        self.separate_history, self.user_embedding = separate_history, user_embedding
-        self.item_bias, self.init_std = item_bias, init_std
+        self.history_exponent, self.init_std = history_exponent, init_std
         self.num_nodes = num_items + num_brands + num_categories
         self.offset = {"item": 0, "brand": num_items, "category": num_items + num_brands}
 
@@ -149,12 +124,7 @@ class KGRec(torch.nn.Module):
 
         self.relation_logit = torch.nn.Parameter(torch.empty(len(self.relations)))
         self.embedding = torch.nn.Parameter(torch.empty(self.num_nodes, embedding_dim))
-        self.history_embedding = (torch.nn.Parameter(torch.empty(self.num_nodes, embedding_dim))
-                                  if separate_history else None)
-        self.user_vector = (torch.nn.Parameter(torch.empty(num_users, embedding_dim))
-                            if user_embedding else None)
-        self.bias = torch.nn.Parameter(torch.empty(num_items)) if item_bias else None
-        self._cache: tuple[Tensor, Tensor] | None = None
+        self._cache: Tensor | None = None
         self._graph_cache: tuple[Tensor, list[Tensor]] | None = None
         self.reset_parameters()
 
@@ -179,38 +149,15 @@ class KGRec(torch.nn.Module):
     # --- construction -------------------------------------------------------------------------
 
     def _build_graph(self, edges: Mapping[str, Tensor]) -> None:
-        """One symmetric CSR of all relations (each normalised alone), and one CSR each."""
-        kinds = {name: (src, dst) for src, name, dst in RELATIONS}
-        n = self.num_nodes
-        rows, cols, values, types = [], [], [], []
-        for r, name in enumerate(self.relations):
-            src_type, dst_type = kinds[name]
-            index = edges[name].long().cpu()
-            src, dst = index[0] + self.offset[src_type], index[1] + self.offset[dst_type]
-            keep = src != dst
-            row, col = torch.cat([src[keep], dst[keep]]), torch.cat([dst[keep], src[keep]])
-            key = torch.unique(row * n + col)  # a pair listed in both directions counts once
-            row, col = key // n, key % n
-            degree = torch.bincount(row, minlength=n).float()
-            scale = degree.clamp(min=1).pow(-0.5)
-            rows.append(row), cols.append(col), values.append(scale[row] * scale[col])
-            types.append(torch.full_like(row, r))
-        empty = [torch.zeros(0, dtype=torch.long)]
-        row, col = torch.cat(rows or empty), torch.cat(cols or empty)
-        value, edge_type = torch.cat(values or [torch.zeros(0)]), torch.cat(types or empty)
-        order = torch.argsort(row * n + col, stable=True)
-        row, col, value, edge_type = row[order], col[order], value[order], edge_type[order]
-        self.register_buffer("graph_row", row)
-        self.register_buffer("graph_col", col)
-        self.register_buffer("graph_value", value)
-        self.register_buffer("graph_type", edge_type)
-
-    def set_history(self, history: Tensor) -> None:
-        """Replace the purchases users are represented by (``[2, n]`` ``(user, item)``)."""
-        device = self.history_indptr.device
-        self._build_history(history)
-        self.history_indptr = self.history_indptr.to(device)
-        self.history_items = self.history_items.to(device)
+        """One symmetric CSR of all relations (each normalised alone), with each entry's
+        relation (:func:`graphrec.model.kernel.normalised_graph`)."""
+        arrays = {name: edges[name].long().cpu().numpy() for name in self.relations}
+        row, col, value, edge_type = kernel.normalised_graph(self.num_nodes, self.offset,
+                                                             self.relations, arrays)
+        self.register_buffer("graph_row", torch.from_numpy(row))
+        self.register_buffer("graph_col", torch.from_numpy(col))
+        self.register_buffer("graph_value", torch.from_numpy(value))
+        self.register_buffer("graph_type", torch.from_numpy(edge_type))
 
     def _build_history(self, history: Tensor) -> None:
         history = history.long().cpu()
@@ -223,11 +170,7 @@ class KGRec(torch.nn.Module):
 
     def reset_parameters(self) -> None:
         torch.nn.init.zeros_(self.relation_logit)  # with the offset in relation_weights: w_r = 1
-        for param in (self.embedding, self.history_embedding, self.user_vector):
-            if param is not None:
-                torch.nn.init.normal_(param, std=self.init_std)
-        if self.bias is not None:
-            torch.nn.init.zeros_(self.bias)
+        torch.nn.init.normal_(self.embedding, std=self.init_std)
         self._cache = None
 
     def hparams(self) -> dict[str, Any]:
@@ -236,8 +179,6 @@ class KGRec(torch.nn.Module):
                 "num_brands": self.num_brands, "num_categories": self.num_categories,
                 "relations": list(self.relations), "embedding_dim": self.embedding_dim,
                 "num_layers": self.num_layers, "history_exponent": self.history_exponent,
-                "separate_history": self.separate_history,
-                "user_embedding": self.user_embedding, "item_bias": self.item_bias,
                 "init_std": self.init_std}
 
     @classmethod
@@ -268,8 +209,8 @@ class KGRec(torch.nn.Module):
     def _per_relation(self) -> list[Tensor]:
         """One CSR ``Â_r`` per relation (for the gradient of the relation weights).
 
-        torch warns that its CSR support is in beta once per process: every gunicorn worker and
-        command would print it; only products and transposes are used here, which are stable."""
+        torch warns that its CSR support is in beta once per process: every command would print
+        it; only products and transposes are used here, which are stable."""
         n = self.num_nodes
         out = []
         with warnings.catch_warnings():
@@ -306,18 +247,9 @@ class KGRec(torch.nn.Module):
         """Mean of layers 0..L of the typed propagation of node features ``x`` ``[nodes, d]``."""
         return torch.stack(self.layers(x)).mean(0)
 
-    def history_tables(self) -> tuple[Tensor, Tensor]:
-        """Layer-0 tables ``(target side, history side)`` (the same one unless
-        ``separate_history``)."""
-        history = self.embedding if self.history_embedding is None else self.history_embedding
-        return self.embedding, history
-
-    def item_representations(self) -> tuple[Tensor, Tensor]:
-        """``(P, Q)``: target-side and history-side item representations, ``[items, d]`` each."""
-        target = self.propagate(self.embedding)[: self.num_items]
-        if self.history_embedding is None:
-            return target, target
-        return target, self.propagate(self.history_embedding)[: self.num_items]
+    def item_representations(self) -> Tensor:
+        """:math:`P`, the propagated item embeddings, ``[items, d]``."""
+        return self.propagate(self.embedding)[: self.num_items]
 
     def history_matrix(self, users: Tensor) -> Tensor:
         """The train purchases of ``users`` as a sparse ``[len(users), items]`` 0/1 matrix."""
@@ -337,31 +269,21 @@ class KGRec(torch.nn.Module):
         users = torch.as_tensor(users, dtype=torch.long, device=self.embedding.device)
         if history is None:
             history = self.history_matrix(users)
-        target, source = self.item_representations()
-        return self._score(users, history, target, source)
+        return self._score(history, self.item_representations())
 
-    def _score(self, users: Tensor, history: Tensor, target: Tensor, source: Tensor) -> Tensor:
+    def _score(self, history: Tensor, target: Tensor) -> Tensor:
+        """The kernel on a sparse batch of histories ``[users, items]``."""
         counts = torch.sparse.sum(history, 1).to_dense() if history._nnz() else torch.zeros(
             history.shape[0], device=target.device)
-        scale = counts.clamp(min=1).pow(-self.history_exponent)
-        z = torch.sparse.mm(history, source) * scale.unsqueeze(1)
-        if self.user_vector is not None:
-            z = z + self.user_vector[users]
-        scores = z @ target.T
-        if self.bias is not None:
-            scores = scores + self.bias
-        return scores
+        z = kernel.user_vectors(torch.sparse.mm(history, target), counts,
+                                self.history_exponent)
+        return kernel.scores(z, target)
 
-    def loss(self, scores: Tensor, targets: Tensor, exclude: Tensor | None = None) -> Tensor:
+    def loss(self, scores: Tensor, targets: Tensor) -> Tensor:
         """Softmax cross-entropy over all items, averaged over target purchases.
 
-        ``targets`` is ``[2, t]``: (row of ``scores``, item) pairs to find. ``exclude`` (same
-        form) are left out of the softmax: the input history, which the evaluation masks too, so
-        that the model is not taught to rank what the user already has against what they lack.
+        ``targets`` is ``[2, t]``: (row of ``scores``, item) pairs to find.
         """
-        if exclude is not None and exclude.shape[1]:
-            scores = scores.index_put((exclude[0], exclude[1]),
-                                      scores.new_tensor(-torch.inf))
         rows, items = targets
         per_row = torch.bincount(rows, minlength=scores.shape[0]).to(scores.dtype)
         log_norm = torch.logsumexp(scores, dim=1)
@@ -375,28 +297,17 @@ class KGRec(torch.nn.Module):
 
     @torch.no_grad()
     def score_users(self, users: Tensor | np.ndarray | Sequence[int]) -> Tensor:
-        """Scores of every item for ``users``, ``[len(users), items]`` (train items included)."""
+        """Scores of every item for ``users``' train histories, ``[len(users), items]`` (train
+        items included)."""
         users = torch.as_tensor(np.asarray(users), dtype=torch.long,
                                 device=self.embedding.device)
-        return self._score(users, self.history_matrix(users), *self._representations())
-
-    @torch.no_grad()
-    def score_user(self, user: int) -> Tensor:
-        """:meth:`score_users` of one user, ``[items]``, with dense indexing: a request serves
-        one user, and the sparse batch form costs four times as much for one row."""
-        target, source = self._representations()
-        items = self.history(user)
-        z = source[items].sum(0) * max(1, len(items)) ** -self.history_exponent
-        if self.user_vector is not None:
-            z = z + self.user_vector[user]
-        scores = target @ z
-        return scores + self.bias if self.bias is not None else scores
+        return self._score(self.history_matrix(users), self._representations())
 
     def history(self, user: int) -> Tensor:
         """The items ``user`` bought in train."""
         return self.history_items[self.history_indptr[user]:self.history_indptr[user + 1]]
 
-    def _representations(self) -> tuple[Tensor, Tensor]:
+    def _representations(self) -> Tensor:
         """:meth:`item_representations`, computed once per trained state (inference only)."""
         if self._cache is None or self.training:
             self._cache = self.item_representations()
@@ -410,7 +321,7 @@ class KGRec(torch.nn.Module):
         users = torch.as_tensor(np.asarray(users), dtype=torch.long,
                                 device=self.embedding.device)
         history = self.history_matrix(users)
-        scores = self._score(users, history, *self._representations())
+        scores = self._score(history, self._representations())
         if exclude_train:
             seen = history.indices()
             scores[seen[0], seen[1]] = -torch.inf
@@ -418,19 +329,17 @@ class KGRec(torch.nn.Module):
         return torch.topk(scores, k, dim=1)
 
     @torch.no_grad()
-    def contributions(self, user: int, items: Tensor | Sequence[int]) -> tuple[Tensor, Tensor]:
-        r"""What each bought item adds to the user's scores of ``items``.
-
-        Returns ``(history, terms)``: the user's train items ``[h]`` and ``terms[i, j]``
-        ``[len(items), h]``, the term of ``history[j]`` in the score of ``items[i]``
-        (:math:`|N(u)|^{-\gamma} Q_j^\top P_i`). The rest of the score (free user vector,
-        item bias) is :meth:`score_users` minus ``terms.sum(1)``.
-        """
-        target, source = self._representations()
-        history = self.history(user)
-        items = torch.as_tensor(items, dtype=torch.long, device=target.device)
-        scale = max(1, len(history)) ** -self.history_exponent
-        return history, (target[items] @ source[history].T) * scale
+    def propagated(self) -> Propagated:
+        """The trained model as the arrays serving computes with (:mod:`graphrec.model.kernel`)."""
+        layers = torch.stack(self.layers(self.embedding)).cpu().numpy()
+        weights = self.relation_weights().cpu().numpy()
+        edge_type = self.graph_type.cpu().numpy()
+        value = (self.graph_value.cpu().numpy() * weights[edge_type]).astype(np.float32)
+        return Propagated(
+            layers=layers, target=self._representations().cpu().numpy(),
+            edge_row=self.graph_row.cpu().numpy(), edge_col=self.graph_col.cpu().numpy(),
+            edge_type=edge_type, edge_value=value, relations=self.relations,
+            num_items=self.num_items, offset=dict(self.offset), exponent=self.history_exponent)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.num_users} users, {self.num_items} items, "

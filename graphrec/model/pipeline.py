@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphrec.model import artifact
 from graphrec.config import Settings
 from graphrec.evaluation.evaluate import evaluate
-from graphrec.store.export import Progress, export_graph
-from graphrec.store.connection import GraphStore
+from graphrec.model import artifact
+from graphrec.model.artifact import graph_counts
 from graphrec.model.train import TrainConfig, TrainHistory, train
+from graphrec.store.connection import GraphStore
+from graphrec.store.export import Progress, export_graph
 
 
 @dataclass
@@ -26,11 +27,15 @@ class TrainReport:
 def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig = TrainConfig(),
                      *, export_progress: Progress | None = None,
                      say: Any = None) -> TrainReport:
-    """Export the graph, train on its train split, measure on its test split, save atomically."""
+    """Export the graph, train on its train split, measure on its test split, save atomically.
+
+    The graph's counts are read first and recorded with the model: a change made while the
+    graph is read makes the model stale rather than passing unnoticed."""
+    trained_on = graph_counts(store)
     data, speed = export_graph(store, progress=export_progress)
     model, history = train(data, config, progress=say)
     metrics = evaluate(model, data) if len(data.test) else {}
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
-                         {"test": metrics, "history": history.to_dict()})
+                         {"test": metrics, "history": history.to_dict()}, trained_on)
     counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
     return TrainReport(path, speed, history, metrics, counts)

@@ -10,7 +10,6 @@ factories to name on the benchmark's command line (``graphrec.model.train:benchm
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -31,31 +30,25 @@ Progress = Callable[[str], None]
 class TrainConfig:
     """Everything that decides a trained model; saved with it.
 
-    Model: ``embedding_dim``, ``num_layers``, ``history_exponent``, ``separate_history``,
-    ``user_embedding``, ``item_bias`` (see :class:`~graphrec.model.kgrec.KGRec`) and which parts of the
-    knowledge graph it sees (``brands``, ``categories``, ``item_links``).
+    Model: ``embedding_dim``, ``num_layers``, ``history_exponent`` (see
+    :class:`~graphrec.model.kgrec.KGRec`) and which parts of the knowledge graph it sees (``brands``,
+    ``categories``, ``item_links``).
 
     Training: Adam with ``lr`` and ``weight_decay`` on batches of ``batch_size`` users, each
-    user's history with a fraction ``history_dropout`` held back as targets (and, with
-    ``exclude_history``, the rest left out of the softmax); validation NDCG@10
+    user's history with a fraction ``history_dropout`` held back as targets; validation NDCG@10
     every ``eval_every`` epochs on a split holding back ``validation_fraction`` of each user's
     train items, stopping after ``patience`` evaluations without a better one or at
-    ``max_epochs``. With ``refit`` a fresh model then trains the chosen number of epochs on all
-    of train; otherwise the best validated weights are kept. ``device`` ``None`` picks CUDA when
-    there is one.
+    ``max_epochs``. A fresh model then trains the chosen number of epochs on all of train (the
+    refit). ``device`` ``None`` picks CUDA when there is one.
     """
 
     embedding_dim: int = 256
     num_layers: int = 2
     history_exponent: float = 0.5
-    separate_history: bool = False
-    user_embedding: bool = False
-    item_bias: bool = False
     brands: bool = True
     categories: bool = True
     item_links: bool = True
     history_dropout: float = 0.5
-    exclude_history: bool = False
     lr: float = 5e-3
     weight_decay: float = 0.0
     batch_size: int = 2048
@@ -63,15 +56,12 @@ class TrainConfig:
     eval_every: int = 2
     patience: int = 3
     validation_fraction: float = 0.1
-    refit: bool = True
     seed: int = 0
     device: str | None = None
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
-                "history_exponent": self.history_exponent,
-                "separate_history": self.separate_history,
-                "user_embedding": self.user_embedding, "item_bias": self.item_bias}
+                "history_exponent": self.history_exponent}
 
     def build(self, data: GraphData) -> KGRec:
         return KGRec.from_data(data, brands=self.brands, categories=self.categories,
@@ -158,8 +148,7 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
     for users, history, targets in _batches(data, config, rng, device):
         if targets.shape[1] == 0:
             continue
-        exclude = history.indices() if config.exclude_history else None
-        loss = model.loss(model(users, history), targets, exclude=exclude)
+        loss = model.loss(model(users, history), targets)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -210,7 +199,7 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
         model, optimizer = _fresh(config, split, device)
         say(f"training {model!r} on {device}; validation: {len(split.test):,} held-out "
             "purchases")
-        best_epoch, best_ndcg, best_state = 0, -1.0, None
+        best_epoch, best_ndcg = 0, -1.0
         for epoch in range(1, config.max_epochs + 1):
             tick = time.perf_counter()
             loss = train_epoch(model, optimizer, split, config, rng)
@@ -221,7 +210,6 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
                 record.val_ndcg = metrics["ndcg@10"]
                 if record.val_ndcg > best_ndcg:
                     best_epoch, best_ndcg = epoch, record.val_ndcg
-                    best_state = copy.deepcopy(model.state_dict())
                     history.validation = metrics
             say(_format("validate", record, config.max_epochs, history.epochs_per_second,
                         (best_epoch, best_ndcg)))
@@ -229,20 +217,15 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
                 break
         history.best_epoch = best_epoch
         say(f"best validation ndcg@10 {best_ndcg:.2f} at epoch {best_epoch}")
-        if config.refit:
-            rng = np.random.default_rng(config.seed)
-            model, optimizer = _fresh(config, data, device)
-            for epoch in range(1, best_epoch + 1):
-                tick = time.perf_counter()
-                loss = train_epoch(model, optimizer, data, config, rng)
-                record = EpochRecord(epoch, loss, time.perf_counter() - tick, phase="refit")
-                history.epochs.append(record)
-                rate = epoch / sum(r.seconds for r in history.epochs if r.phase == "refit")
-                say(_format("refit", record, best_epoch, rate, (0, 0.0)))
-        else:
-            if best_state is not None:
-                model.load_state_dict(best_state)
-            model.set_history(torch.from_numpy(data.train.T.copy()))
+        rng = np.random.default_rng(config.seed)
+        model, optimizer = _fresh(config, data, device)
+        for epoch in range(1, best_epoch + 1):
+            tick = time.perf_counter()
+            loss = train_epoch(model, optimizer, data, config, rng)
+            record = EpochRecord(epoch, loss, time.perf_counter() - tick, phase="refit")
+            history.epochs.append(record)
+            rate = epoch / sum(r.seconds for r in history.epochs if r.phase == "refit")
+            say(_format("refit", record, best_epoch, rate, (0, 0.0)))
     model.eval()
     history.seconds_total = time.perf_counter() - started
     say(f"trained in {history.seconds_total:.0f}s ({history.epochs_per_second:.2f} epochs/s)")
@@ -274,7 +257,7 @@ class KGRecRecommender:
                                                self.model.relation_weights().tolist())),
                          **{k: v for k, v in dataclasses.asdict(self.config).items()
                             if k in ("embedding_dim", "num_layers", "brands", "categories",
-                                     "item_links", "history_dropout", "refit")}}
+                                     "item_links", "history_dropout")}}
         return self
 
     def score_users(self, users: np.ndarray) -> torch.Tensor:

@@ -33,9 +33,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from graphrec.explain.paths import ReasonPath
 from graphrec.explain.reasons import describe
-from graphrec.serving.service import RecommendationService
+from graphrec.serving.service import RecommendationService, UnknownUser
 from graphrec.store.connection import GraphStore
 
 Rows = list[dict[str, Any]]
@@ -128,40 +130,48 @@ class Publisher:
 
     def users(self, user_ids: Sequence[str] | None = None) -> list[str]:
         """The users to publish for: ``user_ids`` without repeats, or every user the model
-        knows. Raises :class:`~graphrec.serving.recommend.UnknownUser` for the first id the model
+        knows. Raises :class:`~graphrec.serving.recommend.UnknownUser` for the first id the store
         lacks, so that a typo stops the job before anything is written."""
         if not user_ids:
             return list(self.service.recommender.user_ids)
         users = list(dict.fromkeys(user_ids))
+        found = {row["user_id"] for row in self.store.read("publish/purchases", users=users)}
         for user in users:
-            self.service.recommender.user_index(user)
+            if user not in found:
+                raise UnknownUser(user)
         return users
 
     def build(self, user_ids: Sequence[str]) -> Batch:
-        """The rows of these users: their top k, and the top paths of each recommendation."""
+        """The rows of these users: their top k from their purchases as the store holds them
+        now, and the top paths of each recommendation. A user with no purchase gets no rows:
+        the popular items a page shows them are nobody's personal recommendations."""
         bought = {row["user_id"]: row["items"]
                   for row in self.store.read("publish/purchases", users=list(user_ids))}
         batch, found = Batch(), []
         for user in user_ids:
-            ranked = self.service.ranked(user, self.k, bought.get(user, ()))
+            history = self.service.recommender.history(bought.get(user, ()))
+            if not len(history):
+                continue
+            ranked = self.service.ranked(user, history, self.k)
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]
-            for item, weighted in self._weighted(user, [r.item_id for r in ranked]).items():
+            for item, weighted in self._weighted(user, history,
+                                                 [r.item_id for r in ranked]).items():
                 found += [(user, item, n, w, p) for n, (w, p) in enumerate(weighted, start=1)]
         titles = self._titles([p for *_, p in found])
         for user, item, rank, weight, path in found:
-            view = describe(path, self.service.data, titles, weight)
+            view = describe(path, self.service.data, titles, weight, user)
             self._add_path(batch, user, item, rank, view, path)
         return batch
 
-    def _weighted(self, user: str, item_ids: list[str]
+    def _weighted(self, user: str, history: np.ndarray, item_ids: list[str]
                   ) -> dict[str, list[tuple[float, ReasonPath]]]:
         """Each item's top paths with the weights that ``graphrec explain`` shows: the
-        service computes them (its ``_weighted``), this module never does."""
+        service computes them (its ``weighted``), this module never does."""
         if not self.top or not item_ids:
             return {}
         return {item: paths[: self.top]
-                for item, paths in self.service._weighted(user, item_ids).items()}
+                for item, paths in self.service.weighted(user, history, item_ids).items()}
 
     def _titles(self, paths: list[ReasonPath]) -> dict[str, str | None]:
         items = self.service.data.items

@@ -4,21 +4,29 @@ graphrec serves only what it can explain: an item with no reason path to the use
 category, link, link chain or co-buyer in common with what they bought) is passed over for the
 next one down. The service, ``graphrec recommend``, ``publish`` and the benchmark's evaluation
 all rank through :func:`top_accepted`, so the lists that are measured are the lists that are
-served.
+served. numpy only: serving never imports torch.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 #: ``items (int64 array) → bool array``: whether each may be recommended.
 Accept = Callable[[np.ndarray], np.ndarray]
 
 
-def top_accepted(scores: torch.Tensor, k: int, accept: Accept | None = None,
-                 window: int | None = None) -> torch.Tensor:
+def top(scores: np.ndarray, size: int) -> np.ndarray:
+    """Indices of the ``size`` highest scores, best first (ties: the lower index first)."""
+    if size <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = (np.argpartition(-scores, size - 1)[:size] if size < len(scores)
+            else np.arange(len(scores)))
+    return part[np.lexsort((part, -scores[part]))].astype(np.int64)
+
+
+def top_accepted(scores: np.ndarray, k: int, accept: Accept | None = None,
+                 window: int | None = None) -> np.ndarray:
     """Indices of the ``k`` best finite scores (``-inf`` marks what must not be recommended)
     that ``accept`` lets through, best first; fewer when fewer exist.
 
@@ -26,13 +34,14 @@ def top_accepted(scores: torch.Tensor, k: int, accept: Accept | None = None,
     window grows fourfold while too few pass, so the usual case, nearly every top item
     accepted, asks about ``2k`` items once.
     """
-    finite = int(torch.isfinite(scores).sum())
+    scores = np.asarray(scores)
+    finite = int(np.isfinite(scores).sum())
     size = min(finite, k if accept is None else (window or 2 * k))
     while True:
-        top = torch.topk(scores, size).indices
+        best = top(scores, size)
         if accept is None:
-            return top[:k]
-        kept = top[torch.from_numpy(np.asarray(accept(top.numpy()), dtype=bool))][:k]
+            return best[:k]
+        kept = best[np.asarray(accept(best), dtype=bool)][:k]
         if len(kept) == k or size == finite:
             return kept
         size = min(finite, size * 4)

@@ -1,23 +1,26 @@
-"""Serving recommendations from a saved model: ids in, ranked item ids out.
+"""Serving recommendations from a saved model: ids in, ranked item ids out, on numpy arrays.
 
 The model numbers users and items by the id maps saved with it; this module is the one place
-that translates between those numbers and the ids the shop knows, and that removes what the
-user already bought (every purchase the store holds, not only those the model saw).
+that translates between those numbers and the ids the shop knows. A user is scored from the
+items they bought as the store says now (:meth:`Recommender.history`), so a shopper the model
+never saw, or a purchase made after training, is answered without retraining; purchases of
+items the model does not know are left out of the score (and never recommended).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cached_property
 
-import torch
+import numpy as np
 
-from graphrec.model import artifact as artifacts
-from graphrec.serving.ranking import Accept, top_accepted
+from graphrec.explain.paths import NO_USER
+from graphrec.model.artifact import Artifact
+from graphrec.serving.ranking import Accept, top, top_accepted
 
 
 class UnknownUser(KeyError):
-    """The user id is not one the model was trained with."""
+    """The store has no user with this id."""
 
 
 class UnknownItem(KeyError):
@@ -34,27 +37,22 @@ class Scored:
 class Recommender:
     """A loaded artifact with its id maps."""
 
-    def __init__(self, loaded: artifacts.Artifact):
+    def __init__(self, loaded: Artifact):
         self.artifact = loaded
-        self.model = loaded.model
+        self.state = loaded.state
         self.user_ids: list[str] = loaded.ids["users"]
         self.item_ids: list[str] = loaded.ids["items"]
         self._user_index = {u: i for i, u in enumerate(self.user_ids)}
         self._item_index = {item: i for i, item in enumerate(self.item_ids)}
-
-    @classmethod
-    def load(cls, path: str | Path) -> Recommender:
-        return cls(artifacts.load(path))
 
     @property
     def version(self) -> str:
         return self.artifact.version
 
     def user_index(self, user_id: str) -> int:
-        try:
-            return self._user_index[user_id]
-        except KeyError:
-            raise UnknownUser(user_id) from None
+        """The model's index of the user, :data:`~graphrec.explain.paths.NO_USER` for one it never
+        saw (they are scored all the same, from their purchases)."""
+        return self._user_index.get(user_id, NO_USER)
 
     def item_index(self, item_id: str) -> int:
         try:
@@ -62,19 +60,36 @@ class Recommender:
         except KeyError:
             raise UnknownItem(item_id) from None
 
-    def scores(self, user_id: str) -> torch.Tensor:
-        """The model's score of every item for the user, ``[items]``."""
-        return self.model.score_user(self.user_index(user_id))
+    def history(self, bought: Iterable[str]) -> np.ndarray:
+        """The indices of the bought items the model knows, ascending, without repeats."""
+        known = {self._item_index[i] for i in bought if i in self._item_index}
+        return np.array(sorted(known), dtype=np.int64)
 
-    def recommend(self, user_id: str, k: int = 10, bought: Iterable[str] = (),
-                  accept: Accept | None = None) -> list[Scored]:
-        """The ``k`` best items the user has not bought (in train, or in ``bought``), only among
-        those ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`)."""
-        scores = self.scores(user_id)
-        scores[self.model.history(self.user_index(user_id))] = -torch.inf
-        extra = [self._item_index[i] for i in bought if i in self._item_index]
-        if extra:
-            scores[torch.tensor(extra)] = -torch.inf
-        top = top_accepted(scores, k, accept)
+    def scores(self, history: np.ndarray) -> np.ndarray:
+        """The model's score of every item for a user who bought ``history``, ``[items]``."""
+        return self.state.scores(history)
+
+    def recommend(self, history: np.ndarray, k: int = 10, accept: Accept | None = None,
+                  exclude: np.ndarray | None = None) -> list[Scored]:
+        """The ``k`` best items neither in ``history`` nor in ``exclude``, only among those
+        ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`)."""
+        scores = self.scores(history)
+        scores[history] = -np.inf
+        if exclude is not None:
+            scores[exclude] = -np.inf
         return [Scored(rank, self.item_ids[int(i)], float(scores[i]))
-                for rank, i in enumerate(top, start=1)]
+                for rank, i in enumerate(top_accepted(scores, k, accept), start=1)]
+
+    @cached_property
+    def buyers(self) -> np.ndarray:
+        """Train buyers per item, ``[items]``: what a shopper with no purchase is shown."""
+        return np.bincount(np.asarray(self.artifact.data.train)[:, 1],
+                           minlength=len(self.item_ids))
+
+    def popular(self, k: int, exclude: np.ndarray) -> list[Scored]:
+        """The ``k`` most bought items (train buyers as the score) not in ``exclude``."""
+        counts = self.buyers.astype(np.float64)
+        counts[exclude] = -np.inf
+        best = top(counts, min(k, int(np.isfinite(counts).sum())))
+        return [Scored(rank, self.item_ids[int(i)], float(counts[i]))
+                for rank, i in enumerate(best, start=1)]

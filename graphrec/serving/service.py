@@ -1,31 +1,36 @@
 """Recommendations with their reasons, for the HTTP service: one object per worker process.
 
-It holds the model (:class:`~graphrec.serving.recommend.Recommender`), the train graph the model was
-trained on (for the reason paths) and the store (for what each user has bought by now and for
-item details). A path's weight is the score the pair loses when the path's edges are masked in
-the model (:mod:`graphrec.explain.attribution`), so the first reason is the one the score leans on most.
+It holds the model (:class:`~graphrec.serving.recommend.Recommender`, arrays memory-mapped from the
+artifact), the graph the model was trained on (for the reason paths, from the same artifact)
+and the store (for what each user has bought by now and for item details). A user is scored
+and explained from their purchases as the store holds them at the request: a shopper who
+signed up after training, or a purchase made a minute ago, counts at once. A path's weight is
+the score the pair loses when the path's edges are masked in the model
+(:mod:`graphrec.explain.attribution`), so the first reason is the one the score leans on most.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import pickle
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
-from graphrec.model import artifact
+import numpy as np
+
 from graphrec.config import Settings
-from graphrec.dataset import GraphData
+from graphrec.explain.paths import PathFinder, ReasonPath
 from graphrec.explain.ranker import Explainer
-from graphrec.store.export import export_graph
-from graphrec.explain.paths import ReasonPath
-from graphrec.explain.reasons import describe
+from graphrec.explain.reasons import describe, describe_popular
+from graphrec.model import artifact
 from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
-__all__ = ["ItemDetails", "ReasonCache", "RecommendationService", "UnknownItem", "UnknownUser"]
+__all__ = ["Freshness", "ItemDetails", "ReasonCache", "RecommendationService", "UnknownItem",
+           "UnknownUser"]
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +46,9 @@ class ReasonCache:
     ``size`` pairs (0: none kept).
 
     Ranking a pair's paths is most of what a request costs (with edge masking, milliseconds a
-    pair), and its answer depends only on the model and the graph it was trained on, both fixed
-    for the life of the service: a kept answer never goes stale. The page asks for a user's
+    pair), and its answer depends only on the model, the graph it was trained on (both fixed for
+    the life of the service) and the user's purchases, which are part of the key: a kept answer
+    never goes stale, and a new purchase simply misses. The page asks for a user's
     recommendations with their top reasons, then for the explanation of the one clicked, which
     is then already here; so are the reasons of a page seen again.
 
@@ -54,21 +60,22 @@ class ReasonCache:
 
     def __init__(self, size: int, keep: int = 3):
         self.size, self.keep = size, keep
-        self._pairs: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._pairs: OrderedDict[tuple[Hashable, str], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, user_id: str, item_ids: Sequence[str],
+    def get(self, user: Hashable, item_ids: Sequence[str],
             rank: Callable[[list[str]], dict[str, Weighted]]) -> dict[str, Weighted]:
-        """Each item's kept paths; those of the pairs not kept are ranked by ``rank(items)``."""
+        """Each item's kept paths for ``user`` (a key naming the user and their purchases);
+        those of the pairs not kept are ranked by ``rank(items)``."""
         found: dict[str, Weighted] = {}
         missing = []
         with self._lock:
             for item_id in item_ids:
-                kept = self._pairs.get((user_id, item_id))
+                kept = self._pairs.get((user, item_id))
                 if kept is None:
                     missing.append(item_id)
                 else:
-                    self._pairs.move_to_end((user_id, item_id))
+                    self._pairs.move_to_end((user, item_id))
                     found[item_id] = pickle.loads(kept)
         if missing:
             ranked = rank(missing)  # outside the lock: other requests go on meanwhile
@@ -76,7 +83,7 @@ class ReasonCache:
                 for item_id in missing:
                     found[item_id] = ranked[item_id][: self.keep]
                     if self.size:
-                        self._pairs[(user_id, item_id)] = pickle.dumps(found[item_id])
+                        self._pairs[(user, item_id)] = pickle.dumps(found[item_id])
                 while len(self._pairs) > self.size:
                     self._pairs.popitem(last=False)
         return found
@@ -97,6 +104,12 @@ class ItemDetails:
         self._lock = threading.Lock()
         self._copy: tuple[dict[str, Mapping[str, Any]], dict[str, str | None]] | None = None
         self._read_at = 0.0
+
+    def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
+                                                       Mapping[str, str | None]]:
+        """``(item id → {"title", "price", "brand"}, item id → title)`` covering ``item_ids``
+        (here: every item; the store's missing ones are absent)."""
+        return self._current()
 
     def details(self) -> Mapping[str, Mapping[str, Any]]:
         """Item id → ``{"title", "price", "brand"}``; items the store lacks are absent."""
@@ -123,104 +136,256 @@ class ItemDetails:
         return self._copy
 
     def _read(self) -> None:
-        rows = self.store.read_once("service/items", ids=self.item_ids)
-        details = {row.pop("item_id"): row for row in rows}
-        self._copy = details, {key: row["title"] for key, row in details.items()}
+        self._copy = _read_details(self.store, self.item_ids)
         self._read_at = time.monotonic()
 
 
+class ItemDetailsOnDemand:
+    """Title, price and brand of just the items an answer names, read when asked: for a
+    command that answers once, where reading the whole catalogue would be most of its time."""
+
+    def __init__(self, store: GraphStore):
+        self.store = store
+
+    def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
+                                                       Mapping[str, str | None]]:
+        return _read_details(self.store, sorted(set(item_ids)))
+
+
+def _read_details(store: GraphStore, item_ids: Sequence[str]
+                  ) -> tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]:
+    rows = store.read_once("service/items", ids=list(item_ids))
+    details: dict[str, Mapping[str, Any]] = {row.pop("item_id"): row for row in rows}
+    return details, {key: row["title"] for key, row in details.items()}
+
+
+class Freshness:
+    """Whether the model is stale: the graph's counts now (:func:`graphrec.model.artifact.graph_counts`,
+    read at most every ``max_age`` seconds) against those it was trained on.
+
+    A stale model keeps serving (a user is scored from their live purchases whatever the model
+    saw); the counts only tell an operator that retraining would see more. When a re-read fails,
+    the last counts are kept for another ``max_age``.
+    """
+
+    def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float = 60.0):
+        self.store, self.trained_on, self.max_age = store, dict(trained_on), max_age
+        self._lock = threading.Lock()
+        self._now: dict[str, int] | None = None
+        self._read_at = 0.0
+
+    def report(self) -> dict[str, Any]:
+        """``{"stale", "trained_on", "graph_now"}``."""
+        with self._lock:
+            if self._now is None or time.monotonic() - self._read_at >= self.max_age:
+                try:
+                    self._now = artifact.graph_counts(self.store)
+                except StoreUnavailable:
+                    if self._now is None:
+                        raise
+                    log.warning("graph counts not refreshed, keeping the old ones")
+                self._read_at = time.monotonic()
+            now = dict(self._now)
+        return {"stale": artifact.is_stale(self.trained_on, now), "trained_on": self.trained_on,
+                "graph_now": now}
+
+    def line(self) -> str | None:
+        """One line for a command's output when the model is stale, else ``None``."""
+        report = self.report()
+        if not report["stale"]:
+            return None
+        trained, now = report["trained_on"], report["graph_now"]
+        changes = ", ".join(f"{name} {trained.get(name)} → {value}"
+                            for name, value in now.items() if trained.get(name) != value)
+        when = trained.get("trained_at", "at an unknown time")
+        return (f"note: the model is stale (trained {when}; since then {changes}): "
+                "graphrec train would learn from the new data")
+
+
 class RecommendationService:
-    """Recommendations and explanations: the web app, ``graphrec explain`` and ``publish``.
+    """Recommendations and explanations: the web app, ``graphrec recommend``, ``explain`` and
+    ``publish``.
 
     What a request reads, and from where:
 
-    * the model, the train graph and the path index: in memory, fixed for the life of the
-      object (a new model means a new service);
-    * item details (titles, prices, brands): from :class:`ItemDetails`, which keeps them all
-      and re-reads them every ``details_max_age`` seconds: display data may lag a little;
-    * reason paths: ranked by :meth:`_weighted`, the top ones of the last
-      ``reason_cache_size`` pairs kept (:class:`ReasonCache`): they never change;
+    * the model, the graph it was trained on and the path index: from the artifact, fixed for
+      the life of the object (a new model means a new service);
     * the user's purchases: from the store, on every request, in one auto-commit query. They
-      must not lag: an item bought after the model was trained is never recommended, and the
-      store is the only place that knows of it. This round trip is also why a request answers
-      503 when the store is down, instead of recommending from what it remembers.
+      are the user: the scores, the items left out and the start of every reason path. A user
+      the store does not have is :class:`UnknownUser`; one with no purchase (of an item the
+      model knows) gets the shop's most bought items, each labelled ``popular``. This round trip
+      is also why a request answers 503 when the store is down, instead of recommending from
+      what it remembers;
+    * item details (titles, prices, brands): from ``details`` (:class:`ItemDetails`, which keeps
+      them all and re-reads them every ``details_max_age`` seconds, or
+      :class:`ItemDetailsOnDemand` for a command);
+    * reason paths: ranked by :meth:`weighted`, the top ones of the last ``reason_cache_size``
+      (user, purchases, item) triples kept (:class:`ReasonCache`);
+    * whether the model is stale: :class:`Freshness`, for ``/api/health`` and the commands.
     """
 
-    def __init__(self, recommender: Recommender, data: GraphData, store: GraphStore,
-                 details_max_age: float = 60.0, reason_cache_size: int = 0):
+    def __init__(self, recommender: Recommender, store: GraphStore,
+                 details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int = 0):
         self.recommender = recommender
-        self.data = data
+        self.data = recommender.artifact.data
         self.store = store
-        self.items = ItemDetails(store, recommender.item_ids, details_max_age)
+        self.items = details
         self.reasons = ReasonCache(reason_cache_size)
-        self.explainer = Explainer(recommender.model, data)
-        self.paths = self.explainer.paths
+        self.paths = PathFinder(self.data)
+        self.explainer = Explainer(recommender.state, self.paths)
+        self.freshness = Freshness(store, recommender.artifact.trained_on)
 
     @classmethod
-    def load(cls, settings: Settings, store: GraphStore, details_max_age: float = 60.0,
-             reason_cache_size: int = 0) -> RecommendationService:
-        """The model under ``settings.models_dir`` and the graph it was trained on, read from
-        the store (the artifact refuses a graph that changed since: retrain then).
+    def load(cls, settings: Settings, store: GraphStore, details_max_age: float | None = 60.0,
+             reason_cache_size: int = 0, hash_arrays: bool = True) -> RecommendationService:
+        """The model under ``settings.models_dir``, with everything it needs from its artifact;
+        item details kept and re-read every ``details_max_age`` seconds, or read per answer when
+        ``None`` (a command). ``hash_arrays``: see :func:`graphrec.model.artifact.load`.
 
-        FileNotFoundError when no model is trained.
+        FileNotFoundError when no model is trained; ArtifactError when it cannot be used.
         """
-        data, _ = export_graph(store)
-        recommender = Recommender(artifact.load(settings.model_path, data=data))
-        return cls(recommender, data, store, details_max_age, reason_cache_size)
+        recommender = Recommender(artifact.load(settings.model_path, hash_arrays))
+        details = (ItemDetailsOnDemand(store) if details_max_age is None
+                   else ItemDetails(store, recommender.item_ids, details_max_age))
+        return cls(recommender, store, details, reason_cache_size)
 
     @property
     def model_version(self) -> str:
         return self.recommender.version
 
-    def ranked(self, user_id: str, k: int, bought: Iterable[str]) -> list[Scored]:
-        """The user's top ``k`` not in ``bought``, only among items with at least one reason
-        path: graphrec recommends nothing it cannot explain."""
-        user = self.recommender.user_index(user_id)
+    def health(self) -> dict[str, Any]:
+        """The ``model`` block of ``/api/health``."""
+        return {"ok": True, "version": self.model_version, **self.freshness.report()}
+
+    # --- the answers --------------------------------------------------------------------------
+
+    def ranked(self, user_id: str, history: np.ndarray, k: int,
+               exclude: np.ndarray | None = None) -> list[Scored]:
+        """The top ``k`` for a user who bought ``history`` (model indices), never one of
+        ``exclude`` (what they dismissed), only among items with at least one reason path:
+        graphrec recommends nothing it cannot explain."""
         return self.recommender.recommend(
-            user_id, k, bought=bought, accept=lambda items: self.paths.has_candidates(user, items))
+            history, k, accept=lambda items: self.paths.has_candidates(history, items),
+            exclude=exclude)
 
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
-        ranked = self.ranked(user_id, k, self._bought(user_id))
-        weighted = self._reasons(user_id, [r.item_id for r in ranked], top=1)
+        """The user's top ``k``, each with its strongest reason (``popular`` ones for a user
+        with no purchase yet)."""
+        bought, history, dismissed = self._history(user_id)
+        if not len(history):
+            return self._popular(bought, dismissed, k)
+        ranked = self.ranked(user_id, history, k, exclude=dismissed)
+        weighted = self._reasons(user_id, history, [r.item_id for r in ranked], top=1)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
-        details, titles = self.items.details(), self.items.titles()
+        details, titles = self.items.labels(self._named([r.item_id for r in ranked],
+                                                        [p for _, p in best.values()]))
         out = []
         for r in ranked:
             reason = None
             if r.item_id in best:
                 weight, path = best[r.item_id]
-                reason = describe(path, self.data, titles, weight)
+                reason = describe(path, self.data, titles, weight, user_id)
             out.append({"rank": r.rank, "item_id": r.item_id, "score": r.score,
                         **details.get(r.item_id, NO_DETAILS), "reason": reason})
         return out
 
     def explain(self, user_id: str, item_id: str, top: int = 3) -> dict[str, Any]:
-        bought = self._bought(user_id)
-        scores = self.recommender.scores(user_id)
+        """The ``top`` reasons of ``item_id`` for the user, its score and ``rank``: its place
+        in the list :meth:`recommend` serves (``None`` when it is not served: bought already,
+        or no reason path)."""
         index = self.recommender.item_index(item_id)
-        rank = int((scores > scores[index]).sum()) + 1
-        paths = self._reasons(user_id, [item_id], top)[item_id][:top]
-        titles = self.items.titles()
-        return {"user_id": user_id, "item_id": item_id, "score": float(scores[index]),
-                "rank": rank, "already_bought": item_id in bought,
-                "paths": [describe(p, self.data, titles, w) for w, p in paths]}
+        bought, history, dismissed = self._history(user_id)
+        if not len(history):
+            return self._explain_popular(user_id, item_id, index, bought, dismissed)
+        scores = self.recommender.scores(history)
+        score = float(scores[index])
+        already = item_id in bought
+        paths = [] if already else self._reasons(user_id, history, [item_id], top)[item_id][:top]
+        rank = None
+        if paths and index not in dismissed:
+            scores[history] = -np.inf
+            scores[dismissed] = -np.inf
+            better = np.flatnonzero(_ahead(scores, index))
+            rank = int(self.paths.has_candidates(history, better).sum()) + 1
+        _, titles = self.items.labels(self._named([item_id], [p for _, p in paths]))
+        return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
+                "already_bought": already, "basis": "purchases",
+                "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}
 
-    def _weighted(self, user_id: str, item_ids: list[str]
-                  ) -> dict[str, list[tuple[float, ReasonPath]]]:
-        """Each item's candidate paths with their weights, strongest first."""
+    def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str]
+                 ) -> dict[str, list[tuple[float, ReasonPath]]]:
+        """Each item's candidate paths from ``history`` with their weights, strongest first."""
         user = self.recommender.user_index(user_id)
-        return {item_id: self.explainer.ranked(user, self.recommender.item_index(item_id))
+        return {item_id: self.explainer.ranked(history, self.recommender.item_index(item_id),
+                                               user)
                 for item_id in item_ids}
 
-    def _reasons(self, user_id: str, item_ids: list[str], top: int) -> dict[str, Weighted]:
-        """At least the ``top`` strongest paths of each item (through the cache when it keeps
-        that many)."""
-        if top > self.reasons.keep:
-            return self._weighted(user_id, item_ids)
-        return self.reasons.get(user_id, item_ids, lambda missing: self._weighted(user_id, missing))
+    # --- helpers ------------------------------------------------------------------------------
 
-    def _bought(self, user_id: str) -> list[str]:
-        """Every item the store says the user bought, now (see the class's docstring)."""
-        self.recommender.user_index(user_id)
+    def _history(self, user_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """What the store says the user bought, now, its items the model knows, and the items
+        they dismissed (``graphrec.serving.events``; both as indices, never recommended);
+        :class:`UnknownUser` when the store has no such user."""
         rows = self.store.read_once("service/user_purchases", user=user_id)
-        return rows[0]["items"] if rows else []
+        if not rows:
+            raise UnknownUser(user_id)
+        bought = rows[0]["items"]
+        return (bought, self.recommender.history(bought),
+                self.recommender.history(rows[0]["dismissed"]))
+
+    def _reasons(self, user_id: str, history: np.ndarray, item_ids: list[str], top: int
+                 ) -> dict[str, Weighted]:
+        """At least the ``top`` strongest paths of each item (through the cache when it keeps
+        that many): kept per user and purchases, so that a new purchase is never answered from
+        the paths of the old ones."""
+        if top > self.reasons.keep:
+            return self.weighted(user_id, history, item_ids)
+        key = (user_id, hashlib.blake2b(history.tobytes(), digest_size=16).digest())
+        return self.reasons.get(key, item_ids,
+                                lambda missing: self.weighted(user_id, history, missing))
+
+    def _named(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
+        """The item ids an answer shows: its items and those its paths go through."""
+        items = self.data.items
+        return [*item_ids, *(str(items[i]) for p in paths for t, i in p.nodes if t == "item")]
+
+    def _popular(self, bought: list[str], dismissed: np.ndarray, k: int
+                 ) -> list[dict[str, Any]]:
+        """The fallback of a user with no purchase the model can use: the most bought items
+        (none they dismissed)."""
+        exclude = np.union1d(self.recommender.history(bought), dismissed)
+        ranked = self.recommender.popular(k, exclude)
+        details, _ = self.items.labels([r.item_id for r in ranked])
+        return [{"rank": r.rank, "item_id": r.item_id, "score": r.score,
+                 **details.get(r.item_id, NO_DETAILS),
+                 "reason": self._popular_reason(r.item_id, details)} for r in ranked]
+
+    def _popular_reason(self, item_id: str, details: Mapping[str, Mapping[str, Any]]
+                        ) -> dict[str, Any]:
+        index = self.recommender.item_index(item_id)
+        category = self.paths.category_of[index]
+        return describe_popular(
+            item_id, details.get(item_id, NO_DETAILS),
+            None if category < 0 else str(self.data.categories[category]),
+            int(self.recommender.buyers[index]))
+
+    def _explain_popular(self, user_id: str, item_id: str, index: int, bought: list[str],
+                         dismissed: np.ndarray) -> dict[str, Any]:
+        """What :meth:`explain` says to a user with no purchase: the popularity reason, and the
+        item's place in that list."""
+        buyers = self.recommender.buyers.astype(np.float64)
+        buyers[np.union1d(self.recommender.history(bought), dismissed)] = -np.inf
+        already = item_id in bought
+        rank = None if already or index in dismissed else int(_ahead(buyers, index).sum()) + 1
+        details, _ = self.items.labels([item_id])
+        return {"user_id": user_id, "item_id": item_id,
+                "score": float(self.recommender.buyers[index]), "rank": rank, "already_bought": already, "basis": "popular",
+                "paths": [self._popular_reason(item_id, details)]}
+
+
+def _ahead(scores: np.ndarray, index: int) -> np.ndarray:
+    """Which items rank before ``index`` (higher score, or equal and a lower index: the order
+    of :func:`graphrec.serving.ranking.top`)."""
+    ahead = scores > scores[index]
+    ahead[:index] |= scores[:index] == scores[index]
+    return ahead

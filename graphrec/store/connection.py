@@ -108,6 +108,14 @@ class GraphStore:
             result = self.driver.execute_query(query, params, database_=self.database)
         return result.summary.counters
 
+    def write_returning(self, name: str, **params: Any
+                        ) -> tuple[list[dict[str, Any]], neo4j.SummaryCounters]:
+        """Run the write statement ``cypher/<name>.cypher`` in one managed transaction; its rows
+        and what it changed (for a statement whose rows say whether it matched at all)."""
+        with self._errors():
+            result = self.driver.execute_query(cypher.load(name), params, database_=self.database)
+        return [record.data() for record in result.records], result.summary.counters
+
     def clear(self, batch: int = 10_000) -> int:
         """Delete every node and relationship, in batches; returns the nodes deleted."""
         deleted = 0

@@ -206,11 +206,14 @@
       });
   }
 
+  // The feedback buttons post their form: a click or a key on them opens no explanation.
   list.addEventListener("click", function (event) {
+    if (event.target.closest(".feedback")) return;
     var li = event.target.closest(".rec");
     if (li) open(li);
   });
   list.addEventListener("keydown", function (event) {
+    if (event.target.closest(".feedback")) return;
     var li = event.target.closest(".rec");
     if (li && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); open(li); }
   });

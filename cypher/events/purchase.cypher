@@ -1,0 +1,11 @@
+// A purchase reported by the shop: $user, $item, $at (milliseconds since the Unix epoch, UTC).
+// A user id the store does not know yet is created (a new customer); no row comes back when the
+// item is not in the catalogue. MERGE: a purchase is a fact about a pair, so a retried request
+// adds nothing, and a pair bought before (train or test) keeps its split: only a new pair is
+// written as split 'live'.
+MATCH (i:Item {id: $item})
+WHERE i.external IS NULL
+MERGE (u:User {id: $user})
+MERGE (u)-[b:BOUGHT]->(i)
+ON CREATE SET b.split = 'live', b.at = $at
+RETURN b.split AS split, b.at AS at

@@ -1,0 +1,122 @@
+r"""KGRec's scoring kernel and the trained model as plain arrays.
+
+A user is the items they bought: with :math:`P` the propagated item embeddings,
+
+.. math::
+    z_u = |N(u)|^{-\gamma} \sum_{j \in N(u)} P_j, \qquad s(u, i) = z_u^\top P_i .
+
+:func:`user_vectors` and :func:`scores` are that formula, written with operators that numpy
+arrays and torch tensors share, so that training (torch, sparse batches of histories), serving
+(numpy, one live history) and the edge masking of :mod:`graphrec.explain.attribution` (numpy, the same
+sums with the masked deltas added) all compute it through these two functions.
+
+:class:`Propagated` is what serving needs of a trained model: the propagation's layers and its
+weighted graph as numpy arrays (saved as ``.npy`` files in the artifact and memory-mapped, so
+that the workers of one server share their pages). This module never imports torch.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Relations of the item-side graph: ``(source node type, relation, target node type)``.
+RELATIONS: tuple[tuple[str, str, str], ...] = (
+    ("item", "has_brand", "brand"),
+    ("item", "in_category", "category"),
+    ("category", "subcategory_of", "category"),
+    ("item", "also_bought", "item"),
+    ("item", "also_viewed", "item"),
+    ("item", "bought_together", "item"),
+)
+
+
+def user_vectors(sums: Any, counts: Any, exponent: float) -> Any:
+    r""":math:`z_u = |N(u)|^{-\gamma} \sum_j P_j` from the sums of the history rows ``[..., d]``
+    and the history sizes ``[...]`` (a user without history keeps a zero vector)."""
+    return sums * ((counts + (counts == 0)) ** -exponent)[..., None]
+
+
+def scores(z: Any, items: Any) -> Any:
+    """:math:`z^\\top P_i` of user vectors ``z`` ``[..., d]`` with item rows ``[..., n, d]``."""
+    return z @ items.swapaxes(-1, -2)
+
+
+def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Sequence[str],
+                     edges: Mapping[str, np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    r"""``(row, col, value, relation)`` of :math:`\sum_r \hat A_r` (unweighted), sorted by
+    ``(row, col)``: each relation symmetric and normalised on its own,
+    :math:`\hat A_r = D_r^{-1/2} A_r D_r^{-1/2}`. ``edges[r]`` is ``[2, m]`` in node-type-local
+    indices; a pair listed in both directions counts once, self-loops are dropped."""
+    kinds = {name: (src, dst) for src, name, dst in RELATIONS}
+    rows, cols, values, types = [], [], [], []
+    for r, name in enumerate(relations):
+        src_type, dst_type = kinds[name]
+        index = np.asarray(edges[name], dtype=np.int64)
+        src, dst = index[0] + offset[src_type], index[1] + offset[dst_type]
+        keep = src != dst
+        key = np.unique(np.concatenate([src[keep] * num_nodes + dst[keep],
+                                        dst[keep] * num_nodes + src[keep]]))
+        row, col = key // num_nodes, key % num_nodes
+        degree = np.bincount(row, minlength=num_nodes).astype(np.float32)
+        scale = np.maximum(degree, 1) ** np.float32(-0.5)
+        rows.append(row), cols.append(col), values.append(scale[row] * scale[col])
+        types.append(np.full(len(row), r, dtype=np.int64))
+    empty = np.zeros(0, dtype=np.int64)
+    row, col = np.concatenate(rows or [empty]), np.concatenate(cols or [empty])
+    value = np.concatenate(values or [np.zeros(0, dtype=np.float32)]).astype(np.float32)
+    relation = np.concatenate(types or [empty])
+    order = np.argsort(row * num_nodes + col, kind="stable")
+    return row[order], col[order], value[order], relation[order]
+
+
+@dataclass(frozen=True)
+class Propagated:
+    """A trained KGRec as arrays: what serving and edge masking compute with.
+
+    ``layers`` ``[L+1, nodes, d]`` are :math:`H^{(0..L)}` of the typed propagation, ``target``
+    ``[items, d]`` their mean over the item rows (:math:`P`); ``edge_*`` the graph sorted by
+    ``(row, col)`` with ``edge_value`` already multiplied by the learnt relation weights.
+    """
+
+    layers: np.ndarray
+    target: np.ndarray
+    edge_row: np.ndarray
+    edge_col: np.ndarray
+    edge_type: np.ndarray
+    edge_value: np.ndarray
+    relations: tuple[str, ...]
+    num_items: int
+    offset: Mapping[str, int]
+    exponent: float
+
+    #: The arrays saved in an artifact, one ``.npy`` file each.
+    ARRAYS = ("layers", "target", "edge_row", "edge_col", "edge_type", "edge_value")
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.layers.shape[1])
+
+    def user_vector(self, history: np.ndarray) -> np.ndarray:
+        """:math:`z_u` of a history (item indices, no repeats)."""
+        return user_vectors(self.target[history].sum(0), np.asarray(len(history)),
+                            self.exponent)
+
+    def scores(self, history: np.ndarray) -> np.ndarray:
+        """The score of every item for a user who bought ``history``, ``[items]``."""
+        return scores(self.user_vector(history), self.target)
+
+    def meta(self) -> dict[str, Any]:
+        """What is not an array, JSON-able."""
+        return {"relations": list(self.relations), "num_items": self.num_items,
+                "offset": dict(self.offset), "exponent": self.exponent}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
+                    ) -> Propagated:
+        return cls(**{name: arrays[name] for name in cls.ARRAYS},
+                   relations=tuple(meta["relations"]), num_items=int(meta["num_items"]),
+                   offset=dict(meta["offset"]), exponent=float(meta["exponent"]))

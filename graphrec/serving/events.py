@@ -1,0 +1,76 @@
+"""Feedback from the shop, written into the graph as it happens: purchases, views, "not interested".
+
+Each kind is one relationship from the user to the item, written by ``cypher/events/<kind>.cypher``
+with the time it happened (``at``, milliseconds since the Unix epoch, UTC):
+
+===========  ==========================================  ========================================
+kind         relationship                                repeated
+===========  ==========================================  ========================================
+purchase     ``BOUGHT {split: 'live', at}``              nothing new: a pair is bought or not
+                                                         (a retried request must not count twice),
+                                                         and a pair bought before keeps its split
+view         ``VIEWED {at, count}``                      the same relationship, ``at`` the latest
+                                                         view and ``count`` one more
+dismiss      ``DISMISSED {at}``                          nothing new: the pair stays dismissed
+===========  ==========================================  ========================================
+
+The service reads a user's purchases and dismissals on every request (``service/user_purchases``),
+so the next answer leaves out what was just bought or dismissed. A user id the store does not
+know yet is created by its first event (a shop's new customer); an item must be in the catalogue.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from graphrec.store.connection import GraphStore
+
+#: The kinds of event, each with the statement that writes it.
+KINDS: dict[str, str] = {"purchase": "events/purchase", "view": "events/view",
+                         "dismiss": "events/dismiss"}
+
+
+class UnknownEventItem(LookupError):
+    """The event names an item that is not in the catalogue."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What an event left in the graph."""
+
+    user_id: str
+    item_id: str
+    kind: str
+    #: When the relationship was written (a repeated purchase or dismissal: the first time);
+    #: None for a purchase the catalogue held already (ingested purchases have no time).
+    at: int | None
+    created: bool  # a new relationship (False: the event repeated one already there)
+    new_user: bool  # the event created the user
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"user_id": self.user_id, "item_id": self.item_id, "kind": self.kind,
+                "at": self.at, "created": self.created, "new_user": self.new_user}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def record(store: GraphStore, user_id: str, item_id: str, kind: str,
+           at: int | None = None) -> Recorded:
+    """Write one event (``kind`` one of :data:`KINDS`) in one transaction.
+
+    Raises :class:`UnknownEventItem` when the item is not in the catalogue (nothing is written
+    then, not even a new user), ``ValueError`` for a kind not in :data:`KINDS`.
+    """
+    statement = KINDS.get(kind)
+    if statement is None:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    rows, counters = store.write_returning(statement, user=user_id, item=item_id,
+                                           at=now_ms() if at is None else at)
+    if not rows:
+        raise UnknownEventItem(item_id)
+    return Recorded(user_id, item_id, kind, at=rows[0]["at"],
+                    created=counters.relationships_created > 0,
+                    new_user=counters.nodes_created > 0)

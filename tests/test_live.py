@@ -1,0 +1,196 @@
+"""A model that follows the live graph: users are their purchases as the store holds them now,
+against the real store with the sample and a model trained on it."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from graphrec.cli import main
+from graphrec.config import Settings
+from graphrec.store.connection import GraphStore
+from tests.test_web import (
+    assert_error,
+    make_app,
+    sample_users,
+    train_sample,
+    without_model,
+)
+from web.engine import get_engine
+
+
+@pytest.fixture(scope="module")
+def live_app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
+    train_sample(settings, session_store)
+    yield from make_app(settings)
+
+
+@pytest.fixture
+def client(live_app: Flask) -> FlaskClient:
+    return live_app.test_client()
+
+
+def add_user(store: GraphStore, user: str, items: list[str], split: str = "live") -> None:
+    store.write("ingest/users", rows=[{"id": user}])
+    if items:
+        store.write("ingest/purchases", rows=[{"user": user, "item": item, "seq": n,
+                                               "split": split}
+                                              for n, item in enumerate(items, start=1)])
+
+
+def recommendations(client: FlaskClient, user: str) -> list[dict]:
+    response = client.get(f"/api/users/{user}/recommendations")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["recommendations"]
+
+
+def test_a_new_user_with_one_purchase_gets_ten_explained_recommendations(
+        client: FlaskClient, session_store: GraphStore) -> None:
+    bought = recommendations(client, sample_users()[0])[0]["item_id"]
+    add_user(session_store, "NEW-SHOPPER-1", [bought])
+    recs = recommendations(client, "NEW-SHOPPER-1")
+    assert len(recs) == 10 and bought not in {r["item_id"] for r in recs}
+    for rec in recs:
+        reason = rec["reason"]
+        assert reason["kind"] != "popular"
+        assert [n["id"] for n in reason["nodes"][:2]] == ["NEW-SHOPPER-1", bought]
+        assert session_store.read(reason["cypher"]["query"], **reason["cypher"]["params"])
+    explained = client.get(f"/api/users/NEW-SHOPPER-1/recommendations/{recs[0]['item_id']}"
+                           "/explanation").get_json()
+    assert explained["rank"] == 1 and explained["paths"]
+    assert all(p["nodes"][1]["id"] == bought for p in explained["paths"])
+
+
+def test_a_purchase_written_to_the_store_changes_the_next_answer(
+        client: FlaskClient, session_store: GraphStore) -> None:
+    user = sample_users()[3]
+    before = recommendations(client, user)
+    item = before[0]["item_id"]
+    session_store.write("ingest/purchases",
+                        rows=[{"user": user, "item": item, "seq": 999, "split": "live"}])
+    after = recommendations(client, user)
+    assert len(after) == 10 and item not in {r["item_id"] for r in after}
+    assert [r["score"] for r in after] != [r["score"] for r in before[1:]]
+    vias = {n["id"] for r in after for p in [r["reason"]] for n in p["nodes"][1:2]}
+    explained = [client.get(f"/api/users/{user}/recommendations/{r['item_id']}/explanation")
+                 .get_json() for r in after]
+    vias |= {p["nodes"][1]["id"] for e in explained for p in e["paths"]}
+    assert item in vias  # the new purchase is the start of reasons at once
+
+
+def test_rank_in_explain_is_the_place_in_the_served_list(client: FlaskClient) -> None:
+    for user in sample_users()[:5]:
+        for rec in recommendations(client, user):
+            body = client.get(f"/api/users/{user}/recommendations/{rec['item_id']}"
+                              "/explanation").get_json()
+            assert body["rank"] == rec["rank"], (user, rec["item_id"])
+            assert body["score"] == pytest.approx(rec["score"], rel=1e-5)
+
+
+def test_a_user_with_no_purchases_gets_the_labelled_popular_items(
+        client: FlaskClient, session_store: GraphStore) -> None:
+    add_user(session_store, "NEW-SHOPPER-2", [])
+    recs = recommendations(client, "NEW-SHOPPER-2")
+    assert len(recs) == 10 and [r["rank"] for r in recs] == list(range(1, 11))
+    assert all(r["reason"]["kind"] == "popular" for r in recs)
+    buyers = [r["score"] for r in recs]
+    assert buyers == sorted(buyers, reverse=True) and buyers[0] >= 2
+    first = recs[0]["reason"]
+    assert first["nodes"][0]["id"] == recs[0]["item_id"]
+    assert f"bought by {int(buyers[0])}" in first["sentence"]
+    if len(first["nodes"]) > 1:  # the item's category, named in the sentence
+        assert first["nodes"][1]["type"] == "Category"
+        assert first["nodes"][1]["id"] in first["sentence"]
+        assert session_store.read(first["cypher"]["query"], **first["cypher"]["params"])
+    body = client.get(f"/api/users/NEW-SHOPPER-2/recommendations/{recs[2]['item_id']}"
+                      "/explanation").get_json()
+    assert (body["basis"], body["rank"], body["paths"][0]["kind"]) == ("popular", 3, "popular")
+
+
+def test_an_id_the_store_does_not_have_is_404(client: FlaskClient) -> None:
+    assert_error(client.get("/api/users/NO-SUCH-SHOPPER/recommendations"), 404, "unknown_user")
+
+
+def test_health_says_whether_the_model_is_stale(live_app: Flask, client: FlaskClient,
+                                                session_store: GraphStore) -> None:
+    with live_app.app_context():
+        get_engine().service().freshness.max_age = 0
+    model = client.get("/api/health").get_json()["checks"]["model"]
+    assert model["ok"] is True and set(model) >= {"stale", "trained_on", "graph_now"}
+    assert set(model["trained_on"]) == {"users", "items", "purchases", "links", "trained_at"}
+    before = model["graph_now"]
+    add_user(session_store, "NEW-SHOPPER-3", [sample_recommendable(client)])
+    model = client.get("/api/health").get_json()["checks"]["model"]
+    assert model["stale"] is True
+    assert model["graph_now"]["users"] == before["users"] + 1
+    assert model["graph_now"]["purchases"] == before["purchases"] + 1
+
+
+def sample_recommendable(client: FlaskClient) -> str:
+    return recommendations(client, sample_users()[1])[0]["item_id"]
+
+
+def test_a_changed_catalogue_keeps_a_fresh_worker_answering(
+        settings: Settings, session_store: GraphStore, live_app: Flask) -> None:
+    """A worker that starts after the catalogue changed (a restart, a crash) loads the model
+    from its artifact alone and answers; health says stale."""
+    session_store.write("ingest/items", rows=[{"id": "NEW-ITEM-1", "title": "New in the shop",
+                                               "price": 3.5, "sales_rank": None}])
+    add_user(session_store, "NEW-SHOPPER-4", ["NEW-ITEM-1"])
+    for app in make_app(settings):
+        client = app.test_client()
+        health = client.get("/api/health")
+        assert health.status_code == 200
+        assert health.get_json()["checks"]["model"]["stale"] is True
+        assert len(recommendations(client, sample_users()[2])) == 10
+        # bought only an item the model does not know: the popular items, not an error
+        assert recommendations(client, "NEW-SHOPPER-4")[0]["reason"]["kind"] == "popular"
+
+
+def test_an_artifact_that_cannot_be_used_is_a_json_503(settings: Settings, tmp_path: Path,
+                                                       live_app: Flask) -> None:
+    import shutil
+
+    broken = without_model(settings, tmp_path)
+    shutil.copytree(settings.model_path, broken.model_path)
+    manifest = broken.model_path / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format_version": 1}))
+    for app in make_app(broken):
+        client = app.test_client()
+        error = assert_error(client.get(f"/api/users/{sample_users()[0]}/recommendations"), 503,
+                             "model_unavailable")
+        assert "format 1" in error["message"] and "retrain" in error["message"]
+        assert str(broken.home) not in error["message"]  # the reason, not where it lives
+        assert client.get("/api/health").status_code == 503
+
+
+def test_cli_recommends_popular_items_to_a_user_with_no_purchases_and_rejects_unknown_ids(
+        settings: Settings, session_store: GraphStore, live_app: Flask,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(settings.home))
+    add_user(session_store, "NEW-SHOPPER-5", [])
+    assert main(["recommend", "NEW-SHOPPER-5", "-k", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("NEW-SHOPPER-5 has bought nothing yet") and "Popular" in out
+    assert err.startswith("note: the model is stale")  # users were added since training
+    assert err.count("\n") == 1
+    assert main(["recommend", "NO-SUCH-SHOPPER"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("graphrec: error: unknown user 'NO-SUCH-SHOPPER': the store has no "
+                       "such user")
+
+
+def test_cli_explain_ranks_as_recommend_lists(settings: Settings, live_app: Flask,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(settings.home))
+    user = sample_users()[4]
+    assert main(["recommend", user, "-k", "5", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["recommendations"]
+    for rec in listed:
+        assert main(["explain", user, rec["item_id"], "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["rank"] == rec["rank"]

@@ -1,0 +1,259 @@
+"""Feedback events through the API and the page, against the real store: the token, what each
+kind writes, and that the next answer reflects it."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from graphrec.config import Settings
+from graphrec.store.connection import GraphStore
+from tests.test_web import assert_error, make_app, sample_users, train_sample
+from web import create_app
+from web.engine import get_engine
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NEW_USER = "NEW-CUSTOMER-1"
+
+
+@pytest.fixture(scope="module")
+def events_app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
+    """The sample with a trained model; writes enabled with :data:`TOKEN`. Users the tests
+    create are removed afterwards (they would change the data the model was trained on)."""
+    train_sample(settings, session_store)
+    app = create_app({"TESTING": True, "SETTINGS": settings, "API_TOKEN": TOKEN,
+                      "MODEL_CHECK_INTERVAL": 0})
+    yield app
+    app.extensions["graphrec"].close()
+
+
+@pytest.fixture
+def client(events_app: Flask) -> FlaskClient:
+    return events_app.test_client()
+
+
+@pytest.fixture
+def store(session_store: GraphStore) -> Iterator[GraphStore]:
+    """The module's store; the events a test wrote are removed after it."""
+    yield session_store
+    session_store.write_text("MATCH (:User)-[r:DISMISSED|VIEWED]->(:Item) DELETE r")
+    session_store.write_text("MATCH (:User)-[r:BOUGHT {split: 'live'}]->(:Item) DELETE r")
+    session_store.write_text("MATCH (u:User) WHERE u.id STARTS WITH 'NEW-' DETACH DELETE u")
+
+
+@pytest.fixture(scope="module")
+def user(events_app: Flask) -> str:
+    return sample_users()[0]
+
+
+def post(client: FlaskClient, user_id: str, item_id: str, kind: str, headers=AUTH):
+    return client.post(f"/api/users/{user_id}/events", json={"item_id": item_id, "kind": kind},
+                       headers=headers)
+
+
+def recommended(client: FlaskClient, user_id: str, k: int = 10) -> list[str]:
+    response = client.get(f"/api/users/{user_id}/recommendations?k={k}")
+    assert response.status_code == 200
+    return [rec["item_id"] for rec in response.get_json()["recommendations"]]
+
+
+def edges(store: GraphStore, user_id: str, rel: str) -> list[dict]:
+    return store.read_text(f"MATCH (u:User {{id: $user}})-[r:{rel}]->(i:Item) "
+                           "RETURN i.id AS item, properties(r) AS props ORDER BY item",
+                           user=user_id)
+
+
+# --- the token ---------------------------------------------------------------------------------
+
+def test_writes_are_off_without_a_configured_token(settings: Settings,
+                                                   session_store: GraphStore) -> None:
+    for app in make_app(settings):
+        response = app.test_client().post("/api/users/A1/events",
+                                          json={"item_id": "I1", "kind": "view"}, headers=AUTH)
+        error = assert_error(response, 403, "writes_disabled")
+        assert "GRAPHREC_API_TOKEN" in error["message"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"},
+                                     {"Authorization": f"Basic {TOKEN}"},
+                                     {"Authorization": f"Bearer {TOKEN}x"},
+                                     {"Authorization": "Bearer é"}])
+def test_a_write_without_the_right_token_is_401(client: FlaskClient, store: GraphStore,
+                                                user: str, headers: dict,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    item = recommended(client, user)[0]
+    with caplog.at_level(logging.DEBUG):
+        response = post(client, user, item, "dismiss", headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert TOKEN not in response.get_data(as_text=True) and TOKEN not in caplog.text
+    assert edges(store, user, "DISMISSED") == []
+
+
+def test_reads_stay_open(client: FlaskClient, user: str) -> None:
+    assert client.get(f"/api/users/{user}/recommendations").status_code == 200
+
+
+def test_secrets_from_the_environment_are_kept_verbatim(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHREC_API_TOKEN", "1e5")
+    assert create_app().config["API_TOKEN"] == "1e5"  # not the number 100000.0
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("body", "code"), [
+    ({"item_id": "B00AE0790U", "kind": "like"}, "invalid_kind"),
+    ({"item_id": "B00AE0790U"}, "invalid_kind"),
+    ({"kind": "view"}, "invalid_item_id"),
+    ({"item_id": 7, "kind": "view"}, "invalid_item_id"),
+    ({"item_id": "", "kind": "view"}, "invalid_item_id"),
+    ({"item_id": "x" * 101, "kind": "view"}, "invalid_item_id"),
+    (["B00AE0790U", "view"], "invalid_body"),
+    ("not json", "invalid_body"),
+])
+def test_bad_body_is_400(client: FlaskClient, body, code: str) -> None:
+    if isinstance(body, str):
+        response = client.post("/api/users/A1/events", data=body, headers=AUTH)
+    else:
+        response = client.post("/api/users/A1/events", json=body, headers=AUTH)
+    assert_error(response, 400, code)
+
+
+def test_bad_user_id_is_400(client: FlaskClient) -> None:
+    assert_error(post(client, "a%00b", "B00AE0790U", "view"), 400, "invalid_user_id")
+
+
+def test_unknown_item_is_404_and_writes_nothing(client: FlaskClient, store: GraphStore) -> None:
+    assert_error(post(client, NEW_USER, "NO-SUCH-ITEM", "purchase"), 404, "unknown_item")
+    assert store.read_text("MATCH (u:User {id: $id}) RETURN u.id AS id", id=NEW_USER) == []
+
+
+# --- what each kind writes, and the next answer -------------------------------------------------
+
+def test_a_purchase_creates_a_new_customer(client: FlaskClient, store: GraphStore,
+                                           user: str) -> None:
+    item = recommended(client, user)[0]
+    response = post(client, NEW_USER, item, "purchase")
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["user_id"] == NEW_USER and body["item_id"] == item and body["kind"] == "purchase"
+    assert body["created"] is True and body["new_user"] is True and body["at"] > 1.7e12
+    assert edges(store, NEW_USER, "BOUGHT") == [
+        {"item": item, "props": {"split": "live", "at": body["at"]}}]
+
+    again = post(client, NEW_USER, item, "purchase")  # a retried request adds nothing
+    assert again.status_code == 200
+    assert again.get_json()["created"] is False and again.get_json()["at"] == body["at"]
+    assert len(edges(store, NEW_USER, "BOUGHT")) == 1
+
+
+def test_a_purchase_is_never_recommended_again(client: FlaskClient, store: GraphStore,
+                                               user: str) -> None:
+    item = recommended(client, user)[0]
+    assert post(client, user, item, "purchase").status_code == 201
+    after = recommended(client, user, k=100)
+    assert len(after) == 100 and item not in after
+
+
+def test_a_purchase_known_already_keeps_its_split(client: FlaskClient, store: GraphStore,
+                                                  user: str) -> None:
+    bought = edges(store, user, "BOUGHT")[0]
+    response = post(client, user, bought["item"], "purchase")
+    assert response.status_code == 200 and response.get_json()["created"] is False
+    assert edges(store, user, "BOUGHT")[0] == bought
+
+
+def test_a_dismissed_item_never_comes_back(client: FlaskClient, store: GraphStore,
+                                           user: str) -> None:
+    before = recommended(client, user)
+    for item in before[:3]:
+        response = post(client, user, item, "dismiss")
+        assert response.status_code == 201 and response.get_json()["created"] is True
+    after = recommended(client, user, k=100)
+    assert len(after) == 100 and not set(before[:3]) & set(after)
+    assert recommended(client, user)[:7] == before[3:]  # the rest move up, in order
+    assert post(client, user, before[0], "dismiss").status_code == 200  # dismissed already
+    assert [e["item"] for e in edges(store, user, "DISMISSED")] == sorted(before[:3])
+
+
+def test_views_are_counted_on_one_relationship(client: FlaskClient, store: GraphStore,
+                                               user: str) -> None:
+    item = recommended(client, user)[0]
+    first = post(client, user, item, "view")
+    second = post(client, user, item, "view")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.get_json()["at"] >= first.get_json()["at"]
+    [viewed] = edges(store, user, "VIEWED")
+    assert viewed == {"item": item, "props": {"at": second.get_json()["at"], "count": 2}}
+    assert item in recommended(client, user)  # a view excludes nothing
+
+
+def test_a_dismissed_item_is_not_published(events_app: Flask, store: GraphStore,
+                                           user: str, client: FlaskClient) -> None:
+    from graphrec.serving.publish import Publisher
+
+    item = recommended(client, user)[0]
+    post(client, user, item, "dismiss")
+    with events_app.app_context():
+        publisher = Publisher(get_engine().service(), k=10, paths=1)
+    rows = publisher.build([user]).recommended
+    assert len(rows) == 10 and item not in {row["item"] for row in rows}
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+def page_form(client: FlaskClient, user_id: str) -> tuple[list[str], str]:
+    html = client.get(f"/users/{user_id}").get_data(as_text=True)
+    items = re.findall(r'class="rec" tabindex="0" data-item="([^"]+)"', html)
+    tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
+    assert len(tokens) == 1 and html.count('name="kind" value="dismiss"') == len(items)
+    return items, tokens.pop()
+
+
+def test_the_page_posts_feedback_and_the_list_changes(client: FlaskClient, store: GraphStore,
+                                                      user: str) -> None:
+    items, csrf = page_form(client, user)
+    assert TOKEN not in client.get(f"/users/{user}").get_data(as_text=True)
+    response = client.post(f"/users/{user}/events",
+                           data={"csrf_token": csrf, "item_id": items[0], "kind": "dismiss"})
+    assert response.status_code == 303 and response.headers["Location"] == f"/users/{user}"
+    after, _ = page_form(client, user)
+    assert items[0] not in after and after[:9] == items[1:]
+    response = client.post(f"/users/{user}/events",
+                           data={"csrf_token": csrf, "item_id": after[0], "kind": "purchase"})
+    assert response.status_code == 303
+    assert after[0] not in page_form(client, user)[0]
+    assert {e["item"] for e in edges(store, user, "BOUGHT")} >= {after[0]}
+
+
+@pytest.mark.parametrize("csrf", [None, "", "forged"])
+def test_the_page_refuses_a_form_without_its_csrf_token(client: FlaskClient, store: GraphStore,
+                                                        user: str, csrf: str | None) -> None:
+    items, _ = page_form(client, user)
+    data = {"item_id": items[0], "kind": "dismiss"}
+    if csrf is not None:
+        data["csrf_token"] = csrf
+    response = client.post(f"/users/{user}/events", data=data)
+    assert response.status_code == 400 and "Reload the page" in response.get_data(as_text=True)
+    no_session = client.application.test_client()
+    assert no_session.post(f"/users/{user}/events", data=data).status_code == 400
+    assert edges(store, user, "DISMISSED") == []
+
+
+def test_the_page_has_no_buttons_while_writes_are_off(settings: Settings,
+                                                      session_store: GraphStore,
+                                                      user: str) -> None:
+    for app in make_app(settings):
+        page = app.test_client()
+        html = page.get(f"/users/{user}").get_data(as_text=True)
+        assert html.count('class="rec"') == 10 and 'class="feedback"' not in html
+        with page.session_transaction() as session:
+            session["csrf"] = "known"
+        response = page.post(f"/users/{user}/events",
+                             data={"csrf_token": "known", "item_id": "I1", "kind": "dismiss"})
+        assert response.status_code == 403

@@ -1,4 +1,5 @@
-"""``graphrec serve``'s gunicorn: connections spread over the workers, and one server a port.
+"""``graphrec serve``'s gunicorn: connections spread over the workers, one server a port, and
+slow clients do not hold the workers.
 
 The server here points at a store that is not there: it starts, answers 503, and these tests
 need nothing more of it.
@@ -16,10 +17,12 @@ import psutil
 import pytest
 import requests
 
+from benchmarks.slow_clients import SlowClients, probe
 from graphrec.cli import EXIT_FAILED, main
 from graphrec.config import Settings
 from tests.test_web_fault import free_port
-from web.serve import AddressInUse, gunicorn_command, serve, settings_env
+from web.serve import AddressInUse, gunicorn_command, lock_address, runtime_dir, serve, settings_env
+from web.worker import REQUEST_TIMEOUT
 
 WORKERS = 3
 
@@ -39,13 +42,19 @@ def answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, int, psutil.Process]]:
+def dead_store_env(home: Path) -> dict[str, str]:
+    """gunicorn's environment for a server whose store is not there (it answers 503)."""
     dead_store = f"bolt://127.0.0.1:{free_port()}"
-    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), "NEO4J_URI": dead_store,
+    settings = Settings.from_env({"GRAPHREC_HOME": str(home), "NEO4J_URI": dead_store,
                                   "NEO4J_PASSWORD": "x"})
     env = settings_env(settings)
     env.update(GRAPHREC_WEB_WORKERS=str(WORKERS), GRAPHREC_WEB_ACCESSLOG="off")
+    return env
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, int, psutil.Process]]:
+    env = dead_store_env(tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(tmp_path / "gunicorn.log", "wb") as log:
@@ -128,3 +137,81 @@ def test_serve_command_says_the_address_is_in_use(capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert f"{bind} is in use by another process" in err and "--bind" in err
     assert not (tmp_path / "store").exists()
+
+
+def test_slow_clients_do_not_hold_the_workers(server) -> None:
+    """40 connections sending a header line every 2 s; before, they held the 3 x 2 threads and
+    no health check was answered."""
+    _, port, _ = server
+    with SlowClients("127.0.0.1", port, 40, interval=2.0):
+        time.sleep(3)  # every slow client has sent a second line
+        latencies = probe("127.0.0.1", port, ["/api/health"] * 20, rate=10, timeout=1.0)
+    answered = [s for s in latencies if s is not None]
+    assert len(answered) == 20, f"{20 - len(answered)} of 20 health checks not answered in 1 s"
+
+
+def test_a_stopping_server_does_not_wait_for_slow_clients(server) -> None:
+    """A stopping worker gives an incomplete request 2 s, as gthread gives a kept-alive
+    connection, not the 10 s a running worker gives it (closed 9.0 s after the stop before)."""
+    _, port, master = server
+    with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT + 10) as conn:
+        conn.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(1.5)
+        started = time.monotonic()
+        master.terminate()
+        assert conn.recv(1) == b""
+        closed_after = time.monotonic() - started
+    assert closed_after < REQUEST_TIMEOUT - 5, f"closed {closed_after:.1f} s after the stop"
+
+
+def test_a_request_not_complete_in_time_is_closed(server) -> None:
+    _, port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT + 10) as conn:
+        conn.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        started = time.monotonic()
+        assert conn.recv(1) == b""
+        waited = time.monotonic() - started
+    assert REQUEST_TIMEOUT - 0.5 < waited < REQUEST_TIMEOUT + 3  # expiry is checked each second
+
+
+def test_of_servers_started_together_on_one_port_exactly_one_stays(tmp_path: Path) -> None:
+    env = dead_store_env(tmp_path)
+    bind = f"127.0.0.1:{free_port()}"
+    starts = [subprocess.Popen(gunicorn_command(bind), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    try:
+        deadline = time.monotonic() + 60
+        while sum(p.poll() is None for p in starts) > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        running = [p for p in starts if p.poll() is None]
+        assert len(running) == 1
+        assert answers(f"http://{bind}")
+        for refused in (p for p in starts if p is not running[0]):
+            assert refused.returncode == 1
+            errors = [line for line in refused.stderr.read().splitlines() if "Error" in line]
+            assert errors == [f"Error: {bind}: another graphrec server of this user is starting "
+                              f"or running on port {bind.rpartition(':')[2]}: stop it, or "
+                              f"serve on another address with --bind HOST:PORT"]
+    finally:
+        for proc in starts:
+            proc.terminate()
+            proc.wait(30)
+            proc.stderr.close()
+
+
+def test_the_port_lock_is_held_while_its_file_is_open(tmp_path: Path) -> None:
+    held = lock_address("127.0.0.1:8123", tmp_path)
+    with pytest.raises(AddressInUse, match="port 8123"):
+        lock_address("0.0.0.0:8123", tmp_path)  # the same port on another address
+    held.close()
+    lock_address("127.0.0.1:8123", tmp_path).close()
+    assert lock_address("unix:/tmp/x.sock", tmp_path) is None
+    assert (tmp_path / "serve-port-8123.lock").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_runtime_folder_is_private(tmp_path: Path) -> None:
+    folder = runtime_dir({"XDG_RUNTIME_DIR": str(tmp_path)})
+    assert folder == tmp_path / "graphrec" and folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o755)
+    with pytest.raises(RuntimeError, match="only they can use"):
+        runtime_dir({"XDG_RUNTIME_DIR": str(tmp_path)})

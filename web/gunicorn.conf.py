@@ -14,10 +14,18 @@ the kernel spreads new connections evenly over the workers. On one shared socket
 worker was idle took the next connection: wrk's 50 keep-alive connections landed 28/11/10/1 on
 4 workers, the busiest worker could not keep up, and a queue built behind its connections that
 never drained: the same first-visit load ran at p99 anywhere from 18 to 168 ms from one run to
-the next on the same server. A second server started on the same port would share it rather
-than fail, and a port held by another program would make each worker fail to bind, one after
-another, while the master keeps spawning them; so gunicorn checks that the address is free
-before it starts (``on_starting``), and ``graphrec serve`` before it sets anything up.
+the next on the same server. The kernel lets processes of one user share such a port, so two
+servers started at the same moment would both stay up on it, each answering part of the
+requests; so gunicorn's master takes this user's lock on the port before any socket is bound
+and holds it for its life (``on_starting``, :func:`web.serve.lock_address`). A port held by
+another program would make each worker fail to bind, one after another, while the master keeps
+spawning them; so the master also checks that the address is free, and ``graphrec serve`` does
+before it sets anything up.
+
+The worker class is gthread's (:mod:`web.worker`) with three changes: a thread takes a
+connection only once its request has arrived, so slow clients cannot hold the threads; a worker
+opens its socket only once it has loaded the model, so a replacement for a worker that died
+takes no connection it cannot answer yet; and gunicorn's own error answers are JSON.
 
 The app is created in each worker after the fork (``preload_app = False``) and the store
 driver on the first request, so no driver crosses a fork; once loaded, the worker moves it all
@@ -40,7 +48,7 @@ import secrets
 
 cores = multiprocessing.cpu_count()
 workers = int(os.environ.get("GRAPHREC_WEB_WORKERS") or min(2 * cores, 8))
-worker_class = "web.worker.JsonErrorWorker"
+worker_class = "web.worker.ServiceWorker"
 reuse_port = True
 threads = int(os.environ.get("GRAPHREC_WEB_THREADS") or 2)
 preload_app = False
@@ -70,11 +78,14 @@ raw_env = [f"{name}={os.environ.get(name) or 1}"
 
 
 def on_starting(server):
-    """Refuse an address in use (see the module's docstring): gunicorn prints the error, exits 1."""
-    from web.serve import check_address_free
+    """Before any socket is bound: take this user's lock on the port, held by the master for
+    its life, then refuse an address another program listens on (see the module's docstring).
+    Either failure is an AddressInUse, a RuntimeError: gunicorn prints it in one line, exits 1."""
+    from web.serve import check_address_free, lock_address
 
+    server.graphrec_address_locks = [lock_address(bind) for bind in server.cfg.bind]
     for bind in server.cfg.bind:
-        check_address_free(bind)  # AddressInUse is a RuntimeError
+        check_address_free(bind)
 
 
 def when_ready(server):

@@ -1,12 +1,16 @@
 """``graphrec serve``: run the HTTP service under gunicorn with the checked-in configuration."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO
 
 from graphrec.config import Settings
 from graphrec.store.local import port_is_free
@@ -59,6 +63,48 @@ def check_address_free(bind: str) -> None:
     if not free:
         raise AddressInUse(f"{bind} is in use by another process: stop it, or serve on another "
                            f"address with --bind HOST:PORT")
+
+
+def runtime_dir(env: Mapping[str, str] | None = None) -> Path:
+    """This user's private folder for the server's locks: ``$XDG_RUNTIME_DIR/graphrec``, else
+    ``/tmp/graphrec-<uid>``; made with mode 0700, and refused when it is a link, belongs to
+    another user or others may enter it (anyone could then hold or remove its locks)."""
+    env = os.environ if env is None else env
+    base = env.get("XDG_RUNTIME_DIR")
+    path = Path(base) / "graphrec" if base else Path("/tmp") / f"graphrec-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"{path} must be a folder of this user's that only they can use "
+                           f"(mode 0700): remove it, or set XDG_RUNTIME_DIR to such a folder")
+    return path
+
+
+def lock_address(bind: str, folder: Path | None = None) -> IO[bytes] | None:
+    """Take this user's lock on ``bind``'s port for as long as the returned file stays open;
+    raise :class:`AddressInUse` when another server holds it (None for a Unix socket).
+
+    Each worker binds its own socket with SO_REUSEPORT, which the kernel lets every process of
+    the same user share: two servers started at the same moment both found the port free and
+    both stayed up, splitting its requests. The lock is taken before any socket is bound and
+    held by gunicorn's master for its life (the kernel drops it when the master dies). It is
+    keyed by the port alone, since addresses on one port overlap (0.0.0.0 takes in 127.0.0.1),
+    and kept per user, since the kernel refuses to share a port between users anyway.
+    """
+    if bind.startswith(("unix:", "fd://")):
+        return None
+    port = bind.rpartition(":")[2]
+    path = (folder or runtime_dir()) / f"serve-port-{port}.lock"
+    lock = open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")  # noqa: SIM115 (returned)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise AddressInUse(f"{bind}: another graphrec server of this user is starting or "
+                           f"running on port {port}: stop it, or serve on another address "
+                           f"with --bind HOST:PORT") from None
+    return lock
 
 
 def gunicorn_command(bind: str) -> list[str]:

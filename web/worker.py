@@ -1,20 +1,81 @@
-"""Gunicorn's worker, answering the requests it cannot parse in the API's JSON format.
+"""The service's gunicorn worker: gunicorn's threaded worker with three changes.
 
-Gunicorn answers a malformed request (400), an overlong request line (414) or too many or too
-long header fields (431) itself, before the app sees it, with an HTML page. Clients of the API
+**A thread takes a request only once the request has arrived.** Gunicorn's ``gthread`` worker
+hands every new connection to a thread, which then blocks reading the request head. A client
+that sends its head slowly (a header line every few seconds: a "slow loris") holds that thread
+for as long as it likes, so a few dozen such connections held every thread of every worker and
+the service answered nobody else. Here the worker's event loop reads the head (and a body of
+declared length up to :data:`MAX_REQUEST_BYTES`) from a non-blocking socket, parks the connection
+meanwhile at the cost of a file descriptor and a buffer, and gives it to a thread only when the
+request is complete. A request that is not complete within :data:`REQUEST_TIMEOUT` seconds, or
+grows past :data:`MAX_REQUEST_BYTES` before its head ends, is closed. The same holds for each
+further request on a kept-alive connection. A chunked body is left to the thread, as gthread
+does; the API takes none.
+
+**A worker listens only once it can answer.** With ``reuse_port`` gunicorn opens a new worker's
+listening socket right after the fork, before the worker loads the app and runs
+``post_worker_init`` (which connects to the store and loads the model, for seconds). The kernel
+counts that socket in the port's group as soon as it listens, so a share of new connections
+waited in its backlog until loading was done: killing one worker at 50 requests/s left 79
+requests waiting 1-6 s for its replacement. Here the worker closes that early socket at once,
+keeping any connection that reached it in that instant, and opens its own once
+``post_worker_init`` has returned.
+
+**Its own error answers are JSON.** Gunicorn answers a malformed request (400), an overlong
+request line (414) or too many or too long header fields (431) itself, before the app sees it,
+with an HTML page. Clients of the API
 parse JSON errors, so this worker answers those with the API's ``{"error": {"status", "code",
 "message"}}`` body instead. Gunicorn keeps deciding the status and logging; only the body it
 writes changes: the base class writes into a buffer, and the status line is read back from it.
 Whatever gunicorn put in its message (bytes of the client's request) is not echoed.
+
+TLS belongs to the proxy in front (SECURITY.md): with ``certfile`` set the worker reads requests
+as ``gthread`` does, in its threads. The subclass uses ``gthread``'s internals, hence the pin on
+gunicorn's major version in pyproject.toml.
 """
 from __future__ import annotations
 
+import errno
 import json
+import re
+import selectors
 import socket
+import time
+from functools import partial
 from typing import Any
 
-from gunicorn import util
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn import sock, util
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
+
+REQUEST_TIMEOUT = 10.0
+"""Seconds a client has to send a whole request (head and a body of declared length)."""
+
+MAX_REQUEST_BYTES = 64 * 1024
+"""Largest request read before a thread takes it: far above any request the API takes."""
+
+_HEAD_END = b"\r\n\r\n"
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,10})[ \t]*\r\n", re.IGNORECASE)
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*\r\n", re.IGNORECASE)
+_RETRYABLE = (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED, errno.EINTR)
+
+
+def request_complete(data: bytes) -> bool | None:
+    """True when ``data`` holds a whole request head and its declared body, False while it
+    does not yet, None when it cannot: too large, or a body longer than the cap.
+
+    A client that expects "100 Continue" sends its body only once told to (by gunicorn, when
+    the app reads the body), so for it the head is the request."""
+    end = data.find(_HEAD_END)
+    if end < 0:
+        return None if len(data) > MAX_REQUEST_BYTES else False
+    head_size = end + len(_HEAD_END)
+    if _EXPECT_CONTINUE.search(data, 0, head_size):
+        return True
+    match = _CONTENT_LENGTH.search(data, 0, head_size)
+    body_size = int(match.group(1)) if match else 0
+    if head_size + body_size > MAX_REQUEST_BYTES:
+        return None
+    return len(data) >= head_size + body_size
 
 
 class _Captured:
@@ -63,5 +124,108 @@ class JsonErrors:
             self.log.debug("Failed to send error message.")
 
 
-class JsonErrorWorker(JsonErrors, ThreadWorker):
-    """The gthread worker that gunicorn.conf.py names."""
+class ServiceWorker(JsonErrors, ThreadWorker):
+    """``gthread`` that parks connections until their request has arrived, listens only once
+    its app is loaded, and answers its own errors in JSON (see the module's docstring)."""
+
+    def init_process(self) -> None:
+        self._early_clients = _close_listeners(self.sockets)
+        self.sockets = []
+        super().init_process()
+
+    def run(self) -> None:
+        self.sockets = sock.create_sockets(self.cfg, self.log)
+        for client, address, server_address in self._early_clients:
+            self.nr_conns += 1
+            self._await_request(TConn(self.cfg, client, address, server_address))
+        self._early_clients = []
+        super().run()
+
+    def accept(self, listener: socket.socket) -> None:
+        if self.cfg.is_ssl:
+            super().accept(listener)
+            return
+        try:
+            client, address = listener.accept()
+        except OSError as exc:
+            if exc.errno not in _RETRYABLE:
+                raise
+            return
+        self.nr_conns += 1
+        self._await_request(TConn(self.cfg, client, address, listener.getsockname()))
+
+    def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
+        """A kept-alive connection's next request is coming: read it here too."""
+        if self.cfg.is_ssl:
+            super().on_client_socket_readable(conn, client)
+            return
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._await_request(conn)
+
+    def murder_pending(self) -> None:
+        """Close parked connections that ran out of time; a stopping worker gives them as long
+        as gthread gives its kept-alive ones, not the whole :data:`REQUEST_TIMEOUT`."""
+        if not self.alive:
+            deadline = time.monotonic() + STOP_KEEPALIVE_LINGER
+            for conn in self.pending_conns:  # one cap for all keeps the deque in expiry order
+                conn.timeout = min(conn.timeout, deadline)
+        super().murder_pending()
+
+    def handle(self, conn: TConn):
+        """In a thread: the request read so far goes back in front of the parser's input."""
+        received = getattr(conn, "received", b"")
+        if received:
+            conn.received = b""
+            conn.init()
+            conn.parser.unreader.unread(received)
+        return super().handle(conn)
+
+    def _await_request(self, conn: TConn) -> None:
+        """Park ``conn`` on the event loop until its request is complete (or times out).
+
+        Parked connections join gthread's own ``pending_conns``, whose expiry closes them;
+        every entry there gets the same timeout from now, so the deque stays in expiry order.
+        """
+        conn.received = b""
+        conn.timeout = time.monotonic() + REQUEST_TIMEOUT
+        conn.sock.setblocking(False)
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read_request, conn))
+
+    def _read_request(self, conn: TConn, _client: socket.socket) -> None:
+        try:
+            data = conn.sock.recv(MAX_REQUEST_BYTES + 1 - len(conn.received))
+        except OSError as exc:
+            if exc.errno in _RETRYABLE:
+                return
+            data = b""
+        conn.received += data
+        complete = request_complete(conn.received) if data else None
+        if complete is False:
+            return
+        self.poller.unregister(conn.sock)
+        self.pending_conns.remove(conn)
+        if complete is None:  # closed by the client, or more than a request may be
+            self.nr_conns -= 1
+            conn.close()
+            return
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+
+def _close_listeners(listeners: list) -> list[tuple[socket.socket, object, object]]:
+    """Close the sockets gunicorn opened for this worker; returns the connections that reached
+    them already, (client, its address, the listener's address), to be answered later."""
+    clients = []
+    for listener in listeners:
+        listener.setblocking(False)
+        server_address = listener.getsockname()
+        while True:
+            try:
+                client, address = listener.accept()
+            except OSError:
+                break
+            clients.append((client, address, server_address))
+        listener.close()
+    return clients

@@ -50,26 +50,26 @@ def server(home: Settings, tmp_path: Path) -> Iterator[tuple[str, psutil.Process
     port = free_port()
     env = settings_env(home)
     env.update(GRAPHREC_WEB_WORKERS="2", GRAPHREC_WEB_THREADS="4")
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    log_path = tmp_path / "gunicorn.log"
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/api/health", timeout=30).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail(f"gunicorn did not get ready: {(tmp_path / 'gunicorn.log').read_text()}")
-            time.sleep(0.2)
-        yield url, psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if requests.get(f"{url}/api/health", timeout=30).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(f"gunicorn did not get ready: {log_path.read_text()}")
+                time.sleep(0.2)
+            yield url, psutil.Process(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(30)
 
 
 class Load:

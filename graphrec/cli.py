@@ -48,12 +48,12 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     local = LocalStore(settings)
     if args.action == "start":
         started = time.perf_counter()
-        info = local.start()
-        print(f"local store up at {info.uri} (pid {info.pid}, database {info.database}) "
+        up = local.start()
+        print(f"local store up at {up.uri} (pid {up.pid}, database {up.database}) "
               f"in {time.perf_counter() - started:.1f}s")
     elif args.action == "stop":
-        info = local.stop()
-        print(f"stopped the local store (pid {info.pid})" if info else
+        stopped = local.stop()
+        print(f"stopped the local store (pid {stopped.pid})" if stopped else
               "the local store was not running")
     else:
         info = local.running()

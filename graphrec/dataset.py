@@ -88,7 +88,8 @@ class GraphData:
         )
 
         paths = items["categories"].fillna("").astype(str).str.split("|")
-        leaf_rows, parent_rows = [], set()
+        leaf_rows: list[tuple[str, str]] = []
+        parent_rows: set[tuple[str, str]] = set()
         for item_id, path in zip(items["item_id"].astype(str), paths):
             path = [p for p in path if p]
             if not path:

@@ -86,10 +86,12 @@ def read_csv_catalogue(path: str | Path) -> Catalogue:
             )
 
     catalogue = Catalogue(source=str(path), format=FORMAT)
+    items, users, purchases = files["items"], files["users"], files["purchases"]
+    assert items is not None and users is not None and purchases is not None  # required above
     with gc_paused():
-        item_ids = _read_items(files["items"], catalogue)
-        user_ids = _read_users(files["users"], catalogue)
-        _read_purchases(files["purchases"], catalogue, user_ids, item_ids)
+        item_ids = _read_items(items, catalogue)
+        user_ids = _read_users(users, catalogue)
+        _read_purchases(purchases, catalogue, user_ids, item_ids)
         if files["item_links"] is not None:
             _read_links(files["item_links"], catalogue, item_ids)
     return catalogue

@@ -289,7 +289,7 @@ def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
 
 def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
                                                       sample_user: str) -> None:
-    from graphrec.explain.reasons import node_id
+    from graphrec.explain.reasons import distinct, node_id
 
     with trained_app.app_context():
         service = get_engine().service()
@@ -297,7 +297,11 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
     recs = service.recommend(sample_user, k=10)  # ranks and keeps the reasons of all ten
     for rec in recs:
         history = service._history(sample_user)[1]
-        fresh = service.weighted(sample_user, history, [rec["item_id"]])[rec["item_id"]][:3]
+        ranked = service.weighted(sample_user, history, [rec["item_id"]])[rec["item_id"]]
+        candidates = ranked[: service.reasons.keep]  # what the service ranks and keeps
+        _, titles = service.items.labels(service._named([rec["item_id"]],
+                                                        [p for _, p in candidates]))
+        fresh = distinct(candidates, service.data, titles, 3)
         kept = service.explain(sample_user, rec["item_id"])["paths"]
         assert [(p["kind"], p["weight"], [n["id"] for n in p["nodes"]]) for p in kept] == [
             (path.kind, weight,

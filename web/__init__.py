@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.routing import BaseConverter
 
@@ -59,6 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # under gunicorn, so gunicorn.conf.py sets one key for all workers when none is given.
         app.config["SECRET_KEY"] = secrets.token_bytes(32)
     app.debug = False
+    assert isinstance(app.json, DefaultJSONProvider)
     app.json.sort_keys = False
     app.url_map.converters["anyid"] = AnyIdConverter
     app.url_map.merge_slashes = False

@@ -15,6 +15,8 @@ import functools
 import hmac
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
 
 from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint
@@ -42,13 +44,16 @@ from web.schemas import (
 log = logging.getLogger(__name__)
 
 # Every API route can answer these.
-COMMON = {400: Error, 500: Error, 503: Unavailable}
+COMMON: Responses = {400: Error, 500: Error, 503: Unavailable}
 MAX_EVENT_BYTES = 4096
 
 bp = APIBlueprint("api", __name__, url_prefix="/api")
 
 
-def answers(status: int, model: type[BaseModel], *errors: int) -> dict[int, type[BaseModel]]:
+Responses = dict[str | int | HTTPStatus, type[BaseModel] | dict[Any, Any] | None]
+
+
+def answers(status: int, model: type[BaseModel], *errors: int) -> Responses:
     """``responses`` for a route: its answer, its own error statuses, and the common ones."""
     return {status: model, **{code: Error for code in errors}, **COMMON}
 

@@ -72,8 +72,7 @@ class Engine:
     def __init__(self, settings: Settings | None = None, details_max_age: float = 60.0,
                  reason_cache_size: int = 0, model_check_interval: float = 1.0):
         self._settings = settings
-        self._options = {"details_max_age": details_max_age,
-                         "reason_cache_size": reason_cache_size}
+        self._details_max_age, self._reason_cache_size = details_max_age, reason_cache_size
         self._check_interval = model_check_interval
         self._lock = threading.RLock()  # held briefly: opening, forgetting, closing
         self._loading = threading.Lock()  # held while the service loads (seconds)
@@ -157,7 +156,9 @@ class Engine:
         except ImportError as exc:
             raise ModelUnavailable(f"the recommendation service is not installed: {exc}") from exc
         try:
-            return RecommendationService.load(self.settings, store, **self._options)
+            return RecommendationService.load(self.settings, store,
+                                              details_max_age=self._details_max_age,
+                                              reason_cache_size=self._reason_cache_size)
         except FileNotFoundError as exc:
             raise ModelUnavailable(
                 f"no trained model under {self.settings.models_dir}: {exc}") from exc
@@ -194,7 +195,7 @@ class Engine:
         try:
             store = self.store()
             fresh = self._load_service(store)
-            fresh.items.details()  # read before the swap: the first request must not wait on it
+            fresh.items.warm()  # read before the swap: the first request must not wait on it
         except StoreUnavailable as exc:
             log.warning("new model not loaded, the store is unavailable (retrying): %s", exc)
             return False
@@ -220,7 +221,7 @@ class Engine:
         200 ms, several times a minute under load.
         """
         try:
-            self.service().items.details()
+            self.service().items.warm()
         except (StoreUnavailable, ModelUnavailable) as exc:
             log.warning("not ready yet: %s", exc)
             return

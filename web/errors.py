@@ -33,7 +33,9 @@ def _wants_json() -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None):
+def error_response(status: int, code: str, message: str, headers: dict | None = None
+                   ) -> tuple[Response | str, int, dict]:
+    response: Response | str
     if _wants_json():
         response = jsonify(error={"status": status, "code": code, "message": message})
     else:
@@ -85,8 +87,9 @@ def init_app(app: Flask) -> None:
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         response = error_response(exc.code or 500, code, exc.description or exc.name)
-        if exc.code == 405 and exc.valid_methods:
-            response[2]["Allow"] = ", ".join(exc.valid_methods)
+        allowed = getattr(exc, "valid_methods", None)  # MethodNotAllowed's
+        if exc.code == 405 and allowed:
+            response[2]["Allow"] = ", ".join(allowed)
         return response
 
     @app.errorhandler(Exception)

@@ -68,7 +68,7 @@ class Error(Answer):
 class Unavailable(Error):
     """An error answered 503 with a Retry-After header."""
 
-    model_config = ConfigDict(openapi_extra={
+    model_config = ConfigDict(openapi_extra={  # type: ignore[typeddict-unknown-key]
         "description": "the graph store is unreachable or no model is trained; retry later",
         "headers": {"Retry-After": {"description": "seconds to wait",
                                     "schema": {"type": "integer"}}}})
@@ -140,7 +140,7 @@ class Recommendations(Answer):
 
 
 class Explanation(Answer):
-    model_config = ConfigDict(openapi_extra={
+    model_config = ConfigDict(openapi_extra={  # type: ignore[typeddict-unknown-key]
         "description": "the item's score and rank, and its reason paths, strongest first",
         "content": {"application/graphml+xml": {"schema": {"type": "string"}}}})
 
@@ -184,7 +184,7 @@ class Checks(Answer):
 
 
 class Health(Answer):
-    model_config = ConfigDict(openapi_extra={
+    model_config = ConfigDict(openapi_extra={  # type: ignore[typeddict-unknown-key]
         "headers": {"Retry-After": {"description": "seconds to wait, when not ready",
                                     "schema": {"type": "integer"}}}})
 

@@ -113,9 +113,11 @@ class JsonErrors:
     """Mixed into a gunicorn worker class (before it) to make its own error answers JSON:
     ``handle_error`` is the base worker's, the same for every worker class."""
 
+    log: Any  # the worker's
+
     def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
         captured = _Captured(client)
-        super().handle_error(req, captured, addr, exc)
+        super().handle_error(req, captured, addr, exc)  # type: ignore[misc]  # the worker's
         if not captured.sent:
             return
         try:
@@ -127,6 +129,8 @@ class JsonErrors:
 class ServiceWorker(JsonErrors, ThreadWorker):
     """``gthread`` that parks connections until their request has arrived, listens only once
     its app is loaded, and answers its own errors in JSON (see the module's docstring)."""
+
+    sockets: list[Any]
 
     def init_process(self) -> None:
         self._early_clients = _close_listeners(self.sockets)

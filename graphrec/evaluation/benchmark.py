@@ -295,10 +295,11 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
             row["served"] = served_metrics(model, data, k)
             log(f"{name}: served (explainable items only) ndcg@{k} "
                 f"{row['served'][f'ndcg@{k}']:.2f}")
-            row.update(top_k_latency(model.model, data, k))
+            kgrec = model.model  # type: ignore[attr-defined]  # graphrec's: KGRecRecommender
+            row.update(top_k_latency(kgrec, data, k))
             log(f"{name}: top-{k} of one user {row['top10_ms_mean']:.2f} ms mean, "
                 f"{row['top10_ms_p99']:.2f} ms p99 over {data.num_users:,} users")
-            explanations = explanation_report(model.model, data, k=k, progress=log)
+            explanations = explanation_report(kgrec, data, k=k, progress=log)
         log(f"{name}: ndcg@{k} {row[f'ndcg@{k}']:.2f}  fit {row['fit_seconds']:.1f}s  "
             f"eval {row['eval_seconds']:.1f}s  {row['params']}")
         # written after every model, so a long run that stops keeps what it measured

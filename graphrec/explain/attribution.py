@@ -100,7 +100,7 @@ class EdgeMasking:
         row, col = state.edge_row, state.edge_col
         self.edge_type, self.edge_value = state.edge_type, state.edge_value
         self.edge_key = row * self.num_nodes + col  # sorted: the model stores the graph so
-        typed = self._typed(self.edge_key, self.edge_type)
+        typed = np.asarray(self._typed(self.edge_key, self.edge_type))
         order = np.argsort(typed, kind="stable")
         self.typed_key, self.typed_value = typed[order], self.edge_value[order]
         self.adj_key, starts = np.unique(self.edge_key, return_index=True)  # Â, relations summed

@@ -63,7 +63,9 @@ def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Seque
         row, col = key // num_nodes, key % num_nodes
         degree = np.bincount(row, minlength=num_nodes).astype(np.float32)
         scale = np.maximum(degree, 1) ** np.float32(-0.5)
-        rows.append(row), cols.append(col), values.append(scale[row] * scale[col])
+        rows.append(row)
+        cols.append(col)
+        values.append(scale[row] * scale[col])
         types.append(np.full(len(row), r, dtype=np.int64))
     empty = np.zeros(0, dtype=np.int64)
     row, col = np.concatenate(rows or [empty]), np.concatenate(cols or [empty])

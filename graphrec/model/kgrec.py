@@ -101,6 +101,14 @@ class KGRec(torch.nn.Module):
         init_std: standard deviation of the normal initialisation. (default: ``0.1``)
     """
 
+    # Buffers (saved with the weights): the typed graph in CSR order, and the train histories.
+    graph_row: Tensor
+    graph_col: Tensor
+    graph_value: Tensor
+    graph_type: Tensor
+    history_indptr: Tensor
+    history_items: Tensor
+
     def __init__(self, num_users: int, num_items: int, num_brands: int, num_categories: int,
                  history: Tensor, edges: Mapping[str, Tensor], *, embedding_dim: int = 64,
                  num_layers: int = 2, history_exponent: float = 0.5,
@@ -190,7 +198,7 @@ class KGRec(torch.nn.Module):
         # Placeholder graph of the right relations; the saved buffers replace it below.
         edges = {name: torch.zeros(2, 1, dtype=torch.long) for name in relations}
         history = torch.zeros(2, 0, dtype=torch.long)
-        model = cls(*sizes, history, edges, **hp)
+        model = cls(*sizes, history, edges, **hp)  # type: ignore[call-arg, arg-type]
         for name in ("graph_row", "graph_col", "graph_value", "graph_type", "history_indptr",
                      "history_items"):
             if name not in state:

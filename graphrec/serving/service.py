@@ -115,6 +115,10 @@ class ItemDetails:
         """Item id → ``{"title", "price", "brand"}``; items the store lacks are absent."""
         return self._current()[0]
 
+    def warm(self) -> None:
+        """Read them all now, ahead of the first answer that needs them."""
+        self._current()
+
     def titles(self) -> Mapping[str, str | None]:
         """Item id → title."""
         return self._current()[1]
@@ -133,6 +137,7 @@ class ItemDetails:
                 log.warning("item details not refreshed, keeping the old copy: %s", exc)
             finally:
                 self._lock.release()
+        assert self._copy is not None  # read above
         return self._copy
 
     def _read(self) -> None:
@@ -150,6 +155,9 @@ class ItemDetailsOnDemand:
     def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
                                                        Mapping[str, str | None]]:
         return _read_details(self.store, sorted(set(item_ids)))
+
+    def warm(self) -> None:
+        """Nothing to read ahead: each answer reads its own items."""
 
 
 def _read_details(store: GraphStore, item_ids: Sequence[str]

@@ -37,7 +37,7 @@ class StoreForbidden(RuntimeError):
     """The store refused a statement to the user we are connected as (a reader that wrote)."""
 
 
-def _one_line(exc: Exception) -> str:
+def _one_line(exc: Exception | str) -> str:
     return " ".join(str(exc).split())
 
 
@@ -171,6 +171,7 @@ def open_store(settings: Settings, *, start_local: bool = True,
         options["resolver"] = local.bolt_resolver
         description = f"the local store (database {settings.database})"
     else:
+        assert settings.neo4j_uri is not None  # not the local store
         uri, auth = settings.neo4j_uri, _neo4j_auth(settings, read_only)
         description = f"Neo4j at {uri} (database {settings.database})"
     driver = neo4j.GraphDatabase.driver(uri, auth=auth,

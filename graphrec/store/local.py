@@ -217,7 +217,7 @@ class LocalStore:
             return None
         return info if SERVER_CLASS in cmdline else None
 
-    def bolt_resolver(self, address: neo4j.Address) -> list[tuple[str, int]]:
+    def bolt_resolver(self, address: neo4j.Address) -> list[neo4j.Address]:
         """Where the server accepts Bolt now, for the driver's ``resolver`` option.
 
         The driver calls it before every connection it opens, so a connection goes only to the
@@ -232,7 +232,7 @@ class LocalStore:
         if info.bolt_port not in listening_ports(info.pid):
             raise neo4j.exceptions.ServiceUnavailable(
                 f"the local store (pid {info.pid}) does not listen on its Bolt port yet")
-        return [("127.0.0.1", info.bolt_port)]
+        return [neo4j.Address(("127.0.0.1", info.bolt_port))]
 
     def start(self, timeout: float = 120.0) -> ServerInfo:
         """Start the server, or return the one already running; returns once a query answers."""

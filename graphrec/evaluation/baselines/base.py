@@ -44,8 +44,9 @@ class ItemItemScorer:
 
     def __init__(self, train: sp.csr_matrix, weights: np.ndarray | sp.spmatrix) -> None:
         self.train = train
-        self.weights = (weights.astype(np.float32).tocsr() if sp.issparse(weights)
-                        else np.ascontiguousarray(weights, dtype=np.float32))
+        self.weights: np.ndarray | sp.csr_matrix = (
+            sp.csr_matrix(weights, dtype=np.float32) if sp.issparse(weights)
+            else np.ascontiguousarray(weights, dtype=np.float32))
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
         scores = self.train[np.asarray(users)] @ self.weights

@@ -39,7 +39,7 @@ def spd_inverse(matrix: np.ndarray) -> np.ndarray:
 
 def ease_weights(train: sp.csr_matrix, lam: float, dtype: type = np.float32) -> np.ndarray:
     """EASE's item × item weights ``B`` (zero diagonal) for a users × items train matrix."""
-    gram = np.ascontiguousarray((train.T @ train).toarray(), dtype=dtype)
+    gram: np.ndarray = np.ascontiguousarray((train.T @ train).toarray(), dtype=dtype)
     gram[np.diag_indices_from(gram)] += lam
     p = spd_inverse(gram)
     weights = p / (-np.diag(p))[None, :]

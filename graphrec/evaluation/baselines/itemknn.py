@@ -59,7 +59,7 @@ class ItemKNN:
         self.scorer: ItemItemScorer | None = None
 
     def fit(self, data: GraphData) -> Self:
-        k = self.k
+        k: float | None = self.k
         if k is None:
             split = validation_split(data, seed=self.seed)
             train, sim = split.train_matrix(), cosine_similarity(split.train_matrix())

@@ -120,7 +120,7 @@ class RP3Beta:
         split = validation_split(data, seed=self.seed)
         train = split.train_matrix()
         scores: dict[str, float] = {}
-        best: dict[tuple[float, float], int] = {}
+        best: dict[tuple[float, float], float] = {}
         best_beta: dict[float, float] = {}
 
         def score_alpha(alpha: float) -> float:

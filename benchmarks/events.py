@@ -17,7 +17,6 @@ figures and writes benchmarks/results/events.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -30,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import paced
-from benchmarks.serve import loadavg, sample_users
+from benchmarks.serve import loadavg, sample_users, write_report
 from graphrec.config import Settings
 from graphrec.serving.events import now_ms
 from graphrec.store.connection import open_store
@@ -92,9 +91,7 @@ def main() -> int:
         print(f"{name:10} {run['events_per_s']:8.1f} events/s  p50 {run['p50_ms']} ms  "
               f"p99 {run['p99_ms']} ms  answers {run['answers']}")
     print(f"removed the {removed} events written")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -28,7 +28,6 @@ Prints the figures and writes benchmarks/results/reload.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import signal
@@ -42,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import paced
-from benchmarks.serve import loadavg, sample_users
+from benchmarks.serve import loadavg, sample_users, write_report
 from graphrec.config import Settings
 from web.engine import artifact_signature
 from web.serve import settings_env
@@ -199,9 +198,7 @@ def main() -> int:
         print(f"{name:15} {run['requests']:6} requests  {run['answers']}  retried "
               f"{run['retried']}  p50 {run['p50_ms']} / p99 {run['p99_ms']} / max "
               f"{run['max_ms']} ms")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

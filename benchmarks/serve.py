@@ -213,6 +213,13 @@ def describe_code(code: Path) -> str:
         return str(code)
 
 
+def write_report(out: Path, report: dict) -> None:
+    """The benchmark's JSON, where the README's tables come from."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {out}")
+
+
 def loadavg() -> list[float]:
     try:
         return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
@@ -296,9 +303,7 @@ def main() -> int:
             runs["repeat_visits"] = measure(ROOT, settings, args, Path(tmp), 100, {}, fill=True)
     report["machine"]["loadavg_after"] = loadavg()
     print_table(report, args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import socket
 import subprocess
@@ -40,6 +39,7 @@ from benchmarks.serve import (  # noqa: E402 (after the path above)
     loadavg,
     sample_users,
     wait_ready,
+    write_report,
 )
 from graphrec.config import Settings  # noqa: E402
 from web.serve import settings_env  # noqa: E402
@@ -208,9 +208,7 @@ def main() -> int:
     report["runs"]["this checkout"] = measure(ROOT, settings, args)
     report["loadavg_after"] = loadavg()
     print_table(report, args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

@@ -21,7 +21,7 @@ from graphrec.model.pipeline import train_from_store
 from graphrec.store.connection import GraphStore
 from tests.test_web import sample_users, train_sample
 from web import create_app
-from web.engine import Engine, get_engine
+from web.engine import Engine, get_engine, reload_turn
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +145,20 @@ def test_after_a_swap_the_old_models_cycles_are_collected() -> None:
         assert ref() is None and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_workers_load_a_new_model_one_at_a_time(trained: Settings,
+                                                 session_store: GraphStore) -> None:
+    path = trained.model_path
+    with app_with(trained, interval=0) as app:  # no watcher: each check is called here
+        engine = engine_of(app)
+        engine.service()
+        copy = path.parent / ".copy"
+        shutil.copytree(path, copy)
+        os.replace(path, path.parent / ".old")
+        os.replace(copy, path)  # a new artifact in place (the same model, a new manifest)
+        shutil.rmtree(path.parent / ".old")
+        with reload_turn(trained.models_dir) as mine:  # another worker is loading it now
+            assert mine
+            assert engine.reload_if_changed() is False  # this one keeps answering meanwhile
+        assert engine.reload_if_changed() is True  # its turn, at its next check

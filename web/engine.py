@@ -19,11 +19,14 @@ with. A new artifact that fails to load is logged and the old model keeps servin
 from __future__ import annotations
 
 import atexit
+import fcntl
 import gc
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +67,26 @@ def artifact_signature(path: Path) -> Signature | None:
     except FileNotFoundError:
         return None
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+@contextmanager
+def reload_turn(models_dir: Path) -> Iterator[bool]:
+    """Whether this process may load a new model now: one worker at a time (a lock file beside
+    the models, taken without waiting), so that while one loads the others keep answering at
+    full speed from the model they have; the rest take their turn at their next check."""
+    descriptor = os.open(models_dir / ".reload.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
 
 
 class Engine:
@@ -191,6 +214,10 @@ class Engine:
         signature = artifact_signature(self.settings.model_path)
         if signature is None or signature in (self._loaded, self._rejected):
             return False
+        with reload_turn(self.settings.models_dir) as mine:
+            return mine and self._reload(signature)
+
+    def _reload(self, signature: Signature) -> bool:
         started = time.monotonic()
         try:
             store = self.store()

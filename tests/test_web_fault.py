@@ -6,8 +6,6 @@ session's store is never stopped.
 """
 from __future__ import annotations
 
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,14 +19,9 @@ import requests
 from graphrec.config import Settings
 from graphrec.store.connection import open_store
 from graphrec.store.local import LocalStore
+from tests.gunicorn_server import gunicorn
 from tests.test_web import sample_users, train_sample
-from web.serve import gunicorn_command, settings_env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from web.serve import settings_env
 
 
 @pytest.fixture
@@ -47,29 +40,17 @@ def home(tmp_path: Path) -> Iterator[Settings]:
 
 @pytest.fixture
 def server(home: Settings, tmp_path: Path) -> Iterator[tuple[str, psutil.Process]]:
-    port = free_port()
     env = settings_env(home)
     env.update(GRAPHREC_WEB_WORKERS="2", GRAPHREC_WEB_THREADS="4")
-    log_path = tmp_path / "gunicorn.log"
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if requests.get(f"{url}/api/health", timeout=30).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f"gunicorn did not get ready: {log_path.read_text()}")
-                time.sleep(0.2)
-            yield url, psutil.Process(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with gunicorn(env, tmp_path / "gunicorn.log", healthy) as (port, master):
+        yield f"http://127.0.0.1:{port}", master
+
+
+def healthy(port: int, _master: psutil.Process) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/api/health", timeout=30).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 class Load:

@@ -20,7 +20,7 @@ import requests
 from benchmarks.slow_clients import SlowClients, probe
 from graphrec.cli import EXIT_FAILED, main
 from graphrec.config import Settings
-from tests.test_web_fault import free_port
+from tests.gunicorn_server import dead_store_env, free_port, gunicorn
 from web.serve import AddressInUse, gunicorn_command, lock_address, runtime_dir, serve, settings_env
 from web.worker import REQUEST_TIMEOUT
 
@@ -42,43 +42,21 @@ def answers(url: str) -> bool:
         return False
 
 
-def dead_store_env(home: Path) -> dict[str, str]:
-    """gunicorn's environment for a server whose store is not there (it answers 503)."""
-    dead_store = f"bolt://127.0.0.1:{free_port()}"
-    settings = Settings.from_env({"GRAPHREC_HOME": str(home), "NEO4J_URI": dead_store,
-                                  "NEO4J_PASSWORD": "x"})
-    env = settings_env(settings)
-    env.update(GRAPHREC_WEB_WORKERS=str(WORKERS), GRAPHREC_WEB_ACCESSLOG="off")
-    return env
+def all_workers_answer(port: int, master: psutil.Process) -> bool:
+    """Every worker listens (one loads its app before it does) and the server answers."""
+    return (len(master.children()) >= WORKERS and listening_sockets(port) >= WORKERS
+            and answers(f"http://127.0.0.1:{port}"))
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, int, psutil.Process]]:
-    env = dead_store_env(tmp_path)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(tmp_path / "gunicorn.log", "wb") as log:
-        proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            master = psutil.Process(proc.pid)
-            deadline = time.monotonic() + 60
-            while len(master.children()) < WORKERS or not answers(url):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("gunicorn did not start: "
-                                f"{(tmp_path / 'gunicorn.log').read_text()}")
-                time.sleep(0.2)
-            yield url, port, master
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with gunicorn(dead_store_env(tmp_path, WORKERS), tmp_path / "gunicorn.log",
+                  all_workers_answer) as (port, master):
+        yield f"http://127.0.0.1:{port}", port, master
 
 
 def test_each_worker_listens_on_a_socket_of_its_own(server) -> None:
     _, port, _ = server
-    deadline = time.monotonic() + 10  # the last worker may still be booting
-    while listening_sockets(port) < WORKERS and time.monotonic() < deadline:
-        time.sleep(0.1)
     assert listening_sockets(port) == WORKERS  # on one shared socket: 1
 
 
@@ -175,7 +153,7 @@ def test_a_request_not_complete_in_time_is_closed(server) -> None:
 
 
 def test_of_servers_started_together_on_one_port_exactly_one_stays(tmp_path: Path) -> None:
-    env = dead_store_env(tmp_path)
+    env = dead_store_env(tmp_path, WORKERS)
     bind = f"127.0.0.1:{free_port()}"
     starts = [subprocess.Popen(gunicorn_command(bind), env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True) for _ in range(4)]

@@ -6,51 +6,30 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from graphrec.config import Settings
-from tests.test_web_fault import free_port
-from web.serve import gunicorn_command, settings_env
+from tests.gunicorn_server import dead_store_env, gunicorn
 from web.worker import json_error, status_of
 
 
 @pytest.fixture(scope="module")
 def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     home = tmp_path_factory.mktemp("worker")
-    settings = Settings.from_env({"GRAPHREC_HOME": str(home),
-                                  "NEO4J_URI": f"bolt://127.0.0.1:{free_port()}",
-                                  "NEO4J_PASSWORD": "x"})
-    env = settings_env(settings)
-    env.update(GRAPHREC_WEB_WORKERS="1", GRAPHREC_WEB_ACCESSLOG="off")
-    port = free_port()
-    log_path = home / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            wait_until_answering(port, proc, log_path)
-            yield port
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with gunicorn(dead_store_env(home, workers=1), home / "gunicorn.log", answering) as (port, _):
+        yield port
 
 
-def wait_until_answering(port: int, proc: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/api/health", timeout=30)
-            return
-        except requests.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail(f"gunicorn did not start: {log_path.read_text()}")
-            time.sleep(0.2)
+def answering(port: int, _master: object) -> bool:
+    """Whether the server answers at all (the store is not there: 503)."""
+    try:
+        requests.get(f"http://127.0.0.1:{port}/api/health", timeout=30)
+    except requests.ConnectionError:
+        return False
+    return True
+
 
 
 def raw_request(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:

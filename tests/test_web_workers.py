@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +19,10 @@ import pytest
 
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
+from tests.gunicorn_server import gunicorn
 from tests.test_web import sample_users, train_sample
-from tests.test_web_fault import free_port
 from tests.test_web_serve import listening_sockets
-from web.serve import gunicorn_command, settings_env
+from web.serve import settings_env
 from web.worker import MAX_REQUEST_BYTES, request_complete
 
 WORKERS = 2
@@ -68,21 +67,12 @@ def server(settings: Settings, session_store: GraphStore,
     train_sample(settings, session_store)
     env = settings_env(settings)
     env.update(GRAPHREC_WEB_WORKERS=str(WORKERS), GRAPHREC_WEB_ACCESSLOG="off")
-    port = free_port()
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 90
-            while listening_sockets(port) < WORKERS or get(port, "/api/health")[0] != 200:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail(f"gunicorn did not get ready: {log_path.read_text()}")
-                time.sleep(0.2)
-            yield port, psutil.Process(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with gunicorn(env, tmp_path / "gunicorn.log", all_workers_healthy, timeout=90) as server:
+        yield server
+
+
+def all_workers_healthy(port: int, _master: psutil.Process) -> bool:
+    return listening_sockets(port) >= WORKERS and get(port, "/api/health")[0] == 200
 
 
 def test_a_killed_worker_is_replaced_without_delaying_a_request(server) -> None:

@@ -231,14 +231,14 @@ def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
         item = get_engine().service().recommender.item_ids[0]
     row = item_row(session_store, item)
     details = ItemDetails(session_store, [item], max_age=2.0)
-    assert details.titles()[item] == row["title"]
-    assert details.details()[item]["title"] == row["title"]
+    assert details.labels([item])[1][item] == row["title"]
+    assert details.labels([item])[0][item]["title"] == row["title"]
     try:
         session_store.write("ingest/items", rows=[{**row, "title": "Renamed in the shop"}])
-        assert details.titles()[item] == row["title"]  # kept until max_age
+        assert details.labels([item])[1][item] == row["title"]  # kept until max_age
         time.sleep(2.1)
-        assert details.titles()[item] == "Renamed in the shop"
-        assert details.details()[item]["title"] == "Renamed in the shop"
+        assert details.labels([item])[1][item] == "Renamed in the shop"
+        assert details.labels([item])[0][item]["title"] == "Renamed in the shop"
     finally:
         session_store.write("ingest/items", rows=[row])
     assert item_row(session_store, item) == row
@@ -252,12 +252,12 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
     details = ItemDetails(session_store, [item], max_age=0)
-    title = details.titles()[item]
+    title = details.labels([item])[1][item]
     with open_store(unreachable(tmp_path), start_local=False) as dead_store:
         details.store = dead_store
         with caplog.at_level(logging.WARNING, logger="graphrec.serving.service"):
             started = time.monotonic()
-            assert details.titles()[item] == title
+            assert details.labels([item])[1][item] == title
             assert time.monotonic() - started < 2
         assert "item details not refreshed" in caplog.text
 

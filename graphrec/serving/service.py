@@ -111,17 +111,9 @@ class ItemDetails:
         (here: every item; the store's missing ones are absent)."""
         return self._current()
 
-    def details(self) -> Mapping[str, Mapping[str, Any]]:
-        """Item id → ``{"title", "price", "brand"}``; items the store lacks are absent."""
-        return self._current()[0]
-
     def warm(self) -> None:
         """Read them all now, ahead of the first answer that needs them."""
         self._current()
-
-    def titles(self) -> Mapping[str, str | None]:
-        """Item id → title."""
-        return self._current()[1]
 
     def _current(self) -> tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]:
         if self._copy is None:

@@ -299,7 +299,7 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
         history = service._history(sample_user)[1]
         ranked = service.weighted(sample_user, history, [rec["item_id"]])[rec["item_id"]]
         candidates = ranked[: service.reasons.keep]  # what the service ranks and keeps
-        _, titles = service.items.labels(service._named([rec["item_id"]],
+        _, titles = service.items.labels(service.named_items([rec["item_id"]],
                                                         [p for _, p in candidates]))
         fresh = distinct(candidates, service.data, titles, 3)
         kept = service.explain(sample_user, rec["item_id"])["paths"]

@@ -160,7 +160,8 @@ class Publisher:
                                    "score": r.score, "model": self.model} for r in ranked]
             found += [(user, item, weighted) for item, weighted in
                       self._weighted(user, history, [r.item_id for r in ranked]).items()]
-        titles = self._titles([p for *_, weighted in found for _, p in weighted])
+        _, titles = self.service.items.labels(self.service.named_items(
+            [], [p for *_, weighted in found for _, p in weighted]))
         data = self.service.data
         for user, item, weighted in found:  # the paths graphrec explain shows: none said twice
             for rank, (weight, path) in enumerate(distinct(weighted, data, titles, self.top),
@@ -177,11 +178,6 @@ class Publisher:
         if not self.top or not item_ids:
             return {}
         return self.service.weighted(user, history, item_ids)
-
-    def _titles(self, paths: list[ReasonPath]) -> dict[str, str | None]:
-        items = self.service.data.items
-        ids = sorted({str(items[i]) for p in paths for t, i in p.nodes if t == "item"})
-        return {row["item_id"]: row["title"] for row in self.store.read("service/items", ids=ids)}
 
     def _add_path(self, batch: Batch, user: str, item: str, rank: int, view: dict[str, Any],
                   path: ReasonPath) -> None:

@@ -278,7 +278,7 @@ class RecommendationService:
         ranked = self.ranked(user_id, history, k, exclude=dismissed)
         weighted = self._reasons(user_id, history, [r.item_id for r in ranked], top=1)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
-        details, titles = self.items.labels(self._named([r.item_id for r in ranked],
+        details, titles = self.items.labels(self.named_items([r.item_id for r in ranked],
                                                         [p for _, p in best.values()]))
         out = []
         for r in ranked:
@@ -305,7 +305,7 @@ class RecommendationService:
         # of one item, two listings of one product) leave room for the next ones.
         candidates = [] if already else self._reasons(
             user_id, history, [item_id], max(top, self.reasons.keep))[item_id]
-        _, titles = self.items.labels(self._named([item_id], [p for _, p in candidates]))
+        _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
         paths = distinct(candidates, self.data, titles, top)
         rank = None
         if paths and index not in dismissed:
@@ -349,8 +349,9 @@ class RecommendationService:
         return self.reasons.get(key, item_ids,
                                 lambda missing: self.weighted(user_id, history, missing))
 
-    def _named(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
-        """The item ids an answer shows: its items and those its paths go through."""
+    def named_items(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
+        """The item ids an answer shows, whose labels it reads: its items and those its paths
+        go through."""
         items = self.data.items
         return [*item_ids, *(str(items[i]) for p in paths for t, i in p.nodes if t == "item")]
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from graphrec.schema import LINK_RELATIONS
+
 if TYPE_CHECKING:
     import pandas as pd
-
-LINK_RELATIONS = ("also_bought", "also_viewed", "bought_together")
 
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -29,7 +29,7 @@ class GraphData:
     """Users, items, brands and categories with their edges, each edge array shaped ``(n, 2)``.
 
     ``train``/``test`` hold ``[user, item]`` purchase pairs; only ``train`` may reach a model.
-    ``links`` maps a relation (``also_bought``, ``also_viewed``, ``bought_together``) to
+    ``links`` maps a link relation (:data:`graphrec.schema.LINK_RELATIONS`) to
     ``[item, other_item]`` pairs inside the catalogue.
     """
 
@@ -165,6 +165,12 @@ class GraphData:
         if items is None or purchases is None:
             raise FileNotFoundError(f"{path}: needs items.csv[.gz] and purchases.csv[.gz]")
         return cls.from_frames(items, purchases, read("item_links"), read("users"))
+
+    def relation_pairs(self) -> dict[str, np.ndarray]:
+        """Every relation of :data:`graphrec.schema.RELATIONS` that the data holds → its
+        ``(n, 2)`` pairs ``[source, target]`` in node-type-local indices."""
+        return {"has_brand": self.item_brand, "in_category": self.item_category,
+                "subcategory_of": self.category_parent, **self.links}
 
     def train_matrix(self) -> sp.csr_matrix:
         """Users × items, 1 where the user bought the item in train."""

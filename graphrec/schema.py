@@ -1,11 +1,81 @@
-"""The graph's vocabulary, in one place: what an id may be.
+"""The graph's vocabulary, in one place: node types, relations and what an id may be.
+
+Every module that names a node type or a relation reads it from here: the model's relation
+names (``has_brand``), the store's relationship types (``HAS_BRAND``) and which node types they
+join sit side by side in :data:`RELATIONS`, one row a relation. Adding a relation of the item
+graph means a row here and its Cypher statements (``cypher/ingest/``, ``cypher/export/``,
+``cypher/explain/`` for a link): Cypher cannot take a relationship type as a parameter, so the
+statements spell theirs, and ``tests/test_schema.py`` checks that every type they use is one
+this module declares.
 
 Ingest refuses an id that the API could never serve, and the API refuses one that no
-catalogue could hold, by the same rule.
+catalogue could hold, by the same rule (:func:`id_problem`).
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+#: Node type (as the code names it) → the store's label.
+LABELS: dict[str, str] = {"user": "User", "item": "Item", "brand": "Brand",
+                          "category": "Category"}
+#: The node types of the model's propagation graph, in the order of their index ranges (users
+#: are not nodes of it: a user is the items they bought).
+GRAPH_NODE_TYPES: tuple[str, ...] = ("item", "brand", "category")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One relation of the item-side graph.
+
+    ``name`` is the model's and :class:`~graphrec.dataset.GraphData`'s name (and, for a link,
+    the ``relation`` value of the CSV catalogue and the kind of its reason path), ``type`` the
+    store's relationship type, which runs from a ``source`` node to a ``target`` node. A link
+    between items also has a ``clause``: how a reason reads it, from its source item to its
+    target item.
+    """
+
+    name: str
+    type: str
+    source: str
+    target: str
+    clause: str | None = None
+
+    @property
+    def is_link(self) -> bool:
+        return self.source == self.target == "item"
+
+
+#: The item-side graph: what the model propagates over and a reason path walks through.
+RELATIONS: tuple[Relation, ...] = (
+    Relation("has_brand", "HAS_BRAND", "item", "brand"),
+    Relation("in_category", "IN_CATEGORY", "item", "category"),
+    Relation("subcategory_of", "SUBCATEGORY_OF", "category", "category"),
+    Relation("also_bought", "ALSO_BOUGHT", "item", "item",
+             "shoppers who bought {source} also bought {target}"),
+    Relation("also_viewed", "ALSO_VIEWED", "item", "item",
+             "shoppers who viewed {source} also viewed {target}"),
+    Relation("bought_together", "BOUGHT_TOGETHER", "item", "item",
+             "{source} is often bought together with {target}"),
+)
+#: Relations by model name and by store type.
+BY_NAME: dict[str, Relation] = {r.name: r for r in RELATIONS}
+BY_TYPE: dict[str, Relation] = {r.type: r for r in RELATIONS}
+#: The item-to-item links (Amazon's "also bought", ...), model names.
+LINK_RELATIONS: tuple[str, ...] = tuple(r.name for r in RELATIONS if r.is_link)
+#: The same links, store types.
+LINK_TYPES: tuple[str, ...] = tuple(r.type for r in RELATIONS if r.is_link)
+
+#: A purchase: ``(:User)-[:BOUGHT {seq, split, at}]->(:Item)``, the user side of every path.
+BOUGHT = "BOUGHT"
+#: The shop's other feedback: ``(:User)-[:VIEWED]->(:Item)``, ``(:User)-[:DISMISSED]->(:Item)``.
+VIEWED = "VIEWED"
+DISMISSED = "DISMISSED"
+#: What ``graphrec publish`` writes (see :mod:`graphrec.serving.publish`).
+PUBLISHED_TYPES: tuple[str, ...] = ("RECOMMENDED", "HAS_EXPLANATION", "EXPLAINS", "STEP")
+#: Every relationship type the store may hold.
+RELATIONSHIP_TYPES: frozenset[str] = frozenset(
+    {r.type for r in RELATIONS} | {BOUGHT, VIEWED, DISMISSED} | set(PUBLISHED_TYPES))
 
 #: The longest id of a user or an item.
 MAX_ID_LENGTH = 100

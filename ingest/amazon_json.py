@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from graphrec.schema import BY_NAME, LINK_RELATIONS
 from ingest.errors import CatalogueError
 from ingest.files import gc_paused, open_text, unreadable_is_unusable
 from ingest.records import Catalogue, ItemLink, Purchase
@@ -39,13 +40,13 @@ FORMAT = "amazon-json"
 #: Share of each user's purchases, the latest ones, that go to the test split.
 DEFAULT_TEST_SHARE = 0.3
 
-#: Link fields of both formats (2014 ones sit under ``related``) → link types.
+#: Link fields of both formats → link types: the 2014 files name them as
+#: :data:`graphrec.schema.LINK_RELATIONS` does (under ``related``), the 2018 ones ``also_buy``
+#: and ``also_view``.
 LINK_FIELDS: dict[str, str] = {
-    "also_buy": "ALSO_BOUGHT",
-    "also_view": "ALSO_VIEWED",
-    "also_bought": "ALSO_BOUGHT",
-    "also_viewed": "ALSO_VIEWED",
-    "bought_together": "BOUGHT_TOGETHER",
+    "also_buy": BY_NAME["also_bought"].type,
+    "also_view": BY_NAME["also_viewed"].type,
+    **{name: BY_NAME[name].type for name in LINK_RELATIONS},
 }
 
 _META_NAME = re.compile(r"meta_.+\.json(\.gz)?")

@@ -20,6 +20,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+from graphrec.schema import BY_NAME, LINK_RELATIONS
 from ingest.errors import CatalogueError
 from ingest.files import find_file, gc_paused, open_text, unreadable_is_unusable
 from ingest.records import Catalogue, ItemLink, Purchase
@@ -53,12 +54,9 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 #: Files that must exist; ``item_links`` may be absent.
 REQUIRED_FILES: tuple[str, ...] = ("items", "users", "purchases")
 
-#: ``relation`` values (compared in lower case) → :data:`~ingest.records.LINK_TYPES`.
-RELATIONS: dict[str, str] = {
-    "also_bought": "ALSO_BOUGHT",
-    "also_viewed": "ALSO_VIEWED",
-    "bought_together": "BOUGHT_TOGETHER",
-}
+#: ``relation`` values (compared in lower case): the links' names in
+#: :data:`graphrec.schema.RELATIONS` → their relationship types.
+RELATIONS: dict[str, str] = {name: BY_NAME[name].type for name in LINK_RELATIONS}
 
 
 def read_csv_catalogue(path: str | Path) -> Catalogue:

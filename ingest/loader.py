@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cypher
+from graphrec.schema import BOUGHT, BY_NAME, LINK_TYPES
 from graphrec.store.connection import GraphStore
 from ingest.records import Catalogue
 
@@ -68,18 +69,18 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
         Step("external items", "ingest/external_items", [{"id": i} for i in external], "nodes"),
         Step("brands", "ingest/brands", [{"name": b} for b in brands], "nodes"),
         Step("categories", "ingest/categories", [{"name": c} for c in categories], "nodes"),
-        Step("SUBCATEGORY_OF", "ingest/subcategories",
+        Step(BY_NAME["subcategory_of"].type, "ingest/subcategories",
              [{"child": c, "parent": p} for c, p in parents], "relationships"),
-        Step("HAS_BRAND", "ingest/item_brands",
+        Step(BY_NAME["has_brand"].type, "ingest/item_brands",
              [{"item": i.id, "brand": i.brand} for i in items if i.brand], "relationships"),
-        Step("IN_CATEGORY", "ingest/item_categories",
+        Step(BY_NAME["in_category"].type, "ingest/item_categories",
              [{"item": i.id, "category": i.categories[-1]} for i in items if i.categories],
              "relationships"),
-        Step("BOUGHT", "ingest/purchases", [
+        Step(BOUGHT, "ingest/purchases", [
             {"user": p.user_id, "item": p.item_id, "seq": p.seq, "split": p.split}
             for p in catalogue.purchases], "relationships"),
     ]
-    for relation in ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER"):
+    for relation in LINK_TYPES:
         rows = [{"item": link.item_id, "other": link.other_item_id}
                 for link in links if link.relation == relation]
         steps.append(Step(relation, f"ingest/{relation.lower()}", rows, "relationships"))

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Item-to-item relationship types, as stored in the graph.
-LINK_TYPES: tuple[str, ...] = ("ALSO_BOUGHT", "ALSO_VIEWED", "BOUGHT_TOGETHER")
-
 #: Values of ``BOUGHT.split``.
 SPLITS: tuple[str, ...] = ("train", "test")
 
@@ -38,7 +35,7 @@ class Purchase:
 
 @dataclass(frozen=True, slots=True)
 class ItemLink:
-    """A directed item-to-item link of one of :data:`LINK_TYPES`."""
+    """A directed item-to-item link of one of :data:`graphrec.schema.LINK_TYPES`."""
 
     item_id: str
     relation: str

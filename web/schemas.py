@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from graphrec.schema import ID_PATTERN, MAX_ID_LENGTH
+from graphrec.schema import BOUGHT, BY_TYPE, ID_PATTERN, LABELS, LINK_RELATIONS, MAX_ID_LENGTH
 
 DEFAULT_K = 10
 MAX_K = 100
@@ -94,13 +94,13 @@ class EventRecorded(Answer):
 
 class Node(Answer):
     key: str = Field(description="unique within the path")
-    type: Literal["User", "Item", "Brand", "Category"]
+    type: str = Field(json_schema_extra={"enum": [*LABELS.values()]})
     id: str
     label: str
 
 
 class Relationship(Answer):
-    type: str = Field(examples=["HAS_BRAND"])
+    type: str = Field(json_schema_extra={"enum": list(sorted({BOUGHT, *BY_TYPE}))})
     from_: str = Field(alias="from", description="a node key")
     to: str = Field(description="a node key")
 
@@ -111,9 +111,9 @@ class CypherCall(Answer):
 
 
 class Path(Answer):
-    kind: str = Field(examples=["brand"], description="brand, category, also_bought, "
-                      "also_viewed, bought_together, collaborative, link_chain; popular for a "
-                      "shopper with no purchase yet")
+    kind: str = Field(examples=["brand"], description=", ".join(
+        ("brand", "category", *LINK_RELATIONS, "collaborative", "link_chain"))
+        + "; popular for a shopper with no purchase yet")
     weight: float | None = Field(description="the score the pair loses when the path's edges "
                                              "are masked; null for a popular item")
     sentence: str

@@ -35,11 +35,7 @@ import numpy as np
 
 from graphrec.explain.paths import ReasonPath
 from graphrec.model.kernel import Propagated, scores, user_vectors
-
-#: Relationship type in a reason path → the model's relation and the node type it points to.
-HOP_RELATION = {"HAS_BRAND": ("has_brand", "brand"), "IN_CATEGORY": ("in_category", "category"),
-                "ALSO_BOUGHT": ("also_bought", "item"), "ALSO_VIEWED": ("also_viewed", "item"),
-                "BOUGHT_TOGETHER": ("bought_together", "item")}
+from graphrec.schema import BOUGHT, BY_TYPE
 
 
 @dataclass(frozen=True)
@@ -120,11 +116,11 @@ class EdgeMasking:
         offset = self.offset
         for hop in path.hops:
             (src_type, src), (dst_type, dst) = path.nodes[hop.source], path.nodes[hop.target]
-            if hop.type == "BOUGHT":
+            if hop.type == BOUGHT:
                 if src_type == "user" and src == path.nodes[0][1]:
                     history.add(dst)
                 continue
-            relation, _ = HOP_RELATION[hop.type]
+            relation = BY_TYPE[hop.type].name
             if relation in self.relation_index:
                 a, b = sorted((src + offset[src_type], dst + offset[dst_type]))
                 edges.add((a, b, self.relation_index[relation]))

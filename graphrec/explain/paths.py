@@ -30,10 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.dataset import LINK_RELATIONS, GraphData
-
-#: Relationship type of each link relation, as stored in the graph.
-LINK_TYPES = {relation: relation.upper() for relation in LINK_RELATIONS}
+from graphrec.dataset import GraphData
+from graphrec.schema import BOUGHT, BY_NAME, Relation
 
 #: The user index of a path's first node when the user is not one of the finder's users (a
 #: shopper who signed up after the graph was read); :func:`graphrec.explain.reasons.describe` is
@@ -135,8 +133,8 @@ class PathFinder:
         never taken for another shopper)."""
         history = np.asarray(history, dtype=np.int64)
         history = history[history != item]
-        paths = self._shared(user, item, history, "brand", self.brand_of, "HAS_BRAND")
-        paths += self._shared(user, item, history, "category", self.category_of, "IN_CATEGORY")
+        paths = self._shared(user, item, history, BY_NAME["has_brand"], self.brand_of)
+        paths += self._shared(user, item, history, BY_NAME["in_category"], self.category_of)
         for relation, matrix in self.links.items():
             paths += self._linked(user, item, history, relation, matrix)
         paths += self._collaborative(user, item, history)
@@ -170,20 +168,22 @@ class PathFinder:
         """:meth:`has_candidates` from the user's train history (the evaluation's rule)."""
         return self.has_candidates(self.history(user), items)
 
-    def _shared(self, user: int, item: int, history: np.ndarray, kind: str,
-                attribute: np.ndarray, rel: str) -> list[ReasonPath]:
+    def _shared(self, user: int, item: int, history: np.ndarray, relation: Relation,
+                attribute: np.ndarray) -> list[ReasonPath]:
+        """Paths through the node that ``relation`` gives both the item and a history item (its
+        brand, its category): the path's kind is that node's type."""
         value = attribute[item]
         if value < 0:
             return []
-        node_type = "brand" if kind == "brand" else "category"
-        return [ReasonPath(kind, (("user", user), ("item", int(i)), (node_type, int(value)),
+        kind, rel = relation.target, relation.type
+        return [ReasonPath(kind, (("user", user), ("item", int(i)), (kind, int(value)),
                                   ("item", item)),
-                           (Hop("BOUGHT", 0, 1), Hop(rel, 1, 2), Hop(rel, 3, 2)))
+                           (Hop(BOUGHT, 0, 1), Hop(rel, 1, 2), Hop(rel, 3, 2)))
                 for i in history[attribute[history] == value]]
 
     def _linked(self, user: int, item: int, history: np.ndarray, relation: str,
                 matrix: sp.csr_matrix) -> list[ReasonPath]:
-        rel = LINK_TYPES[relation]
+        rel = BY_NAME[relation].type
         forward = _in_sorted(history, _row(self.links_to[relation], item))  # history → item
         backward = _in_sorted(history, _row(matrix, item))  # item → history
         paths = []
@@ -191,7 +191,7 @@ class PathFinder:
             nodes = (("user", user), ("item", int(i)), ("item", item))
             if fwd or back:  # one path when the link runs both ways: it says the same
                 link = Hop(rel, 1, 2) if fwd else Hop(rel, 2, 1)
-                paths.append(ReasonPath(relation, nodes, (Hop("BOUGHT", 0, 1), link)))
+                paths.append(ReasonPath(relation, nodes, (Hop(BOUGHT, 0, 1), link)))
         return paths
 
     def _collaborative(self, user: int, item: int, history: np.ndarray) -> list[ReasonPath]:
@@ -209,7 +209,7 @@ class PathFinder:
             paths += [ReasonPath("collaborative",
                                  (("user", user), ("item", int(i)), ("user", int(v)),
                                   ("item", item)),
-                                 (Hop("BOUGHT", 0, 1), Hop("BOUGHT", 2, 1), Hop("BOUGHT", 2, 3)))
+                                 (Hop(BOUGHT, 0, 1), Hop(BOUGHT, 2, 1), Hop(BOUGHT, 2, 3)))
                       for v in shared]
         return paths
 
@@ -226,7 +226,7 @@ class PathFinder:
             paths += [ReasonPath("link_chain",
                                  (("user", user), ("item", int(via)), ("item", int(m)),
                                   ("item", item)),
-                                 (Hop("BOUGHT", 0, 1), self._link_hop(int(via), int(m), 1, 2),
+                                 (Hop(BOUGHT, 0, 1), self._link_hop(int(via), int(m), 1, 2),
                                   self._link_hop(int(m), item, 2, 3)))
                       for m in middles]
         return paths
@@ -238,7 +238,7 @@ class PathFinder:
         """The first link relation between items ``a`` and ``b``, in its stored direction."""
         for relation, matrix in self.links.items():
             if _has(matrix, a, b):
-                return Hop(LINK_TYPES[relation], pos_a, pos_b)
+                return Hop(BY_NAME[relation].type, pos_a, pos_b)
             if _has(matrix, b, a):
-                return Hop(LINK_TYPES[relation], pos_b, pos_a)
+                return Hop(BY_NAME[relation].type, pos_b, pos_a)
         raise ValueError(f"items {a} and {b} are not linked")

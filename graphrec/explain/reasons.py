@@ -21,15 +21,10 @@ import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import Hop, ReasonPath
+from graphrec.schema import BY_NAME, LABELS, RELATIONS
 
-LABELS = {"user": "User", "item": "Item", "brand": "Brand", "category": "Category"}
-
-#: How a link relation reads, from its source item to its target item.
-LINK_CLAUSES = {
-    "ALSO_BOUGHT": "shoppers who bought {source} also bought {target}",
-    "ALSO_VIEWED": "shoppers who viewed {source} also viewed {target}",
-    "BOUGHT_TOGETHER": "{source} is often bought together with {target}",
-}
+#: How a link relation reads, from its source item to its target item, by relationship type.
+LINK_CLAUSES = {r.type: r.clause for r in RELATIONS if r.clause}
 
 #: What a shopper with no purchase yet is shown, and why.
 POPULAR = "Popular with shoppers: bought by {buyers} of them{where}."
@@ -206,12 +201,13 @@ def describe_popular(item_id: str, details: Mapping[str, Any], category: str | N
     its category (``cypher/explain/popular.cypher``)."""
     where = "".join(part for part in (f", in {category}" if category else "",
                                       f", by {details['brand']}" if details.get("brand") else ""))
-    nodes = [{"key": "n0", "type": "Item", "id": item_id,
+    nodes = [{"key": "n0", "type": LABELS["item"], "id": item_id,
               "label": short(details.get("title")) or item_id}]
     relationships = []
     if category:
-        nodes.append({"key": "n1", "type": "Category", "id": category, "label": category})
-        relationships.append({"type": "IN_CATEGORY", "from": "n0", "to": "n1"})
+        nodes.append({"key": "n1", "type": LABELS["category"], "id": category,
+                      "label": category})
+        relationships.append({"type": BY_NAME["in_category"].type, "from": "n0", "to": "n1"})
     return {"kind": "popular", "weight": None,
             "sentence": POPULAR.format(buyers=buyers, where=where), "nodes": nodes,
             "relationships": relationships,

@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import graphrec
-from graphrec.dataset import LINK_RELATIONS, GraphData
+from graphrec.dataset import GraphData
 from graphrec.model.kernel import Propagated
+from graphrec.schema import LINK_RELATIONS
 
 if TYPE_CHECKING:
     from graphrec.model.kgrec import KGRec

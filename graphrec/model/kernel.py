@@ -22,15 +22,7 @@ from typing import Any
 
 import numpy as np
 
-#: Relations of the item-side graph: ``(source node type, relation, target node type)``.
-RELATIONS: tuple[tuple[str, str, str], ...] = (
-    ("item", "has_brand", "brand"),
-    ("item", "in_category", "category"),
-    ("category", "subcategory_of", "category"),
-    ("item", "also_bought", "item"),
-    ("item", "also_viewed", "item"),
-    ("item", "bought_together", "item"),
-)
+from graphrec.schema import BY_NAME
 
 
 def user_vectors(sums: Any, counts: Any, exponent: float) -> Any:
@@ -51,10 +43,9 @@ def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Seque
     ``(row, col)``: each relation symmetric and normalised on its own,
     :math:`\hat A_r = D_r^{-1/2} A_r D_r^{-1/2}`. ``edges[r]`` is ``[2, m]`` in node-type-local
     indices; a pair listed in both directions counts once, self-loops are dropped."""
-    kinds = {name: (src, dst) for src, name, dst in RELATIONS}
     rows, cols, values, types = [], [], [], []
     for r, name in enumerate(relations):
-        src_type, dst_type = kinds[name]
+        src_type, dst_type = BY_NAME[name].source, BY_NAME[name].target
         index = np.asarray(edges[name], dtype=np.int64)
         src, dst = index[0] + offset[src_type], index[1] + offset[dst_type]
         keep = src != dst

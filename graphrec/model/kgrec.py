@@ -17,9 +17,8 @@ from torch import Tensor
 
 from graphrec.dataset import GraphData
 from graphrec.model import kernel
-from graphrec.model.kernel import RELATIONS, Propagated
-
-NODE_TYPES = ("item", "brand", "category")
+from graphrec.model.kernel import Propagated
+from graphrec.schema import BY_NAME, GRAPH_NODE_TYPES, RELATIONS
 
 
 def sparse_matrix(index: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
@@ -59,10 +58,10 @@ class KGRec(torch.nn.Module):
     r"""Item-based linear graph convolution over the typed knowledge graph.
 
     Items, brands and categories are nodes of one graph whose edges are typed by relation
-    (``has_brand``, ``in_category``, ``subcategory_of``, ``also_bought``, ``also_viewed``,
-    ``bought_together``); every relation is used in both directions and normalised on its own,
-    :math:`\hat A_r = D_r^{-1/2} A_r D_r^{-1/2}`. Layer-0 embeddings :math:`E` are propagated
-    LightGCN-style (no weights, no non-linearity) with one learnt weight per relation:
+    (:data:`graphrec.schema.RELATIONS`); every relation is used in both directions and
+    normalised on its own, :math:`\hat A_r = D_r^{-1/2} A_r D_r^{-1/2}`. Layer-0 embeddings
+    :math:`E` are propagated LightGCN-style (no weights, no non-linearity) with one learnt
+    weight per relation:
 
     .. math::
         H^{(l+1)} = \sum_r w_r \hat A_r H^{(l)}, \qquad
@@ -92,7 +91,7 @@ class KGRec(torch.nn.Module):
         num_categories: number of category nodes (0 without categories).
         history: ``[2, n]`` train purchases ``(user, item)``: the histories that
             :meth:`score_users` and :meth:`recommend` score (evaluation).
-        edges: relation name (see :data:`~graphrec.model.kernel.RELATIONS`) → ``[2, m]`` edges in
+        edges: relation name (see :data:`graphrec.schema.RELATIONS`) → ``[2, m]`` edges in
             node-type-local indices; missing or empty relations are left out of the graph.
         embedding_dim: size of the embeddings. (default: ``64``)
         num_layers: propagation layers :math:`L`. (default: ``2``)
@@ -119,14 +118,15 @@ class KGRec(torch.nn.Module):
         self.embedding_dim, self.num_layers = embedding_dim, num_layers
         self.history_exponent, self.init_std = history_exponent, init_std
         self.num_nodes = num_items + num_brands + num_categories
-        self.offset = {"item": 0, "brand": num_items, "category": num_items + num_brands}
+        starts = np.cumsum([0, num_items, num_brands])
+        self.offset = {kind: int(start) for kind, start in zip(GRAPH_NODE_TYPES, starts)}
 
-        known = {name for _, name, _ in RELATIONS}
+        known = {relation.name for relation in RELATIONS}
         unknown = set(edges) - known
         if unknown:
             raise ValueError(f"unknown relations {sorted(unknown)}; known: {sorted(known)}")
-        self.relations = tuple(name for _, name, _ in RELATIONS
-                               if name in edges and edges[name].numel() > 0)
+        self.relations = tuple(r.name for r in RELATIONS
+                               if r.name in edges and edges[r.name].numel() > 0)
         self._build_graph(edges)
         self._build_history(history)
 
@@ -143,14 +143,11 @@ class KGRec(torch.nn.Module):
         def edge(pairs: np.ndarray) -> Tensor:
             return torch.from_numpy(np.ascontiguousarray(pairs.T, dtype=np.int64))
 
-        edges: dict[str, Tensor] = {}
-        if brands:
-            edges["has_brand"] = edge(data.item_brand)
-        if categories:
-            edges["in_category"] = edge(data.item_category)
-            edges["subcategory_of"] = edge(data.category_parent)
-        if item_links:
-            edges.update({rel: edge(pairs) for rel, pairs in data.links.items()})
+        left_out = {"brand"} if not brands else set()
+        left_out |= {"category"} if not categories else set()
+        edges = {name: edge(pairs) for name, pairs in data.relation_pairs().items()
+                 if not {BY_NAME[name].source, BY_NAME[name].target} & left_out
+                 and (item_links or not BY_NAME[name].is_link)}
         return cls(data.num_users, data.num_items, len(data.brands) if brands else 0,
                    len(data.categories) if categories else 0, edge(data.train), edges, **kwargs)
 

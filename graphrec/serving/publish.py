@@ -37,6 +37,7 @@ import numpy as np
 
 from graphrec.explain.paths import ReasonPath
 from graphrec.explain.reasons import describe, distinct
+from graphrec.schema import LABELS
 from graphrec.serving.service import RecommendationService, UnknownUser
 from graphrec.store.connection import GraphStore
 
@@ -49,7 +50,7 @@ DEFAULT_USERS_PER_BATCH = 100
 DELETE_LIMIT = 10_000
 
 #: The labels a path step can point at: one ``publish/steps_<label>`` statement each.
-STEP_LABELS = ("User", "Item", "Brand", "Category")
+STEP_LABELS = tuple(LABELS.values())
 
 
 @dataclass

@@ -14,10 +14,11 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.dataset import LINK_RELATIONS, GraphData
+from graphrec.dataset import GraphData
 from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.evaluation.baselines.ease import ease_weights
 from graphrec.evaluation.evaluate import validation_split
+from graphrec.schema import LINK_RELATIONS
 
 
 def link_matrix(data: GraphData, relations: Sequence[str] = LINK_RELATIONS) -> np.ndarray:

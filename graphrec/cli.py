@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graphrec.config import Settings
+from graphrec.config import SettingError, Settings
 from graphrec.progress import RowProgress
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
@@ -181,8 +181,9 @@ def load_service(settings: Settings, store: GraphStore) -> RecommendationService
 
     store.read_once("admin/ping")
     try:
+        # One answer per process: nothing to keep between requests.
         return RecommendationService.load(settings, store, details_max_age=None,
-                                          hash_arrays=False)
+                                          reason_cache_size=0, hash_arrays=False)
     except FileNotFoundError:
         raise CommandError("no trained model: run graphrec train first") from None
     except ArtifactError as exc:
@@ -462,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_STORE
-    except (CommandError, CatalogueError, LocalStoreError, WriterBusy) as exc:
+    except (CommandError, CatalogueError, LocalStoreError, SettingError, WriterBusy) as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

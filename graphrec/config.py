@@ -1,13 +1,47 @@
-"""Where graphrec keeps things and which graph store it talks to, read once from the environment."""
+"""graphrec's configuration, read once from the environment: where it keeps things, which
+graph store it talks to and how the web service runs.
+
+Every setting has its one default here. The web app's Flask config (:func:`web.create_app`), its
+per-process engine (:mod:`web.engine`) and gunicorn's settings (``web/gunicorn.conf.py``) all
+take theirs from a :class:`Settings`, so they cannot disagree.
+"""
 from __future__ import annotations
 
+import multiprocessing
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 #: Database name used on the local store (and on Neo4j when NEO4J_DATABASE is unset: ``neo4j``).
 LOCAL_DATABASE = "graphrec"
+
+T = TypeVar("T", int, float)
+
+
+def default_web_workers() -> int:
+    """Two gunicorn processes per core, at most 8 (see ``web/gunicorn.conf.py`` for why)."""
+    return min(2 * multiprocessing.cpu_count(), 8)
+
+
+class SettingError(ValueError):
+    """An environment variable that cannot be read; the message names it."""
+
+
+def _number(env: Mapping[str, str], name: str, kind: Callable[[str], T], default: T,
+            minimum: T) -> T:
+    """The number in ``env[name]``, or ``default`` when unset or empty."""
+    text = env.get(name) or ""
+    if not text.strip():
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise SettingError(f"{name}={text!r}: not a number") from None
+    if value < minimum:
+        raise SettingError(f"{name}={text!r}: must be at least {minimum}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -17,6 +51,15 @@ class Settings:
     ``neo4j_uri`` unset means: use the local store that graphrec starts itself under ``home``.
     ``neo4j_reader_user`` / ``neo4j_reader_password``: the Neo4j user the web service reads as,
     one that may only read (the local store makes its own reader user).
+
+    The web service's settings (the README's configuration table): ``reason_cache_size``
+    (user, item) pairs whose top reasons a worker keeps, about 1 kB each, ``0`` ranks every
+    time; ``item_details_max_age`` seconds a worker keeps titles, prices and brands before
+    reading them again; ``model_check_interval`` seconds between a worker's looks for a newly
+    trained model, ``0`` never; ``retry_after`` seconds a 503 tells the client to wait;
+    ``web_workers`` and ``web_threads`` gunicorn's processes and threads per process;
+    ``web_timeout`` seconds before gunicorn restarts a stuck worker; ``web_accesslog`` a file,
+    ``-`` for stdout or ``off``.
     """
 
     home: Path
@@ -28,6 +71,14 @@ class Settings:
     neo4j_database: str | None = None
     store_dir_override: Path | None = None
     store_heap: str = "2g"
+    reason_cache_size: int = 20_000
+    item_details_max_age: float = 60.0
+    model_check_interval: float = 1.0
+    retry_after: int = 2
+    web_workers: int = field(default_factory=default_web_workers)
+    web_threads: int = 2
+    web_timeout: int = 30
+    web_accesslog: str = "-"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,14 +86,25 @@ class Settings:
         return cls(
             home=Path(env.get("GRAPHREC_HOME") or ".graphrec").absolute(),
             neo4j_uri=env.get("NEO4J_URI") or None,
-            neo4j_user=env.get("NEO4J_USER") or "neo4j",
+            neo4j_user=env.get("NEO4J_USER") or cls.neo4j_user,
             neo4j_password=env.get("NEO4J_PASSWORD") or None,
             neo4j_reader_user=env.get("NEO4J_READER_USER") or None,
             neo4j_reader_password=env.get("NEO4J_READER_PASSWORD") or None,
             neo4j_database=env.get("NEO4J_DATABASE") or None,
             store_dir_override=Path(env["GRAPHREC_STORE_DIR"]).absolute()
             if env.get("GRAPHREC_STORE_DIR") else None,
-            store_heap=env.get("GRAPHREC_STORE_HEAP") or "2g",
+            store_heap=env.get("GRAPHREC_STORE_HEAP") or cls.store_heap,
+            reason_cache_size=_number(env, "GRAPHREC_REASON_CACHE_SIZE", int,
+                                      cls.reason_cache_size, 0),
+            item_details_max_age=_number(env, "GRAPHREC_ITEM_DETAILS_MAX_AGE", float,
+                                         cls.item_details_max_age, 0.0),
+            model_check_interval=_number(env, "GRAPHREC_MODEL_CHECK_INTERVAL", float,
+                                         cls.model_check_interval, 0.0),
+            retry_after=_number(env, "GRAPHREC_RETRY_AFTER", int, cls.retry_after, 0),
+            web_workers=_number(env, "GRAPHREC_WEB_WORKERS", int, default_web_workers(), 1),
+            web_threads=_number(env, "GRAPHREC_WEB_THREADS", int, cls.web_threads, 1),
+            web_timeout=_number(env, "GRAPHREC_WEB_TIMEOUT", int, cls.web_timeout, 1),
+            web_accesslog=env.get("GRAPHREC_WEB_ACCESSLOG") or cls.web_accesslog,
         )
 
     @property

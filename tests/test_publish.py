@@ -55,7 +55,9 @@ def trained(session_store: GraphStore, settings: Settings) -> Settings:
 
 @pytest.fixture(scope="module")
 def service(trained: Settings, session_store: GraphStore) -> RecommendationService:
-    return RecommendationService.load(trained, session_store)
+    return RecommendationService.load(trained, session_store,
+                                      details_max_age=trained.item_details_max_age,
+                                      reason_cache_size=trained.reason_cache_size)
 
 
 @pytest.fixture(scope="module")

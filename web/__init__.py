@@ -14,6 +14,8 @@ from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.routing import BaseConverter
 
+from graphrec.config import Settings
+
 
 class AnyIdConverter(BaseConverter):
     """One path segment, possibly empty, so that an empty id is answered 400 rather than 404."""
@@ -26,9 +28,20 @@ INFO = Info(title="graphrec", version="1",
                         "recommendation comes with its reasons as paths in the graph.")
 
 
+def settings_config(settings: Settings) -> dict[str, Any]:
+    """The Flask config keys that come from graphrec's :class:`~graphrec.config.Settings`."""
+    return {"RETRY_AFTER": settings.retry_after,
+            "ITEM_DETAILS_MAX_AGE": settings.item_details_max_age,
+            "REASON_CACHE_SIZE": settings.reason_cache_size,
+            "MODEL_CHECK_INTERVAL": settings.model_check_interval}
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The app: its API's OpenAPI document is generated from the routes' typed models
-    (flask-openapi3, see :mod:`web.api`) and served at ``/api/openapi.json`` only."""
+    (flask-openapi3, see :mod:`web.api`) and served at ``/api/openapi.json`` only.
+
+    The service's settings come from ``test_config["SETTINGS"]`` when given, else from the
+    environment (:meth:`Settings.from_env`); ``test_config`` may override single keys."""
     from web.errors import validation_error
     from web.schemas import Error
 
@@ -37,18 +50,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                   security_schemes={"bearer": {
                       "type": "http", "scheme": "bearer",
                       "description": "the server's GRAPHREC_API_TOKEN (writes only)"}})
+    settings = (test_config or {}).get("SETTINGS") or Settings.from_env()
     app.config.from_mapping(
-        SETTINGS=None,  # a graphrec Settings; None: read from the environment on first use
-        RETRY_AFTER=2,
-        ITEM_DETAILS_MAX_AGE=60,  # seconds a worker keeps titles, prices, brands before re-reading
-        # (user, item) pairs whose top reasons a worker keeps (about 1 kB each)
-        REASON_CACHE_SIZE=20_000,
-        MODEL_CHECK_INTERVAL=1.0,  # seconds between looks for a newly trained model; 0: never
+        SETTINGS=settings,
         API_TOKEN=None,  # the bearer token of the write endpoints; None: writes are disabled
         SECRET_KEY=None,  # signs the page's session cookie (its CSRF token); see web.pages
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.config.from_prefixed_env("GRAPHREC")
+    app.config.from_mapping(settings_config(settings))  # as Settings reads them, not as JSON
     # Secrets verbatim: from_prefixed_env would read a token "1e5" as 100000.0.
     for secret in ("API_TOKEN", "SECRET_KEY"):
         if f"GRAPHREC_{secret}" in os.environ:

@@ -90,13 +90,21 @@ def reload_turn(models_dir: Path) -> Iterator[bool]:
 
 
 class Engine:
-    """The store and the service of this process, for one app."""
+    """The store and the service of this process, for one app.
 
-    def __init__(self, settings: Settings | None = None, details_max_age: float = 60.0,
-                 reason_cache_size: int = 0, model_check_interval: float = 1.0):
+    ``settings`` default to the environment's; the other arguments, when given, stand in for
+    the settings' values of the same names (the app passes its Flask config's)."""
+
+    def __init__(self, settings: Settings | None = None, details_max_age: float | None = None,
+                 reason_cache_size: int | None = None,
+                 model_check_interval: float | None = None):
         self._settings = settings
-        self._details_max_age, self._reason_cache_size = details_max_age, reason_cache_size
-        self._check_interval = model_check_interval
+        self._details_max_age = (self.settings.item_details_max_age if details_max_age is None
+                                 else details_max_age)
+        self._reason_cache_size = (self.settings.reason_cache_size if reason_cache_size is None
+                                   else reason_cache_size)
+        self._check_interval = (self.settings.model_check_interval
+                                if model_check_interval is None else model_check_interval)
         self._lock = threading.RLock()  # held briefly: opening, forgetting, closing
         self._loading = threading.Lock()  # held while the service loads (seconds)
         self._pid = os.getpid()

@@ -39,23 +39,25 @@ The page's feedback forms are signed with GRAPHREC_SECRET_KEY (see ``web.pages``
 one, a key is made here, in the master, once per server start, so that every worker signs
 with the same key (a form served by one worker is posted to another).
 
-Environment overrides: GRAPHREC_WEB_WORKERS, GRAPHREC_WEB_THREADS, GRAPHREC_WEB_TIMEOUT,
-GRAPHREC_WEB_ACCESSLOG.
+Workers, threads, timeout and access log are graphrec's settings (``graphrec.config.Settings``:
+GRAPHREC_WEB_WORKERS, GRAPHREC_WEB_THREADS, GRAPHREC_WEB_TIMEOUT, GRAPHREC_WEB_ACCESSLOG), which
+hold their defaults.
 """
-import multiprocessing
 import os
 import secrets
 
-cores = multiprocessing.cpu_count()
-workers = int(os.environ.get("GRAPHREC_WEB_WORKERS") or min(2 * cores, 8))
+from graphrec.config import Settings
+
+settings = Settings.from_env()
+workers = settings.web_workers
 worker_class = "web.worker.ServiceWorker"
 reuse_port = True
-threads = int(os.environ.get("GRAPHREC_WEB_THREADS") or 2)
+threads = settings.web_threads
 preload_app = False
 wsgi_app = "web:create_app()"
 
 # A request can wait on the driver's transaction retries (5 s) before it answers 503.
-timeout = int(os.environ.get("GRAPHREC_WEB_TIMEOUT") or 30)
+timeout = settings.web_timeout
 graceful_timeout = 20
 keepalive = 5
 max_requests = 0
@@ -63,8 +65,7 @@ max_requests = 0
 # Several servers may run side by side (tests, benchmark): no shared control socket.
 control_socket_disable = True
 
-_accesslog = os.environ.get("GRAPHREC_WEB_ACCESSLOG") or "-"
-accesslog = None if _accesslog == "off" else _accesslog
+accesslog = None if settings.web_accesslog == "off" else settings.web_accesslog
 errorlog = "-"
 loglevel = "info"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

@@ -33,6 +33,14 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
         "GRAPHREC_STORE_DIR": str(settings.store_dir_override)
         if settings.store_dir_override else None,
         "GRAPHREC_STORE_HEAP": settings.store_heap,
+        "GRAPHREC_REASON_CACHE_SIZE": str(settings.reason_cache_size),
+        "GRAPHREC_ITEM_DETAILS_MAX_AGE": str(settings.item_details_max_age),
+        "GRAPHREC_MODEL_CHECK_INTERVAL": str(settings.model_check_interval),
+        "GRAPHREC_RETRY_AFTER": str(settings.retry_after),
+        "GRAPHREC_WEB_WORKERS": str(settings.web_workers),
+        "GRAPHREC_WEB_THREADS": str(settings.web_threads),
+        "GRAPHREC_WEB_TIMEOUT": str(settings.web_timeout),
+        "GRAPHREC_WEB_ACCESSLOG": settings.web_accesslog,
     }
     for name, value in values.items():
         if value is None:

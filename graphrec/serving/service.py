@@ -226,7 +226,7 @@ class RecommendationService:
     """
 
     def __init__(self, recommender: Recommender, store: GraphStore,
-                 details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int = 0):
+                 details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int):
         self.recommender = recommender
         self.data = recommender.artifact.data
         self.store = store
@@ -237,11 +237,13 @@ class RecommendationService:
         self.freshness = Freshness(store, recommender.artifact.trained_on)
 
     @classmethod
-    def load(cls, settings: Settings, store: GraphStore, details_max_age: float | None = 60.0,
-             reason_cache_size: int = 0, hash_arrays: bool = True) -> RecommendationService:
+    def load(cls, settings: Settings, store: GraphStore, *, details_max_age: float | None,
+             reason_cache_size: int, hash_arrays: bool = True) -> RecommendationService:
         """The model under ``settings.models_dir``, with everything it needs from its artifact;
         item details kept and re-read every ``details_max_age`` seconds, or read per answer when
-        ``None`` (a command). ``hash_arrays``: see :func:`graphrec.model.artifact.load`.
+        ``None`` (a command); the top reasons of ``reason_cache_size`` pairs kept (the web
+        service passes its settings', :class:`graphrec.config.Settings`).
+        ``hash_arrays``: see :func:`graphrec.model.artifact.load`.
 
         FileNotFoundError when no model is trained; ArtifactError when it cannot be used.
         """

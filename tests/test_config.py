@@ -1,0 +1,86 @@
+"""One configuration: the Flask config, the engine and gunicorn take their values from Settings."""
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from graphrec.cli import main
+from graphrec.config import SettingError, Settings
+from web import create_app
+from web.engine import EXTENSION
+from web.serve import CONFIG, settings_env
+
+OVERRIDES = {"GRAPHREC_REASON_CACHE_SIZE": "123", "GRAPHREC_ITEM_DETAILS_MAX_AGE": "7.5",
+             "GRAPHREC_MODEL_CHECK_INTERVAL": "0", "GRAPHREC_RETRY_AFTER": "9",
+             "GRAPHREC_WEB_WORKERS": "3", "GRAPHREC_WEB_THREADS": "5",
+             "GRAPHREC_WEB_TIMEOUT": "41", "GRAPHREC_WEB_ACCESSLOG": "off"}
+
+
+def seen_by_all(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], home: Path) -> dict:
+    """What Settings, the Flask app, its engine and gunicorn's config make of ``env``."""
+    for name in OVERRIDES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**env, "GRAPHREC_HOME": str(home), "GRAPHREC_SECRET_KEY": "k"}.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    app = create_app()
+    engine = app.extensions[EXTENSION]
+    gunicorn = runpy.run_path(str(CONFIG))
+    return {
+        "settings": (settings.reason_cache_size, settings.item_details_max_age,
+                     settings.model_check_interval, settings.retry_after),
+        "flask": (app.config["REASON_CACHE_SIZE"], app.config["ITEM_DETAILS_MAX_AGE"],
+                  app.config["MODEL_CHECK_INTERVAL"], app.config["RETRY_AFTER"]),
+        "engine": (engine._reason_cache_size, engine._details_max_age, engine._check_interval,
+                   app.config["RETRY_AFTER"]),
+        "gunicorn": (gunicorn["workers"], gunicorn["threads"], gunicorn["timeout"],
+                     gunicorn["accesslog"]),
+        "web": (settings.web_workers, settings.web_threads, settings.web_timeout,
+                None if settings.web_accesslog == "off" else settings.web_accesslog),
+    }
+
+
+def test_defaults_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen = seen_by_all(monkeypatch, {}, tmp_path)
+    assert seen["settings"] == seen["flask"] == seen["engine"] == (20_000, 60.0, 1.0, 2)
+    assert seen["gunicorn"] == seen["web"]
+    assert seen["gunicorn"][1:] == (2, 30, "-")
+
+
+def test_the_environment_reaches_all_three(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    seen = seen_by_all(monkeypatch, OVERRIDES, tmp_path)
+    assert seen["settings"] == seen["flask"] == seen["engine"] == (123, 7.5, 0.0, 9)
+    assert seen["gunicorn"] == seen["web"] == (3, 5, 41, None)
+
+
+def test_a_test_config_overrides_one_key(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), **OVERRIDES})
+    app = create_app({"SETTINGS": settings, "MODEL_CHECK_INTERVAL": 4})
+    engine = app.extensions[EXTENSION]
+    assert (engine._reason_cache_size, engine._check_interval) == (123, 4)
+
+
+def test_workers_get_the_settings_back(tmp_path: Path) -> None:
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), **OVERRIDES})
+    assert Settings.from_env(settings_env(settings, base={})) == settings
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), [
+    ("GRAPHREC_REASON_CACHE_SIZE", "lots", "not a number"),
+    ("GRAPHREC_WEB_WORKERS", "0", "must be at least 1"),
+    ("GRAPHREC_ITEM_DETAILS_MAX_AGE", "-1", "must be at least 0"),
+])
+def test_a_bad_value_is_named(name: str, value: str, problem: str) -> None:
+    with pytest.raises(SettingError, match=f"^{name}='{value}': {problem}"):
+        Settings.from_env({name: value})
+
+
+def test_the_command_line_names_a_bad_setting(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_WEB_TIMEOUT", "soon")
+    assert main(["db", "status"]) == 1
+    assert capsys.readouterr().err == "graphrec: error: GRAPHREC_WEB_TIMEOUT='soon': not a number\n"

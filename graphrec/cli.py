@@ -8,6 +8,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,16 +73,24 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    ingest_catalogue(settings, Path(args.path) if args.path else SAMPLE, format=args.format,
+           keep_external=args.keep_external, rejects=Path(args.rejects) if args.rejects else None,
+           batch_size=args.batch_size, test_fraction=args.test_fraction, quiet=args.quiet)
+    return 0
+
+
+def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | None = None,
+           keep_external: bool = False, rejects: Path | None = None,
+           batch_size: int | None = None, test_fraction: float | None = None,
+           quiet: bool = False) -> None:
+    """Read the catalogue at ``path``, write its rejects report, load it into the store."""
     from ingest.amazon_json import DEFAULT_TEST_SHARE
     from ingest.detect import detect_format, read_catalogue
-    from ingest.loader import load_catalogue, plan
+    from ingest.loader import DEFAULT_BATCH, load_catalogue, plan
     from ingest.rejects import summarise, write_rejects
 
-    path = Path(args.path) if args.path else SAMPLE
     started = time.perf_counter()
-    format = args.format or detect_format(path)
-    # demo and serve build their own namespace, without this option.
-    test_fraction = getattr(args, "test_fraction", None)
+    format = format or detect_format(path)
     if test_fraction is not None and format != "amazon-json":
         raise CommandError(f"--test-fraction applies to raw Amazon data only; {path} is a "
                            f"{format} catalogue, which carries its own split")
@@ -91,22 +100,21 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
           f"{read_seconds:.1f}s, {len(catalogue.rejects):,} rejected")
     for note in catalogue.notes:
         print(f"note: {note}")
-    rejects_path = Path(args.rejects) if args.rejects else (
+    rejects_path = rejects or (
         settings.rejects_dir / f"{path.name or 'catalogue'}-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     if catalogue.rejects:
         write_rejects(catalogue.rejects, rejects_path)
-    steps, _ = plan(catalogue, keep_external=args.keep_external)
+    steps, _ = plan(catalogue, keep_external=keep_external)
     with writer_lock(settings, "graphrec ingest"), open_store(settings) as store:
         print(f"loading into {store.description}")
-        with RowProgress(sum(len(s.rows) for s in steps), enabled=not args.quiet) as bar:
-            report = load_catalogue(store, catalogue, keep_external=args.keep_external,
-                                    batch_size=args.batch_size, progress=bar)
+        with RowProgress(sum(len(s.rows) for s in steps), enabled=not quiet) as bar:
+            report = load_catalogue(store, catalogue, keep_external=keep_external,
+                                    batch_size=batch_size or DEFAULT_BATCH, progress=bar)
     _print_load_report(report)
     if catalogue.rejects:
         print(f"rejects: {len(catalogue.rejects):,} written to {rejects_path}")
         for reason, count in summarise(catalogue.rejects).items():
             print(f"  {count:>8,}  {reason}")
-    return 0
 
 
 def _print_load_report(report) -> None:
@@ -123,14 +131,22 @@ def _print_load_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    train_model(settings, epochs=args.epochs, seed=args.seed, device=args.device, quiet=args.quiet)
+    return 0
+
+
+def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
+          device: str | None = None, quiet: bool = False) -> None:
+    """Train on the graph in the store and save the model (``epochs``: at most that many)."""
     from graphrec.model.pipeline import train_from_store
     from graphrec.model.train import TrainConfig
 
-    config = TrainConfig(seed=args.seed, device=args.device,
-                         **({"max_epochs": args.epochs} if args.epochs else {}))
-    with open_store(settings) as store, RowProgress(None, enabled=not args.quiet) as bar:
+    config = TrainConfig(seed=seed, device=device)
+    if epochs:
+        config = replace(config, max_epochs=epochs)
+    with open_store(settings) as store, RowProgress(None, enabled=not quiet) as bar:
         report = train_from_store(store, settings, config, export_progress=bar,
-                                  say=None if args.quiet else print)
+                                  say=None if quiet else print)
     speed, history = report.export, report.history
     print(f"read the graph: {speed['rows']:,} rows in {speed['seconds']:.1f}s "
           f"({speed['rows_per_s']:,.0f} rows/s); {report.counts['users']:,} users, "
@@ -140,34 +156,38 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
           f"device {history.device})")
     if report.test:
         print("test split: " + ", ".join(f"{k} {v:.2f}%" for k, v in report.test.items()))
-    return 0
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    """The user's top k as the service answers it: items with a reason path only, each with
-    its strongest reason; the shop's most bought items for a user with no purchase yet."""
+    print_recommendations(settings, args.user_id, k=args.k, as_json=args.json)
+    return 0
+
+
+def print_recommendations(settings: Settings, user_id: str, *, k: int = 10,
+                          as_json: bool = False) -> None:
+    """Print the user's top k as the service answers it: items with a reason path only, each
+    with its strongest reason; the shop's most bought items for a user with no purchase yet."""
     from graphrec.serving.service import UnknownUser
 
     with open_store(settings) as store:
         service = load_service(settings, store)
         try:
-            rows = service.recommend(args.user_id, args.k)
+            rows = service.recommend(user_id, k)
         except UnknownUser:
-            raise CommandError(f"unknown user {args.user_id!r}: the store has no such user") \
+            raise CommandError(f"unknown user {user_id!r}: the store has no such user") \
                 from None
         say_if_stale(service)
-    if args.json:
-        print(json.dumps({"user_id": args.user_id, "model": service.model_version,
+    if as_json:
+        print(json.dumps({"user_id": user_id, "model": service.model_version,
                           "recommendations": rows}, indent=2))
-        return 0
+        return
     if rows and rows[0]["reason"]["kind"] == "popular":
-        print(f"{args.user_id} has bought nothing yet: the shop's most bought items")
+        print(f"{user_id} has bought nothing yet: the shop's most bought items")
     for row in rows:
         print(f"{row['rank']:>3}  {row['item_id']}  {row['score']:8.3f}  "
               f"{(row['brand'] or '-')[:18]:<18}  {(row['title'] or '')[:60]}")
         if row["reason"]:
             print(f"{'':>5}{row['reason']['sentence']}")
-    return 0
 
 
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
@@ -322,27 +342,33 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    with open_store(settings) as store:
-        stats = graph_stats(store)
-    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    print_stats(settings, as_json=args.json)
     return 0
+
+
+def print_stats(settings: Settings, *, as_json: bool = False) -> None:
+    """Print the nodes per label and relationships per type in the store."""
+    with open_store(settings) as store:
+        counts = graph_stats(store)
+    print(json.dumps(counts, indent=2) if as_json else format_stats(counts))
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    run_demo(settings, quiet=args.quiet)
+    return 0
+
+
+def run_demo(settings: Settings, *, quiet: bool = False) -> None:
     """The whole job on the bundled sample: store, ingest, train, and one user's top 10."""
-    ingest = argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
-                                batch_size=5000, quiet=args.quiet)
-    cmd_ingest(ingest, settings)
-    cmd_stats(argparse.Namespace(json=False), settings)
+    ingest_catalogue(settings, quiet=quiet)
+    print_stats(settings)
     if not (settings.model_path / "manifest.json").exists():
-        cmd_train(argparse.Namespace(epochs=None, seed=0, device=None, quiet=args.quiet),
-                  settings)
+        train_model(settings, quiet=quiet)
     with open_store(settings) as store:
         user = store.read("service/any_buyer")[0]["user_id"]
     print(f"top 10 for user {user}:")
-    cmd_recommend(argparse.Namespace(user_id=user, k=10, json=False), settings)
+    print_recommendations(settings, user)
     print("next: graphrec serve, then open http://127.0.0.1:8000/")
-    return 0
 
 
 def prepare_service(settings: Settings) -> None:
@@ -351,11 +377,10 @@ def prepare_service(settings: Settings) -> None:
         has_items = store.read("service/any_item")
     if not has_items:
         print("the graph is empty: loading the bundled sample catalogue")
-        cmd_ingest(argparse.Namespace(path=None, format=None, keep_external=False, rejects=None,
-                                      batch_size=5000, quiet=False), settings)
+        ingest_catalogue(settings)
     if not (settings.model_path / "manifest.json").exists():
         print("no trained model: training one on the graph in the store")
-        cmd_train(argparse.Namespace(epochs=None, seed=0, device=None, quiet=False), settings)
+        train_model(settings)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -382,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--keep-external", action="store_true",
                         help="also load links to products outside the catalogue")
     ingest.add_argument("--rejects", help="rejects CSV (default under $GRAPHREC_HOME/rejects)")
-    ingest.add_argument("--batch-size", type=int, default=5000)
+    ingest.add_argument("--batch-size", type=positive_int, help="rows per transaction "
+                        "(default 5000)")
     ingest.add_argument("--test-fraction", type=fraction, metavar="F",
                         help="raw Amazon data: share of each user's latest purchases put in the "
                              "test split, 0 < F < 1 (default 0.3)")

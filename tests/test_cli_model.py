@@ -98,3 +98,17 @@ def test_explain_writes_the_reason_paths_as_graphml(
     assert graph.number_of_edges() == sum(len(p["relationships"]) for p in paths) > 0
     assert {int(d["path_rank"]) for _, _, d in graph.edges(data=True)} == set(
         range(1, len(paths) + 1))
+
+
+def test_demo_runs_the_workflows_on_a_trained_model(trained: Settings,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    manifest = (trained.model_path / "manifest.json").stat().st_mtime_ns
+    assert main(["demo", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "created 0" in out  # the sample again: the graph already holds all of it
+    assert "BOUGHT" in out  # the counts
+    top = out.split("top 10 for user ")[1].splitlines()[1:]
+    assert sum(1 for line in top if line[:3].strip().isdigit()) == 10
+    assert (trained.model_path / "manifest.json").stat().st_mtime_ns == manifest  # kept

@@ -3,18 +3,15 @@
 A request is CPU work in Python (ranking, reason paths, JSON) around one short store query, and
 threads of one process share its interpreter lock, so the cores are used by processes: two per
 core, each with two threads, so that a cheap request (reasons already kept) need not wait
-behind one that ranks a first visit's ten reasons. Measured on 2 cores with wrk, 50
-connections, first-visit explanations at 500 req/s, p99: 4 x 2 14.6, 17.3, 18.0 and 20.5 ms in
-four runs; 4 x 1 11.3, 3 x 2 14.2, 6 x 1 18.4 in one run each, all within that machine's noise
-(``benchmarks/serve.py --workers N --threads M`` repeats this). Each process holds its own copy
-of the model and of the service's caches.
+behind one that ranks a first visit's ten reasons; other shapes measured no better
+(``benchmarks/results/NOTES.md``; ``benchmarks/serve.py --workers N --threads M`` repeats
+the measurement). Each process holds its own copy of the model and of the service's caches.
 
 Each worker listens on a socket of its own (``reuse_port``: SO_REUSEPORT, gunicorn >= 23), so
 the kernel spreads new connections evenly over the workers. On one shared socket, whichever
-worker was idle took the next connection: wrk's 50 keep-alive connections landed 28/11/10/1 on
-4 workers, the busiest worker could not keep up, and a queue built behind its connections that
-never drained: the same first-visit load ran at p99 anywhere from 18 to 168 ms from one run to
-the next on the same server. The kernel lets processes of one user share such a port, so two
+worker was idle took the next connection, so keep-alive connections piled onto a few workers
+and a queue built behind the busiest one that never drained (the figures are in
+``benchmarks/results/NOTES.md``). The kernel lets processes of one user share such a port, so two
 servers started at the same moment would both stay up on it, each answering part of the
 requests; so gunicorn's master takes this user's lock on the port before any socket is bound
 and holds it for its life (``on_starting``, :func:`web.serve.lock_address`). A port held by
@@ -32,8 +29,8 @@ driver on the first request, so no driver crosses a fork; once loaded, the worke
 out of the garbage collector's passes (see ``Engine.warm``).
 
 The access log goes to stdout by default; GRAPHREC_WEB_ACCESSLOG names a file instead, or
-``off`` when a reverse proxy in front logs requests already (a line costs about 0.1 ms of the
-0.4-0.5 ms gunicorn and Flask spend on the cheapest request). Errors are always logged.
+``off`` when a reverse proxy in front logs requests already (a line is a noticeable share of
+the cheapest request's time). Errors are always logged.
 
 The page's feedback forms are signed with GRAPHREC_SECRET_KEY (see ``web.pages``); without
 one, a key is made here, in the master, once per server start, so that every worker signs

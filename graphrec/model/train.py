@@ -1,8 +1,8 @@
-"""Training of :class:`~graphrec.model.kgrec.KGRec`: epochs, validation, early stopping, refit.
+"""Training of :class:`~graphrec.model.kgrec.KGRec`: its configuration and how one epoch trains.
 
-The order of :func:`train` follows PyG's link-prediction example: split, model, one epoch of
-training, a no-grad evaluation, the epoch loop. The validation split is carved from train by
-:func:`graphrec.evaluation.evaluate.validation_split`; the test split never reaches this module.
+Epochs, validation, early stopping and the refit are :func:`graphrec.model.early_stopping.fit`'s,
+the loop the embedding baselines train through too; the validation split is carved from train,
+and the test split never reaches this module.
 
 :class:`KGRecRecommender` wraps it in the benchmark's ``fit`` / ``score_users`` contract, and
 :func:`benchmark_model`, :func:`benchmark_without_kg` and :func:`benchmark_without_links` are the
@@ -11,16 +11,15 @@ factories to name on the benchmark's command line (``graphrec.model.train:benchm
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.evaluate import evaluate, validation_split
+from graphrec.model.early_stopping import Schedule, TrainHistory, fit
 from graphrec.model.kgrec import KGRec, sparse_matrix
 
 Progress = Callable[[str], None]
@@ -68,41 +67,6 @@ class TrainConfig:
                                item_links=self.item_links, **self.model_kwargs())
 
 
-@dataclass
-class EpochRecord:
-    epoch: int
-    loss: float
-    seconds: float
-    val_ndcg: float | None = None
-    phase: str = "validate"
-
-
-@dataclass
-class TrainHistory:
-    """What training did: one record per epoch, the chosen epoch, validation metrics, timing."""
-
-    epochs: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int = 0
-    validation: dict[str, float] = field(default_factory=dict)
-    seconds_total: float = 0.0
-    device: str = "cpu"
-
-    @property
-    def train_seconds(self) -> float:
-        return sum(r.seconds for r in self.epochs)
-
-    @property
-    def epochs_per_second(self) -> float:
-        return len(self.epochs) / self.train_seconds if self.train_seconds else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"best_epoch": self.best_epoch, "validation": self.validation,
-                "seconds_total": round(self.seconds_total, 2),
-                "seconds_per_epoch": round(1 / self.epochs_per_second, 3)
-                if self.epochs_per_second else None,
-                "device": self.device, "epochs": [dataclasses.asdict(r) for r in self.epochs]}
-
-
 def pick_device(name: str | None = None) -> torch.device:
     """``name`` if given, else CUDA when available, else CPU."""
     if name:
@@ -139,7 +103,6 @@ def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
         yield torch.from_numpy(batch).to(device), history, targets
 
 
-
 def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
                 config: TrainConfig, rng: np.random.Generator) -> float:
     """One pass over all users; the mean training loss."""
@@ -158,79 +121,43 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
     return total / max(1, count)
 
 
-@torch.no_grad()
-def validate(model: KGRec, split: GraphData) -> dict[str, float]:
-    """The four metrics at 10 on ``split`` (train items masked, ``split.test`` to find)."""
-    model.eval()
-    return evaluate(_Scorer(model), split)
+class _Run:
+    """A fresh KGRec on ``data`` with its optimizer and its own batch generator (seeded with
+    ``config.seed`` for the validation run and again for the refit)."""
 
+    def __init__(self, config: TrainConfig, data: GraphData, device: torch.device) -> None:
+        self.config, self.data = config, data
+        self.rng = np.random.default_rng(config.seed)
+        self.module = config.build(data).to(device)
+        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=config.lr,
+                                          weight_decay=config.weight_decay)
 
-def _fresh(config: TrainConfig, data: GraphData, device: torch.device
-           ) -> tuple[KGRec, torch.optim.Optimizer]:
-    torch.manual_seed(config.seed)
-    model = config.build(data).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
-    return model, optimizer
+    def epoch(self) -> float:
+        return train_epoch(self.module, self.optimizer, self.data, self.config, self.rng)
 
+    def scorer(self) -> _Scorer:
+        self.module.eval()
+        return _Scorer(self.module)
 
-def _format(phase: str, record: EpochRecord, total: int, rate: float, best: tuple[int, float]
-            ) -> str:
-    eta = (total - record.epoch) / rate if rate else 0.0
-    val = f"  val ndcg@10 {record.val_ndcg:.2f}" if record.val_ndcg is not None else ""
-    best_text = f" (best {best[1]:.2f} @ {best[0]})" if best[0] else ""
-    return (f"{phase} epoch {record.epoch:>3}/{total}  loss {record.loss:.4f}{val}"
-            f"{best_text if val else ''}  {rate:.2f} epochs/s  ETA {eta:.0f}s")
+    def __repr__(self) -> str:
+        return repr(self.module)
 
 
 def train(data: GraphData, config: TrainConfig = TrainConfig(),
           progress: Progress | None = None) -> tuple[KGRec, TrainHistory]:
-    """Train a :class:`KGRec` on ``data.train`` with early stopping; ``(model, history)``.
+    """Train a :class:`KGRec` on ``data.train`` with early stopping and a refit
+    (:func:`graphrec.model.early_stopping.fit`); ``(model, history)``.
 
     Seeded by ``config.seed`` (the global RNGs are restored afterwards): the same data and
     config give the same model on the same device. ``progress`` receives one line per epoch.
     """
-    say = progress or (lambda line: None)
     device = pick_device(config.device)
-    history = TrainHistory(device=str(device))
-    started = time.perf_counter()
-    split = validation_split(data, fraction=config.validation_fraction, seed=config.seed)
-    with torch.random.fork_rng(devices=[]):
-        rng = np.random.default_rng(config.seed)
-        model, optimizer = _fresh(config, split, device)
-        say(f"training {model!r} on {device}; validation: {len(split.test):,} held-out "
-            "purchases")
-        best_epoch, best_ndcg = 0, -1.0
-        for epoch in range(1, config.max_epochs + 1):
-            tick = time.perf_counter()
-            loss = train_epoch(model, optimizer, split, config, rng)
-            record = EpochRecord(epoch, loss, time.perf_counter() - tick)
-            history.epochs.append(record)
-            if epoch % config.eval_every == 0 or epoch == config.max_epochs:
-                metrics = validate(model, split)
-                record.val_ndcg = metrics["ndcg@10"]
-                if record.val_ndcg > best_ndcg:
-                    best_epoch, best_ndcg = epoch, record.val_ndcg
-                    history.validation = metrics
-            say(_format("validate", record, config.max_epochs, history.epochs_per_second,
-                        (best_epoch, best_ndcg)))
-            if epoch - best_epoch >= config.patience * config.eval_every:
-                break
-        history.best_epoch = best_epoch
-        say(f"best validation ndcg@10 {best_ndcg:.2f} at epoch {best_epoch}")
-        rng = np.random.default_rng(config.seed)
-        model, optimizer = _fresh(config, data, device)
-        for epoch in range(1, best_epoch + 1):
-            tick = time.perf_counter()
-            loss = train_epoch(model, optimizer, data, config, rng)
-            record = EpochRecord(epoch, loss, time.perf_counter() - tick, phase="refit")
-            history.epochs.append(record)
-            rate = epoch / sum(r.seconds for r in history.epochs if r.phase == "refit")
-            say(_format("refit", record, best_epoch, rate, (0, 0.0)))
-    model.eval()
-    history.seconds_total = time.perf_counter() - started
-    say(f"trained in {history.seconds_total:.0f}s ({history.epochs_per_second:.2f} epochs/s)")
-    return model, history
+    schedule = Schedule(config.max_epochs, config.eval_every, config.patience,
+                        validation_fraction=config.validation_fraction)
+    run, history = fit(lambda part: _Run(config, part, device), data, schedule,
+                       seed=config.seed, device=str(device), progress=progress)
+    run.module.eval()
+    return run.module, history
 
 
 class KGRecRecommender:
@@ -250,9 +177,8 @@ class KGRecRecommender:
 
     def fit(self, data: GraphData) -> Self:
         self.model, self.history = train(data, self.config, self.progress)
-        curve = {r.epoch: r.val_ndcg for r in self.history.epochs
-                 if r.phase == "validate" and r.val_ndcg is not None}
-        self.fit_info = {"validation_ndcg@10": curve, "epochs": self.history.best_epoch,
+        self.fit_info = {"validation_ndcg@10": self.history.curve(),
+                         "epochs": self.history.best_epoch,
                          "seconds_per_epoch": 1 / self.history.epochs_per_second,
                          "relations": dict(zip(self.model.relations,
                                                self.model.relation_weights().tolist())),

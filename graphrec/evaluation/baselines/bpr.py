@@ -1,23 +1,20 @@
-"""BPR training shared by the embedding baselines: sampling, the epoch loop, early stopping.
+"""BPR training shared by the embedding baselines: sampling and the epoch.
 
 Both BPR-MF and LightGCN learn user and item embeddings from (user, bought item, not-bought item)
 triples (Rendle et al., UAI 2009). Only how the embeddings are produced differs, so a model is a
-:class:`BPRModule` and this module owns everything else, identically for both.
+:class:`BPRModule` and this module owns the epoch, identically for both; early stopping and the
+refit are :func:`graphrec.model.early_stopping.fit`'s, as for graphrec's own model.
 """
 from __future__ import annotations
 
-import copy
-import time
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import numpy as np
 import torch
 from torch_geometric.nn.models.lightgcn import BPRLoss
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.base import validation_score
-from graphrec.evaluation.evaluate import validation_split
+from graphrec.model.early_stopping import Schedule, fit
 
 
 class BPRModule(Protocol):
@@ -68,78 +65,79 @@ def sample_negatives(users: np.ndarray, positive_keys: np.ndarray, num_items: in
     return items
 
 
-def train_epochs(module: BPRModule, optimizer: torch.optim.Optimizer, pairs: np.ndarray,
-                 num_items: int, epochs: int, batch_size: int, lambda_reg: float,
-                 rng: np.random.Generator,
-                 after_epoch: Callable[[int], bool] | None = None) -> list[float]:
-    """Train ``epochs`` epochs of BPR on ``pairs``; returns each epoch's training seconds.
+class BPRRun:
+    """A module on ``data`` with Adam at ``lr``: an epoch is one pass over the train pairs in a
+    random order, each with one sampled item the user did not buy, in batches of
+    ``batch_size`` triples; ``rng`` draws the order and the negatives (one generator for the
+    validation run and the refit)."""
 
-    ``after_epoch(epoch)`` (1-based) runs outside the timing and returns ``True`` to stop early.
-    """
-    loss_fn = BPRLoss(lambda_reg)
-    keys = np.sort(pairs[:, 0] * num_items + pairs[:, 1])
-    seconds: list[float] = []
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        order = rng.permutation(len(pairs))
-        users, pos = pairs[order, 0], pairs[order, 1]
-        neg = sample_negatives(users, keys, num_items, rng)
-        for lo in range(0, len(pairs), batch_size):
-            u, i, j = (torch.from_numpy(a[lo:lo + batch_size]) for a in (users, pos, neg))
-            user_emb, item_emb = module.embeddings()
+    def __init__(self, module: BPRModule, data: GraphData, *, lr: float, batch_size: int,
+                 lambda_reg: float, rng: np.random.Generator) -> None:
+        self.module, self.pairs, self.num_items = module, data.train, data.num_items
+        self.batch_size, self.rng = batch_size, rng
+        self.loss_fn = BPRLoss(lambda_reg)
+        self.keys = np.sort(self.pairs[:, 0] * self.num_items + self.pairs[:, 1])
+        self.optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+
+    def epoch(self) -> float:
+        order = self.rng.permutation(len(self.pairs))
+        users, pos = self.pairs[order, 0], self.pairs[order, 1]
+        neg = sample_negatives(users, self.keys, self.num_items, self.rng)
+        total = 0.0
+        for lo in range(0, len(self.pairs), self.batch_size):
+            u, i, j = (torch.from_numpy(a[lo:lo + self.batch_size]) for a in (users, pos, neg))
+            user_emb, item_emb = self.module.embeddings()
             eu = user_emb[u]
             pos_score = (eu * item_emb[i]).sum(-1)
             neg_score = (eu * item_emb[j]).sum(-1)
-            ego = module.base_embeddings(u.unique(), torch.cat([i, j]).unique())
-            loss = loss_fn(pos_score, neg_score, ego)
-            optimizer.zero_grad()
+            ego = self.module.base_embeddings(u.unique(), torch.cat([i, j]).unique())
+            loss = self.loss_fn(pos_score, neg_score, ego)
+            self.optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
-        seconds.append(time.perf_counter() - start)
-        if after_epoch is not None and after_epoch(epoch):
-            break
-    return seconds
+            self.optimizer.step()
+            total += loss.item() * len(u)
+        return total / max(1, len(self.pairs))
+
+    def scorer(self) -> EmbeddingScorer:
+        return EmbeddingScorer(self.module)
 
 
-def fit_early_stopped(build: Callable[[GraphData], BPRModule], data: GraphData, *, lr: float,
-                      batch_size: int, lambda_reg: float, max_epochs: int, eval_every: int,
-                      patience: int, refit: bool, seed: int) -> tuple[BPRModule, dict[str, Any]]:
-    """Train ``build(...)`` with early stopping on a validation split, then (``refit``) retrain.
+class BPRBaseline:
+    """An embedding baseline trained with BPR through :func:`graphrec.model.early_stopping.fit`:
+    epochs chosen on a validation split, then a fresh module trained that many epochs on all of
+    train (the held-out tenth is too much data to throw away). Everything random is seeded by
+    ``seed`` without touching the global RNG. A subclass says how its module is built.
 
-    The number of epochs is chosen on a split carved from train, evaluated every ``eval_every``
-    epochs and stopped after ``patience`` evaluations without a better NDCG. With ``refit`` a
-    fresh model then trains that many epochs on all of train (the held-out ~15% is too much data
-    to throw away on Beauty); otherwise the best validation state is kept. Everything random is
-    seeded by ``seed`` without touching the global RNG.
+    Args:
+        lr: Adam learning rate.
+        lambda_reg: L2 strength on the layer-0 embeddings of each batch (PyG's ``BPRLoss``).
+        batch_size: triples per step.
+        max_epochs, eval_every, patience: early stopping (see :class:`Schedule`).
+        seed: seeds initialisation, sampling and the validation split.
     """
-    split = validation_split(data, seed=seed)
-    rng = np.random.default_rng(seed)
-    curve: dict[int, float] = {}
-    best: dict[str, Any] = {"epoch": 0, "state": None}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        module = build(split)
-        optimizer = torch.optim.Adam(module.parameters(), lr=lr)
 
-        def after_epoch(epoch: int) -> bool:
-            if epoch % eval_every:
-                return False
-            curve[epoch] = validation_score(EmbeddingScorer(module), split)
-            if not best["epoch"] or curve[epoch] > curve[best["epoch"]]:
-                best.update(epoch=epoch, state=copy.deepcopy(module.state_dict()))
-            return epoch - best["epoch"] >= patience * eval_every
+    def __init__(self, *, lr: float, lambda_reg: float, batch_size: int, max_epochs: int,
+                 eval_every: int, patience: int, seed: int) -> None:
+        self.lr, self.lambda_reg, self.batch_size = lr, lambda_reg, batch_size
+        self.schedule = Schedule(max_epochs, eval_every, patience)
+        self.seed = seed
+        self.fit_info: dict[str, Any] = {}
+        self.scorer: EmbeddingScorer | None = None
 
-        seconds = train_epochs(module, optimizer, split.train, data.num_items, max_epochs,
-                               batch_size, lambda_reg, rng, after_epoch)
-        epochs = best["epoch"] or len(seconds)
-        if refit:
-            torch.manual_seed(seed)
-            module = build(data)
-            optimizer = torch.optim.Adam(module.parameters(), lr=lr)
-            seconds += train_epochs(module, optimizer, data.train, data.num_items, epochs,
-                                    batch_size, lambda_reg, rng)
-        elif best["state"] is not None:
-            module.load_state_dict(best["state"])
-    info = {"epochs": epochs, "search_epochs": len(seconds) - (epochs if refit else 0),
-            "seconds_per_epoch": float(np.mean(seconds)), "validation_ndcg@10": curve}
-    return module, info
+    def build(self, data: GraphData) -> BPRModule:
+        """A fresh module for ``data``'s users and items."""
+        raise NotImplementedError
+
+    def fit(self, data: GraphData) -> Self:
+        rng = np.random.default_rng(self.seed)
+        run, history = fit(
+            lambda part: BPRRun(self.build(part), part, lr=self.lr, batch_size=self.batch_size,
+                                lambda_reg=self.lambda_reg, rng=rng),
+            data, self.schedule, seed=self.seed)
+        self.scorer = EmbeddingScorer(run.module)
+        self.fit_info = history.fit_info()
+        return self
+
+    def score_users(self, users: np.ndarray) -> torch.Tensor:
+        assert self.scorer is not None, "fit first"
+        return self.scorer.score_users(users)

@@ -6,7 +6,7 @@ purchase graph itself.
 """
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from torch_geometric.nn.conv import LGConv
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.bpr import EmbeddingScorer, fit_early_stopped
+from graphrec.evaluation.baselines.bpr import BPRBaseline
 
 
 class _SymmetricSpMM(torch.autograd.Function):
@@ -85,48 +85,33 @@ class LightGCNModule(torch.nn.Module):
         return self.model.embedding(torch.cat([users, items + self.num_users]))
 
 
-class LightGCN:
+class LightGCN(BPRBaseline):
     """LightGCN with BPR, epochs chosen by early stopping on validation.
 
     Defaults follow PyG's ``examples/lightgcn.py`` (64 dimensions, batches of 8192, L2 1e-4)
     except for 3 layers (the paper's choice) and Adam at 5e-3, picked on Beauty's validation
-    split: the example's 2 layers at 1e-3 reach the same validation NDCG only after ~400 epochs,
-    this setting after ~140.
+    split: the example's setting reaches the same validation NDCG in about three times as many
+    epochs (``benchmarks/results/NOTES.md``).
 
     Args:
         dim: embedding size.
         num_layers: propagation layers.
-        lr: Adam learning rate.
-        lambda_reg: L2 strength on the layer-0 embeddings of each batch.
         batch_size: triples per step (each step propagates over the whole graph).
-        max_epochs, eval_every, patience: early stopping (see ``fit_early_stopped``).
-        refit: retrain on all of train for the chosen number of epochs.
-        seed: seeds initialisation, sampling and the validation split.
+        lr, lambda_reg, max_epochs, eval_every, patience, seed: see
+            :class:`~graphrec.evaluation.baselines.bpr.BPRBaseline`.
     """
 
     def __init__(self, dim: int = 64, num_layers: int = 3, lr: float = 5e-3,
                  lambda_reg: float = 1e-4, batch_size: int = 8192, max_epochs: int = 400,
-                 eval_every: int = 10, patience: int = 3, refit: bool = True,
-                 seed: int = 0) -> None:
-        self.dim, self.num_layers, self.lr, self.lambda_reg = dim, num_layers, lr, lambda_reg
-        self.batch_size, self.max_epochs = batch_size, max_epochs
-        self.eval_every, self.patience, self.refit, self.seed = eval_every, patience, refit, seed
-        self.fit_info: dict[str, Any] = {}
-        self.scorer: EmbeddingScorer | None = None
+                 eval_every: int = 10, patience: int = 3, seed: int = 0) -> None:
+        super().__init__(lr=lr, lambda_reg=lambda_reg, batch_size=batch_size,
+                         max_epochs=max_epochs, eval_every=eval_every, patience=patience,
+                         seed=seed)
+        self.dim, self.num_layers = dim, num_layers
 
-    def fit(self, data: GraphData) -> Self:
-        module, self.fit_info = fit_early_stopped(
-            lambda d: LightGCNModule(d.train, d.num_users, d.num_items, self.dim,
-                                     self.num_layers),
-            data, lr=self.lr, batch_size=self.batch_size, lambda_reg=self.lambda_reg,
-            max_epochs=self.max_epochs, eval_every=self.eval_every, patience=self.patience,
-            refit=self.refit, seed=self.seed)
-        self.scorer = EmbeddingScorer(module)
-        return self
-
-    def score_users(self, users: np.ndarray) -> torch.Tensor:
-        assert self.scorer is not None, "fit first"
-        return self.scorer.score_users(users)
+    def build(self, data: GraphData) -> LightGCNModule:
+        return LightGCNModule(data.train, data.num_users, data.num_items, self.dim,
+                              self.num_layers)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(dim={self.dim}, num_layers={self.num_layers}, "

@@ -12,13 +12,10 @@ The layer sizes, dropout 0.5, Adam at 1e-3, batches of 500 users and the anneali
 is chosen by early stopping on a validation split carved from train. The state kept is the best
 one on validation, as in the paper's code, not a refit on all of train: the encoder reads each
 user's whole train history when scoring, so the held-out tenth still informs every score, and a
-refit would double a fit that costs some 45 s an epoch on Beauty on one core.
+refit would double the longest fit of the baselines (``benchmarks/results/NOTES.md``).
 """
 from __future__ import annotations
 
-import copy
-import time
-from collections.abc import Callable
 from typing import Any, Self
 
 import numpy as np
@@ -27,8 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.base import validation_score
-from graphrec.evaluation.evaluate import validation_split
+from graphrec.model.early_stopping import Schedule, fit
 
 
 class Batch:
@@ -119,88 +115,32 @@ class MultVAE:
         anneal_cap, total_anneal_steps: ``β = min(anneal_cap, updates / total_anneal_steps)``.
         max_epochs, eval_every, patience: validation NDCG every ``eval_every`` epochs; stop
             after ``patience`` evaluations without a better one.
-        refit: retrain on all of train for the chosen number of epochs (else keep the best
-            validation state, trained on the rest of train).
         seed: seeds initialisation, dropout, sampling, batch order and the validation split.
     """
 
     def __init__(self, hidden: int = 600, latent: int = 200, dropout: float = 0.5,
                  lr: float = 1e-3, batch_size: int = 500, anneal_cap: float = 0.2,
                  total_anneal_steps: int = 200_000, max_epochs: int = 200, eval_every: int = 5,
-                 patience: int = 3, refit: bool = False, seed: int = 0) -> None:
+                 patience: int = 3, seed: int = 0) -> None:
         self.hidden, self.latent, self.dropout = hidden, latent, dropout
         self.lr, self.batch_size = lr, batch_size
         self.anneal_cap, self.total_anneal_steps = anneal_cap, total_anneal_steps
         self.max_epochs, self.eval_every, self.patience = max_epochs, eval_every, patience
-        self.refit, self.seed = refit, seed
+        self.seed = seed
         self.fit_info: dict[str, Any] = {}
         self.scorer: VAEScorer | None = None
 
     def fit(self, data: GraphData) -> Self:
-        split = validation_split(data, seed=self.seed)
-        curve: dict[int, float] = {}
-        best: dict[str, Any] = {"epoch": 0, "state": None}
+        """Epochs chosen on a validation split (:func:`graphrec.model.early_stopping.fit`),
+        keeping the best validation state; one generator draws every run's batch order."""
         rng = np.random.default_rng(self.seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            module = self._build(data)
-            train = split.train_matrix()
-
-            def after_epoch(epoch: int) -> bool:
-                if epoch % self.eval_every:
-                    return False
-                curve[epoch] = validation_score(VAEScorer(module, train), split)
-                if not best["epoch"] or curve[epoch] > curve[best["epoch"]]:
-                    best.update(epoch=epoch, state=copy.deepcopy(module.state_dict()))
-                return epoch - best["epoch"] >= self.patience * self.eval_every
-
-            seconds = self._train(module, train, self.max_epochs, rng, after_epoch)
-            epochs = best["epoch"] or len(seconds)
-            search_epochs = len(seconds)
-            if self.refit:
-                torch.manual_seed(self.seed)
-                module = self._build(data)
-                train = data.train_matrix()
-                seconds += self._train(module, train, epochs, rng)
-            elif best["state"] is not None:
-                module.load_state_dict(best["state"])
-        module.eval()
-        self.scorer = VAEScorer(module, data.train_matrix())
-        self.fit_info = {"epochs": epochs, "search_epochs": search_epochs,
-                         "seconds_per_epoch": float(np.mean(seconds)),
-                         "validation_ndcg@10": curve}
+        run, history = fit(lambda part: _Run(self, part, rng), data,
+                           Schedule(self.max_epochs, self.eval_every, self.patience, refit=False),
+                           seed=self.seed)
+        run.module.eval()
+        self.scorer = VAEScorer(run.module, data.train_matrix())
+        self.fit_info = history.fit_info()
         return self
-
-    def _build(self, data: GraphData) -> MultVAEModule:
-        return MultVAEModule(data.num_items, self.hidden, self.latent, self.dropout)
-
-    def _train(self, module: MultVAEModule, train: sp.csr_matrix, epochs: int,
-               rng: np.random.Generator,
-               after_epoch: Callable[[int], bool] | None = None) -> list[float]:
-        """Train ``epochs`` epochs over the users with train items; each epoch's seconds.
-
-        ``after_epoch(epoch)`` (1-based) runs outside the timing and returns ``True`` to stop.
-        The annealing counter starts at 0 for every call: a refit repeats the schedule.
-        """
-        users = np.flatnonzero(np.diff(train.indptr))
-        optimizer = torch.optim.Adam(module.parameters(), lr=self.lr)
-        module.train()
-        updates = 0
-        seconds: list[float] = []
-        for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
-            order = users[rng.permutation(len(users))]
-            for lo in range(0, len(order), self.batch_size):
-                anneal = min(self.anneal_cap, updates / self.total_anneal_steps)
-                loss = module.loss(Batch(train[order[lo:lo + self.batch_size]]), anneal)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                updates += 1
-            seconds.append(time.perf_counter() - start)
-            if after_epoch is not None and after_epoch(epoch):
-                break
-        return seconds
 
     def score_users(self, users: np.ndarray) -> torch.Tensor:
         assert self.scorer is not None, "fit first"
@@ -209,3 +149,34 @@ class MultVAE:
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(hidden={self.hidden}, latent={self.latent}, "
                 f"dropout={self.dropout}, lr={self.lr})")
+
+
+class _Run:
+    """A fresh :class:`MultVAEModule` on ``data``'s train matrix with Adam at the model's
+    ``lr``: an epoch is one pass over the users with train items in batches, ``β`` annealed
+    over the run's updates."""
+
+    def __init__(self, vae: MultVAE, data: GraphData, rng: np.random.Generator) -> None:
+        self.vae, self.rng = vae, rng
+        self.module = MultVAEModule(data.num_items, vae.hidden, vae.latent, vae.dropout)
+        self.train = data.train_matrix()
+        self.users = np.flatnonzero(np.diff(self.train.indptr))
+        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=vae.lr)
+        self.module.train()
+        self.updates = 0
+
+    def epoch(self) -> float:
+        vae, total, batches = self.vae, 0.0, 0
+        order = self.users[self.rng.permutation(len(self.users))]
+        for lo in range(0, len(order), vae.batch_size):
+            anneal = min(vae.anneal_cap, self.updates / vae.total_anneal_steps)
+            loss = self.module.loss(Batch(self.train[order[lo:lo + vae.batch_size]]), anneal)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            self.updates += 1
+            total, batches = total + loss.item(), batches + 1
+        return total / max(1, batches)
+
+    def scorer(self) -> VAEScorer:
+        return VAEScorer(self.module, self.train)

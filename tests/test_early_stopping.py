@@ -1,0 +1,72 @@
+"""The one training loop: which epoch it chooses, when it stops, what it refits or keeps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from graphrec.dataset import GraphData
+from graphrec.model import early_stopping
+from graphrec.model.early_stopping import Schedule, fit
+from tests.test_model import paired_catalogue
+
+#: Validation NDCG by epoch: best at 4, then three evaluations without a better one (and 5
+#: for a run of five epochs).
+CURVE = {2: 5.0, 4: 7.0, 5: 8.0, 6: 6.0, 8: 6.5, 10: 6.9, 12: 9.0}
+
+
+class FakeRun:
+    """Counts its epochs in its module's one parameter."""
+
+    started: list[GraphData] = []
+
+    def __init__(self, data: GraphData) -> None:
+        self.data, self.epochs = data, 0
+        self.module = torch.nn.Linear(1, 1, bias=False)
+        FakeRun.started.append(data)
+
+    def epoch(self) -> float:
+        self.epochs += 1
+        with torch.no_grad():
+            self.module.weight.fill_(self.epochs)
+        return 1.0 / self.epochs
+
+    def scorer(self) -> FakeRun:
+        return self
+
+    @property
+    def state(self) -> int:
+        return int(self.module.weight.item())
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeRun.started = []
+    monkeypatch.setattr(early_stopping, "evaluate",
+                        lambda run, split: {"ndcg@10": CURVE[run.epochs]})
+
+
+def test_stops_after_patience_and_refits_the_best_epoch_on_all_of_train(scripted: None) -> None:
+    data = paired_catalogue()
+    run, history = fit(FakeRun, data, Schedule(max_epochs=20, eval_every=2, patience=3),
+                       seed=0)
+    assert history.best_epoch == 4 and history.curve() == {2: 5.0, 4: 7.0, 6: 6.0, 8: 6.5,
+                                                           10: 6.9}
+    assert history.search_epochs == 10  # 4 + 3 evaluations of 2 epochs without a better one
+    assert [r.phase for r in history.epochs].count("refit") == 4
+    assert len(FakeRun.started) == 2 and FakeRun.started[1] is data
+    assert len(FakeRun.started[0].test) and not np.array_equal(FakeRun.started[0].train,
+                                                                data.train)
+    assert run.epochs == run.state == 4
+    assert history.fit_info()["epochs"] == 4 and history.fit_info()["search_epochs"] == 10
+
+
+def test_without_a_refit_the_best_validation_state_is_kept(scripted: None) -> None:
+    run, history = fit(FakeRun, paired_catalogue(), Schedule(20, 2, 3, refit=False), seed=0)
+    assert len(FakeRun.started) == 1
+    assert run.epochs == 10 and run.state == 4 and history.best_epoch == 4
+
+
+def test_the_last_epoch_is_always_evaluated(scripted: None) -> None:
+    _, history = fit(FakeRun, paired_catalogue(), Schedule(5, 2, 3), seed=0)
+    assert history.curve() == {2: 5.0, 4: 7.0, 5: 8.0} and history.best_epoch == 5

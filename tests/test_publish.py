@@ -3,7 +3,6 @@ what it wrote: counts, replacement, agreement with graphrec explain, paths that 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import io
 import json
 import re
@@ -44,28 +43,41 @@ COUNTS = {
 }
 
 
+def sample_trained(store: GraphStore, settings: Settings) -> Settings:
+    """The sample in the store, emptied first, and a model trained on it under
+    ``settings.home``."""
+    store.clear()
+    load_catalogue(store, read_catalogue(SAMPLE))
+    train_from_store(store, settings, TrainConfig(max_epochs=4))
+    return settings
+
+
+def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
+    return RecommendationService.load(settings, store,
+                                      details_max_age=settings.item_details_max_age,
+                                      reason_cache_size=settings.reason_cache_size)
+
+
+def some_buyers(store: GraphStore) -> list[str]:
+    """A dozen buyers of the sample, the Browser queries' example user among them."""
+    rows = store.read_text("MATCH (u:User)-[:BOUGHT]->(:Item) RETURN DISTINCT u.id AS "
+                           "id ORDER BY id LIMIT 11")
+    return [EXAMPLE_USER] + [row["id"] for row in rows if row["id"] != EXAMPLE_USER][:11]
+
+
 @pytest.fixture(scope="module")
 def trained(session_store: GraphStore, settings: Settings) -> Settings:
-    """The sample in the store and a model trained on it under ``settings.home``."""
-    session_store.clear()
-    load_catalogue(session_store, read_catalogue(SAMPLE))
-    train_from_store(session_store, settings, TrainConfig(max_epochs=4))
-    return settings
+    return sample_trained(session_store, settings)
 
 
 @pytest.fixture(scope="module")
 def service(trained: Settings, session_store: GraphStore) -> RecommendationService:
-    return RecommendationService.load(trained, session_store,
-                                      details_max_age=trained.item_details_max_age,
-                                      reason_cache_size=trained.reason_cache_size)
+    return load_service(trained, session_store)
 
 
 @pytest.fixture(scope="module")
 def users(trained: Settings, session_store: GraphStore) -> list[str]:
-    """A dozen buyers of the sample, the Browser queries' example user among them."""
-    rows = session_store.read_text("MATCH (u:User)-[:BOUGHT]->(:Item) RETURN DISTINCT u.id AS "
-                                   "id ORDER BY id LIMIT 11")
-    return [EXAMPLE_USER] + [row["id"] for row in rows if row["id"] != EXAMPLE_USER][:11]
+    return some_buyers(session_store)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +119,7 @@ def publish_users(settings: Settings, store: GraphStore, users: list[str]) -> st
     unpublish(store)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRAPHREC_HOME", str(settings.home))
+        patch.setenv("GRAPHREC_STORE_DIR", str(settings.store_dir))
         code, out, err = publish("--users", *users, "-k", str(K), "--paths", str(PATHS),
                                  "--batch-size", "5")
     assert code == 0, err
@@ -115,17 +128,9 @@ def publish_users(settings: Settings, store: GraphStore, users: list[str]) -> st
 
 @pytest.fixture(scope="module")
 def published(trained: Settings, session_store: GraphStore, users: list[str]) -> str:
-    """The module's published state (tests that change it restore it: see ``restore``)."""
+    """The module's published state, which no test here changes (those that publish something
+    else are in ``test_publish_replace.py``, on data of their own)."""
     return publish_users(trained, session_store, users)
-
-
-@pytest.fixture
-def restore(published: str, trained: Settings, session_store: GraphStore,
-            users: list[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """For a test that publishes something else: the module's state back afterwards."""
-    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
-    yield
-    publish_users(trained, session_store, users)
 
 
 @pytest.fixture
@@ -317,48 +322,6 @@ def test_publishing_twice_gives_the_same_graph(
     assert session_store.read_text("MATCH (e:Explanation) RETURN e.id AS id ORDER BY id") == ids
     assert (f"replaced {first['RECOMMENDED']:,} RECOMMENDED and {first['Explanation']:,} paths"
             in out)
-
-
-def test_a_new_model_replaces_the_old_rows_of_the_users_it_publishes(
-        restore: None, trained: Settings, session_store: GraphStore, users: list[str],
-        service: RecommendationService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    retrained = dataclasses.replace(trained, home=tmp_path, store_dir_override=trained.store_dir)
-    train_from_store(session_store, retrained, TrainConfig(max_epochs=4, seed=1))
-    monkeypatch.setenv("GRAPHREC_HOME", str(tmp_path))
-    monkeypatch.setenv("GRAPHREC_STORE_DIR", str(trained.store_dir))
-    new, kept = users[:3], users[3:]
-    before = counts(session_store, kept)
-    code, out, err = publish("--users", *new)
-    assert code == 0, err
-    version = re.search(r"publishing model (\S+) for 3 users", out).group(1)
-    assert version != service.model_version
-
-    def models(query: str, who: list[str]) -> set[str]:
-        return {row["m"] for row in session_store.read_text(query, users=who)}
-
-    recommended = ("MATCH (u:User)-[r:RECOMMENDED]->() WHERE u.id IN $users "
-                   "RETURN DISTINCT r.model AS m")
-    explanations = ("MATCH (u:User)-[:HAS_EXPLANATION]->(e) WHERE u.id IN $users "
-                    "RETURN DISTINCT e.model AS m")
-    assert models(recommended, new) == models(explanations, new) == {version}
-    assert models(recommended, kept) == models(explanations, kept) == {service.model_version}
-    said = summary(out)
-    assert said["RECOMMENDED"] == len(new) * K
-    assert counts(session_store, new) == {
-        "RECOMMENDED": said["RECOMMENDED"], "Explanation": said["Explanation"],
-        "EXPLAINS": said["Explanation"], "STEP": said["STEP"]}
-    assert counts(session_store, kept) == before
-
-
-def test_publish_for_every_user_by_default(
-        restore: None, session_store: GraphStore) -> None:
-    unpublish(session_store)
-    code, out, err = publish("--paths", "0", "-k", "5", "--batch-size", "400")
-    assert code == 0, err
-    everyone = [row["id"] for row in session_store.read_text("MATCH (u:User) RETURN u.id AS id")]
-    assert counts(session_store, everyone) == {
-        "RECOMMENDED": len(everyone) * 5, "Explanation": 0, "EXPLAINS": 0, "STEP": 0}
-    assert summary(out)["users"] == len(everyone)
 
 
 def test_an_unknown_user_stops_publish_before_it_writes(

@@ -21,6 +21,7 @@ from graphrec.store.connection import open_store
 from graphrec.store.local import LocalStore
 from tests.gunicorn_server import gunicorn
 from tests.test_web import sample_users, train_sample
+from tests.waiting import wait_for
 from web.serve import settings_env
 
 
@@ -96,16 +97,20 @@ def test_store_down_gives_503_and_service_recovers(home: Settings, server) -> No
     workers = {p.pid for p in master.children()}
     assert len(workers) == 2
     local = LocalStore(home)
+
+    def answered(status: int, since: float, count: int) -> bool:
+        return sum(1 for _, s, _ in load.between(since) if s == status) >= count
+
     with Load(url, sample_users(20)) as load:
-        time.sleep(2)
+        wait_for(lambda: answered(200, 0, 20), "20 answers before the stop")
         down = time.monotonic()
         local.stop()
         stopped = time.monotonic()
-        time.sleep(8)
+        wait_for(lambda: answered(503, stopped, 40), "40 answers 503 while the store is down")
         start = time.monotonic()
         local.start()
         up = time.monotonic()
-        time.sleep(6)
+        wait_for(lambda: answered(200, up, 40), "40 answers 200 once the store is back")
 
     before = load.between(0, down)
     assert before and {status for _, status, _ in before} == {200}

@@ -7,7 +7,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from graphrec.config import Settings
 from graphrec.model.pipeline import train_from_store
 from graphrec.store.connection import GraphStore
 from tests.test_web import sample_users, train_sample
+from tests.waiting import wait_for
 from web import create_app
 from web.engine import Engine, get_engine, reload_turn
 
@@ -72,11 +72,9 @@ def test_a_new_model_is_picked_up_without_an_error_answer(trained: Settings,
         thread.start()
         try:
             retrain(trained, session_store, seed=7)
-            deadline = time.monotonic() + 60
-            while engine.service().model_version == old and time.monotonic() < deadline:
-                time.sleep(0.1)
+            wait_for(lambda: engine.service().model_version != old, "the new model", 60)
             new = engine.service().model_version
-            time.sleep(0.5)  # some answers from the new model
+            wait_for(lambda: answers[(200, new)] >= 5, "answers from the new model")
         finally:
             stop.set()
             thread.join(30)

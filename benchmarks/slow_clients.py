@@ -50,11 +50,12 @@ RESULTS = ROOT / "benchmarks" / "results" / "slow_clients.json"
 class SlowClients:
     """``count`` connections to ``host:port`` that send a request head a line every
     ``interval`` seconds and never end it, from one thread, until :meth:`stop` or the context
-    exits; ``reopened`` counts the connections the server closed (each is opened again)."""
+    exits; ``reopened`` counts the connections the server closed (each is opened again),
+    ``lines`` the header lines each connection has sent after its first two."""
 
     def __init__(self, host: str, port: int, count: int, interval: float = 2.0):
         self.address, self.count, self.interval = (host, port), count, interval
-        self.reopened = 0
+        self.reopened = self.lines = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._socks: list[socket.socket] = []
@@ -84,6 +85,7 @@ class SlowClients:
                     except OSError:  # the server has gone: nothing to hold any more
                         return
                     self.reopened += 1
+            self.lines = line
 
     def __enter__(self) -> Self:
         self._thread.start()

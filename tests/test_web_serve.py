@@ -21,6 +21,7 @@ from benchmarks.slow_clients import SlowClients, probe
 from graphrec.cli import EXIT_FAILED, main
 from graphrec.config import Settings
 from tests.gunicorn_server import dead_store_env, free_port, gunicorn
+from tests.waiting import wait_for
 from web.serve import AddressInUse, gunicorn_command, lock_address, runtime_dir, serve, settings_env
 from web.worker import REQUEST_TIMEOUT
 
@@ -121,8 +122,8 @@ def test_slow_clients_do_not_hold_the_workers(server) -> None:
     """40 connections sending a header line every 2 s; before, they held the 3 x 2 threads and
     no health check was answered."""
     _, port, _ = server
-    with SlowClients("127.0.0.1", port, 40, interval=2.0):
-        time.sleep(3)  # every slow client has sent a second line
+    with SlowClients("127.0.0.1", port, 40, interval=2.0) as clients:
+        wait_for(lambda: clients.lines >= 1, "a second header line from every slow client")
         latencies = probe("127.0.0.1", port, ["/api/health"] * 20, rate=10, timeout=1.0)
     answered = [s for s in latencies if s is not None]
     assert len(answered) == 20, f"{20 - len(answered)} of 20 health checks not answered in 1 s"

@@ -147,13 +147,13 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
     with open_store(settings) as store, RowProgress(None, enabled=not quiet) as bar:
         report = train_from_store(store, settings, config, export_progress=bar,
                                   say=None if quiet else print)
-    speed, history = report.export, report.history
+    speed, log = report.export, report.training
     print(f"read the graph: {speed['rows']:,} rows in {speed['seconds']:.1f}s "
           f"({speed['rows_per_s']:,.0f} rows/s); {report.counts['users']:,} users, "
           f"{report.counts['items']:,} items, {report.counts['train']:,} train purchases")
-    print(f"saved the model to {report.path} ({history.best_epoch} epochs, "
-          f"{history.seconds_total:.0f}s, {history.epochs_per_second:.2f} epochs/s, "
-          f"device {history.device})")
+    print(f"saved the model to {report.path} ({log.best_epoch} epochs, "
+          f"{log.seconds_total:.0f}s, {log.epochs_per_second:.2f} epochs/s, "
+          f"device {log.device})")
     if report.test:
         print("test split: " + ", ".join(f"{k} {v:.2f}%" for k, v in report.test.items()))
 

@@ -139,17 +139,17 @@ def test_ablated_relations_mask_nothing(data: GraphData) -> None:
     assert masking.path_mask(brand[0]).edges == frozenset()
 
 
-def test_explainer_ranks_paths_by_the_score_they_carry(model: KGRec, data: GraphData) -> None:
-    from graphrec.explain.ranker import Explainer
-    explainer = Explainer(model.propagated(), PathFinder(data))
-    history = explainer.paths.history(0)
+def test_path_ranker_orders_paths_by_the_score_they_carry(model: KGRec, data: GraphData) -> None:
+    from graphrec.explain.ranker import PathRanker
+    ranker = PathRanker(model.propagated(), PathFinder(data))
+    history = ranker.paths.history(0)
     user, item = 0, int(history[0]) ^ 1
-    ranked = explainer.ranked(history, item, user)
+    ranked = ranker.ranked(history, item, user)
     weights = [w for w, _ in ranked]
     assert len(ranked) >= 3 and weights == sorted(weights, reverse=True)
-    base = explainer.masking.score(history, item)
+    base = ranker.masking.score(history, item)
     for weight, path in ranked:
-        masked = reference_scores(model, user, explainer.masking.path_mask(path))[item]
+        masked = reference_scores(model, user, ranker.masking.path_mask(path))[item]
         assert weight == pytest.approx(base - float(masked), rel=1e-4, abs=1e-5)
 
 

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.base import Recommender
+from graphrec.evaluation.baselines.base import Baseline
 from graphrec.evaluation.baselines.bpr_mf import BPRMF
 from graphrec.evaluation.baselines.ease import EASE, ease_weights
 from graphrec.evaluation.baselines.ease_links import EASELinks, link_matrix
@@ -63,7 +63,7 @@ def two_shops(seed: int = 0) -> GraphData:
         links={"also_bought": links[::2], "also_viewed": links[1::2]})
 
 
-def scores_of(model: Recommender, users: np.ndarray) -> np.ndarray:
+def scores_of(model: Baseline, users: np.ndarray) -> np.ndarray:
     return np.asarray(model.score_users(users), dtype=np.float64)
 
 

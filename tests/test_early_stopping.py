@@ -48,25 +48,25 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_stops_after_patience_and_refits_the_best_epoch_on_all_of_train(scripted: None) -> None:
     data = paired_catalogue()
-    run, history = fit(FakeRun, data, Schedule(max_epochs=20, eval_every=2, patience=3),
+    run, log = fit(FakeRun, data, Schedule(max_epochs=20, eval_every=2, patience=3),
                        seed=0)
-    assert history.best_epoch == 4 and history.curve() == {2: 5.0, 4: 7.0, 6: 6.0, 8: 6.5,
+    assert log.best_epoch == 4 and log.curve() == {2: 5.0, 4: 7.0, 6: 6.0, 8: 6.5,
                                                            10: 6.9}
-    assert history.search_epochs == 10  # 4 + 3 evaluations of 2 epochs without a better one
-    assert [r.phase for r in history.epochs].count("refit") == 4
+    assert log.search_epochs == 10  # 4 + 3 evaluations of 2 epochs without a better one
+    assert [r.phase for r in log.epochs].count("refit") == 4
     assert len(FakeRun.started) == 2 and FakeRun.started[1] is data
     assert len(FakeRun.started[0].test) and not np.array_equal(FakeRun.started[0].train,
                                                                 data.train)
     assert run.epochs == run.state == 4
-    assert history.fit_info()["epochs"] == 4 and history.fit_info()["search_epochs"] == 10
+    assert log.fit_info()["epochs"] == 4 and log.fit_info()["search_epochs"] == 10
 
 
 def test_without_a_refit_the_best_validation_state_is_kept(scripted: None) -> None:
-    run, history = fit(FakeRun, paired_catalogue(), Schedule(20, 2, 3, refit=False), seed=0)
+    run, log = fit(FakeRun, paired_catalogue(), Schedule(20, 2, 3, refit=False), seed=0)
     assert len(FakeRun.started) == 1
-    assert run.epochs == 10 and run.state == 4 and history.best_epoch == 4
+    assert run.epochs == 10 and run.state == 4 and log.best_epoch == 4
 
 
 def test_the_last_epoch_is_always_evaluated(scripted: None) -> None:
-    _, history = fit(FakeRun, paired_catalogue(), Schedule(5, 2, 3), seed=0)
-    assert history.curve() == {2: 5.0, 4: 7.0, 5: 8.0} and history.best_epoch == 5
+    _, log = fit(FakeRun, paired_catalogue(), Schedule(5, 2, 3), seed=0)
+    assert log.curve() == {2: 5.0, 4: 7.0, 5: 8.0} and log.best_epoch == 5

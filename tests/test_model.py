@@ -97,9 +97,9 @@ def test_the_graph_alone_pairs_partners(data: GraphData) -> None:
 
 def test_learns_partners_from_purchases(data: GraphData) -> None:
     config = dataclasses.replace(FAST, max_epochs=30, **NO_GRAPH)
-    model, history = train(data, config)
+    model, log = train(data, config)
     assert partner_accuracy(model, data) >= 0.8
-    assert history.best_epoch > 0 and history.epochs[0].loss > history.epochs[-1].loss
+    assert log.best_epoch > 0 and log.epochs[0].loss > log.epochs[-1].loss
 
 
 def test_training_keeps_what_the_graph_knows(data: GraphData,
@@ -130,10 +130,10 @@ def test_same_seed_same_model(data: GraphData) -> None:
 
 
 def test_artifact_round_trip(tmp_path, data: GraphData, trained: tuple[KGRec, object]) -> None:
-    model, history = trained
+    model, log = trained
     counts = {"users": 1, "items": 2, "purchases": 3, "links": 4}
     path = artifact.save(tmp_path / "model", model, data, dataclasses.asdict(FAST),
-                         history.to_dict(), counts)
+                         log.to_dict(), counts)
     loaded = artifact.load(path)
     users = np.arange(data.num_users)
     expected = model.score_users(users).numpy()

@@ -23,51 +23,51 @@ import numpy as np
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.base import Recommender
+from graphrec.evaluation.baselines.base import Baseline
 from graphrec.evaluation.evaluate import evaluate
 from graphrec.evaluation.fidelity import explanation_report
 from graphrec.explain.paths import PathFinder
 from graphrec.model.kgrec import KGRec
 
-ModelFactory = Callable[[int], Recommender]
+ModelFactory = Callable[[int], Baseline]
 
 
-def _popularity(seed: int) -> Recommender:
+def _popularity(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.popularity import Popularity
     return Popularity()
 
 
-def _itemknn(seed: int) -> Recommender:
+def _itemknn(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.itemknn import ItemKNN
     return ItemKNN(seed=seed)
 
 
-def _bpr_mf(seed: int) -> Recommender:
+def _bpr_mf(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.bpr_mf import BPRMF
     return BPRMF(seed=seed)
 
 
-def _lightgcn(seed: int) -> Recommender:
+def _lightgcn(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.lightgcn import LightGCN
     return LightGCN(seed=seed)
 
 
-def _ease(seed: int) -> Recommender:
+def _ease(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.ease import EASE
     return EASE(seed=seed)
 
 
-def _ease_links(seed: int) -> Recommender:
+def _ease_links(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.ease_links import EASELinks
     return EASELinks(seed=seed)
 
 
-def _rp3beta(seed: int) -> Recommender:
+def _rp3beta(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.rp3beta import RP3Beta
     return RP3Beta(seed=seed)
 
 
-def _multvae(seed: int) -> Recommender:
+def _multvae(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.multvae import MultVAE
     return MultVAE(seed=seed)
 
@@ -85,17 +85,17 @@ MODELS: dict[str, ModelFactory] = {
 BASELINES: tuple[str, ...] = tuple(MODELS)
 
 
-def _graphrec(seed: int) -> Recommender:
+def _graphrec(seed: int) -> Baseline:
     from graphrec.model.train import benchmark_model
     return benchmark_model(seed)
 
 
-def _graphrec_no_kg(seed: int) -> Recommender:
+def _graphrec_no_kg(seed: int) -> Baseline:
     from graphrec.model.train import benchmark_without_kg
     return benchmark_without_kg(seed)
 
 
-def _graphrec_no_links(seed: int) -> Recommender:
+def _graphrec_no_links(seed: int) -> Baseline:
     from graphrec.model.train import benchmark_without_links
     return benchmark_without_links(seed)
 
@@ -151,7 +151,7 @@ def dataset_summary(data: GraphData, source: str | Path) -> dict[str, Any]:
     }
 
 
-def run_model(model: Recommender, data: GraphData, k: int = 10) -> dict[str, Any]:
+def run_model(model: Baseline, data: GraphData, k: int = 10) -> dict[str, Any]:
     """Fit and evaluate one model; metrics in percent, timings in seconds, and what fit chose."""
     start = time.perf_counter()
     model.fit(data)
@@ -170,7 +170,7 @@ def run_model(model: Recommender, data: GraphData, k: int = 10) -> dict[str, Any
             "torch_threads": torch.get_num_threads()}
 
 
-def served_metrics(model: Recommender, data: GraphData, k: int = 10) -> dict[str, float]:
+def served_metrics(model: Baseline, data: GraphData, k: int = 10) -> dict[str, float]:
     """The metrics of the lists graphrec serves: its model's ranking with every item that has
     no reason path to the user passed over (:mod:`graphrec.serving.ranking`)."""
     start = time.perf_counter()

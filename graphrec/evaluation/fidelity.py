@@ -28,7 +28,7 @@ from graphrec.dataset import GraphData
 from graphrec.evaluation.evaluate import Keep, top_k
 from graphrec.explain.attribution import Mask
 from graphrec.explain.paths import PathFinder
-from graphrec.explain.ranker import Explainer, Weighted
+from graphrec.explain.ranker import PathRanker, WeightedPath
 from graphrec.explain.reasons import describe
 from graphrec.model.kgrec import KGRec
 
@@ -43,26 +43,26 @@ def recommendations(model: KGRec, data: GraphData, k: int = 10,
     return users, top_k(model, users, data.train_matrix(), k=k, keep=keep)
 
 
-def coverage(explainer: Explainer, users: np.ndarray, ranked: np.ndarray) -> float:
+def coverage(ranker: PathRanker, users: np.ndarray, ranked: np.ndarray) -> float:
     """Share of the recommended items that have at least one candidate path."""
-    covered = sum(int(explainer.paths.has_train_candidates(int(u), row[row >= 0]).sum())
+    covered = sum(int(ranker.paths.has_train_candidates(int(u), row[row >= 0]).sum())
                   for u, row in zip(users, ranked))
     return covered / int((ranked >= 0).sum())
 
 
-def _rank_drops(explainer: Explainer, user: int, item: int, weighted: list[Weighted],
+def _rank_drops(ranker: PathRanker, user: int, item: int, weighted: list[WeightedPath],
                 rng: np.random.Generator) -> tuple[int, int, int, int] | None:
     """``(rank drop of the top path, of a random other path, rank with the top 3 masked,
     how many history items the candidates go through)`` for the ranked paths ``weighted``."""
     if len(weighted) < 2:
         return None
-    masking, history = explainer.masking, explainer.paths.history(user)
+    masking, history = ranker.masking, ranker.paths.history(user)
     masks = [masking.path_mask(path) for _, path in weighted]
-    base = masking.rank(history, item)
-    top = masking.rank(history, item, masks[0]) - base
-    other = masking.rank(history, item, masks[int(rng.integers(1, len(masks)))]) - base
-    top3 = masking.rank(history, item, masks[0] | masks[1] | (masks[2] if len(masks) > 2
-                                                            else Mask()))
+    base = masking.score_rank(history, item)
+    top = masking.score_rank(history, item, masks[0]) - base
+    other = masking.score_rank(history, item, masks[int(rng.integers(1, len(masks)))]) - base
+    top3 = masking.score_rank(history, item,
+                              masks[0] | masks[1] | (masks[2] if len(masks) > 2 else Mask()))
     return top, other, top3, len({path.via_item for _, path in weighted})
 
 
@@ -71,11 +71,11 @@ def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: i
     """Coverage over every test user's top ``k`` as served, and over the model's own top ``k``;
     fidelity and latency on ``pairs`` of the served recommendations."""
     say = progress or (lambda line: None)
-    explainer = Explainer(model.eval().propagated(), PathFinder(data))
+    ranker = PathRanker(model.eval().propagated(), PathFinder(data))
     users, unfiltered = recommendations(model, data, k)
-    model_share = coverage(explainer, users, unfiltered)
-    users, ranked = recommendations(model, data, k, keep=explainer.paths.has_train_candidates)
-    share = coverage(explainer, users, ranked)
+    model_share = coverage(ranker, users, unfiltered)
+    users, ranked = recommendations(model, data, k, keep=ranker.paths.has_train_candidates)
+    share = coverage(ranker, users, ranked)
     served = np.flatnonzero(ranked.ravel() >= 0)
     say(f"explanations: coverage {share:.2%} of {served.size:,} top-{k} recommendations served "
         f"({model_share:.2%} of the model's top {k} before passing over unexplained items)")
@@ -85,10 +85,10 @@ def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: i
     for n, flat in enumerate(chosen, start=1):
         user, item = int(users[flat // k]), int(ranked.flat[flat])
         started = time.perf_counter()
-        weighted = explainer.ranked(explainer.paths.history(user), item, user)
+        weighted = ranker.ranked(ranker.paths.history(user), item, user)
         [describe(path, data, {}, weight) for weight, path in weighted[:3]]
         times.append((time.perf_counter() - started) * 1000)
-        result = _rank_drops(explainer, user, item, weighted, rng)
+        result = _rank_drops(ranker, user, item, weighted, rng)
         if result is not None:
             drops.append(result)
         if n % 250 == 0:

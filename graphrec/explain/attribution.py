@@ -193,8 +193,10 @@ class EdgeMasking:
         out[delta.rows[changed]] += scores(z, delta.values[changed])
         return out
 
-    def rank(self, history: np.ndarray, item: int, mask: Mask = Mask()) -> int:
-        """``item``'s rank (1 = first) among the items not in ``history``, under ``mask``."""
+    def score_rank(self, history: np.ndarray, item: int, mask: Mask = Mask()) -> int:
+        """``item``'s place (1 = first) by score alone among the items not in ``history``, under
+        ``mask``: not the ``rank`` the service answers, which counts only the items it would
+        serve (those with a reason path)."""
         ranked = self.scores(history, mask)
         ranked[history] = -np.inf
         return int((ranked > ranked[item]).sum()) + 1

@@ -2,7 +2,7 @@
 
 The one place where path finding (:mod:`graphrec.explain.paths`) meets the model's attribution
 (:mod:`graphrec.explain.attribution`); the CLI, the HTTP service, ``graphrec publish`` and the
-benchmark all rank paths through :meth:`Explainer.ranked`.
+benchmark all rank paths through :meth:`PathRanker.ranked`.
 """
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from graphrec.explain.attribution import EdgeMasking
 from graphrec.explain.paths import NO_USER, PathFinder, ReasonPath
 from graphrec.model.kernel import Propagated
 
-Weighted = tuple[float, ReasonPath]
+#: A reason path with the score it carries (:meth:`PathRanker.ranked`).
+WeightedPath = tuple[float, ReasonPath]
 
 
-class Explainer:
-    """Candidate reason paths of ``(history, item)`` pairs weighted by edge masking."""
+class PathRanker:
+    """Ranks the candidate reason paths of ``(history, item)`` pairs by the score each carries
+    (edge masking). Named for what it does: it is not ``torch_geometric.explain.Explainer``."""
 
     def __init__(self, state: Propagated, paths: PathFinder):
         self.paths = paths
         self.masking = EdgeMasking(state)
 
-    def ranked(self, history: np.ndarray, item: int, user: int = NO_USER) -> list[Weighted]:
+    def ranked(self, history: np.ndarray, item: int, user: int = NO_USER) -> list[WeightedPath]:
         """Every candidate path from ``history`` to ``item`` with the score it carries, the
         strongest first (ties keep the finder's order: brand, category, links,
         collaborative); ``user`` is the paths' first node (see :meth:`PathFinder.candidates`)."""

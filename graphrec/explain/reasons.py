@@ -148,11 +148,12 @@ def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
     }
 
 
-Weighted = tuple[float | None, ReasonPath]
+#: A reason path with its weight, when it has one: what :func:`describe` shows.
+ShownPath = tuple[float | None, ReasonPath]
 
 
-def distinct(weighted: Iterable[Weighted], data: GraphData, titles: Mapping[str, str | None],
-             top: int | None = None) -> list[Weighted]:
+def distinct(weighted: Iterable[ShownPath], data: GraphData, titles: Mapping[str, str | None],
+             top: int | None = None) -> list[ShownPath]:
     """The first ``top`` of ``weighted`` (strongest first) that read differently.
 
     A path that reads as an earlier one is left out: its evidence is in that sentence's count
@@ -160,7 +161,7 @@ def distinct(weighted: Iterable[Weighted], data: GraphData, titles: Mapping[str,
     listing named as one already said (the same title bought twice: a near-duplicate listing of
     one product). Pass more candidates than ``top`` so that what is left out is made up for.
     """
-    out: list[Weighted] = []
+    out: list[ShownPath] = []
     said: set[tuple[str, ...]] = set()
     for weight, path in weighted:
         if top is not None and len(out) >= top:
@@ -171,7 +172,7 @@ def distinct(weighted: Iterable[Weighted], data: GraphData, titles: Mapping[str,
     return out
 
 
-def describe_all(weighted: Iterable[Weighted], data: GraphData,
+def describe_all(weighted: Iterable[ShownPath], data: GraphData,
                  titles: Mapping[str, str | None], top: int | None = None,
                  user_id: str | None = None) -> list[dict[str, Any]]:
     """:func:`describe` of each of the :func:`distinct` paths: a recommendation's reasons, none

@@ -78,7 +78,7 @@ class EpochRecord:
 
 
 @dataclass
-class TrainHistory:
+class TrainingLog:
     """What training did: one record per epoch, the chosen epoch, validation metrics, timing."""
 
     epochs: list[EpochRecord] = field(default_factory=list)
@@ -106,7 +106,7 @@ class TrainHistory:
                 if r.phase == "validate" and r.val_ndcg is not None}
 
     def fit_info(self) -> dict[str, Any]:
-        """What the benchmark reports of a fit (see ``Recommender.fit_info``)."""
+        """What the benchmark reports of a fit (see ``Baseline.fit_info``)."""
         return {"epochs": self.best_epoch, "search_epochs": self.search_epochs,
                 "seconds_per_epoch": 1 / self.epochs_per_second if self.epochs_per_second
                 else 0.0, "validation_ndcg@10": self.curve()}
@@ -138,16 +138,16 @@ def _epoch(run: Run, number: int, phase: str) -> EpochRecord:
 
 
 def fit(start: Callable[[GraphData], R], data: GraphData, schedule: Schedule, *, seed: int,
-        device: str = "cpu", progress: Say | None = None) -> tuple[R, TrainHistory]:
+        device: str = "cpu", progress: Say | None = None) -> tuple[R, TrainingLog]:
     """Train ``start(split)`` with early stopping, then refit ``start(data)`` or keep the best
-    validation state; ``(run, history)``.
+    validation state; ``(run, log)``.
 
     ``start`` builds a run on a data set (the validation split, then all of train); torch is
     seeded with ``seed`` before each call, inside a fork of its global generator, so the
     caller's stream is left as it was. ``progress`` receives one line per epoch.
     """
     say = progress or (lambda line: None)
-    history = TrainHistory(device=device)
+    log = TrainingLog(device=device)
     started = time.perf_counter()
     split = validation_split(data, fraction=schedule.validation_fraction, seed=seed)
     with torch.random.fork_rng(devices=[]):
@@ -157,21 +157,21 @@ def fit(start: Callable[[GraphData], R], data: GraphData, schedule: Schedule, *,
         best_epoch, best_score, best_state = 0, -1.0, None
         for number in range(1, schedule.max_epochs + 1):
             record = _epoch(run, number, "validate")
-            history.epochs.append(record)
+            log.epochs.append(record)
             if number % schedule.eval_every == 0 or number == schedule.max_epochs:
                 with torch.no_grad():
                     metrics = evaluate(run.scorer(), split)
                 record.val_ndcg = metrics[METRIC]
                 if record.val_ndcg > best_score:
                     best_epoch, best_score = number, record.val_ndcg
-                    history.validation = metrics
+                    log.validation = metrics
                     if not schedule.refit:
                         best_state = copy.deepcopy(run.module.state_dict())
-            say(_line("validate", record, schedule.max_epochs, history.epochs_per_second,
+            say(_line("validate", record, schedule.max_epochs, log.epochs_per_second,
                       (best_epoch, best_score)))
             if number - best_epoch >= schedule.patience * schedule.eval_every:
                 break
-        history.best_epoch = best_epoch
+        log.best_epoch = best_epoch
         say(f"best validation ndcg@10 {best_score:.2f} at epoch {best_epoch}")
         if schedule.refit:
             torch.manual_seed(seed)
@@ -181,9 +181,9 @@ def fit(start: Callable[[GraphData], R], data: GraphData, schedule: Schedule, *,
                 refit.append(_epoch(run, number, "refit"))
                 rate = number / sum(r.seconds for r in refit)
                 say(_line("refit", refit[-1], best_epoch, rate, (0, 0.0)))
-            history.epochs += refit
+            log.epochs += refit
         elif best_state is not None:
             run.module.load_state_dict(best_state)
-    history.seconds_total = time.perf_counter() - started
-    say(f"trained in {history.seconds_total:.0f}s ({history.epochs_per_second:.2f} epochs/s)")
-    return run, history
+    log.seconds_total = time.perf_counter() - started
+    say(f"trained in {log.seconds_total:.0f}s ({log.epochs_per_second:.2f} epochs/s)")
+    return run, log

@@ -10,7 +10,7 @@ from graphrec.config import Settings
 from graphrec.evaluation.evaluate import evaluate
 from graphrec.model import artifact
 from graphrec.model.artifact import graph_counts
-from graphrec.model.train import TrainConfig, TrainHistory, train
+from graphrec.model.train import TrainConfig, TrainingLog, train
 from graphrec.store.connection import GraphStore
 from graphrec.store.export import Progress, export_graph
 
@@ -19,7 +19,7 @@ from graphrec.store.export import Progress, export_graph
 class TrainReport:
     path: Path
     export: dict[str, float]
-    history: TrainHistory
+    training: TrainingLog
     test: dict[str, float]
     counts: dict[str, int]
 
@@ -34,9 +34,9 @@ def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig 
     config = config or TrainConfig()
     trained_on = graph_counts(store)
     data, speed = export_graph(store, progress=export_progress)
-    model, history = train(data, config, progress=say)
+    model, log = train(data, config, progress=say)
     metrics = evaluate(model, data) if len(data.test) else {}
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
-                         {"test": metrics, "history": history.to_dict()}, trained_on)
+                         {"test": metrics, "history": log.to_dict()}, trained_on)
     counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
-    return TrainReport(path, speed, history, metrics, counts)
+    return TrainReport(path, speed, log, metrics, counts)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.model.early_stopping import Schedule, TrainHistory, fit
+from graphrec.model.early_stopping import Schedule, TrainingLog, fit
 from graphrec.model.kgrec import KGRec, sparse_matrix
 
 Progress = Callable[[str], None]
@@ -144,9 +144,9 @@ class _Run:
 
 
 def train(data: GraphData, config: TrainConfig = TrainConfig(),
-          progress: Progress | None = None) -> tuple[KGRec, TrainHistory]:
+          progress: Progress | None = None) -> tuple[KGRec, TrainingLog]:
     """Train a :class:`KGRec` on ``data.train`` with early stopping and a refit
-    (:func:`graphrec.model.early_stopping.fit`); ``(model, history)``.
+    (:func:`graphrec.model.early_stopping.fit`); ``(model, log)``.
 
     Seeded by ``config.seed`` (the global RNGs are restored afterwards): the same data and
     config give the same model on the same device. ``progress`` receives one line per epoch.
@@ -154,10 +154,10 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
     device = pick_device(config.device)
     schedule = Schedule(config.max_epochs, config.eval_every, config.patience,
                         validation_fraction=config.validation_fraction)
-    run, history = fit(lambda part: _Run(config, part, device), data, schedule,
+    run, log = fit(lambda part: _Run(config, part, device), data, schedule,
                        seed=config.seed, device=str(device), progress=progress)
     run.module.eval()
-    return run.module, history
+    return run.module, log
 
 
 class KGRecRecommender:
@@ -168,7 +168,7 @@ class KGRecRecommender:
         self.config = config
         self.progress = progress
         self.model: KGRec | None = None
-        self.history: TrainHistory | None = None
+        self.log: TrainingLog | None = None
         self.fit_info: dict[str, Any] = {}
 
     @property
@@ -176,10 +176,10 @@ class KGRecRecommender:
         return pick_device(self.config.device)
 
     def fit(self, data: GraphData) -> Self:
-        self.model, self.history = train(data, self.config, self.progress)
-        self.fit_info = {"validation_ndcg@10": self.history.curve(),
-                         "epochs": self.history.best_epoch,
-                         "seconds_per_epoch": 1 / self.history.epochs_per_second,
+        self.model, self.log = train(data, self.config, self.progress)
+        self.fit_info = {"validation_ndcg@10": self.log.curve(),
+                         "epochs": self.log.best_epoch,
+                         "seconds_per_epoch": 1 / self.log.epochs_per_second,
                          "relations": dict(zip(self.model.relations,
                                                self.model.relation_weights().tolist())),
                          **{k: v for k, v in dataclasses.asdict(self.config).items()

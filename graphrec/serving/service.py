@@ -23,7 +23,7 @@ import numpy as np
 
 from graphrec.config import Settings
 from graphrec.explain.paths import PathFinder, ReasonPath
-from graphrec.explain.ranker import Explainer
+from graphrec.explain.ranker import PathRanker, WeightedPath
 from graphrec.explain.reasons import describe, describe_popular, distinct
 from graphrec.model import artifact
 from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 #: What an item without details in the store is answered with.
 NO_DETAILS: Mapping[str, Any] = {"title": None, "price": None, "brand": None}
 
-Weighted = list[tuple[float, ReasonPath]]
+#: An item's reason paths with their weights, strongest first.
+RankedPaths = list[WeightedPath]
 
 
 class ReasonCache:
@@ -64,10 +65,10 @@ class ReasonCache:
         self._lock = threading.Lock()
 
     def get(self, user: Hashable, item_ids: Sequence[str],
-            rank: Callable[[list[str]], dict[str, Weighted]]) -> dict[str, Weighted]:
+            rank: Callable[[list[str]], dict[str, RankedPaths]]) -> dict[str, RankedPaths]:
         """Each item's kept paths for ``user`` (a key naming the user and their purchases);
         those of the pairs not kept are ranked by ``rank(items)``."""
-        found: dict[str, Weighted] = {}
+        found: dict[str, RankedPaths] = {}
         missing = []
         with self._lock:
             for item_id in item_ids:
@@ -233,7 +234,7 @@ class RecommendationService:
         self.items = details
         self.reasons = ReasonCache(reason_cache_size)
         self.paths = PathFinder(self.data)
-        self.explainer = Explainer(recommender.state, self.paths)
+        self.ranker = PathRanker(recommender.state, self.paths)
         self.freshness = Freshness(store, recommender.artifact.trained_on)
 
     @classmethod
@@ -320,11 +321,10 @@ class RecommendationService:
                 "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str]
-                 ) -> dict[str, list[tuple[float, ReasonPath]]]:
+                 ) -> dict[str, RankedPaths]:
         """Each item's candidate paths from ``history`` with their weights, strongest first."""
         user = self.recommender.user_index(user_id)
-        return {item_id: self.explainer.ranked(history, self.recommender.item_index(item_id),
-                                               user)
+        return {item_id: self.ranker.ranked(history, self.recommender.item_index(item_id), user)
                 for item_id in item_ids}
 
     # --- helpers ------------------------------------------------------------------------------
@@ -341,7 +341,7 @@ class RecommendationService:
                 self.recommender.history(rows[0]["dismissed"]))
 
     def _reasons(self, user_id: str, history: np.ndarray, item_ids: list[str], top: int
-                 ) -> dict[str, Weighted]:
+                 ) -> dict[str, RankedPaths]:
         """At least the ``top`` strongest paths of each item (through the cache when it keeps
         that many): kept per user and purchases, so that a new purchase is never answered from
         the paths of the old ones."""

@@ -1,1 +1,1 @@
-"""Baselines of the benchmark, one model per module, all honouring :class:`base.Recommender`."""
+"""Baselines of the benchmark, one model per module, all honouring :class:`base.Baseline`."""

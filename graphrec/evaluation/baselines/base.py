@@ -20,8 +20,10 @@ from graphrec.evaluation.evaluate import Scorer, evaluate
 TUNING_METRIC = "ndcg@10"
 
 
-class Recommender(Protocol):
-    """A model the benchmark can fit, score and report.
+class Baseline(Protocol):
+    """A model the benchmark can fit, score and report (graphrec's own model too, through
+    :class:`graphrec.model.train.KGRecRecommender`; serving's model is another thing,
+    :class:`graphrec.serving.recommend.Recommender`).
 
     ``fit_info`` holds what fitting chose and measured (tuned hyper-parameters, ``epochs``,
     ``seconds_per_epoch``), so the benchmark can report it without knowing the model.

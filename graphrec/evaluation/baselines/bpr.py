@@ -130,12 +130,12 @@ class BPRBaseline:
 
     def fit(self, data: GraphData) -> Self:
         rng = np.random.default_rng(self.seed)
-        run, history = fit(
+        run, log = fit(
             lambda part: BPRRun(self.build(part), part, lr=self.lr, batch_size=self.batch_size,
                                 lambda_reg=self.lambda_reg, rng=rng),
             data, self.schedule, seed=self.seed)
         self.scorer = EmbeddingScorer(run.module)
-        self.fit_info = history.fit_info()
+        self.fit_info = log.fit_info()
         return self
 
     def score_users(self, users: np.ndarray) -> torch.Tensor:

@@ -134,12 +134,12 @@ class MultVAE:
         """Epochs chosen on a validation split (:func:`graphrec.model.early_stopping.fit`),
         keeping the best validation state; one generator draws every run's batch order."""
         rng = np.random.default_rng(self.seed)
-        run, history = fit(lambda part: _Run(self, part, rng), data,
+        run, log = fit(lambda part: _Run(self, part, rng), data,
                            Schedule(self.max_epochs, self.eval_every, self.patience, refit=False),
                            seed=self.seed)
         run.module.eval()
         self.scorer = VAEScorer(run.module, data.train_matrix())
-        self.fit_info = history.fit_info()
+        self.fit_info = log.fit_info()
         return self
 
     def score_users(self, users: np.ndarray) -> torch.Tensor:

@@ -1,0 +1,125 @@
+"""The synthetic catalogue of the scale benchmark keeps the shape of the one it copies."""
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.synthetic import FILES, Template, synthesise
+from ingest.csv_catalogue import read_csv_catalogue
+
+SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template.read(SAMPLE)
+
+
+def _frames(directory: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(directory / f"{name}.csv.gz", dtype=str, keep_default_na=False)
+            for name in FILES}
+
+
+@pytest.fixture(scope="module")
+def tripled(template: Template, tmp_path_factory: pytest.TempPathFactory
+            ) -> tuple[dict[str, int], dict[str, pd.DataFrame], Path]:
+    out = tmp_path_factory.mktemp("x3")
+    counts = synthesise(template, 3, out, seed=7)
+    return counts, _frames(out), out
+
+
+def _shard(ids: pd.Series) -> pd.Series:
+    return ids.str.extract(r"^S(\d+)-", expand=False).astype(int)
+
+
+def _template_id(ids: pd.Series) -> pd.Series:
+    return ids.str.replace(r"^S\d+-", "", regex=True)
+
+
+def test_three_shards_copy_every_item_user_and_link(template, tripled):
+    counts, frames, _ = tripled
+    assert counts["items"] == 3 * len(template.items)
+    assert counts["users"] == 3 * len(template.users)
+    assert counts["item_links"] == 3 * len(template.links)
+    assert frames["items"]["item_id"].is_unique and frames["users"]["user_id"].is_unique
+    # a purchase is dropped only when no shard could take it without repeating one
+    assert counts["purchases"] >= 0.999 * 3 * len(template.purchases)
+
+
+def test_degree_distributions_follow_the_template(template, tripled):
+    _, frames, _ = tripled
+    per_user = Counter(frames["purchases"].groupby("user_id").size())
+    expected = Counter({n: 3 * c for n, c in
+                        Counter(template.purchases.groupby("user_id").size()).items()})
+    moved = sum(abs(per_user[n] - expected[n]) for n in expected | per_user)
+    assert moved <= 0.002 * sum(expected.values())
+
+    brands = frames["items"].loc[frames["items"]["brand"] != "", "brand"]
+    assert sorted(brands.value_counts()) == sorted(
+        3 * list(template.items.loc[template.items["brand"] != "", "brand"].value_counts()))
+
+    links = frames["item_links"]
+    out_degree = sorted(links.groupby(["item_id", "relation"]).size())
+    assert out_degree == sorted(3 * list(template.links.groupby(["item_id", "relation"]).size()))
+
+    # Item popularity: the same mean, and quantiles within the noise of the rewiring.
+    synthetic = frames["purchases"].groupby("item_id").size().reindex(
+        frames["items"]["item_id"], fill_value=0).to_numpy()
+    real = template.purchases.groupby("item_id").size().reindex(
+        template.items["item_id"], fill_value=0).to_numpy()
+    assert synthetic.mean() == pytest.approx(real.mean(), rel=0.002)
+    for q in (0.25, 0.5, 0.75, 0.9, 0.99):
+        assert np.quantile(synthetic, q) == pytest.approx(np.quantile(real, q), rel=0.2, abs=1)
+
+
+def test_a_tenth_of_purchases_and_links_cross_shards(tripled):
+    _, frames, _ = tripled
+    purchases, links = frames["purchases"], frames["item_links"]
+    crossing = (_shard(purchases["user_id"]) != _shard(purchases["item_id"])).mean()
+    assert crossing == pytest.approx(0.1, abs=0.02)
+    crossing = (_shard(links["item_id"]) != _shard(links["other_item_id"])).mean()
+    assert crossing == pytest.approx(0.1, abs=0.02)
+    # a rewired row points to the same template item in another shard
+    assert (_template_id(purchases["item_id"]).isin(set(_template_id(
+        frames["items"]["item_id"])))).all()
+
+
+def test_the_catalogue_reads_without_a_reject(tripled):
+    counts, _, out = tripled
+    catalogue = read_csv_catalogue(out)
+    assert catalogue.rejects == []
+    assert len(catalogue.items) == counts["items"]
+    assert len(catalogue.purchases) == counts["purchases"]
+    assert len(catalogue.links) == counts["item_links"]
+
+
+def test_a_partial_shard_holds_only_its_items(template, tmp_path):
+    counts = synthesise(template, 1.5, tmp_path, seed=1)
+    frames = _frames(tmp_path)
+    assert counts["items"] == len(template.items) + round(0.5 * len(template.items))
+    items = set(frames["items"]["item_id"])
+    assert set(frames["purchases"]["item_id"]) <= items
+    assert set(frames["item_links"]["other_item_id"]) <= items
+    assert set(frames["purchases"]["user_id"]) <= set(frames["users"]["user_id"])
+
+
+def test_the_same_seed_writes_the_same_rows(template, tmp_path):
+    synthesise(template, 1.3, tmp_path / "a", seed=3)
+    synthesise(template, 1.3, tmp_path / "b", seed=3)
+    synthesise(template, 1.3, tmp_path / "c", seed=4)
+    for name in FILES:
+        def text(folder: str, name: str = name) -> bytes:
+            return gzip.decompress((tmp_path / folder / f"{name}.csv.gz").read_bytes())
+        assert text("a") == text("b")
+    assert any(gzip.decompress((tmp_path / "a" / f"{n}.csv.gz").read_bytes())
+               != gzip.decompress((tmp_path / "c" / f"{n}.csv.gz").read_bytes()) for n in FILES)
+
+
+def test_a_factor_that_copies_nothing_is_refused(template, tmp_path):
+    with pytest.raises(ValueError, match="copies no row"):
+        synthesise(template, 0.00001, tmp_path)

@@ -158,7 +158,7 @@ def synthesise(template: Template, factor: float, out: Path, seed: int = 0,
     l_src = item_pos.loc[links["item_id"]].to_numpy()
     l_dst = item_pos.loc[links["other_item_id"]].to_numpy()
     link_frames = []
-    for s, rows in enumerate(item_shards):
+    for s in range(len(item_shards)):
         keep = held[s, l_src]
         src, dst = l_src[keep], l_dst[keep]
         target = _rewire(rng, np.full(len(dst), s), held, cross)

@@ -1,0 +1,208 @@
+"""One hopwise model, trained for a fixed number of epochs and evaluated by full ranking.
+
+Runs inside the peers' environment (``benchmarks/.peers-venv``, made by ``benchmarks/peers.py``,
+which calls this file): it imports hopwise and nothing of graphrec. Writes one JSON row: the
+four metrics at 10 in percent, fit and evaluation seconds, epochs, versions and the protocol;
+and beside it (``*.top10.json``) every evaluated user's top 10 as hopwise ranked them.
+
+KGAT builds its graph with DGL, which has no release for this torch on PyPI; here its
+per-relation, row-normalised adjacency is built with scipy from the same triples instead
+(:class:`KGAT`), which is what DGL's calls compute; nothing else of the model changes. KGIN
+imports ``torch_scatter`` (no PyPI wheel either) for one function, given here with torch's own
+``index_reduce_`` (:func:`scatter_mean`).
+
+    peers_hopwise.py --model KGAT --epochs 10 --data-path DIR --dataset beauty --out row.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import types
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from hopwise.config import Config
+from hopwise.data import create_dataset, data_preparation
+from hopwise.model.knowledge_aware_recommender.kgat import KGAT as HopwiseKGAT
+from hopwise.utils import get_model, get_trainer, init_logger, init_seed
+
+METRICS = ("recall", "ndcg", "hit", "precision")
+
+
+def scatter_mean(src: torch.Tensor, index: torch.Tensor, dim: int = 0,
+                 dim_size: int | None = None) -> torch.Tensor:
+    """``torch_scatter.scatter_mean`` along dimension 0 (KGIN's one use) with torch's own
+    ``index_reduce_``: rows of ``src`` averaged per ``index``, rows no index names left 0."""
+    if dim != 0:
+        raise NotImplementedError("scatter_mean: only dim=0, as KGIN calls it")
+    size = int(index.max()) + 1 if dim_size is None else dim_size
+    out = src.new_zeros((size, *src.shape[1:]))
+    return out.index_reduce_(0, index, src, "mean", include_self=False)
+
+
+def provide_torch_scatter() -> None:
+    """KGIN imports ``torch_scatter``, which has no wheel for this torch on PyPI (PyG builds
+    them elsewhere); :func:`scatter_mean` stands in for the one function it uses."""
+    if "torch_scatter" not in sys.modules:
+        module = types.ModuleType("torch_scatter")
+        module.scatter_mean = scatter_mean  # type: ignore[attr-defined]
+        sys.modules["torch_scatter"] = module
+
+
+class _CooInsteadOfDgl:
+    """The dataset as KGAT sees it, with ``ckg_graph(form="dgl")`` answered by a scipy COO
+    matrix whose values are the relation ids (the only thing KGAT reads from the DGL graph)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self._dataset = dataset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dataset, name)
+
+    def ckg_graph(self, form: str = "coo", value_field: str | None = None) -> Any:
+        return self._dataset.ckg_graph(form="coo" if form == "dgl" else form,
+                                       value_field=value_field)
+
+
+class KGAT(HopwiseKGAT):
+    """hopwise's KGAT with its attention matrix initialised by scipy instead of DGL."""
+
+    def __init__(self, config: Config, dataset: Any) -> None:
+        super().__init__(config, _CooInsteadOfDgl(dataset))
+
+    def init_graph(self) -> torch.Tensor:
+        """Sum over relations of each relation's adjacency, rows normalised to 1 (D⁻¹A)."""
+        ckg: sp.coo_matrix = self.ckg
+        size = self.n_users + self.n_entities
+        total = sp.csr_matrix((size, size))
+        for relation in range(1, self.n_relations):
+            mask = ckg.data == relation
+            adjacency = sp.csr_matrix(
+                (np.ones(int(mask.sum())), (ckg.row[mask], ckg.col[mask])), shape=(size, size))
+            rowsum = np.asarray(adjacency.sum(axis=1)).ravel()
+            inverse = np.divide(1.0, rowsum, out=np.zeros_like(rowsum), where=rowsum > 0)
+            total = total + sp.diags(inverse) @ adjacency
+        coo = total.tocoo()
+        indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+        values = torch.from_numpy(coo.data.astype(np.float32))
+        return torch.sparse_coo_tensor(indices, values, self.matrix_size).coalesce().to(
+            self.device)
+
+
+def config_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """hopwise's settings for the papers' protocol on the exported split (see peers.py).
+
+    Validation runs once, after the last epoch (``eval_step`` = ``epochs``), not never
+    (``eval_step: 0``): hopwise's ``KGTrainer.fit`` (CKE, KGCN, KGIN, ...) ends on an unbound
+    ``best_valid`` when no validation ever ran. The validation file is one train pair, so that
+    evaluation selects nothing and the model tested is the one after the last epoch."""
+    return {
+        "data_path": args.data_path, "benchmark_filename": ["train", "valid", "test"],
+        "load_col": {"inter": ["user_id", "item_id"], "item": ["item_id"],
+                     "kg": ["head_id", "relation_id", "tail_id"],
+                     "link": ["item_id", "entity_id"]},
+        "eval_args": {"group_by": "user", "order": "RO", "mode": "full"},
+        "metrics": ["Recall", "NDCG", "Hit", "Precision"], "topk": [10],
+        "valid_metric": "NDCG@10", "metric_decimal_place": 6,
+        "epochs": args.epochs, "eval_step": args.epochs, "stopping_step": args.epochs,
+        "seed": args.seed, "reproducibility": True, "use_gpu": False, "worker": 0,
+        "show_progress": False, "log_wandb": False, "checkpoint_dir": str(args.work / "saved"),
+        "eval_batch_size": args.eval_batch_size, "state": "INFO",
+    }
+
+
+def capture_top10(trainer: Any, lists: dict[str, list[str]], dataset: Any) -> None:
+    """Record each evaluated user's top 10 (after hopwise's masking) into ``lists``, as tokens,
+    so that graphrec's own metric code can score the same lists (peers.py does)."""
+    evaluate_batch = trainer._full_sort_batch_eval
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        out = evaluate_batch(*args, **kwargs)
+        interaction, scores = out[0], out[1]
+        users = dataset.id2token(dataset.uid_field, interaction[dataset.uid_field].cpu().numpy())
+        top = torch.topk(scores, min(10, scores.shape[1]), dim=1).indices.cpu().numpy()
+        for user, row in zip(users, top):
+            lists[str(user)] = [str(item) for item in dataset.id2token(dataset.iid_field, row)]
+        return out
+
+    trainer._full_sort_batch_eval = recording
+
+
+def _rec_result(result: dict[str, Any]) -> dict[str, float]:
+    """The ranking metrics from hopwise's result (KG models nest them under a task)."""
+    for value in result.values():
+        if isinstance(value, dict):
+            return value
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--data-path", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-batch-size", type=int, default=256)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    provide_torch_scatter()
+
+    model_class = KGAT if args.model == "KGAT" else get_model(args.model)
+    config = Config(model=model_class, dataset=args.dataset, config_dict=config_dict(args))
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    started = time.perf_counter()
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    prepare_seconds = time.perf_counter() - started
+    init_seed(config["seed"], config["reproducibility"])
+    model = model_class(config, train_data.dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    started = time.perf_counter()
+    trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+    fit_seconds = time.perf_counter() - started
+    lists: dict[str, list[str]] = {}
+    capture_top10(trainer, lists, dataset)
+    started = time.perf_counter()
+    result = _rec_result(trainer.evaluate(test_data, load_best_model=True))
+    eval_seconds = time.perf_counter() - started
+
+    test = test_data.dataset
+    row = {f"{'hr' if name == 'hit' else name}@10": 100 * float(result[f"{name}@10"])
+           for name in METRICS}
+    row.update({
+        "fit_seconds": round(fit_seconds, 1), "eval_seconds": round(eval_seconds, 1),
+        "prepare_seconds": round(prepare_seconds, 1), "epochs": args.epochs,
+        "seconds_per_epoch": round(fit_seconds / args.epochs, 1),
+        "test_users": int(test.inter_feat[test.uid_field].unique().numel()),
+        "items_ranked": int(dataset.item_num - 1), "torch_threads": torch.get_num_threads(),
+        "library": f"hopwise {version('hopwise')}, torch {torch.__version__}",
+        "params": {key: config[key] for key in ("embedding_size", "learning_rate",
+                                                "train_batch_size") if key in config},
+        "protocol": (f"graphrec's split; {args.epochs} epochs, no early stopping (the one-row "
+                     "dummy validation, a train pair, is evaluated once after the last epoch and "
+                     "chooses nothing); full ranking of every item, train items masked; every "
+                     "user with a test purchase"),
+    })
+    if args.model == "KGAT":
+        row["protocol"] += "; KGAT's graph built with scipy instead of DGL"
+    if args.model == "KGIN":
+        row["protocol"] += "; torch_scatter.scatter_mean replaced by torch's index_reduce_"
+    args.out.write_text(json.dumps(row, indent=2) + "\n")
+    args.out.with_suffix(".top10.json").write_text(json.dumps(lists))
+    print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

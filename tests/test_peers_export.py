@@ -1,0 +1,134 @@
+"""benchmarks/peers.py without hopwise: the atomic files it writes, the rescoring of a peer's
+lists by graphrec's metric code, and the merge into the results JSON."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.peers import (
+    INTER_HEADER,
+    ITEM_HEADER,
+    KG_HEADER,
+    LINK_HEADER,
+    export_atomic,
+    item_categories,
+    merge_peers,
+    parse_models,
+    rescore,
+)
+from graphrec.dataset import GraphData
+
+SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
+
+
+@pytest.fixture(scope="module")
+def data() -> GraphData:
+    return GraphData.from_csv_dir(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def exported(data: GraphData, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    directory = tmp_path_factory.mktemp("atomic")
+    counts = export_atomic(data, directory, "beauty")
+    return directory / "beauty", counts
+
+
+def _rows(path: Path, header: str) -> list[list[str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == header
+    rows = [line.split("\t") for line in lines[1:]]
+    assert all(len(row) == len(header.split("\t")) for row in rows)
+    return rows
+
+
+def test_split_files_hold_graphrecs_split(data: GraphData, exported: tuple[Path, dict]) -> None:
+    folder, counts = exported
+    train = _rows(folder / "beauty.train.inter", INTER_HEADER)
+    test = _rows(folder / "beauty.test.inter", INTER_HEADER)
+    valid = _rows(folder / "beauty.valid.inter", INTER_HEADER)
+    assert counts["train"] == len(train) == len(data.train) == 9707
+    assert counts["test"] == len(test) == len(data.test) == 3906
+    expected = {(data.users[u], data.items[i]) for u, i in data.test}
+    assert {tuple(row) for row in test} == expected
+    # the dummy validation row is a train pair: it changes neither training nor the masking
+    assert len(valid) == counts["valid"] == 1
+    assert tuple(valid[0]) in {tuple(row) for row in train}
+    assert len({row[0] for row in test}) == len(np.unique(data.test[:, 0])) == 1527
+
+
+def test_every_item_listed_and_linked(data: GraphData, exported: tuple[Path, dict]) -> None:
+    folder, counts = exported
+    items = [row[0] for row in _rows(folder / "beauty.item", ITEM_HEADER)]
+    assert sorted(items) == sorted(data.items.tolist()) and len(items) == 1213
+    assert counts["item"] == counts["link"] == 1213
+    links = _rows(folder / "beauty.link", LINK_HEADER)
+    assert {item for item, _ in links} == set(items)
+    assert all(item == entity for item, entity in links)
+
+
+def test_kg_relations_and_counts(data: GraphData, exported: tuple[Path, dict]) -> None:
+    folder, counts = exported
+    triples = _rows(folder / "beauty.kg", KG_HEADER)
+    assert counts["kg"] == len(triples)
+    by_relation: dict[str, int] = {}
+    for _, relation, _ in triples:
+        by_relation[relation] = by_relation.get(relation, 0) + 1
+    assert by_relation == {
+        "produced_by": len(data.item_brand),
+        "belongs_to": len(item_categories(data)),
+        "also_bought": 17462, "also_viewed": 11628, "bought_together": 855,
+    }
+    items = set(data.items.tolist())
+    for head, relation, tail in triples:
+        assert head in items
+        assert (tail in items) == (relation not in ("produced_by", "belongs_to"))
+
+
+def test_category_every_item_shares_is_dropped(data: GraphData) -> None:
+    pairs = item_categories(data)
+    root = int(np.flatnonzero(data.categories == "Beauty")[0])
+    assert root not in set(pairs[:, 1].tolist())
+    # every item keeps its leaf category, and the categories above it but the root
+    leaves = {(int(i), int(c)) for i, c in data.item_category if int(c) != root}
+    assert leaves <= {tuple(pair) for pair in pairs.tolist()}
+    assert len(pairs) == 5225  # 6,438 with the root's 1,213
+
+
+def test_rescore_perfect_lists_and_missing_users(data: GraphData) -> None:
+    relevant: dict[str, list[str]] = {}
+    for user, item in data.test:
+        relevant.setdefault(data.users[user], []).append(data.items[item])
+    perfect = rescore(data, relevant)
+    assert perfect["test_users"] == 1527 and perfect["users_missing"] == 0
+    assert perfect["ndcg@10"] == pytest.approx(100.0)
+    assert perfect["hr@10"] == pytest.approx(100.0)
+    dropped = dict(list(relevant.items())[:-10])
+    partial = rescore(data, dropped)
+    assert partial["users_missing"] == 10
+    assert partial["hr@10"] == pytest.approx(100.0 * 1517 / 1527)
+    user, item = data.train[0]
+    seen = rescore(data, {data.users[user]: [data.items[item]]})
+    assert seen["train_items_listed"] == 1
+
+
+def test_merge_keeps_other_rows_and_refuses_another_catalogue(tmp_path: Path) -> None:
+    out = tmp_path / "beauty.json"
+    out.write_text(json.dumps({"models": {"ease": {"ndcg@10": 7.7}},
+                               "dataset": {"fingerprint": "abc"}}))
+    merge_peers(out, {"fingerprint": "abc"}, {"KGAT": {"ndcg@10": 3.0}})
+    merge_peers(out, {"fingerprint": "abc"}, {"CKE": {"ndcg@10": 2.0}})
+    payload = json.loads(out.read_text())
+    assert payload["models"] == {"ease": {"ndcg@10": 7.7}}
+    assert set(payload["peers"]) == {"KGAT", "CKE"}
+    with pytest.raises(ValueError, match="another catalogue"):
+        merge_peers(out, {"fingerprint": "xyz"}, {"KGAT": {}})
+
+
+def test_parse_models() -> None:
+    assert parse_models(["KGAT:10", "CKE:3"]) == [("KGAT", 10), ("CKE", 3)]
+    for bad in ("KGAT", "KGAT:0", ":4", "KGAT:x"):
+        with pytest.raises(Exception, match="NAME:EPOCHS"):
+            parse_models([bad])

@@ -30,9 +30,18 @@ import torch
 from hopwise.config import Config
 from hopwise.data import create_dataset, data_preparation
 from hopwise.model.knowledge_aware_recommender.kgat import KGAT as HopwiseKGAT
+from hopwise.model.knowledge_aware_recommender.pgpr import PGPR as HopwisePGPR
 from hopwise.utils import get_model, get_trainer, init_logger, init_seed
 
 METRICS = ("recall", "ndcg", "hit", "precision")
+#: The KG relations peers.py writes; PGPR and CAFE walk user → item → (relation) → item.
+RELATIONS = ("produced_by", "belongs_to", "also_bought", "also_viewed", "bought_together")
+UI = "[UI-Relation]"
+PATH_MODELS = ("PGPR", "CAFE", "TPRec")
+#: The pretrained embeddings PGPR and CAFE read (``preload_weight``), written by TransE.
+EMBEDDINGS = {"useremb": ("user_embedding_id", "user_embedding", "uid_field"),
+              "entityemb": ("entity_embedding_id", "entity_embedding", "entity_field"),
+              "relationemb": ("relation_embedding_id", "relation_embedding", "relation_field")}
 
 
 def scatter_mean(src: torch.Tensor, index: torch.Tensor, dim: int = 0,
@@ -95,6 +104,60 @@ class KGAT(HopwiseKGAT):
             self.device)
 
 
+class PGPR(HopwisePGPR):
+    """hopwise's PGPR with its score rows put back in the batch's user order.
+
+    ``PGPR.collect_scores`` fills row ``i`` for the ``i``-th user *that has a valid path*
+    (``enumerate(best_pred_paths)``): one user of the batch without a path shifts every later
+    user's scores onto the wrong row, and leaves that user with no scores at all. The
+    ``(user, item, score)`` triples it returns are right, so the rows are rebuilt from them by
+    user; a user without a path gets the TransE ranking PGPR uses to fill short lists.
+    """
+
+    #: Users of the evaluated batches with no valid path (the rows hopwise would have shifted).
+    users_without_path = 0
+
+    def collect_scores(self, users: torch.Tensor, paths: Any, probs: Any) -> tuple[Any, Any]:
+        _, collected = super().collect_scores(users, paths, probs)
+        rows = {int(user): row for row, user in enumerate(users.tolist())}
+        results = torch.full((len(rows), self.n_items), -torch.inf)
+        for user, item, score, _ in collected:
+            results[rows[int(user)], int(item)] = float(score)
+        k, bought = max(self.topk), self.relation_embedding[self.ui_relation_id]
+        for user, row in rows.items():
+            if torch.isfinite(results[row]).any():
+                continue
+            PGPR.users_without_path += 1
+            scores = (self.user_embedding[user] + bought) @ self.entity_embedding[: self.n_items].T
+            seen = set(np.asarray(self.positives[user]).tolist()) | {0}
+            best = [int(i) for i in np.argsort(-scores) if int(i) not in seen][:k]
+            results[row, best] = torch.from_numpy(scores[best].astype(np.float32))
+        return results, collected
+
+
+def path_constraint() -> list[list[list[str | None]]]:
+    """PGPR's metapaths here: user → bought item → (a co-buyer, or one of the KG relations) →
+    item; hopwise's format, ``[relation, node type]`` per hop."""
+    start: list[list[str | None]] = [[None, "user"], [UI, "entity"]]
+    return ([start + [[UI, "entity"], [UI, "entity"]]]
+            + [start + [[relation, "entity"], [relation, "entity"]] for relation in RELATIONS])
+
+
+def export_embeddings(model: Any, dataset: Any, folder: Path, name: str) -> None:
+    """TransE's user, entity and relation embeddings as the atomic files PGPR and CAFE preload
+    (``NAME.useremb`` ...), rows keyed by hopwise's own tokens (so their order cannot go wrong)."""
+    weights = {"useremb": model.user_embedding.weight, "entityemb": model.entity_embedding.weight,
+               "relationemb": model.relation_embedding.weight}
+    for suffix, (id_field, value_field, field_attr) in EMBEDDINGS.items():
+        matrix = weights[suffix].detach().cpu().numpy()
+        field = getattr(dataset, field_attr)
+        tokens = dataset.id2token(field, np.arange(1, len(matrix)))
+        with (folder / f"{name}.{suffix}").open("w", encoding="utf-8") as out:
+            out.write(f"{id_field}:token\t{value_field}:float_seq\n")
+            for token, vector in zip(tokens, matrix[1:]):
+                out.write(f"{token}\t{' '.join(f'{v:.6g}' for v in vector)}\n")
+
+
 def config_dict(args: argparse.Namespace) -> dict[str, Any]:
     """hopwise's settings for the papers' protocol on the exported split (see peers.py).
 
@@ -114,6 +177,7 @@ def config_dict(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed, "reproducibility": True, "use_gpu": False, "worker": 0,
         "show_progress": False, "log_wandb": False, "checkpoint_dir": str(args.work / "saved"),
         "eval_batch_size": args.eval_batch_size, "state": "INFO",
+        **({"path_constraint": path_constraint()} if args.model in PATH_MODELS else {}),
     }
 
 
@@ -125,6 +189,8 @@ def capture_top10(trainer: Any, lists: dict[str, list[str]], dataset: Any) -> No
     def recording(*args: Any, **kwargs: Any) -> Any:
         out = evaluate_batch(*args, **kwargs)
         interaction, scores = out[0], out[1]
+        if isinstance(scores, tuple):  # path-reasoning models return (scores, paths)
+            scores = scores[0]
         users = dataset.id2token(dataset.uid_field, interaction[dataset.uid_field].cpu().numpy())
         top = torch.topk(scores, min(10, scores.shape[1]), dim=1).indices.cpu().numpy()
         for user, row in zip(users, top):
@@ -157,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     provide_torch_scatter()
 
-    model_class = KGAT if args.model == "KGAT" else get_model(args.model)
+    model_class = {"KGAT": KGAT, "PGPR": PGPR}.get(args.model) or get_model(args.model)
     config = Config(model=model_class, dataset=args.dataset, config_dict=config_dict(args))
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
@@ -196,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     })
     if args.model == "KGAT":
         row["protocol"] += "; KGAT's graph built with scipy instead of DGL"
+    if args.model == "PGPR":
+        row["users_without_path"] = PGPR.users_without_path
+        row["protocol"] += ("; collect_scores' row shift fixed (rows rebuilt by user; "
+                            f"{PGPR.users_without_path} users had no valid path)")
+    if args.model == "TransE":  # PGPR and CAFE start from these
+        export_embeddings(model, dataset, Path(args.data_path) / args.dataset, args.dataset)
     if args.model == "KGIN":
         row["protocol"] += "; torch_scatter.scatter_mean replaced by torch's index_reduce_"
     args.out.write_text(json.dumps(row, indent=2) + "\n")

@@ -11,13 +11,17 @@ compared with. Quoting their papers would compare protocols, not models; this sc
    protocol, the one graphrec's rows follow) in a virtual environment of its own
    (``benchmarks/.peers-venv``, made on first use with the pinned versions below), so graphrec
    never imports hopwise nor shares its pins (it holds protobuf 3.20 and numpy 2.4);
-3. the rows merged into the catalogue's results JSON under ``"peers"`` (the rows of
-   ``graphrec benchmark`` untouched), and a table printed.
+3. the top 10 of every user, as hopwise ranked them, scored again by graphrec's metric code
+   (:func:`rescore`: the figures of the other rows, hopwise's own kept beside them), the rows
+   merged into the catalogue's results JSON under ``"peers"`` (the rows of ``graphrec
+   benchmark`` untouched), and a table printed.
 
-The model side runs in ``benchmarks/peers_hopwise.py``, inside that environment.
+The model side runs in ``benchmarks/peers_hopwise.py``, inside that environment. PGPR and CAFE
+start from TransE's embeddings: run ``TransE:N`` before them in the same ``--work``.
+``benchmarks/PEERS.md`` has the figures and what each run cost.
 
     python benchmarks/peers.py [--data ../shared/datasets/amazon_beauty]
-        [--models KGAT:10 CKE:20 ...] [--threads 1] [--work DIR] [--logs /work/logs]
+        [--models KGAT:12 KGCN:20 ...] [--threads 1] [--work DIR] [--logs DIR] [--reuse]
 """
 from __future__ import annotations
 
@@ -48,8 +52,9 @@ RUNNER = ROOT / "benchmarks" / "peers_hopwise.py"
 REQUIREMENTS = ("torch==2.13.0", "hopwise==0.9.1.post1")
 #: The benchmark file names hopwise reads as ``NAME.<part>.inter`` (``benchmark_filename``).
 PARTS = ("train", "valid", "test")
-#: Models and epochs run by default: what two shared cores allow in about an hour (README).
-DEFAULT_MODELS = ("KGAT:10", "CKE:20", "KGCN:20", "KGIN:5")
+#: Models and epochs run by default: what two shared cores allowed in about 80 minutes
+#: (benchmarks/PEERS.md).
+DEFAULT_MODELS = ("KGAT:12", "KGCN:20", "KGIN:10", "CKE:10")
 
 INTER_HEADER = "user_id:token\titem_id:token"
 ITEM_HEADER = "item_id:token"
@@ -219,6 +224,19 @@ def run_peer(python: Path, model: str, epochs: int, export_dir: Path, name: str,
     return row
 
 
+def finished(work: Path, model: str, epochs: int) -> dict[str, Any] | None:
+    """The row a run of ``model`` for ``epochs`` epochs left in ``work`` (one that finished
+    after this script was stopped, say), or ``None``."""
+    result = work / f"{model}.json"
+    if not result.exists() or not result.with_suffix(".top10.json").exists():
+        return None
+    row = json.loads(result.read_text())
+    if row.get("epochs") != epochs:
+        return None
+    row["top10_path"] = str(result.with_suffix(".top10.json"))
+    return row
+
+
 def merge_peers(out_path: Path, dataset: dict[str, Any], rows: dict[str, dict[str, Any]]
                 ) -> dict[str, Any]:
     """Put ``rows`` under ``"peers"`` in ``out_path``, keeping every other key and earlier peers.
@@ -286,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export-only", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a model's finished result from --work instead of running it")
     args = parser.parse_args(argv)
     models = parse_models(args.models)
 
@@ -311,9 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         log_path = logs / f"peers-{name}-{model}.log"
         print(f"{model}: {epochs} epochs, {args.threads} thread(s), log {log_path}", flush=True)
         started = time.perf_counter()
-        row = run_peer(python, model, epochs, export_dir, name, work, log_path, args.threads,
-                       args.seed)
-        row["wall_seconds"] = round(time.perf_counter() - started, 1)
+        row = finished(work, model, epochs) if args.reuse else None
+        if row is None:
+            row = run_peer(python, model, epochs, export_dir, name, work, log_path,
+                           args.threads, args.seed)
+            row["wall_seconds"] = round(time.perf_counter() - started, 1)
         lists = json.loads(Path(row.pop("top10_path")).read_text())
         row = with_graphrec_metrics(row, rescore(data, lists))
         rows[model] = row

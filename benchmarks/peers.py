@@ -54,7 +54,7 @@ REQUIREMENTS = ("torch==2.13.0", "hopwise==0.9.1.post1")
 PARTS = ("train", "valid", "test")
 #: Models and epochs run by default: what two shared cores allowed in about 80 minutes
 #: (benchmarks/PEERS.md).
-DEFAULT_MODELS = ("KGAT:12", "KGCN:20", "KGIN:10", "CKE:10")
+DEFAULT_MODELS = ("KGAT:12", "KGCN:20", "KGIN:2", "CKE:8")
 
 INTER_HEADER = "user_id:token\titem_id:token"
 ITEM_HEADER = "item_id:token"

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from graphrec.dataset import GraphData  # noqa: E402
 from graphrec.evaluation.benchmark import catalogue_name, dataset_summary, results_path  # noqa: E402
 from graphrec.evaluation.metrics import ranking_metrics  # noqa: E402
+from graphrec.schema import BY_NAME  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 VENV = ROOT / "benchmarks" / ".peers-venv"
@@ -90,7 +91,7 @@ def category_ancestors(data: GraphData) -> list[set[int]]:
 
 
 def item_categories(data: GraphData) -> np.ndarray:
-    """``[item, category]`` pairs: every category on the item's path, PGPR's ``belongs_to``,
+    """``[item, category]`` pairs: every category on the item's path (PGPR's ``belongs_to``),
     less the categories every item has (the catalogue's root): an edge all items share tells a
     model nothing and makes a path-reasoning model's search explode (one node, every item)."""
     ancestors = category_ancestors(data)
@@ -103,12 +104,14 @@ def item_categories(data: GraphData) -> np.ndarray:
 
 
 def kg_triples(data: GraphData) -> list[tuple[str, str, str]]:
-    """The knowledge graph as ``(head, relation, tail)`` entity tokens: ``produced_by`` (brand),
-    ``belongs_to`` (:func:`item_categories`) and the item links inside the catalogue, by
-    relation; the purchases are not in it (hopwise adds them from the train file)."""
+    """The knowledge graph as ``(head, relation, tail)`` entity tokens, relations named as in
+    :mod:`graphrec.schema`: ``has_brand``, ``in_category`` (:func:`item_categories`: each
+    category on the path, as PGPR's ``belongs_to``, so no ``subcategory_of``) and the item links
+    inside the catalogue; the purchases are not in it (hopwise adds them from the train file)."""
     items = data.items
-    triples = [(items[i], "produced_by", _entity("b", b)) for i, b in data.item_brand]
-    triples += [(items[i], "belongs_to", _entity("c", c)) for i, c in item_categories(data)]
+    brand, category = BY_NAME["has_brand"].name, BY_NAME["in_category"].name
+    triples = [(items[i], brand, _entity("b", b)) for i, b in data.item_brand]
+    triples += [(items[i], category, _entity("c", c)) for i, c in item_categories(data)]
     for relation in sorted(data.links):
         triples += [(items[a], relation, items[b]) for a, b in data.links[relation]]
     return triples

@@ -34,8 +34,6 @@ from hopwise.model.knowledge_aware_recommender.pgpr import PGPR as HopwisePGPR
 from hopwise.utils import get_model, get_trainer, init_logger, init_seed
 
 METRICS = ("recall", "ndcg", "hit", "precision")
-#: The KG relations peers.py writes; PGPR and CAFE walk user → item → (relation) → item.
-RELATIONS = ("produced_by", "belongs_to", "also_bought", "also_viewed", "bought_together")
 UI = "[UI-Relation]"
 PATH_MODELS = ("PGPR", "CAFE", "TPRec")
 #: The pretrained embeddings PGPR and CAFE read (``preload_weight``), written by TransE.
@@ -135,12 +133,15 @@ class PGPR(HopwisePGPR):
         return results, collected
 
 
-def path_constraint() -> list[list[list[str | None]]]:
-    """PGPR's metapaths here: user → bought item → (a co-buyer, or one of the KG relations) →
-    item; hopwise's format, ``[relation, node type]`` per hop."""
+def path_constraint(dataset: Any) -> list[list[list[str | None]]]:
+    """PGPR's metapaths here: user → bought item → (a co-buyer, or any relation of the
+    exported graph, read from the dataset) → item; hopwise's format, ``[relation, node type]``
+    per hop."""
+    relations = [str(token) for token in dataset.field2id_token[dataset.relation_field]
+                 if token not in (UI, "[PAD]") and not token.endswith("_r")]
     start: list[list[str | None]] = [[None, "user"], [UI, "entity"]]
     return ([start + [[UI, "entity"], [UI, "entity"]]]
-            + [start + [[relation, "entity"], [relation, "entity"]] for relation in RELATIONS])
+            + [start + [[relation, "entity"], [relation, "entity"]] for relation in relations])
 
 
 def export_embeddings(model: Any, dataset: Any, folder: Path, name: str) -> None:
@@ -177,7 +178,6 @@ def config_dict(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed, "reproducibility": True, "use_gpu": False, "worker": 0,
         "show_progress": False, "log_wandb": False, "checkpoint_dir": str(args.work / "saved"),
         "eval_batch_size": args.eval_batch_size, "state": "INFO",
-        **({"path_constraint": path_constraint()} if args.model in PATH_MODELS else {}),
     }
 
 
@@ -229,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     init_logger(config)
     started = time.perf_counter()
     dataset = create_dataset(config)
+    if args.model in PATH_MODELS:
+        config["path_constraint"] = path_constraint(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     prepare_seconds = time.perf_counter() - started
     init_seed(config["seed"], config["reproducibility"])

@@ -77,14 +77,14 @@ def test_kg_relations_and_counts(data: GraphData, exported: tuple[Path, dict]) -
     for _, relation, _ in triples:
         by_relation[relation] = by_relation.get(relation, 0) + 1
     assert by_relation == {
-        "produced_by": len(data.item_brand),
-        "belongs_to": len(item_categories(data)),
+        "has_brand": len(data.item_brand),
+        "in_category": len(item_categories(data)),
         "also_bought": 17462, "also_viewed": 11628, "bought_together": 855,
     }
     items = set(data.items.tolist())
     for head, relation, tail in triples:
         assert head in items
-        assert (tail in items) == (relation not in ("produced_by", "belongs_to"))
+        assert (tail in items) == (relation not in ("has_brand", "in_category"))
 
 
 def test_category_every_item_shares_is_dropped(data: GraphData) -> None:

@@ -20,6 +20,7 @@ from benchmarks.peers import (
     rescore,
 )
 from graphrec.dataset import GraphData
+from graphrec.evaluation.benchmark import dataset_summary, run_benchmark
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
@@ -132,3 +133,15 @@ def test_parse_models() -> None:
     for bad in ("KGAT", "KGAT:0", ":4", "KGAT:x"):
         with pytest.raises(Exception, match="NAME:EPOCHS"):
             parse_models([bad])
+
+
+def test_a_benchmark_run_keeps_the_peers_rows(data: GraphData, tmp_path: Path) -> None:
+    out = tmp_path / "beauty.json"
+    merge_peers(out, dataset_summary(data, SAMPLE), {"KGAT": {"ndcg@10": 3.0}})
+    payload = json.loads(out.read_text())
+    payload["seed"] = 0
+    out.write_text(json.dumps(payload))
+    run_benchmark(data, ["popularity"], out, source=SAMPLE, seed=0, log=lambda line: None)
+    payload = json.loads(out.read_text())
+    assert set(payload["models"]) == {"popularity"}
+    assert payload["peers"] == {"KGAT": {"ndcg@10": 3.0}}

@@ -245,7 +245,8 @@ def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, A
 def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: int,
              results: dict[str, Any], explanations: dict[str, Any] | None) -> dict[str, Any]:
     """The JSON document: these results over those already in ``previous_path`` (same data and
-    seed), models in registry order."""
+    seed), models in registry order; the peers' rows there (``"peers"``, written by
+    ``benchmarks/peers.py``) are kept as they are."""
     previous = _previous(previous_path, dataset, seed) if previous_path is not None else {}
     results = {**previous.get("models", {}), **results}
     explanations = explanations or previous.get("explanations")
@@ -256,6 +257,8 @@ def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: 
                "dataset": dataset, "seed": seed, "k": k}
     if explanations is not None:
         payload["explanations"] = explanations
+    if "peers" in previous:
+        payload["peers"] = previous["peers"]
     return payload
 
 

@@ -176,6 +176,8 @@ class Check(Answer):
                                                  "from the new data")
     trained_on: GraphCounts | None = None
     graph_now: GraphCounts | None = None
+    folded_items: int | None = Field(None, description="items ingested after training, folded "
+                                                       "into the model from their neighbours")
 
 
 class Checks(Answer):

@@ -25,6 +25,12 @@ The propagation is linear, so the change it makes is local and exact without pro
 with :math:`\Delta\hat A` non-zero on the masked edges only, so :math:`\Delta H^{(l)}` lives on
 the nodes within :math:`l` hops of them. One path costs a few small array operations, which is
 what lets an explanation weigh every candidate path of a pair within a request.
+
+Items folded in after training (:mod:`graphrec.model.foldin`) receive from their neighbours and
+send nothing back, so :math:`\hat A` is symmetric only without them: every entry is looked up in
+the direction it carries a message (row receives from column), and :math:`\hat A \Delta H` is
+spread along the columns of the graph when it holds folded items. A folded item's layer-0 row
+counts as given, like a trained one: masking its edges takes them out of its later layers.
 """
 from __future__ import annotations
 
@@ -106,6 +112,14 @@ class EdgeMasking:
         self.edge_count = np.bincount(row, minlength=self.num_nodes)
         self.edge_indptr = np.concatenate([[0], np.cumsum(self.edge_count)])
         self.exponent = state.exponent
+        # ``Â @ delta`` reads, for each row of delta, the rows it reaches and their entries: the
+        # graph's own rows while it is symmetric, its columns once it holds folded items.
+        self.spread = (self.edge_indptr, self.edge_count, col, self.edge_value)
+        if state.folded:
+            order = np.argsort(col * self.num_nodes + row, kind="stable")
+            count = np.bincount(col, minlength=self.num_nodes)
+            self.spread = (np.concatenate([[0], np.cumsum(count)]), count, row[order],
+                           self.edge_value[order])
 
     # --- what a path masks --------------------------------------------------------------------
 
@@ -139,12 +153,14 @@ class EdgeMasking:
                       rows: np.ndarray | None) -> _Rows:
         """:math:`\\sum_l \\Delta H^{(l)} / (L+1)`, exactly; only ``rows`` of it when given."""
         dim = layers[0].shape[1]
-        weighted = [(a, b, w) for a, b, r in edges if (w := self._edge_weight(a, b, r))]
+        # both directions of each edge: (receiving node, sending node, entry of Â)
+        weighted = [(a, b, w) for x, y, r in edges for a, b in ((x, y), (y, x))
+                    if (w := self._edge_weight(a, b, r))]
         delta, total = _Rows.empty(dim), _Rows.empty(dim)
         if not weighted:
             return total
-        ends = np.array([(a, b) for a, b, _ in weighted] + [(b, a) for a, b, _ in weighted])
-        scale = np.array([w for *_, w in weighted] * 2, dtype=np.float32)[:, None]
+        ends = np.array([(a, b) for a, b, _ in weighted])
+        scale = np.array([w for *_, w in weighted], dtype=np.float32)[:, None]
         for layer in range(1, len(layers)):
             last = layer == len(layers) - 1
             before = layers[layer - 1][ends[:, 1]] + delta.at(ends[:, 1])
@@ -155,20 +171,21 @@ class EdgeMasking:
         return total
 
     def _spread(self, delta: _Rows, rows: np.ndarray | None) -> _Rows:
-        """``Â @ delta``, restricted to ``rows`` when given (``Â`` is symmetric, so the rows of
-        ``delta``'s support list the entries it reaches)."""
+        """``Â @ delta``, restricted to ``rows`` when given (:attr:`spread` lists, for each
+        row of ``delta``'s support, the entries it reaches)."""
         if not len(delta.rows):
             return delta
-        starts, counts = self.edge_indptr[delta.rows], self.edge_count[delta.rows]
+        indptr, count, reached, value = self.spread
+        starts, counts = indptr[delta.rows], count[delta.rows]
         source = np.repeat(np.arange(len(delta.rows)), counts)
         entry = np.arange(counts.sum()) + np.repeat(starts - np.cumsum(counts) + counts, counts)
-        targets = self.edge_col[entry]
+        targets = reached[entry]
         if rows is not None:
             wanted = np.zeros(self.num_nodes, dtype=bool)
             wanted[rows] = True
             keep = wanted[targets]
             entry, source, targets = entry[keep], source[keep], targets[keep]
-        return _Rows(*_sum_rows(targets, self.edge_value[entry, None] * delta.values[source]))
+        return _Rows(*_sum_rows(targets, value[entry, None] * delta.values[source]))
 
     def _user_vector(self, history: np.ndarray, mask: Mask, delta: _Rows) -> np.ndarray:
         """:math:`z_u` with the masked history items left out of the sum (the user's degree
@@ -250,7 +267,8 @@ class EdgeMasking:
             for e, (a, b, r) in enumerate(mask.edges):
                 ends[n, 2 * e:2 * e + 2] = a, b
                 partner[n, 2 * e:2 * e + 2] = b, a
-                keys[n, 2 * e:2 * e + 2] = self._typed(a * self.num_nodes + b, r)
+                keys[n, 2 * e:2 * e + 2] = (self._typed(a * self.num_nodes + b, r),
+                                            self._typed(b * self.num_nodes + a, r))
         weight = _lookup(self.typed_key, self.typed_value, keys)
         return ends, partner, weight
 

@@ -18,11 +18,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from graphrec.schema import BY_NAME
+
+if TYPE_CHECKING:
+    from graphrec.dataset import GraphData
+
+
+def relation_edges(data: GraphData) -> dict[str, np.ndarray]:
+    """``data``'s relations (:meth:`~graphrec.dataset.GraphData.relation_pairs`) as the
+    ``[2, m]`` node-type-local edges that :func:`normalised_graph` takes."""
+    return {name: np.ascontiguousarray(np.asarray(pairs, dtype=np.int64).reshape(-1, 2).T)
+            for name, pairs in data.relation_pairs().items()}
 
 
 def user_vectors(sums: Any, counts: Any, exponent: float) -> Any:
@@ -73,6 +83,11 @@ class Propagated:
     ``layers`` ``[L+1, nodes, d]`` are :math:`H^{(0..L)}` of the typed propagation, ``target``
     ``[items, d]`` their mean over the item rows (:math:`P`); ``edge_*`` the graph sorted by
     ``(row, col)`` with ``edge_value`` already multiplied by the learnt relation weights.
+
+    ``folded`` counts the items at the end of the item range that were folded in after training
+    (:func:`graphrec.model.foldin.fold_in`): their rows of the graph say what they receive from
+    their neighbours, and no row says that they send anything back, so the graph is symmetric
+    only when ``folded`` is 0.
     """
 
     layers: np.ndarray
@@ -85,6 +100,7 @@ class Propagated:
     num_items: int
     offset: Mapping[str, int]
     exponent: float
+    folded: int = 0
 
     #: The arrays saved in an artifact, one ``.npy`` file each.
     ARRAYS = ("layers", "target", "edge_row", "edge_col", "edge_type", "edge_value")
@@ -110,6 +126,8 @@ class Propagated:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
                     ) -> Propagated:
-        return cls(**{name: arrays[name] for name in cls.ARRAYS},
-                   relations=tuple(meta["relations"]), num_items=int(meta["num_items"]),
-                   offset=dict(meta["offset"]), exponent=float(meta["exponent"]))
+        return cls(layers=arrays["layers"], target=arrays["target"], edge_row=arrays["edge_row"],
+                   edge_col=arrays["edge_col"], edge_type=arrays["edge_type"],
+                   edge_value=arrays["edge_value"], relations=tuple(meta["relations"]),
+                   num_items=int(meta["num_items"]), offset=dict(meta["offset"]),
+                   exponent=float(meta["exponent"]))

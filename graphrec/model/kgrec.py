@@ -140,16 +140,15 @@ class KGRec(torch.nn.Module):
     def from_data(cls, data: GraphData, *, brands: bool = True, categories: bool = True,
                   item_links: bool = True, **kwargs: Any) -> KGRec:
         """A model for ``data``'s train graph; the flags leave parts of the graph out."""
-        def edge(pairs: np.ndarray) -> Tensor:
-            return torch.from_numpy(np.ascontiguousarray(pairs.T, dtype=np.int64))
-
         left_out = {"brand"} if not brands else set()
         left_out |= {"category"} if not categories else set()
-        edges = {name: edge(pairs) for name, pairs in data.relation_pairs().items()
+        edges = {name: torch.from_numpy(pairs)
+                 for name, pairs in kernel.relation_edges(data).items()
                  if not {BY_NAME[name].source, BY_NAME[name].target} & left_out
                  and (item_links or not BY_NAME[name].is_link)}
+        train = torch.from_numpy(np.ascontiguousarray(data.train.T, dtype=np.int64))
         return cls(data.num_users, data.num_items, len(data.brands) if brands else 0,
-                   len(data.categories) if categories else 0, edge(data.train), edges, **kwargs)
+                   len(data.categories) if categories else 0, train, edges, **kwargs)
 
     # --- construction -------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ and explained from their purchases as the store holds them at the request: a sho
 signed up after training, or a purchase made a minute ago, counts at once. A path's weight is
 the score the pair loses when the path's edges are masked in the model
 (:mod:`graphrec.explain.attribution`), so the first reason is the one the score leans on most.
+Items ingested after training are folded into the model from their neighbours
+(:mod:`graphrec.serving.newitems`) when the service loads and again when the graph is seen to
+have grown.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from graphrec.explain.paths import PathFinder, ReasonPath
 from graphrec.explain.ranker import PathRanker, WeightedPath
 from graphrec.explain.reasons import describe, describe_popular, distinct
 from graphrec.model import artifact
+from graphrec.serving.newitems import grow, read_new_items
 from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
@@ -116,6 +120,13 @@ class ItemDetails:
         """Read them all now, ahead of the first answer that needs them."""
         self._current()
 
+    def track(self, item_ids: Sequence[str]) -> None:
+        """Keep the details of ``item_ids`` from now on (the catalogue grew), read here, in the
+        caller's thread; requests answer from the old copy meanwhile."""
+        with self._lock:
+            details = _read_details(self.store, item_ids)
+            self.item_ids, self._copy, self._read_at = list(item_ids), details, time.monotonic()
+
     def _current(self) -> tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]:
         if self._copy is None:
             with self._lock:  # the first read: every request needs it
@@ -152,6 +163,9 @@ class ItemDetailsOnDemand:
     def warm(self) -> None:
         """Nothing to read ahead: each answer reads its own items."""
 
+    def track(self, item_ids: Sequence[str]) -> None:
+        """Nothing to keep: each answer reads its own items."""
+
 
 def _read_details(store: GraphStore, item_ids: Sequence[str]
                   ) -> tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]:
@@ -170,8 +184,10 @@ class Freshness:
     the last counts are kept for another ``max_age``.
     """
 
-    def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float = 60.0):
+    def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float = 60.0,
+                 on_read: Callable[[Mapping[str, int]], None] | None = None):
         self.store, self.trained_on, self.max_age = store, dict(trained_on), max_age
+        self.on_read = on_read  # told the counts each time they are read
         self._lock = threading.Lock()
         self._now: dict[str, int] | None = None
         self._read_at = 0.0
@@ -182,6 +198,8 @@ class Freshness:
             if self._now is None or time.monotonic() - self._read_at >= self.max_age:
                 try:
                     self._now = artifact.graph_counts(self.store)
+                    if self.on_read is not None:
+                        self.on_read(self._now)
                 except StoreUnavailable:
                     if self._now is None:
                         raise
@@ -211,7 +229,11 @@ class RecommendationService:
     What a request reads, and from where:
 
     * the model, the graph it was trained on and the path index: from the artifact, fixed for
-      the life of the object (a new model means a new service);
+      the life of the object (a new model means a new service), but for the items ingested
+      since training, folded in (:mod:`graphrec.serving.newitems`) when the service loads and
+      again each time :class:`Freshness` reads the graph's counts and finds more items than
+      the model was trained on: in a thread of its own when serving (no request waits on it;
+      a read that fails keeps the last fold-in, logged);
     * the user's purchases: from the store, on every request, in one auto-commit query. They
       are the user: the scores, the items left out and the start of every reason path. A user
       the store does not have is :class:`UnknownUser`; one with no purchase (of an item the
@@ -227,15 +249,18 @@ class RecommendationService:
     """
 
     def __init__(self, recommender: Recommender, store: GraphStore,
-                 details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int):
-        self.recommender = recommender
-        self.data = recommender.artifact.data
+                 details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int,
+                 fold_in_background: bool = False):
+        self.trained = recommender.artifact
         self.store = store
         self.items = details
-        self.reasons = ReasonCache(reason_cache_size)
-        self.paths = PathFinder(self.data)
-        self.ranker = PathRanker(recommender.state, self.paths)
-        self.freshness = Freshness(store, recommender.artifact.trained_on)
+        self.reason_cache_size = reason_cache_size
+        self._use(recommender)
+        self.freshness = Freshness(store, self.trained.trained_on, on_read=self._graph_read)
+        self.fold_in_background = fold_in_background
+        self._folder: threading.Thread | None = None
+        self._folder_lock = threading.Lock()
+        self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
 
     @classmethod
     def load(cls, settings: Settings, store: GraphStore, *, details_max_age: float | None,
@@ -251,15 +276,73 @@ class RecommendationService:
         recommender = Recommender(artifact.load(settings.model_path, hash_arrays))
         details = (ItemDetailsOnDemand(store) if details_max_age is None
                    else ItemDetails(store, recommender.item_ids, details_max_age))
-        return cls(recommender, store, details, reason_cache_size)
+        service = cls(recommender, store, details, reason_cache_size)
+        try:
+            service.freshness.report()  # reads the counts: the new items are folded in here
+        except StoreUnavailable as exc:
+            log.warning("graph counts not read, no new item folded in yet: %s", exc)
+        service.fold_in_background = details_max_age is not None  # serving: from now on
+        return service
 
     @property
     def model_version(self) -> str:
         return self.recommender.version
 
+    @property
+    def folded(self) -> int:
+        """How many items ingested after training are folded into the model now."""
+        return self.recommender.state.folded
+
     def health(self) -> dict[str, Any]:
         """The ``model`` block of ``/api/health``."""
-        return {"ok": True, "version": self.model_version, **self.freshness.report()}
+        return {"ok": True, "version": self.model_version, **self.freshness.report(),
+                "folded_items": self.folded}
+
+    # --- items ingested after training ------------------------------------------------------
+
+    def fold_new_items(self) -> int:
+        """Fold in the catalogue's items the model was not trained on, as the store holds them
+        now (one query), in place of those folded in before; how many are folded in.
+        StoreUnavailable when the store cannot be read (the last fold-in stays)."""
+        rows = read_new_items(self.store, self.trained.ids["items"])
+        if rows != self._fold_rows:
+            recommender = Recommender(grow(self.trained, rows))
+            self.items.track(recommender.item_ids)
+            self._use(recommender)
+            self._fold_rows = rows
+            log.info("%d items ingested after training folded into the model", self.folded)
+        return self.folded
+
+    def _graph_read(self, counts: Mapping[str, int]) -> None:
+        """:class:`Freshness` read the graph's counts: when it holds other items than the model
+        was trained on, fold them in (in a thread of its own when serving)."""
+        if counts.get("items") == self.trained.trained_on.get("items") and not self.folded:
+            return
+        if not self.fold_in_background:
+            self._fold_or_keep()
+            return
+        with self._folder_lock:
+            if self._folder is None or not self._folder.is_alive():
+                self._folder = threading.Thread(target=self._fold_or_keep, daemon=True,
+                                                name="graphrec-fold-in")
+                self._folder.start()
+
+    def _fold_or_keep(self) -> None:
+        try:
+            self.fold_new_items()
+        except StoreUnavailable as exc:
+            log.warning("new items not read, the %d folded in before stay: %s", self.folded,
+                        exc)
+
+    def _use(self, recommender: Recommender) -> None:
+        """Serve ``recommender`` (the trained model, or one with new items folded in) with its
+        path index and edge masking. The recommender is swapped in last: a request that gets a
+        new item's index from it finds that item in everything else."""
+        self.data = recommender.artifact.data
+        self.paths = PathFinder(self.data)
+        self.ranker = PathRanker(recommender.state, self.paths)
+        self.reasons = ReasonCache(self.reason_cache_size)  # their paths may have changed
+        self.recommender = recommender
 
     # --- the answers --------------------------------------------------------------------------
 

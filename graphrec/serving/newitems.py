@@ -1,0 +1,91 @@
+"""Items the store holds that the model was not trained on, folded into the served model.
+
+An item ingested after training, with its brand, its category or its links, gets its embedding
+from those neighbours (:func:`graphrec.model.foldin.fold_in`), so it can be recommended and its
+brand, category and link paths explain it without retraining. It has no co-buyer path until the
+model is retrained on purchases of it: the collaborative paths go through the purchases the
+model learnt from.
+
+:func:`read_new_items` is the one query (``cypher/service/new_items.cypher``); :func:`grow` turns
+its rows into the served model of the grown catalogue. What can be folded in is what has a
+neighbour the model knows: an item with no edge at all, or with edges only to brands,
+categories or items that are new themselves, has nothing to take an embedding from; it is left
+out (never recommended, and a purchase of it does not count in a user's history) until the next
+training.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphrec.model.artifact import Artifact
+from graphrec.model.foldin import fold_in
+from graphrec.store.connection import GraphStore
+
+#: A row of ``cypher/service/new_items.cypher``.
+Row = Mapping[str, Any]
+
+
+def read_new_items(store: GraphStore, known: Sequence[str]) -> list[dict[str, Any]]:
+    """The catalogue items that are not among ``known`` (the model's item ids), each with its
+    brand, leaf category and links (``[relation, other item id]`` either way), in one query."""
+    return store.read_once("service/new_items", known=list(known))
+
+
+def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
+    """``trained`` with the items of ``rows`` that have a neighbour it knows folded in (after
+    its own items, in the order of their ids), their edges added to its graph; ``trained``
+    itself when there are none."""
+    data = trained.data
+    items = {str(item): n for n, item in enumerate(data.items)}
+    brands = {str(brand): n for n, brand in enumerate(data.brands)}
+    categories = {str(category): n for n, category in enumerate(data.categories)}
+    new = sorted(str(row["item_id"]) for row in rows
+                 if _knows_a_neighbour(row, items, brands, categories))
+    if not new:
+        return trained
+    index = {**items, **{item: len(items) + n for n, item in enumerate(new)}}
+    brand_pairs, category_pairs = [], []
+    link_pairs: dict[str, list[tuple[int, int]]] = {rel: [] for rel in data.links}
+    for row in rows:
+        item = index.get(str(row["item_id"]))
+        if item is None or item < len(items):
+            continue
+        if row["brand"] in brands:
+            brand_pairs.append((item, brands[row["brand"]]))
+        if row["category"] in categories:
+            category_pairs.append((item, categories[row["category"]]))
+        for pairs, forward in ((row["links_to"], True), (row["links_from"], False)):
+            for relation, other in pairs:
+                if relation in link_pairs and other in index:
+                    link_pairs[relation].append((item, index[other]) if forward
+                                                else (index[other], item))
+    grown = dataclasses.replace(
+        data, items=np.concatenate([data.items, np.array(new, dtype=object)]),
+        item_brand=_extend(data.item_brand, brand_pairs),
+        item_category=_extend(data.item_category, category_pairs),
+        links={rel: _extend(pairs, link_pairs[rel], unique=True)
+               for rel, pairs in data.links.items()})
+    return dataclasses.replace(trained, state=fold_in(trained.state, data, grown), data=grown,
+                               ids={**trained.ids, "items": [*trained.ids["items"], *new]})
+
+
+def _knows_a_neighbour(row: Row, items: Mapping[str, int], brands: Mapping[str, int],
+                       categories: Mapping[str, int]) -> bool:
+    """Whether the item has an edge to a brand, category or item of the trained model."""
+    return (row["brand"] in brands or row["category"] in categories
+            or any(other in items for _, other in [*row["links_to"], *row["links_from"]]))
+
+
+def _extend(pairs: np.ndarray, more: list[tuple[int, int]], unique: bool = False) -> np.ndarray:
+    """``pairs`` ``[n, 2]`` with ``more`` appended (repeats dropped when ``unique``: a link
+    between two new items comes in the rows of both)."""
+    if not more:
+        return np.asarray(pairs)
+    added = np.array(more, dtype=np.int64)
+    if unique:
+        added = np.unique(added, axis=0)
+    return np.concatenate([np.asarray(pairs, dtype=np.int64).reshape(-1, 2), added])

@@ -1,0 +1,327 @@
+"""Items ingested after training, folded into the model from their neighbours: the formula on a
+small example worked by hand, then against the real store with the sample and a model trained on
+it in this module's own home."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from graphrec.cli import main
+from graphrec.config import Settings
+from graphrec.dataset import GraphData
+from graphrec.explain.attribution import EdgeMasking, Mask
+from graphrec.model import artifact
+from graphrec.model.foldin import fold_in
+from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
+from graphrec.serving.service import RecommendationService
+from graphrec.store.connection import GraphStore, open_store
+from tests.test_web import make_app, sample_users, train_sample, unreachable, without_model
+from web.engine import get_engine
+
+# --- the formula, by hand -------------------------------------------------------------------
+
+#: Relation weights of the small model: has_brand, also_bought.
+W_BRAND, W_LINK = 2.0, 0.5
+
+
+def small(items: int, item_brand: list[tuple[int, int]],
+          also_bought: list[tuple[int, int]]) -> GraphData:
+    """Items ``0..items-1``, one brand, no category, one user who bought item 0."""
+    def pairs(rows: list[tuple[int, int]]) -> np.ndarray:
+        return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+    return GraphData(users=np.array(["u"], dtype=object),
+                     items=np.array([f"i{n}" for n in range(items)], dtype=object),
+                     brands=np.array(["b"], dtype=object), categories=np.array([], dtype=object),
+                     train=pairs([(0, 0)]), test=pairs([]), item_brand=pairs(item_brand),
+                     item_category=pairs([]), category_parent=pairs([]),
+                     links={"also_bought": pairs(also_bought)})
+
+
+@pytest.fixture
+def trained_small() -> tuple[Propagated, GraphData]:
+    """Items 0 and 1 of brand b, 0 → 1 also bought; nodes: item 0, item 1, brand. Embeddings of
+    one dimension, chosen (the fold-in reads the layers, not how they were made)."""
+    data = small(2, [(0, 0), (1, 0)], [(0, 1)])
+    relations = ("has_brand", "also_bought")
+    offset = {"item": 0, "brand": 2, "category": 3}
+    row, col, value, kind = normalised_graph(3, offset, relations, relation_edges(data))
+    layers = np.array([[[1.0], [2.0], [4.0]], [[3.0], [5.0], [7.0]], [[6.0], [8.0], [9.0]]],
+                      dtype=np.float32)
+    state = Propagated(layers=layers, target=layers.mean(0)[:2], edge_row=row, edge_col=col,
+                       edge_type=kind, edge_value=value * np.array([W_BRAND, W_LINK],
+                                                                   dtype=np.float32)[kind],
+                       relations=relations, num_items=2, offset=offset, exponent=0.5)
+    return state, data
+
+
+def test_fold_in_matches_the_formula_worked_by_hand(
+        trained_small: tuple[Propagated, GraphData]) -> None:
+    """New item 2 of brand b, 2 → 0 also bought. Counted with it, b has 3 items and item 0 two
+    links, so item 2 receives 2/√3 of the brand's rows and 0.5/√2 of item 0's:
+    H0 = H1 = 2/√3·4 + 0.5/√2·1, H2 = 2/√3·7 + 0.5/√2·3, P = (H0 + H1 + H2)/3."""
+    state, trained = trained_small
+    grown = small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)])
+    folded = fold_in(state, trained, grown)
+
+    brand, link = W_BRAND / math.sqrt(3), W_LINK / math.sqrt(2)
+    h0 = brand * 4 + link * 1
+    h2 = brand * 7 + link * 3
+    assert folded.num_items == 3 and folded.folded == 1
+    assert folded.offset == {"item": 0, "brand": 3, "category": 4}
+    assert folded.layers[:, 2, 0] == pytest.approx([h0, h0, h2], rel=1e-6)
+    assert folded.target[2, 0] == pytest.approx((2 * h0 + h2) / 3, rel=1e-6)
+    # the trained nodes keep their layers; the brand moved after the new item
+    assert np.array_equal(folded.layers[:, [0, 1, 3]], state.layers)
+    assert np.array_equal(folded.target[:2], state.target)
+    # the new item receives (its row), and sends nothing back (no column of it elsewhere)
+    into = folded.edge_row == 2
+    assert sorted(folded.edge_col[into]) == [0, 3] and 2 not in folded.edge_col[~into]
+    assert sorted(folded.edge_value[into]) == pytest.approx(sorted([brand, link]), rel=1e-6)
+
+
+def test_a_catalogue_without_new_items_is_the_trained_state(
+        trained_small: tuple[Propagated, GraphData]) -> None:
+    state, trained = trained_small
+    assert fold_in(state, trained, trained) is state
+    with pytest.raises(ValueError, match="not the one"):  # a graph the state was not made of
+        fold_in(state, small(2, [(0, 0), (1, 0)], []), small(3, [(0, 0), (2, 0)], []))
+    with pytest.raises(ValueError, match="start with the trained items"):
+        fold_in(state, trained, small(1, [], []))
+
+
+def test_masking_a_folded_items_edge_takes_it_out_of_that_item_only(
+        trained_small: tuple[Propagated, GraphData]) -> None:
+    """Masking item 2's brand edge removes the brand's rows from its layers 1 and 2 (layer 0 is
+    given, as a trained row is) and changes nothing of item 1, which never received from item
+    2: scored for a user who bought item 1, by both ways the masking computes."""
+    state, trained = trained_small
+    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]))
+    masking = EdgeMasking(folded)
+    link = W_LINK / math.sqrt(2)
+    h0 = folded.layers[0, 2, 0]
+    masked_p2 = (h0 + link * 1 + link * 3) / 3
+    z = user_vectors(folded.target[[1]].sum(0), np.asarray(1), 0.5)
+    mask = Mask(edges=frozenset({(2, 3, 0)}))  # (item 2, brand node, has_brand)
+    assert masking.score(np.array([1]), 2, mask) == pytest.approx(float(z[0] * masked_p2),
+                                                                  rel=1e-6)
+    batched = masking._batched_scores(np.array([1]), 2, [mask])[0]
+    assert batched == pytest.approx(float(z[0] * masked_p2), rel=1e-6)
+    # item 1's score does not move when item 2's edge is masked
+    assert masking.score(np.array([0]), 1, mask) == pytest.approx(masking.score(np.array([0]), 1),
+                                                                  rel=1e-6)
+
+
+# --- against the store ----------------------------------------------------------------------
+
+NEW_ITEM = "NEW-LISTING-1"
+BARE_ITEM = "NEW-BARE-1"
+
+
+@pytest.fixture(scope="module")
+def home(settings: Settings, session_store: GraphStore,
+         tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """This module's home, with a model trained on the sample in the session's store."""
+    own = without_model(settings, tmp_path_factory.mktemp("new-items-home"))
+    train_sample(own, session_store)
+    return own
+
+
+@pytest.fixture(scope="module")
+def trained(home: Settings) -> artifact.Artifact:
+    return artifact.load(home.model_path)
+
+
+@pytest.fixture(scope="module")
+def app(home: Settings) -> Iterator[Flask]:
+    """An app that loaded its model before any new item was ingested."""
+    apps = make_app(home)
+    loaded = next(apps)
+    with loaded.app_context():
+        get_engine().service()
+    yield loaded
+    next(apps, None)
+
+
+@pytest.fixture(scope="module")
+def listing(home: Settings, session_store: GraphStore, trained: artifact.Artifact,
+            app: Flask) -> dict[str, Any]:
+    """A new item ingested after training: a second listing of a product some sample user is
+    recommended for its brand (a brand they bought), with that product's brand, category and
+    links. Returns the user, the template item and the new item's edges."""
+    with app.app_context():
+        service = get_engine().service()
+        user, template, brand = next(
+            (user, rec["item_id"], rec["reason"]["nodes"][2]["id"])
+            for user in sample_users() for rec in service.recommend(user)
+            if rec["reason"]["kind"] == "brand")
+    data, index = trained.data, trained.ids["items"].index(template)
+    category = str(data.categories[data.item_category[data.item_category[:, 0] == index, 1][0]])
+    links = {rel: ([str(data.items[j]) for j in pairs[pairs[:, 0] == index, 1]],
+                   [str(data.items[j]) for j in pairs[pairs[:, 1] == index, 0]])
+             for rel, pairs in data.links.items()}
+    session_store.write("ingest/items", rows=[
+        {"id": NEW_ITEM, "title": "A new listing", "price": 9.5, "sales_rank": None},
+        {"id": BARE_ITEM, "title": "Nothing known about it", "price": 1.0, "sales_rank": None}])
+    session_store.write("ingest/item_brands", rows=[{"item": NEW_ITEM, "brand": brand}])
+    session_store.write("ingest/item_categories", rows=[{"item": NEW_ITEM, "category": category}])
+    for rel, (to, came_from) in links.items():
+        session_store.write(f"ingest/{rel}", rows=[{"item": NEW_ITEM, "other": o} for o in to]
+                            + [{"item": o, "other": NEW_ITEM} for o in came_from])
+    return {"user": user, "template": template, "brand": brand, "category": category,
+            "links": links}
+
+
+def expected_score(trained: artifact.Artifact, store: GraphStore, user: str,
+                   listing: dict[str, Any]) -> float:
+    """The new item's score for ``user`` computed here: the trained graph grown by the
+    listing's edges, :func:`fold_in`, and the kernel on the user's purchases in the store."""
+    data = trained.data
+    item = data.num_items
+    index = {str(i): n for n, i in enumerate(data.items)}
+    brand = list(data.brands).index(listing["brand"])
+    category = list(data.categories).index(listing["category"])
+    links = {rel: np.concatenate([pairs, np.array(
+        [(item, index[o]) for o in listing["links"][rel][0]]
+        + [(index[o], item) for o in listing["links"][rel][1]], dtype=np.int64).reshape(-1, 2)])
+        for rel, pairs in data.links.items()}
+    grown = dataclasses.replace(
+        data, items=np.append(data.items, NEW_ITEM),
+        item_brand=np.vstack([data.item_brand, [(item, brand)]]),
+        item_category=np.vstack([data.item_category, [(item, category)]]), links=links)
+    state = fold_in(trained.state, data, grown)
+    bought = store.read_once("service/user_purchases", user=user)[0]["items"]
+    history = np.array(sorted(index[i] for i in bought if i in index))
+    return float(state.scores(history)[item])
+
+
+def recommended(client: FlaskClient, user: str) -> list[dict[str, Any]]:
+    response = client.get(f"/api/users/{user}/recommendations")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["recommendations"]
+
+
+def fold_now(app: Flask) -> RecommendationService:
+    """What a worker does when it re-reads the graph's counts (``/api/health``), waited for."""
+    with app.app_context():
+        service = get_engine().service()
+    service.freshness.max_age = 0
+    health = app.test_client().get("/api/health").get_json()["checks"]["model"]
+    assert health["stale"] is True
+    assert service._folder is not None
+    service._folder.join(timeout=60)
+    return service
+
+
+def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
+        app: Flask, listing: dict[str, Any], trained: artifact.Artifact,
+        session_store: GraphStore) -> None:
+    user = listing["user"]
+    client = app.test_client()
+    assert NEW_ITEM not in {r["item_id"] for r in recommended(client, user)}  # not read yet
+    service = fold_now(app)
+    assert service.folded == 1  # the bare item has nothing to be folded in from
+    assert client.get("/api/health").get_json()["checks"]["model"]["folded_items"] == 1
+
+    recs = recommended(client, user)
+    rec = next(r for r in recs if r["item_id"] == NEW_ITEM)
+    assert rec["title"] == "A new listing" and rec["brand"] == listing["brand"]
+    assert rec["score"] == pytest.approx(expected_score(trained, session_store, user, listing),
+                                         rel=1e-5)
+    body = client.get(f"/api/users/{user}/recommendations/{NEW_ITEM}/explanation"
+                      "?top=6").get_json()
+    assert body["rank"] == rec["rank"] and body["paths"]
+    assert "collaborative" not in {p["kind"] for p in body["paths"]}  # nobody bought it yet
+    by_brand = [p for p in body["paths"] if p["kind"] == "brand"]
+    assert by_brand, body["paths"]
+    nodes = [(n["type"], n["id"]) for n in by_brand[0]["nodes"]]
+    assert nodes[0] == ("User", user) and nodes[2:] == [("Brand", listing["brand"]),
+                                                        ("Item", NEW_ITEM)]
+    assert session_store.read(by_brand[0]["cypher"]["query"], **by_brand[0]["cypher"]["params"])
+    assert by_brand[0]["weight"] > 0
+
+
+def test_an_item_with_no_edges_is_not_folded_in_nor_recommended(
+        app: Flask, listing: dict[str, Any], home: Settings, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It has nothing to take an embedding from and no reason path: it is left out until the
+    next training, and explaining it says the model does not know it."""
+    service = fold_now(app)
+    assert BARE_ITEM not in service.recommender.item_ids
+    client = app.test_client()
+    for user in sample_users()[:10]:
+        assert BARE_ITEM not in {r["item_id"] for r in recommended(client, user)}
+    assert client.get(f"/api/users/{listing['user']}/recommendations/{BARE_ITEM}"
+                      "/explanation").status_code == 404
+    monkeypatch.setenv("GRAPHREC_HOME", str(home.home))
+    monkeypatch.setenv("GRAPHREC_STORE_DIR", str(home.store_dir))
+    assert main(["explain", listing["user"], BARE_ITEM]) == 1
+    assert capsys.readouterr().err.strip().endswith(f"unknown item {BARE_ITEM!r}")
+
+
+def test_the_commands_recommend_explain_and_publish_a_new_item(
+        listing: dict[str, Any], home: Settings, session_store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(home.home))
+    monkeypatch.setenv("GRAPHREC_STORE_DIR", str(home.store_dir))
+    user = listing["user"]
+    assert main(["recommend", user, "--json"]) == 0
+    recs = json.loads(capsys.readouterr().out)["recommendations"]
+    rank = next(r["rank"] for r in recs if r["item_id"] == NEW_ITEM)
+    assert main(["explain", user, NEW_ITEM, "--top", "6"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{NEW_ITEM} for {user}: score ") and f"rank {rank}\n" in out
+    assert f"(Brand {listing['brand']})" in out
+    assert main(["publish", "--users", user, "--quiet"]) == 0
+    capsys.readouterr()
+    rows = session_store.read_text(
+        "MATCH (:User {id: $user})-[r:RECOMMENDED]->(:Item {id: $item}) RETURN r.rank AS rank",
+        user=user, item=NEW_ITEM)
+    assert rows == [{"rank": rank}]
+
+
+def test_a_purchase_of_a_folded_in_item_counts_in_the_history(
+        app: Flask, listing: dict[str, Any], session_store: GraphStore) -> None:
+    """A shopper whose only purchase is the new item gets recommendations from it, and its
+    brand and links are the reasons."""
+    fold_now(app)
+    session_store.write("ingest/users", rows=[{"id": "NEW-ITEM-BUYER"}])
+    session_store.write("ingest/purchases", rows=[{"user": "NEW-ITEM-BUYER", "item": NEW_ITEM,
+                                                   "seq": 1, "split": "live"}])
+    recs = recommended(app.test_client(), "NEW-ITEM-BUYER")
+    assert len(recs) == 10 and NEW_ITEM not in {r["item_id"] for r in recs}
+    assert all(r["reason"]["nodes"][1]["id"] == NEW_ITEM for r in recs)
+    # from its brand, category and links: nobody else bought it, so no co-buyer path
+    assert {r["reason"]["kind"] for r in recs} <= {"brand", "category", "also_bought",
+                                                   "also_viewed", "bought_together",
+                                                   "link_chain"}
+    for rec in recs:
+        reason = rec["reason"]
+        assert session_store.read(reason["cypher"]["query"], **reason["cypher"]["params"])
+
+
+def test_a_failed_read_keeps_the_last_fold_in(
+        app: Flask, listing: dict[str, Any], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    service = fold_now(app)
+    recommender, store = service.recommender, service.store
+    dead = open_store(unreachable(tmp_path), start_local=False, read_only=True)
+    service.store = dead
+    try:
+        with caplog.at_level(logging.WARNING, logger="graphrec.serving.service"):
+            service._fold_or_keep()
+    finally:
+        service.store = store
+        dead.close()
+    assert service.recommender is recommender and service.folded == 1
+    assert "new items not read, the 1 folded in before stay" in caplog.text

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -144,11 +145,12 @@ def trained(home: Settings) -> artifact.Artifact:
 
 @pytest.fixture(scope="module")
 def app(home: Settings) -> Iterator[Flask]:
-    """An app that loaded its model before any new item was ingested."""
+    """An app that loaded its model before any new item was ingested, and re-reads the graph
+    only when a test says so (:func:`fold_now`)."""
     apps = make_app(home)
     loaded = next(apps)
     with loaded.app_context():
-        get_engine().service()
+        get_engine().service().freshness.max_age = 3600
     yield loaded
     next(apps, None)
 
@@ -216,7 +218,10 @@ def fold_now(app: Flask) -> RecommendationService:
     with app.app_context():
         service = get_engine().service()
     service.freshness.max_age = 0
-    health = app.test_client().get("/api/health").get_json()["checks"]["model"]
+    try:
+        health = app.test_client().get("/api/health").get_json()["checks"]["model"]
+    finally:
+        service.freshness.max_age = 3600
     assert health["stale"] is True
     assert service._folder is not None
     service._folder.join(timeout=60)
@@ -325,3 +330,24 @@ def test_a_failed_read_keeps_the_last_fold_in(
         dead.close()
     assert service.recommender is recommender and service.folded == 1
     assert "new items not read, the 1 folded in before stay" in caplog.text
+
+
+def test_a_worker_folds_in_a_new_item_with_no_request_asking(
+        app: Flask, listing: dict[str, Any], session_store: GraphStore) -> None:
+    """The worker's watcher thread re-reads the graph's counts when they are due."""
+    with app.app_context():
+        service = get_engine().service()
+    folded = service.folded
+    session_store.write("ingest/items", rows=[{"id": "NEW-LISTING-2", "title": "Another",
+                                               "price": 2.0, "sales_rank": None}])
+    session_store.write("ingest/item_brands", rows=[{"item": "NEW-LISTING-2",
+                                                     "brand": listing["brand"]}])
+    service.freshness.max_age = 0.5
+    try:
+        deadline = time.monotonic() + 60
+        while "NEW-LISTING-2" not in service.recommender.item_ids:
+            assert time.monotonic() < deadline, "not folded in within 60 s"
+            time.sleep(0.2)
+    finally:
+        service.freshness.max_age = 3600
+    assert service.folded == folded + 1

@@ -14,7 +14,9 @@ A new model is picked up without a restart: a background thread of each worker l
 artifact's manifest (one ``stat`` every ``model_check_interval`` seconds); when ``graphrec
 train`` has replaced it, the thread loads the new service beside the old one and then swaps the
 reference, so no request waits on the load and each request finishes on the service it started
-with. A new artifact that fails to load is logged and the old model keeps serving.
+with. A new artifact that fails to load is logged and the old model keeps serving. The same
+thread has the service re-read the graph's counts when they are due, which folds in the items
+ingested since training.
 """
 from __future__ import annotations
 
@@ -210,6 +212,18 @@ class Engine:
         while not self._stop.wait(self._check_interval):
             if self.reload_if_changed() and not self._stop.wait(self._check_interval):
                 refreeze()  # by now the requests that were on the old service have finished
+            self._look_at_graph()
+
+    def _look_at_graph(self) -> None:
+        """Have the service re-read the graph's counts when they are due (its ``Freshness``),
+        which folds in the items ingested since training, here rather than in a request."""
+        service = self._service
+        if service is None:
+            return
+        try:
+            service.freshness.report()
+        except StoreUnavailable as exc:
+            log.warning("graph counts not read: %s", exc)
 
     def reload_if_changed(self) -> bool:
         """Load the artifact if it changed since the service was loaded, and swap it in.

@@ -333,6 +333,8 @@ class RecommendationService:
         except StoreUnavailable as exc:
             log.warning("new items not read, the %d folded in before stay: %s", self.folded,
                         exc)
+        except ValueError as exc:  # the artifact's graph does not fit its arrays
+            log.error("new items cannot be folded into this model (retrain): %s", exc)
 
     def _use(self, recommender: Recommender) -> None:
         """Serve ``recommender`` (the trained model, or one with new items folded in) with its

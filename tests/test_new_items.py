@@ -351,3 +351,17 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
     finally:
         service.freshness.max_age = 3600
     assert service.folded == folded + 1
+
+
+def test_closing_the_app_waits_for_a_fold_in_under_way(home: Settings, listing: dict[str, Any]
+                                                       ) -> None:
+    """Its query must not meet a closed driver (it did: "Driver closed" in the thread)."""
+    for app in make_app(home):
+        with app.app_context():
+            service = get_engine().service()
+        service.freshness.max_age = 0
+        app.test_client().get("/api/health")  # the counts are read: a fold-in starts
+        folder = service._folder
+        assert folder is not None
+    assert not folder.is_alive()
+    assert service._closed

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXTENSION = "graphrec"
+#: The longest :meth:`Engine.close` waits for a background thread to finish its query.
+CLOSE_WAIT = 10.0
 
 
 class ModelUnavailable(RuntimeError):
@@ -290,10 +292,19 @@ class Engine:
         self._suspect = True
 
     def close(self) -> None:
+        """Stop the background work that reads through the stores (bounded waits), then close
+        them."""
         self._stop.set()
         with self._lock:
             stores = [self._store, self._writer]
+            service, watcher = self._service, self._watcher
             self._store = self._writer = self._service = self._watcher = None
+        if self._pid == os.getpid():
+            if watcher is not None and watcher is not threading.current_thread():
+                watcher.join(timeout=CLOSE_WAIT)
+            if service is not None:
+                service.close(timeout=CLOSE_WAIT)
+        with self._lock:
             for store in stores:
                 if store is not None and self._pid == os.getpid():
                     store.close()

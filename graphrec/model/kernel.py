@@ -59,8 +59,8 @@ def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Seque
         index = np.asarray(edges[name], dtype=np.int64)
         src, dst = index[0] + offset[src_type], index[1] + offset[dst_type]
         keep = src != dst
-        key = np.unique(np.concatenate([src[keep] * num_nodes + dst[keep],
-                                        dst[keep] * num_nodes + src[keep]]))
+        key = _sorted_unique(np.concatenate([src[keep] * num_nodes + dst[keep],
+                                             dst[keep] * num_nodes + src[keep]]))
         row, col = key // num_nodes, key % num_nodes
         degree = np.bincount(row, minlength=num_nodes).astype(np.float32)
         scale = np.maximum(degree, 1) ** np.float32(-0.5)
@@ -74,6 +74,13 @@ def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Seque
     relation = np.concatenate(types or [empty])
     order = np.argsort(row * num_nodes + col, kind="stable")
     return row[order], col[order], value[order], relation[order]
+
+
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """``np.unique(keys)`` by sorting: numpy 2.4's hashing ``unique`` takes 2 s on the 800,000
+    keys of Beauty's links, a sort 0.03 s."""
+    keys = np.sort(keys)
+    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,7 @@ class RecommendationService:
         self.fold_in_background = fold_in_background
         self._folder: threading.Thread | None = None
         self._folder_lock = threading.Lock()
+        self._closed = False
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
 
     @classmethod
@@ -322,10 +323,18 @@ class RecommendationService:
             self._fold_or_keep()
             return
         with self._folder_lock:
-            if self._folder is None or not self._folder.is_alive():
+            if not self._closed and (self._folder is None or not self._folder.is_alive()):
                 self._folder = threading.Thread(target=self._fold_or_keep, daemon=True,
                                                 name="graphrec-fold-in")
                 self._folder.start()
+
+    def close(self, timeout: float) -> None:
+        """Fold in nothing more: wait for a fold-in under way (at most ``timeout`` seconds),
+        start none after; before the store is closed."""
+        with self._folder_lock:
+            self._closed, folder = True, self._folder
+        if folder is not None:
+            folder.join(timeout)
 
     def _fold_or_keep(self) -> None:
         try:

@@ -18,10 +18,10 @@ weights :math:`w_r`:
 
 The layer-0 row, the only learnt free vector of an item, is taken as the same neighbourhood sum
 as layer 1: an item's trained :math:`E_n` lies close to what its neighbours propagate to it (the
-training objective pulls linked items together). Measured by leaving trained items of the sample
-model out and folding them back in (the README's live section has the figures), this estimate
-ranks the item for its own buyers better than a zero row or the plain mean of the neighbours'
-rows.
+training objective pulls linked items together). Measured by folding trained items in again as
+second listings with the same edges (``benchmarks/fold_in.py``; the README's live section has
+the figures), this row ranks the new listing for the original's buyers far better than a zero
+row or the plain mean of the neighbours' rows.
 
 The trained nodes keep their layers: a new item receives from its neighbours and sends nothing
 back (retraining does that), so the scores of every trained item are unchanged. The result is a

@@ -123,6 +123,26 @@ def test_masking_a_folded_items_edge_takes_it_out_of_that_item_only(
                                                                   rel=1e-6)
 
 
+def test_masking_a_trained_edge_reaches_the_folded_item_that_receives_from_it(
+        trained_small: tuple[Propagated, GraphData]) -> None:
+    """Masking item 0's brand edge (2/√2 both ways, degrees as trained) takes 2/√2·4 from
+    item 0's layer 1 and 2/√2·1 from the brand's, and so changes the layer 2 of what receives
+    from them: item 1 (the user's purchase: 2/√2 from the brand, 0.5 from item 0) and item 2
+    (2/√3 from the brand, 0.5/√2 from item 0), which only a spread along the graph's columns
+    finds (the brand's and item 0's rows do not name item 2)."""
+    state, trained = trained_small
+    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]))
+    masking = EdgeMasking(folded)
+    brand_h1, item0_h1 = -math.sqrt(2) * 1, -math.sqrt(2) * 4
+    item1 = (math.sqrt(2) * brand_h1 + W_LINK * item0_h1) / 3
+    item2 = (W_BRAND / math.sqrt(3) * brand_h1 + W_LINK / math.sqrt(2) * item0_h1) / 3
+    mask = Mask(edges=frozenset({(0, 3, 0)}))  # (item 0, brand node, has_brand)
+    expected = float((folded.target[1, 0] + item1) * (folded.target[2, 0] + item2))
+    assert masking.score(np.array([1]), 2, mask) == pytest.approx(expected, rel=1e-6)
+    assert masking._batched_scores(np.array([1]), 2, [mask])[0] == pytest.approx(expected,
+                                                                                rel=1e-6)
+
+
 # --- against the store ----------------------------------------------------------------------
 
 NEW_ITEM = "NEW-LISTING-1"

@@ -1,7 +1,9 @@
-// Catalogue items the model was not trained on ($known: the model's item ids), with what folds
-// them into it: their brand, their leaf category and their item links either way.
+// Catalogue items the model was not trained on ($known: a map whose keys are the model's item
+// ids: a lookup per item, where `NOT i.id IN $list` compares each item with the whole list, 2.5 s
+// instead of 0.15 s on Beauty's 12,101 items on the local store), with what folds them into it:
+// their brand, their leaf category and their item links either way.
 MATCH (i:Item)
-WHERE i.external IS NULL AND NOT i.id IN $known
+WHERE i.external IS NULL AND $known[i.id] IS NULL
 OPTIONAL MATCH (i)-[:HAS_BRAND]->(b:Brand)
 OPTIONAL MATCH (i)-[:IN_CATEGORY]->(c:Category)
 OPTIONAL MATCH (i)-[out:ALSO_BOUGHT|ALSO_VIEWED|BOUGHT_TOGETHER]->(o:Item)

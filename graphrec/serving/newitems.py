@@ -32,7 +32,7 @@ Row = Mapping[str, Any]
 def read_new_items(store: GraphStore, known: Sequence[str]) -> list[dict[str, Any]]:
     """The catalogue items that are not among ``known`` (the model's item ids), each with its
     brand, leaf category and links (``[relation, other item id]`` either way), in one query."""
-    return store.read_once("service/new_items", known=list(known))
+    return store.read_once("service/new_items", known=dict.fromkeys(known, True))
 
 
 def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import logging
 import math
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, 
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore, open_store
 from tests.test_web import make_app, sample_users, train_sample, unreachable, without_model
+from tests.waiting import wait_for
 from web.engine import get_engine
 
 # --- the formula, by hand -------------------------------------------------------------------
@@ -364,10 +364,8 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
                                                      "brand": listing["brand"]}])
     service.freshness.max_age = 0.5
     try:
-        deadline = time.monotonic() + 60
-        while "NEW-LISTING-2" not in service.recommender.item_ids:
-            assert time.monotonic() < deadline, "not folded in within 60 s"
-            time.sleep(0.2)
+        wait_for(lambda: "NEW-LISTING-2" in service.recommender.item_ids,
+                 "the new item folded in by the watcher", timeout=60)
     finally:
         service.freshness.max_age = 3600
     assert service.folded == folded + 1

@@ -1,7 +1,7 @@
 // Catalogue items the model was not trained on ($known: a map whose keys are the model's item
-// ids: a lookup per item, where `NOT i.id IN $list` compares each item with the whole list, 2.5 s
-// instead of 0.15 s on Beauty's 12,101 items on the local store), with what folds them into it:
-// their brand, their leaf category and their item links either way.
+// ids, one lookup an item, where `NOT i.id IN $list` compares each item with the whole list: see
+// benchmarks/results/NOTES.md), with what folds them into it: their brand, their leaf category
+// and their item links either way.
 MATCH (i:Item)
 WHERE i.external IS NULL AND $known[i.id] IS NULL
 OPTIONAL MATCH (i)-[:HAS_BRAND]->(b:Brand)

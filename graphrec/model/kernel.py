@@ -77,8 +77,8 @@ def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Seque
 
 
 def _sorted_unique(keys: np.ndarray) -> np.ndarray:
-    """``np.unique(keys)`` by sorting: numpy 2.4's hashing ``unique`` takes 2 s on the 800,000
-    keys of Beauty's links, a sort 0.03 s."""
+    """``np.unique(keys)`` by sorting: numpy 2.4's hashing ``unique`` is some 80 times slower
+    on these keys (``benchmarks/results/NOTES.md``)."""
     keys = np.sort(keys)
     return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
 

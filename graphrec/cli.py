@@ -310,6 +310,7 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
 
     from graphrec.dataset import GraphData
     from graphrec.evaluation import benchmark
+    from graphrec.evaluation.path_quality import purchase_order
     from ingest.detect import read_catalogue
     from ingest.frames import catalogue_frames
     from ingest.rejects import summarise
@@ -333,10 +334,16 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
         torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else benchmark.results_path(
         benchmark.catalogue_name(args.data))
+    order = purchase_order(data, frames.purchases)
     try:
-        benchmark.run_benchmark(data, models, out, source=args.data, seed=args.seed,
-                                merge=not args.no_merge)
-    except benchmark.ResultsMismatch as exc:
+        if args.explanations_only:
+            benchmark.run_explanations(data, args.explanations_only, out, source=args.data,
+                                       seed=args.seed, order=order)
+        else:
+            benchmark.run_benchmark(data, models, out, source=args.data, seed=args.seed,
+                                    merge=not args.no_merge, save_model=args.save_model,
+                                    order=order)
+    except (benchmark.ResultsMismatch, benchmark.ModelMismatch) as exc:
         raise CommandError(f"{exc} (--out FILE, or --no-merge)") from None
     return 0
 
@@ -463,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=positive_int, help="torch threads")
     bench.add_argument("--no-merge", action="store_true",
                        help="replace the results file instead of adding to it")
+    bench.add_argument("--save-model", metavar="DIR",
+                       help="keep graphrec's trained model there (an artifact)")
+    bench.add_argument("--explanations-only", metavar="MODEL_DIR",
+                       help="measure only the explanations of a model saved with --save-model "
+                            "on this catalogue, and write them into the results")
     bench.set_defaults(handler=cmd_benchmark)
 
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")

@@ -16,8 +16,9 @@ from ingest.records import Catalogue
 @dataclass(frozen=True)
 class CatalogueFrames:
     """``items`` (``item_id, title, brand, categories``), ``users`` (``user_id``),
-    ``purchases`` (``user_id, item_id, split``) and ``links`` (``item_id, relation,
-    other_item_id``, relation in lower case as in ``item_links.csv``)."""
+    ``purchases`` (``user_id, item_id, split, seq``; ``seq`` ``None`` where unknown) and
+    ``links`` (``item_id, relation, other_item_id``, relation in lower case as in
+    ``item_links.csv``)."""
 
     items: pd.DataFrame
     users: pd.DataFrame
@@ -31,8 +32,8 @@ def catalogue_frames(catalogue: Catalogue) -> CatalogueFrames:
         [(i.id, i.title or "", i.brand or "", "|".join(i.categories)) for i in catalogue.items],
         columns=["item_id", "title", "brand", "categories"])
     purchases = pd.DataFrame(
-        [(p.user_id, p.item_id, p.split) for p in catalogue.purchases],
-        columns=["user_id", "item_id", "split"])
+        [(p.user_id, p.item_id, p.split, p.seq) for p in catalogue.purchases],
+        columns=["user_id", "item_id", "split", "seq"])
     links = pd.DataFrame(
         [(link.item_id, link.relation.lower(), link.other_item_id) for link in catalogue.links],
         columns=["item_id", "relation", "other_item_id"])

@@ -1,14 +1,23 @@
 """``graphrec benchmark`` on the sample: graphrec's row carries its latency, and the JSON its
-explanation report (coverage, fidelity, latency)."""
+explanation report (coverage, fidelity, necessity, sufficiency, LIR/SEP/ETD, latency), which a
+saved model reproduces without training."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from graphrec.evaluation.benchmark import format_explanations, run_benchmark
+from graphrec.cli import main
+from graphrec.evaluation.benchmark import (
+    ModelMismatch,
+    format_explanations,
+    run_benchmark,
+    run_explanations,
+)
 from graphrec.model.train import KGRecRecommender, TrainConfig
 from tests.conftest import SAMPLE
+from tests.test_model import paired_catalogue
 
 
 def fast_graphrec(seed: int) -> KGRecRecommender:
@@ -17,10 +26,16 @@ def fast_graphrec(seed: int) -> KGRecRecommender:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("bench") / "beauty.json"
+def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture(scope="module")
+def written(bench_dir: Path) -> dict:
+    out = bench_dir / "beauty.json"
     name = "tests.test_benchmark_explanations:fast_graphrec"
-    run_benchmark(SAMPLE, ["popularity", name], out, log=lambda line: None, explain=name)
+    run_benchmark(SAMPLE, ["popularity", name], out, log=lambda line: None, explain=name,
+                  save_model=bench_dir / "model")
     run_benchmark(SAMPLE, ["popularity"], out, log=lambda line: None)  # merging keeps it
     return json.loads(out.read_text())
 
@@ -38,6 +53,17 @@ def test_explanation_report_is_recorded(written: dict) -> None:
         report["rank_drop_top_mean"] / report["rank_drop_random_mean"])
     assert 0 < report["top3_masked_out_of_top10"] <= 1
     assert 0 < report["latency_ms_p50"] <= report["latency_ms_p99"]
+
+
+def test_necessity_sufficiency_and_path_quality_are_recorded(written: dict) -> None:
+    report = written["explanations"]
+    assert report["necessity_pairs"] == 1000
+    # masking the top path takes an item out less often than masking the top three
+    assert 0 < report["necessity"] <= report["top3_masked_out_of_top10"] <= 1
+    assert 0 < report["sufficiency"] <= 1
+    # the sample has purchase times, so every figure is measured, each a mean in [0, 1]
+    assert all(0 < report[name] < 1 for name in ("lir", "sep", "etd"))
+    assert report["path_quality_paths"] == 10 * report["path_quality_lists"] > 10_000 / 10
 
 
 def test_graphrec_row_has_its_one_user_latency(written: dict) -> None:
@@ -64,3 +90,21 @@ def test_explanation_summary_line_has_every_figure(written: dict) -> None:
     assert f"coverage {report['coverage']:.2%}" in line
     assert f"fidelity ratio {report['fidelity_ratio']:.2f}" in line
     assert f"p99 {report['latency_ms_p99']:.1f} ms" in line
+
+
+def test_a_saved_model_gives_the_same_report_without_training(written: dict,
+                                                              bench_dir: Path) -> None:
+    out = bench_dir / "explained.json"
+    out.write_text(json.dumps(written))
+    assert main(["benchmark", "--data", str(SAMPLE), "--explanations-only",
+                 str(bench_dir / "model"), "--out", str(out)]) == 0
+    again = json.loads(out.read_text())
+    assert again["models"] == written["models"]  # the rows stay as they were
+    for name, value in written["explanations"].items():
+        if not name.startswith("latency"):
+            assert again["explanations"][name] == pytest.approx(value), name
+
+
+def test_a_model_of_other_data_is_refused(written: dict, bench_dir: Path) -> None:
+    with pytest.raises(ModelMismatch, match="trained on other data"):
+        run_explanations(paired_catalogue(), bench_dir / "model", log=lambda line: None)

@@ -20,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
 from graphrec.evaluation.baselines.base import Baseline
 from graphrec.evaluation.evaluate import evaluate
 from graphrec.evaluation.fidelity import explanation_report
+from graphrec.evaluation.path_quality import purchase_order, read_purchases
 from graphrec.explain.paths import PathFinder
+from graphrec.model import artifact
 from graphrec.model.kgrec import KGRec
 
 ModelFactory = Callable[[int], Baseline]
@@ -113,6 +116,10 @@ RESULTS_DIR = Path("benchmarks/results")
 
 class ResultsMismatch(RuntimeError):
     """The results file holds another catalogue's results; merging would mix them."""
+
+
+class ModelMismatch(RuntimeError):
+    """A saved model was trained on other data than the catalogue it is asked to explain."""
 
 
 def catalogue_name(path: str | Path) -> str:
@@ -221,7 +228,16 @@ def format_explanations(report: dict[str, Any]) -> str:
             f"{report['fidelity_pairs_several_history_items']} whose paths span several "
             "history items); "
             f"top 3 masked → out of the top 10 for {report['top3_masked_out_of_top10']:.1%}; "
+            f"necessity {report['necessity']:.1%}, sufficiency {report['sufficiency']:.1%} "
+            f"({report['necessity_pairs']} pairs); LIR {_figure(report['lir'])}, "
+            f"SEP {_figure(report['sep'])}, ETD {_figure(report['etd'])} "
+            f"({report['path_quality_lists']:,} lists); "
             f"latency p50 {report['latency_ms_p50']:.1f} ms, p99 {report['latency_ms_p99']:.1f} ms")
+
+
+def _figure(value: float | None) -> str:
+    """A path-quality figure, or a dash where it could not be measured (LIR without times)."""
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -266,7 +282,9 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
                   out_path: str | Path | None = None, *, source: str | Path | None = None,
                   seed: int = 0, k: int = 10, merge: bool = True,
                   log: Callable[[str], None] = print,
-                  explain: str | None = "graphrec") -> dict[str, Any]:
+                  explain: str | None = "graphrec",
+                  save_model: str | Path | None = None,
+                  order: sp.csr_matrix | None = None) -> dict[str, Any]:
     """Fit and evaluate ``models`` on ``catalogue``; print a table, write JSON to ``out_path``.
 
     ``catalogue`` is the data itself, or a folder of canonical CSV files to read; ``source``
@@ -276,12 +294,17 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
     ablation) is added without refitting the rest; results of another catalogue there are an
     error (:class:`ResultsMismatch`), found before any model is fitted. The model named
     ``explain`` (graphrec's) also gets its one-user top-10 latency and the explanation report
-    (:mod:`graphrec.evaluation.fidelity`).
+    (:mod:`graphrec.evaluation.fidelity`); with ``save_model`` its trained model is kept there as
+    an artifact (:mod:`graphrec.model.artifact`), so its explanations can be measured again
+    without training (:func:`run_explanations`). ``order`` holds the times of the train
+    purchases (:func:`~graphrec.evaluation.path_quality.purchase_order`; read from the folder
+    when ``catalogue`` is one) for the explanations' LIR.
     """
     if isinstance(catalogue, GraphData):
         data = catalogue
     else:
         data = GraphData.from_csv_dir(catalogue)
+        order = purchase_order(data, read_purchases(catalogue)) if order is None else order
         source = catalogue if source is None else source
     dataset = dataset_summary(data, "" if source is None else source)
     out = Path(out_path) if out_path is not None else None
@@ -299,10 +322,13 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
             log(f"{name}: served (explainable items only) ndcg@{k} "
                 f"{row['served'][f'ndcg@{k}']:.2f}")
             kgrec = model.model  # type: ignore[attr-defined]  # graphrec's: KGRecRecommender
+            if save_model is not None:
+                artifact.save(save_model, kgrec, data, config={"benchmark_seed": seed})
+                log(f"{name}: model saved in {save_model}")
             row.update(top_k_latency(kgrec, data, k))
             log(f"{name}: top-{k} of one user {row['top10_ms_mean']:.2f} ms mean, "
                 f"{row['top10_ms_p99']:.2f} ms p99 over {data.num_users:,} users")
-            explanations = explanation_report(kgrec, data, k=k, progress=log)
+            explanations = explanation_report(kgrec, data, k=k, progress=log, order=order)
         log(f"{name}: ndcg@{k} {row[f'ndcg@{k}']:.2f}  fit {row['fit_seconds']:.1f}s  "
             f"eval {row['eval_seconds']:.1f}s  {row['params']}")
         # written after every model, so a long run that stops keeps what it measured
@@ -314,5 +340,39 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
     if payload.get("explanations"):
         log(format_explanations(payload["explanations"]))
     if out is not None:
+        log(f"wrote {out}")
+    return payload
+
+
+def run_explanations(data: GraphData, model_dir: str | Path, out_path: str | Path | None = None,
+                     *, source: str | Path = "", seed: int = 0, k: int = 10,
+                     log: Callable[[str], None] = print,
+                     order: sp.csr_matrix | None = None) -> dict[str, Any]:
+    """The explanation report (:func:`~graphrec.evaluation.fidelity.explanation_report`) of the
+    model saved in ``model_dir`` (``run_benchmark(save_model=...)``, or ``graphrec train``'s
+    artifact of the same data), written as the ``explanations`` of ``out_path``; the models'
+    rows already there stay as they are.
+
+    Raises:
+        ModelMismatch: the model was trained on other data than ``data``.
+        ResultsMismatch: ``out_path`` holds the results of another catalogue.
+    """
+    saved = artifact.load(model_dir)
+    dataset = dataset_summary(data, source)
+    if saved.fingerprint != dataset["fingerprint"]:
+        raise ModelMismatch(f"{model_dir} was trained on other data (fingerprint "
+                            f"{saved.fingerprint}; this catalogue is {dataset['fingerprint']})")
+    out = Path(out_path) if out_path is not None else None
+    previous: dict[str, Any] = {"dataset": dataset, "seed": seed, "k": k}
+    if out is not None and out.exists():
+        _previous(out, dataset, seed)  # another catalogue's results: an error before measuring
+        previous = json.loads(out.read_text())
+    report = explanation_report(saved.load_model(), data, seed=seed, k=k, progress=log,
+                                order=order)
+    payload = {**previous, "explanations": {**report, "model": str(model_dir), "seed": seed}}
+    log(format_explanations(report))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n")
         log(f"wrote {out}")
     return payload

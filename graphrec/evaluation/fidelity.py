@@ -1,4 +1,5 @@
-"""How good the explanations are, measured on a trained model: coverage, fidelity, latency.
+"""How good the explanations are, measured on a trained model: coverage, fidelity, necessity,
+sufficiency, what the lists read like, latency.
 
 - Coverage: the share of the top-10 recommendations of every user with a test purchase that
   have at least one candidate reason path. graphrec serves only such items
@@ -11,25 +12,36 @@
   a ranking that follows the model gives well above 1). Every path's edges include the
   ``BOUGHT`` edge of its history item, so two paths through the same item share most of their
   effect; the ratio is also given over the pairs whose candidates go through two or more
-  history items, where the choice of path can matter most. Masking the top three paths
-  together also tells how often the item leaves the top 10.
+  history items, where the choice of path can matter most.
+- Necessity: the share of the sampled pairs whose item leaves the top 10 when the edges of the
+  reason shown first are masked. Sufficiency: the share that stays in the top 10 when, of the
+  user's purchases, only those the three reasons shown start from are kept. Both use the
+  masking that weighs the paths (:class:`graphrec.explain.attribution.EdgeMasking`); a rank is
+  the model's, among the items the user did not buy. Masking the three shown reasons together
+  also tells how often the item leaves the top 10.
+- LIR, SEP, ETD of the served lists (:mod:`graphrec.evaluation.path_quality`).
 - Latency: one explanation (candidates, their weights by masking, the JSON of the top three)
   p50/p99 over the same pairs, in process; the HTTP benchmark adds the store and the server.
 """
 from __future__ import annotations
 
+import functools
+import operator
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
 from graphrec.evaluation.evaluate import Keep, top_k
+from graphrec.evaluation.path_quality import PathQuality
 from graphrec.explain.attribution import Mask
-from graphrec.explain.paths import PathFinder
+from graphrec.explain.paths import PathFinder, ReasonPath
 from graphrec.explain.ranker import PathRanker, WeightedPath
-from graphrec.explain.reasons import describe
+from graphrec.explain.reasons import ShownPath, describe, distinct
 from graphrec.model.kgrec import KGRec
 
 Progress = Callable[[str], None]
@@ -50,26 +62,54 @@ def coverage(ranker: PathRanker, users: np.ndarray, ranked: np.ndarray) -> float
     return covered / int((ranked >= 0).sum())
 
 
-def _rank_drops(ranker: PathRanker, user: int, item: int, weighted: list[WeightedPath],
-                rng: np.random.Generator) -> tuple[int, int, int, int] | None:
-    """``(rank drop of the top path, of a random other path, rank with the top 3 masked,
-    how many history items the candidates go through)`` for the ranked paths ``weighted``."""
-    if len(weighted) < 2:
-        return None
-    masking, history = ranker.masking, ranker.paths.history(user)
-    masks = [masking.path_mask(path) for _, path in weighted]
-    base = masking.score_rank(history, item)
-    top = masking.score_rank(history, item, masks[0]) - base
-    other = masking.score_rank(history, item, masks[int(rng.integers(1, len(masks)))]) - base
-    top3 = masking.score_rank(history, item,
-                              masks[0] | masks[1] | (masks[2] if len(masks) > 2 else Mask()))
-    return top, other, top3, len({path.via_item for _, path in weighted})
+@dataclass(frozen=True)
+class PairRanks:
+    """Where one served item ranks (1 = first, among the items the user did not buy) with parts
+    of its explanation masked; ``random`` is ``None`` for a pair with a single candidate path."""
+
+    base: int
+    top: int
+    random: int | None
+    top3: int
+    only_top3: int
+    history_items: int
+
+
+def pair_ranks(ranker: PathRanker, history: np.ndarray, item: int,
+               candidates: list[WeightedPath], served: list[ShownPath],
+               rng: np.random.Generator) -> PairRanks:
+    """The ranks of ``item`` for a user who bought ``history``: with its top path's edges
+    masked (necessity), with those of a random other of its ``candidates`` (every path, strongest
+    first; fidelity's comparison), with those of the ``served`` reasons (the top three shown),
+    and with every purchase but those the served reasons start from taken out of the user's
+    history (sufficiency: their ``BOUGHT`` edges are the only ones of the user's kept; the
+    graph's own edges stay)."""
+    masking = ranker.masking
+    masks = [masking.path_mask(path) for _, path in served]
+    shown = functools.reduce(operator.or_, masks)
+    others = frozenset(int(i) for i in history) - {path.via_item for _, path in served}
+    random = (masking.score_rank(history, item, masking.path_mask(
+        candidates[int(rng.integers(1, len(candidates)))][1])) if len(candidates) > 1 else None)
+    return PairRanks(base=masking.score_rank(history, item),
+                     top=masking.score_rank(history, item, masks[0]),
+                     random=random, top3=masking.score_rank(history, item, shown),
+                     only_top3=masking.score_rank(history, item, Mask(history=others)),
+                     history_items=len({path.via_item for _, path in candidates}))
+
+
+def top_path(ranker: PathRanker, user: int, item: int) -> ReasonPath:
+    """The reason the service shows first for a pair (the strongest candidate)."""
+    return ranker.ranked(ranker.paths.history(user), item, user)[0][1]
 
 
 def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: int = 0,
-                       k: int = 10, progress: Progress | None = None) -> dict[str, Any]:
+                       k: int = 10, progress: Progress | None = None,
+                       order: sp.csr_matrix | None = None, lists: int = 2000
+                       ) -> dict[str, Any]:
     """Coverage over every test user's top ``k`` as served, and over the model's own top ``k``;
-    fidelity and latency on ``pairs`` of the served recommendations."""
+    fidelity, necessity, sufficiency and latency on ``pairs`` of the served recommendations;
+    LIR, SEP and ETD (:mod:`graphrec.evaluation.path_quality`) of the served lists of ``lists``
+    users, ``order`` giving the times of their purchases (LIR is ``None`` without it)."""
     say = progress or (lambda line: None)
     ranker = PathRanker(model.eval().propagated(), PathFinder(data))
     users, unfiltered = recommendations(model, data, k)
@@ -81,29 +121,53 @@ def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: i
         f"({model_share:.2%} of the model's top {k} before passing over unexplained items)")
     rng = np.random.default_rng(seed)
     chosen = rng.choice(served, min(pairs, served.size), replace=False)
-    times, drops = [], []
+    times, measured = [], []
     for n, flat in enumerate(chosen, start=1):
         user, item = int(users[flat // k]), int(ranked.flat[flat])
+        history = ranker.paths.history(user)
         started = time.perf_counter()
-        weighted = ranker.ranked(ranker.paths.history(user), item, user)
-        [describe(path, data, {}, weight) for weight, path in weighted[:3]]
+        candidates = ranker.ranked(history, item, user)
+        reasons = distinct(candidates, data, {}, 3)
+        [describe(path, data, {}, weight) for weight, path in reasons]
         times.append((time.perf_counter() - started) * 1000)
-        result = _rank_drops(ranker, user, item, weighted, rng)
-        if result is not None:
-            drops.append(result)
+        measured.append(pair_ranks(ranker, history, item, candidates, reasons, rng))
         if n % 250 == 0:
             say(f"explanations: {n}/{len(chosen)} pairs")
-    top, other, top3, via = (np.array(column, dtype=float) for column in zip(*drops))
-    several = via >= 2
-    return {"coverage": share, "recommendations": int(served.size),
-            "coverage_unfiltered": model_share, "short_lists": int((ranked[:, -1] < 0).sum()),
-            "fidelity_ratio": _ratio(top, other),
-            "fidelity_ratio_several_history_items": _ratio(top[several], other[several]),
+    report = {"coverage": share, "recommendations": int(served.size),
+              "coverage_unfiltered": model_share, "short_lists": int((ranked[:, -1] < 0).sum()),
+              **masking_figures(measured, k), "latency_ms_p50": float(np.percentile(times, 50)),
+              "latency_ms_p99": float(np.percentile(times, 99)), "latency_pairs": len(times)}
+    sampled = rng.choice(len(users), min(lists, len(users)), replace=False)
+    say(f"explanations: LIR, SEP and ETD of {len(sampled):,} users' served lists")
+    shown = [(int(users[row]), [top_path(ranker, int(users[row]), int(item))
+                                for item in ranked[row] if item >= 0]) for row in sampled]
+    return {**report, **PathQuality(data, order).report(shown)}
+
+
+def masking_figures(measured: list[PairRanks], k: int = 10) -> dict[str, Any]:
+    """Fidelity (mean rank drop of the top path over that of a random other, over the pairs
+    with two or more candidates), necessity (share of pairs out of the top ``k`` once their top
+    path is masked), sufficiency (share still in the top ``k`` with only their top three paths'
+    purchases kept) and how often masking the top three takes an item out of the top ``k``."""
+    base = np.array([m.base for m in measured], dtype=float)
+    top = np.array([m.top for m in measured], dtype=float) - base
+    both = [m for m in measured if m.random is not None]
+    drop_top = np.array([m.top - m.base for m in both], dtype=float)
+    drop_random = np.array([(m.random or 0) - m.base for m in both], dtype=float)
+    several = np.array([m.history_items >= 2 for m in both], dtype=bool)
+    return {"fidelity_ratio": _ratio(drop_top, drop_random),
+            "fidelity_ratio_several_history_items": _ratio(drop_top[several],
+                                                           drop_random[several]),
             "fidelity_pairs_several_history_items": int(several.sum()),
-            "rank_drop_top_mean": float(top.mean()), "rank_drop_random_mean": float(other.mean()),
-            "top3_masked_out_of_top10": float((top3 > k).mean()),
-            "fidelity_pairs": len(drops), "latency_ms_p50": float(np.percentile(times, 50)),
-            "latency_ms_p99": float(np.percentile(times, 99)), "latency_pairs": len(times)}
+            "rank_drop_top_mean": float(drop_top.mean()) if len(both) else float("nan"),
+            "rank_drop_random_mean": float(drop_random.mean()) if len(both) else float("nan"),
+            "fidelity_pairs": len(both),
+            "necessity": float(np.mean([m.top > k for m in measured])),
+            "sufficiency": float(np.mean([m.only_top3 <= k for m in measured])),
+            "necessity_pairs": len(measured),
+            "top_path_rank_drop_mean_all_pairs": float(top.mean()),
+            "top3_masked_out_of_top10": float(np.mean([m.top3 > k for m in measured])),
+            "base_rank_within_top10": float(np.mean(base <= k))}
 
 
 def _ratio(top: np.ndarray, other: np.ndarray) -> float:

@@ -369,7 +369,7 @@ def run_explanations(data: GraphData, model_dir: str | Path, out_path: str | Pat
         previous = json.loads(out.read_text())
     report = explanation_report(saved.load_model(), data, seed=seed, k=k, progress=log,
                                 order=order)
-    payload = {**previous, "explanations": {**report, "model": str(model_dir), "seed": seed}}
+    payload = {**previous, "explanations": {**report, "model": saved.version, "seed": seed}}
     log(format_explanations(report))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

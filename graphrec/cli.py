@@ -21,6 +21,10 @@ from graphrec.store.writelock import WriterBusy, writer_lock
 from ingest.errors import CatalogueError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from graphrec.dataset import GraphData
+    from graphrec.model.warmstart import WarmStart
     from graphrec.serving.publish import PublishReport
     from graphrec.serving.service import RecommendationService
 
@@ -131,23 +135,33 @@ def _print_load_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    train_model(settings, epochs=args.epochs, seed=args.seed, device=args.device, quiet=args.quiet)
+    train_model(settings, epochs=args.epochs, seed=args.seed, device=args.device, quiet=args.quiet,
+                warm_start=args.warm_start)
     return 0
 
 
 def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
-          device: str | None = None, quiet: bool = False) -> None:
-    """Train on the graph in the store and save the model (``epochs``: at most that many)."""
+          device: str | None = None, quiet: bool = False, warm_start: bool = False) -> None:
+    """Train on the graph in the store and save the model (``epochs``: at most that many;
+    ``warm_start``: from the current model's weights)."""
     from graphrec.model.pipeline import train_from_store
     from graphrec.model.train import TrainConfig
 
     config = TrainConfig(seed=seed, device=device)
     if epochs:
         config = replace(config, max_epochs=epochs)
+    start = _current_weights(settings) if warm_start else None
+    if start is not None and start.embedding_dim != config.embedding_dim:
+        raise CommandError(f"--warm-start: the current model has {start.embedding_dim} "
+                           f"dimensions, this training {config.embedding_dim}")
     with open_store(settings) as store, RowProgress(None, enabled=not quiet) as bar:
         report = train_from_store(store, settings, config, export_progress=bar,
-                                  say=None if quiet else print)
+                                  say=None if quiet else print, warm_start=start)
     speed, log = report.export, report.training
+    if log.warm_start is not None:
+        print(f"warm start: {log.warm_start['known']:,} nodes kept their trained embedding, "
+              f"{log.warm_start['from_neighbours']:,} new ones started from their neighbours' "
+              f"mean, {log.warm_start['random']:,} at random")
     print(f"read the graph: {speed['rows']:,} rows in {speed['seconds']:.1f}s "
           f"({speed['rows_per_s']:,.0f} rows/s); {report.counts['users']:,} users, "
           f"{report.counts['items']:,} items, {report.counts['train']:,} train purchases")
@@ -156,6 +170,20 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
           f"device {log.device})")
     if report.test:
         print("test split: " + ", ".join(f"{k} {v:.2f}%" for k, v in report.test.items()))
+
+
+def _current_weights(settings: Settings) -> WarmStart:
+    """The saved model's weights for ``--warm-start``, or a CommandError saying why not."""
+    from graphrec.model.artifact import ArtifactError
+    from graphrec.model.pipeline import current_weights
+
+    try:
+        return current_weights(settings)
+    except FileNotFoundError:
+        raise CommandError("--warm-start: no trained model to start from; run graphrec train "
+                           "first") from None
+    except ArtifactError as exc:
+        raise CommandError(f"--warm-start: {exc}") from None
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
@@ -309,13 +337,13 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
     import torch
 
     from graphrec.dataset import GraphData
-    from graphrec.evaluation import benchmark
+    from graphrec.evaluation import benchmark, coldstart
     from graphrec.evaluation.path_quality import purchase_order
     from ingest.detect import read_catalogue
     from ingest.frames import catalogue_frames
     from ingest.rejects import summarise
 
-    models = args.models or benchmark.ALL_MODELS
+    models = args.models or (coldstart.MODELS if args.cold_start else benchmark.ALL_MODELS)
     for name in models:
         try:
             benchmark.resolve_model(name)
@@ -336,7 +364,9 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
         benchmark.catalogue_name(args.data))
     order = purchase_order(data, frames.purchases)
     try:
-        if args.explanations_only:
+        if args.cold_start:
+            _cold_start(data, frames.purchases, models, out, args)
+        elif args.explanations_only:
             benchmark.run_explanations(data, args.explanations_only, out, source=args.data,
                                        seed=args.seed, order=order)
         else:
@@ -346,6 +376,24 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
     except (benchmark.ResultsMismatch, benchmark.ModelMismatch) as exc:
         raise CommandError(f"{exc} (--out FILE, or --no-merge)") from None
     return 0
+
+
+def _cold_start(data: GraphData, purchases: pd.DataFrame, models: Sequence[str], out: Path,
+                args: argparse.Namespace) -> None:
+    """``--cold-start``: the protocol of :mod:`graphrec.evaluation.coldstart`, written under
+    ``"cold_start"`` in the results file beside the rows already there."""
+    from graphrec.evaluation import benchmark, coldstart
+
+    for name in models:
+        if not hasattr(benchmark.resolve_model(name)(args.seed), "score_history"):
+            raise CommandError(f"{name} scores only the users it was fitted with: cold start "
+                               f"folds users in (e.g. {', '.join(coldstart.MODELS)})")
+    dataset = benchmark.dataset_summary(data, args.data)
+    benchmark.check_catalogue(out, dataset)
+    order = coldstart.history_order(data, purchases)
+    coldstart.run_cold_start(data, order, models, seed=args.seed, save=lambda section: (
+        benchmark.write_section(out, dataset, "cold_start", section)))
+    print(f"wrote {out}")
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
@@ -429,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="at most this many epochs")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    train.add_argument("--warm-start", action="store_true",
+                       help="start from the current model's weights (new items from their "
+                            "neighbours' mean) instead of a random initialisation")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(handler=cmd_train)
 
@@ -475,6 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--explanations-only", metavar="MODEL_DIR",
                        help="measure only the explanations of a model saved with --save-model "
                             "on this catalogue, and write them into the results")
+    bench.add_argument("--cold-start", action="store_true",
+                       help="the cold-start protocol: held-out users and items, folded in "
+                            "(default models: popularity itemknn ease graphrec); written under "
+                            "\"cold_start\" in the results file, beside its rows")
     bench.set_defaults(handler=cmd_benchmark)
 
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")

@@ -278,6 +278,31 @@ def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: 
     return payload
 
 
+def check_catalogue(out_path: str | Path, dataset: dict[str, Any]) -> None:
+    """Raise :class:`ResultsMismatch` when ``out_path`` holds another catalogue's results."""
+    if Path(out_path).exists():
+        _previous(Path(out_path), dataset, seed=0)
+
+
+def write_section(out_path: str | Path, dataset: dict[str, Any], name: str,
+                  section: dict[str, Any]) -> Path:
+    """Put ``section`` under ``name`` in the results file, keeping everything else there (the
+    models' rows whatever their seed); a new file gets the dataset summary too.
+
+    Raises:
+        ResultsMismatch: the file holds results of a catalogue with another fingerprint.
+    """
+    out = Path(out_path)
+    payload: dict[str, Any] = {"dataset": dataset}
+    if out.exists():
+        check_catalogue(out, dataset)
+        payload = json.loads(out.read_text())
+    payload[name] = section
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    return out
+
+
 def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BASELINES,
                   out_path: str | Path | None = None, *, source: str | Path | None = None,
                   seed: int = 0, k: int = 10, merge: bool = True,

@@ -86,6 +86,7 @@ class TrainingLog:
     validation: dict[str, float] = field(default_factory=dict)
     seconds_total: float = 0.0
     device: str = "cpu"
+    warm_start: dict[str, int] | None = None
 
     @property
     def train_seconds(self) -> float:
@@ -116,7 +117,8 @@ class TrainingLog:
                 "seconds_total": round(self.seconds_total, 2),
                 "seconds_per_epoch": round(1 / self.epochs_per_second, 3)
                 if self.epochs_per_second else None,
-                "device": self.device, "epochs": [dataclasses.asdict(r) for r in self.epochs]}
+                "device": self.device, "warm_start": self.warm_start,
+                "epochs": [dataclasses.asdict(r) for r in self.epochs]}
 
 
 Say = Callable[[str], None]
@@ -138,19 +140,25 @@ def _epoch(run: Run, number: int, phase: str) -> EpochRecord:
 
 
 def fit(start: Callable[[GraphData], R], data: GraphData, schedule: Schedule, *, seed: int,
-        device: str = "cpu", progress: Say | None = None) -> tuple[R, TrainingLog]:
+        device: str = "cpu", progress: Say | None = None, epochs: int | None = None
+        ) -> tuple[R, TrainingLog]:
     """Train ``start(split)`` with early stopping, then refit ``start(data)`` or keep the best
     validation state; ``(run, log)``.
 
     ``start`` builds a run on a data set (the validation split, then all of train); torch is
     seeded with ``seed`` before each call, inside a fork of its global generator, so the
-    caller's stream is left as it was. ``progress`` receives one line per epoch.
+    caller's stream is left as it was. ``progress`` receives one line per epoch. ``epochs``:
+    no validation run, ``start(data)`` trains that many (a number an earlier run chose).
     """
     say = progress or (lambda line: None)
     log = TrainingLog(device=device)
     started = time.perf_counter()
     split = validation_split(data, fraction=schedule.validation_fraction, seed=seed)
     with torch.random.fork_rng(devices=[]):
+        if epochs is not None:
+            log.best_epoch = epochs
+            torch.manual_seed(seed)
+            return _refit(start(data), epochs, log, say), _finished(log, started, say)
         torch.manual_seed(seed)
         run = start(split)
         say(f"training {run!r} on {device}; validation: {len(split.test):,} held-out purchases")
@@ -175,15 +183,24 @@ def fit(start: Callable[[GraphData], R], data: GraphData, schedule: Schedule, *,
         say(f"best validation ndcg@10 {best_score:.2f} at epoch {best_epoch}")
         if schedule.refit:
             torch.manual_seed(seed)
-            run = start(data)
-            refit: list[EpochRecord] = []
-            for number in range(1, best_epoch + 1):
-                refit.append(_epoch(run, number, "refit"))
-                rate = number / sum(r.seconds for r in refit)
-                say(_line("refit", refit[-1], best_epoch, rate, (0, 0.0)))
-            log.epochs += refit
+            run = _refit(start(data), best_epoch, log, say)
         elif best_state is not None:
             run.module.load_state_dict(best_state)
+    return run, _finished(log, started, say)
+
+
+def _refit(run: R, epochs: int, log: TrainingLog, say: Say) -> R:
+    """``epochs`` epochs of ``run`` on all of train, logged as the refit."""
+    refit: list[EpochRecord] = []
+    for number in range(1, epochs + 1):
+        refit.append(_epoch(run, number, "refit"))
+        rate = number / sum(r.seconds for r in refit)
+        say(_line("refit", refit[-1], epochs, rate, (0, 0.0)))
+    log.epochs += refit
+    return run
+
+
+def _finished(log: TrainingLog, started: float, say: Say) -> TrainingLog:
     log.seconds_total = time.perf_counter() - started
     say(f"trained in {log.seconds_total:.0f}s ({log.epochs_per_second:.2f} epochs/s)")
-    return run, log
+    return log

@@ -307,6 +307,12 @@ class KGRec(torch.nn.Module):
                                 device=self.embedding.device)
         return self._score(self.history_matrix(users), self._representations())
 
+    @torch.no_grad()
+    def score_history(self, history: Tensor) -> Tensor:
+        """Scores of every item for the histories of a sparse ``[users, items]`` 0/1 matrix,
+        whoever bought them: a user the model never saw is scored as one it trained on."""
+        return self._score(history.to(self.embedding.device), self._representations())
+
     def history(self, user: int) -> Tensor:
         """The items ``user`` bought in train."""
         return self.history_items[self.history_indptr[user]:self.history_indptr[user + 1]]

@@ -11,6 +11,7 @@ from graphrec.evaluation.evaluate import evaluate
 from graphrec.model import artifact
 from graphrec.model.artifact import graph_counts
 from graphrec.model.train import TrainConfig, TrainingLog, train
+from graphrec.model.warmstart import WarmStart
 from graphrec.store.connection import GraphStore
 from graphrec.store.export import Progress, export_graph
 
@@ -24,17 +25,27 @@ class TrainReport:
     counts: dict[str, int]
 
 
+def current_weights(settings: Settings) -> WarmStart:
+    """The weights of the model saved under ``settings.model_path``, to start training from.
+
+    Raises ``FileNotFoundError`` when there is none and
+    :class:`~graphrec.model.artifact.ArtifactError` when it cannot be used."""
+    saved = artifact.load(settings.model_path, hash_arrays=False)
+    return WarmStart.from_model(saved.load_model(), saved.ids)
+
+
 def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig | None = None,
                      *, export_progress: Progress | None = None,
-                     say: Any = None) -> TrainReport:
+                     say: Any = None, warm_start: WarmStart | None = None) -> TrainReport:
     """Export the graph, train on its train split, measure on its test split, save atomically.
 
     The graph's counts are read first and recorded with the model: a change made while the
-    graph is read makes the model stale rather than passing unnoticed."""
+    graph is read makes the model stale rather than passing unnoticed. ``warm_start``: begin
+    at those weights (:func:`current_weights`) rather than a random initialisation."""
     config = config or TrainConfig()
     trained_on = graph_counts(store)
     data, speed = export_graph(store, progress=export_progress)
-    model, log = train(data, config, progress=say)
+    model, log = train(data, config, progress=say, warm_start=warm_start)
     metrics = evaluate(model, data) if len(data.test) else {}
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
                          {"test": metrics, "history": log.to_dict()}, trained_on)

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
 from graphrec.model.early_stopping import Schedule, TrainingLog, fit
 from graphrec.model.kgrec import KGRec, sparse_matrix
+from graphrec.model.warmstart import WarmStart
 
 Progress = Callable[[str], None]
 
@@ -123,12 +125,16 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
 
 class _Run:
     """A fresh KGRec on ``data`` with its optimizer and its own batch generator (seeded with
-    ``config.seed`` for the validation run and again for the refit)."""
+    ``config.seed`` for the validation run and again for the refit), from ``warm_start``'s
+    weights when given (how many nodes started each way in ``started``)."""
 
-    def __init__(self, config: TrainConfig, data: GraphData, device: torch.device) -> None:
+    def __init__(self, config: TrainConfig, data: GraphData, device: torch.device,
+                 warm_start: WarmStart | None = None) -> None:
         self.config, self.data = config, data
         self.rng = np.random.default_rng(config.seed)
-        self.module = config.build(data).to(device)
+        model = config.build(data)
+        self.started = warm_start.apply(model, data) if warm_start is not None else None
+        self.module = model.to(device)
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
 
@@ -144,29 +150,38 @@ class _Run:
 
 
 def train(data: GraphData, config: TrainConfig = TrainConfig(),
-          progress: Progress | None = None) -> tuple[KGRec, TrainingLog]:
+          progress: Progress | None = None, *, warm_start: WarmStart | None = None,
+          epochs: int | None = None, refit: bool = True) -> tuple[KGRec, TrainingLog]:
     """Train a :class:`KGRec` on ``data.train`` with early stopping and a refit
     (:func:`graphrec.model.early_stopping.fit`); ``(model, log)``.
 
     Seeded by ``config.seed`` (the global RNGs are restored afterwards): the same data and
     config give the same model on the same device. ``progress`` receives one line per epoch.
+    ``warm_start``: both the validation run and the refit begin at those weights
+    (:mod:`graphrec.model.warmstart`) instead of a random initialisation. ``epochs``: train
+    that many epochs on all of ``data.train`` without a validation run (the number chosen by
+    an earlier run on similar data). ``refit=False`` returns the validation run's model at its
+    best epoch (trained without the validation split) instead of refitting on all of train.
     """
     device = pick_device(config.device)
-    schedule = Schedule(config.max_epochs, config.eval_every, config.patience,
+    schedule = Schedule(config.max_epochs, config.eval_every, config.patience, refit=refit,
                         validation_fraction=config.validation_fraction)
-    run, log = fit(lambda part: _Run(config, part, device), data, schedule,
-                       seed=config.seed, device=str(device), progress=progress)
+    run, log = fit(lambda part: _Run(config, part, device, warm_start), data, schedule,
+                   seed=config.seed, device=str(device), progress=progress, epochs=epochs)
+    log.warm_start = run.started
     run.module.eval()
     return run.module, log
 
 
 class KGRecRecommender:
-    """:func:`train` behind the benchmark's contract (``fit`` / ``score_users`` / ``fit_info``)."""
+    """:func:`train` behind the benchmark's contract (``fit`` / ``score_users`` / ``fit_info``);
+    ``epochs`` trains that many without a validation run (:func:`train`)."""
 
-    def __init__(self, config: TrainConfig = TrainConfig(), progress: Progress | None = None
-                 ) -> None:
+    def __init__(self, config: TrainConfig = TrainConfig(), progress: Progress | None = None,
+                 epochs: int | None = None) -> None:
         self.config = config
         self.progress = progress
+        self.epochs = epochs
         self.model: KGRec | None = None
         self.log: TrainingLog | None = None
         self.fit_info: dict[str, Any] = {}
@@ -176,7 +191,7 @@ class KGRecRecommender:
         return pick_device(self.config.device)
 
     def fit(self, data: GraphData) -> Self:
-        self.model, self.log = train(data, self.config, self.progress)
+        self.model, self.log = train(data, self.config, self.progress, epochs=self.epochs)
         self.fit_info = {"validation_ndcg@10": self.log.curve(),
                          "epochs": self.log.best_epoch,
                          "seconds_per_epoch": 1 / self.log.epochs_per_second,
@@ -191,6 +206,15 @@ class KGRecRecommender:
         if self.model is None:
             raise RuntimeError("fit the model first")
         return self.model.score_users(users).cpu()
+
+    def score_history(self, history: sp.csr_matrix) -> torch.Tensor:
+        """Scores of every item for each row of a users × items 0/1 matrix (fold-in)."""
+        if self.model is None:
+            raise RuntimeError("fit the model first")
+        rows = history.tocoo()
+        index = torch.from_numpy(np.stack([rows.row, rows.col]).astype(np.int64))
+        batch = sparse_matrix(index, torch.ones(rows.nnz), tuple(rows.shape))
+        return self.model.score_history(batch).cpu()
 
     def __repr__(self) -> str:
         return f"KGRecRecommender({self.config})"

@@ -51,7 +51,12 @@ class ItemItemScorer:
             else np.ascontiguousarray(weights, dtype=np.float32))
 
     def score_users(self, users: np.ndarray) -> np.ndarray:
-        scores = self.train[np.asarray(users)] @ self.weights
+        return self.score_history(self.train[np.asarray(users)])
+
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        """Scores of every item for each row of a users × items 0/1 matrix (fold-in: the
+        users need not be those of the train matrix)."""
+        scores = history @ self.weights
         return np.asarray(scores.toarray() if sp.issparse(scores) else scores, dtype=np.float32)
 
 

@@ -82,5 +82,10 @@ class EASE:
         assert self.scorer is not None, "fit first"
         return self.scorer.score_users(users)
 
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        """Scores for the histories of a users × items matrix (fold-in)."""
+        assert self.scorer is not None, "fit first"
+        return self.scorer.score_history(history)
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(lam={self.lam})"

@@ -76,5 +76,10 @@ class ItemKNN:
         assert self.scorer is not None, "fit first"
         return self.scorer.score_users(users)
 
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        """Scores for the histories of a users × items matrix (fold-in)."""
+        assert self.scorer is not None, "fit first"
+        return self.scorer.score_history(history)
+
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(k={self.k})"

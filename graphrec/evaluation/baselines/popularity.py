@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Self
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
@@ -24,6 +25,11 @@ class Popularity:
     def score_users(self, users: np.ndarray) -> torch.Tensor:
         assert self.counts is not None, "fit first"
         return self.counts.expand(len(users), -1)
+
+    def score_history(self, history: sp.csr_matrix) -> torch.Tensor:
+        """The same scores for any history (fold-in)."""
+        assert self.counts is not None, "fit first"
+        return self.counts.expand(history.shape[0], -1)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}()"

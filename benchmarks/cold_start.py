@@ -1,0 +1,72 @@
+"""``graphrec benchmark --cold-start`` with the hyper-parameters the catalogue's full benchmark
+chose on validation, read from its results file, instead of choosing them again.
+
+item-kNN's ``k``, EASE's ``lam`` and graphrec's epochs come from the rows of the results file
+(``benchmarks/results/<catalogue>.json``); the cold models and the retrained references then
+fit once each. That is what made the Beauty run fit on a shared 2-core machine (EASE alone
+tunes for about ten minutes there); ``graphrec benchmark --cold-start`` tunes everything itself.
+
+    python benchmarks/cold_start.py --data ../shared/datasets/amazon_beauty --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphrec.dataset import GraphData
+from graphrec.evaluation import benchmark, coldstart
+from graphrec.evaluation.baselines.ease import EASE
+from graphrec.evaluation.baselines.itemknn import ItemKNN
+from graphrec.model.train import KGRecRecommender, TrainConfig
+from ingest.detect import read_catalogue
+from ingest.frames import catalogue_frames
+
+
+def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
+    """Models with the hyper-parameters of the results rows ``rows``."""
+    k, lam = rows["itemknn"]["params"]["k"], rows["ease"]["params"]["lam"]
+    epochs = rows["graphrec"]["epochs"]
+    return {"itemknn": lambda seed: ItemKNN(k=k, seed=seed),
+            "ease": lambda seed: EASE(lam=lam, seed=seed),
+            "graphrec": lambda seed: KGRecRecommender(
+                TrainConfig(seed=seed, embedding_dim=embedding_dim), print, epochs=epochs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", help="results file (default: the catalogue's)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim,
+                        help="graphrec's size (default %(default)s)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else benchmark.results_path(
+        benchmark.catalogue_name(args.data))
+    frames = catalogue_frames(read_catalogue(args.data))
+    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    dataset = benchmark.dataset_summary(data, args.data)
+    benchmark.check_catalogue(out, dataset)
+    rows = json.loads(out.read_text())["models"]
+    chosen = factories(rows, args.embedding_dim)
+
+    def save(section: dict[str, Any]) -> None:
+        section["protocol"]["hyperparameters"] = (
+            f"from {out.name}: item-kNN k={rows['itemknn']['params']['k']}, EASE "
+            f"lam={rows['ease']['params']['lam']}, graphrec {rows['graphrec']['epochs']} epochs; "
+            f"graphrec {args.embedding_dim} dimensions")
+        benchmark.write_section(out, dataset, "cold_start", section)
+
+    coldstart.run_cold_start(data, coldstart.history_order(data, frames.purchases),
+                             ("popularity", "itemknn", "ease", "graphrec"), seed=args.seed,
+                             factories=chosen, save=save)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

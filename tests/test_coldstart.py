@@ -1,0 +1,200 @@
+"""The cold-start protocol: who is held out, what they reveal, and what the benchmark writes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from graphrec.cli import main
+from graphrec.dataset import GraphData
+from graphrec.evaluation.baselines.ease import EASE
+from graphrec.evaluation.baselines.itemknn import ItemKNN
+from graphrec.evaluation.baselines.popularity import Popularity
+from graphrec.evaluation.coldstart import (
+    REVEAL,
+    ColdStartSplit,
+    history_order,
+    run_cold_start,
+    split,
+)
+from graphrec.model.train import KGRecRecommender, TrainConfig
+from ingest.detect import read_catalogue
+from ingest.frames import catalogue_frames
+from tests.conftest import SAMPLE
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[GraphData, pd.DataFrame]:
+    frames = catalogue_frames(read_catalogue(SAMPLE))
+    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    return data, frames.purchases
+
+
+@pytest.fixture(scope="module")
+def cold(sample: tuple[GraphData, pd.DataFrame]) -> ColdStartSplit:
+    data, purchases = sample
+    return split(data, history_order(data, purchases), seed=0)
+
+
+def per_user(pairs: np.ndarray, users: np.ndarray) -> np.ndarray:
+    return np.bincount(pairs[:, 0], minlength=users.max() + 1)[users]
+
+
+def test_history_order_is_by_seq_else_train_first_in_row_order() -> None:
+    data = GraphData.from_frames(
+        pd.DataFrame({"item_id": ["a", "b", "c"], "brand": "", "categories": ""}),
+        pd.DataFrame({"user_id": ["u"] * 3, "item_id": ["c", "a", "b"],
+                      "split": ["train", "test", "train"]}))
+    by_seq = pd.DataFrame({"user_id": ["u"] * 4, "item_id": ["c", "a", "b", "c"],
+                           "split": ["train", "test", "train", "train"], "seq": [2, 1, 3, 4]})
+    no_seq = by_seq.drop(columns="seq")
+    assert data.items[history_order(data, by_seq)[:, 1]].tolist() == ["a", "c", "b"]
+    assert data.items[history_order(data, no_seq)[:, 1]].tolist() == ["c", "b", "a"]
+
+
+def test_cold_users_are_a_tenth_and_never_in_train(sample: tuple[GraphData, pd.DataFrame],
+                                                   cold: ColdStartSplit) -> None:
+    data, _ = sample
+    assert len(cold.cold_users) == round(0.1 * data.num_users)
+    assert not np.isin(cold.train.train[:, 0], cold.cold_users).any()
+    assert not np.isin(cold.train.test[:, 0], cold.cold_users).any()
+    # every warm user keeps every train purchase of a warm item
+    warm = data.train[~np.isin(data.train[:, 0], cold.cold_users)
+                      & ~np.isin(data.train[:, 1], cold.cold_items)]
+    assert np.array_equal(cold.train.train, warm)
+
+
+def test_cold_users_reveal_their_first_purchases_by_seq(sample: tuple[GraphData, pd.DataFrame],
+                                                        cold: ColdStartSplit) -> None:
+    data, purchases = sample
+    total = per_user(cold.histories, cold.cold_users)
+    assert (total > max(REVEAL)).all()
+    seq = {(u, i): s for u, i, s in zip(purchases["user_id"], purchases["item_id"],
+                                        purchases["seq"])}
+    for n in REVEAL:
+        case = cold.users_case(n)
+        assert (per_user(case.train, cold.cold_users) == n).all()
+        assert (per_user(case.test, cold.cold_users) == total - n).all()
+        for user in cold.cold_users[:20]:
+            shown = case.train[case.train[:, 0] == user, 1]
+            rest = case.test[case.test[:, 0] == user, 1]
+            name = data.users[user]
+            assert max(seq[name, data.items[i]] for i in shown) < min(
+                seq[name, data.items[i]] for i in rest)
+
+
+def test_cold_items_lose_their_train_purchases_but_keep_their_edges(
+        sample: tuple[GraphData, pd.DataFrame], cold: ColdStartSplit) -> None:
+    data, _ = sample
+    assert len(cold.cold_items) == round(0.1 * data.num_items)
+    bought = np.isin(data.train[:, 1], cold.cold_items)
+    assert bought.sum() > 100 and not np.isin(cold.train.train[:, 1], cold.cold_items).any()
+    for name in ("item_brand", "item_category", "category_parent"):
+        assert np.array_equal(getattr(cold.train, name), getattr(data, name))
+    assert all(np.array_equal(cold.train.links[rel], data.links[rel]) for rel in data.links)
+    assert np.isin(cold.cold_items, data.item_brand[:, 0]).sum() > 50
+    case = cold.items_case()
+    assert len(case.test) > 0 and np.isin(case.test[:, 1], cold.cold_items).all()
+    assert not np.isin(case.test[:, 0], cold.cold_users).any()
+    # ranked among every item they did not buy in train (cold ones they bought included)
+    assert np.isin(case.train[:, 1], cold.cold_items).any()
+
+
+def test_the_retrained_reference_has_each_cold_user_at_its_level(
+        sample: tuple[GraphData, pd.DataFrame], cold: ColdStartSplit) -> None:
+    data, _ = sample
+    train = cold.retrain_data().train
+    assert (per_user(train, cold.cold_users) == cold.level).all()
+    assert np.bincount(cold.level).tolist() == [0, 51, 51, 51]
+    warm = ~np.isin(train[:, 0], cold.cold_users)
+    assert np.array_equal(train[warm], data.train[~np.isin(data.train[:, 0], cold.cold_users)])
+    for n in REVEAL:
+        same = cold.users_case(n, same_level=True)
+        assert set(same.test[:, 0]) == set(cold.cold_users[cold.level == n])
+
+
+@pytest.mark.parametrize("model", [Popularity(), ItemKNN(k=50), EASE(lam=100)],
+                         ids=["popularity", "itemknn", "ease"])
+def test_fold_in_of_a_train_history_gives_the_trained_scores(
+        sample: tuple[GraphData, pd.DataFrame], model: object) -> None:
+    data, _ = sample
+    model.fit(data)
+    users = np.arange(0, data.num_users, 97)
+    folded = np.asarray(model.score_history(data.train_matrix()[users]))
+    assert np.allclose(folded, np.asarray(model.score_users(users)))
+
+
+def test_graphrec_folds_in_the_history_it_is_given(sample: tuple[GraphData, pd.DataFrame]
+                                                   ) -> None:
+    data, _ = sample
+    model = KGRecRecommender(TrainConfig(embedding_dim=16), epochs=1).fit(data)
+    users = np.arange(0, data.num_users, 97)
+    assert torch.allclose(model.score_history(data.train_matrix()[users]),
+                          model.score_users(users), atol=1e-5)
+    one = data.train_matrix()[users[:1]]
+    one.data[:] = 0  # a user who bought nothing scores nothing
+    one.eliminate_zeros()
+    assert torch.count_nonzero(model.score_history(one)) == 0
+
+
+def test_the_protocol_on_the_sample_reports_goals_and_reasons(
+        sample: tuple[GraphData, pd.DataFrame]) -> None:
+    data, purchases = sample
+    fast = TrainConfig(embedding_dim=16, max_epochs=4, eval_every=2, patience=1)
+    section = run_cold_start(
+        data, history_order(data, purchases), ["popularity", "graphrec"], log=lambda line: None,
+        factories={"graphrec": lambda seed: KGRecRecommender(fast)})
+    assert section["protocol"]["cold_users"] == 153
+    graphrec = section["models"]["graphrec"]
+    cases = [f"users@{n}" for n in REVEAL] + ["items"]
+    for case in cases:
+        assert 0 <= graphrec[case]["ndcg@10"] <= 100
+        assert set(graphrec["retrained"][case]) == {"ndcg@10", "recall@10", "hr@10",
+                                                    "precision@10"}
+        shares = graphrec["explained"][case]
+        assert 0 < shares["with_path"] <= shares["recommendations"]
+    goal = graphrec["goals"]["users@1"]
+    assert goal["ratio"] == pytest.approx(graphrec["same_users"]["users@1"]["ndcg@10"]
+                                          / graphrec["retrained"]["users@1"]["ndcg@10"])
+    assert goal["met"] == (goal["ratio"] >= 0.95)
+    # popularity cannot rank an item nobody bought in train
+    assert section["models"]["popularity"]["items"]["hr@10"] == 0
+    assert graphrec["items"]["hr@10"] > 0
+
+
+def test_cli_writes_cold_start_beside_the_rows_already_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["benchmark", "--data", str(SAMPLE), "--models", "popularity",
+                 "--threads", "1"]) == 0
+    assert main(["benchmark", "--data", str(SAMPLE), "--cold-start", "--models", "popularity",
+                 "itemknn", "--threads", "1"]) == 0
+    written = json.loads((tmp_path / "benchmarks" / "results" / "beauty.json").read_text())
+    assert set(written["models"]) == {"popularity"}
+    cold = written["cold_start"]
+    assert cold["protocol"]["cold_users"] == 153 and cold["protocol"]["seed"] == 0
+    assert set(cold["models"]) == {"popularity", "itemknn"}
+    assert set(cold["models"]["itemknn"]) >= {"users@1", "users@2", "users@3", "items"}
+    assert "cold start: 153 cold users, 121 cold items" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_model_that_cannot_fold_users_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["benchmark", "--data", str(SAMPLE), "--cold-start", "--models", "bpr_mf"]) == 1
+    assert "bpr_mf scores only the users it was fitted with" in capsys.readouterr().err
+    assert not (tmp_path / "benchmarks").exists()

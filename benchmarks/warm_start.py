@@ -134,6 +134,7 @@ def main() -> None:
                              "the Beauty run used the 22 that graphrec's benchmark chose)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     parser.add_argument("--patience", type=int, default=TrainConfig.patience,
                         help="validations without a better NDCG before stopping")
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim,
@@ -143,7 +144,8 @@ def main() -> None:
     frames = catalogue_frames(read_catalogue(args.data))
     data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
     config = TrainConfig(seed=args.seed, embedding_dim=args.embedding_dim,
-                         max_epochs=args.max_epochs, patience=args.patience)
+                         max_epochs=args.max_epochs, patience=args.patience,
+                         batch_size=args.batch_size)
     dataset = {"path": args.data, "fingerprint": data.fingerprint()}
 
     def save(result: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -297,7 +297,8 @@ def run_cold_start(data: GraphData, order: np.ndarray, models: Sequence[str] = M
             save(section)
 
     for name in models:
-        fitted = ((factories or {}).get(name) or resolve_model(name))(seed)
+        # every model named here scores from a history row (the command checks it first)
+        fitted = cast(FoldInModel, ((factories or {}).get(name) or resolve_model(name))(seed))
         log(f"cold start: fitting {name} ({fitted!r})")
         fit_seconds = _fit(fitted, cs.train)
         row = {**evaluate_model(fitted, cs, k), "fit_seconds": fit_seconds,

@@ -2,9 +2,9 @@
 chose on validation, read from its results file, instead of choosing them again.
 
 item-kNN's ``k``, EASE's ``lam`` and graphrec's epochs come from the rows of the results file
-(``benchmarks/results/<catalogue>.json``); the cold models and the retrained references then
-fit once each. That is what made the Beauty run fit on a shared 2-core machine (EASE alone
-tunes for about ten minutes there); ``graphrec benchmark --cold-start`` tunes everything itself.
+(``benchmarks/results/<catalogue>.json``); the cold models and the retrained reference then
+fit once each, which is what lets a Beauty run finish on a shared 2-core machine.
+``graphrec benchmark --cold-start`` tunes everything itself.
 
     python benchmarks/cold_start.py --data ../shared/datasets/amazon_beauty --threads 2
 """

@@ -7,7 +7,7 @@ import gzip
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -224,6 +224,16 @@ def item_row(store: GraphStore, item: str) -> dict:
                            "i.sales_rank AS sales_rank", id=item)[0]
 
 
+def within(seconds: float, condition: Callable[[], bool]) -> bool:
+    """Whether ``condition()`` holds within ``seconds`` (asked every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
                                                        session_store: GraphStore) -> None:
     from graphrec.serving.service import ItemDetails
@@ -261,8 +271,9 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
         with caplog.at_level(logging.WARNING, logger="graphrec.serving.service"):
             started = time.monotonic()
             assert details.labels([item])[1][item] == title
-            assert time.monotonic() - started < 2
-        assert "item details not refreshed" in caplog.text
+            assert time.monotonic() - started < 0.5  # the request does not wait on the store
+            assert within(10, lambda: "item details not refreshed" in caplog.text)
+        assert details.labels([item])[1][item] == title
 
 
 def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:

@@ -75,10 +75,22 @@ def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:
     return matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
 
 
+def _gather(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entries of ``rows`` of a CSR matrix, row after row, in a few array operations (no
+    Python loop over the rows): ``(their columns, the position in rows of each one's row)``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = matrix.indptr[rows].astype(np.int64)
+    counts = matrix.indptr[rows + 1] - starts
+    owner = np.repeat(np.arange(len(rows)), counts)
+    entries = np.arange(len(owner)) + np.repeat(starts - np.cumsum(counts) + counts, counts)
+    return matrix.indices[entries], owner
+
+
 def _rows_union(matrices: list[sp.csr_matrix], rows: np.ndarray) -> np.ndarray:
     """The columns with an entry in any of ``rows`` of any of ``matrices``, ascending."""
-    parts = [_row(matrix, int(r)) for matrix in matrices for r in rows]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    if not matrices or not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.concatenate([_gather(matrix, rows)[0] for matrix in matrices]))
 
 
 def _has(matrix: sp.csr_matrix, row: int, col: int) -> bool:
@@ -147,7 +159,8 @@ class PathFinder:
         listing the paths.
 
         Every item one link or one co-buyer away from the history is gathered once from the
-        matrices' rows, so a window of items costs a few dozen slices, not a sparse product."""
+        matrices' rows, so a window of items costs a few array operations whatever the number
+        of items and of history items, not a sparse product nor a loop over either."""
         history = np.asarray(history, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         found = np.isin(self.brand_of[items], self.brand_of[history][self.brand_of[history] >= 0])
@@ -158,10 +171,10 @@ class PathFinder:
         if self.max_collaborative:  # bought by someone who bought a history item
             found |= _in_sorted(items, _rows_union(
                 [self.user_items], _rows_union([self.item_users], history)))
-        if self.max_chains:
-            via = _rows_union([self.linked], history)  # a chain's middle items
-            for n in np.flatnonzero(~found):
-                found[n] = _in_sorted(_row(self.linked, int(items[n])), via).any()
+        if self.max_chains:  # an item linked to one linked to the history: a chain's middle
+            rest = np.flatnonzero(~found)
+            middles, owner = _gather(self.linked, items[rest])
+            found[rest[owner[_in_sorted(middles, _rows_union([self.linked], history))]]] = True
         return found
 
     def has_train_candidates(self, user: int, items: np.ndarray) -> np.ndarray:

@@ -99,9 +99,11 @@ class ItemDetails:
 
     They only label an answer, and there are few of them (well under 1 kB an item), so a worker
     reads them all once instead of querying the items of each answer. They are read again once
-    older than ``max_age`` seconds, by the request that finds them so; meanwhile, and if that
-    read fails, the other requests answer from the copy they have: a title or a price may lag
-    the store by ``max_age`` seconds. Only the first read makes requests wait.
+    older than ``max_age`` seconds, in a background thread that the request finding them so
+    starts: reading a whole catalogue takes a worker's thread for a second or more, which no
+    request should wait on. Meanwhile, and if that read fails, requests answer from the copy
+    they have: a title or a price may lag the store by ``max_age`` seconds. Only the first read
+    makes requests wait.
     """
 
     def __init__(self, store: GraphStore, item_ids: Sequence[str], max_age: float):
@@ -133,16 +135,21 @@ class ItemDetails:
                 if self._copy is None:
                     self._read()
         elif time.monotonic() - self._read_at >= self.max_age and \
-                self._lock.acquire(blocking=False):  # one request reads, the others go on
-            try:
-                self._read()
-            except StoreUnavailable as exc:
-                self._read_at = time.monotonic()  # keep the old copy for another max_age
-                log.warning("item details not refreshed, keeping the old copy: %s", exc)
-            finally:
-                self._lock.release()
+                self._lock.acquire(blocking=False):  # one refresh at a time; released by it
+            threading.Thread(target=self._refresh, name="graphrec-item-details",
+                             daemon=True).start()
         assert self._copy is not None  # read above
         return self._copy
+
+    def _refresh(self) -> None:
+        """Read them again (in a thread of its own, holding the lock taken for it)."""
+        try:
+            self._read()
+        except StoreUnavailable as exc:
+            self._read_at = time.monotonic()  # keep the old copy for another max_age
+            log.warning("item details not refreshed, keeping the old copy: %s", exc)
+        finally:
+            self._lock.release()
 
     def _read(self) -> None:
         self._copy = _read_details(self.store, self.item_ids)

@@ -220,31 +220,46 @@ class EdgeMasking:
 
     def path_weights(self, history: np.ndarray, item: int, paths: Sequence[ReasonPath]
                      ) -> list[float]:
-        """For each path, the score of ``item`` lost when its edges are masked.
+        """For each path, the score of ``item`` lost when its edges are masked."""
+        return self.items_path_weights(history, [item], [paths])[0]
 
-        With up to two layers, every path of the pair is masked at once in a few array
-        operations (:meth:`_batched_scores`); deeper models take one path at a time."""
-        masks = [self.path_mask(p) for p in paths]
-        base = self.score(history, item)
-        if not masks:
-            return []
+    def items_path_weights(self, history: np.ndarray, items: Sequence[int],
+                           paths: Sequence[Sequence[ReasonPath]]) -> list[list[float]]:
+        """:meth:`path_weights` of several items for one user: ``paths[n]`` are paths to
+        ``items[n]``.
+
+        With up to two layers, every path of every item is masked at once in a few array
+        operations (:meth:`_batched_scores`), so the ten items of a page cost one batched
+        computation rather than ten; deeper models take one path at a time."""
+        masks = [[self.path_mask(p) for p in item_paths] for item_paths in paths]
+        base = [self.score(history, item) if item_masks else 0.0
+                for item, item_masks in zip(items, masks)]
         if len(self.layers) > 3:
-            return [base - self.score(history, item, mask) for mask in masks]
-        return (base - self._batched_scores(history, item, masks)).tolist()
+            return [[b - self.score(history, item, mask) for mask in item_masks]
+                    for item, b, item_masks in zip(items, base, masks)]
+        flat = [mask for item_masks in masks for mask in item_masks]
+        if not flat:
+            return [[] for _ in items]
+        owner = np.repeat(np.arange(len(items)), [len(item_masks) for item_masks in masks])
+        lost = np.asarray(base)[owner] - self._batched_scores(
+            history, np.asarray(items, dtype=np.int64)[owner], flat)
+        bounds = np.cumsum([0, *(len(item_masks) for item_masks in masks)])
+        return [lost[start:end].tolist() for start, end in zip(bounds[:-1], bounds[1:])]
 
-    # --- all masks of one pair at once (models of at most two layers) -------------------------
+    # --- all masks at once (models of at most two layers) -------------------------------------
 
-    def _batched_scores(self, history: np.ndarray, item: int, masks: Sequence[Mask]
+    def _batched_scores(self, history: np.ndarray, items: np.ndarray, masks: Sequence[Mask]
                         ) -> np.ndarray:
-        r"""The score of ``item`` under each of ``masks``, ``[len(masks)]``.
+        r"""The score of ``items[n]`` under ``masks[n]``, ``[len(masks)]``.
 
         Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`
         (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
         node ``r`` is the masked edges' term at their ends plus
-        :math:`\sum_e \hat A_{r, e} \Delta H^{(1)}_e`. Only the user's history and the item
-        are read, so a pair costs a handful of ``[masks, rows, entries]`` products.
+        :math:`\sum_e \hat A_{r, e} \Delta H^{(1)}_e`. Only the user's history and each mask's
+        item are read, so all of them cost a handful of ``[masks, rows, entries]`` products.
         """
-        rows = np.append(history, item)
+        rows = np.concatenate([np.broadcast_to(history, (len(masks), len(history))),
+                               items[:, None]], axis=1)
         ends, partner, weight = self._mask_entries(masks)
         delta = self._delta_at(self.layers, rows, ends, partner, weight)
         width = max(len(mask.history) for mask in masks)
@@ -254,7 +269,7 @@ class EdgeMasking:
         kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
         sums = (kept[:, None, :] @ (self.target[history] + delta[:, :-1]))[:, 0]
         z = user_vectors(sums, np.asarray(len(history)), self.exponent)
-        return scores(z[:, None, :], (self.target[item] + delta[:, -1])[:, None, :])[:, 0, 0]
+        return scores(z[:, None, :], (self.target[items] + delta[:, -1])[:, None, :])[:, 0, 0]
 
     def _mask_entries(self, masks: Sequence[Mask]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(node, other end, weight)`` of both directions of every masked edge, ``[masks,
@@ -279,18 +294,18 @@ class EdgeMasking:
 
     def _delta_at(self, layers: list[np.ndarray], rows: np.ndarray, ends: np.ndarray,
                   partner: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        r""":math:`\sum_l \Delta H^{(l)} / (L+1)` at ``rows`` for each mask, ``[masks, rows,
-        d]`` (``L`` at most 2)."""
+        r""":math:`\sum_l \Delta H^{(l)} / (L+1)` at each mask's ``rows`` (``[masks, rows]``),
+        ``[masks, rows, d]`` (``L`` at most 2)."""
         if len(layers) < 2 or not ends.shape[1]:
-            return np.zeros((len(ends), len(rows), layers[0].shape[1]), dtype=np.float32)
+            return np.zeros((*rows.shape, layers[0].shape[1]), dtype=np.float32)
         first = -weight[..., None] * layers[0][partner]  # ΔH1 entries, at ``ends``
-        at_rows = (ends[:, None, :] == rows[None, :, None]).astype(np.float32)
+        at_rows = (ends[:, None, :] == rows[:, :, None]).astype(np.float32)
         if len(layers) == 2:
             return at_rows @ first / 2
         meets = (ends[:, None, :] == partner[:, :, None]).astype(np.float32)
         second = -weight[..., None] * (layers[1][partner] + meets @ first)
         adjacency = _lookup(self.adj_key, self.adj_value,
-                            rows[None, :, None] * self.num_nodes + ends[:, None, :])
+                            rows[:, :, None] * self.num_nodes + ends[:, None, :])
         return (at_rows @ (first + second) + adjacency @ first) / 3
 
 

@@ -158,23 +158,25 @@ class PathFinder:
         path from ``history``; the answer of ``bool(candidates(history, item))`` without
         listing the paths.
 
-        Every item one link or one co-buyer away from the history is gathered once from the
-        matrices' rows, so a window of items costs a few array operations whatever the number
-        of items and of history items, not a sparse product nor a loop over either."""
+        The items' buyers, links and linked items are gathered from the matrices' rows and
+        looked up among those of the history (never the other way: the items that the history's
+        co-buyers bought run to thousands), so a window of items costs a few array operations,
+        not a sparse product nor a loop over the items or the history."""
         history = np.asarray(history, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
-        found = np.isin(self.brand_of[items], self.brand_of[history][self.brand_of[history] >= 0])
-        found |= np.isin(self.category_of[items],
-                         self.category_of[history][self.category_of[history] >= 0])
-        near = [*self.links.values(), *self.links_to.values()]
-        found |= _in_sorted(items, _rows_union(near, history))
+        found = np.zeros(len(items), dtype=bool)
+        for attribute in (self.brand_of, self.category_of):
+            shared = np.unique(attribute[history])
+            found |= _in_sorted(attribute[items], shared[shared >= 0])
+        near = _rows_union([self.linked], history)  # every link, either way
+        found |= _in_sorted(items, near)
         if self.max_collaborative:  # bought by someone who bought a history item
-            found |= _in_sorted(items, _rows_union(
-                [self.user_items], _rows_union([self.item_users], history)))
-        if self.max_chains:  # an item linked to one linked to the history: a chain's middle
+            buyers, owner = _gather(self.item_users, items)
+            found[owner[_in_sorted(buyers, _rows_union([self.item_users], history))]] = True
+        if self.max_chains:  # linked to an item linked to the history: a chain's middle
             rest = np.flatnonzero(~found)
             middles, owner = _gather(self.linked, items[rest])
-            found[rest[owner[_in_sorted(middles, _rows_union([self.linked], history))]]] = True
+            found[rest[owner[_in_sorted(middles, near)]]] = True
         return found
 
     def has_train_candidates(self, user: int, items: np.ndarray) -> np.ndarray:

@@ -6,6 +6,8 @@ benchmark all rank paths through :meth:`PathRanker.ranked`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from graphrec.explain.attribution import EdgeMasking
@@ -28,7 +30,14 @@ class PathRanker:
         """Every candidate path from ``history`` to ``item`` with the score it carries, the
         strongest first (ties keep the finder's order: brand, category, links,
         collaborative); ``user`` is the paths' first node (see :meth:`PathFinder.candidates`)."""
-        candidates = self.paths.candidates(history, item, user)
-        weights = self.masking.path_weights(history, item, candidates)
-        order = sorted(range(len(candidates)), key=lambda k: -weights[k])
-        return [(weights[k], candidates[k]) for k in order]
+        return self.ranked_items(history, [item], user)[0]
+
+    def ranked_items(self, history: np.ndarray, items: Sequence[int], user: int = NO_USER
+                     ) -> list[list[WeightedPath]]:
+        """:meth:`ranked` of each of ``items`` for one user, their paths weighed together in
+        one batched computation (a page's items: one masking, not one per item)."""
+        candidates = [self.paths.candidates(history, item, user) for item in items]
+        weights = self.masking.items_path_weights(history, items, candidates)
+        return [[(item_weights[k], item_paths[k])
+                 for k in sorted(range(len(item_paths)), key=lambda k: -item_weights[k])]
+                for item_paths, item_weights in zip(candidates, weights)]

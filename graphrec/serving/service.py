@@ -424,9 +424,9 @@ class RecommendationService:
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str]
                  ) -> dict[str, RankedPaths]:
         """Each item's candidate paths from ``history`` with their weights, strongest first."""
-        user = self.recommender.user_index(user_id)
-        return {item_id: self.ranker.ranked(history, self.recommender.item_index(item_id), user)
-                for item_id in item_ids}
+        indices = [self.recommender.item_index(item_id) for item_id in item_ids]
+        ranked = self.ranker.ranked_items(history, indices, self.recommender.user_index(user_id))
+        return dict(zip(item_ids, ranked))
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -31,8 +31,10 @@ Prints a table and writes benchmarks/results/serve.json.
                                [--baseline DIR]   # also measure the checkout in DIR, first
 
 ``--baseline`` runs another checkout's server (its own code and gunicorn.conf.py, e.g. a
-``git worktree`` of an older commit, which has no reason cache) on first visits, against the
-same store and model, in the same run.
+``git worktree`` of an older commit) against the same store and model, in the same run: each
+kind of traffic on the baseline first and then on this checkout (``baseline`` holds its first
+visits, ``baseline_repeat_visits`` its repeats), so that both see the machine's load of the same
+minutes.
 """
 from __future__ import annotations
 
@@ -292,15 +294,15 @@ def main() -> int:
               "runs": {}}
     runs = report["runs"]
     first_visits = {"GRAPHREC_REASON_CACHE_SIZE": "0"}
+    kinds = {"first_visits": (args.users, first_visits, False), "repeat_visits": (100, {}, True)}
     with tempfile.TemporaryDirectory() as tmp:
-        if args.baseline:
-            runs["baseline"] = measure(args.baseline.resolve(), settings, args, Path(tmp),
-                                       args.users, first_visits, fill=False)
-        if "first_visits" in args.runs:
-            runs["first_visits"] = measure(ROOT, settings, args, Path(tmp), args.users,
-                                           first_visits, fill=False)
-        if "repeat_visits" in args.runs:
-            runs["repeat_visits"] = measure(ROOT, settings, args, Path(tmp), 100, {}, fill=True)
+        for kind in args.runs:  # each kind on the baseline first, then on this checkout
+            users, overrides, fill = kinds[kind]
+            if args.baseline:
+                label = "baseline" if kind == "first_visits" else f"baseline_{kind}"
+                runs[label] = measure(args.baseline.resolve(), settings, args, Path(tmp), users,
+                                      overrides, fill)
+            runs[kind] = measure(ROOT, settings, args, Path(tmp), users, overrides, fill)
     report["machine"]["loadavg_after"] = loadavg()
     print_table(report, args)
     write_report(args.out, report)

@@ -101,11 +101,17 @@ class EdgeMasking:
         self.relation_index = {name: r for r, name in enumerate(state.relations)}
         row, col = state.edge_row, state.edge_col
         self.edge_type, self.edge_value = state.edge_type, state.edge_value
-        self.edge_key = row * self.num_nodes + col  # sorted: the model stores the graph so
+        # Sorted, and by relation within a node pair: the model stores the graph so
+        # (kernel.normalised_graph), which spares a worker's start two sorts of every edge.
+        self.edge_key = row * self.num_nodes + col
         typed = np.asarray(self._typed(self.edge_key, self.edge_type))
-        order = np.argsort(typed, kind="stable")
-        self.typed_key, self.typed_value = typed[order], self.edge_value[order]
-        self.adj_key, starts = np.unique(self.edge_key, return_index=True)  # Â, relations summed
+        if (typed[1:] < typed[:-1]).any():
+            order = np.argsort(typed, kind="stable")
+            self.typed_key, self.typed_value = typed[order], self.edge_value[order]
+        else:
+            self.typed_key, self.typed_value = typed, self.edge_value
+        starts = np.flatnonzero(np.diff(self.edge_key, prepend=-1))  # Â, relations summed
+        self.adj_key = self.edge_key[starts]
         self.adj_value = (np.add.reduceat(self.edge_value, starts) if len(starts)
                           else np.zeros(0, dtype=np.float32))
         self.edge_col = col

@@ -86,6 +86,17 @@ def _gather(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return matrix.indices[entries], owner
 
 
+def _first_of_each(owner: np.ndarray, values: np.ndarray, key: np.ndarray, limit: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``limit`` values of each owner with the lowest ``key`` (then the lowest value),
+    owners ascending: ``(owner, value)`` of those kept, in that order."""
+    order = np.lexsort((values, key, owner))
+    owner, values = owner[order], values[order]
+    starts = np.flatnonzero(np.diff(owner, prepend=-1))
+    place = np.arange(len(owner)) - np.repeat(starts, np.diff(np.append(starts, len(owner))))
+    return owner[place < limit], values[place < limit]
+
+
 def _rows_union(matrices: list[sp.csr_matrix], rows: np.ndarray) -> np.ndarray:
     """The columns with an entry in any of ``rows`` of any of ``matrices``, ascending."""
     if not matrices or not len(rows):
@@ -130,6 +141,8 @@ class PathFinder:
         linked.eliminate_zeros()
         self.linked = (linked > 0).astype(np.int8).tocsr()  # any link, either way
         self.links_to = {rel: matrix.T.tocsr() for rel, matrix in self.links.items()}
+        self.activity = np.diff(self.user_items.indptr)  # purchases per user
+        self.degree = np.diff(self.linked.indptr)  # linked items per item
 
     def history(self, user: int) -> np.ndarray:
         """The items ``user`` bought in train, ascending."""
@@ -202,11 +215,10 @@ class PathFinder:
         forward = _in_sorted(history, _row(self.links_to[relation], item))  # history → item
         backward = _in_sorted(history, _row(matrix, item))  # item → history
         paths = []
-        for i, fwd, back in zip(history, forward, backward):
-            nodes = (("user", user), ("item", int(i)), ("item", item))
-            if fwd or back:  # one path when the link runs both ways: it says the same
-                link = Hop(rel, 1, 2) if fwd else Hop(rel, 2, 1)
-                paths.append(ReasonPath(relation, nodes, (Hop(BOUGHT, 0, 1), link)))
+        for n in np.flatnonzero(forward | backward):  # one path when the link runs both ways
+            nodes = (("user", user), ("item", int(history[n])), ("item", item))
+            link = Hop(rel, 1, 2) if forward[n] else Hop(rel, 2, 1)
+            paths.append(ReasonPath(relation, nodes, (Hop(BOUGHT, 0, 1), link)))
         return paths
 
     def _collaborative(self, user: int, item: int, history: np.ndarray) -> list[ReasonPath]:
@@ -216,35 +228,30 @@ class PathFinder:
         buyers = buyers[buyers != user]
         if not len(buyers):
             return []
-        activity = np.diff(self.user_items.indptr)
-        paths = []
-        for i in history:
-            shared = np.intersect1d(self.buyers(int(i)), buyers, assume_unique=True)
-            shared = shared[np.argsort(activity[shared], kind="stable")][: self.max_collaborative]
-            paths += [ReasonPath("collaborative",
-                                 (("user", user), ("item", int(i)), ("user", int(v)),
-                                  ("item", item)),
-                                 (Hop(BOUGHT, 0, 1), Hop(BOUGHT, 2, 1), Hop(BOUGHT, 2, 3)))
-                      for v in shared]
-        return paths
+        others, owner = _gather(self.item_users, history)  # each history item's buyers
+        keep = _in_sorted(others, np.sort(buyers))
+        owner, others = _first_of_each(owner[keep], others[keep], self.activity[others[keep]],
+                                       self.max_collaborative)
+        return [ReasonPath("collaborative",
+                           (("user", user), ("item", int(history[n])), ("user", int(v)),
+                            ("item", item)),
+                           (Hop(BOUGHT, 0, 1), Hop(BOUGHT, 2, 1), Hop(BOUGHT, 2, 3)))
+                for n, v in zip(owner, others)]
 
     def _chains(self, user: int, item: int, history: np.ndarray) -> list[ReasonPath]:
         """Items linked to both a history item and the rec; the least linked middle first (the
         most specific), one per history item by default."""
-        ends = self._neighbours(item)
-        degree = np.diff(self.linked.indptr)
-        paths = []
-        for via in history:
-            middles = np.intersect1d(self._neighbours(int(via)), ends, assume_unique=True)
-            middles = middles[(middles != item) & (middles != via)]
-            middles = middles[np.argsort(degree[middles], kind="stable")][: self.max_chains]
-            paths += [ReasonPath("link_chain",
-                                 (("user", user), ("item", int(via)), ("item", int(m)),
-                                  ("item", item)),
-                                 (Hop(BOUGHT, 0, 1), self._link_hop(int(via), int(m), 1, 2),
-                                  self._link_hop(int(m), item, 2, 3)))
-                      for m in middles]
-        return paths
+        middles, owner = _gather(self.linked, history)  # each history item's linked items
+        keep = (_in_sorted(middles, np.sort(self._neighbours(item))) & (middles != item)
+                & (middles != history[owner]))
+        owner, middles = _first_of_each(owner[keep], middles[keep], self.degree[middles[keep]],
+                                        self.max_chains)
+        return [ReasonPath("link_chain",
+                           (("user", user), ("item", int(history[n])), ("item", int(m)),
+                            ("item", item)),
+                           (Hop(BOUGHT, 0, 1), self._link_hop(int(history[n]), int(m), 1, 2),
+                            self._link_hop(int(m), item, 2, 3)))
+                for n, m in zip(owner, middles)]
 
     def _neighbours(self, item: int) -> np.ndarray:
         return _row(self.linked, item)

@@ -94,13 +94,15 @@ class EdgeMasking:
 
     def __init__(self, state: Propagated):
         self.state = state
-        self.layers = list(state.layers)
-        self.target = state.target
+        # Plain views of the memory-mapped arrays (the same pages): indexing a np.memmap goes
+        # through its Python __getitem__, hundreds of times a page.
+        self.layers = [np.asarray(layer) for layer in state.layers]
+        self.target = np.asarray(state.target)
         self.num_items, self.num_nodes = state.num_items, state.num_nodes
         self.offset = state.offset
         self.relation_index = {name: r for r, name in enumerate(state.relations)}
-        row, col = state.edge_row, state.edge_col
-        self.edge_type, self.edge_value = state.edge_type, state.edge_value
+        row, col = np.asarray(state.edge_row), np.asarray(state.edge_col)
+        self.edge_type, self.edge_value = np.asarray(state.edge_type), np.asarray(state.edge_value)
         # Sorted, and by relation within a node pair: the model stores the graph so
         # (kernel.normalised_graph), which spares a worker's start two sorts of every edge.
         self.edge_key = row * self.num_nodes + col

@@ -6,14 +6,17 @@ import dataclasses
 import gzip
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import neo4j
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+import cypher
 from graphrec.config import Settings
 from graphrec.model.pipeline import train_from_store
 from graphrec.model.train import TrainConfig
@@ -273,7 +276,8 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
             assert details.labels([item])[1][item] == title
             assert time.monotonic() - started < 0.5  # the request does not wait on the store
             assert within(10, lambda: "item details not refreshed" in caplog.text)
-        assert details.labels([item])[1][item] == title
+            assert within(10, lambda: not details._lock.locked())
+        assert details._copy is not None and details._copy[1][item] == title
 
 
 def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
@@ -299,6 +303,46 @@ def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
         assert len(served) == k and all(rec["reason"] for rec in served)
         items, explained = ranking(user, 4 * k)
         assert [r["item_id"] for r in served] == [i for i, ok in zip(items, explained) if ok][:k]
+
+
+def test_a_request_sends_the_store_one_query(trained_app: Flask, client: FlaskClient,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first visit's page and an explanation each ask the store one thing, the user's
+    purchases now: the model and the graph it was trained on come from the artifact, and item
+    details are kept and re-read in the background, never by the request that finds them old
+    (here every request does)."""
+    users = sample_users(6)
+    assert client.get(f"/api/users/{users[0]}/recommendations").status_code == 200
+    with trained_app.app_context():
+        details = get_engine().service().items
+    queries: list[str] = []  # those sent from this thread, where the test client's requests run
+    run, execute = neo4j.Session.run, neo4j.Driver.execute_query
+
+    def run_counted(session: neo4j.Session, query: str, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            queries.append(query)
+        return run(session, query, *args, **kwargs)
+
+    def execute_counted(driver: neo4j.Driver, query: str, *args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            queries.append(query)
+        return execute(driver, query, *args, **kwargs)
+
+    monkeypatch.setattr(neo4j.Session, "run", run_counted)
+    monkeypatch.setattr(neo4j.Driver, "execute_query", execute_counted)
+    monkeypatch.setattr(details, "max_age", 0)
+    try:
+        for user in users[1:]:
+            asked = len(queries)
+            page = client.get(f"/api/users/{user}/recommendations")
+            assert page.status_code == 200 and len(queries) == asked + 1
+            item = page.get_json()["recommendations"][-1]["item_id"]
+            explained = client.get(f"/api/users/{user}/recommendations/{item}/explanation")
+            assert explained.status_code == 200 and len(queries) == asked + 2
+    finally:
+        details.max_age = 3600
+        assert within(30, lambda: not details._lock.locked())  # the last re-read is done
+    assert set(queries) == {cypher.load("service/user_purchases")}
 
 
 def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,

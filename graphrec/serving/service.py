@@ -142,12 +142,16 @@ class ItemDetails:
         return self._copy
 
     def _refresh(self) -> None:
-        """Read them again (in a thread of its own, holding the lock taken for it)."""
+        """Read them again (in a thread of its own, holding the lock taken for it). A failure
+        is logged, never raised: no request waits on this thread to hear of it."""
         try:
             self._read()
         except StoreUnavailable as exc:
             self._read_at = time.monotonic()  # keep the old copy for another max_age
             log.warning("item details not refreshed, keeping the old copy: %s", exc)
+        except Exception:  # a closed driver (the worker stopping), a store's error
+            self._read_at = time.monotonic()
+            log.exception("item details not refreshed, keeping the old copy")
         finally:
             self._lock.release()
 
@@ -215,6 +219,12 @@ class Freshness:
             now = dict(self._now)
         return {"stale": artifact.is_stale(self.trained_on, now), "trained_on": self.trained_on,
                 "graph_now": now}
+
+    def remember(self, now: Mapping[str, int]) -> None:
+        """The graph's counts as read just now by the caller (a command reads them while it
+        loads the model)."""
+        with self._lock:
+            self._now, self._read_at = dict(now), time.monotonic()
 
     def line(self) -> str | None:
         """One line for a command's output when the model is stale, else ``None``."""

@@ -168,7 +168,10 @@ def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
     command = [sys.executable, "-m", "gunicorn", "--config", str(code / "web" / "gunicorn.conf.py"),
                "--bind", url.removeprefix("http://"), "--chdir", str(code), "web:create_app()"]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Started in ``code``: ``python -m`` puts its working directory first on sys.path, ahead
+        # of PYTHONPATH, so a server started elsewhere imports the code found there (the
+        # benchmark's own checkout for the baseline too) and both runs measure the same code.
+        proc = subprocess.Popen(command, env=env, cwd=code, stdout=log, stderr=subprocess.STDOUT)
         try:
             health = wait_ready(url, proc)
             if health.get("status") != "ok":

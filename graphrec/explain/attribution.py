@@ -264,20 +264,23 @@ class EdgeMasking:
         (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
         node ``r`` is the masked edges' term at their ends plus
         :math:`\sum_e \hat A_{r, e} \Delta H^{(1)}_e`. Only the user's history and each mask's
-        item are read, so all of them cost a handful of ``[masks, rows, entries]`` products.
+        item are read, and only the sums the score takes of their deltas are formed (the
+        history's kept rows, the item's row): a handful of ``[masks, rows, entries]`` and
+        ``[masks, entries, d]`` products, never a ``[masks, rows, d]`` array.
         """
-        rows = np.concatenate([np.broadcast_to(history, (len(masks), len(history))),
-                               items[:, None]], axis=1)
         ends, partner, weight = self._mask_entries(masks)
-        delta = self._delta_at(self.layers, rows, ends, partner, weight)
         width = max(len(mask.history) for mask in masks)
         removed = np.full((len(masks), width), -1, dtype=np.int64)
         for n, mask in enumerate(masks):
             removed[n, :len(mask.history)] = list(mask.history)
         kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
-        sums = (kept[:, None, :] @ (self.target[history] + delta[:, :-1]))[:, 0]
-        z = user_vectors(sums, np.asarray(len(history)), self.exponent)
-        return scores(z[:, None, :], (self.target[items] + delta[:, -1])[:, None, :])[:, 0, 0]
+        entries = self._entry_deltas(self.layers, ends, partner, weight)
+        user_delta = self._delta_sum(entries, ends, np.broadcast_to(history, kept.shape), kept)
+        item_delta = self._delta_sum(entries, ends, items[:, None],
+                                     np.ones((len(masks), 1), dtype=np.float32))
+        bought = (kept[:, None, :] @ self.target[history])[:, 0]  # mask by mask: ties stay ties
+        z = user_vectors(bought + user_delta, np.asarray(len(history)), self.exponent)
+        return scores(z[:, None, :], (self.target[items] + item_delta)[:, None, :])[:, 0, 0]
 
     def _mask_entries(self, masks: Sequence[Mask]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(node, other end, weight)`` of both directions of every masked edge, ``[masks,
@@ -300,21 +303,39 @@ class EdgeMasking:
         (what :attr:`typed_key` is sorted by)."""
         return key * len(self.relation_index) + relation
 
-    def _delta_at(self, layers: list[np.ndarray], rows: np.ndarray, ends: np.ndarray,
-                  partner: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        r""":math:`\sum_l \Delta H^{(l)} / (L+1)` at each mask's ``rows`` (``[masks, rows]``),
-        ``[masks, rows, d]`` (``L`` at most 2)."""
+    def _entry_deltas(self, layers: list[np.ndarray], ends: np.ndarray, partner: np.ndarray,
+                      weight: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        r""":math:`\Delta H^{(1)}` and :math:`\Delta H^{(2)}` at the masked edges' ends
+        (``[masks, entries, d]`` each; the second ``None`` for one layer), or ``None`` when
+        nothing is masked or the model has no layer."""
         if len(layers) < 2 or not ends.shape[1]:
-            return np.zeros((*rows.shape, layers[0].shape[1]), dtype=np.float32)
-        first = -weight[..., None] * layers[0][partner]  # ΔH1 entries, at ``ends``
-        at_rows = (ends[:, None, :] == rows[:, :, None]).astype(np.float32)
+            return None
+        first = -weight[..., None] * layers[0][partner]
         if len(layers) == 2:
-            return at_rows @ first / 2
+            return first, None
         meets = (ends[:, None, :] == partner[:, :, None]).astype(np.float32)
-        second = -weight[..., None] * (layers[1][partner] + meets @ first)
+        return first, -weight[..., None] * (layers[1][partner] + meets @ first)
+
+    def _delta_sum(self, entries: tuple[np.ndarray, np.ndarray | None] | None, ends: np.ndarray,
+                   rows: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+        r""":math:`\sum_r c_r \sum_l \Delta H^{(l)}_r / (L+1)` over each mask's ``rows`` with
+        its ``coefficients`` (both ``[masks, rows]``), ``[masks, d]`` (``L`` at most 2).
+
+        :math:`\Delta H_r` is a combination of the entries at the masked edges' ends (those
+        ends that are ``r``, and for the second layer ``r``'s edges to them in :math:`\hat A`),
+        so the sum is the rows' coefficients carried over to the entries, ``[masks, entries]``,
+        times the entries."""
+        if entries is None:
+            return np.zeros((len(rows), self.layers[0].shape[1]), dtype=np.float32)
+        first, second = entries
+        at_rows = (ends[:, None, :] == rows[:, :, None]).astype(np.float32)
+        on_ends = coefficients[:, None, :] @ at_rows  # [masks, 1, entries]
+        if second is None:
+            return (on_ends @ first)[:, 0] / 2
         adjacency = _lookup(self.adj_key, self.adj_value,
                             rows[:, :, None] * self.num_nodes + ends[:, None, :])
-        return (at_rows @ (first + second) + adjacency @ first) / 3
+        near = coefficients[:, None, :] @ adjacency
+        return (on_ends @ (first + second) + near @ first)[:, 0] / 3
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

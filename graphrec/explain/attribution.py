@@ -304,7 +304,7 @@ class EdgeMasking:
         return key * len(self.relation_index) + relation
 
     def _entry_deltas(self, layers: list[np.ndarray], ends: np.ndarray, partner: np.ndarray,
-                      weight: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+                      weight: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
         r""":math:`\Delta H^{(1)}` and :math:`\Delta H^{(2)}` at the masked edges' ends
         (``[masks, entries, d]`` each; the second ``None`` for one layer), or ``None`` when
         nothing is masked or the model has no layer."""

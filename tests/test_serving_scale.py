@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder
-from graphrec.explain.ranker import Explainer
+from graphrec.explain.ranker import PathRanker
 from graphrec.model.artifact import Artifact
 from graphrec.model.kernel import Propagated, normalised_graph
 from graphrec.serving.recommend import Recommender
@@ -81,7 +81,7 @@ class Served:
                           metrics={}, manifest={}, path=Path("synthetic"))
         self.recommender = Recommender(loaded)
         self.paths = PathFinder(data)
-        self.explainer = Explainer(state, self.paths)
+        self.ranker = PathRanker(state, self.paths)
 
     def page(self, history: np.ndarray) -> list[Any]:
         """A first visit's page: the top 10 with a reason path, their reasons weighed
@@ -89,7 +89,7 @@ class Served:
         top = self.recommender.recommend(
             history, 10, accept=lambda items: self.paths.has_candidates(history, items))
         indices = [self.recommender.item_index(r.item_id) for r in top]
-        reasons = self.explainer.ranked_items(history, indices)
+        reasons = self.ranker.ranked_items(history, indices)
         scores = self.recommender.scores(history)
         scores[history] = -np.inf
         ranks = [int(self.paths.has_candidates(
@@ -158,7 +158,7 @@ def test_a_pages_reasons_are_weighed_in_one_batched_computation(
     """Every path of every item of a page is masked in one call, and weighs what it weighs when
     its item is weighed alone."""
     history = small.paths.history(77)
-    masking = small.explainer.masking
+    masking = small.ranker.masking
     batched, calls = masking._batched_scores, []
 
     def counted(*args: Any) -> np.ndarray:
@@ -169,7 +169,7 @@ def test_a_pages_reasons_are_weighed_in_one_batched_computation(
     top, reasons, _ = small.page(history)
     assert calls == [sum(len(paths) for paths in reasons)] and len(reasons) == 10
     for scored, together in zip(top, reasons):
-        alone = small.explainer.ranked(history, small.recommender.item_index(scored.item_id))
+        alone = small.ranker.ranked(history, small.recommender.item_index(scored.item_id))
         assert [path for _, path in alone] == [path for _, path in together]
         assert [weight for weight, _ in alone] == pytest.approx(
             [weight for weight, _ in together], rel=1e-12, abs=1e-12)

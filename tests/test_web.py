@@ -8,7 +8,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import neo4j
@@ -227,16 +227,6 @@ def item_row(store: GraphStore, item: str) -> dict:
                            "i.sales_rank AS sales_rank", id=item)[0]
 
 
-def within(seconds: float, condition: Callable[[], bool]) -> bool:
-    """Whether ``condition()`` holds within ``seconds`` (asked every 50 ms)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
                                                        session_store: GraphStore) -> None:
     from graphrec.serving.service import ItemDetails
@@ -275,8 +265,9 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
             started = time.monotonic()
             assert details.labels([item])[1][item] == title
             assert time.monotonic() - started < 0.5  # the request does not wait on the store
-            assert within(10, lambda: "item details not refreshed" in caplog.text)
-            assert within(10, lambda: not details._lock.locked())
+            wait_for(lambda: "item details not refreshed" in caplog.text, "the warning",
+                     timeout=10)
+            wait_for(lambda: not details._lock.locked(), "the re-read's end", timeout=10)
         assert details._copy is not None and details._copy[1][item] == title
 
 
@@ -341,7 +332,7 @@ def test_a_request_sends_the_store_one_query(trained_app: Flask, client: FlaskCl
             assert explained.status_code == 200 and len(queries) == asked + 2
     finally:
         details.max_age = 3600
-        assert within(30, lambda: not details._lock.locked())  # the last re-read is done
+        wait_for(lambda: not details._lock.locked(), "the last re-read's end", timeout=30)
     assert set(queries) == {cypher.load("service/user_purchases")}
 
 

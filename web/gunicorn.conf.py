@@ -45,10 +45,10 @@ import secrets
 
 from graphrec.config import Settings
 
-# One BLAS thread a worker: the cores are shared out to processes already. A request's one
-# large product (the user's scores over the catalogue) takes about a millisecond on one thread,
-# and several times that when each of the workers' BLAS thread pools wants every core. Set
-# here, in the master, before any worker imports numpy.
+# One BLAS thread a worker: the cores are shared out to processes already, and a request's one
+# large product (the user's scores over the catalogue) ran slower when each worker's BLAS
+# thread pool wanted every core (benchmarks/results/NOTES.md). Set here, in the master, before
+# any worker imports numpy.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 settings = Settings.from_env()

@@ -100,10 +100,9 @@ class ItemDetails:
     They only label an answer, and there are few of them (well under 1 kB an item), so a worker
     reads them all once instead of querying the items of each answer. They are read again once
     older than ``max_age`` seconds, in a background thread that the request finding them so
-    starts: reading a whole catalogue takes a worker's thread for a second or more, which no
-    request should wait on. Meanwhile, and if that read fails, requests answer from the copy
-    they have: a title or a price may lag the store by ``max_age`` seconds. Only the first read
-    makes requests wait.
+    starts: reading a whole catalogue takes long, and no request should wait on it. Meanwhile,
+    and if that read fails, requests answer from the copy they have: a title or a price may lag
+    the store by ``max_age`` seconds. Only the first read makes requests wait.
     """
 
     def __init__(self, store: GraphStore, item_ids: Sequence[str], max_age: float):

@@ -4,10 +4,10 @@ in bulk (:mod:`.export`, :mod:`.stats`).
 
 The neo4j driver is imported here, before any module of the package uses it, without pandas:
 on import the driver tries pandas (and pyarrow) for ``Result.to_df()``, which graphrec never
-calls, and pandas alone takes 0.2-0.3 s of a ``graphrec recommend`` that should answer in under
-a second, and of every web worker's start. pandas is hidden only while the driver loads and
-only when nothing has imported it yet; whatever imports it later (training, the benchmark) gets
-it as usual.
+calls, and importing pandas is a good part of a ``graphrec recommend`` that should answer in
+under a second, and of every web worker's start (benchmarks/results/NOTES.md). pandas is hidden
+only while the driver loads and only when nothing has imported it yet; whatever imports it
+later (training, the benchmark) gets it as usual.
 """
 import sys
 

@@ -256,9 +256,10 @@ class EdgeMasking:
 
     # --- all masks at once (models of at most two layers) -------------------------------------
 
-    def _batched_scores(self, history: np.ndarray, items: np.ndarray, masks: Sequence[Mask]
-                        ) -> np.ndarray:
-        r"""The score of ``items[n]`` under ``masks[n]``, ``[len(masks)]``.
+    def _batched_scores(self, history: np.ndarray, items: np.ndarray | int,
+                        masks: Sequence[Mask]) -> np.ndarray:
+        r"""The score of ``items[n]`` under ``masks[n]`` (``items`` one item for all masks, or
+        one a mask), ``[len(masks)]``.
 
         Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`
         (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
@@ -268,6 +269,7 @@ class EdgeMasking:
         history's kept rows, the item's row): a handful of ``[masks, rows, entries]`` and
         ``[masks, entries, d]`` products, never a ``[masks, rows, d]`` array.
         """
+        items = np.broadcast_to(np.asarray(items, dtype=np.int64), (len(masks),))
         ends, partner, weight = self._mask_entries(masks)
         width = max(len(mask.history) for mask in masks)
         removed = np.full((len(masks), width), -1, dtype=np.int64)

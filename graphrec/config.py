@@ -56,7 +56,9 @@ class Settings:
     (user, item) pairs whose top reasons a worker keeps, about 1 kB each, ``0`` ranks every
     time; ``item_details_max_age`` seconds a worker keeps titles, prices and brands before
     reading them again; ``model_check_interval`` seconds between a worker's looks for a newly
-    trained model, ``0`` never; ``retry_after`` seconds a 503 tells the client to wait;
+    trained model, ``0`` never; ``graph_check_interval`` seconds between a worker's reads of
+    the graph's counts (whether the model is stale, and which new items to fold in);
+    ``retry_after`` seconds a 503 tells the client to wait;
     ``web_workers`` and ``web_threads`` gunicorn's processes and threads per process;
     ``web_timeout`` seconds before gunicorn restarts a stuck worker; ``web_accesslog`` a file,
     ``-`` for stdout or ``off``.
@@ -74,6 +76,7 @@ class Settings:
     reason_cache_size: int = 20_000
     item_details_max_age: float = 60.0
     model_check_interval: float = 1.0
+    graph_check_interval: float = 60.0
     retry_after: int = 2
     web_workers: int = field(default_factory=default_web_workers)
     web_threads: int = 2
@@ -100,6 +103,8 @@ class Settings:
                                          cls.item_details_max_age, 0.0),
             model_check_interval=_number(env, "GRAPHREC_MODEL_CHECK_INTERVAL", float,
                                          cls.model_check_interval, 0.0),
+            graph_check_interval=_number(env, "GRAPHREC_GRAPH_CHECK_INTERVAL", float,
+                                         cls.graph_check_interval, 1.0),
             retry_after=_number(env, "GRAPHREC_RETRY_AFTER", int, cls.retry_after, 0),
             web_workers=_number(env, "GRAPHREC_WEB_WORKERS", int, default_web_workers(), 1),
             web_threads=_number(env, "GRAPHREC_WEB_THREADS", int, cls.web_threads, 1),

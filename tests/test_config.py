@@ -15,7 +15,8 @@ from web.serve import CONFIG, settings_env
 OVERRIDES = {"GRAPHREC_REASON_CACHE_SIZE": "123", "GRAPHREC_ITEM_DETAILS_MAX_AGE": "7.5",
              "GRAPHREC_MODEL_CHECK_INTERVAL": "0", "GRAPHREC_RETRY_AFTER": "9",
              "GRAPHREC_WEB_WORKERS": "3", "GRAPHREC_WEB_THREADS": "5",
-             "GRAPHREC_WEB_TIMEOUT": "41", "GRAPHREC_WEB_ACCESSLOG": "off"}
+             "GRAPHREC_WEB_TIMEOUT": "41", "GRAPHREC_WEB_ACCESSLOG": "off",
+             "GRAPHREC_GRAPH_CHECK_INTERVAL": "5"}
 
 
 def seen_by_all(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], home: Path) -> dict:
@@ -66,6 +67,7 @@ def test_a_test_config_overrides_one_key(monkeypatch: pytest.MonkeyPatch,
 
 def test_workers_get_the_settings_back(tmp_path: Path) -> None:
     settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), **OVERRIDES})
+    assert settings.graph_check_interval == 5.0
     assert Settings.from_env(settings_env(settings, base={})) == settings
 
 

@@ -167,10 +167,10 @@ def trained(home: Settings) -> artifact.Artifact:
 def app(home: Settings) -> Iterator[Flask]:
     """An app that loaded its model before any new item was ingested, and re-reads the graph
     only when a test says so (:func:`fold_now`)."""
-    apps = make_app(home)
+    apps = make_app(dataclasses.replace(home, graph_check_interval=3600.0))
     loaded = next(apps)
     with loaded.app_context():
-        get_engine().service().freshness.max_age = 3600
+        assert get_engine().service().freshness.max_age == 3600.0  # the setting reaches it
     yield loaded
     next(apps, None)
 

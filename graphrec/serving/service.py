@@ -194,7 +194,7 @@ class Freshness:
     the last counts are kept for another ``max_age``.
     """
 
-    def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float = 60.0,
+    def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float,
                  on_read: Callable[[Mapping[str, int]], None] | None = None):
         self.store, self.trained_on, self.max_age = store, dict(trained_on), max_age
         self.on_read = on_read  # told the counts each time they are read
@@ -266,13 +266,14 @@ class RecommendationService:
 
     def __init__(self, recommender: Recommender, store: GraphStore,
                  details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int,
-                 fold_in_background: bool = False):
+                 graph_check_interval: float, fold_in_background: bool = False):
         self.trained = recommender.artifact
         self.store = store
         self.items = details
         self.reason_cache_size = reason_cache_size
         self._use(recommender)
-        self.freshness = Freshness(store, self.trained.trained_on, on_read=self._graph_read)
+        self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval,
+                                   on_read=self._graph_read)
         self.fold_in_background = fold_in_background
         self._folder: threading.Thread | None = None
         self._folder_lock = threading.Lock()
@@ -293,7 +294,8 @@ class RecommendationService:
         recommender = Recommender(artifact.load(settings.model_path, hash_arrays))
         details = (ItemDetailsOnDemand(store) if details_max_age is None
                    else ItemDetails(store, recommender.item_ids, details_max_age))
-        service = cls(recommender, store, details, reason_cache_size)
+        service = cls(recommender, store, details, reason_cache_size,
+                      settings.graph_check_interval)
         try:
             service.freshness.report()  # reads the counts: the new items are folded in here
         except StoreUnavailable as exc:

@@ -58,3 +58,15 @@ def env(settings: Settings) -> dict[str, str]:
     out = dict(os.environ)
     out["GRAPHREC_HOME"] = str(settings.home)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for a module of tiny tensors (``pytest.mark.usefixtures``): a second
+    thread only adds synchronisation, which on a busy machine costs more than the work itself."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -28,14 +28,7 @@ from graphrec.evaluation.evaluate import evaluate
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    """Tiny tensors: a second thread only adds synchronisation, which on a busy machine costs
-    more than the work itself."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def two_shops(seed: int = 0) -> GraphData:

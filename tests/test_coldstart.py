@@ -26,13 +26,7 @@ from ingest.detect import read_catalogue
 from ingest.frames import catalogue_frames
 from tests.conftest import SAMPLE
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

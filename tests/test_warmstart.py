@@ -19,13 +19,7 @@ from ingest.frames import catalogue_frames
 from tests.conftest import SAMPLE
 from tests.test_model import FAST, paired_catalogue
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def ids(data: GraphData) -> dict[str, np.ndarray]:

@@ -9,9 +9,9 @@ import pytest
 
 from ingest.detect import detect_format, read_catalogue
 from ingest.errors import CatalogueError
+from tests.conftest import SHARED
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 CSV_FILES = {
     "items.csv": "item_id,title\nA1,One\n",

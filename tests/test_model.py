@@ -211,6 +211,33 @@ def test_scores_on_the_sample_are_those_recorded_before_the_kernel_was_shared() 
                                    recorded["scores"][row], rtol=1e-4, atol=1e-5)
 
 
+def test_propagation_on_pyg_gives_the_recorded_layers_scores_and_gradients() -> None:
+    """Layers, scores and gradients of a seeded model on the sample, recorded
+    (``tests/data/sample_propagation.npz``) with the hand-written sparse propagation that PyG's
+    ``LGConv`` per relation and ``gcn_norm`` replaced: the same numbers, relation weights
+    (not all 1) and their gradients included."""
+    recorded = np.load(DATA / "sample_propagation.npz")
+    sample = GraphData.from_csv_dir(SAMPLE)
+    assert sample.fingerprint() == str(recorded["fingerprint"])
+    torch.manual_seed(0)
+    model = KGRec.from_data(sample, embedding_dim=4)
+    with torch.no_grad():
+        model.relation_logit.copy_(torch.linspace(-1.0, 1.0, len(model.relations)))
+    users = torch.from_numpy(recorded["users"])
+    targets = torch.stack([torch.arange(len(users)), (users * 37) % sample.num_items])
+    layers = torch.stack(model.layers(model.embedding))
+    scores = model(users)
+    model.loss(scores, targets).backward()
+    tolerance = dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layers.detach().numpy(), recorded["layers"], **tolerance)
+    np.testing.assert_allclose(scores.detach().numpy(), recorded["scores"], **tolerance)
+    np.testing.assert_allclose(model.embedding.grad.numpy(), recorded["grad_embedding"],
+                               **tolerance)
+    np.testing.assert_allclose(model.relation_logit.grad.numpy(), recorded["grad_relation"],
+                               **tolerance)
+    assert (model.relation_logit.grad.abs() > 0).all()
+
+
 def test_beats_popularity_on_the_sample() -> None:
     from graphrec.evaluation.baselines.popularity import Popularity
 
@@ -223,8 +250,9 @@ def test_beats_popularity_on_the_sample() -> None:
 
 
 def test_propagation_prints_no_beta_warning() -> None:
-    """Each gunicorn worker and command builds the graph once: torch's one-per-process warning
-    about CSR support must not reach its output (a fresh process, since it warns only once)."""
+    """Each gunicorn worker and command builds the graph once: torch's one-per-process warnings
+    about CSR support and unchecked sparse invariants must not reach its output (a fresh
+    process, since each warns only once)."""
     import subprocess
     import sys
 
@@ -233,4 +261,4 @@ def test_propagation_prints_no_beta_warning() -> None:
             "KGRec.from_data(paired_catalogue(), embedding_dim=8).score_users([0])\n")
     run = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
                          text=True, check=True)
-    assert "beta" not in run.stderr
+    assert "beta" not in run.stderr and "invariant" not in run.stderr

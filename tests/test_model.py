@@ -249,6 +249,33 @@ def test_beats_popularity_on_the_sample() -> None:
     assert ours >= 1.5 * popular, (ours, popular)
 
 
+def test_in_batch_loss_is_the_full_softmax_when_every_item_is_a_candidate(
+        data: GraphData) -> None:
+    torch.manual_seed(0)
+    model = KGRec.from_data(data, embedding_dim=8)
+    users = torch.arange(6)
+    history = model.history_matrix(users)
+    items = torch.arange(data.num_items)
+    targets = torch.stack([items % len(users), items])
+    full = model.loss(model(users, history), targets)
+    uniform = torch.zeros(data.num_items)
+    assert torch.allclose(model.in_batch_loss(history, targets, uniform), full, atol=1e-6)
+    part = targets[:, ::3]  # fewer candidates than items: a smaller normaliser
+    assert model.in_batch_loss(history, part, uniform) < model.loss(model(users, history), part)
+    popular = torch.log(1 + items.float())  # the correction lifts the rare items' logits
+    assert not torch.allclose(model.in_batch_loss(history, targets, popular), full)
+
+
+def test_sampled_softmax_keeps_the_quality_on_the_sample() -> None:
+    sample = GraphData.from_csv_dir(SAMPLE)
+    config = dataclasses.replace(FAST, embedding_dim=32, batch_size=256, max_epochs=8,
+                                 eval_every=4, validation_fraction=0.1)
+    full = evaluate(KGRecRecommender(config).fit(sample), sample)["ndcg@10"]
+    sampled_config = dataclasses.replace(config, sampled_softmax=True)
+    sampled = evaluate(KGRecRecommender(sampled_config).fit(sample), sample)["ndcg@10"]
+    assert sampled >= 0.95 * full, (sampled, full)
+
+
 def test_propagation_prints_no_beta_warning() -> None:
     """Each gunicorn worker and command builds the graph once: torch's one-per-process warnings
     about CSR support and unchecked sparse invariants must not reach its output (a fresh

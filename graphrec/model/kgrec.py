@@ -252,13 +252,16 @@ class KGRec(torch.nn.Module):
             history = self.history_matrix(users)
         return self._score(history, self.item_representations())
 
-    def _score(self, history: Tensor, target: Tensor) -> Tensor:
-        """The kernel on a sparse batch of histories ``[users, items]``."""
+    def _user_vectors(self, history: Tensor, target: Tensor) -> Tensor:
+        """:math:`z_u` of a sparse batch of histories ``[users, items]``."""
         counts = torch.sparse.sum(history, 1).to_dense() if history._nnz() else torch.zeros(
             history.shape[0], device=target.device)
-        z = kernel.user_vectors(torch.sparse.mm(history, target), counts,
-                                self.history_exponent)
-        return kernel.scores(z, target)
+        return kernel.user_vectors(torch.sparse.mm(history, target), counts,
+                                   self.history_exponent)
+
+    def _score(self, history: Tensor, target: Tensor) -> Tensor:
+        """The kernel on a sparse batch of histories ``[users, items]``."""
+        return kernel.scores(self._user_vectors(history, target), target)
 
     def loss(self, scores: Tensor, targets: Tensor) -> Tensor:
         """Softmax cross-entropy over all items, averaged over target purchases.
@@ -269,6 +272,24 @@ class KGRec(torch.nn.Module):
         per_row = torch.bincount(rows, minlength=scores.shape[0]).to(scores.dtype)
         log_norm = torch.logsumexp(scores, dim=1)
         return ((log_norm * per_row).sum() - scores[rows, items].sum()) / max(1, len(items))
+
+    def in_batch_loss(self, history: Tensor, targets: Tensor, log_popularity: Tensor) -> Tensor:
+        r"""Sampled softmax cross-entropy whose negatives are the batch's other targets.
+
+        The softmax of :meth:`loss` runs over the items that are some row's target in this
+        batch instead of the whole catalogue, so its cost grows with the batch, not with the
+        catalogue. Those items were drawn in proportion to their popularity, so each logit is
+        corrected by :math:`-\log q_i` (``log_popularity``, ``[items]``, up to a constant) to
+        keep the estimate of the full softmax unbiased towards popular items.
+        ``history`` is the sparse ``[rows, items]`` input, ``targets`` ``[2, t]`` (row, item).
+        """
+        rows, items = targets
+        candidates, position = torch.unique(items, return_inverse=True)
+        target = self.item_representations()
+        z = self._user_vectors(history, target)
+        logits = kernel.scores(z, target[candidates]) - log_popularity[candidates]
+        log_norm = torch.logsumexp(logits, dim=1)
+        return (log_norm[rows] - logits[rows, position]).mean()
 
     # --- inference ----------------------------------------------------------------------------
 

@@ -40,7 +40,9 @@ class TrainConfig:
     every ``eval_every`` epochs on a split holding back ``validation_fraction`` of each user's
     train items, stopping after ``patience`` evaluations without a better one or at
     ``max_epochs``. A fresh model then trains the chosen number of epochs on all of train (the
-    refit). ``device`` ``None`` picks CUDA when there is one.
+    refit). ``device`` ``None`` picks CUDA when there is one. ``sampled_softmax`` replaces the
+    softmax over the whole catalogue by one over the batch's targets, popularity-corrected
+    (:meth:`~graphrec.model.kgrec.KGRec.in_batch_loss`): for catalogues too large for the first.
     """
 
     embedding_dim: int = 256
@@ -59,6 +61,7 @@ class TrainConfig:
     validation_fraction: float = 0.1
     seed: int = 0
     device: str | None = None
+    sampled_softmax: bool = False
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
@@ -105,16 +108,27 @@ def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
         yield torch.from_numpy(batch).to(device), history, targets
 
 
+def _log_popularity(data: GraphData, device: torch.device) -> torch.Tensor:
+    """Log of each item's train purchases (at least one): the in-batch negatives' sampling
+    probability up to a constant."""
+    counts = np.maximum(np.bincount(data.train[:, 1], minlength=data.num_items), 1)
+    return torch.from_numpy(np.log(counts).astype(np.float32)).to(device)
+
+
 def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
                 config: TrainConfig, rng: np.random.Generator) -> float:
     """One pass over all users; the mean training loss."""
     model.train()
     device = model.embedding.device
     total, count = 0.0, 0
+    log_popularity = _log_popularity(data, device) if config.sampled_softmax else None
     for users, history, targets in _batches(data, config, rng, device):
         if targets.shape[1] == 0:
             continue
-        loss = model.loss(model(users, history), targets)
+        if log_popularity is None:
+            loss = model.loss(model(users, history), targets)
+        else:
+            loss = model.in_batch_loss(history, targets, log_popularity)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

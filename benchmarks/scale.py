@@ -116,7 +116,9 @@ def probe(home: Path, probes: int) -> dict[str, Any]:
     settings = Settings.from_env({**os.environ, "GRAPHREC_HOME": str(home)})
     with open_store(settings) as store:
         started = time.perf_counter()
-        service = RecommendationService.load(settings, store)
+        service = RecommendationService.load(
+            settings, store, details_max_age=settings.item_details_max_age,
+            reason_cache_size=0)  # every explanation ranked, as on a first visit
         service.items.warm()
         load_seconds = time.perf_counter() - started
         rng = np.random.default_rng(0)
@@ -154,7 +156,8 @@ def service_run(home: Path, env: dict[str, str], rate: float, seconds: float, lo
 
     settings = Settings.from_env({**env, "GRAPHREC_HOME": str(home)})
     with open_store(settings) as store:
-        service = RecommendationService.load(settings, store, details_max_age=None)
+        service = RecommendationService.load(settings, store, details_max_age=None,
+                                             reason_cache_size=0)
         ids = service.recommender.user_ids[:200]
         pairs = [(u, page[0]["item_id"]) for u in ids if (page := service.recommend(u, 10))]
     proc, port = paced.start_server(env, log)

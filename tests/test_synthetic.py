@@ -1,4 +1,5 @@
-"""The synthetic catalogue of the scale benchmark keeps the shape of the one it copies."""
+"""The synthetic catalogue of the scale benchmark keeps the shape of the one it copies, and the
+benchmark's in-process probe answers on a trained home."""
 from __future__ import annotations
 
 import gzip
@@ -9,8 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.scale import probe
 from benchmarks.synthetic import FILES, Template, synthesise
+from graphrec.config import Settings
+from graphrec.store.connection import GraphStore
 from ingest.csv_catalogue import read_csv_catalogue
+from tests.test_web import train_sample, without_model
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
@@ -123,3 +128,18 @@ def test_the_same_seed_writes_the_same_rows(template, tmp_path):
 def test_a_factor_that_copies_nothing_is_refused(template, tmp_path):
     with pytest.raises(ValueError, match="copies no row"):
         synthesise(template, 0.00001, tmp_path)
+
+
+def test_the_scale_probe_times_answers_of_a_trained_home(
+        settings: Settings, session_store: GraphStore, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scale.py --probe`` on a home with a trained model: the figures it writes into
+    scale.json (it once loaded the service with arguments the service no longer took)."""
+    home = without_model(settings, tmp_path / "home")
+    train_sample(home, session_store)
+    monkeypatch.setenv("GRAPHREC_STORE_DIR", str(home.store_dir))
+    figures = probe(home.home, probes=5)
+    assert figures["users"] == 5
+    assert 0 < figures["top10_ms_p50"] <= figures["top10_ms_p99"]
+    assert 0 < figures["explain_ms_p50"] <= figures["explain_ms_p99"]
+    assert figures["rss_mb"] > 0 and figures["load_seconds"] > 0

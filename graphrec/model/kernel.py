@@ -46,27 +46,43 @@ def scores(z: Any, items: Any) -> Any:
     return z @ items.swapaxes(-1, -2)
 
 
+def symmetric_normalised(num_nodes: int, src: np.ndarray, dst: np.ndarray,
+                         dtype: type[np.floating[Any]] = np.float32
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r""":math:`D^{-1/2} A D^{-1/2}` of the undirected 0/1 graph with the edges
+    ``src[k]``–``dst[k]``: ``(row, col, value)`` sorted by ``(row, col)``, ``value`` in ``dtype``.
+
+    The one symmetric normalisation of the project: the model's relations
+    (:func:`normalised_graph`), LightGCN's purchase graph and EASE's link matrix all take it from
+    here. A pair listed more than once or in both directions counts once (so a degree counts
+    neighbours, not listings) and self-loops are dropped. ``dtype`` is the precision the degrees
+    are scaled in: float32 for the networks, float64 where the result meets a float64 solve."""
+    src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    keep = src != dst
+    key = _sorted_unique(np.concatenate([src[keep] * num_nodes + dst[keep],
+                                         dst[keep] * num_nodes + src[keep]]))
+    row, col = key // num_nodes, key % num_nodes
+    degree = np.bincount(row, minlength=num_nodes).astype(dtype)
+    scale = np.maximum(degree, 1) ** dtype(-0.5)
+    return row, col, scale[row] * scale[col]
+
+
 def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Sequence[str],
                      edges: Mapping[str, np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     r"""``(row, col, value, relation)`` of :math:`\sum_r \hat A_r` (unweighted), sorted by
     ``(row, col)``: each relation symmetric and normalised on its own,
-    :math:`\hat A_r = D_r^{-1/2} A_r D_r^{-1/2}`. ``edges[r]`` is ``[2, m]`` in node-type-local
-    indices; a pair listed in both directions counts once, self-loops are dropped."""
+    :math:`\hat A_r = D_r^{-1/2} A_r D_r^{-1/2}` (:func:`symmetric_normalised`). ``edges[r]`` is
+    ``[2, m]`` in node-type-local indices."""
     rows, cols, values, types = [], [], [], []
     for r, name in enumerate(relations):
         src_type, dst_type = BY_NAME[name].source, BY_NAME[name].target
         index = np.asarray(edges[name], dtype=np.int64)
-        src, dst = index[0] + offset[src_type], index[1] + offset[dst_type]
-        keep = src != dst
-        key = _sorted_unique(np.concatenate([src[keep] * num_nodes + dst[keep],
-                                             dst[keep] * num_nodes + src[keep]]))
-        row, col = key // num_nodes, key % num_nodes
-        degree = np.bincount(row, minlength=num_nodes).astype(np.float32)
-        scale = np.maximum(degree, 1) ** np.float32(-0.5)
+        row, col, value = symmetric_normalised(num_nodes, index[0] + offset[src_type],
+                                               index[1] + offset[dst_type])
         rows.append(row)
         cols.append(col)
-        values.append(scale[row] * scale[col])
+        values.append(value)
         types.append(np.full(len(row), r, dtype=np.int64))
     empty = np.zeros(0, dtype=np.int64)
     row, col = np.concatenate(rows or [empty]), np.concatenate(cols or [empty])

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
 from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
 from graphrec.evaluation.baselines.ease import ease_weights
 from graphrec.evaluation.evaluate import validation_split
+from graphrec.model.kernel import symmetric_normalised
 from graphrec.schema import LINK_RELATIONS
 
 
@@ -29,17 +29,13 @@ def link_matrix(data: GraphData, relations: Sequence[str] = LINK_RELATIONS) -> n
     row and column.
     """
     n = data.num_items
+    links = np.zeros((n, n), dtype=np.float32)
     pairs = [data.links[r] for r in relations if r in data.links and len(data.links[r])]
-    if not pairs:
-        return np.zeros((n, n), dtype=np.float32)
-    edges = np.concatenate(pairs)
-    adj = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
-    sym = ((adj + adj.T) > 0).astype(np.float64)
-    sym.setdiag(0)
-    degree = np.asarray(sym.sum(axis=1)).ravel()
-    scale = np.zeros(n)
-    scale[degree > 0] = degree[degree > 0] ** -0.5
-    return (sp.diags(scale) @ sym @ sp.diags(scale)).toarray().astype(np.float32)
+    if pairs:
+        edges = np.concatenate(pairs)
+        rows, cols, values = symmetric_normalised(n, edges[:, 0], edges[:, 1], np.float64)
+        links[rows, cols] = values
+    return links
 
 
 class EASELinks:

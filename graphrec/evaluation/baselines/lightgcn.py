@@ -15,6 +15,7 @@ from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from graphrec.dataset import GraphData
 from graphrec.evaluation.baselines.bpr import BPRBaseline
+from graphrec.model.kernel import symmetric_normalised
 
 
 class _SymmetricSpMM(torch.autograd.Function):
@@ -45,20 +46,16 @@ class SymmetricLGConv(LGConv):
 
 
 def normalized_adjacency(pairs: np.ndarray, num_users: int, num_items: int) -> torch.Tensor:
-    """``D^-1/2 A D^-1/2`` of the bipartite graph (users first, then items) as sparse CSR.
+    """``D^-1/2 A D^-1/2`` of the bipartite graph (users first, then items) as sparse CSR
+    (:func:`~graphrec.model.kernel.symmetric_normalised`).
 
     Normalising once here instead of in every ``LGConv`` call (PyG's default) saves recomputing
     the same degrees at every training step.
     """
-    users = torch.from_numpy(pairs[:, 0]).long()
-    items = torch.from_numpy(pairs[:, 1]).long() + num_users
-    rows, cols = torch.cat([users, items]), torch.cat([items, users])
     n = num_users + num_items
-    degree = torch.bincount(rows, minlength=n).float()
-    scale = torch.where(degree > 0, degree.pow(-0.5), torch.zeros_like(degree))
-    values = scale[rows] * scale[cols]
-    adj = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, (n, n),
-                                  check_invariants=False)
+    rows, cols, values = symmetric_normalised(n, pairs[:, 0], pairs[:, 1] + num_users)
+    adj = torch.sparse_coo_tensor(torch.from_numpy(np.stack([rows, cols])),
+                                  torch.from_numpy(values), (n, n), check_invariants=False)
     return adj.coalesce().to_sparse_csr()
 
 

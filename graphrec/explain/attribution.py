@@ -42,6 +42,7 @@ import numpy as np
 from graphrec.explain.paths import ReasonPath
 from graphrec.model.kernel import Propagated, scores, user_vectors
 from graphrec.schema import BOUGHT, BY_TYPE
+from graphrec.sorted_lookup import find_sorted
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,8 @@ class _Rows:
     def at(self, rows: np.ndarray) -> np.ndarray:
         """Rows ``rows`` of the matrix (zeros where it has none)."""
         out = np.zeros((len(rows), self.values.shape[1]), dtype=np.float32)
-        if len(self.rows):
-            pos = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
-            hit = self.rows[pos] == rows
-            out[hit] = self.values[pos[hit]]
+        pos, hit = find_sorted(self.rows, rows)
+        out[hit] = self.values[pos[hit]]
         return out
 
     def __add__(self, other: _Rows) -> _Rows:
@@ -343,10 +342,10 @@ class EdgeMasking:
 def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """``values`` at ``wanted`` in the sorted ``keys``, 0 where absent (same shape as
     ``wanted``)."""
-    if not len(keys):
-        return np.zeros(wanted.shape, dtype=np.float32)
-    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-    return np.where(keys[pos] == wanted, values[pos], 0.0).astype(np.float32)
+    out = np.zeros(wanted.shape, dtype=np.float32)
+    pos, hit = find_sorted(keys, wanted)
+    out[hit] = values[pos[hit]]
+    return out
 
 
 def _sum_rows(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
 from graphrec.schema import BOUGHT, BY_NAME, Relation
+from graphrec.sorted_lookup import in_sorted
 
 #: The user index of a path's first node when the user is not one of the finder's users (a
 #: shopper who signed up after the graph was read); :func:`graphrec.explain.reasons.describe` is
@@ -107,17 +108,7 @@ def _rows_union(matrices: list[sp.csr_matrix], rows: np.ndarray) -> np.ndarray:
 def _has(matrix: sp.csr_matrix, row: int, col: int) -> bool:
     """Whether a CSR matrix (sorted indices) has an entry at ``(row, col)``: a binary search,
     where ``matrix[row, col]`` costs some 30 us of scipy's index checks."""
-    cols = _row(matrix, row)
-    at = int(np.searchsorted(cols, col))
-    return at < len(cols) and cols[at] == col
-
-
-def _in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """``np.isin(values, sorted_set)`` for an ascending ``sorted_set``, without its overhead."""
-    if not len(sorted_set):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
-    return sorted_set[at] == values
+    return bool(in_sorted(_row(matrix, row), col))
 
 
 class PathFinder:
@@ -180,16 +171,16 @@ class PathFinder:
         found = np.zeros(len(items), dtype=bool)
         for attribute in (self.brand_of, self.category_of):
             shared = np.unique(attribute[history])
-            found |= _in_sorted(attribute[items], shared[shared >= 0])
+            found |= in_sorted(shared[shared >= 0], attribute[items])
         near = _rows_union([self.linked], history)  # every link, either way
-        found |= _in_sorted(items, near)
+        found |= in_sorted(near, items)
         if self.max_collaborative:  # bought by someone who bought a history item
             buyers, owner = _gather(self.item_users, items)
-            found[owner[_in_sorted(buyers, _rows_union([self.item_users], history))]] = True
+            found[owner[in_sorted(_rows_union([self.item_users], history), buyers)]] = True
         if self.max_chains:  # linked to an item linked to the history: a chain's middle
             rest = np.flatnonzero(~found)
             middles, owner = _gather(self.linked, items[rest])
-            found[rest[owner[_in_sorted(middles, near)]]] = True
+            found[rest[owner[in_sorted(near, middles)]]] = True
         return found
 
     def has_train_candidates(self, user: int, items: np.ndarray) -> np.ndarray:
@@ -212,8 +203,8 @@ class PathFinder:
     def _linked(self, user: int, item: int, history: np.ndarray, relation: str,
                 matrix: sp.csr_matrix) -> list[ReasonPath]:
         rel = BY_NAME[relation].type
-        forward = _in_sorted(history, _row(self.links_to[relation], item))  # history → item
-        backward = _in_sorted(history, _row(matrix, item))  # item → history
+        forward = in_sorted(_row(self.links_to[relation], item), history)  # history → item
+        backward = in_sorted(_row(matrix, item), history)  # item → history
         paths = []
         for n in np.flatnonzero(forward | backward):  # one path when the link runs both ways
             nodes = (("user", user), ("item", int(history[n])), ("item", item))
@@ -229,7 +220,7 @@ class PathFinder:
         if not len(buyers):
             return []
         others, owner = _gather(self.item_users, history)  # each history item's buyers
-        keep = _in_sorted(others, np.sort(buyers))
+        keep = in_sorted(np.sort(buyers), others)
         owner, others = _first_of_each(owner[keep], others[keep], self.activity[others[keep]],
                                        self.max_collaborative)
         return [ReasonPath("collaborative",
@@ -242,7 +233,7 @@ class PathFinder:
         """Items linked to both a history item and the rec; the least linked middle first (the
         most specific), one per history item by default."""
         middles, owner = _gather(self.linked, history)  # each history item's linked items
-        keep = (_in_sorted(middles, np.sort(self._neighbours(item))) & (middles != item)
+        keep = (in_sorted(np.sort(self._neighbours(item)), middles) & (middles != item)
                 & (middles != history[owner]))
         owner, middles = _first_of_each(owner[keep], middles[keep], self.degree[middles[keep]],
                                         self.max_chains)

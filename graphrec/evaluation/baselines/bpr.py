@@ -15,6 +15,7 @@ from torch_geometric.nn.models.lightgcn import BPRLoss
 
 from graphrec.dataset import GraphData
 from graphrec.model.early_stopping import Schedule, fit
+from graphrec.sorted_lookup import in_sorted
 
 
 class BPRModule(Protocol):
@@ -57,8 +58,7 @@ def sample_negatives(users: np.ndarray, positive_keys: np.ndarray, num_items: in
     items = rng.integers(0, num_items, size=len(users))
     for _ in range(rounds):
         keys = users * num_items + items
-        where = np.minimum(np.searchsorted(positive_keys, keys), len(positive_keys) - 1)
-        clash = positive_keys[where] == keys
+        clash = in_sorted(positive_keys, keys)
         if not clash.any():
             break
         items[clash] = rng.integers(0, num_items, size=int(clash.sum()))

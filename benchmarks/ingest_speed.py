@@ -22,16 +22,19 @@ import argparse
 import json
 import platform
 import re
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from graphrec.config import Settings
-from graphrec.store.connection import GraphStore, open_store
-from ingest.detect import read_catalogue
-from ingest.loader import Step, batches, load, plan
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "amazon_beauty"
+from benchmarks.datasets import BEAUTY  # noqa: E402
+from graphrec.config import Settings  # noqa: E402
+from graphrec.store.connection import GraphStore, open_store  # noqa: E402
+from ingest.detect import read_catalogue  # noqa: E402
+from ingest.loader import Step, batches, load, plan  # noqa: E402
 
 
 def as_create(steps: list[Step]) -> list[Step]:
@@ -74,7 +77,7 @@ def lookups_only(store: GraphStore, steps: list[Step], batch_size: int) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=BEAUTY)
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--single-rows", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=2,

@@ -22,11 +22,15 @@ import argparse
 import csv
 import gzip
 import io
+import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = ROOT.parent / "shared" / "datasets" / "amazon_beauty"
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.datasets import BEAUTY  # noqa: E402
+
 DEFAULT_OUT = ROOT / "graphrec" / "sample" / "beauty"
 FILES = ("items", "users", "purchases", "item_links")
 
@@ -78,7 +82,7 @@ def select(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--source", type=Path, default=BEAUTY)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument(
         "--brands", type=int, default=10, help="how many top-selling brands (default 10)"

@@ -41,12 +41,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.datasets import BEAUTY  # noqa: E402
 from graphrec.dataset import GraphData  # noqa: E402
 from graphrec.evaluation.benchmark import catalogue_name, dataset_summary, results_path  # noqa: E402
 from graphrec.evaluation.metrics import ranking_metrics  # noqa: E402
 from graphrec.schema import BY_NAME  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "datasets"
 VENV = ROOT / "benchmarks" / ".peers-venv"
 RUNNER = ROOT / "benchmarks" / "peers_hopwise.py"
 #: What the peers' environment is made of; torch as graphrec's, hopwise as measured.
@@ -297,7 +297,7 @@ def parse_models(specs: Iterable[str]) -> list[tuple[str, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(SHARED / "amazon_beauty"))
+    parser.add_argument("--data", default=str(BEAUTY))
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                         help="hopwise models as NAME:EPOCHS")
     parser.add_argument("--out", help="results JSON (default benchmarks/results/<catalogue>.json)")

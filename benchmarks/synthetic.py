@@ -39,7 +39,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TEMPLATE = ROOT.parent / "shared" / "datasets" / "amazon_beauty"
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.datasets import BEAUTY as DEFAULT_TEMPLATE  # noqa: E402
+
 FILES = ("items", "users", "purchases", "item_links")
 
 

@@ -16,7 +16,6 @@ from graphrec.store.connection import GraphStore, open_store
 from graphrec.store.local import LocalStore
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.datasets import DATASETS
 from ingest.detect import detect_format, read_catalogue
 from ingest.errors import CatalogueError
-from tests.conftest import SHARED
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
@@ -117,6 +117,6 @@ def test_the_sample_is_csv():
     ("name", "expected"), [("amazon_beauty", "csv"), ("amazon_magazine_2018_raw", "amazon-json")]
 )
 def test_shared_datasets(name, expected):
-    if not (SHARED / name).is_dir():
+    if not (DATASETS / name).is_dir():
         pytest.skip(f"needs ../shared/datasets/{name}")
-    assert detect_format(SHARED / name) == expected
+    assert detect_format(DATASETS / name) == expected

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.datasets import BEAUTY, DATASETS
 from graphrec.cli import main
 from graphrec.store.connection import GraphStore
 from graphrec.store.stats import graph_stats
 from ingest.detect import read_catalogue
 from ingest.loader import load_catalogue
 from tests.catalogue_counts import expected_stats
-from tests.conftest import SAMPLE, SHARED
+from tests.conftest import SAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +164,6 @@ def test_concurrent_ingests_take_turns_and_all_succeed(store: GraphStore, env: d
     assert graph_stats(store) == sample_expected
 
 
-BEAUTY = SHARED / "amazon_beauty"
 
 
 @pytest.mark.slow
@@ -185,7 +185,7 @@ def test_full_beauty_catalogue_matches_the_source(store: GraphStore) -> None:
     assert graph_stats(store) == stats
 
 
-MAGAZINE = SHARED / "amazon_magazine_2018_raw"
+MAGAZINE = DATASETS / "amazon_magazine_2018_raw"
 
 
 @pytest.mark.skipif(not MAGAZINE.exists(),

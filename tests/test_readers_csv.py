@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.datasets import BEAUTY
 from ingest.csv_catalogue import read_csv_catalogue
 from ingest.errors import CatalogueError
 from ingest.records import Item, ItemLink, Purchase, Reject
 from ingest.rejects import summarise, write_rejects
-from tests.conftest import SHARED
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
-BEAUTY = SHARED / "amazon_beauty"
 
 ITEMS = """\
 item_id,title,brand,price,sales_rank,categories

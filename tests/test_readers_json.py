@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.datasets import DATASETS
 from ingest.amazon_json import held_out_count, read_amazon_json, read_amazon_json_files
 from ingest.errors import CatalogueError
 from ingest.records import Item, ItemLink, Purchase
 from ingest.rejects import summarise
 from ingest.validate import BadValue, clean_text, parse_price, parse_sales_rank
-from tests.conftest import SHARED
 
-MAGAZINE = SHARED / "amazon_magazine_2018_raw"
+MAGAZINE = DATASETS / "amazon_magazine_2018_raw"
 
 META_2014 = """\
 {'asin': 'B1', 'title': 'Tutu &amp; Co', 'price': 3.17, 'salesRank': {'Beauty': 211836}, 'brand': 'Coxlists', 'categories': [['Beauty', 'Makeup', 'Eyes'], ['Health & Personal Care']], 'related': {'also_bought': ['B2', 'X9'], 'bought_together': ['B2'], 'also_viewed': ['B3', '']}}

@@ -1,0 +1,14 @@
+"""Where the full public catalogues are: ``../shared/datasets`` beside the checkout (read-only,
+see its README).
+
+The benchmark scripts take their default catalogue from here and the tests that read a full
+catalogue skip when it is absent; the core never reads this folder (``graphrec`` is given
+its data), so the location lives with the benchmarks rather than in ``graphrec.config``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+#: The benchmark catalogue (Amazon 2014 Beauty, PGPR's split).
+BEAUTY = DATASETS / "amazon_beauty"

@@ -166,6 +166,31 @@ class GraphData:
             raise FileNotFoundError(f"{path}: needs items.csv[.gz] and purchases.csv[.gz]")
         return cls.from_frames(items, purchases, read("item_links"), read("users"))
 
+    def purchase_history(self, purchases: pd.DataFrame) -> pd.DataFrame:
+        """Every purchase of ``purchases`` (``user_id, item_id, split`` and an optional ``seq``)
+        that this data knows, in each user's order of buying: columns ``user``, ``item`` (indices
+        here), ``seq`` (float, NaN where the row has none) and ``train``.
+
+        Users come in index order, each one's purchases by ``seq`` where the row has one, else
+        train before test in the order of the rows. A pair bought twice counts once, at its first
+        place. The one reading of purchase time: the cold-start protocol takes the order
+        (:func:`graphrec.evaluation.coldstart.history_order`), the explanations' recency the
+        train purchases' ``seq`` (:func:`graphrec.evaluation.path_quality.purchase_order`)."""
+        import pandas as pd
+
+        seq = purchases["seq"] if "seq" in purchases else pd.Series(np.nan, index=purchases.index)
+        frame = pd.DataFrame({
+            "user": pd.Index(self.users).get_indexer(purchases["user_id"].astype(str)),
+            "item": pd.Index(self.items).get_indexer(purchases["item_id"].astype(str)),
+            "seq": pd.to_numeric(seq, errors="coerce").astype("float64").to_numpy(),
+            "train": (purchases["split"] == "train").to_numpy(),
+            "row": np.arange(len(purchases))})
+        frame = frame[(frame.user >= 0) & (frame.item >= 0)
+                      & purchases["split"].isin(("train", "test")).to_numpy()]
+        frame = frame.assign(later=~frame.train).sort_values(
+            ["user", "seq", "later", "row"], na_position="last")
+        return frame.drop_duplicates(["user", "item"])[["user", "item", "seq", "train"]]
+
     def relation_pairs(self) -> dict[str, np.ndarray]:
         """Every relation of :data:`graphrec.schema.RELATIONS` that the data holds → its
         ``(n, 2)`` pairs ``[source, target]`` in node-type-local indices."""

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from graphrec.dataset import GraphData
+from graphrec.evaluation.coldstart import history_order
 from graphrec.evaluation.path_quality import (
     PathQuality,
     degrees,
@@ -56,6 +57,16 @@ def test_lir_follows_the_order_of_purchase_not_of_the_item_ids() -> None:
     lir = recency(order, 0)
     # sorted by seq: item 1 (1), item 2 (3), item 0 (5); the test purchase takes no part
     assert lir == pytest.approx({1: 0.0, 2: (7 / 3 - 1) / (27 / 7 - 1), 0: 1.0})
+
+
+def test_a_pair_bought_twice_is_timed_at_its_first_purchase_as_in_the_cold_start_order() -> None:
+    data = paired_catalogue()
+    user, items = data.users[0], data.items
+    bought = purchases([(user, items[0], "train", "5"), (user, items[1], "train", "1"),
+                        (user, items[0], "train", "2")])
+    order = purchase_order(data, bought)
+    assert order is not None and order[0, 0] == 2 and order[0, 1] == 1 and order.nnz == 2
+    assert history_order(data, bought).tolist() == [[0, 1], [0, 0]]
 
 
 def test_purchase_order_without_times() -> None:

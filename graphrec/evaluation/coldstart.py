@@ -70,23 +70,9 @@ class FoldIn:
 
 
 def history_order(data: GraphData, purchases: pd.DataFrame) -> np.ndarray:
-    """Every purchase of ``purchases`` (``user_id, item_id, split`` and an optional ``seq``)
-    that ``data`` knows, as ``[user, item]`` rows grouped by user, each user's in the order
-    bought: by ``seq`` where the row has one, else train before test in the order of the rows.
-    A pair bought twice counts once, at its first place."""
-    import pandas as pd
-
-    seq = purchases["seq"] if "seq" in purchases else pd.Series(np.nan, index=purchases.index)
-    frame = pd.DataFrame({
-        "user": pd.Index(data.users).get_indexer(purchases["user_id"].astype(str)),
-        "item": pd.Index(data.items).get_indexer(purchases["item_id"].astype(str)),
-        "seq": pd.to_numeric(seq, errors="coerce").astype("float64").to_numpy(),
-        "later": (purchases["split"] != "train").to_numpy(),
-        "row": np.arange(len(purchases))})
-    frame = frame[(frame.user >= 0) & (frame.item >= 0)
-                  & purchases["split"].isin(("train", "test")).to_numpy()]
-    frame = frame.sort_values(["user", "seq", "later", "row"], na_position="last")
-    return frame.drop_duplicates(["user", "item"])[["user", "item"]].to_numpy(np.int64)
+    """:meth:`GraphData.purchase_history` as ``[user, item]`` rows: every known purchase, grouped
+    by user, each user's in the order bought."""
+    return data.purchase_history(purchases)[["user", "item"]].to_numpy(np.int64)
 
 
 def _rows(pairs: np.ndarray) -> np.ndarray:

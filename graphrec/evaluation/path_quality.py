@@ -52,20 +52,14 @@ def normalised_ema(values: np.ndarray) -> np.ndarray:
 
 
 def purchase_order(data: GraphData, purchases: pd.DataFrame) -> sp.csr_matrix | None:
-    """Users × items, the ``seq`` of each train purchase (its place in the user's history), or
-    ``None`` when ``purchases`` (``user_id, item_id, split[, seq]``) says nothing of time."""
-    if "seq" not in purchases:
+    """Users × items, the ``seq`` of each train purchase (its place in the user's history,
+    :meth:`GraphData.purchase_history`), or ``None`` when ``purchases`` (``user_id, item_id,
+    split[, seq]``) says nothing of time."""
+    history = data.purchase_history(purchases)
+    timed = history[history["train"] & history["seq"].notna()]
+    if timed.empty:
         return None
-    seq = pd.to_numeric(purchases["seq"], errors="coerce")
-    rows = (purchases["split"] == "train") & seq.notna()
-    if not rows.any():
-        return None
-    users = pd.Index(data.users).get_indexer(purchases.loc[rows, "user_id"].astype(str))
-    items = pd.Index(data.items).get_indexer(purchases.loc[rows, "item_id"].astype(str))
-    known = pd.DataFrame({"user": users, "item": items,
-                          "seq": seq[rows].to_numpy(dtype=np.float64)})
-    known = known[(known["user"] >= 0) & (known["item"] >= 0)].drop_duplicates(["user", "item"])
-    return sp.csr_matrix((known["seq"], (known["user"], known["item"])),
+    return sp.csr_matrix((timed["seq"], (timed["user"], timed["item"])),
                          shape=(data.num_users, data.num_items))
 
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore, open_store
 from graphrec.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
@@ -49,6 +54,28 @@ def store(session_store: GraphStore) -> GraphStore:
     """The session's store, emptied before the test."""
     session_store.clear()
     return session_store
+
+
+@pytest.fixture(scope="module")
+def trained_app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
+    """An app on the sample with a model trained on it, built anew for each module that asks
+    (:func:`tests.apps.trained_app`) and kept for that module's tests."""
+    from tests.apps import trained_app
+
+    yield from trained_app(settings, session_store)
+
+
+@pytest.fixture
+def client(trained_app: Flask) -> FlaskClient:
+    return trained_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def sample_user(trained_app: Flask) -> str:
+    """A sample user with at least one recommendation that has a reason."""
+    from tests.apps import sample_user_of
+
+    return sample_user_of(trained_app)
 
 
 @pytest.fixture

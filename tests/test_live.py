@@ -3,7 +3,6 @@ against the real store with the sample and a model trained on it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,25 +12,13 @@ from flask.testing import FlaskClient
 from graphrec.cli import main
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
-from tests.test_web import (
+from tests.apps import (
     assert_error,
     make_app,
     sample_users,
-    train_sample,
     without_model,
 )
 from web.engine import get_engine
-
-
-@pytest.fixture(scope="module")
-def live_app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
-    train_sample(settings, session_store)
-    yield from make_app(settings)
-
-
-@pytest.fixture
-def client(live_app: Flask) -> FlaskClient:
-    return live_app.test_client()
 
 
 def add_user(store: GraphStore, user: str, items: list[str], split: str = "live") -> None:
@@ -115,9 +102,9 @@ def test_an_id_the_store_does_not_have_is_404(client: FlaskClient) -> None:
     assert_error(client.get("/api/users/NO-SUCH-SHOPPER/recommendations"), 404, "unknown_user")
 
 
-def test_health_says_whether_the_model_is_stale(live_app: Flask, client: FlaskClient,
+def test_health_says_whether_the_model_is_stale(trained_app: Flask, client: FlaskClient,
                                                 session_store: GraphStore) -> None:
-    with live_app.app_context():
+    with trained_app.app_context():
         get_engine().service().freshness.max_age = 0
     model = client.get("/api/health").get_json()["checks"]["model"]
     assert model["ok"] is True and set(model) >= {"stale", "trained_on", "graph_now"}
@@ -135,7 +122,7 @@ def sample_recommendable(client: FlaskClient) -> str:
 
 
 def test_a_changed_catalogue_keeps_a_fresh_worker_answering(
-        settings: Settings, session_store: GraphStore, live_app: Flask) -> None:
+        settings: Settings, session_store: GraphStore, trained_app: Flask) -> None:
     """A worker that starts after the catalogue changed (a restart, a crash) loads the model
     from its artifact alone and answers; health says stale."""
     session_store.write("ingest/items", rows=[{"id": "NEW-ITEM-1", "title": "New in the shop",
@@ -152,7 +139,7 @@ def test_a_changed_catalogue_keeps_a_fresh_worker_answering(
 
 
 def test_an_artifact_that_cannot_be_used_is_a_json_503(settings: Settings, tmp_path: Path,
-                                                       live_app: Flask) -> None:
+                                                       trained_app: Flask) -> None:
     import shutil
 
     broken = without_model(settings, tmp_path)
@@ -169,7 +156,7 @@ def test_an_artifact_that_cannot_be_used_is_a_json_503(settings: Settings, tmp_p
 
 
 def test_cli_recommends_popular_items_to_a_user_with_no_purchases_and_rejects_unknown_ids(
-        settings: Settings, session_store: GraphStore, live_app: Flask,
+        settings: Settings, session_store: GraphStore, trained_app: Flask,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("GRAPHREC_HOME", str(settings.home))
     add_user(session_store, "NEW-SHOPPER-5", [])
@@ -184,7 +171,7 @@ def test_cli_recommends_popular_items_to_a_user_with_no_purchases_and_rejects_un
                        "such user")
 
 
-def test_cli_explain_ranks_as_recommend_lists(settings: Settings, live_app: Flask,
+def test_cli_explain_ranks_as_recommend_lists(settings: Settings, trained_app: Flask,
                                               monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("GRAPHREC_HOME", str(settings.home))

@@ -25,7 +25,7 @@ from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore, open_store
-from tests.test_web import make_app, sample_users, train_sample, unreachable, without_model
+from tests.apps import make_app, sample_users, train_sample, unreachable, without_model
 from tests.waiting import wait_for
 from web.engine import get_engine
 

@@ -15,7 +15,7 @@ from benchmarks.synthetic import FILES, Template, synthesise
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
 from ingest.csv_catalogue import read_csv_catalogue
-from tests.test_web import train_sample, without_model
+from tests.apps import train_sample, without_model
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 

@@ -1,11 +1,7 @@
 """The HTTP API with Flask's test client, against the real store: every endpoint, every status."""
 from __future__ import annotations
 
-import csv
-import dataclasses
-import gzip
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,68 +14,17 @@ from flask.testing import FlaskClient
 
 import cypher
 from graphrec.config import Settings
-from graphrec.model.pipeline import train_from_store
-from graphrec.model.train import TrainConfig
 from graphrec.store.connection import GraphStore, open_store
-from ingest.detect import read_catalogue
-from ingest.loader import load_catalogue
-from tests.conftest import SAMPLE
-from tests.openapi_check import documented
+from tests.apps import (
+    assert_error,
+    make_app,
+    sample_users,
+    unreachable,
+    without_model,
+)
 from tests.waiting import wait_for
 from web import create_app
 from web.engine import get_engine
-
-
-def make_app(settings: Settings) -> Iterator[Flask]:
-    """An app whose test client checks each answer against the OpenAPI document."""
-    app = documented(create_app({"TESTING": True, "SETTINGS": settings}))
-    yield app
-    app.extensions["graphrec"].close()
-
-
-def without_model(settings: Settings, home: Path) -> Settings:
-    """The same store, but a home whose models folder is empty."""
-    return dataclasses.replace(settings, home=home, store_dir_override=settings.store_dir)
-
-
-def train_sample(settings: Settings, store: GraphStore) -> None:
-    """The bundled sample in the store and a model trained on it under ``settings.home``."""
-    store.clear()
-    load_catalogue(store, read_catalogue(SAMPLE))
-    train_from_store(store, settings, TrainConfig(max_epochs=4))
-
-
-@pytest.fixture(scope="module")
-def trained_app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
-    """An app on the sample catalogue with a trained model (kept for the module's tests)."""
-    train_sample(settings, session_store)
-    yield from make_app(settings)
-
-
-@pytest.fixture
-def client(trained_app: Flask) -> FlaskClient:
-    return trained_app.test_client()
-
-
-@pytest.fixture(scope="module")
-def sample_user(trained_app: Flask) -> str:
-    return sample_user_of(trained_app)
-
-
-def sample_user_of(app: Flask) -> str:
-    """A user of the sample with at least one recommendation that has a reason."""
-    with app.app_context():
-        service = get_engine().service()
-        for user in sample_users():
-            if any(rec["reason"] for rec in service.recommend(user, k=10)):
-                return user
-    pytest.fail("no sample user has a recommendation with a reason")
-
-
-def sample_users(limit: int = 50) -> list[str]:
-    with gzip.open(SAMPLE / "purchases.csv.gz", "rt", newline="") as fh:
-        users = list(dict.fromkeys(row["user_id"] for row in csv.DictReader(fh)))
-    return users[:limit]
 
 
 @pytest.fixture
@@ -93,29 +38,11 @@ def bare(bare_app: Flask) -> FlaskClient:
     return bare_app.test_client()
 
 
-def unreachable(home: Path) -> Settings:
-    """Settings whose store is a port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return Settings.from_env({"NEO4J_URI": f"bolt://127.0.0.1:{port}", "GRAPHREC_HOME": str(home)})
-
-
 @pytest.fixture
 def dead(tmp_path: Path) -> Iterator[FlaskClient]:
     """An app whose store is a port nothing listens on."""
     for app in make_app(unreachable(tmp_path)):
         yield app.test_client()
-
-
-def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json
-    error = response.get_json()["error"]
-    assert error["status"] == status and error["message"]
-    if code is not None:
-        assert error["code"] == code
-    return error
 
 
 def test_no_module_level_app() -> None:

@@ -24,14 +24,12 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from tests.test_web import client, sample_user, trained_app  # noqa: F401  (fixtures)
-
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
 @pytest.fixture
-def base_url(trained_app: Flask) -> Iterator[str]:  # noqa: F811
+def base_url(trained_app: Flask) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, trained_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

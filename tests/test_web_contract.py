@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter
-from collections.abc import Iterator
 
 import networkx as nx
 import pytest
@@ -21,29 +20,26 @@ from hypothesis import settings as hypothesis_settings
 from openapi_core.exceptions import OpenAPIError
 from schemathesis import GenerationMode
 
-from graphrec.config import Settings
 from graphrec.explain.subgraph import explanation_graph, node_key, user_graph
-from graphrec.store.connection import GraphStore
 from tests.openapi_check import check_answer, openapi_of
-from tests.test_web import make_app, sample_user_of, train_sample
 from web.engine import get_engine
 from web.headers import HEADERS
 
 
 @pytest.fixture(scope="module")
-def app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
-    train_sample(settings, session_store)
-    yield from make_app(settings)
+def app(trained_app: Flask) -> Flask:
+    return trained_app
 
 
 @pytest.fixture(scope="module")
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(trained_app: Flask) -> FlaskClient:
+    """One client for the module: :func:`item` asks it once for all the tests."""
+    return trained_app.test_client()
 
 
 @pytest.fixture(scope="module")
-def user(app: Flask) -> str:
-    return sample_user_of(app)
+def user(sample_user: str) -> str:
+    return sample_user
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
-from tests.test_web import assert_error, make_app, sample_users, train_sample
+from tests.apps import assert_error, make_app, sample_users, train_sample
 from web import create_app
 from web.engine import get_engine
 

@@ -19,8 +19,8 @@ import requests
 from graphrec.config import Settings
 from graphrec.store.connection import open_store
 from graphrec.store.local import LocalStore
+from tests.apps import sample_users, train_sample
 from tests.gunicorn_server import gunicorn
-from tests.test_web import sample_users, train_sample
 from tests.waiting import wait_for
 from web.serve import settings_env
 

@@ -18,7 +18,7 @@ from flask import Flask
 from graphrec.config import Settings
 from graphrec.model.pipeline import train_from_store
 from graphrec.store.connection import GraphStore
-from tests.test_web import sample_users, train_sample
+from tests.apps import sample_users, train_sample
 from tests.waiting import wait_for
 from web import create_app
 from web.engine import Engine, get_engine, reload_turn

@@ -19,8 +19,8 @@ import pytest
 
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
+from tests.apps import sample_users, train_sample
 from tests.gunicorn_server import gunicorn
-from tests.test_web import sample_users, train_sample
 from tests.test_web_serve import listening_sockets
 from web.serve import settings_env
 from web.worker import MAX_REQUEST_BYTES, request_complete

@@ -12,8 +12,10 @@ import torch
 from graphrec.cli import main
 from graphrec.dataset import GraphData
 from graphrec.evaluation.baselines.ease import EASE
+from graphrec.evaluation.baselines.ease_links import EASELinks
 from graphrec.evaluation.baselines.itemknn import ItemKNN
 from graphrec.evaluation.baselines.popularity import Popularity
+from graphrec.evaluation.baselines.rp3beta import RP3Beta
 from graphrec.evaluation.coldstart import (
     REVEAL,
     ColdStartSplit,
@@ -119,8 +121,10 @@ def test_the_retrained_reference_has_each_cold_user_at_its_level(
         assert set(same.test[:, 0]) == set(cold.cold_users[cold.level == n])
 
 
-@pytest.mark.parametrize("model", [Popularity(), ItemKNN(k=50), EASE(lam=100)],
-                         ids=["popularity", "itemknn", "ease"])
+@pytest.mark.parametrize("model", [Popularity(), ItemKNN(k=50), EASE(lam=100),
+                                   EASELinks(lam=100, weight=0.5),
+                                   RP3Beta(alpha=0.5, beta=0.0, k=20)],
+                         ids=["popularity", "itemknn", "ease", "ease_links", "rp3beta"])
 def test_fold_in_of_a_train_history_gives_the_trained_scores(
         sample: tuple[GraphData, pd.DataFrame], model: object) -> None:
     data, _ = sample

@@ -60,6 +60,23 @@ class ItemItemScorer:
         return np.asarray(scores.toarray() if sp.issparse(scores) else scores, dtype=np.float32)
 
 
+class ItemItemModel:
+    """A baseline whose fit ends in an :class:`ItemItemScorer` (item-kNN, EASE, EASE with links,
+    RP3β): it scores the users it was fitted with, or any history (fold-in), through that
+    scorer. Subclasses set ``scorer`` in ``fit``."""
+
+    scorer: ItemItemScorer | None = None
+
+    def score_users(self, users: np.ndarray) -> np.ndarray:
+        assert self.scorer is not None, "fit first"
+        return self.scorer.score_users(users)
+
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        """Scores for the histories of a users × items matrix (fold-in)."""
+        assert self.scorer is not None, "fit first"
+        return self.scorer.score_history(history)
+
+
 def validation_score(scorer: Scorer, split: GraphData) -> float:
     """The tuning metric of ``scorer`` on a validation split (its ``test`` is held-out train)."""
     return evaluate(scorer, split)[TUNING_METRIC]

@@ -14,7 +14,12 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
+from graphrec.evaluation.baselines.base import (
+    ItemItemModel,
+    ItemItemScorer,
+    search,
+    validation_score,
+)
 from graphrec.evaluation.evaluate import validation_split
 
 
@@ -47,7 +52,7 @@ def ease_weights(train: sp.csr_matrix, lam: float, dtype: type = np.float32) -> 
     return weights
 
 
-class EASE:
+class EASE(ItemItemModel):
     """EASE with its L2 strength ``lam``; ``None`` tunes it on a validation split over ``grid``.
 
     Args:
@@ -63,7 +68,6 @@ class EASE:
         self.grid = tuple(grid)
         self.seed = seed
         self.fit_info: dict[str, Any] = {}
-        self.scorer: ItemItemScorer | None = None
 
     def fit(self, data: GraphData) -> Self:
         lam = self.lam
@@ -77,15 +81,6 @@ class EASE:
         self.scorer = ItemItemScorer(train, ease_weights(train, lam))
         self.fit_info["lam"] = lam
         return self
-
-    def score_users(self, users: np.ndarray) -> np.ndarray:
-        assert self.scorer is not None, "fit first"
-        return self.scorer.score_users(users)
-
-    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
-        """Scores for the histories of a users × items matrix (fold-in)."""
-        assert self.scorer is not None, "fit first"
-        return self.scorer.score_history(history)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(lam={self.lam})"

@@ -14,7 +14,12 @@ from typing import Any, Self
 import numpy as np
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
+from graphrec.evaluation.baselines.base import (
+    ItemItemModel,
+    ItemItemScorer,
+    search,
+    validation_score,
+)
 from graphrec.evaluation.baselines.ease import ease_weights
 from graphrec.evaluation.evaluate import validation_split
 from graphrec.model.kernel import symmetric_normalised
@@ -38,7 +43,7 @@ def link_matrix(data: GraphData, relations: Sequence[str] = LINK_RELATIONS) -> n
     return links
 
 
-class EASELinks:
+class EASELinks(ItemItemModel):
     """EASE whose item–item weights also get ``weight`` × the normalised link matrix.
 
     ``lam`` and ``weight`` left ``None`` are tuned together on a validation split: the links
@@ -62,7 +67,6 @@ class EASELinks:
         self.relations = tuple(relations)
         self.seed = seed
         self.fit_info: dict[str, Any] = {}
-        self.scorer: ItemItemScorer | None = None
 
     def fit(self, data: GraphData) -> Self:
         links = link_matrix(data, self.relations)
@@ -95,10 +99,6 @@ class EASELinks:
         lam, _ = search(self.lam_grid, score_lam)
         self.fit_info["validation_ndcg@10"] = scores
         return lam, best_weight[lam]
-
-    def score_users(self, users: np.ndarray) -> np.ndarray:
-        assert self.scorer is not None, "fit first"
-        return self.scorer.score_users(users)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(lam={self.lam}, weight={self.weight})"

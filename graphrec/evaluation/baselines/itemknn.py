@@ -9,7 +9,12 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
+from graphrec.evaluation.baselines.base import (
+    ItemItemModel,
+    ItemItemScorer,
+    search,
+    validation_score,
+)
 from graphrec.evaluation.evaluate import validation_split
 
 
@@ -40,7 +45,7 @@ def keep_top_k(sim: torch.Tensor, k: int) -> np.ndarray:
     return out.numpy()
 
 
-class ItemKNN:
+class ItemKNN(ItemItemModel):
     """Score of item ``j`` for a user: summed cosine similarity of ``j`` to the user's items.
 
     Args:
@@ -56,7 +61,6 @@ class ItemKNN:
         self.grid = tuple(grid)
         self.seed = seed
         self.fit_info: dict[str, Any] = {}
-        self.scorer: ItemItemScorer | None = None
 
     def fit(self, data: GraphData) -> Self:
         k: float | None = self.k
@@ -71,15 +75,6 @@ class ItemKNN:
         self.scorer = ItemItemScorer(train, keep_top_k(cosine_similarity(train), int(k)))
         self.fit_info["k"] = int(k)
         return self
-
-    def score_users(self, users: np.ndarray) -> np.ndarray:
-        assert self.scorer is not None, "fit first"
-        return self.scorer.score_users(users)
-
-    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
-        """Scores for the histories of a users × items matrix (fold-in)."""
-        assert self.scorer is not None, "fit first"
-        return self.scorer.score_history(history)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(k={self.k})"

@@ -18,7 +18,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.baselines.base import ItemItemScorer, search, validation_score
+from graphrec.evaluation.baselines.base import (
+    ItemItemModel,
+    ItemItemScorer,
+    search,
+    validation_score,
+)
 from graphrec.evaluation.evaluate import validation_split
 
 
@@ -74,7 +79,7 @@ def rp3beta_weights(train: sp.csr_matrix, alpha: float, beta: float, k: int) -> 
     return RowRanks(walk_weights(train, alpha, beta)).top(k)
 
 
-class RP3Beta:
+class RP3Beta(ItemItemModel):
     """RP3β with walk exponent ``alpha``, popularity exponent ``beta`` and ``k`` neighbours.
 
     Any of the three left ``None`` is tuned on a validation split carved from train: for each
@@ -104,7 +109,6 @@ class RP3Beta:
         self.k_grid = tuple(k_grid) if k is None else (k,)
         self.seed = seed
         self.fit_info: dict[str, Any] = {}
-        self.scorer: ItemItemScorer | None = None
 
     def fit(self, data: GraphData) -> Self:
         alpha, beta, k = self.alpha, self.beta, self.k
@@ -143,10 +147,6 @@ class RP3Beta:
         self.fit_info["validation_ndcg@10"] = scores
         beta = best_beta[alpha]
         return alpha, beta, int(best[alpha, beta])
-
-    def score_users(self, users: np.ndarray) -> np.ndarray:
-        assert self.scorer is not None, "fit first"
-        return self.scorer.score_users(users)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(alpha={self.alpha}, beta={self.beta}, k={self.k})"

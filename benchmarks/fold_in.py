@@ -23,28 +23,13 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from graphrec.model import artifact
 from graphrec.model.artifact import Artifact
 from graphrec.model.kernel import Propagated
-from graphrec.serving.newitems import grow
-
-
-def listing_row(loaded: Artifact, item: int, new_id: str) -> dict[str, Any]:
-    """A row of ``cypher/service/new_items.cypher`` for a new item with ``item``'s edges."""
-    data = loaded.data
-    brand = data.item_brand[data.item_brand[:, 0] == item, 1]
-    category = data.item_category[data.item_category[:, 0] == item, 1]
-    return {"item_id": new_id,
-            "brand": str(data.brands[brand[0]]) if len(brand) else None,
-            "category": str(data.categories[category[0]]) if len(category) else None,
-            "links_to": [[rel, str(data.items[j])] for rel, pairs in data.links.items()
-                         for j in pairs[pairs[:, 0] == item, 1]],
-            "links_from": [[rel, str(data.items[j])] for rel, pairs in data.links.items()
-                           for j in pairs[pairs[:, 1] == item, 0]]}
+from graphrec.serving.newitems import grow, item_rows
 
 
 def layer0_variants(folded: Propagated, new: int) -> dict[str, np.ndarray]:
@@ -64,7 +49,7 @@ def ranks(loaded: Artifact, items: np.ndarray) -> dict[str, list[int]]:
     train = np.asarray(data.train)
     out: dict[str, list[int]] = {"trained": []}
     for n, item in enumerate(items):
-        folded = grow(loaded, [listing_row(loaded, int(item), f"LISTING-{n}")]).state
+        folded = grow(loaded, item_rows(loaded.data, [int(item)], [f"LISTING-{n}"])).state
         new = state.num_items
         variants = layer0_variants(folded, new)
         for user in train[train[:, 1] == item, 0]:
@@ -85,7 +70,7 @@ def ranks(loaded: Artifact, items: np.ndarray) -> dict[str, list[int]]:
 def timing(loaded: Artifact, count: int, seed: int) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     items = rng.choice(loaded.state.num_items, count, replace=False)
-    rows = [listing_row(loaded, int(item), f"TIMED-{n}") for n, item in enumerate(items)]
+    rows = item_rows(loaded.data, items.tolist(), [f"TIMED-{n}" for n in range(len(items))])
     started = time.perf_counter()
     grown = grow(loaded, rows)
     seconds = time.perf_counter() - started

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
-from graphrec.evaluation.metrics import ranking_metrics
+from graphrec.evaluation.metrics import per_user, ranking_metrics
 from graphrec.serving.ranking import top_accepted
 
 #: ``(user, items) → bool array``: which of the items may be recommended to the user.
@@ -74,6 +74,19 @@ def evaluate(scorer: Scorer, data: GraphData, k: int = 10,
     sets = [set(relevant.indices[relevant.indptr[u]:relevant.indptr[u + 1]].tolist())
             for u in users]
     return ranking_metrics(ranked, sets, k)
+
+
+def evaluate_per_user(scorer: Scorer, data: GraphData, k: int = 10, batch_size: int = 1024
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """``(users, rows)``: the users with test items and, for each, ``[ndcg, recall, hit,
+    precision]`` at ``k`` as fractions (:func:`evaluate` is their mean in percent), for paired
+    comparisons of two models on the same users."""
+    relevant = data.test_matrix()
+    users = np.flatnonzero(np.diff(relevant.indptr))
+    ranked = top_k(scorer, users, data.train_matrix(), k=k, batch_size=batch_size)
+    sets = [set(relevant.indices[relevant.indptr[u]:relevant.indptr[u + 1]].tolist())
+            for u in users]
+    return users, per_user(ranked, sets, k)
 
 
 def validation_split(data: GraphData, fraction: float = 0.1, min_train: int = 3,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def _per_user(topk: np.ndarray, relevant: Sequence[set[int]], k: int) -> np.ndarray:
+def per_user(topk: np.ndarray, relevant: Sequence[set[int]], k: int) -> np.ndarray:
     """For each user with held-out items: ``[dcg/idcg, hits/|relevant|, hit>0, hits/k]``."""
     rows = []
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
@@ -28,7 +28,7 @@ def _per_user(topk: np.ndarray, relevant: Sequence[set[int]], k: int) -> np.ndar
 def ranking_metrics(topk: np.ndarray, relevant: Sequence[set[int]], k: int = 10
                     ) -> dict[str, float]:
     """``ndcg@k``, ``recall@k``, ``hr@k`` and ``precision@k`` in percent."""
-    per_user = _per_user(np.asarray(topk), relevant, k)
-    means = per_user.mean(axis=0) * 100 if len(per_user) else np.zeros(4)
+    per_user_rows = per_user(np.asarray(topk), relevant, k)
+    means = per_user_rows.mean(axis=0) * 100 if len(per_user_rows) else np.zeros(4)
     names = ("ndcg", "recall", "hr", "precision")
     return {f"{name}@{k}": float(value) for name, value in zip(names, means)}

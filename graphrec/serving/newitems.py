@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from graphrec.dataset import GraphData
 from graphrec.model.artifact import Artifact
 from graphrec.model.foldin import fold_in
+from graphrec.model.kernel import Propagated
 from graphrec.store.connection import GraphStore
 
 #: A row of ``cypher/service/new_items.cypher``.
@@ -39,14 +41,27 @@ def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
     """``trained`` with the items of ``rows`` that have a neighbour it knows folded in (after
     its own items, in the order of their ids), their edges added to its graph; ``trained``
     itself when there are none."""
-    data = trained.data
+    state, grown = fold_rows(trained.state, trained.data, rows)
+    if grown is trained.data:
+        return trained
+    new = [str(item) for item in grown.items[trained.data.num_items:]]
+    return dataclasses.replace(trained, state=state, data=grown,
+                               ids={**trained.ids, "items": [*trained.ids["items"], *new]})
+
+
+def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row]
+              ) -> tuple[Propagated, GraphData]:
+    """``state`` (trained on ``data``) and ``data`` grown by the items of ``rows`` that have a
+    neighbour ``data`` knows (after its own items, in the order of their ids), folded in by
+    :func:`~graphrec.model.foldin.fold_in`; both unchanged (the same objects) when there are
+    none. What :func:`grow` serves, and what the cold-start benchmark measures."""
     items = {str(item): n for n, item in enumerate(data.items)}
     brands = {str(brand): n for n, brand in enumerate(data.brands)}
     categories = {str(category): n for n, category in enumerate(data.categories)}
     new = sorted(str(row["item_id"]) for row in rows
                  if _knows_a_neighbour(row, items, brands, categories))
     if not new:
-        return trained
+        return state, data
     index = {**items, **{item: len(items) + n for n, item in enumerate(new)}}
     brand_pairs, category_pairs = [], []
     link_pairs: dict[str, list[tuple[int, int]]] = {rel: [] for rel in data.links}
@@ -69,8 +84,34 @@ def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
         item_category=_extend(data.item_category, category_pairs),
         links={rel: _extend(pairs, link_pairs[rel], unique=True)
                for rel, pairs in data.links.items()})
-    return dataclasses.replace(trained, state=fold_in(trained.state, data, grown), data=grown,
-                               ids={**trained.ids, "items": [*trained.ids["items"], *new]})
+    return fold_in(state, data, grown), grown
+
+
+def item_rows(data: GraphData, items: Sequence[int], ids: Sequence[str] | None = None
+              ) -> list[dict[str, Any]]:
+    """Rows of ``cypher/service/new_items.cypher`` for the ``items`` of ``data`` (indices): each
+    item's brand, leaf category and links either way, as the store would return them were the
+    items new; ``ids`` renames them (a second listing with the same edges)."""
+    names = [str(data.items[item]) for item in items] if ids is None else list(ids)
+    brand: dict[int, int] = {i: b for i, b in np.asarray(
+        data.item_brand, dtype=np.int64).reshape(-1, 2).tolist()}
+    category: dict[int, int] = {i: c for i, c in np.asarray(
+        data.item_category, dtype=np.int64).reshape(-1, 2).tolist()}
+    wanted = np.asarray(items, dtype=np.int64)
+    links_to: dict[int, list[list[str]]] = {int(item): [] for item in wanted}
+    links_from: dict[int, list[list[str]]] = {int(item): [] for item in wanted}
+    for rel, pairs in data.links.items():
+        for side, found in ((0, links_to), (1, links_from)):
+            for item, other in pairs[np.isin(pairs[:, side], wanted)][:, [side, 1 - side]]:
+                found[int(item)].append([rel, str(data.items[other])])
+    rows = []
+    for item, name in zip(wanted.tolist(), names):
+        rows.append({
+            "item_id": name,
+            "brand": str(data.brands[brand[item]]) if item in brand else None,
+            "category": str(data.categories[category[item]]) if item in category else None,
+            "links_to": links_to[item], "links_from": links_from[item]})
+    return rows
 
 
 def _knows_a_neighbour(row: Row, items: Mapping[str, int], brands: Mapping[str, int],

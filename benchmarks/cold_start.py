@@ -6,7 +6,8 @@ item-kNN's ``k``, EASE's ``lam`` and graphrec's epochs come from the rows of the
 fit once each, which is what lets a Beauty run finish on a shared 2-core machine.
 ``graphrec benchmark --cold-start`` tunes everything itself.
 
-    python benchmarks/cold_start.py --data ../shared/datasets/amazon_beauty --threads 2
+    python benchmarks/cold_start.py --data ../shared/datasets/amazon_beauty --embedding-dim 64 \
+        --threads 1
 """
 from __future__ import annotations
 

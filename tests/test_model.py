@@ -289,3 +289,30 @@ def test_propagation_prints_no_beta_warning() -> None:
     run = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True,
                          text=True, check=True)
     assert "beta" not in run.stderr and "invariant" not in run.stderr
+
+
+def test_fold_in_dropout_scores_the_marked_items_from_their_neighbours(
+        trained: tuple[KGRec, object]) -> None:
+    model, _ = trained
+    marked = torch.zeros(model.num_items, dtype=torch.bool)
+    marked[[0, 5]] = True
+    with torch.no_grad():
+        layers = model.layers(model.embedding)
+        plain, folded = model.item_representations(), model.item_representations(marked)
+    # a marked item's layer 0 is what its neighbours send it (foldin.fold_in's row), the
+    # later layers as they were; every other item is untouched
+    expected = (2 * layers[1][[0, 5]] + layers[2][[0, 5]]) / 3
+    assert torch.allclose(folded[[0, 5]], expected, atol=1e-6)
+    assert not torch.allclose(folded[[0, 5]], plain[[0, 5]])
+    assert torch.equal(folded[~marked], plain[~marked])
+
+
+def test_training_with_fold_in_dropout_changes_the_model_and_only_then(data: GraphData) -> None:
+    config = dataclasses.replace(FAST, max_epochs=4, eval_every=2)
+    default, _ = train(data, config)
+    off, _ = train(data, dataclasses.replace(config, foldin_dropout=0.0))
+    on, log = train(data, dataclasses.replace(config, foldin_dropout=0.3))
+    users = np.arange(10)
+    assert torch.equal(default.score_users(users), off.score_users(users))
+    assert not torch.allclose(default.score_users(users), on.score_users(users))
+    assert log.best_epoch > 0 and np.isfinite([r.loss for r in log.epochs]).all()

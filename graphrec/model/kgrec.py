@@ -197,8 +197,12 @@ class KGRec(torch.nn.Module):
             out.append((index.fill_cache_(), self.graph_value[mask]))
         return out
 
-    def layers(self, x: Tensor) -> list[Tensor]:
+    def layers(self, x: Tensor, folded: Tensor | None = None) -> list[Tensor]:
         r"""Layers :math:`H^{(0)} = x, \dots, H^{(L)}` of the typed propagation of ``x``.
+
+        ``folded`` (``[nodes]`` bool) marks rows whose layer 0 is replaced by what their
+        neighbours propagate to them, :math:`H^{(0)}_n = H^{(1)}_n`: the row an item folded in
+        after training gets (:mod:`graphrec.model.foldin`), for training with fold-in dropout.
 
         The relations' products are stacked and weighted in one contraction: its backward gives
         the relation weights their gradients in one product too, where a sum of ``R`` scaled
@@ -222,15 +226,21 @@ class KGRec(torch.nn.Module):
                 products = torch.stack([index.matmul(out[-1], input_value=value)
                                         for index, value in adjacency])
                 out.append(torch.tensordot(weights, products, dims=1))
+        if folded is not None and len(out) > 1:
+            out[0] = torch.where(folded[:, None], out[1], out[0])
         return out
 
-    def propagate(self, x: Tensor) -> Tensor:
-        """Mean of layers 0..L of the typed propagation of node features ``x`` ``[nodes, d]``."""
-        return torch.stack(self.layers(x)).mean(0)
+    def propagate(self, x: Tensor, folded: Tensor | None = None) -> Tensor:
+        """Mean of layers 0..L of the typed propagation of node features ``x`` ``[nodes, d]``
+        (``folded``: :meth:`layers`)."""
+        return torch.stack(self.layers(x, folded)).mean(0)
 
-    def item_representations(self) -> Tensor:
-        """:math:`P`, the propagated item embeddings, ``[items, d]``."""
-        return self.propagate(self.embedding)[: self.num_items]
+    def item_representations(self, folded: Tensor | None = None) -> Tensor:
+        """:math:`P`, the propagated item embeddings, ``[items, d]``; with ``folded``
+        (``[items]`` bool) those items as if folded in from their neighbours."""
+        if folded is not None:
+            folded = torch.cat([folded, folded.new_zeros(self.num_nodes - self.num_items)])
+        return self.propagate(self.embedding, folded)[: self.num_items]
 
     def history_matrix(self, users: Tensor) -> Tensor:
         """The train purchases of ``users`` as a sparse ``[len(users), items]`` 0/1 matrix."""
@@ -244,13 +254,15 @@ class KGRec(torch.nn.Module):
         values = torch.ones(len(cols), device=users.device)
         return sparse_matrix(torch.stack([rows, cols]), values, (len(users), self.num_items))
 
-    def forward(self, users: Tensor, history: Tensor | None = None) -> Tensor:
+    def forward(self, users: Tensor, history: Tensor | None = None,
+                folded: Tensor | None = None) -> Tensor:
         """Scores ``[len(users), items]``. ``history`` (sparse ``[len(users), items]``) replaces
-        the stored train purchases as input, as in training with dropped items."""
+        the stored train purchases as input, as in training with dropped items; ``folded``
+        (``[items]`` bool) scores those items as if folded in (:meth:`item_representations`)."""
         users = torch.as_tensor(users, dtype=torch.long, device=self.embedding.device)
         if history is None:
             history = self.history_matrix(users)
-        return self._score(history, self.item_representations())
+        return self._score(history, self.item_representations(folded))
 
     def _user_vectors(self, history: Tensor, target: Tensor) -> Tensor:
         """:math:`z_u` of a sparse batch of histories ``[users, items]``."""

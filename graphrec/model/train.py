@@ -43,6 +43,10 @@ class TrainConfig:
     refit). ``device`` ``None`` picks CUDA when there is one. ``sampled_softmax`` replaces the
     softmax over the whole catalogue by one over the batch's targets, popularity-corrected
     (:meth:`~graphrec.model.kgrec.KGRec.in_batch_loss`): for catalogues too large for the first.
+    ``foldin_dropout``: in each batch that share of the items, drawn at random, is scored with
+    the layer-0 row an item folded in after training gets (its neighbours' sum,
+    :mod:`graphrec.model.foldin`) instead of its own, so that the model learns to score items
+    it never trained on (cold-start regularisation); full softmax only.
     """
 
     embedding_dim: int = 256
@@ -62,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     sampled_softmax: bool = False
+    foldin_dropout: float = 0.0
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
@@ -126,7 +131,9 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
         if targets.shape[1] == 0:
             continue
         if log_popularity is None:
-            loss = model.loss(model(users, history), targets)
+            folded = (torch.from_numpy(rng.random(model.num_items) < config.foldin_dropout
+                                       ).to(device) if config.foldin_dropout else None)
+            loss = model.loss(model(users, history, folded), targets)
         else:
             loss = model.in_batch_loss(history, targets, log_popularity)
         optimizer.zero_grad()
@@ -213,7 +220,7 @@ class KGRecRecommender:
                                                self.model.relation_weights().tolist())),
                          **{k: v for k, v in dataclasses.asdict(self.config).items()
                             if k in ("embedding_dim", "num_layers", "brands", "categories",
-                                     "item_links", "history_dropout")}}
+                                     "item_links", "history_dropout", "foldin_dropout")}}
         return self
 
     def score_users(self, users: np.ndarray) -> torch.Tensor:

@@ -1,0 +1,122 @@
+"""``TrainConfig.foldin_dropout`` chosen on validation: how well items folded in after training
+are found, and what they cost the other items, for each share tried.
+
+On what a cold model of the cold-start protocol may learn from
+(:attr:`graphrec.evaluation.coldstart.ColdStartSplit.train`, the test split never read), a
+second draw of items (10 % of those with buyers, seeded with ``--seed`` + 1) loses its train
+purchases too, and 10 % of every user's remaining train purchases are held out
+(:func:`graphrec.evaluation.evaluate.validation_split`). graphrec is trained, for each share,
+on the catalogue without both draws of items and folds them in as the service does
+(:class:`~graphrec.evaluation.coldstart.ItemsFoldedIn`); then
+
+* ``items``: the buyers of the second draw rank every item from their other purchases, and the
+  drawn items they bought are what must be found (HR@10, NDCG@10), as in the protocol's
+  cold-items case;
+* ``warm``: every user ranks every item from the purchases kept, and the held-out purchases of
+  items with buyers are what must be found (NDCG@10): what folded items that crowd the lists
+  cost;
+* ``folded_share``: the share of the warm lists' top 10 taken by folded items, and
+  ``warm_without_folded`` the warm case with folded items never recommended: what they cost.
+
+    python benchmarks/foldin_dropout.py --data ../shared/datasets/amazon_beauty \
+        --embedding-dim 64 --epochs 22 --shares 0 0.1 0.3 --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from graphrec.dataset import GraphData
+from graphrec.evaluation import coldstart
+from graphrec.evaluation.evaluate import evaluate, top_k, validation_split
+from graphrec.model.train import KGRecRecommender, TrainConfig
+from ingest.detect import read_catalogue
+from ingest.frames import catalogue_frames
+
+
+def validation_cases(cs: coldstart.ColdStartSplit, seed: int
+                     ) -> tuple[GraphData, np.ndarray, GraphData, GraphData]:
+    """``(train, folded, items, warm)``: what the model learns from, the items it must fold in
+    (both draws), and the two validation cases (see the module's docstring)."""
+    bought = np.unique(cs.train.train[:, 1])
+    drawn = np.sort(np.random.default_rng(seed + 1).choice(
+        bought, size=round(0.1 * len(bought)), replace=False))
+    lost = np.isin(cs.train.train[:, 1], drawn)
+    rest = dataclasses.replace(cs.train, train=cs.train.train[~lost])
+    held = validation_split(rest, seed=seed)
+    items = dataclasses.replace(held, test=cs.train.train[lost])
+    return held, np.union1d(cs.cold_items, drawn), items, held
+
+
+class _Without:
+    """``model`` never recommending the items of ``mask``: the warm lists without folded items."""
+
+    def __init__(self, model: coldstart.ItemsFoldedIn, mask: np.ndarray) -> None:
+        self.model, self.mask = model, mask
+
+    def score_history(self, history: Any) -> np.ndarray:
+        scores = self.model.score_history(history)
+        scores[:, self.mask] = -np.inf
+        return scores
+
+
+def measure(config: TrainConfig, epochs: int, cs: coldstart.ColdStartSplit, seed: int
+            ) -> dict[str, Any]:
+    train, folded_items, items, warm = validation_cases(cs, seed)
+    model = coldstart.ItemsFoldedIn(KGRecRecommender(config, print, epochs=epochs),
+                                    folded_items).fit(train)
+    found = evaluate(coldstart.FoldIn(model, items.train_matrix()), items)
+    kept = evaluate(coldstart.FoldIn(model, warm.train_matrix()), warm)
+    users = np.flatnonzero(np.diff(warm.test_matrix().indptr))
+    top = top_k(coldstart.FoldIn(model, warm.train_matrix()), users, warm.train_matrix())
+    is_folded = np.zeros(cs.data.num_items, dtype=bool)
+    is_folded[folded_items] = True
+    unfolded = evaluate(coldstart.FoldIn(_Without(model, is_folded), warm.train_matrix()), warm)
+    return {"items": {"hr@10": found["hr@10"], "ndcg@10": found["ndcg@10"]},
+            "warm": {"ndcg@10": kept["ndcg@10"], "hr@10": kept["hr@10"]},
+            "warm_without_folded": {"ndcg@10": unfolded["ndcg@10"], "hr@10": unfolded["hr@10"]},
+            "folded_share": float(is_folded[top[top >= 0]].mean()),
+            "folded_catalogue_share": float(is_folded.mean()),
+            "fit_seconds": model.fit_info["seconds_per_epoch"] * epochs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
+    parser.add_argument("--epochs", type=int, default=22)
+    parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.1, 0.3])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    frames = catalogue_frames(read_catalogue(args.data))
+    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    cs = coldstart.split(data, coldstart.history_order(data, frames.purchases), seed=args.seed)
+    rows: dict[str, Any] = {}
+    for share in args.shares:
+        config = TrainConfig(seed=args.seed, embedding_dim=args.embedding_dim,
+                             foldin_dropout=share)
+        rows[str(share)] = measure(config, args.epochs, cs, args.seed)
+        args.out.write_text(json.dumps({"data": args.data, "epochs": args.epochs,
+                                        "embedding_dim": args.embedding_dim, "seed": args.seed,
+                                        "shares": rows}, indent=1) + "\n")
+    print(f"{'foldin_dropout':>14} {'items HR':>9} {'items NDCG':>11} {'warm NDCG':>10} "
+          f"{'without folded':>15} {'folded share of top 10':>23}")
+    for share, row in rows.items():
+        print(f"{share:>14} {row['items']['hr@10']:9.2f} {row['items']['ndcg@10']:11.2f} "
+              f"{row['warm']['ndcg@10']:10.2f} {row['warm_without_folded']['ndcg@10']:15.2f} "
+              f"{100 * row['folded_share']:22.1f}%")
+    print(f"folded items are {100 * next(iter(rows.values()))['folded_catalogue_share']:.1f}% "
+          f"of the catalogue; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

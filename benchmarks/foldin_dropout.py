@@ -18,8 +18,11 @@ on the catalogue without both draws of items and folds them in as the service do
 * ``folded_share``: the share of the warm lists' top 10 taken by folded items, and
   ``warm_without_folded`` the warm case with folded items never recommended: what they cost.
 
+Each model is also measured with the folded items' layer-0 rows scaled (``--layer0-scales``,
+after training, without retraining): 1 is the row :mod:`graphrec.model.foldin` gives, 0 none.
+
     python benchmarks/foldin_dropout.py --data ../shared/datasets/amazon_beauty \
-        --embedding-dim 64 --epochs 22 --shares 0 0.1 0.3 --threads 1
+        --embedding-dim 64 --epochs 22 --shares 0 0.1 0.3 --layer0-scales 1 0.5 0 --threads 1
 """
 from __future__ import annotations
 
@@ -66,24 +69,42 @@ class _Without:
         return scores
 
 
-def measure(config: TrainConfig, epochs: int, cs: coldstart.ColdStartSplit, seed: int
-            ) -> dict[str, Any]:
-    train, folded_items, items, warm = validation_cases(cs, seed)
-    model = coldstart.ItemsFoldedIn(KGRecRecommender(config, print, epochs=epochs),
-                                    folded_items).fit(train)
+def figures(model: coldstart.ItemsFoldedIn, folded_items: np.ndarray, items: GraphData,
+            warm: GraphData) -> dict[str, Any]:
+    """The validation figures of a fitted model (see the module's docstring)."""
     found = evaluate(coldstart.FoldIn(model, items.train_matrix()), items)
     kept = evaluate(coldstart.FoldIn(model, warm.train_matrix()), warm)
     users = np.flatnonzero(np.diff(warm.test_matrix().indptr))
     top = top_k(coldstart.FoldIn(model, warm.train_matrix()), users, warm.train_matrix())
-    is_folded = np.zeros(cs.data.num_items, dtype=bool)
+    is_folded = np.zeros(model.num_items, dtype=bool)
     is_folded[folded_items] = True
     unfolded = evaluate(coldstart.FoldIn(_Without(model, is_folded), warm.train_matrix()), warm)
     return {"items": {"hr@10": found["hr@10"], "ndcg@10": found["ndcg@10"]},
             "warm": {"ndcg@10": kept["ndcg@10"], "hr@10": kept["hr@10"]},
             "warm_without_folded": {"ndcg@10": unfolded["ndcg@10"], "hr@10": unfolded["hr@10"]},
             "folded_share": float(is_folded[top[top >= 0]].mean()),
-            "folded_catalogue_share": float(is_folded.mean()),
-            "fit_seconds": model.fit_info["seconds_per_epoch"] * epochs}
+            "folded_catalogue_share": float(is_folded.mean())}
+
+
+def measure(config: TrainConfig, epochs: int, cs: coldstart.ColdStartSplit, seed: int,
+            scales: list[float]) -> dict[str, Any]:
+    """One model trained with ``config``; its figures with the folded items' layer-0 rows
+    scaled by each of ``scales`` (1: :mod:`graphrec.model.foldin`'s row; 0: a zero row), the
+    trade-off between finding folded items and keeping them out of other lists."""
+    train, folded_items, items, warm = validation_cases(cs, seed)
+    model = coldstart.ItemsFoldedIn(KGRecRecommender(config, print, epochs=epochs),
+                                    folded_items).fit(train)
+    state = model.state
+    assert state is not None
+    new = slice(state.num_items - state.folded, state.num_items)
+    out: dict[str, Any] = {"fit_seconds": model.fit_info["seconds_per_epoch"] * epochs}
+    for scale in scales:
+        target = state.target.copy()
+        target[new] -= (1 - scale) / state.layers.shape[0] * state.layers[0, new]
+        model.state = dataclasses.replace(state, target=target)
+        out[f"layer0 x {scale:g}"] = figures(model, folded_items, items, warm)
+    model.state = state
+    return out
 
 
 def main() -> None:
@@ -95,6 +116,7 @@ def main() -> None:
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
     parser.add_argument("--epochs", type=int, default=22)
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.1, 0.3])
+    parser.add_argument("--layer0-scales", type=float, nargs="+", default=[1.0])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     frames = catalogue_frames(read_catalogue(args.data))
@@ -104,18 +126,23 @@ def main() -> None:
     for share in args.shares:
         config = TrainConfig(seed=args.seed, embedding_dim=args.embedding_dim,
                              foldin_dropout=share)
-        rows[str(share)] = measure(config, args.epochs, cs, args.seed)
+        rows[str(share)] = measure(config, args.epochs, cs, args.seed, args.layer0_scales)
         args.out.write_text(json.dumps({"data": args.data, "epochs": args.epochs,
                                         "embedding_dim": args.embedding_dim, "seed": args.seed,
                                         "shares": rows}, indent=1) + "\n")
-    print(f"{'foldin_dropout':>14} {'items HR':>9} {'items NDCG':>11} {'warm NDCG':>10} "
-          f"{'without folded':>15} {'folded share of top 10':>23}")
-    for share, row in rows.items():
-        print(f"{share:>14} {row['items']['hr@10']:9.2f} {row['items']['ndcg@10']:11.2f} "
-              f"{row['warm']['ndcg@10']:10.2f} {row['warm_without_folded']['ndcg@10']:15.2f} "
-              f"{100 * row['folded_share']:22.1f}%")
-    print(f"folded items are {100 * next(iter(rows.values()))['folded_catalogue_share']:.1f}% "
-          f"of the catalogue; wrote {args.out}")
+    print(f"{'foldin_dropout':>14} {'layer 0':>8} {'items HR':>9} {'items NDCG':>11} "
+          f"{'warm NDCG':>10} {'without folded':>15} {'folded share of top 10':>23}")
+    for share, measured in rows.items():
+        for scale, row in measured.items():
+            if scale == "fit_seconds":
+                continue
+            print(f"{share:>14} {scale[len('layer0 '):]:>8} {row['items']['hr@10']:9.2f} "
+                  f"{row['items']['ndcg@10']:11.2f} {row['warm']['ndcg@10']:10.2f} "
+                  f"{row['warm_without_folded']['ndcg@10']:15.2f} "
+                  f"{100 * row['folded_share']:22.1f}%")
+    first = next(row for key, row in next(iter(rows.values())).items() if key != "fit_seconds")
+    print(f"folded items are {100 * first['folded_catalogue_share']:.1f}% of the catalogue; "
+          f"wrote {args.out}")
 
 
 if __name__ == "__main__":

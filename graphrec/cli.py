@@ -136,14 +136,16 @@ def _print_load_report(report) -> None:
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     train_model(settings, epochs=args.epochs, seed=args.seed, device=args.device, quiet=args.quiet,
-                warm_start=args.warm_start)
+                warm_start=args.warm_start, processes=args.processes)
     return 0
 
 
 def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
-          device: str | None = None, quiet: bool = False, warm_start: bool = False) -> None:
+          device: str | None = None, quiet: bool = False, warm_start: bool = False,
+          processes: int = 1) -> None:
     """Train on the graph in the store and save the model (``epochs``: at most that many;
-    ``warm_start``: from the current model's weights)."""
+    ``warm_start``: from the current model's weights; ``processes``: data-parallel in that
+    many)."""
     from graphrec.model.pipeline import train_from_store
     from graphrec.model.train import TrainConfig
 
@@ -156,7 +158,8 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
                            f"dimensions, this training {config.embedding_dim}")
     with open_store(settings) as store, RowProgress(None, enabled=not quiet) as bar:
         report = train_from_store(store, settings, config, export_progress=bar,
-                                  say=None if quiet else print, warm_start=start)
+                                  say=None if quiet else print, warm_start=start,
+                                  processes=processes)
     speed, log = report.export, report.training
     if log.warm_start is not None:
         print(f"warm start: {log.warm_start['known']:,} nodes kept their trained embedding, "
@@ -487,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--warm-start", action="store_true",
                        help="start from the current model's weights (new items from their "
                             "neighbours' mean) instead of a random initialisation")
+    train.add_argument("--processes", type=positive_int, default=1, metavar="N",
+                       help="train data-parallel in N processes, each on a share of every "
+                            "batch's users (the same model as one process)")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(handler=cmd_train)
 

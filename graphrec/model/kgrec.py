@@ -285,7 +285,8 @@ class KGRec(torch.nn.Module):
         log_norm = torch.logsumexp(scores, dim=1)
         return ((log_norm * per_row).sum() - scores[rows, items].sum()) / max(1, len(items))
 
-    def in_batch_loss(self, history: Tensor, targets: Tensor, log_popularity: Tensor) -> Tensor:
+    def in_batch_loss(self, history: Tensor, targets: Tensor, log_popularity: Tensor,
+                      candidates: Tensor | None = None) -> Tensor:
         r"""Sampled softmax cross-entropy whose negatives are the batch's other targets.
 
         The softmax of :meth:`loss` runs over the items that are some row's target in this
@@ -294,9 +295,15 @@ class KGRec(torch.nn.Module):
         corrected by :math:`-\log q_i` (``log_popularity``, ``[items]``, up to a constant) to
         keep the estimate of the full softmax unbiased towards popular items.
         ``history`` is the sparse ``[rows, items]`` input, ``targets`` ``[2, t]`` (row, item).
+        ``candidates`` (sorted, unique, a superset of the targets' items) replaces the targets'
+        items as the softmax's: when a batch is split across processes, each process's rows
+        take the softmax over the whole batch's targets, as one process would.
         """
         rows, items = targets
-        candidates, position = torch.unique(items, return_inverse=True)
+        if candidates is None:
+            candidates, position = torch.unique(items, return_inverse=True)
+        else:
+            position = torch.searchsorted(candidates, items)
         target = self.item_representations()
         z = self._user_vectors(history, target)
         logits = kernel.scores(z, target[candidates]) - log_popularity[candidates]

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from graphrec.config import Settings
 from graphrec.evaluation.evaluate import evaluate
 from graphrec.model import artifact
 from graphrec.model.artifact import graph_counts
+from graphrec.model.distributed import train_processes
 from graphrec.model.train import TrainConfig, TrainingLog, train
 from graphrec.model.warmstart import WarmStart
 from graphrec.store.connection import GraphStore
@@ -36,16 +39,24 @@ def current_weights(settings: Settings) -> WarmStart:
 
 def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig | None = None,
                      *, export_progress: Progress | None = None,
-                     say: Any = None, warm_start: WarmStart | None = None) -> TrainReport:
+                     say: Any = None, warm_start: WarmStart | None = None,
+                     processes: int = 1) -> TrainReport:
     """Export the graph, train on its train split, measure on its test split, save atomically.
 
     The graph's counts are read first and recorded with the model: a change made while the
     graph is read makes the model stale rather than passing unnoticed. ``warm_start``: begin
-    at those weights (:func:`current_weights`) rather than a random initialisation."""
+    at those weights (:func:`current_weights`) rather than a random initialisation.
+    ``processes`` above 1 trains data-parallel in that many processes
+    (:mod:`graphrec.model.distributed`), this process's torch threads shared among them."""
     config = config or TrainConfig()
     trained_on = graph_counts(store)
     data, speed = export_graph(store, progress=export_progress)
-    model, log = train(data, config, progress=say, warm_start=warm_start)
+    if processes > 1:
+        model, log = train_processes(data, config, processes, quiet=say is None,
+                                     threads=max(1, torch.get_num_threads() // processes),
+                                     warm_start=warm_start)
+    else:
+        model, log = train(data, config, progress=say, warm_start=warm_start)
     metrics = evaluate(model, data) if len(data.test) else {}
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
                          {"test": metrics, "history": log.to_dict()}, trained_on)

@@ -11,15 +11,16 @@ factories to name on the benchmark's command line (``graphrec.model.train:benchm
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from graphrec.dataset import GraphData
+from graphrec.model import distributed
 from graphrec.model.early_stopping import Schedule, TrainingLog, fit
 from graphrec.model.kgrec import KGRec, sparse_matrix
 from graphrec.model.warmstart import WarmStart
@@ -94,9 +95,28 @@ class _Scorer:
         return self.model.score_users(users).cpu()
 
 
+class _Batch(NamedTuple):
+    """This process's share of one batch of users (all of it outside a process group)."""
+
+    users: torch.Tensor
+    #: Their kept histories, sparse ``[len(users), items]``: the input.
+    history: torch.Tensor
+    #: Their held-back purchases, ``[2, t]`` (row of ``users``, item): what to find.
+    targets: torch.Tensor
+    #: Held-back purchases in the whole batch, over all processes.
+    total: int
+    #: The items held back anywhere in the whole batch, sorted: the in-batch softmax's.
+    candidates: torch.Tensor
+
+
 def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
-             device: torch.device):
-    """Per batch of users: the kept history (sparse input) and the held-back items (targets)."""
+             device: torch.device) -> Iterator[_Batch]:
+    """Per batch of users: the kept history (sparse input) and the held-back items (targets).
+
+    Every process of a group draws the same whole batch from the same ``rng`` (so the draws do
+    not depend on the group's size) and keeps its share of the batch's users
+    (:func:`graphrec.model.distributed.share`)."""
+    rank, size = distributed.group()
     matrix = data.train_matrix()
     users = np.flatnonzero(np.diff(matrix.indptr))
     users = users[rng.permutation(len(users))]
@@ -104,13 +124,17 @@ def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
         batch = users[start:start + config.batch_size]
         rows = matrix[batch].tocoo()
         held = rng.random(rows.nnz) < config.history_dropout
-        kept = ~held
-        index = torch.from_numpy(np.stack([rows.row, rows.col]).astype(np.int64)).to(device)
-        history = sparse_matrix(index[:, torch.from_numpy(kept).to(device)],
-                                torch.ones(int(kept.sum()), device=device),
-                                (len(batch), data.num_items))
-        targets = index[:, torch.from_numpy(held).to(device)]
-        yield torch.from_numpy(batch).to(device), history, targets
+        candidates = torch.from_numpy(np.unique(rows.col[held]).astype(np.int64)).to(device)
+        total = int(held.sum())
+        first, end = distributed.share(len(batch), rank, size)
+        mine = (rows.row >= first) & (rows.row < end)
+        row = rows.row[mine] - first
+        index = torch.from_numpy(np.stack([row, rows.col[mine]]).astype(np.int64)).to(device)
+        kept = torch.from_numpy(~held[mine]).to(device)
+        history = sparse_matrix(index[:, kept], torch.ones(int(kept.sum()), device=device),
+                                (end - first, data.num_items))
+        yield _Batch(torch.from_numpy(batch[first:end]).to(device), history, index[:, ~kept],
+                     total, candidates)
 
 
 def _log_popularity(data: GraphData, device: torch.device) -> torch.Tensor:
@@ -122,25 +146,41 @@ def _log_popularity(data: GraphData, device: torch.device) -> torch.Tensor:
 
 def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
                 config: TrainConfig, rng: np.random.Generator) -> float:
-    """One pass over all users; the mean training loss."""
+    """One pass over all users; the mean training loss.
+
+    Each batch's loss is the mean over its held-back purchases. In a process group each process
+    computes its share of that mean (its rows' sum over the whole batch's count) and the
+    gradients are summed over the group before the step, which makes them the whole batch's."""
     model.train()
     device = model.embedding.device
+    parameters = [p for p in model.parameters() if p.requires_grad]
     total, count = 0.0, 0
     log_popularity = _log_popularity(data, device) if config.sampled_softmax else None
-    for users, history, targets in _batches(data, config, rng, device):
-        if targets.shape[1] == 0:
+    for batch in _batches(data, config, rng, device):
+        if batch.total == 0:
             continue
-        if log_popularity is None:
-            folded = (torch.from_numpy(rng.random(model.num_items) < config.foldin_dropout
-                                       ).to(device) if config.foldin_dropout else None)
-            loss = model.loss(model(users, history, folded), targets)
-        else:
-            loss = model.in_batch_loss(history, targets, log_popularity)
+        share = batch.targets.shape[1] / batch.total
+        # drawn in every process, whatever its share, so that their streams stay in step
+        folded = (torch.from_numpy(rng.random(model.num_items) < config.foldin_dropout
+                                   ).to(device)
+                  if config.foldin_dropout and log_popularity is None else None)
         optimizer.zero_grad()
-        loss.backward()
+        batch_loss = torch.zeros(1, device=device)
+        if share:  # a process whose rows hold back nothing adds nothing but takes the step
+            if log_popularity is None:
+                loss = model.loss(model(batch.users, batch.history, folded), batch.targets)
+            else:
+                loss = model.in_batch_loss(batch.history, batch.targets, log_popularity,
+                                           batch.candidates)
+            (loss * share).backward()
+            batch_loss += loss.detach() * share
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]
+        distributed.all_reduce_sum([*grads, batch_loss])
+        for parameter, grad in zip(parameters, grads):
+            parameter.grad = grad
         optimizer.step()
-        total += loss.item() * targets.shape[1]
-        count += targets.shape[1]
+        total += batch_loss.item() * batch.total
+        count += batch.total
     return total / max(1, count)
 
 
@@ -156,6 +196,7 @@ class _Run:
         model = config.build(data)
         self.started = warm_start.apply(model, data) if warm_start is not None else None
         self.module = model.to(device)
+        distributed.broadcast_parameters(self.module)
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=config.lr,
                                           weight_decay=config.weight_decay)
 

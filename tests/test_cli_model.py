@@ -112,3 +112,14 @@ def test_demo_runs_the_workflows_on_a_trained_model(trained: Settings,
     top = out.split("top 10 for user ")[1].splitlines()[1:]
     assert sum(1 for line in top if line[:3].strip().isdigit()) == 10
     assert (trained.model_path / "manifest.json").stat().st_mtime_ns == manifest  # kept
+
+
+def test_train_in_two_processes_saves_the_model_one_process_saves(
+        trained: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Last in this module: it replaces the module's model by an equal one."""
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    one = json.loads((trained.model_path / "metrics.json").read_text())
+    assert main(["train", "--quiet", "--epochs", "4", "--processes", "2"]) == 0
+    two = json.loads((trained.model_path / "metrics.json").read_text())
+    assert two["history"]["best_epoch"] == one["history"]["best_epoch"]
+    assert two["test"] == pytest.approx(one["test"], abs=1e-3)

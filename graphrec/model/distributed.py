@@ -92,7 +92,11 @@ def train_processes(data: GraphData, config: TrainConfig, processes: int, *,
                     ) -> tuple[KGRec, TrainingLog]:
     """:func:`graphrec.model.train.train` in ``processes`` processes of this machine, each on
     ``threads`` torch threads; rank 0's model and log (every rank holds the same model).
-    ``kwargs`` go to ``train`` (``epochs``, ``refit``)."""
+    ``kwargs`` go to ``train`` (``epochs``, ``refit``).
+
+    On CPU the processes are forked: they inherit the imported modules and the data, where a
+    spawned process imports torch and graphrec again and unpickles the data, which costs more
+    than a short training (``benchmarks/results/NOTES.md``). CUDA cannot be forked: spawned."""
     import torch.multiprocessing as mp
 
     from graphrec.model.train import train

@@ -1,0 +1,74 @@
+"""The full softmax against the sampled one, in one run, on the same data, seed and config.
+
+Both train graphrec's model with the benchmark's configuration (``TrainConfig`` defaults: the
+epochs chosen on the validation split, then the refit on all of train; or, with ``--epochs``,
+that many on all of train, the number an earlier benchmark chose), one after the other in this
+process; only ``sampled_softmax`` differs. Each is judged by the papers' protocol on the
+test split, and the result is written after each (so a run that stops keeps what it measured).
+The goal (issue #14): the sampled softmax's NDCG@10 within 2 % of the full softmax's.
+
+    python benchmarks/sampled_softmax.py --data ../shared/datasets/amazon_beauty --threads 1 \
+        --epochs 22
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graphrec.dataset import GraphData
+from graphrec.evaluation.benchmark import dataset_summary, run_model
+from graphrec.model.train import KGRecRecommender, TrainConfig
+from ingest.detect import read_catalogue
+from ingest.frames import catalogue_frames
+
+#: The goal: the sampled softmax loses at most this share of the full softmax's NDCG@10.
+GOAL = 0.02
+
+
+def compare(results: dict[str, Any]) -> dict[str, Any]:
+    """The sampled softmax's NDCG@10 relative to the full one's, and whether the goal is met."""
+    if not {"full", "sampled"} <= set(results):
+        return {}
+    full, sampled = results["full"]["ndcg@10"], results["sampled"]["ndcg@10"]
+    change = sampled / full - 1
+    return {"ndcg@10_change": round(change, 4), "goal": -GOAL, "met": change >= -GOAL}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--out", default="benchmarks/results/sampled-softmax-beauty.json")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variants", nargs="+", default=["full", "sampled"],
+                        choices=["full", "sampled"])
+    parser.add_argument("--epochs", type=int,
+                        help="train this many epochs without a validation run (Beauty's "
+                             "benchmark chose 22); default: chosen on validation")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    frames = catalogue_frames(read_catalogue(args.data))
+    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    out = Path(args.out)
+    results: dict[str, Any] = {}
+    for name in args.variants:
+        config = TrainConfig(seed=args.seed, sampled_softmax=name == "sampled")
+        print(f"--- {name}: {config}")
+        results[name] = {**run_model(KGRecRecommender(config, print, args.epochs), data),
+                         "config": dataclasses.asdict(config), "fixed_epochs": args.epochs}
+        print(f"{name}: ndcg@10 {results[name]['ndcg@10']:.3f} after "
+              f"{results[name]['epochs']} epochs, {results[name]['seconds_per_epoch']} s/epoch")
+        payload = {"dataset": dataset_summary(data, args.data), "models": results,
+                   "comparison": compare(results), "torch_threads": torch.get_num_threads()}
+        out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(json.dumps(compare(results)))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,8 +7,7 @@ process; only ``sampled_softmax`` differs. Each is judged by the papers' protoco
 test split, and the result is written after each (so a run that stops keeps what it measured).
 The goal (issue #14): the sampled softmax's NDCG@10 within 2 % of the full softmax's.
 
-    python benchmarks/sampled_softmax.py --data ../shared/datasets/amazon_beauty --threads 1 \
-        --epochs 22
+    python benchmarks/sampled_softmax.py --threads 1 --epochs 22   # Beauty (benchmarks/datasets.py)
 """
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ from typing import Any
 
 import torch
 
+from benchmarks.datasets import BEAUTY
 from graphrec.dataset import GraphData
 from graphrec.evaluation.benchmark import dataset_summary, run_model
 from graphrec.model.train import KGRecRecommender, TrainConfig
@@ -41,7 +41,7 @@ def compare(results: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", default=str(BEAUTY), help="default: %(default)s")
     parser.add_argument("--out", default="benchmarks/results/sampled-softmax-beauty.json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

@@ -1,7 +1,9 @@
 """The HTTP API with Flask's test client, against the real store: every endpoint, every status."""
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +26,7 @@ from tests.apps import (
 )
 from tests.waiting import wait_for
 from web import create_app
-from web.engine import get_engine
+from web.engine import Engine, get_engine
 
 
 @pytest.fixture
@@ -346,6 +348,66 @@ def test_warm_worker_moves_what_it_loaded_out_of_the_collectors_passes(
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+def test_a_worker_forked_after_the_preload_answers_with_the_masters_model(
+        settings: Settings, trained_app: Flask, sample_user: str) -> None:
+    """What gunicorn's master loads and reads before the fork (``Engine.preload``) is what a
+    worker forked from it answers with: the same objects, nothing loaded, built or read again,
+    the same answers; the master holds no store connection to pass on."""
+    engine = Engine(settings, model_check_interval=0)
+    engine.preload()
+    assert engine._preloaded is not None and engine._preloaded_details is not None
+    assert engine._store is None and engine._writer is None
+    preloaded, details = engine._preloaded[1], engine._preloaded_details
+    with trained_app.app_context():
+        expected = get_engine().service().recommend(sample_user, k=10)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: report, never return into pytest
+        status = 1
+        try:
+            os.close(read)
+            service = engine.service()
+            shared = [service.recommender is preloaded.recommender,
+                      service.paths is preloaded.paths, service.ranker is preloaded.ranker,
+                      service.items._copy is details.labels]
+            answer = service.recommend(sample_user, k=10)
+            os.write(write, json.dumps({"shared": shared, "answer": answer}).encode())
+            engine.close()
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        report = pipe.read()
+    assert os.waitpid(pid, 0)[1] == 0
+    child = json.loads(report)
+    assert child["shared"] == [True, True, True, True]
+    assert child["answer"] == json.loads(json.dumps(expected))
+
+
+def test_a_preloaded_model_of_another_artifact_is_not_used(settings: Settings,
+                                                           trained_app: Flask) -> None:
+    """A worker whose artifact was replaced since the master loaded its model loads its own."""
+    engine = Engine(settings, model_check_interval=0)
+    engine.preload()
+    assert engine._preloaded is not None
+    signature, preloaded = engine._preloaded
+    engine._preloaded = ((signature[0] + 1, *signature[1:]), preloaded)
+    try:
+        service = engine.service()
+        assert service.ranker is not preloaded.ranker
+        assert service.model_version == preloaded.recommender.version
+    finally:
+        engine.close()
+
+
+def test_preload_without_a_model_leaves_the_workers_to_load_theirs(
+        settings: Settings, tmp_path: Path) -> None:
+    engine = Engine(without_model(settings, tmp_path), model_check_interval=0)
+    engine.preload()
+    assert engine._preloaded is None and engine._preloaded_details is None
 
 
 # --- 400: malformed input, answered before the store or the model is asked ------------------

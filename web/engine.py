@@ -40,7 +40,7 @@ from graphrec.config import Settings
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
-    from graphrec.serving.service import RecommendationService
+    from graphrec.serving.service import DetailsRead, RecommendationService, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,9 @@ class Engine:
         self._rejected: Signature | None = None  # the last artifact that failed to load
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
+        # Loaded by gunicorn's master before the fork (:meth:`preload`), kept across it.
+        self._preloaded: tuple[Signature, ServedModel] | None = None
+        self._preloaded_details: DetailsRead | None = None
 
     @property
     def settings(self) -> Settings:
@@ -178,22 +181,69 @@ class Engine:
         with self._loading:
             if self._service is None:
                 signature = artifact_signature(self.settings.model_path)
-                self._service = self._load_service(store)
+                self._service = self._load_service(store, signature)
                 self._loaded = signature
                 log.info("loaded model %s", self._service.model_version)
                 self._watch()
             return self._service
 
-    def _load_service(self, store: GraphStore) -> RecommendationService:
+    def preload(self) -> None:
+        """Load the model's arrays, path index and edge masking now
+        (:class:`~graphrec.serving.service.ServedModel`), and read its items' details: in
+        gunicorn's master, before it forks the workers (``web/gunicorn.conf.py``). Each worker
+        then makes its service from them, if the artifact is still the one loaded here, instead
+        of loading, building and reading its own: a worker starts in the time it takes to
+        connect, and the workers share the pages of what was built here.
+
+        The details are read through a store connection of this call's own, closed before it
+        returns, so that no driver crosses the fork. Nothing is lost when there is no model
+        yet, it cannot be loaded or the store does not answer: the message is logged and each
+        worker loads or reads its own."""
+        signature = artifact_signature(self.settings.model_path)  # before: a newer one is seen
+        try:
+            from graphrec.model.artifact import ArtifactError
+            from graphrec.serving.service import ServedModel, read_details
+        except ImportError as exc:
+            log.warning("no model loaded before the workers start: %s", exc)
+            return
+        try:
+            model = ServedModel.load(self.settings.model_path)
+        except (FileNotFoundError, ArtifactError) as exc:
+            log.warning("no model loaded before the workers start (each loads its own): %s", exc)
+            return
+        if signature is None:
+            return
+        self._preloaded = (signature, model)
+        log.info("loaded model %s before the workers start", model.recommender.version)
+        try:
+            store = open_store(self.settings, start_local=False, read_only=True)
+        except StoreUnavailable as exc:
+            log.warning("item details not read before the workers start: %s", exc)
+            return
+        try:
+            self._preloaded_details = read_details(store, model.recommender.item_ids)
+        except StoreUnavailable as exc:
+            log.warning("item details not read before the workers start: %s", exc)
+        finally:
+            store.close()
+
+    def _load_service(self, store: GraphStore, signature: Signature | None
+                      ) -> RecommendationService:
+        """The service of the artifact with ``signature``: made from the model loaded before
+        the fork when that is the same artifact, else loaded from it."""
         try:
             from graphrec.model.artifact import ArtifactError
             from graphrec.serving.service import RecommendationService
         except ImportError as exc:
             raise ModelUnavailable(f"the recommendation service is not installed: {exc}") from exc
+        preloaded = self._preloaded
+        same = preloaded is not None and signature is not None and preloaded[0] == signature
         try:
-            return RecommendationService.load(self.settings, store,
-                                              details_max_age=self._details_max_age,
-                                              reason_cache_size=self._reason_cache_size)
+            return RecommendationService.load(
+                self.settings, store, details_max_age=self._details_max_age,
+                reason_cache_size=self._reason_cache_size,
+                model=preloaded[1] if same and preloaded is not None else None,
+                details=self._preloaded_details if same else None)
         except FileNotFoundError as exc:
             raise ModelUnavailable(
                 f"no trained model under {self.settings.models_dir}: {exc}") from exc
@@ -245,7 +295,7 @@ class Engine:
         started = time.monotonic()
         try:
             store = self.store()
-            fresh = self._load_service(store)
+            fresh = self._load_service(store, signature)
             fresh.items.warm()  # read before the swap: the first request must not wait on it
         except StoreUnavailable as exc:
             log.warning("new model not loaded, the store is unavailable (retrying): %s", exc)

@@ -24,9 +24,17 @@ connection only once its request has arrived, so slow clients cannot hold the th
 opens its socket only once it has loaded the model, so a replacement for a worker that died
 takes no connection it cannot answer yet; and gunicorn's own error answers are JSON.
 
-The app is created in each worker after the fork (``preload_app = False``) and the store
-driver on the first request, so no driver crosses a fork; once loaded, the worker moves it all
-out of the garbage collector's passes (see ``Engine.warm``).
+The app is created in the master (``preload_app``) and so is the model, as far as it needs no
+store: its arrays, path index and edge masking (``Engine.preload``, in :func:`on_starting`).
+The workers fork from it with all that built, so a worker's start is its connection to the
+store and its first reads, and the pages of what the master built are shared by every worker
+instead of each building and holding its own (``benchmarks/worker_start.py`` measures both).
+The master then moves what it loaded out of the garbage collector's passes (:func:`gc.freeze`),
+so that no worker's collection writes to those pages and unshares them. No store driver is
+made in the master: each worker opens its own on first use, after the fork, so none crosses
+it; a worker moves what it loads after out of the collector's passes too (``Engine.warm``).
+A model trained after the server started is loaded by each worker itself (the engine's model
+watcher), and so is it by a worker started after that.
 
 The access log goes to stdout by default; GRAPHREC_WEB_ACCESSLOG names a file instead, or
 ``off`` when a reverse proxy in front logs requests already (a line is a noticeable share of
@@ -40,6 +48,7 @@ Workers, threads, timeout and access log are graphrec's settings (``graphrec.con
 GRAPHREC_WEB_WORKERS, GRAPHREC_WEB_THREADS, GRAPHREC_WEB_TIMEOUT, GRAPHREC_WEB_ACCESSLOG), which
 hold their defaults.
 """
+import gc
 import os
 import secrets
 
@@ -56,7 +65,7 @@ workers = settings.web_workers
 worker_class = "web.worker.ServiceWorker"
 reuse_port = True
 threads = settings.web_threads
-preload_app = False
+preload_app = True
 wsgi_app = "web:create_app()"
 
 # A request can wait on the driver's transaction retries (5 s) before it answers 503.
@@ -84,12 +93,16 @@ raw_env = [f"{name}={os.environ.get(name) or 1}"
 def on_starting(server):
     """Before any socket is bound: take this user's lock on the port, held by the master for
     its life, then refuse an address another program listens on (see the module's docstring).
-    Either failure is an AddressInUse, a RuntimeError: gunicorn prints it in one line, exits 1."""
+    Either failure is an AddressInUse, a RuntimeError: gunicorn prints it in one line, exits 1.
+    Then load the model for the workers to fork with."""
     from web.serve import check_address_free, lock_address
 
     server.graphrec_address_locks = [lock_address(bind) for bind in server.cfg.bind]
     for bind in server.cfg.bind:
         check_address_free(bind)
+    server.app.wsgi().extensions["graphrec"].preload()  # the app: made already (preload_app)
+    gc.collect()
+    gc.freeze()
 
 
 def when_ready(server):

@@ -20,6 +20,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,8 +35,8 @@ from graphrec.serving.newitems import grow, read_new_items
 from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
-__all__ = ["Freshness", "ItemDetails", "ReasonCache", "RecommendationService", "UnknownItem",
-           "UnknownUser"]
+__all__ = ["DetailsRead", "Freshness", "ItemDetails", "ReasonCache", "RecommendationService",
+           "ServedModel", "UnknownItem", "UnknownUser"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ NO_DETAILS: Mapping[str, Any] = {"title": None, "price": None, "brand": None}
 
 #: An item's reason paths with their weights, strongest first.
 RankedPaths = list[WeightedPath]
+
+#: ``(item id → {"title", "price", "brand"}, item id → title)``.
+Labels = tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]
 
 
 class ReasonCache:
@@ -105,11 +110,14 @@ class ItemDetails:
     the store by ``max_age`` seconds. Only the first read makes requests wait.
     """
 
-    def __init__(self, store: GraphStore, item_ids: Sequence[str], max_age: float):
+    def __init__(self, store: GraphStore, item_ids: Sequence[str], max_age: float,
+                 read: DetailsRead | None = None):
         self.store, self.item_ids, self.max_age = store, list(item_ids), max_age
         self._lock = threading.Lock()
-        self._copy: tuple[dict[str, Mapping[str, Any]], dict[str, str | None]] | None = None
+        self._copy: Labels | None = None
         self._read_at = 0.0
+        if read is not None:  # read before (gunicorn's master): as old as it is
+            self._copy, self._read_at = read.labels, read.at
 
     def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
                                                        Mapping[str, str | None]]:
@@ -128,7 +136,7 @@ class ItemDetails:
             details = _read_details(self.store, item_ids)
             self.item_ids, self._copy, self._read_at = list(item_ids), details, time.monotonic()
 
-    def _current(self) -> tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]:
+    def _current(self) -> Labels:
         if self._copy is None:
             with self._lock:  # the first read: every request needs it
                 if self._copy is None:
@@ -177,11 +185,52 @@ class ItemDetailsOnDemand:
         """Nothing to keep: each answer reads its own items."""
 
 
-def _read_details(store: GraphStore, item_ids: Sequence[str]
-                  ) -> tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]:
+def _read_details(store: GraphStore, item_ids: Sequence[str]) -> Labels:
     rows = store.read_once("service/items", ids=list(item_ids))
     details: dict[str, Mapping[str, Any]] = {row.pop("item_id"): row for row in rows}
     return details, {key: row["title"] for key, row in details.items()}
+
+
+@dataclass(frozen=True)
+class DetailsRead:
+    """The details of a model's items as read once (:func:`read_details`), to start an
+    :class:`ItemDetails` with: ``at`` is when (``time.monotonic()``, which a forked process
+    shares), so that a copy older than its ``max_age`` is read again as any other."""
+
+    labels: Labels
+    at: float
+
+
+def read_details(store: GraphStore, item_ids: Sequence[str]) -> DetailsRead:
+    """Every item's details now (one query): what gunicorn's master reads for its workers,
+    whose reading it would otherwise be most of their start."""
+    return DetailsRead(_read_details(store, item_ids), time.monotonic())
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A model with what answering builds from it once: its id maps, the path index and the
+    edge masking (:class:`~graphrec.explain.ranker.PathRanker`).
+
+    Made from the artifact alone, never the store, so that gunicorn's master can make it before
+    it forks the workers (``web/gunicorn.conf.py``): each worker then finds it built, and the
+    workers share its arrays' pages instead of each building and holding a copy.
+    """
+
+    recommender: Recommender
+    paths: PathFinder
+    ranker: PathRanker
+
+    @classmethod
+    def of(cls, recommender: Recommender) -> ServedModel:
+        paths = PathFinder(recommender.artifact.data)
+        return cls(recommender, paths, PathRanker(recommender.state, paths))
+
+    @classmethod
+    def load(cls, path: Path, hash_arrays: bool = True) -> ServedModel:
+        """The artifact at ``path`` (:func:`graphrec.model.artifact.load`: FileNotFoundError,
+        ArtifactError), ready to answer with."""
+        return cls.of(Recommender(artifact.load(path, hash_arrays)))
 
 
 class Freshness:
@@ -264,14 +313,14 @@ class RecommendationService:
     * whether the model is stale: :class:`Freshness`, for ``/api/health`` and the commands.
     """
 
-    def __init__(self, recommender: Recommender, store: GraphStore,
+    def __init__(self, model: ServedModel, store: GraphStore,
                  details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int,
                  graph_check_interval: float, fold_in_background: bool = False):
-        self.trained = recommender.artifact
+        self.trained = model.recommender.artifact
         self.store = store
         self.items = details
         self.reason_cache_size = reason_cache_size
-        self._use(recommender)
+        self._use(model)
         self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval,
                                    on_read=self._graph_read)
         self.fold_in_background = fold_in_background
@@ -282,20 +331,24 @@ class RecommendationService:
 
     @classmethod
     def load(cls, settings: Settings, store: GraphStore, *, details_max_age: float | None,
-             reason_cache_size: int, hash_arrays: bool = True) -> RecommendationService:
-        """The model under ``settings.models_dir``, with everything it needs from its artifact;
-        item details kept and re-read every ``details_max_age`` seconds, or read per answer when
-        ``None`` (a command); the top reasons of ``reason_cache_size`` pairs kept (the web
-        service passes its settings', :class:`graphrec.config.Settings`).
+             reason_cache_size: int, hash_arrays: bool = True,
+             model: ServedModel | None = None,
+             details: DetailsRead | None = None) -> RecommendationService:
+        """The model under ``settings.models_dir``, with everything it needs from its artifact
+        (``model`` when the caller loaded it already, :class:`ServedModel`); item details kept
+        and re-read every ``details_max_age`` seconds (starting from ``details`` when the caller
+        read them already), or read per answer when ``None`` (a command); the top reasons of
+        ``reason_cache_size`` pairs kept (the web service passes its settings',
+        :class:`graphrec.config.Settings`).
         ``hash_arrays``: see :func:`graphrec.model.artifact.load`.
 
         FileNotFoundError when no model is trained; ArtifactError when it cannot be used.
         """
-        recommender = Recommender(artifact.load(settings.model_path, hash_arrays))
-        details = (ItemDetailsOnDemand(store) if details_max_age is None
-                   else ItemDetails(store, recommender.item_ids, details_max_age))
-        service = cls(recommender, store, details, reason_cache_size,
-                      settings.graph_check_interval)
+        if model is None:
+            model = ServedModel.load(settings.model_path, hash_arrays)
+        labels = (ItemDetailsOnDemand(store) if details_max_age is None
+                  else ItemDetails(store, model.recommender.item_ids, details_max_age, details))
+        service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval)
         try:
             service.freshness.report()  # reads the counts: the new items are folded in here
         except StoreUnavailable as exc:
@@ -325,9 +378,9 @@ class RecommendationService:
         StoreUnavailable when the store cannot be read (the last fold-in stays)."""
         rows = read_new_items(self.store, self.trained.ids["items"])
         if rows != self._fold_rows:
-            recommender = Recommender(grow(self.trained, rows))
-            self.items.track(recommender.item_ids)
-            self._use(recommender)
+            model = ServedModel.of(Recommender(grow(self.trained, rows)))
+            self.items.track(model.recommender.item_ids)
+            self._use(model)
             self._fold_rows = rows
             log.info("%d items ingested after training folded into the model", self.folded)
         return self.folded
@@ -363,15 +416,15 @@ class RecommendationService:
         except ValueError as exc:  # the artifact's graph does not fit its arrays
             log.error("new items cannot be folded into this model (retrain): %s", exc)
 
-    def _use(self, recommender: Recommender) -> None:
-        """Serve ``recommender`` (the trained model, or one with new items folded in) with its
-        path index and edge masking. The recommender is swapped in last: a request that gets a
-        new item's index from it finds that item in everything else."""
-        self.data = recommender.artifact.data
-        self.paths = PathFinder(self.data)
-        self.ranker = PathRanker(recommender.state, self.paths)
+    def _use(self, model: ServedModel) -> None:
+        """Serve ``model`` (the trained one, or one with new items folded in). The recommender
+        is swapped in last: a request that gets a new item's index from it finds that item in
+        everything else."""
+        self.data = model.recommender.artifact.data
+        self.paths = model.paths
+        self.ranker = model.ranker
         self.reasons = ReasonCache(self.reason_cache_size)  # their paths may have changed
-        self.recommender = recommender
+        self.recommender = model.recommender
 
     # --- the answers --------------------------------------------------------------------------
 

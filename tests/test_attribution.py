@@ -208,3 +208,35 @@ def test_one_users_scores_equal_the_batch_form(model: KGRec, data: GraphData) ->
         np.testing.assert_allclose(state.scores(history_of(model, user)), batch[row],
                                    rtol=1e-5, atol=1e-5)
         assert model.history(user).tolist() == PathFinder(data).history(user).tolist()
+
+
+def test_a_pages_masks_look_each_history_row_up_once_an_end(
+        masking: EdgeMasking, data: GraphData, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weighing a page's paths looks up each (history row, masked edge end) entry of the graph
+    once, not once a path: the lookups grow with the history times the distinct ends, not with
+    the history times the paths."""
+    import graphrec.explain.attribution as attribution
+
+    finder = PathFinder(data)
+    user = max(range(data.num_users), key=lambda u: len(finder.history(u)))
+    history = finder.history(user)
+    items = [i for i in range(data.num_items) if i not in set(history.tolist())
+             and finder.candidates(history, i, user)][:10]
+    paths = finder.candidates_items(history, items, user)
+    masks = [masking.path_mask(p) for item_paths in paths for p in item_paths]
+    ends = {node for mask in masks for a, b, _ in mask.edges for node in (a, b)}
+    width = 2 * max(len(mask.edges) for mask in masks)
+    looked: list[int] = []
+    real = attribution._lookup
+
+    def counted(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        looked.append(wanted.size)
+        return real(keys, values, wanted)
+
+    expected = masking.items_path_weights(history, items, paths)
+    monkeypatch.setattr(attribution, "_lookup", counted)
+    assert masking.items_path_weights(history, items, paths) == expected
+    per_path = len(masks) * len(history) * width  # each path's own lookups of the history
+    assert len(history) > 1 and len(ends) < len(masks)
+    # (the padding of masks with fewer edges adds node 0 to the ends)
+    assert sum(looked) <= len(history) * (len(ends) + 1) + 2 * len(masks) * width < per_path

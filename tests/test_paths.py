@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder
+from graphrec.schema import BY_NAME
 from tests.conftest import SAMPLE
 
 
@@ -102,3 +104,57 @@ def test_link_chains_go_through_an_item_linked_to_both() -> None:
     assert finder.has_candidates(finder.history(0), np.array([3])).tolist() == [True]
     assert not [p for p in PathFinder(data, max_chains_per_item=0).candidates(np.array([0]), 3)
                 if p.kind == "link_chain"]
+
+
+def test_a_pages_items_share_the_walks_from_the_history(monkeypatch) -> None:
+    """The paths of several items listed together are each item's own paths, and the history's
+    buyers and linked items are gathered once for all of them, not once an item (an item of
+    the history itself, whose walks leave it out, gathers its own)."""
+    import graphrec.explain.paths as paths_module
+
+    sample_data = GraphData.from_csv_dir(SAMPLE)
+    finder = PathFinder(sample_data)
+    rng = np.random.default_rng(2)
+    gathered: list[int] = []
+    real_gather = paths_module._gather
+
+    def counted(matrix, rows):
+        gathered.append(len(rows))
+        return real_gather(matrix, rows)
+
+    for user in rng.choice(sample_data.num_users, 30, replace=False):
+        history = finder.history(int(user))
+        items = [int(i) for i in rng.choice(sample_data.num_items, 10, replace=False)]
+        items[-1] = int(history[0])  # one of the history's own items
+        one_by_one = [finder.candidates(history, item, int(user)) for item in items]
+        gathered.clear()
+        monkeypatch.setattr(paths_module, "_gather", counted)
+        together = finder.candidates_items(history, items, int(user))
+        monkeypatch.setattr(paths_module, "_gather", real_gather)
+        assert together == one_by_one
+        # the history's two gathers once, the history item's own two at most
+        assert gathered.count(len(history)) <= 2 and len(gathered) <= 4
+
+
+def test_a_chains_hop_names_the_first_relation_in_its_stored_direction() -> None:
+    """Each linked pair's hop is the first relation (in the finder's order) that links the two,
+    forward (``a → b``) before backward, as asking every relation in turn would name it."""
+    sample_data = GraphData.from_csv_dir(SAMPLE)
+    data = tiny()
+    data.links["also_viewed"] = np.array([[0, 1], [3, 0]])  # A → B in two relations
+    data.links["bought_together"] = np.array([[1, 0]])  # and B → A
+    for graph in (sample_data, data):
+        finder = PathFinder(graph)
+        linked = finder.linked.tocoo()
+        assert linked.nnz
+        stored = {relation: set(map(tuple, np.asarray(pairs).tolist()))
+                  for relation, pairs in graph.links.items()}
+        for a, b in zip(linked.row.tolist(), linked.col.tolist()):
+            expected = next((relation, forward) for relation, pairs in stored.items()
+                            for forward, pair in ((True, (a, b)), (False, (b, a)))
+                            if pair in pairs)
+            hop = finder._link_hop(a, b, 1, 2)
+            assert (hop.type, (hop.source, hop.target)) == (
+                BY_NAME[expected[0]].type, (1, 2) if expected[1] else (2, 1))
+    with pytest.raises(ValueError):
+        PathFinder(tiny())._link_hop(1, 2, 1, 2)

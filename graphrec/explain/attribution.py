@@ -100,6 +100,10 @@ class EdgeMasking:
         self.num_items, self.num_nodes = state.num_items, state.num_nodes
         self.offset = state.offset
         self.relation_index = {name: r for r, name in enumerate(state.relations)}
+        # a hop's relationship type → the model's index of its relation (a few per path)
+        self.hop_relation = {kind: self.relation_index[relation.name]
+                             for kind, relation in BY_TYPE.items()
+                             if relation.name in self.relation_index}
         row, col = np.asarray(state.edge_row), np.asarray(state.edge_col)
         self.edge_type, self.edge_value = np.asarray(state.edge_type), np.asarray(state.edge_value)
         # Sorted, and by relation within a node pair: the model stores the graph so
@@ -134,17 +138,17 @@ class EdgeMasking:
         """The path's edges that the model computes with: its first ``BOUGHT`` edge (from the
         user) and its knowledge-graph edges of relations the model has."""
         history, edges = set(), set()
-        offset = self.offset
+        offset, nodes = self.offset, path.nodes
         for hop in path.hops:
-            (src_type, src), (dst_type, dst) = path.nodes[hop.source], path.nodes[hop.target]
+            (src_type, src), (dst_type, dst) = nodes[hop.source], nodes[hop.target]
             if hop.type == BOUGHT:
-                if src_type == "user" and src == path.nodes[0][1]:
+                if src_type == "user" and src == nodes[0][1]:
                     history.add(dst)
                 continue
-            relation = BY_TYPE[hop.type].name
-            if relation in self.relation_index:
-                a, b = sorted((src + offset[src_type], dst + offset[dst_type]))
-                edges.add((a, b, self.relation_index[relation]))
+            relation = self.hop_relation.get(hop.type)
+            if relation is not None:
+                a, b = src + offset[src_type], dst + offset[dst_type]
+                edges.add((a, b, relation) if a <= b else (b, a, relation))
         return Mask(frozenset(history), frozenset(edges))
 
     def _edge_weight(self, a: int, b: int, relation: int) -> float:
@@ -239,7 +243,9 @@ class EdgeMasking:
         operations (:meth:`_batched_scores`), so the ten items of a page cost one batched
         computation rather than ten; deeper models take one path at a time."""
         masks = [[self.path_mask(p) for p in item_paths] for item_paths in paths]
-        base = [self.score(history, item) if item_masks else 0.0
+        if any(masks):  # the user's vector once, not once an item (as :meth:`score` forms it)
+            z = self._user_vector(history, Mask(), _Rows.empty(self.target.shape[1]))
+        base = [float(scores(z, self.target[[item]])[0]) if item_masks else 0.0
                 for item, item_masks in zip(items, masks)]
         if len(self.layers) > 3:
             return [[b - self.score(history, item, mask) for mask in item_masks]
@@ -272,8 +278,8 @@ class EdgeMasking:
         ends, partner, weight = self._mask_entries(masks)
         width = max(len(mask.history) for mask in masks)
         removed = np.full((len(masks), width), -1, dtype=np.int64)
-        for n, mask in enumerate(masks):
-            removed[n, :len(mask.history)] = list(mask.history)
+        rows, slots = _slots([len(mask.history) for mask in masks])
+        removed[rows, slots] = [item for mask in masks for item in mask.history]
         kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
         entries = self._entry_deltas(self.layers, ends, partner, weight)
         user_delta = self._delta_sum(entries, ends, np.broadcast_to(history, kept.shape), kept)
@@ -290,12 +296,14 @@ class EdgeMasking:
         ends = np.zeros((len(masks), width), dtype=np.int64)
         partner = np.zeros_like(ends)
         keys = np.full((len(masks), width), -1, dtype=np.int64)
-        for n, mask in enumerate(masks):
-            for e, (a, b, r) in enumerate(mask.edges):
-                ends[n, 2 * e:2 * e + 2] = a, b
-                partner[n, 2 * e:2 * e + 2] = b, a
-                keys[n, 2 * e:2 * e + 2] = (self._typed(a * self.num_nodes + b, r),
-                                            self._typed(b * self.num_nodes + a, r))
+        rows, slots = _slots([len(mask.edges) for mask in masks])
+        if len(rows):  # each mask's edges in its slots, in the order the mask lists them
+            a, b, r = np.array([edge for mask in masks for edge in mask.edges],
+                               dtype=np.int64).T
+            for half, (one, other) in enumerate(((a, b), (b, a))):
+                ends[rows, 2 * slots + half] = one
+                partner[rows, 2 * slots + half] = other
+                keys[rows, 2 * slots + half] = self._typed(one * self.num_nodes + other, r)
         weight = _lookup(self.typed_key, self.typed_value, keys)
         return ends, partner, weight
 
@@ -333,10 +341,32 @@ class EdgeMasking:
         on_ends = coefficients[:, None, :] @ at_rows  # [masks, 1, entries]
         if second is None:
             return (on_ends @ first)[:, 0] / 2
-        adjacency = _lookup(self.adj_key, self.adj_value,
-                            rows[:, :, None] * self.num_nodes + ends[:, None, :])
-        near = coefficients[:, None, :] @ adjacency
+        near = coefficients[:, None, :] @ self._adjacency(rows, ends)
         return (on_ends @ (first + second) + near @ first)[:, 0] / 3
+
+
+    def _adjacency(self, rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """``Â[rows[m, r], ends[m, e]]``, ``[masks, rows, entries]``. When every mask has the
+        same rows (the user's history), each (history row, end) pair is looked up once, not
+        once a mask: a page's masks share most of their ends (its history items, brands,
+        categories), and a long history would otherwise cost a lookup per row per path."""
+        if len(rows) > 1 and (rows == rows[:1]).all():
+            nodes, where = np.unique(ends, return_inverse=True)
+            table = _lookup(self.adj_key, self.adj_value,
+                            rows[0][:, None] * self.num_nodes + nodes[None, :])
+            # contiguous, as the lookup's own answer: the products that take it then sum in
+            # the same order, and the weights come out the same to the bit
+            return np.ascontiguousarray(table[:, where.reshape(ends.shape)].transpose(1, 0, 2))
+        return _lookup(self.adj_key, self.adj_value,
+                       rows[:, :, None] * self.num_nodes + ends[:, None, :])
+
+
+def _slots(counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(row, slot)`` of each of ``counts[n]`` values of each row ``n``, laid out row after
+    row from slot 0 (to fill a padded ``[rows, max(counts)]`` array in one assignment)."""
+    sizes = np.asarray(counts, dtype=np.int64)
+    rows = np.repeat(np.arange(len(sizes)), sizes)
+    return rows, np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

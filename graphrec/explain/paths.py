@@ -25,14 +25,16 @@ same walks are in ``cypher/explain/`` for Neo4j Browser.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
 from graphrec.schema import BOUGHT, BY_NAME, Relation
-from graphrec.sorted_lookup import in_sorted
+from graphrec.sorted_lookup import find_sorted, in_sorted
 
 #: The user index of a path's first node when the user is not one of the finder's users (a
 #: shopper who signed up after the graph was read); :func:`graphrec.explain.reasons.describe` is
@@ -98,17 +100,6 @@ def _first_of_each(owner: np.ndarray, values: np.ndarray, key: np.ndarray, limit
     return owner[place < limit], values[place < limit]
 
 
-def _rows_union(matrices: list[sp.csr_matrix], rows: np.ndarray) -> np.ndarray:
-    """The columns with an entry in any of ``rows`` of any of ``matrices``, ascending."""
-    if not matrices or not len(rows):
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(np.concatenate([_gather(matrix, rows)[0] for matrix in matrices]))
-
-
-def _has(matrix: sp.csr_matrix, row: int, col: int) -> bool:
-    """Whether a CSR matrix (sorted indices) has an entry at ``(row, col)``: a binary search,
-    where ``matrix[row, col]`` costs some 30 us of scipy's index checks."""
-    return bool(in_sorted(_row(matrix, row), col))
 
 
 class PathFinder:
@@ -134,6 +125,8 @@ class PathFinder:
         self.links_to = {rel: matrix.T.tocsr() for rel, matrix in self.links.items()}
         self.activity = np.diff(self.user_items.indptr)  # purchases per user
         self.degree = np.diff(self.linked.indptr)  # linked items per item
+        self.link_names = [BY_NAME[relation].type for relation in self.links]
+        self.link_code = self._link_codes()
 
     def history(self, user: int) -> np.ndarray:
         """The items ``user`` bought in train, ascending."""
@@ -147,17 +140,36 @@ class PathFinder:
         """Every brand, category and link path from the items of ``history`` to ``item``, and a
         few collaborative ones per history item; ``user`` is the first node's index (and is
         never taken for another shopper)."""
-        history = np.asarray(history, dtype=np.int64)
-        history = history[history != item]
-        paths = self._shared(user, item, history, BY_NAME["has_brand"], self.brand_of)
-        paths += self._shared(user, item, history, BY_NAME["in_category"], self.category_of)
-        for relation, matrix in self.links.items():
-            paths += self._linked(user, item, history, relation, matrix)
-        paths += self._collaborative(user, item, history)
-        paths += self._chains(user, item, history)
-        return paths
+        return self.candidates_items(history, [item], user)[0]
 
-    def has_candidates(self, history: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def walks(self, history: np.ndarray) -> HistoryWalks:
+        """What the walks from ``history`` gather before they reach an item, gathered once for
+        a request: pass it to :meth:`has_candidates` and :meth:`candidates_items`."""
+        return HistoryWalks(self, history)
+
+    def candidates_items(self, history: np.ndarray, items: Sequence[int], user: int = NO_USER,
+                         walks: HistoryWalks | None = None) -> list[list[ReasonPath]]:
+        """:meth:`candidates` of each of ``items`` for one user. What the walks gather from the
+        history alone (each history item's buyers and linked items, the bulk of the work for a
+        long history) is gathered once for all the items of a page, not once an item
+        (``walks``: :meth:`walks` of ``history``, when the caller has it already)."""
+        history = np.asarray(history, dtype=np.int64)
+        shared = walks if walks is not None else HistoryWalks(self, history)
+        out = []
+        for item in items:
+            own = history[history != item]
+            walks = shared if len(own) == len(history) else HistoryWalks(self, own)
+            paths = self._shared(user, item, own, BY_NAME["has_brand"], self.brand_of)
+            paths += self._shared(user, item, own, BY_NAME["in_category"], self.category_of)
+            for relation, matrix in self.links.items():
+                paths += self._linked(user, item, own, relation, matrix)
+            paths += self._collaborative(user, item, own, walks)
+            paths += self._chains(user, item, own, walks)
+            out.append(paths)
+        return out
+
+    def has_candidates(self, history: np.ndarray, items: np.ndarray,
+                       walks: HistoryWalks | None = None) -> np.ndarray:
         """Whether each of ``items`` (none of them in ``history``) has at least one candidate
         path from ``history``; the answer of ``bool(candidates(history, item))`` without
         listing the paths.
@@ -165,18 +177,19 @@ class PathFinder:
         The items' buyers, links and linked items are gathered from the matrices' rows and
         looked up among those of the history (never the other way: the items that the history's
         co-buyers bought run to thousands), so a window of items costs a few array operations,
-        not a sparse product nor a loop over the items or the history."""
-        history = np.asarray(history, dtype=np.int64)
+        not a sparse product nor a loop over the items or the history. What comes from the
+        history alone is ``walks``' (:meth:`walks`), made here when not given."""
+        if walks is None:
+            walks = HistoryWalks(self, history)
         items = np.asarray(items, dtype=np.int64)
         found = np.zeros(len(items), dtype=bool)
-        for attribute in (self.brand_of, self.category_of):
-            shared = np.unique(attribute[history])
-            found |= in_sorted(shared[shared >= 0], attribute[items])
-        near = _rows_union([self.linked], history)  # every link, either way
+        for attribute, shared in walks.attributes:
+            found |= in_sorted(shared, attribute[items])
+        near = walks.near  # every link, either way
         found |= in_sorted(near, items)
         if self.max_collaborative:  # bought by someone who bought a history item
             buyers, owner = _gather(self.item_users, items)
-            found[owner[in_sorted(_rows_union([self.item_users], history), buyers)]] = True
+            found[owner[in_sorted(walks.co_buyers, buyers)]] = True
         if self.max_chains:  # linked to an item linked to the history: a chain's middle
             rest = np.flatnonzero(~found)
             middles, owner = _gather(self.linked, items[rest])
@@ -212,14 +225,15 @@ class PathFinder:
             paths.append(ReasonPath(relation, nodes, (Hop(BOUGHT, 0, 1), link)))
         return paths
 
-    def _collaborative(self, user: int, item: int, history: np.ndarray) -> list[ReasonPath]:
+    def _collaborative(self, user: int, item: int, history: np.ndarray, walks: HistoryWalks
+                       ) -> list[ReasonPath]:
         """Other buyers of the item who share a history item; the least active first, since a
         shopper with a short history says more about the pair than one who buys everything."""
         buyers = self.buyers(item)
         buyers = buyers[buyers != user]
         if not len(buyers):
             return []
-        others, owner = _gather(self.item_users, history)  # each history item's buyers
+        others, owner = walks.buyers  # each history item's buyers
         keep = in_sorted(np.sort(buyers), others)
         owner, others = _first_of_each(owner[keep], others[keep], self.activity[others[keep]],
                                        self.max_collaborative)
@@ -229,29 +243,101 @@ class PathFinder:
                            (Hop(BOUGHT, 0, 1), Hop(BOUGHT, 2, 1), Hop(BOUGHT, 2, 3)))
                 for n, v in zip(owner, others)]
 
-    def _chains(self, user: int, item: int, history: np.ndarray) -> list[ReasonPath]:
+    def _chains(self, user: int, item: int, history: np.ndarray, walks: HistoryWalks
+                ) -> list[ReasonPath]:
         """Items linked to both a history item and the rec; the least linked middle first (the
         most specific), one per history item by default."""
-        middles, owner = _gather(self.linked, history)  # each history item's linked items
+        middles, owner = walks.linked  # each history item's linked items
         keep = (in_sorted(np.sort(self._neighbours(item)), middles) & (middles != item)
                 & (middles != history[owner]))
         owner, middles = _first_of_each(owner[keep], middles[keep], self.degree[middles[keep]],
                                         self.max_chains)
+        if not len(owner):
+            return []
+        first = self._link_hops(history[owner], middles).tolist()
+        second = self._link_hops(middles, np.full(len(middles), item)).tolist()
         return [ReasonPath("link_chain",
                            (("user", user), ("item", int(history[n])), ("item", int(m)),
                             ("item", item)),
-                           (Hop(BOUGHT, 0, 1), self._link_hop(int(history[n]), int(m), 1, 2),
-                            self._link_hop(int(m), item, 2, 3)))
-                for n, m in zip(owner, middles)]
+                           (Hop(BOUGHT, 0, 1), self._hop(one, 1, 2), self._hop(two, 2, 3)))
+                for n, m, one, two in zip(owner, middles, first, second)]
 
     def _neighbours(self, item: int) -> np.ndarray:
         return _row(self.linked, item)
 
+    def _link_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each linked pair of items ``(a, b)`` (its key ``a * items + b``, ascending),
+        which link :meth:`_link_hops` names: ``2 r`` for relation ``r`` (in :attr:`links`'
+        order) stored ``a → b``, ``2 r + 1`` for ``b → a``, the lowest code of the pair where
+        several apply (the first relation, forward before backward). Made once per model, so
+        that the hops of a page's chains are one lookup."""
+        n_items = self.data.num_items
+        keys, codes = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for r, matrix in enumerate(self.links.values()):
+            coo = matrix.tocoo()
+            row, col = coo.row.astype(np.int64), coo.col.astype(np.int64)
+            keys += [row * n_items + col, col * n_items + row]
+            codes += [np.full(coo.nnz, 2 * r), np.full(coo.nnz, 2 * r + 1)]
+        key, code = np.concatenate(keys), np.concatenate(codes)
+        order = np.lexsort((code, key))
+        key, code = key[order], code[order]
+        first = np.concatenate([[True], key[1:] != key[:-1]])
+        return key[first], code[first]
+
+    def _link_hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """:attr:`link_code`'s code of each pair ``(a[k], b[k])``; ValueError for a pair that
+        is not linked."""
+        keys, codes = self.link_code
+        at, found = find_sorted(keys, np.asarray(a, dtype=np.int64) * self.data.num_items + b)
+        if not found.all():
+            missing = np.flatnonzero(~found)[0]
+            raise ValueError(f"items {a[missing]} and {b[missing]} are not linked")
+        return codes[at]
+
     def _link_hop(self, a: int, b: int, pos_a: int, pos_b: int) -> Hop:
         """The first link relation between items ``a`` and ``b``, in its stored direction."""
-        for relation, matrix in self.links.items():
-            if _has(matrix, a, b):
-                return Hop(BY_NAME[relation].type, pos_a, pos_b)
-            if _has(matrix, b, a):
-                return Hop(BY_NAME[relation].type, pos_b, pos_a)
-        raise ValueError(f"items {a} and {b} are not linked")
+        return self._hop(int(self._link_hops(np.array([a]), np.array([b]))[0]), pos_a, pos_b)
+
+    def _hop(self, code: int, pos_a: int, pos_b: int) -> Hop:
+        name = self.link_names[code // 2]
+        return Hop(name, pos_a, pos_b) if code % 2 == 0 else Hop(name, pos_b, pos_a)
+
+
+class HistoryWalks:
+    """The first steps of the walks from one history (:meth:`PathFinder.walks`), each gathered
+    on first use and kept for every item asked about: which items may be recommended
+    (:meth:`PathFinder.has_candidates`) and the paths of each (:meth:`PathFinder.candidates_items`)
+    read the same rows of the history's items, once a request."""
+
+    def __init__(self, finder: PathFinder, history: np.ndarray):
+        self.finder, self.history = finder, np.asarray(history, dtype=np.int64)
+
+    @cached_property
+    def buyers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each history item's buyers: ``(buyers, position in the history of each one's
+        item)``."""
+        return _gather(self.finder.item_users, self.history)
+
+    @cached_property
+    def linked(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each history item's linked items, either way, likewise."""
+        return _gather(self.finder.linked, self.history)
+
+    @cached_property
+    def co_buyers(self) -> np.ndarray:
+        """Everyone who bought a history item, ascending (repeats kept)."""
+        return np.sort(self.buyers[0]) if len(self.history) else np.zeros(0, dtype=np.int64)
+
+    @cached_property
+    def near(self) -> np.ndarray:
+        """Every item linked to a history item, ascending (repeats kept)."""
+        return np.sort(self.linked[0]) if len(self.history) else np.zeros(0, dtype=np.int64)
+
+    @cached_property
+    def attributes(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(item → brand, the history's brands)``, the same for categories (sorted)."""
+        out = []
+        for attribute in (self.finder.brand_of, self.finder.category_of):
+            shared = np.unique(attribute[self.history])
+            out.append((attribute, shared[shared >= 0]))
+        return out

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from graphrec.explain.attribution import EdgeMasking
-from graphrec.explain.paths import NO_USER, PathFinder, ReasonPath
+from graphrec.explain.paths import NO_USER, HistoryWalks, PathFinder, ReasonPath
 from graphrec.model.kernel import Propagated
 
 #: A reason path with the score it carries (:meth:`PathRanker.ranked`).
@@ -32,11 +32,12 @@ class PathRanker:
         collaborative); ``user`` is the paths' first node (see :meth:`PathFinder.candidates`)."""
         return self.ranked_items(history, [item], user)[0]
 
-    def ranked_items(self, history: np.ndarray, items: Sequence[int], user: int = NO_USER
-                     ) -> list[list[WeightedPath]]:
+    def ranked_items(self, history: np.ndarray, items: Sequence[int], user: int = NO_USER,
+                     walks: HistoryWalks | None = None) -> list[list[WeightedPath]]:
         """:meth:`ranked` of each of ``items`` for one user, their paths weighed together in
-        one batched computation (a page's items: one masking, not one per item)."""
-        candidates = [self.paths.candidates(history, item, user) for item in items]
+        one batched computation (a page's items: one masking, not one per item); ``walks``:
+        :meth:`PathFinder.walks` of ``history`` when the caller has it."""
+        candidates = self.paths.candidates_items(history, items, user, walks)
         weights = self.masking.items_path_weights(history, items, candidates)
         return [[(item_weights[k], item_paths[k])
                  for k in sorted(range(len(item_paths)), key=lambda k: -item_weights[k])]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from graphrec.config import Settings
-from graphrec.explain.paths import PathFinder, ReasonPath
+from graphrec.explain.paths import HistoryWalks, PathFinder, ReasonPath
 from graphrec.explain.ranker import PathRanker, WeightedPath
 from graphrec.explain.reasons import describe, describe_popular, distinct
 from graphrec.model import artifact
@@ -429,12 +429,17 @@ class RecommendationService:
     # --- the answers --------------------------------------------------------------------------
 
     def ranked(self, user_id: str, history: np.ndarray, k: int,
-               exclude: np.ndarray | None = None) -> list[Scored]:
+               exclude: np.ndarray | None = None, walks: HistoryWalks | None = None
+               ) -> list[Scored]:
         """The top ``k`` for a user who bought ``history`` (model indices), never one of
         ``exclude`` (what they dismissed), only among items with at least one reason path:
-        graphrec recommends nothing it cannot explain."""
+        graphrec recommends nothing it cannot explain. ``walks``: the path index's
+        :meth:`~graphrec.explain.paths.PathFinder.walks` of ``history``, when the caller
+        lists paths from it too."""
+        if walks is None:
+            walks = self.paths.walks(history)
         return self.recommender.recommend(
-            history, k, accept=lambda items: self.paths.has_candidates(history, items),
+            history, k, accept=lambda items: self.paths.has_candidates(history, items, walks),
             exclude=exclude)
 
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
@@ -443,8 +448,9 @@ class RecommendationService:
         bought, history, dismissed = self._history(user_id)
         if not len(history):
             return self._popular(bought, dismissed, k)
-        ranked = self.ranked(user_id, history, k, exclude=dismissed)
-        weighted = self._reasons(user_id, history, [r.item_id for r in ranked], top=1)
+        walks = self.paths.walks(history)  # for the ranking and the reasons: once
+        ranked = self.ranked(user_id, history, k, exclude=dismissed, walks=walks)
+        weighted = self._reasons(user_id, history, [r.item_id for r in ranked], 1, walks)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items([r.item_id for r in ranked],
                                                         [p for _, p in best.values()]))
@@ -469,10 +475,11 @@ class RecommendationService:
         scores = self.recommender.scores(history)
         score = float(scores[index])
         already = item_id in bought
+        walks = self.paths.walks(history)  # for the reasons and the rank: once
         # More candidates than shown, so that paths that read as one already said (two co-buyers
         # of one item, two listings of one product) leave room for the next ones.
         candidates = [] if already else self._reasons(
-            user_id, history, [item_id], max(top, self.reasons.keep))[item_id]
+            user_id, history, [item_id], max(top, self.reasons.keep), walks)[item_id]
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
         paths = distinct(candidates, self.data, titles, top)
         rank = None
@@ -480,16 +487,17 @@ class RecommendationService:
             scores[history] = -np.inf
             scores[dismissed] = -np.inf
             better = np.flatnonzero(_ahead(scores, index))
-            rank = int(self.paths.has_candidates(history, better).sum()) + 1
+            rank = int(self.paths.has_candidates(history, better, walks).sum()) + 1
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
                 "already_bought": already, "basis": "purchases",
                 "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}
 
-    def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str]
-                 ) -> dict[str, RankedPaths]:
+    def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
+                 walks: HistoryWalks | None = None) -> dict[str, RankedPaths]:
         """Each item's candidate paths from ``history`` with their weights, strongest first."""
         indices = [self.recommender.item_index(item_id) for item_id in item_ids]
-        ranked = self.ranker.ranked_items(history, indices, self.recommender.user_index(user_id))
+        ranked = self.ranker.ranked_items(history, indices, self.recommender.user_index(user_id),
+                                          walks)
         return dict(zip(item_ids, ranked))
 
     # --- helpers ------------------------------------------------------------------------------
@@ -505,16 +513,16 @@ class RecommendationService:
         return (bought, self.recommender.history(bought),
                 self.recommender.history(rows[0]["dismissed"]))
 
-    def _reasons(self, user_id: str, history: np.ndarray, item_ids: list[str], top: int
-                 ) -> dict[str, RankedPaths]:
+    def _reasons(self, user_id: str, history: np.ndarray, item_ids: list[str], top: int,
+                 walks: HistoryWalks) -> dict[str, RankedPaths]:
         """At least the ``top`` strongest paths of each item (through the cache when it keeps
         that many): kept per user and purchases, so that a new purchase is never answered from
         the paths of the old ones."""
         if top > self.reasons.keep:
-            return self.weighted(user_id, history, item_ids)
+            return self.weighted(user_id, history, item_ids, walks)
         key = (user_id, hashlib.blake2b(history.tobytes(), digest_size=16).digest())
         return self.reasons.get(key, item_ids,
-                                lambda missing: self.weighted(user_id, history, missing))
+                                lambda missing: self.weighted(user_id, history, missing, walks))
 
     def named_items(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
         """The item ids an answer shows, whose labels it reads: its items and those its paths

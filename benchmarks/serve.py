@@ -1,8 +1,8 @@
 """HTTP service benchmark: gunicorn with web/gunicorn.conf.py against the local store, driven by
 wrk.
 
-Needs a store holding the sample catalogue and a trained model under GRAPHREC_HOME
-(``graphrec serve`` on an empty home prepares both), and ``wrk`` on PATH (Debian/Ubuntu:
+Needs a store holding the catalogue ``--data`` names and a model trained on it under
+GRAPHREC_HOME, and ``wrk`` on PATH (Debian/Ubuntu:
 ``apt-get install -y wrk``; macOS: ``brew install wrk``): a load generator written in C, so that
 on a small machine the client takes little of the CPU the server is measured on.
 
@@ -20,14 +20,20 @@ It does so for two kinds of traffic, each on a server of its own:
 
 * ``first_visits``: the reason cache off (``GRAPHREC_REASON_CACHE_SIZE=0``), so every request
   ranks its reason paths, as for a user not seen lately. Recommendations cycle through the first
-  ``--users`` users of the sample, explanations through each of the first 100 users' top 5.
+  ``--users`` users of the catalogue's purchases, explanations through each of the first 100
+  users' top 5.
 * ``repeat_visits``: the checked-in configuration, the first 100 users only, after their pages
   were asked for until every worker keeps their reasons: a page seen again, and the explanation
   clicked on a page just seen.
 
-Prints a table and writes benchmarks/results/serve.json.
+``--data`` is the catalogue's folder, the users' source: the full Beauty catalogue
+(``../shared/datasets/amazon_beauty``) by default, in a home where it is ingested and trained
+(``graphrec ingest``, ``graphrec train``); ``--data graphrec/sample/beauty`` is the quick mode,
+on the bundled sample (``graphrec serve`` on an empty home prepares it). Prints a table and
+writes benchmarks/results/serve-<catalogue>.json (serve-beauty.json), serve.json for the
+sample.
 
-    python benchmarks/serve.py [--rate 500] [--seconds 15] [--connections 50]
+    python benchmarks/serve.py [--data DIR] [--rate 500] [--seconds 15] [--connections 50]
                                [--baseline DIR]   # also measure the checkout in DIR, first
 
 ``--baseline`` runs another checkout's server (its own code and gunicorn.conf.py, e.g. a
@@ -59,9 +65,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graphrec.config import Settings
+from graphrec.evaluation.benchmark import catalogue_name
 from web.serve import settings_env
 
-RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
+RESULTS = ROOT / "benchmarks" / "results"
+SAMPLE = ROOT / "graphrec" / "sample" / "beauty"
+BEAUTY = ROOT.parent / "shared" / "datasets" / "amazon_beauty"
 SCRIPT = ROOT / "benchmarks" / "serve.lua"
 ENDPOINTS = ("recommendations", "explanations")
 RUNS = ("first_visits", "repeat_visits")
@@ -92,10 +101,26 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180) -> dict:
     raise SystemExit(f"the service at {url} did not get ready in {timeout:.0f}s")
 
 
+def catalogue_users(data: Path, limit: int) -> list[str]:
+    """The first ``limit`` users of a catalogue's purchases, in the file's order."""
+    users: dict[str, None] = {}
+    with gzip.open(data / "purchases.csv.gz", "rt") as fh:
+        for row in csv.DictReader(fh):
+            users[row["user_id"]] = None
+            if len(users) == limit:
+                break
+    return list(users)
+
+
 def sample_users(limit: int) -> list[str]:
-    with gzip.open(ROOT / "graphrec" / "sample" / "beauty" / "purchases.csv.gz", "rt") as fh:
-        users = list(dict.fromkeys(row["user_id"] for row in csv.DictReader(fh)))
-    return users[:limit]
+    return catalogue_users(SAMPLE, limit)
+
+
+def default_out(data: Path) -> Path:
+    """serve.json for the bundled sample, serve-<catalogue>.json for any other."""
+    if data.resolve() == SAMPLE.resolve():
+        return RESULTS / "serve.json"
+    return RESULTS / f"serve-{catalogue_name(data)}.json"
 
 
 def request_paths(url: str, users: list[str]) -> dict[str, list[str]]:
@@ -150,7 +175,7 @@ def server_config(env: dict[str, str], code: Path) -> dict:
 
 
 def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
-            users: int, overrides: dict[str, str], fill: bool) -> dict:
+            users: list[str], overrides: dict[str, str], fill: bool) -> dict:
     """Start ``code``'s server, warm it up, run wrk on each endpoint; returns the figures.
 
     ``fill``: first ask for the recommendations until passes get no faster (every worker then
@@ -177,13 +202,13 @@ def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
             if health.get("status") != "ok":
                 raise SystemExit(f"the service is not ready: {health}")
             files = {}
-            for name, lines in request_paths(url, sample_users(users)).items():
+            for name, lines in request_paths(url, users).items():
                 files[name] = tmp / f"{name}.txt"
                 files[name].write_text("\n".join(lines) + "\n")
             for name in ENDPOINTS:  # every worker past its first requests
                 wrk(url, files[name], 3, args.connections)
             out = {"code": describe_code(code), "server": server_config(env, code),
-                   "overrides": overrides, "users": users,
+                   "overrides": overrides, "users": len(users),
                    "model_version": health["checks"]["model"]["version"]}
             if fill:
                 out["fill"] = fill_caches(url, files["recommendations"], args)
@@ -241,7 +266,8 @@ def verdict(result: dict, goal_rate: float, goal_p99: float) -> str:
 
 def print_table(report: dict, args: argparse.Namespace) -> None:
     machine = report["machine"]
-    print(f"{machine['cpus']} cpus, load average before {machine['loadavg_before']} after "
+    print(f"catalogue {report['data']}; {machine['cpus']} cpus, load average before "
+          f"{machine['loadavg_before']} after "
           f"{machine['loadavg_after']}; wrk over {args.connections} keep-alive connections, "
           f"{args.seconds:g} s a run; goal {args.rate:g} req/s with p99 <= {args.p99_goal:g} ms")
     for label, run in report["runs"].items():
@@ -272,6 +298,9 @@ def main() -> int:
     parser.add_argument("--p99-goal", type=float, default=25, help="ms")
     parser.add_argument("--seconds", type=float, default=15, help="per wrk run")
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--data", type=Path, default=BEAUTY,
+                        help="the catalogue's folder, whose users are asked for (default: the "
+                             "full Beauty; graphrec/sample/beauty: the quick mode)")
     parser.add_argument("--users", type=int, default=1000, help="users of first visits")
     parser.add_argument("--fill-seconds", type=float, default=90,
                         help="at most this long filling the caches before repeat visits")
@@ -282,8 +311,14 @@ def main() -> int:
                              "older commit")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
                         help="which kinds of traffic to measure (default: both)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path,
+                        help="default: benchmarks/results/serve-<catalogue>.json, serve.json "
+                             "for the sample")
     args = parser.parse_args()
+    if not (args.data / "purchases.csv.gz").is_file():
+        print(f"{args.data}: no purchases.csv.gz (--data names a catalogue's folder)",
+              file=sys.stderr)
+        return 2
     if shutil.which("wrk") is None:
         print(WRK_MISSING, file=sys.stderr)
         return 1
@@ -294,10 +329,13 @@ def main() -> int:
               "load": {"generator": "wrk, 1 thread, keep-alive", "connections": args.connections,
                        "seconds": args.seconds, "rate": args.rate},
               "goal": {"req_per_s": args.rate, "p99_ms": args.p99_goal},
+              "data": catalogue_name(args.data),
               "runs": {}}
     runs = report["runs"]
     first_visits = {"GRAPHREC_REASON_CACHE_SIZE": "0"}
-    kinds = {"first_visits": (args.users, first_visits, False), "repeat_visits": (100, {}, True)}
+    users = catalogue_users(args.data, max(args.users, 100))
+    kinds = {"first_visits": (users[:args.users], first_visits, False),
+             "repeat_visits": (users[:100], {}, True)}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.runs:  # each kind on the baseline first, then on this checkout
             users, overrides, fill = kinds[kind]
@@ -308,7 +346,7 @@ def main() -> int:
             runs[kind] = measure(ROOT, settings, args, Path(tmp), users, overrides, fill)
     report["machine"]["loadavg_after"] = loadavg()
     print_table(report, args)
-    write_report(args.out, report)
+    write_report(args.out or default_out(args.data), report)
     return 0
 
 

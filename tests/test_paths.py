@@ -136,6 +136,39 @@ def test_a_pages_items_share_the_walks_from_the_history(monkeypatch) -> None:
         assert gathered.count(len(history)) <= 2 and len(gathered) <= 4
 
 
+def test_an_items_paths_cost_its_own_buyers_and_links_not_the_historys(monkeypatch) -> None:
+    """An item's collaborative and chain paths are found by looking its own buyers and linked
+    items up among the history's (sorted once a request), so the values searched are the
+    item's, however many buyers and links the history's items have."""
+    import graphrec.explain.paths as paths_module
+
+    sample_data = GraphData.from_csv_dir(SAMPLE)
+    finder = PathFinder(sample_data)
+    user = max(range(sample_data.num_users), key=lambda u: len(finder.history(u)))
+    history = finder.history(user)
+    items = [i for i in range(sample_data.num_items) if i not in set(history.tolist())][:10]
+    searched: list[int] = []
+    sorted_once: list[int] = []
+    real_matching, real_by_value = paths_module._matching, paths_module._by_value
+
+    def matching(values, owner, wanted):
+        searched.append(len(wanted))
+        return real_matching(values, owner, wanted)
+
+    def by_value(values, owner):
+        sorted_once.append(len(values))
+        return real_by_value(values, owner)
+
+    monkeypatch.setattr(paths_module, "_matching", matching)
+    monkeypatch.setattr(paths_module, "_by_value", by_value)
+    finder.candidates_items(history, items, user)
+    own = sum(len(finder.buyers(i)) + len(finder._neighbours(i)) for i in items
+              if len(finder.buyers(i)))  # an item no one bought has no collaborative path
+    linked_only = sum(len(finder._neighbours(i)) for i in items if not len(finder.buyers(i)))
+    assert sum(searched) == own + linked_only
+    assert len(sorted_once) == 2 and sum(sorted_once) > sum(searched) / len(items)
+
+
 def test_a_chains_hop_names_the_first_relation_in_its_stored_direction() -> None:
     """Each linked pair's hop is the first relation (in the finder's order) that links the two,
     forward (``a → b``) before backward, as asking every relation in turn would name it."""

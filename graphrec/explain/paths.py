@@ -100,6 +100,21 @@ def _first_of_each(owner: np.ndarray, values: np.ndarray, key: np.ndarray, limit
     return owner[place < limit], values[place < limit]
 
 
+def _by_value(values: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, owner)`` ordered by value."""
+    order = np.argsort(values, kind="stable")
+    return values[order], owner[order]
+
+
+def _matching(values: np.ndarray, owner: np.ndarray, wanted: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(owner, value)`` of every entry of the ascending ``values`` that is one of ``wanted``
+    (no repeats): a range of ``values`` per wanted value, found by binary search."""
+    low = np.searchsorted(values, wanted, "left")
+    counts = np.searchsorted(values, wanted, "right") - low
+    at = np.arange(counts.sum()) + np.repeat(low - np.cumsum(counts) + counts, counts)
+    return owner[at], values[at]
+
 
 
 class PathFinder:
@@ -233,9 +248,8 @@ class PathFinder:
         buyers = buyers[buyers != user]
         if not len(buyers):
             return []
-        others, owner = walks.buyers  # each history item's buyers
-        keep = in_sorted(np.sort(buyers), others)
-        owner, others = _first_of_each(owner[keep], others[keep], self.activity[others[keep]],
+        owner, others = _matching(*walks.buyers_sorted, buyers)  # who bought a history item
+        owner, others = _first_of_each(owner, others, self.activity[others],
                                        self.max_collaborative)
         return [ReasonPath("collaborative",
                            (("user", user), ("item", int(history[n])), ("user", int(v)),
@@ -247,9 +261,8 @@ class PathFinder:
                 ) -> list[ReasonPath]:
         """Items linked to both a history item and the rec; the least linked middle first (the
         most specific), one per history item by default."""
-        middles, owner = walks.linked  # each history item's linked items
-        keep = (in_sorted(np.sort(self._neighbours(item)), middles) & (middles != item)
-                & (middles != history[owner]))
+        owner, middles = _matching(*walks.linked_sorted, self._neighbours(item))
+        keep = (middles != item) & (middles != history[owner])  # linked to a history item
         owner, middles = _first_of_each(owner[keep], middles[keep], self.degree[middles[keep]],
                                         self.max_chains)
         if not len(owner):
@@ -322,6 +335,18 @@ class HistoryWalks:
     def linked(self) -> tuple[np.ndarray, np.ndarray]:
         """Each history item's linked items, either way, likewise."""
         return _gather(self.finder.linked, self.history)
+
+    @cached_property
+    def buyers_sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        """:attr:`buyers` ordered by buyer: ``(buyers ascending, their history positions)``, so
+        that an item's buyers are looked up among them (:func:`_matching`) at the cost of the
+        item's buyers, not of the history's."""
+        return _by_value(*self.buyers)
+
+    @cached_property
+    def linked_sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        """:attr:`linked` ordered by linked item, likewise."""
+        return _by_value(*self.linked)
 
     @cached_property
     def co_buyers(self) -> np.ndarray:

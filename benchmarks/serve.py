@@ -64,13 +64,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.datasets import BEAUTY
 from graphrec.config import Settings
 from graphrec.evaluation.benchmark import catalogue_name
 from web.serve import settings_env
 
 RESULTS = ROOT / "benchmarks" / "results"
 SAMPLE = ROOT / "graphrec" / "sample" / "beauty"
-BEAUTY = ROOT.parent / "shared" / "datasets" / "amazon_beauty"
 SCRIPT = ROOT / "benchmarks" / "serve.lua"
 ENDPOINTS = ("recommendations", "explanations")
 RUNS = ("first_visits", "repeat_visits")

@@ -22,7 +22,7 @@ from graphrec.evaluation.baselines.lightgcn import LightGCN
 from graphrec.evaluation.baselines.multvae import Batch, MultVAE, MultVAEModule
 from graphrec.evaluation.baselines.popularity import Popularity
 from graphrec.evaluation.baselines.rp3beta import RowRanks, RP3Beta, walk_weights
-from graphrec.evaluation.benchmark import BASELINES, MODELS, run_benchmark
+from graphrec.evaluation.benchmark import BASELINES, MODELS, run_benchmark, write_section
 from graphrec.evaluation.evaluate import evaluate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
@@ -289,6 +289,29 @@ def test_benchmark_writes_one_entry_per_model_and_merges(tmp_path: Path) -> None
                 "seconds_per_epoch"):
         assert key in row
     assert written["dataset"]["users"] == 40 and written["seed"] == 0
+
+
+def test_benchmark_run_keeps_the_cold_start_section(tmp_path: Path) -> None:
+    # A run after `--cold-start` had rebuilt the file from its models and peers only, erasing
+    # the cold-start table that write_section had put beside them.
+    data_dir = tmp_path / "shops"
+    data_dir.mkdir()
+    data = two_shops()
+    pd.DataFrame({"item_id": data.items, "brand": "", "categories": ""}).to_csv(
+        data_dir / "items.csv", index=False)
+    rows = [(data.users[u], data.items[i], split)
+            for split, pairs in (("train", data.train), ("test", data.test)) for u, i in pairs]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "split"]).to_csv(
+        data_dir / "purchases.csv", index=False)
+    out = tmp_path / "results.json"
+    first = run_benchmark(data_dir, ["popularity"], out, log=lambda line: None)
+    section = {"cold_users": {"1": {"popularity": {"ndcg@10": 1.5}}}}
+    write_section(out, first["dataset"], "cold_start", section)
+    run_benchmark(data_dir, ["itemknn"], out, log=lambda line: None)
+    written = json.loads(out.read_text())
+    assert written["cold_start"] == section
+    assert set(written["models"]) == {"popularity", "itemknn"}
+    assert list(written)[:5] == ["models", "device", "dataset", "seed", "k"]
 
 
 def test_lightgcn_propagation_matches_stock_pyg() -> None:

@@ -261,8 +261,9 @@ def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, A
 def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: int,
              results: dict[str, Any], explanations: dict[str, Any] | None) -> dict[str, Any]:
     """The JSON document: these results over those already in ``previous_path`` (same data and
-    seed), models in registry order; the peers' rows there (``"peers"``, written by
-    ``benchmarks/peers.py``) are kept as they are."""
+    seed), models in registry order; the other sections there (``"peers"``, written by
+    ``benchmarks/peers.py``; ``"cold_start"``, by :func:`write_section`) are kept as they are,
+    so a benchmark run after them does not erase what they measured."""
     previous = _previous(previous_path, dataset, seed) if previous_path is not None else {}
     results = {**previous.get("models", {}), **results}
     explanations = explanations or previous.get("explanations")
@@ -273,8 +274,8 @@ def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: 
                "dataset": dataset, "seed": seed, "k": k}
     if explanations is not None:
         payload["explanations"] = explanations
-    if "peers" in previous:
-        payload["peers"] = previous["peers"]
+    payload.update({section: value for section, value in previous.items()
+                    if section not in payload and section != "explanations"})
     return payload
 
 

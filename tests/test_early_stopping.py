@@ -70,3 +70,17 @@ def test_without_a_refit_the_best_validation_state_is_kept(scripted: None) -> No
 def test_the_last_epoch_is_always_evaluated(scripted: None) -> None:
     _, log = fit(FakeRun, paired_catalogue(), Schedule(5, 2, 3), seed=0)
     assert log.curve() == {2: 5.0, 4: 7.0, 5: 8.0} and log.best_epoch == 5
+
+
+def test_the_benchmark_model_keeps_its_validation_run_without_a_refit() -> None:
+    from graphrec.model.train import KGRecRecommender, TrainConfig
+
+    data = paired_catalogue()
+    config = TrainConfig(embedding_dim=8, max_epochs=2, eval_every=1, patience=1)
+    kept = KGRecRecommender(config, refit=False).fit(data)
+    assert kept.log is not None and {r.phase for r in kept.log.epochs} == {"validate"}
+    assert kept.fit_info["refit"] is False and kept.fit_info["max_epochs"] == 2
+    refitted = KGRecRecommender(config).fit(data)
+    assert refitted.log is not None and refitted.log.best_epoch >= 1
+    assert [r.phase for r in refitted.log.epochs].count("refit") == refitted.log.best_epoch
+    assert refitted.fit_info["refit"] is True

@@ -237,13 +237,15 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
 
 class KGRecRecommender:
     """:func:`train` behind the benchmark's contract (``fit`` / ``score_users`` / ``fit_info``);
-    ``epochs`` trains that many without a validation run (:func:`train`)."""
+    ``epochs`` trains that many without a validation run, ``refit=False`` keeps the validation
+    run's best model instead of refitting (:func:`train`)."""
 
     def __init__(self, config: TrainConfig = TrainConfig(), progress: Progress | None = None,
-                 epochs: int | None = None) -> None:
+                 epochs: int | None = None, refit: bool = True) -> None:
         self.config = config
         self.progress = progress
         self.epochs = epochs
+        self.refit = refit
         self.model: KGRec | None = None
         self.log: TrainingLog | None = None
         self.fit_info: dict[str, Any] = {}
@@ -253,7 +255,8 @@ class KGRecRecommender:
         return pick_device(self.config.device)
 
     def fit(self, data: GraphData) -> Self:
-        self.model, self.log = train(data, self.config, self.progress, epochs=self.epochs)
+        self.model, self.log = train(data, self.config, self.progress, epochs=self.epochs,
+                                     refit=self.refit)
         self.fit_info = {"validation_ndcg@10": self.log.curve(),
                          "epochs": self.log.best_epoch,
                          "seconds_per_epoch": 1 / self.log.epochs_per_second,
@@ -261,7 +264,9 @@ class KGRecRecommender:
                                                self.model.relation_weights().tolist())),
                          **{k: v for k, v in dataclasses.asdict(self.config).items()
                             if k in ("embedding_dim", "num_layers", "brands", "categories",
-                                     "item_links", "history_dropout", "foldin_dropout")}}
+                                     "item_links", "history_dropout", "foldin_dropout",
+                                     "max_epochs")},
+                         "refit": self.refit}
         return self
 
     def score_users(self, users: np.ndarray) -> torch.Tensor:

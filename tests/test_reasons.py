@@ -151,7 +151,7 @@ def test_every_kind_has_a_sentence_that_names_the_item_bought(shop) -> None:
     kinds = set()
     for user in range(shop.num_users):
         for item in range(shop.num_items):
-            for path in finder.candidates(user, item):
+            for path in finder.candidates(finder.history(user), item, user):
                 text = describe(path, shop, TITLES)["sentence"]
                 assert text.startswith("You bought ") and text.endswith(".")
                 assert "{" not in text and "  " not in text

@@ -269,8 +269,8 @@ def test_every_registered_baseline_honours_the_contract() -> None:
         assert isinstance(model.fit_info, dict), name
 
 
-def test_benchmark_writes_one_entry_per_model_and_merges(tmp_path: Path) -> None:
-    data_dir = tmp_path / "shops"
+def write_two_shops(data_dir: Path) -> Path:
+    """:func:`two_shops` as a canonical CSV catalogue in ``data_dir`` (items and purchases)."""
     data_dir.mkdir()
     data = two_shops()
     pd.DataFrame({"item_id": data.items, "brand": "", "categories": ""}).to_csv(
@@ -279,6 +279,11 @@ def test_benchmark_writes_one_entry_per_model_and_merges(tmp_path: Path) -> None
             for split, pairs in (("train", data.train), ("test", data.test)) for u, i in pairs]
     pd.DataFrame(rows, columns=["user_id", "item_id", "split"]).to_csv(
         data_dir / "purchases.csv", index=False)
+    return data_dir
+
+
+def test_benchmark_writes_one_entry_per_model_and_merges(tmp_path: Path) -> None:
+    data_dir = write_two_shops(tmp_path / "shops")
     out = tmp_path / "results.json"
     run_benchmark(data_dir, ["popularity"], out, log=lambda line: None)
     run_benchmark(data_dir, ["itemknn"], out, log=lambda line: None)
@@ -294,15 +299,7 @@ def test_benchmark_writes_one_entry_per_model_and_merges(tmp_path: Path) -> None
 def test_benchmark_run_keeps_the_cold_start_section(tmp_path: Path) -> None:
     # A run after `--cold-start` had rebuilt the file from its models and peers only, erasing
     # the cold-start table that write_section had put beside them.
-    data_dir = tmp_path / "shops"
-    data_dir.mkdir()
-    data = two_shops()
-    pd.DataFrame({"item_id": data.items, "brand": "", "categories": ""}).to_csv(
-        data_dir / "items.csv", index=False)
-    rows = [(data.users[u], data.items[i], split)
-            for split, pairs in (("train", data.train), ("test", data.test)) for u, i in pairs]
-    pd.DataFrame(rows, columns=["user_id", "item_id", "split"]).to_csv(
-        data_dir / "purchases.csv", index=False)
+    data_dir = write_two_shops(tmp_path / "shops")
     out = tmp_path / "results.json"
     first = run_benchmark(data_dir, ["popularity"], out, log=lambda line: None)
     section = {"cold_users": {"1": {"popularity": {"ndcg@10": 1.5}}}}

@@ -217,15 +217,12 @@ class Engine:
         log.info("loaded model %s before the workers start", model.recommender.version)
         try:
             store = open_store(self.settings, start_local=False, read_only=True)
+            try:
+                self._preloaded_details = read_details(store, model.recommender.item_ids)
+            finally:
+                store.close()
         except StoreUnavailable as exc:
             log.warning("item details not read before the workers start: %s", exc)
-            return
-        try:
-            self._preloaded_details = read_details(store, model.recommender.item_ids)
-        except StoreUnavailable as exc:
-            log.warning("item details not read before the workers start: %s", exc)
-        finally:
-            store.close()
 
     def _load_service(self, store: GraphStore, signature: Signature | None
                       ) -> RecommendationService:

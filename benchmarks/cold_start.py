@@ -6,6 +6,10 @@ item-kNN's ``k``, EASE's ``lam`` and graphrec's epochs come from the rows of the
 fit once each, which is what lets a Beauty run finish on a shared 2-core machine.
 ``graphrec benchmark --cold-start`` tunes everything itself.
 
+``--scenario`` draws cold users and items together (``joint``, the ``"cold_start"`` section) or
+one kind alone, the other warm (``users``: ``"cold_start_users"``; ``items``:
+``"cold_start_items"``; see :mod:`graphrec.evaluation.coldstart`).
+
     python benchmarks/cold_start.py --data ../shared/datasets/amazon_beauty --embedding-dim 64 \
         --threads 1
 """
@@ -26,6 +30,10 @@ from graphrec.model.train import KGRecRecommender, TrainConfig
 from ingest.detect import read_catalogue
 from ingest.frames import catalogue_frames
 
+#: Scenario → (results section, share of users held out, share of items held out).
+SCENARIOS = {"joint": ("cold_start", 0.1, 0.1), "users": ("cold_start_users", 0.1, 0.0),
+             "items": ("cold_start_items", 0.0, 0.1)}
+
 
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
     """Models with the hyper-parameters of the results rows ``rows``."""
@@ -37,12 +45,24 @@ def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
                 TrainConfig(seed=seed, embedding_dim=embedding_dim), print, epochs=epochs)}
 
 
+def kept(before: dict[str, Any] | None, section: dict[str, Any]) -> dict[str, Any]:
+    """``section`` with the rows of ``before`` (the section already in the results file) of
+    models it did not run, when both were drawn the same way: a run of some models adds to
+    the table instead of replacing it."""
+    if not before or {**before["protocol"], "hyperparameters": None} != {
+            **section["protocol"], "hyperparameters": None}:
+        return section
+    return {**section, "models": {**before["models"], **section["models"]}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", help="results file (default: the catalogue's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="joint")
+    parser.add_argument("--models", nargs="+", default=list(coldstart.MODELS))
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim,
                         help="graphrec's size (default %(default)s)")
     args = parser.parse_args()
@@ -53,7 +73,8 @@ def main() -> None:
     data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
     dataset = benchmark.dataset_summary(data, args.data)
     benchmark.check_catalogue(out, dataset)
-    rows = json.loads(out.read_text())["models"]
+    results = json.loads(out.read_text())
+    rows = results["models"]
     chosen = factories(rows, args.embedding_dim)
 
     def save(section: dict[str, Any]) -> None:
@@ -61,11 +82,12 @@ def main() -> None:
             f"from {out.name}: item-kNN k={rows['itemknn']['params']['k']}, EASE "
             f"lam={rows['ease']['params']['lam']}, graphrec {rows['graphrec']['epochs']} epochs; "
             f"graphrec {args.embedding_dim} dimensions")
-        benchmark.write_section(out, dataset, "cold_start", section)
+        benchmark.write_section(out, dataset, name, kept(results.get(name), section))
 
+    name, users, items = SCENARIOS[args.scenario]
     coldstart.run_cold_start(data, coldstart.history_order(data, frames.purchases),
-                             ("popularity", "itemknn", "ease", "graphrec"), seed=args.seed,
-                             factories=chosen, save=save)
+                             args.models, seed=args.seed, user_fraction=users,
+                             item_fraction=items, factories=chosen, save=save)
     print(f"wrote {out}")
 
 

@@ -19,7 +19,12 @@ on the catalogue without both draws of items and folds them in as the service do
   ``warm_without_folded`` the warm case with folded items never recommended: what they cost.
 
 Each model is also measured with the folded items' layer-0 rows scaled (``--layer0-scales``,
-after training, without retraining): 1 is the row :mod:`graphrec.model.foldin` gives, 0 none.
+after training, without retraining): 1 is the row :mod:`graphrec.model.foldin` gives, 0 none;
+and with what they receive scaled (``--folded-scales``: every layer, as
+:data:`graphrec.model.foldin.FOLDED_SCALE` does). For the latter, ``drawn_share`` is the share
+of the warm lists' top 10 taken by the second draw and ``drawn_demand`` that draw's share of the
+purchases: the scale :data:`~graphrec.model.foldin.FOLDED_SCALE` takes is the largest whose
+``drawn_share`` does not exceed ``drawn_demand`` (new items shown as often as they are bought).
 
     python benchmarks/foldin_dropout.py --data ../shared/datasets/amazon_beauty \
         --embedding-dim 64 --epochs 22 --shares 0 0.1 0.3 --layer0-scales 1 0.5 0 --threads 1
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,23 +77,28 @@ class _Without:
 
 def figures(model: coldstart.ItemsFoldedIn, folded_items: np.ndarray, items: GraphData,
             warm: GraphData) -> dict[str, Any]:
-    """The validation figures of a fitted model (see the module's docstring)."""
+    """The validation figures of a fitted model (see the module's docstring); ``drawn_share``
+    counts the second draw (the items of ``items.test``) in the warm lists' top 10."""
     found = evaluate(coldstart.FoldIn(model, items.train_matrix()), items)
     kept = evaluate(coldstart.FoldIn(model, warm.train_matrix()), warm)
     users = np.flatnonzero(np.diff(warm.test_matrix().indptr))
     top = top_k(coldstart.FoldIn(model, warm.train_matrix()), users, warm.train_matrix())
     is_folded = np.zeros(model.num_items, dtype=bool)
     is_folded[folded_items] = True
+    is_drawn = np.zeros(model.num_items, dtype=bool)
+    is_drawn[np.unique(items.test[:, 1])] = True
     unfolded = evaluate(coldstart.FoldIn(_Without(model, is_folded), warm.train_matrix()), warm)
     return {"items": {"hr@10": found["hr@10"], "ndcg@10": found["ndcg@10"]},
             "warm": {"ndcg@10": kept["ndcg@10"], "hr@10": kept["hr@10"]},
             "warm_without_folded": {"ndcg@10": unfolded["ndcg@10"], "hr@10": unfolded["hr@10"]},
             "folded_share": float(is_folded[top[top >= 0]].mean()),
+            "drawn_share": float(is_drawn[top[top >= 0]].mean()),
+            "drawn_demand": len(items.test) / (len(items.test) + len(warm.train) + len(warm.test)),
             "folded_catalogue_share": float(is_folded.mean())}
 
 
 def measure(config: TrainConfig, epochs: int, cs: coldstart.ColdStartSplit, seed: int,
-            scales: list[float]) -> dict[str, Any]:
+            scales: list[float], folded_scales: Sequence[float] = ()) -> dict[str, Any]:
     """One model trained with ``config``; its figures with the folded items' layer-0 rows
     scaled by each of ``scales`` (1: :mod:`graphrec.model.foldin`'s row; 0: a zero row), the
     trade-off between finding folded items and keeping them out of other lists."""
@@ -104,6 +115,8 @@ def measure(config: TrainConfig, epochs: int, cs: coldstart.ColdStartSplit, seed
         model.state = dataclasses.replace(state, target=target)
         out[f"layer0 x {scale:g}"] = figures(model, folded_items, items, warm)
     model.state = state
+    for scale in folded_scales:
+        out[f"folded x {scale:g}"] = figures(model.refold(scale), folded_items, items, warm)
     return out
 
 
@@ -117,6 +130,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=22)
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.1, 0.3])
     parser.add_argument("--layer0-scales", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--folded-scales", type=float, nargs="*", default=[])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     frames = catalogue_frames(read_catalogue(args.data))
@@ -126,20 +140,23 @@ def main() -> None:
     for share in args.shares:
         config = TrainConfig(seed=args.seed, embedding_dim=args.embedding_dim,
                              foldin_dropout=share)
-        rows[str(share)] = measure(config, args.epochs, cs, args.seed, args.layer0_scales)
+        rows[str(share)] = measure(config, args.epochs, cs, args.seed, args.layer0_scales,
+                                  args.folded_scales)
         args.out.write_text(json.dumps({"data": args.data, "epochs": args.epochs,
                                         "embedding_dim": args.embedding_dim, "seed": args.seed,
                                         "shares": rows}, indent=1) + "\n")
-    print(f"{'foldin_dropout':>14} {'layer 0':>8} {'items HR':>9} {'items NDCG':>11} "
-          f"{'warm NDCG':>10} {'without folded':>15} {'folded share of top 10':>23}")
+    print(f"{'foldin_dropout':>14} {'scaled':>15} {'items HR':>9} {'items NDCG':>11} "
+          f"{'warm NDCG':>10} {'without folded':>15} {'folded share of top 10':>23} "
+          f"{'drawn share / demand':>21}")
     for share, measured in rows.items():
         for scale, row in measured.items():
             if scale == "fit_seconds":
                 continue
-            print(f"{share:>14} {scale[len('layer0 '):]:>8} {row['items']['hr@10']:9.2f} "
+            print(f"{share:>14} {scale:>15} {row['items']['hr@10']:9.2f} "
                   f"{row['items']['ndcg@10']:11.2f} {row['warm']['ndcg@10']:10.2f} "
                   f"{row['warm_without_folded']['ndcg@10']:15.2f} "
-                  f"{100 * row['folded_share']:22.1f}%")
+                  f"{100 * row['folded_share']:22.1f}% "
+                  f"{100 * row['drawn_share']:11.1f}% / {100 * row['drawn_demand']:.1f}%")
     first = next(row for key, row in next(iter(rows.values())).items() if key != "fit_seconds")
     print(f"folded items are {100 * first['folded_catalogue_share']:.1f}% of the catalogue; "
           f"wrote {args.out}")

@@ -21,7 +21,7 @@ from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.model import artifact
-from graphrec.model.foldin import fold_in
+from graphrec.model.foldin import FOLDED_SCALE, fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore, open_store
@@ -73,7 +73,7 @@ def test_fold_in_matches_the_formula_worked_by_hand(
     H0 = H1 = 2/√3·4 + 0.5/√2·1, H2 = 2/√3·7 + 0.5/√2·3, P = (H0 + H1 + H2)/3."""
     state, trained = trained_small
     grown = small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)])
-    folded = fold_in(state, trained, grown)
+    folded = fold_in(state, trained, grown, scale=1.0)
 
     brand, link = W_BRAND / math.sqrt(3), W_LINK / math.sqrt(2)
     h0 = brand * 4 + link * 1
@@ -89,6 +89,29 @@ def test_fold_in_matches_the_formula_worked_by_hand(
     into = folded.edge_row == 2
     assert sorted(folded.edge_col[into]) == [0, 3] and 2 not in folded.edge_col[~into]
     assert sorted(folded.edge_value[into]) == pytest.approx(sorted([brand, link]), rel=1e-6)
+
+
+def test_a_scaled_fold_in_scales_what_the_new_item_receives(
+        trained_small: tuple[Propagated, GraphData]) -> None:
+    """At scale 0.6 item 2's every layer and every edge into it are 0.6 times the unscaled
+    ones, the trained nodes untouched; masking its brand edge leaves 0.6 of the link's share in
+    layers 1 and 2, so the masked score is the formula's with the scaled entries."""
+    state, trained = trained_small
+    grown = small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)])
+    plain, scaled = fold_in(state, trained, grown, scale=1.0), fold_in(state, trained, grown,
+                                                                       scale=0.6)
+    assert scaled.layers[:, 2] == pytest.approx(0.6 * plain.layers[:, 2], rel=1e-6)
+    assert scaled.target[2] == pytest.approx(0.6 * plain.target[2], rel=1e-6)
+    assert np.array_equal(scaled.layers[:, [0, 1, 3]], state.layers)
+    into = scaled.edge_row == 2
+    assert scaled.edge_value[into] == pytest.approx(0.6 * plain.edge_value[into], rel=1e-6)
+    assert np.array_equal(scaled.edge_value[~into], plain.edge_value[~into])
+    link = 0.6 * W_LINK / math.sqrt(2)
+    masked_p2 = (scaled.layers[0, 2, 0] + link * 1 + link * 3) / 3
+    z = user_vectors(scaled.target[[1]].sum(0), np.asarray(1), 0.5)
+    mask = Mask(edges=frozenset({(2, 3, 0)}))
+    assert EdgeMasking(scaled).score(np.array([1]), 2, mask) == pytest.approx(
+        float(z[0] * masked_p2), rel=1e-6)
 
 
 def test_a_catalogue_without_new_items_is_the_trained_state(
@@ -107,7 +130,8 @@ def test_masking_a_folded_items_edge_takes_it_out_of_that_item_only(
     given, as a trained row is) and changes nothing of item 1, which never received from item
     2: scored for a user who bought item 1, by both ways the masking computes."""
     state, trained = trained_small
-    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]))
+    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]),
+                     scale=1.0)
     masking = EdgeMasking(folded)
     link = W_LINK / math.sqrt(2)
     h0 = folded.layers[0, 2, 0]
@@ -131,7 +155,8 @@ def test_masking_a_trained_edge_reaches_the_folded_item_that_receives_from_it(
     (2/√3 from the brand, 0.5/√2 from item 0), which only a spread along the graph's columns
     finds (the brand's and item 0's rows do not name item 2)."""
     state, trained = trained_small
-    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]))
+    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]),
+                     scale=1.0)
     masking = EdgeMasking(folded)
     brand_h1, item0_h1 = -math.sqrt(2) * 1, -math.sqrt(2) * 4
     item1 = (math.sqrt(2) * brand_h1 + W_LINK * item0_h1) / 3
@@ -180,13 +205,18 @@ def listing(home: Settings, session_store: GraphStore, trained: artifact.Artifac
             app: Flask) -> dict[str, Any]:
     """A new item ingested after training: a second listing of a product some sample user is
     recommended for its brand (a brand they bought), with that product's brand, category and
-    links. Returns the user, the template item and the new item's edges."""
+    links. Returns the user, the template item and the new item's edges.
+
+    The product is one the user would still be recommended at :data:`FOLDED_SCALE` of its
+    score (a fifth above the tenth's): a folded item scores about that share of its trained
+    twin, so the new listing makes the user's top 10."""
     with app.app_context():
         service = get_engine().service()
         user, template, brand = next(
             (user, rec["item_id"], rec["reason"]["nodes"][2]["id"])
-            for user in sample_users() for rec in service.recommend(user)
-            if rec["reason"]["kind"] == "brand")
+            for user in sample_users() for recs in [service.recommend(user)] for rec in recs
+            if rec["reason"]["kind"] == "brand"
+            and rec["score"] * FOLDED_SCALE > 1.2 * recs[-1]["score"] > 0)
     data, index = trained.data, trained.ids["items"].index(template)
     category = str(data.categories[data.item_category[data.item_category[:, 0] == index, 1][0]])
     links = {rel: ([str(data.items[j]) for j in pairs[pairs[:, 0] == index, 1]],

@@ -24,6 +24,13 @@ same histories. One retrained model serves every level: each cold user is assign
 so the model is compared at level ``n`` on the cold users of level ``n`` only (a user whose
 later purchases it learnt from would flatter it at a lower level), user by user: the goals
 carry the mean per-user difference and its standard error (:func:`paired`).
+
+Drawn together (the default), cold users and cold items meet: a tenth of a cold user's later
+purchases are of cold items, which the cold model knows only folded in and the reference knows
+trained, so the users' figures carry the items' gap too. With ``item_fraction=0`` the users are
+measured alone (every item warm, the reference retrained with the cold users only), with
+``user_fraction=0`` the items alone: the two scenarios of the cold-start literature, each
+isolating one kind of fold-in.
 """
 from __future__ import annotations
 
@@ -148,6 +155,7 @@ class ItemsFoldedIn:
         self.state: Propagated | None = None
         self.columns = np.zeros(0, dtype=np.int64)  # the catalogue index of each model item
         self.num_items = 0
+        self._trained: tuple[Propagated, GraphData, list[dict[str, Any]], GraphData]
 
     @property
     def fit_info(self) -> dict[str, Any]:
@@ -155,14 +163,25 @@ class ItemsFoldedIn:
                 "cold_items_folded": int(self.state.folded) if self.state is not None else 0}
 
     def fit(self, data: GraphData) -> ItemsFoldedIn:
-        from graphrec.serving.newitems import fold_rows, item_rows
+        from graphrec.serving.newitems import item_rows
 
         before = catalogue_without(data, self.cold_items)
         self.recommender.fit(before)
         if self.recommender.model is None:
             raise RuntimeError("the recommender did not train a model")
-        self.state, grown = fold_rows(self.recommender.model.propagated(), before,
-                                      item_rows(data, self.cold_items.tolist()))
+        self._trained = (self.recommender.model.propagated(), before,
+                         item_rows(data, self.cold_items.tolist()), data)
+        return self.refold()
+
+    def refold(self, scale: float | None = None) -> ItemsFoldedIn:
+        """Fold the cold items in again, what they receive scaled by ``scale`` (the service's,
+        :data:`~graphrec.model.foldin.FOLDED_SCALE`, when ``None``), without retraining."""
+        from graphrec.model.foldin import FOLDED_SCALE
+        from graphrec.serving.newitems import fold_rows
+
+        trained, before, rows, data = self._trained
+        self.state, grown = fold_rows(trained, before, rows,
+                                      FOLDED_SCALE if scale is None else scale)
         position = {str(item): n for n, item in enumerate(data.items)}
         self.columns = np.array([position[str(item)] for item in grown.items], dtype=np.int64)
         self.num_items = data.num_items
@@ -204,6 +223,18 @@ class ColdStartSplit:
     histories: np.ndarray
     position: np.ndarray
     level: np.ndarray
+
+    @property
+    def levels(self) -> tuple[int, ...]:
+        """The revealed counts measured: :data:`REVEAL`, none when no user is cold."""
+        return REVEAL if len(self.cold_users) else ()
+
+    @property
+    def cases(self) -> list[str]:
+        """The cases measured: ``users@n`` for each of :attr:`levels`, then ``items`` when
+        some items are cold. A scenario with only one kind of cold entity (a fraction of 0)
+        measures that kind alone, against a reference in which the other kind is warm."""
+        return [f"users@{n}" for n in self.levels] + (["items"] if len(self.cold_items) else [])
 
     def _warm(self, pairs: np.ndarray) -> np.ndarray:
         return pairs[~np.isin(pairs[:, 0], self.cold_users)]
@@ -312,8 +343,9 @@ def evaluate_model(model: FoldInModel, cs: ColdStartSplit, k: int = 10) -> dict[
     """A model fitted on ``cs.train``, on every case: ``users@n`` and ``items``."""
     row: dict[str, Any] = {f"users@{n}": measure(model, cs.users_case(n),
                                                  cs.users_case(n).train_matrix(), k)
-                           for n in REVEAL}
-    row["items"] = measure(model, cs.items_case(), cs.train.train_matrix(), k)
+                           for n in cs.levels}
+    if "items" in cs.cases:
+        row["items"] = measure(model, cs.items_case(), cs.train.train_matrix(), k)
     return row
 
 
@@ -327,11 +359,12 @@ def retrained(cold: Any, cs: ColdStartSplit, k: int = 10) -> tuple[dict[str, Any
     model = KGRecRecommender(cold.config, cold.progress, epochs=cold.log.best_epoch)
     row: dict[str, Any] = {"fit_seconds": _fit(model, cs.retrain_data()),
                            "epochs": cold.log.best_epoch}
-    for n in REVEAL:
+    for n in cs.levels:
         case = cs.users_case(n, same_level=True)
         row[f"users@{n}"] = measure(model, case, case.train_matrix(), k)
-    items = cs.items_case()
-    row["items"] = measure(model, items, items.train_matrix(), k)
+    if "items" in cs.cases:
+        items = cs.items_case()
+        row["items"] = measure(model, items, items.train_matrix(), k)
     return row, model
 
 
@@ -341,7 +374,7 @@ def paired(cold: FoldInModel, warm: FoldInModel, cs: ColdStartSplit, k: int = 10
     level), user by user: the mean of the per-user NDCG@``k`` differences (cold − retrained,
     points) and its standard error, so that a ratio short of the goal can be told from noise."""
     out: dict[str, Any] = {}
-    for n in REVEAL:
+    for n in cs.levels:
         case = cs.users_case(n, same_level=True)
         users, a = evaluate_per_user(FoldIn(cold, case.train_matrix()), case, k)
         _, b = evaluate_per_user(FoldIn(warm, case.train_matrix()), case, k)
@@ -354,7 +387,7 @@ def paired(cold: FoldInModel, warm: FoldInModel, cs: ColdStartSplit, k: int = 10
 def same_level(model: FoldInModel, cs: ColdStartSplit, k: int = 10) -> dict[str, Any]:
     """A cold model on the users the retrained reference is measured on at each level."""
     return {f"users@{n}": measure(model, case, case.train_matrix(), k)
-            for n in REVEAL for case in [cs.users_case(n, same_level=True)]}
+            for n in cs.levels for case in [cs.users_case(n, same_level=True)]}
 
 
 def explained(model: FoldInModel, cs: ColdStartSplit, k: int = 10) -> dict[str, Any]:
@@ -362,9 +395,10 @@ def explained(model: FoldInModel, cs: ColdStartSplit, k: int = 10) -> dict[str, 
     level, and of the cold items recommended in the items case."""
     finder = PathFinder(cs.train)
     out = {f"users@{n}": reason_share(model, cs.users_case(n), cs.users_case(n).train_matrix(),
-                                      finder, k) for n in REVEAL}
-    out["items"] = reason_share(model, cs.items_case(), cs.train.train_matrix(), finder, k,
-                                only=cs.cold_items)
+                                      finder, k) for n in cs.levels}
+    if "items" in cs.cases:
+        out["items"] = reason_share(model, cs.items_case(), cs.train.train_matrix(), finder, k,
+                                    only=cs.cold_items)
     return out
 
 
@@ -376,12 +410,16 @@ def goals(cold: dict[str, Any], warm: dict[str, Any], k: int = 10,
     out: dict[str, Any] = {}
     for n in REVEAL:
         case = f"users@{n}"
+        if case not in warm:
+            continue
         a, b = cold[case][f"ndcg@{k}"], warm[case][f"ndcg@{k}"]
         out[case] = {"cold_ndcg": a, "retrained_ndcg": b, "ratio": a / b if b else None,
                      "goal": USER_GOAL, "met": bool(b and a / b >= USER_GOAL)}
         if pairs is not None:
             out[case] |= {**pairs[case], "ratio_se": pairs[case]["difference_se"] / b
                           if b else None}
+    if "items" not in warm:
+        return out
     a, b = cold["items"][f"hr@{k}"], warm["items"][f"hr@{k}"]
     out["items"] = {"cold_hr": a, "warm_hr": b, "ratio": a / b if b else None,
                     "goal": ITEM_GOAL, "met": bool(b and a / b >= ITEM_GOAL)}
@@ -427,7 +465,8 @@ def run_cold_start(data: GraphData, order: np.ndarray, models: Sequence[str] = M
             cold = fitted.recommender
             row["epochs"] = cold.log.best_epoch if cold.log else None
             row["explained"] = explained(fitted, cs, k)
-            row["same_users"] = {**same_level(fitted, cs, k), "items": row["items"]}
+            row["same_users"] = {**same_level(fitted, cs, k),
+                                 **{case: row[case] for case in ("items",) if case in row}}
             keep()
             row["retrained"], reference = retrained(cold, cs, k)
             row["goals"] = goals(row["same_users"], row["retrained"], k,
@@ -438,8 +477,13 @@ def run_cold_start(data: GraphData, order: np.ndarray, models: Sequence[str] = M
     return section
 
 
+def _cases(row: dict[str, Any]) -> list[str]:
+    """The cases a result row has, in the table's order."""
+    return [case for case in [f"users@{n}" for n in REVEAL] + ["items"] if case in row]
+
+
 def format_row(name: str, row: dict[str, Any], k: int = 10) -> str:
-    cases = [f"users@{n}" for n in REVEAL] + ["items"]
+    cases = _cases(row)
     return f"cold start {name}: " + ", ".join(
         f"{case} ndcg {row[case][f'ndcg@{k}']:.2f} hr {row[case][f'hr@{k}']:.2f}"
         for case in cases) + f"  (fit {row['fit_seconds']:.0f}s)"
@@ -448,7 +492,7 @@ def format_row(name: str, row: dict[str, Any], k: int = 10) -> str:
 def format_table(section: dict[str, Any], k: int = 10) -> str:
     """NDCG / Recall / HR at ``k`` per model and case; graphrec's retrained reference and
     goals under it."""
-    cases = [f"users@{n}" for n in REVEAL] + ["items"]
+    cases = _cases(next(iter(section["models"].values()), {}))
     header = f"{'model':<22}" + "".join(f"{case + ' N/R/HR':>24}" for case in cases)
     lines = [header, "-" * len(header)]
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from graphrec.dataset import GraphData
 from graphrec.model.artifact import Artifact
-from graphrec.model.foldin import fold_in
+from graphrec.model.foldin import FOLDED_SCALE, fold_in
 from graphrec.model.kernel import Propagated
 from graphrec.store.connection import GraphStore
 
@@ -49,12 +49,13 @@ def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
                                ids={**trained.ids, "items": [*trained.ids["items"], *new]})
 
 
-def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row]
-              ) -> tuple[Propagated, GraphData]:
+def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row],
+              scale: float = FOLDED_SCALE) -> tuple[Propagated, GraphData]:
     """``state`` (trained on ``data``) and ``data`` grown by the items of ``rows`` that have a
     neighbour ``data`` knows (after its own items, in the order of their ids), folded in by
     :func:`~graphrec.model.foldin.fold_in`; both unchanged (the same objects) when there are
-    none. What :func:`grow` serves, and what the cold-start benchmark measures."""
+    none. What :func:`grow` serves, and what the cold-start benchmark measures (``scale``:
+    :func:`~graphrec.model.foldin.fold_in`'s)."""
     items = {str(item): n for n, item in enumerate(data.items)}
     brands = {str(brand): n for n, brand in enumerate(data.brands)}
     categories = {str(category): n for n, category in enumerate(data.categories)}
@@ -84,7 +85,7 @@ def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row]
         item_category=_extend(data.item_category, category_pairs),
         links={rel: _extend(pairs, link_pairs[rel], unique=True)
                for rel, pairs in data.links.items()})
-    return fold_in(state, data, grown), grown
+    return fold_in(state, data, grown, scale), grown
 
 
 def item_rows(data: GraphData, items: Sequence[int], ids: Sequence[str] | None = None

@@ -58,6 +58,8 @@ class Settings:
     reading them again; ``model_check_interval`` seconds between a worker's looks for a newly
     trained model, ``0`` never; ``graph_check_interval`` seconds between a worker's reads of
     the graph's counts (whether the model is stale, and which new items to fold in);
+    ``topk_index_items`` the catalogue size from which a user's top k comes from an index
+    (:mod:`graphrec.serving.topk`, faiss) instead of a scan of every item, ``0`` never;
     ``retry_after`` seconds a 503 tells the client to wait;
     ``web_workers`` and ``web_threads`` gunicorn's processes and threads per process;
     ``web_timeout`` seconds before gunicorn restarts a stuck worker; ``web_accesslog`` a file,
@@ -77,6 +79,7 @@ class Settings:
     item_details_max_age: float = 60.0
     model_check_interval: float = 1.0
     graph_check_interval: float = 60.0
+    topk_index_items: int = 25_000
     retry_after: int = 2
     web_workers: int = field(default_factory=default_web_workers)
     web_threads: int = 2
@@ -105,6 +108,8 @@ class Settings:
                                          cls.model_check_interval, 0.0),
             graph_check_interval=_number(env, "GRAPHREC_GRAPH_CHECK_INTERVAL", float,
                                          cls.graph_check_interval, 1.0),
+            topk_index_items=_number(env, "GRAPHREC_TOPK_INDEX_ITEMS", int,
+                                     cls.topk_index_items, 0),
             retry_after=_number(env, "GRAPHREC_RETRY_AFTER", int, cls.retry_after, 0),
             web_workers=_number(env, "GRAPHREC_WEB_WORKERS", int, default_web_workers(), 1),
             web_threads=_number(env, "GRAPHREC_WEB_THREADS", int, cls.web_threads, 1),

@@ -16,7 +16,7 @@ OVERRIDES = {"GRAPHREC_REASON_CACHE_SIZE": "123", "GRAPHREC_ITEM_DETAILS_MAX_AGE
              "GRAPHREC_MODEL_CHECK_INTERVAL": "0", "GRAPHREC_RETRY_AFTER": "9",
              "GRAPHREC_WEB_WORKERS": "3", "GRAPHREC_WEB_THREADS": "5",
              "GRAPHREC_WEB_TIMEOUT": "41", "GRAPHREC_WEB_ACCESSLOG": "off",
-             "GRAPHREC_GRAPH_CHECK_INTERVAL": "5"}
+             "GRAPHREC_GRAPH_CHECK_INTERVAL": "5", "GRAPHREC_TOPK_INDEX_ITEMS": "50000"}
 
 
 def seen_by_all(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], home: Path) -> dict:
@@ -67,7 +67,7 @@ def test_a_test_config_overrides_one_key(monkeypatch: pytest.MonkeyPatch,
 
 def test_workers_get_the_settings_back(tmp_path: Path) -> None:
     settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path), **OVERRIDES})
-    assert settings.graph_check_interval == 5.0
+    assert (settings.graph_check_interval, settings.topk_index_items) == (5.0, 50_000)
     assert Settings.from_env(settings_env(settings, base={})) == settings
 
 
@@ -75,6 +75,7 @@ def test_workers_get_the_settings_back(tmp_path: Path) -> None:
     ("GRAPHREC_REASON_CACHE_SIZE", "lots", "not a number"),
     ("GRAPHREC_WEB_WORKERS", "0", "must be at least 1"),
     ("GRAPHREC_ITEM_DETAILS_MAX_AGE", "-1", "must be at least 0"),
+    ("GRAPHREC_TOPK_INDEX_ITEMS", "-5", "must be at least 0"),
 ])
 def test_a_bad_value_is_named(name: str, value: str, problem: str) -> None:
     with pytest.raises(SettingError, match=f"^{name}='{value}': {problem}"):

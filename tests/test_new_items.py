@@ -306,6 +306,37 @@ def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
     assert by_brand[0]["weight"] > 0
 
 
+def test_a_service_searching_an_index_serves_the_folded_item_and_the_scanned_pages(
+        app: Flask, home: Settings, listing: dict[str, Any], trained: artifact.Artifact) -> None:
+    """The same model served with its top k from an index (``topk_index_items=1``: the
+    sample's trained items indexed, :mod:`graphrec.serving.topk`): the folded item, which
+    came after the index was built, is on the user's page at its scanned rank, and the pages
+    hold what the scanned ones hold."""
+    fold_now(app)
+    apps = make_app(dataclasses.replace(home, graph_check_interval=3600.0, topk_index_items=1))
+    indexed = next(apps)
+    try:
+        with indexed.app_context():
+            service = get_engine().service()  # loading it folded the new item in
+        index = service.recommender.index
+        assert index is not None and index.size == trained.data.num_items
+        assert service.folded == 1 and len(service.recommender.item_ids) == index.size + 1
+        scanned, searched = app.test_client(), indexed.test_client()
+        found = []
+        for user in [listing["user"], *sample_users()[:30]]:
+            want = [r["item_id"] for r in recommended(scanned, user)]
+            got = [r["item_id"] for r in recommended(searched, user)]
+            assert len(got) == len(want) == 10
+            found.append(len(set(got) & set(want)) / len(want))
+        assert np.mean(found) >= 0.99, found
+        user_page = [r["item_id"] for r in recommended(searched, listing["user"])]
+        assert NEW_ITEM in user_page
+        assert user_page.index(NEW_ITEM) == [r["item_id"] for r in recommended(
+            scanned, listing["user"])].index(NEW_ITEM)
+    finally:
+        next(apps, None)
+
+
 def test_an_item_with_no_edges_is_not_folded_in_nor_recommended(
         app: Flask, listing: dict[str, Any], home: Settings, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -207,7 +207,8 @@ class Engine:
             log.warning("no model loaded before the workers start: %s", exc)
             return
         try:
-            model = ServedModel.load(self.settings.model_path)
+            model = ServedModel.load(self.settings.model_path,
+                                     index_items=self.settings.topk_index_items)
         except (FileNotFoundError, ArtifactError) as exc:
             log.warning("no model loaded before the workers start (each loads its own): %s", exc)
             return

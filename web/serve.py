@@ -37,6 +37,7 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
         "GRAPHREC_ITEM_DETAILS_MAX_AGE": str(settings.item_details_max_age),
         "GRAPHREC_MODEL_CHECK_INTERVAL": str(settings.model_check_interval),
         "GRAPHREC_GRAPH_CHECK_INTERVAL": str(settings.graph_check_interval),
+        "GRAPHREC_TOPK_INDEX_ITEMS": str(settings.topk_index_items),
         "GRAPHREC_RETRY_AFTER": str(settings.retry_after),
         "GRAPHREC_WEB_WORKERS": str(settings.web_workers),
         "GRAPHREC_WEB_THREADS": str(settings.web_threads),

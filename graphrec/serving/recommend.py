@@ -4,7 +4,9 @@ The model numbers users and items by the id maps saved with it; this module is t
 that translates between those numbers and the ids the shop knows. A user is scored from the
 items they bought as the store says now (:meth:`Recommender.history`), so a shopper the model
 never saw, or a purchase made after training, is answered without retraining; purchases of
-items the model does not know are left out of the score (and never recommended).
+items the model does not know are left out of the score (and never recommended). A catalogue
+large enough to have an :class:`~graphrec.serving.topk.ItemIndex` takes its top k from it
+(:mod:`graphrec.serving.topk`); a smaller one scans every item.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numpy as np
 from graphrec.explain.paths import NO_USER
 from graphrec.model.artifact import Artifact
 from graphrec.serving.ranking import Accept, top, top_accepted
+from graphrec.serving.topk import ItemIndex, top_indexed
 
 
 class UnknownUser(KeyError):
@@ -35,11 +38,14 @@ class Scored:
 
 
 class Recommender:
-    """A loaded artifact with its id maps."""
+    """A loaded artifact with its id maps, and the index of its item rows when the catalogue
+    is searched through one (``index``, built on the first ``index.size`` items: the trained
+    ones, when items were folded in since; :func:`graphrec.serving.topk.top_indexed`)."""
 
-    def __init__(self, loaded: Artifact):
+    def __init__(self, loaded: Artifact, index: ItemIndex | None = None):
         self.artifact = loaded
         self.state = loaded.state
+        self.index = index
         self.user_ids: list[str] = loaded.ids["users"]
         self.item_ids: list[str] = loaded.ids["items"]
         self._user_index = {u: i for i, u in enumerate(self.user_ids)}
@@ -73,6 +79,12 @@ class Recommender:
                   exclude: np.ndarray | None = None) -> list[Scored]:
         """The ``k`` best items neither in ``history`` nor in ``exclude``, only among those
         ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`)."""
+        if self.index is not None:
+            excluded = history if exclude is None else np.union1d(history, exclude)
+            best, best_scores = top_indexed(self.index, self.state.target,
+                                            self.state.user_vector(history), k, excluded, accept)
+            return [Scored(rank, self.item_ids[int(i)], float(score))
+                    for rank, (i, score) in enumerate(zip(best, best_scores), start=1)]
         scores = self.scores(history)
         scores[history] = -np.inf
         if exclude is not None:

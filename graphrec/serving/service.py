@@ -33,6 +33,7 @@ from graphrec.explain.reasons import describe, describe_popular, distinct
 from graphrec.model import artifact
 from graphrec.serving.newitems import grow, read_new_items
 from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
+from graphrec.serving.topk import index_for
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
 __all__ = ["DetailsRead", "Freshness", "ItemDetails", "ReasonCache", "RecommendationService",
@@ -227,10 +228,12 @@ class ServedModel:
         return cls(recommender, paths, PathRanker(recommender.state, paths))
 
     @classmethod
-    def load(cls, path: Path, hash_arrays: bool = True) -> ServedModel:
+    def load(cls, path: Path, hash_arrays: bool = True, index_items: int = 0) -> ServedModel:
         """The artifact at ``path`` (:func:`graphrec.model.artifact.load`: FileNotFoundError,
-        ArtifactError), ready to answer with."""
-        return cls.of(Recommender(artifact.load(path, hash_arrays)))
+        ArtifactError), ready to answer with: its top k searched through an index when it has
+        at least ``index_items`` items (:func:`graphrec.serving.topk.index_for`)."""
+        loaded = artifact.load(path, hash_arrays)
+        return cls.of(Recommender(loaded, index_for(loaded.state.target, index_items)))
 
 
 class Freshness:
@@ -345,7 +348,7 @@ class RecommendationService:
         FileNotFoundError when no model is trained; ArtifactError when it cannot be used.
         """
         if model is None:
-            model = ServedModel.load(settings.model_path, hash_arrays)
+            model = ServedModel.load(settings.model_path, hash_arrays, settings.topk_index_items)
         labels = (ItemDetailsOnDemand(store) if details_max_age is None
                   else ItemDetails(store, model.recommender.item_ids, details_max_age, details))
         service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval)
@@ -378,7 +381,9 @@ class RecommendationService:
         StoreUnavailable when the store cannot be read (the last fold-in stays)."""
         rows = read_new_items(self.store, self.trained.ids["items"])
         if rows != self._fold_rows:
-            model = ServedModel.of(Recommender(grow(self.trained, rows)))
+            # The trained items' index serves the grown catalogue: the folded rows come
+            # after those it covers, and every search scores them (graphrec.serving.topk).
+            model = ServedModel.of(Recommender(grow(self.trained, rows), self.recommender.index))
             self.items.track(model.recommender.item_ids)
             self._use(model)
             self._fold_rows = rows

@@ -316,3 +316,46 @@ def test_training_with_fold_in_dropout_changes_the_model_and_only_then(data: Gra
     assert torch.equal(default.score_users(users), off.score_users(users))
     assert not torch.allclose(default.score_users(users), on.score_users(users))
     assert log.best_epoch > 0 and np.isfinite([r.loss for r in log.epochs]).all()
+
+
+@pytest.mark.parametrize("start", [1.0, 2.0, 0.25])
+def test_relation_weights_start_at_relation_weight_init(tmp_path, start: float) -> None:
+    """Every relation's weight starts at ``relation_weight_init`` on the sample, the embedding
+    drawn as before; the artifact keeps the start, in the model's and the training's config."""
+    sample = GraphData.from_csv_dir(SAMPLE)
+    config = TrainConfig(embedding_dim=8, relation_weight_init=start)
+    torch.manual_seed(0)
+    model = config.build(sample)
+    torch.manual_seed(0)
+    default = TrainConfig(embedding_dim=8).build(sample)
+    assert len(model.relations) == 6
+    assert model.relation_weights().tolist() == pytest.approx([start] * 6, rel=1e-6)
+    assert torch.equal(model.embedding, default.embedding)
+    if start == 1.0:  # today's start, bit for bit: a zero logit
+        assert torch.equal(model.relation_logit, torch.zeros(6))
+    path = artifact.save(tmp_path / "model", model, sample, dataclasses.asdict(config))
+    loaded = artifact.load(path)
+    assert loaded.config["model"]["relation_weight_init"] == start
+    assert loaded.config["train"]["relation_weight_init"] == start
+    assert loaded.load_model().relation_weight_init == start
+
+
+def test_relation_weight_init_must_be_positive() -> None:
+    sample = GraphData.from_csv_dir(SAMPLE)
+    for start in (0.0, -1.0):
+        with pytest.raises(ValueError, match="relation_weight_init must be positive"):
+            TrainConfig(relation_weight_init=start).build(sample)
+
+
+def test_training_from_another_relation_weight_start(data: GraphData) -> None:
+    """1.0 trains today's model exactly; another start trains another one, whose weights stay
+    near where they started (Adam moves a logit by about ``lr`` a step)."""
+    config = dataclasses.replace(FAST, max_epochs=4, eval_every=2)
+    default, _ = train(data, config)
+    one, _ = train(data, dataclasses.replace(config, relation_weight_init=1.0))
+    two, _ = train(data, dataclasses.replace(config, relation_weight_init=2.0))
+    users = np.arange(10)
+    assert torch.equal(default.score_users(users), one.score_users(users))
+    assert torch.equal(default.relation_weights(), one.relation_weights())
+    assert not torch.allclose(default.score_users(users), two.score_users(users))
+    assert (two.relation_weights() > default.relation_weights()).all()

@@ -22,6 +22,15 @@ from graphrec.model.kernel import Propagated
 from graphrec.schema import BY_NAME, GRAPH_NODE_TYPES, RELATIONS
 
 
+def _softplus_inverse(weight: float) -> float:
+    """The logit whose softplus is ``weight`` (``weight > 0``)."""
+    return math.log(math.expm1(weight))
+
+
+#: softplus⁻¹(1): the offset that makes a zero logit a unit weight.
+_UNIT_LOGIT = _softplus_inverse(1.0)
+
+
 def sparse_matrix(index: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
     """A coalesced sparse COO matrix from ``[2, n]`` indices (duplicates are summed)."""
     return torch.sparse_coo_tensor(index, values, size, check_invariants=False).coalesce()
@@ -72,6 +81,10 @@ class KGRec(torch.nn.Module):
         history_exponent: :math:`\gamma` in the user representation's normalisation
             (``0`` sums, ``1`` averages). (default: ``0.5``)
         init_std: standard deviation of the normal initialisation. (default: ``0.1``)
+        relation_weight_init: every :math:`w_r` at initialisation. Adam moves
+            :math:`\theta_r` by about ``lr`` a step whatever its gradient, so the weights
+            drift slowly from where they start: the start decides where they are after a few
+            dozen epochs. (default: ``1.0``)
     """
 
     # Buffers (saved with the weights): the typed graph in CSR order, and the train histories.
@@ -85,12 +98,16 @@ class KGRec(torch.nn.Module):
     def __init__(self, num_users: int, num_items: int, num_brands: int, num_categories: int,
                  history: Tensor, edges: Mapping[str, Tensor], *, embedding_dim: int = 64,
                  num_layers: int = 2, history_exponent: float = 0.5,
-                 init_std: float = 0.1) -> None:
+                 init_std: float = 0.1, relation_weight_init: float = 1.0) -> None:
         super().__init__()
         self.num_users, self.num_items = num_users, num_items
         self.num_brands, self.num_categories = num_brands, num_categories
         self.embedding_dim, self.num_layers = embedding_dim, num_layers
         self.history_exponent, self.init_std = history_exponent, init_std
+        if not relation_weight_init > 0:
+            raise ValueError(f"relation_weight_init must be positive (softplus), "
+                             f"not {relation_weight_init}")
+        self.relation_weight_init = relation_weight_init
         self.num_nodes = num_items + num_brands + num_categories
         starts = np.cumsum([0, num_items, num_brands])
         self.offset = {kind: int(start) for kind, start in zip(GRAPH_NODE_TYPES, starts)}
@@ -147,7 +164,9 @@ class KGRec(torch.nn.Module):
         self.register_buffer("history_items", items)
 
     def reset_parameters(self) -> None:
-        torch.nn.init.zeros_(self.relation_logit)  # with the offset in relation_weights: w_r = 1
+        # θ_r = softplus⁻¹(w₀) less relation_weights' offset; exactly 0 for w₀ = 1
+        torch.nn.init.constant_(self.relation_logit,
+                                _softplus_inverse(self.relation_weight_init) - _UNIT_LOGIT)
         torch.nn.init.normal_(self.embedding, std=self.init_std)
         self._cache = None
 
@@ -157,7 +176,7 @@ class KGRec(torch.nn.Module):
                 "num_brands": self.num_brands, "num_categories": self.num_categories,
                 "relations": list(self.relations), "embedding_dim": self.embedding_dim,
                 "num_layers": self.num_layers, "history_exponent": self.history_exponent,
-                "init_std": self.init_std}
+                "init_std": self.init_std, "relation_weight_init": self.relation_weight_init}
 
     @classmethod
     def from_state_dict(cls, hparams: Mapping[str, Any], state: Mapping[str, Tensor]) -> KGRec:
@@ -181,8 +200,9 @@ class KGRec(torch.nn.Module):
     # --- the model ----------------------------------------------------------------------------
 
     def relation_weights(self) -> Tensor:
-        """:math:`w_r` per relation, in the order of :attr:`relations` (1 at initialisation)."""
-        return F.softplus(self.relation_logit + math.log(math.e - 1))
+        """:math:`w_r` per relation, in the order of :attr:`relations` (``relation_weight_init``
+        at initialisation)."""
+        return F.softplus(self.relation_logit + _UNIT_LOGIT)
 
     def _per_relation(self) -> list[tuple[EdgeIndex, Tensor]]:
         """``Â_r`` per relation as a PyG :class:`~torch_geometric.EdgeIndex` sorted by row, with

@@ -32,8 +32,8 @@ Progress = Callable[[str], None]
 class TrainConfig:
     """Everything that decides a trained model; saved with it.
 
-    Model: ``embedding_dim``, ``num_layers``, ``history_exponent`` (see
-    :class:`~graphrec.model.kgrec.KGRec`) and which parts of the knowledge graph it sees
+    Model: ``embedding_dim``, ``num_layers``, ``history_exponent``, ``relation_weight_init``
+    (see :class:`~graphrec.model.kgrec.KGRec`) and which parts of the knowledge graph it sees
     (``brands``, ``categories``, ``item_links``).
 
     Training: Adam with ``lr`` and ``weight_decay`` on batches of ``batch_size`` users, each
@@ -53,6 +53,7 @@ class TrainConfig:
     embedding_dim: int = 256
     num_layers: int = 2
     history_exponent: float = 0.5
+    relation_weight_init: float = 1.0
     brands: bool = True
     categories: bool = True
     item_links: bool = True
@@ -71,7 +72,8 @@ class TrainConfig:
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
-                "history_exponent": self.history_exponent}
+                "history_exponent": self.history_exponent,
+                "relation_weight_init": self.relation_weight_init}
 
     def build(self, data: GraphData) -> KGRec:
         return KGRec.from_data(data, brands=self.brands, categories=self.categories,
@@ -263,7 +265,8 @@ class KGRecRecommender:
                          "relations": dict(zip(self.model.relations,
                                                self.model.relation_weights().tolist())),
                          **{k: v for k, v in dataclasses.asdict(self.config).items()
-                            if k in ("embedding_dim", "num_layers", "brands", "categories",
+                            if k in ("embedding_dim", "num_layers", "relation_weight_init",
+                                     "brands", "categories",
                                      "item_links", "history_dropout", "foldin_dropout",
                                      "max_epochs")},
                          "refit": self.refit}

@@ -1,0 +1,134 @@
+"""``TrainConfig.relation_weight_init`` on the benchmark's protocol: chosen on validation, then
+the test figures of the start that won, and of the ablation without brands and categories.
+
+Two phases, so that the test split is read only for what validation chose:
+
+* ``validation``: for each start and model, the benchmark's validation run (the split carved
+  from train, NDCG@10 every ``eval_every`` epochs, early stopping) without the refit; its curve,
+  best epoch and learnt relation weights.
+* ``test``: for each start and model given, a fresh model trained on all of train for the
+  number of epochs its validation run chose (what the benchmark's refit does, seeded the same
+  way) and evaluated on test as ``graphrec benchmark`` does (:func:`run_model`).
+
+Each run is written to ``--out`` as it ends (runs already there are kept), and the table of
+every run there is printed.
+
+    python benchmarks/relation_weight_init.py validation --inits 1 2 --models graphrec
+    python benchmarks/relation_weight_init.py test --inits 2 --models graphrec \\
+        graphrec_no_brand_category
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.datasets import BEAUTY  # noqa: E402
+from graphrec.dataset import GraphData  # noqa: E402
+from graphrec.evaluation.benchmark import RESULTS_DIR, dataset_summary, run_model  # noqa: E402
+from graphrec.model.train import KGRecRecommender, TrainConfig, train  # noqa: E402
+
+#: The benchmark's rows this script can train: their configuration apart from the start.
+MODELS: dict[str, dict[str, Any]] = {
+    "graphrec": {},
+    "graphrec_no_brand_category": {"brands": False, "categories": False},
+}
+
+
+def config_for(model: str, init: float, seed: int, *,
+               embedding_dim: int = TrainConfig.embedding_dim,
+               max_epochs: int = TrainConfig.max_epochs) -> TrainConfig:
+    """The benchmark row ``model``'s configuration with every relation weight starting at
+    ``init`` (the sizes other than the benchmark's only for a quick check)."""
+    return dataclasses.replace(TrainConfig(seed=seed, relation_weight_init=init,
+                                           embedding_dim=embedding_dim, max_epochs=max_epochs),
+                               **MODELS[model])
+
+
+def validation_row(data: GraphData, config: TrainConfig) -> dict[str, Any]:
+    """The validation run of ``config`` (no refit): its curve, best epoch and figure, and the
+    relation weights of its best model."""
+    started = time.perf_counter()
+    model, log = train(data, config, print, refit=False)
+    curve = log.curve()
+    return {"validation_ndcg@10": curve, "epochs": log.best_epoch,
+            "best_validation_ndcg@10": curve[log.best_epoch],
+            "relations": dict(zip(model.relations, model.relation_weights().tolist())),
+            "seconds": round(time.perf_counter() - started, 1),
+            "seconds_per_epoch": round(1 / log.epochs_per_second, 3),
+            "torch_threads": torch.get_num_threads()}
+
+
+def test_row(data: GraphData, config: TrainConfig, epochs: int) -> dict[str, Any]:
+    """``config`` trained ``epochs`` epochs on all of train and evaluated on test."""
+    row = run_model(KGRecRecommender(config, progress=print, epochs=epochs), data)
+    row.pop("validation_ndcg@10", None)  # empty: this fit has no validation run
+    return row
+
+
+def key(model: str, init: float) -> str:
+    return f"{model} @ {init:g}"
+
+
+def format_table(runs: dict[str, Any]) -> str:
+    lines = [f"{'model @ start':>32} {'val NDCG':>9} {'epoch':>6} {'test NDCG':>10} "
+             f"{'Recall':>7} {'HR':>6} {'Prec':>5}  weights at the best validation epoch"]
+    for name, run in runs.items():
+        val, test = run.get("validation", {}), run.get("test")
+        figures = (f"{test['ndcg@10']:10.3f} {test['recall@10']:7.2f} {test['hr@10']:6.2f} "
+                   f"{test['precision@10']:5.2f}" if test else f"{'':>10} {'':>7} {'':>6} {'':>5}")
+        weights = " ".join(f"{r}={w:.2f}" for r, w in val.get("relations", {}).items())
+        lines.append(f"{name:>32} {val.get('best_validation_ndcg@10', float('nan')):9.3f} "
+                     f"{val.get('epochs', 0):6d} {figures}  {weights}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("phase", choices=("validation", "test"))
+    parser.add_argument("--data", type=Path, default=BEAUTY)
+    parser.add_argument("--out", type=Path,
+                        default=RESULTS_DIR / "relation-weight-init-beauty.json")
+    parser.add_argument("--inits", type=float, nargs="+", default=[1.0, 2.0])
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["graphrec"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
+    parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    data = GraphData.from_csv_dir(args.data)
+    dataset = dataset_summary(data, args.data)
+    payload: dict[str, Any] = (json.loads(args.out.read_text()) if args.out.exists()
+                               else {"dataset": dataset, "seed": args.seed, "runs": {}})
+    if (payload["dataset"]["fingerprint"], payload["seed"]) != (dataset["fingerprint"],
+                                                                 args.seed):
+        raise SystemExit(f"{args.out} holds another catalogue or seed")
+    for init in args.inits:
+        for model in args.models:
+            config = config_for(model, init, args.seed, embedding_dim=args.embedding_dim,
+                                max_epochs=args.max_epochs)
+            run = payload["runs"].setdefault(key(model, init), {})
+            run["config"] = dataclasses.asdict(config)
+            if args.phase == "validation":
+                run["validation"] = validation_row(data, config)
+            else:
+                if "validation" not in run:
+                    raise SystemExit(f"{key(model, init)}: run its validation phase first")
+                run["test"] = test_row(data, config, run["validation"]["epochs"])
+            args.out.write_text(json.dumps(payload, indent=1) + "\n")
+            print(format_table({key(model, init): run}), flush=True)
+    print(format_table(payload["runs"]))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""``benchmarks/relation_weight_init.py``: its two phases are the benchmark's protocol cut in two
+(the validation run, then the refit for the epochs it chose), and the first never reads test."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import relation_weight_init as script
+from graphrec.dataset import GraphData
+from graphrec.evaluation.benchmark import run_model
+from graphrec.model.train import KGRecRecommender
+from tests.conftest import SAMPLE
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SMALL = ["--embedding-dim", "8", "--max-epochs", "6"]
+
+
+def test_the_phases_give_the_benchmark_row(tmp_path: Path) -> None:
+    out = tmp_path / "runs.json"
+    common = ["--data", str(SAMPLE), "--out", str(out), "--inits", "2", *SMALL]
+    script.main(["validation", *common, "--models", "graphrec", "graphrec_no_brand_category"])
+    script.main(["test", *common, "--models", "graphrec"])
+    runs = json.loads(out.read_text())["runs"]
+    assert sorted(runs) == ["graphrec @ 2", "graphrec_no_brand_category @ 2"]
+    assert "test" not in runs["graphrec_no_brand_category @ 2"]  # only what was asked
+    run = runs["graphrec @ 2"]
+    assert run["config"]["relation_weight_init"] == 2.0 and run["config"]["embedding_dim"] == 8
+    assert runs["graphrec_no_brand_category @ 2"]["config"]["brands"] is False
+    assert set(run["validation"]["relations"]) >= {"has_brand", "also_bought"}
+
+    data = GraphData.from_csv_dir(SAMPLE)
+    config = script.config_for("graphrec", 2.0, 0, embedding_dim=8, max_epochs=6)
+    benchmark = run_model(KGRecRecommender(config), data)  # validation run and refit in one
+    assert run["validation"]["epochs"] == benchmark["epochs"]
+    curve = run["validation"]["validation_ndcg@10"]  # the benchmark rounds its copy
+    assert {epoch: round(ndcg, 4) for epoch, ndcg in curve.items()} == benchmark[
+        "validation_ndcg@10"]
+    for metric in ("ndcg@10", "recall@10", "hr@10", "precision@10"):
+        assert run["test"][metric] == pytest.approx(benchmark[metric], abs=1e-9)
+
+
+def test_the_validation_phase_never_reads_test() -> None:
+    data = GraphData.from_csv_dir(SAMPLE)
+    config = script.config_for("graphrec", 2.0, 0, embedding_dim=8, max_epochs=4)
+    other = dataclasses.replace(data, test=np.zeros((0, 2), dtype=np.int64))
+    first, second = script.validation_row(data, config), script.validation_row(other, config)
+    assert first["validation_ndcg@10"] == second["validation_ndcg@10"]
+    assert first["relations"] == second["relations"]

@@ -307,15 +307,24 @@ def test_fold_in_dropout_scores_the_marked_items_from_their_neighbours(
     assert torch.equal(folded[~marked], plain[~marked])
 
 
-def test_training_with_fold_in_dropout_changes_the_model_and_only_then(data: GraphData) -> None:
+@pytest.mark.parametrize("option, default_value, other", [
+    ("foldin_dropout", 0.0, 0.3), ("relation_weight_init", 1.0, 2.0)])
+def test_a_training_option_at_its_default_trains_todays_model_and_only_then(
+        data: GraphData, option: str, default_value: float, other: float) -> None:
+    """The option at its default trains today's model exactly; another value trains another
+    one (a relation-weight start above 1 keeps the weights above today's: Adam moves a logit by
+    about ``lr`` a step)."""
     config = dataclasses.replace(FAST, max_epochs=4, eval_every=2)
     default, _ = train(data, config)
-    off, _ = train(data, dataclasses.replace(config, foldin_dropout=0.0))
-    on, log = train(data, dataclasses.replace(config, foldin_dropout=0.3))
+    same, _ = train(data, dataclasses.replace(config, **{option: default_value}))
+    changed, log = train(data, dataclasses.replace(config, **{option: other}))
     users = np.arange(10)
-    assert torch.equal(default.score_users(users), off.score_users(users))
-    assert not torch.allclose(default.score_users(users), on.score_users(users))
+    assert torch.equal(default.score_users(users), same.score_users(users))
+    assert torch.equal(default.relation_weights(), same.relation_weights())
+    assert not torch.allclose(default.score_users(users), changed.score_users(users))
     assert log.best_epoch > 0 and np.isfinite([r.loss for r in log.epochs]).all()
+    if option == "relation_weight_init":
+        assert (changed.relation_weights() > default.relation_weights()).all()
 
 
 @pytest.mark.parametrize("start", [1.0, 2.0, 0.25])
@@ -345,17 +354,3 @@ def test_relation_weight_init_must_be_positive() -> None:
     for start in (0.0, -1.0):
         with pytest.raises(ValueError, match="relation_weight_init must be positive"):
             TrainConfig(relation_weight_init=start).build(sample)
-
-
-def test_training_from_another_relation_weight_start(data: GraphData) -> None:
-    """1.0 trains today's model exactly; another start trains another one, whose weights stay
-    near where they started (Adam moves a logit by about ``lr`` a step)."""
-    config = dataclasses.replace(FAST, max_epochs=4, eval_every=2)
-    default, _ = train(data, config)
-    one, _ = train(data, dataclasses.replace(config, relation_weight_init=1.0))
-    two, _ = train(data, dataclasses.replace(config, relation_weight_init=2.0))
-    users = np.arange(10)
-    assert torch.equal(default.score_users(users), one.score_users(users))
-    assert torch.equal(default.relation_weights(), one.relation_weights())
-    assert not torch.allclose(default.score_users(users), two.score_users(users))
-    assert (two.relation_weights() > default.relation_weights()).all()

@@ -47,8 +47,8 @@ from graphrec.model.kernel import Propagated, normalised_graph, relation_edges
 #: scores too (:func:`fold_in`). Chosen on validation (``benchmarks/foldin_dropout.py
 #: --folded-scales``): the largest scale at which items folded in take no more of the users' top
 #: 10 than their share of the purchases. At 1, a folded item, a smoothed average of its
-#: neighbours, scores high for everyone, and a tenth of the catalogue folded in at once took
-#: half of every list.
+#: neighbours, scores high for everyone, so new items crowd every list (the README's cold-start
+#: section has the curve).
 FOLDED_SCALE = 0.65
 
 

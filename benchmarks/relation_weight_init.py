@@ -25,7 +25,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -33,24 +33,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.datasets import BEAUTY  # noqa: E402
 from graphrec.dataset import GraphData  # noqa: E402
-from graphrec.evaluation.benchmark import RESULTS_DIR, dataset_summary, run_model  # noqa: E402
+from graphrec.evaluation.benchmark import (  # noqa: E402
+    GRAPHREC,
+    RESULTS_DIR,
+    dataset_summary,
+    run_model,
+)
 from graphrec.model.train import KGRecRecommender, TrainConfig, train  # noqa: E402
-
-#: The benchmark's rows this script can train: their configuration apart from the start.
-MODELS: dict[str, dict[str, Any]] = {
-    "graphrec": {},
-    "graphrec_no_brand_category": {"brands": False, "categories": False},
-}
 
 
 def config_for(model: str, init: float, seed: int, *,
                embedding_dim: int = TrainConfig.embedding_dim,
                max_epochs: int = TrainConfig.max_epochs) -> TrainConfig:
-    """The benchmark row ``model``'s configuration with every relation weight starting at
+    """The configuration of the benchmark's row ``model`` (graphrec or one of its ablations,
+    :data:`~graphrec.evaluation.benchmark.GRAPHREC`) with every relation weight starting at
     ``init`` (the sizes other than the benchmark's only for a quick check)."""
-    return dataclasses.replace(TrainConfig(seed=seed, relation_weight_init=init,
-                                           embedding_dim=embedding_dim, max_epochs=max_epochs),
-                               **MODELS[model])
+    recommender = cast(KGRecRecommender, GRAPHREC[model](seed))
+    return dataclasses.replace(recommender.config, relation_weight_init=init,
+                               embedding_dim=embedding_dim, max_epochs=max_epochs)
 
 
 def validation_row(data: GraphData, config: TrainConfig) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path,
                         default=RESULTS_DIR / "relation-weight-init-beauty.json")
     parser.add_argument("--inits", type=float, nargs="+", default=[1.0, 2.0])
-    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=["graphrec"])
+    parser.add_argument("--models", nargs="+", choices=sorted(GRAPHREC), default=["graphrec"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)

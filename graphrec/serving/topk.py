@@ -150,7 +150,7 @@ def top_indexed(index: ItemIndex, target: np.ndarray, z: np.ndarray, k: int,
                       else np.union1d(index.nearest(z, count), tail))  # ascending: ties as top()
         exact = scores(z, target[candidates])
         exact[np.isin(candidates, excluded, assume_unique=True)] = -np.inf
-        local = accept if accept is None else _on(candidates, accept)
+        local = None if accept is None else _on(candidates, accept)
         best = top_accepted(exact, k, local)
         if len(best) == k or everything:
             return candidates[best], exact[best]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -264,6 +265,30 @@ def test_in_batch_loss_is_the_full_softmax_when_every_item_is_a_candidate(
     assert model.in_batch_loss(history, part, uniform) < model.loss(model(users, history), part)
     popular = torch.log(1 + items.float())  # the correction lifts the rare items' logits
     assert not torch.allclose(model.in_batch_loss(history, targets, popular), full)
+
+
+def test_the_sampling_weight_follows_the_mixture(data: GraphData) -> None:
+    """Without uniform negatives the correction is the log of the popularity up to a constant
+    (the loss does not change); uniform negatives lift the rare items' chance, so the
+    correction spreads less; strength 0 removes it."""
+    from graphrec.model.train import log_sampling_weight
+
+    torch.manual_seed(0)
+    model = KGRec.from_data(data, embedding_dim=8)
+    users = torch.arange(6)
+    history = model.history_matrix(users)
+    items = torch.arange(data.num_items)
+    targets = torch.stack([items % len(users), items])[:, ::2]
+    popularity = (1 + items.float()) / (1 + items.float()).sum()
+    in_batch = log_sampling_weight(popularity, 50, TrainConfig(sampled_softmax=True))
+    assert torch.allclose(in_batch - torch.log(popularity), torch.full_like(popularity,
+                                                                           math.log(50)))
+    assert torch.allclose(model.in_batch_loss(history, targets, in_batch),
+                          model.in_batch_loss(history, targets, torch.log(popularity)))
+    mixed = log_sampling_weight(popularity, 50, TrainConfig(sampled_negatives=500))
+    assert (mixed.max() - mixed.min()) < (in_batch.max() - in_batch.min())
+    assert torch.equal(log_sampling_weight(popularity, 50, TrainConfig(sampled_correction=0)),
+                       torch.zeros_like(popularity))
 
 
 def test_sampled_softmax_keeps_the_quality_on_the_sample() -> None:

@@ -65,3 +65,21 @@ def test_a_step_does_not_grow_with_the_users() -> None:
         assert sizes[2] <= CONFIG.batch_size * 15 * 0.7
         assert sizes[3] <= ITEMS
     assert large[2] <= 1.2 * small[2] and large[3] <= 1.2 * small[3]
+
+
+def test_uniform_negatives_join_the_candidates() -> None:
+    """``sampled_negatives`` adds items drawn uniformly to each batch's softmax: the targets stay
+    among the candidates, and items no row of the batch holds back join them."""
+    import dataclasses
+
+    import torch
+
+    data = shop(400)
+    config = dataclasses.replace(CONFIG, sampled_negatives=100)
+    extra = []
+    for batch in _batches(data, config, np.random.default_rng(0), torch.device("cpu")):
+        targets = set(batch.targets[1].tolist())
+        candidates = set(batch.candidates.tolist())
+        assert targets <= candidates <= set(range(ITEMS))
+        extra.append(len(candidates - targets))
+    assert min(extra) > 0 and max(extra) <= 100

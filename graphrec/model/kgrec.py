@@ -305,19 +305,20 @@ class KGRec(torch.nn.Module):
         log_norm = torch.logsumexp(scores, dim=1)
         return ((log_norm * per_row).sum() - scores[rows, items].sum()) / max(1, len(items))
 
-    def in_batch_loss(self, history: Tensor, targets: Tensor, log_popularity: Tensor,
+    def in_batch_loss(self, history: Tensor, targets: Tensor, log_q: Tensor,
                       candidates: Tensor | None = None) -> Tensor:
         r"""Sampled softmax cross-entropy whose negatives are the batch's other targets.
 
         The softmax of :meth:`loss` runs over the items that are some row's target in this
         batch instead of the whole catalogue, so its cost grows with the batch, not with the
         catalogue. Those items were drawn in proportion to their popularity, so each logit is
-        corrected by :math:`-\log q_i` (``log_popularity``, ``[items]``, up to a constant) to
-        keep the estimate of the full softmax unbiased towards popular items.
+        corrected by :math:`-\log q_i` (``log_q``, ``[items]``, up to a constant) to keep the
+        estimate of the full softmax unbiased towards popular items.
         ``history`` is the sparse ``[rows, items]`` input, ``targets`` ``[2, t]`` (row, item).
         ``candidates`` (sorted, unique, a superset of the targets' items) replaces the targets'
-        items as the softmax's: when a batch is split across processes, each process's rows
-        take the softmax over the whole batch's targets, as one process would.
+        items as the softmax's: the whole batch's targets when a batch is split across
+        processes (each process's rows take the softmax one process would), and the uniformly
+        drawn extra negatives of ``TrainConfig.sampled_negatives``.
         """
         rows, items = targets
         if candidates is None:
@@ -326,7 +327,7 @@ class KGRec(torch.nn.Module):
             position = torch.searchsorted(candidates, items)
         target = self.item_representations()
         z = self._user_vectors(history, target)
-        logits = kernel.scores(z, target[candidates]) - log_popularity[candidates]
+        logits = kernel.scores(z, target[candidates]) - log_q[candidates]
         log_norm = torch.logsumexp(logits, dim=1)
         return (log_norm[rows] - logits[rows, position]).mean()
 

@@ -44,6 +44,10 @@ class TrainConfig:
     refit). ``device`` ``None`` picks CUDA when there is one. ``sampled_softmax`` replaces the
     softmax over the whole catalogue by one over the batch's targets, popularity-corrected
     (:meth:`~graphrec.model.kgrec.KGRec.in_batch_loss`): for catalogues too large for the first.
+    ``sampled_negatives`` items drawn uniformly per batch join the batch's targets as its
+    negatives (mixed negative sampling: the rarely bought items that in-batch negatives almost
+    never show), and the logits are corrected by ``sampled_correction`` times the log of each
+    candidate's expected count under that mixture (0: no correction, 1: the unbiased one).
     ``foldin_dropout``: in each batch that share of the items, drawn at random, is scored with
     the layer-0 row an item folded in after training gets (its neighbours' sum,
     :mod:`graphrec.model.foldin`) instead of its own, so that the model learns to score items
@@ -68,6 +72,8 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     sampled_softmax: bool = False
+    sampled_negatives: int = 0
+    sampled_correction: float = 1.0
     foldin_dropout: float = 0.0
 
     def model_kwargs(self) -> dict[str, Any]:
@@ -126,7 +132,11 @@ def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
         batch = users[start:start + config.batch_size]
         rows = matrix[batch].tocoo()
         held = rng.random(rows.nnz) < config.history_dropout
-        candidates = torch.from_numpy(np.unique(rows.col[held]).astype(np.int64)).to(device)
+        drawn = (rng.integers(0, data.num_items, config.sampled_negatives)
+                 if config.sampled_softmax and config.sampled_negatives
+                 else np.zeros(0, dtype=np.int64))
+        candidates = torch.from_numpy(np.unique(np.concatenate([rows.col[held], drawn])
+                                                ).astype(np.int64)).to(device)
         total = int(held.sum())
         first, end = distributed.share(len(batch), rank, size)
         mine = (rows.row >= first) & (rows.row < end)
@@ -139,11 +149,20 @@ def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
                      total, candidates)
 
 
-def _log_popularity(data: GraphData, device: torch.device) -> torch.Tensor:
-    """Log of each item's train purchases (at least one): the in-batch negatives' sampling
-    probability up to a constant."""
+def _popularity(data: GraphData, device: torch.device) -> torch.Tensor:
+    """Each item's share of the train purchases (at least one purchase each): the chance that a
+    held-back purchase is of that item, which is how in-batch negatives are drawn."""
     counts = np.maximum(np.bincount(data.train[:, 1], minlength=data.num_items), 1)
-    return torch.from_numpy(np.log(counts).astype(np.float32)).to(device)
+    return torch.from_numpy((counts / counts.sum()).astype(np.float32)).to(device)
+
+
+def log_sampling_weight(popularity: torch.Tensor, targets: int, config: TrainConfig
+                        ) -> torch.Tensor:
+    """The sampled softmax's correction of every item's logit: ``sampled_correction`` times the
+    log of the item's expected count among a batch's candidates, ``targets`` held-back
+    purchases drawn by popularity plus ``sampled_negatives`` drawn uniformly."""
+    expected = popularity * targets + config.sampled_negatives / len(popularity)
+    return config.sampled_correction * torch.log(expected)
 
 
 def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
@@ -157,7 +176,7 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
     device = model.embedding.device
     parameters = [p for p in model.parameters() if p.requires_grad]
     total, count = 0.0, 0
-    log_popularity = _log_popularity(data, device) if config.sampled_softmax else None
+    popularity = _popularity(data, device) if config.sampled_softmax else None
     for batch in _batches(data, config, rng, device):
         if batch.total == 0:
             continue
@@ -165,15 +184,16 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
         # drawn in every process, whatever its share, so that their streams stay in step
         folded = (torch.from_numpy(rng.random(model.num_items) < config.foldin_dropout
                                    ).to(device)
-                  if config.foldin_dropout and log_popularity is None else None)
+                  if config.foldin_dropout and popularity is None else None)
         optimizer.zero_grad()
         batch_loss = torch.zeros(1, device=device)
         if share:  # a process whose rows hold back nothing adds nothing but takes the step
-            if log_popularity is None:
+            if popularity is None:
                 loss = model.loss(model(batch.users, batch.history, folded), batch.targets)
             else:
-                loss = model.in_batch_loss(batch.history, batch.targets, log_popularity,
-                                           batch.candidates)
+                loss = model.in_batch_loss(
+                    batch.history, batch.targets,
+                    log_sampling_weight(popularity, batch.total, config), batch.candidates)
             (loss * share).backward()
             batch_loss += loss.detach() * share
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]

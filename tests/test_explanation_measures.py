@@ -16,15 +16,18 @@ from tests.test_model import FAST, paired_catalogue
 
 
 def ranks(base: int, top: int, random: int | None, top3: int, only_top3: int,
-          history_items: int = 2) -> PairRanks:
-    return PairRanks(base, top, random, top3, only_top3, history_items)
+          history_items: int = 2, best: int | None = None) -> PairRanks:
+    return PairRanks(base, top, random, top3, only_top3, history_items,
+                     max(top, random or 0) if best is None else best)
 
 
 def test_masking_figures_by_hand() -> None:
-    measured = [ranks(1, 11, 2, 40, 3), ranks(2, 5, 4, 12, 12), ranks(3, 30, None, 30, 10),
-                ranks(4, 12, 6, 50, 1, history_items=1)]
+    measured = [ranks(1, 11, 2, 40, 3), ranks(2, 5, 4, 12, 12, best=14),
+                ranks(3, 30, None, 30, 10), ranks(4, 12, 6, 50, 1, history_items=1)]
     figures = masking_figures(measured, k=10)
     assert figures["necessity"] == 0.75  # 11, 30 and 12 are past the top 10; 5 is not
+    # but another of the second pair's paths, masked, sends it to 14: all four could leave
+    assert figures["necessity_best_single_path"] == 1.0
     assert figures["sufficiency"] == 0.75  # 3, 10 and 1 stay in it; 12 does not
     assert figures["necessity_pairs"] == 4
     # fidelity over the three pairs with another candidate: drops 10, 3, 8 against 1, 2, 2
@@ -90,3 +93,15 @@ def test_masking_the_top_path_is_the_weight_it_carries(data: GraphData,
         assert full[item] - top[item] == pytest.approx(candidates[0][0], abs=1e-4)
         top[history] = -np.inf
         assert measured.top == int((top > top[item]).sum()) + 1
+
+
+def test_the_best_single_path_is_the_candidate_whose_masking_sinks_the_item_most(
+        data: GraphData, ranker: PathRanker) -> None:
+    rng = np.random.default_rng(0)
+    for user, item in several_item_pairs(data, ranker):
+        history = ranker.paths.history(user)
+        candidates = ranker.ranked(history, item, user)
+        measured = pair_ranks(ranker, history, item, candidates, candidates[:1], rng)
+        each = [ranker.masking.score_rank(history, item, ranker.masking.path_mask(path))
+                for _, path in candidates]
+        assert measured.best == max(each) >= measured.top

@@ -14,7 +14,10 @@ sufficiency, what the lists read like, latency.
   effect; the ratio is also given over the pairs whose candidates go through two or more
   history items, where the choice of path can matter most.
 - Necessity: the share of the sampled pairs whose item leaves the top 10 when the edges of the
-  reason shown first are masked. Sufficiency: the share that stays in the top 10 when, of the
+  reason shown first are masked, and beside it the share for which masking some one candidate
+  path does (``necessity_best_single_path``): the most any choice of a first reason could
+  reach, since an item the model ranks from several purchases can stay in the top 10 whichever
+  single path is taken out. Sufficiency: the share that stays in the top 10 when, of the
   user's purchases, only those the three reasons shown start from are kept. Both use the
   masking that weighs the paths (:class:`graphrec.explain.attribution.EdgeMasking`); a rank is
   the model's, among the items the user did not buy. Masking the three shown reasons together
@@ -73,6 +76,8 @@ class PairRanks:
     top3: int
     only_top3: int
     history_items: int
+    #: The lowest place any single candidate path's masking sends the item to.
+    best: int
 
 
 def pair_ranks(ranker: PathRanker, history: np.ndarray, item: int,
@@ -88,13 +93,15 @@ def pair_ranks(ranker: PathRanker, history: np.ndarray, item: int,
     masks = [masking.path_mask(path) for _, path in served]
     shown = functools.reduce(operator.or_, masks)
     others = frozenset(int(i) for i in history) - {path.via_item for _, path in served}
-    random = (masking.score_rank(history, item, masking.path_mask(
-        candidates[int(rng.integers(1, len(candidates)))][1])) if len(candidates) > 1 else None)
+    each = [masking.score_rank(history, item, masking.path_mask(path))
+            for _, path in candidates]
+    random = each[int(rng.integers(1, len(candidates)))] if len(candidates) > 1 else None
     return PairRanks(base=masking.score_rank(history, item),
                      top=masking.score_rank(history, item, masks[0]),
                      random=random, top3=masking.score_rank(history, item, shown),
                      only_top3=masking.score_rank(history, item, Mask(history=others)),
-                     history_items=len({path.via_item for _, path in candidates}))
+                     history_items=len({path.via_item for _, path in candidates}),
+                     best=max(each))
 
 
 def top_path(ranker: PathRanker, user: int, item: int) -> ReasonPath:
@@ -163,6 +170,7 @@ def masking_figures(measured: list[PairRanks], k: int = 10) -> dict[str, Any]:
             "rank_drop_random_mean": float(drop_random.mean()) if len(both) else float("nan"),
             "fidelity_pairs": len(both),
             "necessity": float(np.mean([m.top > k for m in measured])),
+            "necessity_best_single_path": float(np.mean([m.best > k for m in measured])),
             "sufficiency": float(np.mean([m.only_top3 <= k for m in measured])),
             "necessity_pairs": len(measured),
             "top_path_rank_drop_mean_all_pairs": float(top.mean()),

@@ -36,6 +36,7 @@ from graphrec.dataset import GraphData  # noqa: E402
 from graphrec.evaluation.benchmark import (  # noqa: E402
     GRAPHREC,
     RESULTS_DIR,
+    check_catalogue,
     dataset_summary,
     run_model,
 )
@@ -107,11 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     data = GraphData.from_csv_dir(args.data)
     dataset = dataset_summary(data, args.data)
+    check_catalogue(args.out, dataset)
     payload: dict[str, Any] = (json.loads(args.out.read_text()) if args.out.exists()
                                else {"dataset": dataset, "seed": args.seed, "runs": {}})
-    if (payload["dataset"]["fingerprint"], payload["seed"]) != (dataset["fingerprint"],
-                                                                 args.seed):
-        raise SystemExit(f"{args.out} holds another catalogue or seed")
+    if payload["seed"] != args.seed:
+        raise SystemExit(f"{args.out} holds the runs of seed {payload['seed']}, not {args.seed}")
     for init in args.inits:
         for model in args.models:
             config = config_for(model, init, args.seed, embedding_dim=args.embedding_dim,

@@ -51,3 +51,14 @@ def test_the_validation_phase_never_reads_test() -> None:
     first, second = script.validation_row(data, config), script.validation_row(other, config)
     assert first["validation_ndcg@10"] == second["validation_ndcg@10"]
     assert first["relations"] == second["relations"]
+
+
+def test_another_catalogues_runs_are_refused_before_training(tmp_path: Path) -> None:
+    from graphrec.evaluation.benchmark import ResultsMismatch
+
+    out = tmp_path / "runs.json"
+    out.write_text(json.dumps({"dataset": {"path": "elsewhere", "fingerprint": "other"},
+                               "seed": 0, "runs": {}}))
+    with pytest.raises(ResultsMismatch, match="another catalogue"):
+        script.main(["validation", "--data", str(SAMPLE), "--out", str(out), *SMALL])
+    assert json.loads(out.read_text())["runs"] == {}

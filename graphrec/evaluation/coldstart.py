@@ -38,7 +38,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -138,6 +138,17 @@ def catalogue_without(data: GraphData, items: np.ndarray) -> GraphData:
                      links=links)
 
 
+class _Trained(NamedTuple):
+    """What :meth:`ItemsFoldedIn.refold` folds from: the model trained without the cold items
+    (as arrays), the catalogue it trained on, the cold items' rows as the store gives them to
+    the service, and the whole catalogue."""
+
+    state: Propagated
+    before: GraphData
+    rows: list[dict[str, Any]]
+    data: GraphData
+
+
 class ItemsFoldedIn:
     """graphrec meeting the cold items the way the service meets items ingested after
     training: it trains on the catalogue without them (:func:`catalogue_without`), then folds
@@ -155,7 +166,7 @@ class ItemsFoldedIn:
         self.state: Propagated | None = None
         self.columns = np.zeros(0, dtype=np.int64)  # the catalogue index of each model item
         self.num_items = 0
-        self._trained: tuple[Propagated, GraphData, list[dict[str, Any]], GraphData]
+        self._trained: _Trained | None = None
 
     @property
     def fit_info(self) -> dict[str, Any]:
@@ -169,8 +180,8 @@ class ItemsFoldedIn:
         self.recommender.fit(before)
         if self.recommender.model is None:
             raise RuntimeError("the recommender did not train a model")
-        self._trained = (self.recommender.model.propagated(), before,
-                         item_rows(data, self.cold_items.tolist()), data)
+        self._trained = _Trained(self.recommender.model.propagated(), before,
+                                 item_rows(data, self.cold_items.tolist()), data)
         return self.refold()
 
     def refold(self, scale: float | None = None) -> ItemsFoldedIn:
@@ -179,12 +190,14 @@ class ItemsFoldedIn:
         from graphrec.model.foldin import FOLDED_SCALE
         from graphrec.serving.newitems import fold_rows
 
-        trained, before, rows, data = self._trained
-        self.state, grown = fold_rows(trained, before, rows,
+        if self._trained is None:
+            raise RuntimeError("fit the model first")
+        trained = self._trained
+        self.state, grown = fold_rows(trained.state, trained.before, trained.rows,
                                       FOLDED_SCALE if scale is None else scale)
-        position = {str(item): n for n, item in enumerate(data.items)}
+        position = {str(item): n for n, item in enumerate(trained.data.items)}
         self.columns = np.array([position[str(item)] for item in grown.items], dtype=np.int64)
-        self.num_items = data.num_items
+        self.num_items = trained.data.num_items
         return self
 
     def score_history(self, history: sp.csr_matrix) -> np.ndarray:

@@ -288,7 +288,8 @@ class KGRecRecommender:
                             if k in ("embedding_dim", "num_layers", "relation_weight_init",
                                      "brands", "categories",
                                      "item_links", "history_dropout", "foldin_dropout",
-                                     "max_epochs")},
+                                     "max_epochs", "sampled_softmax", "sampled_negatives",
+                                     "sampled_correction")},
                          "refit": self.refit}
         return self
 

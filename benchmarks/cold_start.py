@@ -35,14 +35,23 @@ SCENARIOS = {"joint": ("cold_start", 0.1, 0.1), "users": ("cold_start_users", 0.
              "items": ("cold_start_items", 0.0, 0.1)}
 
 
+#: What of graphrec's row, besides its epochs, the cold models train with: the softmax (a row
+#: trained with the sampled one says so in its params; older rows, without these keys, were
+#: trained with the full softmax, the default).
+SOFTMAX = ("sampled_softmax", "sampled_negatives", "sampled_correction")
+
+
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
     """Models with the hyper-parameters of the results rows ``rows``."""
     k, lam = rows["itemknn"]["params"]["k"], rows["ease"]["params"]["lam"]
     epochs = rows["graphrec"]["epochs"]
+    params = rows["graphrec"].get("params", {})
+    softmax = {key: params[key] for key in SOFTMAX if key in params}
     return {"itemknn": lambda seed: ItemKNN(k=k, seed=seed),
             "ease": lambda seed: EASE(lam=lam, seed=seed),
             "graphrec": lambda seed: KGRecRecommender(
-                TrainConfig(seed=seed, embedding_dim=embedding_dim), print, epochs=epochs)}
+                TrainConfig(seed=seed, embedding_dim=embedding_dim, **softmax), print,
+                epochs=epochs)}
 
 
 def kept(before: dict[str, Any] | None, section: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +90,10 @@ def main() -> None:
         section["protocol"]["hyperparameters"] = (
             f"from {out.name}: item-kNN k={rows['itemknn']['params']['k']}, EASE "
             f"lam={rows['ease']['params']['lam']}, graphrec {rows['graphrec']['epochs']} epochs; "
-            f"graphrec {args.embedding_dim} dimensions")
+            f"graphrec {args.embedding_dim} dimensions"
+            + ("" if not chosen["graphrec"](args.seed).config.sampled_softmax else
+               f", sampled softmax ({rows['graphrec']['params']['sampled_negatives']} uniform "
+               f"negatives, correction {rows['graphrec']['params']['sampled_correction']})"))
         benchmark.write_section(out, dataset, name, kept(results.get(name), section))
 
     name, users, items = SCENARIOS[args.scenario]

@@ -1,0 +1,23 @@
+"""``benchmarks/cold_start.py`` trains its cold models as the results rows it reads were."""
+from __future__ import annotations
+
+from benchmarks.cold_start import factories
+
+ROWS = {"itemknn": {"params": {"k": 50}}, "ease": {"params": {"lam": 200}},
+        "graphrec": {"epochs": 20, "params": {"embedding_dim": 256}}}
+
+
+def test_a_row_trained_with_the_full_softmax_gives_the_default() -> None:
+    config = factories(ROWS, 64)["graphrec"](3).config
+    assert (config.seed, config.embedding_dim, config.sampled_softmax) == (3, 64, False)
+
+
+def test_a_row_trained_with_the_sampled_softmax_gives_its_mixture() -> None:
+    rows = {**ROWS, "graphrec": {"epochs": 20, "params": {
+        "sampled_softmax": True, "sampled_negatives": 4096, "sampled_correction": 0.5}}}
+    made = factories(rows, 256)
+    config = made["graphrec"](0).config
+    assert (config.sampled_softmax, config.sampled_negatives, config.sampled_correction) == (
+        True, 4096, 0.5)
+    assert made["graphrec"](0).epochs == 20
+    assert made["ease"](0).lam == 200 and made["itemknn"](0).k == 50

@@ -47,7 +47,11 @@ def server(home: Settings, tmp_path: Path) -> Iterator[tuple[str, psutil.Process
         yield f"http://127.0.0.1:{port}", master
 
 
-def healthy(port: int, _master: psutil.Process) -> bool:
+def healthy(port: int, master: psutil.Process) -> bool:
+    """Both workers forked and the service answering: the first worker can answer the health
+    check while the master is still forking the second."""
+    if len(master.children()) < 2:
+        return False
     try:
         return requests.get(f"http://127.0.0.1:{port}/api/health", timeout=30).status_code == 200
     except requests.RequestException:

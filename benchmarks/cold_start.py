@@ -41,12 +41,18 @@ SCENARIOS = {"joint": ("cold_start", 0.1, 0.1), "users": ("cold_start_users", 0.
 SOFTMAX = ("sampled_softmax", "sampled_negatives", "sampled_correction")
 
 
+def softmax_of(rows: dict[str, Any]) -> dict[str, Any]:
+    """The ``TrainConfig`` fields of the softmax graphrec's row in ``rows`` was trained with
+    (none for a row of the full softmax)."""
+    params = rows["graphrec"].get("params", {})
+    return {key: params[key] for key in SOFTMAX if key in params}
+
+
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
     """Models with the hyper-parameters of the results rows ``rows``."""
     k, lam = rows["itemknn"]["params"]["k"], rows["ease"]["params"]["lam"]
     epochs = rows["graphrec"]["epochs"]
-    params = rows["graphrec"].get("params", {})
-    softmax = {key: params[key] for key in SOFTMAX if key in params}
+    softmax = softmax_of(rows)
     return {"itemknn": lambda seed: ItemKNN(k=k, seed=seed),
             "ease": lambda seed: EASE(lam=lam, seed=seed),
             "graphrec": lambda seed: KGRecRecommender(
@@ -85,15 +91,16 @@ def main() -> None:
     results = json.loads(out.read_text())
     rows = results["models"]
     chosen = factories(rows, args.embedding_dim)
+    softmax = softmax_of(rows)
 
     def save(section: dict[str, Any]) -> None:
         section["protocol"]["hyperparameters"] = (
             f"from {out.name}: item-kNN k={rows['itemknn']['params']['k']}, EASE "
             f"lam={rows['ease']['params']['lam']}, graphrec {rows['graphrec']['epochs']} epochs; "
             f"graphrec {args.embedding_dim} dimensions"
-            + ("" if not chosen["graphrec"](args.seed).config.sampled_softmax else
-               f", sampled softmax ({rows['graphrec']['params']['sampled_negatives']} uniform "
-               f"negatives, correction {rows['graphrec']['params']['sampled_correction']})"))
+            + (f", sampled softmax ({softmax['sampled_negatives']} uniform negatives, "
+               f"correction {softmax['sampled_correction']})"
+               if softmax.get("sampled_softmax") else ""))
         benchmark.write_section(out, dataset, name, kept(results.get(name), section))
 
     name, users, items = SCENARIOS[args.scenario]

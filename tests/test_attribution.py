@@ -166,6 +166,10 @@ def assert_batched_weights_are_per_path(masking: EdgeMasking, finder: PathFinder
                          for p in paths]
         np.testing.assert_allclose(masking.path_weights(history, item, paths), one_at_a_time,
                                    rtol=1e-4, atol=1e-5)
+        table = finder.table(history, [item], user)
+        assert table.paths(np.arange(len(table))) == paths
+        np.testing.assert_allclose(masking.table_weights(history, table), one_at_a_time,
+                                   rtol=1e-4, atol=1e-5)
         kinds |= {p.kind for p in paths}
     return kinds
 

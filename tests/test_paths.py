@@ -107,19 +107,20 @@ def test_link_chains_go_through_an_item_linked_to_both() -> None:
 
 
 def test_a_pages_items_share_the_walks_from_the_history(monkeypatch) -> None:
-    """The paths of several items listed together are each item's own paths, and the history's
-    buyers and linked items are gathered once for all of them, not once an item (an item of
-    the history itself, whose walks leave it out, gathers its own)."""
+    """The paths of several items listed together are each item's own paths (an item of the
+    history itself gets none through itself), and the history's buyers and linked items are
+    gathered once for all of them, each item-side matrix's rows once for all the items: the
+    number of gathers does not grow with the items."""
     import graphrec.explain.paths as paths_module
 
     sample_data = GraphData.from_csv_dir(SAMPLE)
     finder = PathFinder(sample_data)
     rng = np.random.default_rng(2)
-    gathered: list[int] = []
+    gathered: list[np.ndarray] = []
     real_gather = paths_module._gather
 
     def counted(matrix, rows):
-        gathered.append(len(rows))
+        gathered.append(np.asarray(rows))
         return real_gather(matrix, rows)
 
     for user in rng.choice(sample_data.num_users, 30, replace=False):
@@ -132,8 +133,12 @@ def test_a_pages_items_share_the_walks_from_the_history(monkeypatch) -> None:
         together = finder.candidates_items(history, items, int(user))
         monkeypatch.setattr(paths_module, "_gather", real_gather)
         assert together == one_by_one
-        # the history's two gathers once, the history item's own two at most
-        assert gathered.count(len(history)) <= 2 and len(gathered) <= 4
+        assert not [p for p in together[-1] if p.via_item == items[-1]]
+        of_history = [rows for rows in gathered if np.array_equal(rows, history)]
+        of_items = [rows for rows in gathered if np.array_equal(rows, items)]
+        assert len(of_history) <= 2 and len(of_history) + len(of_items) == len(gathered)
+        # buyers, linked items, and each link relation both ways
+        assert len(of_items) <= 2 + 2 * len(finder.links)
 
 
 def test_an_items_paths_cost_its_own_buyers_and_links_not_the_historys(monkeypatch) -> None:
@@ -186,8 +191,8 @@ def test_a_chains_hop_names_the_first_relation_in_its_stored_direction() -> None
             expected = next((relation, forward) for relation, pairs in stored.items()
                             for forward, pair in ((True, (a, b)), (False, (b, a)))
                             if pair in pairs)
-            hop = finder._link_hop(a, b, 1, 2)
+            hop = finder._hop(int(finder._link_hops(np.array([a]), np.array([b]))[0]), 1, 2)
             assert (hop.type, (hop.source, hop.target)) == (
                 BY_NAME[expected[0]].type, (1, 2) if expected[1] else (2, 1))
     with pytest.raises(ValueError):
-        PathFinder(tiny())._link_hop(1, 2, 1, 2)
+        PathFinder(tiny())._link_hops(np.array([1]), np.array([2]))

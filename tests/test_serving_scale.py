@@ -159,13 +159,13 @@ def test_a_pages_reasons_are_weighed_in_one_batched_computation(
     its item is weighed alone."""
     history = small.paths.history(77)
     masking = small.ranker.masking
-    batched, calls = masking._batched_scores, []
+    batched, calls = masking._masked_scores, []
 
     def counted(*args: Any) -> np.ndarray:
         calls.append(len(args[2]))
         return batched(*args)
 
-    monkeypatch.setattr(masking, "_batched_scores", counted)
+    monkeypatch.setattr(masking, "_masked_scores", counted)
     top, reasons, _ = small.page(history)
     assert calls == [sum(len(paths) for paths in reasons)] and len(reasons) == 10
     for scored, together in zip(top, reasons):
@@ -173,3 +173,26 @@ def test_a_pages_reasons_are_weighed_in_one_batched_computation(
         assert [path for _, path in alone] == [path for _, path in together]
         assert [weight for weight, _ in alone] == pytest.approx(
             [weight for weight, _ in together], rel=1e-12, abs=1e-12)
+
+
+def test_a_page_makes_path_objects_only_for_the_reasons_it_returns(
+        small: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page's candidates are found and weighed as columns: only the paths it returns become
+    objects (a long history has hundreds of candidates an item, the page shows one)."""
+    from graphrec.explain.paths import CandidatePaths
+
+    history = small.paths.history(int(np.argmax(small.paths.activity)))
+    top, every, _ = small.page(history)
+    indices = [small.recommender.item_index(r.item_id) for r in top]
+    made: list[int] = []
+    real = CandidatePaths.paths
+
+    def counted(table: CandidatePaths, rows: Any) -> Any:
+        made.append(len(rows))
+        return real(table, rows)
+
+    monkeypatch.setattr(CandidatePaths, "paths", counted)
+    strongest = small.ranker.ranked_items(history, indices, limit=2)
+    assert strongest == [paths[:2] for paths in every]
+    assert sum(len(paths) for paths in every) > 3 * len(indices)
+    assert sum(made) == sum(len(paths) for paths in strongest) <= 2 * len(indices)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphrec.explain.paths import ReasonPath
+from graphrec.explain.paths import CandidatePaths, ReasonPath
 from graphrec.model.kernel import Propagated, scores, user_vectors
 from graphrec.schema import BOUGHT, BY_TYPE
 from graphrec.sorted_lookup import find_sorted
@@ -259,12 +259,56 @@ class EdgeMasking:
         bounds = np.cumsum([0, *(len(item_masks) for item_masks in masks)])
         return [lost[start:end].tolist() for start, end in zip(bounds[:-1], bounds[1:])]
 
+    def table_weights(self, history: np.ndarray, table: CandidatePaths) -> np.ndarray:
+        """:meth:`items_path_weights` of the paths of a :class:`~graphrec.explain.paths
+        .CandidatePaths` (a page's candidates as columns), one weight a row: what a path masks
+        is read from the columns, not from path objects, so the thousand candidates of a long
+        history cost array operations, not a thousand masks."""
+        if not len(table):
+            return np.zeros(0)
+        if len(self.layers) > 3:
+            weights = self.items_path_weights(history, table.items.tolist(),
+                                              [table.paths(rows) for rows in table.by_item()])
+            return np.asarray([w for item_weights in weights for w in item_weights])
+        z = self._user_vector(history, Mask(), _Rows.empty(self.target.shape[1]))
+        base = scores(z, self.target[table.items]).astype(np.float64)
+        # the model's index of each relationship type; -1: not one the model propagates over
+        relation_of = np.array([self.hop_relation.get(name, -1) for name in table.edge_types],
+                               dtype=np.int64)
+        edges: list[tuple[np.ndarray, ...]] = []
+        for rows, source_type, source, target_type, target, types in table.masked_edges():
+            relation = relation_of[types]
+            known = relation >= 0
+            a = source[known] + self.offset[source_type]
+            b = target[known] + self.offset[target_type]
+            edges.append((rows[known], np.minimum(a, b), np.maximum(a, b), relation[known]))
+        path, a, b, r = (np.concatenate([group[c] for group in edges]) for c in range(4))
+        order = np.argsort(path, kind="stable")  # a path's edges in the order of its hops
+        masked = self._masked_scores(history, table.items[table.owner], table.via[:, None],
+                                     (path[order], a[order], b[order], r[order]))
+        return base[table.owner] - masked
+
     # --- all masks at once (models of at most two layers) -------------------------------------
 
     def _batched_scores(self, history: np.ndarray, items: np.ndarray | int,
                         masks: Sequence[Mask]) -> np.ndarray:
-        r"""The score of ``items[n]`` under ``masks[n]`` (``items`` one item for all masks, or
-        one a mask), ``[len(masks)]``.
+        """The score of ``items[n]`` under ``masks[n]`` (``items`` one item for all masks, or
+        one a mask), ``[len(masks)]``: :meth:`_masked_scores` of the masks' arrays."""
+        width = max(len(mask.history) for mask in masks)
+        removed = np.full((len(masks), width), -1, dtype=np.int64)
+        rows, slots = _slots([len(mask.history) for mask in masks])
+        removed[rows, slots] = [item for mask in masks for item in mask.history]
+        edge_rows = np.repeat(np.arange(len(masks)), [len(mask.edges) for mask in masks])
+        a, b, r = np.array([edge for mask in masks for edge in mask.edges],
+                           dtype=np.int64).reshape(-1, 3).T
+        return self._masked_scores(history, items, removed, (edge_rows, a, b, r))
+
+    def _masked_scores(self, history: np.ndarray, items: np.ndarray | int,
+                       removed: np.ndarray, edges: tuple[np.ndarray, ...]) -> np.ndarray:
+        r"""The score of ``items[n]`` (one item for all masks, or one a mask) with mask ``n``
+        applied: the history items ``removed[n]`` taken out (``[masks, width]``, padded with
+        -1) and the edges ``(rows, a, b, relation)`` of ``edges`` whose row is ``n`` zeroed
+        (``rows`` ascending), ``[masks]``.
 
         Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`
         (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
@@ -274,32 +318,28 @@ class EdgeMasking:
         history's kept rows, the item's row): a handful of ``[masks, rows, entries]`` and
         ``[masks, entries, d]`` products, never a ``[masks, rows, d]`` array.
         """
-        items = np.broadcast_to(np.asarray(items, dtype=np.int64), (len(masks),))
-        ends, partner, weight = self._mask_entries(masks)
-        width = max(len(mask.history) for mask in masks)
-        removed = np.full((len(masks), width), -1, dtype=np.int64)
-        rows, slots = _slots([len(mask.history) for mask in masks])
-        removed[rows, slots] = [item for mask in masks for item in mask.history]
+        count = len(removed)
+        items = np.broadcast_to(np.asarray(items, dtype=np.int64), (count,))
+        ends, partner, weight = self._mask_entries(count, *edges)
         kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
         entries = self._entry_deltas(self.layers, ends, partner, weight)
         user_delta = self._delta_sum(entries, ends, np.broadcast_to(history, kept.shape), kept)
         item_delta = self._delta_sum(entries, ends, items[:, None],
-                                     np.ones((len(masks), 1), dtype=np.float32))
+                                     np.ones((count, 1), dtype=np.float32))
         bought = (kept[:, None, :] @ self.target[history])[:, 0]  # mask by mask: ties stay ties
         z = user_vectors(bought + user_delta, np.asarray(len(history)), self.exponent)
         return scores(z[:, None, :], (self.target[items] + item_delta)[:, None, :])[:, 0, 0]
 
-    def _mask_entries(self, masks: Sequence[Mask]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _mask_entries(self, count: int, edge_rows: np.ndarray, a: np.ndarray, b: np.ndarray,
+                      r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(node, other end, weight)`` of both directions of every masked edge, ``[masks,
-        entries]``, padded with weight 0."""
-        width = 2 * max(len(mask.edges) for mask in masks)
-        ends = np.zeros((len(masks), width), dtype=np.int64)
+        entries]``, padded with weight 0; edge ``k`` is mask ``edge_rows[k]``'s (ascending)."""
+        rows, slots = _slots(np.bincount(edge_rows, minlength=count).tolist())
+        width = 2 * (int(slots.max()) + 1 if len(slots) else 0)
+        ends = np.zeros((count, width), dtype=np.int64)
         partner = np.zeros_like(ends)
-        keys = np.full((len(masks), width), -1, dtype=np.int64)
-        rows, slots = _slots([len(mask.edges) for mask in masks])
-        if len(rows):  # each mask's edges in its slots, in the order the mask lists them
-            a, b, r = np.array([edge for mask in masks for edge in mask.edges],
-                               dtype=np.int64).T
+        keys = np.full((count, width), -1, dtype=np.int64)
+        if len(rows):  # each mask's edges in its slots, in the order they are given
             for half, (one, other) in enumerate(((a, b), (b, a))):
                 ends[rows, 2 * slots + half] = one
                 partner[rows, 2 * slots + half] = other

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
-from graphrec.schema import BOUGHT, BY_NAME, Relation
+from graphrec.schema import BOUGHT, BY_NAME
 from graphrec.sorted_lookup import find_sorted, in_sorted
 
 #: The user index of a path's first node when the user is not one of the finder's users (a
@@ -107,13 +107,28 @@ def _by_value(values: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _matching(values: np.ndarray, owner: np.ndarray, wanted: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """``(owner, value)`` of every entry of the ascending ``values`` that is one of ``wanted``
-    (no repeats): a range of ``values`` per wanted value, found by binary search."""
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(position in wanted, owner, value)`` of every entry of the ascending ``values`` that
+    is one of ``wanted``, wanted entry by wanted entry: a range of ``values`` per wanted value,
+    found by binary search."""
     low = np.searchsorted(values, wanted, "left")
     counts = np.searchsorted(values, wanted, "right") - low
     at = np.arange(counts.sum()) + np.repeat(low - np.cumsum(counts) + counts, counts)
-    return owner[at], values[at]
+    return np.repeat(np.arange(len(wanted)), counts), owner[at], values[at]
+
+
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _columns(owner: np.ndarray | None = None, via: np.ndarray | None = None,
+             middle: np.ndarray | None = None, first: np.ndarray | None = None,
+             second: np.ndarray | None = None) -> Columns:
+    """One kind's paths as :meth:`PathFinder.table` gathers them, -1 in the columns not given
+    (nothing at all when no column is)."""
+    size = 0 if owner is None else len(owner)
+    return tuple(np.full(size, -1, dtype=np.int64) if column is None
+                 else np.asarray(column, dtype=np.int64)
+                 for column in (owner, via, middle, first, second))  # type: ignore[return-value]
 
 
 
@@ -137,11 +152,14 @@ class PathFinder:
         linked.setdiag(0)
         linked.eliminate_zeros()
         self.linked = (linked > 0).astype(np.int8).tocsr()  # any link, either way
-        self.links_to = {rel: matrix.T.tocsr() for rel, matrix in self.links.items()}
         self.activity = np.diff(self.user_items.indptr)  # purchases per user
         self.degree = np.diff(self.linked.indptr)  # linked items per item
         self.link_names = [BY_NAME[relation].type for relation in self.links]
         self.link_code = self._link_codes()
+        #: The kind of each of :meth:`table`'s kind codes: the order a pair's paths are listed
+        #: in (and ties among their weights keep).
+        self.kinds = (BY_NAME["has_brand"].target, BY_NAME["in_category"].target, *self.links,
+                      "collaborative", "link_chain")
 
     def history(self, user: int) -> np.ndarray:
         """The items ``user`` bought in train, ascending."""
@@ -164,24 +182,41 @@ class PathFinder:
 
     def candidates_items(self, history: np.ndarray, items: Sequence[int], user: int = NO_USER,
                          walks: HistoryWalks | None = None) -> list[list[ReasonPath]]:
-        """:meth:`candidates` of each of ``items`` for one user. What the walks gather from the
-        history alone (each history item's buyers and linked items, the bulk of the work for a
-        long history) is gathered once for all the items of a page, not once an item
-        (``walks``: :meth:`walks` of ``history``, when the caller has it already)."""
+        """:meth:`candidates` of each of ``items`` for one user: :meth:`table`'s paths, each
+        made a :class:`ReasonPath`."""
+        table = self.table(history, items, user, walks)
+        return [table.paths(rows) for rows in table.by_item()]
+
+    def table(self, history: np.ndarray, items: Sequence[int], user: int = NO_USER,
+              walks: HistoryWalks | None = None) -> CandidatePaths:
+        """The candidate paths of each of ``items`` from ``history`` (those of :meth:`candidates`,
+        in its order) as columns, for all the items at once: every kind of walk is a few array
+        operations over the page's items and the history together, not a loop over either, and
+        no path object is made (a page of a long history has a thousand candidates, of which
+        the answer shows a few: :meth:`CandidatePaths.paths` makes those).
+
+        A history item that is one of ``items`` starts no path to itself. What the walks gather
+        from the history alone is ``walks``' (:meth:`walks`), made here when not given."""
         history = np.asarray(history, dtype=np.int64)
-        shared = walks if walks is not None else HistoryWalks(self, history)
-        out = []
-        for item in items:
-            own = history[history != item]
-            walks = shared if len(own) == len(history) else HistoryWalks(self, own)
-            paths = self._shared(user, item, own, BY_NAME["has_brand"], self.brand_of)
-            paths += self._shared(user, item, own, BY_NAME["in_category"], self.category_of)
-            for relation, matrix in self.links.items():
-                paths += self._linked(user, item, own, relation, matrix)
-            paths += self._collaborative(user, item, own, walks)
-            paths += self._chains(user, item, own, walks)
-            out.append(paths)
-        return out
+        page = np.asarray(items, dtype=np.int64).reshape(-1)
+        if walks is None:
+            walks = HistoryWalks(self, history)
+        linked = self._linked(history, page)
+        parts = [self._shared(history, page, self.brand_of),
+                 self._shared(history, page, self.category_of), linked,
+                 self._collaborative(history, page, user, walks),
+                 self._chains(history, page, walks)]
+        collaborative = len(self.kinds) - 2
+        kind = np.concatenate([np.zeros(len(parts[0][0]), dtype=np.int64),
+                               np.ones(len(parts[1][0]), dtype=np.int64), 2 + linked[3] // 2,
+                               np.full(len(parts[3][0]), collaborative),
+                               np.full(len(parts[4][0]), collaborative + 1)])
+        owner, via, middle, first, second = (np.concatenate([part[c] for part in parts])
+                                             for c in range(5))
+        keep = history[via] != page[owner]  # the item itself is not a way to it
+        order = np.argsort(owner[keep], kind="stable")  # by item; each kind's order kept
+        return CandidatePaths(self, user, page, *(column[keep][order] for column in (
+            owner, kind, history[via], middle, first, second)))
 
     def has_candidates(self, history: np.ndarray, items: np.ndarray,
                        walks: HistoryWalks | None = None) -> np.ndarray:
@@ -215,75 +250,78 @@ class PathFinder:
         """:meth:`has_candidates` from the user's train history (the evaluation's rule)."""
         return self.has_candidates(self.history(user), items)
 
-    def _shared(self, user: int, item: int, history: np.ndarray, relation: Relation,
-                attribute: np.ndarray) -> list[ReasonPath]:
-        """Paths through the node that ``relation`` gives both the item and a history item (its
-        brand, its category): the path's kind is that node's type."""
-        value = attribute[item]
-        if value < 0:
-            return []
-        kind, rel = relation.target, relation.type
-        return [ReasonPath(kind, (("user", user), ("item", int(i)), (kind, int(value)),
-                                  ("item", item)),
-                           (Hop(BOUGHT, 0, 1), Hop(rel, 1, 2), Hop(rel, 3, 2)))
-                for i in history[attribute[history] == value]]
+    # Each kind of walk for all the items at once: ``(owner, history position, middle, first
+    # hop code, second hop code)`` of its paths, by owner then as the kind orders them; -1 where
+    # a column means nothing for the kind.
 
-    def _linked(self, user: int, item: int, history: np.ndarray, relation: str,
-                matrix: sp.csr_matrix) -> list[ReasonPath]:
-        rel = BY_NAME[relation].type
-        forward = in_sorted(_row(self.links_to[relation], item), history)  # history → item
-        backward = in_sorted(_row(matrix, item), history)  # item → history
-        paths = []
-        for n in np.flatnonzero(forward | backward):  # one path when the link runs both ways
-            nodes = (("user", user), ("item", int(history[n])), ("item", item))
-            link = Hop(rel, 1, 2) if forward[n] else Hop(rel, 2, 1)
-            paths.append(ReasonPath(relation, nodes, (Hop(BOUGHT, 0, 1), link)))
-        return paths
+    def _shared(self, history: np.ndarray, items: np.ndarray, attribute: np.ndarray) -> Columns:
+        """Paths through the node that ``attribute`` gives both an item and a history item (its
+        brand, its category), in history order."""
+        value = attribute[items]
+        owner, via = np.nonzero((attribute[history][None, :] == value[:, None])
+                                & (value >= 0)[:, None])
+        return _columns(owner, via, value[owner])
 
-    def _collaborative(self, user: int, item: int, history: np.ndarray, walks: HistoryWalks
-                       ) -> list[ReasonPath]:
-        """Other buyers of the item who share a history item; the least active first, since a
-        shopper with a short history says more about the pair than one who buys everything."""
-        buyers = self.buyers(item)
-        buyers = buyers[buyers != user]
-        if not len(buyers):
-            return []
-        owner, others = _matching(*walks.buyers_sorted, buyers)  # who bought a history item
-        owner, others = _first_of_each(owner, others, self.activity[others],
-                                       self.max_collaborative)
-        return [ReasonPath("collaborative",
-                           (("user", user), ("item", int(history[n])), ("user", int(v)),
-                            ("item", item)),
-                           (Hop(BOUGHT, 0, 1), Hop(BOUGHT, 2, 1), Hop(BOUGHT, 2, 3)))
-                for n, v in zip(owner, others)]
+    def _linked(self, history: np.ndarray, items: np.ndarray) -> Columns:
+        """Paths over one link between a history item and an item, for every link relation
+        at once (a path a relation, in its stored direction history → item when it runs both
+        ways): by relation, then item, then history position; ``first`` is the hop's code."""
+        keys, codes = self.link_code
+        wanted = history[None, :] * self.data.num_items + items[:, None]  # [items, history]
+        low = np.searchsorted(keys, wanted.ravel(), "left")
+        counts = np.searchsorted(keys, wanted.ravel(), "right") - low
+        code = codes[np.arange(counts.sum()) + np.repeat(low - np.cumsum(counts) + counts,
+                                                         counts)]
+        owner, via = np.divmod(np.repeat(np.arange(wanted.size), counts), len(history))
+        order = np.lexsort((via, owner, code // 2))
+        return _columns(owner[order], via[order], first=code[order])
 
-    def _chains(self, user: int, item: int, history: np.ndarray, walks: HistoryWalks
-                ) -> list[ReasonPath]:
-        """Items linked to both a history item and the rec; the least linked middle first (the
-        most specific), one per history item by default."""
-        owner, middles = _matching(*walks.linked_sorted, self._neighbours(item))
-        keep = (middles != item) & (middles != history[owner])  # linked to a history item
-        owner, middles = _first_of_each(owner[keep], middles[keep], self.degree[middles[keep]],
-                                        self.max_chains)
-        if not len(owner):
-            return []
-        first = self._link_hops(history[owner], middles).tolist()
-        second = self._link_hops(middles, np.full(len(middles), item)).tolist()
-        return [ReasonPath("link_chain",
-                           (("user", user), ("item", int(history[n])), ("item", int(m)),
-                            ("item", item)),
-                           (Hop(BOUGHT, 0, 1), self._hop(one, 1, 2), self._hop(two, 2, 3)))
-                for n, m, one, two in zip(owner, middles, first, second)]
+    def _collaborative(self, history: np.ndarray, items: np.ndarray, user: int,
+                       walks: HistoryWalks) -> Columns:
+        """Other buyers of an item (never ``user``) who share a history item, at most
+        ``max_collaborative`` per (item, history item); the least active first, since a shopper
+        with a short history says more about the pair than one who buys everything."""
+        if not self.max_collaborative or not len(history):
+            return _columns()
+        buyers, owner = _gather(self.item_users, items)
+        buyers, owner = buyers[buyers != user], owner[buyers != user]
+        found, via, others = _matching(*walks.buyers_sorted, buyers)  # bought a history item
+        return self._first_per_pair(owner[found], via, others, self.activity[others],
+                                    self.max_collaborative, len(history))
+
+    def _chains(self, history: np.ndarray, items: np.ndarray, walks: HistoryWalks) -> Columns:
+        """Items linked to both a history item and an item; the least linked middle first (the
+        most specific), ``max_chains`` per (item, history item)."""
+        if not self.max_chains or not len(history):
+            return _columns()
+        neighbours, owner = _gather(self.linked, items)
+        found, via, middles = _matching(*walks.linked_sorted, neighbours)
+        owner = owner[found]
+        keep = (middles != items[owner]) & (middles != history[via])
+        paths = self._first_per_pair(owner[keep], via[keep], middles[keep],
+                                     self.degree[middles[keep]], self.max_chains, len(history))
+        owner, via, middles = paths[:3]
+        return _columns(owner, via, middles, self._link_hops(history[via], middles),
+                        self._link_hops(middles, items[owner]))
+
+    @staticmethod
+    def _first_per_pair(owner: np.ndarray, via: np.ndarray, values: np.ndarray, key: np.ndarray,
+                        limit: int, length: int) -> Columns:
+        """The ``limit`` values of each (owner, history position) pair with the lowest ``key``,
+        pairs ascending."""
+        pair, values = _first_of_each(owner * length + via, values, key, limit)
+        return _columns(pair // length, pair % length, values)
 
     def _neighbours(self, item: int) -> np.ndarray:
         return _row(self.linked, item)
 
     def _link_codes(self) -> tuple[np.ndarray, np.ndarray]:
-        """For each linked pair of items ``(a, b)`` (its key ``a * items + b``, ascending),
-        which link :meth:`_link_hops` names: ``2 r`` for relation ``r`` (in :attr:`links`'
-        order) stored ``a → b``, ``2 r + 1`` for ``b → a``, the lowest code of the pair where
-        several apply (the first relation, forward before backward). Made once per model, so
-        that the hops of a page's chains are one lookup."""
+        """For each linked pair of items ``(a, b)`` and each relation that links them, its key
+        ``a * items + b`` and the link's code: ``2 r`` for relation ``r`` (in :attr:`links`'
+        order) stored ``a → b``, else ``2 r + 1`` (``b → a``); sorted by key, then code. Made
+        once per model: a pair's links (:meth:`_linked`) and the one a chain's hop names
+        (:meth:`_link_hops`: the lowest code, the first relation, forward before backward)
+        are then a binary search."""
         n_items = self.data.num_items
         keys, codes = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
         for r, matrix in enumerate(self.links.values()):
@@ -294,12 +332,13 @@ class PathFinder:
         key, code = np.concatenate(keys), np.concatenate(codes)
         order = np.lexsort((code, key))
         key, code = key[order], code[order]
-        first = np.concatenate([[True], key[1:] != key[:-1]])
+        # one code a pair and relation: forward, when the link is stored both ways
+        first = np.concatenate([[True], (key[1:] != key[:-1]) | (code[1:] // 2 != code[:-1] // 2)])
         return key[first], code[first]
 
     def _link_hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """:attr:`link_code`'s code of each pair ``(a[k], b[k])``; ValueError for a pair that
-        is not linked."""
+        """The lowest :attr:`link_code` of each pair ``(a[k], b[k])``; ValueError for a pair
+        that is not linked."""
         keys, codes = self.link_code
         at, found = find_sorted(keys, np.asarray(a, dtype=np.int64) * self.data.num_items + b)
         if not found.all():
@@ -307,13 +346,95 @@ class PathFinder:
             raise ValueError(f"items {a[missing]} and {b[missing]} are not linked")
         return codes[at]
 
-    def _link_hop(self, a: int, b: int, pos_a: int, pos_b: int) -> Hop:
-        """The first link relation between items ``a`` and ``b``, in its stored direction."""
-        return self._hop(int(self._link_hops(np.array([a]), np.array([b]))[0]), pos_a, pos_b)
-
     def _hop(self, code: int, pos_a: int, pos_b: int) -> Hop:
         name = self.link_names[code // 2]
         return Hop(name, pos_a, pos_b) if code % 2 == 0 else Hop(name, pos_b, pos_a)
+
+
+@dataclass(frozen=True)
+class CandidatePaths:
+    """Candidate paths of several items for one user as columns, one row a path
+    (:meth:`PathFinder.table`): by item (``owner``, a position in ``items``), then in the order
+    :meth:`PathFinder.candidates` lists them. ``kind`` codes :attr:`PathFinder.kinds`; ``via``
+    is the history item a path goes through; ``middle`` its third node (a brand, a category,
+    another shopper, a chain's middle item; -1 for a link); ``first`` and ``second`` the link
+    codes of its link hops (:meth:`PathFinder._hop`; -1 where it has none)."""
+
+    finder: PathFinder
+    user: int
+    items: np.ndarray
+    owner: np.ndarray
+    kind: np.ndarray
+    via: np.ndarray
+    middle: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.owner)
+
+    def by_item(self) -> list[np.ndarray]:
+        """The rows of each item, in ``items``' order."""
+        counts = np.bincount(self.owner, minlength=len(self.items))
+        return np.split(np.arange(len(self)), np.cumsum(counts)[:-1])
+
+    @property
+    def edge_types(self) -> tuple[str, ...]:
+        """The relationship types :meth:`masked_edges` codes: ``HAS_BRAND``, ``IN_CATEGORY``,
+        then the link relations' (a link code ``c`` is type ``2 + c // 2``)."""
+        return (BY_NAME["has_brand"].type, BY_NAME["in_category"].type,
+                *self.finder.link_names)
+
+    def masked_edges(self) -> list[tuple[np.ndarray, str, np.ndarray, str, np.ndarray,
+                                         np.ndarray]]:
+        """The knowledge-graph edges of the paths (the edges of :meth:`paths`' hops other than
+        ``BOUGHT``), in groups of one shape: ``(rows, source type, sources, target type,
+        targets, relationship type codes)`` (:attr:`edge_types`), in the order a path lists its
+        hops."""
+        finder, item = self.finder, self.items[self.owner]
+        groups = []
+        for code, relation in enumerate(("has_brand", "in_category")):
+            rows = np.flatnonzero(self.kind == code)
+            kind, types = BY_NAME[relation].target, np.full(len(rows), code)
+            groups += [(rows, "item", self.via[rows], kind, self.middle[rows], types),
+                       (rows, "item", item[rows], kind, self.middle[rows], types)]
+        rows = np.flatnonzero((self.kind >= 2) & (self.kind < 2 + len(finder.links)))
+        groups.append((rows, "item", self.via[rows], "item", item[rows],
+                       2 + self.first[rows] // 2))
+        rows = np.flatnonzero(self.kind == len(finder.kinds) - 1)
+        groups += [(rows, "item", self.via[rows], "item", self.middle[rows],
+                    2 + self.first[rows] // 2),
+                   (rows, "item", self.middle[rows], "item", item[rows],
+                    2 + self.second[rows] // 2)]
+        return groups
+
+    def paths(self, rows: Sequence[int] | np.ndarray) -> list[ReasonPath]:
+        """Rows ``rows`` as :class:`ReasonPath` objects."""
+        finder, user = self.finder, self.user
+        kinds, chain = finder.kinds, len(finder.kinds) - 1
+        columns = (self.kind, self.items[self.owner], self.via, self.middle, self.first,
+                   self.second)
+        out = []
+        for code, item, via, middle, first, second in zip(
+                *(column[rows].tolist() for column in columns)):
+            kind = kinds[code]
+            start = ("user", user), ("item", via)
+            if code < 2:
+                rel = BY_NAME["has_brand" if code == 0 else "in_category"].type
+                out.append(ReasonPath(kind, (*start, (kind, middle), ("item", item)),
+                                      (Hop(BOUGHT, 0, 1), Hop(rel, 1, 2), Hop(rel, 3, 2))))
+            elif code == chain:
+                out.append(ReasonPath(kind, (*start, ("item", middle), ("item", item)),
+                                      (Hop(BOUGHT, 0, 1), finder._hop(first, 1, 2),
+                                       finder._hop(second, 2, 3))))
+            elif code == chain - 1:
+                out.append(ReasonPath(kind, (*start, ("user", middle), ("item", item)),
+                                      (Hop(BOUGHT, 0, 1), Hop(BOUGHT, 2, 1),
+                                       Hop(BOUGHT, 2, 3))))
+            else:
+                out.append(ReasonPath(kind, (*start, ("item", item)),
+                                      (Hop(BOUGHT, 0, 1), finder._hop(first, 1, 2))))
+        return out
 
 
 class HistoryWalks:

@@ -33,12 +33,20 @@ class PathRanker:
         return self.ranked_items(history, [item], user)[0]
 
     def ranked_items(self, history: np.ndarray, items: Sequence[int], user: int = NO_USER,
-                     walks: HistoryWalks | None = None) -> list[list[WeightedPath]]:
-        """:meth:`ranked` of each of ``items`` for one user, their paths weighed together in
-        one batched computation (a page's items: one masking, not one per item); ``walks``:
+                     walks: HistoryWalks | None = None, limit: int | None = None
+                     ) -> list[list[WeightedPath]]:
+        """:meth:`ranked` of each of ``items`` for one user, the strongest ``limit`` of each (all
+        when ``None``): every path of every item found and weighed together, as columns
+        (:meth:`PathFinder.table`, :meth:`EdgeMasking.table_weights`: a page's items cost one
+        masking, not one per item), and only the paths returned made objects. ``walks``:
         :meth:`PathFinder.walks` of ``history`` when the caller has it."""
-        candidates = self.paths.candidates_items(history, items, user, walks)
-        weights = self.masking.items_path_weights(history, items, candidates)
-        return [[(item_weights[k], item_paths[k])
-                 for k in sorted(range(len(item_paths)), key=lambda k: -item_weights[k])]
-                for item_paths, item_weights in zip(candidates, weights)]
+        table = self.paths.table(history, items, user, walks)
+        weights = self.masking.table_weights(history, table)
+        # strongest first within each item; ties keep the finder's order
+        order = np.lexsort((np.arange(len(table)), -weights, table.owner))
+        counts = np.bincount(table.owner, minlength=len(items))
+        out = []
+        for start, count in zip((np.cumsum(counts) - counts).tolist(), counts.tolist()):
+            rows = order[start:start + min(count, count if limit is None else limit)]
+            out.append(list(zip(weights[rows].tolist(), table.paths(rows))))
+        return out

@@ -498,11 +498,13 @@ class RecommendationService:
                 "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
-                 walks: HistoryWalks | None = None) -> dict[str, RankedPaths]:
-        """Each item's candidate paths from ``history`` with their weights, strongest first."""
+                 walks: HistoryWalks | None = None, limit: int | None = None
+                 ) -> dict[str, RankedPaths]:
+        """Each item's candidate paths from ``history`` with their weights, strongest first (the
+        first ``limit`` of each, or all)."""
         indices = [self.recommender.item_index(item_id) for item_id in item_ids]
         ranked = self.ranker.ranked_items(history, indices, self.recommender.user_index(user_id),
-                                          walks)
+                                          walks, limit)
         return dict(zip(item_ids, ranked))
 
     # --- helpers ------------------------------------------------------------------------------
@@ -526,8 +528,8 @@ class RecommendationService:
         if top > self.reasons.keep:
             return self.weighted(user_id, history, item_ids, walks)
         key = (user_id, hashlib.blake2b(history.tobytes(), digest_size=16).digest())
-        return self.reasons.get(key, item_ids,
-                                lambda missing: self.weighted(user_id, history, missing, walks))
+        return self.reasons.get(key, item_ids, lambda missing: self.weighted(
+            user_id, history, missing, walks, self.reasons.keep))
 
     def named_items(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
         """The item ids an answer shows, whose labels it reads: its items and those its paths

@@ -43,9 +43,9 @@ SOFTMAX = ("sampled_softmax", "sampled_negatives", "sampled_correction")
 
 def softmax_of(rows: dict[str, Any]) -> dict[str, Any]:
     """The ``TrainConfig`` fields of the softmax graphrec's row in ``rows`` was trained with
-    (none for a row of the full softmax)."""
+    (an older row, without them, says the full softmax: not left to the catalogue's size)."""
     params = rows["graphrec"].get("params", {})
-    return {key: params[key] for key in SOFTMAX if key in params}
+    return {key: params[key] for key in SOFTMAX if key in params} or {"sampled_softmax": False}
 
 
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:

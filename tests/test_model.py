@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -280,12 +281,14 @@ def test_the_sampling_weight_follows_the_mixture(data: GraphData) -> None:
     items = torch.arange(data.num_items)
     targets = torch.stack([items % len(users), items])[:, ::2]
     popularity = (1 + items.float()) / (1 + items.float()).sum()
-    in_batch = log_sampling_weight(popularity, 50, TrainConfig(sampled_softmax=True))
+    in_batch = log_sampling_weight(popularity, 50, TrainConfig(
+        sampled_softmax=True, sampled_negatives=0, sampled_correction=1))
     assert torch.allclose(in_batch - torch.log(popularity), torch.full_like(popularity,
                                                                            math.log(50)))
     assert torch.allclose(model.in_batch_loss(history, targets, in_batch),
                           model.in_batch_loss(history, targets, torch.log(popularity)))
-    mixed = log_sampling_weight(popularity, 50, TrainConfig(sampled_negatives=500))
+    mixed = log_sampling_weight(popularity, 50, TrainConfig(sampled_negatives=500,
+                                                            sampled_correction=1))
     assert (mixed.max() - mixed.min()) < (in_batch.max() - in_batch.min())
     assert torch.equal(log_sampling_weight(popularity, 50, TrainConfig(sampled_correction=0)),
                        torch.zeros_like(popularity))
@@ -299,6 +302,32 @@ def test_sampled_softmax_keeps_the_quality_on_the_sample() -> None:
     sampled_config = dataclasses.replace(config, sampled_softmax=True)
     sampled = evaluate(KGRecRecommender(sampled_config).fit(sample), sample)["ndcg@10"]
     assert sampled >= 0.95 * full, (sampled, full)
+
+
+def test_the_softmax_is_chosen_by_the_size_of_the_catalogue(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left to decide, training takes the full softmax below ``sampled_softmax_items`` items and
+    the sampled one from there up (the full one costs users × items an epoch); a softmax chosen
+    explicitly stays, and the fit says which one it took."""
+    assert TrainConfig().for_catalogue(12_101).sampled_softmax is False  # Beauty
+    assert TrainConfig().for_catalogue(23_033).sampled_softmax is True  # Clothing
+    assert TrainConfig(sampled_softmax=False).for_catalogue(10**6).sampled_softmax is False
+    assert TrainConfig(sampled_softmax=True).for_catalogue(10).sampled_softmax is True
+    sample = GraphData.from_csv_dir(SAMPLE)
+    sampled_losses: list[int] = []
+    real = KGRec.in_batch_loss
+
+    def counted(self: KGRec, *args: Any) -> torch.Tensor:
+        sampled_losses.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(KGRec, "in_batch_loss", counted)
+    short = dataclasses.replace(FAST, embedding_dim=8)
+    full = KGRecRecommender(short, epochs=1).fit(sample)
+    assert not sampled_losses and full.fit_info["sampled_softmax"] is False
+    at_size = dataclasses.replace(short, sampled_softmax_items=sample.num_items)
+    sampled = KGRecRecommender(at_size, epochs=1).fit(sample)
+    assert sampled_losses and sampled.fit_info["sampled_softmax"] is True
 
 
 def test_propagation_prints_no_beta_warning() -> None:

@@ -17,7 +17,7 @@ from graphrec.dataset import GraphData
 from graphrec.model.train import TrainConfig, _batches
 
 ITEMS = 300
-CONFIG = TrainConfig(batch_size=64, sampled_softmax=True)
+CONFIG = TrainConfig(batch_size=64, sampled_softmax=True, sampled_negatives=0)  # in-batch only
 
 
 def shop(num_users: int, seed: int = 0) -> GraphData:

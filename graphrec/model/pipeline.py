@@ -51,6 +51,7 @@ def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig 
     config = config or TrainConfig()
     trained_on = graph_counts(store)
     data, speed = export_graph(store, progress=export_progress)
+    config = config.for_catalogue(data.num_items)  # saved as trained
     if processes > 1:
         model, log = train_processes(data, config, processes, quiet=say is None,
                                      threads=max(1, torch.get_num_threads() // processes),

@@ -43,7 +43,9 @@ class TrainConfig:
     ``max_epochs``. A fresh model then trains the chosen number of epochs on all of train (the
     refit). ``device`` ``None`` picks CUDA when there is one. ``sampled_softmax`` replaces the
     softmax over the whole catalogue by one over the batch's targets, popularity-corrected
-    (:meth:`~graphrec.model.kgrec.KGRec.in_batch_loss`): for catalogues too large for the first.
+    (:meth:`~graphrec.model.kgrec.KGRec.in_batch_loss`): for catalogues too large for the first,
+    whose cost is users × items an epoch. ``None`` (the default) decides by the catalogue
+    (:meth:`for_catalogue`): the sampled one from ``sampled_softmax_items`` items up.
     ``sampled_negatives`` items drawn uniformly per batch join the batch's targets as its
     negatives (mixed negative sampling: the rarely bought items that in-batch negatives almost
     never show), and the logits are corrected by ``sampled_correction`` times the log of each
@@ -71,10 +73,21 @@ class TrainConfig:
     validation_fraction: float = 0.1
     seed: int = 0
     device: str | None = None
-    sampled_softmax: bool = False
-    sampled_negatives: int = 0
-    sampled_correction: float = 1.0
+    sampled_softmax: bool | None = None
+    sampled_softmax_items: int = 20_000
+    sampled_negatives: int = 4096
+    sampled_correction: float = 0.5
     foldin_dropout: float = 0.0
+
+    def for_catalogue(self, num_items: int) -> TrainConfig:
+        """This configuration with its softmax decided for a catalogue of ``num_items``: the
+        full one below ``sampled_softmax_items`` items (on Beauty, 12,101 items, an epoch of
+        it takes seconds), the sampled one from there up (Clothing's 23,033 items took 352 s
+        an epoch with the full one, the sampled one scales with the batch, not the catalogue).
+        A softmax chosen explicitly stays."""
+        if self.sampled_softmax is not None:
+            return self
+        return dataclasses.replace(self, sampled_softmax=num_items >= self.sampled_softmax_items)
 
     def model_kwargs(self) -> dict[str, Any]:
         return {"embedding_dim": self.embedding_dim, "num_layers": self.num_layers,
@@ -230,7 +243,11 @@ class _Run:
         return _Scorer(self.module)
 
     def __repr__(self) -> str:
-        return repr(self.module)
+        config = self.config
+        softmax = (f"sampled softmax ({config.sampled_negatives:,} uniform negatives, "
+                   f"correction {config.sampled_correction:g})" if config.sampled_softmax
+                   else "full softmax")
+        return f"{self.module!r} with the {softmax}"
 
 
 def train(data: GraphData, config: TrainConfig = TrainConfig(),
@@ -247,6 +264,7 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
     an earlier run on similar data). ``refit=False`` returns the validation run's model at its
     best epoch (trained without the validation split) instead of refitting on all of train.
     """
+    config = config.for_catalogue(data.num_items)
     device = pick_device(config.device)
     schedule = Schedule(config.max_epochs, config.eval_every, config.patience, refit=refit,
                         validation_fraction=config.validation_fraction)
@@ -277,6 +295,7 @@ class KGRecRecommender:
         return pick_device(self.config.device)
 
     def fit(self, data: GraphData) -> Self:
+        self.config = self.config.for_catalogue(data.num_items)
         self.model, self.log = train(data, self.config, self.progress, epochs=self.epochs,
                                      refit=self.refit)
         self.fit_info = {"validation_ndcg@10": self.log.curve(),

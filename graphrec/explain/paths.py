@@ -19,9 +19,11 @@ kind               walk
                    either direction; the model's two-layer propagation walks these)
 =================  ============================================================
 
-Adjacency is kept as CSR arrays built once from :class:`~graphrec.dataset.GraphData`, so
-enumerating the candidates of one pair costs a few array lookups (no store round trip); the
-same walks are in ``cypher/explain/`` for Neo4j Browser.
+Adjacency is kept as CSR arrays and sorted link keys built once from
+:class:`~graphrec.dataset.GraphData`, so the candidates of all the items of a page are a few
+array operations (:meth:`PathFinder.table`: no store round trip, no loop over the items or the
+history, no path object until an answer shows it); the same walks are in ``cypher/explain/``
+for Neo4j Browser.
 """
 from __future__ import annotations
 
@@ -333,7 +335,8 @@ class PathFinder:
         order = np.lexsort((code, key))
         key, code = key[order], code[order]
         # one code a pair and relation: forward, when the link is stored both ways
-        first = np.concatenate([[True], (key[1:] != key[:-1]) | (code[1:] // 2 != code[:-1] // 2)])
+        first = np.concatenate([[True], (key[1:] != key[:-1])
+                                | (code[1:] // 2 != code[:-1] // 2)])
         return key[first], code[first]
 
     def _link_hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

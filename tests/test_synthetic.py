@@ -1,5 +1,6 @@
 """The synthetic catalogue of the scale benchmark keeps the shape of the one it copies, and the
-benchmark's in-process probe answers on a trained home."""
+benchmark's in-process probe answers on a trained home, and it reads a training's seconds from
+the model's own log."""
 from __future__ import annotations
 
 import gzip
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.scale import probe
+from benchmarks.scale import _trained, probe
 from benchmarks.synthetic import FILES, Template, synthesise
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
@@ -143,3 +144,17 @@ def test_the_scale_probe_times_answers_of_a_trained_home(
     assert 0 < figures["top10_ms_p50"] <= figures["top10_ms_p99"]
     assert 0 < figures["explain_ms_p50"] <= figures["explain_ms_p99"]
     assert figures["rss_mb"] > 0 and figures["load_seconds"] > 0
+
+
+def test_seconds_an_epoch_come_from_the_models_log_not_the_rounded_line(tmp_path: Path) -> None:
+    """``graphrec train`` prints epochs/s to two decimals, so an epoch of 35.8 s read as 33.33:
+    the benchmark reads the saved log instead, and the softmax the training took."""
+    import json
+
+    (tmp_path / "metrics.json").write_text(json.dumps(
+        {"test": {}, "history": {"seconds_per_epoch": 35.843, "seconds_total": 81.6}}))
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"sampled_softmax": True}}))
+    assert _trained(tmp_path) == {"seconds_per_epoch": 35.843, "softmax": "sampled"}
+    (tmp_path / "config.json").write_text(json.dumps({"train": {"sampled_softmax": False}}))
+    assert _trained(tmp_path)["softmax"] == "full"
+    assert _trained(tmp_path / "none") == {"seconds_per_epoch": None, "softmax": None}

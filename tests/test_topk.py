@@ -179,6 +179,43 @@ def test_the_recommender_serves_the_indexed_top_with_exact_scores(rows: np.ndarr
         np.testing.assert_allclose([r.score for r in a], [r.score for r in b], rtol=1e-6)
 
 
+def test_an_explanations_place_is_the_one_in_the_list_served(
+        rows: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``served_place`` gives an item its place and score in the list ``recommend`` serves:
+    read from the index's page when the item is on it (no scan of every item: a request then
+    costs the same on any catalogue), from every item's score further down or when the
+    catalogue is scanned whole."""
+    loaded = artifact_of(rows)
+    scanned = Recommender(loaded)
+    indexed = Recommender(loaded, ItemIndex(rows, 40, 40, quantized=False))
+
+    def accept(items: np.ndarray) -> np.ndarray:
+        return np.asarray(items) % 3 != 0  # a rule that passes items over
+
+    for _, history in users(rows, 5):
+        dismissed = np.array([int(history[0]) + 1])
+        served = indexed.recommend(history, 60, accept, dismissed)
+        assert [r.item_id for r in served] == \
+            [r.item_id for r in scanned.recommend(history, 60, accept, dismissed)]
+        for recommender in (scanned, indexed):
+            for scored in served[::7]:
+                item = recommender.item_index(scored.item_id)
+                score, place = recommender.served_place(history, item, accept, dismissed)
+                assert place == scored.rank
+                assert score == pytest.approx(scored.score, rel=1e-6)
+    scans: list[int] = []
+    real = indexed.scores
+    monkeypatch.setattr(indexed, "scores", lambda history: scans.append(1) or real(history))
+    first = indexed.recommend(history, 10, accept, dismissed)[0]
+    item = indexed.item_index(first.item_id)
+    assert indexed.served_place(history, item, accept, dismissed) == (first.score, 1)
+    assert not scans
+    far = served[-1]
+    assert indexed.served_place(history, indexed.item_index(far.item_id), accept, dismissed,
+                                window=10)[1] == far.rank
+    assert scans
+
+
 def test_an_index_built_before_a_fork_answers_in_the_child(rows: np.ndarray) -> None:
     """gunicorn's master builds the index and forks the workers: a search in a worker must not
     wait on the master's thread pool (GNU OpenMP's does not survive a fork)."""

@@ -271,7 +271,10 @@ class EdgeMasking:
                                               [table.paths(rows) for rows in table.by_item()])
             return np.asarray([w for item_weights in weights for w in item_weights])
         z = self._user_vector(history, Mask(), _Rows.empty(self.target.shape[1]))
-        base = scores(z, self.target[table.items]).astype(np.float64)
+        # item by item (one product a row, as the masked scores): an item's weights are the
+        # same to the bit whether it is weighed alone or with the rest of a page
+        rows = self.target[table.items][:, None, :]
+        base = scores(np.broadcast_to(z, rows.shape), rows)[:, 0, 0].astype(np.float64)
         # the model's index of each relationship type; -1: not one the model propagates over
         relation_of = np.array([self.hop_relation.get(name, -1) for name in table.edge_types],
                                dtype=np.int64)

@@ -45,3 +45,11 @@ def top_accepted(scores: np.ndarray, k: int, accept: Accept | None = None,
         if len(kept) == k or size == finite:
             return kept
         size = min(finite, size * 4)
+
+
+def ahead(scores: np.ndarray, index: int) -> np.ndarray:
+    """Which items rank before ``index`` in :func:`top`'s order: a higher score, or an equal
+    one and a lower index."""
+    before = scores > scores[index]
+    before[:index] |= scores[:index] == scores[index]
+    return before

@@ -17,8 +17,9 @@ from functools import cached_property
 import numpy as np
 
 from graphrec.explain.paths import NO_USER
+from graphrec.model import kernel
 from graphrec.model.artifact import Artifact
-from graphrec.serving.ranking import Accept, top, top_accepted
+from graphrec.serving.ranking import Accept, ahead, top, top_accepted
 from graphrec.serving.topk import ItemIndex, top_indexed
 
 
@@ -91,6 +92,33 @@ class Recommender:
             scores[exclude] = -np.inf
         return [Scored(rank, self.item_ids[int(i)], float(scores[i]))
                 for rank, i in enumerate(top_accepted(scores, k, accept), start=1)]
+
+    def score(self, history: np.ndarray, item: int) -> float:
+        """The model's score of one item for a user who bought ``history``."""
+        return float(kernel.scores(self.state.user_vector(history),
+                                  self.state.target[[item]])[0])
+
+    def served_place(self, history: np.ndarray, item: int, accept: Accept,
+                     exclude: np.ndarray, window: int = 50) -> tuple[float, int]:
+        """``item``'s score and its place in the list :meth:`recommend` serves with these
+        arguments (1 = first; ``item`` must be neither in ``history`` nor in ``exclude``, and
+        accepted).
+
+        A catalogue searched through an index is asked for its first ``window`` items as a page
+        is (a request's cost then does not grow with the catalogue, and the place is the one in
+        the list served, scores to the bit); an item further down, or any item of a catalogue
+        scanned whole, is placed by every item's score: those ahead of it that ``accept`` lets
+        through."""
+        if self.index is not None:
+            for scored in self.recommend(history, window, accept, exclude):
+                if self._item_index[scored.item_id] == item:
+                    return scored.score, scored.rank
+        scores = self.scores(history)
+        score = float(scores[item])
+        scores[history] = -np.inf
+        scores[exclude] = -np.inf
+        return score, int(np.asarray(accept(np.flatnonzero(ahead(scores, item))),
+                                     dtype=bool).sum()) + 1
 
     @cached_property
     def buyers(self) -> np.ndarray:

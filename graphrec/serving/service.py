@@ -32,6 +32,7 @@ from graphrec.explain.ranker import PathRanker, WeightedPath
 from graphrec.explain.reasons import describe, describe_popular, distinct
 from graphrec.model import artifact
 from graphrec.serving.newitems import grow, read_new_items
+from graphrec.serving.ranking import ahead
 from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
 from graphrec.serving.topk import index_for
 from graphrec.store.connection import GraphStore, StoreUnavailable
@@ -477,8 +478,6 @@ class RecommendationService:
         bought, history, dismissed = self._history(user_id)
         if not len(history):
             return self._explain_popular(user_id, item_id, index, bought, dismissed)
-        scores = self.recommender.scores(history)
-        score = float(scores[index])
         already = item_id in bought
         walks = self.paths.walks(history)  # for the reasons and the rank: once
         # More candidates than shown, so that paths that read as one already said (two co-buyers
@@ -488,11 +487,12 @@ class RecommendationService:
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
         paths = distinct(candidates, self.data, titles, top)
         rank = None
-        if paths and index not in dismissed:
-            scores[history] = -np.inf
-            scores[dismissed] = -np.inf
-            better = np.flatnonzero(_ahead(scores, index))
-            rank = int(self.paths.has_candidates(history, better, walks).sum()) + 1
+        if paths and index not in dismissed:  # served: its place in the list served
+            score, rank = self.recommender.served_place(
+                history, index, lambda items: self.paths.has_candidates(history, items, walks),
+                dismissed)
+        else:
+            score = self.recommender.score(history, index)
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
                 "already_bought": already, "basis": "purchases",
                 "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}
@@ -564,17 +564,9 @@ class RecommendationService:
         buyers = self.recommender.buyers.astype(np.float64)
         buyers[np.union1d(self.recommender.history(bought), dismissed)] = -np.inf
         already = item_id in bought
-        rank = None if already or index in dismissed else int(_ahead(buyers, index).sum()) + 1
+        rank = None if already or index in dismissed else int(ahead(buyers, index).sum()) + 1
         details, _ = self.items.labels([item_id])
         return {"user_id": user_id, "item_id": item_id,
                 "score": float(self.recommender.buyers[index]), "rank": rank,
                 "already_bought": already, "basis": "popular",
                 "paths": [self._popular_reason(item_id, details)]}
-
-
-def _ahead(scores: np.ndarray, index: int) -> np.ndarray:
-    """Which items rank before ``index`` (higher score, or equal and a lower index: the order
-    of :func:`graphrec.serving.ranking.top`)."""
-    ahead = scores > scores[index]
-    ahead[:index] |= scores[:index] == scores[index]
-    return ahead

@@ -273,8 +273,8 @@ class EdgeMasking:
         z = self._user_vector(history, Mask(), _Rows.empty(self.target.shape[1]))
         # item by item (one product a row, as the masked scores): an item's weights are the
         # same to the bit whether it is weighed alone or with the rest of a page
-        rows = self.target[table.items][:, None, :]
-        base = scores(np.broadcast_to(z, rows.shape), rows)[:, 0, 0].astype(np.float64)
+        items = self.target[table.items][:, None, :]
+        base = scores(np.broadcast_to(z, items.shape), items)[:, 0, 0].astype(np.float64)
         # the model's index of each relationship type; -1: not one the model propagates over
         relation_of = np.array([self.hop_relation.get(name, -1) for name in table.edge_types],
                                dtype=np.int64)

@@ -47,6 +47,6 @@ class PathRanker:
         counts = np.bincount(table.owner, minlength=len(items))
         out = []
         for start, count in zip((np.cumsum(counts) - counts).tolist(), counts.tolist()):
-            rows = order[start:start + min(count, count if limit is None else limit)]
+            rows = order[start:start + (count if limit is None else min(count, limit))]
             out.append(list(zip(weights[rows].tolist(), table.paths(rows))))
         return out

@@ -268,13 +268,9 @@ class PathFinder:
         """Paths over one link between a history item and an item, for every link relation
         at once (a path a relation, in its stored direction history → item when it runs both
         ways): by relation, then item, then history position; ``first`` is the hop's code."""
-        keys, codes = self.link_code
         wanted = history[None, :] * self.data.num_items + items[:, None]  # [items, history]
-        low = np.searchsorted(keys, wanted.ravel(), "left")
-        counts = np.searchsorted(keys, wanted.ravel(), "right") - low
-        code = codes[np.arange(counts.sum()) + np.repeat(low - np.cumsum(counts) + counts,
-                                                         counts)]
-        owner, via = np.divmod(np.repeat(np.arange(wanted.size), counts), len(history))
+        found, code, _ = _matching(*self.link_code, wanted.ravel())
+        owner, via = np.divmod(found, len(history))
         order = np.lexsort((via, owner, code // 2))
         return _columns(owner[order], via[order], first=code[order])
 

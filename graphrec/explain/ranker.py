@@ -42,11 +42,8 @@ class PathRanker:
         :meth:`PathFinder.walks` of ``history`` when the caller has it."""
         table = self.paths.table(history, items, user, walks)
         weights = self.masking.table_weights(history, table)
-        # strongest first within each item; ties keep the finder's order
-        order = np.lexsort((np.arange(len(table)), -weights, table.owner))
-        counts = np.bincount(table.owner, minlength=len(items))
         out = []
-        for start, count in zip((np.cumsum(counts) - counts).tolist(), counts.tolist()):
-            rows = order[start:start + (count if limit is None else min(count, limit))]
+        for rows in table.by_item():  # strongest first; ties keep the finder's order
+            rows = rows[np.lexsort((rows, -weights[rows]))][:limit]
             out.append(list(zip(weights[rows].tolist(), table.paths(rows))))
         return out

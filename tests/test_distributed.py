@@ -37,11 +37,15 @@ def test_shares_cover_the_batch_once() -> None:
             assert max(e - s for s, e in bounds) - min(e - s for s, e in bounds) <= 1
 
 
-@pytest.mark.parametrize("sampled, foldin_dropout", [(False, 0.0), (True, 0.0), (False, 0.2)],
-                         ids=["full-softmax", "sampled-softmax", "foldin-dropout"])
+@pytest.mark.parametrize("sampled, foldin_dropout, steps",
+                         [(False, 0.0, 24), (True, 0.0, 24), (False, 0.2, 24), (True, 0.0, 2)],
+                         ids=["full-softmax", "sampled-softmax", "foldin-dropout",
+                              "shared-steps"])
 def test_two_processes_train_the_model_one_process_trains(sample: GraphData, sampled: bool,
-                                                          foldin_dropout: float) -> None:
-    config = dataclasses.replace(CONFIG, sampled_softmax=sampled, foldin_dropout=foldin_dropout)
+                                                          foldin_dropout: float,
+                                                          steps: int) -> None:
+    config = dataclasses.replace(CONFIG, sampled_softmax=sampled, foldin_dropout=foldin_dropout,
+                                 max_steps_per_epoch=steps)
     one, one_log = train(sample, config)
     two, two_log = train_processes(sample, config, 2, quiet=True)
     assert two_log.best_epoch == one_log.best_epoch

@@ -304,6 +304,18 @@ def test_sampled_softmax_keeps_the_quality_on_the_sample() -> None:
     assert sampled >= 0.95 * full, (sampled, full)
 
 
+def test_batches_sharing_a_step_keep_the_quality_on_the_sample() -> None:
+    """24 batches an epoch in 4 steps of 6 (one propagation each) against a step per batch:
+    the epochs that validation chooses make up for the fewer steps."""
+    sample = GraphData.from_csv_dir(SAMPLE)
+    config = dataclasses.replace(FAST, embedding_dim=32, batch_size=64, max_epochs=8,
+                                 eval_every=4, validation_fraction=0.1)
+    each = KGRecRecommender(config).fit(sample)
+    shared = KGRecRecommender(dataclasses.replace(config, max_steps_per_epoch=4)).fit(sample)
+    assert each.fit_info["epochs"] <= shared.fit_info["epochs"]
+    assert evaluate(shared, sample)["ndcg@10"] >= 0.95 * evaluate(each, sample)["ndcg@10"]
+
+
 def test_the_softmax_is_chosen_by_the_size_of_the_catalogue(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Left to decide, training takes the full softmax below ``sampled_softmax_items`` items and
@@ -317,9 +329,9 @@ def test_the_softmax_is_chosen_by_the_size_of_the_catalogue(
     sampled_losses: list[int] = []
     real = KGRec.in_batch_loss
 
-    def counted(self: KGRec, *args: Any) -> torch.Tensor:
+    def counted(self: KGRec, *args: Any, **kwargs: Any) -> torch.Tensor:
         sampled_losses.append(1)
-        return real(self, *args)
+        return real(self, *args, **kwargs)
 
     monkeypatch.setattr(KGRec, "in_batch_loss", counted)
     short = dataclasses.replace(FAST, embedding_dim=8)

@@ -4,7 +4,9 @@ A step's tensors are its batch's histories (``[rows, items]``, sparse), its held
 and its softmax (``[rows, items]`` for the full one, ``[rows, candidates]`` for the in-batch one,
 the candidates being the batch's targets). On synthetic shops of 400 and 1,600 users over the
 same items, every batch has at most ``batch_size`` rows and as many targets as those rows
-hold, so four times the users means four times the steps, each the same size.
+hold, so four times the users means four times the batches, each the same size. The
+propagations do not follow them past ``max_steps_per_epoch``: consecutive batches then share one
+propagation and one optimizer step, whose gradient is their whole loss's.
 """
 from __future__ import annotations
 
@@ -14,7 +16,15 @@ import numpy as np
 import pytest
 
 from graphrec.dataset import GraphData
-from graphrec.model.train import TrainConfig, _batches
+from graphrec.model.train import (
+    TrainConfig,
+    _batches,
+    _popularity,
+    _steps,
+    log_sampling_weight,
+    train_epoch,
+)
+from tests.conftest import SAMPLE
 
 ITEMS = 300
 CONFIG = TrainConfig(batch_size=64, sampled_softmax=True, sampled_negatives=0)  # in-batch only
@@ -83,3 +93,58 @@ def test_uniform_negatives_join_the_candidates() -> None:
         assert targets <= candidates <= set(range(ITEMS))
         extra.append(len(candidates - targets))
     assert min(extra) > 0 and max(extra) <= 100
+
+
+def test_batches_share_steps_past_the_most_an_epoch_takes() -> None:
+    config = TrainConfig(max_steps_per_epoch=24)
+    assert [len(step) for step in _steps(range(11), 11, config)] == [1] * 11  # Beauty
+    assert [len(step) for step in _steps(range(24), 24, config)] == [1] * 24
+    fives = [len(step) for step in _steps(range(55), 55, config)]  # five times Beauty
+    assert fives == [3] * 18 + [1] and len(fives) <= 24
+    assert sum(len(s) for s in _steps(range(1000), 1000, config)) == 1000
+    assert len(list(_steps(range(1000), 1000, config))) == 24
+
+
+@pytest.mark.parametrize("sampled", [False, True], ids=["full-softmax", "sampled-softmax"])
+def test_a_shared_step_takes_its_batches_whole_loss_through_one_propagation(
+        sampled: bool) -> None:
+    """All of an epoch's batches in one step: one propagation, and the gradient of the loss
+    computed without cutting the graph (the mean over every held-back purchase)."""
+    import torch
+
+    data = GraphData.from_csv_dir(SAMPLE)  # a knowledge graph: the relation weights learn too
+    config = TrainConfig(embedding_dim=16, batch_size=256, sampled_softmax=sampled,
+                         sampled_negatives=50, max_steps_per_epoch=1)
+    model = config.build(data)
+    cpu = torch.device("cpu")
+    batches = list(_batches(data, config, np.random.default_rng(0), cpu))
+    assert len(batches) > 3
+    total = sum(batch.total for batch in batches)
+    rows = model.item_representations()
+    popularity = _popularity(data, cpu)
+    expected_loss = sum(
+        (model.in_batch_loss(b.history, b.targets, log_sampling_weight(popularity, b.total,
+                                                                       config), b.candidates)
+         if sampled else model.loss(model.score(b.history, rows), b.targets)) * b.total / total
+        for b in batches)
+    assert isinstance(expected_loss, torch.Tensor)
+    expected_loss.backward()
+    expected = [p.grad.clone() for p in (model.embedding, model.relation_logit)
+                if p.grad is not None]
+    model.zero_grad()
+
+    propagations = []
+    propagate = model.item_representations
+
+    def counted(folded: torch.Tensor | None = None) -> torch.Tensor:
+        propagations.append(1)
+        return propagate(folded)
+
+    model.item_representations = counted  # type: ignore[method-assign]
+    still = torch.optim.SGD(model.parameters(), lr=0.0)  # keeps the weights and the gradients
+    loss = train_epoch(model, still, data, config, np.random.default_rng(0))
+    assert len(propagations) == 1
+    assert loss == pytest.approx(expected_loss.item(), rel=1e-6)
+    assert len(expected) == 2
+    for got, want in zip((model.embedding.grad, model.relation_logit.grad), expected):
+        assert got is not None and torch.allclose(got, want, rtol=1e-4, atol=1e-7)

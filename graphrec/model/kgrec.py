@@ -282,7 +282,7 @@ class KGRec(torch.nn.Module):
         users = torch.as_tensor(users, dtype=torch.long, device=self.embedding.device)
         if history is None:
             history = self.history_matrix(users)
-        return self._score(history, self.item_representations(folded))
+        return self.score(history, self.item_representations(folded))
 
     def _user_vectors(self, history: Tensor, target: Tensor) -> Tensor:
         """:math:`z_u` of a sparse batch of histories ``[users, items]``."""
@@ -291,8 +291,9 @@ class KGRec(torch.nn.Module):
         return kernel.user_vectors(torch.sparse.mm(history, target), counts,
                                    self.history_exponent)
 
-    def _score(self, history: Tensor, target: Tensor) -> Tensor:
-        """The kernel on a sparse batch of histories ``[users, items]``."""
+    def score(self, history: Tensor, target: Tensor) -> Tensor:
+        """The kernel on a sparse batch of histories ``[users, items]`` against item rows
+        ``target`` (:meth:`item_representations`, or a leaf cut from them in training)."""
         return kernel.scores(self._user_vectors(history, target), target)
 
     def loss(self, scores: Tensor, targets: Tensor) -> Tensor:
@@ -306,7 +307,8 @@ class KGRec(torch.nn.Module):
         return ((log_norm * per_row).sum() - scores[rows, items].sum()) / max(1, len(items))
 
     def in_batch_loss(self, history: Tensor, targets: Tensor, log_q: Tensor,
-                      candidates: Tensor | None = None) -> Tensor:
+                      candidates: Tensor | None = None, item_rows: Tensor | None = None
+                      ) -> Tensor:
         r"""Sampled softmax cross-entropy whose negatives are the batch's other targets.
 
         The softmax of :meth:`loss` runs over the items that are some row's target in this
@@ -318,14 +320,15 @@ class KGRec(torch.nn.Module):
         ``candidates`` (sorted, unique, a superset of the targets' items) replaces the targets'
         items as the softmax's: the whole batch's targets when a batch is split across
         processes (each process's rows take the softmax one process would), and the uniformly
-        drawn extra negatives of ``TrainConfig.sampled_negatives``.
+        drawn extra negatives of ``TrainConfig.sampled_negatives``. ``item_rows``: the
+        item rows to score with (:meth:`item_representations` when not given).
         """
         rows, items = targets
         if candidates is None:
             candidates, position = torch.unique(items, return_inverse=True)
         else:
             position = torch.searchsorted(candidates, items)
-        target = self.item_representations()
+        target = self.item_representations() if item_rows is None else item_rows
         z = self._user_vectors(history, target)
         logits = kernel.scores(z, target[candidates]) - log_q[candidates]
         log_norm = torch.logsumexp(logits, dim=1)
@@ -343,13 +346,13 @@ class KGRec(torch.nn.Module):
         items included)."""
         users = torch.as_tensor(np.asarray(users), dtype=torch.long,
                                 device=self.embedding.device)
-        return self._score(self.history_matrix(users), self._representations())
+        return self.score(self.history_matrix(users), self._representations())
 
     @torch.no_grad()
     def score_history(self, history: Tensor) -> Tensor:
         """Scores of every item for the histories of a sparse ``[users, items]`` 0/1 matrix,
         whoever bought them: a user the model never saw is scored as one it trained on."""
-        return self._score(history.to(self.embedding.device), self._representations())
+        return self.score(history.to(self.embedding.device), self._representations())
 
     def history(self, user: int) -> Tensor:
         """The items ``user`` bought in train."""
@@ -369,7 +372,7 @@ class KGRec(torch.nn.Module):
         users = torch.as_tensor(np.asarray(users), dtype=torch.long,
                                 device=self.embedding.device)
         history = self.history_matrix(users)
-        scores = self._score(history, self._representations())
+        scores = self.score(history, self._representations())
         if exclude_train:
             seen = history.indices()
             scores[seen[0], seen[1]] = -torch.inf

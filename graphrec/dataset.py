@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from graphrec.schema import LINK_RELATIONS
 
 if TYPE_CHECKING:
     import pandas as pd
+    import scipy.sparse as sp
 
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -205,6 +205,9 @@ class GraphData:
         return self._matrix(self.test)
 
     def _matrix(self, pairs: np.ndarray) -> sp.csr_matrix:
+        # imported here: serving and the commands that answer one question never need it
+        import scipy.sparse as sp
+
         data = np.ones(len(pairs), dtype=np.float32)
         return sp.csr_matrix(
             (data, (pairs[:, 0], pairs[:, 1])), shape=(self.num_users, self.num_items)

@@ -217,6 +217,7 @@ def test_the_benchmark_scores_folded_items_as_the_service_does(
     served = grow(artifact.load(artifact.save(tmp_path / "model", folded.recommender.model,
                                               before)), item_rows(data, cold.cold_items))
     assert folded.fit_info["cold_items_folded"] == served.state.folded == len(cold.cold_items)
+    assert served.path_index is None  # the saved index is of the graph before the new items
     served_index = {str(item): n for n, item in enumerate(served.data.items)}
     case = cold.items_case()
     history = case.train_matrix()

@@ -13,6 +13,7 @@ import torch
 
 from graphrec.dataset import GraphData
 from graphrec.evaluation.evaluate import evaluate
+from graphrec.explain.paths import PathFinder
 from graphrec.model import artifact
 from graphrec.model.kgrec import KGRec
 from graphrec.model.train import KGRecRecommender, TrainConfig, train
@@ -149,8 +150,34 @@ def test_artifact_round_trip(tmp_path, data: GraphData, trained: tuple[KGRec, ob
     assert {k: loaded.trained_on[k] for k in counts} == counts and loaded.trained_on["trained_at"]
     assert loaded.config["train"]["embedding_dim"] == FAST.embedding_dim
     assert loaded.fingerprint == data.fingerprint()
+    # the path index travels too, mapped, and is the one the graph gives
+    index = PathFinder(data).index()
+    assert loaded.path_index is not None and set(loaded.path_index) == set(index)
+    assert isinstance(loaded.path_index["linked_indices"], np.memmap)
+    for name, array in index.items():
+        assert np.array_equal(loaded.path_index[name], array), name
     artifact.save(path, model, data)  # replacing an artifact leaves no temporary directories
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_an_artifact_without_a_path_index_still_serves(tmp_path, data: GraphData,
+                                                       trained: tuple[KGRec, object]) -> None:
+    """A model saved before the artifact kept the path index loads without one, and serving
+    indexes its graph as it did then."""
+    from graphrec.serving.recommend import Recommender
+    from graphrec.serving.service import ServedModel
+
+    path = artifact.save(tmp_path / "model", trained[0], data)
+    manifest = json.loads((path / "manifest.json").read_text())
+    for name in PathFinder.INDEX:
+        (path / "arrays" / f"{artifact.PATH_INDEX}{name}.npy").unlink()
+        del manifest["sha256"][f"arrays/{artifact.PATH_INDEX}{name}.npy"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    loaded = artifact.load(path)
+    assert loaded.path_index is None
+    served = ServedModel.of(Recommender(loaded))
+    assert served.paths.index().keys() == PathFinder(data).index().keys()
+    assert np.array_equal(served.paths.linked.indices, PathFinder(data).linked.indices)
 
 
 def test_artifact_errors(tmp_path, data: GraphData, trained: tuple[KGRec, object]) -> None:

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from graphrec.adjacency import Adjacency
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder
 from graphrec.schema import BY_NAME
@@ -111,17 +112,15 @@ def test_a_pages_items_share_the_walks_from_the_history(monkeypatch) -> None:
     history itself gets none through itself), and the history's buyers and linked items are
     gathered once for all of them, each item-side matrix's rows once for all the items: the
     number of gathers does not grow with the items."""
-    import graphrec.explain.paths as paths_module
-
     sample_data = GraphData.from_csv_dir(SAMPLE)
     finder = PathFinder(sample_data)
     rng = np.random.default_rng(2)
     gathered: list[np.ndarray] = []
-    real_gather = paths_module._gather
+    real_gather = Adjacency.gather
 
-    def counted(matrix, rows):
+    def counted(adjacency, rows):
         gathered.append(np.asarray(rows))
-        return real_gather(matrix, rows)
+        return real_gather(adjacency, rows)
 
     for user in rng.choice(sample_data.num_users, 30, replace=False):
         history = finder.history(int(user))
@@ -129,9 +128,9 @@ def test_a_pages_items_share_the_walks_from_the_history(monkeypatch) -> None:
         items[-1] = int(history[0])  # one of the history's own items
         one_by_one = [finder.candidates(history, item, int(user)) for item in items]
         gathered.clear()
-        monkeypatch.setattr(paths_module, "_gather", counted)
+        monkeypatch.setattr(Adjacency, "gather", counted)
         together = finder.candidates_items(history, items, int(user))
-        monkeypatch.setattr(paths_module, "_gather", real_gather)
+        monkeypatch.setattr(Adjacency, "gather", real_gather)
         assert together == one_by_one
         assert not [p for p in together[-1] if p.via_item == items[-1]]
         of_history = [rows for rows in gathered if np.array_equal(rows, history)]
@@ -184,11 +183,11 @@ def test_a_chains_hop_names_the_first_relation_in_its_stored_direction() -> None
     data.links["bought_together"] = np.array([[1, 0]])  # and B → A
     for graph in (sample_data, data):
         finder = PathFinder(graph)
-        linked = finder.linked.tocoo()
-        assert linked.nnz
+        linked_rows = np.repeat(np.arange(graph.num_items), finder.linked.degrees)
+        assert len(linked_rows)
         stored = {relation: set(map(tuple, np.asarray(pairs).tolist()))
                   for relation, pairs in graph.links.items()}
-        for a, b in zip(linked.row.tolist(), linked.col.tolist()):
+        for a, b in zip(linked_rows.tolist(), finder.linked.indices.tolist()):
             expected = next((relation, forward) for relation, pairs in stored.items()
                             for forward, pair in ((True, (a, b)), (False, (b, a)))
                             if pair in pairs)
@@ -197,3 +196,36 @@ def test_a_chains_hop_names_the_first_relation_in_its_stored_direction() -> None
                 BY_NAME[expected[0]].type, (1, 2) if expected[1] else (2, 1))
     with pytest.raises(ValueError):
         PathFinder(tiny())._link_hops(np.array([1]), np.array([2]))
+
+
+def test_an_adjacency_holds_each_pair_once_row_by_row() -> None:
+    """A pair listed twice is one neighbour; rows ascending, a row's neighbours ascending, rows
+    gathered together in their order (as scipy's CSR with duplicates summed, without it)."""
+    rows = np.array([2, 0, 2, 2, 0, 3, 2])
+    cols = np.array([5, 1, 0, 5, 4, 1, 3])
+    adjacency = Adjacency.of(rows, cols, 5, 6)
+    assert adjacency.indptr.tolist() == [0, 2, 2, 5, 6, 6]
+    assert adjacency.indices.tolist() == [1, 4, 0, 3, 5, 1]
+    assert adjacency.degrees.tolist() == [2, 0, 3, 1, 0]
+    assert adjacency.row(2).tolist() == [0, 3, 5] and not len(adjacency.row(4))
+    neighbours, owner = adjacency.gather(np.array([3, 1, 0, 2]))
+    assert neighbours.tolist() == [1, 1, 4, 0, 3, 5] and owner.tolist() == [0, 2, 2, 3, 3, 3]
+    empty = Adjacency.of(np.zeros(0), np.zeros(0), 3, 3)
+    assert empty.indptr.tolist() == [0, 0, 0, 0] and empty.gather(np.array([1]))[0].size == 0
+
+
+def test_a_finder_made_from_its_index_finds_the_same_paths() -> None:
+    """A model's artifact keeps the finder's index: a finder given it back walks the same
+    graph, path for path, without indexing it again."""
+    sample_data = GraphData.from_csv_dir(SAMPLE)
+    built = PathFinder(sample_data)
+    index = built.index()
+    assert set(index) == set(PathFinder.INDEX)
+    again = PathFinder(sample_data, index={name: array.copy() for name, array in index.items()})
+    rng = np.random.default_rng(4)
+    for user in rng.choice(sample_data.num_users, 20, replace=False):
+        history = built.history(int(user))
+        assert np.array_equal(again.history(int(user)), history)
+        items = [int(i) for i in rng.choice(sample_data.num_items, 10, replace=False)]
+        assert (again.candidates_items(history, items, int(user))
+                == built.candidates_items(history, items, int(user)))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.sorted_lookup import find_sorted, in_sorted
+from graphrec.sorted_lookup import find_sorted, in_sorted, sorted_unique
 
 KEYS = np.array([2, 5, 5, 9])
 
@@ -46,3 +46,10 @@ def test_agrees_with_isin() -> None:
     position, found = find_sorted(keys, wanted)
     np.testing.assert_array_equal(found, np.isin(wanted, keys))
     np.testing.assert_array_equal(keys[position[found]], wanted[found])
+
+
+def test_sorted_unique_is_numpys_unique() -> None:
+    rng = np.random.default_rng(1)
+    for values in (rng.integers(-50, 50, size=1000), np.zeros(0, dtype=np.int64),
+                   np.array([7]), np.array([3, 3, 3])):
+        np.testing.assert_array_equal(sorted_unique(values), np.unique(values))

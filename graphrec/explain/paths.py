@@ -27,16 +27,16 @@ for Neo4j Browser.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
 
+from graphrec.adjacency import Adjacency
 from graphrec.dataset import GraphData
 from graphrec.schema import BOUGHT, BY_NAME
-from graphrec.sorted_lookup import find_sorted, in_sorted
+from graphrec.sorted_lookup import find_sorted, in_sorted, sorted_unique
 
 #: The user index of a path's first node when the user is not one of the finder's users (a
 #: shopper who signed up after the graph was read); :func:`graphrec.explain.reasons.describe` is
@@ -66,29 +66,6 @@ class ReasonPath:
     def via_item(self) -> int:
         """The item of the user's history that the path goes through."""
         return self.nodes[1][1]
-
-
-def _csr(pairs: np.ndarray, rows: int, cols: int) -> sp.csr_matrix:
-    data = np.ones(len(pairs), dtype=np.int8)
-    matrix = sp.csr_matrix((data, (pairs[:, 0], pairs[:, 1])), shape=(rows, cols))
-    matrix.sum_duplicates()
-    return matrix
-
-
-def _row(matrix: sp.csr_matrix, row: int) -> np.ndarray:
-    """The columns of the entries of one row of a CSR matrix, ascending."""
-    return matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
-
-
-def _gather(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The entries of ``rows`` of a CSR matrix, row after row, in a few array operations (no
-    Python loop over the rows): ``(their columns, the position in rows of each one's row)``."""
-    rows = np.asarray(rows, dtype=np.int64)
-    starts = matrix.indptr[rows].astype(np.int64)
-    counts = matrix.indptr[rows + 1] - starts
-    owner = np.repeat(np.arange(len(rows)), counts)
-    entries = np.arange(len(owner)) + np.repeat(starts - np.cumsum(counts) + counts, counts)
-    return matrix.indices[entries], owner
 
 
 def _first_of_each(owner: np.ndarray, values: np.ndarray, key: np.ndarray, limit: int
@@ -135,40 +112,67 @@ def _columns(owner: np.ndarray | None = None, via: np.ndarray | None = None,
 
 
 class PathFinder:
-    """Enumerates :class:`ReasonPath` candidates of (user, item) pairs of one GraphData."""
+    """Enumerates :class:`ReasonPath` candidates of (user, item) pairs of one GraphData.
+
+    What it walks is indexed once per graph (:meth:`index`): who bought what and the reverse,
+    the items linked either way, and every link's relation by pair. A model's artifact keeps
+    that index (:mod:`graphrec.model.artifact`), so that a command or a worker maps it instead
+    of sorting the graph again (``index=``)."""
+
+    #: The arrays of :meth:`index`, by name.
+    INDEX = ("user_items_indptr", "user_items_indices", "item_users_indptr",
+             "item_users_indices", "linked_indptr", "linked_indices", "link_keys", "link_codes")
 
     def __init__(self, data: GraphData, max_collaborative_per_item: int = 2,
-                 max_chains_per_item: int = 1):
+                 max_chains_per_item: int = 1, index: Mapping[str, np.ndarray] | None = None):
         self.data = data
         self.max_collaborative = max_collaborative_per_item
         self.max_chains = max_chains_per_item
         n_users, n_items = data.num_users, data.num_items
-        self.user_items = _csr(data.train, n_users, n_items)
-        self.item_users = self.user_items.T.tocsr()
         self.brand_of = np.full(n_items, -1, dtype=np.int64)
         self.brand_of[data.item_brand[:, 0]] = data.item_brand[:, 1]
         self.category_of = np.full(n_items, -1, dtype=np.int64)
         self.category_of[data.item_category[:, 0]] = data.item_category[:, 1]
-        self.links = {rel: _csr(pairs, n_items, n_items) for rel, pairs in data.links.items()}
-        linked = sum((m + m.T for m in self.links.values()), sp.csr_matrix((n_items, n_items)))
-        linked.setdiag(0)
-        linked.eliminate_zeros()
-        self.linked = (linked > 0).astype(np.int8).tocsr()  # any link, either way
-        self.activity = np.diff(self.user_items.indptr)  # purchases per user
-        self.degree = np.diff(self.linked.indptr)  # linked items per item
+        #: Each link relation's pairs, as stored (``source → target``).
+        self.links = {rel: np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+                      for rel, pairs in data.links.items()}
+        if index is not None:
+            self.user_items = Adjacency(index["user_items_indptr"], index["user_items_indices"])
+            self.item_users = Adjacency(index["item_users_indptr"], index["item_users_indices"])
+            #: Any link, either way (no item is linked to itself).
+            self.linked = Adjacency(index["linked_indptr"], index["linked_indices"])
+            self.link_code = (index["link_keys"], index["link_codes"])
+        else:
+            users, items = data.train[:, 0], data.train[:, 1]
+            self.user_items = Adjacency.of(users, items, n_users, n_items)
+            self.item_users = Adjacency.of(items, users, n_items, n_users)
+            pairs = np.concatenate([np.zeros((0, 2), dtype=np.int64), *self.links.values()])
+            pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+            self.linked = Adjacency.of(np.concatenate([pairs[:, 0], pairs[:, 1]]),
+                                       np.concatenate([pairs[:, 1], pairs[:, 0]]), n_items,
+                                       n_items)
+            self.link_code = self._link_codes()
+        self.activity = self.user_items.degrees  # purchases per user
+        self.degree = self.linked.degrees  # linked items per item
         self.link_names = [BY_NAME[relation].type for relation in self.links]
-        self.link_code = self._link_codes()
         #: The kind of each of :meth:`table`'s kind codes: the order a pair's paths are listed
         #: in (and ties among their weights keep).
         self.kinds = (BY_NAME["has_brand"].target, BY_NAME["in_category"].target, *self.links,
                       "collaborative", "link_chain")
 
+    def index(self) -> dict[str, np.ndarray]:
+        """What this finder indexed of its graph, by the names of :attr:`INDEX`: give it back
+        as ``index=`` to make a finder of the same graph without indexing it again."""
+        keys, codes = self.link_code
+        return dict(zip(self.INDEX, (*self.user_items, *self.item_users, *self.linked, keys,
+                                     codes)))
+
     def history(self, user: int) -> np.ndarray:
         """The items ``user`` bought in train, ascending."""
-        return _row(self.user_items, user)
+        return self.user_items.row(user)
 
     def buyers(self, item: int) -> np.ndarray:
-        return _row(self.item_users, item)
+        return self.item_users.row(item)
 
     def candidates(self, history: np.ndarray, item: int, user: int = NO_USER
                    ) -> list[ReasonPath]:
@@ -240,11 +244,11 @@ class PathFinder:
         near = walks.near  # every link, either way
         found |= in_sorted(near, items)
         if self.max_collaborative:  # bought by someone who bought a history item
-            buyers, owner = _gather(self.item_users, items)
+            buyers, owner = self.item_users.gather(items)
             found[owner[in_sorted(walks.co_buyers, buyers)]] = True
         if self.max_chains:  # linked to an item linked to the history: a chain's middle
             rest = np.flatnonzero(~found)
-            middles, owner = _gather(self.linked, items[rest])
+            middles, owner = self.linked.gather(items[rest])
             found[rest[owner[in_sorted(near, middles)]]] = True
         return found
 
@@ -281,7 +285,7 @@ class PathFinder:
         with a short history says more about the pair than one who buys everything."""
         if not self.max_collaborative or not len(history):
             return _columns()
-        buyers, owner = _gather(self.item_users, items)
+        buyers, owner = self.item_users.gather(items)
         buyers, owner = buyers[buyers != user], owner[buyers != user]
         found, via, others = _matching(*walks.buyers_sorted, buyers)  # bought a history item
         return self._first_per_pair(owner[found], via, others, self.activity[others],
@@ -292,7 +296,7 @@ class PathFinder:
         most specific), ``max_chains`` per (item, history item)."""
         if not self.max_chains or not len(history):
             return _columns()
-        neighbours, owner = _gather(self.linked, items)
+        neighbours, owner = self.linked.gather(items)
         found, via, middles = _matching(*walks.linked_sorted, neighbours)
         owner = owner[found]
         keep = (middles != items[owner]) & (middles != history[via])
@@ -311,7 +315,7 @@ class PathFinder:
         return _columns(pair // length, pair % length, values)
 
     def _neighbours(self, item: int) -> np.ndarray:
-        return _row(self.linked, item)
+        return self.linked.row(item)
 
     def _link_codes(self) -> tuple[np.ndarray, np.ndarray]:
         """For each linked pair of items ``(a, b)`` and each relation that links them, its key
@@ -320,16 +324,15 @@ class PathFinder:
         once per model: a pair's links (:meth:`_linked`) and the one a chain's hop names
         (:meth:`_link_hops`: the lowest code, the first relation, forward before backward)
         are then a binary search."""
-        n_items = self.data.num_items
-        keys, codes = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
-        for r, matrix in enumerate(self.links.values()):
-            coo = matrix.tocoo()
-            row, col = coo.row.astype(np.int64), coo.col.astype(np.int64)
-            keys += [row * n_items + col, col * n_items + row]
-            codes += [np.full(coo.nnz, 2 * r), np.full(coo.nnz, 2 * r + 1)]
-        key, code = np.concatenate(keys), np.concatenate(codes)
-        order = np.lexsort((code, key))
-        key, code = key[order], code[order]
+        n_items, n_codes = self.data.num_items, 2 * max(1, len(self.links))
+        keys = [np.zeros(0, dtype=np.int64)]
+        for r, pairs in enumerate(self.links.values()):
+            row, col = pairs[:, 0], pairs[:, 1]
+            keys += [(row * n_items + col) * n_codes + 2 * r,
+                     (col * n_items + row) * n_codes + 2 * r + 1]
+        # one sort of (pair, code) in one integer; unique drops a link listed twice
+        packed = sorted_unique(np.concatenate(keys))
+        key, code = packed // n_codes, packed % n_codes
         # one code a pair and relation: forward, when the link is stored both ways
         first = np.concatenate([[True], (key[1:] != key[:-1])
                                 | (code[1:] // 2 != code[:-1] // 2)])
@@ -449,12 +452,12 @@ class HistoryWalks:
     def buyers(self) -> tuple[np.ndarray, np.ndarray]:
         """Each history item's buyers: ``(buyers, position in the history of each one's
         item)``."""
-        return _gather(self.finder.item_users, self.history)
+        return self.finder.item_users.gather(self.history)
 
     @cached_property
     def linked(self) -> tuple[np.ndarray, np.ndarray]:
         """Each history item's linked items, either way, likewise."""
-        return _gather(self.finder.linked, self.history)
+        return self.finder.linked.gather(self.history)
 
     @cached_property
     def buyers_sorted(self) -> tuple[np.ndarray, np.ndarray]:

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from graphrec.adjacency import Adjacency
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import Hop, ReasonPath
 from graphrec.schema import BY_NAME, LABELS, RELATIONS
@@ -34,18 +34,13 @@ class GraphFacts:
     """The counts sentences quote, from one GraphData's train purchases, indexed once."""
 
     def __init__(self, data: GraphData) -> None:
-        buyers = np.ones(len(data.train), dtype=np.int8)
-        self.item_users = sp.csr_matrix(
-            (buyers, (data.train[:, 1], data.train[:, 0])),
-            shape=(data.num_items, data.num_users))
-        self.item_users.sum_duplicates()
-        self.item_users.sort_indices()
+        self.item_users = Adjacency.of(data.train[:, 1], data.train[:, 0], data.num_items,
+                                       data.num_users)
         self.category_size = np.bincount(data.item_category[:, 1],
                                          minlength=len(data.categories))
 
     def buyers(self, item: int) -> np.ndarray:
-        return self.item_users.indices[self.item_users.indptr[item]:
-                                       self.item_users.indptr[item + 1]]
+        return self.item_users.row(item)
 
     def bought_both(self, a: int, b: int) -> tuple[int, int]:
         """``(shoppers who bought both a and b, shoppers who bought a)``."""

@@ -38,7 +38,6 @@ are such), which is what the edge masking of :mod:`graphrec.explain.attribution`
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges
@@ -67,6 +66,8 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData,
         raise ValueError("the grown catalogue must start with the trained items, in order")
     if not n_new:
         return state
+    import scipy.sparse as sp  # here: a command on a catalogue with no new item never needs it
+
     weights = relation_weights(state, trained)
     nodes = state.num_nodes + n_new
     offset = {kind: start + (n_new if kind != "item" else 0)

@@ -45,7 +45,7 @@ def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
     if grown is trained.data:
         return trained
     new = [str(item) for item in grown.items[trained.data.num_items:]]
-    return dataclasses.replace(trained, state=state, data=grown,
+    return dataclasses.replace(trained, state=state, data=grown, path_index=None,
                                ids={**trained.ids, "items": [*trained.ids["items"], *new]})
 
 

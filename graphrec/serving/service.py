@@ -225,7 +225,7 @@ class ServedModel:
 
     @classmethod
     def of(cls, recommender: Recommender) -> ServedModel:
-        paths = PathFinder(recommender.artifact.data)
+        paths = PathFinder(recommender.artifact.data, index=recommender.artifact.path_index)
         return cls(recommender, paths, PathRanker(recommender.state, paths))
 
     @classmethod

@@ -22,13 +22,11 @@ from typing import Any
 
 import torch
 
-from graphrec.dataset import GraphData
+from benchmarks.datasets import read_graph
 from graphrec.evaluation import benchmark, coldstart
 from graphrec.evaluation.baselines.ease import EASE
 from graphrec.evaluation.baselines.itemknn import ItemKNN
 from graphrec.model.train import KGRecRecommender, TrainConfig
-from ingest.detect import read_catalogue
-from ingest.frames import catalogue_frames
 
 #: Scenario → (results section, share of users held out, share of items held out).
 SCENARIOS = {"joint": ("cold_start", 0.1, 0.1), "users": ("cold_start_users", 0.1, 0.0),
@@ -84,8 +82,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else benchmark.results_path(
         benchmark.catalogue_name(args.data))
-    frames = catalogue_frames(read_catalogue(args.data))
-    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    data, frames = read_graph(args.data)
     dataset = benchmark.dataset_summary(data, args.data)
     benchmark.check_catalogue(out, dataset)
     results = json.loads(out.read_text())

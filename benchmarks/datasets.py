@@ -9,6 +9,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graphrec.dataset import GraphData
+from ingest.detect import read_catalogue
+from ingest.frames import CatalogueFrames, catalogue_frames
+
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 #: The benchmark catalogue (Amazon 2014 Beauty, PGPR's split).
 BEAUTY = DATASETS / "amazon_beauty"
+
+
+def read_graph(path: str | Path) -> tuple[GraphData, CatalogueFrames]:
+    """The catalogue at ``path`` (any format ``graphrec ingest`` reads) as the models' graph,
+    with the frames it was made from (the purchases' order, for the cold-start splits)."""
+    frames = catalogue_frames(read_catalogue(path))
+    return (GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users),
+            frames)

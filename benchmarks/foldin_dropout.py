@@ -41,12 +41,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.datasets import read_graph
 from graphrec.dataset import GraphData
 from graphrec.evaluation import coldstart
 from graphrec.evaluation.evaluate import evaluate, top_k, validation_split
 from graphrec.model.train import KGRecRecommender, TrainConfig
-from ingest.detect import read_catalogue
-from ingest.frames import catalogue_frames
 
 
 def validation_cases(cs: coldstart.ColdStartSplit, seed: int
@@ -133,8 +132,7 @@ def main() -> None:
     parser.add_argument("--folded-scales", type=float, nargs="*", default=[])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    frames = catalogue_frames(read_catalogue(args.data))
-    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    data, frames = read_graph(args.data)
     cs = coldstart.split(data, coldstart.history_order(data, frames.purchases), seed=args.seed)
     rows: dict[str, Any] = {}
     for share in args.shares:

@@ -25,12 +25,10 @@ from typing import Any
 
 import torch
 
-from benchmarks.datasets import BEAUTY
+from benchmarks.datasets import BEAUTY, read_graph
 from graphrec.dataset import GraphData
 from graphrec.evaluation.benchmark import dataset_summary, run_model
 from graphrec.model.train import KGRecRecommender, TrainConfig
-from ingest.detect import read_catalogue
-from ingest.frames import catalogue_frames
 
 #: The goal: the sampled softmax loses at most this share of the full softmax's NDCG@10.
 GOAL = 0.02
@@ -83,8 +81,7 @@ def main() -> None:
                         help="strengths of the popularity correction to choose from")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    frames = catalogue_frames(read_catalogue(args.data))
-    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    data, _ = read_graph(args.data)
     out = Path(args.out)
     results: dict[str, Any] = {}
     base = TrainConfig(seed=args.seed, sampled_softmax=True)

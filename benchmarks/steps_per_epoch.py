@@ -25,12 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.datasets import BEAUTY
+from benchmarks.datasets import BEAUTY, read_graph
 from graphrec.dataset import GraphData
 from graphrec.evaluation.benchmark import dataset_summary, run_model
 from graphrec.model.train import KGRecRecommender, TrainConfig
-from ingest.detect import read_catalogue
-from ingest.frames import catalogue_frames
 
 
 def steps_an_epoch(data: GraphData, config: TrainConfig) -> int:
@@ -50,8 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    frames = catalogue_frames(read_catalogue(args.data))
-    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    data, _ = read_graph(args.data)
     out = Path(args.out)
     results: dict[str, Any] = {}
     rows = []

@@ -27,14 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.datasets import read_graph
 from graphrec.dataset import GraphData
 from graphrec.evaluation.coldstart import FoldIn, history_order
 from graphrec.evaluation.evaluate import evaluate, validation_split
 from graphrec.model.kgrec import KGRec
 from graphrec.model.train import KGRecRecommender, TrainConfig, TrainingLog, train
 from graphrec.model.warmstart import WarmStart
-from ingest.detect import read_catalogue
-from ingest.frames import catalogue_frames
 
 
 def latest_train_purchases(data: GraphData, order: np.ndarray) -> np.ndarray:
@@ -141,8 +140,7 @@ def main() -> None:
                         help="the model's size (default %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    frames = catalogue_frames(read_catalogue(args.data))
-    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    data, frames = read_graph(args.data)
     config = TrainConfig(seed=args.seed, embedding_dim=args.embedding_dim,
                          max_epochs=args.max_epochs, patience=args.patience,
                          batch_size=args.batch_size)

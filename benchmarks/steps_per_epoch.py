@@ -11,7 +11,11 @@ Beauty (11 batches) the default takes a step per batch; ``--steps 4`` makes its 
 the three-batch steps a catalogue six times its users takes at the default.
 
     python benchmarks/steps_per_epoch.py --steps 24 4            # Beauty (benchmarks/datasets.py)
-    python benchmarks/steps_per_epoch.py --data /tmp/beauty-x2 --steps 24 8
+    python benchmarks/steps_per_epoch.py --data /tmp/beauty-x5 --steps 1000000 24 --epochs 1
+
+``--epochs E`` trains that many epochs on all of train instead (no validation run): the
+seconds an epoch of a catalogue too large to train to convergence here, one step per batch
+(a ``--steps`` above its batches) against shared steps.
 """
 from __future__ import annotations
 
@@ -46,6 +50,8 @@ def main() -> None:
                         help="values of max_steps_per_epoch to compare")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int,
+                        help="train this many epochs without a validation run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data, _ = read_graph(args.data)
@@ -56,9 +62,9 @@ def main() -> None:
         config = TrainConfig(seed=args.seed, max_steps_per_epoch=steps)
         taken = steps_an_epoch(data, config.for_catalogue(data.num_items))
         print(f"--- max_steps_per_epoch={steps}: {taken} steps an epoch")
-        result = run_model(KGRecRecommender(config, print), data)
+        result = run_model(KGRecRecommender(config, print, args.epochs), data)
         results[str(steps)] = {**result, "steps_an_epoch": taken,
-                               "config": dataclasses.asdict(config)}
+                               "config": dataclasses.asdict(config), "fixed_epochs": args.epochs}
         rows.append((steps, taken, result["epochs"], result["seconds_per_epoch"],
                      result["fit_seconds"], result["ndcg@10"]))
         payload = {"dataset": dataset_summary(data, args.data), "models": results,

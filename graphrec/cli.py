@@ -239,12 +239,12 @@ def load_service(settings: Settings, store: GraphStore) -> RecommendationService
         try:
             # One answer per process: nothing to keep between requests.
             service = RecommendationService.load(settings, store, details_max_age=None,
-                                                 reason_cache_size=0, hash_arrays=False)
+                                                 reason_cache_size=0, hash_arrays=False,
+                                                 graph_now=counts.result)
         except FileNotFoundError:
             raise CommandError("no trained model: run graphrec train first") from None
         except ArtifactError as exc:
             raise CommandError(str(exc)) from None
-        service.freshness.remember(counts.result())
     return service
 
 

@@ -274,9 +274,11 @@ class Freshness:
 
     def remember(self, now: Mapping[str, int]) -> None:
         """The graph's counts as read just now by the caller (a command reads them while it
-        loads the model)."""
+        loads the model), told to ``on_read`` as a read of its own would be."""
         with self._lock:
             self._now, self._read_at = dict(now), time.monotonic()
+        if self.on_read is not None:
+            self.on_read(self._now)
 
     def line(self) -> str | None:
         """One line for a command's output when the model is stale, else ``None``."""
@@ -337,14 +339,18 @@ class RecommendationService:
     def load(cls, settings: Settings, store: GraphStore, *, details_max_age: float | None,
              reason_cache_size: int, hash_arrays: bool = True,
              model: ServedModel | None = None,
-             details: DetailsRead | None = None) -> RecommendationService:
+             details: DetailsRead | None = None,
+             graph_now: Callable[[], Mapping[str, int]] | None = None
+             ) -> RecommendationService:
         """The model under ``settings.models_dir``, with everything it needs from its artifact
         (``model`` when the caller loaded it already, :class:`ServedModel`); item details kept
         and re-read every ``details_max_age`` seconds (starting from ``details`` when the caller
         read them already), or read per answer when ``None`` (a command); the top reasons of
         ``reason_cache_size`` pairs kept (the web service passes its settings',
         :class:`graphrec.config.Settings`).
-        ``hash_arrays``: see :func:`graphrec.model.artifact.load`.
+        ``hash_arrays``: see :func:`graphrec.model.artifact.load`. ``graph_now``: the
+        graph's counts as the caller reads them (a command starts the read before it loads the
+        model, so that the two overlap), instead of reading them here.
 
         FileNotFoundError when no model is trained; ArtifactError when it cannot be used.
         """
@@ -354,7 +360,11 @@ class RecommendationService:
                   else ItemDetails(store, model.recommender.item_ids, details_max_age, details))
         service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval)
         try:
-            service.freshness.report()  # reads the counts: the new items are folded in here
+            # the counts read: the new items are folded in here
+            if graph_now is not None:
+                service.freshness.remember(graph_now())
+            else:
+                service.freshness.report()
         except StoreUnavailable as exc:
             log.warning("graph counts not read, no new item folded in yet: %s", exc)
         service.fold_in_background = details_max_age is not None  # serving: from now on

@@ -234,9 +234,10 @@ def _check(path: Path, manifest: dict[str, Any], names: list[str], hash_arrays: 
                                 "(corrupted or edited); retrain or restore the artifact")
 
 
-def _array(path: Path, name: str) -> np.ndarray:
+def _array(path: Path, name: str, mapped: bool = True) -> np.ndarray:
     try:
-        return np.load(path / "arrays" / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        return np.load(path / "arrays" / f"{name}.npy", mmap_mode="r" if mapped else None,
+                       allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise ArtifactError(path, f"arrays/{name}.npy is unreadable ({exc}); retrain") from exc
 
@@ -282,8 +283,11 @@ def load(path: str | Path, hash_arrays: bool = True) -> Artifact:
     # an artifact saved before the index was kept has none: serving then makes it
     indexed = all(f"arrays/{PATH_INDEX}{name}.npy" in manifest.get("sha256", {})
                   for name in PathFinder.INDEX)
-    path_index = ({name: _array(path, f"{PATH_INDEX}{name}") for name in PathFinder.INDEX}
-                  if indexed else None)
+    # read, not mapped: a request's walks touch its rows here and there, and a page first
+    # touched through a mapping costs a fault in every worker (a fifth of a first visit's CPU
+    # on Beauty); read before gunicorn forks, the workers share the pages all the same
+    path_index = ({name: _array(path, f"{PATH_INDEX}{name}", mapped=False)
+                   for name in PathFinder.INDEX} if indexed else None)
     return Artifact(state=state, data=data, config=config, ids=ids,
                     metrics=_read_json(path / "metrics.json"), manifest=manifest, path=path,
                     path_index=path_index)

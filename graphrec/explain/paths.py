@@ -116,7 +116,7 @@ class PathFinder:
 
     What it walks is indexed once per graph (:meth:`index`): who bought what and the reverse,
     the items linked either way, and every link's relation by pair. A model's artifact keeps
-    that index (:mod:`graphrec.model.artifact`), so that a command or a worker maps it instead
+    that index (:mod:`graphrec.model.artifact`), so that a command or a worker reads it instead
     of sorting the graph again (``index=``)."""
 
     #: The arrays of :meth:`index`, by name.

@@ -82,7 +82,7 @@ class Artifact:
     metrics: dict[str, Any]
     manifest: dict[str, Any]
     path: Path
-    #: The path index of ``data`` (:meth:`graphrec.explain.paths.PathFinder.index`), mapped;
+    #: The path index of ``data`` (:meth:`graphrec.explain.paths.PathFinder.index`), read;
     #: ``None`` for an artifact saved without one, or once ``data`` is no longer the graph
     #: it indexes (new items folded in).
     path_index: dict[str, np.ndarray] | None = None
@@ -142,7 +142,7 @@ def _write_json(path: Path, payload: Any) -> None:
 
 
 def _graph_arrays(data: GraphData) -> dict[str, np.ndarray]:
-    """The graph and its path index (``paths_<name>``): a command maps the index instead of
+    """The graph and its path index (``paths_<name>``): a command reads the index instead of
     sorting the graph's purchases and links again, which takes longer than its answer."""
     arrays = {name: getattr(data, name) for name in GRAPH_ARRAYS}
     arrays.update({f"link_{rel}": pairs for rel, pairs in data.links.items()})

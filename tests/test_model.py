@@ -165,6 +165,7 @@ def test_an_artifact_without_a_path_index_still_serves(tmp_path, data: GraphData
                                                        trained: tuple[KGRec, object]) -> None:
     """A model saved before the artifact kept the path index loads without one, and serving
     indexes its graph as it did then."""
+    from graphrec.explain.reasons import graph_facts
     from graphrec.serving.recommend import Recommender
     from graphrec.serving.service import ServedModel
 
@@ -177,6 +178,8 @@ def test_an_artifact_without_a_path_index_still_serves(tmp_path, data: GraphData
     loaded = artifact.load(path)
     assert loaded.path_index is None
     served = ServedModel.of(Recommender(loaded))
+    # the sentences' buyer counts read the finder's index, not one sorted again
+    assert graph_facts(loaded.data).item_users is served.paths.item_users
     assert served.paths.index().keys() == PathFinder(data).index().keys()
     assert np.array_equal(served.paths.linked.indices, PathFinder(data).linked.indices)
 

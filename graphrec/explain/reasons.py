@@ -33,9 +33,9 @@ POPULAR = "Popular with shoppers: bought by {buyers} of them{where}."
 class GraphFacts:
     """The counts sentences quote, from one GraphData's train purchases, indexed once."""
 
-    def __init__(self, data: GraphData) -> None:
-        self.item_users = Adjacency.of(data.train[:, 1], data.train[:, 0], data.num_items,
-                                       data.num_users)
+    def __init__(self, data: GraphData, item_users: Adjacency | None = None) -> None:
+        self.item_users = (item_users if item_users is not None else Adjacency.of(
+            data.train[:, 1], data.train[:, 0], data.num_items, data.num_users))
         self.category_size = np.bincount(data.item_category[:, 1],
                                          minlength=len(data.categories))
 
@@ -52,14 +52,16 @@ _facts: dict[int, GraphFacts] = {}
 _facts_lock = threading.Lock()
 
 
-def graph_facts(data: GraphData) -> GraphFacts:
+def graph_facts(data: GraphData, item_users: Adjacency | None = None) -> GraphFacts:
     """The :class:`GraphFacts` of ``data``, built on first use and kept while ``data`` lives
-    (one per service, publish run or benchmark; a GraphData is not hashable, hence its id)."""
+    (one per service, publish run or benchmark; a GraphData is not hashable, hence its id).
+    ``item_users``: each item's buyers in ``data``, when the caller has indexed them already
+    (a served model's path finder), so that they are not sorted again."""
     key = id(data)
     with _facts_lock:
         facts = _facts.get(key)
         if facts is None:
-            facts = _facts[key] = GraphFacts(data)
+            facts = _facts[key] = GraphFacts(data, item_users)
             weakref.finalize(data, _facts.pop, key, None)
     return facts
 

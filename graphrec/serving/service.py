@@ -29,7 +29,7 @@ import numpy as np
 from graphrec.config import Settings
 from graphrec.explain.paths import HistoryWalks, PathFinder, ReasonPath
 from graphrec.explain.ranker import PathRanker, WeightedPath
-from graphrec.explain.reasons import describe, describe_popular, distinct
+from graphrec.explain.reasons import describe, describe_popular, distinct, graph_facts
 from graphrec.model import artifact
 from graphrec.serving.newitems import grow, read_new_items
 from graphrec.serving.ranking import ahead
@@ -225,7 +225,9 @@ class ServedModel:
 
     @classmethod
     def of(cls, recommender: Recommender) -> ServedModel:
-        paths = PathFinder(recommender.artifact.data, index=recommender.artifact.path_index)
+        data = recommender.artifact.data
+        paths = PathFinder(data, index=recommender.artifact.path_index)
+        graph_facts(data, paths.item_users)  # the sentences' counts, from the same index
         return cls(recommender, paths, PathRanker(recommender.state, paths))
 
     @classmethod

@@ -22,24 +22,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from benchmarks.datasets import BEAUTY, read_graph
-from graphrec.dataset import GraphData
 from graphrec.evaluation.benchmark import dataset_summary, run_model
-from graphrec.model.train import KGRecRecommender, TrainConfig
-
-
-def steps_an_epoch(data: GraphData, config: TrainConfig) -> int:
-    """Optimizer steps (propagations) in one epoch of ``config`` on ``data``."""
-    buyers = int(np.count_nonzero(np.bincount(data.train[:, 0], minlength=data.num_users)))
-    batches = math.ceil(buyers / config.batch_size)
-    return math.ceil(batches / math.ceil(batches / config.max_steps_per_epoch))
+from graphrec.model.train import KGRecRecommender, TrainConfig, steps_an_epoch
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ class Adjacency(NamedTuple):
            ) -> Adjacency:
         """The pairs ``(rows[k], cols[k])``, a pair listed more than once kept once."""
         key = sorted_unique(np.asarray(rows, dtype=np.int64) * num_cols
-                        + np.asarray(cols, dtype=np.int64))
+                            + np.asarray(cols, dtype=np.int64))
         indptr = np.zeros(num_rows + 1, dtype=np.int64)
         np.cumsum(np.bincount(key // num_cols, minlength=num_rows), out=indptr[1:])
         return cls(indptr, key % num_cols)

@@ -10,6 +10,7 @@ propagation and one optimizer step, whose gradient is their whole loss's.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,7 +22,9 @@ from graphrec.model.train import (
     _batches,
     _popularity,
     _steps,
+    batches_an_epoch,
     log_sampling_weight,
+    steps_an_epoch,
     train_epoch,
 )
 from tests.conftest import SAMPLE
@@ -103,6 +106,10 @@ def test_batches_share_steps_past_the_most_an_epoch_takes() -> None:
     assert fives == [3] * 18 + [1] and len(fives) <= 24
     assert sum(len(s) for s in _steps(range(1000), 1000, config)) == 1000
     assert len(list(_steps(range(1000), 1000, config))) == 24
+    shop_config = dataclasses.replace(CONFIG, max_steps_per_epoch=24)
+    assert batches_an_epoch(shop(1600), shop_config) == 25  # 1,600 users in batches of 64
+    assert steps_an_epoch(shop(1600), shop_config) == 13  # two batches a step
+    assert steps_an_epoch(shop(400), shop_config) == 7
 
 
 @pytest.mark.parametrize("sampled", [False, True], ids=["full-softmax", "sampled-softmax"])

@@ -187,10 +187,27 @@ def log_sampling_weight(popularity: torch.Tensor, targets: int, config: TrainCon
     return config.sampled_correction * torch.log(expected)
 
 
+def batches_an_epoch(data: GraphData, config: TrainConfig) -> int:
+    """Batches of ``config.batch_size`` users in one epoch (users with a train purchase)."""
+    buyers = int(np.count_nonzero(np.bincount(data.train[:, 0], minlength=data.num_users)))
+    return -(-buyers // config.batch_size)
+
+
+def _batches_a_step(count: int, config: TrainConfig) -> int:
+    """How many consecutive batches of an epoch of ``count`` take one optimizer step."""
+    return max(1, -(-count // max(1, config.max_steps_per_epoch)))
+
+
+def steps_an_epoch(data: GraphData, config: TrainConfig) -> int:
+    """Optimizer steps (propagations) in one epoch of ``config`` on ``data``."""
+    count = batches_an_epoch(data, config)
+    return -(-count // _batches_a_step(count, config))
+
+
 def _steps(batches: Iterable[T], count: int, config: TrainConfig) -> Iterator[list[T]]:
     """``count`` batches in at most ``config.max_steps_per_epoch`` runs of consecutive ones,
     each of the same number of batches but the last: the batches of one optimizer step."""
-    size = max(1, -(-count // max(1, config.max_steps_per_epoch)))
+    size = _batches_a_step(count, config)
     step: list[T] = []
     for batch in batches:
         step.append(batch)
@@ -217,8 +234,7 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
     parameters = [p for p in model.parameters() if p.requires_grad]
     total, count = 0.0, 0
     popularity = _popularity(data, device) if config.sampled_softmax else None
-    buyers = int(np.count_nonzero(np.bincount(data.train[:, 0], minlength=data.num_users)))
-    batches = -(-buyers // config.batch_size)
+    batches = batches_an_epoch(data, config)
     for step in _steps(_batches(data, config, rng, device), batches, config):
         step_total = sum(batch.total for batch in step)
         if step_total == 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -31,6 +31,50 @@ def _softplus_inverse(weight: float) -> float:
 _UNIT_LOGIT = _softplus_inverse(1.0)
 
 
+class _TypedGraph(NamedTuple):
+    r""":math:`\sum_r w_r \hat A_r` before the weights: every relation's entries in one
+    row-sorted :class:`~torch_geometric.EdgeIndex` (symmetric, as each :math:`\hat A_r` is),
+    their values and relations, and per relation its own entries (index, values, and the rows
+    it has where they are few enough to be worth a compact index; else ``None``), for the
+    weights' gradients."""
+
+    whole: EdgeIndex
+    value: Tensor
+    relation: Tensor
+    parts: list[tuple[EdgeIndex, Tensor, Tensor | None]]
+
+
+class _TypedProduct(torch.autograd.Function):
+    r""":math:`H' = \sum_r w_r \hat A_r H` as one sparse product whose entries carry their
+    relation's weight.
+
+    Backward: :math:`\partial H = \sum_r w_r \hat A_r \partial H'` is the same product (the
+    matrix is symmetric), and :math:`\partial w_r = \langle \partial H', \hat A_r H\rangle`
+    takes each relation's product (over only the rows where it has entries, where those are
+    few)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weights: Tensor, graph: _TypedGraph) -> Tensor:
+        value = graph.value * weights[graph.relation]
+        ctx.save_for_backward(x, value)
+        ctx.graph = graph
+        return graph.whole.matmul(x.detach(), input_value=value)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        x, value = ctx.saved_tensors
+        graph: _TypedGraph = ctx.graph
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = graph.whole.matmul(grad, input_value=value)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.stack([
+                torch.dot((grad if rows is None else grad[rows]).reshape(-1),
+                          index.matmul(x, input_value=part).reshape(-1))
+                for index, part, rows in graph.parts])
+        return grad_x, grad_w, None
+
+
 def sparse_matrix(index: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
     """A coalesced sparse COO matrix from ``[2, n]`` indices (duplicates are summed)."""
     return torch.sparse_coo_tensor(index, values, size, check_invariants=False).coalesce()
@@ -43,8 +87,9 @@ class KGRec(torch.nn.Module):
     (:data:`graphrec.schema.RELATIONS`); every relation is used in both directions and
     normalised on its own, :math:`\hat A_r = D_r^{-1/2} A_r D_r^{-1/2}`. Layer-0 embeddings
     :math:`E` are propagated LightGCN-style (no weights, no non-linearity) with one learnt
-    weight per relation (one sparse product per relation on PyG's
-    :class:`~torch_geometric.EdgeIndex`, so that autograd gives the weights their gradients):
+    weight per relation (a layer is one sparse product on PyG's
+    :class:`~torch_geometric.EdgeIndex` whose entries carry their relation's weight, with the
+    weights' gradients written out in :class:`_TypedProduct`):
 
     .. math::
         H^{(l+1)} = \sum_r w_r \hat A_r H^{(l)}, \qquad
@@ -124,7 +169,7 @@ class KGRec(torch.nn.Module):
         self.relation_logit = torch.nn.Parameter(torch.empty(len(self.relations)))
         self.embedding = torch.nn.Parameter(torch.empty(self.num_nodes, embedding_dim))
         self._cache: Tensor | None = None
-        self._graph_cache: list[tuple[EdgeIndex, Tensor]] | None = None
+        self._graph_cache: _TypedGraph | None = None
         self.reset_parameters()
 
     @classmethod
@@ -204,18 +249,23 @@ class KGRec(torch.nn.Module):
         at initialisation)."""
         return F.softplus(self.relation_logit + _UNIT_LOGIT)
 
-    def _per_relation(self) -> list[tuple[EdgeIndex, Tensor]]:
-        """``Â_r`` per relation as a PyG :class:`~torch_geometric.EdgeIndex` sorted by row, with
-        its values; marked undirected and with its CSC layout cached, so that the backward
-        product needs no sort."""
-        out = []
+    def _typed_graph(self) -> _TypedGraph:
+        """The graph of :meth:`layers`, built from the buffers on their device."""
+        whole = EdgeIndex(torch.stack([self.graph_row, self.graph_col]),
+                          sparse_size=(self.num_nodes, self.num_nodes), sort_order="row",
+                          is_undirected=True).fill_cache_()
+        parts = []
         for r in range(len(self.relations)):
             mask = self.graph_type == r
-            index = EdgeIndex(torch.stack([self.graph_row[mask], self.graph_col[mask]]),
-                              sparse_size=(self.num_nodes, self.num_nodes), sort_order="row",
-                              is_undirected=True)
-            out.append((index.fill_cache_(), self.graph_value[mask]))
-        return out
+            row = self.graph_row[mask]
+            rows, compact = torch.unique_consecutive(row, return_inverse=True)
+            if 2 * len(rows) > self.num_nodes:  # gathering those rows would cost more
+                rows, compact = None, row
+            index = EdgeIndex(torch.stack([compact, self.graph_col[mask]]),
+                              sparse_size=(self.num_nodes if rows is None else len(rows),
+                                           self.num_nodes), sort_order="row")
+            parts.append((index.fill_cache_(), self.graph_value[mask], rows))
+        return _TypedGraph(whole, self.graph_value, self.graph_type, parts)
 
     def layers(self, x: Tensor, folded: Tensor | None = None) -> list[Tensor]:
         r"""Layers :math:`H^{(0)} = x, \dots, H^{(L)}` of the typed propagation of ``x``.
@@ -224,18 +274,19 @@ class KGRec(torch.nn.Module):
         neighbours propagate to them, :math:`H^{(0)}_n = H^{(1)}_n`: the row an item folded in
         after training gets (:mod:`graphrec.model.foldin`), for training with fold-in dropout.
 
-        The relations' products are stacked and weighted in one contraction: its backward gives
-        the relation weights their gradients in one product too, where a sum of ``R`` scaled
-        terms costs ``R`` passes over ``[nodes, d]`` each way.
+        Each layer is one sparse product over every relation at once, the entries weighted by
+        their relation (:class:`_TypedProduct`): a product per relation would write a
+        ``[nodes, d]`` result per relation and add them up, several passes over memory for
+        every one the single product makes.
 
         The products go through CSR tensors, for which torch warns once per process that their
         support is in beta and that their invariants go unchecked: every command would print
         both; only products of the indices built here are used."""
         if not self.relations:
             return [x] * (self.num_layers + 1)
-        adjacency = self._graph_cache
-        if adjacency is None or adjacency[0][1].device != x.device:
-            adjacency = self._graph_cache = self._per_relation()
+        graph = self._graph_cache
+        if graph is None or graph.value.device != x.device:
+            graph = self._graph_cache = self._typed_graph()
         weights = self.relation_weights()
         out = [x]
         with warnings.catch_warnings():
@@ -243,9 +294,7 @@ class KGRec(torch.nn.Module):
                             "Sparse invariant checks are implicitly disabled"):
                 warnings.filterwarnings("ignore", message=message, category=UserWarning)
             for _ in range(self.num_layers):
-                products = torch.stack([index.matmul(out[-1], input_value=value)
-                                        for index, value in adjacency])
-                out.append(torch.tensordot(weights, products, dims=1))
+                out.append(_TypedProduct.apply(out[-1], weights, graph))
         if folded is not None and len(out) > 1:
             out[0] = torch.where(folded[:, None], out[1], out[0])
         return out

@@ -70,7 +70,7 @@ class _TypedProduct(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_w = torch.stack([
                 torch.dot((grad if rows is None else grad[rows]).reshape(-1),
-                          index.matmul(x, input_value=part).reshape(-1))
+                          index.matmul(x.detach(), input_value=part).reshape(-1))
                 for index, part, rows in graph.parts])
         return grad_x, grad_w, None
 
@@ -253,7 +253,7 @@ class KGRec(torch.nn.Module):
         """The graph of :meth:`layers`, built from the buffers on their device."""
         whole = EdgeIndex(torch.stack([self.graph_row, self.graph_col]),
                           sparse_size=(self.num_nodes, self.num_nodes), sort_order="row",
-                          is_undirected=True).fill_cache_()
+                          is_undirected=True).fill_cache_(no_transpose=True)
         parts = []
         for r in range(len(self.relations)):
             mask = self.graph_type == r
@@ -264,7 +264,7 @@ class KGRec(torch.nn.Module):
             index = EdgeIndex(torch.stack([compact, self.graph_col[mask]]),
                               sparse_size=(self.num_nodes if rows is None else len(rows),
                                            self.num_nodes), sort_order="row")
-            parts.append((index.fill_cache_(), self.graph_value[mask], rows))
+            parts.append((index.fill_cache_(no_transpose=True), self.graph_value[mask], rows))
         return _TypedGraph(whole, self.graph_value, self.graph_type, parts)
 
     def layers(self, x: Tensor, folded: Tensor | None = None) -> list[Tensor]:

@@ -98,6 +98,28 @@ def test_uniform_negatives_join_the_candidates() -> None:
     assert min(extra) > 0 and max(extra) <= 100
 
 
+def test_a_sampled_batch_reads_only_the_item_rows_it_holds() -> None:
+    """:meth:`_Batch.compact` gives the batch over the items its histories and softmax read:
+    the same purchases, targets and candidates, each item as its place in that sorted list,
+    which is all a batch of the sampled softmax needs of a catalogue's rows."""
+    import torch
+
+    data = shop(400)
+    config = dataclasses.replace(CONFIG, sampled_negatives=20)
+    for batch in _batches(data, config, np.random.default_rng(0), torch.device("cpu")):
+        items, local = batch.compact()
+        history = batch.history.indices()
+        read = set(history[1].tolist()) | set(batch.candidates.tolist())
+        assert items.tolist() == sorted(read) and len(items) < ITEMS
+        assert local.history.shape == (len(batch.users), len(items))
+        back = local.history.indices()
+        assert torch.equal(torch.stack([back[0], items[back[1]]]), history)
+        assert torch.equal(items[local.targets[1]], batch.targets[1])
+        assert torch.equal(local.targets[0], batch.targets[0])
+        assert torch.equal(items[local.candidates], batch.candidates)
+        assert local.users is batch.users and local.total == batch.total
+
+
 def test_batches_share_steps_past_the_most_an_epoch_takes() -> None:
     config = TrainConfig(max_steps_per_epoch=24)
     assert [len(step) for step in _steps(range(11), 11, config)] == [1] * 11  # Beauty

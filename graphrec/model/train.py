@@ -138,6 +138,23 @@ class _Batch(NamedTuple):
     #: The items held back anywhere in the whole batch, sorted: the in-batch softmax's.
     candidates: torch.Tensor
 
+    def compact(self) -> tuple[torch.Tensor, _Batch]:
+        """``(items, batch)``: the items this share reads (its histories' and the candidates,
+        sorted) and the same batch with every item given as its place among them.
+
+        The sampled softmax reads a few thousand item rows of a catalogue's hundreds of
+        thousands; computed on those rows alone, a batch's gradient costs what the batch
+        holds, where one taken against the whole table writes all of its rows."""
+        history = self.history.indices()
+        items = torch.unique(torch.cat([history[1], self.candidates]))
+        def place(index: torch.Tensor) -> torch.Tensor:
+            return torch.searchsorted(items, index)
+        local = sparse_matrix(torch.stack([history[0], place(history[1])]),
+                              self.history.values(), (self.history.shape[0], len(items)))
+        targets = torch.stack([self.targets[0], place(self.targets[1])])
+        return items, self._replace(history=local, targets=targets,
+                                    candidates=place(self.candidates))
+
 
 def _batches(data: GraphData, config: TrainConfig, rng: np.random.Generator,
              device: torch.device) -> Iterator[_Batch]:
@@ -224,8 +241,9 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
 
     A step's loss is the mean over its held-back purchases. Its batches' losses are taken
     against one propagation of the item graph: each batch's gradient is added up at the
-    propagated rows (a leaf cut from the propagation), and the sum goes back through the
-    propagation once (:attr:`TrainConfig.max_steps_per_epoch`). In a process group each
+    propagated rows it read (cut from the propagation; with the sampled softmax only its own
+    rows, :meth:`_Batch.compact`), and the sum goes back through the propagation once
+    (:attr:`TrainConfig.max_steps_per_epoch`). In a process group each
     process computes its share of that mean (its rows' sum over the whole step's count) and
     the gradients are summed over the group before the step, which makes them the whole
     step's."""
@@ -248,21 +266,29 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
         if any(batch.targets.shape[1] for batch in step):
             # a process whose rows hold back nothing adds nothing but takes the step
             propagated = model.item_representations(folded)
-            rows = propagated.detach().requires_grad_()
+            cut = propagated.detach()
+            at_rows = torch.zeros_like(cut)
             for batch in step:
                 share = batch.targets.shape[1] / step_total
                 if not share:
                     continue
                 if popularity is None:
+                    rows = cut.detach().requires_grad_()
                     loss = model.loss(model.score(batch.history, rows), batch.targets)
                 else:
-                    loss = model.in_batch_loss(
-                        batch.history, batch.targets,
-                        log_sampling_weight(popularity, batch.total, config), batch.candidates,
-                        item_rows=rows)
+                    items, batch = batch.compact()
+                    rows = cut[items].requires_grad_()
+                    log_q = log_sampling_weight(popularity, batch.total, config)[items]
+                    loss = model.in_batch_loss(batch.history, batch.targets, log_q,
+                                               batch.candidates, item_rows=rows)
                 (loss * share).backward()
+                assert rows.grad is not None
+                if popularity is None:
+                    at_rows += rows.grad
+                else:
+                    at_rows.index_add_(0, items, rows.grad)
                 step_loss += loss.detach() * share
-            propagated.backward(rows.grad)
+            propagated.backward(at_rows)
         grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in parameters]
         distributed.all_reduce_sum([*grads, step_loss])
         for parameter, grad in zip(parameters, grads):

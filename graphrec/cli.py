@@ -172,7 +172,10 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
           f"{log.seconds_total:.0f}s, {log.epochs_per_second:.2f} epochs/s, "
           f"device {log.device})")
     if report.test:
-        print("test split: " + ", ".join(f"{k} {v:.2f}%" for k, v in report.test.items()))
+        measured, users = report.test_users
+        sample = "" if measured == users else f", {measured:,} of its {users:,} users drawn"
+        print(f"test split{sample}: "
+              + ", ".join(f"{k} {v:.2f}%" for k, v in report.test.items()))
 
 
 def _current_weights(settings: Settings) -> WarmStart:

@@ -39,11 +39,20 @@ class FakeRun:
         return int(self.module.weight.item())
 
 
+#: What each validation was asked to measure, beside the run and the split.
+ASKED: list[dict[str, object]] = []
+
+
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
     FakeRun.started = []
-    monkeypatch.setattr(early_stopping, "evaluate",
-                        lambda run, split: {"ndcg@10": CURVE[run.epochs]})
+    ASKED.clear()
+
+    def evaluate(run: FakeRun, split: GraphData, **asked: object) -> dict[str, float]:
+        ASKED.append(asked)
+        return {"ndcg@10": CURVE[run.epochs]}
+
+    monkeypatch.setattr(early_stopping, "evaluate", evaluate)
 
 
 def test_stops_after_patience_and_refits_the_best_epoch_on_all_of_train(scripted: None) -> None:
@@ -67,6 +76,16 @@ def test_without_a_refit_the_best_validation_state_is_kept(scripted: None) -> No
     assert run.epochs == 10 and run.state == 4 and log.best_epoch == 4
 
 
+def test_validation_measures_the_users_the_schedule_allows(scripted: None) -> None:
+    """Every validation measures at most ``validation_users`` users, drawn with the run's seed
+    (all of them when the schedule sets no cap)."""
+    fit(FakeRun, paired_catalogue(), Schedule(5, 2, 3, validation_users=123), seed=7)
+    assert ASKED == [{"max_users": 123, "seed": 7}] * 3
+    ASKED.clear()
+    fit(FakeRun, paired_catalogue(), Schedule(5, 2, 3), seed=0)
+    assert ASKED and all(asked["max_users"] is None for asked in ASKED)
+
+
 def test_the_last_epoch_is_always_evaluated(scripted: None) -> None:
     _, log = fit(FakeRun, paired_catalogue(), Schedule(5, 2, 3), seed=0)
     assert log.curve() == {2: 5.0, 4: 7.0, 5: 8.0} and log.best_epoch == 5
@@ -84,3 +103,21 @@ def test_the_benchmark_model_keeps_its_validation_run_without_a_refit() -> None:
     assert refitted.log is not None and refitted.log.best_epoch >= 1
     assert [r.phase for r in refitted.log.epochs].count("refit") == refitted.log.best_epoch
     assert refitted.fit_info["refit"] is True
+
+
+def test_training_validates_on_its_configurations_users(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    from graphrec.model.train import TrainConfig, train
+
+    asked: list[dict[str, object]] = []
+    measure = early_stopping.evaluate
+
+    def counted(run: object, split: GraphData, **kwargs: object) -> dict[str, float]:
+        asked.append(kwargs)
+        return measure(run, split, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(early_stopping, "evaluate", counted)
+    config = TrainConfig(embedding_dim=8, batch_size=64, max_epochs=2, eval_every=1,
+                         validation_users=5, seed=2)
+    train(paired_catalogue(), config)
+    assert asked == [{"max_users": 5, "seed": 2}] * 2

@@ -114,3 +114,25 @@ def test_catalogue_smaller_than_k() -> None:
     assert ranked[0, :2].tolist() == [1, 2] and ranked[1, :2].tolist() == [2, 0]
     got = evaluate(FixedScores(scores), data, k=10)
     assert (got["hr@10"], got["precision@10"]) == (100.0, 10.0)
+
+
+def test_a_cap_on_users_measures_a_seeded_draw_of_them(random_data: GraphData) -> None:
+    """``max_users`` measures that many of the users with test items, the same ones for the same
+    seed, and is the whole mean when it covers them all."""
+    from graphrec.evaluation.evaluate import evaluated_users
+
+    every = evaluated_users(random_data)
+    assert len(every) > 20
+    drawn = evaluated_users(random_data, max_users=20, seed=3)
+    assert len(drawn) == 20 and set(drawn) < set(every) and list(drawn) == sorted(drawn)
+    assert np.array_equal(drawn, evaluated_users(random_data, max_users=20, seed=3))
+    assert not np.array_equal(drawn, evaluated_users(random_data, max_users=20, seed=4))
+    scores = np.random.default_rng(2).random((random_data.num_users, random_data.num_items))
+    scorer = FixedScores(scores)
+    assert (evaluate(scorer, random_data, max_users=len(every))
+            == evaluate(scorer, random_data))
+    # the capped mean is the mean over exactly the drawn users
+    only = graph(random_data.train.tolist(),
+                 [p for p in random_data.test.tolist() if p[0] in set(drawn.tolist())],
+                 random_data.num_users, random_data.num_items)
+    assert (evaluate(scorer, random_data, max_users=20, seed=3) == evaluate(scorer, only))

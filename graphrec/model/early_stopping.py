@@ -66,6 +66,8 @@ class Schedule:
     patience: int
     refit: bool = True
     validation_fraction: float = 0.1
+    #: Validate on at most this many users (:func:`graphrec.evaluation.evaluate.evaluate`).
+    validation_users: int | None = None
 
 
 @dataclass
@@ -168,7 +170,8 @@ def fit(start: Callable[[GraphData], R], data: GraphData, schedule: Schedule, *,
             log.epochs.append(record)
             if number % schedule.eval_every == 0 or number == schedule.max_epochs:
                 with torch.no_grad():
-                    metrics = evaluate(run.scorer(), split)
+                    metrics = evaluate(run.scorer(), split,
+                                       max_users=schedule.validation_users, seed=seed)
                 record.val_ndcg = metrics[METRIC]
                 if record.val_ndcg > best_score:
                     best_epoch, best_score = number, record.val_ndcg

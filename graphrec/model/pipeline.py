@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from graphrec.config import Settings
-from graphrec.evaluation.evaluate import evaluate
+from graphrec.evaluation.evaluate import evaluate, evaluated_users
 from graphrec.model import artifact
 from graphrec.model.artifact import graph_counts
 from graphrec.model.distributed import train_processes
@@ -26,6 +26,9 @@ class TrainReport:
     training: TrainingLog
     test: dict[str, float]
     counts: dict[str, int]
+    #: ``(measured, with test items)``: the test metrics' users (``config.validation_users``
+    #: at most, as in validation).
+    test_users: tuple[int, int] = (0, 0)
 
 
 def current_weights(settings: Settings) -> WarmStart:
@@ -58,8 +61,11 @@ def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig 
                                      warm_start=warm_start)
     else:
         model, log = train(data, config, progress=say, warm_start=warm_start)
-    metrics = evaluate(model, data) if len(data.test) else {}
+    measured = evaluated_users(data, config.validation_users, config.seed)
+    metrics = (evaluate(model, data, max_users=config.validation_users, seed=config.seed)
+               if len(data.test) else {})
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
                          {"test": metrics, "history": log.to_dict()}, trained_on)
     counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
-    return TrainReport(path, speed, log, metrics, counts)
+    return TrainReport(path, speed, log, metrics, counts,
+                       (len(measured), len(evaluated_users(data))))

@@ -40,7 +40,9 @@ class TrainConfig:
     Training: Adam with ``lr`` and ``weight_decay`` on batches of ``batch_size`` users, each
     user's history with a fraction ``history_dropout`` held back as targets; validation NDCG@10
     every ``eval_every`` epochs on a split holding back ``validation_fraction`` of each user's
-    train items, stopping after ``patience`` evaluations without a better one or at
+    train items (measured on ``validation_users`` of them at most, drawn with the seed: scoring
+    every user against every item would outgrow the catalogue; Beauty's and Clothing's are
+    all measured), stopping after ``patience`` evaluations without a better one or at
     ``max_epochs``. A fresh model then trains the chosen number of epochs on all of train (the
     refit). ``device`` ``None`` picks CUDA when there is one. ``sampled_softmax`` replaces the
     softmax over the whole catalogue by one over the batch's targets, popularity-corrected
@@ -79,6 +81,7 @@ class TrainConfig:
     eval_every: int = 2
     patience: int = 3
     validation_fraction: float = 0.1
+    validation_users: int | None = 50_000
     seed: int = 0
     device: str | None = None
     sampled_softmax: bool | None = None
@@ -347,7 +350,8 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
     config = config.for_catalogue(data.num_items)
     device = pick_device(config.device)
     schedule = Schedule(config.max_epochs, config.eval_every, config.patience, refit=refit,
-                        validation_fraction=config.validation_fraction)
+                        validation_fraction=config.validation_fraction,
+                        validation_users=config.validation_users)
     run, log = fit(lambda part: _Run(config, part, device, warm_start), data, schedule,
                    seed=config.seed, device=str(device), progress=progress, epochs=epochs)
     log.warm_start = run.started

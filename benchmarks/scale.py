@@ -247,15 +247,20 @@ def say(factor: float, text: str) -> None:
     print(f"[x{factor:g}] {text}", flush=True)
 
 
+def exponent(sizes: list[float], costs: list[float]) -> float | None:
+    """``e`` of ``cost ∝ size^e``, least squares in log-log; ``None`` under two sizes."""
+    if len(set(sizes)) < 2:
+        return None
+    return round(float(np.polyfit(np.log(sizes), np.log(costs), 1)[0]), 2)
+
+
 def growth(runs: list[dict[str, Any]]) -> dict[str, float | None]:
-    """``e`` of ``cost ∝ size^e`` per cost, least squares in log-log over the factors run."""
+    """:func:`exponent` per cost over the factors run."""
     out: dict[str, float | None] = {}
     for stage, key, label in COSTS:
         points = [(r["catalogue"]["size"], r[stage][key]) for r in runs
                   if isinstance(r.get(stage), dict) and r[stage].get(key)]
-        out[label] = (round(float(np.polyfit(np.log([p[0] for p in points]),
-                                             np.log([p[1] for p in points]), 1)[0]), 2)
-                      if len({p[0] for p in points}) >= 2 else None)
+        out[label] = exponent([p[0] for p in points], [p[1] for p in points])
     return out
 
 

@@ -6,7 +6,7 @@ catalogue, which takes an hour for N = 1 to 10; this times only the epoch, on ca
 ``benchmarks/synthetic.py`` wrote, so that a change to training can be measured against the
 configuration before it in the same run. Each catalogue is read once; each setting trains one
 epoch of a fresh model (seed 0) and is timed without the reading. The growth exponent is fitted
-over purchases + links, as ``scale.py`` fits it.
+over purchases + links by ``scale.py``'s fit.
 
     python benchmarks/synthetic.py --factor 10 --out /tmp/syn10          # and 1, 2, 5
     python benchmarks/train_growth.py /tmp/syn1 /tmp/syn2 /tmp/syn5 /tmp/syn10 --steps 4 24
@@ -23,6 +23,8 @@ import numpy as np
 import torch
 
 from benchmarks.datasets import read_graph
+from benchmarks.scale import exponent
+from graphrec.dataset import GraphData
 from graphrec.model.train import (
     TrainConfig,
     batches_an_epoch,
@@ -31,7 +33,7 @@ from graphrec.model.train import (
 )
 
 
-def one_epoch(data: Any, steps: int, seed: int) -> dict[str, Any]:
+def one_epoch(data: GraphData, steps: int, seed: int) -> dict[str, Any]:
     """Seconds of one epoch of a fresh model with ``steps`` at most an epoch."""
     config = TrainConfig(seed=seed, max_steps_per_epoch=steps).for_catalogue(data.num_items)
     torch.manual_seed(seed)
@@ -42,12 +44,6 @@ def one_epoch(data: Any, steps: int, seed: int) -> dict[str, Any]:
     return {"max_steps_per_epoch": steps, "steps": steps_an_epoch(data, config),
             "batches": batches_an_epoch(data, config), "sampled": bool(config.sampled_softmax),
             "seconds": round(time.perf_counter() - started, 2), "loss": loss}
-
-
-def exponent(sizes: list[int], seconds: list[float]) -> float | None:
-    if len(set(sizes)) < 2:
-        return None
-    return round(float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0]), 2)
 
 
 def main() -> None:

@@ -33,6 +33,25 @@ def test_train_saves_a_model_with_test_metrics(trained: Settings) -> None:
     assert set(metrics["test"]) == {"ndcg@10", "recall@10", "hr@10", "precision@10"}
 
 
+def test_training_reports_how_many_users_its_test_metrics_measured(
+        trained: Settings, session_store: GraphStore, tmp_path: Path) -> None:
+    """Past ``validation_users``, the test metrics are a draw of that many users, and the report
+    says so beside the users the test split holds; below it, every user is measured."""
+    import dataclasses
+
+    from graphrec.model.pipeline import train_from_store
+    from graphrec.model.train import TrainConfig
+
+    home = dataclasses.replace(trained, home=tmp_path, store_dir_override=trained.store_dir)
+    whole = train_from_store(session_store, home, TrainConfig(max_epochs=1, embedding_dim=8))
+    drawn = train_from_store(session_store, home, TrainConfig(max_epochs=1, embedding_dim=8,
+                                                              validation_users=100))
+    with_test = whole.test_users[1]
+    assert with_test > 100 and whole.test_users == (with_test, with_test)
+    assert drawn.test_users == (100, with_test)
+    assert drawn.test != whole.test
+
+
 def test_recommend_never_returns_a_bought_item(trained: Settings, session_store: GraphStore,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:

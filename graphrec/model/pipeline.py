@@ -61,11 +61,12 @@ def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig 
                                      warm_start=warm_start)
     else:
         model, log = train(data, config, progress=say, warm_start=warm_start)
-    measured = evaluated_users(data, config.validation_users, config.seed)
     metrics = (evaluate(model, data, max_users=config.validation_users, seed=config.seed)
                if len(data.test) else {})
+    with_test = len(evaluated_users(data))
+    cap = config.validation_users
+    measured = with_test if cap is None else min(with_test, cap)
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
                          {"test": metrics, "history": log.to_dict()}, trained_on)
     counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
-    return TrainReport(path, speed, log, metrics, counts,
-                       (len(measured), len(evaluated_users(data))))
+    return TrainReport(path, speed, log, metrics, counts, (measured, with_test))

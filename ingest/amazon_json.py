@@ -33,7 +33,16 @@ from graphrec.schema import BY_NAME, LINK_RELATIONS
 from ingest.errors import CatalogueError
 from ingest.files import gc_paused, open_text, unreadable_is_unusable
 from ingest.records import Catalogue, ItemLink, Purchase
-from ingest.validate import BadValue, FirstSeen, RejectLog, build_item, new_id, parse_id, take_id
+from ingest.validate import (
+    BadValue,
+    FirstSeen,
+    RejectLog,
+    build_item,
+    known_ids,
+    new_id,
+    parse_id,
+    take_id,
+)
 
 FORMAT = "amazon-json"
 
@@ -214,7 +223,7 @@ def _link_lists(record: dict[str, Any]) -> Iterator[tuple[str, Any]]:
                 yield name, source[name]
 
 
-def _read_metadata(path: Path, catalogue: Catalogue) -> set[str]:
+def _read_metadata(path: Path, catalogue: Catalogue) -> dict[str, str]:
     log = RejectLog(str(path), catalogue.rejects)
     first = FirstSeen()
     for line, record in _json_lines(path, log, catalogue):
@@ -237,7 +246,7 @@ def _read_metadata(path: Path, catalogue: Catalogue) -> set[str]:
         _add_links(log, line, item_id, record, catalogue.links)
     if not catalogue.items:
         raise log.nothing_usable("item lines")
-    return {item.id for item in catalogue.items}
+    return known_ids(item.id for item in catalogue.items)
 
 
 def _add_links(
@@ -286,7 +295,9 @@ def _review_time(record: dict[str, Any]) -> float | None:
     return None
 
 
-def _read_reviews(path: Path, catalogue: Catalogue, item_ids: set[str], test_share: float) -> None:
+def _read_reviews(
+    path: Path, catalogue: Catalogue, item_ids: dict[str, str], test_share: float
+) -> None:
     log = RejectLog(str(path), catalogue.rejects)
     first = FirstSeen()
     histories: dict[str, list[tuple[float, int, str]]] = {}
@@ -297,9 +308,10 @@ def _read_reviews(path: Path, catalogue: Catalogue, item_ids: set[str], test_sha
         item_id = take_id(log, line, "asin", record.get("asin"), "item")
         if item_id is None:
             continue
-        if item_id not in item_ids:
+        if (known_item := item_ids.get(item_id)) is None:
             log.skip(line, "asin", "item not in catalogue", item_id)
             continue
+        item_id = known_item
         time = _review_time(record)
         if time is None:
             log.skip(line, "unixReviewTime", "missing review time", record.get("unixReviewTime"))

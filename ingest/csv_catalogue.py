@@ -29,6 +29,7 @@ from ingest.validate import (
     FirstSeen,
     RejectLog,
     build_item,
+    known_ids,
     new_id,
     parse_seq,
     parse_split,
@@ -157,7 +158,7 @@ def _header(path: Path, reader: Iterator[list[str]]) -> list[str]:
     return header
 
 
-def _read_items(path: Path, catalogue: Catalogue) -> set[str]:
+def _read_items(path: Path, catalogue: Catalogue) -> dict[str, str]:
     log = RejectLog(str(path), catalogue.rejects)
     first = FirstSeen()
     for line, (raw_id, title, brand, price, sales_rank, categories) in _records(
@@ -180,10 +181,10 @@ def _read_items(path: Path, catalogue: Catalogue) -> set[str]:
         )
     if not catalogue.items:
         raise log.nothing_usable("item rows")
-    return {item.id for item in catalogue.items}
+    return known_ids(item.id for item in catalogue.items)
 
 
-def _read_users(path: Path, catalogue: Catalogue) -> set[str]:
+def _read_users(path: Path, catalogue: Catalogue) -> dict[str, str]:
     log = RejectLog(str(path), catalogue.rejects)
     first = FirstSeen()
     for line, (raw_id,) in _records(path, "users", log, catalogue):
@@ -191,11 +192,11 @@ def _read_users(path: Path, catalogue: Catalogue) -> set[str]:
         if user_id is None:
             continue
         catalogue.users.append(user_id)
-    return set(catalogue.users)
+    return known_ids(catalogue.users)
 
 
 def _read_purchases(
-    path: Path, catalogue: Catalogue, user_ids: set[str], item_ids: set[str]
+    path: Path, catalogue: Catalogue, user_ids: dict[str, str], item_ids: dict[str, str]
 ) -> None:
     log = RejectLog(str(path), catalogue.rejects)
     first = FirstSeen()
@@ -213,12 +214,13 @@ def _read_purchases(
         except BadValue as bad:
             log.skip(line, "split", bad.reason, raw_split)
             continue
-        if user_id not in user_ids:
+        if (known_user := user_ids.get(user_id)) is None:
             log.skip(line, "user_id", "user not in users file", user_id)
             continue
-        if item_id not in item_ids:
+        if (known_item := item_ids.get(item_id)) is None:
             log.skip(line, "item_id", "item not in catalogue", item_id)
             continue
+        user_id, item_id = known_user, known_item
         if (earlier := first.earlier((user_id, item_id), line)) is not None:
             log.skip(
                 line,
@@ -237,7 +239,7 @@ def _read_purchases(
         raise log.nothing_usable("purchase rows")
 
 
-def _read_links(path: Path, catalogue: Catalogue, item_ids: set[str]) -> None:
+def _read_links(path: Path, catalogue: Catalogue, item_ids: dict[str, str]) -> None:
     log = RejectLog(str(path), catalogue.rejects)
     first_line: dict[tuple[str, str, str], int] = {}
     links = catalogue.links
@@ -252,9 +254,10 @@ def _read_links(path: Path, catalogue: Catalogue, item_ids: set[str]) -> None:
         other_id = take_id(log, line, "other_item_id", raw_other, "other item")
         if other_id is None:
             continue
-        if item_id not in item_ids:
+        if (known_item := item_ids.get(item_id)) is None:
             log.skip(line, "item_id", "item not in catalogue", item_id)
             continue
+        item_id, other_id = known_item, item_ids.get(other_id, other_id)
         key = (item_id, relation, other_id)
         if (earlier := first_line.setdefault(key, line)) != line:
             log.skip(line, "other_item_id", f"duplicate link (first on line {earlier})", other_id)

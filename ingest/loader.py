@@ -7,9 +7,9 @@ is missing. Nodes are loaded before the relationships that MATCH them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import cypher
 from graphrec.schema import BOUGHT, BY_NAME, LINK_TYPES
@@ -18,9 +18,36 @@ from ingest.records import Catalogue
 
 DEFAULT_BATCH = 5000
 
-Rows = list[dict[str, Any]]
+Row = dict[str, Any]
+Rows = Sequence[Row]
 #: ``progress(step, rows_done_in_this_call)``; called after every batch.
 Progress = Callable[[str, int], None]
+
+T = TypeVar("T")
+
+
+class RowsOf(Sequence[Row], Generic[T]):
+    """The statement parameters of each of ``records``, made when they are read (a slice is a
+    list of them), not held: a parameter map weighs some 200 bytes against a record's 60, and
+    a shop's ten million purchases and links held as maps too would more than double what a
+    load holds (``benchmarks/results/NOTES.md``). A batch is made as it is sent."""
+
+    def __init__(self, records: Sequence[T], row: Callable[[T], Row]):
+        self.records, self.row = records, row
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        if isinstance(index, slice):
+            return [self.row(record) for record in self.records[index]]
+        return self.row(self.records[index])
 
 
 @dataclass(frozen=True)
@@ -61,28 +88,30 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
                       for pair in zip(item.categories[1:], item.categories[:-1])})
     links = [link for link in catalogue.links if keep_external or link.other_item_id in known]
     external = sorted({link.other_item_id for link in links if link.other_item_id not in known})
+    branded = [item for item in items if item.brand]
+    placed = [item for item in items if item.categories]
     steps = [
-        Step("users", "ingest/users", [{"id": u} for u in catalogue.users], "nodes"),
-        Step("items", "ingest/items", [
-            {"id": i.id, "title": i.title, "price": i.price, "sales_rank": i.sales_rank}
-            for i in items], "nodes"),
+        Step("users", "ingest/users", RowsOf(catalogue.users, lambda u: {"id": u}), "nodes"),
+        Step("items", "ingest/items", RowsOf(items, lambda i: {
+            "id": i.id, "title": i.title, "price": i.price, "sales_rank": i.sales_rank}),
+            "nodes"),
         Step("external items", "ingest/external_items", [{"id": i} for i in external], "nodes"),
         Step("brands", "ingest/brands", [{"name": b} for b in brands], "nodes"),
         Step("categories", "ingest/categories", [{"name": c} for c in categories], "nodes"),
         Step(BY_NAME["subcategory_of"].type, "ingest/subcategories",
              [{"child": c, "parent": p} for c, p in parents], "relationships"),
         Step(BY_NAME["has_brand"].type, "ingest/item_brands",
-             [{"item": i.id, "brand": i.brand} for i in items if i.brand], "relationships"),
+             RowsOf(branded, lambda i: {"item": i.id, "brand": i.brand}), "relationships"),
         Step(BY_NAME["in_category"].type, "ingest/item_categories",
-             [{"item": i.id, "category": i.categories[-1]} for i in items if i.categories],
+             RowsOf(placed, lambda i: {"item": i.id, "category": i.categories[-1]}),
              "relationships"),
-        Step(BOUGHT, "ingest/purchases", [
-            {"user": p.user_id, "item": p.item_id, "seq": p.seq, "split": p.split}
-            for p in catalogue.purchases], "relationships"),
+        Step(BOUGHT, "ingest/purchases", RowsOf(catalogue.purchases, lambda p: {
+            "user": p.user_id, "item": p.item_id, "seq": p.seq, "split": p.split}),
+            "relationships"),
     ]
     for relation in LINK_TYPES:
-        rows = [{"item": link.item_id, "other": link.other_item_id}
-                for link in links if link.relation == relation]
+        rows = RowsOf([link for link in links if link.relation == relation],
+                      lambda link: {"item": link.item_id, "other": link.other_item_id})
         steps.append(Step(relation, f"ingest/{relation.lower()}", rows, "relationships"))
     steps = [replace(s, statement=cypher.load(s.statement)) for s in steps if s.rows]
     return steps, len(catalogue.links) - len(links)

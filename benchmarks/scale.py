@@ -6,8 +6,8 @@ then runs each stage as a user would, in a fresh ``GRAPHREC_HOME`` of its own, a
 
 * ``ingest``: ``graphrec ingest`` — rows/s, seconds, peak RSS of the command;
 * ``train``: ``graphrec train --epochs E`` — graph export rows/s, seconds per epoch, peak RSS,
-  artifact size on disk (to convergence only where ``--converge`` is given: the epochs are
-  the cost of a full run, not of a step);
+  artifact size on disk (one epoch by default: the epochs to convergence are the cost of a
+  whole run, not of a step);
 * ``answers``: one user's top 10 and one explanation, in-process on the loaded service, p50/p99
   over ``--probes`` users, and the process's RSS;
 * ``service``: gunicorn with the checked-in configuration, explanations paced at ``--rate``
@@ -20,8 +20,10 @@ factor can be run on its own) and a log-log plot ``benchmarks/results/scale.png`
 
     python benchmarks/scale.py --factors 1 5 [--epochs 1] [--work /tmp/scale]
 
-A stage that fails or runs past ``--stage-timeout`` is recorded with its error and the next
-factors' same stage still run; the store of each factor is stopped when its stages are done.
+``--until ingest`` (or ``train``) stops each factor after that stage, for a factor whose later
+stages would not fit the time at hand. A stage that fails or runs past ``--stage-timeout`` is
+recorded with its error and the next factors' same stage still run; the store of each factor is
+stopped when its stages are done.
 """
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ from benchmarks.synthetic import DEFAULT_TEMPLATE, Template, synthesise  # noqa:
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 PLOT = ROOT / "benchmarks" / "results" / "scale.png"
+#: The stages in the order they run; each needs the ones before it.
+STAGES = ("ingest", "train", "serve")
 #: Stage figures whose growth is fitted: (stage, key, label of the plot).
 COSTS = (("ingest", "seconds", "ingest s"), ("train", "export_seconds", "graph export s"),
          ("train", "seconds_per_epoch", "train s/epoch"), ("train", "peak_rss_mb", "train RSS"),
@@ -198,6 +202,8 @@ def measure_factor(factor: float, args: argparse.Namespace, template: Template
                             "peak_rss_mb": step["peak_rss_mb"],
                             "rows_per_s": round(rows / step["seconds"])}
         say(factor, f"ingest {result['ingest']}")
+        if args.until == "ingest":
+            return result
         step = run_step([*graphrec, "train", "--epochs", str(args.epochs), "--quiet"], env,
                         work / "train.log", args.stage_timeout)
         out = step["output"]
@@ -211,7 +217,7 @@ def measure_factor(factor: float, args: argparse.Namespace, template: Template
             "artifact_mb": round(sum(f.stat().st_size for f in model.rglob("*") if f.is_file())
                                  / 2**20, 1) if model.exists() else None}
         say(factor, f"train {result['train']}")
-        if step["exit"] == 0:
+        if step["exit"] == 0 and args.until == "serve":
             step = run_step([sys.executable, __file__, "--probe", str(home),
                              "--probes", str(args.probes)], env, work / "probe.log",
                             args.stage_timeout)
@@ -222,8 +228,8 @@ def measure_factor(factor: float, args: argparse.Namespace, template: Template
             result["service"] = service_run(home, env, args.rate, args.seconds,
                                             work / "service.log")
             say(factor, f"service {result['service']}")
-        result["store_peak_rss_mb"] = store_peak_mb(home)
     finally:
+        result["store_peak_rss_mb"] = store_peak_mb(home)
         subprocess.run([*graphrec, "db", "stop"], env=env, cwd=ROOT, capture_output=True,
                        timeout=120, check=False)
         if not args.keep:
@@ -312,6 +318,8 @@ def main() -> int:
     parser.add_argument("--store-heap", default="4g")
     parser.add_argument("--stage-timeout", type=float, default=4 * 3600)
     parser.add_argument("--keep", action="store_true", help="keep the synthetic CSV files")
+    parser.add_argument("--until", choices=STAGES, default=STAGES[-1],
+                        help="the last stage to run: each needs the ones before it")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -1,8 +1,9 @@
 """The synthetic catalogue of the scale benchmark keeps the shape of the one it copies, and the
 benchmark's in-process probe answers on a trained home, and it reads a training's seconds from
-the model's own log."""
+the model's own log, and it runs no stage past the one it is told to stop at."""
 from __future__ import annotations
 
+import argparse
 import gzip
 from collections import Counter
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.scale import _trained, probe
+from benchmarks.scale import _trained, measure_factor, probe
 from benchmarks.synthetic import FILES, Template, synthesise
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
@@ -158,3 +159,20 @@ def test_seconds_an_epoch_come_from_the_models_log_not_the_rounded_line(tmp_path
     (tmp_path / "config.json").write_text(json.dumps({"train": {"sampled_softmax": False}}))
     assert _trained(tmp_path)["softmax"] == "full"
     assert _trained(tmp_path / "none") == {"seconds_per_epoch": None, "softmax": None}
+
+
+def test_a_scale_run_until_ingest_ingests_and_stops_there(template: Template,
+                                                          tmp_path: Path) -> None:
+    """``scale.py --until ingest``: a factor too big for the time at hand still measures its
+    ingest and its store's peak RSS, trains nothing, and leaves no store running."""
+    args = argparse.Namespace(work=tmp_path, store_heap="512m", stage_timeout=600, seed=0,
+                              keep=False, until="ingest", epochs=1, probes=5, rate=10,
+                              seconds=1)
+    result = measure_factor(0.5, args, template)
+    assert result["ingest"]["exit"] == 0 and result["ingest"]["rows_per_s"] > 0
+    assert result["ingest"]["peak_rss_mb"] > 0
+    assert result["store_peak_rss_mb"] > 0
+    assert "train" not in result and "answers" not in result and "service" not in result
+    home = tmp_path / "x0.5" / "home"
+    assert not (home / "models" / "current").exists()
+    assert not (home / "store" / "server.json").exists()

@@ -161,6 +161,26 @@ def test_artifact_round_trip(tmp_path, data: GraphData, trained: tuple[KGRec, ob
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
+def test_weights_saved_with_rows_and_columns_apart_still_load(
+        trained: tuple[KGRec, object], data: GraphData) -> None:
+    model, _ = trained
+    state = dict(model.state_dict())
+    index = state.pop("graph_index")
+    state["graph_row"], state["graph_col"] = index[0].clone(), index[1].clone()
+    old = KGRec.from_state_dict(model.hparams(), state)
+    users = np.arange(data.num_users)
+    assert torch.equal(old.graph_index, model.graph_index)
+    assert torch.equal(old.score_users(users), model.score_users(users))
+
+
+def test_the_propagation_wraps_the_graph_buffer_without_copying_it(
+        trained: tuple[KGRec, object]) -> None:
+    model, _ = trained
+    whole = model._typed_graph().whole
+    assert whole.as_tensor().data_ptr() == model.graph_index.data_ptr()
+    assert model.graph_row.data_ptr() == model.graph_index.data_ptr()
+
+
 def test_an_artifact_without_a_path_index_still_serves(tmp_path, data: GraphData,
                                                        trained: tuple[KGRec, object]) -> None:
     """A model saved before the artifact kept the path index loads without one, and serving
@@ -326,6 +346,38 @@ def test_in_batch_loss_is_the_full_softmax_when_every_item_is_a_candidate(
     assert model.in_batch_loss(history, part, uniform) < model.loss(model(users, history), part)
     popular = torch.log(1 + items.float())  # the correction lifts the rare items' logits
     assert not torch.allclose(model.in_batch_loss(history, targets, popular), full)
+
+
+def test_the_sampled_softmax_in_one_buffer_gives_autograds_loss_and_gradients() -> None:
+    """Against the softmax written with ``logsumexp``, on a batch whose rows hold several
+    targets, one row none and a candidate twice a target; the buffer, reused by a smaller
+    batch and then a larger one, changes nothing."""
+    from graphrec.model.kgrec import Workspace, _SampledSoftmax
+
+    def reference(z, rows_of, log_q, rows, position):
+        logits = z @ rows_of.T - log_q
+        return (torch.logsumexp(logits, 1)[rows] - logits[rows, position]).mean()
+
+    generator = torch.Generator().manual_seed(0)
+    workspace = Workspace()
+    for users, candidates in ((5, 9), (3, 4), (7, 11)):
+        z = torch.randn(users, 6, dtype=torch.float64, generator=generator, requires_grad=True)
+        rows_of = torch.randn(candidates, 6, dtype=torch.float64, generator=generator,
+                              requires_grad=True)
+        log_q = torch.rand(candidates, dtype=torch.float64, generator=generator)
+        rows = torch.tensor([0, 0, 1, 2, 2, 2] + [users - 1] * 2)
+        position = torch.tensor([0, 3, 1, 1, 2, 3, 0, 0])
+        expected = reference(z, rows_of, log_q, rows, position)
+        want = torch.autograd.grad(expected, (z, rows_of))
+        got = _SampledSoftmax.apply(z, rows_of, log_q, rows, position, workspace)
+        torch.testing.assert_close(got, expected)
+        for mine, theirs in zip(torch.autograd.grad(got, (z, rows_of)), want):
+            torch.testing.assert_close(mine, theirs)
+    assert workspace._buffer.numel() == 7 * 11  # grown once it was too small, else reused
+    loss = _SampledSoftmax.apply(z, rows_of, log_q, rows, position, workspace)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="runs once"):  # the buffer is the gradient now
+        loss.backward()
 
 
 def test_the_sampling_weight_follows_the_mixture(data: GraphData) -> None:

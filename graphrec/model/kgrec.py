@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch_geometric import EdgeIndex
 
 from graphrec.dataset import GraphData
@@ -75,6 +76,66 @@ class _TypedProduct(torch.autograd.Function):
         return grad_x, grad_w, None
 
 
+class Workspace:
+    """One growing float buffer that consecutive batches write their logits into.
+
+    A batch's logits are thousands of users × thousands of candidates, tens of megabytes:
+    glibc serves blocks that large from fresh mappings and unmaps them when they are freed, so
+    a block allocated per batch is zeroed and faulted in anew, page by page, every batch. The
+    owner must finish one batch's backward pass before the next batch's forward pass."""
+
+    def __init__(self) -> None:
+        self._buffer = torch.empty(0)
+
+    def take(self, rows: int, cols: int, like: Tensor) -> Tensor:
+        """A ``[rows, cols]`` view of the buffer (grown, on ``like``'s device and dtype)."""
+        if (self._buffer.numel() < rows * cols or self._buffer.device != like.device
+                or self._buffer.dtype != like.dtype):
+            self._buffer = torch.empty(rows * cols, device=like.device, dtype=like.dtype)
+        return self._buffer[: rows * cols].view(rows, cols)
+
+
+class _SampledSoftmax(torch.autograd.Function):
+    r"""Mean cross-entropy of ``targets`` under the softmax of
+    :math:`z_u^\top c_j - \log q_j` over candidate rows ``c``: the kernel's scores
+    (:func:`graphrec.model.kernel.scores`) written with ``out=`` into one buffer
+    (:class:`Workspace`) that the softmax and its gradient then overwrite in place.
+
+    Autograd's ``logsumexp`` keeps the logits, their exponentials and the gradient as tensors
+    of their own (some six blocks of the logits' size a batch); here one block serves all, so
+    the backward pass can run once only (it turns the exponentials into the gradient)."""
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, candidates: Tensor, log_q: Tensor, rows: Tensor,
+                position: Tensor, workspace: Workspace) -> Tensor:
+        logits = workspace.take(z.shape[0], candidates.shape[0], z)
+        torch.matmul(z, candidates.T, out=logits)
+        logits.sub_(log_q)
+        picked = logits[rows, position].sum()
+        peak = logits.amax(1, keepdim=True)
+        exp = logits.sub_(peak).exp_()  # the softmax's numerators, in place of the logits
+        total = exp.sum(1, keepdim=True)
+        per_row = torch.bincount(rows, minlength=z.shape[0]).to(z.dtype)
+        log_norm = (peak + total.log()).squeeze(1)
+        ctx.save_for_backward(z, candidates, rows, position, total, per_row)
+        ctx.exp = exp
+        return ((log_norm * per_row).sum() - picked) / max(1, len(rows))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        z, candidates, rows, position, total, per_row = ctx.saved_tensors
+        scale = grad / max(1, len(rows))
+        if getattr(ctx, "exp", None) is None:
+            raise RuntimeError("the sampled softmax's backward pass runs once: its buffer "
+                               "became the gradient (retain_graph is not supported)")
+        # d loss / d logits = (count_u softmax_u - one-hot of u's targets) / t, in place
+        softmax = ctx.exp.div_(total).mul_(per_row[:, None] * scale)
+        softmax.index_put_((rows, position), -scale.expand(len(rows)), accumulate=True)
+        del ctx.exp
+        return softmax @ candidates, softmax.T @ z, None, None, None, None
+
+
 def sparse_matrix(index: Tensor, values: Tensor, size: tuple[int, int]) -> Tensor:
     """A coalesced sparse COO matrix from ``[2, n]`` indices (duplicates are summed)."""
     return torch.sparse_coo_tensor(index, values, size, check_invariants=False).coalesce()
@@ -133,8 +194,7 @@ class KGRec(torch.nn.Module):
     """
 
     # Buffers (saved with the weights): the typed graph in CSR order, and the train histories.
-    graph_row: Tensor
-    graph_col: Tensor
+    graph_index: Tensor
     graph_value: Tensor
     graph_type: Tensor
     history_indptr: Tensor
@@ -194,10 +254,19 @@ class KGRec(torch.nn.Module):
         arrays = {name: edges[name].long().cpu().numpy() for name in self.relations}
         row, col, value, edge_type = kernel.normalised_graph(self.num_nodes, self.offset,
                                                              self.relations, arrays)
-        self.register_buffer("graph_row", torch.from_numpy(row))
-        self.register_buffer("graph_col", torch.from_numpy(col))
+        self.register_buffer("graph_index", torch.from_numpy(np.stack([row, col])))
         self.register_buffer("graph_value", torch.from_numpy(value))
         self.register_buffer("graph_type", torch.from_numpy(edge_type))
+
+    @property
+    def graph_row(self) -> Tensor:
+        """Each graph entry's row (a view of ``graph_index``)."""
+        return self.graph_index[0]
+
+    @property
+    def graph_col(self) -> Tensor:
+        """Each graph entry's column (a view of ``graph_index``)."""
+        return self.graph_index[1]
 
     def _build_history(self, history: Tensor) -> None:
         history = history.long().cpu()
@@ -233,7 +302,11 @@ class KGRec(torch.nn.Module):
         edges = {name: torch.zeros(2, 1, dtype=torch.long) for name in relations}
         history = torch.zeros(2, 0, dtype=torch.long)
         model = cls(*sizes, history, edges, **hp)  # type: ignore[call-arg, arg-type]
-        for name in ("graph_row", "graph_col", "graph_value", "graph_type", "history_indptr",
+        if "graph_index" not in state and {"graph_row", "graph_col"} <= state.keys():
+            # weights saved before the graph's rows and columns were one buffer
+            state = dict(state)
+            state["graph_index"] = torch.stack([state.pop("graph_row"), state.pop("graph_col")])
+        for name in ("graph_index", "graph_value", "graph_type", "history_indptr",
                      "history_items"):
             if name not in state:
                 raise KeyError(name)
@@ -251,7 +324,7 @@ class KGRec(torch.nn.Module):
 
     def _typed_graph(self) -> _TypedGraph:
         """The graph of :meth:`layers`, built from the buffers on their device."""
-        whole = EdgeIndex(torch.stack([self.graph_row, self.graph_col]),
+        whole = EdgeIndex(self.graph_index,  # wrapped, not copied: the graph's largest array
                           sparse_size=(self.num_nodes, self.num_nodes), sort_order="row",
                           is_undirected=True).fill_cache_(no_transpose=True)
         parts = []
@@ -301,8 +374,16 @@ class KGRec(torch.nn.Module):
 
     def propagate(self, x: Tensor, folded: Tensor | None = None) -> Tensor:
         """Mean of layers 0..L of the typed propagation of node features ``x`` ``[nodes, d]``
-        (``folded``: :meth:`layers`)."""
-        return torch.stack(self.layers(x, folded)).mean(0)
+        (``folded``: :meth:`layers`).
+
+        Summed into one fresh tensor in place: stacking the layers to take their mean writes
+        ``L + 1`` copies of a ``[nodes, d]`` table forward and as many gradients backward, the
+        largest temporaries of a training step on a big catalogue."""
+        layers = self.layers(x, folded)
+        total = layers[0] + layers[1] if len(layers) > 1 else layers[0].clone()
+        for layer in layers[2:]:
+            total.add_(layer)
+        return total.div_(len(layers))
 
     def item_representations(self, folded: Tensor | None = None) -> Tensor:
         """:math:`P`, the propagated item embeddings, ``[items, d]``; with ``folded``
@@ -356,8 +437,8 @@ class KGRec(torch.nn.Module):
         return ((log_norm * per_row).sum() - scores[rows, items].sum()) / max(1, len(items))
 
     def in_batch_loss(self, history: Tensor, targets: Tensor, log_q: Tensor,
-                      candidates: Tensor | None = None, item_rows: Tensor | None = None
-                      ) -> Tensor:
+                      candidates: Tensor | None = None, item_rows: Tensor | None = None,
+                      workspace: Workspace | None = None) -> Tensor:
         r"""Sampled softmax cross-entropy whose negatives are the batch's other targets.
 
         The softmax of :meth:`loss` runs over the items that are some row's target in this
@@ -370,7 +451,8 @@ class KGRec(torch.nn.Module):
         items as the softmax's: the whole batch's targets when a batch is split across
         processes (each process's rows take the softmax one process would), and the uniformly
         drawn extra negatives of ``TrainConfig.sampled_negatives``. ``item_rows``: the
-        item rows to score with (:meth:`item_representations` when not given).
+        item rows to score with (:meth:`item_representations` when not given). ``workspace``:
+        the buffer of the logits (:class:`Workspace`; a fresh one when not given).
         """
         rows, items = targets
         if candidates is None:
@@ -379,9 +461,8 @@ class KGRec(torch.nn.Module):
             position = torch.searchsorted(candidates, items)
         target = self.item_representations() if item_rows is None else item_rows
         z = self._user_vectors(history, target)
-        logits = kernel.scores(z, target[candidates]) - log_q[candidates]
-        log_norm = torch.logsumexp(logits, dim=1)
-        return (log_norm[rows] - logits[rows, position]).mean()
+        return _SampledSoftmax.apply(z, target[candidates], log_q[candidates], rows, position,
+                                     workspace or Workspace())
 
     # --- inference ----------------------------------------------------------------------------
 

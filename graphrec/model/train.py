@@ -22,7 +22,7 @@ import torch
 from graphrec.dataset import GraphData
 from graphrec.model import distributed
 from graphrec.model.early_stopping import Schedule, TrainingLog, fit
-from graphrec.model.kgrec import KGRec, sparse_matrix
+from graphrec.model.kgrec import KGRec, Workspace, sparse_matrix
 from graphrec.model.warmstart import WarmStart
 
 Progress = Callable[[str], None]
@@ -256,6 +256,7 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
     parameters = [p for p in model.parameters() if p.requires_grad]
     total, count = 0.0, 0
     popularity = _popularity(data, device) if config.sampled_softmax else None
+    workspace = Workspace()  # one block for every batch's logits (their backward runs first)
     batches = batches_an_epoch(data, config)
     for step in _steps(_batches(data, config, rng, device), batches, config):
         step_total = sum(batch.total for batch in step)
@@ -284,7 +285,8 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
                     rows = cut[items].requires_grad_()
                     log_q = log_sampling_weight(popularity, batch.total, config)[items]
                     loss = model.in_batch_loss(batch.history, batch.targets, log_q,
-                                               batch.candidates, item_rows=rows)
+                                               batch.candidates, item_rows=rows,
+                                               workspace=workspace)
                 (loss * share).backward()
                 assert rows.grad is not None
                 if popularity is None:

@@ -352,7 +352,7 @@ def test_the_sampled_softmax_in_one_buffer_gives_autograds_loss_and_gradients() 
     """Against the softmax written with ``logsumexp``, on a batch whose rows hold several
     targets, one row none and a candidate twice a target; the buffer, reused by a smaller
     batch and then a larger one, changes nothing."""
-    from graphrec.model.kgrec import Workspace, _SampledSoftmax
+    from graphrec.model.kgrec import Workspace, _BufferedSoftmax
 
     def reference(z, rows_of, log_q, rows, position):
         logits = z @ rows_of.T - log_q
@@ -369,15 +369,32 @@ def test_the_sampled_softmax_in_one_buffer_gives_autograds_loss_and_gradients() 
         position = torch.tensor([0, 3, 1, 1, 2, 3, 0, 0])
         expected = reference(z, rows_of, log_q, rows, position)
         want = torch.autograd.grad(expected, (z, rows_of))
-        got = _SampledSoftmax.apply(z, rows_of, log_q, rows, position, workspace)
+        got = _BufferedSoftmax.apply(z, rows_of, log_q, rows, position, workspace)
         torch.testing.assert_close(got, expected)
         for mine, theirs in zip(torch.autograd.grad(got, (z, rows_of)), want):
             torch.testing.assert_close(mine, theirs)
     assert workspace._buffer.numel() == 7 * 11  # grown once it was too small, else reused
-    loss = _SampledSoftmax.apply(z, rows_of, log_q, rows, position, workspace)
+    loss = _BufferedSoftmax.apply(z, rows_of, log_q, rows, position, workspace)
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="runs once"):  # the buffer is the gradient now
         loss.backward()
+
+
+def test_the_full_softmax_in_one_buffer_is_the_loss_with_its_gradient(data: GraphData
+                                                                      ) -> None:
+    torch.manual_seed(0)
+    model = KGRec.from_data(data, embedding_dim=8)
+    users = torch.arange(9)
+    history = model.history_matrix(users)
+    targets = torch.stack([torch.arange(30) % 7, torch.arange(30) * 3 % data.num_items])
+    rows = model.item_representations().detach()
+    mine, theirs = rows.clone().requires_grad_(), rows.clone().requires_grad_()
+    got = model.full_loss(history, targets, mine)
+    expected = model.loss(model.score(history, theirs), targets)
+    torch.testing.assert_close(got, expected)
+    got.backward()
+    expected.backward()
+    torch.testing.assert_close(mine.grad, theirs.grad)
 
 
 def test_the_sampling_weight_follows_the_mixture(data: GraphData) -> None:

@@ -95,9 +95,10 @@ class Workspace:
         return self._buffer[: rows * cols].view(rows, cols)
 
 
-class _SampledSoftmax(torch.autograd.Function):
+class _BufferedSoftmax(torch.autograd.Function):
     r"""Mean cross-entropy of ``targets`` under the softmax of
-    :math:`z_u^\top c_j - \log q_j` over candidate rows ``c``: the kernel's scores
+    :math:`z_u^\top c_j - \log q_j` over candidate rows ``c`` (every item's, or a
+    sample's with its correction :math:`\log q`): the kernel's scores
     (:func:`graphrec.model.kernel.scores`) written with ``out=`` into one buffer
     (:class:`Workspace`) that the softmax and its gradient then overwrite in place.
 
@@ -427,7 +428,8 @@ class KGRec(torch.nn.Module):
         return kernel.scores(self._user_vectors(history, target), target)
 
     def loss(self, scores: Tensor, targets: Tensor) -> Tensor:
-        """Softmax cross-entropy over all items, averaged over target purchases.
+        """Softmax cross-entropy over all items, averaged over target purchases: the reference
+        that :meth:`full_loss` computes in one buffer.
 
         ``targets`` is ``[2, t]``: (row of ``scores``, item) pairs to find.
         """
@@ -435,6 +437,16 @@ class KGRec(torch.nn.Module):
         per_row = torch.bincount(rows, minlength=scores.shape[0]).to(scores.dtype)
         log_norm = torch.logsumexp(scores, dim=1)
         return ((log_norm * per_row).sum() - scores[rows, items].sum()) / max(1, len(items))
+
+    def full_loss(self, history: Tensor, targets: Tensor, item_rows: Tensor,
+                  workspace: Workspace | None = None) -> Tensor:
+        """:meth:`loss` of the scores of ``history`` (sparse ``[rows, items]``) against every
+        item's row ``item_rows``, its logits in ``workspace``'s buffer (:class:`Workspace`;
+        a fresh one when not given) rather than in blocks of their own."""
+        rows, items = targets
+        return _BufferedSoftmax.apply(self._user_vectors(history, item_rows), item_rows,
+                                      item_rows.new_zeros(item_rows.shape[0]), rows, items,
+                                      workspace or Workspace())
 
     def in_batch_loss(self, history: Tensor, targets: Tensor, log_q: Tensor,
                       candidates: Tensor | None = None, item_rows: Tensor | None = None,
@@ -461,7 +473,7 @@ class KGRec(torch.nn.Module):
             position = torch.searchsorted(candidates, items)
         target = self.item_representations() if item_rows is None else item_rows
         z = self._user_vectors(history, target)
-        return _SampledSoftmax.apply(z, target[candidates], log_q[candidates], rows, position,
+        return _BufferedSoftmax.apply(z, target[candidates], log_q[candidates], rows, position,
                                      workspace or Workspace())
 
     # --- inference ----------------------------------------------------------------------------

@@ -279,7 +279,7 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
                     continue
                 if popularity is None:
                     rows = cut.detach().requires_grad_()
-                    loss = model.loss(model.score(batch.history, rows), batch.targets)
+                    loss = model.full_loss(batch.history, batch.targets, rows, workspace)
                 else:
                     items, batch = batch.compact()
                     rows = cut[items].requires_grad_()

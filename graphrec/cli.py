@@ -90,7 +90,7 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
     """Read the catalogue at ``path``, write its rejects report, load it into the store."""
     from ingest.amazon_json import DEFAULT_TEST_SHARE
     from ingest.detect import detect_format, read_catalogue
-    from ingest.loader import DEFAULT_BATCH, load, plan
+    from ingest.loader import DEFAULT_BATCH, load_catalogue
     from ingest.rejects import summarise, write_rejects
 
     started = time.perf_counter()
@@ -108,12 +108,12 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
         settings.rejects_dir / f"{path.name or 'catalogue'}-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     if catalogue.rejects:
         write_rejects(catalogue.rejects, rejects_path)
-    steps, skipped = plan(catalogue, keep_external=keep_external)
     with writer_lock(settings, "graphrec ingest"), open_store(settings) as store:
         print(f"loading into {store.description}")
-        with RowProgress(sum(len(s.rows) for s in steps), enabled=not quiet) as bar:
-            report = load(store, steps, batch_size=batch_size or DEFAULT_BATCH, progress=bar)
-    report.external_links_skipped = skipped
+        with RowProgress(None, enabled=not quiet) as bar:
+            report = load_catalogue(store, catalogue, keep_external=keep_external,
+                                    batch_size=batch_size or DEFAULT_BATCH, progress=bar,
+                                    planned=bar.expect)
     _print_load_report(report)
     if catalogue.rejects:
         print(f"rejects: {len(catalogue.rejects):,} written to {rejects_path}")

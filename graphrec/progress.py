@@ -21,6 +21,11 @@ class RowProgress:
             self._bar.set_description(step, refresh=False)
         self._bar.update(rows)
 
+    def expect(self, total: int) -> None:
+        """The job's size, once it is known (for the ETA)."""
+        self._bar.total = total
+        self._bar.refresh()
+
     def close(self) -> None:
         self._bar.close()
 

@@ -142,10 +142,13 @@ def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_
 
 
 def load_catalogue(store: GraphStore, catalogue: Catalogue, *, keep_external: bool = False,
-                   batch_size: int = DEFAULT_BATCH, progress: Progress | None = None
-                   ) -> LoadReport:
-    """Load everything a reader produced; see :func:`plan` for what goes in."""
+                   batch_size: int = DEFAULT_BATCH, progress: Progress | None = None,
+                   planned: Callable[[int], None] | None = None) -> LoadReport:
+    """Load everything a reader produced; see :func:`plan` for what goes in. ``planned``
+    receives the number of rows to send before the first is sent (a progress bar's total)."""
     steps, skipped = plan(catalogue, keep_external=keep_external)
+    if planned:
+        planned(sum(len(step.rows) for step in steps))
     report = load(store, steps, batch_size=batch_size, progress=progress)
     report.external_links_skipped = skipped
     return report

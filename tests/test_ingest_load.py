@@ -36,8 +36,12 @@ def test_sample_loads_exactly_and_a_second_load_adds_nothing(store: GraphStore,
     assert first.created["BOUGHT"] == sample_expected["relationships"]["BOUGHT"]
     assert first.external_links_skipped > 0
 
-    second = load_catalogue(store, catalogue)
+    told: list[tuple[str, int]] = []
+    second = load_catalogue(store, catalogue, planned=lambda rows: told.append(("plan", rows)),
+                            progress=lambda step, rows: told.append(("sent", rows)))
     assert second.total_created == 0
+    assert told[0] == ("plan", second.total_rows)  # before the first batch, for the ETA
+    assert sum(rows for what, rows in told[1:] if what == "sent") == second.total_rows
     assert graph_stats(store) == sample_expected
 
 

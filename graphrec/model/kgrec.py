@@ -128,7 +128,7 @@ class _BufferedSoftmax(torch.autograd.Function):
         z, candidates, rows, position, total, per_row = ctx.saved_tensors
         scale = grad / max(1, len(rows))
         if getattr(ctx, "exp", None) is None:
-            raise RuntimeError("the sampled softmax's backward pass runs once: its buffer "
+            raise RuntimeError("the buffered softmax's backward pass runs once: its buffer "
                                "became the gradient (retain_graph is not supported)")
         # d loss / d logits = (count_u softmax_u - one-hot of u's targets) / t, in place
         softmax = ctx.exp.div_(total).mul_(per_row[:, None] * scale)
@@ -170,7 +170,7 @@ class KGRec(torch.nn.Module):
 
     Training (see :mod:`graphrec.model.train`) drops a fraction of each user's history from the
     input and asks for the dropped items under a softmax over the whole catalogue
-    (:meth:`loss`): the task of the evaluation, "find the items not in the input". The
+    (:meth:`full_loss`): the task of the evaluation, "find the items not in the input". The
     architecture was chosen on a validation split carved from train (the README's model
     section has the table).
 
@@ -381,8 +381,8 @@ class KGRec(torch.nn.Module):
         ``L + 1`` copies of a ``[nodes, d]`` table forward and as many gradients backward, the
         largest temporaries of a training step on a big catalogue."""
         layers = self.layers(x, folded)
-        total = layers[0] + layers[1] if len(layers) > 1 else layers[0].clone()
-        for layer in layers[2:]:
+        total = layers[0].clone()
+        for layer in layers[1:]:
             total.add_(layer)
         return total.div_(len(layers))
 
@@ -427,22 +427,13 @@ class KGRec(torch.nn.Module):
         ``target`` (:meth:`item_representations`, or a leaf cut from them in training)."""
         return kernel.scores(self._user_vectors(history, target), target)
 
-    def loss(self, scores: Tensor, targets: Tensor) -> Tensor:
-        """Softmax cross-entropy over all items, averaged over target purchases: the reference
-        that :meth:`full_loss` computes in one buffer.
-
-        ``targets`` is ``[2, t]``: (row of ``scores``, item) pairs to find.
-        """
-        rows, items = targets
-        per_row = torch.bincount(rows, minlength=scores.shape[0]).to(scores.dtype)
-        log_norm = torch.logsumexp(scores, dim=1)
-        return ((log_norm * per_row).sum() - scores[rows, items].sum()) / max(1, len(items))
-
     def full_loss(self, history: Tensor, targets: Tensor, item_rows: Tensor,
                   workspace: Workspace | None = None) -> Tensor:
-        """:meth:`loss` of the scores of ``history`` (sparse ``[rows, items]``) against every
-        item's row ``item_rows``, its logits in ``workspace``'s buffer (:class:`Workspace`;
-        a fresh one when not given) rather than in blocks of their own."""
+        """Softmax cross-entropy over all items, averaged over target purchases ``targets``
+        (``[2, t]``: row of ``history``, item), of the scores of ``history`` (sparse
+        ``[rows, items]``) against every item's row ``item_rows``; its logits in
+        ``workspace``'s buffer (:class:`Workspace`; a fresh one when not given) rather than in
+        blocks of their own."""
         rows, items = targets
         return _BufferedSoftmax.apply(self._user_vectors(history, item_rows), item_rows,
                                       item_rows.new_zeros(item_rows.shape[0]), rows, items,
@@ -453,7 +444,7 @@ class KGRec(torch.nn.Module):
                       workspace: Workspace | None = None) -> Tensor:
         r"""Sampled softmax cross-entropy whose negatives are the batch's other targets.
 
-        The softmax of :meth:`loss` runs over the items that are some row's target in this
+        The softmax of :meth:`full_loss` runs over the items that are some row's target in this
         batch instead of the whole catalogue, so its cost grows with the batch, not with the
         catalogue. Those items were drawn in proportion to their popularity, so each logit is
         corrected by :math:`-\log q_i` (``log_q``, ``[items]``, up to a constant) to keep the

@@ -35,14 +35,13 @@ _UNIT_LOGIT = _softplus_inverse(1.0)
 class _TypedGraph(NamedTuple):
     r""":math:`\sum_r w_r \hat A_r` before the weights: every relation's entries in one
     row-sorted :class:`~torch_geometric.EdgeIndex` (symmetric, as each :math:`\hat A_r` is),
-    their values and relations, and per relation its own entries (index, values, and the rows
-    it has where they are few enough to be worth a compact index; else ``None``), for the
-    weights' gradients."""
+    their values and relations, and the same entries as a CSR tensor (sharing the index's
+    arrays) for the weights' gradients."""
 
     whole: EdgeIndex
     value: Tensor
     relation: Tensor
-    parts: list[tuple[EdgeIndex, Tensor, Tensor | None]]
+    pattern: Tensor
 
 
 class _TypedProduct(torch.autograd.Function):
@@ -50,15 +49,17 @@ class _TypedProduct(torch.autograd.Function):
     relation's weight.
 
     Backward: :math:`\partial H = \sum_r w_r \hat A_r \partial H'` is the same product (the
-    matrix is symmetric), and :math:`\partial w_r = \langle \partial H', \hat A_r H\rangle`
-    takes each relation's product (over only the rows where it has entries, where those are
-    few)."""
+    matrix is symmetric), and :math:`\partial w_r = \langle \partial H', \hat A_r H\rangle
+    = \sum_{(i, j) \in r} (\hat A_r)_{ij} \, \partial H'_i \cdot H_j`: one sampled product
+    (:func:`torch.sparse.sampled_addmm`, a dot product per entry) summed by relation. A product
+    per relation would write a ``[nodes, d]`` table per relation and layer, on a large
+    catalogue hundreds of megabytes of fresh memory each, for one number each."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, weights: Tensor, graph: _TypedGraph) -> Tensor:
         value = graph.value * weights[graph.relation]
         ctx.save_for_backward(x, value)
-        ctx.graph = graph
+        ctx.graph, ctx.weights = graph, weights.detach()
         return graph.whole.matmul(x.detach(), input_value=value)
 
     @staticmethod
@@ -69,10 +70,9 @@ class _TypedProduct(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = graph.whole.matmul(grad, input_value=value)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.stack([
-                torch.dot((grad if rows is None else grad[rows]).reshape(-1),
-                          index.matmul(x.detach(), input_value=part).reshape(-1))
-                for index, part, rows in graph.parts])
+            dots = torch.sparse.sampled_addmm(graph.pattern, grad, x.detach().T, beta=0.0)
+            grad_w = torch.bincount(graph.relation, (dots.values() * graph.value).double(),
+                                    minlength=len(ctx.weights)).to(ctx.weights.dtype)
         return grad_x, grad_w, None
 
 
@@ -328,18 +328,10 @@ class KGRec(torch.nn.Module):
         whole = EdgeIndex(self.graph_index,  # wrapped, not copied: the graph's largest array
                           sparse_size=(self.num_nodes, self.num_nodes), sort_order="row",
                           is_undirected=True).fill_cache_(no_transpose=True)
-        parts = []
-        for r in range(len(self.relations)):
-            mask = self.graph_type == r
-            row = self.graph_row[mask]
-            rows, compact = torch.unique_consecutive(row, return_inverse=True)
-            if 2 * len(rows) > self.num_nodes:  # gathering those rows would cost more
-                rows, compact = None, row
-            index = EdgeIndex(torch.stack([compact, self.graph_col[mask]]),
-                              sparse_size=(self.num_nodes if rows is None else len(rows),
-                                           self.num_nodes), sort_order="row")
-            parts.append((index.fill_cache_(no_transpose=True), self.graph_value[mask], rows))
-        return _TypedGraph(whole, self.graph_value, self.graph_type, parts)
+        (rowptr, col), _ = whole.get_csr()
+        pattern = torch.sparse_csr_tensor(rowptr, col, self.graph_value,
+                                          size=(self.num_nodes, self.num_nodes))
+        return _TypedGraph(whole, self.graph_value, self.graph_type, pattern)
 
     def layers(self, x: Tensor, folded: Tensor | None = None) -> list[Tensor]:
         r"""Layers :math:`H^{(0)} = x, \dots, H^{(L)}` of the typed propagation of ``x``.
@@ -358,15 +350,15 @@ class KGRec(torch.nn.Module):
         both; only products of the indices built here are used."""
         if not self.relations:
             return [x] * (self.num_layers + 1)
-        graph = self._graph_cache
-        if graph is None or graph.value.device != x.device:
-            graph = self._graph_cache = self._typed_graph()
         weights = self.relation_weights()
         out = [x]
         with warnings.catch_warnings():
             for message in ("Sparse CSR tensor support is in beta",
                             "Sparse invariant checks are implicitly disabled"):
                 warnings.filterwarnings("ignore", message=message, category=UserWarning)
+            graph = self._graph_cache
+            if graph is None or graph.value.device != x.device:
+                graph = self._graph_cache = self._typed_graph()
             for _ in range(self.num_layers):
                 out.append(_TypedProduct.apply(out[-1], weights, graph))
         if folded is not None and len(out) > 1:

@@ -177,8 +177,9 @@ def test_weights_saved_with_rows_and_columns_apart_still_load(
 def test_the_propagation_wraps_the_graph_buffer_without_copying_it(
         trained: tuple[KGRec, object]) -> None:
     model, _ = trained
-    whole = model._typed_graph().whole
-    assert whole.as_tensor().data_ptr() == model.graph_index.data_ptr()
+    pattern = model._typed_graph().pattern
+    assert pattern.col_indices().data_ptr() == model.graph_col.data_ptr()
+    assert pattern.values().data_ptr() == model.graph_value.data_ptr()
     assert model.graph_row.data_ptr() == model.graph_index.data_ptr()
 
 
@@ -292,31 +293,51 @@ def test_propagation_on_pyg_gives_the_recorded_layers_scores_and_gradients() -> 
     assert (model.relation_logit.grad.abs() > 0).all()
 
 
-def test_one_weighted_product_is_the_sum_over_relations_with_its_gradients(
+def test_the_propagation_is_the_mean_of_the_summed_relations_with_its_gradients(
         data: GraphData) -> None:
-    r"""A layer is one product whose entries carry their relation's weight: it equals
-    :math:`\sum_r w_r \hat A_r H` summed relation by relation, and its hand-written backward
-    passes torch's numerical check: the relation weights' gradient taken as one sampled product
-    (a dot product per entry, summed by relation) included."""
-    from graphrec.model.kgrec import _TypedProduct
+    r"""A layer is one product whose entries carry their relation's weight: the propagation's
+    mean equals :math:`\frac{1}{L+1}\sum_l H^{(l)}` with :math:`H^{(l+1)} = \sum_r w_r
+    \hat A_r H^{(l)}` summed relation by relation, and its hand-written backward passes
+    torch's numerical check (the relation weights' gradient, taken as one sampled product a
+    layer, included), with and without rows folded in, for the first rows only; a workspace
+    used again gives the same numbers."""
+    from graphrec.model.kgrec import Workspace, _MeanPropagation
 
     model = KGRec.from_data(data, embedding_dim=3).double()
-    graph = model._typed_graph()
+    graph = model._graph(torch.device("cpu"))
     torch.manual_seed(0)
     x = torch.randn(model.num_nodes, 3, dtype=torch.float64, requires_grad=True)
     weights = torch.rand(len(model.relations), dtype=torch.float64) + 0.5
     weights.requires_grad_()
-    expected = torch.zeros_like(x)
-    for r in range(len(model.relations)):
-        mask = model.graph_type == r
-        dense = torch.zeros(model.num_nodes, model.num_nodes, dtype=torch.float64)
-        dense.index_put_((model.graph_row[mask], model.graph_col[mask]),
-                         model.graph_value[mask], accumulate=True)
-        expected = expected + weights[r] * dense @ x
-    got = _TypedProduct.apply(x, weights, graph)
-    torch.testing.assert_close(got, expected)
-    assert torch.autograd.gradcheck(lambda h, w: _TypedProduct.apply(h, w, graph),
-                                    (x, weights))
+    folded = torch.zeros(model.num_nodes, dtype=torch.bool)
+    folded[[0, 3, 7]] = True
+    rows = model.num_items
+
+    def reference(h: torch.Tensor, w: torch.Tensor, fold: torch.Tensor | None) -> torch.Tensor:
+        layers = [h]
+        for _ in range(model.num_layers):
+            step = torch.zeros_like(h)
+            for r in range(len(model.relations)):
+                mask = model.graph_type == r
+                dense = torch.zeros(model.num_nodes, model.num_nodes, dtype=torch.float64)
+                dense.index_put_((model.graph_row[mask], model.graph_col[mask]),
+                                 model.graph_value[mask], accumulate=True)
+                step = step + w[r] * dense @ layers[-1]
+            layers.append(step)
+        if fold is not None:
+            layers[0] = torch.where(fold[:, None], layers[1], layers[0])
+        return torch.stack(layers).mean(0)[:rows]
+
+    workspace = Workspace()
+    for fold in (None, folded):
+        for _ in range(2):
+            got = _MeanPropagation.apply(x, weights, graph, model.num_layers, rows, fold,
+                                         workspace)
+            torch.testing.assert_close(got, reference(x, weights, fold))
+        assert torch.autograd.gradcheck(
+            lambda h, w, fold=fold: _MeanPropagation.apply(h, w, graph, model.num_layers, rows,
+                                                           fold, Workspace()),
+            (x, weights))
 
 
 def test_beats_popularity_on_the_sample() -> None:
@@ -373,7 +394,7 @@ def test_the_sampled_softmax_in_one_buffer_gives_autograds_loss_and_gradients() 
         torch.testing.assert_close(got, expected)
         for mine, theirs in zip(torch.autograd.grad(got, (z, rows_of)), want):
             torch.testing.assert_close(mine, theirs)
-    assert workspace._buffer.numel() == 7 * 11  # grown once it was too small, else reused
+    assert workspace._buffers["logits"].numel() == 7 * 11  # grown once too small, else reused
     loss = _BufferedSoftmax.apply(z, rows_of, log_q, rows, position, workspace)
     loss.backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="runs once"):  # the buffer is the gradient now

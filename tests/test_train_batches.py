@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from graphrec.dataset import GraphData
+from graphrec.model.kgrec import Workspace
 from graphrec.model.train import (
     TrainConfig,
     _batches,
@@ -167,9 +168,10 @@ def test_a_shared_step_takes_its_batches_whole_loss_through_one_propagation(
     propagations = []
     propagate = model.item_representations
 
-    def counted(folded: torch.Tensor | None = None) -> torch.Tensor:
+    def counted(folded: torch.Tensor | None = None,
+                workspace: Workspace | None = None) -> torch.Tensor:
         propagations.append(1)
-        return propagate(folded)
+        return propagate(folded, workspace)
 
     model.item_representations = counted  # type: ignore[method-assign]
     still = torch.optim.SGD(model.parameters(), lr=0.0)  # keeps the weights and the gradients

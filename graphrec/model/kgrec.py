@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -34,65 +35,136 @@ _UNIT_LOGIT = _softplus_inverse(1.0)
 
 class _TypedGraph(NamedTuple):
     r""":math:`\sum_r w_r \hat A_r` before the weights: every relation's entries in one
-    row-sorted :class:`~torch_geometric.EdgeIndex` (symmetric, as each :math:`\hat A_r` is),
-    their values and relations, and the same entries as a CSR tensor (sharing the index's
-    arrays) for the weights' gradients."""
+    row-sorted CSR (symmetric, as each :math:`\hat A_r` is; its arrays those of PyG's
+    :class:`~torch_geometric.EdgeIndex` of the graph), their values and relations."""
 
-    whole: EdgeIndex
+    pattern: Tensor
     value: Tensor
     relation: Tensor
-    pattern: Tensor
+
+    def weighted(self, weights: Tensor) -> Tensor:
+        r"""The CSR matrix :math:`\sum_r w_r \hat A_r` (no gradient)."""
+        with _csr_quiet():
+            return torch.sparse_csr_tensor(self.pattern.crow_indices(),
+                                           self.pattern.col_indices(),
+                                           self.value * weights.detach()[self.relation],
+                                           size=self.pattern.shape)
+
+    def products(self, matrix: Tensor, x: Tensor, count: int,
+                 workspace: Workspace | None = None) -> list[Tensor]:
+        """``[x, Mx, M²x, …]``, ``count`` products of ``matrix`` (:meth:`weighted`), each
+        written into a buffer of ``workspace`` when given."""
+        out = [x]
+        for layer in range(1, count + 1):
+            into = None if workspace is None else workspace.take(
+                f"layer {layer}", x.shape[0], x.shape[1], x)
+            out.append(torch.mm(matrix, out[-1]) if into is None
+                       else torch.mm(matrix, out[-1], out=into))
+        return out
 
 
-class _TypedProduct(torch.autograd.Function):
-    r""":math:`H' = \sum_r w_r \hat A_r H` as one sparse product whose entries carry their
-    relation's weight.
+@contextmanager
+def _csr_quiet() -> Iterator[None]:
+    """Without the warnings torch gives once per process about CSR tensors (their support is
+    in beta, their invariants go unchecked): every command would print both, and only the
+    indices built here go into them."""
+    with warnings.catch_warnings():
+        for message in ("Sparse CSR tensor support is in beta",
+                        "Sparse invariant checks are implicitly disabled"):
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        yield
 
-    Backward: :math:`\partial H = \sum_r w_r \hat A_r \partial H'` is the same product (the
-    matrix is symmetric), and :math:`\partial w_r = \langle \partial H', \hat A_r H\rangle
-    = \sum_{(i, j) \in r} (\hat A_r)_{ij} \, \partial H'_i \cdot H_j`: one sampled product
-    (:func:`torch.sparse.sampled_addmm`, a dot product per entry) summed by relation. A product
-    per relation would write a ``[nodes, d]`` table per relation and layer, on a large
-    catalogue hundreds of megabytes of fresh memory each, for one number each."""
+
+class _MeanPropagation(torch.autograd.Function):
+    r"""The first ``rows`` rows of :math:`P = \frac{1}{L+1} \sum_{l=0}^{L} H^{(l)}`,
+    :math:`H^{(l+1)} = M H^{(l)}`, :math:`M = \sum_r w_r \hat A_r`, every ``[nodes, d]`` table
+    of the forward and backward pass written into a buffer of a :class:`Workspace`.
+
+    On a large catalogue those tables are hundreds of megabytes each, and autograd's own
+    products, sums and gradients allocate a fresh one for each: glibc maps blocks that large
+    afresh and unmaps them when freed, so every step had each one zeroed and faulted in page by
+    page, a cost that grew faster than the graph. With a workspace kept for the epoch the
+    pages are faulted in once.
+
+    Backward, with :math:`G = \partial P / (L+1)` (zero below ``rows``) and :math:`M`
+    symmetric: :math:`\partial H^{(L)} = G`, :math:`\partial H^{(l)} = G + M \partial
+    H^{(l+1)}`; the weights' :math:`\partial w_r = \sum_l \sum_{(i, j) \in r} (\hat A_r)_{ij}
+    \, \partial H^{(l+1)}_i \cdot H^{(l)}_j`, one sampled product a layer
+    (:func:`torch.sparse.sampled_addmm`, a dot product per entry) summed by relation, where a
+    product per relation would write one more table per relation for one number each.
+
+    ``folded`` (``[nodes]`` bool, or None): rows whose layer 0 is their layer 1
+    (:meth:`KGRec.layers`). The output and the buffers are the workspace's until its next
+    use: the caller finishes the backward pass first."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weights: Tensor, graph: _TypedGraph) -> Tensor:
-        value = graph.value * weights[graph.relation]
-        ctx.save_for_backward(x, value)
-        ctx.graph, ctx.weights = graph, weights.detach()
-        return graph.whole.matmul(x.detach(), input_value=value)
+    def forward(ctx: Any, x: Tensor, weights: Tensor, graph: _TypedGraph, num_layers: int,
+                rows: int, folded: Tensor | None, workspace: Workspace) -> Tensor:
+        matrix = graph.weighted(weights)
+        layers = graph.products(matrix, x.detach(), num_layers, workspace)
+        mean = workspace.take("mean", rows, x.shape[1], x)
+        first = layers[0][:rows]
+        if folded is not None and num_layers:
+            first = torch.where(folded[:rows, None], layers[1][:rows], first)
+        mean.copy_(first)
+        for layer in layers[1:]:
+            mean.add_(layer[:rows])
+        ctx.matrix, ctx.graph, ctx.layers = matrix, graph, layers
+        ctx.rows, ctx.folded, ctx.workspace, ctx.relations = rows, folded, workspace, len(weights)
+        return mean.div_(num_layers + 1)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        x, value = ctx.saved_tensors
-        graph: _TypedGraph = ctx.graph
-        grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_x = graph.whole.matmul(grad, input_value=value)
-        if ctx.needs_input_grad[1]:
-            dots = torch.sparse.sampled_addmm(graph.pattern, grad, x.detach().T, beta=0.0)
-            grad_w = torch.bincount(graph.relation, (dots.values() * graph.value).double(),
-                                    minlength=len(ctx.weights)).to(ctx.weights.dtype)
-        return grad_x, grad_w, None
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        layers: list[Tensor] = ctx.layers
+        x, rows, folded, graph = layers[0], ctx.rows, ctx.folded, ctx.graph
+        scaled = ctx.workspace.take("mean grad", x.shape[0], x.shape[1], x)
+        scaled[:rows].copy_(grad).div_(len(layers))
+        scaled[rows:].zero_()
+        grad_w = torch.zeros(ctx.relations, dtype=torch.float64, device=x.device)
+        if folded is not None and len(layers) > 1:
+            kept = scaled * (~folded)[:, None]  # layer 0's own share of the mean
+            to_first = scaled * folded[:, None]  # what folded rows took from layer 1
+        else:
+            kept, to_first = scaled, None
+        down = scaled  # ∂H^(L)
+        for layer in range(len(layers) - 1, 0, -1):
+            if layer == 1 and to_first is not None:
+                down = down + to_first
+            dots = torch.sparse.sampled_addmm(graph.pattern, down, layers[layer - 1].T,
+                                              beta=0.0)
+            grad_w += torch.bincount(graph.relation, (dots.values() * graph.value).double(),
+                                     minlength=ctx.relations)
+            base = kept if layer == 1 else scaled
+            into = torch.empty_like(x) if layer == 1 else ctx.workspace.take(
+                f"layer grad {layer % 2}", x.shape[0], x.shape[1], x)
+            down = torch.addmm(base, ctx.matrix, down, out=into)
+        grad_x = down if len(layers) > 1 else kept.clone()
+        return grad_x, grad_w.to(x.dtype), None, None, None, None, None
 
 
 class Workspace:
-    """One growing float buffer that consecutive batches write their logits into.
+    """Float buffers that consecutive batches and steps write their largest tables into, one
+    per name, kept and grown as needed.
 
-    A batch's logits are thousands of users × thousands of candidates, tens of megabytes:
-    glibc serves blocks that large from fresh mappings and unmaps them when they are freed, so
-    a block allocated per batch is zeroed and faulted in anew, page by page, every batch. The
-    owner must finish one batch's backward pass before the next batch's forward pass."""
+    A batch's logits are thousands of users × thousands of candidates, and a step's propagation
+    writes tables of ``[nodes, d]``: tens to hundreds of megabytes. glibc serves blocks that
+    large from fresh mappings and unmaps them when they are freed, so a block allocated per
+    batch is zeroed and faulted in anew, page by page, every batch. The owner must finish one
+    batch's (step's) backward pass before the next one's forward pass."""
 
     def __init__(self) -> None:
-        self._buffer = torch.empty(0)
+        self._buffers: dict[str, Tensor] = {}
 
-    def take(self, rows: int, cols: int, like: Tensor) -> Tensor:
-        """A ``[rows, cols]`` view of the buffer (grown, on ``like``'s device and dtype)."""
-        if (self._buffer.numel() < rows * cols or self._buffer.device != like.device
-                or self._buffer.dtype != like.dtype):
-            self._buffer = torch.empty(rows * cols, device=like.device, dtype=like.dtype)
-        return self._buffer[: rows * cols].view(rows, cols)
+    def take(self, name: str, rows: int, cols: int, like: Tensor) -> Tensor:
+        """A ``[rows, cols]`` view of the buffer ``name`` (grown, on ``like``'s device and
+        dtype)."""
+        buffer = self._buffers.get(name)
+        if (buffer is None or buffer.numel() < rows * cols or buffer.device != like.device
+                or buffer.dtype != like.dtype):
+            buffer = self._buffers[name] = torch.empty(rows * cols, device=like.device,
+                                                       dtype=like.dtype)
+        return buffer[: rows * cols].view(rows, cols)
 
 
 class _BufferedSoftmax(torch.autograd.Function):
@@ -109,7 +181,7 @@ class _BufferedSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, z: Tensor, candidates: Tensor, log_q: Tensor, rows: Tensor,
                 position: Tensor, workspace: Workspace) -> Tensor:
-        logits = workspace.take(z.shape[0], candidates.shape[0], z)
+        logits = workspace.take("logits", z.shape[0], candidates.shape[0], z)
         torch.matmul(z, candidates.T, out=logits)
         logits.sub_(log_q)
         picked = logits[rows, position].sum()
@@ -149,9 +221,8 @@ class KGRec(torch.nn.Module):
     (:data:`graphrec.schema.RELATIONS`); every relation is used in both directions and
     normalised on its own, :math:`\hat A_r = D_r^{-1/2} A_r D_r^{-1/2}`. Layer-0 embeddings
     :math:`E` are propagated LightGCN-style (no weights, no non-linearity) with one learnt
-    weight per relation (a layer is one sparse product on PyG's
-    :class:`~torch_geometric.EdgeIndex` whose entries carry their relation's weight, with the
-    weights' gradients written out in :class:`_TypedProduct`):
+    weight per relation (a layer is one sparse product whose entries carry their relation's
+    weight, forward and backward written out in :class:`_MeanPropagation`):
 
     .. math::
         H^{(l+1)} = \sum_r w_r \hat A_r H^{(l)}, \qquad
@@ -324,66 +395,66 @@ class KGRec(torch.nn.Module):
         return F.softplus(self.relation_logit + _UNIT_LOGIT)
 
     def _typed_graph(self) -> _TypedGraph:
-        """The graph of :meth:`layers`, built from the buffers on their device."""
+        """The graph of :meth:`layers`, built from the buffers on their device: its CSR
+        arrays by PyG's :class:`~torch_geometric.EdgeIndex` (the graph is sorted by row)."""
         whole = EdgeIndex(self.graph_index,  # wrapped, not copied: the graph's largest array
                           sparse_size=(self.num_nodes, self.num_nodes), sort_order="row",
-                          is_undirected=True).fill_cache_(no_transpose=True)
+                          is_undirected=True)
         (rowptr, col), _ = whole.get_csr()
-        pattern = torch.sparse_csr_tensor(rowptr, col, self.graph_value,
-                                          size=(self.num_nodes, self.num_nodes))
-        return _TypedGraph(whole, self.graph_value, self.graph_type, pattern)
+        with _csr_quiet():
+            pattern = torch.sparse_csr_tensor(rowptr, col, self.graph_value,
+                                              size=(self.num_nodes, self.num_nodes))
+        return _TypedGraph(pattern, self.graph_value, self.graph_type)
+
+    def _graph(self, device: torch.device) -> _TypedGraph:
+        graph = self._graph_cache
+        if graph is None or graph.value.device != device:
+            graph = self._graph_cache = self._typed_graph()
+        return graph
 
     def layers(self, x: Tensor, folded: Tensor | None = None) -> list[Tensor]:
-        r"""Layers :math:`H^{(0)} = x, \dots, H^{(L)}` of the typed propagation of ``x``.
+        r"""Layers :math:`H^{(0)} = x, \dots, H^{(L)}` of the typed propagation of ``x``, as
+        values (no gradient: training differentiates :meth:`propagate`).
 
         ``folded`` (``[nodes]`` bool) marks rows whose layer 0 is replaced by what their
         neighbours propagate to them, :math:`H^{(0)}_n = H^{(1)}_n`: the row an item folded in
         after training gets (:mod:`graphrec.model.foldin`), for training with fold-in dropout.
 
         Each layer is one sparse product over every relation at once, the entries weighted by
-        their relation (:class:`_TypedProduct`): a product per relation would write a
+        their relation (:meth:`_TypedGraph.weighted`): a product per relation would write a
         ``[nodes, d]`` result per relation and add them up, several passes over memory for
-        every one the single product makes.
-
-        The products go through CSR tensors, for which torch warns once per process that their
-        support is in beta and that their invariants go unchecked: every command would print
-        both; only products of the indices built here are used."""
+        every one the single product makes."""
+        x = x.detach()
         if not self.relations:
             return [x] * (self.num_layers + 1)
-        weights = self.relation_weights()
-        out = [x]
-        with warnings.catch_warnings():
-            for message in ("Sparse CSR tensor support is in beta",
-                            "Sparse invariant checks are implicitly disabled"):
-                warnings.filterwarnings("ignore", message=message, category=UserWarning)
-            graph = self._graph_cache
-            if graph is None or graph.value.device != x.device:
-                graph = self._graph_cache = self._typed_graph()
-            for _ in range(self.num_layers):
-                out.append(_TypedProduct.apply(out[-1], weights, graph))
+        graph = self._graph(x.device)
+        out = graph.products(graph.weighted(self.relation_weights()), x, self.num_layers)
         if folded is not None and len(out) > 1:
             out[0] = torch.where(folded[:, None], out[1], out[0])
         return out
 
-    def propagate(self, x: Tensor, folded: Tensor | None = None) -> Tensor:
-        """Mean of layers 0..L of the typed propagation of node features ``x`` ``[nodes, d]``
-        (``folded``: :meth:`layers`).
+    def propagate(self, x: Tensor, folded: Tensor | None = None, rows: int | None = None,
+                  workspace: Workspace | None = None) -> Tensor:
+        """The first ``rows`` rows (all when None) of the mean of layers 0..L of the typed
+        propagation of node features ``x`` ``[nodes, d]`` (``folded``: :meth:`layers`),
+        differentiable in ``x`` and the relation weights (:class:`_MeanPropagation`).
+        ``workspace``: where its tables are written (:class:`Workspace`; a fresh one when not
+        given), so that a training step reuses the last step's pages."""
+        rows = self.num_nodes if rows is None else rows
+        if not self.relations:
+            return x[:rows]
+        return _MeanPropagation.apply(x, self.relation_weights(), self._graph(x.device),
+                                      self.num_layers, rows, folded, workspace or Workspace())
 
-        Summed into one fresh tensor in place: stacking the layers to take their mean writes
-        ``L + 1`` copies of a ``[nodes, d]`` table forward and as many gradients backward, the
-        largest temporaries of a training step on a big catalogue."""
-        layers = self.layers(x, folded)
-        total = layers[0].clone()
-        for layer in layers[1:]:
-            total.add_(layer)
-        return total.div_(len(layers))
-
-    def item_representations(self, folded: Tensor | None = None) -> Tensor:
+    def item_representations(self, folded: Tensor | None = None,
+                             workspace: Workspace | None = None) -> Tensor:
         """:math:`P`, the propagated item embeddings, ``[items, d]``; with ``folded``
-        (``[items]`` bool) those items as if folded in from their neighbours."""
+        (``[items]`` bool) those items as if folded in from their neighbours. With a
+        ``workspace`` (training: :meth:`propagate`) the rows are its buffer's until its next
+        use."""
         if folded is not None:
             folded = torch.cat([folded, folded.new_zeros(self.num_nodes - self.num_items)])
-        return self.propagate(self.embedding, folded)[: self.num_items]
+        return self.propagate(self.embedding, folded, self.num_items, workspace)
 
     def history_matrix(self, users: Tensor) -> Tensor:
         """The train purchases of ``users`` as a sparse ``[len(users), items]`` 0/1 matrix."""

@@ -256,7 +256,9 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
     parameters = [p for p in model.parameters() if p.requires_grad]
     total, count = 0.0, 0
     popularity = _popularity(data, device) if config.sampled_softmax else None
-    workspace = Workspace()  # one block for every batch's logits (their backward runs first)
+    # one block for every batch's logits and one per table of a step's propagation (the
+    # backward passes run first)
+    workspace = Workspace()
     batches = batches_an_epoch(data, config)
     for step in _steps(_batches(data, config, rng, device), batches, config):
         step_total = sum(batch.total for batch in step)
@@ -270,7 +272,7 @@ def train_epoch(model: KGRec, optimizer: torch.optim.Optimizer, data: GraphData,
         step_loss = torch.zeros(1, device=device)
         if any(batch.targets.shape[1] for batch in step):
             # a process whose rows hold back nothing adds nothing but takes the step
-            propagated = model.item_representations(folded)
+            propagated = model.item_representations(folded, workspace)
             cut = propagated.detach()
             at_rows = torch.zeros_like(cut)
             for batch in step:

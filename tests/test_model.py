@@ -88,6 +88,17 @@ def test_ablations_drop_relations(data: GraphData) -> None:
     assert no_kg.score_users([0]).shape == (1, data.num_items)
 
 
+def test_without_relations_the_items_are_their_own_rows_apart_from_the_weights(
+        data: GraphData) -> None:
+    """With no relation every layer is layer 0, so the items' representations are their
+    embedding rows, in a tensor of their own: the cache of scoring must not follow the weights
+    when they are changed in place (a state loaded into them)."""
+    model = KGRec.from_data(data, embedding_dim=4, **NO_GRAPH).eval()
+    rows = model._representations()
+    assert torch.equal(rows, model.embedding[: data.num_items])
+    assert rows.untyped_storage().data_ptr() != model.embedding.untyped_storage().data_ptr()
+
+
 def partner_accuracy(model: KGRec, data: GraphData) -> float:
     _, top = model.recommend(data.test[:, 0], k=1)
     return float((top[:, 0].numpy() == data.test[:, 1]).mean())

@@ -441,8 +441,8 @@ class KGRec(torch.nn.Module):
         ``workspace``: where its tables are written (:class:`Workspace`; a fresh one when not
         given), so that a training step reuses the last step's pages."""
         rows = self.num_nodes if rows is None else rows
-        if not self.relations:
-            return x[:rows]
+        if not self.relations:  # every layer is x: their mean is x, as a tensor of its own
+            return x[:rows].clone()
         return _MeanPropagation.apply(x, self.relation_weights(), self._graph(x.device),
                                       self.num_layers, rows, folded, workspace or Workspace())
 

@@ -21,7 +21,9 @@ factor can be run on its own) and a log-log plot ``benchmarks/results/scale.png`
     python benchmarks/scale.py --factors 1 5 [--epochs 1] [--work /tmp/scale]
 
 ``--until ingest`` (or ``train``) stops each factor after that stage, for a factor whose later
-stages would not fit the time at hand. A stage that fails or runs past ``--stage-timeout`` is
+stages would not fit the time at hand; ``--from train`` (or ``serve``) takes them up later on the
+factor's home kept in ``--work``, keeping the earlier stages' figures (each stage records the
+commit it measured). A stage that fails or runs past ``--stage-timeout`` is
 recorded with its error and the next factors' same stage still run; the store of each factor is
 stopped when its stages are done.
 """
@@ -52,6 +54,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 PLOT = ROOT / "benchmarks" / "results" / "scale.png"
 #: The stages in the order they run; each needs the ones before it.
 STAGES = ("ingest", "train", "serve")
+#: The code measured: each stage's figures name it, since ``--from`` runs stages apart.
+COMMIT = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                        text=True, check=False).stdout.strip() or None
 #: Stage figures whose growth is fitted: (stage, key, label of the plot).
 COSTS = (("ingest", "seconds", "ingest s"), ("train", "export_seconds", "graph export s"),
          ("train", "seconds_per_epoch", "train s/epoch"), ("train", "peak_rss_mb", "train RSS"),
@@ -62,47 +67,57 @@ COSTS = (("ingest", "seconds", "ingest s"), ("train", "export_seconds", "graph e
 
 def run_step(command: list[str], env: dict[str, str], log: Path, timeout: float
              ) -> dict[str, Any]:
-    """Run one command; its wall seconds, peak RSS (MB, from ``wait4``), exit status and the
-    output (kept in ``log``)."""
+    """Run one command; its wall seconds, peak RSS (MB), exit status and the output (kept in
+    ``log``).
+
+    The peak is the command's own ``VmHWM``, read while it runs: ``wait4``'s ``ru_maxrss``
+    would be at least this process's RSS at the fork, which Linux carries across ``exec``
+    (several GB here once a large catalogue has been synthesised)."""
     started = time.perf_counter()
+    peak = 0.0
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 cwd=ROOT)
         deadline = time.monotonic() + timeout
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            peak = max(peak, _status_mb(proc.pid, "VmHWM") or 0.0)
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() > deadline:
                 proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
+                pid, status, _ = os.wait4(proc.pid, 0)
                 status = -9
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
     proc.returncode = 0  # reaped above
-    return {"seconds": round(time.perf_counter() - started, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    return {"seconds": round(time.perf_counter() - started, 2), "peak_rss_mb": peak,
             "exit": os.waitstatus_to_exitcode(status) if status != -9 else "timeout",
             "output": log.read_text(errors="replace")}
+
+
+def _status_mb(pid: int, field: str) -> float | None:
+    """``field`` (a kB figure) of ``/proc/PID/status`` in MB; None once the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def store_peak_mb(home: Path) -> float | None:
     """The local store's peak RSS so far (MB), or None when it is not running."""
     try:
         pid = json.loads((home / "store" / "server.json").read_text())["pid"]
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
     except (OSError, KeyError, ValueError):
         return None
-    return None
+    return _status_mb(pid, "VmHWM")
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    return _status_mb(pid, "VmRSS") or 0.0
 
 
 def number(pattern: str, text: str) -> float | None:
@@ -178,55 +193,72 @@ def service_run(home: Path, env: dict[str, str], rate: float, seconds: float, lo
     return {**summary, "rate": rate, "worker_rss_mb": workers}
 
 
-def measure_factor(factor: float, args: argparse.Namespace, template: Template
-                   ) -> dict[str, Any]:
+def measure_factor(factor: float, args: argparse.Namespace, template: Template,
+                   before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every stage from ``args.start`` to ``args.until`` on N = ``factor``; ``before`` is the
+    factor's earlier run, whose figures the stages not run now keep."""
     work = args.work / f"x{factor:g}"
-    shutil.rmtree(work, ignore_errors=True)
     data, home = work / "data", work / "home"
-    home.mkdir(parents=True, mode=0o700)
     env = {**os.environ, "GRAPHREC_HOME": str(home), "GRAPHREC_STORE_HEAP": args.store_heap}
     env.pop("NEO4J_URI", None)
     graphrec = [sys.executable, "-m", "graphrec.cli"]
-    result: dict[str, Any] = {"factor": factor}
-
-    tick = time.perf_counter()
-    counts = synthesise(template, factor, data, seed=args.seed)
-    result["catalogue"] = {**counts, "size": counts["purchases"] + counts["item_links"],
-                           "synthesis_seconds": round(time.perf_counter() - tick, 1)}
-    say(factor, f"catalogue {counts}")
+    first = STAGES.index(args.start)
+    if first:
+        if before is None or not home.is_dir():
+            raise SystemExit(f"--from {args.start}: x{factor:g} has no earlier run in {args.out} "
+                             f"or no home in {home}")
+        result = {key: before[key] for key in ("factor", "catalogue", *STAGES[:first])
+                  if key in before}
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        home.mkdir(parents=True, mode=0o700)
+        result = {"factor": factor}
     try:
-        step = run_step([*graphrec, "ingest", str(data)], env, work / "ingest.log",
-                        args.stage_timeout)
-        rows = sum(counts.values())
-        result["ingest"] = {"seconds": step["seconds"], "exit": step["exit"],
-                            "peak_rss_mb": step["peak_rss_mb"],
-                            "rows_per_s": round(rows / step["seconds"])}
-        say(factor, f"ingest {result['ingest']}")
+        if first == 0:
+            tick = time.perf_counter()
+            counts = synthesise(template, factor, data, seed=args.seed)
+            result["catalogue"] = {**counts, "size": counts["purchases"] + counts["item_links"],
+                                   "synthesis_seconds": round(time.perf_counter() - tick, 1)}
+            say(factor, f"catalogue {counts}")
+            step = run_step([*graphrec, "ingest", str(data)], env, work / "ingest.log",
+                            args.stage_timeout)
+            rows = sum(counts.values())
+            result["ingest"] = {"seconds": step["seconds"], "exit": step["exit"],
+                                "peak_rss_mb": step["peak_rss_mb"],
+                                "rows_per_s": round(rows / step["seconds"]),
+                                "commit": COMMIT}
+            say(factor, f"ingest {result['ingest']}")
         if args.until == "ingest":
             return result
-        step = run_step([*graphrec, "train", "--epochs", str(args.epochs), "--quiet"], env,
-                        work / "train.log", args.stage_timeout)
-        out = step["output"]
-        model = home / "models" / "current"
-        result["train"] = {
-            "seconds": step["seconds"], "exit": step["exit"], "epochs": args.epochs,
-            "peak_rss_mb": step["peak_rss_mb"],
-            "export_rows_per_s": number(r"\(([\d,]+) rows/s\)", out),
-            "export_seconds": number(r"rows in ([\d.]+)s", out),
-            **_trained(model),
-            "artifact_mb": round(sum(f.stat().st_size for f in model.rglob("*") if f.is_file())
-                                 / 2**20, 1) if model.exists() else None}
-        say(factor, f"train {result['train']}")
-        if step["exit"] == 0 and args.until == "serve":
+        if first <= 1:
+            step = run_step([*graphrec, "train", "--epochs", str(args.epochs), "--quiet"], env,
+                            work / "train.log", args.stage_timeout)
+            out = step["output"]
+            model = home / "models" / "current"
+            result["train"] = {
+                "seconds": step["seconds"], "exit": step["exit"], "epochs": args.epochs,
+                "peak_rss_mb": step["peak_rss_mb"],
+                "export_rows_per_s": number(r"\(([\d,]+) rows/s\)", out),
+                "export_seconds": number(r"rows in ([\d.]+)s", out),
+                **_trained(model),
+                "artifact_mb": round(sum(f.stat().st_size for f in model.rglob("*")
+                                         if f.is_file()) / 2**20, 1)
+                if model.exists() else None,
+                "commit": COMMIT}
+            say(factor, f"train {result['train']}")
+            if step["exit"] != 0:
+                return result
+        if args.until == "serve":
             step = run_step([sys.executable, __file__, "--probe", str(home),
                              "--probes", str(args.probes)], env, work / "probe.log",
                             args.stage_timeout)
             lines = step["output"].strip().splitlines()
-            result["answers"] = ({**json.loads(lines[-1]), "peak_rss_mb": step["peak_rss_mb"]}
+            result["answers"] = ({**json.loads(lines[-1]), "peak_rss_mb": step["peak_rss_mb"],
+                                  "commit": COMMIT}
                                  if step["exit"] == 0 else {"exit": step["exit"]})
             say(factor, f"answers {result['answers']}")
-            result["service"] = service_run(home, env, args.rate, args.seconds,
-                                            work / "service.log")
+            result["service"] = {**service_run(home, env, args.rate, args.seconds,
+                                               work / "service.log"), "commit": COMMIT}
             say(factor, f"service {result['service']}")
     finally:
         result["store_peak_rss_mb"] = store_peak_mb(home)
@@ -318,6 +350,9 @@ def main() -> int:
     parser.add_argument("--store-heap", default="4g")
     parser.add_argument("--stage-timeout", type=float, default=4 * 3600)
     parser.add_argument("--keep", action="store_true", help="keep the synthetic CSV files")
+    parser.add_argument("--from", dest="start", choices=STAGES, default=STAGES[0],
+                        help="the first stage to run: a later one reuses the factor's home in "
+                             "--work and keeps its earlier stages' figures from --out")
     parser.add_argument("--until", choices=STAGES, default=STAGES[-1],
                         help="the last stage to run: each needs the ones before it")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -331,7 +366,7 @@ def main() -> int:
     old = json.loads(args.out.read_text()) if args.out.exists() else {}
     runs = {f"{r['factor']:g}": r for r in old.get("runs", [])}
     for factor in args.factors:
-        runs[f"{factor:g}"] = measure_factor(factor, args, template)
+        runs[f"{factor:g}"] = measure_factor(factor, args, template, runs.get(f"{factor:g}"))
         ordered = sorted(runs.values(), key=lambda r: r["factor"])
         exponents = growth(ordered)
         report = {"template": str(args.template), "machine": platform.platform(),

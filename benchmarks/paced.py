@@ -150,13 +150,15 @@ def rnd(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def start_server(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, int]:
-    """gunicorn with web/gunicorn.conf.py on a free port of 127.0.0.1, ready to answer."""
+def start_server(env: dict[str, str], log_path: Path, ready_timeout: float = 180
+                 ) -> tuple[subprocess.Popen, int]:
+    """gunicorn with web/gunicorn.conf.py on a free port of 127.0.0.1, ready to answer within
+    ``ready_timeout`` seconds."""
     port = free_port()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
-    health = wait_ready(f"http://127.0.0.1:{port}", proc)
+    health = wait_ready(f"http://127.0.0.1:{port}", proc, ready_timeout)
     if health.get("status") != "ok":
         proc.terminate()
         proc.wait(30)

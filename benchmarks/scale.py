@@ -179,7 +179,8 @@ def service_run(home: Path, env: dict[str, str], rate: float, seconds: float, lo
                                              reason_cache_size=0)
         ids = service.recommender.user_ids[:200]
         pairs = [(u, page[0]["item_id"]) for u in ids if (page := service.recommend(u, 10))]
-    proc, port = paced.start_server(env, log)
+        del service  # the workers load their own: this one's arrays are GBs at N = 50
+    proc, port = paced.start_server(env, log, ready_timeout=900)  # N = 50 builds its index
     try:
         outcomes = paced.run(
             port, lambda i: ("GET", "/api/users/{}/recommendations/{}/explanation".format(
@@ -257,8 +258,11 @@ def measure_factor(factor: float, args: argparse.Namespace, template: Template,
                                   "commit": COMMIT}
                                  if step["exit"] == 0 else {"exit": step["exit"]})
             say(factor, f"answers {result['answers']}")
-            result["service"] = {**service_run(home, env, args.rate, args.seconds,
-                                               work / "service.log"), "commit": COMMIT}
+            try:
+                service = service_run(home, env, args.rate, args.seconds, work / "service.log")
+            except SystemExit as exc:  # a service that never got ready: keep what was measured
+                service = {"error": str(exc)}
+            result["service"] = {**service, "commit": COMMIT}
             say(factor, f"service {result['service']}")
     finally:
         result["store_peak_rss_mb"] = store_peak_mb(home)

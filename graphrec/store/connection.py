@@ -91,12 +91,15 @@ class GraphStore:
                                  default_access_mode=neo4j.READ_ACCESS) as session:
             return session.run(query, params).data()
 
-    def stream(self, name: str, **params: Any) -> Iterator[dict[str, Any]]:
-        """Yield the rows of a large read query as the driver fetches them, batch by batch."""
+    def stream(self, name: str, **params: Any) -> Iterator[neo4j.Record]:
+        """Yield the rows of a large read query as the driver fetches them, batch by batch.
+
+        Each row is the driver's record, a tuple of the values with ``keys()``: turning every
+        row into a dict (``data()``) costs a quarter of the client's time on a read of
+        millions of rows."""
         with self._errors(), self.driver.session(
                 database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
-            for record in session.run(cypher.load(name), params):
-                yield record.data()
+            yield from session.run(cypher.load(name), params)
 
     def write(self, name: str, **params: Any) -> neo4j.SummaryCounters:
         """Run the write statement ``cypher/<name>.cypher`` in one managed transaction."""

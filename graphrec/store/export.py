@@ -29,21 +29,22 @@ def read_frame(store: GraphStore, name: str, progress: Progress | None = None) -
     or a link repeat across millions of rows, and a dict per row with strings of its own cost
     some 400 bytes a purchase, where two shared references cost 16 (the peak of ``graphrec
     train`` on a large shop is this read)."""
-    columns: dict[str, list[Any]] = {}
+    names: list[str] = []
+    columns: list[list[Any]] = []
     kept: dict[str, str] = {}
     count = 0
-    for row in store.stream(f"export/{name}"):
-        if not columns:
-            columns = {key: [] for key in row}
-        for key, value in row.items():
-            columns[key].append(kept.setdefault(value, value) if isinstance(value, str)
-                                else value)
+    for record in store.stream(f"export/{name}"):
+        if not names:
+            names = record.keys()
+            columns = [[] for _ in names]
+        for column, value in zip(columns, record):
+            column.append(kept.setdefault(value, value) if isinstance(value, str) else value)
         count += 1
         if progress and count % BLOCK == 0:
             progress(name, BLOCK)
     if progress:
         progress(name, count % BLOCK)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(dict(zip(names, columns)))
 
 
 def export_graph(store: GraphStore, progress: Progress | None = None

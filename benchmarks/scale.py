@@ -341,7 +341,8 @@ def print_table(runs: list[dict[str, Any]], exponents: dict[str, float | None]) 
     print("growth exponents: " + ", ".join(f"{k} {v}" for k, v in exponents.items()))
 
 
-def main() -> int:
+def arguments() -> argparse.ArgumentParser:
+    """The command line; tests parse theirs with it, so a new option reaches them too."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--factors", type=float, nargs="+", default=[1, 5, 20, 50])
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
@@ -361,7 +362,11 @@ def main() -> int:
                         help="the last stage to run: each needs the ones before it")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> int:
+    args = arguments().parse_args()
     if args.probe:
         print(json.dumps(probe(args.probe, args.probes)))
         return 0

@@ -3,7 +3,6 @@ benchmark's in-process probe answers on a trained home, and it reads a training'
 the model's own log, and it runs no stage past the one it is told to stop at."""
 from __future__ import annotations
 
-import argparse
 import gzip
 from collections import Counter
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.scale import _trained, measure_factor, probe
+from benchmarks.scale import _trained, arguments, measure_factor, probe
 from benchmarks.synthetic import FILES, Template, synthesise
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
@@ -165,9 +164,8 @@ def test_a_scale_run_until_ingest_ingests_and_stops_there(template: Template,
                                                           tmp_path: Path) -> None:
     """``scale.py --until ingest``: a factor too big for the time at hand still measures its
     ingest and its store's peak RSS, trains nothing, and leaves no store running."""
-    args = argparse.Namespace(work=tmp_path, store_heap="512m", stage_timeout=600, seed=0,
-                              keep=False, until="ingest", epochs=1, probes=5, rate=10,
-                              seconds=1)
+    args = arguments().parse_args(["--work", str(tmp_path), "--store-heap", "512m",
+                                   "--stage-timeout", "600", "--until", "ingest"])
     result = measure_factor(0.5, args, template)
     assert result["ingest"]["exit"] == 0 and result["ingest"]["rows_per_s"] > 0
     assert result["ingest"]["peak_rss_mb"] > 0
@@ -176,3 +174,13 @@ def test_a_scale_run_until_ingest_ingests_and_stops_there(template: Template,
     home = tmp_path / "x0.5" / "home"
     assert not (home / "models" / "current").exists()
     assert not (home / "store" / "server.json").exists()
+
+
+def test_a_later_stage_without_an_earlier_run_is_refused(template: Template,
+                                                         tmp_path: Path) -> None:
+    """``--from train`` on a factor with no kept home says which, rather than training on an
+    empty one."""
+    args = arguments().parse_args(["--work", str(tmp_path), "--from", "train",
+                                   "--out", str(tmp_path / "scale.json")])
+    with pytest.raises(SystemExit, match=r"--from train: x0.5 has no earlier run"):
+        measure_factor(0.5, args, template)

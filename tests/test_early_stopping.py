@@ -121,3 +121,29 @@ def test_training_validates_on_its_configurations_users(monkeypatch: pytest.Monk
                          validation_users=5, seed=2)
     train(paired_catalogue(), config)
     assert asked == [{"max_users": 5, "seed": 2}] * 2
+
+
+
+def test_the_validation_run_is_let_go_before_the_refit_starts(scripted: None) -> None:
+    """Held through the refit, the validation run's model, optimizer and workspace and its
+    split doubled the peak memory of ``graphrec train`` (15.4 GB at 50 times Beauty)."""
+    import weakref
+
+    runs: list[weakref.ref[FakeRun]] = []
+    splits: list[weakref.ref[GraphData]] = []
+    held_at_start: list[tuple[bool, bool]] = []
+
+    def start(part: GraphData) -> FakeRun:
+        held_at_start.append((any(ref() is not None for ref in runs),
+                              any(ref() is not None for ref in splits)))
+        run = FakeRun(part)
+        FakeRun.started.clear()  # the fake's own record would hold the split
+        runs.append(weakref.ref(run))
+        if part is not data:
+            splits.append(weakref.ref(part))
+        return run
+
+    data = paired_catalogue()
+    run, _ = fit(start, data, Schedule(max_epochs=20, eval_every=2, patience=3), seed=0)
+    assert len(runs) == 2 and len(splits) == 1 and runs[1]() is run
+    assert held_at_start == [(False, False), (False, False)]

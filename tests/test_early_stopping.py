@@ -1,6 +1,8 @@
 """The one training loop: which epoch it chooses, when it stops, what it refits or keeps."""
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -123,12 +125,9 @@ def test_training_validates_on_its_configurations_users(monkeypatch: pytest.Monk
     assert asked == [{"max_users": 5, "seed": 2}] * 2
 
 
-
 def test_the_validation_run_is_let_go_before_the_refit_starts(scripted: None) -> None:
     """Held through the refit, the validation run's model, optimizer and workspace and its
     split doubled the peak memory of ``graphrec train`` (15.4 GB at 50 times Beauty)."""
-    import weakref
-
     runs: list[weakref.ref[FakeRun]] = []
     splits: list[weakref.ref[GraphData]] = []
     held_at_start: list[tuple[bool, bool]] = []

@@ -269,6 +269,20 @@ def test_every_registered_baseline_honours_the_contract() -> None:
         assert isinstance(model.fit_info, dict), name
 
 
+@pytest.mark.parametrize("name,trained", [("bpr_mf", BPRMF), ("lightgcn", LightGCN),
+                                          ("multvae", MultVAE)])
+def test_epoch_trained_baselines_report_each_epoch(name: str, trained: type[Any]) -> None:
+    # Mult-VAE ran for an hour on Beauty without a line: a long fit must show its epochs.
+    lines: list[str] = []
+    model = trained(max_epochs=6, eval_every=2, patience=1, seed=0, progress=lines.append)
+    model.fit(two_shops())
+    epochs = model.fit_info["epochs"]
+    assert len(lines) > epochs
+    assert sum("val ndcg@10" in line for line in lines) >= 1
+    assert any("ETA" in line for line in lines)
+    assert MODELS[name](0).progress is print  # the benchmark prints them
+
+
 def write_two_shops(data_dir: Path) -> Path:
     """:func:`two_shops` as a canonical CSV catalogue in ``data_dir`` (items and purchases)."""
     data_dir.mkdir()

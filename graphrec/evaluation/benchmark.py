@@ -47,12 +47,12 @@ def _itemknn(seed: int) -> Baseline:
 
 def _bpr_mf(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.bpr_mf import BPRMF
-    return BPRMF(seed=seed)
+    return BPRMF(seed=seed, progress=print)
 
 
 def _lightgcn(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.lightgcn import LightGCN
-    return LightGCN(seed=seed)
+    return LightGCN(seed=seed, progress=print)
 
 
 def _ease(seed: int) -> Baseline:
@@ -72,7 +72,7 @@ def _rp3beta(seed: int) -> Baseline:
 
 def _multvae(seed: int) -> Baseline:
     from graphrec.evaluation.baselines.multvae import MultVAE
-    return MultVAE(seed=seed)
+    return MultVAE(seed=seed, progress=print)
 
 
 MODELS: dict[str, ModelFactory] = {

@@ -14,7 +14,7 @@ import torch
 from torch_geometric.nn.models.lightgcn import BPRLoss
 
 from graphrec.dataset import GraphData
-from graphrec.model.early_stopping import Schedule, fit
+from graphrec.model.early_stopping import Say, Schedule, fit
 from graphrec.sorted_lookup import in_sorted
 
 
@@ -114,13 +114,15 @@ class BPRBaseline:
         batch_size: triples per step.
         max_epochs, eval_every, patience: early stopping (see :class:`Schedule`).
         seed: seeds initialisation, sampling and the validation split.
+        progress: receives one line an epoch (loss, validation NDCG, ETA); silent when None.
     """
 
     def __init__(self, *, lr: float, lambda_reg: float, batch_size: int, max_epochs: int,
-                 eval_every: int, patience: int, seed: int) -> None:
+                 eval_every: int, patience: int, seed: int, progress: Say | None = None
+                 ) -> None:
         self.lr, self.lambda_reg, self.batch_size = lr, lambda_reg, batch_size
         self.schedule = Schedule(max_epochs, eval_every, patience)
-        self.seed = seed
+        self.seed, self.progress = seed, progress
         self.fit_info: dict[str, Any] = {}
         self.scorer: EmbeddingScorer | None = None
 
@@ -133,7 +135,7 @@ class BPRBaseline:
         run, log = fit(
             lambda part: BPRRun(self.build(part), part, lr=self.lr, batch_size=self.batch_size,
                                 lambda_reg=self.lambda_reg, rng=rng),
-            data, self.schedule, seed=self.seed)
+            data, self.schedule, seed=self.seed, progress=self.progress)
         self.scorer = EmbeddingScorer(run.module)
         self.fit_info = log.fit_info()
         return self

@@ -5,6 +5,7 @@ import torch
 
 from graphrec.dataset import GraphData
 from graphrec.evaluation.baselines.bpr import BPRBaseline
+from graphrec.model.early_stopping import Say
 
 
 class MFModule(torch.nn.Module):
@@ -36,16 +37,17 @@ class BPRMF(BPRBaseline):
 
     Args:
         dim: embedding size.
-        lr, lambda_reg, batch_size, max_epochs, eval_every, patience, seed: see
+        lr, lambda_reg, batch_size, max_epochs, eval_every, patience, seed, progress: see
             :class:`~graphrec.evaluation.baselines.bpr.BPRBaseline`.
     """
 
     def __init__(self, dim: int = 64, lr: float = 1e-2, lambda_reg: float = 3e-2,
                  batch_size: int = 2048, max_epochs: int = 300, eval_every: int = 10,
-                 patience: int = 3, seed: int = 0) -> None:
+                 patience: int = 3, seed: int = 0,
+                 progress: Say | None = None) -> None:
         super().__init__(lr=lr, lambda_reg=lambda_reg, batch_size=batch_size,
                          max_epochs=max_epochs, eval_every=eval_every, patience=patience,
-                         seed=seed)
+                         seed=seed, progress=progress)
         self.dim = dim
 
     def build(self, data: GraphData) -> MFModule:

@@ -15,6 +15,7 @@ from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
 from graphrec.dataset import GraphData
 from graphrec.evaluation.baselines.bpr import BPRBaseline
+from graphrec.model.early_stopping import Say
 from graphrec.model.kernel import symmetric_normalised
 
 
@@ -100,10 +101,11 @@ class LightGCN(BPRBaseline):
 
     def __init__(self, dim: int = 64, num_layers: int = 3, lr: float = 5e-3,
                  lambda_reg: float = 1e-4, batch_size: int = 8192, max_epochs: int = 400,
-                 eval_every: int = 10, patience: int = 3, seed: int = 0) -> None:
+                 eval_every: int = 10, patience: int = 3, seed: int = 0,
+                 progress: Say | None = None) -> None:
         super().__init__(lr=lr, lambda_reg=lambda_reg, batch_size=batch_size,
                          max_epochs=max_epochs, eval_every=eval_every, patience=patience,
-                         seed=seed)
+                         seed=seed, progress=progress)
         self.dim, self.num_layers = dim, num_layers
 
     def build(self, data: GraphData) -> LightGCNModule:

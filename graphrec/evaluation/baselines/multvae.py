@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from graphrec.dataset import GraphData
-from graphrec.model.early_stopping import Schedule, fit
+from graphrec.model.early_stopping import Say, Schedule, fit
 
 
 class Batch:
@@ -116,17 +116,18 @@ class MultVAE:
         max_epochs, eval_every, patience: validation NDCG every ``eval_every`` epochs; stop
             after ``patience`` evaluations without a better one.
         seed: seeds initialisation, dropout, sampling, batch order and the validation split.
+        progress: receives one line an epoch (loss, validation NDCG, ETA); silent when None.
     """
 
     def __init__(self, hidden: int = 600, latent: int = 200, dropout: float = 0.5,
                  lr: float = 1e-3, batch_size: int = 500, anneal_cap: float = 0.2,
                  total_anneal_steps: int = 200_000, max_epochs: int = 200, eval_every: int = 5,
-                 patience: int = 3, seed: int = 0) -> None:
+                 patience: int = 3, seed: int = 0, progress: Say | None = None) -> None:
         self.hidden, self.latent, self.dropout = hidden, latent, dropout
         self.lr, self.batch_size = lr, batch_size
         self.anneal_cap, self.total_anneal_steps = anneal_cap, total_anneal_steps
         self.max_epochs, self.eval_every, self.patience = max_epochs, eval_every, patience
-        self.seed = seed
+        self.seed, self.progress = seed, progress
         self.fit_info: dict[str, Any] = {}
         self.scorer: VAEScorer | None = None
 
@@ -135,8 +136,8 @@ class MultVAE:
         keeping the best validation state; one generator draws every run's batch order."""
         rng = np.random.default_rng(self.seed)
         run, log = fit(lambda part: _Run(self, part, rng), data,
-                           Schedule(self.max_epochs, self.eval_every, self.patience, refit=False),
-                           seed=self.seed)
+                       Schedule(self.max_epochs, self.eval_every, self.patience, refit=False),
+                       seed=self.seed, progress=self.progress)
         run.module.eval()
         self.scorer = VAEScorer(run.module, data.train_matrix())
         self.fit_info = log.fit_info()

@@ -280,6 +280,7 @@ def test_epoch_trained_baselines_report_each_epoch(name: str, trained: type[Any]
     assert len(lines) > epochs
     assert sum("val ndcg@10" in line for line in lines) >= 1
     assert any("ETA" in line for line in lines)
+    assert "object at 0x" not in lines[0] and "items" in lines[0]  # what is trained, in words
     assert MODELS[name](0).progress is print  # the benchmark prints them
 
 

@@ -98,6 +98,10 @@ class BPRRun:
             total += loss.item() * len(u)
         return total / max(1, len(self.pairs))
 
+    def __repr__(self) -> str:
+        return (f"{self.module.__class__.__name__} with BPR on {len(self.pairs):,} pairs, "
+                f"{self.num_items:,} items, batches of {self.batch_size:,}")
+
     def scorer(self) -> EmbeddingScorer:
         return EmbeddingScorer(self.module)
 

@@ -181,3 +181,8 @@ class _Run:
 
     def scorer(self) -> VAEScorer:
         return VAEScorer(self.module, self.train)
+
+    def __repr__(self) -> str:
+        vae = self.vae
+        return (f"Mult-VAE ({self.train.shape[1]:,} items → {vae.hidden} → {vae.latent}) on "
+                f"{len(self.users):,} users, batches of {vae.batch_size}")

@@ -45,7 +45,9 @@ from benchmarks.datasets import BEAUTY  # noqa: E402
 from graphrec.dataset import GraphData  # noqa: E402
 from graphrec.evaluation.benchmark import catalogue_name, dataset_summary, results_path  # noqa: E402
 from graphrec.evaluation.metrics import ranking_metrics  # noqa: E402
-from graphrec.schema import BY_NAME  # noqa: E402
+from graphrec.evaluation.path_quality import PathQuality, purchase_order, read_purchases  # noqa: E402
+from graphrec.explain.paths import Hop, ReasonPath  # noqa: E402
+from graphrec.schema import BOUGHT, BY_NAME  # noqa: E402
 
 VENV = ROOT / "benchmarks" / ".peers-venv"
 RUNNER = ROOT / "benchmarks" / "peers_hopwise.py"
@@ -180,6 +182,86 @@ def rescore(data: GraphData, lists: dict[str, list[str]], k: int = 10) -> dict[s
             for u in users]
     return {**ranking_metrics(ranked, sets, k), "test_users": len(users),
             "users_missing": missing, "train_items_listed": train_items}
+
+
+class PeerPaths:
+    """A path-reasoning peer's explanations (hopwise's PGPR: ``*.paths.json`` of
+    ``peers_hopwise.py``) read as graphrec's :class:`~graphrec.explain.paths.ReasonPath`, so
+    that LIR, SEP and ETD are measured by the code that measures graphrec's own
+    (:class:`~graphrec.evaluation.path_quality.PathQuality`).
+
+    PGPR walks user → bought item → (a co-buyer, a brand, a category or a linked item) → item:
+    graphrec's ``collaborative``, ``brand`` and ``category`` kinds, and its ``link_chain`` for two
+    links of one relation; a path whose nodes the catalogue does not hold is left out.
+    """
+
+    def __init__(self, data: GraphData) -> None:
+        self.users = {user: index for index, user in enumerate(data.users)}
+        self.items = {item: index for index, item in enumerate(data.items)}
+        self.links = {relation: {(int(a), int(b)) for a, b in pairs}
+                      for relation, pairs in data.links.items()}
+
+    def node(self, kind: str, token: str) -> tuple[str, int] | None:
+        """A hopwise node as graphrec's ``(node type, index)``; brands and categories are the
+        export's ``b<index>`` and ``c<index>`` (:func:`_entity`)."""
+        if kind == "user":
+            return ("user", self.users[token]) if token in self.users else None
+        if token in self.items:
+            return "item", self.items[token]
+        if token[:1] in ("b", "c") and token[1:].isdigit():
+            return ("brand" if token[0] == "b" else "category"), int(token[1:])
+        return None
+
+    def reason_path(self, hops: list[list[str]]) -> ReasonPath | None:
+        """One path of ``[relation, node type, token]`` hops, or ``None``."""
+        nodes = [self.node(kind, token) for _, kind, token in hops]
+        if len(nodes) != 4 or any(node is None for node in nodes):
+            return None
+        walk = tuple(node for node in nodes if node is not None)
+        relation = hops[2][0]
+        if walk[2][0] == "user":
+            return ReasonPath("collaborative", walk, (Hop(BOUGHT, 0, 1), Hop(BOUGHT, 2, 1),
+                                                      Hop(BOUGHT, 2, 3)))
+        if walk[2][0] in ("brand", "category"):
+            kind = walk[2][0]
+            store = BY_NAME["has_brand" if kind == "brand" else "in_category"].type
+            return ReasonPath(kind, walk, (Hop(BOUGHT, 0, 1), Hop(store, 1, 2), Hop(store, 3, 2)))
+        if relation not in self.links:
+            return None
+        return ReasonPath("link_chain", walk, (Hop(BOUGHT, 0, 1), self._link(relation, walk, 1),
+                                               self._link(relation, walk, 2)))
+
+    def _link(self, relation: str, walk: tuple[tuple[str, int], ...], at: int) -> Hop:
+        """The link between positions ``at`` and ``at + 1``, in the direction the graph has it."""
+        forward = (walk[at][1], walk[at + 1][1]) in self.links[relation]
+        source, target = (at, at + 1) if forward else (at + 1, at)
+        return Hop(BY_NAME[relation].type, source, target)
+
+    def served(self, lists: dict[str, list[str]], paths: dict[str, list[list[list[str]]]]
+               ) -> list[tuple[int, list[ReasonPath]]]:
+        """``(user, the path of each listed item that has one)`` for every listed user: the
+        shape :meth:`PathQuality.report` takes."""
+        out = []
+        for user, items in lists.items():
+            by_item = {}
+            for hops in paths.get(user, []):
+                path = self.reason_path(hops)
+                if path is not None:
+                    by_item.setdefault(path.nodes[-1][1], path)
+            explained = [by_item[self.items[item]] for item in items
+                         if item in self.items and self.items[item] in by_item]
+            if user in self.users and explained:
+                out.append((self.users[user], explained))
+        return out
+
+
+def path_quality(data: GraphData, lists: dict[str, list[str]],
+                 paths: dict[str, list[list[list[str]]]], order: Any) -> dict[str, Any]:
+    """LIR, SEP and ETD of a peer's explained lists, as graphrec's are measured."""
+    served = PeerPaths(data).served(lists, paths)
+    report = PathQuality(data, order).report(served)
+    listed = sum(len(items) for items in lists.values())
+    return {**report, "explained_share": report["path_quality_paths"] / max(1, listed)}
 
 
 def ensure_venv(venv: Path = VENV, log: Any = print) -> Path:
@@ -339,8 +421,13 @@ def main(argv: list[str] | None = None) -> int:
             row = run_peer(python, model, epochs, export_dir, name, work, log_path,
                            args.threads, args.seed)
             row["wall_seconds"] = round(time.perf_counter() - started, 1)
-        lists = json.loads(Path(row.pop("top10_path")).read_text())
+        top10 = Path(row.pop("top10_path"))
+        lists = json.loads(top10.read_text())
         row = with_graphrec_metrics(row, rescore(data, lists))
+        if (paths := top10.with_name(f"{model}.paths.json")).exists():
+            order = purchase_order(data, read_purchases(args.data))
+            row["explanations"] = path_quality(data, lists, json.loads(paths.read_text()), order)
+            print(f"{model}: explanations {row['explanations']}", flush=True)
         rows[model] = row
         merge_peers(out, dataset, {model: row})
         print(f"{model}: ndcg@10 {row['ndcg@10']:.2f}  fit {row['fit_seconds']:.0f}s", flush=True)

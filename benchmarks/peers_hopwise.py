@@ -3,7 +3,8 @@
 Runs inside the peers' environment (``benchmarks/.peers-venv``, made by ``benchmarks/peers.py``,
 which calls this file): it imports hopwise and nothing of graphrec. Writes one JSON row: the
 four metrics at 10 in percent, fit and evaluation seconds, epochs, versions and the protocol;
-and beside it (``*.top10.json``) every evaluated user's top 10 as hopwise ranked them.
+and beside it (``*.top10.json``) every evaluated user's top 10 as hopwise ranked them, and for
+PGPR (``*.paths.json``) the path that explains each item of those lists.
 
 KGAT builds its graph with DGL, which has no release for this torch on PyPI; here its
 per-relation, row-normalised adjacency is built with scipy from the same triples instead
@@ -114,9 +115,15 @@ class PGPR(HopwisePGPR):
 
     #: Users of the evaluated batches with no valid path (the rows hopwise would have shifted).
     users_without_path = 0
+    #: The best path (highest probability) of every item each evaluated user's list holds, as
+    #: hopwise's ``(relation id, node type, node id)`` triples. hopwise pairs them with the
+    #: wrong items when a list is filled from TransE (its ``zip`` of two lists reversed after one
+    #: grew), so the item of a path is its last node, never the pair's.
+    paths: list[list[tuple[Any, str, int]]] = []
 
     def collect_scores(self, users: torch.Tensor, paths: Any, probs: Any) -> tuple[Any, Any]:
         _, collected = super().collect_scores(users, paths, probs)
+        PGPR.paths.extend(path for _, _, _, path in collected)
         rows = {int(user): row for row, user in enumerate(users.tolist())}
         results = torch.full((len(rows), self.n_items), -torch.inf)
         for user, item, score, _ in collected:
@@ -200,6 +207,22 @@ def capture_top10(trainer: Any, lists: dict[str, list[str]], dataset: Any) -> No
     trainer._full_sort_batch_eval = recording
 
 
+def path_tokens(paths: list[list[tuple[Any, str, int]]], dataset: Any
+                ) -> dict[str, list[list[list[str]]]]:
+    """PGPR's paths by user token, each a list of ``[relation, node type, token]`` hops (the
+    first ``["self_loop", "user", user]``): the tokens are those of graphrec's export, so that
+    peers.py can read each node as graphrec's (a user, an item, ``b<brand>``, ``c<category>``)."""
+    relations = dataset.field2id_token[dataset.relation_field]
+    fields = {"user": dataset.uid_field, "entity": dataset.entity_field}
+    out: dict[str, list[list[list[str]]]] = {}
+    for path in paths:
+        hops = [[relation if isinstance(relation, str) else str(relations[int(relation)]),
+                 kind, str(dataset.id2token(fields[kind], int(node)))]
+                for relation, kind, node in path]
+        out.setdefault(hops[0][2], []).append(hops)
+    return out
+
+
 def _rec_result(result: dict[str, Any]) -> dict[str, float]:
     """The ranking metrics from hopwise's result (KG models nest them under a task)."""
     for value in result.values():
@@ -241,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     fit_seconds = time.perf_counter() - started
     lists: dict[str, list[str]] = {}
     capture_top10(trainer, lists, dataset)
+    PGPR.paths.clear()  # those of the one-pair validation run
     started = time.perf_counter()
     result = _rec_result(trainer.evaluate(test_data, load_best_model=True))
     eval_seconds = time.perf_counter() - started
@@ -265,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.model == "KGAT":
         row["protocol"] += "; KGAT's graph built with scipy instead of DGL"
     if args.model == "PGPR":
+        args.out.with_suffix(".paths.json").write_text(
+            json.dumps(path_tokens(PGPR.paths, test_data.dataset)))
         row["users_without_path"] = PGPR.users_without_path
         row["protocol"] += ("; collect_scores' row shift fixed (rows rebuilt by user; "
                             f"{PGPR.users_without_path} users had no valid path)")

@@ -13,14 +13,17 @@ from benchmarks.peers import (
     ITEM_HEADER,
     KG_HEADER,
     LINK_HEADER,
+    PeerPaths,
     export_atomic,
     item_categories,
     merge_peers,
     parse_models,
+    path_quality,
     rescore,
 )
 from graphrec.dataset import GraphData
 from graphrec.evaluation.benchmark import dataset_summary, run_benchmark
+from graphrec.evaluation.path_quality import PathQuality, purchase_order, read_purchases
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
@@ -145,3 +148,65 @@ def test_a_benchmark_run_keeps_the_peers_rows(data: GraphData, tmp_path: Path) -
     payload = json.loads(out.read_text())
     assert set(payload["models"]) == {"popularity"}
     assert payload["peers"] == {"KGAT": {"ndcg@10": 3.0}}
+
+
+def _peer_walks(data: GraphData) -> dict[str, list[list[str]]]:
+    """A brand path, a link chain and a co-buyer path of one user of the sample, as PGPR's
+    ``*.paths.json`` holds them (hopwise's tokens: graphrec's ids, ``b<brand>``)."""
+    users, items = data.users, data.items
+    u, bought = int(data.train[0, 0]), set(data.train[data.train[:, 0] == data.train[0, 0], 1])
+    i = int(data.train[0, 1])
+    brand = int(data.item_brand[data.item_brand[:, 0] == i, 1][0])
+    same = data.item_brand[(data.item_brand[:, 1] == brand), 0]
+    rec_brand = int(next(x for x in same if x not in bought))
+    links = {(int(x), int(y)) for x, y in data.links["also_bought"]}
+    one_way = {(x, y) for x, y in links if (y, x) not in links}
+    a, b, c = next((a, b, c) for a, b in one_way for b2, c in one_way if b2 == b and c != a)
+    v = int(next(x for x, y in data.train if y == i and x != u))
+    rec_user = int(next(y for x, y in data.train if x == v and y not in bought))
+    start = ["self_loop", "user", users[u]]
+    return {
+        "brand": [start, ["[UI-Relation]", "entity", items[i]],
+                  ["has_brand", "entity", f"b{brand}"], ["has_brand", "entity", items[rec_brand]]],
+        "chain": [start, ["[UI-Relation]", "entity", items[c]],
+                  ["also_bought", "entity", items[b]], ["also_bought", "entity", items[a]]],
+        "co-buyer": [start, ["[UI-Relation]", "entity", items[i]],
+                     ["[UI-Relation]", "user", users[v]],
+                     ["[UI-Relation]", "entity", items[rec_user]]],
+    }
+
+
+def test_peer_paths_read_as_graphrecs_kinds(data: GraphData) -> None:
+    peer, walks = PeerPaths(data), _peer_walks(data)
+    brand = peer.reason_path(walks["brand"])
+    assert brand is not None and brand.kind == "brand" and brand.nodes[2][0] == "brand"
+    assert [(h.type, h.source, h.target) for h in brand.hops] == [
+        ("BOUGHT", 0, 1), ("HAS_BRAND", 1, 2), ("HAS_BRAND", 3, 2)]
+    chain = peer.reason_path(walks["chain"])
+    # walked c → b → a over the links b → c and a → b: both crossed against their direction
+    assert chain is not None and chain.kind == "link_chain"
+    assert [(h.type, h.source, h.target) for h in chain.hops[1:]] == [
+        ("ALSO_BOUGHT", 2, 1), ("ALSO_BOUGHT", 3, 2)]
+    co_buyer = peer.reason_path(walks["co-buyer"])
+    assert co_buyer is not None and co_buyer.kind == "collaborative"
+    assert co_buyer.nodes[2][0] == "user" and co_buyer.via_item == brand.via_item
+    unknown = [hop[:2] + ["not-in-the-catalogue"] if n == 2 else hop
+               for n, hop in enumerate(walks["brand"])]
+    assert peer.reason_path(unknown) is None
+
+
+def test_peer_path_quality_is_graphrecs_measure(data: GraphData) -> None:
+    walks = _peer_walks(data)
+    user = walks["brand"][0][2]
+    listed = [walks[name][-1][2] for name in ("brand", "chain", "co-buyer")]
+    lists = {user: [*listed, "an item without a path"]}
+    paths = {user: list(walks.values()) + [walks["brand"]]}  # one path twice: the first counts
+    order = purchase_order(data, read_purchases(SAMPLE))
+    report = path_quality(data, lists, paths, order)
+    served = PeerPaths(data).served(lists, paths)
+    assert [path.kind for path in served[0][1]] == ["brand", "link_chain", "collaborative"]
+    quality = PathQuality(data, order)
+    assert report["path_quality_paths"] == 3 and report["explained_share"] == 3 / 4
+    assert report["etd"] == pytest.approx(3 / 3)
+    assert report["sep"] == pytest.approx(np.mean([quality.sep_of(p) for p in served[0][1]]))
+    assert report["lir"] == pytest.approx(np.mean(quality.lir(served[0][0], served[0][1])))

@@ -2,7 +2,8 @@
 
 Two users in one batch, only the second with a valid path: hopwise's PGPR.collect_scores puts
 the second user's scores on the first user's row; benchmarks/peers_hopwise.PGPR keeps rows by
-user and gives the first user the TransE ranking."""
+user and gives the first user the TransE ranking, and keeps the paths that explain the lists
+(with their tokens: benchmarks/peers_hopwise.path_tokens)."""
 import sys
 
 import numpy as np
@@ -39,4 +40,25 @@ fixed, _ = model(peers_hopwise.PGPR).collect_scores(users, paths, probs)
 assert set(torch.isfinite(fixed[1]).nonzero().ravel().tolist()) == {1, 3}
 assert fixed[0, 5] == 1.5 and fixed[0, 1] == 1.0 and torch.isfinite(fixed[0]).sum() == 2
 assert peers_hopwise.PGPR.users_without_path == 1
+
+# the explaining paths are kept, and written with the tokens of graphrec's export
+assert sorted(path[-1][2] for path in peers_hopwise.PGPR.paths) == [1, 3]
+
+
+class Dataset:
+    uid_field, entity_field, relation_field = "user_id", "entity_id", "relation_id"
+    field2id_token = {"relation_id": np.array(["[PAD]", "[UI-Relation]"])}
+    tokens = {"user_id": ["[PAD]", "U1", "U2"],
+              "entity_id": ["[PAD]", "I1", "I2", "I3", "I4", "I5"]}
+
+    def id2token(self, field: str, index: int) -> str:
+        return self.tokens[field][index]
+
+
+written = peers_hopwise.path_tokens(peers_hopwise.PGPR.paths, Dataset())
+assert sorted(written["U2"]) == sorted([
+    [["self_loop", "user", "U2"], ["[UI-Relation]", "entity", "I5"],
+     ["[UI-Relation]", "user", "U1"], ["[UI-Relation]", "entity", "I3"]],
+    [["self_loop", "user", "U2"], ["[UI-Relation]", "entity", "I5"],
+     ["[UI-Relation]", "user", "U1"], ["[UI-Relation]", "entity", "I1"]]]) and len(written) == 1
 print("ok")

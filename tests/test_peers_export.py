@@ -140,13 +140,16 @@ def test_parse_models() -> None:
 
 def test_a_benchmark_run_keeps_the_peers_rows(data: GraphData, tmp_path: Path) -> None:
     out = tmp_path / "beauty.json"
+    # peers.py first, on a file it creates (with no seed): the sample's peers had been erased so
     merge_peers(out, dataset_summary(data, SAMPLE), {"KGAT": {"ndcg@10": 3.0}})
-    payload = json.loads(out.read_text())
-    payload["seed"] = 0
-    out.write_text(json.dumps(payload))
     run_benchmark(data, ["popularity"], out, source=SAMPLE, seed=0, log=lambda line: None)
     payload = json.loads(out.read_text())
     assert set(payload["models"]) == {"popularity"}
+    assert payload["peers"] == {"KGAT": {"ndcg@10": 3.0}}
+    # another seed's run replaces the models, not the peers
+    run_benchmark(data, ["itemknn"], out, source=SAMPLE, seed=1, log=lambda line: None)
+    payload = json.loads(out.read_text())
+    assert set(payload["models"]) == {"itemknn"} and payload["seed"] == 1
     assert payload["peers"] == {"KGAT": {"ndcg@10": 3.0}}
 
 

@@ -251,8 +251,8 @@ def _figure(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The payload already in ``out_path`` for the same data and seed (else nothing).
+def _previous(out_path: Path, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The payload already in ``out_path`` for the same data (else nothing).
 
     Raises:
         ResultsMismatch: ``out_path`` holds results of a catalogue with another fingerprint.
@@ -266,18 +266,20 @@ def _previous(out_path: Path, dataset: dict[str, Any], seed: int) -> dict[str, A
             f"{out_path} holds the results of another catalogue ({theirs.get('path')}, "
             f"fingerprint {theirs.get('fingerprint')}; this one is {dataset['fingerprint']}): "
             "name another file, or replace them without merging")
-    return previous if previous.get("seed") == seed else {}
+    return previous
 
 
 def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: int,
              results: dict[str, Any], explanations: dict[str, Any] | None) -> dict[str, Any]:
-    """The JSON document: these results over those already in ``previous_path`` (same data and
-    seed), models in registry order; the other sections there (``"peers"``, written by
-    ``benchmarks/peers.py``; ``"cold_start"``, by :func:`write_section`) are kept as they are,
-    so a benchmark run after them does not erase what they measured."""
-    previous = _previous(previous_path, dataset, seed) if previous_path is not None else {}
-    results = {**previous.get("models", {}), **results}
-    explanations = explanations or previous.get("explanations")
+    """The JSON document: these results over those already in ``previous_path`` (same data;
+    its models and explanations only if of the same seed), models in registry order; the other
+    sections there (``"peers"``, written by ``benchmarks/peers.py``, which writes no seed of its
+    own; ``"cold_start"``, by :func:`write_section`) are kept as they are, so a benchmark run
+    after them does not erase what they measured."""
+    previous = _previous(previous_path, dataset) if previous_path is not None else {}
+    seeded = previous if previous.get("seed") == seed else {}
+    results = {**seeded.get("models", {}), **results}
+    explanations = explanations or seeded.get("explanations")
     order = [name for name in MODELS if name in results]
     payload = {"models": {name: results[name]
                           for name in order + sorted(set(results) - set(order))},
@@ -293,7 +295,7 @@ def _payload(previous_path: Path | None, dataset: dict[str, Any], seed: int, k: 
 def check_catalogue(out_path: str | Path, dataset: dict[str, Any]) -> None:
     """Raise :class:`ResultsMismatch` when ``out_path`` holds another catalogue's results."""
     if Path(out_path).exists():
-        _previous(Path(out_path), dataset, seed=0)
+        _previous(Path(out_path), dataset)
 
 
 def write_section(out_path: str | Path, dataset: dict[str, Any], name: str,
@@ -346,7 +348,7 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
     dataset = dataset_summary(data, "" if source is None else source)
     out = Path(out_path) if out_path is not None else None
     if out is not None and merge:
-        _previous(out, dataset, seed)
+        _previous(out, dataset)
     results: dict[str, Any] = {}
     explanations: dict[str, Any] | None = None
     payload: dict[str, Any] = {}
@@ -402,7 +404,7 @@ def run_explanations(data: GraphData, model_dir: str | Path, out_path: str | Pat
     out = Path(out_path) if out_path is not None else None
     previous: dict[str, Any] = {"dataset": dataset, "seed": seed, "k": k}
     if out is not None and out.exists():
-        _previous(out, dataset, seed)  # another catalogue's results: an error before measuring
+        _previous(out, dataset)  # another catalogue's results: an error before measuring
         previous = json.loads(out.read_text())
     report = explanation_report(saved.load_model(), data, seed=seed, k=k, progress=log,
                                 order=order)

@@ -2,8 +2,9 @@
 
 Two users in one batch, only the second with a valid path: hopwise's PGPR.collect_scores puts
 the second user's scores on the first user's row; benchmarks/peers_hopwise.PGPR keeps rows by
-user and gives the first user the TransE ranking, and keeps the paths that explain the lists
-(with their tokens: benchmarks/peers_hopwise.path_tokens)."""
+user and gives the first user the TransE ranking. A list that paths fill only in part: hopwise
+drops the path item and gives its path to a filler; peers_hopwise keeps both, each item with its
+own path. The paths kept are written with graphrec's tokens (peers_hopwise.path_tokens)."""
 import sys
 
 import numpy as np
@@ -43,6 +44,18 @@ assert peers_hopwise.PGPR.users_without_path == 1
 
 # the explaining paths are kept, and written with the tokens of graphrec's export
 assert sorted(path[-1][2] for path in peers_hopwise.PGPR.paths) == [1, 3]
+
+# user 2 with one path item (3) and a list of 2: hopwise fills it with one item from TransE's
+# ranking, then zips the reversed lists: the filler takes item 3's path, item 3 is dropped
+scores, pairs = model(HopwisePGPR).collect_scores(torch.tensor([2]), paths[:1], probs[:1])
+(filler,) = torch.isfinite(scores[0]).nonzero().ravel().tolist()
+assert filler != 3, "item 3 is dropped"
+assert [(item, path[-1][2]) for _, item, _, path in pairs] == [(filler, 3)], "its path moved"
+scores, pairs = model(peers_hopwise.PGPR).collect_scores(torch.tensor([2]), paths[:1], probs[:1])
+listed = set(torch.isfinite(scores[0]).nonzero().ravel().tolist())
+assert 3 in listed and len(listed) == 2 and not listed & {0, 5}, listed
+assert [(item, path[-1][2]) for _, item, _, path in pairs] == [(3, 3)]
+peers_hopwise.PGPR.paths = peers_hopwise.PGPR.paths[:2]
 
 
 class Dataset:

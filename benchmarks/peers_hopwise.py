@@ -153,13 +153,14 @@ class PGPR(HopwisePGPR):
             for item in ranked:
                 results[row, item] = float(transe[user][item])
                 collected.append([user, item, transe[user][item], best[user][item][1]])
-            PGPR.paths.extend(best[user][item][1] for item in ranked)
             if not ranked:
                 PGPR.users_without_path += 1
-            seen = set(np.asarray(self.positives[user]).tolist()) | {0} | set(ranked)
-            fill = [int(i) for i in np.argsort(-transe[user]) if int(i) not in seen]
-            fill = fill[: k - len(ranked)]
-            results[row, fill] = torch.from_numpy(transe[user][fill].astype(np.float32))
+            if len(ranked) < k:  # TransE's best items the user did not buy, not [PAD], not listed
+                order = np.argsort(-transe[user])
+                unseen = ~np.isin(order, [0, *ranked, *np.asarray(self.positives[user])])
+                fill = order[unseen][: k - len(ranked)]
+                results[row, fill] = torch.from_numpy(transe[user][fill].astype(np.float32))
+        PGPR.paths.extend(path for _, _, _, path in collected)
         return results, collected
 
 

@@ -69,10 +69,16 @@ class PeersBlocked(RuntimeError):
     """The peers cannot run here (no package index to build their environment, say)."""
 
 
-def _entity(kind: str, index: int) -> str:
+#: The prefix of a brand's or a category's entity token (:func:`_entity`).
+ENTITY_PREFIX = {"brand": "b", "category": "c"}
+#: A prefix's node type (:meth:`PeerPaths.node` reads the tokens back).
+ENTITY_TYPES = {prefix: node_type for node_type, prefix in ENTITY_PREFIX.items()}
+
+
+def _entity(node_type: str, index: int) -> str:
     """Brands and categories as entity tokens: an index, not a name (names hold spaces and tabs
     a token field would split on)."""
-    return f"{kind}{index}"
+    return f"{ENTITY_PREFIX[node_type]}{index}"
 
 
 def category_ancestors(data: GraphData) -> list[set[int]]:
@@ -112,8 +118,8 @@ def kg_triples(data: GraphData) -> list[tuple[str, str, str]]:
     inside the catalogue; the purchases are not in it (hopwise adds them from the train file)."""
     items = data.items
     brand, category = BY_NAME["has_brand"].name, BY_NAME["in_category"].name
-    triples = [(items[i], brand, _entity("b", b)) for i, b in data.item_brand]
-    triples += [(items[i], category, _entity("c", c)) for i, c in item_categories(data)]
+    triples = [(items[i], brand, _entity("brand", b)) for i, b in data.item_brand]
+    triples += [(items[i], category, _entity("category", c)) for i, c in item_categories(data)]
     for relation in sorted(data.links):
         triples += [(items[a], relation, items[b]) for a, b in data.links[relation]]
     return triples
@@ -208,8 +214,8 @@ class PeerPaths:
             return ("user", self.users[token]) if token in self.users else None
         if token in self.items:
             return "item", self.items[token]
-        if token[:1] in ("b", "c") and token[1:].isdigit():
-            return ("brand" if token[0] == "b" else "category"), int(token[1:])
+        if token[:1] in ENTITY_TYPES and token[1:].isdigit():
+            return ENTITY_TYPES[token[0]], int(token[1:])
         return None
 
     def reason_path(self, hops: list[list[str]]) -> ReasonPath | None:

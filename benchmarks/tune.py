@@ -1,20 +1,23 @@
-"""``TrainConfig.relation_weight_init`` on the benchmark's protocol: chosen on validation, then
-the test figures of the start that won, and of the ablation without brands and categories.
+"""A field of :class:`~graphrec.model.train.TrainConfig` chosen on the benchmark's protocol:
+each value's validation run, then the test figures of the value that won, for graphrec and its
+ablations (:data:`~graphrec.evaluation.benchmark.GRAPHREC`).
 
 Two phases, so that the test split is read only for what validation chose:
 
-* ``validation``: for each start and model, the benchmark's validation run (the split carved
+* ``validation``: for each value and model, the benchmark's validation run (the split carved
   from train, NDCG@10 every ``eval_every`` epochs, early stopping) without the refit; its curve,
   best epoch and learnt relation weights.
-* ``test``: for each start and model given, a fresh model trained on all of train for the
+* ``test``: for each value and model given, a fresh model trained on all of train for the
   number of epochs its validation run chose (what the benchmark's refit does, seeded the same
   way) and evaluated on test as ``graphrec benchmark`` does (:func:`run_model`).
 
-Each run is written to ``--out`` as it ends (runs already there are kept), and the table of
+``--set FIELD=V1,V2`` names the values tried (one field a run; ``--fix FIELD=V`` holds others
+at a value other than the benchmark's). Each run is written to ``--out`` as it ends (runs
+already there are kept; the key names the model, the field and the value), and the table of
 every run there is printed.
 
-    python benchmarks/relation_weight_init.py validation --inits 1 2 --models graphrec
-    python benchmarks/relation_weight_init.py test --inits 2 --models graphrec \\
+    python benchmarks/tune.py validation --set history_dropout=0.3,0.5,0.7
+    python benchmarks/tune.py test --set history_dropout=0.7 --models graphrec \\
         graphrec_no_brand_category
 """
 from __future__ import annotations
@@ -24,6 +27,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -42,16 +46,31 @@ from graphrec.evaluation.benchmark import (  # noqa: E402
 )
 from graphrec.model.train import KGRecRecommender, TrainConfig, train  # noqa: E402
 
+#: The fields that may be tuned or fixed, with how a value is read.
+FIELDS: dict[str, Callable[[str], Any]] = {
+    field.name: {"int": int, "float": float}[str(field.type)]
+    for field in dataclasses.fields(TrainConfig)
+    if str(field.type) in ("int", "float") and field.name != "seed"}
 
-def config_for(model: str, init: float, seed: int, *,
-               embedding_dim: int = TrainConfig.embedding_dim,
-               max_epochs: int = TrainConfig.max_epochs) -> TrainConfig:
+
+def assignment(text: str) -> tuple[str, list[Any]]:
+    """``FIELD=V1,V2`` as ``(field, [values])``, each value read as the field's type."""
+    field, _, values = text.partition("=")
+    if field not in FIELDS or not values:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected FIELD=VALUE[,VALUE...] with FIELD one of {', '.join(FIELDS)}")
+    try:
+        return field, [FIELDS[field](value) for value in values.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {field} takes numbers "
+                                         f"({FIELDS[field].__name__})") from None
+
+
+def config_for(model: str, seed: int, **fields: Any) -> TrainConfig:
     """The configuration of the benchmark's row ``model`` (graphrec or one of its ablations,
-    :data:`~graphrec.evaluation.benchmark.GRAPHREC`) with every relation weight starting at
-    ``init`` (the sizes other than the benchmark's only for a quick check)."""
+    :data:`~graphrec.evaluation.benchmark.GRAPHREC`) with ``fields`` replaced."""
     recommender = cast(KGRecRecommender, GRAPHREC[model](seed))
-    return dataclasses.replace(recommender.config, relation_weight_init=init,
-                               embedding_dim=embedding_dim, max_epochs=max_epochs)
+    return dataclasses.replace(recommender.config, **fields)
 
 
 def validation_row(data: GraphData, config: TrainConfig) -> dict[str, Any]:
@@ -75,19 +94,19 @@ def test_row(data: GraphData, config: TrainConfig, epochs: int) -> dict[str, Any
     return row
 
 
-def key(model: str, init: float) -> str:
-    return f"{model} @ {init:g}"
+def key(model: str, fields: dict[str, Any]) -> str:
+    return f"{model} @ " + " ".join(f"{field}={value:g}" for field, value in fields.items())
 
 
 def format_table(runs: dict[str, Any]) -> str:
-    lines = [f"{'model @ start':>32} {'val NDCG':>9} {'epoch':>6} {'test NDCG':>10} "
+    lines = [f"{'model @ fields':>48} {'val NDCG':>9} {'epoch':>6} {'test NDCG':>10} "
              f"{'Recall':>7} {'HR':>6} {'Prec':>5}  weights at the best validation epoch"]
     for name, run in runs.items():
         val, test = run.get("validation", {}), run.get("test")
         figures = (f"{test['ndcg@10']:10.3f} {test['recall@10']:7.2f} {test['hr@10']:6.2f} "
                    f"{test['precision@10']:5.2f}" if test else f"{'':>10} {'':>7} {'':>6} {'':>5}")
         weights = " ".join(f"{r}={w:.2f}" for r, w in val.get("relations", {}).items())
-        lines.append(f"{name:>32} {val.get('best_validation_ndcg@10', float('nan')):9.3f} "
+        lines.append(f"{name:>48} {val.get('best_validation_ndcg@10', float('nan')):9.3f} "
                      f"{val.get('epochs', 0):6d} {figures}  {weights}")
     return "\n".join(lines)
 
@@ -97,13 +116,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("phase", choices=("validation", "test"))
     parser.add_argument("--data", type=Path, default=BEAUTY)
     parser.add_argument("--out", type=Path,
-                        default=RESULTS_DIR / "relation-weight-init-beauty.json")
-    parser.add_argument("--inits", type=float, nargs="+", default=[1.0, 2.0])
+                        default=RESULTS_DIR / "tune-beauty.json")
+    parser.add_argument("--set", type=assignment, required=True, metavar="FIELD=V1,V2",
+                        help="the field tried and its values")
+    parser.add_argument("--fix", type=assignment, action="append", default=[],
+                        metavar="FIELD=V", help="another field held at V (repeatable)")
     parser.add_argument("--models", nargs="+", choices=sorted(GRAPHREC), default=["graphrec"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim)
-    parser.add_argument("--max-epochs", type=int, default=TrainConfig.max_epochs)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     data = GraphData.from_csv_dir(args.data)
@@ -113,20 +133,23 @@ def main(argv: list[str] | None = None) -> None:
                                else {"dataset": dataset, "seed": args.seed, "runs": {}})
     if payload["seed"] != args.seed:
         raise SystemExit(f"{args.out} holds the runs of seed {payload['seed']}, not {args.seed}")
-    for init in args.inits:
+    field, values = args.set
+    fixed = {name: value[0] for name, value in args.fix}
+    for value in values:
+        fields = {**fixed, field: value}
         for model in args.models:
-            config = config_for(model, init, args.seed, embedding_dim=args.embedding_dim,
-                                max_epochs=args.max_epochs)
-            run = payload["runs"].setdefault(key(model, init), {})
+            config = config_for(model, args.seed, **fields)
+            name = key(model, fields)
+            run = payload["runs"].setdefault(name, {})
             run["config"] = dataclasses.asdict(config)
             if args.phase == "validation":
                 run["validation"] = validation_row(data, config)
             else:
                 if "validation" not in run:
-                    raise SystemExit(f"{key(model, init)}: run its validation phase first")
+                    raise SystemExit(f"{name}: run its validation phase first")
                 run["test"] = test_row(data, config, run["validation"]["epochs"])
             args.out.write_text(json.dumps(payload, indent=1) + "\n")
-            print(format_table({key(model, init): run}), flush=True)
+            print(format_table({name: run}), flush=True)
     print(format_table(payload["runs"]))
     print(f"wrote {args.out}")
 

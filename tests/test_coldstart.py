@@ -247,8 +247,8 @@ def test_folding_cold_items_in_finds_them_where_training_them_without_buyers_doe
     finally:
         folded.refold()
     # the sample, 16 dimensions, 10 epochs, one thread
-    assert without["hr@10"] == pytest.approx(3.66, abs=0.01)
-    assert with_fold["items"]["hr@10"] == pytest.approx(20.85, abs=0.01)
+    assert without["hr@10"] == pytest.approx(4.51, abs=0.01)
+    assert with_fold["items"]["hr@10"] == pytest.approx(18.31, abs=0.01)
     assert with_fold["items"]["hr@10"] > 1.5 * without["hr@10"]
     # the service's scale (chosen on Beauty's validation) keeps folded items out of lists
     # where their neighbours point at them only weakly: on this small model, nearly all

@@ -267,7 +267,8 @@ def test_scores_on_the_sample_are_those_recorded_before_the_kernel_was_shared() 
     sample = GraphData.from_csv_dir(SAMPLE)
     assert sample.fingerprint() == str(recorded["fingerprint"])
     config = TrainConfig(embedding_dim=32, batch_size=256, max_epochs=6, eval_every=3,
-                         validation_fraction=0.1, seed=0, max_steps_per_epoch=24)  # as recorded
+                         validation_fraction=0.1, seed=0, max_steps_per_epoch=24,
+                         history_exponent=0.5)  # as recorded
     model, _ = train(sample, config)
     scores = model.score_users(recorded["users"]).numpy()
     np.testing.assert_allclose(scores, recorded["scores"], rtol=1e-4, atol=1e-5)
@@ -467,9 +468,10 @@ def test_sampled_softmax_keeps_the_quality_on_the_sample() -> None:
 
 def test_batches_sharing_a_step_keep_the_quality_on_the_sample() -> None:
     """24 batches an epoch in 4 steps of 6 (one propagation each) against a step per batch:
-    the epochs that validation chooses make up for the fewer steps."""
+    the epochs that validation chooses make up for the fewer steps (given room for them: 8
+    epochs were enough at a history exponent of 0.5, whose softmax trains faster at first)."""
     sample = GraphData.from_csv_dir(SAMPLE)
-    config = dataclasses.replace(FAST, embedding_dim=32, batch_size=64, max_epochs=8,
+    config = dataclasses.replace(FAST, embedding_dim=32, batch_size=64, max_epochs=12,
                                  eval_every=4, validation_fraction=0.1)
     each = KGRecRecommender(dataclasses.replace(config, max_steps_per_epoch=24)).fit(sample)
     shared = KGRecRecommender(dataclasses.replace(config, max_steps_per_epoch=4)).fit(sample)

@@ -537,7 +537,8 @@ def test_fold_in_dropout_scores_the_marked_items_from_their_neighbours(
 
 
 @pytest.mark.parametrize("option, default_value, other", [
-    ("foldin_dropout", 0.0, 0.3), ("relation_weight_init", 1.0, 2.0)])
+    ("foldin_dropout", 0.0, 0.3), ("relation_weight_init", 1.0, 2.0),
+    ("history_exponent", 0.75, 0.5)])
 def test_a_training_option_at_its_default_trains_todays_model_and_only_then(
         data: GraphData, option: str, default_value: float, other: float) -> None:
     """The option at its default trains today's model exactly; another value trains another
@@ -554,6 +555,14 @@ def test_a_training_option_at_its_default_trains_todays_model_and_only_then(
     assert log.best_epoch > 0 and np.isfinite([r.loss for r in log.epochs]).all()
     if option == "relation_weight_init":
         assert (changed.relation_weights() > default.relation_weights()).all()
+
+
+def test_the_fit_says_which_history_exponent_trained_the_model(data: GraphData) -> None:
+    """Results files compare rows trained at different exponents: each row says its own."""
+    config = dataclasses.replace(FAST, max_epochs=2, eval_every=2, history_exponent=0.6)
+    fitted = KGRecRecommender(config).fit(data)
+    assert fitted.fit_info["history_exponent"] == 0.6
+    assert fitted.model is not None and fitted.model.history_exponent == 0.6
 
 
 @pytest.mark.parametrize("start", [1.0, 2.0, 0.25])

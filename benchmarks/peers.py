@@ -32,7 +32,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.datasets import BEAUTY  # noqa: E402
+from benchmarks.datasets import BEAUTY, read_graph  # noqa: E402
 from graphrec.dataset import GraphData  # noqa: E402
 from graphrec.evaluation.benchmark import catalogue_name, dataset_summary, results_path  # noqa: E402
 from graphrec.evaluation.metrics import ranking_metrics  # noqa: E402
 from graphrec.evaluation.path_quality import PathQuality, purchase_order, read_purchases  # noqa: E402
 from graphrec.explain.paths import Hop, ReasonPath  # noqa: E402
 from graphrec.schema import BOUGHT, BY_NAME  # noqa: E402
+from ingest.frames import CatalogueFrames  # noqa: E402
 
 VENV = ROOT / "benchmarks" / ".peers-venv"
 RUNNER = ROOT / "benchmarks" / "peers_hopwise.py"
@@ -81,45 +82,42 @@ def _entity(node_type: str, index: int) -> str:
     return f"{ENTITY_PREFIX[node_type]}{index}"
 
 
-def category_ancestors(data: GraphData) -> list[set[int]]:
-    """Each category with every category above it (itself included), from the parent edges."""
-    parents: list[list[int]] = [[] for _ in range(len(data.categories))]
-    for child, parent in data.category_parent:
-        parents[int(child)].append(int(parent))
-    closure: list[set[int]] = []
-    for category in range(len(data.categories)):
-        seen, stack = {category}, [category]
-        while stack:
-            for parent in parents[stack.pop()]:
-                if parent not in seen:
-                    seen.add(parent)
-                    stack.append(parent)
-        closure.append(seen)
-    return closure
+def item_categories(data: GraphData, listed: Mapping[str, str]) -> np.ndarray:
+    """``[item, category]`` pairs: the category names the catalogue lists for each item
+    (``listed``: item id → names joined by ``|``, the items frame's ``categories``), as PGPR's
+    ``belongs_to`` holds all the names on all the item's category paths; less the categories
+    every item has (the catalogue's root): an edge all items share tells a model nothing and
+    makes a path-reasoning model's search explode (one node, every item).
 
-
-def item_categories(data: GraphData) -> np.ndarray:
-    """``[item, category]`` pairs: every category on the item's path (PGPR's ``belongs_to``),
-    less the categories every item has (the catalogue's root): an edge all items share tells a
-    model nothing and makes a path-reasoning model's search explode (one node, every item)."""
-    ancestors = category_ancestors(data)
-    pairs = sorted({(int(item), category) for item, leaf in data.item_category
-                    for category in ancestors[int(leaf)]})
+    The listed names, not the closure of the leaf over ``data.category_parent``: where a name
+    sits under several branches (Clothing's ``Girls`` has 125 parents), the closure would give
+    an item half the catalogue's categories (some 550 a Clothing item, 12.7 M triples); on a
+    tree (Beauty) the two are the same."""
+    index = {str(name): n for n, name in enumerate(data.categories)}
+    pairs = sorted({(item, index[name]) for item, item_id in enumerate(data.items)
+                    for name in str(listed.get(str(item_id), "")).split("|") if name in index})
     array = np.array(pairs, dtype=np.int64).reshape(-1, 2)
     counts = np.bincount(array[:, 1], minlength=len(data.categories))
     shared = counts >= data.num_items
     return array[~shared[array[:, 1]]]
 
 
-def kg_triples(data: GraphData) -> list[tuple[str, str, str]]:
+def listed_categories(frames: CatalogueFrames) -> dict[str, str]:
+    """Each item's category names as the catalogue lists them (``|``-joined)."""
+    return dict(zip(frames.items["item_id"].astype(str), frames.items["categories"].astype(str)))
+
+
+def kg_triples(data: GraphData, listed: Mapping[str, str]) -> list[tuple[str, str, str]]:
     """The knowledge graph as ``(head, relation, tail)`` entity tokens, relations named as in
     :mod:`graphrec.schema`: ``has_brand``, ``in_category`` (:func:`item_categories`: each
-    category on the path, as PGPR's ``belongs_to``, so no ``subcategory_of``) and the item links
-    inside the catalogue; the purchases are not in it (hopwise adds them from the train file)."""
+    category the catalogue lists for the item, as PGPR's ``belongs_to``, so no
+    ``subcategory_of``) and the item links inside the catalogue; the purchases are not in it
+    (hopwise adds them from the train file)."""
     items = data.items
     brand, category = BY_NAME["has_brand"].name, BY_NAME["in_category"].name
     triples = [(items[i], brand, _entity("brand", b)) for i, b in data.item_brand]
-    triples += [(items[i], category, _entity("category", c)) for i, c in item_categories(data)]
+    triples += [(items[i], category, _entity("category", c))
+                for i, c in item_categories(data, listed)]
     for relation in sorted(data.links):
         triples += [(items[a], relation, items[b]) for a, b in data.links[relation]]
     return triples
@@ -135,7 +133,8 @@ def _write(path: Path, header: str, rows: Iterable[Iterable[str]]) -> int:
     return count
 
 
-def export_atomic(data: GraphData, directory: str | Path, name: str) -> dict[str, int]:
+def export_atomic(data: GraphData, listed: Mapping[str, str], directory: str | Path, name: str
+                  ) -> dict[str, int]:
     """Write ``data`` as RecBole atomic files in ``directory/name/``; returns rows per file.
 
     ``NAME.train.inter`` and ``NAME.test.inter`` are graphrec's split. ``NAME.valid.inter`` is
@@ -143,7 +142,8 @@ def export_atomic(data: GraphData, directory: str | Path, name: str) -> dict[str
     number of epochs without one (run with ``eval_step: 0``), and a pair already in train
     changes neither the training rows nor the items masked at test time. ``NAME.item`` lists
     every item so that the full ranking covers the whole catalogue; ``NAME.link`` maps each item
-    to the entity of the same token; ``NAME.kg`` is :func:`kg_triples`.
+    to the entity of the same token; ``NAME.kg`` is :func:`kg_triples` (``listed``: each item's
+    category names, :func:`item_categories`).
     """
     out = Path(directory) / name
     out.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ def export_atomic(data: GraphData, directory: str | Path, name: str) -> dict[str
         "test": _write(out / f"{name}.test.inter", INTER_HEADER, inter(data.test)),
         "item": _write(out / f"{name}.item", ITEM_HEADER, ((item,) for item in items)),
         "link": _write(out / f"{name}.link", LINK_HEADER, ((item, item) for item in items)),
-        "kg": _write(out / f"{name}.kg", KG_HEADER, kg_triples(data)),
+        "kg": _write(out / f"{name}.kg", KG_HEADER, kg_triples(data, listed)),
     }
     return counts
 
@@ -400,11 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     models = parse_models(args.models)
 
-    data = GraphData.from_csv_dir(args.data)
+    data, frames = read_graph(args.data)
     name = catalogue_name(args.data)
     work = Path(args.work).resolve()
     export_dir = work / "atomic"
-    counts = export_atomic(data, export_dir, name)
+    counts = export_atomic(data, listed_categories(frames), export_dir, name)
     print(f"exported {name} to {export_dir / name}: {counts}")
     if args.export_only:
         return 0

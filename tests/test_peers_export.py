@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.datasets import read_graph
 from benchmarks.peers import (
     INTER_HEADER,
     ITEM_HEADER,
@@ -16,6 +17,7 @@ from benchmarks.peers import (
     PeerPaths,
     export_atomic,
     item_categories,
+    listed_categories,
     merge_peers,
     parse_models,
     path_quality,
@@ -34,9 +36,17 @@ def data() -> GraphData:
 
 
 @pytest.fixture(scope="module")
-def exported(data: GraphData, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def listed(data: GraphData) -> dict[str, str]:
+    read, frames = read_graph(SAMPLE)
+    assert read.fingerprint() == data.fingerprint()  # the catalogue graphrec benchmark reads
+    return listed_categories(frames)
+
+
+@pytest.fixture(scope="module")
+def exported(data: GraphData, listed: dict[str, str],
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     directory = tmp_path_factory.mktemp("atomic")
-    counts = export_atomic(data, directory, "beauty")
+    counts = export_atomic(data, listed, directory, "beauty")
     return directory / "beauty", counts
 
 
@@ -73,7 +83,8 @@ def test_every_item_listed_and_linked(data: GraphData, exported: tuple[Path, dic
     assert all(item == entity for item, entity in links)
 
 
-def test_kg_relations_and_counts(data: GraphData, exported: tuple[Path, dict]) -> None:
+def test_kg_relations_and_counts(data: GraphData, listed: dict[str, str],
+                                 exported: tuple[Path, dict]) -> None:
     folder, counts = exported
     triples = _rows(folder / "beauty.kg", KG_HEADER)
     assert counts["kg"] == len(triples)
@@ -82,7 +93,7 @@ def test_kg_relations_and_counts(data: GraphData, exported: tuple[Path, dict]) -
         by_relation[relation] = by_relation.get(relation, 0) + 1
     assert by_relation == {
         "has_brand": len(data.item_brand),
-        "in_category": len(item_categories(data)),
+        "in_category": len(item_categories(data, listed)),
         "also_bought": 17462, "also_viewed": 11628, "bought_together": 855,
     }
     items = set(data.items.tolist())
@@ -91,14 +102,52 @@ def test_kg_relations_and_counts(data: GraphData, exported: tuple[Path, dict]) -
         assert (tail in items) == (relation not in ("has_brand", "in_category"))
 
 
-def test_category_every_item_shares_is_dropped(data: GraphData) -> None:
-    pairs = item_categories(data)
+def test_category_every_item_shares_is_dropped(data: GraphData, listed: dict[str, str]) -> None:
+    pairs = item_categories(data, listed)
     root = int(np.flatnonzero(data.categories == "Beauty")[0])
     assert root not in set(pairs[:, 1].tolist())
     # every item keeps its leaf category, and the categories above it but the root
     leaves = {(int(i), int(c)) for i, c in data.item_category if int(c) != root}
     assert leaves <= {tuple(pair) for pair in pairs.tolist()}
-    assert len(pairs) == 5225  # 6,438 with the root's 1,213
+    assert len(pairs) == 3686  # 4,899 with the root's 1,213
+    # each item's names as the catalogue lists them, a subset of what lies above its leaf
+    parents: dict[int, set[int]] = {}
+    for child, up in data.category_parent:
+        parents.setdefault(int(child), set()).add(int(up))
+    names = {str(name): n for n, name in enumerate(data.categories)}
+    by_item: dict[int, set[int]] = {}
+    for i, c in pairs.tolist():
+        by_item.setdefault(i, set()).add(c)
+    for item, leaf in data.item_category:
+        above, stack = {int(leaf)}, [int(leaf)]
+        while stack:
+            for up in parents.get(stack.pop(), ()):
+                if up not in above:
+                    above.add(up)
+                    stack.append(up)
+        mine = by_item.get(int(item), set())
+        assert mine == {names[n] for n in listed[str(data.items[item])].split("|")} - {root}
+        assert mine <= above
+    # 5,225 with the closure of each leaf: 8 of the sample's 124 names have several parents
+
+
+def test_an_item_gets_the_categories_it_lists_not_another_branchs() -> None:
+    """Clothing lists each item's category names as a set, so a name such as ``Girls`` sits
+    under many parents; the item belongs to the names it lists, not to every branch above."""
+    import pandas as pd
+
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "brand": ["", "", ""],
+                          "title": ["", "", ""],
+                          "categories": ["Clothing|Women|Girls", "Clothing|Kids|Girls|Dresses",
+                                         "Clothing|Kids"]})
+    purchases = pd.DataFrame({"user_id": ["u", "u"], "item_id": ["a", "b"],
+                              "split": ["train", "test"]})
+    data = GraphData.from_frames(items, purchases)
+    names = dict(zip(items["item_id"], items["categories"]))
+    pairs = {(str(data.items[i]), str(data.categories[c]))
+             for i, c in item_categories(data, names)}
+    assert pairs == {("a", "Women"), ("a", "Girls"), ("b", "Kids"), ("b", "Girls"),
+                     ("b", "Dresses"), ("c", "Kids")}  # the shared root dropped
 
 
 def test_rescore_perfect_lists_and_missing_users(data: GraphData) -> None:

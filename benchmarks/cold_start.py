@@ -46,15 +46,25 @@ def softmax_of(rows: dict[str, Any]) -> dict[str, Any]:
     return {key: params[key] for key in SOFTMAX if key in params} or {"sampled_softmax": False}
 
 
+def trained_with(rows: dict[str, Any]) -> dict[str, Any]:
+    """The ``TrainConfig`` fields graphrec's row in ``rows`` was trained with that the cold
+    models take too: its softmax (:func:`softmax_of`) and its history exponent where the row
+    records one (Clothing's rows keep 0.5 where the default became 0.75)."""
+    params = rows["graphrec"].get("params", {})
+    exponent = {"history_exponent": params["history_exponent"]} if (
+        "history_exponent" in params) else {}
+    return {**softmax_of(rows), **exponent}
+
+
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
     """Models with the hyper-parameters of the results rows ``rows``."""
     k, lam = rows["itemknn"]["params"]["k"], rows["ease"]["params"]["lam"]
     epochs = rows["graphrec"]["epochs"]
-    softmax = softmax_of(rows)
+    fields = trained_with(rows)
     return {"itemknn": lambda seed: ItemKNN(k=k, seed=seed),
             "ease": lambda seed: EASE(lam=lam, seed=seed),
             "graphrec": lambda seed: KGRecRecommender(
-                TrainConfig(seed=seed, embedding_dim=embedding_dim, **softmax), print,
+                TrainConfig(seed=seed, embedding_dim=embedding_dim, **fields), print,
                 epochs=epochs)}
 
 
@@ -94,7 +104,8 @@ def main() -> None:
         section["protocol"]["hyperparameters"] = (
             f"from {out.name}: item-kNN k={rows['itemknn']['params']['k']}, EASE "
             f"lam={rows['ease']['params']['lam']}, graphrec {rows['graphrec']['epochs']} epochs; "
-            f"graphrec {args.embedding_dim} dimensions"
+            f"graphrec {args.embedding_dim} dimensions, history exponent "
+            f"{trained_with(rows).get('history_exponent', TrainConfig.history_exponent)}"
             + (f", sampled softmax ({softmax['sampled_negatives']} uniform negatives, "
                f"correction {softmax['sampled_correction']})"
                if softmax.get("sampled_softmax") else ""))

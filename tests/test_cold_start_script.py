@@ -21,3 +21,9 @@ def test_a_row_trained_with_the_sampled_softmax_gives_its_mixture() -> None:
         True, 4096, 0.5)
     assert made["graphrec"](0).epochs == 20
     assert made["ease"](0).lam == 200 and made["itemknn"](0).k == 50
+
+
+def test_the_history_exponent_is_the_rows_where_it_records_one() -> None:
+    recorded = {**ROWS, "graphrec": {"epochs": 20, "params": {"history_exponent": 0.5}}}
+    assert factories(recorded, 64)["graphrec"](0).config.history_exponent == 0.5
+    assert factories(ROWS, 64)["graphrec"](0).config.history_exponent == 0.75  # the default

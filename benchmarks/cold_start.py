@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.datasets import read_graph
-from graphrec.evaluation import benchmark, coldstart
-from graphrec.evaluation.baselines.ease import EASE
-from graphrec.evaluation.baselines.itemknn import ItemKNN
-from graphrec.model.train import KGRecRecommender, TrainConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.datasets import read_graph  # noqa: E402
+from graphrec.evaluation import benchmark, coldstart  # noqa: E402
+from graphrec.evaluation.baselines.ease import EASE  # noqa: E402
+from graphrec.evaluation.baselines.itemknn import ItemKNN  # noqa: E402
+from graphrec.model.train import KGRecRecommender, TrainConfig  # noqa: E402
 
 #: Scenario → (results section, share of users held out, share of items held out).
 SCENARIOS = {"joint": ("cold_start", 0.1, 0.1), "users": ("cold_start_users", 0.1, 0.0),

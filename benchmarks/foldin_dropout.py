@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.datasets import read_graph
-from graphrec.dataset import GraphData
-from graphrec.evaluation import coldstart
-from graphrec.evaluation.evaluate import evaluate, top_k, validation_split
-from graphrec.model.train import KGRecRecommender, TrainConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.datasets import read_graph  # noqa: E402
+from graphrec.dataset import GraphData  # noqa: E402
+from graphrec.evaluation import coldstart  # noqa: E402
+from graphrec.evaluation.evaluate import evaluate, top_k, validation_split  # noqa: E402
+from graphrec.model.train import KGRecRecommender, TrainConfig  # noqa: E402
 
 
 def validation_cases(cs: coldstart.ColdStartSplit, seed: int

@@ -20,15 +20,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.datasets import BEAUTY, read_graph
-from graphrec.dataset import GraphData
-from graphrec.evaluation.benchmark import dataset_summary, run_model
-from graphrec.model.train import KGRecRecommender, TrainConfig
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.datasets import BEAUTY, read_graph  # noqa: E402
+from graphrec.dataset import GraphData  # noqa: E402
+from graphrec.evaluation.benchmark import dataset_summary, run_model  # noqa: E402
+from graphrec.model.train import KGRecRecommender, TrainConfig  # noqa: E402
 
 #: The goal: the sampled softmax loses at most this share of the full softmax's NDCG@10.
 GOAL = 0.02

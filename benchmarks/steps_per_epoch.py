@@ -23,14 +23,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.datasets import BEAUTY, read_graph
-from graphrec.evaluation.benchmark import dataset_summary, run_model
-from graphrec.model.train import KGRecRecommender, TrainConfig, steps_an_epoch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.datasets import BEAUTY, read_graph  # noqa: E402
+from graphrec.evaluation.benchmark import dataset_summary, run_model  # noqa: E402
+from graphrec.model.train import KGRecRecommender, TrainConfig, steps_an_epoch  # noqa: E402
 
 
 def main() -> None:

@@ -34,11 +34,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.datasets import read_graph
-from benchmarks.scale import exponent
-from graphrec.dataset import GraphData
-from graphrec.model.kgrec import KGRec
-from graphrec.model.train import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.datasets import read_graph  # noqa: E402
+from benchmarks.scale import exponent  # noqa: E402
+from graphrec.dataset import GraphData  # noqa: E402
+from graphrec.model.kgrec import KGRec  # noqa: E402
+from graphrec.model.train import (  # noqa: E402
     TrainConfig,
     _batches,
     batches_an_epoch,

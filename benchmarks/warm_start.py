@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,13 +28,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.datasets import read_graph
-from graphrec.dataset import GraphData
-from graphrec.evaluation.coldstart import FoldIn, history_order
-from graphrec.evaluation.evaluate import evaluate, validation_split
-from graphrec.model.kgrec import KGRec
-from graphrec.model.train import KGRecRecommender, TrainConfig, TrainingLog, train
-from graphrec.model.warmstart import WarmStart
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.datasets import read_graph  # noqa: E402
+from graphrec.dataset import GraphData  # noqa: E402
+from graphrec.evaluation.coldstart import FoldIn, history_order  # noqa: E402
+from graphrec.evaluation.evaluate import evaluate, validation_split  # noqa: E402
+from graphrec.model.kgrec import KGRec  # noqa: E402
+from graphrec.model.train import KGRecRecommender, TrainConfig, TrainingLog, train  # noqa: E402
+from graphrec.model.warmstart import WarmStart  # noqa: E402
 
 
 def latest_train_purchases(data: GraphData, order: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ SCENARIOS = {"joint": ("cold_start", 0.1, 0.1), "users": ("cold_start_users", 0.
              "items": ("cold_start_items", 0.0, 0.1)}
 
 
-#: What of graphrec's row, besides its epochs, the cold models train with: the softmax (a row
+#: The softmax graphrec's row was trained with, which the cold models take too (a row
 #: trained with the sampled one says so in its params; older rows, without these keys, were
 #: trained with the full softmax, the default).
 SOFTMAX = ("sampled_softmax", "sampled_negatives", "sampled_correction")
@@ -54,9 +54,8 @@ def trained_with(rows: dict[str, Any]) -> dict[str, Any]:
     models take too: its softmax (:func:`softmax_of`) and its history exponent where the row
     records one (Clothing's rows keep 0.5 where the default became 0.75)."""
     params = rows["graphrec"].get("params", {})
-    exponent = {"history_exponent": params["history_exponent"]} if (
-        "history_exponent" in params) else {}
-    return {**softmax_of(rows), **exponent}
+    return {**softmax_of(rows),
+            **{key: params[key] for key in ("history_exponent",) if key in params}}
 
 
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
@@ -101,17 +100,17 @@ def main() -> None:
     results = json.loads(out.read_text())
     rows = results["models"]
     chosen = factories(rows, args.embedding_dim)
-    softmax = softmax_of(rows)
+    fields = {"history_exponent": TrainConfig.history_exponent, **trained_with(rows)}
 
     def save(section: dict[str, Any]) -> None:
         section["protocol"]["hyperparameters"] = (
             f"from {out.name}: item-kNN k={rows['itemknn']['params']['k']}, EASE "
             f"lam={rows['ease']['params']['lam']}, graphrec {rows['graphrec']['epochs']} epochs; "
             f"graphrec {args.embedding_dim} dimensions, history exponent "
-            f"{trained_with(rows).get('history_exponent', TrainConfig.history_exponent)}"
-            + (f", sampled softmax ({softmax['sampled_negatives']} uniform negatives, "
-               f"correction {softmax['sampled_correction']})"
-               if softmax.get("sampled_softmax") else ""))
+            f"{fields['history_exponent']}"
+            + (f", sampled softmax ({fields['sampled_negatives']} uniform negatives, "
+               f"correction {fields['sampled_correction']})"
+               if fields.get("sampled_softmax") else ""))
         benchmark.write_section(out, dataset, name, kept(results.get(name), section))
 
     name, users, items = SCENARIOS[args.scenario]

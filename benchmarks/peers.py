@@ -92,7 +92,8 @@ def item_categories(data: GraphData, listed: Mapping[str, str]) -> np.ndarray:
     The listed names, not the closure of the leaf over ``data.category_parent``: where a name
     sits under several branches (Clothing's ``Girls`` has 125 parents), the closure would give
     an item half the catalogue's categories (some 550 a Clothing item, 12.7 M triples); on a
-    tree (Beauty) the two are the same."""
+    tree the two are the same; on Beauty, 17 of whose 234 names have several parents, the
+    closure added half as many again (56,237 pairs against 37,616)."""
     index = {str(name): n for n, name in enumerate(data.categories)}
     pairs = sorted({(item, index[name]) for item, item_id in enumerate(data.items)
                     for name in str(listed.get(str(item_id), "")).split("|") if name in index})

@@ -48,6 +48,19 @@ def test_brand_category_and_link_paths() -> None:
     assert (hop.type, hop.source, hop.target) == ("ALSO_VIEWED", 2, 1)  # D → A
 
 
+@pytest.mark.parametrize("links", [{}, "empty"])
+def test_a_shop_without_item_links_still_has_brand_and_category_paths(links) -> None:
+    """A catalogue without ``item_links`` (no relation at all, or relations with no pair) is
+    common; indexing its links once failed on the empty set of pairs."""
+    data = tiny()
+    data.links = {} if links == {} else {rel: np.zeros((0, 2), dtype=np.int64)
+                                         for rel in data.links}
+    finder = PathFinder(data)
+    u1, b, d = 0, 1, 3
+    assert kinds(finder.candidates(finder.history(u1), b, u1)) == ["brand", "category"]
+    assert kinds(finder.candidates(finder.history(u1), d, u1)) == ["category"]
+
+
 def test_a_link_both_ways_is_one_path() -> None:
     data = tiny()
     data.links["also_bought"] = np.array([[0, 1], [1, 0]])  # A → B and B → A

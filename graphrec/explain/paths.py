@@ -334,8 +334,8 @@ class PathFinder:
         packed = sorted_unique(np.concatenate(keys))
         key, code = packed // n_codes, packed % n_codes
         # one code a pair and relation: forward, when the link is stored both ways
-        first = np.concatenate([[True], (key[1:] != key[:-1])
-                                | (code[1:] // 2 != code[:-1] // 2)])
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = (key[1:] != key[:-1]) | (code[1:] // 2 != code[:-1] // 2)
         return key[first], code[first]
 
     def _link_hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

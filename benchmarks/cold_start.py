@@ -30,6 +30,7 @@ from graphrec.evaluation import benchmark, coldstart  # noqa: E402
 from graphrec.evaluation.baselines.ease import EASE  # noqa: E402
 from graphrec.evaluation.baselines.itemknn import ItemKNN  # noqa: E402
 from graphrec.model.train import KGRecRecommender, TrainConfig  # noqa: E402
+from ingest.records import CATEGORY_FORMS  # noqa: E402
 
 #: Scenario → (results section, share of users held out, share of items held out).
 SCENARIOS = {"joint": ("cold_start", 0.1, 0.1), "users": ("cold_start_users", 0.1, 0.0),
@@ -90,11 +91,13 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(coldstart.MODELS))
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim,
                         help="graphrec's size (default %(default)s)")
+    parser.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
+                        help="how items' categories read (as graphrec ingest --categories)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else benchmark.results_path(
         benchmark.catalogue_name(args.data))
-    data, frames = read_graph(args.data)
+    data, frames = read_graph(args.data, args.categories)
     dataset = benchmark.dataset_summary(data, args.data)
     benchmark.check_catalogue(out, dataset)
     results = json.loads(out.read_text())

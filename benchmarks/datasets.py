@@ -18,9 +18,10 @@ DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 BEAUTY = DATASETS / "amazon_beauty"
 
 
-def read_graph(path: str | Path) -> tuple[GraphData, CatalogueFrames]:
-    """The catalogue at ``path`` (any format ``graphrec ingest`` reads) as the models' graph,
-    with the frames it was made from (the purchases' order, for the cold-start splits)."""
-    frames = catalogue_frames(read_catalogue(path))
-    return (GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users),
-            frames)
+def read_graph(path: str | Path, categories: str = "path"
+               ) -> tuple[GraphData, CatalogueFrames]:
+    """The catalogue at ``path`` (any format ``graphrec ingest`` reads; ``categories`` as
+    ``graphrec ingest --categories`` takes it) as the models' graph, with the frames it was
+    made from (the purchases' order, for the cold-start splits)."""
+    frames = catalogue_frames(read_catalogue(path, categories=categories))
+    return frames.graph(), frames

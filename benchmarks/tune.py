@@ -35,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.datasets import BEAUTY  # noqa: E402
+from benchmarks.datasets import BEAUTY, read_graph  # noqa: E402
 from graphrec.dataset import GraphData  # noqa: E402
 from graphrec.evaluation.benchmark import (  # noqa: E402
     GRAPHREC,
@@ -45,6 +45,7 @@ from graphrec.evaluation.benchmark import (  # noqa: E402
     run_model,
 )
 from graphrec.model.train import KGRecRecommender, TrainConfig, train  # noqa: E402
+from ingest.records import CATEGORY_FORMS  # noqa: E402
 
 #: The fields that may be tuned or fixed, with how a value is read.
 FIELDS: dict[str, Callable[[str], Any]] = {
@@ -124,9 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", choices=sorted(GRAPHREC), default=["graphrec"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
+                        help="how items' categories read (as graphrec ingest --categories)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    data = GraphData.from_csv_dir(args.data)
+    data, _ = read_graph(args.data, args.categories)
     dataset = dataset_summary(data, args.data)
     check_catalogue(args.out, dataset)
     payload: dict[str, Any] = (json.loads(args.out.read_text()) if args.out.exists()

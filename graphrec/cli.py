@@ -19,6 +19,7 @@ from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
 from graphrec.store.stats import format_stats, graph_stats
 from graphrec.store.writelock import WriterBusy, writer_lock
 from ingest.errors import CatalogueError
+from ingest.records import CATEGORY_FORMS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from graphrec.serving.service import RecommendationService
 
 SAMPLE = Path(__file__).parent / "sample" / "beauty"
+CATEGORIES_HELP = ("how items' categories read: one path root→leaf joined by | (the default), or "
+                   "'set': the names of every category the item is in, in any order")
 
 #: Exit codes: 1 input unusable / job failed, 2 usage, 3 store unreachable.
 EXIT_FAILED, EXIT_STORE = 1, 3
@@ -79,14 +82,15 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     ingest_catalogue(settings, Path(args.path) if args.path else SAMPLE, format=args.format,
            keep_external=args.keep_external, rejects=Path(args.rejects) if args.rejects else None,
-           batch_size=args.batch_size, test_fraction=args.test_fraction, quiet=args.quiet)
+           batch_size=args.batch_size, test_fraction=args.test_fraction,
+           categories=args.categories, quiet=args.quiet)
     return 0
 
 
 def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | None = None,
            keep_external: bool = False, rejects: Path | None = None,
            batch_size: int | None = None, test_fraction: float | None = None,
-           quiet: bool = False) -> None:
+           categories: str = "path", quiet: bool = False) -> None:
     """Read the catalogue at ``path``, write its rejects report, load it into the store."""
     from ingest.amazon_json import DEFAULT_TEST_SHARE
     from ingest.detect import detect_format, read_catalogue
@@ -98,7 +102,8 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
     if test_fraction is not None and format != "amazon-json":
         raise CommandError(f"--test-fraction applies to raw Amazon data only; {path} is a "
                            f"{format} catalogue, which carries its own split")
-    catalogue = read_catalogue(path, format=format, test_share=test_fraction or DEFAULT_TEST_SHARE)
+    catalogue = read_catalogue(path, format=format, test_share=test_fraction or DEFAULT_TEST_SHARE,
+                               categories=categories)
     read_seconds = time.perf_counter() - started
     print(f"read {path} ({catalogue.format}): {catalogue.rows_read:,} rows in "
           f"{read_seconds:.1f}s, {len(catalogue.rejects):,} rejected")
@@ -349,7 +354,6 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
     (raw Amazon data: each user's latest purchases are the test split)."""
     import torch
 
-    from graphrec.dataset import GraphData
     from graphrec.evaluation import benchmark, coldstart
     from graphrec.evaluation.path_quality import purchase_order
     from ingest.detect import read_catalogue
@@ -363,12 +367,14 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
         except KeyError as exc:
             raise CommandError(exc.args[0]) from None
     started = time.perf_counter()
-    catalogue = read_catalogue(args.data, format=args.format)
+    catalogue = read_catalogue(args.data, format=args.format, categories=args.categories)
     frames = catalogue_frames(catalogue)
-    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    data = frames.graph()
     print(f"read {args.data} ({catalogue.format}) in {time.perf_counter() - started:.1f}s: "
           f"{data.num_users:,} users, {data.num_items:,} items, {len(data.train):,} train and "
           f"{len(data.test):,} test purchases, {len(catalogue.rejects):,} rows rejected")
+    for note in catalogue.notes:
+        print(f"note: {note}")
     for reason, count in summarise(catalogue.rejects).items():
         print(f"  {count:>8,}  {reason}")
     if args.threads:
@@ -472,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="load a catalogue into the graph")
     ingest.add_argument("path", nargs="?", help="catalogue folder (default: the bundled sample)")
     ingest.add_argument("--format", choices=("csv", "amazon-json"), help="skip detection")
+    ingest.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
+                        help=CATEGORIES_HELP)
     ingest.add_argument("--keep-external", action="store_true",
                         help="also load links to products outside the catalogue")
     ingest.add_argument("--rejects", help="rejects CSV (default under $GRAPHREC_HOME/rejects)")
@@ -529,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--data", required=True,
                        help="catalogue folder, any format graphrec ingest reads")
     bench.add_argument("--format", choices=("csv", "amazon-json"), help="skip detection")
+    bench.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
+                       help=CATEGORIES_HELP)
     bench.add_argument("--models", nargs="+",
                        help="names or module:factory (default: every model and ablation)")
     bench.add_argument("--out", help="results JSON (default: benchmarks/results/<catalogue>.json, "

@@ -60,10 +60,13 @@ class GraphData:
         links: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
         category_edges: pd.DataFrame | None = None,
+        categories: str = "path",
     ) -> GraphData:
         """Build from frames in the canonical CSV columns (see the README's catalogue format).
 
-        ``items``: ``item_id, brand, categories`` (``|``-joined root→leaf path);
+        ``items``: ``item_id, brand, categories`` (``|``-joined root→leaf path, or with
+        ``categories="set"`` the names of the categories the item is in; an item may take
+        several rows, one a category, as the store exports them);
         ``purchases``: ``user_id, item_id, split``; ``links``: ``item_id, relation,
         other_item_id`` (links leaving the catalogue are dropped); ``users``: ``user_id``;
         ``category_edges``: ``child, parent`` pairs added to those the paths imply (the store
@@ -79,23 +82,27 @@ class GraphData:
         item_ix = pd.Index(item_ids)
         user_ix = pd.Index(user_ids)
 
-        brand_col = items["brand"].fillna("").astype(str).str.strip()
+        first = items.drop_duplicates("item_id")  # an item of several categories: a row each
+        brand_col = first["brand"].fillna("").astype(str).str.strip()
         has_brand = brand_col != ""
         brand_ids = np.array(sorted(brand_col[has_brand].unique()), dtype=object)
         item_brand = _pairs(
-            item_ix.get_indexer(items.loc[has_brand, "item_id"].astype(str)),
+            item_ix.get_indexer(first.loc[has_brand, "item_id"].astype(str)),
             pd.Index(brand_ids).get_indexer(brand_col[has_brand]),
         )
 
         paths = items["categories"].fillna("").astype(str).str.split("|")
-        leaf_rows: list[tuple[str, str]] = []
+        placed: dict[str, set[str]] = {}  # item → its categories, items in first-seen order
         parent_rows: set[tuple[str, str]] = set()
         for item_id, path in zip(items["item_id"].astype(str), paths):
             path = [p for p in path if p]
             if not path:
                 continue
-            leaf_rows.append((item_id, path[-1]))
-            parent_rows.update(zip(path[1:], path[:-1]))
+            placed.setdefault(item_id, set()).update(path if categories == "set" else path[-1:])
+            if categories != "set":
+                parent_rows.update(zip(path[1:], path[:-1]))
+        leaf_rows = [(item_id, name) for item_id, names in placed.items()
+                     for name in sorted(names)]
         if category_edges is not None and not category_edges.empty:
             parent_rows.update(zip(category_edges["child"].astype(str),
                                    category_edges["parent"].astype(str)))

@@ -4,7 +4,8 @@
 Columns (extra columns are ignored; a missing optional column reads as blank):
 
 - ``items``: ``item_id``; optional ``title``, ``brand``, ``price``, ``sales_rank``,
-  ``categories`` (one path root→leaf joined by ``|``)
+  ``categories`` (one path root→leaf joined by ``|``; or, read with ``categories="set"``, the
+  names of the categories the item is in, in any order)
 - ``users``: ``user_id``
 - ``purchases``: ``user_id``, ``item_id``, ``split`` (``train``/``test``); optional ``seq``
 - ``item_links`` (optional file): ``item_id``, ``relation`` (``also_bought``, ``also_viewed``,
@@ -17,13 +18,14 @@ row is line 2 (a quoted value spanning lines counts from the row's first line).
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from graphrec.schema import BY_NAME, LINK_RELATIONS
 from ingest.errors import CatalogueError
 from ingest.files import find_file, gc_paused, open_text, unreadable_is_unusable
-from ingest.records import Catalogue, ItemLink, Purchase
+from ingest.records import CATEGORY_FORMS, Catalogue, ItemLink, Purchase
 from ingest.validate import (
     BadValue,
     FirstSeen,
@@ -38,6 +40,10 @@ from ingest.validate import (
 )
 
 FORMAT = "csv"
+
+#: A category name under more parents than this, read as paths, makes the reader suggest
+#: reading the column as a set: real hierarchies seen here stay far below (Beauty: at most 4).
+MANY_PARENTS = 10
 
 #: Columns each file must have; the other known columns are optional.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -60,8 +66,9 @@ REQUIRED_FILES: tuple[str, ...] = ("items", "users", "purchases")
 RELATIONS: dict[str, str] = {name: BY_NAME[name].type for name in LINK_RELATIONS}
 
 
-def read_csv_catalogue(path: str | Path) -> Catalogue:
-    """Read the CSV catalogue in directory ``path``, checking every row.
+def read_csv_catalogue(path: str | Path, *, categories: str = "path") -> Catalogue:
+    """Read the CSV catalogue in directory ``path``, checking every row; each item's
+    ``categories`` read as ``categories`` says (one of :data:`~ingest.records.CATEGORY_FORMS`).
 
     Unusable rows and fields become ``Catalogue.rejects``; the rest loads. Links whose
     ``other_item_id`` is outside the catalogue are kept (the loader counts them).
@@ -84,7 +91,9 @@ def read_csv_catalogue(path: str | Path) -> Catalogue:
                 f"required file {stem}.csv or {stem}.csv.gz is missing", file=str(path)
             )
 
-    catalogue = Catalogue(source=str(path), format=FORMAT)
+    if categories not in CATEGORY_FORMS:
+        raise ValueError(f"categories must be one of {CATEGORY_FORMS}, not {categories!r}")
+    catalogue = Catalogue(source=str(path), format=FORMAT, category_form=categories)
     items, users, purchases = files["items"], files["users"], files["purchases"]
     assert items is not None and users is not None and purchases is not None  # required above
     with gc_paused():
@@ -93,7 +102,23 @@ def read_csv_catalogue(path: str | Path) -> Catalogue:
         _read_purchases(purchases, catalogue, user_ids, item_ids)
         if files["item_links"] is not None:
             _read_links(files["item_links"], catalogue, item_ids)
+    _note_category_sets(catalogue)
     return catalogue
+
+
+def _note_category_sets(catalogue: Catalogue) -> None:
+    """Say so when the paths put some name under more than :data:`MANY_PARENTS` parents: the
+    column then most likely lists each item's category names as a set (several paths run
+    together), and read as one path it would join unrelated branches."""
+    parents = Counter(child for child, _ in catalogue.category_parents())
+    if not parents or max(parents.values()) <= MANY_PARENTS:
+        return
+    name, count = parents.most_common(1)[0]
+    several = sum(1 for n in parents.values() if n > 1)
+    catalogue.notes.append(
+        f"read as paths, {several:,} category names fall under several parents ({name!r} "
+        f"under {count:,}): if the categories column lists the names an item is in rather "
+        f"than one path root→leaf, read it with --categories set")
 
 
 def _records(
@@ -177,6 +202,7 @@ def _read_items(path: Path, catalogue: Catalogue) -> dict[str, str]:
                 price=price,
                 sales_rank=sales_rank,
                 categories=categories,
+                category_form=catalogue.category_form,
             )
         )
     if not catalogue.items:

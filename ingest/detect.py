@@ -39,17 +39,24 @@ def detect_format(path: str | Path) -> str:
 
 
 def read_catalogue(
-    path: str | Path, format: str | None = None, *, test_share: float = DEFAULT_TEST_SHARE
+    path: str | Path, format: str | None = None, *, test_share: float = DEFAULT_TEST_SHARE,
+    categories: str = "path",
 ) -> Catalogue:
     """Read the catalogue in directory ``path`` with the reader for ``format`` (detected when
-    None). ``test_share`` applies to raw Amazon data only, which carries no split of its own.
+    None). ``test_share`` applies to raw Amazon data only, which carries no split of its own;
+    ``categories="set"`` (see :data:`~ingest.records.CATEGORY_FORMS`) to CSV only, since raw
+    Amazon data lists each item's path root→leaf.
 
     Raises:
-        CatalogueError: the format is unknown or undetectable, or the catalogue is unusable.
+        CatalogueError: the format is unknown or undetectable, the catalogue is unusable, or
+            ``categories`` is ``"set"`` for raw Amazon data.
     """
     format = format or detect_format(path)
     if format == "csv":
-        return read_csv_catalogue(path)
+        return read_csv_catalogue(path, categories=categories)
+    if categories != "path":
+        raise CatalogueError(f"categories read as a {categories} apply to CSV catalogues; "
+                             f"raw Amazon data lists each item's path", file=str(path))
     if format == "amazon-json":
         return read_amazon_json(path, test_share=test_share)
     raise CatalogueError(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from graphrec.dataset import GraphData
 from ingest.records import Catalogue
 
 
@@ -24,10 +25,18 @@ class CatalogueFrames:
     users: pd.DataFrame
     purchases: pd.DataFrame
     links: pd.DataFrame
+    #: How ``items.categories`` read (:data:`~ingest.records.CATEGORY_FORMS`).
+    category_form: str = "path"
+
+    def graph(self) -> GraphData:
+        """The models' graph of these frames."""
+        return GraphData.from_frames(self.items, self.purchases, self.links, self.users,
+                                     categories=self.category_form)
 
 
 def catalogue_frames(catalogue: Catalogue) -> CatalogueFrames:
-    """The catalogue's records as frames; a category path is joined root→leaf by ``|``."""
+    """The catalogue's records as frames; an item's categories are joined by ``|`` (a path
+    root→leaf, or a set: ``category_form`` says which)."""
     items = pd.DataFrame(
         [(i.id, i.title or "", i.brand or "", "|".join(i.categories)) for i in catalogue.items],
         columns=["item_id", "title", "brand", "categories"])
@@ -38,4 +47,5 @@ def catalogue_frames(catalogue: Catalogue) -> CatalogueFrames:
         [(link.item_id, link.relation.lower(), link.other_item_id) for link in catalogue.links],
         columns=["item_id", "relation", "other_item_id"])
     return CatalogueFrames(items=items, users=pd.DataFrame({"user_id": catalogue.users}),
-                           purchases=purchases, links=links)
+                           purchases=purchases, links=links,
+                           category_form=catalogue.category_form)

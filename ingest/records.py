@@ -10,10 +10,17 @@ from dataclasses import dataclass, field
 #: Values of ``BOUGHT.split``.
 SPLITS: tuple[str, ...] = ("train", "test")
 
+#: How a catalogue's ``categories`` read: ``"path"``, one path root→leaf (the item is in the
+#: leaf, each name is the parent of the next); ``"set"``, names the item is in, with no order
+#: and no hierarchy (Amazon Clothing as PGPR published it: every name of every path of the
+#: item, put together).
+CATEGORY_FORMS: tuple[str, ...] = ("path", "set")
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """A product. ``categories`` is one path from the root to the leaf category."""
+    """A product. ``categories`` is one path from the root to the leaf category, or the
+    categories the item is in (the catalogue's ``category_form`` says which)."""
 
     id: str
     title: str | None = None
@@ -71,5 +78,15 @@ class Catalogue:
     links: list[ItemLink] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0
+    #: One of :data:`CATEGORY_FORMS`: how every item's ``categories`` read.
+    category_form: str = "path"
     #: What the reader chose that the user should know (a file it left out, and why).
     notes: list[str] = field(default_factory=list)
+
+    def category_parents(self) -> set[tuple[str, str]]:
+        """``(child, parent)`` of every step of the items' category paths; none when the
+        categories are sets, which say nothing of a hierarchy."""
+        if self.category_form == "set":
+            return set()
+        return {pair for item in self.items
+                for pair in zip(item.categories[1:], item.categories[:-1])}

@@ -291,6 +291,39 @@ def parse_categories(
     return tuple(path), None
 
 
+def parse_category_set(
+    names: str | Iterable[Any], *, unescape: bool = False
+) -> tuple[tuple[str, ...], str | None]:
+    """The categories an item is in, each once, in the order given, from a list of names or
+    from text joined by ``|``; and why a name was left out (None when none was).
+
+    A set has no order to cut, so a name that is not a category (see :func:`parse_categories`)
+    is left out alone and the others are kept.
+
+    Raises:
+        BadValue: ``names`` is neither a list nor text.
+    """
+    if isinstance(names, str):
+        names = names.split("|") if names.strip() else ()
+    elif not isinstance(names, (list, tuple)):
+        raise BadValue("invalid category set (not a list)")
+    kept: dict[str, None] = {}
+    left_out: str | None = None
+    for name in names:
+        try:
+            clean = clean_text(name, unescape=unescape)
+        except BadValue as bad:
+            left_out = left_out or bad.reason
+            continue
+        if clean is None:
+            left_out = left_out or "blank name"
+        elif is_sentence(clean):
+            left_out = left_out or "sentence, not a category name"
+        else:
+            kept[clean] = None
+    return tuple(kept), left_out
+
+
 def is_sentence(name: str) -> bool:
     """Whether a category name is prose, as raw Amazon 2018 ``category`` lists carry after the
     real path ("No expiration, no fees."): it is longer than :data:`MAX_CATEGORY_CHARS`, or
@@ -331,9 +364,11 @@ def build_item(
     price: Any = None,
     sales_rank: Any = None,
     categories: str | Iterable[Any] = (),
+    category_form: str = "path",
     unescape: bool = False,
 ) -> Item:
-    """An :class:`Item` from raw field values; each unusable field is dropped and logged."""
+    """An :class:`Item` from raw field values; each unusable field is dropped and logged.
+    ``categories`` read as ``category_form`` (one of :data:`~ingest.records.CATEGORY_FORMS`)."""
 
     def field(name: str, parse, raw):
         try:
@@ -348,20 +383,23 @@ def build_item(
         brand=field("brand", lambda raw: clean_text(raw, unescape=unescape), brand),
         price=field("price", parse_price, price),
         sales_rank=field("sales_rank", parse_sales_rank, sales_rank),
-        categories=_category_field(log, line, categories, unescape),
+        categories=_category_field(log, line, categories, category_form, unescape),
     )
 
 
-def _category_field(log: RejectLog, line: int, raw: str | Iterable[Any],
+def _category_field(log: RejectLog, line: int, raw: str | Iterable[Any], form: str,
                     unescape: bool) -> tuple[str, ...]:
-    """The item's category path; a path cut short is loaded as far as it goes and logged."""
+    """The item's category path or set; a path cut short is loaded as far as it goes, a set
+    without the names that are not categories, and either is logged."""
+    parse, what, cut_how = ((parse_category_set, "set", "name left out") if form == "set"
+                            else (parse_categories, "path", "cut"))
     try:
-        path, cut = parse_categories(raw, unescape=unescape)
+        names, cut = parse(raw, unescape=unescape)
     except BadValue as bad:
         log.drop(line, "categories", bad.reason, raw)
         return ()
-    if cut is not None and path:
-        log.cut(line, "categories", f"category path cut ({cut})", raw)
+    if cut is not None and names:
+        log.cut(line, "categories", f"category {what} {cut_how} ({cut})", raw)
     elif cut is not None:
-        log.drop(line, "categories", f"invalid category path ({cut})", raw)
-    return path
+        log.drop(line, "categories", f"invalid category {what} ({cut})", raw)
+    return names

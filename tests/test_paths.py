@@ -122,9 +122,9 @@ def test_link_chains_go_through_an_item_linked_to_both() -> None:
 
 def test_a_pages_items_share_the_walks_from_the_history(monkeypatch) -> None:
     """The paths of several items listed together are each item's own paths (an item of the
-    history itself gets none through itself), and the history's buyers and linked items are
-    gathered once for all of them, each item-side matrix's rows once for all the items: the
-    number of gathers does not grow with the items."""
+    history itself gets none through itself), and the history's buyers, linked items, brands
+    and categories are gathered once for all of them, each item-side matrix's rows once for all
+    the items: the number of gathers does not grow with the items."""
     sample_data = GraphData.from_csv_dir(SAMPLE)
     finder = PathFinder(sample_data)
     rng = np.random.default_rng(2)
@@ -148,15 +148,15 @@ def test_a_pages_items_share_the_walks_from_the_history(monkeypatch) -> None:
         assert not [p for p in together[-1] if p.via_item == items[-1]]
         of_history = [rows for rows in gathered if np.array_equal(rows, history)]
         of_items = [rows for rows in gathered if np.array_equal(rows, items)]
-        assert len(of_history) <= 2 and len(of_history) + len(of_items) == len(gathered)
+        assert len(of_history) <= 4 and len(of_history) + len(of_items) == len(gathered)
         # buyers, linked items, and each link relation both ways
         assert len(of_items) <= 2 + 2 * len(finder.links)
 
 
 def test_an_items_paths_cost_its_own_buyers_and_links_not_the_historys(monkeypatch) -> None:
-    """An item's collaborative and chain paths are found by looking its own buyers and linked
-    items up among the history's (sorted once a request), so the values searched are the
-    item's, however many buyers and links the history's items have."""
+    """An item's brand, category, collaborative and chain paths are found by looking its own
+    brands, categories, buyers and linked items up among the history's (sorted once a request),
+    so the values searched are the item's, however many the history's items have."""
     import graphrec.explain.paths as paths_module
 
     sample_data = GraphData.from_csv_dir(SAMPLE)
@@ -183,8 +183,9 @@ def test_an_items_paths_cost_its_own_buyers_and_links_not_the_historys(monkeypat
     own = sum(len(finder.buyers(i)) + len(finder._neighbours(i)) for i in items
               if len(finder.buyers(i)))  # an item no one bought has no collaborative path
     linked_only = sum(len(finder._neighbours(i)) for i in items if not len(finder.buyers(i)))
-    assert sum(searched) == own + linked_only
-    assert len(sorted_once) == 2 and sum(sorted_once) > sum(searched) / len(items)
+    attributes = sum(len(finder.brands.row(i)) + len(finder.categories.row(i)) for i in items)
+    assert sum(searched) == own + linked_only + attributes
+    assert len(sorted_once) == 4 and sum(sorted_once) > sum(searched) / len(items)
 
 
 def test_a_chains_hop_names_the_first_relation_in_its_stored_direction() -> None:

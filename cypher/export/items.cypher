@@ -1,4 +1,5 @@
-// Catalogue items with their brand and leaf category (products known only from links excluded).
+// Catalogue items with their brand and category (products known only from links excluded): a
+// row per category for an item in several (a catalogue read with --categories set).
 MATCH (i:Item)
 WHERE i.external IS NULL
 OPTIONAL MATCH (i)-[:HAS_BRAND]->(b:Brand)

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -77,6 +78,19 @@ def _first_of_each(owner: np.ndarray, values: np.ndarray, key: np.ndarray, limit
     starts = np.flatnonzero(np.diff(owner, prepend=-1))
     place = np.arange(len(owner)) - np.repeat(starts, np.diff(np.append(starts, len(owner))))
     return owner[place < limit], values[place < limit]
+
+
+def _telling(pairs: np.ndarray, n_items: int, n_values: int) -> Adjacency:
+    """``[item, value]`` pairs as each item's values, less a value every item has (when there
+    is more than one item)."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    every = Adjacency.of(pairs[:, 0], pairs[:, 1], n_items, n_values)
+    shared = np.bincount(every.indices, minlength=n_values) >= n_items
+    if n_items < 2 or not shared.any():
+        return every
+    keep = ~shared[every.indices]
+    items = np.repeat(np.arange(n_items), every.degrees)
+    return Adjacency.of(items[keep], every.indices[keep], n_items, n_values)
 
 
 def _by_value(values: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,10 +143,11 @@ class PathFinder:
         self.max_collaborative = max_collaborative_per_item
         self.max_chains = max_chains_per_item
         n_users, n_items = data.num_users, data.num_items
-        self.brand_of = np.full(n_items, -1, dtype=np.int64)
-        self.brand_of[data.item_brand[:, 0]] = data.item_brand[:, 1]
-        self.category_of = np.full(n_items, -1, dtype=np.int64)
-        self.category_of[data.item_category[:, 0]] = data.item_category[:, 1]
+        #: Each item's brands and categories (an item may sit in several categories), less
+        #: any that every item has: a path through it (a catalogue's root category read as a
+        #: set) lifts every candidate alike and tells nothing.
+        self.brands = _telling(data.item_brand, n_items, len(data.brands))
+        self.categories = _telling(data.item_category, n_items, len(data.categories))
         #: Each link relation's pairs, as stored (``source → target``).
         self.links = {rel: np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
                       for rel, pairs in data.links.items()}
@@ -208,8 +223,8 @@ class PathFinder:
         if walks is None:
             walks = HistoryWalks(self, history)
         linked = self._linked(history, page)
-        parts = [self._shared(history, page, self.brand_of),
-                 self._shared(history, page, self.category_of), linked,
+        parts = [self._shared(page, walks.attributes[0]),
+                 self._shared(page, walks.attributes[1]), linked,
                  self._collaborative(history, page, user, walks),
                  self._chains(history, page, walks)]
         collaborative = len(self.kinds) - 2
@@ -239,8 +254,9 @@ class PathFinder:
             walks = HistoryWalks(self, history)
         items = np.asarray(items, dtype=np.int64)
         found = np.zeros(len(items), dtype=bool)
-        for attribute, shared in walks.attributes:
-            found |= in_sorted(shared, attribute[items])
+        for attribute in walks.attributes:
+            values, owner = attribute.of.gather(items)
+            found[owner[in_sorted(attribute.values, values)]] = True
         near = walks.near  # every link, either way
         found |= in_sorted(near, items)
         if self.max_collaborative:  # bought by someone who bought a history item
@@ -260,13 +276,15 @@ class PathFinder:
     # hop code, second hop code)`` of its paths, by owner then as the kind orders them; -1 where
     # a column means nothing for the kind.
 
-    def _shared(self, history: np.ndarray, items: np.ndarray, attribute: np.ndarray) -> Columns:
-        """Paths through the node that ``attribute`` gives both an item and a history item (its
-        brand, its category), in history order."""
-        value = attribute[items]
-        owner, via = np.nonzero((attribute[history][None, :] == value[:, None])
-                                & (value >= 0)[:, None])
-        return _columns(owner, via, value[owner])
+    @staticmethod
+    def _shared(items: np.ndarray, attribute: SharedAttribute) -> Columns:
+        """Paths through a node that ``attribute`` gives both an item and a history item (a
+        brand, a category): by item, then history position, then node."""
+        values, owner = attribute.of.gather(items)
+        found, via, value = _matching(attribute.values, attribute.positions, values)
+        owner = owner[found]
+        order = np.lexsort((value, via, owner))
+        return _columns(owner[order], via[order], value[order])
 
     def _linked(self, history: np.ndarray, items: np.ndarray) -> Columns:
         """Paths over one link between a history item and an item, for every link relation
@@ -482,10 +500,18 @@ class HistoryWalks:
         return np.sort(self.linked[0]) if len(self.history) else np.zeros(0, dtype=np.int64)
 
     @cached_property
-    def attributes(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(item → brand, the history's brands)``, the same for categories (sorted)."""
-        out = []
-        for attribute in (self.finder.brand_of, self.finder.category_of):
-            shared = np.unique(attribute[self.history])
-            out.append((attribute, shared[shared >= 0]))
-        return out
+    def attributes(self) -> tuple[SharedAttribute, SharedAttribute]:
+        """The history's brands, then its categories, each with the items holding them."""
+        brands, categories = (SharedAttribute(of, *_by_value(*of.gather(self.history)))
+                              for of in (self.finder.brands, self.finder.categories))
+        return brands, categories
+
+
+class SharedAttribute(NamedTuple):
+    """What a history holds of one attribute (brand or category): ``of``, each item's values;
+    ``values``, those of the history's items, ascending, with ``positions``, the history
+    position of each one's item."""
+
+    of: Adjacency
+    values: np.ndarray
+    positions: np.ndarray

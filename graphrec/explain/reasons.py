@@ -222,4 +222,6 @@ def cypher_call(path: ReasonPath, data: GraphData, user_id: str | None = None
         params["other"] = ids[2]
     if path.kind == "link_chain":
         params["middle"] = ids[2]
+    if path.kind == "category":
+        params["category"] = ids[2]
     return {"query": f"explain/{path.kind}", "params": params}

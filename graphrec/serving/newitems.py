@@ -33,7 +33,7 @@ Row = Mapping[str, Any]
 
 def read_new_items(store: GraphStore, known: Sequence[str]) -> list[dict[str, Any]]:
     """The catalogue items that are not among ``known`` (the model's item ids), each with its
-    brand, leaf category and links (``[relation, other item id]`` either way), in one query."""
+    brand, categories and links (``[relation, other item id]`` either way), in one query."""
     return store.read_once("service/new_items", known=dict.fromkeys(known, True))
 
 
@@ -64,7 +64,8 @@ def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row],
     if not new:
         return state, data
     index = {**items, **{item: len(items) + n for n, item in enumerate(new)}}
-    brand_pairs, category_pairs = [], []
+    brand_pairs: list[tuple[int, int]] = []
+    category_pairs: list[tuple[int, int]] = []
     link_pairs: dict[str, list[tuple[int, int]]] = {rel: [] for rel in data.links}
     for row in rows:
         item = index.get(str(row["item_id"]))
@@ -72,8 +73,8 @@ def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row],
             continue
         if row["brand"] in brands:
             brand_pairs.append((item, brands[row["brand"]]))
-        if row["category"] in categories:
-            category_pairs.append((item, categories[row["category"]]))
+        category_pairs.extend((item, categories[name]) for name in row["categories"]
+                              if name in categories)
         for pairs, forward in ((row["links_to"], True), (row["links_from"], False)):
             for relation, other in pairs:
                 if relation in link_pairs and other in index:
@@ -91,13 +92,14 @@ def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row],
 def item_rows(data: GraphData, items: Sequence[int], ids: Sequence[str] | None = None
               ) -> list[dict[str, Any]]:
     """Rows of ``cypher/service/new_items.cypher`` for the ``items`` of ``data`` (indices): each
-    item's brand, leaf category and links either way, as the store would return them were the
+    item's brand, categories and links either way, as the store would return them were the
     items new; ``ids`` renames them (a second listing with the same edges)."""
     names = [str(data.items[item]) for item in items] if ids is None else list(ids)
     brand: dict[int, int] = {i: b for i, b in np.asarray(
         data.item_brand, dtype=np.int64).reshape(-1, 2).tolist()}
-    category: dict[int, int] = {i: c for i, c in np.asarray(
-        data.item_category, dtype=np.int64).reshape(-1, 2).tolist()}
+    categories: dict[int, list[str]] = {}
+    for i, c in np.asarray(data.item_category, dtype=np.int64).reshape(-1, 2).tolist():
+        categories.setdefault(i, []).append(str(data.categories[c]))
     wanted = np.asarray(items, dtype=np.int64)
     links_to: dict[int, list[list[str]]] = {int(item): [] for item in wanted}
     links_from: dict[int, list[list[str]]] = {int(item): [] for item in wanted}
@@ -110,7 +112,7 @@ def item_rows(data: GraphData, items: Sequence[int], ids: Sequence[str] | None =
         rows.append({
             "item_id": name,
             "brand": str(data.brands[brand[item]]) if item in brand else None,
-            "category": str(data.categories[category[item]]) if item in category else None,
+            "categories": categories.get(item, []),
             "links_to": links_to[item], "links_from": links_from[item]})
     return rows
 
@@ -118,7 +120,7 @@ def item_rows(data: GraphData, items: Sequence[int], ids: Sequence[str] | None =
 def _knows_a_neighbour(row: Row, items: Mapping[str, int], brands: Mapping[str, int],
                        categories: Mapping[str, int]) -> bool:
     """Whether the item has an edge to a brand, category or item of the trained model."""
-    return (row["brand"] in brands or row["category"] in categories
+    return (row["brand"] in brands or any(name in categories for name in row["categories"])
             or any(other in items for _, other in [*row["links_to"], *row["links_from"]]))
 
 

@@ -563,10 +563,10 @@ class RecommendationService:
     def _popular_reason(self, item_id: str, details: Mapping[str, Mapping[str, Any]]
                         ) -> dict[str, Any]:
         index = self.recommender.item_index(item_id)
-        category = self.paths.category_of[index]
+        categories = self.paths.categories.row(index)
         return describe_popular(
             item_id, details.get(item_id, NO_DETAILS),
-            None if category < 0 else str(self.data.categories[category]),
+            str(self.data.categories[categories[0]]) if len(categories) else None,
             int(self.recommender.buyers[index]))
 
     def _explain_popular(self, user_id: str, item_id: str, index: int, bought: list[str],

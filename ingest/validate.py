@@ -269,12 +269,8 @@ def parse_categories(
     Raises:
         BadValue: ``names`` is neither a list nor text.
     """
-    if isinstance(names, str):
-        names = names.split("|") if names.strip() else ()
-    elif not isinstance(names, (list, tuple)):
-        raise BadValue("invalid category path (not a list)")
     path: list[str] = []
-    for name in names:
+    for name in _category_names(names, "path"):
         try:
             clean = clean_text(name, unescape=unescape)
         except BadValue as bad:
@@ -303,13 +299,9 @@ def parse_category_set(
     Raises:
         BadValue: ``names`` is neither a list nor text.
     """
-    if isinstance(names, str):
-        names = names.split("|") if names.strip() else ()
-    elif not isinstance(names, (list, tuple)):
-        raise BadValue("invalid category set (not a list)")
     kept: dict[str, None] = {}
     left_out: str | None = None
-    for name in names:
+    for name in _category_names(names, "set"):
         try:
             clean = clean_text(name, unescape=unescape)
         except BadValue as bad:
@@ -322,6 +314,15 @@ def parse_category_set(
         else:
             kept[clean] = None
     return tuple(kept), left_out
+
+
+def _category_names(names: str | Iterable[Any], form: str) -> Iterable[Any]:
+    """The raw names of a category field: a list as it is, text split at ``|``."""
+    if isinstance(names, str):
+        return names.split("|") if names.strip() else ()
+    if not isinstance(names, (list, tuple)):
+        raise BadValue(f"invalid category {form} (not a list)")
+    return names
 
 
 def is_sentence(name: str) -> bool:

@@ -16,8 +16,10 @@ compared with. Quoting their papers would compare protocols, not models; this sc
    merged into the catalogue's results JSON under ``"peers"`` (the rows of ``graphrec
    benchmark`` untouched), and a table printed.
 
-The model side runs in ``benchmarks/peers_hopwise.py``, inside that environment. PGPR and CAFE
-start from TransE's embeddings: run ``TransE:N`` before them in the same ``--work``.
+The model side runs in ``benchmarks/peers_hopwise.py``, inside that environment. PGPR starts
+from TransE's embeddings, CAFE from those of ``TransE-r`` (TransE on the graph with each
+relation's reverse, as CAFE reads it): run ``TransE:N`` before PGPR and ``TransE-r:N`` before
+CAFE in the same ``--work``.
 ``benchmarks/PEERS.md`` has the figures and what each run cost.
 
     python benchmarks/peers.py [--data ../shared/datasets/amazon_beauty]
@@ -168,14 +170,15 @@ def rescore(data: GraphData, lists: dict[str, list[str]], k: int = 10) -> dict[s
     """graphrec's metrics (:func:`~graphrec.evaluation.metrics.ranking_metrics`, the code of the
     other rows) of a peer's top-``k`` lists, ``{user id: [item id, ...]}``, over every user with
     a test purchase; a user the peer did not rank counts as a list with no hit. Also counts what
-    would break the protocol: such missing users, and listed items bought in train."""
+    would break the protocol: such missing users, and listed items bought in train; and the
+    users whose list is shorter than ``k`` (a path model that reached fewer items: CAFE)."""
     relevant = data.test_matrix()
     users = np.flatnonzero(np.diff(relevant.indptr))
     user_index = {user: index for index, user in enumerate(data.users)}
     item_index = {item: index for index, item in enumerate(data.items)}
     ranked = np.full((len(users), k), -1, dtype=np.int64)
     train = data.train_matrix().tolil()
-    missing = train_items = 0
+    missing = train_items = short = 0
     by_index = {user_index[user]: items for user, items in lists.items() if user in user_index}
     for row, user in enumerate(users):
         items = by_index.get(int(user))
@@ -184,22 +187,24 @@ def rescore(data: GraphData, lists: dict[str, list[str]], k: int = 10) -> dict[s
             continue
         indices = [item_index[item] for item in items[:k] if item in item_index]
         ranked[row, :len(indices)] = indices
+        short += len(indices) < k
         train_items += sum(1 for item in indices if train[int(user), item])
     sets = [set(relevant.indices[relevant.indptr[u]:relevant.indptr[u + 1]].tolist())
             for u in users]
     return {**ranking_metrics(ranked, sets, k), "test_users": len(users),
-            "users_missing": missing, "train_items_listed": train_items}
+            "users_missing": missing, "train_items_listed": train_items, "short_lists": short}
 
 
 class PeerPaths:
-    """A path-reasoning peer's explanations (hopwise's PGPR: ``*.paths.json`` of
+    """A path-reasoning peer's explanations (hopwise's PGPR and CAFE: ``*.paths.json`` of
     ``peers_hopwise.py``) read as graphrec's :class:`~graphrec.explain.paths.ReasonPath`, so
     that LIR, SEP and ETD are measured by the code that measures graphrec's own
     (:class:`~graphrec.evaluation.path_quality.PathQuality`).
 
     PGPR walks user → bought item → (a co-buyer, a brand, a category or a linked item) → item:
     graphrec's ``collaborative``, ``brand`` and ``category`` kinds, and its ``link_chain`` for two
-    links of one relation; a path whose nodes the catalogue does not hold is left out.
+    links of one relation (CAFE the same but for the co-buyer); a path whose nodes the catalogue
+    does not hold is left out.
     """
 
     def __init__(self, data: GraphData) -> None:
@@ -358,7 +363,7 @@ def with_graphrec_metrics(row: dict[str, Any], check: dict[str, Any]) -> dict[st
     return {**{name: check[name] for name in names}, **row, "hopwise_metrics": hopwise,
             "hopwise_test_users": row.pop("test_users"), "test_users": check["test_users"],
             "users_missing": check["users_missing"],
-            "train_items_listed": check["train_items_listed"]}
+            "train_items_listed": check["train_items_listed"], "short_lists": check["short_lists"]}
 
 
 def format_peers(rows: dict[str, dict[str, Any]], k: int = 10) -> str:

@@ -4,7 +4,10 @@ Runs inside the peers' environment (``benchmarks/.peers-venv``, made by ``benchm
 which calls this file): it imports hopwise and nothing of graphrec. Writes one JSON row: the
 four metrics at 10 in percent, fit and evaluation seconds, epochs, versions and the protocol;
 and beside it (``*.top10.json``) every evaluated user's top 10 as hopwise ranked them, and for
-PGPR (``*.paths.json``) the path that explains each item of those lists.
+PGPR and CAFE (``*.paths.json``) the path that explains each item of those lists.
+
+PGPR starts from the embeddings of ``TransE``, CAFE from those of ``TransE-r``
+(:data:`REVERSED_TRANSE`: TransE on the graph CAFE reads, each relation with its reverse).
 
 KGAT builds its graph with DGL, which has no release for this torch on PyPI; here its
 per-relation, row-normalised adjacency is built with scipy from the same triples instead
@@ -30,6 +33,7 @@ import scipy.sparse as sp
 import torch
 from hopwise.config import Config
 from hopwise.data import create_dataset, data_preparation
+from hopwise.model.knowledge_aware_recommender.cafe import CAFE as HopwiseCAFE
 from hopwise.model.knowledge_aware_recommender.kgat import KGAT as HopwiseKGAT
 from hopwise.model.knowledge_aware_recommender.pgpr import PGPR as HopwisePGPR
 from hopwise.utils import get_model, get_trainer, init_logger, init_seed
@@ -41,6 +45,13 @@ PATH_MODELS = ("PGPR", "CAFE", "TPRec")
 EMBEDDINGS = {"useremb": ("user_embedding_id", "user_embedding", "uid_field"),
               "entityemb": ("entity_embedding_id", "entity_embedding", "entity_field"),
               "relationemb": ("relation_embedding_id", "relation_embedding", "relation_field")}
+#: TransE on the graph with each relation's reverse added (``kg_reverse_r``, which CAFE's
+#: settings turn on): the embeddings CAFE starts from, ``--models TransE-r:N CAFE:N``.
+REVERSED_TRANSE = "TransE-r"
+#: The folder, inside the dataset's, of TransE-r's embeddings: the files' names are fixed
+#: (``NAME.useremb`` ...) and PGPR reads TransE's, so CAFE reads these from a folder of their own
+#: (hopwise's ``preload_weight_path``).
+REVERSED_FOLDER = "reversed"
 
 
 def scatter_mean(src: torch.Tensor, index: torch.Tensor, dim: int = 0,
@@ -122,9 +133,6 @@ class PGPR(HopwisePGPR):
 
     #: Users of the evaluated batches with no valid path (the rows hopwise would have shifted).
     users_without_path = 0
-    #: The path of each path item of the evaluated lists, as hopwise's ``(relation id, node
-    #: type, node id)`` triples (the item is the last node).
-    paths: list[list[tuple[Any, str, int]]] = []
 
     def collect_scores(self, users: torch.Tensor, paths: Any, probs: Any) -> tuple[Any, Any]:
         k = max(self.topk)
@@ -160,8 +168,18 @@ class PGPR(HopwisePGPR):
                 unseen = ~np.isin(order, [0, *ranked, *np.asarray(self.positives[user])])
                 fill = order[unseen][: k - len(ranked)]
                 results[row, fill] = torch.from_numpy(transe[user][fill].astype(np.float32))
-        PGPR.paths.extend(path for _, _, _, path in collected)
         return results, collected
+
+
+class CAFE(HopwiseCAFE):
+    """hopwise's CAFE with its random generator seeded by ``--seed``: hopwise makes it with
+    ``np.random.default_rng()``, from the system's entropy, so the paths it samples to train on
+    and the order it runs its programs in (and so the figures) changed from run to run whatever
+    the seed; nothing else of the model changes."""
+
+    def __init__(self, config: Config, dataset: Any) -> None:
+        super().__init__(config, dataset)
+        self.rng = np.random.default_rng(config["seed"])
 
 
 def path_constraint(dataset: Any) -> list[list[list[str | None]]]:
@@ -173,6 +191,14 @@ def path_constraint(dataset: Any) -> list[list[list[str | None]]]:
     start: list[list[str | None]] = [[None, "user"], [UI, "entity"]]
     return ([start + [[UI, "entity"], [UI, "entity"]]]
             + [start + [[relation, "entity"], [relation, "entity"]] for relation in relations])
+
+
+def cafe_path_constraint(dataset: Any) -> list[list[list[str | None]]]:
+    """CAFE's metapaths: PGPR's (:func:`path_constraint`) less the co-buyer one, which hopwise's
+    CAFE cannot walk: its graph has no edge from an item to its buyers
+    (``ckg_dict_graph(ui_bidirectional=False)``) and its user-item module maps a user to an item
+    only, so that metapath gives no path and only spends the training's sampling trials."""
+    return [path for path in path_constraint(dataset) if path[2][0] != UI]
 
 
 def export_embeddings(model: Any, dataset: Any, folder: Path, name: str) -> None:
@@ -190,14 +216,23 @@ def export_embeddings(model: Any, dataset: Any, folder: Path, name: str) -> None
                 out.write(f"{token}\t{' '.join(f'{v:.6g}' for v in vector)}\n")
 
 
+def embeddings_folder(args: argparse.Namespace, model: str) -> Path:
+    """Where ``model``'s TransE embeddings are written (TransE, TransE-r) or read (PGPR, CAFE)."""
+    folder = Path(args.data_path) / args.dataset
+    return folder / REVERSED_FOLDER if model in (REVERSED_TRANSE, "CAFE") else folder
+
+
 def config_dict(args: argparse.Namespace) -> dict[str, Any]:
     """hopwise's settings for the papers' protocol on the exported split (see peers.py).
 
     Validation runs once, after the last epoch (``eval_step`` = ``epochs``), not never
     (``eval_step: 0``): hopwise's ``KGTrainer.fit`` (CKE, KGCN, KGIN, ...) ends on an unbound
     ``best_valid`` when no validation ever ran. The validation file is one train pair, so that
-    evaluation selects nothing and the model tested is the one after the last epoch."""
-    return {
+    evaluation selects nothing and the model tested is the one after the last epoch.
+
+    TransE-r reads the graph as CAFE does (``kg_reverse_r``), and CAFE reads its embeddings from
+    their folder (:func:`embeddings_folder`)."""
+    settings: dict[str, Any] = {
         "data_path": args.data_path, "benchmark_filename": ["train", "valid", "test"],
         "load_col": {"inter": ["user_id", "item_id"], "item": ["item_id"],
                      "kg": ["head_id", "relation_id", "tail_id"],
@@ -210,22 +245,43 @@ def config_dict(args: argparse.Namespace) -> dict[str, Any]:
         "show_progress": False, "log_wandb": False, "checkpoint_dir": str(args.work / "saved"),
         "eval_batch_size": args.eval_batch_size, "state": "INFO",
     }
+    if args.model == REVERSED_TRANSE:
+        settings["kg_reverse_r"] = True
+    if args.model == "CAFE":
+        settings["preload_weight_path"] = str(embeddings_folder(args, "CAFE"))
+    return settings
 
 
-def capture_top10(trainer: Any, lists: dict[str, list[str]], dataset: Any) -> None:
+def capture_top10(trainer: Any, lists: dict[str, list[str]], dataset: Any,
+                  paths: list[Any] | None = None) -> None:
     """Record each evaluated user's top 10 (after hopwise's masking) into ``lists``, as tokens,
-    so that graphrec's own metric code can score the same lists (peers.py does)."""
+    so that graphrec's own metric code can score the same lists (peers.py does); and into
+    ``paths``, for a path-reasoning model, the path of each listed item that has one (hopwise's
+    ``(relation, node type, node id)`` hops, the item last).
+
+    An item scored ``-inf`` is not listed: it is masked, or a path model reached no path to it
+    (CAFE scores only the items its paths reach, and fills nothing), and ``topk`` would pick such
+    items among ties at random, train items included; such a user's list is shorter."""
     evaluate_batch = trainer._full_sort_batch_eval
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         out = evaluate_batch(*args, **kwargs)
         interaction, scores = out[0], out[1]
-        if isinstance(scores, tuple):  # path-reasoning models return (scores, paths)
-            scores = scores[0]
-        users = dataset.id2token(dataset.uid_field, interaction[dataset.uid_field].cpu().numpy())
-        top = torch.topk(scores, min(10, scores.shape[1]), dim=1).indices.cpu().numpy()
-        for user, row in zip(users, top):
-            lists[str(user)] = [str(item) for item in dataset.id2token(dataset.iid_field, row)]
+        explained: list[Any] = []
+        if isinstance(scores, tuple):  # path models: (scores, [user, item, score, path] ...)
+            scores, explained = scores
+        uids = interaction[dataset.uid_field].cpu().numpy()
+        values, top = torch.topk(scores, min(10, scores.shape[1]), dim=1)
+        kept = torch.isfinite(values).cpu().numpy()
+        top = top.cpu().numpy()
+        for uid, row, finite in zip(uids, top, kept):
+            user = str(dataset.id2token(dataset.uid_field, int(uid)))
+            lists[user] = [str(item) for item in dataset.id2token(dataset.iid_field, row[finite])]
+        if paths is not None:
+            listed = {(int(uid), int(item)) for uid, row, finite in zip(uids, top, kept)
+                      for item in row[finite]}
+            paths.extend(path for user, item, _, path in explained
+                         if (int(user), int(item)) in listed)
         return out
 
     trainer._full_sort_batch_eval = recording
@@ -233,7 +289,7 @@ def capture_top10(trainer: Any, lists: dict[str, list[str]], dataset: Any) -> No
 
 def path_tokens(paths: list[list[tuple[Any, str, int]]], dataset: Any
                 ) -> dict[str, list[list[list[str]]]]:
-    """PGPR's paths by user token, each a list of ``[relation, node type, token]`` hops (the
+    """A path model's paths by user token, each a list of ``[relation, node type, token]`` hops (the
     first ``["self_loop", "user", user]``): the tokens are those of graphrec's export, so that
     peers.py can read each node as graphrec's (a user, an item, ``b<brand>``, ``c<category>``)."""
     relations = dataset.field2id_token[dataset.relation_field]
@@ -270,14 +326,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     provide_torch_scatter()
 
-    model_class = {"KGAT": KGAT, "PGPR": PGPR}.get(args.model) or get_model(args.model)
+    ours = {"KGAT": KGAT, "PGPR": PGPR, "CAFE": CAFE, REVERSED_TRANSE: get_model("TransE")}
+    model_class = ours.get(args.model) or get_model(args.model)
     config = Config(model=model_class, dataset=args.dataset, config_dict=config_dict(args))
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     started = time.perf_counter()
     dataset = create_dataset(config)
     if args.model in PATH_MODELS:
-        config["path_constraint"] = path_constraint(dataset)
+        metapaths = cafe_path_constraint if args.model == "CAFE" else path_constraint
+        config["path_constraint"] = metapaths(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     prepare_seconds = time.perf_counter() - started
     init_seed(config["seed"], config["reproducibility"])
@@ -287,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer.fit(train_data, valid_data, saved=True, show_progress=False)
     fit_seconds = time.perf_counter() - started
     lists: dict[str, list[str]] = {}
-    capture_top10(trainer, lists, dataset)
-    PGPR.paths.clear()  # those of the one-pair validation run
+    paths: list[Any] = []
+    capture_top10(trainer, lists, dataset, paths)
     started = time.perf_counter()
     result = _rec_result(trainer.evaluate(test_data, load_best_model=True))
     eval_seconds = time.perf_counter() - started
@@ -312,14 +370,21 @@ def main(argv: list[str] | None = None) -> int:
     })
     if args.model == "KGAT":
         row["protocol"] += "; KGAT's graph built with scipy instead of DGL"
-    if args.model == "PGPR":
+    if args.model in PATH_MODELS:
         args.out.with_suffix(".paths.json").write_text(
-            json.dumps(path_tokens(PGPR.paths, test_data.dataset)))
+            json.dumps(path_tokens(paths, test_data.dataset)))
+    if args.model == "PGPR":
         row["users_without_path"] = PGPR.users_without_path
         row["protocol"] += ("; collect_scores' row shift fixed (rows rebuilt by user; "
                             f"{PGPR.users_without_path} users had no valid path)")
-    if args.model == "TransE":  # PGPR and CAFE start from these
-        export_embeddings(model, dataset, Path(args.data_path) / args.dataset, args.dataset)
+    if args.model in ("TransE", REVERSED_TRANSE):  # PGPR and CAFE start from these
+        folder = embeddings_folder(args, args.model)
+        folder.mkdir(exist_ok=True)
+        export_embeddings(model, dataset, folder, args.dataset)
+    if args.model == REVERSED_TRANSE:
+        row["protocol"] += "; the graph with each relation's reverse (kg_reverse_r), as CAFE's"
+    if args.model == "CAFE":
+        row["protocol"] += "; its random generator seeded (hopwise's draws from the system)"
     if args.model == "KGIN":
         row["protocol"] += "; torch_scatter.scatter_mean replaced by torch's index_reduce_"
     args.out.write_text(json.dumps(row, indent=2) + "\n")

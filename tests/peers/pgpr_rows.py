@@ -37,13 +37,13 @@ shifted, _ = model(HopwisePGPR).collect_scores(users, paths, probs)
 assert torch.isfinite(shifted[0]).any(), "hopwise fills row 0 (user 1) with user 2's scores"
 assert torch.isinf(shifted[1]).all(), "and leaves user 2's row empty"
 
-fixed, _ = model(peers_hopwise.PGPR).collect_scores(users, paths, probs)
+fixed, kept = model(peers_hopwise.PGPR).collect_scores(users, paths, probs)
 assert set(torch.isfinite(fixed[1]).nonzero().ravel().tolist()) == {1, 3}
 assert fixed[0, 5] == 1.5 and fixed[0, 1] == 1.0 and torch.isfinite(fixed[0]).sum() == 2
 assert peers_hopwise.PGPR.users_without_path == 1
 
-# the explaining paths are kept, and written with the tokens of graphrec's export
-assert sorted(path[-1][2] for path in peers_hopwise.PGPR.paths) == [1, 3]
+# the explaining paths are kept, each with its item, and written with graphrec's tokens
+assert sorted((item, path[-1][2]) for _, item, _, path in kept) == [(1, 1), (3, 3)]
 
 # user 2 with one path item (3) and a list of 2: hopwise fills it with one item from TransE's
 # ranking, then zips the reversed lists: the filler takes item 3's path, item 3 is dropped
@@ -55,7 +55,6 @@ scores, pairs = model(peers_hopwise.PGPR).collect_scores(torch.tensor([2]), path
 listed = set(torch.isfinite(scores[0]).nonzero().ravel().tolist())
 assert 3 in listed and len(listed) == 2 and not listed & {0, 5}, listed
 assert [(item, path[-1][2]) for _, item, _, path in pairs] == [(3, 3)]
-peers_hopwise.PGPR.paths = peers_hopwise.PGPR.paths[:2]
 
 
 class Dataset:
@@ -68,7 +67,7 @@ class Dataset:
         return self.tokens[field][index]
 
 
-written = peers_hopwise.path_tokens(peers_hopwise.PGPR.paths, Dataset())
+written = peers_hopwise.path_tokens([path for *_, path in kept], Dataset())
 assert sorted(written["U2"]) == sorted([
     [["self_loop", "user", "U2"], ["[UI-Relation]", "entity", "I5"],
      ["[UI-Relation]", "user", "U1"], ["[UI-Relation]", "entity", "I3"]],

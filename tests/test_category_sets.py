@@ -14,8 +14,8 @@ import pytest
 
 import cypher
 from graphrec.cli import main
-from graphrec.explain.reasons import cypher_call
 from graphrec.explain.paths import PathFinder
+from graphrec.explain.reasons import cypher_call
 from graphrec.store.connection import GraphStore
 from graphrec.store.export import export_graph
 from ingest.detect import read_catalogue

@@ -1,4 +1,4 @@
-"""Run by tests/test_peers_capture.py with the peers' Python (it imports hopwise).
+"""Run by tests/test_peers_hopwise.py with the peers' Python (it imports hopwise).
 
 What a path model's evaluation leaves for graphrec (benchmarks/peers_hopwise.capture_top10): the
 top 10 of each user on that user's row, without the items scored -inf (CAFE scores only the items

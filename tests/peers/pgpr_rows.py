@@ -1,4 +1,4 @@
-"""Run by tests/test_peers_pgpr_rows.py with the peers' Python (it imports hopwise).
+"""Run by tests/test_peers_hopwise.py with the peers' Python (it imports hopwise).
 
 Two users in one batch, only the second with a valid path: hopwise's PGPR.collect_scores puts
 the second user's scores on the first user's row; benchmarks/peers_hopwise.PGPR keeps rows by

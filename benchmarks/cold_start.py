@@ -60,15 +60,33 @@ def trained_with(rows: dict[str, Any]) -> dict[str, Any]:
 
 
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
-    """Models with the hyper-parameters of the results rows ``rows``."""
-    k, lam = rows["itemknn"]["params"]["k"], rows["ease"]["params"]["lam"]
-    epochs = rows["graphrec"]["epochs"]
-    fields = trained_with(rows)
-    return {"itemknn": lambda seed: ItemKNN(k=k, seed=seed),
-            "ease": lambda seed: EASE(lam=lam, seed=seed),
-            "graphrec": lambda seed: KGRecRecommender(
-                TrainConfig(seed=seed, embedding_dim=embedding_dim, **fields), print,
-                epochs=epochs)}
+    """Models with the hyper-parameters of the results rows ``rows``: those whose row is there
+    (a catalogue's file may hold graphrec's rows only)."""
+    made: dict[str, Any] = {}
+    if "itemknn" in rows:
+        k = rows["itemknn"]["params"]["k"]
+        made["itemknn"] = lambda seed: ItemKNN(k=k, seed=seed)
+    if "ease" in rows:
+        lam = rows["ease"]["params"]["lam"]
+        made["ease"] = lambda seed: EASE(lam=lam, seed=seed)
+    if "graphrec" in rows:
+        epochs, fields = rows["graphrec"]["epochs"], trained_with(rows)
+        made["graphrec"] = lambda seed: KGRecRecommender(
+            TrainConfig(seed=seed, embedding_dim=embedding_dim, **fields), print, epochs=epochs)
+    return made
+
+
+def hyperparameters(rows: dict[str, Any], source: str, embedding_dim: int,
+                    fields: dict[str, Any]) -> str:
+    """What the cold models were given, and from which file's rows, for the protocol."""
+    given = [f"item-kNN k={rows['itemknn']['params']['k']}"] if "itemknn" in rows else []
+    given += [f"EASE lam={rows['ease']['params']['lam']}"] if "ease" in rows else []
+    given += [f"graphrec {rows['graphrec']['epochs']} epochs"] if "graphrec" in rows else []
+    return (f"from {source}: {', '.join(given)}; graphrec {embedding_dim} dimensions, history "
+            f"exponent {fields['history_exponent']}"
+            + (f", sampled softmax ({fields['sampled_negatives']} uniform negatives, "
+               f"correction {fields['sampled_correction']})"
+               if fields.get("sampled_softmax") else ""))
 
 
 def kept(before: dict[str, Any] | None, section: dict[str, Any]) -> dict[str, Any]:
@@ -103,17 +121,16 @@ def main() -> None:
     results = json.loads(out.read_text())
     rows = results["models"]
     chosen = factories(rows, args.embedding_dim)
-    fields = {"history_exponent": TrainConfig.history_exponent, **trained_with(rows)}
+    missing = [m for m in args.models if m in ("itemknn", "ease", "graphrec") and m not in chosen]
+    if missing:
+        raise SystemExit(f"{out}: no {', '.join(missing)} row to take the hyper-parameters from "
+                         f"(run graphrec benchmark --models {' '.join(missing)} --out {out} first)")
+    fields = {"history_exponent": TrainConfig.history_exponent,
+              **(trained_with(rows) if "graphrec" in rows else {})}
 
     def save(section: dict[str, Any]) -> None:
-        section["protocol"]["hyperparameters"] = (
-            f"from {out.name}: item-kNN k={rows['itemknn']['params']['k']}, EASE "
-            f"lam={rows['ease']['params']['lam']}, graphrec {rows['graphrec']['epochs']} epochs; "
-            f"graphrec {args.embedding_dim} dimensions, history exponent "
-            f"{fields['history_exponent']}"
-            + (f", sampled softmax ({fields['sampled_negatives']} uniform negatives, "
-               f"correction {fields['sampled_correction']})"
-               if fields.get("sampled_softmax") else ""))
+        section["protocol"]["hyperparameters"] = hyperparameters(
+            rows, out.name, args.embedding_dim, fields)
         benchmark.write_section(out, dataset, name, kept(results.get(name), section))
 
     name, users, items = SCENARIOS[args.scenario]

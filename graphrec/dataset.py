@@ -101,19 +101,19 @@ class GraphData:
             placed.setdefault(item_id, set()).update(path if categories == "set" else path[-1:])
             if categories != "set":
                 parent_rows.update(zip(path[1:], path[:-1]))
-        leaf_rows = [(item_id, name) for item_id, names in placed.items()
-                     for name in sorted(names)]
+        placements = [(item_id, name) for item_id, names in placed.items()
+                      for name in sorted(names)]
         if category_edges is not None and not category_edges.empty:
             parent_rows.update(zip(category_edges["child"].astype(str),
                                    category_edges["parent"].astype(str)))
         category_ids = np.array(
-            sorted({c for _, c in leaf_rows} | {c for pair in parent_rows for c in pair}),
+            sorted({c for _, c in placements} | {c for pair in parent_rows for c in pair}),
             dtype=object,
         )
         cat_ix = pd.Index(category_ids)
         item_category = _pairs(
-            item_ix.get_indexer([i for i, _ in leaf_rows]),
-            cat_ix.get_indexer([c for _, c in leaf_rows]),
+            item_ix.get_indexer([i for i, _ in placements]),
+            cat_ix.get_indexer([c for _, c in placements]),
         ).reshape(-1, 2)
         parent_sorted = sorted(parent_rows)
         category_parent = _pairs(

@@ -85,9 +85,6 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
     brands = sorted({item.brand for item in items if item.brand})
     categories = sorted({name for item in items for name in item.categories})
     parents = sorted(catalogue.category_parents())
-    # a path puts the item in its leaf; a set, in each of its names
-    placed = [(item.id, name) for item in items for name in (
-        item.categories if catalogue.category_form == "set" else item.categories[-1:])]
     links = [link for link in catalogue.links if keep_external or link.other_item_id in known]
     external = sorted({link.other_item_id for link in links if link.other_item_id not in known})
     branded = [item for item in items if item.brand]
@@ -104,7 +101,7 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
         Step(BY_NAME["has_brand"].type, "ingest/item_brands",
              RowsOf(branded, lambda i: {"item": i.id, "brand": i.brand}), "relationships"),
         Step(BY_NAME["in_category"].type, "ingest/item_categories",
-             RowsOf(placed, lambda pair: {"item": pair[0], "category": pair[1]}),
+             RowsOf(catalogue.placements(), lambda pair: {"item": pair[0], "category": pair[1]}),
              "relationships"),
         Step(BOUGHT, "ingest/purchases", RowsOf(catalogue.purchases, lambda p: {
             "user": p.user_id, "item": p.item_id, "seq": p.seq, "split": p.split}),

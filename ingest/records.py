@@ -83,6 +83,12 @@ class Catalogue:
     #: What the reader chose that the user should know (a file it left out, and why).
     notes: list[str] = field(default_factory=list)
 
+    def placements(self) -> list[tuple[str, str]]:
+        """``(item id, category)`` of every IN_CATEGORY edge: a path puts the item in its leaf,
+        a set in each of its names."""
+        return [(item.id, name) for item in self.items for name in (
+            item.categories if self.category_form == "set" else item.categories[-1:])]
+
     def category_parents(self) -> set[tuple[str, str]]:
         """``(child, parent)`` of every step of the items' category paths; none when the
         categories are sets, which say nothing of a hierarchy."""

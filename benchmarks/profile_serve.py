@@ -9,6 +9,10 @@ Two kinds of traffic, as ``benchmarks/serve.py`` measures them:
 * first visits: the reason cache off, every request ranks its reasons;
 * repeats: the cache on and filled by one pass first, then the same requests again.
 
+Each library of maths runs one thread, as in a gunicorn worker
+(:func:`graphrec.config.one_maths_thread`): a BLAS pool that spins on both cores would add its
+threads' time to every request's CPU.
+
 Prints, per endpoint and traffic, the mean time a request took and the profile's top lines
 (``--sort`` order, ``--top`` lines); with ``--cpu``, instead of the profile, the CPU time of each
 request (the process's, the store's excluded), less noisy than wall time on a shared machine,
@@ -31,6 +35,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from graphrec.config import one_maths_thread  # noqa: E402  (after the path)
+
+one_maths_thread()  # before numpy loads (with the app)
 
 from web import create_app  # noqa: E402  (after the path)
 from web.engine import get_engine  # noqa: E402

@@ -34,25 +34,26 @@ threads.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
-
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = "1"
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
+import platform
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from graphrec.config import MATHS_THREAD_VARIABLES  # noqa: E402
+
+for _name in MATHS_THREAD_VARIABLES:  # one thread each, whatever the environment says
+    os.environ[_name] = "1"
+
+import numpy as np  # noqa: E402
 
 from graphrec.model.kernel import scores  # noqa: E402
 from graphrec.serving.ranking import top  # noqa: E402

@@ -19,6 +19,20 @@ LOCAL_DATABASE = "graphrec"
 
 T = TypeVar("T", int, float)
 
+#: The thread pools of the maths libraries: OpenMP's (torch, faiss), OpenBLAS's (numpy) and MKL's.
+MATHS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def one_maths_thread() -> None:
+    """One thread for each maths library in this process and those it starts, unless the
+    environment says otherwise: where the cores are shared out to processes (gunicorn's workers)
+    a pool per process that wants every core only makes them wait on one another, and a
+    benchmark that times a request must run it as a worker does. Read when the libraries load,
+    so call it before numpy is imported."""
+    for name in MATHS_THREAD_VARIABLES:
+        if not os.environ.get(name):
+            os.environ[name] = "1"
+
 
 def default_web_workers() -> int:
     """Two gunicorn processes per core, at most 8 (see ``web/gunicorn.conf.py`` for why)."""

@@ -1,13 +1,16 @@
 """One configuration: the Flask config, the engine and gunicorn take their values from Settings."""
 from __future__ import annotations
 
+import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from graphrec.cli import main
-from graphrec.config import SettingError, Settings
+from graphrec.config import MATHS_THREAD_VARIABLES, SettingError, Settings
 from web import create_app
 from web.engine import EXTENSION
 from web.serve import CONFIG, settings_env
@@ -87,3 +90,31 @@ def test_the_command_line_names_a_bad_setting(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("GRAPHREC_WEB_TIMEOUT", "soon")
     assert main(["db", "status"]) == 1
     assert capsys.readouterr().err == "graphrec: error: GRAPHREC_WEB_TIMEOUT='soon': not a number\n"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("given", [None, "", "3"])
+def test_gunicorn_leaves_one_maths_thread_unless_told(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path, given: str | None) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(tmp_path))
+    for name in MATHS_THREAD_VARIABLES:
+        if given is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, given)
+    runpy.run_path(str(CONFIG))
+    assert {os.environ[name] for name in MATHS_THREAD_VARIABLES} == {given or "1"}
+
+
+def test_the_request_profile_runs_maths_as_a_worker_does(tmp_path: Path) -> None:
+    """benchmarks/profile_serve.py times requests in its own process: with a BLAS pool on every
+    core it counted the pool's spinning threads into each request's CPU."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in MATHS_THREAD_VARIABLES}
+    probe = ("import os, runpy; runpy.run_path('benchmarks/profile_serve.py'); "
+             f"print([os.environ.get(n) for n in {MATHS_THREAD_VARIABLES!r}])")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, text=True,
+                         capture_output=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == str(["1"] * len(MATHS_THREAD_VARIABLES))

@@ -52,13 +52,13 @@ import gc
 import os
 import secrets
 
-from graphrec.config import Settings
+from graphrec.config import Settings, one_maths_thread
 
-# One BLAS thread a worker: the cores are shared out to processes already, and a request's one
+# One maths thread a worker: the cores are shared out to processes already, and a request's one
 # large product (the user's scores over the catalogue) ran slower when each worker's BLAS
 # thread pool wanted every core (benchmarks/results/NOTES.md). Set here, in the master, before
-# any worker imports numpy.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# the app (and numpy) is loaded; the workers inherit it.
+one_maths_thread()
 
 settings = Settings.from_env()
 workers = settings.web_workers
@@ -84,10 +84,6 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 
 # Inherited by the workers (forked from this process), never on a command line.
 os.environ.setdefault("GRAPHREC_SECRET_KEY", secrets.token_urlsafe(32))
-
-# One thread of maths per worker process: the workers and their threads share the cores.
-raw_env = [f"{name}={os.environ.get(name) or 1}"
-           for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")]
 
 
 def on_starting(server):

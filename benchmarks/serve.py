@@ -36,6 +36,11 @@ sample.
     python benchmarks/serve.py [--data DIR] [--rate 500] [--seconds 15] [--connections 50]
                                [--baseline DIR]   # also measure the checkout in DIR, first
 
+Each wrk run also says where the cores went: CPU milliseconds a request of the server
+(gunicorn's master and workers), of the store (the local store's process; none when
+``NEO4J_URI`` names another machine), of wrk, and of the machine in all (``cpu_ms_per_request``:
+what the three leave of the machine's total is other work, a noisy machine's sign).
+
 ``--baseline`` runs another checkout's server (its own code and gunicorn.conf.py, e.g. a
 ``git worktree`` of an older commit) against the same store and model, in the same run: each
 kind of traffic on the baseline first and then on this checkout (``baseline`` holds its first
@@ -50,6 +55,7 @@ import gzip
 import json
 import os
 import platform
+import resource
 import runpy
 import shutil
 import socket
@@ -61,12 +67,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.datasets import BEAUTY
 from graphrec.config import Settings
 from graphrec.evaluation.benchmark import catalogue_name
+from graphrec.store.local import LocalStore
 from web.serve import settings_env
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -133,16 +142,62 @@ def request_paths(url: str, users: list[str]) -> dict[str, list[str]]:
             "explanations": [f"/api/users/{u}/recommendations/{i}/explanation" for u, i in pairs]}
 
 
-def wrk(url: str, paths_file: Path, seconds: float, connections: int, rate: float = 0) -> dict:
-    """One wrk run (one thread: ample for this load, and it leaves the cores to the server).
+class CpuMeter:
+    """CPU seconds spent by the server's processes, the store's, wrk's and the whole machine's
+    between two readings: where the cores went during a run."""
+
+    def __init__(self, server: psutil.Process, store: psutil.Process | None):
+        self.server, self.store = server, store
+
+    @staticmethod
+    def _seconds(process: psutil.Process) -> float:
+        try:
+            times = process.cpu_times()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return 0.0
+        return times.user + times.system
+
+    def read(self) -> dict[str, float]:
+        machine = psutil.cpu_times()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has exited
+        return {"server": sum(self._seconds(p) for p in
+                              [self.server, *self.server.children(recursive=True)]),
+                "store": self._seconds(self.store) if self.store is not None else 0.0,
+                "wrk": children.ru_utime + children.ru_stime,
+                "machine": machine.user + machine.nice + machine.system + machine.irq
+                + machine.softirq}
+
+    @staticmethod
+    def per_request(before: dict[str, float], after: dict[str, float], requests: int
+                    ) -> dict[str, float]:
+        return {name: round(1000 * (after[name] - before[name]) / max(requests, 1), 3)
+                for name in before}
+
+
+def store_process(settings: Settings) -> psutil.Process | None:
+    """The local store's process, when this machine runs it."""
+    if settings.neo4j_uri:
+        return None
+    info = LocalStore(settings).running()
+    return psutil.Process(info.pid) if info is not None else None
+
+
+def wrk(url: str, paths_file: Path, seconds: float, connections: int, rate: float = 0,
+        meter: CpuMeter | None = None) -> dict:
+    """One wrk run (one thread: ample for this load, and it leaves the cores to the server);
+    with ``meter``, the CPU milliseconds a request of each part (``cpu_ms_per_request``).
 
     Starts on an idle server: a saturated run before it leaves requests the server is still
     answering when wrk stops, which would otherwise count against this run's latencies."""
     wait_idle(url)
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
                "-s", str(SCRIPT), url, "--", str(paths_file), f"{rate:g}"]
+    before = meter.read() if meter is not None else None
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = json.loads(out.strip().splitlines()[-1])
+    if meter is not None and before is not None:
+        result["cpu_ms_per_request"] = meter.per_request(before, meter.read(),
+                                                         result["requests"])
     result["req_per_s"] = round(result["requests"] / result["seconds"], 1)
     if rate:
         result["offered_req_per_s"] = rate
@@ -212,10 +267,13 @@ def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
                    "model_version": health["checks"]["model"]["version"]}
             if fill:
                 out["fill"] = fill_caches(url, files["recommendations"], args)
+            meter = CpuMeter(psutil.Process(proc.pid), store_process(settings))
             for name in ENDPOINTS:
                 out[name] = {
-                    "at_rate": wrk(url, files[name], args.seconds, args.connections, args.rate),
-                    "saturated": wrk(url, files[name], args.seconds, args.connections),
+                    "at_rate": wrk(url, files[name], args.seconds, args.connections, args.rate,
+                                   meter),
+                    "saturated": wrk(url, files[name], args.seconds, args.connections,
+                                     meter=meter),
                 }
             return out
         finally:
@@ -280,13 +338,16 @@ def print_table(report: dict, args: argparse.Namespace) -> None:
               f"access log {server['accesslog'] or 'off'}"
               f"{''.join(f', {k}={v}' for k, v in run['overrides'].items())}")
         print(f"{'endpoint':<16} {'load':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'max ms':>8}  statuses")
+              f"{'max ms':>8}  {'CPU ms a request: server/store/wrk/machine':<44} statuses")
         for name in ENDPOINTS:
             for mode, load in (("at_rate", f"{args.rate:g}/s offered"), ("saturated", "saturated")):
                 r = run[name][mode]
                 errors = {k: v for k, v in r["socket_errors"].items() if v}
+                cpu = r.get("cpu_ms_per_request")
+                cpu_text = ("/".join(f"{cpu[part]:.2f}" for part in
+                                     ("server", "store", "wrk", "machine")) if cpu else "-")
                 print(f"{name:<16} {load:<14} {r['req_per_s']:>8.1f} {r['p50_ms']:>8.1f} "
-                      f"{r['p99_ms']:>8.1f} {r['max_ms']:>8.1f}  {r['statuses']}"
+                      f"{r['p99_ms']:>8.1f} {r['max_ms']:>8.1f}  {cpu_text:<44} {r['statuses']}"
                       f"{' socket errors ' + str(errors) if errors else ''}")
             if name == "explanations":  # the goal is the explanations'
                 print(f"{'':<16} goal: {verdict(run[name], args.rate, args.p99_goal)}")

@@ -26,11 +26,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.datasets import read_graph  # noqa: E402
+from graphrec.cli import add_categories_argument  # noqa: E402
 from graphrec.evaluation import benchmark, coldstart  # noqa: E402
 from graphrec.evaluation.baselines.ease import EASE  # noqa: E402
 from graphrec.evaluation.baselines.itemknn import ItemKNN  # noqa: E402
 from graphrec.model.train import KGRecRecommender, TrainConfig  # noqa: E402
-from ingest.records import CATEGORY_FORMS  # noqa: E402
 
 #: Scenario → (results section, share of users held out, share of items held out).
 SCENARIOS = {"joint": ("cold_start", 0.1, 0.1), "users": ("cold_start_users", 0.1, 0.0),
@@ -59,18 +59,28 @@ def trained_with(rows: dict[str, Any]) -> dict[str, Any]:
             **{key: params[key] for key in ("history_exponent",) if key in params}}
 
 
+def tuned(rows: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What each model with a row in ``rows`` was tuned to, read once for the models
+    (:func:`factories`) and for the protocol's record (:func:`hyperparameters`); a
+    catalogue's file may hold graphrec's rows only."""
+    reads = {"itemknn": lambda row: {"k": row["params"]["k"]},
+             "ease": lambda row: {"lam": row["params"]["lam"]},
+             "graphrec": lambda row: {"epochs": row["epochs"]}}
+    return {name: read(rows[name]) for name, read in reads.items() if name in rows}
+
+
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
-    """Models with the hyper-parameters of the results rows ``rows``: those whose row is there
-    (a catalogue's file may hold graphrec's rows only)."""
+    """Models with the hyper-parameters of the results rows ``rows`` (:func:`tuned`)."""
+    given = tuned(rows)
     made: dict[str, Any] = {}
-    if "itemknn" in rows:
-        k = rows["itemknn"]["params"]["k"]
+    if "itemknn" in given:
+        k = given["itemknn"]["k"]
         made["itemknn"] = lambda seed: ItemKNN(k=k, seed=seed)
-    if "ease" in rows:
-        lam = rows["ease"]["params"]["lam"]
+    if "ease" in given:
+        lam = given["ease"]["lam"]
         made["ease"] = lambda seed: EASE(lam=lam, seed=seed)
-    if "graphrec" in rows:
-        epochs, fields = rows["graphrec"]["epochs"], trained_with(rows)
+    if "graphrec" in given:
+        epochs, fields = given["graphrec"]["epochs"], trained_with(rows)
         made["graphrec"] = lambda seed: KGRecRecommender(
             TrainConfig(seed=seed, embedding_dim=embedding_dim, **fields), print, epochs=epochs)
     return made
@@ -79,9 +89,9 @@ def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
 def hyperparameters(rows: dict[str, Any], source: str, embedding_dim: int,
                     fields: dict[str, Any]) -> str:
     """What the cold models were given, and from which file's rows, for the protocol."""
-    given = [f"item-kNN k={rows['itemknn']['params']['k']}"] if "itemknn" in rows else []
-    given += [f"EASE lam={rows['ease']['params']['lam']}"] if "ease" in rows else []
-    given += [f"graphrec {rows['graphrec']['epochs']} epochs"] if "graphrec" in rows else []
+    labels = {"itemknn": "item-kNN k={k}", "ease": "EASE lam={lam}",
+              "graphrec": "graphrec {epochs} epochs"}
+    given = [labels[name].format(**values) for name, values in tuned(rows).items()]
     return (f"from {source}: {', '.join(given)}; graphrec {embedding_dim} dimensions, history "
             f"exponent {fields['history_exponent']}"
             + (f", sampled softmax ({fields['sampled_negatives']} uniform negatives, "
@@ -109,8 +119,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(coldstart.MODELS))
     parser.add_argument("--embedding-dim", type=int, default=TrainConfig.embedding_dim,
                         help="graphrec's size (default %(default)s)")
-    parser.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
-                        help="how items' categories read (as graphrec ingest --categories)")
+    add_categories_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else benchmark.results_path(

@@ -36,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.datasets import BEAUTY, read_graph  # noqa: E402
+from graphrec.cli import add_categories_argument  # noqa: E402
 from graphrec.dataset import GraphData  # noqa: E402
 from graphrec.evaluation.benchmark import (  # noqa: E402
     GRAPHREC,
@@ -45,7 +46,6 @@ from graphrec.evaluation.benchmark import (  # noqa: E402
     run_model,
 )
 from graphrec.model.train import KGRecRecommender, TrainConfig, train  # noqa: E402
-from ingest.records import CATEGORY_FORMS  # noqa: E402
 
 #: The fields that may be tuned or fixed, with how a value is read.
 FIELDS: dict[str, Callable[[str], Any]] = {
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", choices=sorted(GRAPHREC), default=["graphrec"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
-                        help="how items' categories read (as graphrec ingest --categories)")
+    add_categories_argument(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     data, _ = read_graph(args.data, args.categories)

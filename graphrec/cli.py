@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from graphrec.serving.service import RecommendationService
 
 SAMPLE = Path(__file__).parent / "sample" / "beauty"
-CATEGORIES_HELP = ("how items' categories read: one path root→leaf joined by | (the default), or "
-                   "'set': the names of every category the item is in, in any order")
 
 #: Exit codes: 1 input unusable / job failed, 2 usage, 3 store unreachable.
 EXIT_FAILED, EXIT_STORE = 1, 3
@@ -330,6 +328,15 @@ def _print_publish_report(report: PublishReport) -> None:
           f"rows/s; {report.store_seconds:.1f}s of it deleting and writing in the store)")
 
 
+def add_categories_argument(parser: argparse.ArgumentParser) -> None:
+    """``--categories``: how a catalogue's category field reads (``graphrec ingest`` and
+    everything that reads a catalogue as it does: the benchmark and its scripts)."""
+    parser.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
+                        help="how items' categories read: one path root→leaf joined by | (the "
+                             "default), or 'set': the names of every category the item is in, "
+                             "in any order")
+
+
 def positive_int(text: str) -> int:
     """An argparse type: k or a batch size of 0 would publish nothing, silently."""
     value = int(text)
@@ -478,8 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="load a catalogue into the graph")
     ingest.add_argument("path", nargs="?", help="catalogue folder (default: the bundled sample)")
     ingest.add_argument("--format", choices=("csv", "amazon-json"), help="skip detection")
-    ingest.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
-                        help=CATEGORIES_HELP)
+    add_categories_argument(ingest)
     ingest.add_argument("--keep-external", action="store_true",
                         help="also load links to products outside the catalogue")
     ingest.add_argument("--rejects", help="rejects CSV (default under $GRAPHREC_HOME/rejects)")
@@ -537,8 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--data", required=True,
                        help="catalogue folder, any format graphrec ingest reads")
     bench.add_argument("--format", choices=("csv", "amazon-json"), help="skip detection")
-    bench.add_argument("--categories", choices=CATEGORY_FORMS, default="path",
-                       help=CATEGORIES_HELP)
+    add_categories_argument(bench)
     bench.add_argument("--models", nargs="+",
                        help="names or module:factory (default: every model and ablation)")
     bench.add_argument("--out", help="results JSON (default: benchmarks/results/<catalogue>.json, "

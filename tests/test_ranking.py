@@ -42,3 +42,14 @@ def test_fewer_than_k_when_fewer_pass_and_never_a_masked_item() -> None:
 def test_ties_rank_the_lower_index_first() -> None:
     assert top(np.array([1.0, 3.0, 3.0, 2.0, 3.0]), 4).tolist() == [1, 2, 4, 3]
     assert top(np.array([1.0, 2.0]), 5).tolist() == [1, 0]
+
+
+def test_ties_across_the_cut_keep_the_lower_indices() -> None:
+    """Many items tied at the k-th score (whole counts, as popularity's): the ones kept are
+    the lowest indices, whatever argpartition happened to put on its side of the cut."""
+    counts = np.zeros(5_000)
+    counts[::7] = 3.0
+    counts[4_000] = 9.0
+    want = [4_000, *range(0, 7 * 9, 7)]
+    assert top(counts, 10).tolist() == want
+    assert top_accepted(counts, 10).tolist() == want

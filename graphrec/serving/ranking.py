@@ -17,18 +17,25 @@ Accept = Callable[[np.ndarray], np.ndarray]
 
 
 def top(scores: np.ndarray, size: int) -> np.ndarray:
-    """Indices of the ``size`` highest scores, best first (ties: the lower index first)."""
+    """Indices of the ``size`` highest scores, best first (ties: the lower index first, also
+    among the items tied at the cut)."""
     if size <= 0:
         return np.zeros(0, dtype=np.int64)
-    part = (np.argpartition(-scores, size - 1)[:size] if size < len(scores)
-            else np.arange(len(scores)))
-    return part[np.lexsort((part, -scores[part]))].astype(np.int64)
+    if size < len(scores):
+        part = np.argpartition(-scores, size - 1)[:size]
+        last = scores[part].min()
+        if last > -np.inf:  # argpartition keeps any of the items tied with the last: all of them
+            part = np.flatnonzero(scores >= last)
+    else:
+        part = np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))][:size].astype(np.int64)
 
 
 def top_accepted(scores: np.ndarray, k: int, accept: Accept | None = None,
                  window: int | None = None) -> np.ndarray:
     """Indices of the ``k`` best finite scores (``-inf`` marks what must not be recommended)
-    that ``accept`` lets through, best first; fewer when fewer exist.
+    that ``accept`` lets through, best first; fewer when fewer exist; ties as :func:`top`
+    breaks them.
 
     The rule is asked about a window of the best items (``window``, default ``2k``) and the
     window grows fourfold while too few pass, so the usual case, nearly every top item

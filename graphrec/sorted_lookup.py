@@ -22,7 +22,7 @@ def find_sorted(keys: np.ndarray, wanted: Any) -> tuple[np.ndarray, np.ndarray]:
     wanted = np.asarray(wanted)
     if not len(keys):
         return np.zeros(wanted.shape, dtype=np.intp), np.zeros(wanted.shape, dtype=bool)
-    position = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    position = np.minimum(keys.searchsorted(wanted), len(keys) - 1)
     return position, keys[position] == wanted
 
 

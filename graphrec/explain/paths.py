@@ -104,10 +104,10 @@ def _matching(values: np.ndarray, owner: np.ndarray, wanted: np.ndarray
     """``(position in wanted, owner, value)`` of every entry of the ascending ``values`` that
     is one of ``wanted``, wanted entry by wanted entry: a range of ``values`` per wanted value,
     found by binary search."""
-    low = np.searchsorted(values, wanted, "left")
-    counts = np.searchsorted(values, wanted, "right") - low
-    at = np.arange(counts.sum()) + np.repeat(low - np.cumsum(counts) + counts, counts)
-    return np.repeat(np.arange(len(wanted)), counts), owner[at], values[at]
+    low = values.searchsorted(wanted, "left")
+    counts = values.searchsorted(wanted, "right") - low
+    at = np.arange(counts.sum()) + (low - counts.cumsum() + counts).repeat(counts)
+    return np.arange(len(wanted)).repeat(counts), owner[at], values[at]
 
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]

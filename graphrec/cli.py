@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from graphrec.config import SettingError, Settings
 from graphrec.progress import RowProgress
+from graphrec.schema import CATEGORY_FORMS
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
 from graphrec.store.stats import format_stats, graph_stats
 from graphrec.store.writelock import WriterBusy, writer_lock
 from ingest.errors import CatalogueError
-from ingest.records import CATEGORY_FORMS
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from graphrec.schema import LINK_RELATIONS
+from graphrec.schema import LINK_RELATIONS, category_steps, placed_in
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,9 +98,8 @@ class GraphData:
             path = [p for p in path if p]
             if not path:
                 continue
-            placed.setdefault(item_id, set()).update(path if categories == "set" else path[-1:])
-            if categories != "set":
-                parent_rows.update(zip(path[1:], path[:-1]))
+            placed.setdefault(item_id, set()).update(placed_in(path, categories))
+            parent_rows.update(category_steps(path, categories))
         placements = [(item_id, name) for item_id, names in placed.items()
                       for name in sorted(names)]
         if category_edges is not None and not category_edges.empty:

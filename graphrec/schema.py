@@ -14,6 +14,7 @@ catalogue could hold, by the same rule (:func:`id_problem`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: Node type (as the code names it) → the store's label.
@@ -65,6 +66,25 @@ BY_TYPE: dict[str, Relation] = {r.type: r for r in RELATIONS}
 LINK_RELATIONS: tuple[str, ...] = tuple(r.name for r in RELATIONS if r.is_link)
 #: The same links, store types.
 LINK_TYPES: tuple[str, ...] = tuple(r.type for r in RELATIONS if r.is_link)
+
+#: How an item's listed category names read: ``"path"``, one path root→leaf (the item is in the
+#: leaf, each name is the parent of the next); ``"set"``, names the item is in, with no order
+#: and no hierarchy (Amazon Clothing as PGPR published it: every name of every path of the
+#: item, put together).
+CATEGORY_FORMS: tuple[str, ...] = ("path", "set")
+
+
+def placed_in(names: Sequence[str], form: str) -> Sequence[str]:
+    """The categories an item whose category ``names`` read as ``form`` is IN_CATEGORY of: a
+    path's leaf, or each name of a set."""
+    return names if form == "set" else names[-1:]
+
+
+def category_steps(names: Sequence[str], form: str) -> list[tuple[str, str]]:
+    """The ``(child, parent)`` SUBCATEGORY_OF pairs that ``names`` read as ``form`` give: each
+    step of a path; none from a set, which says nothing of a hierarchy."""
+    return [] if form == "set" else list(zip(names[1:], names[:-1]))
+
 
 #: A purchase: ``(:User)-[:BOUGHT {seq, split, at}]->(:Item)``, the user side of every path.
 BOUGHT = "BOUGHT"

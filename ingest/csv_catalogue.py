@@ -22,10 +22,10 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from graphrec.schema import BY_NAME, LINK_RELATIONS
+from graphrec.schema import BY_NAME, CATEGORY_FORMS, LINK_RELATIONS
 from ingest.errors import CatalogueError
 from ingest.files import find_file, gc_paused, open_text, unreadable_is_unusable
-from ingest.records import CATEGORY_FORMS, Catalogue, ItemLink, Purchase
+from ingest.records import Catalogue, ItemLink, Purchase
 from ingest.validate import (
     BadValue,
     FirstSeen,
@@ -68,7 +68,7 @@ RELATIONS: dict[str, str] = {name: BY_NAME[name].type for name in LINK_RELATIONS
 
 def read_csv_catalogue(path: str | Path, *, categories: str = "path") -> Catalogue:
     """Read the CSV catalogue in directory ``path``, checking every row; each item's
-    ``categories`` read as ``categories`` says (one of :data:`~ingest.records.CATEGORY_FORMS`).
+    ``categories`` read as ``categories`` says (one of :data:`~graphrec.schema.CATEGORY_FORMS`).
 
     Unusable rows and fields become ``Catalogue.rejects``; the rest loads. Links whose
     ``other_item_id`` is outside the catalogue are kept (the loader counts them).

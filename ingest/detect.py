@@ -44,7 +44,7 @@ def read_catalogue(
 ) -> Catalogue:
     """Read the catalogue in directory ``path`` with the reader for ``format`` (detected when
     None). ``test_share`` applies to raw Amazon data only, which carries no split of its own;
-    ``categories="set"`` (see :data:`~ingest.records.CATEGORY_FORMS`) to CSV only, since raw
+    ``categories="set"`` (see :data:`~graphrec.schema.CATEGORY_FORMS`) to CSV only, since raw
     Amazon data lists each item's path root→leaf.
 
     Raises:

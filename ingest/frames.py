@@ -25,7 +25,7 @@ class CatalogueFrames:
     users: pd.DataFrame
     purchases: pd.DataFrame
     links: pd.DataFrame
-    #: How ``items.categories`` read (:data:`~ingest.records.CATEGORY_FORMS`).
+    #: How ``items.categories`` read (:data:`~graphrec.schema.CATEGORY_FORMS`).
     category_form: str = "path"
 
     def graph(self) -> GraphData:

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from graphrec.schema import category_steps, placed_in
+
 #: Values of ``BOUGHT.split``.
 SPLITS: tuple[str, ...] = ("train", "test")
-
-#: How a catalogue's ``categories`` read: ``"path"``, one path root→leaf (the item is in the
-#: leaf, each name is the parent of the next); ``"set"``, names the item is in, with no order
-#: and no hierarchy (Amazon Clothing as PGPR published it: every name of every path of the
-#: item, put together).
-CATEGORY_FORMS: tuple[str, ...] = ("path", "set")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +74,18 @@ class Catalogue:
     links: list[ItemLink] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     rows_read: int = 0
-    #: One of :data:`CATEGORY_FORMS`: how every item's ``categories`` read.
+    #: One of :data:`graphrec.schema.CATEGORY_FORMS`: how every item's ``categories`` read.
     category_form: str = "path"
     #: What the reader chose that the user should know (a file it left out, and why).
     notes: list[str] = field(default_factory=list)
 
     def placements(self) -> list[tuple[str, str]]:
-        """``(item id, category)`` of every IN_CATEGORY edge: a path puts the item in its leaf,
-        a set in each of its names."""
-        return [(item.id, name) for item in self.items for name in (
-            item.categories if self.category_form == "set" else item.categories[-1:])]
+        """``(item id, category)`` of every IN_CATEGORY edge (:func:`graphrec.schema.placed_in`)."""
+        return [(item.id, name) for item in self.items
+                for name in placed_in(item.categories, self.category_form)]
 
     def category_parents(self) -> set[tuple[str, str]]:
-        """``(child, parent)`` of every step of the items' category paths; none when the
-        categories are sets, which say nothing of a hierarchy."""
-        if self.category_form == "set":
-            return set()
+        """``(child, parent)`` of every SUBCATEGORY_OF edge the items' categories give
+        (:func:`graphrec.schema.category_steps`)."""
         return {pair for item in self.items
-                for pair in zip(item.categories[1:], item.categories[:-1])}
+                for pair in category_steps(item.categories, self.category_form)}

@@ -369,7 +369,7 @@ def build_item(
     unescape: bool = False,
 ) -> Item:
     """An :class:`Item` from raw field values; each unusable field is dropped and logged.
-    ``categories`` read as ``category_form`` (one of :data:`~ingest.records.CATEGORY_FORMS`)."""
+    ``categories`` read as ``category_form`` (one of :data:`~graphrec.schema.CATEGORY_FORMS`)."""
 
     def field(name: str, parse, raw):
         try:

@@ -59,14 +59,17 @@ def trained_with(rows: dict[str, Any]) -> dict[str, Any]:
             **{key: params[key] for key in ("history_exponent",) if key in params}}
 
 
+#: The models whose hyper-parameters come from their results row, and how each is read.
+TUNED = {"itemknn": lambda row: {"k": row["params"]["k"]},
+         "ease": lambda row: {"lam": row["params"]["lam"]},
+         "graphrec": lambda row: {"epochs": row["epochs"]}}
+
+
 def tuned(rows: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """What each model with a row in ``rows`` was tuned to, read once for the models
-    (:func:`factories`) and for the protocol's record (:func:`hyperparameters`); a
+    """What each model of :data:`TUNED` with a row in ``rows`` was tuned to, read once for the
+    models (:func:`factories`) and for the protocol's record (:func:`hyperparameters`); a
     catalogue's file may hold graphrec's rows only."""
-    reads = {"itemknn": lambda row: {"k": row["params"]["k"]},
-             "ease": lambda row: {"lam": row["params"]["lam"]},
-             "graphrec": lambda row: {"epochs": row["epochs"]}}
-    return {name: read(rows[name]) for name, read in reads.items() if name in rows}
+    return {name: read(rows[name]) for name, read in TUNED.items() if name in rows}
 
 
 def factories(rows: dict[str, Any], embedding_dim: int) -> dict[str, Any]:
@@ -130,7 +133,7 @@ def main() -> None:
     results = json.loads(out.read_text())
     rows = results["models"]
     chosen = factories(rows, args.embedding_dim)
-    missing = [m for m in args.models if m in ("itemknn", "ease", "graphrec") and m not in chosen]
+    missing = [m for m in args.models if m in TUNED and m not in chosen]
     if missing:
         raise SystemExit(f"{out}: no {', '.join(missing)} row to take the hyper-parameters from "
                          f"(run graphrec benchmark --models {' '.join(missing)} --out {out} first)")

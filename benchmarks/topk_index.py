@@ -48,10 +48,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graphrec.config import MATHS_THREAD_VARIABLES  # noqa: E402
+from graphrec.config import one_maths_thread  # noqa: E402
 
-for _name in MATHS_THREAD_VARIABLES:  # one thread each, whatever the environment says
-    os.environ[_name] = "1"
+one_maths_thread(force=True)  # before numpy loads: one thread each, whatever the environment says
 
 import numpy as np  # noqa: E402
 

@@ -23,14 +23,15 @@ T = TypeVar("T", int, float)
 MATHS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def one_maths_thread() -> None:
+def one_maths_thread(force: bool = False) -> None:
     """One thread for each maths library in this process and those it starts, unless the
-    environment says otherwise: where the cores are shared out to processes (gunicorn's workers)
+    environment says otherwise (or whatever it says, with ``force``: a benchmark whose figures
+    are one thread's): where the cores are shared out to processes (gunicorn's workers)
     a pool per process that wants every core only makes them wait on one another, and a
     benchmark that times a request must run it as a worker does. Read when the libraries load,
     so call it before numpy is imported."""
     for name in MATHS_THREAD_VARIABLES:
-        if not os.environ.get(name):
+        if force or not os.environ.get(name):
             os.environ[name] = "1"
 
 

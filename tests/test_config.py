@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graphrec.cli import main
-from graphrec.config import MATHS_THREAD_VARIABLES, SettingError, Settings
+from graphrec.config import MATHS_THREAD_VARIABLES, SettingError, Settings, one_maths_thread
 from web import create_app
 from web.engine import EXTENSION
 from web.serve import CONFIG, settings_env
@@ -118,3 +118,14 @@ def test_the_request_profile_runs_maths_as_a_worker_does(tmp_path: Path) -> None
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, text=True,
                          capture_output=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == str(["1"] * len(MATHS_THREAD_VARIABLES))
+
+
+@pytest.mark.parametrize(("force", "expected"), [(False, "3"), (True, "1")])
+def test_one_maths_thread_overrides_the_environment_only_when_forced(
+        monkeypatch: pytest.MonkeyPatch, force: bool, expected: str) -> None:
+    """A worker keeps a thread count the shop set; a one-thread benchmark
+    (benchmarks/topk_index.py) must not report a pool's figures as one thread's."""
+    for name in MATHS_THREAD_VARIABLES:
+        monkeypatch.setenv(name, "3")
+    one_maths_thread(force=force)
+    assert {os.environ[name] for name in MATHS_THREAD_VARIABLES} == {expected}

@@ -19,12 +19,9 @@ on the catalogue without both draws of items and folds them in as the service do
   ``warm_without_folded`` the warm case with folded items never recommended: what they cost.
 
 Each model is also measured with the folded items' layer-0 rows scaled (``--layer0-scales``,
-after training, without retraining): 1 is the row :mod:`graphrec.model.foldin` gives, 0 none;
-and with what they receive scaled (``--folded-scales``: every layer, as
-:data:`graphrec.model.foldin.FOLDED_SCALE` does). For the latter, ``drawn_share`` is the share
-of the warm lists' top 10 taken by the second draw and ``drawn_demand`` that draw's share of the
-purchases: the scale :data:`~graphrec.model.foldin.FOLDED_SCALE` takes is the largest whose
-``drawn_share`` does not exceed ``drawn_demand`` (new items shown as often as they are bought).
+after training, without retraining): 1 is the row :mod:`graphrec.model.foldin` gives, 0 none.
+``drawn_share`` is the share of the warm lists' top 10 taken by the second draw and
+``drawn_demand`` that draw's share of the purchases.
 
     python benchmarks/foldin_dropout.py --data ../shared/datasets/amazon_beauty \
         --embedding-dim 64 --epochs 22 --shares 0 0.1 0.3 --layer0-scales 1 0.5 0 --threads 1
@@ -35,7 +32,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +96,7 @@ def figures(model: coldstart.ItemsFoldedIn, folded_items: np.ndarray, items: Gra
 
 
 def measure(config: TrainConfig, epochs: int, cs: coldstart.ColdStartSplit, seed: int,
-            scales: list[float], folded_scales: Sequence[float] = ()) -> dict[str, Any]:
+            scales: list[float]) -> dict[str, Any]:
     """One model trained with ``config``; its figures with the folded items' layer-0 rows
     scaled by each of ``scales`` (1: :mod:`graphrec.model.foldin`'s row; 0: a zero row), the
     trade-off between finding folded items and keeping them out of other lists."""
@@ -117,8 +113,6 @@ def measure(config: TrainConfig, epochs: int, cs: coldstart.ColdStartSplit, seed
         model.state = dataclasses.replace(state, target=target)
         out[f"layer0 x {scale:g}"] = figures(model, folded_items, items, warm)
     model.state = state
-    for scale in folded_scales:
-        out[f"folded x {scale:g}"] = figures(model.refold(scale), folded_items, items, warm)
     return out
 
 
@@ -132,7 +126,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=22)
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.1, 0.3])
     parser.add_argument("--layer0-scales", type=float, nargs="+", default=[1.0])
-    parser.add_argument("--folded-scales", type=float, nargs="*", default=[])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data, frames = read_graph(args.data)
@@ -141,8 +134,7 @@ def main() -> None:
     for share in args.shares:
         config = TrainConfig(seed=args.seed, embedding_dim=args.embedding_dim,
                              foldin_dropout=share)
-        rows[str(share)] = measure(config, args.epochs, cs, args.seed, args.layer0_scales,
-                                  args.folded_scales)
+        rows[str(share)] = measure(config, args.epochs, cs, args.seed, args.layer0_scales)
         args.out.write_text(json.dumps({"data": args.data, "epochs": args.epochs,
                                         "embedding_dim": args.embedding_dim, "seed": args.seed,
                                         "shares": rows}, indent=1) + "\n")

@@ -21,8 +21,10 @@ from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.model import artifact
-from graphrec.model.foldin import FOLDED_SCALE, fold_in
+from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
+from graphrec.serving.newitems import folded_links
+from graphrec.serving.ranking import LINK_WEIGHTS, NEW_ITEM_EVERY
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore, open_store
 from tests.apps import make_app, sample_users, train_sample, unreachable, without_model
@@ -73,7 +75,7 @@ def test_fold_in_matches_the_formula_worked_by_hand(
     H0 = H1 = 2/√3·4 + 0.5/√2·1, H2 = 2/√3·7 + 0.5/√2·3, P = (H0 + H1 + H2)/3."""
     state, trained = trained_small
     grown = small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)])
-    folded = fold_in(state, trained, grown, scale=1.0)
+    folded = fold_in(state, trained, grown)
 
     brand, link = W_BRAND / math.sqrt(3), W_LINK / math.sqrt(2)
     h0 = brand * 4 + link * 1
@@ -91,27 +93,17 @@ def test_fold_in_matches_the_formula_worked_by_hand(
     assert sorted(folded.edge_value[into]) == pytest.approx(sorted([brand, link]), rel=1e-6)
 
 
-def test_a_scaled_fold_in_scales_what_the_new_item_receives(
-        trained_small: tuple[Propagated, GraphData]) -> None:
-    """At scale 0.6 item 2's every layer and every edge into it are 0.6 times the unscaled
-    ones, the trained nodes untouched; masking its brand edge leaves 0.6 of the link's share in
-    layers 1 and 2, so the masked score is the formula's with the scaled entries."""
-    state, trained = trained_small
-    grown = small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)])
-    plain, scaled = fold_in(state, trained, grown, scale=1.0), fold_in(state, trained, grown,
-                                                                       scale=0.6)
-    assert scaled.layers[:, 2] == pytest.approx(0.6 * plain.layers[:, 2], rel=1e-6)
-    assert scaled.target[2] == pytest.approx(0.6 * plain.target[2], rel=1e-6)
-    assert np.array_equal(scaled.layers[:, [0, 1, 3]], state.layers)
-    into = scaled.edge_row == 2
-    assert scaled.edge_value[into] == pytest.approx(0.6 * plain.edge_value[into], rel=1e-6)
-    assert np.array_equal(scaled.edge_value[~into], plain.edge_value[~into])
-    link = 0.6 * W_LINK / math.sqrt(2)
-    masked_p2 = (scaled.layers[0, 2, 0] + link * 1 + link * 3) / 3
-    z = user_vectors(scaled.target[[1]].sum(0), np.asarray(1), 0.5)
-    mask = Mask(edges=frozenset({(2, 3, 0)}))
-    assert EdgeMasking(scaled).score(np.array([1]), 2, mask) == pytest.approx(
-        float(z[0] * masked_p2), rel=1e-6)
+def test_folded_links_weigh_each_relation_once_whichever_way_it_points() -> None:
+    """Items 3 and 4 are folded in (from 3 on): 0 → 3 and 3 → 0 also bought count once, 0 ↔ 3
+    also viewed adds its own weight; 4 → 3 links the two new items both ways round."""
+    data = dataclasses.replace(small(5, [], [(0, 3), (3, 0), (4, 3)]), links={
+        "also_bought": np.array([(0, 3), (3, 0), (4, 3)]),
+        "also_viewed": np.array([(3, 0), (1, 4)])})
+    links = folded_links(data, 3).toarray()
+    bought, viewed = LINK_WEIGHTS["also_bought"], LINK_WEIGHTS["also_viewed"]
+    assert links.shape == (5, 2)
+    assert links.tolist() == [[bought + viewed, 0], [0, viewed], [0, 0], [0, bought],
+                              [bought, 0]]
 
 
 def test_a_catalogue_without_new_items_is_the_trained_state(
@@ -130,8 +122,7 @@ def test_masking_a_folded_items_edge_takes_it_out_of_that_item_only(
     given, as a trained row is) and changes nothing of item 1, which never received from item
     2: scored for a user who bought item 1, by both ways the masking computes."""
     state, trained = trained_small
-    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]),
-                     scale=1.0)
+    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]))
     masking = EdgeMasking(folded)
     link = W_LINK / math.sqrt(2)
     h0 = folded.layers[0, 2, 0]
@@ -155,8 +146,7 @@ def test_masking_a_trained_edge_reaches_the_folded_item_that_receives_from_it(
     (2/√3 from the brand, 0.5/√2 from item 0), which only a spread along the graph's columns
     finds (the brand's and item 0's rows do not name item 2)."""
     state, trained = trained_small
-    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]),
-                     scale=1.0)
+    folded = fold_in(state, trained, small(3, [(0, 0), (1, 0), (2, 0)], [(0, 1), (2, 0)]))
     masking = EdgeMasking(folded)
     brand_h1, item0_h1 = -math.sqrt(2) * 1, -math.sqrt(2) * 4
     item1 = (math.sqrt(2) * brand_h1 + W_LINK * item0_h1) / 3
@@ -205,18 +195,13 @@ def listing(home: Settings, session_store: GraphStore, trained: artifact.Artifac
             app: Flask) -> dict[str, Any]:
     """A new item ingested after training: a second listing of a product some sample user is
     recommended for its brand (a brand they bought), with that product's brand, category and
-    links. Returns the user, the template item and the new item's edges.
-
-    The product is one the user would still be recommended at :data:`FOLDED_SCALE` of its
-    score (a fifth above the tenth's): a folded item scores about that share of its trained
-    twin, so the new listing makes the user's top 10."""
+    links. Returns the user, the template item and the new item's edges."""
     with app.app_context():
         service = get_engine().service()
         user, template, brand = next(
             (user, rec["item_id"], rec["reason"]["nodes"][2]["id"])
             for user in sample_users() for recs in [service.recommend(user)] for rec in recs
-            if rec["reason"]["kind"] == "brand"
-            and rec["score"] * FOLDED_SCALE > 1.2 * recs[-1]["score"] > 0)
+            if rec["reason"]["kind"] == "brand")
     data, index = trained.data, trained.ids["items"].index(template)
     category = str(data.categories[data.item_category[data.item_category[:, 0] == index, 1][0]])
     links = {rel: ([str(data.items[j]) for j in pairs[pairs[:, 0] == index, 1]],
@@ -290,6 +275,8 @@ def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
 
     recs = recommended(client, user)
     rec = next(r for r in recs if r["item_id"] == NEW_ITEM)
+    assert rec["rank"] == NEW_ITEM_EVERY  # the one new item: the tenth place, its own
+    assert all(r["item_id"] in trained.ids["items"] for r in recs if r is not rec)
     assert rec["title"] == "A new listing" and rec["brand"] == listing["brand"]
     assert rec["score"] == pytest.approx(expected_score(trained, session_store, user, listing),
                                          rel=1e-5)

@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.serving.ranking import top, top_accepted
+from graphrec.serving.ranking import (
+    NEW_ITEM_EVERY,
+    first_accepted,
+    folded_places,
+    interleave,
+    new_item_order,
+    top,
+    top_accepted,
+    trained_places,
+)
 
 SCORES = np.array([0.9, 0.8, -np.inf, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], dtype=np.float32)
 
@@ -53,3 +62,57 @@ def test_ties_across_the_cut_keep_the_lower_indices() -> None:
     want = [4_000, *range(0, 7 * 9, 7)]
     assert top(counts, 10).tolist() == want
     assert top_accepted(counts, 10).tolist() == want
+
+
+# --- places of the items folded in since training ------------------------------------------------
+
+def test_every_tenth_place_goes_to_a_folded_item_while_there_are_some() -> None:
+    trained = [f"t{n}" for n in range(1, 26)]
+    assert interleave(trained, ["f1", "f2"])[8:11] == ["t9", "f1", "t10"]
+    assert interleave(trained, ["f1", "f2"])[19] == "f2"
+    assert interleave(trained, ["f1"])[19:21] == ["t19", "t20"]  # the second place: trained
+    assert interleave(trained[:3], ["f1", "f2"]) == ["t1", "t2", "t3", "f1", "f2"]  # too few
+    assert interleave([], ["f1"]) == ["f1"] and interleave(trained[:2], []) == trained[:2]
+
+
+def test_the_places_do_not_depend_on_the_lists_length() -> None:
+    """An item's place follows from its rank among its kind and how many of the other kind
+    there are (at least those ahead of it): what ``explain`` computes without the list."""
+    for trained_count in (0, 5, 9, 18, 40):
+        for folded_count in (0, 1, 3, 8):
+            trained = [("t", r) for r in range(1, trained_count + 1)]
+            folded = [("f", q) for q in range(1, folded_count + 1)]
+            listed = interleave(trained, folded)
+            places = {item: n for n, item in enumerate(listed, start=1)}
+            for rank in range(1, trained_count + 1):
+                assert trained_places(np.array(rank), folded_count) == places[("t", rank)]
+                # only the folded items that reach its place matter
+                reach = (rank - 1) // (NEW_ITEM_EVERY - 1)
+                assert trained_places(np.array(rank), min(folded_count, reach)) == \
+                    places[("t", rank)]
+            for rank in range(1, folded_count + 1):
+                assert folded_places(np.array(rank), trained_count) == places[("f", rank)]
+                assert folded_places(np.array(rank), min(trained_count,
+                                                         (NEW_ITEM_EVERY - 1) * rank)) == \
+                    places[("f", rank)]
+
+
+def test_folded_items_are_ordered_by_links_then_score_then_position() -> None:
+    scores = np.array([0.1, 0.9, -np.inf, 0.5, 0.5, 0.7], dtype=np.float32)
+    links = np.array([2.0, 0.0, 5.0, 1.0, 1.0, 1.0])
+    # 2 is excluded (-inf) whatever its links; 3 and 4 tie: the lower position first
+    assert new_item_order(scores, links).tolist() == [0, 5, 3, 4, 1]
+
+
+def test_first_accepted_asks_growing_windows_in_order() -> None:
+    asked: list[int] = []
+
+    def even(items: np.ndarray) -> np.ndarray:
+        asked.append(len(items))
+        return items % 2 == 0
+
+    order = np.array([5, 3, 8, 1, 7, 9, 4, 6, 2, 11, 13, 10])
+    assert first_accepted(order, 3, even).tolist() == [8, 4, 6]
+    assert asked == [6, 6]  # 2k, then what is left of 4 × 2k
+    assert first_accepted(order, 2).tolist() == [5, 3]
+    assert first_accepted(order, 9, even).tolist() == [8, 4, 6, 2, 10]  # all there are

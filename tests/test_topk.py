@@ -150,19 +150,22 @@ def test_without_faiss_a_large_catalogue_is_scanned_with_a_warning(
     assert "pip install 'graphrec[scale]'" in caplog.text
 
 
-def artifact_of(rows: np.ndarray) -> Artifact:
-    """A served model whose item table is ``rows`` (what :class:`Recommender` reads of it)."""
+def artifact_of(rows: np.ndarray, folded: int = 0,
+                links: dict[str, np.ndarray] | None = None) -> Artifact:
+    """A served model whose item table is ``rows`` (what :class:`Recommender` reads of it), the
+    last ``folded`` of them folded in since training, linked by ``links``."""
     items = len(rows)
     state = Propagated(layers=rows[None], target=rows, edge_row=np.zeros(0, np.int64),
                        edge_col=np.zeros(0, np.int64), edge_type=np.zeros(0, np.int64),
                        edge_value=np.zeros(0, np.float32), relations=(), num_items=items,
-                       offset={"item": 0, "brand": items, "category": items}, exponent=0.5)
+                       offset={"item": 0, "brand": items, "category": items}, exponent=0.5,
+                       folded=folded)
     empty = np.zeros((0, 2), dtype=np.int64)
     data = GraphData(users=np.array(["u"], dtype=object),
                      items=np.array([f"i{n}" for n in range(items)], dtype=object),
                      brands=np.array([], dtype=object), categories=np.array([], dtype=object),
                      train=empty, test=empty, item_brand=empty, item_category=empty,
-                     category_parent=empty, links={})
+                     category_parent=empty, links=links or {})
     return Artifact(state=state, data=data, config={}, ids={"users": ["u"],
                     "items": list(data.items)}, metrics={}, manifest={}, path=Path("table"))
 
@@ -204,8 +207,8 @@ def test_an_explanations_place_is_the_one_in_the_list_served(
                 assert place == scored.rank
                 assert score == pytest.approx(scored.score, rel=1e-6)
     scans: list[int] = []
-    real = indexed.scores
-    monkeypatch.setattr(indexed, "scores", lambda history: scans.append(1) or real(history))
+    real = indexed.trained_scores
+    monkeypatch.setattr(indexed, "trained_scores", lambda z: scans.append(1) or real(z))
     first = indexed.recommend(history, 10, accept, dismissed)[0]
     item = indexed.item_index(first.item_id)
     assert indexed.served_place(history, item, accept, dismissed) == (first.score, 1)
@@ -214,6 +217,50 @@ def test_an_explanations_place_is_the_one_in_the_list_served(
     assert indexed.served_place(history, indexed.item_index(far.item_id), accept, dismissed,
                                 window=10)[1] == far.rank
     assert scans
+
+
+def test_folded_items_take_every_tenth_place_by_their_links_and_explain_at_it(
+        rows: np.ndarray) -> None:
+    """Items folded in since training take places 10, 20, …: first those the user's purchases
+    link to most (``LINK_WEIGHTS`` summed), then by score; the trained items every other place
+    in score order, from the index (built on the trained items) as from the scan; and
+    ``served_place`` gives each item that place without building the list."""
+    trained, new = 3000, 60
+    grown = rows[:trained + new]
+    rng = np.random.default_rng(7)
+    bought_with = np.stack([rng.integers(0, trained, 4000),
+                            rng.integers(trained, trained + new, 4000)], axis=1)
+    viewed_with = bought_with[::-1, ::-1][:2000]  # the other way round: counts all the same
+    loaded = artifact_of(grown, new, {"also_bought": bought_with, "also_viewed": viewed_with})
+    scanned = Recommender(loaded)
+    indexed = Recommender(loaded, ItemIndex(grown[:trained], 40, 40, quantized=False))
+
+    def accept(items: np.ndarray) -> np.ndarray:
+        return np.asarray(items) % 3 != 0
+
+    linked_first = []
+    for _, history in users(grown[:trained], 5):
+        dismissed = np.array([int(history[0]) + 1, trained + 1])
+        served = scanned.recommend(history, 60, accept, dismissed)
+        assert [r.item_id for r in served] == \
+            [r.item_id for r in indexed.recommend(history, 60, accept, dismissed)]
+        index = [scanned.item_index(r.item_id) for r in served]
+        assert [r.rank for r, i in zip(served, index) if i >= trained] == \
+            list(range(10, 61, 10))
+        assert trained + 1 not in index and all(accept(np.array(index)))
+        links = np.asarray(scanned.new_links[history].sum(axis=0)).ravel()
+        new_keys = [(-links[i - trained], -r.score) for r, i in zip(served, index)
+                    if i >= trained]
+        assert new_keys == sorted(new_keys)
+        linked_first.append(bool(new_keys[0][0] < 0))
+        warm = [r.score for r, i in zip(served, index) if i < trained]
+        assert warm == sorted(warm, reverse=True)
+        for recommender in (scanned, indexed):
+            for scored, item in list(zip(served, index))[4::5]:
+                score, place = recommender.served_place(history, item, accept, dismissed)
+                assert place == scored.rank
+                assert score == pytest.approx(scored.score, rel=1e-6)
+    assert linked_first.count(True) == 4  # one user's purchases link to no new item
 
 
 def test_an_index_built_before_a_fork_answers_in_the_child(rows: np.ndarray) -> None:

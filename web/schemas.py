@@ -145,12 +145,14 @@ class Path(Answer):
 
 
 class Recommendation(Answer):
-    rank: int
+    rank: int = Field(description="its place in the list, 1 = first")
     item_id: str
     title: str | None
     brand: str | None
     price: float | None
-    score: float
+    score: float = Field(description="the model's score; the trained items are in its order, "
+                                     "and every tenth place goes to an item added since "
+                                     "training, the one the user's purchases link to most")
     reason: Path | None
 
 

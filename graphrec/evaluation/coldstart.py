@@ -165,6 +165,7 @@ class ItemsFoldedIn:
         self.cold_items = np.asarray(cold_items, dtype=np.int64)
         self.state: Propagated | None = None
         self.columns = np.zeros(0, dtype=np.int64)  # the catalogue index of each model item
+        self.links = sp.csr_matrix((0, 0))  # the model's items × its folded ones (folded_links)
         self.num_items = 0
         self._trained: _Trained | None = None
 
@@ -184,32 +185,65 @@ class ItemsFoldedIn:
                                  item_rows(data, self.cold_items.tolist()), data)
         return self.refold()
 
-    def refold(self, scale: float | None = None) -> ItemsFoldedIn:
-        """Fold the cold items in again, what they receive scaled by ``scale`` (the service's,
-        :data:`~graphrec.model.foldin.FOLDED_SCALE`, when ``None``), without retraining."""
-        from graphrec.model.foldin import FOLDED_SCALE
-        from graphrec.serving.newitems import fold_rows
+    def refold(self) -> ItemsFoldedIn:
+        """Fold the cold items into the trained model, as the service does."""
+        from graphrec.serving.newitems import fold_rows, folded_links
 
         if self._trained is None:
             raise RuntimeError("fit the model first")
         trained = self._trained
-        self.state, grown = fold_rows(trained.state, trained.before, trained.rows,
-                                      FOLDED_SCALE if scale is None else scale)
+        self.state, grown = fold_rows(trained.state, trained.before, trained.rows)
+        self.links = folded_links(grown, trained.before.num_items)
         position = {str(item): n for n, item in enumerate(trained.data.items)}
         self.columns = np.array([position[str(item)] for item in grown.items], dtype=np.int64)
         self.num_items = trained.data.num_items
         return self
 
-    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
-        """Scores of every catalogue item for each row of a users × items 0/1 matrix."""
+    def model_scores(self, history: sp.csr_matrix) -> np.ndarray:
+        """The model's score of every catalogue item for each row of a users × items 0/1
+        matrix (``-inf``: an item not folded in)."""
         if self.state is None:
             raise RuntimeError("fit the model first")
         known = history.tocsr()[:, self.columns]
+        out = np.full((known.shape[0], self.num_items), -np.inf, dtype=np.float32)
+        out[:, self.columns] = self._scores(known)
+        return out
+
+    def score_history(self, history: sp.csr_matrix) -> np.ndarray:
+        """Each row's catalogue ranked as the service lists it: minus each item's place (the
+        trained items by score, every :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY`-th place
+        a folded item's, :mod:`graphrec.serving.ranking`), ``-inf`` for what the row bought and
+        for items not folded in. Ranking is what is measured, so the places are the scores."""
+        from graphrec.serving.ranking import folded_places, new_item_order, trained_places
+
+        if self.state is None:
+            raise RuntimeError("fit the model first")
+        known = history.tocsr()[:, self.columns]
+        scores = self._scores(known)
+        rows, cols = known.nonzero()
+        scores[rows, cols] = -np.inf
+        first = self.state.num_items - self.state.folded
+        links = np.asarray((known @ self.links).todense())
+        trained, new = np.isfinite(scores[:, :first]), np.isfinite(scores[:, first:])
+        place = np.zeros(scores.shape, dtype=np.float32)
+        order = np.argsort(-scores[:, :first], axis=1, kind="stable")  # ties: the lower index
+        every = np.arange(len(scores))[:, None]
+        place[every, order] = trained_places(np.arange(1, first + 1)[None, :],
+                                             new.sum(axis=1)[:, None])
+        for row in range(len(scores)):
+            ranked = new_item_order(scores[row, first:], links[row])
+            place[row, first + ranked] = folded_places(np.arange(1, len(ranked) + 1),
+                                                       int(trained[row].sum()))
+        out = np.full((known.shape[0], self.num_items), -np.inf, dtype=np.float32)
+        out[:, self.columns] = np.where(np.isfinite(scores), -place, -np.inf)
+        return out
+
+    def _scores(self, known: sp.csr_matrix) -> np.ndarray:
+        """The model's scores of its items (trained, then folded) for rows of its items."""
+        assert self.state is not None
         z = kernel.user_vectors(np.asarray(known @ self.state.target),
                                 np.asarray(known.sum(axis=1)).ravel(), self.state.exponent)
-        out = np.full((known.shape[0], self.num_items), -np.inf, dtype=np.float32)
-        out[:, self.columns] = kernel.scores(z.astype(np.float32), self.state.target)
-        return out
+        return np.asarray(kernel.scores(z.astype(np.float32), self.state.target))
 
     def __repr__(self) -> str:
         return f"ItemsFoldedIn({self.recommender!r}, {len(self.cold_items)} cold items)"

@@ -12,8 +12,8 @@ counted in every degree, :func:`graphrec.model.kernel.normalised_graph`) and the
 weights :math:`w_r`:
 
 .. math::
-    H^{(0)}_n = s \sum_r w_r (\hat A_r H^{(0)})_n, \qquad
-    H^{(l+1)}_n = s \sum_r w_r (\hat A_r H^{(l)})_n, \qquad
+    H^{(0)}_n = \sum_r w_r (\hat A_r H^{(0)})_n, \qquad
+    H^{(l+1)}_n = \sum_r w_r (\hat A_r H^{(l)})_n, \qquad
     P_n = \frac{1}{L+1} \sum_{l=0}^{L} H^{(l)}_n .
 
 The layer-0 row, the only learnt free vector of an item, is taken as the same neighbourhood sum
@@ -23,11 +23,11 @@ second listings with the same edges (``benchmarks/fold_in.py``; the README's liv
 the figures), this row ranks the new listing for the original's buyers far better than a zero
 row or the plain mean of the neighbours' rows.
 
-The scale :math:`s` (:data:`FOLDED_SCALE`) is a calibration. A trained item's rows learn from
-the softmax to stay out of the lists of the users who do not buy it; a folded item's are a
-smoothed average of its neighbours', which aligns with every user a little, so unscaled, items
-folded in crowd the lists. :math:`s` is carried by the new items' edges (what they receive), so
-the edge masking of :mod:`graphrec.explain.attribution` computes with it like any other weight.
+A folded item's score does not compare with a trained item's: a trained item's rows learn from
+the softmax to stay out of the lists of the users who do not buy it, a folded item's are a
+smoothed average of its neighbours', which aligns with every user a little. So folded items do
+not compete with trained ones for a list's places; they take places of their own
+(:data:`graphrec.serving.ranking.NEW_ITEM_EVERY`).
 
 The trained nodes keep their layers: a new item receives from its neighbours and sends nothing
 back (retraining does that), so the scores of every trained item are unchanged. The result is a
@@ -42,21 +42,11 @@ import numpy as np
 from graphrec.dataset import GraphData
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges
 
-#: What a new item receives from its neighbours is scaled by this: its every layer, so its
-#: scores too (:func:`fold_in`). Chosen on validation (``benchmarks/foldin_dropout.py
-#: --folded-scales``): the largest scale at which items folded in take no more of the users' top
-#: 10 than their share of the purchases. At 1, a folded item, a smoothed average of its
-#: neighbours, scores high for everyone, so new items crowd every list (the README's cold-start
-#: section has the curve).
-FOLDED_SCALE = 0.65
 
-
-def fold_in(state: Propagated, trained: GraphData, grown: GraphData,
-            scale: float = FOLDED_SCALE) -> Propagated:
+def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagated:
     """``state`` (trained on ``trained``) extended to ``grown``: the same users, brands and
     categories, the trained items first in their order, then the new ones, whose edges (to any
-    node, new items included) are added to those of ``trained``, what they carry to a new item
-    scaled by ``scale``.
+    node, new items included) are added to those of ``trained``.
 
     Raises ``ValueError`` when ``trained`` is not the graph ``state`` was propagated over (a
     ``state`` folded already included).
@@ -76,7 +66,7 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData,
                                                  relation_edges(grown))
     fresh = (row >= n_old) & (row < n_old + n_new)  # what the new items receive
     row, col, relation = row[fresh], col[fresh], relation[fresh]
-    value = (value[fresh] * weights[relation] * scale).astype(np.float32)
+    value = (value[fresh] * weights[relation]).astype(np.float32)
 
     moved = np.arange(state.num_nodes)
     moved[n_old:] += n_new  # brands and categories come after the new items now

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from graphrec.dataset import GraphData
 from graphrec.model.artifact import Artifact
-from graphrec.model.foldin import FOLDED_SCALE, fold_in
+from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated
+from graphrec.serving.ranking import LINK_WEIGHTS
 from graphrec.store.connection import GraphStore
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 #: A row of ``cypher/service/new_items.cypher``.
 Row = Mapping[str, Any]
@@ -49,13 +53,12 @@ def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
                                ids={**trained.ids, "items": [*trained.ids["items"], *new]})
 
 
-def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row],
-              scale: float = FOLDED_SCALE) -> tuple[Propagated, GraphData]:
+def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row]
+              ) -> tuple[Propagated, GraphData]:
     """``state`` (trained on ``data``) and ``data`` grown by the items of ``rows`` that have a
     neighbour ``data`` knows (after its own items, in the order of their ids), folded in by
     :func:`~graphrec.model.foldin.fold_in`; both unchanged (the same objects) when there are
-    none. What :func:`grow` serves, and what the cold-start benchmark measures (``scale``:
-    :func:`~graphrec.model.foldin.fold_in`'s)."""
+    none. What :func:`grow` serves, and what the cold-start benchmark measures."""
     items = {str(item): n for n, item in enumerate(data.items)}
     brands = {str(brand): n for n, brand in enumerate(data.brands)}
     categories = {str(category): n for n, category in enumerate(data.categories)}
@@ -86,7 +89,29 @@ def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row],
         item_category=_extend(data.item_category, category_pairs),
         links={rel: _extend(pairs, link_pairs[rel], unique=True)
                for rel, pairs in data.links.items()})
-    return fold_in(state, data, grown, scale), grown
+    return fold_in(state, data, grown), grown
+
+
+def folded_links(data: GraphData, first: int) -> sp.csr_matrix:
+    """``[items, items - first]``: how strongly each item of ``data`` is linked with each item
+    from ``first`` on (those folded in): the :data:`~graphrec.serving.ranking.LINK_WEIGHTS` of
+    the relations that link the two, either way (a relation counts once for a pair, whichever
+    way it points). Summed over a user's purchases, the key folded items are ranked by for
+    their places (:func:`~graphrec.serving.ranking.new_item_order`)."""
+    import scipy.sparse as sp  # here: only a catalogue with folded items needs it
+
+    n = data.num_items
+    pairs: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)]
+    weights: list[np.ndarray] = [np.zeros(0)]
+    for relation, links in data.links.items():
+        links = np.asarray(links, dtype=np.int64).reshape(-1, 2)
+        both = np.concatenate([links, links[:, ::-1]])  # [item, folded item] rows, either way
+        found = np.unique(both[both[:, 1] >= first], axis=0)
+        pairs.append(found)
+        weights.append(np.full(len(found), LINK_WEIGHTS.get(relation, 1.0)))
+    rows = np.concatenate(pairs)
+    return sp.csr_matrix((np.concatenate(weights), (rows[:, 0], rows[:, 1] - first)),
+                         shape=(n, n - first))
 
 
 def item_rows(data: GraphData, items: Sequence[int], ids: Sequence[str] | None = None

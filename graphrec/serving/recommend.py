@@ -6,21 +6,37 @@ items they bought as the store says now (:meth:`Recommender.history`), so a shop
 never saw, or a purchase made after training, is answered without retraining; purchases of
 items the model does not know are left out of the score (and never recommended). A catalogue
 large enough to have an :class:`~graphrec.serving.topk.ItemIndex` takes its top k from it
-(:mod:`graphrec.serving.topk`); a smaller one scans every item.
+(:mod:`graphrec.serving.topk`); a smaller one scans every item. Items folded in since training
+are ranked apart and take every :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY`-th place.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from graphrec.explain.paths import NO_USER
 from graphrec.model import kernel
 from graphrec.model.artifact import Artifact
-from graphrec.serving.ranking import Accept, ahead, top, top_accepted
+from graphrec.serving.ranking import (
+    NEW_ITEM_EVERY,
+    Accept,
+    ahead,
+    first_accepted,
+    folded_places,
+    interleave,
+    new_item_order,
+    top,
+    top_accepted,
+    trained_places,
+)
 from graphrec.serving.topk import ItemIndex, top_indexed
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 class UnknownUser(KeyError):
@@ -76,22 +92,72 @@ class Recommender:
         """The model's score of every item for a user who bought ``history``, ``[items]``."""
         return self.state.scores(history)
 
+    @property
+    def trained_items(self) -> int:
+        """How many items the model was trained on: the first ones; those after them were
+        folded in since (:mod:`graphrec.serving.newitems`)."""
+        return self.state.num_items - self.state.folded
+
+    @cached_property
+    def new_links(self) -> sp.csr_matrix:
+        """How strongly each item is linked with each folded item
+        (:func:`~graphrec.serving.newitems.folded_links`), ``[items, folded]``."""
+        from graphrec.serving.newitems import folded_links
+
+        return folded_links(self.artifact.data, self.trained_items)
+
     def recommend(self, history: np.ndarray, k: int = 10, accept: Accept | None = None,
                   exclude: np.ndarray | None = None) -> list[Scored]:
         """The ``k`` best items neither in ``history`` nor in ``exclude``, only among those
-        ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`)."""
+        ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`): the trained
+        items by their scores, with every :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY`-th
+        place given to an item folded in since training, when there is one."""
+        excluded = history if exclude is None else np.union1d(history, exclude)
+        z = self.state.user_vector(history)
+        folded = self._top_folded(z, history, k // NEW_ITEM_EVERY, excluded, accept)
+        trained = self._top_trained(z, k - len(folded[0]), excluded, accept)
+        if len(trained[0]) + len(folded[0]) < k:  # too few trained items: folded ones follow
+            folded = self._top_folded(z, history, k - len(trained[0]), excluded, accept)
+        ranked = interleave(list(zip(*trained)), list(zip(*folded)))
+        return [Scored(rank, self.item_ids[int(i)], float(score))
+                for rank, (i, score) in enumerate(ranked, start=1)]
+
+    def _top_trained(self, z: np.ndarray, k: int, excluded: np.ndarray,
+                     accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best trained items for the user vector ``z`` and their scores."""
+        trained = self.trained_items
+        target, excluded = self.state.target[:trained], excluded[excluded < trained]
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if self.index is not None:
-            excluded = history if exclude is None else np.union1d(history, exclude)
-            best, best_scores = top_indexed(self.index, self.state.target,
-                                            self.state.user_vector(history), k, excluded, accept)
-            return [Scored(rank, self.item_ids[int(i)], float(score))
-                    for rank, (i, score) in enumerate(zip(best, best_scores), start=1)]
-        scores = self.scores(history)
-        scores[history] = -np.inf
-        if exclude is not None:
-            scores[exclude] = -np.inf
-        return [Scored(rank, self.item_ids[int(i)], float(scores[i]))
-                for rank, i in enumerate(top_accepted(scores, k, accept), start=1)]
+            return top_indexed(self.index, target, z, k, excluded, accept)
+        scores = self.trained_scores(z)
+        scores[excluded] = -np.inf
+        best = top_accepted(scores, k, accept)
+        return best, scores[best]
+
+    def trained_scores(self, z: np.ndarray) -> np.ndarray:
+        """Every trained item's score for the user vector ``z``: a scan of the catalogue."""
+        return kernel.scores(z, self.state.target[:self.trained_items])
+
+    def _folded_order(self, z: np.ndarray, history: np.ndarray, excluded: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Every folded item not in ``excluded`` in the order they take their places
+        (:func:`~graphrec.serving.ranking.new_item_order`), and every folded item's score."""
+        first = self.trained_items
+        scores = kernel.scores(z, self.state.target[first:])
+        scores[excluded[excluded >= first] - first] = -np.inf
+        links = np.asarray(self.new_links[history].sum(axis=0)).ravel()
+        return new_item_order(scores, links) + first, scores
+
+    def _top_folded(self, z: np.ndarray, history: np.ndarray, k: int, excluded: np.ndarray,
+                    accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``k`` folded items to take their places, and their scores."""
+        if k <= 0 or not self.state.folded:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        order, scores = self._folded_order(z, history, excluded)
+        best = first_accepted(order, k, accept)
+        return best, scores[best - self.trained_items]
 
     def score(self, history: np.ndarray, item: int) -> float:
         """The model's score of one item for a user who bought ``history``."""
@@ -102,21 +168,40 @@ class Recommender:
                      exclude: np.ndarray, window: int = 50) -> tuple[float, int]:
         """``item``'s score and its place in the list :meth:`recommend` serves with these
         arguments (1 = first; ``item`` must be neither in ``history`` nor in ``exclude``, and
-        accepted).
+        accepted), by :func:`~graphrec.serving.ranking.trained_places` and
+        :func:`~graphrec.serving.ranking.folded_places` from its rank among its kind.
 
-        A catalogue searched through an index is asked for its first ``window`` items as a page
-        is (a request's cost then does not grow with the catalogue, and the place is the one in
-        the list served, scores to the bit); an item further down, or any item of a catalogue
-        scanned whole, is placed by every item's score: those ahead of it that ``accept`` lets
-        through."""
+        A trained item of a catalogue searched through an index is ranked among the first
+        ``window`` trained items, as a page asks for them (a request's cost then does not grow
+        with the catalogue, and the place is the one in the list served, scores to the bit); an
+        item further down, or any item of a catalogue scanned whole, by every trained item's
+        score: those ahead of it that ``accept`` lets through."""
+        excluded = np.union1d(history, exclude)
+        z = self.state.user_vector(history)
+        first = self.trained_items
+        if item >= first:
+            order, scores = self._folded_order(z, history, excluded)
+            before = order[:int(np.flatnonzero(order == item)[0])]
+            rank = 1 + (int(np.asarray(accept(before), dtype=bool).sum()) if len(before) else 0)
+            trained = self._top_trained(z, (NEW_ITEM_EVERY - 1) * rank, excluded, accept)
+            return float(scores[item - first]), int(folded_places(np.asarray(rank),
+                                                                  len(trained[0])))
+        score, rank = self._trained_rank(z, item, accept, excluded, window)
+        folded = self._top_folded(z, history, (rank - 1) // (NEW_ITEM_EVERY - 1), excluded,
+                                  accept)
+        return score, int(trained_places(np.asarray(rank), len(folded[0])))
+
+    def _trained_rank(self, z: np.ndarray, item: int, accept: Accept, excluded: np.ndarray,
+                      window: int) -> tuple[float, int]:
+        """A trained ``item``'s score and its rank among the trained items served."""
         if self.index is not None:
-            for scored in self.recommend(history, window, accept, exclude):
-                if self._item_index[scored.item_id] == item:
-                    return scored.score, scored.rank
-        scores = self.scores(history)
+            best, best_scores = self._top_trained(z, window, excluded, accept)
+            found = np.flatnonzero(best == item)
+            if len(found):
+                return float(best_scores[found[0]]), int(found[0]) + 1
+        scores = self.trained_scores(z)
         score = float(scores[item])
-        scores[history] = -np.inf
-        scores[exclude] = -np.inf
+        scores[excluded[excluded < len(scores)]] = -np.inf
         return score, int(np.asarray(accept(np.flatnonzero(ahead(scores, item))),
                                      dtype=bool).sum()) + 1
 

@@ -107,6 +107,8 @@ def folded_places(ranks: np.ndarray, trained: int) -> np.ndarray:
 def interleave(trained: Sequence[T], folded: Sequence[T]) -> list[T]:
     """One list of ``trained`` and ``folded`` (each best first) by :func:`trained_places` and
     :func:`folded_places`."""
+    if not folded or not trained:  # the usual case, no item folded in: nothing to place
+        return [*trained, *folded]
     places = np.concatenate([trained_places(np.arange(1, len(trained) + 1), len(folded)),
                              folded_places(np.arange(1, len(folded) + 1), len(trained))])
     both = [*trained, *folded]

@@ -118,15 +118,18 @@ class Recommender:
         trained = self._top_trained(z, k - len(folded[0]), excluded, accept)
         if len(trained[0]) + len(folded[0]) < k:  # too few trained items: folded ones follow
             folded = self._top_folded(z, history, k - len(trained[0]), excluded, accept)
-        ranked = interleave(list(zip(*trained)), list(zip(*folded)))
-        return [Scored(rank, self.item_ids[int(i)], float(score))
+        ranked = interleave(list(zip(trained[0].tolist(), trained[1].tolist())),
+                            list(zip(folded[0].tolist(), folded[1].tolist())))
+        return [Scored(rank, self.item_ids[i], score)
                 for rank, (i, score) in enumerate(ranked, start=1)]
 
     def _top_trained(self, z: np.ndarray, k: int, excluded: np.ndarray,
                      accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best trained items for the user vector ``z`` and their scores."""
-        trained = self.trained_items
-        target, excluded = self.state.target[:trained], excluded[excluded < trained]
+        target = self.state.target
+        if self.state.folded:
+            trained = self.trained_items
+            target, excluded = target[:trained], excluded[excluded < trained]
         if k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if self.index is not None:
@@ -147,8 +150,11 @@ class Recommender:
         first = self.trained_items
         scores = kernel.scores(z, self.state.target[first:])
         scores[excluded[excluded >= first] - first] = -np.inf
-        links = np.asarray(self.new_links[history].sum(axis=0)).ravel()
-        return new_item_order(scores, links) + first, scores
+        links = self.new_links
+        starts, counts = links.indptr[history], np.diff(links.indptr)[history]
+        at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        key = np.bincount(links.indices[at], weights=links.data[at], minlength=len(scores))
+        return new_item_order(scores, key) + first, scores
 
     def _top_folded(self, z: np.ndarray, history: np.ndarray, k: int, excluded: np.ndarray,
                     accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
@@ -187,6 +193,8 @@ class Recommender:
             return float(scores[item - first]), int(folded_places(np.asarray(rank),
                                                                   len(trained[0])))
         score, rank = self._trained_rank(z, item, accept, excluded, window)
+        if not self.state.folded:
+            return score, rank
         folded = self._top_folded(z, history, (rank - 1) // (NEW_ITEM_EVERY - 1), excluded,
                                   accept)
         return score, int(trained_places(np.asarray(rank), len(folded[0])))

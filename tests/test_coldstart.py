@@ -34,6 +34,7 @@ from graphrec.evaluation.evaluate import top_k
 from graphrec.model import artifact
 from graphrec.model.train import KGRecRecommender, TrainConfig
 from graphrec.serving.newitems import grow, item_rows
+from graphrec.serving.ranking import NEW_ITEM_EVERY
 from graphrec.serving.recommend import Recommender
 from ingest.detect import read_catalogue
 from ingest.frames import catalogue_frames
@@ -237,8 +238,9 @@ def test_the_benchmark_scores_folded_items_as_the_service_does(
             assert np.allclose(ours[row], theirs[order], rtol=1e-4, atol=1e-6)
             listed = [r.item_id for r in recommender.recommend(bought, k)]
             assert [str(data.items[i]) for i in lists[row]] == listed
-            assert served_index[listed[9]] >= recommender.trained_items  # a folded item's place
-            assert all(served_index[i] < recommender.trained_items for i in listed[:9])
+            new = [n for n, i in enumerate(listed, 1)
+                   if served_index[i] >= recommender.trained_items]
+            assert NEW_ITEM_EVERY in new  # every list has new items in its own places
     # a purchase of a cold item counts in the history, as its folded row
     buyer = cold.items_case().test[0]
     one = sp.csr_matrix(([1.0], ([0], [buyer[1]])), shape=(1, data.num_items))
@@ -252,10 +254,10 @@ def test_folding_cold_items_in_finds_them_where_training_them_without_buyers_doe
         cold: ColdStartSplit, folded: ItemsFoldedIn) -> None:
     trained = KGRecRecommender(TrainConfig(embedding_dim=16), epochs=10).fit(cold.train)
     without, served = evaluate_model(trained, cold)["items"], evaluate_model(folded, cold)
-    # the sample, 16 dimensions, 10 epochs, one thread: the tenth place, which a folded item
-    # takes, finds four times as many as training the items with no buyer
+    # the sample, 16 dimensions, 10 epochs, one thread: the places of the folded items find five
+    # times as many as training the items with no buyer
     assert without["hr@10"] == pytest.approx(4.51, abs=0.01)
-    assert served["items"]["hr@10"] == pytest.approx(19.44, abs=0.01)
+    assert served["items"]["hr@10"] == pytest.approx(24.51, abs=0.01)
 
 
 def test_paired_differences_are_per_user_and_vanish_against_the_same_model(

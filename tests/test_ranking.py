@@ -5,10 +5,12 @@ import numpy as np
 
 from graphrec.serving.ranking import (
     NEW_ITEM_EVERY,
+    STRONG_PLACE,
     first_accepted,
     folded_places,
     interleave,
     new_item_order,
+    new_item_places,
     top,
     top_accepted,
     trained_places,
@@ -68,33 +70,44 @@ def test_ties_across_the_cut_keep_the_lower_indices() -> None:
 
 def test_every_tenth_place_goes_to_a_folded_item_while_there_are_some() -> None:
     trained = [f"t{n}" for n in range(1, 26)]
-    assert interleave(trained, ["f1", "f2"])[8:11] == ["t9", "f1", "t10"]
-    assert interleave(trained, ["f1", "f2"])[19] == "f2"
-    assert interleave(trained, ["f1"])[19:21] == ["t19", "t20"]  # the second place: trained
-    assert interleave(trained[:3], ["f1", "f2"]) == ["t1", "t2", "t3", "f1", "f2"]  # too few
-    assert interleave([], ["f1"]) == ["f1"] and interleave(trained[:2], []) == trained[:2]
+    assert interleave(trained, ["f1", "f2"], 0)[8:11] == ["t9", "f1", "t10"]
+    assert interleave(trained, ["f1", "f2"], 0)[19] == "f2"
+    assert interleave(trained, ["f1"], 0)[19:21] == ["t19", "t20"]  # the second place: trained
+    assert interleave(trained[:3], ["f1", "f2"], 0) == ["t1", "t2", "t3", "f1", "f2"]  # too few
+    assert interleave([], ["f1"], 0) == ["f1"] and interleave(trained[:2], [], 0) == trained[:2]
+
+
+def test_strongly_linked_new_items_also_take_the_third_place_of_each_ten() -> None:
+    trained = [f"t{n}" for n in range(1, 40)]
+    listed = interleave(trained, ["s1", "s2", "s3", "w1", "w2"], 3)
+    assert [listed.index(f) + 1 for f in ("s1", "s2", "s3", "w1", "w2")] == [
+        STRONG_PLACE, NEW_ITEM_EVERY, NEW_ITEM_EVERY + STRONG_PLACE, 20, 30]
+    assert listed[:4] == ["t1", "t2", "s1", "t3"]
+    # one strongly linked item: the third place, the next new item the tenth
+    assert [i + 1 for i, x in enumerate(interleave(trained, ["s1", "w1"], 1)) if x[0] != "t"] \
+        == [STRONG_PLACE, NEW_ITEM_EVERY]
+    assert new_item_places(4, 9).tolist() == [3, 10, 13, 20]  # strong counts only those there are
 
 
 def test_the_places_do_not_depend_on_the_lists_length() -> None:
-    """An item's place follows from its rank among its kind and how many of the other kind
-    there are (at least those ahead of it): what ``explain`` computes without the list."""
-    for trained_count in (0, 5, 9, 18, 40):
+    """An item's place follows from its rank among its kind and the new items' slots (those
+    ahead of it are enough): what ``explain`` computes without the list."""
+    for trained_count in (0, 2, 5, 9, 18, 40):
         for folded_count in (0, 1, 3, 8):
-            trained = [("t", r) for r in range(1, trained_count + 1)]
-            folded = [("f", q) for q in range(1, folded_count + 1)]
-            listed = interleave(trained, folded)
-            places = {item: n for n, item in enumerate(listed, start=1)}
-            for rank in range(1, trained_count + 1):
-                assert trained_places(np.array(rank), folded_count) == places[("t", rank)]
-                # only the folded items that reach its place matter
-                reach = (rank - 1) // (NEW_ITEM_EVERY - 1)
-                assert trained_places(np.array(rank), min(folded_count, reach)) == \
-                    places[("t", rank)]
-            for rank in range(1, folded_count + 1):
-                assert folded_places(np.array(rank), trained_count) == places[("f", rank)]
-                assert folded_places(np.array(rank), min(trained_count,
-                                                         (NEW_ITEM_EVERY - 1) * rank)) == \
-                    places[("f", rank)]
+            for strong in range(folded_count + 1):
+                trained = [("t", r) for r in range(1, trained_count + 1)]
+                folded = [("f", q) for q in range(1, folded_count + 1)]
+                listed = interleave(trained, folded, strong)
+                places = {item: n for n, item in enumerate(listed, start=1)}
+                slots = new_item_places(folded_count, strong)
+                for rank in range(1, trained_count + 1):
+                    assert trained_places(np.array(rank), slots) == places[("t", rank)]
+                    ahead = slots[:sum(1 for f in folded if places[f] < places[("t", rank)])]
+                    assert trained_places(np.array(rank), ahead) == places[("t", rank)]
+                for rank in range(1, folded_count + 1):
+                    mine = new_item_places(rank, min(strong, rank))
+                    assert folded_places(np.array(rank), mine, trained_count) == \
+                        places[("f", rank)]
 
 
 def test_folded_items_are_ordered_by_links_then_score_then_position() -> None:

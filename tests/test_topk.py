@@ -15,7 +15,7 @@ import pytest
 from graphrec.dataset import GraphData
 from graphrec.model.artifact import Artifact
 from graphrec.model.kernel import Propagated, scores
-from graphrec.serving.ranking import top, top_accepted
+from graphrec.serving.ranking import STRONG_LINKS, new_item_places, top, top_accepted
 from graphrec.serving.recommend import Recommender
 from graphrec.serving.topk import ItemIndex, default_lists, index_for, top_indexed
 from tests.waiting import wait_for
@@ -219,12 +219,13 @@ def test_an_explanations_place_is_the_one_in_the_list_served(
     assert scans
 
 
-def test_folded_items_take_every_tenth_place_by_their_links_and_explain_at_it(
+def test_folded_items_take_places_of_their_own_by_their_links_and_explain_at_them(
         rows: np.ndarray) -> None:
-    """Items folded in since training take places 10, 20, …: first those the user's purchases
-    link to most (``LINK_WEIGHTS`` summed), then by score; the trained items every other place
-    in score order, from the index (built on the trained items) as from the scan; and
-    ``served_place`` gives each item that place without building the list."""
+    """Items folded in since training take places of their own (10, 20, …, and 3, 13, … for
+    those strongly linked): first those the user's purchases link to most (``LINK_WEIGHTS``
+    summed), then by score; the trained items every other place in score order, from the
+    index (built on the trained items) as from the scan; and ``served_place`` gives each item
+    that place without building the list."""
     trained, new = 3000, 60
     grown = rows[:trained + new]
     rng = np.random.default_rng(7)
@@ -238,19 +239,22 @@ def test_folded_items_take_every_tenth_place_by_their_links_and_explain_at_it(
     def accept(items: np.ndarray) -> np.ndarray:
         return np.asarray(items) % 3 != 0
 
-    linked_first = []
+    linked_first: list[bool] = []
+    strongly: list[int] = []
     for _, history in users(grown[:trained], 5):
         dismissed = np.array([int(history[0]) + 1, trained + 1])
         served = scanned.recommend(history, 60, accept, dismissed)
         assert [r.item_id for r in served] == \
             [r.item_id for r in indexed.recommend(history, 60, accept, dismissed)]
         index = [scanned.item_index(r.item_id) for r in served]
-        assert [r.rank for r, i in zip(served, index) if i >= trained] == \
-            list(range(10, 61, 10))
-        assert trained + 1 not in index and all(accept(np.array(index)))
         links = np.asarray(scanned.new_links[history].sum(axis=0)).ravel()
         new_keys = [(-links[i - trained], -r.score) for r, i in zip(served, index)
                     if i >= trained]
+        strong = sum(-key >= STRONG_LINKS for key, _ in new_keys)
+        assert [r.rank for r, i in zip(served, index) if i >= trained] == \
+            new_item_places(len(new_keys), strong).tolist()
+        strongly.append(strong)
+        assert trained + 1 not in index and all(accept(np.array(index)))
         assert new_keys == sorted(new_keys)
         linked_first.append(bool(new_keys[0][0] < 0))
         warm = [r.score for r, i in zip(served, index) if i < trained]
@@ -261,6 +265,7 @@ def test_folded_items_take_every_tenth_place_by_their_links_and_explain_at_it(
                 assert place == scored.rank
                 assert score == pytest.approx(scored.score, rel=1e-6)
     assert linked_first.count(True) == 4  # one user's purchases link to no new item
+    assert max(strongly) >= 1  # some new item took the third place
 
 
 def test_an_index_built_before_a_fork_answers_in_the_child(rows: np.ndarray) -> None:

@@ -151,8 +151,9 @@ class Recommendation(Answer):
     brand: str | None
     price: float | None
     score: float = Field(description="the model's score; the trained items are in its order, "
-                                     "and every tenth place goes to an item added since "
-                                     "training, the one the user's purchases link to most")
+                                     "and every tenth place (the third too, for one strongly "
+                                     "linked) goes to an item added since training, those "
+                                     "the user's purchases link to most first")
     reason: Path | None
 
 

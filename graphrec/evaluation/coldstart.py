@@ -211,10 +211,17 @@ class ItemsFoldedIn:
 
     def score_history(self, history: sp.csr_matrix) -> np.ndarray:
         """Each row's catalogue ranked as the service lists it: minus each item's place (the
-        trained items by score, every :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY`-th place
-        a folded item's, :mod:`graphrec.serving.ranking`), ``-inf`` for what the row bought and
-        for items not folded in. Ranking is what is measured, so the places are the scores."""
-        from graphrec.serving.ranking import folded_places, new_item_order, trained_places
+        trained items by score, the folded ones in places of their own,
+        :func:`~graphrec.serving.ranking.new_item_places`), ``-inf`` for what the row bought
+        and for items not folded in. Ranking is what is measured, so the places are the
+        scores."""
+        from graphrec.serving.ranking import (
+            STRONG_LINKS,
+            folded_places,
+            new_item_order,
+            new_item_places,
+            trained_places,
+        )
 
         if self.state is None:
             raise RuntimeError("fit the model first")
@@ -224,16 +231,17 @@ class ItemsFoldedIn:
         scores[rows, cols] = -np.inf
         first = self.state.num_items - self.state.folded
         links = np.asarray((known @ self.links).todense())
-        trained, new = np.isfinite(scores[:, :first]), np.isfinite(scores[:, first:])
         place = np.zeros(scores.shape, dtype=np.float32)
-        order = np.argsort(-scores[:, :first], axis=1, kind="stable")  # ties: the lower index
-        every = np.arange(len(scores))[:, None]
-        place[every, order] = trained_places(np.arange(1, first + 1)[None, :],
-                                             new.sum(axis=1)[:, None])
+        ranks = np.arange(1, first + 1)
         for row in range(len(scores)):
+            trained = scores[row, :first]
             ranked = new_item_order(scores[row, first:], links[row])
-            place[row, first + ranked] = folded_places(np.arange(1, len(ranked) + 1),
-                                                       int(trained[row].sum()))
+            slots = new_item_places(len(ranked),
+                                    int((links[row, ranked] >= STRONG_LINKS).sum()))
+            order = np.argsort(-trained, kind="stable")  # ties: the lower index first
+            place[row, order] = trained_places(ranks, slots)
+            place[row, first + ranked] = folded_places(np.arange(1, len(ranked) + 1), slots,
+                                                       int(np.isfinite(trained).sum()))
         out = np.full((known.shape[0], self.num_items), -np.inf, dtype=np.float32)
         out[:, self.columns] = np.where(np.isfinite(scores), -place, -np.inf)
         return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -22,13 +22,14 @@ from graphrec.explain.paths import NO_USER
 from graphrec.model import kernel
 from graphrec.model.artifact import Artifact
 from graphrec.serving.ranking import (
-    NEW_ITEM_EVERY,
+    STRONG_LINKS,
     Accept,
     ahead,
     first_accepted,
     folded_places,
     interleave,
     new_item_order,
+    new_item_places,
     top,
     top_accepted,
     trained_places,
@@ -52,6 +53,22 @@ class Scored:
     rank: int
     item_id: str
     score: float
+
+
+class Folded(NamedTuple):
+    """Folded items in the order they take their places, their scores, and how many of the
+    first are strongly linked (:data:`~graphrec.serving.ranking.STRONG_LINKS`)."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    strong: int
+
+
+def _folded_within(places: int) -> int:
+    """How many folded items can take places among the first ``places`` trained ones (or
+    places): two in each :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY` at most, so at most a
+    quarter of the trained places, and two more for the tens begun."""
+    return (places + 7) // 4 + 1
 
 
 class Recommender:
@@ -110,18 +127,24 @@ class Recommender:
                   exclude: np.ndarray | None = None) -> list[Scored]:
         """The ``k`` best items neither in ``history`` nor in ``exclude``, only among those
         ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`): the trained
-        items by their scores, with every :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY`-th
-        place given to an item folded in since training, when there is one."""
+        items by their scores, with places of their own for the items folded in since training,
+        when there are some (:func:`~graphrec.serving.ranking.new_item_places`)."""
         excluded = history if exclude is None else np.union1d(history, exclude)
         z = self.state.user_vector(history)
-        folded = self._top_folded(z, history, k // NEW_ITEM_EVERY, excluded, accept)
-        trained = self._top_trained(z, k - len(folded[0]), excluded, accept)
-        if len(trained[0]) + len(folded[0]) < k:  # too few trained items: folded ones follow
+        if not self.state.folded:  # the trained items alone
+            best, scores = self._top_trained(z, k, excluded, accept)
+            return [Scored(rank, self.item_ids[i], score) for rank, (i, score)
+                    in enumerate(zip(best.tolist(), scores.tolist()), start=1)]
+        folded = self._top_folded(z, history, _folded_within(k), excluded, accept)
+        slots = new_item_places(len(folded.items), folded.strong)
+        trained = self._top_trained(z, k - int((slots <= k).sum()), excluded, accept)
+        if len(trained[0]) + len(folded.items) < k:  # too few trained items: folded ones follow
             folded = self._top_folded(z, history, k - len(trained[0]), excluded, accept)
         ranked = interleave(list(zip(trained[0].tolist(), trained[1].tolist())),
-                            list(zip(folded[0].tolist(), folded[1].tolist())))
+                            list(zip(folded.items.tolist(), folded.scores.tolist())),
+                            folded.strong)
         return [Scored(rank, self.item_ids[i], score)
-                for rank, (i, score) in enumerate(ranked, start=1)]
+                for rank, (i, score) in enumerate(ranked[:k], start=1)]
 
     def _top_trained(self, z: np.ndarray, k: int, excluded: np.ndarray,
                      accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
@@ -144,9 +167,10 @@ class Recommender:
         return kernel.scores(z, self.state.target[:self.trained_items])
 
     def _folded_order(self, z: np.ndarray, history: np.ndarray, excluded: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every folded item not in ``excluded`` in the order they take their places
-        (:func:`~graphrec.serving.ranking.new_item_order`), and every folded item's score."""
+        (:func:`~graphrec.serving.ranking.new_item_order`), and every folded item's score and
+        link key."""
         first = self.trained_items
         scores = kernel.scores(z, self.state.target[first:])
         scores[excluded[excluded >= first] - first] = -np.inf
@@ -154,16 +178,17 @@ class Recommender:
         starts, counts = links.indptr[history], np.diff(links.indptr)[history]
         at = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
         key = np.bincount(links.indices[at], weights=links.data[at], minlength=len(scores))
-        return new_item_order(scores, key) + first, scores
+        return new_item_order(scores, key) + first, scores, key
 
     def _top_folded(self, z: np.ndarray, history: np.ndarray, k: int, excluded: np.ndarray,
-                    accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``k`` folded items to take their places, and their scores."""
+                    accept: Accept | None) -> Folded:
+        """The first ``k`` folded items to take their places."""
         if k <= 0 or not self.state.folded:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        order, scores = self._folded_order(z, history, excluded)
+            return Folded(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0)
+        order, scores, key = self._folded_order(z, history, excluded)
         best = first_accepted(order, k, accept)
-        return best, scores[best - self.trained_items]
+        at = best - self.trained_items
+        return Folded(best, scores[at], int((key[at] >= STRONG_LINKS).sum()))
 
     def score(self, history: np.ndarray, item: int) -> float:
         """The model's score of one item for a user who bought ``history``."""
@@ -186,18 +211,22 @@ class Recommender:
         z = self.state.user_vector(history)
         first = self.trained_items
         if item >= first:
-            order, scores = self._folded_order(z, history, excluded)
+            order, scores, key = self._folded_order(z, history, excluded)
             before = order[:int(np.flatnonzero(order == item)[0])]
-            rank = 1 + (int(np.asarray(accept(before), dtype=bool).sum()) if len(before) else 0)
-            trained = self._top_trained(z, (NEW_ITEM_EVERY - 1) * rank, excluded, accept)
-            return float(scores[item - first]), int(folded_places(np.asarray(rank),
-                                                                  len(trained[0])))
+            if len(before):
+                before = before[np.asarray(accept(before), dtype=bool)]
+            ahead_and_it = np.append(before, item) - first
+            slots = new_item_places(len(ahead_and_it),
+                                    int((key[ahead_and_it] >= STRONG_LINKS).sum()))
+            trained = self._top_trained(z, int(slots[-1]) - len(slots), excluded, accept)
+            return float(scores[item - first]), int(folded_places(
+                np.asarray(len(slots)), slots, len(trained[0])))
         score, rank = self._trained_rank(z, item, accept, excluded, window)
         if not self.state.folded:
             return score, rank
-        folded = self._top_folded(z, history, (rank - 1) // (NEW_ITEM_EVERY - 1), excluded,
-                                  accept)
-        return score, int(trained_places(np.asarray(rank), len(folded[0])))
+        folded = self._top_folded(z, history, _folded_within(rank), excluded, accept)
+        return score, int(trained_places(np.asarray(rank),
+                                         new_item_places(len(folded.items), folded.strong)))
 
     def _trained_rank(self, z: np.ndarray, item: int, accept: Accept, excluded: np.ndarray,
                       window: int) -> tuple[float, int]:

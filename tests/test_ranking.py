@@ -3,18 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphrec.serving.ranking import (
-    NEW_ITEM_EVERY,
-    STRONG_PLACE,
-    first_accepted,
-    folded_places,
-    interleave,
-    new_item_order,
-    new_item_places,
-    top,
-    top_accepted,
-    trained_places,
-)
+from graphrec.serving import ranking
+from graphrec.serving.ranking import top, top_accepted
 
 SCORES = np.array([0.9, 0.8, -np.inf, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], dtype=np.float32)
 
@@ -70,23 +60,28 @@ def test_ties_across_the_cut_keep_the_lower_indices() -> None:
 
 def test_every_tenth_place_goes_to_a_folded_item_while_there_are_some() -> None:
     trained = [f"t{n}" for n in range(1, 26)]
-    assert interleave(trained, ["f1", "f2"], 0)[8:11] == ["t9", "f1", "t10"]
-    assert interleave(trained, ["f1", "f2"], 0)[19] == "f2"
-    assert interleave(trained, ["f1"], 0)[19:21] == ["t19", "t20"]  # the second place: trained
-    assert interleave(trained[:3], ["f1", "f2"], 0) == ["t1", "t2", "t3", "f1", "f2"]  # too few
-    assert interleave([], ["f1"], 0) == ["f1"] and interleave(trained[:2], [], 0) == trained[:2]
+    assert ranking.interleave(trained, ["f1", "f2"], 0)[8:11] == ["t9", "f1", "t10"]
+    assert ranking.interleave(trained, ["f1", "f2"], 0)[19] == "f2"
+    # the second place: trained
+    assert ranking.interleave(trained, ["f1"], 0)[19:21] == ["t19", "t20"]
+    # too few trained items
+    assert ranking.interleave(trained[:3], ["f1", "f2"], 0) == ["t1", "t2", "t3", "f1", "f2"]
+    assert ranking.interleave([], ["f1"], 0) == ["f1"]
+    assert ranking.interleave(trained[:2], [], 0) == trained[:2]
 
 
 def test_strongly_linked_new_items_also_take_the_third_place_of_each_ten() -> None:
     trained = [f"t{n}" for n in range(1, 40)]
-    listed = interleave(trained, ["s1", "s2", "s3", "w1", "w2"], 3)
+    listed = ranking.interleave(trained, ["s1", "s2", "s3", "w1", "w2"], 3)
+    strong, every = ranking.STRONG_PLACE, ranking.NEW_ITEM_EVERY
     assert [listed.index(f) + 1 for f in ("s1", "s2", "s3", "w1", "w2")] == [
-        STRONG_PLACE, NEW_ITEM_EVERY, NEW_ITEM_EVERY + STRONG_PLACE, 20, 30]
+        strong, every, every + strong, 20, 30]
     assert listed[:4] == ["t1", "t2", "s1", "t3"]
     # one strongly linked item: the third place, the next new item the tenth
-    assert [i + 1 for i, x in enumerate(interleave(trained, ["s1", "w1"], 1)) if x[0] != "t"] \
-        == [STRONG_PLACE, NEW_ITEM_EVERY]
-    assert new_item_places(4, 9).tolist() == [3, 10, 13, 20]  # strong counts only those there are
+    one = ranking.interleave(trained, ["s1", "w1"], 1)
+    assert [i + 1 for i, x in enumerate(one) if x[0] != "t"] == [strong, every]
+    # strong counts only the new items there are
+    assert ranking.new_item_places(4, 9).tolist() == [3, 10, 13, 20]
 
 
 def test_the_places_do_not_depend_on_the_lists_length() -> None:
@@ -97,16 +92,16 @@ def test_the_places_do_not_depend_on_the_lists_length() -> None:
             for strong in range(folded_count + 1):
                 trained = [("t", r) for r in range(1, trained_count + 1)]
                 folded = [("f", q) for q in range(1, folded_count + 1)]
-                listed = interleave(trained, folded, strong)
+                listed = ranking.interleave(trained, folded, strong)
                 places = {item: n for n, item in enumerate(listed, start=1)}
-                slots = new_item_places(folded_count, strong)
+                slots = ranking.new_item_places(folded_count, strong)
                 for rank in range(1, trained_count + 1):
-                    assert trained_places(np.array(rank), slots) == places[("t", rank)]
+                    assert ranking.trained_places(np.array(rank), slots) == places[("t", rank)]
                     ahead = slots[:sum(1 for f in folded if places[f] < places[("t", rank)])]
-                    assert trained_places(np.array(rank), ahead) == places[("t", rank)]
+                    assert ranking.trained_places(np.array(rank), ahead) == places[("t", rank)]
                 for rank in range(1, folded_count + 1):
-                    mine = new_item_places(rank, min(strong, rank))
-                    assert folded_places(np.array(rank), mine, trained_count) == \
+                    mine = ranking.new_item_places(rank, min(strong, rank))
+                    assert ranking.folded_places(np.array(rank), mine, trained_count) == \
                         places[("f", rank)]
 
 
@@ -114,7 +109,7 @@ def test_folded_items_are_ordered_by_links_then_score_then_position() -> None:
     scores = np.array([0.1, 0.9, -np.inf, 0.5, 0.5, 0.7], dtype=np.float32)
     links = np.array([2.0, 0.0, 5.0, 1.0, 1.0, 1.0])
     # 2 is excluded (-inf) whatever its links; 3 and 4 tie: the lower position first
-    assert new_item_order(scores, links).tolist() == [0, 5, 3, 4, 1]
+    assert ranking.new_item_order(scores, links).tolist() == [0, 5, 3, 4, 1]
 
 
 def test_first_accepted_asks_growing_windows_in_order() -> None:
@@ -125,7 +120,7 @@ def test_first_accepted_asks_growing_windows_in_order() -> None:
         return items % 2 == 0
 
     order = np.array([5, 3, 8, 1, 7, 9, 4, 6, 2, 11, 13, 10])
-    assert first_accepted(order, 3, even).tolist() == [8, 4, 6]
+    assert ranking.first_accepted(order, 3, even).tolist() == [8, 4, 6]
     assert asked == [6, 6]  # 2k, then what is left of 4 × 2k
-    assert first_accepted(order, 2).tolist() == [5, 3]
-    assert first_accepted(order, 9, even).tolist() == [8, 4, 6, 2, 10]  # all there are
+    assert ranking.first_accepted(order, 2).tolist() == [5, 3]
+    assert ranking.first_accepted(order, 9, even).tolist() == [8, 4, 6, 2, 10]  # all there are

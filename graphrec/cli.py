@@ -222,7 +222,8 @@ def print_recommendations(settings: Settings, user_id: str, *, k: int = 10,
         print(f"{user_id} has bought nothing yet: the shop's most bought items")
     for row in rows:
         print(f"{row['rank']:>3}  {row['item_id']}  {row['score']:8.3f}  "
-              f"{(row['brand'] or '-')[:18]:<18}  {(row['title'] or '')[:60]}")
+              f"{'new' if row['new'] else '   '}  {(row['brand'] or '-')[:18]:<18}  "
+              f"{(row['title'] or '')[:60]}")
         if row["reason"]:
             print(f"{'':>5}{row['reason']['sentence']}")
 

@@ -281,7 +281,11 @@ def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
         session_store.read_once("service/user_purchases", user=user)[0]["items"])
     key = service.recommender.new_links[history].sum()
     assert key >= STRONG_LINKS and rec["rank"] == STRONG_PLACE
-    assert all(r["item_id"] in trained.ids["items"] for r in recs if r is not rec)
+    assert all(r["item_id"] in trained.ids["items"] and r["new"] is False
+               for r in recs if r is not rec)
+    assert rec["new"] is True
+    page = client.get(f"/users/{user}").get_data(as_text=True)
+    assert page.count('<span class="new">new</span>') == 1
     assert rec["title"] == "A new listing" and rec["brand"] == listing["brand"]
     assert rec["score"] == pytest.approx(expected_score(trained, session_store, user, listing),
                                          rel=1e-5)
@@ -356,6 +360,9 @@ def test_the_commands_recommend_explain_and_publish_a_new_item(
     assert main(["recommend", user, "--json"]) == 0
     recs = json.loads(capsys.readouterr().out)["recommendations"]
     rank = next(r["rank"] for r in recs if r["item_id"] == NEW_ITEM)
+    assert main(["recommend", user]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines if "  new  " in line] == [[str(rank), NEW_ITEM]]
     assert main(["explain", user, NEW_ITEM, "--top", "6"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{NEW_ITEM} for {user}: score ") and f"rank {rank}\n" in out

@@ -154,6 +154,9 @@ class Recommendation(Answer):
                                      "and every tenth place (the third too, for one strongly "
                                      "linked) goes to an item added since training, those "
                                      "the user's purchases link to most first")
+    new: bool = Field(description="added to the catalogue since the model was trained: placed "
+                                  "by its links to the user's purchases, and no co-buyer path "
+                                  "until the next training")
     reason: Path | None
 
 

@@ -53,6 +53,7 @@ class Scored:
     rank: int
     item_id: str
     score: float
+    new: bool = False  # folded in since training: in a place of its own
 
 
 class Folded(NamedTuple):
@@ -143,7 +144,8 @@ class Recommender:
         ranked = interleave(list(zip(trained[0].tolist(), trained[1].tolist())),
                             list(zip(folded.items.tolist(), folded.scores.tolist())),
                             folded.strong)
-        return [Scored(rank, self.item_ids[i], score)
+        first = self.trained_items
+        return [Scored(rank, self.item_ids[i], score, i >= first)
                 for rank, (i, score) in enumerate(ranked[:k], start=1)]
 
     def _top_trained(self, z: np.ndarray, k: int, excluded: np.ndarray,

@@ -478,7 +478,7 @@ class RecommendationService:
             if r.item_id in best:
                 weight, path = best[r.item_id]
                 reason = describe(path, self.data, titles, weight, user_id)
-            out.append({"rank": r.rank, "item_id": r.item_id, "score": r.score,
+            out.append({"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": r.new,
                         **details.get(r.item_id, NO_DETAILS), "reason": reason})
         return out
 
@@ -556,7 +556,7 @@ class RecommendationService:
         exclude = np.union1d(self.recommender.history(bought), dismissed)
         ranked = self.recommender.popular(k, exclude)
         details, _ = self.items.labels([r.item_id for r in ranked])
-        return [{"rank": r.rank, "item_id": r.item_id, "score": r.score,
+        return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": False,
                  **details.get(r.item_id, NO_DETAILS),
                  "reason": self._popular_reason(r.item_id, details)} for r in ranked]
 

@@ -1,11 +1,14 @@
 """Top k among the items a rule accepts: what graphrec serves (only explainable items)."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from graphrec.serving import ranking
 from graphrec.serving.ranking import top, top_accepted
 
+T = TypeVar("T")
 SCORES = np.array([0.9, 0.8, -np.inf, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1], dtype=np.float32)
 
 
@@ -58,27 +61,40 @@ def test_ties_across_the_cut_keep_the_lower_indices() -> None:
 
 # --- places of the items folded in since training ------------------------------------------------
 
+def placed(trained: list[T], folded: list[T], strong: int) -> list[T]:
+    """The one list of ``trained`` and ``folded``, the first ``strong`` folded items strongly
+    linked."""
+    return ranking.interleave(trained, folded, ranking.new_item_places(len(folded), strong))
+
+
+def test_the_link_keys_say_which_new_items_are_strongly_linked() -> None:
+    strong = ranking.STRONG_LINKS
+    assert ranking.new_item_slots(np.array([strong + 1, strong, strong - 0.5])).tolist() == \
+        ranking.new_item_places(3, 2).tolist() == [3, 10, 20]
+    assert ranking.new_item_slots(np.zeros(0)).tolist() == []
+
+
 def test_every_tenth_place_goes_to_a_folded_item_while_there_are_some() -> None:
     trained = [f"t{n}" for n in range(1, 26)]
-    assert ranking.interleave(trained, ["f1", "f2"], 0)[8:11] == ["t9", "f1", "t10"]
-    assert ranking.interleave(trained, ["f1", "f2"], 0)[19] == "f2"
+    assert placed(trained, ["f1", "f2"], 0)[8:11] == ["t9", "f1", "t10"]
+    assert placed(trained, ["f1", "f2"], 0)[19] == "f2"
     # the second place: trained
-    assert ranking.interleave(trained, ["f1"], 0)[19:21] == ["t19", "t20"]
+    assert placed(trained, ["f1"], 0)[19:21] == ["t19", "t20"]
     # too few trained items
-    assert ranking.interleave(trained[:3], ["f1", "f2"], 0) == ["t1", "t2", "t3", "f1", "f2"]
-    assert ranking.interleave([], ["f1"], 0) == ["f1"]
-    assert ranking.interleave(trained[:2], [], 0) == trained[:2]
+    assert placed(trained[:3], ["f1", "f2"], 0) == ["t1", "t2", "t3", "f1", "f2"]
+    assert placed([], ["f1"], 0) == ["f1"]
+    assert placed(trained[:2], [], 0) == trained[:2]
 
 
 def test_strongly_linked_new_items_also_take_the_third_place_of_each_ten() -> None:
     trained = [f"t{n}" for n in range(1, 40)]
-    listed = ranking.interleave(trained, ["s1", "s2", "s3", "w1", "w2"], 3)
+    listed = placed(trained, ["s1", "s2", "s3", "w1", "w2"], 3)
     strong, every = ranking.STRONG_PLACE, ranking.NEW_ITEM_EVERY
     assert [listed.index(f) + 1 for f in ("s1", "s2", "s3", "w1", "w2")] == [
         strong, every, every + strong, 20, 30]
     assert listed[:4] == ["t1", "t2", "s1", "t3"]
     # one strongly linked item: the third place, the next new item the tenth
-    one = ranking.interleave(trained, ["s1", "w1"], 1)
+    one = placed(trained, ["s1", "w1"], 1)
     assert [i + 1 for i, x in enumerate(one) if x[0] != "t"] == [strong, every]
     # strong counts only the new items there are
     assert ranking.new_item_places(4, 9).tolist() == [3, 10, 13, 20]
@@ -92,7 +108,7 @@ def test_the_places_do_not_depend_on_the_lists_length() -> None:
             for strong in range(folded_count + 1):
                 trained = [("t", r) for r in range(1, trained_count + 1)]
                 folded = [("f", q) for q in range(1, folded_count + 1)]
-                listed = ranking.interleave(trained, folded, strong)
+                listed = placed(trained, folded, strong)
                 places = {item: n for n, item in enumerate(listed, start=1)}
                 slots = ranking.new_item_places(folded_count, strong)
                 for rank in range(1, trained_count + 1):

@@ -38,7 +38,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -138,17 +138,6 @@ def catalogue_without(data: GraphData, items: np.ndarray) -> GraphData:
                      links=links)
 
 
-class _Trained(NamedTuple):
-    """What :meth:`ItemsFoldedIn.refold` folds from: the model trained without the cold items
-    (as arrays), the catalogue it trained on, the cold items' rows as the store gives them to
-    the service, and the whole catalogue."""
-
-    state: Propagated
-    before: GraphData
-    rows: list[dict[str, Any]]
-    data: GraphData
-
-
 class ItemsFoldedIn:
     """graphrec meeting the cold items the way the service meets items ingested after
     training: it trains on the catalogue without them (:func:`catalogue_without`), then folds
@@ -167,7 +156,6 @@ class ItemsFoldedIn:
         self.columns = np.zeros(0, dtype=np.int64)  # the catalogue index of each model item
         self.links = sp.csr_matrix((0, 0))  # the model's items × its folded ones (folded_links)
         self.num_items = 0
-        self._trained: _Trained | None = None
 
     @property
     def fit_info(self) -> dict[str, Any]:
@@ -175,28 +163,20 @@ class ItemsFoldedIn:
                 "cold_items_folded": int(self.state.folded) if self.state is not None else 0}
 
     def fit(self, data: GraphData) -> ItemsFoldedIn:
-        from graphrec.serving.newitems import item_rows
+        """Train on the catalogue without the cold items, then fold them in as the service
+        does (the cold items' rows as the store would give them to it)."""
+        from graphrec.serving.newitems import fold_rows, folded_links, item_rows
 
         before = catalogue_without(data, self.cold_items)
         self.recommender.fit(before)
         if self.recommender.model is None:
             raise RuntimeError("the recommender did not train a model")
-        self._trained = _Trained(self.recommender.model.propagated(), before,
-                                 item_rows(data, self.cold_items.tolist()), data)
-        return self.refold()
-
-    def refold(self) -> ItemsFoldedIn:
-        """Fold the cold items into the trained model, as the service does."""
-        from graphrec.serving.newitems import fold_rows, folded_links
-
-        if self._trained is None:
-            raise RuntimeError("fit the model first")
-        trained = self._trained
-        self.state, grown = fold_rows(trained.state, trained.before, trained.rows)
-        self.links = folded_links(grown, trained.before.num_items)
-        position = {str(item): n for n, item in enumerate(trained.data.items)}
+        self.state, grown = fold_rows(self.recommender.model.propagated(), before,
+                                      item_rows(data, self.cold_items.tolist()))
+        self.links = folded_links(grown, before.num_items)
+        position = {str(item): n for n, item in enumerate(data.items)}
         self.columns = np.array([position[str(item)] for item in grown.items], dtype=np.int64)
-        self.num_items = trained.data.num_items
+        self.num_items = data.num_items
         return self
 
     def model_scores(self, history: sp.csr_matrix) -> np.ndarray:
@@ -216,10 +196,9 @@ class ItemsFoldedIn:
         and for items not folded in. Ranking is what is measured, so the places are the
         scores."""
         from graphrec.serving.ranking import (
-            STRONG_LINKS,
             folded_places,
             new_item_order,
-            new_item_places,
+            new_item_slots,
             trained_places,
         )
 
@@ -236,8 +215,7 @@ class ItemsFoldedIn:
         for row in range(len(scores)):
             trained = scores[row, :first]
             ranked = new_item_order(scores[row, first:], links[row])
-            slots = new_item_places(len(ranked),
-                                    int((links[row, ranked] >= STRONG_LINKS).sum()))
+            slots = new_item_slots(links[row, ranked])
             order = np.argsort(-trained, kind="stable")  # ties: the lower index first
             place[row, order] = trained_places(ranks, slots)
             place[row, first + ranked] = folded_places(np.arange(1, len(ranked) + 1), slots,

@@ -108,6 +108,12 @@ def new_item_places(count: int, strong: int) -> np.ndarray:
                     NEW_ITEM_EVERY * (strong // 2 + ranks - strong))
 
 
+def new_item_slots(keys: np.ndarray) -> np.ndarray:
+    """:func:`new_item_places` of folded items whose link keys, in their order, are ``keys``:
+    those of :data:`STRONG_LINKS` or more are strongly linked."""
+    return new_item_places(len(keys), int((np.asarray(keys) >= STRONG_LINKS).sum()))
+
+
 def trained_places(ranks: np.ndarray, slots: np.ndarray) -> np.ndarray:
     """The places of the trained items of ``ranks`` (1 = best trained item) in a list whose
     folded items take ``slots`` (:func:`new_item_places`; at least those ahead of the items
@@ -126,12 +132,11 @@ def folded_places(ranks: np.ndarray, slots: np.ndarray, trained: int) -> np.ndar
     return np.where(slot - ranks <= trained, slot, trained + ranks)
 
 
-def interleave(trained: Sequence[T], folded: Sequence[T], strong: int) -> list[T]:
-    """One list of ``trained`` and ``folded`` (each best first, the first ``strong`` folded
-    items strongly linked) by :func:`trained_places` and :func:`folded_places`."""
+def interleave(trained: Sequence[T], folded: Sequence[T], slots: np.ndarray) -> list[T]:
+    """One list of ``trained`` and ``folded`` (each best first; ``slots`` the folded items'
+    :func:`new_item_places`) by :func:`trained_places` and :func:`folded_places`."""
     if not folded or not trained:  # the usual case, no item folded in: nothing to place
         return [*trained, *folded]
-    slots = new_item_places(len(folded), strong)
     places = np.concatenate([trained_places(np.arange(1, len(trained) + 1), slots),
                              folded_places(np.arange(1, len(folded) + 1), slots, len(trained))])
     both = [*trained, *folded]

@@ -22,14 +22,13 @@ from graphrec.explain.paths import NO_USER
 from graphrec.model import kernel
 from graphrec.model.artifact import Artifact
 from graphrec.serving.ranking import (
-    STRONG_LINKS,
     Accept,
     ahead,
     first_accepted,
     folded_places,
     interleave,
     new_item_order,
-    new_item_places,
+    new_item_slots,
     top,
     top_accepted,
     trained_places,
@@ -57,12 +56,12 @@ class Scored:
 
 
 class Folded(NamedTuple):
-    """Folded items in the order they take their places, their scores, and how many of the
-    first are strongly linked (:data:`~graphrec.serving.ranking.STRONG_LINKS`)."""
+    """Folded items in the order they take their places, their scores and their link keys
+    (:func:`~graphrec.serving.ranking.new_item_slots` places them)."""
 
     items: np.ndarray
     scores: np.ndarray
-    strong: int
+    keys: np.ndarray
 
 
 def _folded_within(places: int) -> int:
@@ -137,13 +136,13 @@ class Recommender:
             return [Scored(rank, self.item_ids[i], score) for rank, (i, score)
                     in enumerate(zip(best.tolist(), scores.tolist()), start=1)]
         folded = self._top_folded(z, history, _folded_within(k), excluded, accept)
-        slots = new_item_places(len(folded.items), folded.strong)
+        slots = new_item_slots(folded.keys)
         trained = self._top_trained(z, k - int((slots <= k).sum()), excluded, accept)
         if len(trained[0]) + len(folded.items) < k:  # too few trained items: folded ones follow
             folded = self._top_folded(z, history, k - len(trained[0]), excluded, accept)
+            slots = new_item_slots(folded.keys)
         ranked = interleave(list(zip(trained[0].tolist(), trained[1].tolist())),
-                            list(zip(folded.items.tolist(), folded.scores.tolist())),
-                            folded.strong)
+                            list(zip(folded.items.tolist(), folded.scores.tolist())), slots)
         first = self.trained_items
         return [Scored(rank, self.item_ids[i], score, i >= first)
                 for rank, (i, score) in enumerate(ranked[:k], start=1)]
@@ -186,11 +185,12 @@ class Recommender:
                     accept: Accept | None) -> Folded:
         """The first ``k`` folded items to take their places."""
         if k <= 0 or not self.state.folded:
-            return Folded(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), 0)
+            return Folded(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32),
+                          np.zeros(0))
         order, scores, key = self._folded_order(z, history, excluded)
         best = first_accepted(order, k, accept)
         at = best - self.trained_items
-        return Folded(best, scores[at], int((key[at] >= STRONG_LINKS).sum()))
+        return Folded(best, scores[at], key[at])
 
     def score(self, history: np.ndarray, item: int) -> float:
         """The model's score of one item for a user who bought ``history``."""
@@ -217,9 +217,7 @@ class Recommender:
             before = order[:int(np.flatnonzero(order == item)[0])]
             if len(before):
                 before = before[np.asarray(accept(before), dtype=bool)]
-            ahead_and_it = np.append(before, item) - first
-            slots = new_item_places(len(ahead_and_it),
-                                    int((key[ahead_and_it] >= STRONG_LINKS).sum()))
+            slots = new_item_slots(key[np.append(before, item) - first])
             trained = self._top_trained(z, int(slots[-1]) - len(slots), excluded, accept)
             return float(scores[item - first]), int(folded_places(
                 np.asarray(len(slots)), slots, len(trained[0])))
@@ -227,8 +225,7 @@ class Recommender:
         if not self.state.folded:
             return score, rank
         folded = self._top_folded(z, history, _folded_within(rank), excluded, accept)
-        return score, int(trained_places(np.asarray(rank),
-                                         new_item_places(len(folded.items), folded.strong)))
+        return score, int(trained_places(np.asarray(rank), new_item_slots(folded.keys)))
 
     def _trained_rank(self, z: np.ndarray, item: int, accept: Accept, excluded: np.ndarray,
                       window: int) -> tuple[float, int]:

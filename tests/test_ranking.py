@@ -35,7 +35,21 @@ def test_the_window_grows_until_k_are_found() -> None:
         return items >= 8
 
     assert top_accepted(SCORES, 2, late).tolist() == [8, 9]
-    assert asked == [4, 9]  # 2k, then every finite score
+    assert asked == [4, 5]  # 2k, then the rest of the finite scores: no item asked twice
+
+
+def test_each_item_is_asked_about_once_however_deep_the_search() -> None:
+    asked: list[int] = []
+
+    def last(items: np.ndarray) -> np.ndarray:
+        asked.extend(items.tolist())
+        return items == 99
+
+    scores = np.arange(100, 0, -1, dtype=np.float32)  # item 99 scores lowest
+    assert top_accepted(scores, 3, last).tolist() == [99]
+    assert sorted(asked) == list(range(100))
+    assert top_accepted(scores, 0, last).tolist() == []
+    assert top_accepted(np.full(4, -np.inf), 3, last).tolist() == []
 
 
 def test_fewer_than_k_when_fewer_pass_and_never_a_masked_item() -> None:

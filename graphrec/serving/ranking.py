@@ -10,7 +10,7 @@ numpy only: serving never imports torch.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -41,21 +41,39 @@ def top_accepted(scores: np.ndarray, k: int, accept: Accept | None = None,
     that ``accept`` lets through, best first; fewer when fewer exist; ties as :func:`top`
     breaks them.
 
-    The rule is asked about a window of the best items (``window``, default ``2k``) and the
-    window grows fourfold while too few pass, so the usual case, nearly every top item
-    accepted, asks about ``2k`` items once.
+    The rule is asked about a window of the best items (``window``, default ``2k``), then, while
+    too few pass, about the items down to four times as deep (:func:`_accepted`): the usual
+    case, nearly every top item accepted, asks about ``2k`` items once, and no item is asked
+    about twice.
     """
     scores = np.asarray(scores)
     finite = int(np.isfinite(scores).sum())
-    size = min(finite, k if accept is None else (window or 2 * k))
-    while True:
-        best = top(scores, size)
-        if accept is None:
-            return best[:k]
-        kept = best[np.asarray(accept(best), dtype=bool)][:k]
-        if len(kept) == k or size == finite:
-            return kept
-        size = min(finite, size * 4)
+    if accept is None:
+        return top(scores, min(finite, k))
+    return _accepted((top(scores, depth)[start:]
+                      for start, depth in _depths(window or 2 * k, finite)), k, accept)
+
+
+def _depths(first: int, total: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of the windows a rule is asked about: the first ``first`` items, then
+    down to four times as deep each time, until ``total``."""
+    start, stop = 0, min(first, total)
+    while start < stop:
+        yield start, stop
+        start, stop = stop, min(stop * 4, total)
+
+
+def _accepted(windows: Iterable[np.ndarray], k: int, accept: Accept) -> np.ndarray:
+    """The first ``k`` items of ``windows`` (best first, one after the other) that ``accept``
+    lets through, asking it about no window after the one that completes them."""
+    kept: list[np.ndarray] = []
+    found = 0
+    for items in windows if k > 0 else ():
+        kept.append(items[np.asarray(accept(items), dtype=bool)])
+        found += len(kept[-1])
+        if found >= k:
+            break
+    return np.concatenate(kept)[:k] if kept else np.zeros(0, dtype=np.int64)
 
 
 def ahead(scores: np.ndarray, index: int) -> np.ndarray:
@@ -155,15 +173,8 @@ def new_item_order(scores: np.ndarray, links: np.ndarray) -> np.ndarray:
 
 def first_accepted(order: np.ndarray, k: int, accept: Accept | None = None) -> np.ndarray:
     """The first ``k`` of ``order`` that ``accept`` lets through, asked about windows that grow
-    fourfold (as :func:`top_accepted` does)."""
+    as :func:`top_accepted`'s do."""
     if accept is None:
         return order[:k]
-    kept: list[np.ndarray] = []
-    found, start, size = 0, 0, 2 * k
-    while found < k and start < len(order):
-        window = order[start:start + size]
-        passed = window[np.asarray(accept(window), dtype=bool)]
-        kept.append(passed)
-        found += len(passed)
-        start, size = start + size, size * 4
-    return np.concatenate(kept)[:k] if kept else order[:0]
+    return _accepted((order[start:stop] for start, stop in _depths(2 * k, len(order))), k,
+                     accept)

@@ -154,3 +154,18 @@ def test_first_accepted_asks_growing_windows_in_order() -> None:
     assert asked == [6, 6]  # 2k, then what is left of 4 × 2k
     assert ranking.first_accepted(order, 2).tolist() == [5, 3]
     assert ranking.first_accepted(order, 9, even).tolist() == [8, 4, 6, 2, 10]  # all there are
+
+
+def test_the_folded_items_fetched_cover_every_slot_ahead() -> None:
+    """``recommend`` and ``served_place`` fetch ``_folded_within(r)`` folded items: never fewer
+    than the slots among the first ``r`` places or ahead of the ``r``-th trained item, however
+    many of them are strongly linked."""
+    from graphrec.serving.recommend import _folded_within
+
+    for count in range(40):
+        for strong in range(count + 1):
+            slots = ranking.new_item_places(count, strong)
+            for r in range(1, 100):
+                place = int(ranking.trained_places(np.array(r), slots))
+                assert int((slots < place).sum()) <= _folded_within(r)
+                assert int((slots <= r).sum()) <= _folded_within(r)

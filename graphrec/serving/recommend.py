@@ -22,6 +22,7 @@ from graphrec.explain.paths import NO_USER
 from graphrec.model import kernel
 from graphrec.model.artifact import Artifact
 from graphrec.serving.ranking import (
+    NEW_ITEM_EVERY,
     Accept,
     ahead,
     first_accepted,
@@ -66,9 +67,10 @@ class Folded(NamedTuple):
 
 def _folded_within(places: int) -> int:
     """How many folded items can take places among the first ``places`` trained ones (or
-    places): two in each :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY` at most, so at most a
-    quarter of the trained places, and two more for the tens begun."""
-    return (places + 7) // 4 + 1
+    places): two in each :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY` at most (the strong
+    place and the last), so two for each ``NEW_ITEM_EVERY - 2`` trained places and two for the
+    block begun."""
+    return 2 * (places // (NEW_ITEM_EVERY - 2) + 1)
 
 
 class Recommender:

@@ -16,6 +16,7 @@ PYTHON = ROOT / "benchmarks" / ".peers-venv" / "bin" / "python"
 @pytest.mark.parametrize("script", [
     "pgpr_rows.py",  # PGPR's score rows stay with their users when one has no path
     "capture.py",  # lists leave out unscored items, keep the listed items' paths; CAFE's metapaths
+    "pgpr_actions.py",  # PGPR's next actions from arrays are hopwise's, in hopwise's order
 ])
 def test_the_peers_side(script: str) -> None:
     done = subprocess.run([str(PYTHON), str(ROOT / "tests" / "peers" / script),

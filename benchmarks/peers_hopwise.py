@@ -155,6 +155,16 @@ class PGPR(HopwisePGPR):
             self._neighbours[key] = found
         return found
 
+    @staticmethod
+    def _dots(table: np.ndarray, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+        """``table[rows] @ vector``, a row listed twice given one value twice; past a tenth of
+        the table, all its rows' products then picked (one pass over the table instead of a copy
+        of the rows)."""
+        if len(rows) * 10 > len(table):
+            return (table @ vector)[rows]
+        unique, where = np.unique(rows, return_inverse=True)
+        return (table[unique] @ vector)[where]
+
     def _get_actions(self, path: list[tuple[Any, str, Any]], done: bool) -> list[Any]:
         """hopwise's ``_get_actions`` (the same actions, in the same order), with the neighbours
         filtered and scored an array at a time instead of a Python step and a dot product each.
@@ -188,21 +198,28 @@ class PGPR(HopwisePGPR):
             candidates = sorted((relation, int(n)) for rel, part in zip(relations, ids)
                                 for relation, n in zip(rel, part))
             return actions + candidates
-        user = self.user_embedding[path[0][-1]]
-        to_item = user + self.relation_embedding[self.ui_relation_id]
-        scores = []
-        for relation, kind, part in zip(relations, kinds, ids):
-            if not len(part):
-                continue
-            rows = self.node_type2emb[kind][part]
-            if kind == "user":
-                scores.append(rows @ user)
-            else:
-                through = to_item + self.relation_embedding[relation[0]]
-                scores.append(np.where(part < self.n_items, rows @ to_item, rows @ through))
-        chosen = np.argsort(np.concatenate(scores))[-self.max_acts:]
         flat_relations = np.concatenate(relations)
         flat_ids = np.concatenate(ids)
+        to_user = np.concatenate([np.full(len(part), kind == "user")
+                                  for kind, part in zip(kinds, ids)])
+        to_item = ~to_user & (flat_ids < self.n_items)
+        # every item is scored in one product, so that an item two relations reach gets one
+        # score twice, a tie as in hopwise, which the sort breaks by position as hopwise's does
+        user = self.user_embedding[path[0][-1]]
+        item_vector = user + self.relation_embedding[self.ui_relation_id]
+        score = np.empty(total)
+        score[to_user] = self._dots(self.user_embedding, flat_ids[to_user], user)
+        score[to_item] = self._dots(self.entity_embedding, flat_ids[to_item], item_vector)
+        for relation, kind, _ in relations_of:
+            other = ~to_user & ~to_item & (flat_relations == relation)
+            if kind != "user" and other.any():
+                score[other] = self._dots(self.entity_embedding, flat_ids[other],
+                                          item_vector + self.relation_embedding[relation])
+        chosen = np.argpartition(score, -self.max_acts)[-self.max_acts:]
+        least = score[chosen].min()
+        if self.fix_scores_sorting_bug or (score == least).sum() > (score[chosen] == least).sum():
+            # the order counts, or ties cross the cut: only hopwise's own sort picks as it does
+            chosen = np.argsort(score)[-self.max_acts:]
         candidates = [(flat_relations[i], int(flat_ids[i])) for i in chosen]
         return actions + (candidates[::-1] if self.fix_scores_sorting_bug else sorted(candidates))
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import socket
 import stat
+import subprocess
+import sys
+import time
 
 import psutil
 import pytest
@@ -98,3 +101,34 @@ def test_unreachable_store_is_one_clear_error() -> None:
         store.read("stats/labels")
     message = str(err.value)
     assert f"127.0.0.1:{port}" in message and "\n" not in message
+
+
+def test_stop_when_another_process_started_the_store(tmp_path) -> None:
+    """A store started by a process that still runs (``graphrec serve`` starts its own) ends as
+    that process's zombie until it reaps it: ``graphrec db stop`` from elsewhere counts it as
+    stopped at once, instead of waiting a minute and failing with a traceback."""
+    home = str(tmp_path)
+    starter = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from graphrec.config import Settings\n"
+         "from graphrec.store.local import LocalStore\n"
+         "LocalStore(Settings.from_env({'GRAPHREC_HOME': sys.argv[1]})).start()\n"
+         "print('up', flush=True)\n"
+         "time.sleep(300)\n", home],
+        stdout=subprocess.PIPE, text=True)
+    local = LocalStore(Settings.from_env({"GRAPHREC_HOME": home}))
+    try:
+        assert starter.stdout is not None and starter.stdout.readline().strip() == "up"
+        info = local.running()
+        assert info is not None and psutil.Process(info.pid).ppid() == starter.pid
+        started = time.monotonic()
+        assert local.stop() == info
+        assert time.monotonic() - started < 20
+        assert local.running() is None
+        assert (not psutil.pid_exists(info.pid)
+                or psutil.Process(info.pid).status() == psutil.STATUS_ZOMBIE)
+        assert starter.poll() is None  # the starter was not touched
+    finally:
+        starter.kill()
+        starter.wait()
+        local.stop()

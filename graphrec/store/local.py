@@ -65,6 +65,27 @@ log = logging.getLogger(__name__)
 SHARED_BITS = 0o077
 
 
+def _ended(proc: psutil.Process, timeout: float) -> bool:
+    """Whether ``proc`` ends within ``timeout`` seconds. A process that has exited but whose
+    parent has not reaped it yet (a store that ``graphrec serve`` started, stopped from another
+    process) stays a zombie until that parent does, and counts as ended: psutil's ``wait`` on a
+    process not our own would wait for it to vanish. Our own child is reaped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            proc.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            return True
+        except psutil.TimeoutExpired:
+            pass
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
 class LocalStoreError(RuntimeError):
     """The local store could not be started, reached or stopped."""
 
@@ -257,11 +278,11 @@ class LocalStore:
                 return None
             proc = psutil.Process(info.pid)
             proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except psutil.TimeoutExpired:
+            if not _ended(proc, timeout):
                 proc.kill()
-                proc.wait(10)
+                if not _ended(proc, 10):
+                    raise LocalStoreError(f"the local store (pid {info.pid}) did not stop, "
+                                          "even when killed")
             self._info_file.unlink(missing_ok=True)
             return info
 

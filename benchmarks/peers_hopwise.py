@@ -181,15 +181,14 @@ class PGPR(HopwisePGPR):
         if sum(len(ids) for _, _, ids in relations_of) <= self.max_acts:
             return super()._get_actions(path, done)  # no trimming: hopwise's loop is short
         actions: list[Any] = [("self_loop", path[-1][2])]
-        visited: dict[str, list[Any]] = {}
+        visited: dict[str, list[int]] = {}
         for _, kind, visited_id in path:
             visited.setdefault(kind, []).append(int(visited_id))
-        relations, kinds, ids = [], [], []
+        relations, ids = [], []
         for relation, kind, neighbours in relations_of:
             if kind in visited:
                 neighbours = neighbours[~np.isin(neighbours, visited[kind])]
             relations.append(np.full(len(neighbours), relation, dtype=object))
-            kinds.append(kind)
             ids.append(neighbours)
         total = sum(len(part) for part in ids)
         if total == 0:
@@ -201,8 +200,9 @@ class PGPR(HopwisePGPR):
         flat_relations = np.concatenate(relations)
         flat_ids = np.concatenate(ids)
         to_user = np.concatenate([np.full(len(part), kind == "user")
-                                  for kind, part in zip(kinds, ids)])
+                                  for (_, kind, _), part in zip(relations_of, ids)])
         to_item = ~to_user & (flat_ids < self.n_items)
+        through = ~to_user & ~to_item  # brands, categories: scored through their relation
         # every item is scored in one product, so that an item two relations reach gets one
         # score twice, a tie as in hopwise, which the sort breaks by position as hopwise's does
         user = self.user_embedding[path[0][-1]]
@@ -211,7 +211,7 @@ class PGPR(HopwisePGPR):
         score[to_user] = self._dots(self.user_embedding, flat_ids[to_user], user)
         score[to_item] = self._dots(self.entity_embedding, flat_ids[to_item], item_vector)
         for relation, kind, _ in relations_of:
-            other = ~to_user & ~to_item & (flat_relations == relation)
+            other = through & (flat_relations == relation)
             if kind != "user" and other.any():
                 score[other] = self._dots(self.entity_embedding, flat_ids[other],
                                           item_vector + self.relation_embedding[relation])

@@ -80,7 +80,10 @@ def test_a_killed_worker_is_replaced_without_delaying_a_request(server) -> None:
     paths = [f"/api/users/{user}/recommendations?k=10" for user in sample_users(40)]
     for path in paths:  # every worker past its first requests
         assert get(port, path)[0] == 200
-    victim = master.children()[0].pid
+    # Held from before the kill: the master may reap the worker before a handle made after the
+    # kill could find it, and waiting on a handle to a reaped process returns at once.
+    worker = master.children()[0]
+    victim = worker.pid
     results = []
     deadline = None
     # One request at a time, 20 a second, each on a new connection, as new visitors come; the
@@ -88,7 +91,7 @@ def test_a_killed_worker_is_replaced_without_delaying_a_request(server) -> None:
     for i in range(600):
         if i == 20:
             os.kill(victim, signal.SIGKILL)
-            psutil.Process(victim).wait(10)  # its socket's queue dies with it
+            worker.wait(10)  # its socket's queue dies with it
             deadline = time.monotonic() + 60
         if deadline and listening_sockets(port) == WORKERS and victim not in \
                 {p.pid for p in master.children()} and len(results) >= 20 + 60:

@@ -313,22 +313,15 @@ class EdgeMasking:
         -1) and the edges ``(rows, a, b, relation)`` of ``edges`` whose row is ``n`` zeroed
         (``rows`` ascending), ``[masks]``.
 
-        Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`
-        (``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``); :math:`\Delta H^{(2)}` at a
-        node ``r`` is the masked edges' term at their ends plus
-        :math:`\sum_e \hat A_{r, e} \Delta H^{(1)}_e`. Only the user's history and each mask's
-        item are read, and only the sums the score takes of their deltas are formed (the
-        history's kept rows, the item's row): a handful of ``[masks, rows, entries]`` and
-        ``[masks, entries, d]`` products, never a ``[masks, rows, d]`` array.
+        Only the user's history and each mask's item are read, and only the sums the score
+        takes of their deltas are formed (the history's kept rows, the item's row:
+        :meth:`_deltas`), never a ``[masks, rows, d]`` array.
         """
         count = len(removed)
         items = np.broadcast_to(np.asarray(items, dtype=np.int64), (count,))
         ends, partner, weight = self._mask_entries(count, *edges)
         kept = (history[None, :, None] != removed[:, None, :]).all(-1).astype(np.float32)
-        entries = self._entry_deltas(self.layers, ends, partner, weight)
-        user_delta = self._delta_sum(entries, ends, np.broadcast_to(history, kept.shape), kept)
-        item_delta = self._delta_sum(entries, ends, items[:, None],
-                                     np.ones((count, 1), dtype=np.float32))
+        user_delta, item_delta = self._deltas(history, kept, items, ends, partner, weight)
         bought = (kept[:, None, :] @ self.target[history])[:, 0]  # mask by mask: ties stay ties
         z = user_vectors(bought + user_delta, np.asarray(len(history)), self.exponent)
         return scores(z[:, None, :], (self.target[items] + item_delta)[:, None, :])[:, 0, 0]
@@ -355,38 +348,46 @@ class EdgeMasking:
         (what :attr:`typed_key` is sorted by)."""
         return key * len(self.relation_index) + relation
 
-    def _entry_deltas(self, layers: list[np.ndarray], ends: np.ndarray, partner: np.ndarray,
-                      weight: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
-        r""":math:`\Delta H^{(1)}` and :math:`\Delta H^{(2)}` at the masked edges' ends
-        (``[masks, entries, d]`` each; the second ``None`` for one layer), or ``None`` when
-        nothing is masked or the model has no layer."""
+    def _deltas(self, history: np.ndarray, kept: np.ndarray, items: np.ndarray,
+                ends: np.ndarray, partner: np.ndarray, weight: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        r"""Each mask's :math:`\sum_r c_r \sum_l \Delta H^{(l)}_r / (L+1)` over the history's
+        rows with their ``kept`` coefficients ``[masks, rows]``, and over its item's row alone:
+        ``([masks, d], [masks, d])`` (``L`` at most 2).
+
+        Each masked edge ``(a, b)`` of weight ``w`` gives two entries of :math:`\Delta H^{(1)}`,
+        ``-w H^{(0)}_b`` at ``a`` and ``-w H^{(0)}_a`` at ``b``; :math:`\Delta H^{(2)}` at a
+        node ``r`` is the masked edges' term at their ends,
+        :math:`-w (H^{(1)}_b + \Delta H^{(1)}_b)`, plus
+        :math:`\sum_e \hat A_{r, e} \Delta H^{(1)}_e`. Every delta is so a combination of the
+        rows of :math:`H^{(0)}` and :math:`H^{(1)}` at the entries' other ends (``partner``): the
+        combination's coefficients are formed first, ``[masks, 2, entries]`` a layer (a few
+        numbers an entry), and then each mask's two sums are two small products of them with
+        those rows, instead of every delta as a vector first."""
+        layers = self.layers
         if len(layers) < 2 or not ends.shape[1]:
-            return None
-        first = -weight[..., None] * layers[0][partner]
+            zero = np.zeros((len(kept), layers[0].shape[1]), dtype=np.float32)
+            return zero, zero
+        # an end's coefficient among the rows summed: its history row's (kept or not), and 1
+        # for the mask's item
+        order = np.argsort(history)
+        at = np.minimum(np.searchsorted(history[order], ends), len(history) - 1)
+        in_history = history[order][at] == ends
+        on = np.stack([np.where(in_history, np.take_along_axis(kept, order[at], 1), 0),
+                       ends == items[:, None]], axis=1).astype(np.float32)
+        scale = -weight[:, None, :]
         if len(layers) == 2:
-            return first, None
-        meets = (ends[:, None, :] == partner[:, :, None]).astype(np.float32)
-        return first, -weight[..., None] * (layers[1][partner] + meets @ first)
-
-    def _delta_sum(self, entries: tuple[np.ndarray, np.ndarray | None] | None, ends: np.ndarray,
-                   rows: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-        r""":math:`\sum_r c_r \sum_l \Delta H^{(l)}_r / (L+1)` over each mask's ``rows`` with
-        its ``coefficients`` (both ``[masks, rows]``), ``[masks, d]`` (``L`` at most 2).
-
-        :math:`\Delta H_r` is a combination of the entries at the masked edges' ends (those
-        ends that are ``r``, and for the second layer ``r``'s edges to them in :math:`\hat A`),
-        so the sum is the rows' coefficients carried over to the entries, ``[masks, entries]``,
-        times the entries."""
-        if entries is None:
-            return np.zeros((len(rows), self.layers[0].shape[1]), dtype=np.float32)
-        first, second = entries
-        at_rows = (ends[:, None, :] == rows[:, :, None]).astype(np.float32)
-        on_ends = coefficients[:, None, :] @ at_rows  # [masks, 1, entries]
-        if second is None:
-            return (on_ends @ first)[:, 0] / 2
-        near = coefficients[:, None, :] @ self._adjacency(rows, ends)
-        return (on_ends @ (first + second) + near @ first)[:, 0] / 3
-
+            both = (on * scale / 2) @ layers[0][partner]
+            return both[:, 0], both[:, 1]
+        # the rows' edges to the ends in Â, summed with the rows' coefficients
+        near = np.stack([(kept[:, None, :] @ self._adjacency(
+            np.broadcast_to(history, kept.shape), ends))[:, 0],
+            self._adjacency(items[:, None], ends)[:, 0]], axis=1)
+        meets = (ends[:, None, :] == partner[:, :, None]).astype(np.float32)  # [m, k, k']
+        second = on * scale  # on H^(1) at the partners
+        first = (on + near) * scale + (second @ meets) * scale  # on H^(0) at the partners
+        both = (first @ layers[0][partner] + second @ layers[1][partner]) / 3
+        return both[:, 0], both[:, 1]
 
     def _adjacency(self, rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """``Â[rows[m, r], ends[m, e]]``, ``[masks, rows, entries]``. When every mask has the

@@ -183,6 +183,19 @@ def test_all_paths_of_a_pair_at_once_equal_one_at_a_time(masking: EdgeMasking,
     assert masking.path_weights(finder.history(0), 1, []) == []
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_batched_weights_equal_one_at_a_time_at_each_depth(data: GraphData,
+                                                          layers: int) -> None:
+    """The batched masking's forms for one and two layers (the deltas' coefficients) against
+    one path at a time through the propagation's deltas (an untrained model)."""
+    torch.manual_seed(layers)
+    model = KGRec.from_data(data, embedding_dim=8, num_layers=layers).eval()
+    finder = PathFinder(data)
+    pairs = probe_pairs(data, finder) + [(int(u), int(i)) for u, i in data.test[6:30]]
+    kinds = assert_batched_weights_are_per_path(EdgeMasking(model.propagated()), finder, pairs)
+    assert {"brand", "category", "also_bought", "collaborative"} <= kinds
+
+
 def test_link_chains_at_once_equal_one_at_a_time(data: GraphData) -> None:
     """Two link edges through a middle item, several relations between the same items: the
     batched form on a graph with chains (an untrained model: weights need no training)."""

@@ -35,6 +35,7 @@ sample.
 
     python benchmarks/serve.py [--data DIR] [--rate 500] [--seconds 15] [--connections 50]
                                [--baseline DIR]   # also measure the checkout in DIR, first
+                               [--abba]           # ... and both again, in the other order
 
 Each wrk run also says where the cores went: CPU milliseconds a request of the server
 (gunicorn's master and workers), of the store (the local store's process; none when
@@ -45,7 +46,10 @@ what the three leave of the machine's total is other work, a noisy machine's sig
 ``git worktree`` of an older commit) against the same store and model, in the same run: each
 kind of traffic on the baseline first and then on this checkout (``baseline`` holds its first
 visits, ``baseline_repeat_visits`` its repeats), so that both see the machine's load of the same
-minutes.
+minutes. The server measured second has been seen to do worse than the first, whichever code
+it ran (the p99 at 500 req/s doubled), so ``--abba`` measures each kind four times: the
+baseline, this checkout, this checkout again, the baseline again (the second passes under
+``_2`` labels), which puts each in both places.
 """
 from __future__ import annotations
 
@@ -66,6 +70,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -281,6 +286,18 @@ def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
             proc.wait(30)
 
 
+def passes(kind: str, baseline: Path | None, abba: bool) -> list[tuple[str, Path]]:
+    """The servers one kind of traffic is measured on, in order, with their labels in the
+    report: the baseline's (when there is one) and this checkout's, then with ``abba`` the two
+    again in the other order."""
+    order = [(kind, ROOT)]
+    if baseline is not None:
+        order.insert(0, ("baseline" if kind == "first_visits" else f"baseline_{kind}", baseline))
+        if abba:
+            order += [(f"{name}_2", code) for name, code in reversed(order)]
+    return order
+
+
 def fill_caches(url: str, paths_file: Path, args: argparse.Namespace) -> dict:
     """Saturated passes of 5 s, at least four, until one is under 5 % faster than the one
     before (or ``--fill-seconds`` have passed)."""
@@ -370,6 +387,9 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="another checkout to measure first, e.g. a git worktree of an "
                              "older commit")
+    parser.add_argument("--abba", action="store_true",
+                        help="with --baseline: the baseline, this checkout, this checkout, the "
+                             "baseline, for each kind of traffic (cancels the order's effect)")
     parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS),
                         help="which kinds of traffic to measure (default: both)")
     parser.add_argument("--out", type=Path,
@@ -385,26 +405,27 @@ def main() -> int:
         return 1
 
     settings = Settings.from_env()
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "loadavg_before": loadavg()},
-              "load": {"generator": "wrk, 1 thread, keep-alive", "connections": args.connections,
-                       "seconds": args.seconds, "rate": args.rate},
-              "goal": {"req_per_s": args.rate, "p99_ms": args.p99_goal},
-              "data": catalogue_name(args.data),
-              "runs": {}}
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg_before": loadavg()},
+        "load": {"generator": "wrk, 1 thread, keep-alive", "connections": args.connections,
+                 "seconds": args.seconds, "rate": args.rate},
+        "goal": {"req_per_s": args.rate, "p99_ms": args.p99_goal},
+        "data": catalogue_name(args.data),
+        "runs": {}}
     runs = report["runs"]
     first_visits = {"GRAPHREC_REASON_CACHE_SIZE": "0"}
     users = catalogue_users(args.data, max(args.users, 100))
     kinds = {"first_visits": (users[:args.users], first_visits, False),
              "repeat_visits": (users[:100], {}, True)}
+    if args.abba and not args.baseline:
+        parser.error("--abba compares with a --baseline")
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.runs:  # each kind on the baseline first, then on this checkout
             users, overrides, fill = kinds[kind]
-            if args.baseline:
-                label = "baseline" if kind == "first_visits" else f"baseline_{kind}"
-                runs[label] = measure(args.baseline.resolve(), settings, args, Path(tmp), users,
-                                      overrides, fill)
-            runs[kind] = measure(ROOT, settings, args, Path(tmp), users, overrides, fill)
+            for name, code in passes(kind, args.baseline and args.baseline.resolve(),
+                                     args.abba):
+                runs[name] = measure(code, settings, args, Path(tmp), users, overrides, fill)
     report["machine"]["loadavg_after"] = loadavg()
     print_table(report, args)
     write_report(args.out or default_out(args.data), report)

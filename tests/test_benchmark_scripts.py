@@ -27,3 +27,17 @@ def test_a_script_answers_help_from_outside_the_checkout(script: str, tmp_path: 
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
+
+
+def test_serve_measures_both_checkouts_in_both_places_with_abba(tmp_path: Path) -> None:
+    """With ``--abba`` each checkout is measured once first and once last (the server measured
+    second was seen to do worse whatever its code): A B B A, each pass labelled."""
+    from benchmarks.serve import ROOT as HEAD
+    from benchmarks.serve import passes
+
+    assert passes("first_visits", None, False) == [("first_visits", HEAD)]
+    assert passes("first_visits", tmp_path, False) == [("baseline", tmp_path),
+                                                        ("first_visits", HEAD)]
+    assert passes("repeat_visits", tmp_path, True) == [
+        ("baseline_repeat_visits", tmp_path), ("repeat_visits", HEAD),
+        ("repeat_visits_2", HEAD), ("baseline_repeat_visits_2", tmp_path)]

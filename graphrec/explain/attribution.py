@@ -371,8 +371,7 @@ class EdgeMasking:
         # an end's coefficient among the rows summed: its history row's (kept or not), and 1
         # for the mask's item
         order = np.argsort(history)
-        at = np.minimum(np.searchsorted(history[order], ends), len(history) - 1)
-        in_history = history[order][at] == ends
+        at, in_history = find_sorted(history[order], ends)
         on = np.stack([np.where(in_history, np.take_along_axis(kept, order[at], 1), 0),
                        ends == items[:, None]], axis=1).astype(np.float32)
         scale = -weight[:, None, :]

@@ -396,6 +396,8 @@ def main() -> int:
                         help="default: benchmarks/results/serve-<catalogue>.json, serve.json "
                              "for the sample")
     args = parser.parse_args()
+    if args.abba and not args.baseline:
+        parser.error("--abba compares with a --baseline")
     if not (args.data / "purchases.csv.gz").is_file():
         print(f"{args.data}: no purchases.csv.gz (--data names a catalogue's folder)",
               file=sys.stderr)
@@ -418,10 +420,8 @@ def main() -> int:
     users = catalogue_users(args.data, max(args.users, 100))
     kinds = {"first_visits": (users[:args.users], first_visits, False),
              "repeat_visits": (users[:100], {}, True)}
-    if args.abba and not args.baseline:
-        parser.error("--abba compares with a --baseline")
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in args.runs:  # each kind on the baseline first, then on this checkout
+        for kind in args.runs:  # each kind on its servers in turn (:func:`passes`)
             users, overrides, fill = kinds[kind]
             for name, code in passes(kind, args.baseline and args.baseline.resolve(),
                                      args.abba):

@@ -318,6 +318,76 @@ def test_reason_cache_ranks_a_pair_once_and_keeps_the_last_pairs_asked() -> None
     assert calls[4:] == [["a"], ["a"]]
 
 
+def test_reason_cache_keeps_the_last_lists_served() -> None:
+    from graphrec.serving.recommend import Scored
+    from graphrec.serving.service import ReasonCache
+
+    def served(*items: str) -> list[Scored]:
+        return [Scored(rank, item, 10.0 - rank, item == "new")
+                for rank, item in enumerate(items, start=1)]
+
+    cache = ReasonCache(size=5)
+    cache.keep_list("u", b"none dismissed", served("a", "b", "new"))
+    assert cache.served_list("u", b"none dismissed", 3) == served("a", "b", "new")
+    assert cache.served_list("u", b"none dismissed", 2) == served("a", "b")  # its first two
+    assert cache.served_list("u", b"none dismissed", 4) is None  # longer than kept
+    assert cache.served_list("u", b"one dismissed", 2) is None  # the list has changed since
+    assert cache.served_list("v", b"none dismissed", 1) is None
+    assert cache.place("u", b"none dismissed", "b") == (8.0, 2)
+    assert cache.place("u", b"none dismissed", "c") is None
+    assert cache.place("u", b"one dismissed", "b") is None
+    cache.keep_list("v", b"none dismissed", served("c", "d"))
+    cache.keep_list("u", b"one dismissed", served("b"))  # replaces u's list
+    assert cache.place("u", b"none dismissed", "b") is None
+    assert cache.place("u", b"one dismissed", "b") == (9.0, 1)
+    cache.keep_list("w", b"none dismissed", served("e", "f", "g"))  # six items: v's list goes
+    assert cache.served_list("v", b"none dismissed", 1) is None
+    assert cache.served_list("u", b"one dismissed", 1) == served("b")
+
+    none_kept = ReasonCache(size=0)
+    none_kept.keep_list("u", b"none dismissed", served("a"))
+    assert none_kept.served_list("u", b"none dismissed", 1) is None
+
+
+def test_a_page_seen_again_and_the_explanation_clicked_on_it_take_the_list_kept(
+        trained_app: Flask, sample_user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalogue is not scored again for the page seen again, nor for the place of an item
+    on it: the list served is kept. A longer list, or an item that was not on it, is scored,
+    and an item's place is the one the longer list gives it."""
+    from graphrec.serving.service import ReasonCache
+
+    with trained_app.app_context():
+        service = get_engine().service()
+    recommender = service.recommender
+    scans = []
+
+    def counted(name: str):  # the recommender's scans over the catalogue, counted
+        method = getattr(type(recommender), name)
+
+        def scan(*args, **kwargs):
+            scans.append(name)
+            return method(recommender, *args, **kwargs)
+        return scan
+
+    for name in ("recommend", "served_place"):
+        monkeypatch.setattr(recommender, name, counted(name))
+    size = service.reasons.size
+    monkeypatch.setattr(service, "reasons", ReasonCache(size))  # nothing kept yet
+    page = service.recommend(sample_user, k=10)
+    assert scans == ["recommend"]
+    assert service.recommend(sample_user, k=10) == page
+    assert service.recommend(sample_user, k=4) == page[:4]
+    for rec in page:
+        body = service.explain(sample_user, rec["item_id"])
+        assert (body["rank"], body["score"]) == (rec["rank"], rec["score"])
+    assert scans == ["recommend"]
+    longer = service.recommend(sample_user, k=12)
+    assert longer[:10] == page and scans == ["recommend"] * 2
+    monkeypatch.setattr(service, "reasons", ReasonCache(size))  # a worker that kept nothing
+    assert service.explain(sample_user, longer[11]["item_id"])["rank"] == 12
+    assert scans == ["recommend"] * 2 + ["served_place"]
+
+
 def test_kept_reasons_are_not_tracked_by_the_garbage_collector(trained_app: Flask,
                                                               sample_user: str) -> None:
     """A full cache must not lengthen the collector's full passes (each tracked object
@@ -327,10 +397,13 @@ def test_kept_reasons_are_not_tracked_by_the_garbage_collector(trained_app: Flas
     with trained_app.app_context():
         service = get_engine().service()
     service.recommend(sample_user, k=10)
+    # A pass untracks a tuple only if its items are untracked when it comes to it, so a key
+    # nested in another (the user's in the pair's) may take a second pass.
     gc.collect()
-    kept = service.reasons._pairs
-    assert kept and not any(gc.is_tracked(key) or gc.is_tracked(paths)
-                            for key, paths in kept.items())
+    gc.collect()
+    for kept in (service.reasons._pairs, service.reasons._lists):
+        assert kept and not any(gc.is_tracked(key) or gc.is_tracked(value)
+                                for key, value in kept.items())
 
 
 def test_warm_worker_moves_what_it_loaded_out_of_the_collectors_passes(

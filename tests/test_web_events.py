@@ -181,6 +181,21 @@ def test_a_dismissed_item_never_comes_back(client: FlaskClient, store: GraphStor
     assert [e["item"] for e in edges(store, user, "DISMISSED")] == sorted(before[:3])
 
 
+def test_an_explanation_after_a_dismissal_gives_the_place_in_the_list_now(
+        client: FlaskClient, store: GraphStore, user: str) -> None:
+    """The page leaves its items' places for the explanation clicked on it; once an item above
+    is dismissed the list has moved up, and so has the place the explanation gives."""
+    def place(item: str) -> int:
+        response = client.get(f"/api/users/{user}/recommendations/{item}/explanation")
+        assert response.status_code == 200
+        return response.get_json()["rank"]
+
+    page = recommended(client, user)
+    assert [place(item) for item in page] == list(range(1, 11))
+    assert post(client, user, page[0], "dismiss").status_code == 201
+    assert [place(item) for item in page[1:]] == list(range(1, 10))
+
+
 def test_views_are_counted_on_one_relationship(client: FlaskClient, store: GraphStore,
                                                user: str) -> None:
     item = recommended(client, user)[0]

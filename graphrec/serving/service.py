@@ -64,6 +64,12 @@ class ReasonCache:
     recommendations with their top reasons, then for the explanation of the one clicked, which
     is then already here; so are the reasons of a page seen again.
 
+    The list a user was served is kept too (:meth:`keep_list`), so that the page seen again
+    (:meth:`served_list`) and the explanation clicked on it (:meth:`place`) say where each item
+    stands without scoring the whole catalogue again. A list depends on the purchases and on the
+    items dismissed, and on its length not at all (a list of 10 is the first 10 of a list of
+    50); the dismissed ones are part of its key, so a dismissal made since simply misses.
+
     A pair is kept pickled (about 400 bytes, 5 us to load) rather than as path objects: bytes
     are not tracked by Python's garbage collector, so a full cache adds nothing to the pauses of
     its full collections, where 20,000 pairs as objects (over a million of them) would add
@@ -73,6 +79,9 @@ class ReasonCache:
     def __init__(self, size: int, keep: int = 6):
         self.size, self.keep = size, keep
         self._pairs: OrderedDict[tuple[Hashable, str], bytes] = OrderedDict()
+        #: user → (what else the list depends on, the list pickled, its length)
+        self._lists: OrderedDict[Hashable, tuple[Hashable, bytes, int]] = OrderedDict()
+        self._listed = 0  # items in the kept lists
         self._lock = threading.Lock()
 
     def get(self, user: Hashable, item_ids: Sequence[str],
@@ -99,6 +108,39 @@ class ReasonCache:
                 while len(self._pairs) > self.size:
                     self._pairs.popitem(last=False)
         return found
+
+    def keep_list(self, user: Hashable, served: Hashable, ranked: Sequence[Scored]) -> None:
+        """Keep the list served to ``user`` (the key of :meth:`get`) with ``served`` (a key
+        naming what else it depended on: the items dismissed) in place of the one kept before;
+        the lists last kept stay, at most ``size`` items in all."""
+        if not self.size:
+            return
+        kept = pickle.dumps([(r.item_id, r.score, r.new) for r in ranked])
+        with self._lock:
+            old = self._lists.pop(user, None)
+            self._listed += len(ranked) - (old[2] if old else 0)
+            self._lists[user] = (served, kept, len(ranked))
+            while self._listed > self.size:
+                self._listed -= self._lists.popitem(last=False)[1][2]
+
+    def served_list(self, user: Hashable, served: Hashable, k: int | None = None
+                    ) -> list[Scored] | None:
+        """The first ``k`` (all when None) of the list kept for ``user`` with ``served``; None
+        when none is kept or it is shorter."""
+        with self._lock:
+            kept = self._lists.get(user)
+            if kept is not None:
+                self._lists.move_to_end(user)
+        if kept is None or kept[0] != served or (k is not None and kept[2] < k):
+            return None
+        return [Scored(rank, *item) for rank, item in enumerate(pickle.loads(kept[1])[:k],
+                                                                start=1)]
+
+    def place(self, user: Hashable, served: Hashable, item_id: str) -> tuple[float, int] | None:
+        """The score and place of ``item_id`` in the list kept for ``user`` with ``served``;
+        None when it is not in it."""
+        ranked = self.served_list(user, served) or []
+        return next(((r.score, r.rank) for r in ranked if r.item_id == item_id), None)
 
 
 class ItemDetails:
@@ -467,8 +509,12 @@ class RecommendationService:
         if not len(history):
             return self._popular(bought, dismissed, k)
         walks = self.paths.walks(history)  # for the ranking and the reasons: once
-        ranked = self.ranked(user_id, history, k, exclude=dismissed, walks=walks)
-        weighted = self._reasons(user_id, history, [r.item_id for r in ranked], 1, walks)
+        key, served = _user_key(user_id, history), _digest(dismissed)
+        ranked = self.reasons.served_list(key, served, k)  # the page seen again
+        if ranked is None:
+            ranked = self.ranked(user_id, history, k, exclude=dismissed, walks=walks)
+            self.reasons.keep_list(key, served, ranked)
+        weighted = self._reasons(key, history, [r.item_id for r in ranked], 1, walks)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items([r.item_id for r in ranked],
                                                         [p for _, p in best.values()]))
@@ -492,15 +538,17 @@ class RecommendationService:
             return self._explain_popular(user_id, item_id, index, bought, dismissed)
         already = item_id in bought
         walks = self.paths.walks(history)  # for the reasons and the rank: once
+        key = _user_key(user_id, history)
         # More candidates than shown, so that paths that read as one already said (two co-buyers
         # of one item, two listings of one product) leave room for the next ones.
         candidates = [] if already else self._reasons(
-            user_id, history, [item_id], max(top, self.reasons.keep), walks)[item_id]
+            key, history, [item_id], max(top, self.reasons.keep), walks)[item_id]
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
         paths = distinct(candidates, self.data, titles, top)
         rank = None
         if paths and index not in dismissed:  # served: its place in the list served
-            score, rank = self.recommender.served_place(
+            kept = self.reasons.place(key, _digest(dismissed), item_id)  # on the page just seen
+            score, rank = kept if kept is not None else self.recommender.served_place(
                 history, index, lambda items: self.paths.has_candidates(history, items, walks),
                 dismissed)
         else:
@@ -532,14 +580,14 @@ class RecommendationService:
         return (bought, self.recommender.history(bought),
                 self.recommender.history(rows[0]["dismissed"]))
 
-    def _reasons(self, user_id: str, history: np.ndarray, item_ids: list[str], top: int,
-                 walks: HistoryWalks) -> dict[str, RankedPaths]:
+    def _reasons(self, key: tuple[str, bytes], history: np.ndarray, item_ids: list[str],
+                 top: int, walks: HistoryWalks) -> dict[str, RankedPaths]:
         """At least the ``top`` strongest paths of each item (through the cache when it keeps
-        that many): kept per user and purchases, so that a new purchase is never answered from
-        the paths of the old ones."""
+        that many) for the user of ``key`` (:func:`_user_key`): kept per user and purchases, so
+        that a new purchase is never answered from the paths of the old ones."""
+        user_id = key[0]
         if top > self.reasons.keep:
             return self.weighted(user_id, history, item_ids, walks)
-        key = (user_id, hashlib.blake2b(history.tobytes(), digest_size=16).digest())
         return self.reasons.get(key, item_ids, lambda missing: self.weighted(
             user_id, history, missing, walks, self.reasons.keep))
 
@@ -582,3 +630,13 @@ class RecommendationService:
                 "score": float(self.recommender.buyers[index]), "rank": rank,
                 "already_bought": already, "basis": "popular",
                 "paths": [self._popular_reason(item_id, details)]}
+
+
+def _digest(indices: np.ndarray) -> bytes:
+    """A short key of an array of item indices (a history, the items dismissed)."""
+    return hashlib.blake2b(np.ascontiguousarray(indices).tobytes(), digest_size=16).digest()
+
+
+def _user_key(user_id: str, history: np.ndarray) -> tuple[str, bytes]:
+    """What the cache keeps a user's answers under: the user and their purchases now."""
+    return user_id, _digest(history)

@@ -158,7 +158,7 @@ def item_row(store: GraphStore, item: str) -> dict:
 
 def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
                                                        session_store: GraphStore) -> None:
-    from graphrec.serving.service import ItemDetails
+    from graphrec.serving.details import ItemDetails
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
@@ -182,7 +182,7 @@ def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
 def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_store: GraphStore,
                                                 tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
-    from graphrec.serving.service import ItemDetails
+    from graphrec.serving.details import ItemDetails
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
@@ -190,7 +190,7 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
     title = details.labels([item])[1][item]
     with open_store(unreachable(tmp_path), start_local=False) as dead_store:
         details.store = dead_store
-        with caplog.at_level(logging.WARNING, logger="graphrec.serving.service"):
+        with caplog.at_level(logging.WARNING, logger="graphrec.serving.details"):
             started = time.monotonic()
             assert details.labels([item])[1][item] == title
             assert time.monotonic() - started < 0.5  # the request does not wait on the store
@@ -291,7 +291,7 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
 
 def test_reason_cache_ranks_a_pair_once_and_keeps_the_last_pairs_asked() -> None:
     from graphrec.explain.paths import Hop, ReasonPath
-    from graphrec.serving.service import ReasonCache
+    from graphrec.serving.cache import ReasonCache
 
     calls = []
 
@@ -319,8 +319,8 @@ def test_reason_cache_ranks_a_pair_once_and_keeps_the_last_pairs_asked() -> None
 
 
 def test_reason_cache_keeps_the_last_lists_served() -> None:
+    from graphrec.serving.cache import ReasonCache
     from graphrec.serving.recommend import Scored
-    from graphrec.serving.service import ReasonCache
 
     def served(*items: str) -> list[Scored]:
         return [Scored(rank, item, 10.0 - rank, item == "new")
@@ -354,7 +354,7 @@ def test_a_page_seen_again_and_the_explanation_clicked_on_it_take_the_list_kept(
     """The catalogue is not scored again for the page seen again, nor for the place of an item
     on it: the list served is kept. A longer list, or an item that was not on it, is scored,
     and an item's place is the one the longer list gives it."""
-    from graphrec.serving.service import ReasonCache
+    from graphrec.serving.cache import ReasonCache
 
     with trained_app.app_context():
         service = get_engine().service()

@@ -40,7 +40,8 @@ from graphrec.config import Settings
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
-    from graphrec.serving.service import DetailsRead, RecommendationService, ServedModel
+    from graphrec.serving.details import DetailsRead
+    from graphrec.serving.service import RecommendationService, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,8 @@ class Engine:
         signature = artifact_signature(self.settings.model_path)  # before: a newer one is seen
         try:
             from graphrec.model.artifact import ArtifactError
-            from graphrec.serving.service import ServedModel, read_details
+            from graphrec.serving.details import read_details
+            from graphrec.serving.service import ServedModel
         except ImportError as exc:
             log.warning("no model loaded before the workers start: %s", exc)
             return

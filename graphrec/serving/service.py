@@ -9,17 +9,15 @@ the score the pair loses when the path's edges are masked in the model
 (:mod:`graphrec.explain.attribution`), so the first reason is the one the score leans on most.
 Items ingested after training are folded into the model from their neighbours
 (:mod:`graphrec.serving.newitems`) when the service loads and again when the graph is seen to
-have grown.
+have grown. What a worker keeps of its answers is :mod:`graphrec.serving.cache`'s, the items'
+titles and prices :mod:`graphrec.serving.details`'.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import pickle
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,227 +26,25 @@ import numpy as np
 
 from graphrec.config import Settings
 from graphrec.explain.paths import HistoryWalks, PathFinder, ReasonPath
-from graphrec.explain.ranker import PathRanker, WeightedPath
+from graphrec.explain.ranker import PathRanker
 from graphrec.explain.reasons import describe, describe_popular, distinct, graph_facts
 from graphrec.model import artifact
+from graphrec.serving.cache import RankedPaths, ReasonCache, digest, user_key
+from graphrec.serving.details import (
+    NO_DETAILS,
+    DetailsRead,
+    ItemDetails,
+    ItemDetailsOnDemand,
+)
 from graphrec.serving.newitems import grow, read_new_items
 from graphrec.serving.ranking import ahead
 from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
 from graphrec.serving.topk import index_for
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
-__all__ = ["DetailsRead", "Freshness", "ItemDetails", "ReasonCache", "RecommendationService",
-           "ServedModel", "UnknownItem", "UnknownUser"]
+__all__ = ["Freshness", "RecommendationService", "ServedModel", "UnknownItem", "UnknownUser"]
 
 log = logging.getLogger(__name__)
-
-
-#: What an item without details in the store is answered with.
-NO_DETAILS: Mapping[str, Any] = {"title": None, "price": None, "brand": None}
-
-#: An item's reason paths with their weights, strongest first.
-RankedPaths = list[WeightedPath]
-
-#: ``(item id → {"title", "price", "brand"}, item id → title)``.
-Labels = tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]
-
-
-class ReasonCache:
-    """The strongest ``keep`` reason paths of the (user, item) pairs asked for last, at most
-    ``size`` pairs (0: none kept).
-
-    Ranking a pair's paths is most of what a request costs (with edge masking, milliseconds a
-    pair), and its answer depends only on the model, the graph it was trained on (both fixed for
-    the life of the service) and the user's purchases, which are part of the key: a kept answer
-    never goes stale, and a new purchase simply misses. The page asks for a user's
-    recommendations with their top reasons, then for the explanation of the one clicked, which
-    is then already here; so are the reasons of a page seen again.
-
-    The list a user was served is kept too (:meth:`keep_list`), so that the page seen again
-    (:meth:`served_list`) and the explanation clicked on it (:meth:`place`) say where each item
-    stands without scoring the whole catalogue again. A list depends on the purchases and on the
-    items dismissed, and on its length not at all (a list of 10 is the first 10 of a list of
-    50); the dismissed ones are part of its key, so a dismissal made since simply misses.
-
-    A pair is kept pickled (about 400 bytes, 5 us to load) rather than as path objects: bytes
-    are not tracked by Python's garbage collector, so a full cache adds nothing to the pauses of
-    its full collections, where 20,000 pairs as objects (over a million of them) would add
-    hundreds of milliseconds to each.
-    """
-
-    def __init__(self, size: int, keep: int = 6):
-        self.size, self.keep = size, keep
-        self._pairs: OrderedDict[tuple[Hashable, str], bytes] = OrderedDict()
-        #: user → (what else the list depends on, the list pickled, its length)
-        self._lists: OrderedDict[Hashable, tuple[Hashable, bytes, int]] = OrderedDict()
-        self._listed = 0  # items in the kept lists
-        self._lock = threading.Lock()
-
-    def get(self, user: Hashable, item_ids: Sequence[str],
-            rank: Callable[[list[str]], dict[str, RankedPaths]]) -> dict[str, RankedPaths]:
-        """Each item's kept paths for ``user`` (a key naming the user and their purchases);
-        those of the pairs not kept are ranked by ``rank(items)``."""
-        found: dict[str, RankedPaths] = {}
-        missing = []
-        with self._lock:
-            for item_id in item_ids:
-                kept = self._pairs.get((user, item_id))
-                if kept is None:
-                    missing.append(item_id)
-                else:
-                    self._pairs.move_to_end((user, item_id))
-                    found[item_id] = pickle.loads(kept)
-        if missing:
-            ranked = rank(missing)  # outside the lock: other requests go on meanwhile
-            with self._lock:
-                for item_id in missing:
-                    found[item_id] = ranked[item_id][: self.keep]
-                    if self.size:
-                        self._pairs[(user, item_id)] = pickle.dumps(found[item_id])
-                while len(self._pairs) > self.size:
-                    self._pairs.popitem(last=False)
-        return found
-
-    def keep_list(self, user: Hashable, served: Hashable, ranked: Sequence[Scored]) -> None:
-        """Keep the list served to ``user`` (the key of :meth:`get`) with ``served`` (a key
-        naming what else it depended on: the items dismissed) in place of the one kept before;
-        the lists last kept stay, at most ``size`` items in all."""
-        if not self.size:
-            return
-        kept = pickle.dumps([(r.item_id, r.score, r.new) for r in ranked])
-        with self._lock:
-            old = self._lists.pop(user, None)
-            self._listed += len(ranked) - (old[2] if old else 0)
-            self._lists[user] = (served, kept, len(ranked))
-            while self._listed > self.size:
-                self._listed -= self._lists.popitem(last=False)[1][2]
-
-    def served_list(self, user: Hashable, served: Hashable, k: int | None = None
-                    ) -> list[Scored] | None:
-        """The first ``k`` (all when None) of the list kept for ``user`` with ``served``; None
-        when none is kept or it is shorter."""
-        with self._lock:
-            kept = self._lists.get(user)
-            if kept is not None:
-                self._lists.move_to_end(user)
-        if kept is None or kept[0] != served or (k is not None and kept[2] < k):
-            return None
-        return [Scored(rank, *item) for rank, item in enumerate(pickle.loads(kept[1])[:k],
-                                                                start=1)]
-
-    def place(self, user: Hashable, served: Hashable, item_id: str) -> tuple[float, int] | None:
-        """The score and place of ``item_id`` in the list kept for ``user`` with ``served``;
-        None when it is not in it."""
-        ranked = self.served_list(user, served) or []
-        return next(((r.score, r.rank) for r in ranked if r.item_id == item_id), None)
-
-
-class ItemDetails:
-    """Title, price and brand of every item of the model, read in one query and kept.
-
-    They only label an answer, and there are few of them (well under 1 kB an item), so a worker
-    reads them all once instead of querying the items of each answer. They are read again once
-    older than ``max_age`` seconds, in a background thread that the request finding them so
-    starts: reading a whole catalogue takes long, and no request should wait on it. Meanwhile,
-    and if that read fails, requests answer from the copy they have: a title or a price may lag
-    the store by ``max_age`` seconds. Only the first read makes requests wait.
-    """
-
-    def __init__(self, store: GraphStore, item_ids: Sequence[str], max_age: float,
-                 read: DetailsRead | None = None):
-        self.store, self.item_ids, self.max_age = store, list(item_ids), max_age
-        self._lock = threading.Lock()
-        self._copy: Labels | None = None
-        self._read_at = 0.0
-        if read is not None:  # read before (gunicorn's master): as old as it is
-            self._copy, self._read_at = read.labels, read.at
-
-    def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
-                                                       Mapping[str, str | None]]:
-        """``(item id → {"title", "price", "brand"}, item id → title)`` covering ``item_ids``
-        (here: every item; the store's missing ones are absent)."""
-        return self._current()
-
-    def warm(self) -> None:
-        """Read them all now, ahead of the first answer that needs them."""
-        self._current()
-
-    def track(self, item_ids: Sequence[str]) -> None:
-        """Keep the details of ``item_ids`` from now on (the catalogue grew), read here, in the
-        caller's thread; requests answer from the old copy meanwhile."""
-        with self._lock:
-            details = _read_details(self.store, item_ids)
-            self.item_ids, self._copy, self._read_at = list(item_ids), details, time.monotonic()
-
-    def _current(self) -> Labels:
-        if self._copy is None:
-            with self._lock:  # the first read: every request needs it
-                if self._copy is None:
-                    self._read()
-        elif time.monotonic() - self._read_at >= self.max_age and \
-                self._lock.acquire(blocking=False):  # one refresh at a time; released by it
-            threading.Thread(target=self._refresh, name="graphrec-item-details",
-                             daemon=True).start()
-        assert self._copy is not None  # read above
-        return self._copy
-
-    def _refresh(self) -> None:
-        """Read them again (in a thread of its own, holding the lock taken for it). A failure
-        is logged, never raised: no request waits on this thread to hear of it."""
-        try:
-            self._read()
-        except StoreUnavailable as exc:
-            self._read_at = time.monotonic()  # keep the old copy for another max_age
-            log.warning("item details not refreshed, keeping the old copy: %s", exc)
-        except Exception:  # a closed driver (the worker stopping), a store's error
-            self._read_at = time.monotonic()
-            log.exception("item details not refreshed, keeping the old copy")
-        finally:
-            self._lock.release()
-
-    def _read(self) -> None:
-        self._copy = _read_details(self.store, self.item_ids)
-        self._read_at = time.monotonic()
-
-
-class ItemDetailsOnDemand:
-    """Title, price and brand of just the items an answer names, read when asked: for a
-    command that answers once, where reading the whole catalogue would be most of its time."""
-
-    def __init__(self, store: GraphStore):
-        self.store = store
-
-    def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
-                                                       Mapping[str, str | None]]:
-        return _read_details(self.store, sorted(set(item_ids)))
-
-    def warm(self) -> None:
-        """Nothing to read ahead: each answer reads its own items."""
-
-    def track(self, item_ids: Sequence[str]) -> None:
-        """Nothing to keep: each answer reads its own items."""
-
-
-def _read_details(store: GraphStore, item_ids: Sequence[str]) -> Labels:
-    rows = store.read_once("service/items", ids=list(item_ids))
-    details: dict[str, Mapping[str, Any]] = {row.pop("item_id"): row for row in rows}
-    return details, {key: row["title"] for key, row in details.items()}
-
-
-@dataclass(frozen=True)
-class DetailsRead:
-    """The details of a model's items as read once (:func:`read_details`), to start an
-    :class:`ItemDetails` with: ``at`` is when (``time.monotonic()``, which a forked process
-    shares), so that a copy older than its ``max_age`` is read again as any other."""
-
-    labels: Labels
-    at: float
-
-
-def read_details(store: GraphStore, item_ids: Sequence[str]) -> DetailsRead:
-    """Every item's details now (one query): what gunicorn's master reads for its workers,
-    whose reading it would otherwise be most of their start."""
-    return DetailsRead(_read_details(store, item_ids), time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -509,7 +305,7 @@ class RecommendationService:
         if not len(history):
             return self._popular(bought, dismissed, k)
         walks = self.paths.walks(history)  # for the ranking and the reasons: once
-        key, served = _user_key(user_id, history), _digest(dismissed)
+        key, served = user_key(user_id, history), digest(dismissed)
         ranked = self.reasons.served_list(key, served, k)  # the page seen again
         if ranked is None:
             ranked = self.ranked(user_id, history, k, exclude=dismissed, walks=walks)
@@ -538,7 +334,7 @@ class RecommendationService:
             return self._explain_popular(user_id, item_id, index, bought, dismissed)
         already = item_id in bought
         walks = self.paths.walks(history)  # for the reasons and the rank: once
-        key = _user_key(user_id, history)
+        key = user_key(user_id, history)
         # More candidates than shown, so that paths that read as one already said (two co-buyers
         # of one item, two listings of one product) leave room for the next ones.
         candidates = [] if already else self._reasons(
@@ -547,7 +343,7 @@ class RecommendationService:
         paths = distinct(candidates, self.data, titles, top)
         rank = None
         if paths and index not in dismissed:  # served: its place in the list served
-            kept = self.reasons.place(key, _digest(dismissed), item_id)  # on the page just seen
+            kept = self.reasons.place(key, digest(dismissed), item_id)  # on the page just seen
             score, rank = kept if kept is not None else self.recommender.served_place(
                 history, index, lambda items: self.paths.has_candidates(history, items, walks),
                 dismissed)
@@ -583,8 +379,9 @@ class RecommendationService:
     def _reasons(self, key: tuple[str, bytes], history: np.ndarray, item_ids: list[str],
                  top: int, walks: HistoryWalks) -> dict[str, RankedPaths]:
         """At least the ``top`` strongest paths of each item (through the cache when it keeps
-        that many) for the user of ``key`` (:func:`_user_key`): kept per user and purchases, so
-        that a new purchase is never answered from the paths of the old ones."""
+        that many) for the user of ``key`` (:func:`~graphrec.serving.cache.user_key`): kept per
+        user and purchases, so that a new purchase is never answered from the paths of the old
+        ones."""
         user_id = key[0]
         if top > self.reasons.keep:
             return self.weighted(user_id, history, item_ids, walks)
@@ -631,12 +428,3 @@ class RecommendationService:
                 "already_bought": already, "basis": "popular",
                 "paths": [self._popular_reason(item_id, details)]}
 
-
-def _digest(indices: np.ndarray) -> bytes:
-    """A short key of an array of item indices (a history, the items dismissed)."""
-    return hashlib.blake2b(np.ascontiguousarray(indices).tobytes(), digest_size=16).digest()
-
-
-def _user_key(user_id: str, history: np.ndarray) -> tuple[str, bytes]:
-    """What the cache keeps a user's answers under: the user and their purchases now."""
-    return user_id, _digest(history)

@@ -388,6 +388,38 @@ def test_a_page_seen_again_and_the_explanation_clicked_on_it_take_the_list_kept(
     assert scans == ["recommend"] * 2 + ["served_place"]
 
 
+def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(
+        trained_app: Flask, sample_user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New items folded in while a request ranks (``_use``, from the fold-in's thread): the
+    list that request ranked is not kept in the new model's cache, where every later page of
+    the user would be answered from it without the new items."""
+    from graphrec.serving.cache import ReasonCache, digest, user_key
+    from graphrec.serving.service import ServedModel
+
+    with trained_app.app_context():
+        service = get_engine().service()
+    for name in ("data", "paths", "ranker", "recommender", "reasons"):  # restored after
+        monkeypatch.setattr(service, name, getattr(service, name))
+    service.reasons = ReasonCache(service.reasons.size)
+    folded = ServedModel.of(service.recommender)  # the same arrays, served anew
+    ranked = service.ranked
+
+    def swapped_meanwhile(*args, **kwargs):
+        out = ranked(*args, **kwargs)
+        service._use(folded)  # the fold-in finishes while this request ranks
+        return out
+
+    monkeypatch.setattr(service, "ranked", swapped_meanwhile)
+    page = service.recommend(sample_user, k=10)
+    _, history, dismissed = service._history(sample_user)
+    key, served = user_key(sample_user, history), digest(dismissed)
+    assert service.reasons.served_list(key, served) is None
+    monkeypatch.setattr(service, "ranked", ranked)
+    assert service.recommend(sample_user, k=10) == page  # ranked by the new model, then kept
+    assert [r.item_id for r in service.reasons.served_list(key, served) or []] == [
+        rec["item_id"] for rec in page]
+
+
 def test_kept_reasons_are_not_tracked_by_the_garbage_collector(trained_app: Flask,
                                                               sample_user: str) -> None:
     """A full cache must not lengthen the collector's full passes (each tracked object

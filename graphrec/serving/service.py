@@ -274,13 +274,16 @@ class RecommendationService:
 
     def _use(self, model: ServedModel) -> None:
         """Serve ``model`` (the trained one, or one with new items folded in). The recommender
-        is swapped in last: a request that gets a new item's index from it finds that item in
-        everything else."""
+        is swapped in after the rest of the model: a request that gets a new item's index from
+        it finds that item in everything else. The cache (the paths and lists may have changed)
+        is swapped in last, and a request takes it once, before anything else: what a request
+        keeps there was computed by that cache's model or a newer one (kept then in a cache no
+        later request reads), never by the model before."""
         self.data = model.recommender.artifact.data
         self.paths = model.paths
         self.ranker = model.ranker
-        self.reasons = ReasonCache(self.reason_cache_size)  # their paths may have changed
         self.recommender = model.recommender
+        self.reasons = ReasonCache(self.reason_cache_size)
 
     # --- the answers --------------------------------------------------------------------------
 
@@ -301,16 +304,17 @@ class RecommendationService:
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
         """The user's top ``k``, each with its strongest reason (``popular`` ones for a user
         with no purchase yet)."""
+        kept = self.reasons  # once, first (see _use)
         bought, history, dismissed = self._history(user_id)
         if not len(history):
             return self._popular(bought, dismissed, k)
         walks = self.paths.walks(history)  # for the ranking and the reasons: once
         key, served = user_key(user_id, history), digest(dismissed)
-        ranked = self.reasons.served_list(key, served, k)  # the page seen again
+        ranked = kept.served_list(key, served, k)  # the page seen again
         if ranked is None:
             ranked = self.ranked(user_id, history, k, exclude=dismissed, walks=walks)
-            self.reasons.keep_list(key, served, ranked)
-        weighted = self._reasons(key, history, [r.item_id for r in ranked], 1, walks)
+            kept.keep_list(key, served, ranked)
+        weighted = self._reasons(kept, key, history, [r.item_id for r in ranked], 1, walks)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items([r.item_id for r in ranked],
                                                         [p for _, p in best.values()]))
@@ -328,6 +332,7 @@ class RecommendationService:
         """The ``top`` reasons of ``item_id`` for the user, its score and ``rank``: its place
         in the list :meth:`recommend` serves (``None`` when it is not served: bought already,
         or no reason path)."""
+        kept = self.reasons  # once, first (see _use)
         index = self.recommender.item_index(item_id)
         bought, history, dismissed = self._history(user_id)
         if not len(history):
@@ -338,13 +343,13 @@ class RecommendationService:
         # More candidates than shown, so that paths that read as one already said (two co-buyers
         # of one item, two listings of one product) leave room for the next ones.
         candidates = [] if already else self._reasons(
-            key, history, [item_id], max(top, self.reasons.keep), walks)[item_id]
+            kept, key, history, [item_id], max(top, kept.keep), walks)[item_id]
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
         paths = distinct(candidates, self.data, titles, top)
         rank = None
         if paths and index not in dismissed:  # served: its place in the list served
-            kept = self.reasons.place(key, digest(dismissed), item_id)  # on the page just seen
-            score, rank = kept if kept is not None else self.recommender.served_place(
+            place = kept.place(key, digest(dismissed), item_id)  # on the page just seen
+            score, rank = place if place is not None else self.recommender.served_place(
                 history, index, lambda items: self.paths.has_candidates(history, items, walks),
                 dismissed)
         else:
@@ -376,17 +381,17 @@ class RecommendationService:
         return (bought, self.recommender.history(bought),
                 self.recommender.history(rows[0]["dismissed"]))
 
-    def _reasons(self, key: tuple[str, bytes], history: np.ndarray, item_ids: list[str],
-                 top: int, walks: HistoryWalks) -> dict[str, RankedPaths]:
-        """At least the ``top`` strongest paths of each item (through the cache when it keeps
-        that many) for the user of ``key`` (:func:`~graphrec.serving.cache.user_key`): kept per
+    def _reasons(self, kept: ReasonCache, key: tuple[str, bytes], history: np.ndarray,
+                 item_ids: list[str], top: int, walks: HistoryWalks) -> dict[str, RankedPaths]:
+        """At least the ``top`` strongest paths of each item (through ``kept``, the cache the
+        request took, when it keeps that many) for the user of ``key`` (:func:`~graphrec.serving.cache.user_key`): kept per
         user and purchases, so that a new purchase is never answered from the paths of the old
         ones."""
         user_id = key[0]
-        if top > self.reasons.keep:
+        if top > kept.keep:
             return self.weighted(user_id, history, item_ids, walks)
-        return self.reasons.get(key, item_ids, lambda missing: self.weighted(
-            user_id, history, missing, walks, self.reasons.keep))
+        return kept.get(key, item_ids, lambda missing: self.weighted(
+            user_id, history, missing, walks, kept.keep))
 
     def named_items(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
         """The item ids an answer shows, whose labels it reads: its items and those its paths

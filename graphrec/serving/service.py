@@ -384,9 +384,9 @@ class RecommendationService:
     def _reasons(self, kept: ReasonCache, key: tuple[str, bytes], history: np.ndarray,
                  item_ids: list[str], top: int, walks: HistoryWalks) -> dict[str, RankedPaths]:
         """At least the ``top`` strongest paths of each item (through ``kept``, the cache the
-        request took, when it keeps that many) for the user of ``key`` (:func:`~graphrec.serving.cache.user_key`): kept per
-        user and purchases, so that a new purchase is never answered from the paths of the old
-        ones."""
+        request took, when it keeps that many) for the user of ``key``
+        (:func:`~graphrec.serving.cache.user_key`): kept per user and purchases, so that a new
+        purchase is never answered from the paths of the old ones."""
         user_id = key[0]
         if top > kept.keep:
             return self.weighted(user_id, history, item_ids, walks)

@@ -25,7 +25,8 @@ class ReasonCache:
 
     Ranking a pair's paths is most of what a request costs (with edge masking, milliseconds a
     pair), and its answer depends only on the model, the graph it was trained on (both fixed for
-    the life of the service) and the user's purchases, which are part of the key: a kept answer
+    the life of a cache: the service starts a new one whenever it serves another model, new
+    items folded in included) and the user's purchases, which are part of the key: a kept answer
     never goes stale, and a new purchase simply misses. The page asks for a user's
     recommendations with their top reasons, then for the explanation of the one clicked, which
     is then already here; so are the reasons of a page seen again.
@@ -36,10 +37,10 @@ class ReasonCache:
     items dismissed, and on its length not at all (a list of 10 is the first 10 of a list of
     50); the dismissed ones are part of its key, so a dismissal made since simply misses.
 
-    A pair is kept pickled (about 400 bytes, 5 us to load) rather than as path objects: bytes
-    are not tracked by Python's garbage collector, so a full cache adds nothing to the pauses of
-    its full collections, where 20,000 pairs as objects (over a million of them) would add
-    hundreds of milliseconds to each.
+    A pair and a list are kept pickled (a pair about 400 bytes, 5 us to load) rather than as
+    objects: bytes are not tracked by Python's garbage collector, so a full cache adds nothing
+    to the pauses of its full collections, where 20,000 pairs as objects (over a million of
+    them) would add hundreds of milliseconds to each.
     """
 
     def __init__(self, size: int, keep: int = 6):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from graphrec.config import SettingError, Settings
 from graphrec.progress import RowProgress
-from graphrec.schema import CATEGORY_FORMS
+from graphrec.schema import CATEGORY_FORMS, VIEWED
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
 from graphrec.store.stats import format_stats, graph_stats
@@ -33,6 +33,15 @@ SAMPLE = Path(__file__).parent / "sample" / "beauty"
 
 #: Exit codes: 1 input unusable / job failed, 2 usage, 3 store unreachable.
 EXIT_FAILED, EXIT_STORE = 1, 3
+
+#: How ``graphrec explain`` says what a rank is among, by the answer's ``basis``, and why an
+#: item has none, by its ``not_served``.
+RANKED_FROM = {"purchases": "", "views": " among the items picked from what they viewed",
+               "popular": " among the most bought items"}
+NOT_SERVED = {"bought": "already bought",
+              "viewed": "viewed (the list is picked from the items viewed)",
+              "dismissed": "dismissed (never recommended again)",
+              "no_path": "not recommended (no reason path)"}
 
 
 class CommandError(RuntimeError):
@@ -220,6 +229,8 @@ def print_recommendations(settings: Settings, user_id: str, *, k: int = 10,
         return
     if rows and rows[0]["reason"]["kind"] == "popular":
         print(f"{user_id} has bought nothing yet: the shop's most bought items")
+    elif rows and rows[0]["reason"]["relationships"][0]["type"] == VIEWED:
+        print(f"{user_id} has bought nothing yet: picked from the items they viewed")
     for row in rows:
         print(f"{row['rank']:>3}  {row['item_id']}  {row['score']:8.3f}  "
               f"{'new' if row['new'] else '   '}  {(row['brand'] or '-')[:18]:<18}  "
@@ -283,11 +294,9 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(explanation, indent=2))
         return 0
     rank = explanation["rank"]
-    place = (f"rank {rank}" if rank is not None else "already bought"
-             if explanation["already_bought"] else "not recommended (no reason path)")
-    basis = " among the most bought items" if explanation["basis"] == "popular" else ""
-    print(f"{args.item_id} for {args.user_id}: score {explanation['score']:.3f}, "
-          f"{place}{basis if rank is not None else ''}")
+    place = (f"rank {rank}{RANKED_FROM[explanation['basis']]}" if rank is not None
+             else NOT_SERVED[explanation["not_served"]])
+    print(f"{args.item_id} for {args.user_id}: score {explanation['score']:.3f}, {place}")
     for n, path in enumerate(explanation["paths"], start=1):
         walk = " ".join(f"({node['type']} {node['label']})" for node in path["nodes"])
         weight = "" if path["weight"] is None else f"[{path['weight']:.3f}] "

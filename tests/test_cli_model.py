@@ -63,7 +63,7 @@ def test_recommend_never_returns_a_bought_item(trained: Settings, session_store:
         assert main(["recommend", user, "-k", "10", "--json"]) == 0
         out = json.loads(capsys.readouterr().out)
         items = [r["item_id"] for r in out["recommendations"]]
-        bought = session_store.read("service/user_purchases", user=user)[0]["items"]
+        bought = session_store.read("service/user_history", user=user)[0]["items"]
         assert len(items) == 10 and not set(items) & set(bought)
         scores = [r["score"] for r in out["recommendations"]]
         assert scores == sorted(scores, reverse=True)

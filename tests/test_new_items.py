@@ -237,7 +237,7 @@ def expected_score(trained: artifact.Artifact, store: GraphStore, user: str,
         item_brand=np.vstack([data.item_brand, [(item, brand)]]),
         item_category=np.vstack([data.item_category, [(item, category)]]), links=links)
     state = fold_in(trained.state, data, grown)
-    bought = store.read_once("service/user_purchases", user=user)[0]["items"]
+    bought = store.read_once("service/user_history", user=user)[0]["items"]
     history = np.array(sorted(index[i] for i in bought if i in index))
     return float(state.scores(history)[item])
 
@@ -278,7 +278,7 @@ def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
     # the one new item, in a place of its own: a second listing of a product bought with the
     # user's purchases is strongly linked to them, so the third
     history = service.recommender.history(
-        session_store.read_once("service/user_purchases", user=user)[0]["items"])
+        session_store.read_once("service/user_history", user=user)[0]["items"])
     key = service.recommender.new_links[history].sum()
     assert key >= STRONG_LINKS and rec["rank"] == STRONG_PLACE
     assert all(r["item_id"] in trained.ids["items"] and r["new"] is False

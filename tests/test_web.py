@@ -262,7 +262,7 @@ def test_a_request_sends_the_store_one_query(trained_app: Flask, client: FlaskCl
     finally:
         details.max_age = 3600
         wait_for(lambda: not details._lock.locked(), "the last re-read's end", timeout=30)
-    assert set(queries) == {cypher.load("service/user_purchases")}
+    assert set(queries) == {cypher.load("service/user_history")}
 
 
 def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
@@ -411,7 +411,7 @@ def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(
 
     monkeypatch.setattr(service, "ranked", swapped_meanwhile)
     page = service.recommend(sample_user, k=10)
-    _, history, dismissed = service._history(sample_user)
+    _, history, dismissed, _ = service._history(sample_user)
     key, served = user_key(sample_user, history), digest(dismissed)
     assert service.reasons.served_list(key, served) is None
     monkeypatch.setattr(service, "ranked", ranked)

@@ -237,6 +237,104 @@ def test_a_dismissed_item_does_not_feed_the_scores(client: FlaskClient, user: st
     assert all(abs(before[i] - after[i]) < 1e-9 for i in kept)  # a dismissal is not a purchase
 
 
+# --- views: a shopper before their first purchase -------------------------------------------------
+
+VIEWER, BUYER = "NEW-VIEWER-1", "NEW-BUYER-1"
+
+
+def page(client: FlaskClient, user_id: str) -> list[dict]:
+    response = client.get(f"/api/users/{user_id}/recommendations?k=10")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()["recommendations"]
+
+
+def explanation(client: FlaskClient, user_id: str, item_id: str) -> dict:
+    response = client.get(f"/api/users/{user_id}/recommendations/{item_id}/explanation")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def test_a_shopper_who_only_viewed_is_answered_from_their_views(
+        client: FlaskClient, store: GraphStore, user: str) -> None:
+    """Scored as a shopper who bought what they looked at, and explained by what they looked
+    at: the same list, scores and paths, each path starting with the VIEWED edge."""
+    looked = recommended(client, user)[:2]
+    for item in looked:
+        assert post(client, VIEWER, item, "view").status_code == 201
+        assert post(client, BUYER, item, "purchase").status_code == 201
+    viewer, buyer = page(client, VIEWER), page(client, BUYER)
+    assert len(viewer) == 10 and not set(looked) & {rec["item_id"] for rec in viewer}
+    assert [(r["item_id"], r["score"]) for r in viewer] == [(r["item_id"], r["score"])
+                                                            for r in buyer]
+    for seen, bought in zip(viewer, buyer):
+        reason, same = seen["reason"], bought["reason"]
+        assert reason["relationships"][0] == {"type": "VIEWED", "from": "n0", "to": "n1"}
+        assert reason["relationships"][1:] == same["relationships"][1:]
+        assert reason["nodes"][1]["id"] in looked and reason["weight"] == same["weight"]
+        assert reason["sentence"] == same["sentence"].replace("You bought", "You viewed", 1)
+        call = reason["cypher"]
+        assert call["params"]["start"] == "VIEWED" and store.read(call["query"], **call["params"])
+        assert not store.read(call["query"], **{**call["params"], "start": "BOUGHT"})
+
+    top = explanation(client, VIEWER, viewer[0]["item_id"])
+    assert (top["basis"], top["rank"], top["not_served"]) == ("views", 1, None)
+    assert top["paths"] and all(p["relationships"][0]["type"] == "VIEWED" for p in top["paths"])
+    assert explanation(client, BUYER, viewer[0]["item_id"])["basis"] == "purchases"
+    again = explanation(client, VIEWER, looked[0])  # what the list is made from is not on it
+    assert (again["rank"], again["not_served"], again["already_bought"], again["paths"]) == (
+        None, "viewed", False, [])
+
+
+def test_a_first_purchase_replaces_the_views(client: FlaskClient, store: GraphStore,
+                                              user: str) -> None:
+    looked, bought = recommended(client, user)[:2]
+    post(client, VIEWER, looked, "view")
+    assert post(client, VIEWER, bought, "purchase").status_code == 201
+    for rec in page(client, VIEWER):
+        first = rec["reason"]["relationships"][0]["type"], rec["reason"]["nodes"][1]["id"]
+        assert first == ("BOUGHT", bought)
+    answer = explanation(client, VIEWER, looked)  # viewed, and now it can be recommended
+    assert answer["basis"] == "purchases" and answer["not_served"] != "viewed"
+    assert explanation(client, VIEWER, bought)["not_served"] == "bought"
+
+
+def test_a_shopper_who_only_viewed_is_published_from_their_views(
+        events_app: Flask, store: GraphStore, user: str, client: FlaskClient) -> None:
+    from graphrec.serving.publish import Publisher
+
+    for item in recommended(client, user)[:2]:
+        post(client, VIEWER, item, "view")
+    with events_app.app_context():
+        publisher = Publisher(get_engine().service(), k=10, paths=1)
+    batch = publisher.build([VIEWER])
+    assert [row["item"] for row in batch.recommended] == recommended(client, VIEWER)
+    assert len(batch.explanations) == 10
+    assert all(row["sentence"].startswith("You viewed ") for row in batch.explanations)
+    assert {row["rel"] for row in batch.steps["Item"] if row["position"] == 1} == {"VIEWED"}
+
+
+def test_explain_says_why_an_item_is_not_served(
+        client: FlaskClient, store: GraphStore, user: str, settings: Settings,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from graphrec.cli import main
+
+    monkeypatch.setenv("GRAPHREC_HOME", str(settings.home))
+    first, second = recommended(client, user)[:2]
+    post(client, VIEWER, first, "view")
+    post(client, VIEWER, second, "dismiss")
+    lines = []
+    for item in (first, second, recommended(client, VIEWER)[0]):
+        assert main(["explain", VIEWER, item]) == 0
+        lines.append(capsys.readouterr().out.splitlines()[0])
+    assert lines[0].endswith(", viewed (the list is picked from the items viewed)")
+    assert lines[1].endswith(", dismissed (never recommended again)")
+    assert lines[2].endswith(", rank 1 among the items picked from what they viewed")
+    assert main(["recommend", VIEWER, "-k", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{VIEWER} has bought nothing yet: picked from the items they viewed"
+    assert "You viewed " in out[2]
+
+
 # --- the page -----------------------------------------------------------------------------------
 
 def page_form(client: FlaskClient, user_id: str) -> tuple[list[str], str]:

@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from graphrec.schema import BOUGHT, BY_TYPE, ID_PATTERN, LABELS, LINK_RELATIONS, MAX_ID_LENGTH
+from graphrec.schema import (
+    BOUGHT,
+    BY_TYPE,
+    ID_PATTERN,
+    LABELS,
+    LINK_RELATIONS,
+    MAX_ID_LENGTH,
+    VIEWED,
+)
 
 DEFAULT_K = 10
 MAX_K = 100
@@ -122,7 +130,7 @@ class Node(Answer):
 
 
 class Relationship(Answer):
-    type: str = Field(json_schema_extra={"enum": list(sorted({BOUGHT, *BY_TYPE}))})
+    type: str = Field(json_schema_extra={"enum": list(sorted({BOUGHT, VIEWED, *BY_TYPE}))})
     from_: str = Field(alias="from", description="a node key")
     to: str = Field(description="a node key")
 
@@ -177,12 +185,19 @@ class Explanation(Answer):
     model_version: str
     score: float
     rank: int | None = Field(description="the item's place in the list the recommendations "
-                                         "serve; null when it is not served (bought, dismissed "
-                                         "or without a reason path)")
+                                         "serve; null when it is not served (bought, dismissed, "
+                                         "viewed by a user answered from views, or without a "
+                                         "reason path)")
+    not_served: Literal["bought", "viewed", "dismissed", "no_path"] | None = Field(
+        description="why rank is null: bought; viewed (one of the items a user without "
+                    "purchases is answered from); dismissed; no_path (nothing is served "
+                    "without a reason path); null when the item is served")
     already_bought: bool
-    basis: Literal["purchases", "popular"] = Field(
-        description="purchases: the user's purchases in the store now; popular: the user has "
-                    "none yet, and the shop's most bought items stand in")
+    basis: Literal["purchases", "views", "popular"] = Field(
+        description="purchases: the user's purchases in the store now; views: the user has "
+                    "bought nothing yet and is answered from the items they viewed (the paths "
+                    "start with VIEWED); popular: the user has neither, and the shop's most "
+                    "bought items stand in")
     paths: list[Path]
 
 

@@ -1,7 +1,8 @@
 """Candidate reason paths from a user to an item in the knowledge graph, in process.
 
 A path is a walk of at most three hops that starts at the user, goes through one item the user
-bought, and ends at the recommended item. The user's purchases are given by the caller (the
+bought, and ends at the recommended item (for a shopper who has bought nothing yet, an item they
+viewed: :meth:`ReasonPath.starting_with`). The user's purchases are given by the caller (the
 service reads them from the store on every request, so a purchase made after training is a
 path's start at once); the other shoppers of a collaborative path are those of the train
 purchases the finder was built from:
@@ -28,7 +29,7 @@ for Neo4j Browser.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import NamedTuple
 
@@ -67,6 +68,15 @@ class ReasonPath:
     def via_item(self) -> int:
         """The item of the user's history that the path goes through."""
         return self.nodes[1][1]
+
+    def starting_with(self, relation: str) -> ReasonPath:
+        """The same walk with its first hop, from the user to their item, of type
+        ``relation``: ``VIEWED`` for a shopper scored from their views
+        (:meth:`graphrec.serving.recommend.Recommender.basis`). The finder walks from a history
+        whatever it holds, so its paths start with ``BOUGHT`` until the caller says."""
+        if self.hops[0].type == relation:
+            return self
+        return replace(self, hops=(replace(self.hops[0], type=relation), *self.hops[1:]))
 
 
 def _first_of_each(owner: np.ndarray, values: np.ndarray, key: np.ndarray, limit: int

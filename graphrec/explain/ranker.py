@@ -6,7 +6,8 @@ benchmark all rank paths through :meth:`PathRanker.ranked`.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,8 +15,19 @@ from graphrec.explain.attribution import EdgeMasking
 from graphrec.explain.paths import NO_USER, HistoryWalks, PathFinder, ReasonPath
 from graphrec.model.kernel import Propagated
 
+K = TypeVar("K")
+
 #: A reason path with the score it carries (:meth:`PathRanker.ranked`).
 WeightedPath = tuple[float, ReasonPath]
+
+
+def starting_with(ranked: Mapping[K, Sequence[WeightedPath]], relation: str
+                  ) -> dict[K, list[WeightedPath]]:
+    """``ranked`` with each path's first hop of type ``relation``
+    (:meth:`~graphrec.explain.paths.ReasonPath.starting_with`): the weights are those of the
+    history whatever it holds, the hop says what it holds."""
+    return {key: [(weight, path.starting_with(relation)) for weight, path in paths]
+            for key, paths in ranked.items()}
 
 
 class PathRanker:

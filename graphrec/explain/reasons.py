@@ -1,6 +1,7 @@
 """Reason paths in the form people and programs read: JSON for drawing, one sentence each.
 
-A sentence names what the path goes through (the item the user bought, by its title; the brand;
+A sentence names what the path goes through (the item the user bought or, for a shopper scored
+from their views, viewed, by its title; the brand;
 the category; the middle item of a chain), says which relation joins each pair of items and in
 which direction (``A →ALSO_BOUGHT→ B`` is "shoppers who bought A also bought B": Amazon's list
 on A's page, which says nothing of B's), and quotes the figure from the graph that makes the path
@@ -21,7 +22,7 @@ import numpy as np
 from graphrec.adjacency import Adjacency
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import Hop, ReasonPath
-from graphrec.schema import BY_NAME, LABELS, RELATIONS
+from graphrec.schema import BY_NAME, LABELS, RELATIONS, VIEWED
 
 #: How a link relation reads, from its source item to its target item, by relationship type.
 LINK_CLAUSES = {r.type: r.clause for r in RELATIONS if r.clause}
@@ -96,7 +97,8 @@ def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
     """One sentence for ``path``: names, relations with their direction, and counts."""
     facts = graph_facts(data)
     via, item = path.via_item, path.nodes[-1][1]
-    opening = f"You bought {item_name(node_id(data, 'item', via), titles)}"
+    verb = "viewed" if path.hops[0].type == VIEWED else "bought"
+    opening = f"You {verb} {item_name(node_id(data, 'item', via), titles)}"
     both, of_via = facts.bought_both(via, item)
     count = (f", and {both:,} of the {shoppers(of_via)} who bought it bought this too"
              if both else "")
@@ -217,7 +219,7 @@ def cypher_call(path: ReasonPath, data: GraphData, user_id: str | None = None
     """The ``cypher/explain/`` query and parameters that find this path in the store."""
     ids = [node_id(data, t, i) for t, i in path.nodes[1:]]
     ids.insert(0, user_id if user_id is not None else node_id(data, *path.nodes[0]))
-    params = {"user": ids[0], "via": ids[1], "item": ids[-1]}
+    params = {"user": ids[0], "start": path.hops[0].type, "via": ids[1], "item": ids[-1]}
     if path.kind == "collaborative":
         params["other"] = ids[2]
     if path.kind == "link_chain":

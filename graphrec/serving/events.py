@@ -14,8 +14,9 @@ view         ``VIEWED {at, count}``                      the same relationship, 
 dismiss      ``DISMISSED {at}``                          nothing new: the pair stays dismissed
 ===========  ==========================================  ========================================
 
-The service reads a user's purchases and dismissals on every request (``service/user_purchases``),
-so the next answer leaves out what was just bought or dismissed. A user id the store does not
+The service reads a user's purchases, dismissals and views on every request
+(``service/user_history``), so the next answer leaves out what was just bought or dismissed, and
+a shopper who has bought nothing yet is answered from what they viewed. A user id the store does not
 know yet is created by its first event (a shop's new customer); an item must be in the catalogue.
 """
 from __future__ import annotations

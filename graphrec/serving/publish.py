@@ -36,8 +36,10 @@ from typing import Any
 import numpy as np
 
 from graphrec.explain.paths import ReasonPath
+from graphrec.explain.ranker import starting_with
 from graphrec.explain.reasons import describe, distinct
 from graphrec.schema import LABELS
+from graphrec.serving.recommend import FIRST_HOP
 from graphrec.serving.service import RecommendationService, UnknownUser
 from graphrec.store.connection import GraphStore
 
@@ -136,7 +138,7 @@ class Publisher:
         if not user_ids:
             return list(self.service.recommender.user_ids)
         users = list(dict.fromkeys(user_ids))
-        found = {row["user_id"] for row in self.store.read("publish/purchases", users=users)}
+        found = {row["user_id"] for row in self.store.read("publish/histories", users=users)}
         for user in users:
             if user not in found:
                 raise UnknownUser(user)
@@ -144,23 +146,25 @@ class Publisher:
 
     def build(self, user_ids: Sequence[str]) -> Batch:
         """The rows of these users: their top k from their purchases as the store holds them
-        now, and the top paths of each recommendation. A user with no purchase gets no rows:
-        the popular items a page shows them are nobody's personal recommendations."""
+        now (from their views while they have none, as the service answers them), and the top
+        paths of each recommendation. A user with neither gets no rows: the popular items a
+        page shows them are nobody's personal recommendations."""
         rows = {row["user_id"]: row
-                for row in self.store.read("publish/purchases", users=list(user_ids))}
+                for row in self.store.read("publish/histories", users=list(user_ids))}
         recommender = self.service.recommender
         batch, found = Batch(), []
         for user in user_ids:
             row = rows.get(user, {})
-            history = recommender.history(row.get("items", ()))
+            history, basis = recommender.basis(row.get("items", ()), row.get("viewed", ()))
             if not len(history):
                 continue
             ranked = self.service.ranked(user, history, self.k,
                                          exclude=recommender.history(row.get("dismissed", ())))
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]
-            found += [(user, item, weighted) for item, weighted in
-                      self._weighted(user, history, [r.item_id for r in ranked]).items()]
+            found += [(user, item, paths) for item, paths in starting_with(
+                self._weighted(user, history, [r.item_id for r in ranked]),
+                FIRST_HOP[basis]).items()]
         _, titles = self.service.items.labels(self.service.named_items(
             [], [p for *_, weighted in found for _, p in weighted]))
         data = self.service.data

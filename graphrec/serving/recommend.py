@@ -4,7 +4,8 @@ The model numbers users and items by the id maps saved with it; this module is t
 that translates between those numbers and the ids the shop knows. A user is scored from the
 items they bought as the store says now (:meth:`Recommender.history`), so a shopper the model
 never saw, or a purchase made after training, is answered without retraining; purchases of
-items the model does not know are left out of the score (and never recommended). A catalogue
+items the model does not know are left out of the score (and never recommended). A shopper who
+has bought nothing yet is scored from the items they viewed (:meth:`Recommender.basis`). A catalogue
 large enough to have an :class:`~graphrec.serving.topk.ItemIndex` takes its top k from it
 (:mod:`graphrec.serving.topk`); a smaller one scans every item. Items folded in since training
 are ranked apart and take every :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY`-th place.
@@ -21,6 +22,7 @@ import numpy as np
 from graphrec.explain.paths import NO_USER
 from graphrec.model import kernel
 from graphrec.model.artifact import Artifact
+from graphrec.schema import BOUGHT, VIEWED
 from graphrec.serving.ranking import (
     NEW_ITEM_EVERY,
     Accept,
@@ -38,6 +40,12 @@ from graphrec.serving.topk import ItemIndex, top_indexed
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
+
+
+#: What a user is scored and explained from (:meth:`Recommender.basis`).
+PURCHASES, VIEWS = "purchases", "views"
+#: The relationship from the user that each basis's reason paths start with.
+FIRST_HOP = {PURCHASES: BOUGHT, VIEWS: VIEWED}
 
 
 class UnknownUser(KeyError):
@@ -106,6 +114,16 @@ class Recommender:
         """The indices of the bought items the model knows, ascending, without repeats."""
         known = {self._item_index[i] for i in bought if i in self._item_index}
         return np.array(sorted(known), dtype=np.int64)
+
+    def basis(self, bought: Iterable[str], viewed: Iterable[str]) -> tuple[np.ndarray, str]:
+        """The items a user is scored and explained from, and what they are: the purchases
+        the model knows (:data:`PURCHASES`); for a shopper with none, the items they looked at
+        (:data:`VIEWS`: a customer browsing before their first purchase is answered from what
+        they browsed, not from the shop's best sellers). Views never join purchases: how much a
+        look should weigh against a purchase is nothing purchase data can tell, and an empty
+        history (neither) gets the popular items."""
+        history = self.history(bought)
+        return (history, PURCHASES) if len(history) else (self.history(viewed), VIEWS)
 
     def scores(self, history: np.ndarray) -> np.ndarray:
         """The model's score of every item for a user who bought ``history``, ``[items]``."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from graphrec.config import Settings
 from graphrec.explain.paths import HistoryWalks, PathFinder, ReasonPath
-from graphrec.explain.ranker import PathRanker
+from graphrec.explain.ranker import PathRanker, starting_with
 from graphrec.explain.reasons import describe, describe_popular, distinct, graph_facts
 from graphrec.model import artifact
 from graphrec.serving.cache import RankedPaths, ReasonCache, digest, user_key
@@ -38,7 +38,13 @@ from graphrec.serving.details import (
 )
 from graphrec.serving.newitems import grow, read_new_items
 from graphrec.serving.ranking import ahead
-from graphrec.serving.recommend import Recommender, Scored, UnknownItem, UnknownUser
+from graphrec.serving.recommend import (
+    FIRST_HOP,
+    Recommender,
+    Scored,
+    UnknownItem,
+    UnknownUser,
+)
 from graphrec.serving.topk import index_for
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
@@ -133,6 +139,20 @@ class Freshness:
                 "graphrec train would learn from the new data")
 
 
+def not_served(bought: bool, in_history: bool, dismissed: bool, has_path: bool
+               ) -> str | None:
+    """Why an item is not in the list a user is served, ``None`` when it is: ``bought``,
+    ``viewed`` (one of the views a user without purchases is answered from: the list is made
+    from it), ``dismissed``, or ``no_path`` (graphrec serves nothing it cannot explain)."""
+    if bought:
+        return "bought"
+    if in_history:
+        return "viewed"
+    if dismissed:
+        return "dismissed"
+    return None if has_path else "no_path"
+
+
 class RecommendationService:
     """Recommendations and explanations: the web app, ``graphrec recommend``, ``explain`` and
     ``publish``.
@@ -145,12 +165,13 @@ class RecommendationService:
       again each time :class:`Freshness` reads the graph's counts and finds more items than
       the model was trained on: in a thread of its own when serving (no request waits on it;
       a read that fails keeps the last fold-in, logged);
-    * the user's purchases: from the store, on every request, in one auto-commit query. They
-      are the user: the scores, the items left out and the start of every reason path. A user
-      the store does not have is :class:`UnknownUser`; one with no purchase (of an item the
-      model knows) gets the shop's most bought items, each labelled ``popular``. This round trip
-      is also why a request answers 503 when the store is down, instead of recommending from
-      what it remembers;
+    * the user's purchases (and dismissals and views): from the store, on every request, in
+      one auto-commit query. They are the user: the scores, the items left out and the start of
+      every reason path. A user the store does not have is :class:`UnknownUser`; one with no
+      purchase (of an item the model knows) is answered from the items they viewed
+      (:meth:`Recommender.basis`), and one with neither gets the shop's most bought items, each
+      labelled ``popular``. This round trip is also why a request answers 503 when the store is
+      down, instead of recommending from what it remembers;
     * item details (titles, prices, brands): from ``details`` (:class:`ItemDetails`, which keeps
       them all and re-reads them every ``details_max_age`` seconds, or
       :class:`ItemDetailsOnDemand` for a command);
@@ -302,10 +323,11 @@ class RecommendationService:
             exclude=exclude)
 
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
-        """The user's top ``k``, each with its strongest reason (``popular`` ones for a user
-        with no purchase yet)."""
+        """The user's top ``k``, each with its strongest reason: from their purchases, or
+        from the items they viewed while they have none (the reasons then start with
+        ``VIEWED``), or ``popular`` ones for a user with neither."""
         kept = self.reasons  # once, first (see _use)
-        bought, history, dismissed = self._history(user_id)
+        bought, history, dismissed, basis = self._history(user_id)
         if not len(history):
             return self._popular(bought, dismissed, k)
         walks = self.paths.walks(history)  # for the ranking and the reasons: once
@@ -314,7 +336,8 @@ class RecommendationService:
         if ranked is None:
             ranked = self.ranked(user_id, history, k, exclude=dismissed, walks=walks)
             kept.keep_list(key, served, ranked)
-        weighted = self._reasons(kept, key, history, [r.item_id for r in ranked], 1, walks)
+        weighted = self._reasons(kept, key, history, [r.item_id for r in ranked], 1, walks,
+                                 basis)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items([r.item_id for r in ranked],
                                                         [p for _, p in best.values()]))
@@ -331,23 +354,27 @@ class RecommendationService:
     def explain(self, user_id: str, item_id: str, top: int = 3) -> dict[str, Any]:
         """The ``top`` reasons of ``item_id`` for the user, its score and ``rank``: its place
         in the list :meth:`recommend` serves (``None`` when it is not served: bought already,
-        or no reason path)."""
+        dismissed, in the views a list without purchases is made from, or no reason path);
+        ``basis`` says what the user is answered from (:meth:`Recommender.basis`, or
+        ``popular``)."""
         kept = self.reasons  # once, first (see _use)
         index = self.recommender.item_index(item_id)
-        bought, history, dismissed = self._history(user_id)
+        bought, history, dismissed, basis = self._history(user_id)
         if not len(history):
             return self._explain_popular(user_id, item_id, index, bought, dismissed)
         already = item_id in bought
         walks = self.paths.walks(history)  # for the reasons and the rank: once
         key = user_key(user_id, history)
         # More candidates than shown, so that paths that read as one already said (two co-buyers
-        # of one item, two listings of one product) leave room for the next ones.
-        candidates = [] if already else self._reasons(
-            kept, key, history, [item_id], max(top, kept.keep), walks)[item_id]
+        # of one item, two listings of one product) leave room for the next ones. An item of
+        # the history (bought, or viewed by a shopper answered from views) is never served.
+        candidates = [] if index in history else self._reasons(
+            kept, key, history, [item_id], max(top, kept.keep), walks, basis)[item_id]
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
         paths = distinct(candidates, self.data, titles, top)
-        rank = None
-        if paths and index not in dismissed:  # served: its place in the list served
+        rank, why = None, not_served(already, index in history, index in dismissed,
+                                    bool(paths))
+        if why is None:  # served: its place in the list served
             place = kept.place(key, digest(dismissed), item_id)  # on the page just seen
             score, rank = place if place is not None else self.recommender.served_place(
                 history, index, lambda items: self.paths.has_candidates(history, items, walks),
@@ -355,7 +382,7 @@ class RecommendationService:
         else:
             score = self.recommender.score(history, index)
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
-                "already_bought": already, "basis": "purchases",
+                "not_served": why, "already_bought": already, "basis": basis,
                 "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
@@ -370,28 +397,35 @@ class RecommendationService:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _history(self, user_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """What the store says the user bought, now, its items the model knows, and the items
-        they dismissed (``graphrec.serving.events``; both as indices, never recommended);
-        :class:`UnknownUser` when the store has no such user."""
-        rows = self.store.read_once("service/user_purchases", user=user_id)
+    def _history(self, user_id: str) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+        """What the store says the user bought, now; the items (model indices) they are
+        answered from and what those are (:meth:`Recommender.basis`: their purchases, or
+        their views while they have none); and the items they dismissed
+        (``graphrec.serving.events``; never recommended). :class:`UnknownUser` when the store
+        has no such user."""
+        rows = self.store.read_once("service/user_history", user=user_id)
         if not rows:
             raise UnknownUser(user_id)
-        bought = rows[0]["items"]
-        return (bought, self.recommender.history(bought),
-                self.recommender.history(rows[0]["dismissed"]))
+        row = rows[0]
+        history, basis = self.recommender.basis(row["items"], row["viewed"])
+        return row["items"], history, self.recommender.history(row["dismissed"]), basis
 
     def _reasons(self, kept: ReasonCache, key: tuple[str, bytes], history: np.ndarray,
-                 item_ids: list[str], top: int, walks: HistoryWalks) -> dict[str, RankedPaths]:
+                 item_ids: list[str], top: int, walks: HistoryWalks, basis: str
+                 ) -> dict[str, RankedPaths]:
         """At least the ``top`` strongest paths of each item (through ``kept``, the cache the
         request took, when it keeps that many) for the user of ``key``
-        (:func:`~graphrec.serving.cache.user_key`): kept per user and purchases, so that a new
-        purchase is never answered from the paths of the old ones."""
+        (:func:`~graphrec.serving.cache.user_key`): kept per user and history, so that a new
+        purchase is never answered from the paths of the old ones. The paths start with the
+        relationship ``basis`` names (kept as the finder walks them: one history is ranked
+        alike whatever it holds)."""
         user_id = key[0]
         if top > kept.keep:
-            return self.weighted(user_id, history, item_ids, walks)
-        return kept.get(key, item_ids, lambda missing: self.weighted(
-            user_id, history, missing, walks, kept.keep))
+            found = self.weighted(user_id, history, item_ids, walks)
+        else:
+            found = kept.get(key, item_ids, lambda missing: self.weighted(
+                user_id, history, missing, walks, kept.keep))
+        return starting_with(found, FIRST_HOP[basis])
 
     def named_items(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
         """The item ids an answer shows, whose labels it reads: its items and those its paths
@@ -426,10 +460,11 @@ class RecommendationService:
         buyers = self.recommender.buyers.astype(np.float64)
         buyers[np.union1d(self.recommender.history(bought), dismissed)] = -np.inf
         already = item_id in bought
-        rank = None if already or index in dismissed else int(ahead(buyers, index).sum()) + 1
+        why = not_served(already, False, index in dismissed, True)
+        rank = None if why else int(ahead(buyers, index).sum()) + 1
         details, _ = self.items.labels([item_id])
         return {"user_id": user_id, "item_id": item_id,
                 "score": float(self.recommender.buyers[index]), "rank": rank,
-                "already_bought": already, "basis": "popular",
+                "not_served": why, "already_bought": already, "basis": "popular",
                 "paths": [self._popular_reason(item_id, details)]}
 

@@ -6,7 +6,7 @@ benchmark all rank paths through :meth:`PathRanker.ranked`.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -14,6 +14,7 @@ import numpy as np
 from graphrec.explain.attribution import EdgeMasking
 from graphrec.explain.paths import NO_USER, HistoryWalks, PathFinder, ReasonPath
 from graphrec.model.kernel import Propagated
+from graphrec.schema import BOUGHT
 
 K = TypeVar("K")
 
@@ -21,11 +22,15 @@ K = TypeVar("K")
 WeightedPath = tuple[float, ReasonPath]
 
 
-def starting_with(ranked: Mapping[K, Sequence[WeightedPath]], relation: str
+def starting_with(ranked: dict[K, list[WeightedPath]], relation: str
                   ) -> dict[K, list[WeightedPath]]:
     """``ranked`` with each path's first hop of type ``relation``
     (:meth:`~graphrec.explain.paths.ReasonPath.starting_with`): the weights are those of the
-    history whatever it holds, the hop says what it holds."""
+    history whatever it holds, the hop says what it holds. ``ranked`` itself for ``BOUGHT``,
+    the hop every path of the finder starts with (a request of a shopper with purchases
+    copies nothing)."""
+    if relation == BOUGHT:
+        return ranked
     return {key: [(weight, path.starting_with(relation)) for weight, path in paths]
             for key, paths in ranked.items()}
 

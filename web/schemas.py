@@ -109,7 +109,9 @@ class EventIn(BaseModel):
 
     item_id: Id = Field(description="the item's id, as in the catalogue")
     kind: Literal["purchase", "view", "dismiss"] = Field(
-        description="purchase: bought it; view: looked at it; dismiss: not interested")
+        description="purchase: bought it (never recommended to the user again); view: looked "
+                    "at it (a user with no purchase yet is answered from their views); dismiss: "
+                    "not interested (never recommended to the user again)")
 
 
 class EventRecorded(Answer):

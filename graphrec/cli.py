@@ -301,7 +301,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         walk = " ".join(f"({node['type']} {node['label']})" for node in path["nodes"])
         weight = "" if path["weight"] is None else f"[{path['weight']:.3f}] "
         print(f"{n}. {weight}{path['sentence']}\n     {walk}")
-    if not explanation["paths"] and not explanation["already_bought"]:
+    if explanation["not_served"] == "no_path":
         print("no path of at most three hops links this user to this item")
     return 0
 

@@ -8,7 +8,9 @@ a model trained on it.
 from __future__ import annotations
 
 import http.client
+import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -73,6 +75,21 @@ def server(settings: Settings, session_store: GraphStore,
 
 def all_workers_healthy(port: int, _master: psutil.Process) -> bool:
     return listening_sockets(port) >= WORKERS and get(port, "/api/health")[0] == 200
+
+
+def test_graphrecs_log_lines_are_in_gunicorns_log(server, tmp_path: Path) -> None:
+    """In gunicorn's format and at its level: the INFO lines that say which model each process
+    loaded were dropped before (Python's default level is WARNING)."""
+    port, master = server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/api/health")
+    version = json.loads(conn.getresponse().read())["checks"]["model"]["version"]
+    conn.close()
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert re.search(rf"^\[[^]]+\] \[{master.pid}\] \[INFO\] loaded model {version} before the "
+                     "workers start$", log, re.M), log
+    workers = re.findall(rf"^\[[^]]+\] \[(\d+)\] \[INFO\] loaded model {version}$", log, re.M)
+    assert sorted(map(int, workers)) == sorted(p.pid for p in master.children()), log
 
 
 def test_a_killed_worker_is_replaced_without_delaying_a_request(server) -> None:

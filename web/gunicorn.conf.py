@@ -38,7 +38,10 @@ watcher), and so is it by a worker started after that.
 
 The access log goes to stdout by default; GRAPHREC_WEB_ACCESSLOG names a file instead, or
 ``off`` when a reverse proxy in front logs requests already (a line is a noticeable share of
-the cheapest request's time). Errors are always logged.
+the cheapest request's time). Errors are always logged. graphrec's own log lines (a model
+loaded or reloaded, new items folded in, the store unavailable) go to gunicorn's error log, in
+its format, at its level (:func:`on_starting`): Python's default would drop the INFO ones and
+print the others without a time or a process.
 
 The page's feedback forms are signed with GRAPHREC_SECRET_KEY (see ``web.pages``); without
 one, a key is made here, in the master, once per server start, so that every worker signs
@@ -49,6 +52,7 @@ GRAPHREC_WEB_WORKERS, GRAPHREC_WEB_THREADS, GRAPHREC_WEB_TIMEOUT, GRAPHREC_WEB_A
 hold their defaults.
 """
 import gc
+import logging
 import os
 import secrets
 
@@ -93,12 +97,23 @@ def on_starting(server):
     Then load the model for the workers to fork with."""
     from web.serve import check_address_free, lock_address
 
+    log_beside_gunicorn(server.log.error_log)
     server.graphrec_address_locks = [lock_address(bind) for bind in server.cfg.bind]
     for bind in server.cfg.bind:
         check_address_free(bind)
     server.app.wsgi().extensions["graphrec"].preload()  # the app: made already (preload_app)
     gc.collect()
     gc.freeze()
+
+
+def log_beside_gunicorn(error_log):
+    """graphrec's loggers write through gunicorn's error log's handlers, at its level; set in
+    the master, so every worker forked from it inherits them."""
+    for name in ("graphrec", "web"):
+        logger = logging.getLogger(name)
+        logger.handlers = list(error_log.handlers)
+        logger.setLevel(error_log.level)
+        logger.propagate = False
 
 
 def when_ready(server):

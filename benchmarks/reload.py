@@ -18,8 +18,9 @@ Every answer is kept with the model version that gave it. The report counts answ
 class and requests that got no answer, and gives the latency (from when each request was due)
 in windows: before the retrain, while training ran, the reload window (from the new artifact
 until the last answer from the old model, and at least ``--window`` seconds), after the kill
-(``--window`` seconds) and the rest. A GET that finds its keep-alive connection closed is sent
-again on a fresh one, as HTTP clients do; the report says how many were.
+(``--window`` seconds) and the rest, and each second's. A GET that finds its keep-alive
+connection closed is sent again on a fresh one, as HTTP clients do; the report says how many
+were.
 
 Prints the figures and writes benchmarks/results/reload.json.
 
@@ -83,6 +84,7 @@ def drive(args: argparse.Namespace, env: dict[str, str], master: int, workers: i
         except subprocess.TimeoutExpired:
             steps["train_exit"] = f"still training after {args.max_seconds:g} s"
             return steps
+        timeline.mark("train_exited")  # after its test split's measure, which follows the save
         steps["train_exit"] = train.returncode
         steps["train_said"] = (train.stdout.strip().splitlines() or [""])[-1]
         if artifact_signature(artifact) == before:
@@ -133,6 +135,16 @@ def windows(outcomes: list[paced.Outcome], marks: dict[str, float], old: str,
     rest = [o for o in outcomes if not any(low <= o.due < high for low, high in taken)]
     out["rest"] = paced.summary(rest)
     return out
+
+
+def per_second(outcomes: list[paced.Outcome]) -> list[dict]:
+    """Each second of the run (by when its requests were due): requests, p50 and p99, so that
+    the slow answers can be set beside the marks and the server's log."""
+    seconds: dict[int, list[paced.Outcome]] = {}
+    for o in outcomes:
+        seconds.setdefault(int(o.due), []).append(o)
+    return [{"second": second, **{key: run[key] for key in ("requests", "p50_ms", "p99_ms")}}
+            for second, run in ((s, paced.summary(seconds[s])) for s in sorted(seconds))]
 
 
 def main() -> int:
@@ -189,6 +201,7 @@ def main() -> int:
                    "seconds": round(outcomes[-1].due, 1) if outcomes else 0,
                    "windows": windows(outcomes, marks, old, args.window,
                                       outcomes[-1].due + 1 if outcomes else 0),
+                   "per_second": per_second(outcomes),
                    "failures": [vars(o) for o in outcomes
                                 if not o.status or o.status >= 500][:20]})
     report["machine"]["loadavg_after"] = loadavg()

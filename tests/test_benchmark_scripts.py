@@ -41,3 +41,16 @@ def test_serve_measures_both_checkouts_in_both_places_with_abba(tmp_path: Path) 
     assert passes("repeat_visits", tmp_path, True) == [
         ("baseline_repeat_visits", tmp_path), ("repeat_visits", HEAD),
         ("repeat_visits_2", HEAD), ("baseline_repeat_visits_2", tmp_path)]
+
+
+def test_reload_reports_each_second_of_the_run() -> None:
+    """Requests grouped by the second they were due in, each with its own percentiles, and a
+    request without an answer counted but not timed."""
+    from benchmarks.paced import Outcome
+    from benchmarks.reload import per_second
+
+    outcomes = [Outcome(0.1, 5.0, 200), Outcome(0.9, 7.0, 200), Outcome(2.5, 300.0, 200),
+                Outcome(2.6, 9.0, 0, error="ConnectionResetError")]
+    assert per_second(outcomes) == [
+        {"second": 0, "requests": 2, "p50_ms": 7.0, "p99_ms": 7.0},  # nearest rank
+        {"second": 2, "requests": 2, "p50_ms": 300.0, "p99_ms": 300.0}]

@@ -45,7 +45,7 @@ from benchmarks import paced
 from benchmarks.serve import loadavg, sample_users, write_report
 from graphrec.config import Settings
 from web.engine import artifact_signature
-from web.serve import settings_env
+from web.serve import MIGRATE_REQ, settings_env
 
 RESULTS = ROOT / "benchmarks" / "results" / "reload.json"
 
@@ -54,6 +54,15 @@ def workers_of(master: int) -> list[int]:
     """The gunicorn master's worker processes (its children)."""
     text = Path(f"/proc/{master}/task/{master}/children").read_text()
     return [int(pid) for pid in text.split()]
+
+
+def migrate_req_setting() -> int | None:
+    """The kernel's ``net.ipv4.tcp_migrate_req`` (None where it has none): at 0, connections
+    queued on the killed worker's socket are reset instead of handed to another worker."""
+    try:
+        return int(MIGRATE_REQ.read_text())
+    except OSError:
+        return None
 
 
 class Timeline:
@@ -167,7 +176,8 @@ def main() -> int:
     env["PYTHONPATH"] = str(ROOT)
     users = sample_users(100)
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "loadavg_before": loadavg()},
+                          "loadavg_before": loadavg(),
+                          "tcp_migrate_req": migrate_req_setting()},
               "load": {"rate": args.rate, "train_seed": args.seed,
                        "requests": "GET /api/users/<one of 100 sample users>/recommendations",
                        "client": "paced Python threads, keep-alive, latency from when due"}}
@@ -205,7 +215,7 @@ def main() -> int:
                    "failures": [vars(o) for o in outcomes
                                 if not o.status or o.status >= 500][:20]})
     report["machine"]["loadavg_after"] = loadavg()
-    print(f"marks (s): {marks}")
+    print(f"net.ipv4.tcp_migrate_req: {report['machine']['tcp_migrate_req']}; marks (s): {marks}")
     print(f"answers by model version: {versions}")
     for name, run in {"all": report["all"], **report["windows"]}.items():
         print(f"{name:15} {run['requests']:6} requests  {run['answers']}  retried "

@@ -22,7 +22,15 @@ from graphrec.cli import EXIT_FAILED, main
 from graphrec.config import Settings
 from tests.gunicorn_server import dead_store_env, free_port, gunicorn
 from tests.waiting import wait_for
-from web.serve import AddressInUse, gunicorn_command, lock_address, runtime_dir, serve, settings_env
+from web.serve import (
+    AddressInUse,
+    gunicorn_command,
+    lock_address,
+    queued_connections_advice,
+    runtime_dir,
+    serve,
+    settings_env,
+)
 from web.worker import REQUEST_TIMEOUT
 
 WORKERS = 3
@@ -78,6 +86,26 @@ def test_the_kernel_spreads_connections_over_the_workers(server) -> None:
     finally:
         for session in sessions:
             session.close()
+
+
+def test_the_server_says_at_start_when_a_dying_worker_would_reset_queued_connections(
+        server, tmp_path: Path) -> None:
+    advice = queued_connections_advice()  # this host's own setting
+    log = (tmp_path / "gunicorn.log").read_text()
+    if advice is None:
+        assert "tcp_migrate_req" not in log
+    else:
+        assert advice in log and "[WARNING]" in log.split(advice)[0].splitlines()[-1]
+
+
+def test_the_advice_follows_the_kernel_setting(tmp_path: Path) -> None:
+    setting = tmp_path / "tcp_migrate_req"
+    setting.write_text("0\n")
+    advice = queued_connections_advice(setting)
+    assert advice is not None and "sysctl -w net.ipv4.tcp_migrate_req=1" in advice
+    setting.write_text("1\n")
+    assert queued_connections_advice(setting) is None
+    assert queued_connections_advice(tmp_path / "absent") is None  # a kernel without it
 
 
 def test_serve_refuses_an_address_in_use_before_setting_anything_up(tmp_path: Path) -> None:

@@ -117,6 +117,29 @@ def lock_address(bind: str, folder: Path | None = None) -> IO[bytes] | None:
     return lock
 
 
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+def queued_connections_advice(setting: Path = MIGRATE_REQ) -> str | None:
+    """What to change so that a dead worker loses no connection waiting in its queue, or None.
+
+    Each worker listens on a socket of its own (``reuse_port``); a connection the kernel has
+    queued on a worker's socket when that worker dies (``kill -9``, the OOM killer) is reset,
+    unless ``net.ipv4.tcp_migrate_req`` is 1, which makes the kernel hand it to another
+    worker's socket (Linux 5.14 or later). The service cannot set it (it is the host's, and
+    needs privileges the service must not have), so it says so once, at start. None when the
+    setting is 1, and when this kernel has no such setting (nothing to change then)."""
+    try:
+        value = setting.read_text().strip()
+    except OSError:
+        return None
+    if value != "0":
+        return None
+    return ("net.ipv4.tcp_migrate_req is 0: a connection waiting in a worker's queue when that "
+            "worker dies is reset; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1) to have "
+            "the kernel hand such connections to another worker")
+
+
 def gunicorn_command(bind: str) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--config", str(CONFIG), "--bind", bind,
             "--chdir", str(CONFIG.parent.parent), "web:create_app()"]

@@ -41,6 +41,7 @@ RANKED_FROM = {"purchases": "", "views": " among the items picked from what they
 NOT_SERVED = {"bought": "already bought",
               "viewed": "viewed (the list is picked from the items viewed)",
               "dismissed": "dismissed (never recommended again)",
+              "unavailable": "not offered by the shop now (never recommended)",
               "no_path": "not recommended (no reason path)"}
 
 
@@ -116,6 +117,10 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
           f"{read_seconds:.1f}s, {len(catalogue.rejects):,} rejected")
     for note in catalogue.notes:
         print(f"note: {note}")
+    said = [item.available for item in catalogue.items if item.available is not None]
+    if said:
+        print(f"available: {sum(said):,} items offered, {len(said) - sum(said):,} not offered "
+              f"(never recommended), {len(catalogue.items) - len(said):,} not said")
     rejects_path = rejects or (
         settings.rejects_dir / f"{path.name or 'catalogue'}-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     if catalogue.rejects:
@@ -303,6 +308,38 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{n}. {weight}{path['sentence']}\n     {walk}")
     if explanation["not_served"] == "no_path":
         print("no path of at most three hops links this user to this item")
+    return 0
+
+
+def cmd_availability(args: argparse.Namespace, settings: Settings) -> int:
+    """Say which items the shop offers now (``--off``: out of stock or discontinued, never
+    recommended; ``--on``: offered again), or list those it does not offer (on stdout, one a
+    line; the count on stderr). Each item is set in a transaction of its own: an id not in the
+    catalogue is reported and the others are set."""
+    from graphrec.serving.events import NotInCatalogue, read_unavailable, set_available
+
+    available = args.on is not None
+    item_ids = list(dict.fromkeys(args.on or args.off or ()))
+    with open_store(settings) as store:
+        changed, unknown = 0, []
+        for item_id in item_ids:
+            try:
+                changed += set_available(store, item_id, available).changed
+            except NotInCatalogue:
+                unknown.append(item_id)
+        listed = sorted(read_unavailable(store))
+    if args.list:
+        for item_id in listed:
+            print(item_id)
+        print(f"{len(listed):,} items not offered now", file=sys.stderr)
+        return 0
+    named = len(item_ids) - len(unknown)
+    print(f"{named:,} items set {'offered' if available else 'not offered'} ({changed:,} "
+          f"changed, {named - changed:,} were already); a server follows within "
+          f"GRAPHREC_ITEM_DETAILS_MAX_AGE seconds ({settings.item_details_max_age:g})")
+    print(f"{len(listed):,} items not offered now")
+    if unknown:
+        raise CommandError(f"not in the catalogue: {', '.join(unknown)}")
     return 0
 
 
@@ -548,6 +585,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="users per batch (default %(default)s)")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
     publish.set_defaults(handler=cmd_publish)
+
+    availability = sub.add_parser(
+        "availability", help="say which items the shop offers now (out of stock or "
+                             "discontinued items are never recommended), or list those it "
+                             "does not")
+    state = availability.add_mutually_exclusive_group(required=True)
+    state.add_argument("--off", nargs="+", metavar="ITEM_ID",
+                       help="not offered now: never recommended to anyone")
+    state.add_argument("--on", nargs="+", metavar="ITEM_ID", help="offered again")
+    state.add_argument("--list", action="store_true", help="the items not offered now")
+    availability.set_defaults(handler=cmd_availability)
 
     bench = sub.add_parser("benchmark", help="the papers' protocol: graphrec against baselines")
     bench.add_argument("--data", required=True,

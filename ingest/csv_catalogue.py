@@ -5,7 +5,8 @@ Columns (extra columns are ignored; a missing optional column reads as blank):
 
 - ``items``: ``item_id``; optional ``title``, ``brand``, ``price``, ``sales_rank``,
   ``categories`` (one path root→leaf joined by ``|``; or, read with ``categories="set"``, the
-  names of the categories the item is in, in any order)
+  names of the categories the item is in, in any order), ``available`` (``true``/``false``:
+  whether the shop offers it now; blank: not said)
 - ``users``: ``user_id``
 - ``purchases``: ``user_id``, ``item_id``, ``split`` (``train``/``test``); optional ``seq``
 - ``item_links`` (optional file): ``item_id``, ``relation`` (``also_bought``, ``also_viewed``,
@@ -53,7 +54,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "item_links": ("item_id", "relation", "other_item_id"),
 }
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
-    "items": ("title", "brand", "price", "sales_rank", "categories"),
+    "items": ("title", "brand", "price", "sales_rank", "categories", "available"),
     "users": (),
     "purchases": ("seq",),
     "item_links": (),
@@ -186,7 +187,7 @@ def _header(path: Path, reader: Iterator[list[str]]) -> list[str]:
 def _read_items(path: Path, catalogue: Catalogue) -> dict[str, str]:
     log = RejectLog(str(path), catalogue.rejects)
     first = FirstSeen()
-    for line, (raw_id, title, brand, price, sales_rank, categories) in _records(
+    for line, (raw_id, title, brand, price, sales_rank, categories, available) in _records(
         path, "items", log, catalogue
     ):
         item_id = new_id(log, first, line, "item_id", raw_id, "item")
@@ -203,6 +204,7 @@ def _read_items(path: Path, catalogue: Catalogue) -> dict[str, str]:
                 sales_rank=sales_rank,
                 categories=categories,
                 category_form=catalogue.category_form,
+                available=available,
             )
         )
     if not catalogue.items:

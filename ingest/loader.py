@@ -91,7 +91,8 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
     steps = [
         Step("users", "ingest/users", RowsOf(catalogue.users, lambda u: {"id": u}), "nodes"),
         Step("items", "ingest/items", RowsOf(items, lambda i: {
-            "id": i.id, "title": i.title, "price": i.price, "sales_rank": i.sales_rank}),
+            "id": i.id, "title": i.title, "price": i.price, "sales_rank": i.sales_rank,
+            "available": i.available}),
             "nodes"),
         Step("external items", "ingest/external_items", [{"id": i} for i in external], "nodes"),
         Step("brands", "ingest/brands", [{"name": b} for b in brands], "nodes"),

@@ -24,6 +24,9 @@ class Item:
     price: float | None = None
     sales_rank: int | None = None
     categories: tuple[str, ...] = ()
+    #: Whether the shop offers it now; None: the catalogue does not say (an ingest then leaves
+    #: what the store holds, e.g. an availability set through the API since).
+    available: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -355,6 +355,23 @@ def parse_split(raw: Any) -> str:
     return split
 
 
+#: How ``available`` may be written, in any case: what reads as offered, and as not.
+AVAILABLE_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def parse_available(raw: Any) -> bool | None:
+    """Whether the shop offers an item: a boolean, or one of :data:`AVAILABLE_WORDS`; blank
+    says nothing (None)."""
+    if raw is None or isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if not text:
+        return None
+    if text not in AVAILABLE_WORDS:
+        raise BadValue("invalid available (true or false)")
+    return AVAILABLE_WORDS[text]
+
+
 def build_item(
     log: RejectLog,
     line: int,
@@ -367,6 +384,7 @@ def build_item(
     categories: str | Iterable[Any] = (),
     category_form: str = "path",
     unescape: bool = False,
+    available: Any = None,
 ) -> Item:
     """An :class:`Item` from raw field values; each unusable field is dropped and logged.
     ``categories`` read as ``category_form`` (one of :data:`~graphrec.schema.CATEGORY_FORMS`)."""
@@ -385,6 +403,7 @@ def build_item(
         price=field("price", parse_price, price),
         sales_rank=field("sales_rank", parse_sales_rank, sales_rank),
         categories=_category_field(log, line, categories, category_form, unescape),
+        available=field("available", parse_available, available),
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from benchmarks.datasets import BEAUTY, DATASETS
 from graphrec.cli import main
+from graphrec.serving.events import set_available
 from graphrec.store.connection import GraphStore
 from graphrec.store.stats import graph_stats
 from ingest.detect import read_catalogue
@@ -106,6 +107,36 @@ def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
     assert stats["relationships"]["ALSO_BOUGHT"] == 1
     assert store.read_text("MATCH (i:Item {id: 'I2'}) RETURN i.price AS p") == [{"p": None}]
     assert "skipped 1 links to products outside" in capsys.readouterr().out
+
+
+def _offered(store: GraphStore) -> dict[str, bool | None]:
+    return {row["id"]: row["a"] for row in store.read_text(
+        "MATCH (i:Item) RETURN i.id AS id, i.available AS a ORDER BY id")}
+
+
+def test_available_loads_and_a_catalogue_that_does_not_say_keeps_the_stores(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "users.csv").write_text("user_id\nU1\n")
+    (shop / "purchases.csv").write_text("user_id,item_id,split\nU1,X1,train\n")
+
+    def load(items: str) -> None:
+        (shop / "items.csv").write_text(items)
+        load_catalogue(store, read_catalogue(shop))
+
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    (shop / "items.csv").write_text("item_id,available\nX1,false\nX2,true\nX3,\n")
+    assert main(["ingest", str(shop), "--quiet"]) == 0
+    assert ("available: 1 items offered, 1 not offered (never recommended), 1 not said"
+            in capsys.readouterr().out)
+    assert _offered(store) == {"X1": False, "X2": True, "X3": None}
+    set_available(store, "X3", False)  # as the API says it, between two ingests
+    load("item_id,title\nX1,Soap\nX2,Cream\nX3,Oil\n")  # the column left out
+    assert _offered(store) == {"X1": False, "X2": True, "X3": False}
+    load("item_id,available\nX1,yes\nX2,\nX3,no\n")
+    assert _offered(store) == {"X1": True, "X2": True, "X3": False}
 
 
 def test_bad_rows_on_a_fresh_home_create_a_private_rejects_folder(

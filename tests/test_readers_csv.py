@@ -180,6 +180,18 @@ def test_columns_are_found_by_name_and_optional_ones_may_be_absent(tmp_path: Pat
     assert got.links == [] and got.rejects == []
 
 
+def test_available_reads_true_false_or_nothing_and_a_bad_flag_is_dropped_alone(tmp_path: Path):
+    items = "item_id,available\nB1,true\nB2,FALSE\nB3,\nB4, no \nB5,maybe\nB6,1\n"
+    got = read_csv_catalogue(
+        write_catalogue(tmp_path, items=items, users="user_id\nU1\n",
+                        purchases="user_id,item_id,split\nU1,B1,train\n", item_links=None)
+    )
+    assert [(item.id, item.available) for item in got.items] == [
+        ("B1", True), ("B2", False), ("B3", None), ("B4", False), ("B5", None), ("B6", True)]
+    assert [(r.line, r.field, r.reason, r.value, r.action) for r in got.rejects] == [
+        (6, "available", "invalid available (true or false)", "maybe", "field dropped")]
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -411,7 +411,7 @@ def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(
 
     monkeypatch.setattr(service, "ranked", swapped_meanwhile)
     page = service.recommend(sample_user, k=10)
-    _, history, dismissed, _ = service._history(sample_user)
+    _, history, dismissed, _, _ = service._history(sample_user)
     key, served = user_key(sample_user, history), digest(dismissed)
     assert service.reasons.served_list(key, served) is None
     monkeypatch.setattr(service, "ranked", ranked)
@@ -613,10 +613,17 @@ def test_openapi_document(bare: FlaskClient) -> None:
     assert set(doc["paths"]) == {
         "/api/users/{user_id}/recommendations",
         "/api/users/{user_id}/recommendations/{item_id}/explanation",
-        "/api/users/{user_id}/events", "/api/health", "/api/openapi.json"}
+        "/api/users/{user_id}/events", "/api/items/{item_id}/availability", "/api/health",
+        "/api/openapi.json"}
     post_event = doc["paths"]["/api/users/{user_id}/events"]["post"]
     assert {"200", "201", "400", "401", "403", "404"} <= set(post_event["responses"])
     assert post_event["security"] == [{"bearer": []}]
+    availability = doc["paths"]["/api/items/{item_id}/availability"]["put"]
+    assert {"200", "400", "401", "403", "404"} <= set(availability["responses"])
+    assert availability["security"] == [{"bearer": []}]
+    body = availability["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["available"] and body["properties"]["available"]["type"] == \
+        "boolean"
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     recommend = doc["paths"]["/api/users/{user_id}/recommendations"]["get"]
     assert {"200", "400", "404", "500", "503"} <= set(recommend["responses"])

@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Response, current_app, jsonify, request
 from flask_openapi3 import APIBlueprint
@@ -24,10 +25,13 @@ from pydantic import BaseModel, ValidationError
 
 from graphrec.explain.subgraph import GRAPHML_TYPE, explanation_graph, to_graphml
 from graphrec.serving import events
-from graphrec.store.connection import StoreUnavailable
+from graphrec.store.connection import GraphStore, StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
 from web.errors import ApiError, error_response, validation_error
 from web.schemas import (
+    AvailabilityIn,
+    AvailabilitySet,
+    CatalogueItemPath,
     Error,
     EventIn,
     EventRecorded,
@@ -45,12 +49,13 @@ log = logging.getLogger(__name__)
 
 # Every API route can answer these.
 COMMON: Responses = {400: Error, 500: Error, 503: Unavailable}
-MAX_EVENT_BYTES = 4096
+MAX_WRITE_BYTES = 4096
 
 bp = APIBlueprint("api", __name__, url_prefix="/api")
 
 
 Responses = dict[str | int | HTTPStatus, type[BaseModel] | dict[Any, Any] | None]
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def answers(status: int, model: type[BaseModel], *errors: int) -> Responses:
@@ -116,31 +121,38 @@ def requires_token(view: Callable) -> Callable:
     return guarded
 
 
-def parse_event() -> EventIn | Response:
-    """The JSON event body by its model, or the 400 answer naming the field that is wrong."""
-    if (request.content_length or 0) > MAX_EVENT_BYTES:
-        raise ApiError(413, "body_too_large", f"an event is at most {MAX_EVENT_BYTES} bytes")
+def parse_body(model: type[Body], expected: str) -> Body | Response:
+    """A write's JSON body by its model, or the 400 answer naming the field that is wrong
+    (``expected`` says what the body must be when it is not a JSON object at all)."""
+    if (request.content_length or 0) > MAX_WRITE_BYTES:
+        raise ApiError(413, "body_too_large", f"a body is at most {MAX_WRITE_BYTES} bytes")
     body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
-        kinds = ", ".join(events.KINDS)
-        raise ApiError(400, "invalid_body", 'the body must be a JSON object with "item_id" and '
-                                            f'"kind" (one of {kinds})')
+        raise ApiError(400, "invalid_body", f"the body must be a JSON object with {expected}")
     try:
-        return EventIn.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         return validation_error(exc)
 
 
-def write_event(user_id: str, item_id: str, kind: str) -> events.Recorded:
-    """Write one event through the process's writer; 404 for an item not in the catalogue."""
+@contextmanager
+def catalogue_write(item_id: str) -> Iterator[GraphStore]:
+    """The process's writer, for one write about ``item_id``: 404 when the item is not in the
+    catalogue; a store that fails is probed again before the next write."""
     engine = get_engine()
     try:
-        return events.record(engine.writer(), user_id, item_id, kind)
-    except events.UnknownEventItem:
+        yield engine.writer()
+    except events.NotInCatalogue:
         raise ApiError(404, "unknown_item", f"no item with id {item_id!r}") from None
     except StoreUnavailable:
         engine.failed_write()
         raise
+
+
+def write_event(user_id: str, item_id: str, kind: str) -> events.Recorded:
+    """Write one event through the process's writer; 404 for an item not in the catalogue."""
+    with catalogue_write(item_id) as store:
+        return events.record(store, user_id, item_id, kind)
 
 
 @bp.post("/users/<anyid:user_id>/events", operation_id="postEvent",
@@ -154,11 +166,32 @@ def write_event(user_id: str, item_id: str, kind: str) -> events.Recorded:
          responses={**answers(201, EventRecorded, 401, 403, 404, 413), 200: EventRecorded})
 @requires_token
 def post_event(path: UserPath):
-    event = parse_event()
+    event = parse_body(EventIn, f'"item_id" and "kind" (one of {", ".join(events.KINDS)})')
     if isinstance(event, Response):
         return event
     recorded = write_event(path.user_id, event.item_id, event.kind)
     return jsonify(recorded.as_dict()), 201 if recorded.created else 200
+
+
+@bp.put("/items/<anyid:item_id>/availability", operation_id="setAvailability",
+        summary="Say whether the shop offers an item now (out of stock, discontinued, back)",
+        description="An item not offered is never recommended to anyone, and its explanation "
+                    "says not_served: unavailable; it stays in the graph, in the histories of "
+                    "those who bought it and in the reason paths through it. Every worker "
+                    "follows within GRAPHREC_ITEM_DETAILS_MAX_AGE seconds (it is read with the "
+                    "item details); a command, at once.",
+        security=[{"bearer": []}],
+        openapi_extensions={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": AvailabilityIn.model_json_schema()}}}},
+        responses=answers(200, AvailabilitySet, 401, 403, 404, 413))
+@requires_token
+def set_availability(path: CatalogueItemPath):
+    wanted = parse_body(AvailabilityIn, '"available" (true or false)')
+    if isinstance(wanted, Response):
+        return wanted
+    with catalogue_write(path.item_id) as store:
+        done = events.set_available(store, path.item_id, wanted.available)
+    return jsonify(done.as_dict())
 
 
 @bp.get("/health", operation_id="health",

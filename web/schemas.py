@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 
 from graphrec.schema import (
     BOUGHT,
@@ -46,6 +46,10 @@ class UserPath(BaseModel):
 
 class ItemPath(UserPath):
     item_id: Id = Field(description="the recommended item's id")
+
+
+class CatalogueItemPath(BaseModel):
+    item_id: Id = Field(description="the item's id, as in the catalogue")
 
 
 class Query(BaseModel):
@@ -124,6 +128,22 @@ class EventRecorded(Answer):
     new_user: bool = Field(description="whether the event created the user")
 
 
+class AvailabilityIn(BaseModel):
+    """Whether the shop offers an item now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    available: StrictBool = Field(
+        description="false: out of stock or discontinued, never recommended to anyone (it "
+                    "stays in the histories and reason paths); true: recommended again")
+
+
+class AvailabilitySet(Answer):
+    item_id: str
+    available: bool
+    changed: bool = Field(description="false when the item was so already")
+
+
 class Node(Answer):
     key: str = Field(description="unique within the path")
     type: str = Field(json_schema_extra={"enum": [*LABELS.values()]})
@@ -188,12 +208,13 @@ class Explanation(Answer):
     score: float
     rank: int | None = Field(description="the item's place in the list the recommendations "
                                          "serve; null when it is not served (bought, dismissed, "
-                                         "viewed by a user answered from views, or without a "
-                                         "reason path)")
-    not_served: Literal["bought", "viewed", "dismissed", "no_path"] | None = Field(
+                                         "viewed by a user answered from views, not offered by "
+                                         "the shop now, or without a reason path)")
+    not_served: Literal["bought", "viewed", "dismissed", "unavailable", "no_path"] | None = Field(
         description="why rank is null: bought; viewed (one of the items a user without "
-                    "purchases is answered from); dismissed; no_path (nothing is served "
-                    "without a reason path); null when the item is served")
+                    "purchases is answered from); dismissed; unavailable (the shop does not "
+                    "offer it now: PUT /api/items/{item_id}/availability); no_path (nothing "
+                    "is served without a reason path); null when the item is served")
     already_bought: bool
     basis: Literal["purchases", "views", "popular"] = Field(
         description="purchases: the user's purchases in the store now; views: the user has "

@@ -1,5 +1,6 @@
-"""Title, price and brand of the items an answer names: read from the store, kept by a worker
-(:class:`ItemDetails`) or read per answer by a command (:class:`ItemDetailsOnDemand`)."""
+"""Title, price and brand of the items an answer names, and which items the shop does not offer
+now: read from the store, kept by a worker (:class:`ItemDetails`) or read per answer by a
+command (:class:`ItemDetailsOnDemand`)."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from graphrec.serving.events import read_unavailable
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
 __all__ = ["NO_DETAILS", "DetailsRead", "ItemDetails", "ItemDetailsOnDemand", "Labels",
@@ -24,14 +26,16 @@ Labels = tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]
 
 
 class ItemDetails:
-    """Title, price and brand of every item of the model, read in one query and kept.
+    """Title, price and brand of every item of the model, and the items the shop does not
+    offer now (``Item.available`` false: never recommended), read in one query and kept.
 
     They only label an answer, and there are few of them (well under 1 kB an item), so a worker
     reads them all once instead of querying the items of each answer. They are read again once
     older than ``max_age`` seconds, in a background thread that the request finding them so
     starts: reading a whole catalogue takes long, and no request should wait on it. Meanwhile,
-    and if that read fails, requests answer from the copy they have: a title or a price may lag
-    the store by ``max_age`` seconds. Only the first read makes requests wait.
+    and if that read fails, requests answer from the copy they have: a title, a price or an
+    item's availability may lag the store by ``max_age`` seconds. Only the first read makes
+    requests wait.
     """
 
     def __init__(self, store: GraphStore, item_ids: Sequence[str], max_age: float,
@@ -39,15 +43,21 @@ class ItemDetails:
         self.store, self.item_ids, self.max_age = store, list(item_ids), max_age
         self._lock = threading.Lock()
         self._copy: Labels | None = None
+        self._unavailable: frozenset[str] = frozenset()
         self._read_at = 0.0
         if read is not None:  # read before (gunicorn's master): as old as it is
-            self._copy, self._read_at = read.labels, read.at
+            self._copy, self._unavailable, self._read_at = read.labels, read.unavailable, read.at
 
     def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
                                                        Mapping[str, str | None]]:
         """``(item id → {"title", "price", "brand"}, item id → title)`` covering ``item_ids``
         (here: every item; the store's missing ones are absent)."""
         return self._current()
+
+    def unavailable(self) -> frozenset[str]:
+        """The ids of the items the shop does not offer now (as last read)."""
+        self._current()
+        return self._unavailable
 
     def warm(self) -> None:
         """Read them all now, ahead of the first answer that needs them."""
@@ -57,8 +67,9 @@ class ItemDetails:
         """Keep the details of ``item_ids`` from now on (the catalogue grew), read here, in the
         caller's thread; requests answer from the old copy meanwhile."""
         with self._lock:
-            details = _read_details(self.store, item_ids)
-            self.item_ids, self._copy, self._read_at = list(item_ids), details, time.monotonic()
+            details, unavailable = _read_details(self.store, item_ids)
+            self.item_ids, self._read_at = list(item_ids), time.monotonic()
+            self._copy, self._unavailable = details, unavailable
 
     def _current(self) -> Labels:
         if self._copy is None:
@@ -87,20 +98,26 @@ class ItemDetails:
             self._lock.release()
 
     def _read(self) -> None:
-        self._copy = _read_details(self.store, self.item_ids)
+        details, unavailable = _read_details(self.store, self.item_ids)
+        self._copy, self._unavailable = details, unavailable
         self._read_at = time.monotonic()
 
 
 class ItemDetailsOnDemand:
-    """Title, price and brand of just the items an answer names, read when asked: for a
-    command that answers once, where reading the whole catalogue would be most of its time."""
+    """Title, price and brand of just the items an answer names, read when asked, and the items
+    the shop does not offer now: for a command that answers once, where reading the whole
+    catalogue would be most of its time."""
 
     def __init__(self, store: GraphStore):
         self.store = store
 
     def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
                                                        Mapping[str, str | None]]:
-        return _read_details(self.store, sorted(set(item_ids)))
+        return _read_details(self.store, sorted(set(item_ids)))[0]
+
+    def unavailable(self) -> frozenset[str]:
+        """Read now: the ids of the items the shop does not offer."""
+        return read_unavailable(self.store)
 
     def warm(self) -> None:
         """Nothing to read ahead: each answer reads its own items."""
@@ -109,10 +126,16 @@ class ItemDetailsOnDemand:
         """Nothing to keep: each answer reads its own items."""
 
 
-def _read_details(store: GraphStore, item_ids: Sequence[str]) -> Labels:
-    rows = store.read_once("service/items", ids=list(item_ids))
-    details: dict[str, Mapping[str, Any]] = {row.pop("item_id"): row for row in rows}
-    return details, {key: row["title"] for key, row in details.items()}
+def _read_details(store: GraphStore, item_ids: Sequence[str]) -> tuple[Labels, frozenset[str]]:
+    """The labels of ``item_ids`` and those of them the shop does not offer now."""
+    details: dict[str, Mapping[str, Any]] = {}
+    unavailable = set()
+    for row in store.read_once("service/items", ids=list(item_ids)):
+        item_id = row.pop("item_id")
+        if row.pop("available") is False:
+            unavailable.add(item_id)
+        details[item_id] = row
+    return (details, {key: row["title"] for key, row in details.items()}), frozenset(unavailable)
 
 
 @dataclass(frozen=True)
@@ -123,9 +146,11 @@ class DetailsRead:
 
     labels: Labels
     at: float
+    unavailable: frozenset[str] = frozenset()
 
 
 def read_details(store: GraphStore, item_ids: Sequence[str]) -> DetailsRead:
     """Every item's details now (one query): what gunicorn's master reads for its workers,
     whose reading it would otherwise be most of their start."""
-    return DetailsRead(_read_details(store, item_ids), time.monotonic())
+    labels, unavailable = _read_details(store, item_ids)
+    return DetailsRead(labels, time.monotonic(), unavailable)

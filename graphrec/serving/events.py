@@ -18,6 +18,13 @@ The service reads a user's purchases, dismissals and views on every request
 (``service/user_history``), so the next answer leaves out what was just bought or dismissed, and
 a shopper who has bought nothing yet is answered from what they viewed. A user id the store does not
 know yet is created by its first event (a shop's new customer); an item must be in the catalogue.
+
+The shop also says which items it offers now (:func:`set_available`, ``Item.available``): an item
+out of stock or discontinued is never recommended to anyone, but stays in the graph, in the
+histories of those who bought it and in the reason paths through it (a purchase of it is still
+a reason). The service reads the items not offered with the item details, which a worker
+re-reads every ``item_details_max_age`` seconds (:mod:`graphrec.serving.details`); a command
+reads them when it answers.
 """
 from __future__ import annotations
 
@@ -32,8 +39,8 @@ KINDS: dict[str, str] = {"purchase": "events/purchase", "view": "events/view",
                          "dismiss": "events/dismiss"}
 
 
-class UnknownEventItem(LookupError):
-    """The event names an item that is not in the catalogue."""
+class NotInCatalogue(LookupError):
+    """The event (or the availability) names an item that is not in the catalogue."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ def record(store: GraphStore, user_id: str, item_id: str, kind: str,
            at: int | None = None) -> Recorded:
     """Write one event (``kind`` one of :data:`KINDS`) in one transaction.
 
-    Raises :class:`UnknownEventItem` when the item is not in the catalogue (nothing is written
+    Raises :class:`NotInCatalogue` when the item is not in the catalogue (nothing is written
     then, not even a new user), ``ValueError`` for a kind not in :data:`KINDS`.
     """
     statement = KINDS.get(kind)
@@ -71,7 +78,34 @@ def record(store: GraphStore, user_id: str, item_id: str, kind: str,
     rows, counters = store.write_returning(statement, user=user_id, item=item_id,
                                            at=now_ms() if at is None else at)
     if not rows:
-        raise UnknownEventItem(item_id)
+        raise NotInCatalogue(item_id)
     return Recorded(user_id, item_id, kind, at=rows[0]["at"],
                     created=counters.relationships_created > 0,
                     new_user=counters.nodes_created > 0)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether the shop offers an item, as just set."""
+
+    item_id: str
+    available: bool
+    changed: bool  # False: it was so already
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "available": self.available, "changed": self.changed}
+
+
+def set_available(store: GraphStore, item_id: str, available: bool) -> Availability:
+    """Say whether the shop offers ``item_id`` now (``cypher/catalogue/set_available``), in one
+    transaction. Raises :class:`NotInCatalogue` when the item is not in the catalogue."""
+    rows, _ = store.write_returning("catalogue/set_available", item=item_id,
+                                    available=bool(available))
+    if not rows:
+        raise NotInCatalogue(item_id)
+    return Availability(item_id, bool(available), rows[0]["before"] != bool(available))
+
+
+def read_unavailable(store: GraphStore) -> frozenset[str]:
+    """The ids of the catalogue's items the shop does not offer now (one query)."""
+    return frozenset(row["item_id"] for row in store.read_once("service/unavailable_items"))

@@ -152,14 +152,15 @@ class Publisher:
         rows = {row["user_id"]: row
                 for row in self.store.read("publish/histories", users=list(user_ids))}
         recommender = self.service.recommender
+        unavailable = self.service.unavailable()  # never published, as never served
         batch, found = Batch(), []
         for user in user_ids:
             row = rows.get(user, {})
             history, basis = recommender.basis(row.get("items", ()), row.get("viewed", ()))
             if not len(history):
                 continue
-            ranked = self.service.ranked(user, history, self.k,
-                                         exclude=recommender.history(row.get("dismissed", ())))
+            ranked = self.service.ranked(user, history, self.k, exclude=np.union1d(
+                recommender.history(row.get("dismissed", ())), unavailable))
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]
             found += [(user, item, paths) for item, paths in starting_with(

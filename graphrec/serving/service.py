@@ -139,17 +139,20 @@ class Freshness:
                 "graphrec train would learn from the new data")
 
 
-def not_served(bought: bool, in_history: bool, dismissed: bool, has_path: bool
-               ) -> str | None:
+def not_served(bought: bool, in_history: bool, dismissed: bool, unavailable: bool,
+               has_path: bool) -> str | None:
     """Why an item is not in the list a user is served, ``None`` when it is: ``bought``,
     ``viewed`` (one of the views a user without purchases is answered from: the list is made
-    from it), ``dismissed``, or ``no_path`` (graphrec serves nothing it cannot explain)."""
+    from it), ``dismissed``, ``unavailable`` (the shop does not offer it now), or ``no_path``
+    (graphrec serves nothing it cannot explain)."""
     if bought:
         return "bought"
     if in_history:
         return "viewed"
     if dismissed:
         return "dismissed"
+    if unavailable:
+        return "unavailable"
     return None if has_path else "no_path"
 
 
@@ -172,9 +175,10 @@ class RecommendationService:
       (:meth:`Recommender.basis`), and one with neither gets the shop's most bought items, each
       labelled ``popular``. This round trip is also why a request answers 503 when the store is
       down, instead of recommending from what it remembers;
-    * item details (titles, prices, brands): from ``details`` (:class:`ItemDetails`, which keeps
-      them all and re-reads them every ``details_max_age`` seconds, or
-      :class:`ItemDetailsOnDemand` for a command);
+    * item details (titles, prices, brands) and the items the shop does not offer now (never
+      recommended to anyone): from ``details`` (:class:`ItemDetails`, which keeps them all and
+      re-reads them every ``details_max_age`` seconds, or :class:`ItemDetailsOnDemand` for a
+      command);
     * reason paths: ranked by :meth:`weighted`, the top ones of the last ``reason_cache_size``
       (user, purchases, item) triples kept (:class:`ReasonCache`);
     * whether the model is stale: :class:`Freshness`, for ``/api/health`` and the commands.
@@ -195,6 +199,8 @@ class RecommendationService:
         self._folder_lock = threading.Lock()
         self._closed = False
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
+        # the items not offered, as last read, with the recommender that indexed them
+        self._unavailable: tuple[frozenset[str], Recommender, np.ndarray] | None = None
 
     @classmethod
     def load(cls, settings: Settings, store: GraphStore, *, details_max_age: float | None,
@@ -327,14 +333,15 @@ class RecommendationService:
         from the items they viewed while they have none (the reasons then start with
         ``VIEWED``), or ``popular`` ones for a user with neither."""
         kept = self.reasons  # once, first (see _use)
-        bought, history, dismissed, basis = self._history(user_id)
+        bought, history, dismissed, unavailable, basis = self._history(user_id)
+        excluded = _union(dismissed, unavailable)
         if not len(history):
-            return self._popular(bought, dismissed, k)
+            return self._popular(bought, excluded, k)
         walks = self.paths.walks(history)  # for the ranking and the reasons: once
-        key, served = user_key(user_id, history), digest(dismissed)
+        key, served = user_key(user_id, history), digest(excluded)
         ranked = kept.served_list(key, served, k)  # the page seen again
         if ranked is None:
-            ranked = self.ranked(user_id, history, k, exclude=dismissed, walks=walks)
+            ranked = self.ranked(user_id, history, k, exclude=excluded, walks=walks)
             kept.keep_list(key, served, ranked)
         weighted = self._reasons(kept, key, history, [r.item_id for r in ranked], 1, walks,
                                  basis)
@@ -354,14 +361,17 @@ class RecommendationService:
     def explain(self, user_id: str, item_id: str, top: int = 3) -> dict[str, Any]:
         """The ``top`` reasons of ``item_id`` for the user, its score and ``rank``: its place
         in the list :meth:`recommend` serves (``None`` when it is not served: bought already,
-        dismissed, in the views a list without purchases is made from, or no reason path);
+        dismissed, in the views a list without purchases is made from, not offered by the shop
+        now, or no reason path);
         ``basis`` says what the user is answered from (:meth:`Recommender.basis`, or
         ``popular``)."""
         kept = self.reasons  # once, first (see _use)
         index = self.recommender.item_index(item_id)
-        bought, history, dismissed, basis = self._history(user_id)
+        bought, history, dismissed, unavailable, basis = self._history(user_id)
+        excluded = _union(dismissed, unavailable)
         if not len(history):
-            return self._explain_popular(user_id, item_id, index, bought, dismissed)
+            return self._explain_popular(user_id, item_id, index, bought, dismissed,
+                                         unavailable)
         already = item_id in bought
         walks = self.paths.walks(history)  # for the reasons and the rank: once
         key = user_key(user_id, history)
@@ -373,12 +383,12 @@ class RecommendationService:
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
         paths = distinct(candidates, self.data, titles, top)
         rank, why = None, not_served(already, index in history, index in dismissed,
-                                    bool(paths))
+                                    index in unavailable, bool(paths))
         if why is None:  # served: its place in the list served
-            place = kept.place(key, digest(dismissed), item_id)  # on the page just seen
+            place = kept.place(key, digest(excluded), item_id)  # on the page just seen
             score, rank = place if place is not None else self.recommender.served_place(
                 history, index, lambda items: self.paths.has_candidates(history, items, walks),
-                dismissed)
+                excluded)
         else:
             score = self.recommender.score(history, index)
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
@@ -397,18 +407,29 @@ class RecommendationService:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _history(self, user_id: str) -> tuple[list[str], np.ndarray, np.ndarray, str]:
+    def _history(self, user_id: str
+                 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, str]:
         """What the store says the user bought, now; the items (model indices) they are
         answered from and what those are (:meth:`Recommender.basis`: their purchases, or
-        their views while they have none); and the items they dismissed
-        (``graphrec.serving.events``; never recommended). :class:`UnknownUser` when the store
-        has no such user."""
+        their views while they have none); the items they dismissed and those the shop does
+        not offer now (:mod:`graphrec.serving.events`; neither is ever recommended).
+        :class:`UnknownUser` when the store has no such user."""
         rows = self.store.read_once("service/user_history", user=user_id)
         if not rows:
             raise UnknownUser(user_id)
         row = rows[0]
         history, basis = self.recommender.basis(row["items"], row["viewed"])
-        return row["items"], history, self.recommender.history(row["dismissed"]), basis
+        return (row["items"], history, self.recommender.history(row["dismissed"]),
+                self.unavailable(), basis)
+
+    def unavailable(self) -> np.ndarray:
+        """The model's indices of the items the shop does not offer now, ascending: mapped
+        once for each read of them (:attr:`items`) and each model, not once a request."""
+        ids, recommender = self.items.unavailable(), self.recommender
+        known = self._unavailable
+        if known is None or known[0] is not ids or known[1] is not recommender:
+            known = self._unavailable = (ids, recommender, recommender.history(ids))
+        return known[2]
 
     def _reasons(self, kept: ReasonCache, key: tuple[str, bytes], history: np.ndarray,
                  item_ids: list[str], top: int, walks: HistoryWalks, basis: str
@@ -433,11 +454,11 @@ class RecommendationService:
         items = self.data.items
         return [*item_ids, *(str(items[i]) for p in paths for t, i in p.nodes if t == "item")]
 
-    def _popular(self, bought: list[str], dismissed: np.ndarray, k: int
+    def _popular(self, bought: list[str], excluded: np.ndarray, k: int
                  ) -> list[dict[str, Any]]:
         """The fallback of a user with no purchase the model can use: the most bought items
-        (none they dismissed)."""
-        exclude = np.union1d(self.recommender.history(bought), dismissed)
+        (none in ``excluded``: dismissed, or not offered now)."""
+        exclude = np.union1d(self.recommender.history(bought), excluded)
         ranked = self.recommender.popular(k, exclude)
         details, _ = self.items.labels([r.item_id for r in ranked])
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": False,
@@ -454,13 +475,14 @@ class RecommendationService:
             int(self.recommender.buyers[index]))
 
     def _explain_popular(self, user_id: str, item_id: str, index: int, bought: list[str],
-                         dismissed: np.ndarray) -> dict[str, Any]:
+                         dismissed: np.ndarray, unavailable: np.ndarray) -> dict[str, Any]:
         """What :meth:`explain` says to a user with no purchase: the popularity reason, and the
         item's place in that list."""
         buyers = self.recommender.buyers.astype(np.float64)
-        buyers[np.union1d(self.recommender.history(bought), dismissed)] = -np.inf
+        buyers[np.union1d(self.recommender.history(bought),
+                          _union(dismissed, unavailable))] = -np.inf
         already = item_id in bought
-        why = not_served(already, False, index in dismissed, True)
+        why = not_served(already, False, index in dismissed, index in unavailable, True)
         rank = None if why else int(ahead(buyers, index).sum()) + 1
         details, _ = self.items.labels([item_id])
         return {"user_id": user_id, "item_id": item_id,
@@ -468,3 +490,8 @@ class RecommendationService:
                 "not_served": why, "already_bought": already, "basis": "popular",
                 "paths": [self._popular_reason(item_id, details)]}
 
+
+def _union(dismissed: np.ndarray, unavailable: np.ndarray) -> np.ndarray:
+    """The items a user is never served: those they dismissed and those not offered now
+    (sorted, no repeats, as each of them is)."""
+    return np.union1d(dismissed, unavailable) if len(unavailable) else dismissed

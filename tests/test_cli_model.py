@@ -142,3 +142,22 @@ def test_train_in_two_processes_saves_the_model_one_process_saves(
     two = json.loads((trained.model_path / "metrics.json").read_text())
     assert two["history"]["best_epoch"] == one["history"]["best_epoch"]
     assert two["test"] == pytest.approx(one["test"], abs=1e-3)
+
+
+def test_the_command_exits_with_mains_status_after_freezing_what_is_alive(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The installed ``graphrec`` is :func:`graphrec.cli.run`: main's status, and no last
+    collection at exit over what torch and PyG imported (gc.freeze)."""
+    import gc
+    import tomllib
+
+    from graphrec import cli
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert scripts["project"]["scripts"]["graphrec"] == "graphrec.cli:run"
+    frozen: list[int] = []
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    with pytest.raises(SystemExit) as exited:
+        cli.run()
+    assert exited.value.code == 3 and frozen == [1]

@@ -8,6 +8,7 @@ its stall in full (no coordinated omission). 127.0.0.1 only; every wait is bound
 """
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import subprocess
@@ -47,6 +48,10 @@ class Outcome:
     due: float  # seconds after the start
     latency_ms: float  # from due to answered (or to the failure)
     status: int  # 0: no answer
+    #: The answer's top-level scalar fields (its model version, say), not its lists: a client
+    #: that held every page it was sent would pause for its own garbage collections as they
+    #: grew (all its threads at once), and the latency counted from when a request was due
+    #: would put those pauses on the server.
     body: dict = field(default_factory=dict)
     retried: bool = False  # the first try met a closed connection and was sent again
     error: str | None = None
@@ -55,7 +60,7 @@ class Outcome:
 def run(port: int, request_for: Callable[[int], Request], rate: float, seconds: float,
         threads: int = 32, timeout: float = 10.0, retry_idempotent: bool = True,
         saturate: bool = False, start: float | None = None,
-        until: Until | None = None) -> list[Outcome]:
+        until: Until | None = None, pauses: list[float] | None = None) -> list[Outcome]:
     """Send requests to 127.0.0.1:``port``: paced at ``rate`` for ``seconds``, or with
     ``saturate`` each thread sending as soon as it is answered, from ``start`` (a
     ``time.monotonic()``; default now), ending sooner when ``until`` says so. Returns the
@@ -63,7 +68,8 @@ def run(port: int, request_for: Callable[[int], Request], rate: float, seconds: 
 
     A GET that meets a closed connection is sent once more on a fresh one when
     ``retry_idempotent`` (what browsers and HTTP libraries do with idempotent requests); the
-    outcome says so.
+    outcome says so. ``pauses``, when given, receives the milliseconds each of this process's
+    garbage collections took meanwhile: time in which no thread of the client sent or read.
     """
     lock = threading.Lock()
     counter = iter(range(10**9))
@@ -90,11 +96,23 @@ def run(port: int, request_for: Callable[[int], Request], rate: float, seconds: 
                 outcomes.append(outcome)
         conn.close()
 
+    began: list[float] = []
+
+    def collection(phase: str, _info: dict) -> None:
+        if phase == "start":
+            began.append(time.perf_counter())
+        elif began and pauses is not None:
+            pauses.append((time.perf_counter() - began.pop()) * 1000)
+
     pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(seconds + 4 * timeout)
+    gc.callbacks.append(collection)
+    try:
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join(seconds + 4 * timeout)
+    finally:
+        gc.callbacks.remove(collection)
     outcomes.sort(key=lambda o: o.due)
     return outcomes
 
@@ -114,8 +132,7 @@ def send(conn: http.client.HTTPConnection, port: int, method: str, path: str,
                 parsed = json.loads(raw) if raw else {}
             except ValueError:
                 parsed = {}
-            return Outcome(0, 0, response.status, parsed if isinstance(parsed, dict) else {},
-                           retried=attempt == 1), conn
+            return Outcome(0, 0, response.status, scalars(parsed), retried=attempt == 1), conn
         except CONNECTION_ERRORS as exc:
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -123,6 +140,15 @@ def send(conn: http.client.HTTPConnection, port: int, method: str, path: str,
                 return Outcome(0, 0, 0, retried=attempt == 1,
                                error=f"{type(exc).__name__}: {exc}"), conn
     raise AssertionError("unreachable")
+
+
+def scalars(answer: object) -> dict:
+    """The top-level fields of a JSON object answer that hold a string, a number, a boolean or
+    null (see :attr:`Outcome.body`)."""
+    if not isinstance(answer, dict):
+        return {}
+    return {key: value for key, value in answer.items()
+            if value is None or isinstance(value, str | int | float | bool)}
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -93,7 +93,7 @@ def drive(args: argparse.Namespace, env: dict[str, str], master: int, workers: i
         except subprocess.TimeoutExpired:
             steps["train_exit"] = f"still training after {args.max_seconds:g} s"
             return steps
-        timeline.mark("train_exited")  # after its test split's measure, which follows the save
+        timeline.mark("train_exited")
         steps["train_exit"] = train.returncode
         steps["train_said"] = (train.stdout.strip().splitlines() or [""])[-1]
         if artifact_signature(artifact) == before:
@@ -181,6 +181,7 @@ def main() -> int:
               "load": {"rate": args.rate, "train_seed": args.seed,
                        "requests": "GET /api/users/<one of 100 sample users>/recommendations",
                        "client": "paced Python threads, keep-alive, latency from when due"}}
+    pauses: list[float] = []  # the load generator's own garbage collections (ms)
     proc, port = paced.start_server(env, settings.home / "reload-benchmark.log")
     try:
         workers = report["workers"] = len(workers_of(proc.pid))
@@ -197,7 +198,7 @@ def main() -> int:
             drive(args, env, proc.pid, workers, timeline, settings.model_path, until)))
         driver.start()
         outcomes = paced.run(port, request_for, rate=args.rate, seconds=args.max_seconds,
-                             start=timeline.start, until=until)
+                             start=timeline.start, until=until, pauses=pauses)
         driver.join(args.max_seconds)
     finally:
         paced.stop_server(proc)
@@ -212,11 +213,15 @@ def main() -> int:
                    "windows": windows(outcomes, marks, old, args.window,
                                       outcomes[-1].due + 1 if outcomes else 0),
                    "per_second": per_second(outcomes),
+                   "client_gc": {"collections": len(pauses),
+                                 "total_ms": round(sum(pauses), 1),
+                                 "max_ms": round(max(pauses, default=0.0), 1)},
                    "failures": [vars(o) for o in outcomes
                                 if not o.status or o.status >= 500][:20]})
     report["machine"]["loadavg_after"] = loadavg()
     print(f"net.ipv4.tcp_migrate_req: {report['machine']['tcp_migrate_req']}; marks (s): {marks}")
     print(f"answers by model version: {versions}")
+    print(f"the load generator's own garbage collections: {report['client_gc']}")
     for name, run in {"all": report["all"], **report["windows"]}.items():
         print(f"{name:15} {run['requests']:6} requests  {run['answers']}  retried "
               f"{run['retried']}  p50 {run['p50_ms']} / p99 {run['p99_ms']} / max "

@@ -54,3 +54,16 @@ def test_reload_reports_each_second_of_the_run() -> None:
     assert per_second(outcomes) == [
         {"second": 0, "requests": 2, "p50_ms": 7.0, "p99_ms": 7.0},  # nearest rank
         {"second": 2, "requests": 2, "p50_ms": 300.0, "p99_ms": 300.0}]
+
+
+def test_the_paced_client_keeps_an_answers_scalars_not_its_pages() -> None:
+    """What the reload report reads (the model version) and nothing that would fill the
+    client's heap with every page it was sent."""
+    from benchmarks.paced import scalars
+
+    page = {"user_id": "U1", "k": 10, "model_version": "v2", "stale": False, "note": None,
+            "recommendations": [{"item_id": "I1", "reason": {"nodes": []}}],
+            "error": {"code": "x"}}
+    assert scalars(page) == {"user_id": "U1", "k": 10, "model_version": "v2", "stale": False,
+                             "note": None}
+    assert scalars(["not", "an", "object"]) == {}

@@ -5,6 +5,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -153,6 +154,8 @@ def _print_load_report(report) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.train_nice:  # a server beside it answers first (Settings.train_nice)
+        os.nice(settings.train_nice)
     train_model(settings, epochs=args.epochs, seed=args.seed, device=args.device, quiet=args.quiet,
                 warm_start=args.warm_start, processes=args.processes)
     return 0

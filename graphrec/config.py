@@ -79,6 +79,10 @@ class Settings:
     ``web_workers`` and ``web_threads`` gunicorn's processes and threads per process;
     ``web_timeout`` seconds before gunicorn restarts a stuck worker; ``web_accesslog`` a file,
     ``-`` for stdout or ``off``.
+
+    ``train_nice``: how far ``graphrec train`` lowers its own CPU priority (``os.nice``, 0 to
+    19), so that a server answering on the same machine keeps the cores it needs while a new
+    model is trained beside it; with the cores to itself, training runs as fast as at 0.
     """
 
     home: Path
@@ -100,6 +104,7 @@ class Settings:
     web_threads: int = 2
     web_timeout: int = 30
     web_accesslog: str = "-"
+    train_nice: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -130,6 +135,7 @@ class Settings:
             web_threads=_number(env, "GRAPHREC_WEB_THREADS", int, cls.web_threads, 1),
             web_timeout=_number(env, "GRAPHREC_WEB_TIMEOUT", int, cls.web_timeout, 1),
             web_accesslog=env.get("GRAPHREC_WEB_ACCESSLOG") or cls.web_accesslog,
+            train_nice=min(_number(env, "GRAPHREC_TRAIN_NICE", int, cls.train_nice, 0), 19),
         )
 
     @property

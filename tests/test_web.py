@@ -158,7 +158,7 @@ def item_row(store: GraphStore, item: str) -> dict:
 
 def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
                                                        session_store: GraphStore) -> None:
-    from graphrec.serving.details import ItemDetails
+    from graphrec.serving.details import SPREAD, ItemDetails
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
@@ -169,14 +169,26 @@ def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
     assert details.labels([item])[0][item]["title"] == row["title"]
     try:
         session_store.write("ingest/items", rows=[{**row, "title": "Renamed in the shop"}])
-        assert details.labels([item])[1][item] == row["title"]  # kept until max_age
+        assert details.labels([item])[1][item] == row["title"]  # kept a while
         wait_for(lambda: details.labels([item])[1][item] == "Renamed in the shop",
                  "the new title", timeout=10)
-        assert time.monotonic() - read >= 2.0
+        assert time.monotonic() - read >= details.refresh_age >= 2.0 * (1 - SPREAD)
         assert details.labels([item])[0][item]["title"] == "Renamed in the shop"
     finally:
         session_store.write("ingest/items", rows=[row])
     assert item_row(session_store, item) == row
+
+
+def test_the_workers_copies_of_the_details_are_read_again_at_different_ages(
+        session_store: GraphStore) -> None:
+    """Workers forked from one master hold copies read at the same moment: each is read again
+    at an age of its own, between (1 - SPREAD) and 1 times max_age, so that their reads do not
+    all fall in the same second."""
+    from graphrec.serving.details import SPREAD, ItemDetails
+
+    ages = [ItemDetails(session_store, [], max_age=60.0).refresh_age for _ in range(8)]
+    assert all(60.0 * (1 - SPREAD) <= age <= 60.0 for age in ages)
+    assert len(set(ages)) == len(ages)
 
 
 def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_store: GraphStore,

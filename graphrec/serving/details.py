@@ -4,6 +4,7 @@ command (:class:`ItemDetailsOnDemand`)."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,10 @@ __all__ = ["NO_DETAILS", "DetailsRead", "ItemDetails", "ItemDetailsOnDemand", "L
            "read_details"]
 
 log = logging.getLogger(__name__)
+
+#: The share of ``max_age`` by which a worker's copy of the details may be read again sooner
+#: than that (:class:`ItemDetails`), so that the workers of one server spread their reads.
+SPREAD = 0.5
 
 #: What an item without details in the store is answered with.
 NO_DETAILS: Mapping[str, Any] = {"title": None, "price": None, "brand": None}
@@ -36,17 +41,29 @@ class ItemDetails:
     and if that read fails, requests answer from the copy they have: a title, a price or an
     item's availability may lag the store by ``max_age`` seconds. Only the first read makes
     requests wait.
+
+    Each copy is read again a little sooner than ``max_age``, by a share of it drawn once for
+    each object (at most :data:`SPREAD`): the workers of a server start from the copy their
+    master read, and refreshed at the same second, their reads (a fraction of a second of
+    Python each, decoding the catalogue's rows) all fell on the cores at once, and every request
+    of that second waited behind them.
     """
 
     def __init__(self, store: GraphStore, item_ids: Sequence[str], max_age: float,
                  read: DetailsRead | None = None):
         self.store, self.item_ids, self.max_age = store, list(item_ids), max_age
+        self._early = 1 - SPREAD * random.random()  # this copy's share of max_age
         self._lock = threading.Lock()
         self._copy: Labels | None = None
         self._unavailable: frozenset[str] = frozenset()
         self._read_at = 0.0
         if read is not None:  # read before (gunicorn's master): as old as it is
             self._copy, self._unavailable, self._read_at = read.labels, read.unavailable, read.at
+
+    @property
+    def refresh_age(self) -> float:
+        """How old this copy may grow before it is read again: ``max_age`` or a little less."""
+        return self.max_age * self._early
 
     def labels(self, item_ids: Iterable[str]) -> tuple[Mapping[str, Mapping[str, Any]],
                                                        Mapping[str, str | None]]:
@@ -76,7 +93,7 @@ class ItemDetails:
             with self._lock:  # the first read: every request needs it
                 if self._copy is None:
                     self._read()
-        elif time.monotonic() - self._read_at >= self.max_age and \
+        elif time.monotonic() - self._read_at >= self.refresh_age and \
                 self._lock.acquire(blocking=False):  # one refresh at a time; released by it
             threading.Thread(target=self._refresh, name="graphrec-item-details",
                              daemon=True).start()
@@ -89,7 +106,7 @@ class ItemDetails:
         try:
             self._read()
         except StoreUnavailable as exc:
-            self._read_at = time.monotonic()  # keep the old copy for another max_age
+            self._read_at = time.monotonic()  # keep the old copy a while longer
             log.warning("item details not refreshed, keeping the old copy: %s", exc)
         except Exception:  # a closed driver (the worker stopping), a store's error
             self._read_at = time.monotonic()

@@ -43,6 +43,17 @@ def train_sample(settings: Settings, store: GraphStore) -> None:
     train_from_store(store, settings, TrainConfig(max_epochs=4))
 
 
+def writing_app(settings: Settings, store: GraphStore, token: str,
+                **config: object) -> Iterator[Flask]:
+    """The sample with a model trained on it (:func:`train_sample`) and an app whose writes
+    take ``token``, no model watcher, ``config`` on top."""
+    train_sample(settings, store)
+    app = create_app({"TESTING": True, "SETTINGS": settings, "API_TOKEN": token,
+                      "MODEL_CHECK_INTERVAL": 0, **config})
+    yield app
+    app.extensions["graphrec"].close()
+
+
 def trained_app(settings: Settings, store: GraphStore) -> Iterator[Flask]:
     """:func:`make_app` on the sample with a model trained on it (:func:`train_sample`)."""
     train_sample(settings, store)

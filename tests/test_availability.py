@@ -12,9 +12,8 @@ from graphrec.cli import main
 from graphrec.config import Settings
 from graphrec.serving.publish import Publisher
 from graphrec.store.connection import GraphStore
-from tests.apps import assert_error, make_app, sample_users, train_sample
+from tests.apps import assert_error, make_app, sample_users, writing_app
 from tests.waiting import wait_for
-from web import create_app
 from web.engine import get_engine
 from web.schemas import AvailabilitySet
 
@@ -26,11 +25,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
     """The sample with a trained model; writes enabled; item details (and so what is offered)
     re-read as soon as a request finds them read before."""
-    train_sample(settings, session_store)
-    app = create_app({"TESTING": True, "SETTINGS": settings, "API_TOKEN": TOKEN,
-                      "MODEL_CHECK_INTERVAL": 0, "ITEM_DETAILS_MAX_AGE": 0})
-    yield app
-    app.extensions["graphrec"].close()
+    yield from writing_app(settings, session_store, TOKEN, ITEM_DETAILS_MAX_AGE=0)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from graphrec.config import Settings
 from graphrec.store.connection import GraphStore
-from tests.apps import assert_error, make_app, sample_users, train_sample
+from tests.apps import assert_error, make_app, sample_users, writing_app
 from web import create_app
 from web.engine import get_engine
 
@@ -25,11 +25,7 @@ NEW_USER = "NEW-CUSTOMER-1"
 def events_app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
     """The sample with a trained model; writes enabled with :data:`TOKEN`. Users the tests
     create are removed afterwards (they would change the data the model was trained on)."""
-    train_sample(settings, session_store)
-    app = create_app({"TESTING": True, "SETTINGS": settings, "API_TOKEN": TOKEN,
-                      "MODEL_CHECK_INTERVAL": 0})
-    yield app
-    app.extensions["graphrec"].close()
+    yield from writing_app(settings, session_store, TOKEN)
 
 
 @pytest.fixture

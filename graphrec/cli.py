@@ -35,6 +35,8 @@ SAMPLE = Path(__file__).parent / "sample" / "beauty"
 
 #: Exit codes: 1 input unusable / job failed, 2 usage, 3 store unreachable.
 EXIT_FAILED, EXIT_STORE = 1, 3
+#: What a shell reports for a process that SIGPIPE killed (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 #: How ``graphrec explain`` says what a rank is among, by the answer's ``basis``, and why an
 #: item has none, by its ``not_served``.
@@ -666,9 +668,17 @@ def run() -> NoReturn:
     imported those are millions, and that pass is most of a second of CPU at the end of every
     command that trains (beside a server that is loading the model it just wrote, on the same
     cores), for memory the process hands back to the system anyway. :func:`gc.freeze` leaves
-    them out of it. Tests call :func:`main`, and their process keeps collecting."""
-    code = main()
-    sys.stdout.flush()
+    them out of it. Tests call :func:`main`, and their process keeps collecting.
+
+    A reader that stops reading (``graphrec recommend USER | head -3``) ends the command
+    quietly, with the status of a process killed by SIGPIPE, as other command-line tools end:
+    not with a traceback, and not with another one when Python flushes stdout at exit."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
     gc.freeze()
     sys.exit(code)
 

@@ -161,3 +161,21 @@ def test_the_command_exits_with_mains_status_after_freezing_what_is_alive(
     with pytest.raises(SystemExit) as exited:
         cli.run()
     assert exited.value.code == 3 and frozen == [1]
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly() -> None:
+    """``graphrec ... | head``: the command stops with SIGPIPE's status, no traceback."""
+    import subprocess
+    import sys
+
+    script = ("import graphrec.cli as cli\n"
+              "cli.main = lambda: [print('line', n) for n in range(200_000)] and 0\n"
+              "cli.run()\n")
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == b"line 0\n"
+        proc.stdout.close()  # as head does once it has its lines
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

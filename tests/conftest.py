@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 SAMPLE = Path(__file__).resolve().parents[1] / "graphrec" / "sample" / "beauty"
 
+# Tests call the commands in process (graphrec.cli.main): a training must not lower the test
+# session's own priority (os.nice lasts for the process) for every test after it, nor that of
+# the servers and stores it starts then. tests/test_cli_model.py checks the setting is obeyed.
+os.environ["GRAPHREC_TRAIN_NICE"] = "0"
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("NEO4J_URI"):

@@ -179,3 +179,20 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly() -> None:
         err = proc.stderr.read().decode()
         assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.mark.parametrize(("nice", "calls"), [("10", [10]), ("0", [])])
+def test_train_lowers_its_own_priority_as_set(nice: str, calls: list[int], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """GRAPHREC_TRAIN_NICE: a server beside the training keeps its share of the cores."""
+    import os
+
+    from graphrec import cli
+
+    niced: list[int] = []
+    monkeypatch.setattr(os, "nice", niced.append)
+    monkeypatch.setattr(cli, "train_model", lambda *args, **kwargs: None)
+    monkeypatch.setenv("GRAPHREC_HOME", str(tmp_path))
+    monkeypatch.setenv("GRAPHREC_TRAIN_NICE", nice)
+    assert main(["train", "--epochs", "1"]) == 0
+    assert niced == calls

@@ -147,11 +147,11 @@ def _read_details(store: GraphStore, item_ids: Sequence[str]) -> tuple[Labels, f
     """The labels of ``item_ids`` and those of them the shop does not offer now."""
     details: dict[str, Mapping[str, Any]] = {}
     unavailable = set()
-    for row in store.read_once("service/items", ids=list(item_ids)):
-        item_id = row.pop("item_id")
-        if row.pop("available") is False:
+    rows = store.read_once("service/items", ids=list(item_ids))
+    for item_id, title, price, brand, available in rows[0]["items"] if rows else ():
+        if available is False:
             unavailable.add(item_id)
-        details[item_id] = row
+        details[item_id] = {"title": title, "price": price, "brand": brand}
     return (details, {key: row["title"] for key, row in details.items()}), frozenset(unavailable)
 
 

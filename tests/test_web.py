@@ -209,7 +209,7 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
             wait_for(lambda: "item details not refreshed" in caplog.text, "the warning",
                      timeout=10)
             wait_for(lambda: not details._lock.locked(), "the re-read's end", timeout=10)
-        assert details._copy is not None and details._copy[1][item] == title
+        assert details._copy is not None and details._copy[0][1][item] == title
 
 
 def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
@@ -488,7 +488,7 @@ def test_a_worker_forked_after_the_preload_answers_with_the_masters_model(
             service = engine.service()
             shared = [service.recommender is preloaded.recommender,
                       service.paths is preloaded.paths, service.ranker is preloaded.ranker,
-                      service.items._copy is details.labels]
+                      service.items._copy[0] is details.labels]
             answer = service.recommend(sample_user, k=10)
             os.write(write, json.dumps({"shared": shared, "answer": answer}).encode())
             engine.close()

@@ -29,6 +29,9 @@ NO_DETAILS: Mapping[str, Any] = {"title": None, "price": None, "brand": None}
 #: ``(item id → {"title", "price", "brand"}, item id → title)``.
 Labels = tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]
 
+#: What one read of the store gives: the labels, and the ids of the items not offered now.
+Read = tuple[Labels, frozenset[str]]
+
 
 class ItemDetails:
     """Title, price and brand of every item of the model, and the items the shop does not
@@ -54,11 +57,10 @@ class ItemDetails:
         self.store, self.item_ids, self.max_age = store, list(item_ids), max_age
         self._early = 1 - SPREAD * random.random()  # this copy's share of max_age
         self._lock = threading.Lock()
-        self._copy: Labels | None = None
-        self._unavailable: frozenset[str] = frozenset()
+        self._copy: Read | None = None
         self._read_at = 0.0
         if read is not None:  # read before (gunicorn's master): as old as it is
-            self._copy, self._unavailable, self._read_at = read.labels, read.unavailable, read.at
+            self._copy, self._read_at = (read.labels, read.unavailable), read.at
 
     @property
     def refresh_age(self) -> float:
@@ -69,12 +71,11 @@ class ItemDetails:
                                                        Mapping[str, str | None]]:
         """``(item id → {"title", "price", "brand"}, item id → title)`` covering ``item_ids``
         (here: every item; the store's missing ones are absent)."""
-        return self._current()
+        return self._current()[0]
 
     def unavailable(self) -> frozenset[str]:
         """The ids of the items the shop does not offer now (as last read)."""
-        self._current()
-        return self._unavailable
+        return self._current()[1]
 
     def warm(self) -> None:
         """Read them all now, ahead of the first answer that needs them."""
@@ -84,11 +85,10 @@ class ItemDetails:
         """Keep the details of ``item_ids`` from now on (the catalogue grew), read here, in the
         caller's thread; requests answer from the old copy meanwhile."""
         with self._lock:
-            details, unavailable = _read_details(self.store, item_ids)
+            self._copy = _read_details(self.store, item_ids)
             self.item_ids, self._read_at = list(item_ids), time.monotonic()
-            self._copy, self._unavailable = details, unavailable
 
-    def _current(self) -> Labels:
+    def _current(self) -> Read:
         if self._copy is None:
             with self._lock:  # the first read: every request needs it
                 if self._copy is None:
@@ -115,8 +115,7 @@ class ItemDetails:
             self._lock.release()
 
     def _read(self) -> None:
-        details, unavailable = _read_details(self.store, self.item_ids)
-        self._copy, self._unavailable = details, unavailable
+        self._copy = _read_details(self.store, self.item_ids)
         self._read_at = time.monotonic()
 
 
@@ -143,7 +142,7 @@ class ItemDetailsOnDemand:
         """Nothing to keep: each answer reads its own items."""
 
 
-def _read_details(store: GraphStore, item_ids: Sequence[str]) -> tuple[Labels, frozenset[str]]:
+def _read_details(store: GraphStore, item_ids: Sequence[str]) -> Read:
     """The labels of ``item_ids`` and those of them the shop does not offer now."""
     details: dict[str, Mapping[str, Any]] = {}
     unavailable = set()

@@ -40,7 +40,7 @@ from graphrec.explain.ranker import starting_with
 from graphrec.explain.reasons import describe, distinct
 from graphrec.schema import LABELS
 from graphrec.serving.recommend import FIRST_HOP
-from graphrec.serving.service import RecommendationService, UnknownUser
+from graphrec.serving.service import RecommendationService, UnknownUser, never_served
 from graphrec.store.connection import GraphStore
 
 Rows = list[dict[str, Any]]
@@ -159,7 +159,7 @@ class Publisher:
             history, basis = recommender.basis(row.get("items", ()), row.get("viewed", ()))
             if not len(history):
                 continue
-            ranked = self.service.ranked(user, history, self.k, exclude=np.union1d(
+            ranked = self.service.ranked(user, history, self.k, exclude=never_served(
                 recommender.history(row.get("dismissed", ())), unavailable))
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]

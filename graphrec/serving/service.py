@@ -334,7 +334,7 @@ class RecommendationService:
         ``VIEWED``), or ``popular`` ones for a user with neither."""
         kept = self.reasons  # once, first (see _use)
         bought, history, dismissed, unavailable, basis = self._history(user_id)
-        excluded = _union(dismissed, unavailable)
+        excluded = never_served(dismissed, unavailable)
         if not len(history):
             return self._popular(bought, excluded, k)
         walks = self.paths.walks(history)  # for the ranking and the reasons: once
@@ -368,7 +368,7 @@ class RecommendationService:
         kept = self.reasons  # once, first (see _use)
         index = self.recommender.item_index(item_id)
         bought, history, dismissed, unavailable, basis = self._history(user_id)
-        excluded = _union(dismissed, unavailable)
+        excluded = never_served(dismissed, unavailable)
         if not len(history):
             return self._explain_popular(user_id, item_id, index, bought, dismissed,
                                          unavailable)
@@ -480,7 +480,7 @@ class RecommendationService:
         item's place in that list."""
         buyers = self.recommender.buyers.astype(np.float64)
         buyers[np.union1d(self.recommender.history(bought),
-                          _union(dismissed, unavailable))] = -np.inf
+                          never_served(dismissed, unavailable))] = -np.inf
         already = item_id in bought
         why = not_served(already, False, index in dismissed, index in unavailable, True)
         rank = None if why else int(ahead(buyers, index).sum()) + 1
@@ -491,7 +491,7 @@ class RecommendationService:
                 "paths": [self._popular_reason(item_id, details)]}
 
 
-def _union(dismissed: np.ndarray, unavailable: np.ndarray) -> np.ndarray:
+def never_served(dismissed: np.ndarray, unavailable: np.ndarray) -> np.ndarray:
     """The items a user is never served: those they dismissed and those not offered now
     (sorted, no repeats, as each of them is)."""
     return np.union1d(dismissed, unavailable) if len(unavailable) else dismissed

@@ -45,7 +45,7 @@ from benchmarks import paced
 from benchmarks.serve import loadavg, sample_users, write_report
 from graphrec.config import Settings
 from web.engine import artifact_signature
-from web.serve import MIGRATE_REQ, settings_env
+from web.serve import migrate_req, settings_env
 
 RESULTS = ROOT / "benchmarks" / "results" / "reload.json"
 
@@ -54,15 +54,6 @@ def workers_of(master: int) -> list[int]:
     """The gunicorn master's worker processes (its children)."""
     text = Path(f"/proc/{master}/task/{master}/children").read_text()
     return [int(pid) for pid in text.split()]
-
-
-def migrate_req_setting() -> int | None:
-    """The kernel's ``net.ipv4.tcp_migrate_req`` (None where it has none): at 0, connections
-    queued on the killed worker's socket are reset instead of handed to another worker."""
-    try:
-        return int(MIGRATE_REQ.read_text())
-    except OSError:
-        return None
 
 
 class Timeline:
@@ -177,7 +168,8 @@ def main() -> int:
     users = sample_users(100)
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "loadavg_before": loadavg(),
-                          "tcp_migrate_req": migrate_req_setting()},
+                          # at 0, connections queued on the killed worker's socket are reset
+                          "tcp_migrate_req": migrate_req()},
               "load": {"rate": args.rate, "train_seed": args.seed,
                        "requests": "GET /api/users/<one of 100 sample users>/recommendations",
                        "client": "paced Python threads, keep-alive, latency from when due"}}

@@ -120,6 +120,14 @@ def lock_address(bind: str, folder: Path | None = None) -> IO[bytes] | None:
 MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 
 
+def migrate_req(setting: Path = MIGRATE_REQ) -> int | None:
+    """The kernel's ``net.ipv4.tcp_migrate_req``; None where it has no such setting."""
+    try:
+        return int(setting.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def queued_connections_advice(setting: Path = MIGRATE_REQ) -> str | None:
     """What to change so that a dead worker loses no connection waiting in its queue, or None.
 
@@ -129,11 +137,7 @@ def queued_connections_advice(setting: Path = MIGRATE_REQ) -> str | None:
     worker's socket (Linux 5.14 or later). The service cannot set it (it is the host's, and
     needs privileges the service must not have), so it says so once, at start. None when the
     setting is 1, and when this kernel has no such setting (nothing to change then)."""
-    try:
-        value = setting.read_text().strip()
-    except OSError:
-        return None
-    if value != "0":
+    if migrate_req(setting) != 0:
         return None
     return ("net.ipv4.tcp_migrate_req is 0: a connection waiting in a worker's queue when that "
             "worker dies is reset; set it to 1 (sysctl -w net.ipv4.tcp_migrate_req=1) to have "

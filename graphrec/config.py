@@ -69,8 +69,9 @@ class Settings:
 
     The web service's settings (the README's configuration table): ``reason_cache_size``
     (user, item) pairs whose top reasons a worker keeps, about 1 kB each, ``0`` ranks every
-    time; ``item_details_max_age`` seconds a worker keeps titles, prices and brands before
-    reading them again; ``model_check_interval`` seconds between a worker's looks for a newly
+    time; ``item_details_max_age`` seconds a worker goes without looking whether the
+    catalogue's titles, prices, brands or availability changed (one short query; they are read
+    again only when they did); ``model_check_interval`` seconds between a worker's looks for a newly
     trained model, ``0`` never; ``graph_check_interval`` seconds between a worker's reads of
     the graph's counts (whether the model is stale, and which new items to fold in);
     ``topk_index_items`` the catalogue size from which a user's top k comes from an index
@@ -95,7 +96,7 @@ class Settings:
     store_dir_override: Path | None = None
     store_heap: str = "2g"
     reason_cache_size: int = 20_000
-    item_details_max_age: float = 60.0
+    item_details_max_age: float = 10.0
     model_check_interval: float = 1.0
     graph_check_interval: float = 60.0
     topk_index_items: int = 25_000

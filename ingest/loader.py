@@ -2,7 +2,9 @@
 
 Every step is one ``UNWIND $rows ... MERGE`` statement from ``cypher/ingest/`` sent in batches,
 so a load is idempotent: running it again, or after it was killed half way, creates only what
-is missing. Nodes are loaded before the relationships that MATCH them.
+is missing. Nodes are loaded before the relationships that MATCH them. A load that wrote items'
+details (titles, prices, brands, availability) marks the catalogue changed once it ends, even
+half way (``cypher/catalogue/changed``): a running service reads the details again then.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ class Step:
     statement: str  # the Cypher text (read from cypher/ingest/ by plan)
     rows: Rows
     creates: str  # "nodes" or "relationships": which counter tells what the step created
+    details: bool = False  # whether it writes what an answer shows of an item (title, brand...)
 
 
 @dataclass
@@ -93,14 +96,15 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
         Step("items", "ingest/items", RowsOf(items, lambda i: {
             "id": i.id, "title": i.title, "price": i.price, "sales_rank": i.sales_rank,
             "available": i.available}),
-            "nodes"),
+            "nodes", details=True),
         Step("external items", "ingest/external_items", [{"id": i} for i in external], "nodes"),
         Step("brands", "ingest/brands", [{"name": b} for b in brands], "nodes"),
         Step("categories", "ingest/categories", [{"name": c} for c in categories], "nodes"),
         Step(BY_NAME["subcategory_of"].type, "ingest/subcategories",
              [{"child": c, "parent": p} for c, p in parents], "relationships"),
         Step(BY_NAME["has_brand"].type, "ingest/item_brands",
-             RowsOf(branded, lambda i: {"item": i.id, "brand": i.brand}), "relationships"),
+             RowsOf(branded, lambda i: {"item": i.id, "brand": i.brand}), "relationships",
+             details=True),
         Step(BY_NAME["in_category"].type, "ingest/item_categories",
              RowsOf(catalogue.placements(), lambda pair: {"item": pair[0], "category": pair[1]}),
              "relationships"),
@@ -123,19 +127,26 @@ def batches(rows: Rows, size: int) -> Iterator[Rows]:
 
 def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_BATCH,
          progress: Progress | None = None) -> LoadReport:
-    """Create the schema, then run each step batch by batch."""
+    """Create the schema, then run each step batch by batch; mark the catalogue changed when
+    an item's details were written (also when a later batch fails)."""
     started = time.perf_counter()
     report = LoadReport()
     store.run_script("schema/constraints")
-    for step in steps:
-        created = 0
-        for batch in batches(step.rows, batch_size):
-            counters = store.write_text(step.statement, rows=batch)
-            created += getattr(counters, f"{step.creates}_created")
-            if progress:
-                progress(step.name, len(batch))
-        report.rows[step.name] = len(step.rows)
-        report.created[step.name] = created
+    details_written = False
+    try:
+        for step in steps:
+            created = 0
+            for batch in batches(step.rows, batch_size):
+                counters = store.write_text(step.statement, rows=batch)
+                details_written |= step.details
+                created += getattr(counters, f"{step.creates}_created")
+                if progress:
+                    progress(step.name, len(batch))
+            report.rows[step.name] = len(step.rows)
+            report.created[step.name] = created
+    finally:
+        if details_written:
+            store.write("catalogue/changed")
     report.seconds = time.perf_counter() - started
     return report
 

@@ -29,6 +29,7 @@ def expected_stats(directory: Path) -> dict:
     return {
         "nodes": {
             "Brand": items.loc[items["brand"] != "", "brand"].nunique(),
+            "Catalogue": 1,  # the change marker a load of items leaves (catalogue/changed)
             "Category": len({c for p in paths for c in p}),
             "Item": len(items),
             "User": _read(directory, "users")["user_id"].nunique(),

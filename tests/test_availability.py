@@ -40,6 +40,7 @@ def store(app: Flask, session_store: GraphStore) -> Iterator[GraphStore]:
     yield session_store
     session_store.write_text("MATCH (i:Item) WHERE i.available IS NOT NULL "
                              "REMOVE i.available")
+    session_store.write("catalogue/changed")  # as a write outside graphrec's must say
     session_store.write_text("MATCH (u:User) WHERE u.id STARTS WITH 'NEW-' DETACH DELETE u")
     with app.app_context():
         items = get_engine().service().items

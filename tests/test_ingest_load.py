@@ -11,15 +11,18 @@ import sys
 import time
 from pathlib import Path
 
+import neo4j
 import pytest
 
+import cypher
 from benchmarks.datasets import BEAUTY, DATASETS
 from graphrec.cli import main
+from graphrec.serving.details import catalogue_version
 from graphrec.serving.events import set_available
 from graphrec.store.connection import GraphStore
 from graphrec.store.stats import graph_stats
 from ingest.detect import read_catalogue
-from ingest.loader import load_catalogue
+from ingest.loader import Step, load, load_catalogue
 from tests.catalogue_counts import expected_stats
 from tests.conftest import SAMPLE
 
@@ -44,6 +47,27 @@ def test_sample_loads_exactly_and_a_second_load_adds_nothing(store: GraphStore,
     assert told[0] == ("plan", second.total_rows)  # before the first batch, for the ETA
     assert sum(rows for what, rows in told[1:] if what == "sent") == second.total_rows
     assert graph_stats(store) == sample_expected
+
+
+def test_a_load_of_items_marks_the_catalogue_changed_even_when_it_fails_later(
+        store: GraphStore) -> None:
+    """A running service reads the items' details again only when the change marker moves
+    (graphrec.serving.details): a load that wrote titles moves it, also when a later step
+    fails; one that wrote none of an item's details leaves it."""
+    version = catalogue_version(store)
+    load(store, [Step("users", cypher.load("ingest/users"), [{"id": "U1"}], "nodes")])
+    assert catalogue_version(store) == version
+    broken = Step("purchases", "UNWIND $rows AS row THIS IS NOT CYPHER", [{}], "nodes")
+    with pytest.raises(neo4j.exceptions.Neo4jError):
+        load(store, [Step("items", cypher.load("ingest/items"),
+                          [{"id": "X1", "title": "Soap", "price": None, "sales_rank": None,
+                            "available": None}], "nodes", details=True), broken])
+    after = catalogue_version(store)
+    assert after is not None and after != version
+    assert store.read_text("MATCH (i:Item {id: 'X1'}) RETURN i.title AS title") == [
+        {"title": "Soap"}]
+    set_available(store, "X1", False)
+    assert catalogue_version(store) not in (None, after)
 
 
 def test_keep_external_adds_the_outside_products(store: GraphStore, sample_expected: dict) -> None:
@@ -102,7 +126,8 @@ def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
     assert any(",4,price," in line and "field dropped" in line for line in lines)
     assert any(",4,item_id," in line and "NOPE" in line for line in lines)
     stats = graph_stats(store)
-    assert stats["nodes"] == {"Brand": 1, "Category": 3, "Item": 2, "User": 2}
+    assert stats["nodes"] == {"Brand": 1, "Catalogue": 1, "Category": 3, "Item": 2,
+                              "User": 2}
     assert stats["relationships"]["BOUGHT"] == 3
     assert stats["relationships"]["ALSO_BOUGHT"] == 1
     assert store.read_text("MATCH (i:Item {id: 'I2'}) RETURN i.price AS p") == [{"p": None}]
@@ -152,7 +177,8 @@ def test_bad_rows_on_a_fresh_home_create_a_private_rejects_folder(
     assert stat.S_IMODE(reports[0].stat().st_mode) == 0o600
     assert len(reports[0].read_text().splitlines()) == 4
     assert f"rejects: 3 written to {reports[0]}" in capsys.readouterr().out
-    assert graph_stats(store)["nodes"] == {"Brand": 1, "Category": 3, "Item": 2, "User": 2}
+    assert graph_stats(store)["nodes"] == {"Brand": 1, "Catalogue": 1, "Category": 3,
+                                           "Item": 2, "User": 2}
 
 
 def test_unusable_input_fails_with_a_reason(tmp_path: Path, env: dict,
@@ -208,7 +234,8 @@ def test_full_beauty_catalogue_matches_the_source(store: GraphStore) -> None:
     assert catalogue.rejects == []
     load_catalogue(store, catalogue, batch_size=10_000)
     stats = graph_stats(store)
-    assert stats["nodes"] == {"Brand": 2076, "Category": 234, "Item": 12101, "User": 22363}
+    assert stats["nodes"] == {"Brand": 2076, "Catalogue": 1, "Category": 234,
+                              "Item": 12101, "User": 22363}
     assert stats["bought_by_split"] == {"test": 48658, "train": 149844}
     assert stats["relationships"] == {
         "ALSO_BOUGHT": 239344, "ALSO_VIEWED": 155350, "BOUGHT": 198502,

@@ -156,26 +156,39 @@ def item_row(store: GraphStore, item: str) -> dict:
                            "i.sales_rank AS sales_rank", id=item)[0]
 
 
-def test_item_details_are_kept_and_read_again_when_old(trained_app: Flask,
-                                                       session_store: GraphStore) -> None:
+def test_item_details_are_kept_and_read_again_when_the_catalogue_changed(
+        trained_app: Flask, session_store: GraphStore) -> None:
+    """A copy past its age looks at the catalogue's change marker: while it is the same, the
+    details are kept whatever the store holds (no catalogue-wide read); once a load marks the
+    catalogue changed, they are read again."""
     from graphrec.serving.details import SPREAD, ItemDetails
+    from ingest.loader import Step, load
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
     row = item_row(session_store, item)
-    details = ItemDetails(session_store, [item], max_age=2.0)
+    details = ItemDetails(session_store, [item], max_age=0.5)
     read = time.monotonic()
     assert details.labels([item])[1][item] == row["title"]
     assert details.labels([item])[0][item]["title"] == row["title"]
+    first = details._copy
     try:
+        # written without the marker: looked at, not read again
         session_store.write("ingest/items", rows=[{**row, "title": "Renamed in the shop"}])
-        assert details.labels([item])[1][item] == row["title"]  # kept a while
-        wait_for(lambda: details.labels([item])[1][item] == "Renamed in the shop",
+        checked = details._checked_at
+        wait_for(lambda: details.labels([item]) and details._checked_at > checked,
+                 "a look at the marker", timeout=10)
+        assert details._copy is first and details.labels([item])[1][item] == row["title"]
+        assert details._checked_at - read >= details.refresh_age >= 0.5 * (1 - SPREAD)
+        # as graphrec's load writes it: the marker changes, the details are read again
+        load(session_store, [Step("items", cypher.load("ingest/items"),
+                                  [{**row, "title": "Renamed again"}], "nodes", details=True)])
+        wait_for(lambda: details.labels([item])[1][item] == "Renamed again",
                  "the new title", timeout=10)
-        assert time.monotonic() - read >= details.refresh_age >= 2.0 * (1 - SPREAD)
-        assert details.labels([item])[0][item]["title"] == "Renamed in the shop"
+        assert details.labels([item])[0][item]["title"] == "Renamed again"
     finally:
         session_store.write("ingest/items", rows=[row])
+        session_store.write("catalogue/changed")
     assert item_row(session_store, item) == row
 
 
@@ -209,7 +222,7 @@ def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_sto
             wait_for(lambda: "item details not refreshed" in caplog.text, "the warning",
                      timeout=10)
             wait_for(lambda: not details._lock.locked(), "the re-read's end", timeout=10)
-        assert details._copy is not None and details._copy[0][1][item] == title
+        assert details._copy is not None and details._copy.labels[1][item] == title
 
 
 def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
@@ -488,7 +501,7 @@ def test_a_worker_forked_after_the_preload_answers_with_the_masters_model(
             service = engine.service()
             shared = [service.recommender is preloaded.recommender,
                       service.paths is preloaded.paths, service.ranker is preloaded.ranker,
-                      service.items._copy[0] is details.labels]
+                      service.items._copy is details]
             answer = service.recommend(sample_user, k=10)
             os.write(write, json.dumps({"shared": shared, "answer": answer}).encode())
             engine.close()

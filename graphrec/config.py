@@ -72,8 +72,9 @@ class Settings:
     time; ``item_details_max_age`` seconds a worker goes without looking whether the
     catalogue's titles, prices, brands or availability changed (one short query; they are read
     again only when they did); ``model_check_interval`` seconds between a worker's looks for a newly
-    trained model, ``0`` never; ``graph_check_interval`` seconds between a worker's reads of
-    the graph's counts (whether the model is stale, and which new items to fold in);
+    trained model, ``0`` never; ``graph_check_interval`` seconds between a worker's looks at
+    the catalogue's size and change marker (which new items to fold in), and the most its
+    graph counts in ``/api/health`` may lag (whether the model is stale);
     ``topk_index_items`` the catalogue size from which a user's top k comes from an index
     (:mod:`graphrec.serving.topk`, faiss) instead of a scan of every item, ``0`` never;
     ``retry_after`` seconds a 503 tells the client to wait;

@@ -414,10 +414,13 @@ def test_a_failed_read_keeps_the_last_fold_in(
 
 def test_a_worker_folds_in_a_new_item_with_no_request_asking(
         app: Flask, listing: dict[str, Any], session_store: GraphStore) -> None:
-    """The worker's watcher thread re-reads the graph's counts when they are due."""
+    """The worker's watcher thread looks at the catalogue's size and change marker when a look
+    is due, folds the new item in, and reads nothing more while neither moves: not the new
+    items again, nor the graph's full counts (those scan every relationship on the local
+    store; only /api/health reads them)."""
     with app.app_context():
         service = get_engine().service()
-    folded = service.folded
+    folded, counts_read_at = service.folded, service.freshness._read_at
     session_store.write("ingest/items", rows=[{"id": "NEW-LISTING-2", "title": "Another",
                                                "price": 2.0, "sales_rank": None}])
     session_store.write("ingest/item_brands", rows=[{"item": "NEW-LISTING-2",
@@ -426,9 +429,13 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
     try:
         wait_for(lambda: "NEW-LISTING-2" in service.recommender.item_ids,
                  "the new item folded in by the watcher", timeout=60)
+        folder, looked = service._folder, service._looked_at
+        wait_for(lambda: service._looked_at > looked + 1, "two more looks", timeout=30)
     finally:
         service.freshness.max_age = 3600
     assert service.folded == folded + 1
+    assert service._folder is folder  # no fold-in started since: nothing moved
+    assert service.freshness._read_at == counts_read_at
 
 
 def test_closing_the_app_waits_for_a_fold_in_under_way(home: Settings, listing: dict[str, Any]

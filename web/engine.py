@@ -267,15 +267,15 @@ class Engine:
             self._look_at_graph()
 
     def _look_at_graph(self) -> None:
-        """Have the service re-read the graph's counts when they are due (its ``Freshness``),
-        which folds in the items ingested since training, here rather than in a request."""
+        """Have the service look at the catalogue (``look_at_catalogue``), which folds in the
+        items ingested since training, here rather than in a request."""
         service = self._service
         if service is None:
             return
         try:
-            service.freshness.report()
+            service.look_at_catalogue()
         except StoreUnavailable as exc:
-            log.warning("graph counts not read: %s", exc)
+            log.warning("the catalogue not looked at: %s", exc)
 
     def reload_if_changed(self) -> bool:
         """Load the artifact if it changed since the service was loaded, and swap it in.

@@ -3,7 +3,7 @@ now: read from the store, kept by a worker (:class:`ItemDetails`) or read per an
 command (:class:`ItemDetailsOnDemand`).
 
 A worker knows when to read them again from the catalogue's change marker
-(``(:Catalogue {name: 'items'}).changed``, :func:`catalogue_version`): every write of graphrec
+(``(:Catalogue {name: 'items'}).changed``, :func:`catalogue_state`): every write of graphrec
 that changes an item's title, price, brand or availability (``graphrec ingest``, the
 availability endpoint and command) gives it a new random value in the same transaction or
 right after, and a worker reads the whole catalogue's details only when the marker differs from
@@ -22,8 +22,8 @@ from typing import Any
 from graphrec.serving.events import read_unavailable
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
-__all__ = ["NO_DETAILS", "DetailsRead", "ItemDetails", "ItemDetailsOnDemand", "Labels",
-           "catalogue_version", "read_details"]
+__all__ = ["NO_DETAILS", "CatalogueState", "DetailsRead", "ItemDetails", "ItemDetailsOnDemand",
+           "Labels", "catalogue_state", "read_details"]
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class ItemDetails:
         to hear of it."""
         try:
             assert self._copy is not None  # a refresh follows the first read
-            if catalogue_version(self.store) == self._copy.version:
+            if catalogue_state(self.store).changed == self._copy.version:
                 self._checked_at = time.monotonic()
             else:
                 started = time.monotonic()
@@ -155,11 +155,20 @@ class ItemDetailsOnDemand:
         """Nothing to keep: each answer reads its own items."""
 
 
-def catalogue_version(store: GraphStore) -> str | None:
-    """The catalogue's change marker now: a new value after every write that changes an item's
-    details or availability (``None`` while nothing has written one)."""
-    rows = store.read_once("service/catalogue_version")
-    return rows[0]["changed"] if rows else None
+@dataclass(frozen=True)
+class CatalogueState:
+    """What a worker looks at every few seconds (one query that no store answers by scanning):
+    how many items the catalogue holds and its change marker, a new value after every write
+    that changes an item's details or availability (``None`` while nothing has written one)."""
+
+    items: int
+    changed: str | None
+
+
+def catalogue_state(store: GraphStore) -> CatalogueState:
+    """The catalogue's :class:`CatalogueState` now (``cypher/service/catalogue_state``)."""
+    row = store.read_once("service/catalogue_state")[0]
+    return CatalogueState(int(row["items"]), row["changed"])
 
 
 def _read_labels(store: GraphStore, item_ids: Sequence[str]
@@ -192,6 +201,6 @@ class DetailsRead:
 def read_details(store: GraphStore, item_ids: Sequence[str]) -> DetailsRead:
     """Every item's details now (two queries: the change marker first, so that a write
     committed between them is seen as a change at the next look)."""
-    version = catalogue_version(store)
+    version = catalogue_state(store).changed
     labels, unavailable = _read_labels(store, item_ids)
     return DetailsRead(labels, unavailable, version, time.monotonic())

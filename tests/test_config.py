@@ -48,7 +48,7 @@ def seen_by_all(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], home: Path
 
 def test_defaults_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen = seen_by_all(monkeypatch, {}, tmp_path)
-    assert seen["settings"] == seen["flask"] == seen["engine"] == (20_000, 60.0, 1.0, 2)
+    assert seen["settings"] == seen["flask"] == seen["engine"] == (20_000, 10.0, 1.0, 2)
     assert seen["gunicorn"] == seen["web"]
     assert seen["gunicorn"][1:] == (2, 30, "-")
 

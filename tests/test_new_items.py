@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -436,6 +437,38 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
     assert service.folded == folded + 1
     assert service._folder is folder  # no fold-in started since: nothing moved
     assert service.freshness._read_at == counts_read_at
+
+
+def test_a_change_seen_while_a_fold_in_runs_is_looked_at_again(
+        app: Flask, listing: dict[str, Any], session_store: GraphStore) -> None:
+    """A fold-in under way may have read the catalogue before the change the watcher sees
+    now: the look does not count that change as seen, and the next look folds it in."""
+    with app.app_context():
+        service = get_engine().service()
+    release = threading.Event()
+    busy = threading.Thread(target=release.wait, args=(60,), daemon=True)
+    busy.start()
+    service._folder = busy  # a fold-in that read the catalogue before the new item
+    session_store.write("ingest/items", rows=[{"id": "NEW-LISTING-3", "title": "A third",
+                                               "price": 3.0, "sales_rank": None}])
+    session_store.write("ingest/item_brands", rows=[{"item": "NEW-LISTING-3",
+                                                     "brand": listing["brand"]}])
+    service.freshness.max_age = 0
+    try:
+        seen = service._catalogue_seen
+        service._looked_at = 0.0
+        service.look_at_catalogue()
+        assert service._catalogue_seen == seen  # not taken as seen
+        release.set()
+        busy.join(10)
+        service._looked_at = 0.0
+        service.look_at_catalogue()
+        assert service._folder is not busy and service._folder is not None
+        service._folder.join(60)
+    finally:
+        service.freshness.max_age = 3600
+    assert "NEW-LISTING-3" in service.recommender.item_ids
+    assert service._catalogue_seen is not None and service._catalogue_seen != seen
 
 
 def test_closing_the_app_waits_for_a_fold_in_under_way(home: Settings, listing: dict[str, Any]

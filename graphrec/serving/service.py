@@ -96,7 +96,7 @@ class Freshness:
     """
 
     def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float,
-                 on_read: Callable[[Mapping[str, int]], None] | None = None):
+                 on_read: Callable[[Mapping[str, int]], object] | None = None):
         self.store, self.trained_on, self.max_age = store, dict(trained_on), max_age
         self.on_read = on_read  # told the counts each time they are read
         self._lock = threading.Lock()
@@ -283,23 +283,31 @@ class RecommendationService:
             return
         self._looked_at = time.monotonic()
         state = catalogue_state(self.store)
-        if state != self._catalogue_seen:
-            self._catalogue_seen = state
-            self._graph_read({"items": state.items})
-
-    def _graph_read(self, counts: Mapping[str, int]) -> None:
-        """:class:`Freshness` read the graph's counts: when it holds other items than the model
-        was trained on, fold them in (in a thread of its own when serving)."""
-        if counts.get("items") == self.trained.trained_on.get("items") and not self.folded:
+        if state == self._catalogue_seen:
             return
+        seen, self._catalogue_seen = self._catalogue_seen, state
+        if not self._graph_read({"items": state.items}):
+            self._catalogue_seen = seen  # a fold-in under way read before this: look again
+
+    def _graph_read(self, counts: Mapping[str, int]) -> bool:
+        """The graph's counts were read (:class:`Freshness`, or the items' alone by
+        :meth:`look_at_catalogue`): when it holds other items than the model was trained on,
+        fold them in (in a thread of its own when serving). False when a fold-in under way,
+        which may have read the catalogue before these counts, kept another from starting."""
+        if counts.get("items") == self.trained.trained_on.get("items") and not self.folded:
+            return True
         if not self.fold_in_background:
             self._fold_or_keep()
-            return
+            return True
         with self._folder_lock:
-            if not self._closed and (self._folder is None or not self._folder.is_alive()):
-                self._folder = threading.Thread(target=self._fold_or_keep, daemon=True,
-                                                name="graphrec-fold-in")
-                self._folder.start()
+            if self._closed:
+                return True
+            if self._folder is not None and self._folder.is_alive():
+                return False
+            self._folder = threading.Thread(target=self._fold_or_keep, daemon=True,
+                                            name="graphrec-fold-in")
+            self._folder.start()
+            return True
 
     def close(self, timeout: float) -> None:
         """Fold in nothing more: wait for a fold-in under way (at most ``timeout`` seconds),

@@ -471,6 +471,40 @@ def test_a_change_seen_while_a_fold_in_runs_is_looked_at_again(
     assert service._catalogue_seen is not None and service._catalogue_seen != seen
 
 
+def test_the_watcher_outlives_a_store_error_in_its_look(
+        app: Flask, listing: dict[str, Any], session_store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An error the store answers a look with (here a statement it cannot parse) is logged,
+    and the watcher thread, which also loads every newly trained model, goes on: the next
+    item ingested is folded in by it."""
+    import cypher
+
+    with app.app_context():
+        engine = get_engine()
+        service = engine.service()
+    watcher = engine._watcher
+    assert watcher is not None and watcher.is_alive()
+    load = cypher.load
+    monkeypatch.setattr(cypher, "load", lambda name: "RETURN nothing(" if
+                        name == "service/catalogue_state" else load(name))
+    service.freshness.max_age = 0
+    try:
+        with caplog.at_level(logging.ERROR, logger="web.engine"):
+            wait_for(lambda: "the catalogue not looked at" in caplog.text, "the error logged",
+                     timeout=30)
+        assert watcher.is_alive()
+        monkeypatch.setattr(cypher, "load", load)
+        session_store.write("ingest/items", rows=[{"id": "NEW-LISTING-4", "title": "A fourth",
+                                                   "price": 4.0, "sales_rank": None}])
+        session_store.write("ingest/item_brands", rows=[{"item": "NEW-LISTING-4",
+                                                         "brand": listing["brand"]}])
+        wait_for(lambda: "NEW-LISTING-4" in service.recommender.item_ids,
+                 "the next new item folded in by the watcher", timeout=60)
+    finally:
+        service.freshness.max_age = 3600
+    assert engine._watcher is watcher and watcher.is_alive()
+
+
 def test_closing_the_app_waits_for_a_fold_in_under_way(home: Settings, listing: dict[str, Any]
                                                        ) -> None:
     """Its query must not meet a closed driver (it did: "Driver closed" in the thread)."""

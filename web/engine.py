@@ -276,6 +276,8 @@ class Engine:
             service.look_at_catalogue()
         except StoreUnavailable as exc:
             log.warning("the catalogue not looked at: %s", exc)
+        except Exception:  # a store's error: logged, and the watcher (reloads too) goes on
+            log.exception("the catalogue not looked at")
 
     def reload_if_changed(self) -> bool:
         """Load the artifact if it changed since the service was loaded, and swap it in.

@@ -413,6 +413,14 @@ def test_a_failed_read_keeps_the_last_fold_in(
     assert "new items not read, the 1 folded in before stay" in caplog.text
 
 
+def ingest_listing(store: GraphStore, item_id: str, brand: str) -> None:
+    """A new item of ``brand`` written as ingest writes it, without the catalogue's change
+    marker: the count of items alone tells the watcher."""
+    store.write("ingest/items", rows=[{"id": item_id, "title": f"Listing {item_id}",
+                                       "price": 2.0, "sales_rank": None}])
+    store.write("ingest/item_brands", rows=[{"item": item_id, "brand": brand}])
+
+
 def test_a_worker_folds_in_a_new_item_with_no_request_asking(
         app: Flask, listing: dict[str, Any], session_store: GraphStore) -> None:
     """The worker's watcher thread looks at the catalogue's size and change marker when a look
@@ -422,10 +430,7 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
     with app.app_context():
         service = get_engine().service()
     folded, counts_read_at = service.folded, service.freshness._read_at
-    session_store.write("ingest/items", rows=[{"id": "NEW-LISTING-2", "title": "Another",
-                                               "price": 2.0, "sales_rank": None}])
-    session_store.write("ingest/item_brands", rows=[{"item": "NEW-LISTING-2",
-                                                     "brand": listing["brand"]}])
+    ingest_listing(session_store, "NEW-LISTING-2", listing["brand"])
     service.freshness.max_age = 0.5
     try:
         wait_for(lambda: "NEW-LISTING-2" in service.recommender.item_ids,
@@ -449,10 +454,7 @@ def test_a_change_seen_while_a_fold_in_runs_is_looked_at_again(
     busy = threading.Thread(target=release.wait, args=(60,), daemon=True)
     busy.start()
     service._folder = busy  # a fold-in that read the catalogue before the new item
-    session_store.write("ingest/items", rows=[{"id": "NEW-LISTING-3", "title": "A third",
-                                               "price": 3.0, "sales_rank": None}])
-    session_store.write("ingest/item_brands", rows=[{"item": "NEW-LISTING-3",
-                                                     "brand": listing["brand"]}])
+    ingest_listing(session_store, "NEW-LISTING-3", listing["brand"])
     service.freshness.max_age = 0
     try:
         seen = service._catalogue_seen
@@ -494,10 +496,7 @@ def test_the_watcher_outlives_a_store_error_in_its_look(
                      timeout=30)
         assert watcher.is_alive()
         monkeypatch.setattr(cypher, "load", load)
-        session_store.write("ingest/items", rows=[{"id": "NEW-LISTING-4", "title": "A fourth",
-                                                   "price": 4.0, "sales_rank": None}])
-        session_store.write("ingest/item_brands", rows=[{"item": "NEW-LISTING-4",
-                                                         "brand": listing["brand"]}])
+        ingest_listing(session_store, "NEW-LISTING-4", listing["brand"])
         wait_for(lambda: "NEW-LISTING-4" in service.recommender.item_ids,
                  "the next new item folded in by the watcher", timeout=60)
     finally:

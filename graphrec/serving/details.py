@@ -37,6 +37,7 @@ NO_DETAILS: Mapping[str, Any] = {"title": None, "price": None, "brand": None}
 #: ``(item id → {"title", "price", "brand"}, item id → title)``.
 Labels = tuple[dict[str, Mapping[str, Any]], dict[str, str | None]]
 
+
 class ItemDetails:
     """Title, price and brand of every item of the model, and the items the shop does not
     offer now (``Item.available`` false: never recommended), read in one query and kept.
@@ -111,7 +112,7 @@ class ItemDetails:
         to hear of it."""
         try:
             assert self._copy is not None  # a refresh follows the first read
-            if catalogue_state(self.store).changed == self._copy.version:
+            if catalogue_state(self.store).changed == self._copy.changed:
                 self._checked_at = time.monotonic()
             else:
                 started = time.monotonic()
@@ -187,20 +188,20 @@ def _read_labels(store: GraphStore, item_ids: Sequence[str]
 @dataclass(frozen=True)
 class DetailsRead:
     """The details of a model's items as read once (:func:`read_details`): what an
-    :class:`ItemDetails` keeps, and what gunicorn's master starts its workers' with. ``version``
-    is the catalogue's change marker as read just before them; ``at`` is when they were read
-    (``time.monotonic()``, which a forked process shares), so that a copy older than its
-    ``max_age`` looks at the marker as any other."""
+    :class:`ItemDetails` keeps, and what gunicorn's master starts its workers' with. ``changed``
+    is the catalogue's change marker (:attr:`CatalogueState.changed`) as read just before them;
+    ``at`` is when they were read (``time.monotonic()``, which a forked process shares), so
+    that a copy older than its ``max_age`` looks at the marker as any other."""
 
     labels: Labels
     unavailable: frozenset[str]
-    version: str | None
+    changed: str | None
     at: float
 
 
 def read_details(store: GraphStore, item_ids: Sequence[str]) -> DetailsRead:
     """Every item's details now (two queries: the change marker first, so that a write
     committed between them is seen as a change at the next look)."""
-    version = catalogue_state(store).changed
+    changed = catalogue_state(store).changed
     labels, unavailable = _read_labels(store, item_ids)
-    return DetailsRead(labels, unavailable, version, time.monotonic())
+    return DetailsRead(labels, unavailable, changed, time.monotonic())

@@ -103,9 +103,9 @@ def main() -> int:
     args = parser.parse_args()
 
     for label, cache in (("first visits", 0), ("repeats", 20_000)):
-        # details never re-read meanwhile: that read (a background thread) is no request's
+        # the catalogue never looked at meanwhile: that look (the watcher thread) is no request's
         app = create_app({"REASON_CACHE_SIZE": cache, "MODEL_CHECK_INTERVAL": 0,
-                          "ITEM_DETAILS_MAX_AGE": 24 * 3600})
+                          "CATALOGUE_CHECK_INTERVAL": 0})
         client = app.test_client()
         with app.app_context():
             started = time.perf_counter()

@@ -136,7 +136,7 @@ def probe(home: Path, probes: int) -> dict[str, Any]:
     with open_store(settings) as store:
         started = time.perf_counter()
         service = RecommendationService.load(
-            settings, store, details_max_age=settings.item_details_max_age,
+            settings, store, catalogue_check_interval=settings.catalogue_check_interval,
             reason_cache_size=0)  # every explanation ranked, as on a first visit
         service.items.warm()
         load_seconds = time.perf_counter() - started
@@ -175,7 +175,7 @@ def service_run(home: Path, env: dict[str, str], rate: float, seconds: float, lo
 
     settings = Settings.from_env({**env, "GRAPHREC_HOME": str(home)})
     with open_store(settings) as store:
-        service = RecommendationService.load(settings, store, details_max_age=None,
+        service = RecommendationService.load(settings, store, catalogue_check_interval=None,
                                              reason_cache_size=0)
         ids = service.recommender.user_ids[:200]
         pairs = [(u, page[0]["item_id"]) for u in ids if (page := service.recommend(u, 10))]

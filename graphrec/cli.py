@@ -267,7 +267,7 @@ def load_service(settings: Settings, store: GraphStore) -> RecommendationService
         counts = pool.submit(graph_counts, store)  # the store counts while the model loads
         try:
             # One answer per process: nothing to keep between requests.
-            service = RecommendationService.load(settings, store, details_max_age=None,
+            service = RecommendationService.load(settings, store, catalogue_check_interval=None,
                                                  reason_cache_size=0, hash_arrays=False,
                                                  graph_now=counts.result)
         except FileNotFoundError:
@@ -342,7 +342,7 @@ def cmd_availability(args: argparse.Namespace, settings: Settings) -> int:
     named = len(item_ids) - len(unknown)
     print(f"{named:,} items set {'offered' if available else 'not offered'} ({changed:,} "
           f"changed, {named - changed:,} were already); a server follows within "
-          f"GRAPHREC_ITEM_DETAILS_MAX_AGE seconds ({settings.item_details_max_age:g})")
+          f"GRAPHREC_CATALOGUE_CHECK_INTERVAL seconds ({settings.catalogue_check_interval:g})")
     print(f"{len(listed):,} items not offered now")
     if unknown:
         raise CommandError(f"not in the catalogue: {', '.join(unknown)}")

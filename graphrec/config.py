@@ -69,12 +69,12 @@ class Settings:
 
     The web service's settings (the README's configuration table): ``reason_cache_size``
     (user, item) pairs whose top reasons a worker keeps, about 1 kB each, ``0`` ranks every
-    time; ``item_details_max_age`` seconds a worker goes without looking whether the
-    catalogue's titles, prices, brands or availability changed (one short query; they are read
-    again only when they did); ``model_check_interval`` seconds between a worker's looks for a newly
-    trained model, ``0`` never; ``graph_check_interval`` seconds between a worker's looks at
-    the catalogue's size and change marker (which new items to fold in), and the most its
-    graph counts in ``/api/health`` may lag (whether the model is stale);
+    time; ``catalogue_check_interval`` seconds between a worker's looks at the catalogue's
+    size and change marker (one short query), after which it folds in the items ingested since
+    training and reads the titles, prices, brands and availability again when they changed,
+    ``0`` never; ``model_check_interval`` seconds between a worker's looks for a newly
+    trained model, ``0`` never; ``graph_check_interval`` the most a worker's graph counts in
+    ``/api/health`` may lag (whether the model is stale);
     ``topk_index_items`` the catalogue size from which a user's top k comes from an index
     (:mod:`graphrec.serving.topk`, faiss) instead of a scan of every item, ``0`` never;
     ``retry_after`` seconds a 503 tells the client to wait;
@@ -97,7 +97,7 @@ class Settings:
     store_dir_override: Path | None = None
     store_heap: str = "2g"
     reason_cache_size: int = 20_000
-    item_details_max_age: float = 10.0
+    catalogue_check_interval: float = 2.0
     model_check_interval: float = 1.0
     graph_check_interval: float = 60.0
     topk_index_items: int = 25_000
@@ -124,8 +124,8 @@ class Settings:
             store_heap=env.get("GRAPHREC_STORE_HEAP") or cls.store_heap,
             reason_cache_size=_number(env, "GRAPHREC_REASON_CACHE_SIZE", int,
                                       cls.reason_cache_size, 0),
-            item_details_max_age=_number(env, "GRAPHREC_ITEM_DETAILS_MAX_AGE", float,
-                                         cls.item_details_max_age, 0.0),
+            catalogue_check_interval=_number(env, "GRAPHREC_CATALOGUE_CHECK_INTERVAL", float,
+                                             cls.catalogue_check_interval, 0.0),
             model_check_interval=_number(env, "GRAPHREC_MODEL_CHECK_INTERVAL", float,
                                          cls.model_check_interval, 0.0),
             graph_check_interval=_number(env, "GRAPHREC_GRAPH_CHECK_INTERVAL", float,

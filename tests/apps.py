@@ -46,7 +46,7 @@ def train_sample(settings: Settings, store: GraphStore) -> None:
 def writing_app(settings: Settings, store: GraphStore, token: str,
                 **config: object) -> Iterator[Flask]:
     """The sample with a model trained on it (:func:`train_sample`) and an app whose writes
-    take ``token``, no model watcher, ``config`` on top."""
+    take ``token``, no look for a new model, ``config`` on top."""
     train_sample(settings, store)
     app = create_app({"TESTING": True, "SETTINGS": settings, "API_TOKEN": token,
                       "MODEL_CHECK_INTERVAL": 0, **config})

@@ -23,9 +23,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def app(settings: Settings, session_store: GraphStore) -> Iterator[Flask]:
-    """The sample with a trained model; writes enabled; item details (and so what is offered)
-    re-read as soon as a request finds them read before."""
-    yield from writing_app(settings, session_store, TOKEN, ITEM_DETAILS_MAX_AGE=0)
+    """The sample with a trained model; writes enabled; the catalogue looked at every 0.2 s
+    by the worker's watcher (so what is offered is read again within it)."""
+    yield from writing_app(settings, session_store, TOKEN, CATALOGUE_CHECK_INTERVAL=0.2)
 
 
 @pytest.fixture

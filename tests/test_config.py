@@ -15,7 +15,7 @@ from web import create_app
 from web.engine import EXTENSION
 from web.serve import CONFIG, settings_env
 
-OVERRIDES = {"GRAPHREC_REASON_CACHE_SIZE": "123", "GRAPHREC_ITEM_DETAILS_MAX_AGE": "7.5",
+OVERRIDES = {"GRAPHREC_REASON_CACHE_SIZE": "123", "GRAPHREC_CATALOGUE_CHECK_INTERVAL": "7.5",
              "GRAPHREC_MODEL_CHECK_INTERVAL": "0", "GRAPHREC_RETRY_AFTER": "9",
              "GRAPHREC_WEB_WORKERS": "3", "GRAPHREC_WEB_THREADS": "5",
              "GRAPHREC_WEB_TIMEOUT": "41", "GRAPHREC_WEB_ACCESSLOG": "off",
@@ -33,11 +33,11 @@ def seen_by_all(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], home: Path
     engine = app.extensions[EXTENSION]
     gunicorn = runpy.run_path(str(CONFIG))
     return {
-        "settings": (settings.reason_cache_size, settings.item_details_max_age,
+        "settings": (settings.reason_cache_size, settings.catalogue_check_interval,
                      settings.model_check_interval, settings.retry_after),
-        "flask": (app.config["REASON_CACHE_SIZE"], app.config["ITEM_DETAILS_MAX_AGE"],
+        "flask": (app.config["REASON_CACHE_SIZE"], app.config["CATALOGUE_CHECK_INTERVAL"],
                   app.config["MODEL_CHECK_INTERVAL"], app.config["RETRY_AFTER"]),
-        "engine": (engine._reason_cache_size, engine._details_max_age, engine._check_interval,
+        "engine": (engine._reason_cache_size, engine._catalogue_interval, engine._check_interval,
                    app.config["RETRY_AFTER"]),
         "gunicorn": (gunicorn["workers"], gunicorn["threads"], gunicorn["timeout"],
                      gunicorn["accesslog"]),
@@ -48,7 +48,7 @@ def seen_by_all(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], home: Path
 
 def test_defaults_agree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen = seen_by_all(monkeypatch, {}, tmp_path)
-    assert seen["settings"] == seen["flask"] == seen["engine"] == (20_000, 10.0, 1.0, 2)
+    assert seen["settings"] == seen["flask"] == seen["engine"] == (20_000, 2.0, 1.0, 2)
     assert seen["gunicorn"] == seen["web"]
     assert seen["gunicorn"][1:] == (2, 30, "-")
 
@@ -77,7 +77,7 @@ def test_workers_get_the_settings_back(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("name", "value", "problem"), [
     ("GRAPHREC_REASON_CACHE_SIZE", "lots", "not a number"),
     ("GRAPHREC_WEB_WORKERS", "0", "must be at least 1"),
-    ("GRAPHREC_ITEM_DETAILS_MAX_AGE", "-1", "must be at least 0"),
+    ("GRAPHREC_CATALOGUE_CHECK_INTERVAL", "-1", "must be at least 0"),
     ("GRAPHREC_TOPK_INDEX_ITEMS", "-5", "must be at least 0"),
 ])
 def test_a_bad_value_is_named(name: str, value: str, problem: str) -> None:

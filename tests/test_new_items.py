@@ -7,7 +7,6 @@ import dataclasses
 import json
 import logging
 import math
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.model import artifact
 from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
+from graphrec.serving.details import catalogue_state
 from graphrec.serving.newitems import folded_links
 from graphrec.serving.ranking import LINK_WEIGHTS, STRONG_LINKS, STRONG_PLACE
 from graphrec.serving.service import RecommendationService
@@ -181,12 +181,15 @@ def trained(home: Settings) -> artifact.Artifact:
 
 @pytest.fixture(scope="module")
 def app(home: Settings) -> Iterator[Flask]:
-    """An app that loaded its model before any new item was ingested, and re-reads the graph
-    only when a test says so (:func:`fold_now`)."""
-    apps = make_app(dataclasses.replace(home, graph_check_interval=3600.0))
+    """An app that loaded its model before any new item was ingested, and looks at the
+    catalogue or re-reads the graph only when a test says so (:func:`fold_now`)."""
+    apps = make_app(dataclasses.replace(home, graph_check_interval=3600.0,
+                                        catalogue_check_interval=3600.0))
     loaded = next(apps)
     with loaded.app_context():
-        assert get_engine().service().freshness.max_age == 3600.0  # the setting reaches it
+        service = get_engine().service()
+    # the settings reach it
+    assert (service.freshness.max_age, service.catalogue_check_interval) == (3600.0, 3600.0)
     yield loaded
     next(apps, None)
 
@@ -310,7 +313,8 @@ def test_a_service_searching_an_index_serves_the_folded_item_and_the_scanned_pag
     came after the index was built, is on the user's page at its scanned rank, and the pages
     hold what the scanned ones hold."""
     fold_now(app)
-    apps = make_app(dataclasses.replace(home, graph_check_interval=3600.0, topk_index_items=1))
+    apps = make_app(dataclasses.replace(home, graph_check_interval=3600.0,
+                                        catalogue_check_interval=3600.0, topk_index_items=1))
     indexed = next(apps)
     try:
         with indexed.app_context():
@@ -425,52 +429,57 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
         app: Flask, listing: dict[str, Any], session_store: GraphStore) -> None:
     """The worker's watcher thread looks at the catalogue's size and change marker when a look
     is due, folds the new item in, and reads nothing more while neither moves: not the new
-    items again, nor the graph's full counts (those scan every relationship on the local
-    store; only /api/health reads them)."""
+    items again, nor the details, nor the graph's full counts (those scan every relationship
+    on the local store; only /api/health reads them)."""
     with app.app_context():
         service = get_engine().service()
-    folded, counts_read_at = service.folded, service.freshness._read_at
+    folded, counts_read_at, folder = service.folded, service.freshness._read_at, service._folder
     ingest_listing(session_store, "NEW-LISTING-2", listing["brand"])
-    service.freshness.max_age = 0.5
+    service.catalogue_check_interval = 0.5
     try:
         wait_for(lambda: "NEW-LISTING-2" in service.recommender.item_ids,
-                 "the new item folded in by the watcher", timeout=60)
-        folder, looked = service._folder, service._looked_at
+                 "the new item folded in by the watcher", timeout=30)
+        rows, details, looked = service._fold_rows, service.items._copy, service._looked_at
         wait_for(lambda: service._looked_at > looked + 1, "two more looks", timeout=30)
     finally:
-        service.freshness.max_age = 3600
+        service.catalogue_check_interval = 3600
     assert service.folded == folded + 1
-    assert service._folder is folder  # no fold-in started since: nothing moved
+    assert service._folder is folder  # the look folded it in, no thread of its own
+    # nothing moved since: neither the new items nor the details read again
+    assert service._fold_rows is rows and service.items._copy is details
     assert service.freshness._read_at == counts_read_at
 
 
-def test_a_change_seen_while_a_fold_in_runs_is_looked_at_again(
-        app: Flask, listing: dict[str, Any], session_store: GraphStore) -> None:
-    """A fold-in under way may have read the catalogue before the change the watcher sees
-    now: the look does not count that change as seen, and the next look folds it in."""
+def test_one_look_folds_a_new_item_in_and_reads_the_details_once(
+        app: Flask, listing: dict[str, Any], session_store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load of a new item moves both the catalogue's size and its change marker: the look
+    folds the item in before it returns (the item is on the pages from the next request on,
+    its title in the details), and the details are read once, with the new item, not once for
+    the fold-in and again for the marker."""
     with app.app_context():
         service = get_engine().service()
-    release = threading.Event()
-    busy = threading.Thread(target=release.wait, args=(60,), daemon=True)
-    busy.start()
-    service._folder = busy  # a fold-in that read the catalogue before the new item
+    reads = []
+    read = service.items.store.read_once
+
+    def counted(name: str, **params: Any) -> list[dict[str, Any]]:
+        reads.append(name)
+        return read(name, **params)
+
     ingest_listing(session_store, "NEW-LISTING-3", listing["brand"])
-    service.freshness.max_age = 0
+    session_store.write("catalogue/changed")  # as graphrec's load ends
+    assert catalogue_state(session_store).changed != service.items.changed
+    monkeypatch.setattr(service.items.store, "read_once", counted)
+    service.catalogue_check_interval, service._looked_at = 1.0, 0.0
     try:
-        seen = service._catalogue_seen
-        service._looked_at = 0.0
         service.look_at_catalogue()
-        assert service._catalogue_seen == seen  # not taken as seen
-        release.set()
-        busy.join(10)
-        service._looked_at = 0.0
-        service.look_at_catalogue()
-        assert service._folder is not busy and service._folder is not None
-        service._folder.join(60)
     finally:
-        service.freshness.max_age = 3600
+        service.catalogue_check_interval = 3600
     assert "NEW-LISTING-3" in service.recommender.item_ids
-    assert service._catalogue_seen is not None and service._catalogue_seen != seen
+    assert service.items.labels(["NEW-LISTING-3"])[1]["NEW-LISTING-3"] == "Listing NEW-LISTING-3"
+    assert reads.count("service/items") == 1
+    assert service._catalogue_seen is not None
+    assert service.items.changed == service._catalogue_seen.changed
 
 
 def test_the_watcher_outlives_a_store_error_in_its_look(
@@ -489,7 +498,7 @@ def test_the_watcher_outlives_a_store_error_in_its_look(
     load = cypher.load
     monkeypatch.setattr(cypher, "load", lambda name: "RETURN nothing(" if
                         name == "service/catalogue_state" else load(name))
-    service.freshness.max_age = 0
+    service.catalogue_check_interval = 0.5
     try:
         with caplog.at_level(logging.ERROR, logger="web.engine"):
             wait_for(lambda: "the catalogue not looked at" in caplog.text, "the error logged",
@@ -500,7 +509,7 @@ def test_the_watcher_outlives_a_store_error_in_its_look(
         wait_for(lambda: "NEW-LISTING-4" in service.recommender.item_ids,
                  "the next new item folded in by the watcher", timeout=60)
     finally:
-        service.freshness.max_age = 3600
+        service.catalogue_check_interval = 3600
     assert engine._watcher is watcher and watcher.is_alive()
 
 

@@ -54,7 +54,7 @@ def sample_trained(store: GraphStore, settings: Settings) -> Settings:
 
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
     return RecommendationService.load(settings, store,
-                                      details_max_age=settings.item_details_max_age,
+                                      catalogue_check_interval=settings.catalogue_check_interval,
                                       reason_cache_size=settings.reason_cache_size)
 
 

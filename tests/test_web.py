@@ -5,7 +5,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from flask.testing import FlaskClient
 
 import cypher
 from graphrec.config import Settings
-from graphrec.store.connection import GraphStore, open_store
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 from tests.apps import (
     assert_error,
     make_app,
@@ -158,71 +157,71 @@ def item_row(store: GraphStore, item: str) -> dict:
 
 def test_item_details_are_kept_and_read_again_when_the_catalogue_changed(
         trained_app: Flask, session_store: GraphStore) -> None:
-    """A copy past its age looks at the catalogue's change marker: while it is the same, the
-    details are kept whatever the store holds (no catalogue-wide read); once a load marks the
-    catalogue changed, they are read again."""
-    from graphrec.serving.details import SPREAD, ItemDetails
+    """The details are kept while the catalogue's change marker is the one they were read with,
+    whatever the store holds (no catalogue-wide read); once a load marks the catalogue changed,
+    they are read again."""
+    from graphrec.serving.details import ItemDetails, catalogue_state
     from ingest.loader import Step, load
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
     row = item_row(session_store, item)
-    details = ItemDetails(session_store, [item], max_age=0.5)
-    read = time.monotonic()
+    details = ItemDetails(session_store, [item])
     assert details.labels([item])[1][item] == row["title"]
     assert details.labels([item])[0][item]["title"] == row["title"]
     first = details._copy
     try:
-        # written without the marker: looked at, not read again
+        # written without the marker: kept
         session_store.write("ingest/items", rows=[{**row, "title": "Renamed in the shop"}])
-        checked = details._checked_at
-        wait_for(lambda: details.labels([item]) and details._checked_at > checked,
-                 "a look at the marker", timeout=10)
+        assert not details.refresh(catalogue_state(session_store).changed)
         assert details._copy is first and details.labels([item])[1][item] == row["title"]
-        assert details._checked_at - read >= details.refresh_age >= 0.5 * (1 - SPREAD)
         # as graphrec's load writes it: the marker changes, the details are read again
         load(session_store, [Step("items", cypher.load("ingest/items"),
                                   [{**row, "title": "Renamed again"}], "nodes", details=True)])
-        wait_for(lambda: details.labels([item])[1][item] == "Renamed again",
-                 "the new title", timeout=10)
+        changed = catalogue_state(session_store).changed
+        assert changed != first.changed and details.refresh(changed)
+        assert details.labels([item])[1][item] == "Renamed again"
         assert details.labels([item])[0][item]["title"] == "Renamed again"
+        assert details.changed == changed and not details.refresh(changed)
     finally:
         session_store.write("ingest/items", rows=[row])
         session_store.write("catalogue/changed")
     assert item_row(session_store, item) == row
 
 
-def test_the_workers_copies_of_the_details_are_read_again_at_different_ages(
-        session_store: GraphStore) -> None:
-    """Workers forked from one master hold copies read at the same moment: each is read again
-    at an age of its own, between (1 - SPREAD) and 1 times max_age, so that their reads do not
-    all fall in the same second."""
-    from graphrec.serving.details import SPREAD, ItemDetails
+def test_the_workers_look_at_the_catalogue_at_intervals_of_their_own(
+        trained_app: Flask) -> None:
+    """Workers forked from one master start together: each looks at the catalogue at an
+    interval of its own, between (1 - SPREAD) and 1 times the setting, so that their reads
+    after a change do not all fall in the same second."""
+    from graphrec.serving.service import SPREAD, RecommendationService, ServedModel
 
-    ages = [ItemDetails(session_store, [], max_age=60.0).refresh_age for _ in range(8)]
-    assert all(60.0 * (1 - SPREAD) <= age <= 60.0 for age in ages)
-    assert len(set(ages)) == len(ages)
+    with trained_app.app_context():
+        served = get_engine().service()
+    model = ServedModel(served.recommender, served.paths, served.ranker)
+    intervals = [RecommendationService(model, served.store, served.items, 0, 60.0,
+                                       catalogue_check_interval=60.0).look_interval
+                 for _ in range(8)]
+    assert all(60.0 * (1 - SPREAD) <= interval <= 60.0 for interval in intervals)
+    assert len(set(intervals)) == len(intervals)
 
 
 def test_item_details_outlive_a_store_that_fails(trained_app: Flask, session_store: GraphStore,
-                                                tmp_path: Path,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+                                                tmp_path: Path) -> None:
+    """A read again that fails is the look's error to log (the engine's watcher does); the
+    copy stays as it was and answers."""
     from graphrec.serving.details import ItemDetails
 
     with trained_app.app_context():
         item = get_engine().service().recommender.item_ids[0]
-    details = ItemDetails(session_store, [item], max_age=0)
-    title = details.labels([item])[1][item]
+    details = ItemDetails(session_store, [item])
+    title, changed = details.labels([item])[1][item], details.changed
     with open_store(unreachable(tmp_path), start_local=False) as dead_store:
         details.store = dead_store
-        with caplog.at_level(logging.WARNING, logger="graphrec.serving.details"):
-            started = time.monotonic()
-            assert details.labels([item])[1][item] == title
-            assert time.monotonic() - started < 0.5  # the request does not wait on the store
-            wait_for(lambda: "item details not refreshed" in caplog.text, "the warning",
-                     timeout=10)
-            wait_for(lambda: not details._lock.locked(), "the re-read's end", timeout=10)
-        assert details._copy is not None and details._copy.labels[1][item] == title
+        with pytest.raises(StoreUnavailable):
+            details.refresh("moved")
+        assert details.labels([item])[1][item] == title and details.changed == changed
+        assert not details._lock.locked()
 
 
 def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
@@ -254,12 +253,12 @@ def test_a_request_sends_the_store_one_query(trained_app: Flask, client: FlaskCl
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A first visit's page and an explanation each ask the store one thing, the user's
     purchases now: the model and the graph it was trained on come from the artifact, and item
-    details are kept and re-read in the background, never by the request that finds them old
-    (here every request does)."""
+    details are kept and looked after by the worker's watcher thread, never by a request (here
+    it looks at the catalogue all the time)."""
     users = sample_users(6)
     assert client.get(f"/api/users/{users[0]}/recommendations").status_code == 200
     with trained_app.app_context():
-        details = get_engine().service().items
+        service = get_engine().service()
     queries: list[str] = []  # those sent from this thread, where the test client's requests run
     run, execute = neo4j.Session.run, neo4j.Driver.execute_query
 
@@ -275,7 +274,7 @@ def test_a_request_sends_the_store_one_query(trained_app: Flask, client: FlaskCl
 
     monkeypatch.setattr(neo4j.Session, "run", run_counted)
     monkeypatch.setattr(neo4j.Driver, "execute_query", execute_counted)
-    monkeypatch.setattr(details, "max_age", 0)
+    service.catalogue_check_interval, looked = 0.01, service._looked_at
     try:
         for user in users[1:]:
             asked = len(queries)
@@ -284,9 +283,9 @@ def test_a_request_sends_the_store_one_query(trained_app: Flask, client: FlaskCl
             item = page.get_json()["recommendations"][-1]["item_id"]
             explained = client.get(f"/api/users/{user}/recommendations/{item}/explanation")
             assert explained.status_code == 200 and len(queries) == asked + 2
+        wait_for(lambda: service._looked_at > looked, "a look meanwhile", timeout=30)
     finally:
-        details.max_age = 3600
-        wait_for(lambda: not details._lock.locked(), "the last re-read's end", timeout=30)
+        service.catalogue_check_interval = 3600
     assert set(queries) == {cypher.load("service/user_history")}
 
 

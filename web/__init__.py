@@ -31,7 +31,7 @@ INFO = Info(title="graphrec", version="1",
 def settings_config(settings: Settings) -> dict[str, Any]:
     """The Flask config keys that come from graphrec's :class:`~graphrec.config.Settings`."""
     return {"RETRY_AFTER": settings.retry_after,
-            "ITEM_DETAILS_MAX_AGE": settings.item_details_max_age,
+            "CATALOGUE_CHECK_INTERVAL": settings.catalogue_check_interval,
             "REASON_CACHE_SIZE": settings.reason_cache_size,
             "MODEL_CHECK_INTERVAL": settings.model_check_interval}
 

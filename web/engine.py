@@ -15,8 +15,9 @@ artifact's manifest (one ``stat`` every ``model_check_interval`` seconds); when 
 train`` has replaced it, the thread loads the new service beside the old one and then swaps the
 reference, so no request waits on the load and each request finishes on the service it started
 with. A new artifact that fails to load is logged and the old model keeps serving. The same
-thread has the service re-read the graph's counts when they are due, which folds in the items
-ingested since training.
+thread has the service look at the catalogue when a look is due
+(:meth:`~graphrec.serving.service.RecommendationService.look_at_catalogue`): the items ingested
+since training are folded in, and the item details read again, there rather than in a request.
 """
 from __future__ import annotations
 
@@ -100,12 +101,14 @@ class Engine:
     ``settings`` default to the environment's; the other arguments, when given, stand in for
     the settings' values of the same names (the app passes its Flask config's)."""
 
-    def __init__(self, settings: Settings | None = None, details_max_age: float | None = None,
+    def __init__(self, settings: Settings | None = None,
+                 catalogue_check_interval: float | None = None,
                  reason_cache_size: int | None = None,
                  model_check_interval: float | None = None):
         self._settings = settings
-        self._details_max_age = (self.settings.item_details_max_age if details_max_age is None
-                                 else details_max_age)
+        self._catalogue_interval = (self.settings.catalogue_check_interval
+                                    if catalogue_check_interval is None
+                                    else catalogue_check_interval)
         self._reason_cache_size = (self.settings.reason_cache_size if reason_cache_size is None
                                    else reason_cache_size)
         self._check_interval = (self.settings.model_check_interval
@@ -240,7 +243,7 @@ class Engine:
         same = preloaded is not None and signature is not None and preloaded[0] == signature
         try:
             return RecommendationService.load(
-                self.settings, store, details_max_age=self._details_max_age,
+                self.settings, store, catalogue_check_interval=self._catalogue_interval,
                 reason_cache_size=self._reason_cache_size,
                 model=preloaded[1] if same and preloaded is not None else None,
                 details=self._preloaded_details if same else None)
@@ -252,23 +255,34 @@ class Engine:
                                    f"the trained model cannot be used: {exc.reason}") from exc
 
     def _watch(self) -> None:
-        """Start this process's model watcher (once; none when the interval is 0)."""
-        if self._check_interval <= 0 or self._watcher is not None:
+        """Start this process's watcher (once; none when neither the model nor the catalogue
+        is to be looked at)."""
+        if self._tick() is None or self._watcher is not None:
             return
         self._stop.clear()
         self._watcher = threading.Thread(target=self._watch_loop, name="graphrec-model-watcher",
                                          daemon=True)
         self._watcher.start()
 
+    def _tick(self) -> float | None:
+        """Seconds between the watcher's turns: the shorter of the two intervals that are set
+        (the service spaces its looks at the catalogue itself); None when neither is."""
+        return min((i for i in (self._check_interval, self._catalogue_interval) if i > 0),
+                   default=None)
+
     def _watch_loop(self) -> None:
-        while not self._stop.wait(self._check_interval):
-            if self.reload_if_changed() and not self._stop.wait(self._check_interval):
+        tick = self._tick()
+        assert tick is not None  # checked by _watch
+        while not self._stop.wait(tick):
+            if self._check_interval > 0 and self.reload_if_changed() \
+                    and not self._stop.wait(tick):
                 refreeze()  # by now the requests that were on the old service have finished
             self._look_at_graph()
 
     def _look_at_graph(self) -> None:
         """Have the service look at the catalogue (``look_at_catalogue``), which folds in the
-        items ingested since training, here rather than in a request."""
+        items ingested since training and reads the item details again when they changed,
+        here rather than in a request."""
         service = self._service
         if service is None:
             return
@@ -396,7 +410,8 @@ def refreeze() -> None:
 
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = Engine(app.config.get("SETTINGS"),
-                                       details_max_age=app.config["ITEM_DETAILS_MAX_AGE"],
+                                       catalogue_check_interval=app.config[
+                                           "CATALOGUE_CHECK_INTERVAL"],
                                        reason_cache_size=app.config["REASON_CACHE_SIZE"],
                                        model_check_interval=app.config["MODEL_CHECK_INTERVAL"])
 

@@ -34,7 +34,7 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
         if settings.store_dir_override else None,
         "GRAPHREC_STORE_HEAP": settings.store_heap,
         "GRAPHREC_REASON_CACHE_SIZE": str(settings.reason_cache_size),
-        "GRAPHREC_ITEM_DETAILS_MAX_AGE": str(settings.item_details_max_age),
+        "GRAPHREC_CATALOGUE_CHECK_INTERVAL": str(settings.catalogue_check_interval),
         "GRAPHREC_MODEL_CHECK_INTERVAL": str(settings.model_check_interval),
         "GRAPHREC_GRAPH_CHECK_INTERVAL": str(settings.graph_check_interval),
         "GRAPHREC_TOPK_INDEX_ITEMS": str(settings.topk_index_items),

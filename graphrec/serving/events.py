@@ -23,8 +23,8 @@ The shop also says which items it offers now (:func:`set_available`, ``Item.avai
 out of stock or discontinued is never recommended to anyone, but stays in the graph, in the
 histories of those who bought it and in the reason paths through it (a purchase of it is still
 a reason). The service reads the items not offered with the item details, which a worker
-re-reads every ``item_details_max_age`` seconds (:mod:`graphrec.serving.details`); a command
-reads them when it answers.
+reads again when its look at the catalogue, every ``catalogue_check_interval`` seconds, finds
+them changed (:mod:`graphrec.serving.details`); a command reads them when it answers.
 """
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ titles and prices :mod:`graphrec.serving.details`'.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -53,6 +54,12 @@ from graphrec.store.connection import GraphStore, StoreUnavailable
 __all__ = ["Freshness", "RecommendationService", "ServedModel", "UnknownItem", "UnknownUser"]
 
 log = logging.getLogger(__name__)
+
+#: The share of its interval by which a worker may look at the catalogue sooner than that
+#: (:meth:`RecommendationService.look_at_catalogue`), drawn once for each service: the workers
+#: of a server start together, and after a change their reads should not all fall on the cores
+#: at once.
+SPREAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -169,7 +176,9 @@ class RecommendationService:
       since training, folded in (:mod:`graphrec.serving.newitems`) when the service loads and
       again each time :class:`Freshness` reads the graph's counts and finds more items than
       the model was trained on: in a thread of its own when serving (no request waits on it;
-      a read that fails keeps the last fold-in, logged);
+      a read that fails keeps the last fold-in, logged), and when the service's look at the
+      catalogue (:meth:`look_at_catalogue`, every ``catalogue_check_interval`` seconds) finds it
+      grown;
     * the user's purchases (and dismissals and views): from the store, on every request, in
       one auto-commit query. They are the user: the scores, the items left out and the start of
       every reason path. A user the store does not have is :class:`UnknownUser`; one with no
@@ -179,8 +188,8 @@ class RecommendationService:
       down, instead of recommending from what it remembers;
     * item details (titles, prices, brands) and the items the shop does not offer now (never
       recommended to anyone): from ``details`` (:class:`ItemDetails`, which keeps them all and
-      re-reads them every ``details_max_age`` seconds, or :class:`ItemDetailsOnDemand` for a
-      command);
+      reads them again when the same look finds the catalogue's change marker moved, or
+      :class:`ItemDetailsOnDemand` for a command);
     * reason paths: ranked by :meth:`weighted`, the top ones of the last ``reason_cache_size``
       (user, purchases, item) triples kept (:class:`ReasonCache`);
     * whether the model is stale: :class:`Freshness`, for ``/api/health`` and the commands.
@@ -188,17 +197,21 @@ class RecommendationService:
 
     def __init__(self, model: ServedModel, store: GraphStore,
                  details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int,
-                 graph_check_interval: float, fold_in_background: bool = False):
+                 graph_check_interval: float, fold_in_background: bool = False,
+                 catalogue_check_interval: float = 0.0):
         self.trained = model.recommender.artifact
         self.store = store
         self.items = details
         self.reason_cache_size = reason_cache_size
+        self.catalogue_check_interval = catalogue_check_interval
+        self._look_share = 1 - SPREAD * random.random()
         self._use(model)
         self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval,
                                    on_read=self._graph_read)
         self.fold_in_background = fold_in_background
         self._folder: threading.Thread | None = None
         self._folder_lock = threading.Lock()
+        self._fold_lock = threading.Lock()  # one fold-in at a time
         self._closed = False
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
         self._catalogue_seen: CatalogueState | None = None  # at the watcher's last look
@@ -207,7 +220,8 @@ class RecommendationService:
         self._unavailable: tuple[frozenset[str], Recommender, np.ndarray] | None = None
 
     @classmethod
-    def load(cls, settings: Settings, store: GraphStore, *, details_max_age: float | None,
+    def load(cls, settings: Settings, store: GraphStore, *,
+             catalogue_check_interval: float | None,
              reason_cache_size: int, hash_arrays: bool = True,
              model: ServedModel | None = None,
              details: DetailsRead | None = None,
@@ -215,8 +229,9 @@ class RecommendationService:
              ) -> RecommendationService:
         """The model under ``settings.models_dir``, with everything it needs from its artifact
         (``model`` when the caller loaded it already, :class:`ServedModel`); item details kept
-        and re-read every ``details_max_age`` seconds (starting from ``details`` when the caller
-        read them already), or read per answer when ``None`` (a command); the top reasons of
+        (starting from ``details`` when the caller read them already) and the catalogue looked
+        at every ``catalogue_check_interval`` seconds (``0``: never; :meth:`look_at_catalogue`),
+        or, when ``None`` (a command), item details read per answer; the top reasons of
         ``reason_cache_size`` pairs kept (the web service passes its settings',
         :class:`graphrec.config.Settings`).
         ``hash_arrays``: see :func:`graphrec.model.artifact.load`. ``graph_now``: the
@@ -227,9 +242,11 @@ class RecommendationService:
         """
         if model is None:
             model = ServedModel.load(settings.model_path, hash_arrays, settings.topk_index_items)
-        labels = (ItemDetailsOnDemand(store) if details_max_age is None
-                  else ItemDetails(store, model.recommender.item_ids, details_max_age, details))
-        service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval)
+        serving = catalogue_check_interval is not None
+        labels = (ItemDetails(store, model.recommender.item_ids, details) if serving
+                  else ItemDetailsOnDemand(store))
+        service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval,
+                      catalogue_check_interval=catalogue_check_interval or 0.0)
         try:
             # the counts read: the new items are folded in here
             if graph_now is not None:
@@ -238,7 +255,7 @@ class RecommendationService:
                 service.freshness.report()
         except StoreUnavailable as exc:
             log.warning("graph counts not read, no new item folded in yet: %s", exc)
-        service.fold_in_background = details_max_age is not None  # serving: from now on
+        service.fold_in_background = serving  # from now on
         return service
 
     @property
@@ -261,53 +278,71 @@ class RecommendationService:
         """Fold in the catalogue's items the model was not trained on, as the store holds them
         now (one query), in place of those folded in before; how many are folded in.
         StoreUnavailable when the store cannot be read (the last fold-in stays)."""
-        rows = read_new_items(self.store, self.trained.ids["items"])
-        if rows != self._fold_rows:
-            # The trained items' index serves the grown catalogue: the folded rows come
-            # after those it covers, and every search scores them (graphrec.serving.topk).
-            model = ServedModel.of(Recommender(grow(self.trained, rows), self.recommender.index))
-            self.items.track(model.recommender.item_ids)
-            self._use(model)
-            self._fold_rows = rows
-            log.info("%d items ingested after training folded into the model", self.folded)
-        return self.folded
+        with self._fold_lock:
+            rows = read_new_items(self.store, self.trained.ids["items"])
+            if rows != self._fold_rows:
+                # The trained items' index serves the grown catalogue: the folded rows come
+                # after those it covers, and every search scores them (graphrec.serving.topk).
+                model = ServedModel.of(Recommender(grow(self.trained, rows),
+                                                   self.recommender.index))
+                self.items.track(model.recommender.item_ids)
+                self._use(model)
+                self._fold_rows = rows
+                log.info("%d items ingested after training folded into the model", self.folded)
+            return self.folded
+
+    @property
+    def look_interval(self) -> float:
+        """Seconds between two looks at the catalogue: ``catalogue_check_interval`` or a
+        little less (:data:`SPREAD`)."""
+        return self.catalogue_check_interval * self._look_share
 
     def look_at_catalogue(self) -> None:
-        """The server's look for items ingested since its last one (the engine's watcher calls
-        this often; it looks every ``graph_check_interval`` seconds): the catalogue's size and
-        change marker (:func:`catalogue_state`, one query that no store answers by scanning),
-        and new items read and folded in only when either moved. The graph's full counts, which
-        scan every relationship on the local store (about 0.1 s of its CPU on Beauty, from
-        every worker), are read for ``/api/health`` alone."""
-        if time.monotonic() - self._looked_at < self.freshness.max_age:
+        """A worker's one look at the catalogue (the engine's watcher thread calls this often;
+        it looks every :attr:`look_interval` seconds, never when ``catalogue_check_interval``
+        is 0): its size and change marker (:func:`catalogue_state`, one query that no store
+        answers by scanning). Only when either moved does it act, here, in the caller's
+        thread: the items ingested since training folded in when the size moved (or some are
+        folded in already), then the item details read again when the marker moved since they
+        were read (a fold-in that found new items has read them with the new ones).
+
+        One look serves both: a new item is on the pages within one interval of its ingest, and
+        a load that moves both the size and the marker has the details read once. The graph's
+        full counts, which scan every relationship on the local store (about 0.1 s of
+        its CPU on Beauty, from every worker), are read for ``/api/health`` alone. A change that
+        could not be read (the store unavailable) is looked at again at the next look."""
+        if self.catalogue_check_interval <= 0 or \
+                time.monotonic() - self._looked_at < self.look_interval:
             return
         self._looked_at = time.monotonic()
         state = catalogue_state(self.store)
         if state == self._catalogue_seen:
             return
-        seen, self._catalogue_seen = self._catalogue_seen, state
-        if not self._graph_read({"items": state.items}):
-            self._catalogue_seen = seen  # a fold-in under way read before this: look again
+        if self._must_fold({"items": state.items}) and not self._fold_or_keep():
+            return
+        self.items.refresh(state.changed)
+        self._catalogue_seen = state
 
-    def _graph_read(self, counts: Mapping[str, int]) -> bool:
-        """The graph's counts were read (:class:`Freshness`, or the items' alone by
-        :meth:`look_at_catalogue`): when it holds other items than the model was trained on,
-        fold them in (in a thread of its own when serving). False when a fold-in under way,
-        which may have read the catalogue before these counts, kept another from starting."""
-        if counts.get("items") == self.trained.trained_on.get("items") and not self.folded:
-            return True
+    def _must_fold(self, counts: Mapping[str, int]) -> bool:
+        """Whether the catalogue, with ``counts``, may hold items to fold in: other items than
+        the model was trained on, or some folded in already (which may have changed)."""
+        return counts.get("items") != self.trained.trained_on.get("items") or bool(self.folded)
+
+    def _graph_read(self, counts: Mapping[str, int]) -> None:
+        """The graph's counts were read (:class:`Freshness`: a command, ``/api/health``): when
+        it holds other items than the model was trained on, fold them in (in a thread of its
+        own when serving, none started while one runs)."""
+        if not self._must_fold(counts):
+            return
         if not self.fold_in_background:
             self._fold_or_keep()
-            return True
+            return
         with self._folder_lock:
-            if self._closed:
-                return True
-            if self._folder is not None and self._folder.is_alive():
-                return False
+            if self._closed or (self._folder is not None and self._folder.is_alive()):
+                return
             self._folder = threading.Thread(target=self._fold_or_keep, daemon=True,
                                             name="graphrec-fold-in")
             self._folder.start()
-            return True
 
     def close(self, timeout: float) -> None:
         """Fold in nothing more: wait for a fold-in under way (at most ``timeout`` seconds),
@@ -317,15 +352,19 @@ class RecommendationService:
         if folder is not None:
             folder.join(timeout)
 
-    def _fold_or_keep(self) -> None:
+    def _fold_or_keep(self) -> bool:
+        """Fold in the new items, or keep those folded in before when they cannot be read
+        (logged); False when the store could not be read."""
         try:
             self.fold_new_items()
         except StoreUnavailable as exc:
             self._catalogue_seen = None  # read them again at the next look
             log.warning("new items not read, the %d folded in before stay: %s", self.folded,
                         exc)
+            return False
         except ValueError as exc:  # the artifact's graph does not fit its arrays
             log.error("new items cannot be folded into this model (retrain): %s", exc)
+        return True
 
     def _use(self, model: ServedModel) -> None:
         """Serve ``model`` (the trained one, or one with new items folded in). The recommender

@@ -7,6 +7,8 @@ import dataclasses
 import json
 import logging
 import math
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -253,17 +255,10 @@ def recommended(client: FlaskClient, user: str) -> list[dict[str, Any]]:
 
 
 def fold_now(app: Flask) -> RecommendationService:
-    """What a worker does when it re-reads the graph's counts (``/api/health``), waited for."""
+    """What a worker's watcher thread does when a look at the catalogue is due, here at once."""
     with app.app_context():
         service = get_engine().service()
-    service.freshness.max_age = 0
-    try:
-        health = app.test_client().get("/api/health").get_json()["checks"]["model"]
-    finally:
-        service.freshness.max_age = 3600
-    assert health["stale"] is True
-    assert service._folder is not None
-    service._folder.join(timeout=60)
+    service.look_at_catalogue()
     return service
 
 
@@ -433,7 +428,7 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
     on the local store; only /api/health reads them)."""
     with app.app_context():
         service = get_engine().service()
-    folded, counts_read_at, folder = service.folded, service.freshness._read_at, service._folder
+    folded, counts_read_at = service.folded, service.freshness._read_at
     ingest_listing(session_store, "NEW-LISTING-2", listing["brand"])
     service.catalogue_check_interval = 0.5
     try:
@@ -444,7 +439,6 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
     finally:
         service.catalogue_check_interval = 3600
     assert service.folded == folded + 1
-    assert service._folder is folder  # the look folded it in, no thread of its own
     # nothing moved since: neither the new items nor the details read again
     assert service._fold_rows is rows and service.items._copy is details
     assert service.freshness._read_at == counts_read_at
@@ -470,11 +464,7 @@ def test_one_look_folds_a_new_item_in_and_reads_the_details_once(
     session_store.write("catalogue/changed")  # as graphrec's load ends
     assert catalogue_state(session_store).changed != service.items.changed
     monkeypatch.setattr(service.items.store, "read_once", counted)
-    service.catalogue_check_interval, service._looked_at = 1.0, 0.0
-    try:
-        service.look_at_catalogue()
-    finally:
-        service.catalogue_check_interval = 3600
+    service.look_at_catalogue()
     assert "NEW-LISTING-3" in service.recommender.item_ids
     assert service.items.labels(["NEW-LISTING-3"])[1]["NEW-LISTING-3"] == "Listing NEW-LISTING-3"
     assert reads.count("service/items") == 1
@@ -513,15 +503,23 @@ def test_the_watcher_outlives_a_store_error_in_its_look(
     assert engine._watcher is watcher and watcher.is_alive()
 
 
-def test_closing_the_app_waits_for_a_fold_in_under_way(home: Settings, listing: dict[str, Any]
-                                                       ) -> None:
-    """Its query must not meet a closed driver (it did: "Driver closed" in the thread)."""
-    for app in make_app(home):
-        with app.app_context():
-            service = get_engine().service()
-        service.freshness.max_age = 0
-        app.test_client().get("/api/health")  # the counts are read: a fold-in starts
-        folder = service._folder
-        assert folder is not None
-    assert not folder.is_alive()
-    assert service._closed
+def test_closing_the_app_waits_for_a_look_under_way(home: Settings, listing: dict[str, Any]
+                                                    ) -> None:
+    """The watcher's look at the catalogue reads through the worker's store: closing the app
+    waits for it before the store is closed (a fold-in's query met a closed driver, "Driver
+    closed", when it ran in a thread no one waited for)."""
+    reads = []
+    apps = make_app(home)
+    with next(apps).app_context():
+        service = get_engine().service()
+    started = threading.Event()
+
+    def slow_look() -> None:
+        started.set()
+        time.sleep(1.0)
+        reads.append(catalogue_state(service.store))
+
+    service.look_if_due = slow_look  # type: ignore[method-assign]
+    assert started.wait(30)
+    next(apps, None)  # closes the app
+    assert reads and all(state.items == reads[0].items for state in reads)

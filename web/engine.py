@@ -280,14 +280,15 @@ class Engine:
             self._look_at_graph()
 
     def _look_at_graph(self) -> None:
-        """Have the service look at the catalogue (``look_at_catalogue``), which folds in the
+        """Have the service look at the catalogue when a look is due (``look_if_due``), which
+        folds in the
         items ingested since training and reads the item details again when they changed,
         here rather than in a request."""
         service = self._service
         if service is None:
             return
         try:
-            service.look_at_catalogue()
+            service.look_if_due()
         except StoreUnavailable as exc:
             log.warning("the catalogue not looked at: %s", exc)
         except Exception:  # a store's error: logged, and the watcher (reloads too) goes on
@@ -358,18 +359,16 @@ class Engine:
         self._suspect = True
 
     def close(self) -> None:
-        """Stop the background work that reads through the stores (bounded waits), then close
-        them."""
+        """Stop the background work that reads through the stores (the watcher thread: a
+        reload, a look at the catalogue; a bounded wait), then close them."""
         self._stop.set()
         with self._lock:
             stores = [self._store, self._writer]
-            service, watcher = self._service, self._watcher
+            watcher = self._watcher
             self._store = self._writer = self._service = self._watcher = None
-        if self._pid == os.getpid():
-            if watcher is not None and watcher is not threading.current_thread():
-                watcher.join(timeout=CLOSE_WAIT)
-            if service is not None:
-                service.close(timeout=CLOSE_WAIT)
+        if self._pid == os.getpid() and watcher is not None \
+                and watcher is not threading.current_thread():
+            watcher.join(timeout=CLOSE_WAIT)
         with self._lock:
             for store in stores:
                 if store is not None and self._pid == os.getpid():

@@ -102,10 +102,8 @@ class Freshness:
     the last counts are kept for another ``max_age``.
     """
 
-    def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float,
-                 on_read: Callable[[Mapping[str, int]], object] | None = None):
+    def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float):
         self.store, self.trained_on, self.max_age = store, dict(trained_on), max_age
-        self.on_read = on_read  # told the counts each time they are read
         self._lock = threading.Lock()
         self._now: dict[str, int] | None = None
         self._read_at = 0.0
@@ -116,8 +114,6 @@ class Freshness:
             if self._now is None or time.monotonic() - self._read_at >= self.max_age:
                 try:
                     self._now = artifact.graph_counts(self.store)
-                    if self.on_read is not None:
-                        self.on_read(self._now)
                 except StoreUnavailable:
                     if self._now is None:
                         raise
@@ -129,11 +125,9 @@ class Freshness:
 
     def remember(self, now: Mapping[str, int]) -> None:
         """The graph's counts as read just now by the caller (a command reads them while it
-        loads the model), told to ``on_read`` as a read of its own would be."""
+        loads the model)."""
         with self._lock:
             self._now, self._read_at = dict(now), time.monotonic()
-        if self.on_read is not None:
-            self.on_read(self._now)
 
     def line(self) -> str | None:
         """One line for a command's output when the model is stale, else ``None``."""
@@ -174,11 +168,9 @@ class RecommendationService:
     * the model, the graph it was trained on and the path index: from the artifact, fixed for
       the life of the object (a new model means a new service), but for the items ingested
       since training, folded in (:mod:`graphrec.serving.newitems`) when the service loads and
-      again each time :class:`Freshness` reads the graph's counts and finds more items than
-      the model was trained on: in a thread of its own when serving (no request waits on it;
-      a read that fails keeps the last fold-in, logged), and when the service's look at the
-      catalogue (:meth:`look_at_catalogue`, every ``catalogue_check_interval`` seconds) finds it
-      grown;
+      again when the worker's look at the catalogue (:meth:`look_at_catalogue`, every
+      ``catalogue_check_interval`` seconds, in the engine's watcher thread: no request waits on
+      it) finds it grown; a read that fails keeps the last fold-in, logged;
     * the user's purchases (and dismissals and views): from the store, on every request, in
       one auto-commit query. They are the user: the scores, the items left out and the start of
       every reason path. A user the store does not have is :class:`UnknownUser`; one with no
@@ -197,8 +189,7 @@ class RecommendationService:
 
     def __init__(self, model: ServedModel, store: GraphStore,
                  details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int,
-                 graph_check_interval: float, fold_in_background: bool = False,
-                 catalogue_check_interval: float = 0.0):
+                 graph_check_interval: float, catalogue_check_interval: float = 0.0):
         self.trained = model.recommender.artifact
         self.store = store
         self.items = details
@@ -206,13 +197,8 @@ class RecommendationService:
         self.catalogue_check_interval = catalogue_check_interval
         self._look_share = 1 - SPREAD * random.random()
         self._use(model)
-        self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval,
-                                   on_read=self._graph_read)
-        self.fold_in_background = fold_in_background
-        self._folder: threading.Thread | None = None
-        self._folder_lock = threading.Lock()
+        self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval)
         self._fold_lock = threading.Lock()  # one fold-in at a time
-        self._closed = False
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
         self._catalogue_seen: CatalogueState | None = None  # at the watcher's last look
         self._looked_at = 0.0
@@ -248,14 +234,16 @@ class RecommendationService:
         service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval,
                       catalogue_check_interval=catalogue_check_interval or 0.0)
         try:
-            # the counts read: the new items are folded in here
             if graph_now is not None:
-                service.freshness.remember(graph_now())
+                counts = graph_now()
+                service.freshness.remember(counts)
             else:
-                service.freshness.report()
+                counts = service.freshness.report()["graph_now"]
         except StoreUnavailable as exc:
             log.warning("graph counts not read, no new item folded in yet: %s", exc)
-        service.fold_in_background = serving  # from now on
+        else:
+            if service._must_fold(counts):  # the items ingested since training, before serving
+                service._fold_or_keep()
         return service
 
     @property
@@ -297,10 +285,17 @@ class RecommendationService:
         little less (:data:`SPREAD`)."""
         return self.catalogue_check_interval * self._look_share
 
+    def look_if_due(self) -> None:
+        """:meth:`look_at_catalogue` when :attr:`look_interval` seconds have passed since the
+        last look (never when ``catalogue_check_interval`` is 0): the engine's watcher thread
+        calls this every second or so."""
+        if self.catalogue_check_interval > 0 and \
+                time.monotonic() - self._looked_at >= self.look_interval:
+            self.look_at_catalogue()
+
     def look_at_catalogue(self) -> None:
-        """A worker's one look at the catalogue (the engine's watcher thread calls this often;
-        it looks every :attr:`look_interval` seconds, never when ``catalogue_check_interval``
-        is 0): its size and change marker (:func:`catalogue_state`, one query that no store
+        """A worker's one look at the catalogue (:meth:`look_if_due`): its size and change
+        marker (:func:`catalogue_state`, one query that no store
         answers by scanning). Only when either moved does it act, here, in the caller's
         thread: the items ingested since training folded in when the size moved (or some are
         folded in already), then the item details read again when the marker moved since they
@@ -311,9 +306,6 @@ class RecommendationService:
         full counts, which scan every relationship on the local store (about 0.1 s of
         its CPU on Beauty, from every worker), are read for ``/api/health`` alone. A change that
         could not be read (the store unavailable) is looked at again at the next look."""
-        if self.catalogue_check_interval <= 0 or \
-                time.monotonic() - self._looked_at < self.look_interval:
-            return
         self._looked_at = time.monotonic()
         state = catalogue_state(self.store)
         if state == self._catalogue_seen:
@@ -328,37 +320,12 @@ class RecommendationService:
         the model was trained on, or some folded in already (which may have changed)."""
         return counts.get("items") != self.trained.trained_on.get("items") or bool(self.folded)
 
-    def _graph_read(self, counts: Mapping[str, int]) -> None:
-        """The graph's counts were read (:class:`Freshness`: a command, ``/api/health``): when
-        it holds other items than the model was trained on, fold them in (in a thread of its
-        own when serving, none started while one runs)."""
-        if not self._must_fold(counts):
-            return
-        if not self.fold_in_background:
-            self._fold_or_keep()
-            return
-        with self._folder_lock:
-            if self._closed or (self._folder is not None and self._folder.is_alive()):
-                return
-            self._folder = threading.Thread(target=self._fold_or_keep, daemon=True,
-                                            name="graphrec-fold-in")
-            self._folder.start()
-
-    def close(self, timeout: float) -> None:
-        """Fold in nothing more: wait for a fold-in under way (at most ``timeout`` seconds),
-        start none after; before the store is closed."""
-        with self._folder_lock:
-            self._closed, folder = True, self._folder
-        if folder is not None:
-            folder.join(timeout)
-
     def _fold_or_keep(self) -> bool:
         """Fold in the new items, or keep those folded in before when they cannot be read
         (logged); False when the store could not be read."""
         try:
             self.fold_new_items()
         except StoreUnavailable as exc:
-            self._catalogue_seen = None  # read them again at the next look
             log.warning("new items not read, the %d folded in before stay: %s", self.folded,
                         exc)
             return False

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.serve import free_port, wait_ready
+from benchmarks.serve import free_port, gunicorn_in, wait_ready
 from web.serve import gunicorn_command
 
 #: A request: method, path, JSON body (or None), headers.
@@ -181,14 +181,17 @@ def rnd(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def start_server(env: dict[str, str], log_path: Path, ready_timeout: float = 180
-                 ) -> tuple[subprocess.Popen, int]:
+def start_server(env: dict[str, str], log_path: Path, ready_timeout: float = 180,
+                 code: Path | None = None) -> tuple[subprocess.Popen, int]:
     """gunicorn with web/gunicorn.conf.py on a free port of 127.0.0.1, ready to answer within
-    ``ready_timeout`` seconds."""
+    ``ready_timeout`` seconds; started in ``code`` (another checkout, a baseline), whose
+    modules ``python -m gunicorn`` then imports first, when given."""
     port = free_port()
+    bind = f"127.0.0.1:{port}"
+    command = gunicorn_command(bind) if code is None else gunicorn_in(code, bind)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}"), env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                cwd=code)
     health = wait_ready(f"http://127.0.0.1:{port}", proc, ready_timeout)
     if health.get("status") != "ok":
         proc.terminate()

@@ -234,6 +234,14 @@ def server_config(env: dict[str, str], code: Path) -> dict:
             "reuse_port": conf.get("reuse_port", False)}
 
 
+def gunicorn_in(code: Path, bind: str) -> list[str]:
+    """The command that serves the checkout ``code`` (this one or a baseline's) on ``bind``,
+    to be started in ``code``: ``python -m`` puts its working directory first on sys.path,
+    ahead of PYTHONPATH, so a server started elsewhere would import the code found there."""
+    return [sys.executable, "-m", "gunicorn", "--config", str(code / "web" / "gunicorn.conf.py"),
+            "--bind", bind, "--chdir", str(code), "web:create_app()"]
+
+
 def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
             users: list[str], overrides: dict[str, str], fill: bool) -> dict:
     """Start ``code``'s server, warm it up, run wrk on each endpoint; returns the figures.
@@ -250,12 +258,8 @@ def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
             env[name] = str(value)
     url = f"http://127.0.0.1:{free_port()}"
     log_path = settings.home / f"serve-benchmark-{code.name}.log"
-    command = [sys.executable, "-m", "gunicorn", "--config", str(code / "web" / "gunicorn.conf.py"),
-               "--bind", url.removeprefix("http://"), "--chdir", str(code), "web:create_app()"]
+    command = gunicorn_in(code, url.removeprefix("http://"))
     with open(log_path, "wb") as log:
-        # Started in ``code``: ``python -m`` puts its working directory first on sys.path, ahead
-        # of PYTHONPATH, so a server started elsewhere imports the code found there (the
-        # benchmark's own checkout for the baseline too) and both runs measure the same code.
         proc = subprocess.Popen(command, env=env, cwd=code, stdout=log, stderr=subprocess.STDOUT)
         try:
             health = wait_ready(url, proc)

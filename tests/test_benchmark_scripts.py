@@ -67,3 +67,16 @@ def test_the_paced_client_keeps_an_answers_scalars_not_its_pages() -> None:
     assert scalars(page) == {"user_id": "U1", "k": 10, "model_version": "v2", "stale": False,
                              "note": None}
     assert scalars(["not", "an", "object"]) == {}
+
+
+def test_catalogue_follow_times_the_first_answer_and_the_run_that_stayed() -> None:
+    """Asked every 0.1 s: a first answer with the change at the second ask, a worker still
+    without it at the third, then every answer with it from the fourth on."""
+    from benchmarks.catalogue_follow import followed
+
+    answers = iter([False, True, False, True, True, True])
+    seen = followed(lambda: next(answers), poll=0.1, in_a_row=3, timeout=10)
+    assert seen["first_s"] is not None and seen["all_s"] is not None
+    assert 0.09 <= seen["first_s"] <= 0.2 and 0.29 <= seen["all_s"] <= 0.45
+    never = followed(lambda: False, poll=0.05, in_a_row=3, timeout=0.2)
+    assert never == {"first_s": None, "all_s": None}

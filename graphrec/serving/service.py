@@ -8,9 +8,10 @@ signed up after training, or a purchase made a minute ago, counts at once. A pat
 the score the pair loses when the path's edges are masked in the model
 (:mod:`graphrec.explain.attribution`), so the first reason is the one the score leans on most.
 Items ingested after training are folded into the model from their neighbours
-(:mod:`graphrec.serving.newitems`) when the service loads and again when the graph is seen to
-have grown. What a worker keeps of its answers is :mod:`graphrec.serving.cache`'s, the items'
-titles and prices :mod:`graphrec.serving.details`'.
+(:mod:`graphrec.serving.newitems`) when the service loads and again when the worker's look at
+the catalogue finds it grown. What a worker keeps of its answers is
+:mod:`graphrec.serving.cache`'s, the items' titles and prices :mod:`graphrec.serving.details`',
+whether the model is stale :mod:`graphrec.serving.freshness`'.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from graphrec.serving.details import (
     ItemDetailsOnDemand,
     catalogue_state,
 )
+from graphrec.serving.freshness import Freshness
 from graphrec.serving.newitems import grow, read_new_items
 from graphrec.serving.ranking import ahead
 from graphrec.serving.recommend import (
@@ -51,7 +53,7 @@ from graphrec.serving.recommend import (
 from graphrec.serving.topk import index_for
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
-__all__ = ["Freshness", "RecommendationService", "ServedModel", "UnknownItem", "UnknownUser"]
+__all__ = ["RecommendationService", "ServedModel", "UnknownItem", "UnknownUser"]
 
 log = logging.getLogger(__name__)
 
@@ -90,56 +92,6 @@ class ServedModel:
         at least ``index_items`` items (:func:`graphrec.serving.topk.index_for`)."""
         loaded = artifact.load(path, hash_arrays)
         return cls.of(Recommender(loaded, index_for(loaded.state.target, index_items)))
-
-
-class Freshness:
-    """Whether the model is stale: the graph's counts now
-    (:func:`graphrec.model.artifact.graph_counts`, read at most every ``max_age`` seconds)
-    against those it was trained on.
-
-    A stale model keeps serving (a user is scored from their live purchases whatever the model
-    saw); the counts only tell an operator that retraining would see more. When a re-read fails,
-    the last counts are kept for another ``max_age``.
-    """
-
-    def __init__(self, store: GraphStore, trained_on: Mapping[str, Any], max_age: float):
-        self.store, self.trained_on, self.max_age = store, dict(trained_on), max_age
-        self._lock = threading.Lock()
-        self._now: dict[str, int] | None = None
-        self._read_at = 0.0
-
-    def report(self) -> dict[str, Any]:
-        """``{"stale", "trained_on", "graph_now"}``."""
-        with self._lock:
-            if self._now is None or time.monotonic() - self._read_at >= self.max_age:
-                try:
-                    self._now = artifact.graph_counts(self.store)
-                except StoreUnavailable:
-                    if self._now is None:
-                        raise
-                    log.warning("graph counts not refreshed, keeping the old ones")
-                self._read_at = time.monotonic()
-            now = dict(self._now)
-        return {"stale": artifact.is_stale(self.trained_on, now), "trained_on": self.trained_on,
-                "graph_now": now}
-
-    def remember(self, now: Mapping[str, int]) -> None:
-        """The graph's counts as read just now by the caller (a command reads them while it
-        loads the model)."""
-        with self._lock:
-            self._now, self._read_at = dict(now), time.monotonic()
-
-    def line(self) -> str | None:
-        """One line for a command's output when the model is stale, else ``None``."""
-        report = self.report()
-        if not report["stale"]:
-            return None
-        trained, now = report["trained_on"], report["graph_now"]
-        changes = ", ".join(f"{name} {trained.get(name)} → {value}"
-                            for name, value in now.items() if trained.get(name) != value)
-        when = trained.get("trained_at", "at an unknown time")
-        return (f"note: the model is stale (trained {when}; since then {changes}): "
-                "graphrec train would learn from the new data")
 
 
 def not_served(bought: bool, in_history: bool, dismissed: bool, unavailable: bool,

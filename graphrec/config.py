@@ -35,6 +35,19 @@ def one_maths_thread(force: bool = False) -> None:
             os.environ[name] = "1"
 
 
+#: Settings no longer read, and what took their place: a server started with one says so (set
+#: and silently ignored, it would look as if it had been honoured).
+RETIRED = {"GRAPHREC_ITEM_DETAILS_MAX_AGE": "GRAPHREC_CATALOGUE_CHECK_INTERVAL"}
+
+
+def retired_settings(env: Mapping[str, str] | None = None) -> list[str]:
+    """One line for each setting of :data:`RETIRED` that ``env`` (the environment) sets."""
+    env = os.environ if env is None else env
+    return [f"{name} is no longer read: {successor} sets how often a worker looks at the "
+            "catalogue (new items, titles, prices, availability)"
+            for name, successor in RETIRED.items() if name in env]
+
+
 def default_web_workers() -> int:
     """Two gunicorn processes per core, at most 8 (see ``web/gunicorn.conf.py`` for why)."""
     return min(2 * multiprocessing.cpu_count(), 8)

@@ -6,11 +6,18 @@ import runpy
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from graphrec.cli import main
-from graphrec.config import MATHS_THREAD_VARIABLES, SettingError, Settings, one_maths_thread
+from graphrec.config import (
+    MATHS_THREAD_VARIABLES,
+    SettingError,
+    Settings,
+    one_maths_thread,
+    retired_settings,
+)
 from web import create_app
 from web.engine import EXTENSION
 from web.serve import CONFIG, settings_env
@@ -129,3 +136,27 @@ def test_one_maths_thread_overrides_the_environment_only_when_forced(
         monkeypatch.setenv(name, "3")
     one_maths_thread(force=force)
     assert {os.environ[name] for name in MATHS_THREAD_VARIABLES} == {expected}
+
+
+def test_a_retired_setting_is_named_with_what_replaced_it() -> None:
+    """GRAPHREC_ITEM_DETAILS_MAX_AGE is ignored now: a server started with it says so (in
+    gunicorn's log, ``when_ready``) instead of seeming to honour it."""
+    assert retired_settings({"GRAPHREC_CATALOGUE_CHECK_INTERVAL": "5"}) == []
+    lines = retired_settings({"GRAPHREC_ITEM_DETAILS_MAX_AGE": "60"})
+    assert len(lines) == 1
+    assert lines[0].startswith("GRAPHREC_ITEM_DETAILS_MAX_AGE is no longer read: "
+                               "GRAPHREC_CATALOGUE_CHECK_INTERVAL sets")
+
+
+def test_the_server_warns_of_a_retired_setting(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    """Once it listens (gunicorn's ``when_ready``), in its log."""
+    monkeypatch.setenv("GRAPHREC_HOME", str(tmp_path))
+    monkeypatch.setenv("GRAPHREC_ITEM_DETAILS_MAX_AGE", "60")
+    config = runpy.run_path(str(CONFIG))
+    warned: list[str] = []
+    log = SimpleNamespace(info=lambda *args: None,
+                          warning=lambda message, *args: warned.append(message % args))
+    config["when_ready"](SimpleNamespace(cfg=SimpleNamespace(bind=["127.0.0.1:1"]), log=log))
+    assert [line for line in warned if "GRAPHREC_ITEM_DETAILS_MAX_AGE" in line] == \
+        retired_settings()

@@ -117,14 +117,18 @@ def log_beside_gunicorn(error_log):
 
 
 def when_ready(server):
-    """Say where: with a socket per worker, gunicorn's own "Listening at" line names none; and
-    what the host should change where a dying worker would take queued connections with it."""
+    """Say where: with a socket per worker, gunicorn's own "Listening at" line names none; what
+    the host should change where a dying worker would take queued connections with it; and
+    which settings of the environment are no longer read."""
+    from graphrec.config import retired_settings
     from web.serve import queued_connections_advice
 
     server.log.info("Workers listen at: %s (a socket each)", ", ".join(server.cfg.bind))
     advice = queued_connections_advice()
     if advice:
         server.log.warning(advice)
+    for line in retired_settings():
+        server.log.warning(line)
 
 
 def post_worker_init(worker):

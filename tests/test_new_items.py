@@ -476,8 +476,9 @@ def test_the_watcher_outlives_a_store_error_in_its_look(
         app: Flask, listing: dict[str, Any], session_store: GraphStore,
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """An error the store answers a look with (here a statement it cannot parse) is logged,
-    and the watcher thread, which also loads every newly trained model, goes on: the next
-    item ingested is folded in by it."""
+    once however many looks fail, and the watcher thread, which also loads every newly trained
+    model, goes on: the next item ingested is folded in by it, and the log says the looks work
+    again."""
     import cypher
 
     with app.app_context():
@@ -490,17 +491,47 @@ def test_the_watcher_outlives_a_store_error_in_its_look(
                         name == "service/catalogue_state" else load(name))
     service.catalogue_check_interval = 0.5
     try:
-        with caplog.at_level(logging.ERROR, logger="web.engine"):
+        with caplog.at_level(logging.INFO, logger="web.engine"):
             wait_for(lambda: "the catalogue not looked at" in caplog.text, "the error logged",
                      timeout=30)
-        assert watcher.is_alive()
-        monkeypatch.setattr(cypher, "load", load)
-        ingest_listing(session_store, "NEW-LISTING-4", listing["brand"])
-        wait_for(lambda: "NEW-LISTING-4" in service.recommender.item_ids,
-                 "the next new item folded in by the watcher", timeout=60)
+            looked = service._looked_at
+            wait_for(lambda: service._looked_at > looked + 1, "two more failed looks",
+                     timeout=30)
+            assert watcher.is_alive()
+            assert caplog.text.count("the catalogue not looked at") == 1  # said once
+            monkeypatch.setattr(cypher, "load", load)
+            ingest_listing(session_store, "NEW-LISTING-4", listing["brand"])
+            wait_for(lambda: "NEW-LISTING-4" in service.recommender.item_ids,
+                     "the next new item folded in by the watcher", timeout=60)
+            assert caplog.text.count("the catalogue looked at again") == 1
     finally:
         service.catalogue_check_interval = 3600
     assert engine._watcher is watcher and watcher.is_alive()
+
+
+def test_a_store_that_does_not_answer_the_looks_is_logged_once(
+        app: Flask, listing: dict[str, Any], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """While the store is down every look fails, every second or two in every worker: one
+    warning says so, and one line says when the looks work again."""
+    with app.app_context():
+        service = get_engine().service()
+    store = service.store
+    dead = open_store(unreachable(tmp_path), start_local=False, read_only=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="web.engine"):
+            service.store, service.catalogue_check_interval = dead, 0.3
+            looked = service._looked_at
+            wait_for(lambda: service._looked_at > looked + 1.5, "several failed looks",
+                     timeout=30)
+            service.store = store
+            wait_for(lambda: "the catalogue looked at again" in caplog.text,
+                     "the looks working again", timeout=30)
+    finally:
+        service.store, service.catalogue_check_interval = store, 3600
+        dead.close()
+    assert caplog.text.count("the catalogue not looked at") == 1
+    assert "cannot reach" in caplog.text
 
 
 def test_closing_the_app_waits_for_a_look_under_way(home: Settings, listing: dict[str, Any]

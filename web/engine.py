@@ -123,6 +123,7 @@ class Engine:
         self._loaded: Signature | None = None  # the artifact the service was loaded from
         self._rejected: Signature | None = None  # the last artifact that failed to load
         self._watcher: threading.Thread | None = None
+        self._look_failed: str | None = None  # what the failing looks raise, said once
         self._stop = threading.Event()
         # Loaded by gunicorn's master before the fork (:meth:`preload`), kept across it.
         self._preloaded: tuple[Signature, ServedModel] | None = None
@@ -281,18 +282,31 @@ class Engine:
 
     def _look_at_graph(self) -> None:
         """Have the service look at the catalogue when a look is due (``look_if_due``), which
-        folds in the
-        items ingested since training and reads the item details again when they changed,
-        here rather than in a request."""
+        folds in the items ingested since training and reads the item details again when they
+        changed, here rather than in a request.
+
+        A look that fails is logged once, not at every look (every second or two while the
+        store is down), and the first look that succeeds after it says so: the watcher, which
+        also loads every newly trained model, goes on either way."""
         service = self._service
         if service is None:
             return
         try:
-            service.look_if_due()
+            looked = service.look_if_due()
         except StoreUnavailable as exc:
-            log.warning("the catalogue not looked at: %s", exc)
-        except Exception:  # a store's error: logged, and the watcher (reloads too) goes on
-            log.exception("the catalogue not looked at")
+            if self._look_failed is None:
+                log.warning("the catalogue not looked at (tried again at each look, said "
+                            "once): %s", exc)
+            self._look_failed = "unavailable"
+        except Exception as exc:  # a store's error, a bug: logged once a kind
+            if self._look_failed != type(exc).__name__:
+                log.exception("the catalogue not looked at (tried again at each look, said "
+                              "once)")
+            self._look_failed = type(exc).__name__
+        else:
+            if looked and self._look_failed is not None:
+                log.info("the catalogue looked at again")
+                self._look_failed = None
 
     def reload_if_changed(self) -> bool:
         """Load the artifact if it changed since the service was loaded, and swap it in.

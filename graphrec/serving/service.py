@@ -237,13 +237,15 @@ class RecommendationService:
         little less (:data:`SPREAD`)."""
         return self.catalogue_check_interval * self._look_share
 
-    def look_if_due(self) -> None:
+    def look_if_due(self) -> bool:
         """:meth:`look_at_catalogue` when :attr:`look_interval` seconds have passed since the
-        last look (never when ``catalogue_check_interval`` is 0): the engine's watcher thread
-        calls this every second or so."""
-        if self.catalogue_check_interval > 0 and \
-                time.monotonic() - self._looked_at >= self.look_interval:
-            self.look_at_catalogue()
+        last look (never when ``catalogue_check_interval`` is 0); whether it looked. The
+        engine's watcher thread calls this every second or so."""
+        if self.catalogue_check_interval <= 0 or \
+                time.monotonic() - self._looked_at < self.look_interval:
+            return False
+        self.look_at_catalogue()
+        return True
 
     def look_at_catalogue(self) -> None:
         """A worker's one look at the catalogue (:meth:`look_if_due`): its size and change

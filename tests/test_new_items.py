@@ -25,6 +25,7 @@ from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.model import artifact
 from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
+from graphrec.serving import service as service_module
 from graphrec.serving.details import catalogue_state
 from graphrec.serving.newitems import folded_links
 from graphrec.serving.ranking import LINK_WEIGHTS, STRONG_LINKS, STRONG_PLACE
@@ -255,9 +256,11 @@ def recommended(client: FlaskClient, user: str) -> list[dict[str, Any]]:
 
 
 def fold_now(app: Flask) -> RecommendationService:
-    """What a worker's watcher thread does when a look at the catalogue is due, here at once."""
+    """What a worker's watcher thread does when looks at the catalogue are due, here at once:
+    two looks, the second acting if the first found the catalogue still moving."""
     with app.app_context():
         service = get_engine().service()
+    service.look_at_catalogue()
     service.look_at_catalogue()
     return service
 
@@ -464,12 +467,40 @@ def test_one_look_folds_a_new_item_in_and_reads_the_details_once(
     session_store.write("catalogue/changed")  # as graphrec's load ends
     assert catalogue_state(session_store).changed != service.items.changed
     monkeypatch.setattr(service.items.store, "read_once", counted)
+    monkeypatch.setattr(service_module, "ACT_SPACING", 0.0)  # no action lately to wait on
     service.look_at_catalogue()
     assert "NEW-LISTING-3" in service.recommender.item_ids
     assert service.items.labels(["NEW-LISTING-3"])[1]["NEW-LISTING-3"] == "Listing NEW-LISTING-3"
     assert reads.count("service/items") == 1
     assert service._catalogue_seen is not None
     assert service.items.changed == service._catalogue_seen.changed
+
+
+def test_a_catalogue_still_moving_is_acted_on_once_it_stops_or_every_spacing(
+        app: Flask, listing: dict[str, Any], session_store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ingest writes batch after batch: a look that finds the catalogue moved since the
+    previous look, less than ACT_SPACING after the last fold-in, waits; the first look that
+    finds it still folds in; and while it keeps moving, a fold-in comes every ACT_SPACING."""
+    with app.app_context():
+        service = get_engine().service()
+    service.look_at_catalogue()  # the catalogue as it is: the previous look
+    monkeypatch.setattr(service, "_acted_at", time.monotonic())  # acted on just now
+    ingest_listing(session_store, "NEW-LISTING-5", listing["brand"])
+    service.look_at_catalogue()
+    assert "NEW-LISTING-5" not in service.recommender.item_ids  # moving: waits
+    service.look_at_catalogue()
+    assert "NEW-LISTING-5" in service.recommender.item_ids  # still: folded in
+    ingest_listing(session_store, "NEW-LISTING-6", listing["brand"])
+    service.look_at_catalogue()
+    ingest_listing(session_store, "NEW-LISTING-7", listing["brand"])
+    service.look_at_catalogue()
+    assert "NEW-LISTING-6" not in service.recommender.item_ids  # still moving
+    monkeypatch.setattr(service, "_acted_at", time.monotonic() - service_module.ACT_SPACING)
+    ingest_listing(session_store, "NEW-LISTING-8", listing["brand"])
+    service.look_at_catalogue()  # moving, but the last fold-in is ACT_SPACING old
+    assert {"NEW-LISTING-6", "NEW-LISTING-7", "NEW-LISTING-8"} <= set(
+        service.recommender.item_ids)
 
 
 def test_the_watcher_outlives_a_store_error_in_its_look(

@@ -63,6 +63,14 @@ log = logging.getLogger(__name__)
 #: at once.
 SPREAD = 0.5
 
+#: While the catalogue keeps moving from one look to the next (an ingest writing batch after
+#: batch, a burst of availability changes), a worker acts on it at most once in this many
+#: seconds, and once more at the first look that finds it still: a fold-in costs a worker about
+#: half a second of CPU on Beauty and a read of the details a tenth (and as much of the store's),
+#: and every worker does its own, so acting at every look of a long ingest would take the
+#: cores from the requests. A change after a quiet spell is acted on at the first look.
+ACT_SPACING = 30.0
+
 
 @dataclass(frozen=True)
 class ServedModel:
@@ -152,8 +160,10 @@ class RecommendationService:
         self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval)
         self._fold_lock = threading.Lock()  # one fold-in at a time
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
-        self._catalogue_seen: CatalogueState | None = None  # at the watcher's last look
+        self._catalogue_seen: CatalogueState | None = None  # as last acted on
+        self._catalogue_before: CatalogueState | None = None  # at the previous look
         self._looked_at = 0.0
+        self._acted_at = -ACT_SPACING  # when a look last acted on a change
         # the items not offered, as last read, with the recommender that indexed them
         self._unavailable: tuple[frozenset[str], Recommender, np.ndarray] | None = None
 
@@ -256,14 +266,20 @@ class RecommendationService:
         were read (a fold-in that found new items has read them with the new ones).
 
         One look serves both: a new item is on the pages within one interval of its ingest, and
-        a load that moves both the size and the marker has the details read once. The graph's
-        full counts, which scan every relationship on the local store (about 0.1 s of
-        its CPU on Beauty, from every worker), are read for ``/api/health`` alone. A change that
-        could not be read (the store unavailable) is looked at again at the next look."""
-        self._looked_at = time.monotonic()
+        a load that moves both the size and the marker has the details read once. A catalogue
+        still moving since the previous look is acted on at most every :data:`ACT_SPACING`
+        seconds, and at the first look that finds it still. The graph's full counts, which scan
+        every relationship on the local store (about 0.1 s of its CPU on Beauty, from every
+        worker), are read for ``/api/health`` alone. A change that could not be read (the store
+        unavailable) is looked at again at the next look."""
+        self._looked_at = now = time.monotonic()
         state = catalogue_state(self.store)
+        before, self._catalogue_before = self._catalogue_before, state
         if state == self._catalogue_seen:
             return
+        if state != before and now - self._acted_at < ACT_SPACING:
+            return  # still moving, and acted on lately: once it stops, or ACT_SPACING after
+        self._acted_at = now
         if self._must_fold({"items": state.items}) and not self._fold_or_keep():
             return
         self.items.refresh(state.changed)

@@ -16,12 +16,18 @@ default settings) and, ``--trials`` times each:
   first leaves it out, and until ``--in-a-row`` pages in a row do; then **offered again**, the
   same until it is back.
 
+The changes follow one another as soon as every worker has the last one; ``--gap S`` waits S
+seconds of quiet before each (a worker acts at once on a change after a quiet spell, and a
+change that follows another within 30 s waits for a look that finds the catalogue still:
+:data:`graphrec.serving.service.ACT_SPACING`).
+
 With ``--baseline DIR`` (another checkout, e.g. ``git worktree add``) the same is measured on
 that code's server, after this one's, against the same store and model. The new items are
 removed afterwards (``cypher/catalogue/remove_items.cypher``), also when the run is stopped.
 Prints a table and writes JSON::
 
-    GRAPHREC_HOME=... python benchmarks/catalogue_follow.py [--trials 5] [--baseline DIR]
+    GRAPHREC_HOME=... python benchmarks/catalogue_follow.py [--trials 5] [--gap 0]
+                                                            [--baseline DIR]
 """
 from __future__ import annotations
 
@@ -129,6 +135,7 @@ def measure(code: Path, settings: Settings, store: GraphStore, args: argparse.Na
     try:
         time.sleep(args.settle)  # every worker past its start
         for trial in range(args.trials):
+            time.sleep(args.gap)
             new_id = f"{PREFIX}{label}-{trial}"
             steps, _ = plan(listing_of(template, links, new_id), keep_external=True)
             load(store, steps)
@@ -137,10 +144,12 @@ def measure(code: Path, settings: Settings, store: GraphStore, args: argparse.Na
             out["new_item"].append(followed(
                 lambda url=explanation: status_and_json(url)[0] == 200, args.poll,
                 args.in_a_row, args.timeout))
+            time.sleep(args.gap)
             set_available(store, template.id, False)
             out["withdrawn"].append(followed(
                 lambda: template.id not in on_page(page_url), args.poll, args.in_a_row,
                 args.timeout))
+            time.sleep(args.gap)
             set_available(store, template.id, True)
             out["offered_again"].append(followed(
                 lambda: template.id in on_page(page_url), args.poll, args.in_a_row,
@@ -168,6 +177,7 @@ def main() -> int:
     parser.add_argument("--in-a-row", type=int, default=40)
     parser.add_argument("--timeout", type=float, default=180, help="seconds a trial may take")
     parser.add_argument("--settle", type=float, default=5, help="seconds after the start")
+    parser.add_argument("--gap", type=float, default=0, help="seconds of quiet before a change")
     parser.add_argument("--baseline", type=Path, help="another checkout, measured after")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -178,7 +188,8 @@ def main() -> int:
                                 "loadavg_before": loadavg()},
                     "settings": {"catalogue_check_interval": settings.catalogue_check_interval,
                                  "graph_check_interval": settings.graph_check_interval},
-                    "poll_s": args.poll, "in_a_row": args.in_a_row, "runs": {}}
+                    "poll_s": args.poll, "in_a_row": args.in_a_row, "gap_s": args.gap,
+                    "runs": {}}
     with open_store(settings, start_local=False) as store:
         report["runs"]["this"] = measure(ROOT, settings, store, args, "this")
         if args.baseline is not None:

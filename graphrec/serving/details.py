@@ -118,11 +118,6 @@ class ItemDetailsOnDemand:
         """Read now: the ids of the items the shop does not offer."""
         return read_unavailable(self.store)
 
-    @property
-    def changed(self) -> str | None:
-        """Nothing is kept: never behind a change marker."""
-        return None
-
     def refresh(self, changed: str | None) -> bool:
         """Nothing kept to read again."""
         return False

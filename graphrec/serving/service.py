@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -158,7 +157,6 @@ class RecommendationService:
         self._look_share = 1 - SPREAD * random.random()
         self._use(model)
         self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval)
-        self._fold_lock = threading.Lock()  # one fold-in at a time
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
         self._catalogue_seen: CatalogueState | None = None  # as last acted on
         self._catalogue_before: CatalogueState | None = None  # at the previous look
@@ -196,13 +194,13 @@ class RecommendationService:
         service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval,
                       catalogue_check_interval=catalogue_check_interval or 0.0)
         try:
-            if graph_now is not None:
+            if graph_now is not None:  # a command's: it says whether the model is stale
                 counts = graph_now()
                 service.freshness.remember(counts)
-            else:
-                counts = service.freshness.report()["graph_now"]
+            else:  # the item count alone (the full counts scan every relationship)
+                counts = {"items": catalogue_state(store).items}
         except StoreUnavailable as exc:
-            log.warning("graph counts not read, no new item folded in yet: %s", exc)
+            log.warning("the catalogue not read, no new item folded in yet: %s", exc)
         else:
             if service._must_fold(counts):  # the items ingested since training, before serving
                 service._fold_or_keep()
@@ -227,19 +225,18 @@ class RecommendationService:
     def fold_new_items(self) -> int:
         """Fold in the catalogue's items the model was not trained on, as the store holds them
         now (one query), in place of those folded in before; how many are folded in.
-        StoreUnavailable when the store cannot be read (the last fold-in stays)."""
-        with self._fold_lock:
-            rows = read_new_items(self.store, self.trained.ids["items"])
-            if rows != self._fold_rows:
-                # The trained items' index serves the grown catalogue: the folded rows come
-                # after those it covers, and every search scores them (graphrec.serving.topk).
-                model = ServedModel.of(Recommender(grow(self.trained, rows),
-                                                   self.recommender.index))
-                self.items.track(model.recommender.item_ids)
-                self._use(model)
-                self._fold_rows = rows
-                log.info("%d items ingested after training folded into the model", self.folded)
-            return self.folded
+        StoreUnavailable when the store cannot be read (the last fold-in stays). Called by the
+        service's load and by its look at the catalogue, in the watcher thread: one at a time."""
+        rows = read_new_items(self.store, self.trained.ids["items"])
+        if rows != self._fold_rows:
+            # The trained items' index serves the grown catalogue: the folded rows come
+            # after those it covers, and every search scores them (graphrec.serving.topk).
+            model = ServedModel.of(Recommender(grow(self.trained, rows), self.recommender.index))
+            self.items.track(model.recommender.item_ids)
+            self._use(model)
+            self._fold_rows = rows
+            log.info("%d items ingested after training folded into the model", self.folded)
+        return self.folded
 
     @property
     def look_interval(self) -> float:

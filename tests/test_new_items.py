@@ -271,8 +271,11 @@ def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
     user = listing["user"]
     client = app.test_client()
     assert NEW_ITEM not in {r["item_id"] for r in recommended(client, user)}  # not read yet
+    with app.app_context():
+        scan = get_engine().service().recommender.scan
     service = fold_now(app)
     assert service.folded == 1  # the bare item has nothing to be folded in from
+    assert service.recommender.scan is scan  # the trained rows' table, not copied again
     assert client.get("/api/health").get_json()["checks"]["model"]["folded_items"] == 1
 
     recs = recommended(client, user)

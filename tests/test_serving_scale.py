@@ -153,6 +153,17 @@ def test_scores_are_computed_in_the_models_precision(big: Served) -> None:
     np.testing.assert_allclose(scores, exact, rtol=1e-5)
 
 
+def test_the_catalogue_is_scanned_from_its_table_stored_column_by_column(big: Served) -> None:
+    """The scan reads the trained rows laid out coordinate by coordinate (a matrix-vector
+    product that streams the table), and scores what the rows score."""
+    recommender = big.recommender
+    assert recommender.scan is not None and recommender.scan.flags.f_contiguous
+    assert np.array_equal(recommender.scan, recommender.state.target)
+    z = recommender.state.user_vector(big.paths.history(3))
+    np.testing.assert_allclose(recommender.trained_scores(z), recommender.state.target @ z,
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_a_pages_reasons_are_weighed_in_one_batched_computation(
         small: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every path of every item of a page is masked in one call, and weighs what it weighs when

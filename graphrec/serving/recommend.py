@@ -81,15 +81,31 @@ def _folded_within(places: int) -> int:
     return 2 * (places // (NEW_ITEM_EVERY - 2) + 1)
 
 
-class Recommender:
-    """A loaded artifact with its id maps, and the index of its item rows when the catalogue
-    is searched through one (``index``, built on the first ``index.size`` items: the trained
-    ones, when items were folded in since; :func:`graphrec.serving.topk.top_indexed`)."""
+def scan_table(rows: np.ndarray) -> np.ndarray:
+    """``rows`` (``[items, d]``) stored coordinate by coordinate (Fortran order): the table a
+    catalogue's scan reads. One user's scores against it (:func:`~graphrec.model.kernel.scores`,
+    unchanged: the same array, another layout) are a matrix-vector product that streams the
+    table once from the first byte to the last, where the row layout's product reads it as
+    ``d``-long dot products, and the table comes from memory, not from the cache, on a first
+    visit (``benchmarks/results/NOTES.md``: half the time of the row layout's scan on Beauty)."""
+    return np.asfortranarray(rows)
 
-    def __init__(self, loaded: Artifact, index: ItemIndex | None = None):
+
+class Recommender:
+    """A loaded artifact with its id maps, and how its trained items are searched: through the
+    index of their rows when the catalogue has one (``index``, built on the first
+    ``index.size`` items: the trained ones, when items were folded in since;
+    :func:`graphrec.serving.topk.top_indexed`), else by a scan of :func:`scan_table` of their
+    rows (``scan``, made here unless given: a model grown by fold-ins keeps the one of the
+    model it grew from, since its trained rows are the same)."""
+
+    def __init__(self, loaded: Artifact, index: ItemIndex | None = None,
+                 scan: np.ndarray | None = None):
         self.artifact = loaded
         self.state = loaded.state
         self.index = index
+        self.scan = scan if scan is not None or index is not None else scan_table(
+            self.state.target[:self.trained_items])
         self.user_ids: list[str] = loaded.ids["users"]
         self.item_ids: list[str] = loaded.ids["items"]
         self._user_index = {u: i for i, u in enumerate(self.user_ids)}
@@ -185,7 +201,8 @@ class Recommender:
 
     def trained_scores(self, z: np.ndarray) -> np.ndarray:
         """Every trained item's score for the user vector ``z``: a scan of the catalogue."""
-        return kernel.scores(z, self.state.target[:self.trained_items])
+        rows = self.scan if self.scan is not None else self.state.target[:self.trained_items]
+        return kernel.scores(z, rows)
 
     def _folded_order(self, z: np.ndarray, history: np.ndarray, excluded: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -229,9 +229,10 @@ class RecommendationService:
         service's load and by its look at the catalogue, in the watcher thread: one at a time."""
         rows = read_new_items(self.store, self.trained.ids["items"])
         if rows != self._fold_rows:
-            # The trained items' index serves the grown catalogue: the folded rows come
-            # after those it covers, and every search scores them (graphrec.serving.topk).
-            model = ServedModel.of(Recommender(grow(self.trained, rows), self.recommender.index))
+            # The trained items' index or scan table serves the grown catalogue: the folded
+            # rows come after those it covers, and every search scores them apart.
+            model = ServedModel.of(Recommender(grow(self.trained, rows), self.recommender.index,
+                                                self.recommender.scan))
             self.items.track(model.recommender.item_ids)
             self._use(model)
             self._fold_rows = rows

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from graphrec.private import open_private, private_folder
 from ingest.records import Reject
 
 COLUMNS: tuple[str, ...] = ("file", "line", "field", "reason", "value", "action")
@@ -22,9 +23,8 @@ def write_rejects(rejects: Iterable[Reject], path: str | Path) -> int:
     no ``rejects`` folder yet.
     """
     path = Path(path)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)  # a file that existed keeps its old mode otherwise
+    private_folder(path.parent)
+    descriptor = open_private(path, os.O_WRONLY | os.O_TRUNC)
     count = 0
     with open(descriptor, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +173,23 @@ def test_artifact_round_trip(tmp_path, data: GraphData, trained: tuple[KGRec, ob
         assert np.array_equal(loaded.path_index[name], array), name
     artifact.save(path, model, data)  # replacing an artifact leaves no temporary directories
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_an_artifact_is_private_to_its_owner_whatever_the_umask(
+        tmp_path: Path, data: GraphData, trained: tuple[KGRec, object]) -> None:
+    """A model holds every purchase and user id it was trained on: its folder, the folder of
+    models made for it and every file are the owner's only (0700 / 0600)."""
+    old = os.umask(0o022)
+    try:
+        path = artifact.save(tmp_path / "models" / "current", trained[0], data)
+    finally:
+        os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode)
+             for p in [path.parent, path, *path.rglob("*")]}
+    assert not [name for name, mode in modes.items() if mode & 0o077], modes
+    assert modes["models"] == modes["models/current/arrays"] == 0o700
+    assert modes["models/current/weights.pt"] == modes["models/current/arrays/target.npy"] == 0o600
+    assert artifact.load(path).ids["items"] == data.items.tolist()  # and it still loads
 
 
 def test_weights_saved_with_rows_and_columns_apart_still_load(

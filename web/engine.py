@@ -38,6 +38,7 @@ from flask import Flask, current_app
 
 import cypher
 from graphrec.config import Settings
+from graphrec.private import open_private
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def reload_turn(models_dir: Path) -> Iterator[bool]:
     """Whether this process may load a new model now: one worker at a time (a lock file beside
     the models, taken without waiting), so that while one loads the others keep answering at
     full speed from the model they have; the rest take their turn at their next check."""
-    descriptor = os.open(models_dir / ".reload.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    descriptor = open_private(models_dir / ".reload.lock", os.O_RDWR)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

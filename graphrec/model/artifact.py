@@ -43,6 +43,7 @@ import graphrec
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder
 from graphrec.model.kernel import Propagated
+from graphrec.private import make_private, private_folder
 from graphrec.schema import LINK_RELATIONS
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ def save(path: str | Path, model: KGRec, data: GraphData, config: dict[str, Any]
     import torch
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
@@ -188,7 +189,7 @@ def save(path: str | Path, model: KGRec, data: GraphData, config: dict[str, Any]
             "trained_on": {**(trained_on or {}),
                            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
             "sha256": {name: _sha256(tmp / name) for name in files}})
-        os.chmod(tmp, 0o755)
+        make_private(tmp)  # purchases and user ids: the owner's only, as mkdtemp made tmp
         _replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -26,7 +26,6 @@ import os
 import secrets
 import signal
 import socket
-import stat
 import subprocess
 import time
 import urllib.error
@@ -42,6 +41,7 @@ import psutil
 
 import cypher
 from graphrec.config import Settings
+from graphrec.private import FOLDER_MODE, make_private, open_private, private_folder, write_private
 
 SERVER_CLASS = "com.arcadedb.server.ArcadeDBServer"
 BOLT_PLUGIN = "Bolt:com.arcadedb.bolt.BoltProtocolPlugin"
@@ -59,10 +59,6 @@ HTTP_SECONDS = 5.0
 PASSWORD_ARGUMENT = "-Darcadedb.server.rootPassword="
 
 log = logging.getLogger(__name__)
-
-
-#: Permission bits no file or folder of the store may have: none for group or others.
-SHARED_BITS = 0o077
 
 
 def _ended(proc: psutil.Process, timeout: float) -> bool:
@@ -120,27 +116,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by this user only, whatever the process's umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-
-
-def make_private(top: Path) -> None:
-    """Take every permission of group and others off ``top`` and everything under it.
-
-    For stores created before their files were private (folders 755, files 644); a server
-    started since writes nothing that others can read (it runs with umask 077).
-    """
-    for folder, dirs, files in os.walk(top):
-        for entry in [folder, *(os.path.join(folder, name) for name in dirs + files)]:
-            mode = os.lstat(entry).st_mode
-            if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) & SHARED_BITS:
-                os.chmod(entry, stat.S_IMODE(mode) & ~SHARED_BITS)
 
 
 def _api_error(exc: urllib.error.HTTPError) -> str:
@@ -208,7 +183,7 @@ class LocalStore:
         """The root password, generated on first use and readable by this user only."""
         self._make_dir()
         if not self.password_file.exists():
-            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = open_private(self.password_file, os.O_WRONLY | os.O_EXCL)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(24))
         return self.password_file.read_text().strip()
@@ -223,8 +198,7 @@ class LocalStore:
                                   f"graphrec db start") from None
 
     def _make_dir(self) -> None:
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.dir.chmod(0o700)
+        private_folder(self.dir).chmod(FOLDER_MODE)  # an older store's too
 
     def running(self) -> ServerInfo | None:
         """The server recorded in ``server.json`` if its process is still alive."""
@@ -296,7 +270,7 @@ class LocalStore:
         except (FileNotFoundError, json.JSONDecodeError, TypeError, ValueError):
             pass
         bolt, http = _free_port(), _free_port()
-        _write_private(ports_file, json.dumps([bolt, http]))
+        write_private(ports_file, json.dumps([bolt, http]))
         return bolt, http
 
     def _spawn(self) -> ServerInfo:
@@ -311,7 +285,7 @@ class LocalStore:
         make_private(self.dir)
         bolt_port, http_port = self._ports()
         root = self.dir / "root"
-        root.mkdir(mode=0o700, exist_ok=True)
+        private_folder(root)
         command = [
             str(pkg / "jre" / "bin" / "java"),
             f"-Xmx{self.heap}",
@@ -326,14 +300,14 @@ class LocalStore:
             "-cp", str(pkg / "jars" / "*"),
             SERVER_CLASS,
         ]
-        log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        log_fd = open_private(self.log_file, os.O_WRONLY | os.O_APPEND)
         with os.fdopen(log_fd, "ab") as log:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, cwd=self.dir,
                                     start_new_session=True, umask=0o077)
         info = ServerInfo(pid=proc.pid, bolt_port=bolt_port, http_port=http_port,
                           database=self.database)
-        _write_private(self._info_file, json.dumps(asdict(info)))
+        write_private(self._info_file, json.dumps(asdict(info)))
         return info
 
     def _wait_ready(self, info: ServerInfo, timeout: float) -> None:
@@ -383,7 +357,7 @@ class LocalStore:
         else:
             self._server_api(info, "PUT", f"server/users?name={READER_USER}", change)
         pending = self.reader_password_file.with_suffix(".new")
-        _write_private(pending, password)
+        write_private(pending, password)
         os.replace(pending, self.reader_password_file)
 
     def _server_api(self, info: ServerInfo, method: str, path: str,
@@ -422,7 +396,7 @@ class LocalStore:
     def _lock(self) -> Iterator[None]:
         """Serialise start/stop across processes (gunicorn workers, parallel commands)."""
         self._make_dir()
-        fd = os.open(self.dir / "lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        fd = open_private(self.dir / "lock", os.O_WRONLY)
         with os.fdopen(fd, "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from graphrec.config import Settings
+from graphrec.private import open_private, private_folder
 
 LOCK_NAME = "write.lock"
 #: How long a writer waits for the one before it (a full-catalogue ingest takes minutes).
@@ -51,9 +52,8 @@ def writer_lock(settings: Settings, holder: str, *, wait: float = DEFAULT_WAIT_S
         WriterBusy: the lock was still held after ``wait`` seconds.
     """
     path = lock_path(settings)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.fchmod(descriptor, 0o600)
+    private_folder(path.parent)
+    descriptor = open_private(path, os.O_RDWR)
     with os.fdopen(descriptor, "r+", encoding="utf-8") as handle:
         if not _try_lock(handle):
             other = handle.read().strip() or "another graphrec command"

@@ -47,8 +47,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import paced  # noqa: E402  (after the path)
 from benchmarks.serve import describe_code, loadavg, sample_users, write_report  # noqa: E402
+from benchmarks.server import start_server, stop_server  # noqa: E402  (after the path)
 from graphrec.config import Settings  # noqa: E402
 from graphrec.serving.events import set_available  # noqa: E402
 from graphrec.store.connection import GraphStore, open_store  # noqa: E402
@@ -122,7 +122,7 @@ def measure(code: Path, settings: Settings, store: GraphStore, args: argparse.Na
             label: str) -> dict:
     env = settings_env(settings)
     env["PYTHONPATH"] = str(code)
-    proc, port = paced.start_server(env, settings.home / f"catalogue-follow-{label}.log",
+    proc, port = start_server(env, settings.home / f"catalogue-follow-{label}.log",
                                     code=code)
     url = f"http://127.0.0.1:{port}"
     user = sample_users(1)[0]
@@ -157,7 +157,7 @@ def measure(code: Path, settings: Settings, store: GraphStore, args: argparse.Na
             print(f"{label} trial {trial + 1}: " + ", ".join(
                 f"{kind} {out[kind][-1]}" for kind in KINDS), flush=True)
     finally:
-        paced.stop_server(proc)
+        stop_server(proc)
         store.write("catalogue/remove_items", ids=added)
         set_available(store, template.id, True)  # moves the marker
     for kind in KINDS:

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import paced
 from benchmarks.serve import loadavg, sample_users, write_report
+from benchmarks.server import start_server, stop_server
 from graphrec.config import Settings
 from graphrec.serving.events import now_ms
 from graphrec.store.connection import open_store
@@ -69,7 +70,7 @@ def main() -> int:
               "mix": {"view": 0.8, "dismiss": 0.1, "purchase": 0.1}}
     with open_store(settings, start_local=False) as store:
         items = sorted(row["item_id"] for row in store.read("export/items"))
-        proc, port = paced.start_server(env, settings.home / "events-benchmark.log")
+        proc, port = start_server(env, settings.home / "events-benchmark.log")
         try:
             request_for = events(sample_users(1000), items, token)
             paced.run(port, request_for, rate=50, seconds=2, threads=4)  # warm up
@@ -82,7 +83,7 @@ def main() -> int:
             report["at_rate"] = {**paced.summary(outcomes), "offered_per_s": args.rate,
                                  "events_per_s": round(len(outcomes) / args.seconds, 1)}
         finally:
-            paced.stop_server(proc)
+            stop_server(proc)
             removed = store.write_returning("events/forget_since", since=since)[0][0]["removed"]
             report["removed_afterwards"] = removed
     report["machine"]["loadavg_after"] = loadavg()

@@ -11,19 +11,10 @@ from __future__ import annotations
 import gc
 import http.client
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.serve import free_port, gunicorn_in, wait_ready
-from web.serve import gunicorn_command
 
 #: A request: method, path, JSON body (or None), headers.
 Request = tuple[str, str, "dict | None", dict[str, str]]
@@ -179,31 +170,3 @@ def summary(outcomes: list[Outcome]) -> dict:
 
 def rnd(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
-
-
-def start_server(env: dict[str, str], log_path: Path, ready_timeout: float = 180,
-                 code: Path | None = None) -> tuple[subprocess.Popen, int]:
-    """gunicorn with web/gunicorn.conf.py on a free port of 127.0.0.1, ready to answer within
-    ``ready_timeout`` seconds; started in ``code`` (another checkout, a baseline), whose
-    modules ``python -m gunicorn`` then imports first, when given."""
-    port = free_port()
-    bind = f"127.0.0.1:{port}"
-    command = gunicorn_command(bind) if code is None else gunicorn_in(code, bind)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=code)
-    health = wait_ready(f"http://127.0.0.1:{port}", proc, ready_timeout)
-    if health.get("status") != "ok":
-        proc.terminate()
-        proc.wait(30)
-        raise SystemExit(f"the service is not ready: {health}")
-    return proc, port
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)

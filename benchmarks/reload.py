@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import paced
 from benchmarks.serve import loadavg, sample_users, write_report
+from benchmarks.server import start_server, stop_server
 from graphrec.config import Settings
 from web.engine import artifact_signature
 from web.serve import migrate_req, settings_env
@@ -174,7 +175,7 @@ def main() -> int:
                        "requests": "GET /api/users/<one of 100 sample users>/recommendations",
                        "client": "paced Python threads, keep-alive, latency from when due"}}
     pauses: list[float] = []  # the load generator's own garbage collections (ms)
-    proc, port = paced.start_server(env, settings.home / "reload-benchmark.log")
+    proc, port = start_server(env, settings.home / "reload-benchmark.log")
     try:
         workers = report["workers"] = len(workers_of(proc.pid))
 
@@ -193,7 +194,7 @@ def main() -> int:
                              start=timeline.start, until=until, pauses=pauses)
         driver.join(args.max_seconds)
     finally:
-        paced.stop_server(proc)
+        stop_server(proc)
     marks = timeline.marks
     versions: dict[str, int] = {}
     for o in outcomes:

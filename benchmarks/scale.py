@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import paced  # noqa: E402
 from benchmarks.reload import workers_of  # noqa: E402
+from benchmarks.server import start_server, stop_server  # noqa: E402
 from benchmarks.synthetic import DEFAULT_TEMPLATE, Template, synthesise  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
@@ -180,14 +181,14 @@ def service_run(home: Path, env: dict[str, str], rate: float, seconds: float, lo
         ids = service.recommender.user_ids[:200]
         pairs = [(u, page[0]["item_id"]) for u in ids if (page := service.recommend(u, 10))]
         del service  # the workers load their own: this one's arrays are GBs at N = 50
-    proc, port = paced.start_server(env, log, ready_timeout=900)  # N = 50 builds its index
+    proc, port = start_server(env, log, ready_timeout=900)  # N = 50 builds its index
     try:
         outcomes = paced.run(
             port, lambda i: ("GET", "/api/users/{}/recommendations/{}/explanation".format(
                 *pairs[i % len(pairs)]), None, {}), rate, seconds)
         workers = [rss_mb(pid) for pid in workers_of(proc.pid)]
     finally:
-        paced.stop_server(proc)
+        stop_server(proc)
     summary = paced.summary(outcomes)
     if set(summary["answers"]) != {"2xx"}:  # a latency of errors is not the service's
         summary.update(p50_ms=None, p99_ms=None, error=f"not every answer 2xx: see {log}")

@@ -62,13 +62,10 @@ import platform
 import resource
 import runpy
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +75,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.datasets import BEAUTY
+from benchmarks.server import get_json, start_server, stop_server
 from graphrec.config import Settings
 from graphrec.evaluation.benchmark import catalogue_name
 from graphrec.store.local import LocalStore
@@ -90,29 +88,6 @@ ENDPOINTS = ("recommendations", "explanations")
 RUNS = ("first_visits", "repeat_visits")
 WRK_MISSING = ("benchmarks/serve.py drives the server with wrk, which is not on PATH: install it "
                "(Debian/Ubuntu: apt-get install -y wrk; macOS: brew install wrk)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return json.load(response)
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gunicorn exited with status {proc.returncode} before it was ready")
-        try:
-            return get_json(f"{url}/api/health")
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.5)
-    raise SystemExit(f"the service at {url} did not get ready in {timeout:.0f}s")
 
 
 def catalogue_users(data: Path, limit: int) -> list[str]:
@@ -234,14 +209,6 @@ def server_config(env: dict[str, str], code: Path) -> dict:
             "reuse_port": conf.get("reuse_port", False)}
 
 
-def gunicorn_in(code: Path, bind: str) -> list[str]:
-    """The command that serves the checkout ``code`` (this one or a baseline's) on ``bind``,
-    to be started in ``code``: ``python -m`` puts its working directory first on sys.path,
-    ahead of PYTHONPATH, so a server started elsewhere would import the code found there."""
-    return [sys.executable, "-m", "gunicorn", "--config", str(code / "web" / "gunicorn.conf.py"),
-            "--bind", bind, "--chdir", str(code), "web:create_app()"]
-
-
 def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
             users: list[str], overrides: dict[str, str], fill: bool) -> dict:
     """Start ``code``'s server, warm it up, run wrk on each endpoint; returns the figures.
@@ -256,38 +223,32 @@ def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
                         ("GRAPHREC_WEB_THREADS", args.threads)):
         if value:
             env[name] = str(value)
-    url = f"http://127.0.0.1:{free_port()}"
-    log_path = settings.home / f"serve-benchmark-{code.name}.log"
-    command = gunicorn_in(code, url.removeprefix("http://"))
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, env=env, cwd=code, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            health = wait_ready(url, proc)
-            if health.get("status") != "ok":
-                raise SystemExit(f"the service is not ready: {health}")
-            files = {}
-            for name, lines in request_paths(url, users).items():
-                files[name] = tmp / f"{name}.txt"
-                files[name].write_text("\n".join(lines) + "\n")
-            for name in ENDPOINTS:  # every worker past its first requests
-                wrk(url, files[name], 3, args.connections)
-            out = {"code": describe_code(code), "server": server_config(env, code),
-                   "overrides": overrides, "users": len(users),
-                   "model_version": health["checks"]["model"]["version"]}
-            if fill:
-                out["fill"] = fill_caches(url, files["recommendations"], args)
-            meter = CpuMeter(psutil.Process(proc.pid), store_process(settings))
-            for name in ENDPOINTS:
-                out[name] = {
-                    "at_rate": wrk(url, files[name], args.seconds, args.connections, args.rate,
-                                   meter),
-                    "saturated": wrk(url, files[name], args.seconds, args.connections,
-                                     meter=meter),
-                }
-            return out
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    proc, port = start_server(env, settings.home / f"serve-benchmark-{code.name}.log", code=code)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        health = get_json(f"{url}/api/health")
+        files = {}
+        for name, lines in request_paths(url, users).items():
+            files[name] = tmp / f"{name}.txt"
+            files[name].write_text("\n".join(lines) + "\n")
+        for name in ENDPOINTS:  # every worker past its first requests
+            wrk(url, files[name], 3, args.connections)
+        out = {"code": describe_code(code), "server": server_config(env, code),
+               "overrides": overrides, "users": len(users),
+               "model_version": health["checks"]["model"]["version"]}
+        if fill:
+            out["fill"] = fill_caches(url, files["recommendations"], args)
+        meter = CpuMeter(psutil.Process(proc.pid), store_process(settings))
+        for name in ENDPOINTS:
+            out[name] = {
+                "at_rate": wrk(url, files[name], args.seconds, args.connections, args.rate,
+                               meter),
+                "saturated": wrk(url, files[name], args.seconds, args.connections,
+                                 meter=meter),
+            }
+        return out
+    finally:
+        stop_server(proc)
 
 
 def passes(kind: str, baseline: Path | None, abba: bool) -> list[tuple[str, Path]]:

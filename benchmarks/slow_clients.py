@@ -35,12 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.serve import (  # noqa: E402 (after the path above)
     describe_code,
-    free_port,
     loadavg,
     sample_users,
-    wait_ready,
     write_report,
 )
+from benchmarks.server import free_port, wait_ready  # noqa: E402
 from graphrec.config import Settings  # noqa: E402
 from web.serve import settings_env  # noqa: E402
 

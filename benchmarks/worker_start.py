@@ -32,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.serve import describe_code, free_port, get_json, loadavg, write_report
+from benchmarks.serve import describe_code, loadavg, write_report
+from benchmarks.server import free_port, get_json
 from graphrec.config import Settings
 from web.serve import settings_env
 

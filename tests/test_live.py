@@ -3,7 +3,9 @@ against the real store with the sample and a model trained on it."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -11,6 +13,7 @@ from flask.testing import FlaskClient
 
 from graphrec.cli import main
 from graphrec.config import Settings
+from graphrec.serving.freshness import Freshness
 from graphrec.store.connection import GraphStore
 from tests.apps import (
     assert_error,
@@ -18,6 +21,7 @@ from tests.apps import (
     sample_users,
     without_model,
 )
+from tests.waiting import wait_for
 from web.engine import get_engine
 
 
@@ -115,6 +119,38 @@ def test_health_says_whether_the_model_is_stale(trained_app: Flask, client: Flas
     assert model["stale"] is True
     assert model["graph_now"]["users"] == before["users"] + 1
     assert model["graph_now"]["purchases"] == before["purchases"] + 1
+
+
+class SlowCounts:
+    """The session's store, its count of the graph ``delay`` seconds slower: the scan of every
+    relationship on a catalogue many times larger."""
+
+    def __init__(self, store: GraphStore):
+        self.store, self.delay = store, 0.0
+
+    def read_once(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        if name == "service/graph_counts":
+            time.sleep(self.delay)
+        return self.store.read_once(name, **params)
+
+
+def test_a_health_check_waits_for_a_slow_count_of_the_graph_a_bounded_time(
+        client: FlaskClient, session_store: GraphStore) -> None:
+    """A report with counts to answer with waits at most ``WAIT`` for a new count and answers
+    with the last; the count goes on, and a later report has it."""
+    slow = SlowCounts(session_store)
+    freshness = Freshness(cast(GraphStore, slow), {}, max_age=0)
+    first = freshness.report()["graph_now"]  # the first waits: it has nothing else
+    add_user(session_store, "COUNTED-SHOPPER", [sample_recommendable(client)])
+    slow.delay = 4 * Freshness.WAIT
+    started = time.monotonic()
+    answered = freshness.report()["graph_now"]
+    assert Freshness.WAIT <= time.monotonic() - started < 3 * Freshness.WAIT
+    assert answered == first
+    freshness.max_age = 3600  # no further count: the one under way
+    wait_for(lambda: freshness.report()["graph_now"]["users"] == first["users"] + 1,
+             "the count under way", timeout=30)
+    assert freshness.report()["graph_now"]["purchases"] == first["purchases"] + 1
 
 
 def sample_recommendable(client: FlaskClient) -> str:

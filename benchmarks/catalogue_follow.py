@@ -122,7 +122,7 @@ def measure(code: Path, settings: Settings, store: GraphStore, args: argparse.Na
             label: str) -> dict:
     env = settings_env(settings)
     env["PYTHONPATH"] = str(code)
-    proc, port = start_server(env, settings.home / f"catalogue-follow-{label}.log", code=code)
+    proc, port, _ = start_server(env, settings.home / f"catalogue-follow-{label}.log", code=code)
     url = f"http://127.0.0.1:{port}"
     user = sample_users(1)[0]
     page_url = f"{url}/api/users/{user}/recommendations?k=10"

@@ -70,7 +70,7 @@ def main() -> int:
               "mix": {"view": 0.8, "dismiss": 0.1, "purchase": 0.1}}
     with open_store(settings, start_local=False) as store:
         items = sorted(row["item_id"] for row in store.read("export/items"))
-        proc, port = start_server(env, settings.home / "events-benchmark.log")
+        proc, port, _ = start_server(env, settings.home / "events-benchmark.log")
         try:
             request_for = events(sample_users(1000), items, token)
             paced.run(port, request_for, rate=50, seconds=2, threads=4)  # warm up

@@ -175,7 +175,7 @@ def main() -> int:
                        "requests": "GET /api/users/<one of 100 sample users>/recommendations",
                        "client": "paced Python threads, keep-alive, latency from when due"}}
     pauses: list[float] = []  # the load generator's own garbage collections (ms)
-    proc, port = start_server(env, settings.home / "reload-benchmark.log")
+    proc, port, _ = start_server(env, settings.home / "reload-benchmark.log")
     try:
         workers = report["workers"] = len(workers_of(proc.pid))
 

@@ -181,7 +181,7 @@ def service_run(home: Path, env: dict[str, str], rate: float, seconds: float, lo
         ids = service.recommender.user_ids[:200]
         pairs = [(u, page[0]["item_id"]) for u in ids if (page := service.recommend(u, 10))]
         del service  # the workers load their own: this one's arrays are GBs at N = 50
-    proc, port = start_server(env, log, ready_timeout=900)  # N = 50 builds its index
+    proc, port, _ = start_server(env, log, ready_timeout=900)  # N = 50 builds its index
     try:
         outcomes = paced.run(
             port, lambda i: ("GET", "/api/users/{}/recommendations/{}/explanation".format(

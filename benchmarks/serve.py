@@ -223,10 +223,10 @@ def measure(code: Path, settings: Settings, args: argparse.Namespace, tmp: Path,
                         ("GRAPHREC_WEB_THREADS", args.threads)):
         if value:
             env[name] = str(value)
-    proc, port = start_server(env, settings.home / f"serve-benchmark-{code.name}.log", code=code)
+    proc, port, health = start_server(env, settings.home / f"serve-benchmark-{code.name}.log",
+                                      code=code)
     url = f"http://127.0.0.1:{port}"
     try:
-        health = get_json(f"{url}/api/health")
         files = {}
         for name, lines in request_paths(url, users).items():
             files[name] = tmp / f"{name}.txt"

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,11 +52,19 @@ def gunicorn_in(code: Path, bind: str) -> list[str]:
             "--bind", bind, "--chdir", str(code), "web:create_app()"]
 
 
+class Server(NamedTuple):
+    """A started server: its process, its port and its first ``/api/health`` answer."""
+
+    proc: subprocess.Popen
+    port: int
+    health: dict
+
+
 def start_server(env: dict[str, str], log_path: Path, ready_timeout: float = 180,
-                 code: Path | None = None) -> tuple[subprocess.Popen, int]:
-    """gunicorn on a free port, healthy within ``ready_timeout`` seconds, and its port; started
-    in ``code`` (another checkout, a baseline), whose modules ``python -m gunicorn`` then
-    imports first, when given. Its output goes to ``log_path``."""
+                 code: Path | None = None) -> Server:
+    """gunicorn on a free port, healthy within ``ready_timeout`` seconds; started in ``code``
+    (another checkout, a baseline), whose modules ``python -m gunicorn`` then imports first,
+    when given. Its output goes to ``log_path``."""
     port = free_port()
     bind = f"127.0.0.1:{port}"
     command = gunicorn_command(bind) if code is None else gunicorn_in(code, bind)
@@ -69,7 +78,7 @@ def start_server(env: dict[str, str], log_path: Path, ready_timeout: float = 180
     except BaseException:
         stop_server(proc)
         raise
-    return proc, port
+    return Server(proc, port, health)
 
 
 def stop_server(proc: subprocess.Popen) -> None:

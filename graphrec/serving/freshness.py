@@ -23,7 +23,7 @@ class Freshness:
     A stale model keeps serving (a user is scored from their live purchases whatever the model
     saw); the counts only tell an operator that retraining would see more. They count every
     relationship by type, which the local store does by scanning them (about 0.1 s of its CPU
-    on Beauty, fifty times that on a catalogue fifty times larger), so only ``/api/health`` and
+    on Beauty, and more as the graph grows), so only ``/api/health`` and
     the commands read them, and a worker at most every ``max_age`` seconds; what serving acts
     on is the catalogue's cheap state (:func:`graphrec.serving.details.catalogue_state`).
 

@@ -146,3 +146,12 @@ def test_the_validation_run_is_let_go_before_the_refit_starts(scripted: None) ->
     run, _ = fit(start, data, Schedule(max_epochs=20, eval_every=2, patience=3), seed=0)
     assert len(runs) == 2 and len(splits) == 1 and runs[1]() is run
     assert held_at_start == [(False, False), (False, False)]
+
+
+def test_no_stop_before_the_minimum_epochs_however_the_validation_dips(scripted: None) -> None:
+    """The curve's best is at 4 and nothing beats it until 12: without a minimum the run
+    stops at 10 (see the first test); with one of 12 it goes on and finds the better epoch."""
+    run, log = fit(FakeRun, paired_catalogue(), Schedule(12, 2, 3, min_epochs=12), seed=0)
+    assert log.best_epoch == 12 and run.state == 12
+    assert [r.epoch for r in log.epochs if r.phase == "validate"] == list(range(1, 13))
+

@@ -106,3 +106,23 @@ def test_on_the_sample_warm_start_reaches_scratch_quality_in_fewer_epochs() -> N
     reached = min(epoch for epoch, ndcg in curve.items() if ndcg >= target)
     assert reached < scratch.best_epoch
     assert warmed.validation["ndcg@10"] >= target
+
+
+def test_only_a_model_from_random_weights_is_held_to_the_minimum_epochs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm start may stop as soon as its validation stops improving: it ranks well from
+    its first epoch, which is what it is for."""
+    from graphrec.model import train as training
+
+    data, asked = paired_catalogue(), []
+    config = dataclasses.replace(FAST, min_epochs=7)
+    real_fit = training.fit
+
+    def one_epoch(start, data, schedule, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(schedule.min_epochs)
+        return real_fit(start, data, schedule, **{**kwargs, "epochs": 1})
+
+    monkeypatch.setattr(training, "fit", one_epoch)
+    old, _ = train(data, config)
+    train(data, config, warm_start=WarmStart.from_model(old, ids(data)))
+    assert asked == [7, 0]

@@ -2,7 +2,8 @@
 
 The number of epochs is chosen on a validation split carved from train
 (:func:`graphrec.evaluation.evaluate.validation_split`): NDCG@10 every ``eval_every`` epochs and
-at the last one, stopping after ``patience`` evaluations without a better one. Then either a
+at the last one, stopping after ``patience`` evaluations without a better one (and never
+before ``min_epochs``). Then either a
 fresh model trains that many epochs on all of train (the refit: KGRec, BPR-MF, LightGCN, for
 which the held-out tenth is too much data to throw away), or the best validation state is kept
 (Mult-VAE, whose encoder reads each user's whole history when scoring anyway).
@@ -69,6 +70,8 @@ class Schedule:
     validation_fraction: float = 0.1
     #: Validate on at most this many users (:func:`graphrec.evaluation.evaluate.evaluate`).
     validation_users: int | None = None
+    #: Never stop before this epoch, however the validation goes.
+    min_epochs: int = 0
 
 
 @dataclass
@@ -181,7 +184,8 @@ def fit(start: Callable[[GraphData], R], data: GraphData, schedule: Schedule, *,
                         best_state = copy.deepcopy(run.module.state_dict())
             say(_line("validate", record, schedule.max_epochs, log.epochs_per_second,
                       (best_epoch, best_score)))
-            if number - best_epoch >= schedule.patience * schedule.eval_every:
+            if (number >= schedule.min_epochs
+                    and number - best_epoch >= schedule.patience * schedule.eval_every):
                 break
         log.best_epoch = best_epoch
         say(f"best validation ndcg@10 {best_score:.2f} at epoch {best_epoch}")

@@ -47,8 +47,11 @@ class TrainConfig:
     train items (measured on ``validation_users`` of them at most, drawn with the seed: scoring
     every user against every item would outgrow the catalogue; Beauty's and Clothing's are
     all measured), stopping after ``patience`` evaluations without a better one or at
-    ``max_epochs``. A fresh model then trains the chosen number of epochs on all of train (the
-    refit). ``device`` ``None`` picks CUDA when there is one. ``sampled_softmax`` replaces the
+    ``max_epochs``, but not before ``min_epochs`` for a model that starts from random weights:
+    a few optimizer steps in, its validation can go down before it goes up (it did on the
+    sample: benchmarks/results/NOTES.md), while a warm start ranks well from its first epoch.
+    A fresh model then trains the chosen number of epochs on all of train (the refit).
+    ``device`` ``None`` picks CUDA when there is one. ``sampled_softmax`` replaces the
     softmax over the whole catalogue by one over the batch's targets, popularity-corrected
     (:meth:`~graphrec.model.kgrec.KGRec.in_batch_loss`): for catalogues too large for the first,
     whose cost is users × items an epoch. ``None`` (the default) decides by the catalogue
@@ -85,6 +88,7 @@ class TrainConfig:
     max_epochs: int = 80
     eval_every: int = 2
     patience: int = 3
+    min_epochs: int = 20
     validation_fraction: float = 0.1
     validation_users: int | None = 50_000
     seed: int = 0
@@ -360,7 +364,8 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
     device = pick_device(config.device)
     schedule = Schedule(config.max_epochs, config.eval_every, config.patience, refit=refit,
                         validation_fraction=config.validation_fraction,
-                        validation_users=config.validation_users)
+                        validation_users=config.validation_users,
+                        min_epochs=0 if warm_start is not None else config.min_epochs)
     run, log = fit(lambda part: _Run(config, part, device, warm_start), data, schedule,
                    seed=config.seed, device=str(device), progress=progress, epochs=epochs)
     log.warm_start = run.started

@@ -223,7 +223,7 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 def print_recommendations(settings: Settings, user_id: str, *, k: int = 10,
                           as_json: bool = False) -> None:
     """Print the user's top k as the service answers it: items with a reason path only, each
-    with its strongest reason; the shop's most bought items for a user with no purchase yet."""
+    with its first reason; the shop's most bought items for a user with no purchase yet."""
     from graphrec.serving.service import UnknownUser
 
     with open_store(settings) as store:

@@ -233,7 +233,7 @@ def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
     recommender, paths = service.recommender, service.paths
 
     def ranking(user: str, k: int) -> tuple[list[str], list[bool]]:
-        history = service._history(user)[1]
+        history = service._shopper(user).history
         items = [r.item_id for r in recommender.recommend(history, k)]
         explained = paths.has_candidates(history, [recommender.item_index(i) for i in items])
         return items, explained.tolist()
@@ -298,8 +298,9 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
     assert service.reasons.size > 0  # the web app keeps them
     recs = service.recommend(sample_user, k=10)  # ranks and keeps the reasons of all ten
     for rec in recs:
-        history = service._history(sample_user)[1]
-        ranked = service.weighted(sample_user, history, [rec["item_id"]])[rec["item_id"]]
+        shopper = service._shopper(sample_user)
+        ranked = service.weighted(sample_user, shopper.history, [rec["item_id"]],
+                                  timeline=shopper.timeline)[rec["item_id"]]
         candidates = ranked[: service.reasons.keep]  # what the service ranks and keeps
         _, titles = service.items.labels(service.named_items([rec["item_id"]],
                                                         [p for _, p in candidates]))
@@ -435,8 +436,8 @@ def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(
 
     monkeypatch.setattr(service, "ranked", swapped_meanwhile)
     page = service.recommend(sample_user, k=10)
-    _, history, dismissed, _, _ = service._history(sample_user)
-    key, served = user_key(sample_user, history), digest(dismissed)
+    shopper = service._shopper(sample_user)
+    key, served = user_key(sample_user, shopper.timeline), digest(shopper.dismissed)
     assert service.reasons.served_list(key, served) is None
     monkeypatch.setattr(service, "ranked", ranked)
     assert service.recommend(sample_user, k=10) == page  # ranked by the new model, then kept

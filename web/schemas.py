@@ -199,7 +199,8 @@ class Recommendations(Answer):
 
 class Explanation(Answer):
     model_config = ConfigDict(openapi_extra={  # type: ignore[typeddict-unknown-key]
-        "description": "the item's score and rank, and its reason paths, strongest first",
+        "description": "the item's score and rank, and its reason paths in the order shown: "
+                       "strongest first, but of those about as strong the latest purchase's",
         "content": {"application/graphml+xml": {"schema": {"type": "string"}}}})
 
     user_id: str

@@ -1,7 +1,7 @@
 // Browser: which kinds of reason carry the published recommendations of each brand.
 //   :param brand => null
 // (every brand), or :param brand => 'Olay' (one brand).
-// Each recommendation counts once, by its strongest reason (Explanation rank 1), under the
+// Each recommendation counts once, by its first reason (Explanation rank 1), under the
 // brand of the recommended item. `percent` is the share of that brand's explained
 // recommendations; `mean_weight` the mean weight of those reasons. Most common kind first.
 MATCH (e:Explanation {rank: 1})-[:EXPLAINS]->(:Item)-[:HAS_BRAND]->(b:Brand)

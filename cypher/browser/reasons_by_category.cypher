@@ -1,7 +1,7 @@
 // Browser: which kinds of reason carry the published recommendations of each category.
 //   :param category => null
 // (every category), or :param category => 'Shampoos' (one leaf category).
-// Each recommendation counts once, by its strongest reason (Explanation rank 1), under the
+// Each recommendation counts once, by its first reason (Explanation rank 1), under the
 // leaf category of the recommended item (under each of its categories, read as a set). `percent` is the share of that category's explained
 // recommendations; `mean_weight` the mean weight of those reasons. Most common kind first.
 MATCH (e:Explanation {rank: 1})-[:EXPLAINS]->(:Item)-[:IN_CATEGORY]->(c:Category)

@@ -2,7 +2,7 @@
 //   :param kind => 'brand'
 // (brand, category, also_bought, also_viewed, bought_together, collaborative or link_chain)
 // For each user, how many of their published recommendations have a reason of this kind as
-// the strongest one, out of how many, and those reasons' mean weight: the users whose
+// the first one, out of how many, and those reasons' mean weight: the users whose
 // recommendations lean on this kind most come first (25 of them).
 MATCH (u:User)-[:HAS_EXPLANATION]->(e:Explanation {rank: 1, kind: $kind})
 WITH u, count(e) AS led, avg(e.weight) AS mean_weight

@@ -40,10 +40,10 @@ import scipy.sparse as sp
 
 from graphrec.dataset import GraphData
 from graphrec.evaluation.evaluate import Keep, top_k
-from graphrec.evaluation.path_quality import PathQuality
+from graphrec.evaluation.path_quality import PathQuality, timeline
 from graphrec.explain.attribution import Mask
 from graphrec.explain.paths import PathFinder, ReasonPath
-from graphrec.explain.ranker import PathRanker, WeightedPath
+from graphrec.explain.ranker import RECENT_WITHIN, PathRanker, WeightedPath
 from graphrec.explain.reasons import ShownPath, describe, distinct
 from graphrec.model.kgrec import KGRec
 
@@ -104,21 +104,31 @@ def pair_ranks(ranker: PathRanker, history: np.ndarray, item: int,
                      best=max(each))
 
 
-def top_path(ranker: PathRanker, user: int, item: int) -> ReasonPath:
-    """The reason the service shows first for a pair (the strongest candidate)."""
-    return ranker.ranked(ranker.paths.history(user), item, user)[0][1]
+def top_path(ranker: PathRanker, user: int, item: int, bought: np.ndarray | None = None
+             ) -> ReasonPath:
+    """The reason the service shows first for a pair, ``bought`` the user's purchases in the
+    order they were made (:meth:`PathRanker.ranked`'s ``timeline``)."""
+    return ranker.ranked(ranker.paths.history(user), item, user, bought)[0][1]
+
+
+def bought_in_order(order: sp.csr_matrix | None, user: int) -> np.ndarray | None:
+    """``user``'s purchases in the order they were made, as the service reads them from the
+    store; ``None`` without times (the reasons then go strongest first)."""
+    return None if order is None else timeline(order, user)
 
 
 def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: int = 0,
                        k: int = 10, progress: Progress | None = None,
-                       order: sp.csr_matrix | None = None, lists: int = 2000
-                       ) -> dict[str, Any]:
+                       order: sp.csr_matrix | None = None, lists: int = 2000,
+                       recent_within: float = RECENT_WITHIN) -> dict[str, Any]:
     """Coverage over every test user's top ``k`` as served, and over the model's own top ``k``;
     fidelity, necessity, sufficiency and latency on ``pairs`` of the served recommendations;
     LIR, SEP and ETD (:mod:`graphrec.evaluation.path_quality`) of the served lists of ``lists``
-    users, ``order`` giving the times of their purchases (LIR is ``None`` without it)."""
+    users, ``order`` giving the times of their purchases (LIR is ``None`` without it, and the
+    reasons then go strongest first); ``recent_within``: the
+    :class:`~graphrec.explain.ranker.PathRanker`'s, the service's by default."""
     say = progress or (lambda line: None)
-    ranker = PathRanker(model.eval().propagated(), PathFinder(data))
+    ranker = PathRanker(model.eval().propagated(), PathFinder(data), recent_within)
     users, unfiltered = recommendations(model, data, k)
     model_share = coverage(ranker, users, unfiltered)
     users, ranked = recommendations(model, data, k, keep=ranker.paths.has_train_candidates)
@@ -131,9 +141,9 @@ def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: i
     times, measured = [], []
     for n, flat in enumerate(chosen, start=1):
         user, item = int(users[flat // k]), int(ranked.flat[flat])
-        history = ranker.paths.history(user)
+        history, bought = ranker.paths.history(user), bought_in_order(order, user)
         started = time.perf_counter()
-        candidates = ranker.ranked(history, item, user)
+        candidates = ranker.ranked(history, item, user, bought)
         reasons = distinct(candidates, data, {}, 3)
         [describe(path, data, {}, weight) for weight, path in reasons]
         times.append((time.perf_counter() - started) * 1000)
@@ -146,8 +156,11 @@ def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: i
               "latency_ms_p99": float(np.percentile(times, 99)), "latency_pairs": len(times)}
     sampled = rng.choice(len(users), min(lists, len(users)), replace=False)
     say(f"explanations: LIR, SEP and ETD of {len(sampled):,} users' served lists")
-    shown = [(int(users[row]), [top_path(ranker, int(users[row]), int(item))
-                                for item in ranked[row] if item >= 0]) for row in sampled]
+    shown = []
+    for user in users[sampled].tolist():
+        bought = bought_in_order(order, user)
+        shown.append((user, [top_path(ranker, user, int(item), bought)
+                             for item in ranked[np.searchsorted(users, user)] if item >= 0]))
     return {**report, **PathQuality(data, order).report(shown)}
 
 

@@ -71,15 +71,28 @@ def read_purchases(folder: str | Path) -> pd.DataFrame:
     raise FileNotFoundError(f"{folder}: no purchases.csv[.gz]")
 
 
-def recency(order: sp.csr_matrix, user: int) -> dict[int, float]:
-    """LIR of each of ``user``'s purchases: item → normalised moving average of their times."""
+def _by_time(order: sp.csr_matrix, user: int) -> tuple[np.ndarray, np.ndarray]:
+    """``user``'s purchases of ``order`` and their times, the latest last."""
     start, end = order.indptr[user], order.indptr[user + 1]
     items, times = order.indices[start:end], order.data[start:end]
     sort = np.argsort(times, kind="stable")
-    values = normalised_ema(times[sort])
+    return items[sort], times[sort]
+
+
+def timeline(order: sp.csr_matrix, user: int) -> np.ndarray:
+    """``user``'s purchases in the order they were bought, the latest last: what the service
+    reads from the store to show reasons from recent purchases first
+    (:class:`~graphrec.explain.ranker.PathRanker`)."""
+    return _by_time(order, user)[0].astype(np.int64)
+
+
+def recency(order: sp.csr_matrix, user: int) -> dict[int, float]:
+    """LIR of each of ``user``'s purchases: item → normalised moving average of their times."""
+    items, times = _by_time(order, user)
+    values = normalised_ema(times)
     if np.isnan(values).any():
         return {}
-    return dict(zip(items[sort].tolist(), values.tolist()))
+    return dict(zip(items.tolist(), values.tolist()))
 
 
 def degrees(data: GraphData) -> dict[str, np.ndarray]:

@@ -3,6 +3,16 @@
 The one place where path finding (:mod:`graphrec.explain.paths`) meets the model's attribution
 (:mod:`graphrec.explain.attribution`); the CLI, the HTTP service, ``graphrec publish`` and the
 benchmark all rank paths through :meth:`PathRanker.ranked`.
+
+Of the reasons that carry about as much of the score as the strongest (:data:`RECENT_WITHIN`),
+the one from the latest purchase is shown first. Two purchases often explain an item about
+equally (several of a user's items share its brand, or were bought with it), and then the
+masking's small difference between them says less to a shopper than which one they bought last
+week: a reason from a recent purchase is the one they remember and the one their current needs
+follow. Balloccu et al. (SIGIR 2022) measure this as LIR and reorder paths for it the same way,
+after the ranking; here only paths the model weighs nearly alike may trade places, so the
+reason shown first still carries nearly the most of the score (what fidelity and necessity
+measure, :mod:`graphrec.evaluation.fidelity`).
 """
 from __future__ import annotations
 
@@ -15,11 +25,16 @@ from graphrec.explain.attribution import EdgeMasking
 from graphrec.explain.paths import NO_USER, HistoryWalks, PathFinder, ReasonPath
 from graphrec.model.kernel import Propagated
 from graphrec.schema import BOUGHT
+from graphrec.sorted_lookup import find_sorted
 
 K = TypeVar("K")
 
 #: A reason path with the score it carries (:meth:`PathRanker.ranked`).
 WeightedPath = tuple[float, ReasonPath]
+
+#: A path whose weight is within this share of the strongest path's may be shown first when it
+#: starts from a later purchase (see the module's docstring).
+RECENT_WITHIN = 0.1
 
 
 def starting_with(ranked: dict[K, list[WeightedPath]], relation: str
@@ -39,28 +54,58 @@ class PathRanker:
     """Ranks the candidate reason paths of ``(history, item)`` pairs by the score each carries
     (edge masking). Named for what it does: it is not ``torch_geometric.explain.Explainer``."""
 
-    def __init__(self, state: Propagated, paths: PathFinder):
+    def __init__(self, state: Propagated, paths: PathFinder,
+                 recent_within: float = RECENT_WITHIN):
         self.paths = paths
         self.masking = EdgeMasking(state)
+        self.recent_within = recent_within
 
-    def ranked(self, history: np.ndarray, item: int, user: int = NO_USER) -> list[WeightedPath]:
+    def ranked(self, history: np.ndarray, item: int, user: int = NO_USER,
+               timeline: np.ndarray | None = None) -> list[WeightedPath]:
         """Every candidate path from ``history`` to ``item`` with the score it carries, the
         strongest first (ties keep the finder's order: brand, category, links,
-        collaborative); ``user`` is the paths' first node (see :meth:`PathFinder.candidates`)."""
-        return self.ranked_items(history, [item], user)[0]
+        collaborative), except that the first is the one from the latest purchase of those
+        within :attr:`recent_within` of the strongest; ``timeline`` is ``history`` in the order
+        it was bought, the latest last (``None``: order unknown, strongest first throughout);
+        ``user`` is the paths' first node (see :meth:`PathFinder.candidates`)."""
+        return self.ranked_items(history, [item], user, timeline=timeline)[0]
 
     def ranked_items(self, history: np.ndarray, items: Sequence[int], user: int = NO_USER,
-                     walks: HistoryWalks | None = None, limit: int | None = None
-                     ) -> list[list[WeightedPath]]:
-        """:meth:`ranked` of each of ``items`` for one user, the strongest ``limit`` of each (all
+                     walks: HistoryWalks | None = None, limit: int | None = None,
+                     timeline: np.ndarray | None = None) -> list[list[WeightedPath]]:
+        """:meth:`ranked` of each of ``items`` for one user, the first ``limit`` of each (all
         when ``None``): every path of every item found and weighed together, as columns
         (:meth:`PathFinder.table`, :meth:`EdgeMasking.table_weights`: a page's items cost one
         masking, not one per item), and only the paths returned made objects. ``walks``:
         :meth:`PathFinder.walks` of ``history`` when the caller has it."""
         table = self.paths.table(history, items, user, walks)
         weights = self.masking.table_weights(history, table)
+        bought_at = None if timeline is None else _places(timeline, table.via)
         out = []
         for rows in table.by_item():  # strongest first; ties keep the finder's order
-            rows = rows[np.lexsort((rows, -weights[rows]))][:limit]
+            rows = rows[np.lexsort((rows, -weights[rows]))]
+            if bought_at is not None and len(rows) > 1:
+                rows = self._latest_first(rows, weights, bought_at)
+            rows = rows[:limit]
             out.append(list(zip(weights[rows].tolist(), table.paths(rows))))
         return out
+
+    def _latest_first(self, rows: np.ndarray, weights: np.ndarray, bought_at: np.ndarray
+                      ) -> np.ndarray:
+        """``rows`` (strongest first) with the path from the latest purchase among those within
+        :attr:`recent_within` of the strongest moved to the front (the strongest of them when
+        several start from that purchase); the others keep their order."""
+        strongest = weights[rows[0]]
+        near = int(np.count_nonzero(
+            weights[rows] >= strongest - self.recent_within * abs(strongest)))
+        first = int(np.argmax(bought_at[rows[:near]]))
+        if not first:
+            return rows
+        return np.concatenate([rows[first:first + 1], rows[:first], rows[first + 1:]])
+
+
+def _places(timeline: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Each of ``items``' place in ``timeline`` (0 the first bought), -1 where absent."""
+    order = np.argsort(timeline, kind="stable")
+    position, found = find_sorted(timeline[order], items)
+    return np.where(found, order[position], -1)

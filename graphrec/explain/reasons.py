@@ -153,7 +153,7 @@ ShownPath = tuple[float | None, ReasonPath]
 
 def distinct(weighted: Iterable[ShownPath], data: GraphData, titles: Mapping[str, str | None],
              top: int | None = None) -> list[ShownPath]:
-    """The first ``top`` of ``weighted`` (strongest first) that read differently.
+    """The first ``top`` of ``weighted`` (in the order they are shown) that read differently.
 
     A path that reads as an earlier one is left out: its evidence is in that sentence's count
     (two co-buyers of one item make "2 of the 9 shoppers who bought it"), or it goes through a

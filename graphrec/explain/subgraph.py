@@ -31,7 +31,7 @@ def node_key(node: Mapping[str, Any]) -> str:
 
 
 def add_paths(graph: nx.MultiDiGraph, item_id: str, paths: Iterable[Mapping[str, Any]]) -> None:
-    """Add one item's reason paths (strongest first) to ``graph``."""
+    """Add one item's reason paths (in the order they are shown) to ``graph``."""
     for rank, path in enumerate(paths, start=1):
         keys = {}
         for node in path["nodes"]:

@@ -156,7 +156,8 @@ class Publisher:
         batch, found = Batch(), []
         for user in user_ids:
             row = rows.get(user, {})
-            history, basis = recommender.basis(row.get("items", ()), row.get("viewed", ()))
+            history, timeline, basis = recommender.basis(row.get("items", ()),
+                                                         row.get("viewed", ()))
             if not len(history):
                 continue
             ranked = self.service.ranked(user, history, self.k, exclude=never_served(
@@ -164,7 +165,7 @@ class Publisher:
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]
             found += [(user, item, paths) for item, paths in starting_with(
-                self._weighted(user, history, [r.item_id for r in ranked]),
+                self._weighted(user, history, timeline, [r.item_id for r in ranked]),
                 FIRST_HOP[basis]).items()]
         _, titles = self.service.items.labels(self.service.named_items(
             [], [p for *_, weighted in found for _, p in weighted]))
@@ -176,14 +177,13 @@ class Publisher:
                 self._add_path(batch, user, item, rank, view, path)
         return batch
 
-    def _weighted(self, user: str, history: np.ndarray, item_ids: list[str]
-                  ) -> dict[str, list[tuple[float, ReasonPath]]]:
-        """Each item's candidate paths with the weights that ``graphrec explain`` shows,
-        strongest first: the service computes them (its ``weighted``), this module never
-        does."""
+    def _weighted(self, user: str, history: np.ndarray, timeline: np.ndarray,
+                  item_ids: list[str]) -> dict[str, list[tuple[float, ReasonPath]]]:
+        """Each item's candidate paths with the weights that ``graphrec explain`` shows, in its
+        order: the service computes them (its ``weighted``), this module never does."""
         if not self.top or not item_ids:
             return {}
-        return self.service.weighted(user, history, item_ids)
+        return self.service.weighted(user, history, item_ids, timeline=timeline)
 
     def _add_path(self, batch: Batch, user: str, item: str, rank: int, view: dict[str, Any],
                   path: ReasonPath) -> None:

@@ -12,7 +12,7 @@ are ranked apart and take every :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY`
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
@@ -131,15 +131,28 @@ class Recommender:
         known = {self._item_index[i] for i in bought if i in self._item_index}
         return np.array(sorted(known), dtype=np.int64)
 
-    def basis(self, bought: Iterable[str], viewed: Iterable[str]) -> tuple[np.ndarray, str]:
-        """The items a user is scored and explained from, and what they are: the purchases
+    def timeline(self, ids: Sequence[str]) -> np.ndarray:
+        """The indices of the items of ``ids`` (listed in the order they were bought or
+        viewed, the latest last) that the model knows, each once, at its latest place."""
+        index = self._item_index
+        latest = dict.fromkeys(index[i] for i in reversed(ids) if i in index)
+        return np.array(list(latest)[::-1], dtype=np.int64)
+
+    def basis(self, bought: Sequence[str], viewed: Sequence[str]
+              ) -> tuple[np.ndarray, np.ndarray, str]:
+        """The items a user is scored and explained from, ascending; the same in the order
+        they came (:meth:`timeline`: their reasons from recent ones go first,
+        :class:`~graphrec.explain.ranker.PathRanker`); and what they are: the purchases
         the model knows (:data:`PURCHASES`); for a shopper with none, the items they looked at
         (:data:`VIEWS`: a customer browsing before their first purchase is answered from what
-        they browsed, not from the shop's best sellers). Views never join purchases: how much a
-        look should weigh against a purchase is nothing purchase data can tell, and an empty
-        history (neither) gets the popular items."""
-        history = self.history(bought)
-        return (history, PURCHASES) if len(history) else (self.history(viewed), VIEWS)
+        they browsed, not from the shop's best sellers). ``bought`` and ``viewed`` are listed
+        oldest first. Views never join purchases: how much a look should weigh against a
+        purchase is nothing purchase data can tell, and an empty history (neither) gets the
+        popular items."""
+        timeline, what = self.timeline(bought), PURCHASES
+        if not len(timeline):
+            timeline, what = self.timeline(viewed), VIEWS
+        return np.sort(timeline), timeline, what
 
     def scores(self, history: np.ndarray) -> np.ndarray:
         """The model's score of every item for a user who bought ``history``, ``[items]``."""

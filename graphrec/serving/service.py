@@ -6,7 +6,9 @@ and the store (for what each user has bought by now and for item details). A use
 and explained from their purchases as the store holds them at the request: a shopper who
 signed up after training, or a purchase made a minute ago, counts at once. A path's weight is
 the score the pair loses when the path's edges are masked in the model
-(:mod:`graphrec.explain.attribution`), so the first reason is the one the score leans on most.
+(:mod:`graphrec.explain.attribution`), so the first reason is the one the score leans on most,
+or of those it leans on about as much the one from the latest purchase
+(:mod:`graphrec.explain.ranker`).
 Items ingested after training are folded into the model from their neighbours
 (:mod:`graphrec.serving.newitems`) when the service loads and again when the worker's look at
 the catalogue finds it grown. What a worker keeps of its answers is
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -69,6 +71,24 @@ SPREAD = 0.5
 #: and every worker does its own, so acting at every look of a long ingest would take the
 #: cores from the requests. A change after a quiet spell is acted on at the first look.
 ACT_SPACING = 30.0
+
+
+class Shopper(NamedTuple):
+    """What the store says of a user at a request (:meth:`RecommendationService._shopper`)."""
+
+    #: The ids of the items they bought, the latest last.
+    bought: list[str]
+    #: The items (model indices) they are answered from, ascending
+    #: (:meth:`Recommender.basis`: their purchases, or their views while they have none).
+    history: np.ndarray
+    #: ``history`` in the order it was bought or viewed, the latest last.
+    timeline: np.ndarray
+    #: What ``history`` is (:data:`~graphrec.serving.recommend.PURCHASES` or ``VIEWS``).
+    basis: str
+    #: The items they dismissed and those the shop does not offer now
+    #: (:mod:`graphrec.serving.events`; neither is ever recommended).
+    dismissed: np.ndarray
+    unavailable: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -331,22 +351,22 @@ class RecommendationService:
             exclude=exclude)
 
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
-        """The user's top ``k``, each with its strongest reason: from their purchases, or
+        """The user's top ``k``, each with its first reason: from their purchases, or
         from the items they viewed while they have none (the reasons then start with
         ``VIEWED``), or ``popular`` ones for a user with neither."""
         kept = self.reasons  # once, first (see _use)
-        bought, history, dismissed, unavailable, basis = self._history(user_id)
-        excluded = never_served(dismissed, unavailable)
+        shopper = self._shopper(user_id)
+        history = shopper.history
+        excluded = never_served(shopper.dismissed, shopper.unavailable)
         if not len(history):
-            return self._popular(bought, excluded, k)
+            return self._popular(shopper.bought, excluded, k)
         walks = self.paths.walks(history)  # for the ranking and the reasons: once
-        key, served = user_key(user_id, history), digest(excluded)
+        key, served = user_key(user_id, shopper.timeline), digest(excluded)
         ranked = kept.served_list(key, served, k)  # the page seen again
         if ranked is None:
             ranked = self.ranked(user_id, history, k, exclude=excluded, walks=walks)
             kept.keep_list(key, served, ranked)
-        weighted = self._reasons(kept, key, history, [r.item_id for r in ranked], 1, walks,
-                                 basis)
+        weighted = self._reasons(kept, key, shopper, [r.item_id for r in ranked], 1, walks)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items([r.item_id for r in ranked],
                                                         [p for _, p in best.values()]))
@@ -369,19 +389,20 @@ class RecommendationService:
         ``popular``)."""
         kept = self.reasons  # once, first (see _use)
         index = self.recommender.item_index(item_id)
-        bought, history, dismissed, unavailable, basis = self._history(user_id)
+        shopper = self._shopper(user_id)
+        history, dismissed, unavailable = shopper.history, shopper.dismissed, shopper.unavailable
         excluded = never_served(dismissed, unavailable)
         if not len(history):
-            return self._explain_popular(user_id, item_id, index, bought, dismissed,
+            return self._explain_popular(user_id, item_id, index, shopper.bought, dismissed,
                                          unavailable)
-        already = item_id in bought
+        already = item_id in shopper.bought
         walks = self.paths.walks(history)  # for the reasons and the rank: once
-        key = user_key(user_id, history)
+        key = user_key(user_id, shopper.timeline)
         # More candidates than shown, so that paths that read as one already said (two co-buyers
         # of one item, two listings of one product) leave room for the next ones. An item of
         # the history (bought, or viewed by a shopper answered from views) is never served.
         candidates = [] if index in history else self._reasons(
-            kept, key, history, [item_id], max(top, kept.keep), walks, basis)[item_id]
+            kept, key, shopper, [item_id], max(top, kept.keep), walks)[item_id]
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
         paths = distinct(candidates, self.data, titles, top)
         rank, why = None, not_served(already, index in history, index in dismissed,
@@ -394,35 +415,33 @@ class RecommendationService:
         else:
             score = self.recommender.score(history, index)
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
-                "not_served": why, "already_bought": already, "basis": basis,
+                "not_served": why, "already_bought": already, "basis": shopper.basis,
                 "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
-                 walks: HistoryWalks | None = None, limit: int | None = None
-                 ) -> dict[str, RankedPaths]:
-        """Each item's candidate paths from ``history`` with their weights, strongest first (the
-        first ``limit`` of each, or all)."""
+                 walks: HistoryWalks | None = None, limit: int | None = None,
+                 timeline: np.ndarray | None = None) -> dict[str, RankedPaths]:
+        """Each item's candidate paths from ``history`` with their weights, in the order they
+        are shown (the first ``limit`` of each, or all): strongest first, but for the latest
+        purchase's first of those about as strong (``timeline``,
+        :meth:`~graphrec.explain.ranker.PathRanker.ranked`)."""
         indices = [self.recommender.item_index(item_id) for item_id in item_ids]
         ranked = self.ranker.ranked_items(history, indices, self.recommender.user_index(user_id),
-                                          walks, limit)
+                                          walks, limit, timeline)
         return dict(zip(item_ids, ranked))
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _history(self, user_id: str
-                 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, str]:
-        """What the store says the user bought, now; the items (model indices) they are
-        answered from and what those are (:meth:`Recommender.basis`: their purchases, or
-        their views while they have none); the items they dismissed and those the shop does
-        not offer now (:mod:`graphrec.serving.events`; neither is ever recommended).
-        :class:`UnknownUser` when the store has no such user."""
+    def _shopper(self, user_id: str) -> Shopper:
+        """What the store says of the user now (:class:`Shopper`); :class:`UnknownUser` when
+        the store has no such user."""
         rows = self.store.read_once("service/user_history", user=user_id)
         if not rows:
             raise UnknownUser(user_id)
         row = rows[0]
-        history, basis = self.recommender.basis(row["items"], row["viewed"])
-        return (row["items"], history, self.recommender.history(row["dismissed"]),
-                self.unavailable(), basis)
+        history, timeline, basis = self.recommender.basis(row["items"], row["viewed"])
+        return Shopper(row["items"], history, timeline, basis,
+                       self.recommender.history(row["dismissed"]), self.unavailable())
 
     def unavailable(self) -> np.ndarray:
         """The model's indices of the items the shop does not offer now, ascending: mapped
@@ -433,22 +452,21 @@ class RecommendationService:
             known = self._unavailable = (ids, recommender, recommender.history(ids))
         return known[2]
 
-    def _reasons(self, kept: ReasonCache, key: tuple[str, bytes], history: np.ndarray,
-                 item_ids: list[str], top: int, walks: HistoryWalks, basis: str
-                 ) -> dict[str, RankedPaths]:
-        """At least the ``top`` strongest paths of each item (through ``kept``, the cache the
+    def _reasons(self, kept: ReasonCache, key: tuple[str, bytes], shopper: Shopper,
+                 item_ids: list[str], top: int, walks: HistoryWalks) -> dict[str, RankedPaths]:
+        """At least the first ``top`` paths of each item (through ``kept``, the cache the
         request took, when it keeps that many) for the user of ``key``
-        (:func:`~graphrec.serving.cache.user_key`): kept per user and history, so that a new
-        purchase is never answered from the paths of the old ones. The paths start with the
-        relationship ``basis`` names (kept as the finder walks them: one history is ranked
-        alike whatever it holds)."""
-        user_id = key[0]
+        (:func:`~graphrec.serving.cache.user_key`): kept per user and history in the order it
+        was bought, so that a new purchase is never answered from the paths of the old ones.
+        The paths start with the relationship the shopper's ``basis`` names (kept as the
+        finder walks them: one history is ranked alike whatever it holds)."""
+        user_id, history, timeline = key[0], shopper.history, shopper.timeline
         if top > kept.keep:
-            found = self.weighted(user_id, history, item_ids, walks)
+            found = self.weighted(user_id, history, item_ids, walks, timeline=timeline)
         else:
             found = kept.get(key, item_ids, lambda missing: self.weighted(
-                user_id, history, missing, walks, kept.keep))
-        return starting_with(found, FIRST_HOP[basis])
+                user_id, history, missing, walks, kept.keep, timeline))
+        return starting_with(found, FIRST_HOP[shopper.basis])
 
     def named_items(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
         """The item ids an answer shows, whose labels it reads: its items and those its paths

@@ -157,10 +157,11 @@ def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: i
     sampled = rng.choice(len(users), min(lists, len(users)), replace=False)
     say(f"explanations: LIR, SEP and ETD of {len(sampled):,} users' served lists")
     shown = []
-    for user in users[sampled].tolist():
+    for row in sampled:
+        user = int(users[row])
         bought = bought_in_order(order, user)
         shown.append((user, [top_path(ranker, user, int(item), bought)
-                             for item in ranked[np.searchsorted(users, user)] if item >= 0]))
+                             for item in ranked[row] if item >= 0]))
     return {**report, **PathQuality(data, order).report(shown)}
 
 

@@ -33,14 +33,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from graphrec.explain.paths import ReasonPath
 from graphrec.explain.ranker import starting_with
 from graphrec.explain.reasons import describe, distinct
 from graphrec.schema import LABELS
 from graphrec.serving.recommend import FIRST_HOP
-from graphrec.serving.service import RecommendationService, UnknownUser, never_served
+from graphrec.serving.service import (
+    RecommendationService,
+    Shopper,
+    UnknownUser,
+    never_served,
+)
 from graphrec.store.connection import GraphStore
 
 Rows = list[dict[str, Any]]
@@ -151,22 +154,20 @@ class Publisher:
         page shows them are nobody's personal recommendations."""
         rows = {row["user_id"]: row
                 for row in self.store.read("publish/histories", users=list(user_ids))}
-        recommender = self.service.recommender
-        unavailable = self.service.unavailable()  # never published, as never served
         batch, found = Batch(), []
         for user in user_ids:
-            row = rows.get(user, {})
-            history, timeline, basis = recommender.basis(row.get("items", ()),
-                                                         row.get("viewed", ()))
-            if not len(history):
+            if user not in rows:
                 continue
-            ranked = self.service.ranked(user, history, self.k, exclude=never_served(
-                recommender.history(row.get("dismissed", ())), unavailable))
+            shopper = self.service.shopper(rows[user])
+            if not len(shopper.history):
+                continue
+            ranked = self.service.ranked(user, shopper.history, self.k, exclude=never_served(
+                shopper.dismissed, shopper.unavailable))  # never published, as never served
             batch.recommended += [{"user": user, "item": r.item_id, "rank": r.rank,
                                    "score": r.score, "model": self.model} for r in ranked]
             found += [(user, item, paths) for item, paths in starting_with(
-                self._weighted(user, history, timeline, [r.item_id for r in ranked]),
-                FIRST_HOP[basis]).items()]
+                self._weighted(user, shopper, [r.item_id for r in ranked]),
+                FIRST_HOP[shopper.basis]).items()]
         _, titles = self.service.items.labels(self.service.named_items(
             [], [p for *_, weighted in found for _, p in weighted]))
         data = self.service.data
@@ -177,13 +178,14 @@ class Publisher:
                 self._add_path(batch, user, item, rank, view, path)
         return batch
 
-    def _weighted(self, user: str, history: np.ndarray, timeline: np.ndarray,
-                  item_ids: list[str]) -> dict[str, list[tuple[float, ReasonPath]]]:
+    def _weighted(self, user: str, shopper: Shopper, item_ids: list[str]
+                  ) -> dict[str, list[tuple[float, ReasonPath]]]:
         """Each item's candidate paths with the weights that ``graphrec explain`` shows, in its
         order: the service computes them (its ``weighted``), this module never does."""
         if not self.top or not item_ids:
             return {}
-        return self.service.weighted(user, history, item_ids, timeline=timeline)
+        return self.service.weighted(user, shopper.history, item_ids,
+                                     timeline=shopper.timeline)
 
     def _add_path(self, batch: Batch, user: str, item: str, rank: int, view: dict[str, Any],
                   path: ReasonPath) -> None:

@@ -54,7 +54,7 @@ from graphrec.serving.recommend import (
 from graphrec.serving.topk import index_for
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
-__all__ = ["RecommendationService", "ServedModel", "UnknownItem", "UnknownUser"]
+__all__ = ["RecommendationService", "ServedModel", "Shopper", "UnknownItem", "UnknownUser"]
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,11 @@ class RecommendationService:
         rows = self.store.read_once("service/user_history", user=user_id)
         if not rows:
             raise UnknownUser(user_id)
-        row = rows[0]
+        return self.shopper(rows[0])
+
+    def shopper(self, row: Mapping[str, Any]) -> Shopper:
+        """A user's row of ``service/user_history`` or ``publish/histories`` (``items``,
+        ``dismissed``, ``viewed``, each in the order they came) as this model answers it."""
         history, timeline, basis = self.recommender.basis(row["items"], row["viewed"])
         return Shopper(row["items"], history, timeline, basis,
                        self.recommender.history(row["dismissed"]), self.unavailable())

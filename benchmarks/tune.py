@@ -27,7 +27,6 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,26 +44,20 @@ from graphrec.evaluation.benchmark import (  # noqa: E402
     dataset_summary,
     run_model,
 )
-from graphrec.model.train import KGRecRecommender, TrainConfig, train  # noqa: E402
-
-#: The fields that may be tuned or fixed, with how a value is read.
-FIELDS: dict[str, Callable[[str], Any]] = {
-    field.name: {"int": int, "float": float}[str(field.type)]
-    for field in dataclasses.fields(TrainConfig)
-    if str(field.type) in ("int", "float") and field.name != "seed"}
+from graphrec.model.train import (  # noqa: E402
+    KGRecRecommender,
+    TrainConfig,
+    parse_setting,
+    train,
+)
 
 
 def assignment(text: str) -> tuple[str, list[Any]]:
-    """``FIELD=V1,V2`` as ``(field, [values])``, each value read as the field's type."""
-    field, _, values = text.partition("=")
-    if field not in FIELDS or not values:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected FIELD=VALUE[,VALUE...] with FIELD one of {', '.join(FIELDS)}")
+    """``FIELD=V1,V2`` as ``(field, [values])`` (:func:`~graphrec.model.train.parse_setting`)."""
     try:
-        return field, [FIELDS[field](value) for value in values.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: {field} takes numbers "
-                                         f"({FIELDS[field].__name__})") from None
+        return parse_setting(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def config_for(model: str, seed: int, **fields: Any) -> TrainConfig:

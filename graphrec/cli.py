@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import logging
@@ -9,10 +10,10 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from graphrec.config import SettingError, Settings
 from graphrec.progress import RowProgress
@@ -159,20 +160,20 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if settings.train_nice:  # a server beside it answers first (Settings.train_nice)
         os.nice(settings.train_nice)
     train_model(settings, epochs=args.epochs, seed=args.seed, device=args.device, quiet=args.quiet,
-                warm_start=args.warm_start, processes=args.processes)
+                warm_start=args.warm_start, processes=args.processes, fields=dict(args.set))
     return 0
 
 
 def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
           device: str | None = None, quiet: bool = False, warm_start: bool = False,
-          processes: int = 1) -> None:
+          processes: int = 1, fields: Mapping[str, Any] | None = None) -> None:
     """Train on the graph in the store and save the model (``epochs``: at most that many;
     ``warm_start``: from the current model's weights; ``processes``: data-parallel in that
-    many)."""
+    many; ``fields``: of the training configuration, ``--set``)."""
     from graphrec.model.pipeline import train_from_store
     from graphrec.model.train import TrainConfig
 
-    config = TrainConfig(seed=seed, device=device)
+    config = replace(TrainConfig(seed=seed, device=device), **(fields or {}))
     if epochs:
         config = replace(config, max_epochs=epochs)
     start = _current_weights(settings) if warm_start else None
@@ -409,6 +410,28 @@ def fraction(text: str) -> float:
     return value
 
 
+def training_setting(text: str) -> tuple[str, Any]:
+    """``--set FIELD=VALUE``: one numeric field of the training configuration."""
+    from graphrec.model.train import parse_setting
+
+    try:
+        field, values = parse_setting(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: one value per --set")
+    return field, values[0]
+
+
+def add_setting_argument(parser: argparse.ArgumentParser, what: str = "") -> None:
+    """``--set FIELD=VALUE`` (repeatable) on ``parser``."""
+    parser.add_argument("--set", type=training_setting, action="append", default=[],
+                        metavar="FIELD=VALUE",
+                        help=" ".join(["a field of the training configuration", *what.split(),
+                                       "(repeatable; graphrec.model.train.TrainConfig: "
+                                       "history_exponent, embedding_dim, lr, ...)"]))
+
+
 def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
     """The benchmark on any catalogue ``graphrec ingest`` reads, with the same checks and split
     (raw Amazon data: each user's latest purchases are the test split)."""
@@ -451,7 +474,7 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
         else:
             benchmark.run_benchmark(data, models, out, source=args.data, seed=args.seed,
                                     merge=not args.no_merge, save_model=args.save_model,
-                                    order=order)
+                                    order=order, settings=dict(args.set))
     except (benchmark.ResultsMismatch, benchmark.ModelMismatch) as exc:
         raise CommandError(f"{exc} (--out FILE, or --no-merge)") from None
     return 0
@@ -470,8 +493,13 @@ def _cold_start(data: GraphData, purchases: pd.DataFrame, models: Sequence[str],
     dataset = benchmark.dataset_summary(data, args.data)
     benchmark.check_catalogue(out, dataset)
     order = coldstart.history_order(data, purchases)
-    coldstart.run_cold_start(data, order, models, seed=args.seed, save=lambda section: (
-        benchmark.write_section(out, dataset, "cold_start", section)))
+    fields = dict(args.set)
+    factories: dict[str, Callable[[int], Any]] = {
+        name: functools.partial(benchmark.make_model, name, settings=fields)
+        for name in benchmark.GRAPHREC}
+    coldstart.run_cold_start(data, order, models, seed=args.seed, factories=factories,
+                             save=lambda section: (
+                                 benchmark.write_section(out, dataset, "cold_start", section)))
     print(f"wrote {out}")
 
 
@@ -563,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--processes", type=positive_int, default=1, metavar="N",
                        help="train data-parallel in N processes, each on a share of every "
                             "batch's users (the same model as one process)")
+    add_setting_argument(train)
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(handler=cmd_train)
 
@@ -613,6 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="results JSON (default: benchmarks/results/<catalogue>.json, "
                                      "e.g. beauty.json for .../amazon_beauty)")
     bench.add_argument("--seed", type=int, default=0)
+    add_setting_argument(bench, "of graphrec's rows (e.g. the catalogue's own history_exponent, "
+                                "chosen on its validation split)")
     bench.add_argument("--threads", type=positive_int, help="torch threads")
     bench.add_argument("--no-merge", action="store_true",
                        help="replace the results file instead of adding to it")

@@ -119,3 +119,22 @@ def test_unknown_model_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.M
     error = capsys.readouterr().err
     assert error.startswith("graphrec: error: unknown model 'nope'") and error.count("\n") == 1
     assert not (tmp_path / "benchmarks").exists()
+
+
+def test_set_changes_graphrecs_rows_and_no_baseline(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalogue's own settings (its history exponent, chosen on its validation split) reach
+    graphrec and its ablations, are recorded in their rows, and leave the baselines alone."""
+    monkeypatch.chdir(tmp_path)
+    small = ["--set", "embedding_dim=8", "--set", "max_epochs=2", "--set", "min_epochs=0"]
+    assert main(["benchmark", "--data", str(SAMPLE), "--threads", "1", "--models", "popularity",
+                 "graphrec", "graphrec_no_item_links", *small,
+                 "--set", "history_exponent=0.5"]) == 0
+    rows = results(tmp_path, "beauty")["models"]
+    for name in ("graphrec", "graphrec_no_item_links"):
+        params = rows[name]["params"]
+        assert (params["embedding_dim"], params["history_exponent"]) == (8, 0.5)
+        assert (params["max_epochs"], params["min_epochs"]) == (2, 0)  # set: recorded
+        assert "lr" not in params  # left at its default: not
+    assert rows["graphrec_no_item_links"]["params"]["item_links"] is False
+    assert rows["popularity"]["params"] == {}

@@ -196,3 +196,23 @@ def test_train_lowers_its_own_priority_as_set(nice: str, calls: list[int], tmp_p
     monkeypatch.setenv("GRAPHREC_TRAIN_NICE", nice)
     assert main(["train", "--epochs", "1"]) == 0
     assert niced == calls
+
+
+def test_train_sets_fields_of_the_training_configuration(
+        trained: Settings, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """After the two-process test: it replaces the module's model by a smaller one."""
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    assert main(["train", "--quiet", "--epochs", "2", "--set", "embedding_dim=8",
+                 "--set", "history_exponent=0.5"]) == 0
+    config = json.loads((trained.model_path / "config.json").read_text())
+    assert (config["train"]["embedding_dim"], config["train"]["history_exponent"]) == (8, 0.5)
+    assert config["model"]["embedding_dim"] == 8 and config["model"]["history_exponent"] == 0.5
+    for bad, says in [("colour=2", "expected FIELD=VALUE with FIELD one of embedding_dim"),
+                      ("history_exponent=high", "history_exponent takes numbers (float)"),
+                      ("embedding_dim=1.5", "embedding_dim takes numbers (int)"),
+                      ("lr=-0.1", "lr cannot be negative"),
+                      ("lr=0.1,0.2", "one value per --set")]:
+        with pytest.raises(SystemExit):
+            main(["train", "--set", bad])
+        assert says in capsys.readouterr().err

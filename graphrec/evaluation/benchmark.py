@@ -11,13 +11,14 @@ this module reads nothing but canonical CSV itself.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,6 +32,9 @@ from graphrec.evaluation.path_quality import purchase_order, read_purchases
 from graphrec.explain.paths import PathFinder
 from graphrec.model import artifact
 from graphrec.model.kgrec import KGRec
+
+if TYPE_CHECKING:
+    from graphrec.model.train import KGRecRecommender
 
 ModelFactory = Callable[[int], Baseline]
 
@@ -146,6 +150,18 @@ def resolve_model(name: str) -> ModelFactory:
         module, attribute = name.split(":", 1)
         return getattr(importlib.import_module(module), attribute)
     raise KeyError(f"unknown model {name!r}; known: {', '.join(MODELS)} or module:factory")
+
+
+def make_model(name: str, seed: int, settings: Mapping[str, Any] | None = None) -> Baseline:
+    """The model registered as ``name`` (:func:`resolve_model`) for ``seed``; graphrec's rows
+    (:data:`GRAPHREC`) with ``settings`` replacing fields of their
+    :class:`~graphrec.model.train.TrainConfig`, e.g. a catalogue's own history exponent
+    chosen on its validation split. The baselines tune themselves and take none."""
+    model = resolve_model(name)(seed)
+    if settings and name in GRAPHREC:
+        recommender = cast("KGRecRecommender", model)
+        recommender.config = dataclasses.replace(recommender.config, **settings)
+    return model
 
 
 def dataset_summary(data: GraphData, source: str | Path) -> dict[str, Any]:
@@ -323,7 +339,8 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
                   log: Callable[[str], None] = print,
                   explain: str | None = "graphrec",
                   save_model: str | Path | None = None,
-                  order: sp.csr_matrix | None = None) -> dict[str, Any]:
+                  order: sp.csr_matrix | None = None,
+                  settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Fit and evaluate ``models`` on ``catalogue``; print a table, write JSON to ``out_path``.
 
     ``catalogue`` is the data itself, or a folder of canonical CSV files to read; ``source``
@@ -337,7 +354,9 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
     an artifact (:mod:`graphrec.model.artifact`), so its explanations can be measured again
     without training (:func:`run_explanations`). ``order`` holds the times of the train
     purchases (:func:`~graphrec.evaluation.path_quality.purchase_order`; read from the folder
-    when ``catalogue`` is one) for the explanations' LIR.
+    when ``catalogue`` is one) for the explanations' LIR. ``settings``: fields of graphrec's
+    training configuration for its rows (:func:`make_model`); they are recorded in each row's
+    ``params``.
     """
     if isinstance(catalogue, GraphData):
         data = catalogue
@@ -353,7 +372,7 @@ def run_benchmark(catalogue: GraphData | str | Path, models: Sequence[str] = BAS
     explanations: dict[str, Any] | None = None
     payload: dict[str, Any] = {}
     for name in models:
-        model = resolve_model(name)(seed)
+        model = make_model(name, seed, settings)
         log(f"{name}: fitting {model!r}")
         results[name] = row = run_model(model, data, k=k)
         if name == explain:

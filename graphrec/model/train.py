@@ -120,6 +120,31 @@ class TrainConfig:
                                item_links=self.item_links, **self.model_kwargs())
 
 
+#: The numeric fields of :class:`TrainConfig` a command line may set, with how a value is read
+#: (``graphrec train --set``, ``graphrec benchmark --set``, ``benchmarks/tune.py``).
+SETTABLE: dict[str, Callable[[str], Any]] = {
+    field.name: {"int": int, "float": float}[str(field.type)]
+    for field in dataclasses.fields(TrainConfig)
+    if str(field.type) in ("int", "float") and field.name != "seed"}
+
+
+def parse_setting(text: str) -> tuple[str, list[Any]]:
+    """``FIELD=V1[,V2...]`` as ``(field, [values])``, each value read as the field's type;
+    a ValueError that names the field and what it takes."""
+    field, _, values = text.partition("=")
+    if field not in SETTABLE or not values:
+        raise ValueError(f"{text!r}: expected FIELD=VALUE with FIELD one of "
+                         f"{', '.join(SETTABLE)}")
+    kind = SETTABLE[field]
+    try:
+        read = [kind(value) for value in values.split(",")]
+    except ValueError:
+        raise ValueError(f"{text!r}: {field} takes numbers ({kind.__name__})") from None
+    if any(not value >= 0 for value in read):  # NaN too
+        raise ValueError(f"{text!r}: {field} cannot be negative")
+    return field, read
+
+
 def pick_device(name: str | None = None) -> torch.device:
     """``name`` if given, else CUDA when available, else CPU."""
     if name:
@@ -373,6 +398,12 @@ def train(data: GraphData, config: TrainConfig = TrainConfig(),
     return run.module, log
 
 
+#: The fields of :class:`TrainConfig` every benchmark row records.
+_RECORDED = ("embedding_dim", "num_layers", "history_exponent", "relation_weight_init", "brands",
+             "categories", "item_links", "history_dropout", "foldin_dropout", "max_epochs",
+             "sampled_softmax", "sampled_negatives", "sampled_correction")
+
+
 class KGRecRecommender:
     """:func:`train` behind the benchmark's contract (``fit`` / ``score_users`` / ``fit_info``);
     ``epochs`` trains that many without a validation run, ``refit=False`` keeps the validation
@@ -401,15 +432,16 @@ class KGRecRecommender:
                          "seconds_per_epoch": 1 / self.log.epochs_per_second,
                          "relations": dict(zip(self.model.relations,
                                                self.model.relation_weights().tolist())),
-                         **{k: v for k, v in dataclasses.asdict(self.config).items()
-                            if k in ("embedding_dim", "num_layers", "history_exponent",
-                                     "relation_weight_init",
-                                     "brands", "categories",
-                                     "item_links", "history_dropout", "foldin_dropout",
-                                     "max_epochs", "sampled_softmax", "sampled_negatives",
-                                     "sampled_correction")},
+                         **self._params(),
                          "refit": self.refit}
         return self
+
+    def _params(self) -> dict[str, Any]:
+        """The configuration a result row records: the fields that shape the model, and any
+        other set away from its default (``--set``)."""
+        defaults = dataclasses.asdict(TrainConfig())
+        return {k: v for k, v in dataclasses.asdict(self.config).items()
+                if k in _RECORDED or (k not in ("seed", "device") and v != defaults[k])}
 
     def score_users(self, users: np.ndarray) -> torch.Tensor:
         if self.model is None:

@@ -582,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true")
     stats.set_defaults(handler=cmd_stats)
     train = sub.add_parser("train", help="train the model on the graph in the store")
-    train.add_argument("--epochs", type=int, help="at most this many epochs")
+    train.add_argument("--epochs", type=positive_int, help="at most this many epochs")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
     train.add_argument("--warm-start", action="store_true",

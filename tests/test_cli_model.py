@@ -211,7 +211,9 @@ def test_train_sets_fields_of_the_training_configuration(
     for bad, says in [("colour=2", "expected FIELD=VALUE with FIELD one of embedding_dim"),
                       ("history_exponent=high", "history_exponent takes numbers (float)"),
                       ("embedding_dim=1.5", "embedding_dim takes numbers (int)"),
-                      ("lr=-0.1", "lr cannot be negative"),
+                      ("lr=-0.1", "lr must be above 0, not -0.1"),
+                      ("embedding_dim=0", "embedding_dim must be at least 1, not 0"),
+                      ("history_dropout=1", "history_dropout must be above 0 and below 1"),
                       ("lr=0.1,0.2", "one value per --set")]:
         with pytest.raises(SystemExit):
             main(["train", "--set", bad])

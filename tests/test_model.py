@@ -609,5 +609,7 @@ def test_relation_weights_start_at_relation_weight_init(tmp_path, start: float) 
 def test_relation_weight_init_must_be_positive() -> None:
     sample = GraphData.from_csv_dir(SAMPLE)
     for start in (0.0, -1.0):
+        with pytest.raises(ValueError, match="relation_weight_init must be above 0"):
+            TrainConfig(relation_weight_init=start)
         with pytest.raises(ValueError, match="relation_weight_init must be positive"):
-            TrainConfig(relation_weight_init=start).build(sample)
+            KGRec.from_data(sample, relation_weight_init=start)

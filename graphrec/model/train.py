@@ -100,6 +100,16 @@ class TrainConfig:
     foldin_dropout: float = 0.0
     max_steps_per_epoch: int = 4
 
+    def __post_init__(self) -> None:
+        for name, low, closed, high in _RANGES:
+            value = getattr(self, name)
+            if value is None and name == "validation_users":
+                continue
+            if not ((value >= low if closed else value > low) and (high is None or value < high)):
+                bound = (f"{'at least' if closed else 'above'} {low:g}"
+                         + ("" if high is None else f" and below {high:g}"))
+                raise ValueError(f"{name} must be {bound}, not {value}")
+
     def for_catalogue(self, num_items: int) -> TrainConfig:
         """This configuration with its softmax decided for a catalogue of ``num_items``: the
         full one below ``sampled_softmax_items`` items (on Beauty, 12,101 items, an epoch of
@@ -118,6 +128,21 @@ class TrainConfig:
     def build(self, data: GraphData) -> KGRec:
         return KGRec.from_data(data, brands=self.brands, categories=self.categories,
                                item_links=self.item_links, **self.model_kwargs())
+
+
+#: Each numeric field of :class:`TrainConfig` with its range: ``(name, low, low allowed, high
+#: excluded or None)``. Checked when a configuration is made, so that a bad value is one line
+#: that names it rather than an error deep in training.
+_RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
+    *((name, 1, True, None) for name in (
+        "embedding_dim", "num_layers", "batch_size", "max_epochs", "eval_every", "patience",
+        "validation_users", "sampled_softmax_items", "max_steps_per_epoch")),
+    *((name, 0, True, None) for name in (
+        "history_exponent", "weight_decay", "min_epochs", "sampled_negatives",
+        "sampled_correction")),
+    ("lr", 0, False, None), ("relation_weight_init", 0, False, None),
+    ("history_dropout", 0, False, 1),
+    ("validation_fraction", 0, False, 1), ("foldin_dropout", 0, True, 1))
 
 
 #: The numeric fields of :class:`TrainConfig` a command line may set, with how a value is read
@@ -140,8 +165,11 @@ def parse_setting(text: str) -> tuple[str, list[Any]]:
         read = [kind(value) for value in values.split(",")]
     except ValueError:
         raise ValueError(f"{text!r}: {field} takes numbers ({kind.__name__})") from None
-    if any(not value >= 0 for value in read):  # NaN too
-        raise ValueError(f"{text!r}: {field} cannot be negative")
+    for value in read:  # each in the field's range (TrainConfig's own check)
+        try:
+            dataclasses.replace(TrainConfig(), **{field: value})
+        except ValueError as exc:
+            raise ValueError(f"{text!r}: {exc}") from None
     return field, read
 
 

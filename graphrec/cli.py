@@ -173,7 +173,7 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
     from graphrec.model.pipeline import train_from_store
     from graphrec.model.train import TrainConfig
 
-    config = replace(TrainConfig(seed=seed, device=device), **(fields or {}))
+    config = TrainConfig(seed=seed, device=device, **(fields or {}))
     if epochs:
         config = replace(config, max_epochs=epochs)
     start = _current_weights(settings) if warm_start else None
@@ -427,9 +427,9 @@ def add_setting_argument(parser: argparse.ArgumentParser, what: str = "") -> Non
     """``--set FIELD=VALUE`` (repeatable) on ``parser``."""
     parser.add_argument("--set", type=training_setting, action="append", default=[],
                         metavar="FIELD=VALUE",
-                        help=" ".join(["a field of the training configuration", *what.split(),
-                                       "(repeatable; graphrec.model.train.TrainConfig: "
-                                       "history_exponent, embedding_dim, lr, ...)"]))
+                        help=f"a field of the training configuration{what} (repeatable; "
+                             "graphrec.model.train.TrainConfig: history_exponent, "
+                             "embedding_dim, lr, ...)")
 
 
 def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
@@ -642,8 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", help="results JSON (default: benchmarks/results/<catalogue>.json, "
                                      "e.g. beauty.json for .../amazon_beauty)")
     bench.add_argument("--seed", type=int, default=0)
-    add_setting_argument(bench, "of graphrec's rows (e.g. the catalogue's own history_exponent, "
-                                "chosen on its validation split)")
+    add_setting_argument(bench, " of graphrec's rows (e.g. the catalogue's own "
+                                "history_exponent, chosen on its validation split)")
     bench.add_argument("--threads", type=positive_int, help="torch threads")
     bench.add_argument("--no-merge", action="store_true",
                        help="replace the results file instead of adding to it")

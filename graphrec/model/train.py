@@ -103,7 +103,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, low, closed, high in _RANGES:
             value = getattr(self, name)
-            if value is None and name == "validation_users":
+            if value is None:  # validation_users: every user
                 continue
             if not ((value >= low if closed else value > low) and (high is None or value < high)):
                 bound = (f"{'at least' if closed else 'above'} {low:g}"

@@ -170,7 +170,7 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
     """Train on the graph in the store and save the model (``epochs``: at most that many;
     ``warm_start``: from the current model's weights; ``processes``: data-parallel in that
     many; ``fields``: of the training configuration, ``--set``)."""
-    from graphrec.model.pipeline import train_from_store
+    from graphrec.model.pipeline import read_for_training, train_on
     from graphrec.model.train import TrainConfig
 
     config = TrainConfig(seed=seed, device=device, **(fields or {}))
@@ -181,17 +181,18 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
         raise CommandError(f"--warm-start: the current model has {start.embedding_dim} "
                            f"dimensions, this training {config.embedding_dim}")
     with open_store(settings) as store, RowProgress(None, enabled=not quiet) as bar:
-        report = train_from_store(store, settings, config, export_progress=bar,
-                                  say=None if quiet else print, warm_start=start,
-                                  processes=processes)
-    speed, log = report.export, report.training
+        graph = read_for_training(store, bar)
+    speed, data = graph.speed, graph.data
+    print(f"read the graph: {speed['rows']:,} rows in {speed['seconds']:.1f}s "
+          f"({speed['rows_per_s']:,.0f} rows/s); {data.num_users:,} users, "
+          f"{data.num_items:,} items, {len(data.train):,} train purchases")
+    report = train_on(graph, settings, config, say=None if quiet else print, warm_start=start,
+                      processes=processes)
+    log = report.training
     if log.warm_start is not None:
         print(f"warm start: {log.warm_start['known']:,} nodes kept their trained embedding, "
               f"{log.warm_start['from_neighbours']:,} new ones started from their neighbours' "
               f"mean, {log.warm_start['random']:,} at random")
-    print(f"read the graph: {speed['rows']:,} rows in {speed['seconds']:.1f}s "
-          f"({speed['rows_per_s']:,.0f} rows/s); {report.counts['users']:,} users, "
-          f"{report.counts['items']:,} items, {report.counts['train']:,} train purchases")
     print(f"saved the model to {report.path} ({log.best_epoch} epochs, "
           f"{log.seconds_total:.0f}s, {log.epochs_per_second:.2f} epochs/s, "
           f"device {log.device})")

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from graphrec.config import Settings
+from graphrec.dataset import GraphData
 from graphrec.evaluation.evaluate import evaluate, evaluated_users
 from graphrec.model import artifact
 from graphrec.model.artifact import graph_counts
@@ -40,21 +41,36 @@ def current_weights(settings: Settings) -> WarmStart:
     return WarmStart.from_model(saved.load_model(), saved.ids)
 
 
-def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig | None = None,
-                     *, export_progress: Progress | None = None,
-                     say: Any = None, warm_start: WarmStart | None = None,
-                     processes: int = 1) -> TrainReport:
-    """Export the graph, train on its train split, measure on its test split, save atomically.
+@dataclass(frozen=True)
+class StoreGraph:
+    """The graph as read from the store to train on."""
 
-    The graph's counts are read first and recorded with the model: a change made while the
-    graph is read makes the model stale rather than passing unnoticed. ``warm_start``: begin
-    at those weights (:func:`current_weights`) rather than a random initialisation.
-    ``processes`` above 1 trains data-parallel in that many processes
+    data: GraphData
+    #: The graph's counts, read before the graph itself and recorded with the model: a change
+    #: made while the graph is read makes the model stale rather than passing unnoticed.
+    counts: dict[str, int]
+    #: How the read went: ``rows``, ``seconds``, ``rows_per_s``.
+    speed: dict[str, float]
+
+
+def read_for_training(store: GraphStore, progress: Progress | None = None) -> StoreGraph:
+    """The graph out of the store, its counts first. A step of its own, so that a command's
+    report of the read (and its progress bar) ends before training begins."""
+    counts = graph_counts(store)
+    data, speed = export_graph(store, progress=progress)
+    return StoreGraph(data, counts, speed)
+
+
+def train_on(graph: StoreGraph, settings: Settings, config: TrainConfig | None = None, *,
+             say: Any = None, warm_start: WarmStart | None = None,
+             processes: int = 1) -> TrainReport:
+    """Train on the graph's train split, measure on its test split, save atomically.
+
+    ``warm_start``: begin at those weights (:func:`current_weights`) rather than a random
+    initialisation. ``processes`` above 1 trains data-parallel in that many processes
     (:mod:`graphrec.model.distributed`), this process's torch threads shared among them."""
-    config = config or TrainConfig()
-    trained_on = graph_counts(store)
-    data, speed = export_graph(store, progress=export_progress)
-    config = config.for_catalogue(data.num_items)  # saved as trained
+    data = graph.data
+    config = (config or TrainConfig()).for_catalogue(data.num_items)  # saved as trained
     if processes > 1:
         model, log = train_processes(data, config, processes, quiet=say is None,
                                      threads=max(1, torch.get_num_threads() // processes),
@@ -67,6 +83,15 @@ def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig 
     cap = config.validation_users
     measured = with_test if cap is None else min(with_test, cap)
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
-                         {"test": metrics, "history": log.to_dict()}, trained_on)
+                         {"test": metrics, "history": log.to_dict()}, graph.counts)
     counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
-    return TrainReport(path, speed, log, metrics, counts, (measured, with_test))
+    return TrainReport(path, graph.speed, log, metrics, counts, (measured, with_test))
+
+
+def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig | None = None,
+                     *, export_progress: Progress | None = None,
+                     say: Any = None, warm_start: WarmStart | None = None,
+                     processes: int = 1) -> TrainReport:
+    """The whole job: :func:`read_for_training`, then :func:`train_on`."""
+    return train_on(read_for_training(store, export_progress), settings, config, say=say,
+                    warm_start=warm_start, processes=processes)

@@ -67,6 +67,13 @@ def test_necessity_sufficiency_and_path_quality_are_recorded(written: dict) -> N
     # the sample has purchase times, so every figure is measured, each a mean in [0, 1]
     assert all(0 < report[name] < 1 for name in ("lir", "sep", "etd"))
     assert report["path_quality_paths"] == 10 * report["path_quality_lists"] > 10_000 / 10
+    # the kinds of the reasons shown first, each with its share and its part of the SEP
+    kinds = report["kinds"]
+    assert set(kinds) <= {"brand", "category", "also_bought", "also_viewed", "bought_together",
+                          "collaborative", "link_chain"} and len(kinds) >= 3
+    assert sum(kind["share"] for kind in kinds.values()) == pytest.approx(1)
+    assert sum(kind["share"] * kind["sep"] for kind in kinds.values()) == pytest.approx(
+        report["sep"])
 
 
 def test_graphrec_row_has_its_one_user_latency(written: dict) -> None:
@@ -114,7 +121,11 @@ def test_a_saved_model_gives_the_same_report_without_training(written: dict,
     again = json.loads(out.read_text())
     assert again["models"] == written["models"]  # the rows stay as they were
     for name, value in written["explanations"].items():
-        if not name.startswith("latency"):
+        if name == "kinds":
+            assert list(again["explanations"][name]) == list(value)
+            for kind, figures in value.items():
+                assert again["explanations"][name][kind] == pytest.approx(figures), kind
+        elif not name.startswith("latency"):
             assert again["explanations"][name] == pytest.approx(value), name
 
 

@@ -127,3 +127,24 @@ def test_report_on_paths_of_the_finder() -> None:
     assert report["etd"] == 1.0  # two kinds in a list of two
     assert report["lir"] == 0.0  # a single purchase: its recency is undefined, counted as 0
     assert report["path_quality_paths"] == 2 and report["path_quality_lists"] == 1
+    assert report["kinds"] == {
+        "brand": {"share": 0.5, "sep": pytest.approx(np.mean(reference_ema(list(range(12)))))},
+        "category": {"share": 0.5, "sep": pytest.approx(categories[1])}}
+
+
+def test_kinds_are_shares_of_the_paths_most_frequent_first() -> None:
+    data = paired_catalogue()
+    quality = PathQuality(data, None)
+    paths = [ReasonPath(kind, (("user", 0), ("item", 0), node, ("item", 1)), ())
+             for kind, node in [("category", ("category", 0)), ("brand", ("brand", 0)),
+                                ("category", ("category", 1)), ("category", ("category", 1))]]
+    report = quality.report([(0, paths[:2]), (1, paths[2:])])
+    assert list(report["kinds"]) == ["category", "brand"]
+    category = quality.sep["category"]
+    assert report["kinds"]["category"] == {
+        "share": 0.75, "sep": pytest.approx((category[0] + 2 * category[1]) / 3)}
+    assert report["kinds"]["brand"] == {"share": 0.25,
+                                        "sep": pytest.approx(quality.sep["brand"][0])}
+    assert report["sep"] == pytest.approx(
+        (category[0] + 2 * category[1] + quality.sep["brand"][0]) / 4)
+    assert quality.report([])["kinds"] == {} and quality.report([])["sep"] is None

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -159,13 +160,23 @@ class PathQuality:
             return 0.0
         return len({path.kind for path in paths}) / min(len(paths), self.kinds)
 
-    def report(self, lists: Sequence[tuple[int, Sequence[ReasonPath]]]) -> dict[str, float | None]:
+    def report(self, lists: Sequence[tuple[int, Sequence[ReasonPath]]]) -> dict[str, Any]:
         """``lir``, ``sep`` (means over the paths) and ``etd`` (mean over the lists) of the
-        served lists ``(user, the top path of each recommended item)``."""
+        served lists ``(user, the top path of each recommended item)``, and ``kinds``: each
+        kind's share of the paths and its mean SEP, the most frequent first (what a list's
+        reasons go through, and so where its SEP comes from)."""
         lir = [value for user, paths in lists for value in self.lir(user, paths)]
-        sep = [self.sep_of(path) for _, paths in lists for path in paths]
+        kinds = [path.kind for _, paths in lists for path in paths]
+        sep = np.array([self.sep_of(path) for _, paths in lists for path in paths])
         etd = [self.etd(paths) for _, paths in lists]
+        names, of_path, counts = np.unique(np.array(kinds, dtype=object), return_inverse=True,
+                                           return_counts=True)
+        sums = np.bincount(of_path, weights=sep, minlength=len(names)) if len(sep) else sep
+        by_kind = {str(names[k]): {"share": int(counts[k]) / len(sep),
+                                   "sep": float(sums[k] / counts[k])}
+                   for k in np.argsort(-counts, kind="stable")}
         return {"lir": float(np.mean(lir)) if lir else None,
-                "sep": float(np.mean(sep)) if sep else None,
+                "sep": float(sep.mean()) if len(sep) else None,
                 "etd": float(np.mean(etd)) if etd else None,
-                "path_quality_lists": len(lists), "path_quality_paths": len(sep)}
+                "path_quality_lists": len(lists), "path_quality_paths": len(sep),
+                "kinds": by_kind}

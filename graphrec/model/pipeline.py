@@ -48,7 +48,7 @@ class StoreGraph:
     data: GraphData
     #: The graph's counts, read before the graph itself and recorded with the model: a change
     #: made while the graph is read makes the model stale rather than passing unnoticed.
-    counts: dict[str, int]
+    trained_on: dict[str, int]
     #: How the read went: ``rows``, ``seconds``, ``rows_per_s``.
     speed: dict[str, float]
 
@@ -56,9 +56,9 @@ class StoreGraph:
 def read_for_training(store: GraphStore, progress: Progress | None = None) -> StoreGraph:
     """The graph out of the store, its counts first. A step of its own, so that a command's
     report of the read (and its progress bar) ends before training begins."""
-    counts = graph_counts(store)
+    trained_on = graph_counts(store)
     data, speed = export_graph(store, progress=progress)
-    return StoreGraph(data, counts, speed)
+    return StoreGraph(data, trained_on, speed)
 
 
 def train_on(graph: StoreGraph, settings: Settings, config: TrainConfig | None = None, *,
@@ -83,7 +83,7 @@ def train_on(graph: StoreGraph, settings: Settings, config: TrainConfig | None =
     cap = config.validation_users
     measured = with_test if cap is None else min(with_test, cap)
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
-                         {"test": metrics, "history": log.to_dict()}, graph.counts)
+                         {"test": metrics, "history": log.to_dict()}, graph.trained_on)
     counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
     return TrainReport(path, graph.speed, log, metrics, counts, (measured, with_test))
 

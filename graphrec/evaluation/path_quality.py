@@ -166,12 +166,12 @@ class PathQuality:
         kind's share of the paths and its mean SEP, the most frequent first (what a list's
         reasons go through, and so where its SEP comes from)."""
         lir = [value for user, paths in lists for value in self.lir(user, paths)]
-        kinds = [path.kind for _, paths in lists for path in paths]
-        sep = np.array([self.sep_of(path) for _, paths in lists for path in paths])
+        shown = [path for _, paths in lists for path in paths]
+        sep = np.array([self.sep_of(path) for path in shown])
         etd = [self.etd(paths) for _, paths in lists]
-        names, of_path, counts = np.unique(np.array(kinds, dtype=object), return_inverse=True,
-                                           return_counts=True)
-        sums = np.bincount(of_path, weights=sep, minlength=len(names)) if len(sep) else sep
+        names, of_path, counts = np.unique(np.array([path.kind for path in shown], dtype=object),
+                                           return_inverse=True, return_counts=True)
+        sums = np.bincount(of_path, weights=sep, minlength=len(names))
         by_kind = {str(names[k]): {"share": int(counts[k]) / len(sep),
                                    "sep": float(sums[k] / counts[k])}
                    for k in np.argsort(-counts, kind="stable")}

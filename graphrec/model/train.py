@@ -167,7 +167,7 @@ def parse_setting(text: str) -> tuple[str, list[Any]]:
         raise ValueError(f"{text!r}: {field} takes numbers ({kind.__name__})") from None
     for value in read:  # each in the field's range (TrainConfig's own check)
         try:
-            dataclasses.replace(TrainConfig(), **{field: value})
+            TrainConfig(**{field: value})
         except ValueError as exc:
             raise ValueError(f"{text!r}: {exc}") from None
     return field, read

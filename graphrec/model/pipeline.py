@@ -23,10 +23,8 @@ from graphrec.store.export import Progress, export_graph
 @dataclass
 class TrainReport:
     path: Path
-    export: dict[str, float]
     training: TrainingLog
     test: dict[str, float]
-    counts: dict[str, int]
     #: ``(measured, with test items)``: the test metrics' users (``config.validation_users``
     #: at most, as in validation).
     test_users: tuple[int, int] = (0, 0)
@@ -84,8 +82,7 @@ def train_on(graph: StoreGraph, settings: Settings, config: TrainConfig | None =
     measured = with_test if cap is None else min(with_test, cap)
     path = artifact.save(settings.model_path, model, data, dataclasses.asdict(config),
                          {"test": metrics, "history": log.to_dict()}, graph.trained_on)
-    counts = {"users": data.num_users, "items": data.num_items, "train": len(data.train)}
-    return TrainReport(path, graph.speed, log, metrics, counts, (measured, with_test))
+    return TrainReport(path, log, metrics, (measured, with_test))
 
 
 def train_from_store(store: GraphStore, settings: Settings, config: TrainConfig | None = None,

@@ -185,7 +185,8 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
     speed, data = graph.speed, graph.data
     print(f"read the graph: {speed['rows']:,} rows in {speed['seconds']:.1f}s "
           f"({speed['rows_per_s']:,.0f} rows/s); {data.num_users:,} users, "
-          f"{data.num_items:,} items, {len(data.train):,} train purchases")
+          f"{data.num_items:,} items, {len(data.train):,} purchases to learn from "
+          f"({speed['live']:,.0f} of them reported live)")
     report = train_on(graph, settings, config, say=None if quiet else print, warm_start=start,
                       processes=processes)
     log = report.training

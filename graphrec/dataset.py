@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from graphrec.schema import LINK_RELATIONS, category_steps, placed_in
+from graphrec.schema import LEARNT_SPLITS, LINK_RELATIONS, category_steps, placed_in
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +28,9 @@ def _pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class GraphData:
     """Users, items, brands and categories with their edges, each edge array shaped ``(n, 2)``.
 
-    ``train``/``test`` hold ``[user, item]`` purchase pairs; only ``train`` may reach a model.
+    ``train``/``test`` hold ``[user, item]`` purchase pairs; only ``train`` may reach a model:
+    read from the store, it holds the purchases reported live too
+    (:data:`~graphrec.schema.LEARNT_SPLITS`).
     ``links`` maps a link relation (:data:`graphrec.schema.LINK_RELATIONS`) to
     ``[item, other_item]`` pairs inside the catalogue.
     """
@@ -67,8 +69,9 @@ class GraphData:
         ``items``: ``item_id, brand, categories`` (``|``-joined root→leaf path, or with
         ``categories="set"`` the names of the categories the item is in; an item may take
         several rows, one a category, as the store exports them);
-        ``purchases``: ``user_id, item_id, split``; ``links``: ``item_id, relation,
-        other_item_id`` (links leaving the catalogue are dropped); ``users``: ``user_id``;
+        ``purchases``: ``user_id, item_id, split`` (``live`` counts as ``train``);
+        ``links``: ``item_id, relation, other_item_id`` (links leaving the catalogue are
+        dropped); ``users``: ``user_id``;
         ``category_edges``: ``child, parent`` pairs added to those the paths imply (the store
         keeps only each item's leaf category and the hierarchy as separate edges).
         """
@@ -120,8 +123,8 @@ class GraphData:
             cat_ix.get_indexer([p for _, p in parent_sorted]),
         ).reshape(-1, 2)
 
-        def purchase_pairs(split: str) -> np.ndarray:
-            rows = purchases[purchases["split"] == split]
+        def purchase_pairs(*splits: str) -> np.ndarray:
+            rows = purchases[purchases["split"].isin(splits)]
             pairs = _pairs(
                 user_ix.get_indexer(rows["user_id"].astype(str)),
                 item_ix.get_indexer(rows["item_id"].astype(str)),
@@ -145,7 +148,7 @@ class GraphData:
             items=item_ids,
             brands=brand_ids,
             categories=category_ids,
-            train=purchase_pairs("train"),
+            train=purchase_pairs(*LEARNT_SPLITS),
             test=purchase_pairs("test"),
             item_brand=item_brand,
             item_category=item_category,

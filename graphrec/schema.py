@@ -88,6 +88,10 @@ def category_steps(names: Sequence[str], form: str) -> list[tuple[str, str]]:
 
 #: A purchase: ``(:User)-[:BOUGHT {seq, split, at}]->(:Item)``, the user side of every path.
 BOUGHT = "BOUGHT"
+#: The splits of ``BOUGHT`` that a model learns from: the catalogue's train split and the
+#: purchases the shop reports as they happen (``cypher/events/purchase.cypher``), so that the
+#: next training learns from the purchases served since the last one. The test split never.
+LEARNT_SPLITS: tuple[str, ...] = ("train", "live")
 #: The shop's other feedback: ``(:User)-[:VIEWED]->(:Item)``, ``(:User)-[:DISMISSED]->(:Item)``.
 VIEWED = "VIEWED"
 DISMISSED = "DISMISSED"

@@ -47,7 +47,8 @@ class StoreGraph:
     #: The graph's counts, read before the graph itself and recorded with the model: a change
     #: made while the graph is read makes the model stale rather than passing unnoticed.
     trained_on: dict[str, int]
-    #: How the read went: ``rows``, ``seconds``, ``rows_per_s``.
+    #: How the read went: ``rows``, ``seconds``, ``rows_per_s``; ``live``, the purchases
+    #: reported live (the events API) among those it learns from.
     speed: dict[str, float]
 
 

@@ -18,6 +18,9 @@ The service reads a user's purchases, dismissals and views on every request
 (``service/user_history``), so the next answer leaves out what was just bought or dismissed, and
 a shopper who has bought nothing yet is answered from what they viewed. A user id the store does not
 know yet is created by its first event (a shop's new customer); an item must be in the catalogue.
+The next ``graphrec train`` learns from the purchases written here as from the catalogue's train
+split (:data:`graphrec.schema.LEARNT_SPLITS`): what the shop sold while a model served reaches
+the next one.
 
 The shop also says which items it offers now (:func:`set_available`, ``Item.available``): an item
 out of stock or discontinued is never recommended to anyone, but stays in the graph, in the

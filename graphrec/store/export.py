@@ -49,7 +49,9 @@ def read_frame(store: GraphStore, name: str, progress: Progress | None = None) -
 
 def export_graph(store: GraphStore, progress: Progress | None = None
                  ) -> tuple[GraphData, dict[str, float]]:
-    """The store's graph as GraphData, and rows/s of the export."""
+    """The store's graph as GraphData, and how the export went: ``rows``, ``seconds``,
+    ``rows_per_s``, and ``live``, the purchases reported live among those it learns from
+    (:data:`~graphrec.schema.LEARNT_SPLITS`)."""
     started = time.perf_counter()
     frames = {name: read_frame(store, name, progress) for name in QUERIES}
     seconds = time.perf_counter() - started
@@ -61,7 +63,9 @@ def export_graph(store: GraphStore, progress: Progress | None = None
                          brand=items["brand"].fillna(""))
     data = GraphData.from_frames(items, frames["purchases"], _links(frames["item_links"]),
                                  frames["users"], category_edges=frames["subcategories"])
-    return data, {"rows": rows, "seconds": seconds, "rows_per_s": rows / max(seconds, 1e-9)}
+    live = int((frames["purchases"]["split"] == "live").sum())
+    return data, {"rows": rows, "seconds": seconds, "rows_per_s": rows / max(seconds, 1e-9),
+                  "live": live}
 
 
 def _links(frame: pd.DataFrame) -> pd.DataFrame | None:

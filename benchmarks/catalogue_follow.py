@@ -1,5 +1,5 @@
 """How soon a running server follows a change of the catalogue: a new item ingested, an item
-withdrawn and offered again.
+withdrawn and offered again, a purchase reported live.
 
 Starts gunicorn (``web/gunicorn.conf.py``, the store and model of ``GRAPHREC_HOME``, the server's
 default settings) and, ``--trials`` times each:
@@ -14,16 +14,21 @@ default settings) and, ``--trials`` times each:
 * **withdrawn**: the page's first item set not offered (:func:`graphrec.serving.events
   .set_available`, as the availability endpoint and command do); the seconds until the page
   first leaves it out, and until ``--in-a-row`` pages in a row do; then **offered again**, the
-  same until it is back.
+  same until it is back;
+* **bought live**: a new customer buys the most bought item, reported as the events API does
+  (:func:`graphrec.serving.events.record`); the seconds until the page of a shopper with no
+  purchase (made for the run) first shows it bought by one more, and until ``--in-a-row``
+  pages in a row do.
 
 The changes follow one another as soon as every worker has the last one; ``--gap S`` waits S
 seconds of quiet before each (a worker acts at once on a change after a quiet spell, and a
-change that follows another within 30 s waits for a look that finds the catalogue still:
-:data:`graphrec.serving.service.ACT_SPACING`).
+change that follows another within 30 s waits for a look that finds the catalogue still, a
+purchase for 30 s after the last one it took: :data:`graphrec.serving.service.ACT_SPACING`).
 
 With ``--baseline DIR`` (another checkout, e.g. ``git worktree add``) the same is measured on
-that code's server, after this one's, against the same store and model. The new items are
-removed afterwards (``cypher/catalogue/remove_items.cypher``), also when the run is stopped.
+that code's server, after this one's, against the same store and model. The new items, the run's
+shoppers and their purchases are removed afterwards (``cypher/catalogue/remove_items.cypher``,
+``cypher/events/remove_users.cypher``), also when the run is stopped.
 Prints a table and writes JSON::
 
     GRAPHREC_HOME=... python benchmarks/catalogue_follow.py [--trials 5] [--gap 0]
@@ -50,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.serve import describe_code, loadavg, sample_users, write_report  # noqa: E402
 from benchmarks.server import start_server, stop_server  # noqa: E402  (after the path)
 from graphrec.config import Settings  # noqa: E402
-from graphrec.serving.events import set_available  # noqa: E402
+from graphrec.serving.events import record, set_available  # noqa: E402
 from graphrec.store.connection import GraphStore, open_store  # noqa: E402
 from ingest.loader import load, plan  # noqa: E402
 from ingest.records import Catalogue, Item, ItemLink  # noqa: E402
@@ -58,7 +63,7 @@ from web.serve import settings_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "catalogue-follow.json"
 PREFIX = "CATALOGUE-FOLLOW-"
-KINDS = ("new_item", "withdrawn", "offered_again")
+KINDS = ("new_item", "withdrawn", "offered_again", "bought_live")
 
 
 def status_and_json(url: str) -> tuple[int, dict]:
@@ -74,6 +79,13 @@ def status_and_json(url: str) -> tuple[int, dict]:
 def on_page(url: str) -> list[str]:
     """The items of the page at ``url``."""
     return [rec["item_id"] for rec in status_and_json(url)[1]["recommendations"]]
+
+
+def score_on_page(url: str, item_id: str) -> float | None:
+    """The score of ``item_id`` on the page at ``url`` (its buyers, on a page of the most bought
+    items); None when it is not there."""
+    return next((rec["score"] for rec in status_and_json(url)[1]["recommendations"]
+                 if rec["item_id"] == item_id), None)
 
 
 def followed(ask: Callable[[], bool], poll: float, in_a_row: int, timeout: float
@@ -129,37 +141,52 @@ def measure(code: Path, settings: Settings, store: GraphStore, args: argparse.Na
     first = status_and_json(page_url)[1]["recommendations"][0]
     template, links = template_of(store, first["item_id"])
     added: list[str] = []
+    browser = f"{PREFIX}{label}-browser"  # a shopper with no purchase: the most bought items
+    shoppers = [browser]
+    store.write("ingest/users", rows=[{"id": browser}])
+    popular_url = f"{url}/api/users/{browser}/recommendations?k=10"
     out: dict = {"code": describe_code(code), "user": user, "template": template.id,
                  "template_links": len(links), **{kind: [] for kind in KINDS}}
     try:
         time.sleep(args.settle)  # every worker past its start
         for trial in range(args.trials):
-            time.sleep(args.gap)
-            new_id = f"{PREFIX}{label}-{trial}"
-            steps, _ = plan(listing_of(template, links, new_id), keep_external=True)
-            load(store, steps)
-            added.append(new_id)
-            explanation = f"{url}/api/users/{user}/recommendations/{new_id}/explanation"
-            out["new_item"].append(followed(
-                lambda url=explanation: status_and_json(url)[0] == 200, args.poll,
-                args.in_a_row, args.timeout))
-            time.sleep(args.gap)
-            set_available(store, template.id, False)
-            out["withdrawn"].append(followed(
-                lambda: template.id not in on_page(page_url), args.poll, args.in_a_row,
-                args.timeout))
-            time.sleep(args.gap)
-            set_available(store, template.id, True)
-            out["offered_again"].append(followed(
-                lambda: template.id in on_page(page_url), args.poll, args.in_a_row,
-                args.timeout))
+            if "new_item" in args.kinds:
+                time.sleep(args.gap)
+                new_id = f"{PREFIX}{label}-{trial}"
+                steps, _ = plan(listing_of(template, links, new_id), keep_external=True)
+                load(store, steps)
+                added.append(new_id)
+                explanation = f"{url}/api/users/{user}/recommendations/{new_id}/explanation"
+                out["new_item"].append(followed(
+                    lambda url=explanation: status_and_json(url)[0] == 200, args.poll,
+                    args.in_a_row, args.timeout))
+            if "withdrawn" in args.kinds:  # and offered again
+                time.sleep(args.gap)
+                set_available(store, template.id, False)
+                out["withdrawn"].append(followed(
+                    lambda: template.id not in on_page(page_url), args.poll, args.in_a_row,
+                    args.timeout))
+                time.sleep(args.gap)
+                set_available(store, template.id, True)
+                out["offered_again"].append(followed(
+                    lambda: template.id in on_page(page_url), args.poll, args.in_a_row,
+                    args.timeout))
+            if "bought_live" in args.kinds:
+                time.sleep(args.gap)
+                most = status_and_json(popular_url)[1]["recommendations"][0]
+                shoppers.append(f"{PREFIX}{label}-buyer-{trial}")
+                record(store, shoppers[-1], most["item_id"], "purchase")
+                out["bought_live"].append(followed(
+                    lambda most=most: (score_on_page(popular_url, most["item_id"]) or 0)
+                    > most["score"], args.poll, args.in_a_row, args.timeout))
             print(f"{label} trial {trial + 1}: " + ", ".join(
-                f"{kind} {out[kind][-1]}" for kind in KINDS), flush=True)
+                f"{kind} {out[kind][-1]}" for kind in KINDS if out[kind]), flush=True)
     finally:
         stop_server(proc)
         store.write("catalogue/remove_items", ids=added)
+        store.write("events/remove_users", ids=shoppers)
         set_available(store, template.id, True)  # moves the marker
-    for kind in KINDS:
+    for kind in (kind for kind in KINDS if out[kind]):
         for what in ("first_s", "all_s"):
             seen = [t[what] for t in out[kind] if t[what] is not None]
             out[f"{kind}_{what}"] = {
@@ -178,6 +205,9 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=5, help="seconds after the start")
     parser.add_argument("--gap", type=float, default=0, help="seconds of quiet before a change")
     parser.add_argument("--baseline", type=Path, help="another checkout, measured after")
+    parser.add_argument("--kinds", nargs="+", choices=("new_item", "withdrawn", "bought_live"),
+                        default=["new_item", "withdrawn", "bought_live"],
+                        help="the changes made (withdrawn: and offered again)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -196,11 +226,12 @@ def main() -> int:
                                                  "baseline")
     report["machine"]["loadavg_after"] = loadavg()
     print("\nseconds until a worker / every worker followed: median, max")
-    print(f"{'code':<24}" + "".join(f"{kind:>30}" for kind in KINDS))
+    kinds = [kind for kind in KINDS if f"{kind}_first_s" in report["runs"]["this"]]
+    print(f"{'code':<24}" + "".join(f"{kind:>30}" for kind in kinds))
     for name, run in report["runs"].items():
         cells = [f"{run[f'{kind}_first_s']['median']} / {run[f'{kind}_all_s']['median']}, "
                  f"{run[f'{kind}_first_s']['max']} / {run[f'{kind}_all_s']['max']}"
-                 for kind in KINDS]
+                 for kind in kinds]
         print(f"{name + ' ' + run['code']:<24}" + "".join(f"{cell:>30}" for cell in cells))
     write_report(args.out, report)
     return 0

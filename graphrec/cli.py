@@ -536,8 +536,11 @@ def run_demo(settings: Settings, *, quiet: bool = False) -> None:
 
 
 def prepare_service(settings: Settings) -> None:
-    """What the service needs and is missing: the store up, a catalogue in it, a model."""
+    """What the service needs and is missing: the store up with its schema (a store loaded by
+    an earlier version lacks the newest index: ``CREATE ... IF NOT EXISTS``), a catalogue in
+    it, a model."""
     with open_store(settings) as store:
+        store.run_script("schema/constraints")
         has_items = store.read("service/any_item")
     if not has_items:
         print("the graph is empty: loading the bundled sample catalogue")

@@ -112,7 +112,8 @@ def test_health_says_whether_the_model_is_stale(trained_app: Flask, client: Flas
         get_engine().service().freshness.max_age = 0
     model = client.get("/api/health").get_json()["checks"]["model"]
     assert model["ok"] is True and set(model) >= {"stale", "trained_on", "graph_now"}
-    assert set(model["trained_on"]) == {"users", "items", "purchases", "links", "trained_at"}
+    assert set(model["trained_on"]) == {"users", "items", "purchases", "links", "read_at",
+                                        "trained_at"}
     before = model["graph_now"]
     add_user(session_store, "NEW-SHOPPER-3", [sample_recommendable(client)])
     model = client.get("/api/health").get_json()["checks"]["model"]

@@ -27,6 +27,7 @@ from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
 from graphrec.serving import service as service_module
 from graphrec.serving.details import catalogue_state
+from graphrec.serving.events import now_ms, record
 from graphrec.serving.newitems import folded_links
 from graphrec.serving.ranking import LINK_WEIGHTS, STRONG_LINKS, STRONG_PLACE
 from graphrec.serving.service import RecommendationService
@@ -399,6 +400,60 @@ def test_a_purchase_of_a_folded_in_item_counts_in_the_history(
     for rec in recs:
         reason = rec["reason"]
         assert session_store.read(reason["cypher"]["query"], **reason["cypher"]["params"])
+
+
+def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
+        app: Flask, listing: dict[str, Any], home: Settings, session_store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A purchase the shop reports becomes everyone else's co-buyer path at the worker's next
+    look, and in a command's answer: a new customer who bought one of the user's items and
+    the new listing is a reason of the listing for the user, counted among its buyers and in
+    /api/health. Before, co-buyer paths went through the trained purchases alone: a new item
+    had none until a retraining, which did not learn the purchases reported live either."""
+    service = fold_now(app)
+    user, client = listing["user"], app.test_client()
+    bought = session_store.read_once("service/user_history", user=user)[0]["items"]
+    via = next(item for item in bought if item in service.trained.ids["items"])
+
+    def co_buyers() -> list[list[tuple[str, str]]]:
+        paths = service.explain(user, NEW_ITEM, top=100)["paths"]
+        return [[(n["type"], n["id"]) for n in p["nodes"]] for p in paths
+                if p["kind"] == "collaborative"]
+
+    assert co_buyers() == []
+    details = service.items._copy
+    started = now_ms()
+    try:
+        record(session_store, "NEW-CUSTOMER-1", via, "purchase")
+        record(session_store, "NEW-CUSTOMER-1", NEW_ITEM, "purchase")
+        fold_now(app)
+        # the items did not change: their details are not read again (the whole catalogue's)
+        assert service.items._copy is details
+        assert [nodes for nodes in co_buyers() if nodes[2][1] == "NEW-CUSTOMER-1"] == [
+            [("User", user), ("Item", via), ("User", "NEW-CUSTOMER-1"), ("Item", NEW_ITEM)]]
+        health = client.get("/api/health").get_json()["checks"]["model"]
+        assert health["live_purchases"] == 2 and health["folded_items"] == service.folded
+        # the new customer is one of the new item's buyers wherever the graph's counts show
+        assert service.recommender.buyers[service.recommender.item_index(NEW_ITEM)] == 1
+        monkeypatch.setenv("GRAPHREC_HOME", str(home.home))
+        monkeypatch.setenv("GRAPHREC_STORE_DIR", str(home.store_dir))
+        assert main(["explain", user, NEW_ITEM, "--top", "100"]) == 0
+        assert "NEW-CUSTOMER-1" in capsys.readouterr().out
+        # purchases that keep coming are read and served at most every ACT_SPACING seconds
+        record(session_store, "NEW-CUSTOMER-2", NEW_ITEM, "purchase")
+        fold_now(app)
+        assert len(service.purchases.pairs) == service.health()["live_purchases"] == 2
+        service._purchases_at -= service_module.ACT_SPACING
+        fold_now(app)
+        assert service.health()["live_purchases"] == 3
+        # the scores are the model's: a co-buyer path weighs its history item's term
+        assert service.recommender.score(service.recommender.history(bought),
+                                         service.recommender.item_index(NEW_ITEM)) == \
+            pytest.approx(expected_score(service.trained, session_store, user, listing),
+                          rel=1e-5)
+    finally:
+        session_store.write_returning("events/forget_since", since=started)
+        session_store.write("events/remove_users", ids=["NEW-CUSTOMER-1", "NEW-CUSTOMER-2"])
 
 
 def test_a_failed_read_keeps_the_last_fold_in(

@@ -245,6 +245,9 @@ class Check(Answer):
     graph_now: GraphCounts | None = None
     folded_items: int | None = Field(None, description="items ingested after training, folded "
                                                        "into the model from their neighbours")
+    live_purchases: int | None = Field(None, description="purchases reported live since the "
+                                                         "model read its graph, which its "
+                                                         "co-buyer paths go through")
 
 
 class Checks(Answer):

@@ -5,3 +5,5 @@ CREATE CONSTRAINT item_id IF NOT EXISTS FOR (n:Item) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT brand_name IF NOT EXISTS FOR (n:Brand) REQUIRE n.name IS UNIQUE;
 CREATE CONSTRAINT category_name IF NOT EXISTS FOR (n:Category) REQUIRE n.name IS UNIQUE;
 CREATE CONSTRAINT catalogue_name IF NOT EXISTS FOR (n:Catalogue) REQUIRE n.name IS UNIQUE;
+// The users who bought something live since a time: what a running service looks for.
+CREATE INDEX user_bought_at IF NOT EXISTS FOR (n:User) ON (n.bought_at);

@@ -141,7 +141,8 @@ class PathFinder:
     What it walks is indexed once per graph (:meth:`index`): who bought what and the reverse,
     the items linked either way, and every link's relation by pair. A model's artifact keeps
     that index (:mod:`graphrec.model.artifact`), so that a command or a worker reads it instead
-    of sorting the graph again (``index=``)."""
+    of sorting the graph again (``index=``); given only the purchases' arrays
+    (:meth:`purchases_index`), the finder indexes the links itself."""
 
     #: The arrays of :meth:`index`, by name.
     INDEX = ("user_items_indptr", "user_items_indices", "item_users_indptr",
@@ -152,7 +153,7 @@ class PathFinder:
         self.data = data
         self.max_collaborative = max_collaborative_per_item
         self.max_chains = max_chains_per_item
-        n_users, n_items = data.num_users, data.num_items
+        n_items = data.num_items
         #: Each item's brands and categories (an item may sit in several categories), less
         #: any that every item has: a path through it (a catalogue's root category read as a
         #: set) lifts every candidate alike and tells nothing.
@@ -161,22 +162,20 @@ class PathFinder:
         #: Each link relation's pairs, as stored (``source → target``).
         self.links = {rel: np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
                       for rel, pairs in data.links.items()}
-        if index is not None:
-            self.user_items = Adjacency(index["user_items_indptr"], index["user_items_indices"])
-            self.item_users = Adjacency(index["item_users_indptr"], index["item_users_indices"])
+        index = index if index is not None else self.purchases_index(data)
+        if "linked_indptr" in index:
             #: Any link, either way (no item is linked to itself).
             self.linked = Adjacency(index["linked_indptr"], index["linked_indices"])
             self.link_code = (index["link_keys"], index["link_codes"])
         else:
-            users, items = data.train[:, 0], data.train[:, 1]
-            self.user_items = Adjacency.of(users, items, n_users, n_items)
-            self.item_users = Adjacency.of(items, users, n_items, n_users)
             pairs = np.concatenate([np.zeros((0, 2), dtype=np.int64), *self.links.values()])
             pairs = pairs[pairs[:, 0] != pairs[:, 1]]
             self.linked = Adjacency.of(np.concatenate([pairs[:, 0], pairs[:, 1]]),
                                        np.concatenate([pairs[:, 1], pairs[:, 0]]), n_items,
                                        n_items)
             self.link_code = self._link_codes()
+        self.user_items = Adjacency(index["user_items_indptr"], index["user_items_indices"])
+        self.item_users = Adjacency(index["item_users_indptr"], index["item_users_indices"])
         self.activity = self.user_items.degrees  # purchases per user
         self.degree = self.linked.degrees  # linked items per item
         self.link_names = [BY_NAME[relation].type for relation in self.links]
@@ -184,6 +183,16 @@ class PathFinder:
         #: in (and ties among their weights keep).
         self.kinds = (BY_NAME["has_brand"].target, BY_NAME["in_category"].target, *self.links,
                       "collaborative", "link_chain")
+
+    @classmethod
+    def purchases_index(cls, data: GraphData) -> dict[str, np.ndarray]:
+        """The arrays of :attr:`INDEX` that index ``data``'s purchases (who bought what and the
+        reverse), by name: with another graph's link arrays, the index of a graph that differs
+        from it by purchases alone (:func:`graphrec.serving.newpurchases.with_purchases`)."""
+        users, items = data.train[:, 0], data.train[:, 1]
+        return dict(zip(cls.INDEX[:4], (
+            *Adjacency.of(users, items, data.num_users, data.num_items),
+            *Adjacency.of(items, users, data.num_items, data.num_users))))
 
     def index(self) -> dict[str, np.ndarray]:
         """What this finder indexed of its graph, by the names of :attr:`INDEX`: give it back

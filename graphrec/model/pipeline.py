@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,9 @@ class StoreGraph:
 
     data: GraphData
     #: The graph's counts, read before the graph itself and recorded with the model: a change
-    #: made while the graph is read makes the model stale rather than passing unnoticed.
+    #: made while the graph is read makes the model stale rather than passing unnoticed. With
+    #: them ``read_at``, when (milliseconds since the Unix epoch): a service adds the purchases
+    #: reported live from then on to its co-buyer paths (:mod:`graphrec.serving.newpurchases`).
     trained_on: dict[str, int]
     #: How the read went: ``rows``, ``seconds``, ``rows_per_s``; ``live``, the purchases
     #: reported live (the events API) among those it learns from.
@@ -55,7 +58,7 @@ class StoreGraph:
 def read_for_training(store: GraphStore, progress: Progress | None = None) -> StoreGraph:
     """The graph out of the store, its counts first. A step of its own, so that a command's
     report of the read (and its progress bar) ends before training begins."""
-    trained_on = graph_counts(store)
+    trained_on = {**graph_counts(store), "read_at": time.time_ns() // 1_000_000}
     data, speed = export_graph(store, progress=progress)
     return StoreGraph(data, trained_on, speed)
 

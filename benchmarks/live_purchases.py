@@ -1,0 +1,81 @@
+"""What purchases reported live cost a worker: the model its paths walk, made again with them.
+
+A worker that finds new purchases at a look serves a model whose graph holds them
+(:meth:`graphrec.serving.service.RecommendationService.take_purchases`): the purchases added
+(:func:`graphrec.serving.newpurchases.with_purchases`), then the path finder and the masking
+made again (:meth:`~graphrec.serving.service.ServedModel.of`), which index the graph's
+purchases. For each count of ``--purchases``, that many purchases drawn at random (seeded, half
+of them by new customers, each a few items) are added to the model at ``ARTIFACT_DIR``, and the
+CPU time of making the served model is taken, the best of ``--repeats``; 0 is the model as
+trained, read from its saved path index (what a worker's start costs, for comparison).
+
+    python benchmarks/live_purchases.py ARTIFACT_DIR [--purchases 0 100 1000 10000]
+                                        [--out benchmarks/results/live-purchases.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from graphrec.config import one_maths_thread  # noqa: E402  (after the path)
+from graphrec.model import artifact  # noqa: E402
+from graphrec.serving.newpurchases import with_purchases  # noqa: E402
+from graphrec.serving.recommend import Recommender  # noqa: E402
+from graphrec.serving.service import ServedModel  # noqa: E402
+
+
+def drawn(loaded: artifact.Artifact, count: int, rng: np.random.Generator
+          ) -> set[tuple[str, str]]:
+    """``count`` purchases: half by the model's users, half by new customers of four items."""
+    users, items = loaded.ids["users"], loaded.ids["items"]
+    known = rng.integers(0, len(users), count - count // 2)
+    pairs = {(users[u], items[i]) for u, i in zip(known, rng.integers(0, len(items),
+                                                                      len(known)))}
+    pairs |= {(f"new-{n // 4}", items[i])
+              for n, i in enumerate(rng.integers(0, len(items), count // 2))}
+    return pairs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("artifact", type=Path)
+    parser.add_argument("--purchases", type=int, nargs="+", default=[0, 100, 1000, 10000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    one_maths_thread(force=True)
+    loaded = artifact.load(args.artifact)
+    rng = np.random.default_rng(args.seed)
+    recommender = Recommender(loaded)
+    rows = []
+    for count in args.purchases:
+        pairs = drawn(loaded, count, rng) if count else set()
+        best = float("inf")
+        for _ in range(args.repeats):
+            started = time.process_time()
+            served = ServedModel.of(Recommender(with_purchases(loaded, pairs), None,
+                                                recommender.scan))
+            best = min(best, time.process_time() - started)
+        data = served.recommender.artifact.data
+        rows.append({"purchases": len(pairs), "graph_purchases": int(len(data.train)),
+                     "users": int(data.num_users), "cpu_s": round(best, 3)})
+        row = rows[-1]
+        print(f"{row['purchases']:>7,} purchases added: {row['graph_purchases']:,} in the "
+              f"graph, {row['users']:,} users; the served model made in {row['cpu_s']:.3f} s "
+              f"of CPU")
+    if args.out:
+        args.out.write_text(json.dumps({
+            "model": loaded.version, "items": int(loaded.state.num_items),
+            "seed": args.seed, "repeats": args.repeats, "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Purchases reported since the served model read its graph, added to the graph its paths walk.
+
+A purchase the shop reports (:mod:`graphrec.serving.events`) counts in the buyer's own answers at
+once, since the service reads a user's purchases on every request. Everybody else's answers
+read other shoppers' purchases from the graph the model was trained on: the co-buyer paths
+("2 of the 9 shoppers who bought it"), the counts their sentences quote and the most bought
+items shown to a shopper with no purchase. This module adds the purchases reported since then
+to that graph without retraining, so that a new item bought live gets co-buyer paths and a new
+customer is a co-buyer. The scores do not move (an item's row is what training made it; the
+next ``graphrec train`` learns from these purchases, :data:`graphrec.schema.LEARNT_SPLITS`),
+and a co-buyer path weighs its history item's term, as every co-buyer path does
+(:mod:`graphrec.explain.attribution`).
+
+:class:`LivePurchases` reads them (``cypher/service/live_purchases.cypher``, through the index on
+``User.bought_at``), each read only what came since the one before; :func:`with_purchases`
+adds them to a model's graph.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping
+
+import numpy as np
+
+from graphrec.explain.paths import PathFinder
+from graphrec.model.artifact import Artifact
+from graphrec.sorted_lookup import sorted_unique
+from graphrec.store.connection import GraphStore
+
+#: How much earlier than the model's read of its graph the purchases are read from: a
+#: purchase's time is the clock of the worker that wrote it, the read's that of the machine that
+#: trained, and a purchase read twice (learnt, and read here) counts once.
+CLOCK_MARGIN_MS = 10 * 60 * 1000
+
+#: How far back of the latest purchase read the next read starts: a purchase is timed before
+#: its transaction commits, so one committed later than a read may carry an earlier time.
+OVERLAP_MS = 10 * 1000
+
+Pair = tuple[str, str]
+
+
+def read_since(trained_on: Mapping[str, object]) -> int:
+    """The time (milliseconds since the Unix epoch) from which a model's purchases are read:
+    its graph's read (``read_at``) less :data:`CLOCK_MARGIN_MS`; 0 (every one) for a model
+    trained before reads were timed, which learnt none of them."""
+    read_at = trained_on.get("read_at")
+    return max(0, read_at - CLOCK_MARGIN_MS) if isinstance(read_at, int) else 0
+
+
+class LivePurchases:
+    """The ``(user id, item id)`` purchases reported live since ``since``, as read so far.
+
+    Each :meth:`read` asks only for those from a little before the latest it has
+    (:data:`OVERLAP_MS`): at almost every look none, one index lookup. A purchase removed from
+    the store (``events/forget_since``, which tests and benchmarks use) stays here until the
+    service's next model."""
+
+    def __init__(self, since: int):
+        self.since = since
+        self.pairs: set[Pair] = set()
+        self.latest: int | None = None
+
+    def read(self, store: GraphStore) -> bool:
+        """Read the purchases reported since the last read (one query); whether any was new.
+        StoreUnavailable when the store cannot be read (nothing changes then)."""
+        start = self.since if self.latest is None else max(self.since,
+                                                           self.latest - OVERLAP_MS)
+        rows = store.read_once("service/live_purchases", since=start)
+        before = len(self.pairs)
+        for row in rows:
+            user = str(row["user_id"])
+            self.pairs.update((user, str(item)) for item in row["items"])
+            latest = int(row["latest"])
+            self.latest = latest if self.latest is None else max(self.latest, latest)
+        return len(self.pairs) > before
+
+
+def with_purchases(model: Artifact, pairs: Collection[Pair]) -> Artifact:
+    """``model`` with ``pairs`` among its graph's purchases (``data.train``, which the path
+    finder, the sentences' counts and the most bought items read), a buyer it does not know
+    added after its users; pairs of an item it does not know are left out (a new item not
+    folded in). ``model`` itself when nothing is added. The model's path index, when it has
+    one, keeps its links; its purchases are indexed again."""
+    items = {item: n for n, item in enumerate(model.ids["items"])}
+    known = sorted((user, item) for user, item in pairs if item in items)
+    if not known:
+        return model
+    users = {user: n for n, user in enumerate(model.ids["users"])}
+    new = sorted({user for user, _ in known} - users.keys())
+    first = len(users)
+    users.update((user, first + n) for n, user in enumerate(new))
+    data, n_items = model.data, len(items)
+    added = np.array([users[user] * n_items + items[item] for user, item in known],
+                     dtype=np.int64)
+    train = np.asarray(data.train, dtype=np.int64)
+    key = sorted_unique(np.concatenate([train[:, 0] * n_items + train[:, 1], added]))
+    grown = dataclasses.replace(
+        data, users=np.concatenate([data.users, np.array(new, dtype=object)]),
+        train=np.stack([key // n_items, key % n_items], axis=1))
+    # the links are the same: only the purchases are indexed again
+    index = model.path_index and {**model.path_index, **PathFinder.purchases_index(grown)}
+    return dataclasses.replace(model, data=grown, path_index=index,
+                               ids={**model.ids, "users": [*model.ids["users"], *new]})

@@ -1,0 +1,98 @@
+"""Purchases reported since a model read its graph, added to the purchases its paths walk: the
+graph grown by hand on a small model, and the reads against the real store."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphrec.dataset import GraphData
+from graphrec.explain.paths import PathFinder
+from graphrec.model.artifact import Artifact
+from graphrec.serving.events import record
+from graphrec.serving.newpurchases import (
+    CLOCK_MARGIN_MS,
+    OVERLAP_MS,
+    LivePurchases,
+    read_since,
+    with_purchases,
+)
+from graphrec.store.connection import GraphStore
+
+
+def small_model() -> Artifact:
+    """Users a and b, items i0..i2; a bought i0, b bought i0 and i1. Only the graph and the
+    ids matter here: the purchases added never touch the model's arrays."""
+    pairs = np.array([(0, 0), (1, 0), (1, 1)], dtype=np.int64)
+    empty = np.zeros((0, 2), dtype=np.int64)
+    data = GraphData(users=np.array(["a", "b"], dtype=object),
+                     items=np.array(["i0", "i1", "i2"], dtype=object),
+                     brands=np.array([], dtype=object), categories=np.array([], dtype=object),
+                     train=pairs, test=empty, item_brand=empty, item_category=empty,
+                     category_parent=empty)
+    state: Any = None
+    return Artifact(state=state, data=data, config={}, ids={"users": ["a", "b"],
+                                                             "items": ["i0", "i1", "i2"]},
+                    metrics={}, manifest={}, path=Path("."),
+                    path_index=PathFinder(data).index())
+
+
+def test_purchases_join_the_graph_new_buyers_after_the_known_ones() -> None:
+    model = small_model()
+    grown = with_purchases(model, {("a", "i2"), ("new", "i1"), ("new", "i2"), ("b", "i1"),
+                                   ("a", "not-folded-in"), ("newer", "i0")})
+
+    assert grown.ids["users"] == ["a", "b", "new", "newer"]
+    assert list(grown.data.users) == grown.ids["users"]
+    assert grown.ids["items"] == model.ids["items"]
+    # b's i1 was learnt already: once; an item the model does not know is left out
+    assert grown.data.train.tolist() == [[0, 0], [0, 2], [1, 0], [1, 1], [2, 1], [2, 2],
+                                         [3, 0]]
+    # the index: the links' arrays kept, the purchases' those of the grown graph
+    assert grown.path_index is not None and model.path_index is not None
+    whole = PathFinder(grown.data).index()
+    assert set(grown.path_index) == set(whole)
+    for name, array in grown.path_index.items():
+        np.testing.assert_array_equal(array, whole[name])
+        if name.startswith(("linked", "link_")):
+            assert array is model.path_index[name]
+    assert model.data.train.tolist() == [[0, 0], [1, 0], [1, 1]]  # not changed in place
+
+
+def test_nothing_to_add_is_the_model_itself() -> None:
+    model = small_model()
+    assert with_purchases(model, set()) is model
+    assert with_purchases(model, {("new", "unknown-item")}) is model
+
+
+def test_purchases_are_read_from_the_graphs_read_less_a_margin() -> None:
+    assert read_since({"read_at": 5 * CLOCK_MARGIN_MS}) == 4 * CLOCK_MARGIN_MS
+    assert read_since({"read_at": 1}) == 0
+    # a model from before reads were timed learnt none of them: every one
+    assert read_since({"trained_at": "2026-01-01T00:00:00Z"}) == 0
+
+
+def test_each_read_asks_for_what_came_since_the_latest_read(store: GraphStore) -> None:
+    """From the model's read on, then from a little before the latest purchase read: one that
+    committed after a read with an earlier time is still found; one older than the overlap
+    was read before or is before the model's read."""
+    store.write("ingest/items", rows=[{"id": f"i{n}", "title": None, "price": None,
+                                       "sales_rank": None, "available": None}
+                                      for n in range(4)])
+    since = 1_000_000
+    record(store, "before", "i0", "purchase", at=since - 1)  # learnt by the model
+    record(store, "u1", "i1", "purchase", at=since + 50_000)
+    live = LivePurchases(since)
+
+    assert live.read(store) and live.pairs == {("u1", "i1")} and live.latest == since + 50_000
+    assert not live.read(store)  # nothing new
+    record(store, "u2", "i2", "purchase", at=since + 50_000 - OVERLAP_MS // 2)  # late commit
+    record(store, "u1", "i3", "purchase", at=since + 60_000)
+    assert live.read(store)
+    assert live.pairs == {("u1", "i1"), ("u2", "i2"), ("u1", "i3")}
+    assert live.latest == since + 60_000
+    # a purchase ingested with the catalogue is no live one
+    store.write("ingest/purchases", rows=[{"user": "u3", "item": "i0", "seq": 1,
+                                           "split": "train"}])
+    assert not live.read(store)

@@ -9,8 +9,8 @@ and catalogue items, 80 % views, 10 % dismissals and 10 % purchases, drawn with 
   ``--seconds``: the most events per second the service writes;
 * ``at_rate``: paced at ``--rate`` events per second for ``--seconds``: latency p50 / p99.
 
-The events it wrote are removed afterwards (``cypher/events/forget_since.cypher``). Prints the
-figures and writes benchmarks/results/events.json.
+The events it wrote are removed afterwards (:func:`graphrec.serving.events.forget_since`).
+Prints the figures and writes benchmarks/results/events.json.
 
     python benchmarks/events.py [--rate 100] [--seconds 10] [--connections 8]
 """
@@ -32,7 +32,7 @@ from benchmarks import paced
 from benchmarks.serve import loadavg, sample_users, write_report
 from benchmarks.server import start_server, stop_server
 from graphrec.config import Settings
-from graphrec.serving.events import now_ms
+from graphrec.serving.events import forget_since, now_ms
 from graphrec.store.connection import open_store
 from web.serve import settings_env
 
@@ -84,7 +84,7 @@ def main() -> int:
                                  "events_per_s": round(len(outcomes) / args.seconds, 1)}
         finally:
             stop_server(proc)
-            removed = store.write_returning("events/forget_since", since=since)[0][0]["removed"]
+            removed = forget_since(store, since)
             report["removed_afterwards"] = removed
     report["machine"]["loadavg_after"] = loadavg()
     for name in ("saturated", "at_rate"):

@@ -27,7 +27,7 @@ from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
 from graphrec.serving import service as service_module
 from graphrec.serving.details import catalogue_state
-from graphrec.serving.events import now_ms, record
+from graphrec.serving.events import forget_since, now_ms, record
 from graphrec.serving.newitems import folded_links
 from graphrec.serving.ranking import LINK_WEIGHTS, STRONG_LINKS, STRONG_PLACE
 from graphrec.serving.service import RecommendationService
@@ -452,7 +452,7 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
             pytest.approx(expected_score(service.trained, session_store, user, listing),
                           rel=1e-5)
     finally:
-        session_store.write_returning("events/forget_since", since=started)
+        forget_since(session_store, started)
         session_store.write("events/remove_users", ids=["NEW-CUSTOMER-1", "NEW-CUSTOMER-2"])
 
 

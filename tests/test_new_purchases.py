@@ -10,7 +10,7 @@ import numpy as np
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder
 from graphrec.model.artifact import Artifact
-from graphrec.serving.events import record
+from graphrec.serving.events import forget_since, record
 from graphrec.serving.newpurchases import (
     CLOCK_MARGIN_MS,
     OVERLAP_MS,
@@ -96,3 +96,23 @@ def test_each_read_asks_for_what_came_since_the_latest_read(store: GraphStore) -
     store.write("ingest/purchases", rows=[{"user": "u3", "item": "i0", "seq": 1,
                                            "split": "train"}])
     assert not live.read(store)
+
+
+def test_forgetting_a_runs_events_gives_each_buyer_their_latest_purchase_left(
+        store: GraphStore) -> None:
+    """A run's purchases removed, a buyer's ``bought_at`` goes back to their latest live
+    purchase left, or away: a service then looks through none of them for purchases that are
+    gone (the events benchmark left hundreds of sample users marked)."""
+    store.write("ingest/items", rows=[{"id": f"i{n}", "title": None, "price": None,
+                                       "sales_rank": None, "available": None}
+                                      for n in range(3)])
+    record(store, "earlier", "i0", "purchase", at=500)
+    record(store, "earlier", "i1", "purchase", at=2_000)
+    record(store, "run-only", "i2", "purchase", at=2_500)
+
+    assert forget_since(store, 1_000) == 2
+    live = LivePurchases(0)
+    assert live.read(store) and live.pairs == {("earlier", "i0")} and live.latest == 500
+    marked = store.read_text("MATCH (u:User) WHERE u.bought_at >= 0 "
+                             "RETURN u.id AS user, u.bought_at AS at")
+    assert marked == [{"user": "earlier", "at": 500}]

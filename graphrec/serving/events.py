@@ -99,6 +99,15 @@ class Availability:
         return {"item_id": self.item_id, "available": self.available, "changed": self.changed}
 
 
+def forget_since(store: GraphStore, since: int) -> int:
+    """Remove the events written at or after ``since`` (milliseconds since the Unix epoch):
+    those of a test or a benchmark run; how many. Each buyer's ``bought_at`` goes back to the
+    latest live purchase they have left (``events/forget_buyers_since``)."""
+    removed = store.write_returning("events/forget_since", since=since)[0][0]["removed"]
+    store.write("events/forget_buyers_since", since=since)
+    return int(removed)
+
+
 def set_available(store: GraphStore, item_id: str, available: bool) -> Availability:
     """Say whether the shop offers ``item_id`` now (``cypher/catalogue/set_available``), in one
     transaction. Raises :class:`NotInCatalogue` when the item is not in the catalogue."""

@@ -51,9 +51,9 @@ class LivePurchases:
     """The ``(user id, item id)`` purchases reported live since ``since``, as read so far.
 
     Each :meth:`read` asks only for those from a little before the latest it has
-    (:data:`OVERLAP_MS`): at almost every look none, one index lookup. A purchase removed from
-    the store (``events/forget_since``, which tests and benchmarks use) stays here until the
-    service's next model."""
+    (:data:`OVERLAP_MS`): in a quiet shop none, one index lookup. A purchase removed from the
+    store (:func:`graphrec.serving.events.forget_since`, which tests and benchmarks use) stays
+    here until the service's next model."""
 
     def __init__(self, since: int):
         self.since = since

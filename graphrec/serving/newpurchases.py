@@ -98,6 +98,7 @@ def with_purchases(model: Artifact, pairs: Collection[Pair]) -> Artifact:
         data, users=np.concatenate([data.users, np.array(new, dtype=object)]),
         train=np.stack([key // n_items, key % n_items], axis=1))
     # the links are the same: only the purchases are indexed again
-    index = model.path_index and {**model.path_index, **PathFinder.purchases_index(grown)}
+    index = (None if model.path_index is None
+             else {**model.path_index, **PathFinder.purchases_index(grown)})
     return dataclasses.replace(model, data=grown, path_index=index,
                                ids={**model.ids, "users": [*model.ids["users"], *new]})

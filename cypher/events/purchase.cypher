@@ -4,7 +4,7 @@
 // adds nothing, and a pair bought before (train or test) keeps its split: only a new pair is
 // written as split 'live'. The user's `bought_at` (indexed) is when they last bought a new pair:
 // what a running service looks for to add the purchases to its co-buyer paths
-// (service/catalogue_state, service/live_purchases).
+// (service/live_purchases).
 MATCH (i:Item {id: $item})
 WHERE i.external IS NULL
 MERGE (u:User {id: $user})

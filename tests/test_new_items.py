@@ -22,6 +22,7 @@ from graphrec.cli import main
 from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking, Mask
+from graphrec.explain.paths import PathFinder
 from graphrec.model import artifact
 from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
@@ -429,6 +430,14 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
         fold_now(app)
         # the items did not change: their details are not read again (the whole catalogue's)
         assert service.items._copy is details
+        # nor their links indexed again: the grown graph's were indexed once, at the fold-in,
+        # and the served index is the one of the graph with the purchases
+        assert service._folded.path_index is not None
+        served, whole = service.paths.index(), PathFinder(service.data).index()
+        for name, array in whole.items():
+            np.testing.assert_array_equal(served[name], array)
+            if name.startswith(("linked", "link_")):
+                assert served[name] is service._folded.path_index[name]
         assert [nodes for nodes in co_buyers() if nodes[2][1] == "NEW-CUSTOMER-1"] == [
             [("User", user), ("Item", via), ("User", "NEW-CUSTOMER-1"), ("Item", NEW_ITEM)]]
         # and its Cypher finds it in the store, for Neo4j Browser

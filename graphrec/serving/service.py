@@ -19,6 +19,7 @@ whether the model is stale :mod:`graphrec.serving.freshness`'.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -262,7 +263,11 @@ class RecommendationService:
         service's load and by its look at the catalogue, in the watcher thread: one at a time."""
         rows = read_new_items(self.store, self.trained.ids["items"])
         if rows != self._fold_rows:
-            self._folded = grow(self.trained, rows)
+            folded = grow(self.trained, rows)
+            if folded.path_index is None:  # a grown graph: indexed here once, not at each
+                # new set of purchases, which then index only those (with_purchases)
+                folded = dataclasses.replace(folded, path_index=PathFinder(folded.data).index())
+            self._folded = folded
             self._serve(new_items=True)
             self._fold_rows = rows
             log.info("%d items ingested after training folded into the model", self.folded)

@@ -246,8 +246,10 @@ class Check(Answer):
     folded_items: int | None = Field(None, description="items ingested after training, folded "
                                                        "into the model from their neighbours")
     live_purchases: int | None = Field(None, description="purchases reported live since the "
-                                                         "model read its graph, which its "
-                                                         "co-buyer paths go through")
+                                                         "model read its graph that the "
+                                                         "worker has taken in (its co-buyer "
+                                                         "paths go through those of the "
+                                                         "items it knows)")
 
 
 class Checks(Answer):

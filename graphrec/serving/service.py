@@ -187,7 +187,7 @@ class RecommendationService:
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
         self._folded = self.trained  # the trained model with those items folded in
         self.purchases = LivePurchases(read_since(self.trained.trained_on))
-        self._purchases_served = 0  # how many of them the served model's paths go through
+        self._purchases_served = 0  # how many of them the served model has taken in
         self._purchases_at = -ACT_SPACING  # when the served model last took new ones
         self._catalogue_seen: CatalogueState | None = None  # as last acted on
         self._catalogue_before: CatalogueState | None = None  # at the previous look

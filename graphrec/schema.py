@@ -88,10 +88,13 @@ def category_steps(names: Sequence[str], form: str) -> list[tuple[str, str]]:
 
 #: A purchase: ``(:User)-[:BOUGHT {seq, split, at}]->(:Item)``, the user side of every path.
 BOUGHT = "BOUGHT"
+#: The split of a purchase the shop reports as it happens (``cypher/events/purchase.cypher``;
+#: the Cypher files that read such purchases name it as written there).
+LIVE_SPLIT = "live"
 #: The splits of ``BOUGHT`` that a model learns from: the catalogue's train split and the
-#: purchases the shop reports as they happen (``cypher/events/purchase.cypher``), so that the
-#: next training learns from the purchases served since the last one. The test split never.
-LEARNT_SPLITS: tuple[str, ...] = ("train", "live")
+#: purchases reported live, so that the next training learns from the purchases served since
+#: the last one. The test split never.
+LEARNT_SPLITS: tuple[str, ...] = ("train", LIVE_SPLIT)
 #: The shop's other feedback: ``(:User)-[:VIEWED]->(:Item)``, ``(:User)-[:DISMISSED]->(:Item)``.
 VIEWED = "VIEWED"
 DISMISSED = "DISMISSED"

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from graphrec.dataset import GraphData
+from graphrec.schema import LIVE_SPLIT
 from graphrec.store.connection import GraphStore
 
 #: ``progress(step, rows)`` after every block of rows read.
@@ -63,7 +64,7 @@ def export_graph(store: GraphStore, progress: Progress | None = None
                          brand=items["brand"].fillna(""))
     data = GraphData.from_frames(items, frames["purchases"], _links(frames["item_links"]),
                                  frames["users"], category_edges=frames["subcategories"])
-    live = int((frames["purchases"]["split"] == "live").sum())
+    live = int((frames["purchases"]["split"] == LIVE_SPLIT).sum())
     return data, {"rows": rows, "seconds": seconds, "rows_per_s": rows / max(seconds, 1e-9),
                   "live": live}
 

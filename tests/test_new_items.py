@@ -277,6 +277,9 @@ def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
         scan = get_engine().service().recommender.scan
     service = fold_now(app)
     assert service.folded == 1  # the bare item has nothing to be folded in from
+    # the new item's link keys were made with the served model, not by the first request
+    # after it (benchmarks/results/NOTES.md: tens of milliseconds on the full Beauty model)
+    assert "new_links" in vars(service.recommender)
     assert service.recommender.scan is scan  # the trained rows' table, not copied again
     assert client.get("/api/health").get_json()["checks"]["model"]["folded_items"] == 1
 

@@ -114,6 +114,8 @@ class ServedModel:
         data = recommender.artifact.data
         paths = PathFinder(data, index=recommender.artifact.path_index)
         graph_facts(data, paths.item_users)  # the sentences' counts, from the same index
+        if recommender.state.folded:  # the folded items' link keys: here, not in a request
+            recommender.new_links  # noqa: B018
         return cls(recommender, paths, PathRanker(recommender.state, paths))
 
     @classmethod

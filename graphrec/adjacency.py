@@ -31,6 +31,26 @@ class Adjacency(NamedTuple):
         np.cumsum(np.bincount(key // num_cols, minlength=num_rows), out=indptr[1:])
         return cls(indptr, key % num_cols)
 
+    def with_pairs(self, rows: np.ndarray, cols: np.ndarray, num_rows: int) -> Adjacency:
+        """This adjacency with the pairs ``(rows[k], cols[k])`` added (a pair it has, or one
+        listed twice, kept once), grown to ``num_rows`` rows: the new pairs are sorted and
+        merged in, the rows already here are not sorted again. :meth:`of` of all the pairs,
+        at the cost of copying the arrays once: what a served model's few thousand purchases
+        reported live cost beside its millions learnt."""
+        indptr = np.concatenate([self.indptr, np.full(num_rows + 1 - len(self.indptr),
+                                                      self.indptr[-1], dtype=np.int64)])
+        pairs = np.unique(np.stack([np.asarray(rows, dtype=np.int64),
+                                    np.asarray(cols, dtype=np.int64)], axis=1), axis=0)
+        rows, cols = pairs[:, 0], pairs[:, 1]
+        start, stop = indptr[rows], indptr[rows + 1]
+        at = _search_rows(self.indices, start, stop, cols)  # where each goes in its row
+        new = at == stop
+        if len(self.indices):
+            new |= self.indices[np.minimum(at, len(self.indices) - 1)] != cols
+        added = np.zeros(num_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows[new], minlength=num_rows), out=added[1:])
+        return Adjacency(indptr + added, np.insert(self.indices, at[new], cols[new]))
+
     @property
     def degrees(self) -> np.ndarray:
         """The number of neighbours of each row."""
@@ -51,3 +71,17 @@ class Adjacency(NamedTuple):
         owner = np.arange(len(rows)).repeat(counts)
         entries = np.arange(len(owner)) + (starts - counts.cumsum() + counts).repeat(counts)
         return self.indices[entries], owner
+
+
+def _search_rows(indices: np.ndarray, start: np.ndarray, stop: np.ndarray, values: np.ndarray
+                 ) -> np.ndarray:
+    """For each ``k``, the first position in ``indices[start[k]:stop[k]]`` (an ascending row)
+    whose value is not below ``values[k]``, as a position in ``indices``: one binary search per
+    value, all of them stepped together."""
+    lo, hi = start.copy(), stop.copy()
+    while (open_ := lo < hi).any():
+        mid = (lo + hi) // 2
+        below = open_ & (indices[np.minimum(mid, len(indices) - 1)] < values)
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(open_ & ~below, mid, hi)
+    return lo

@@ -31,6 +31,7 @@ from graphrec.serving.details import catalogue_state
 from graphrec.serving.events import forget_since, now_ms, record
 from graphrec.serving.newitems import folded_links
 from graphrec.serving.ranking import LINK_WEIGHTS, STRONG_LINKS, STRONG_PLACE
+from graphrec.serving.recommend import ids_map
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore, open_store
 from tests.apps import make_app, sample_users, train_sample, unreachable, without_model
@@ -433,6 +434,11 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
         fold_now(app)
         # the items did not change: their details are not read again (the whole catalogue's)
         assert service.items._copy is details
+        # the served model's id maps: the folded model's, and the new customer after them
+        recommender = service.recommender
+        assert dict(recommender.user_map) == ids_map(recommender.user_ids)
+        assert dict(recommender.item_map) == ids_map(recommender.item_ids)
+        assert recommender.user_ids[-1] == "NEW-CUSTOMER-1"
         # nor their links indexed again: the grown graph's were indexed once, at the fold-in,
         # and the served index is the one of the graph with the purchases
         assert service._folded.path_index is not None

@@ -2,11 +2,13 @@
 graph grown by hand on a small model, and the reads against the real store."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from graphrec.adjacency import Adjacency
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder
 from graphrec.model.artifact import Artifact
@@ -18,6 +20,7 @@ from graphrec.serving.newpurchases import (
     read_since,
     with_purchases,
 )
+from graphrec.serving.recommend import Recommender
 from graphrec.store.connection import GraphStore
 
 
@@ -36,6 +39,14 @@ def small_model() -> Artifact:
                                                              "items": ["i0", "i1", "i2"]},
                     metrics={}, manifest={}, path=Path("."),
                     path_index=PathFinder(data).index())
+
+
+#: The small model has no arrays: a recommender of it is made for its id maps alone.
+NO_SCAN = np.zeros((3, 1), dtype=np.float32)
+
+
+def ids_of(model: Artifact) -> Recommender:
+    return Recommender(model, scan=NO_SCAN)
 
 
 def test_purchases_join_the_graph_new_buyers_after_the_known_ones() -> None:
@@ -116,3 +127,49 @@ def test_forgetting_a_runs_events_gives_each_buyer_their_latest_purchase_left(
     marked = store.read_text("MATCH (u:User) WHERE u.bought_at >= 0 "
                              "RETURN u.id AS user, u.bought_at AS at")
     assert marked == [{"user": "earlier", "at": 500}]
+
+
+def test_the_merged_graph_is_the_graph_indexed_again_however_it_is_made() -> None:
+    """Merged into a model's ordered purchases and index, or indexed again where the model has
+    no index or its purchases are out of order: the same graph, the same index."""
+    model = small_model()
+    pairs = {("a", "i2"), ("new", "i1"), ("b", "i1"), ("newer", "i0")}
+    merged = with_purchases(model, pairs, ids_of(model))
+    shuffled = dataclasses.replace(model, data=dataclasses.replace(
+        model.data, train=model.data.train[::-1].copy()))
+    again = with_purchases(shuffled, pairs)
+    unindexed = with_purchases(dataclasses.replace(model, path_index=None), pairs)
+    assert unindexed.path_index is None
+    for grown in (again, unindexed):
+        np.testing.assert_array_equal(grown.data.train, merged.data.train)
+        assert grown.ids == merged.ids
+    assert merged.path_index is not None and again.path_index is not None
+    for name, array in PathFinder(merged.data).index().items():
+        np.testing.assert_array_equal(merged.path_index[name], array)
+        np.testing.assert_array_equal(again.path_index[name], array)
+
+
+def test_a_grown_models_recommender_maps_ids_through_the_one_it_grew_from() -> None:
+    model = small_model()
+    known = ids_of(model)
+    grown = Recommender(with_purchases(model, {("new", "i1"), ("newer", "i2")}, known),
+                        scan=NO_SCAN, grew_from=known)
+    assert dict(grown.user_map) == {"a": 0, "b": 1, "new": 2, "newer": 3}
+    assert grown.item_map is known.item_map  # no item added: the same map
+    assert grown.user_index("newer") == 3 and grown.item_index("i2") == 2
+    assert list(grown.history(["i2", "i0", "unknown"])) == [0, 2]
+
+
+def test_adjacency_with_pairs_added_is_the_adjacency_of_all_pairs() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        rows, cols = int(rng.integers(1, 8)), int(rng.integers(1, 9))
+        count = int(rng.integers(0, 30))
+        r, c = rng.integers(0, rows, count), rng.integers(0, cols, count)
+        grown_rows, more = rows + int(rng.integers(0, 3)), int(rng.integers(0, 10))
+        r2, c2 = rng.integers(0, grown_rows, more), rng.integers(0, cols + 2, more)
+        got = Adjacency.of(r, c, rows, cols).with_pairs(r2, c2, grown_rows)
+        want = Adjacency.of(np.concatenate([r, r2]), np.concatenate([c, c2]), grown_rows,
+                            cols + 2)
+        np.testing.assert_array_equal(got.indptr, want.indptr)
+        np.testing.assert_array_equal(got.indices, want.indices)

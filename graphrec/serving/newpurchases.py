@@ -22,8 +22,10 @@ from collections.abc import Collection, Mapping
 
 import numpy as np
 
+from graphrec.adjacency import Adjacency
 from graphrec.explain.paths import PathFinder
 from graphrec.model.artifact import Artifact
+from graphrec.serving.recommend import Recommender, ids_map
 from graphrec.sorted_lookup import sorted_unique
 from graphrec.store.connection import GraphStore
 
@@ -75,30 +77,54 @@ class LivePurchases:
         return len(self.pairs) > before
 
 
-def with_purchases(model: Artifact, pairs: Collection[Pair]) -> Artifact:
+def with_purchases(model: Artifact, pairs: Collection[Pair],
+                   known: Recommender | None = None) -> Artifact:
     """``model`` with ``pairs`` among its graph's purchases (``data.train``, which the path
     finder, the sentences' counts and the most bought items read), a buyer it does not know
     added after its users; pairs of an item it does not know are left out (a new item not
-    folded in). ``model`` itself when nothing is added. The model's path index, when it has
-    one, keeps its links; its purchases are indexed again."""
-    items = {item: n for n, item in enumerate(model.ids["items"])}
-    known = sorted((user, item) for user, item in pairs if item in items)
-    if not known:
+    folded in). ``model`` itself when nothing is added. ``known``: a recommender of ``model``,
+    whose id maps are used instead of made again.
+
+    When the model has its path index and its purchases are in order (as a model's are), the
+    pairs are merged into its purchases and their index (:meth:`Adjacency.with_pairs`): each
+    worker does this at every set of purchases it reads, so it costs a copy of the purchases
+    learnt, not a sort of them (which grows with the shop: NOTES.md). Else they are indexed
+    again."""
+    users = known.user_map if known is not None else ids_map(model.ids["users"])
+    items = known.item_map if known is not None else ids_map(model.ids["items"])
+    found = sorted({(user, items[item]) for user, item in pairs if item in items})
+    if not found:
         return model
-    users = {user: n for n, user in enumerate(model.ids["users"])}
-    new = sorted({user for user, _ in known} - users.keys())
-    first = len(users)
-    users.update((user, first + n) for n, user in enumerate(new))
-    data, n_items = model.data, len(items)
-    added = np.array([users[user] * n_items + items[item] for user, item in known],
-                     dtype=np.int64)
-    train = np.asarray(data.train, dtype=np.int64)
-    key = sorted_unique(np.concatenate([train[:, 0] * n_items + train[:, 1], added]))
-    grown = dataclasses.replace(
-        data, users=np.concatenate([data.users, np.array(new, dtype=object)]),
-        train=np.stack([key // n_items, key % n_items], axis=1))
-    # the links are the same: only the purchases are indexed again
-    index = (None if model.path_index is None
-             else {**model.path_index, **PathFinder.purchases_index(grown)})
+    new = sorted({user for user, _ in found} - users.keys())
+    first = len(model.ids["users"])
+    numbers = {user: first + n for n, user in enumerate(new)}
+    rows = np.array([users[user] if user in users else numbers[user] for user, _ in found],
+                    dtype=np.int64)
+    cols = np.array([item for _, item in found], dtype=np.int64)
+    data, n_users = model.data, first + len(new)
+    users_now = np.concatenate([data.users, np.array(new, dtype=object)])
+    train = np.asarray(data.train, dtype=np.int64).reshape(-1, 2)
+    index = model.path_index
+    if index is not None and _in_order(train, data.num_items):
+        user_items = Adjacency(index["user_items_indptr"], index["user_items_indices"]
+                               ).with_pairs(rows, cols, n_users)
+        item_users = Adjacency(index["item_users_indptr"], index["item_users_indices"]
+                               ).with_pairs(cols, rows, data.num_items)
+        grown = dataclasses.replace(data, users=users_now, train=np.stack(
+            [np.arange(n_users).repeat(user_items.degrees), user_items.indices], axis=1))
+        index = {**index, **dict(zip(PathFinder.INDEX[:4], (*user_items, *item_users)))}
+    else:
+        key = sorted_unique(np.concatenate([train[:, 0] * data.num_items + train[:, 1],
+                                            rows * data.num_items + cols]))
+        grown = dataclasses.replace(data, users=users_now, train=np.stack(
+            [key // data.num_items, key % data.num_items], axis=1))
+        if index is not None:  # the links are the same: only the purchases are indexed again
+            index = {**index, **PathFinder.purchases_index(grown)}
     return dataclasses.replace(model, data=grown, path_index=index,
                                ids={**model.ids, "users": [*model.ids["users"], *new]})
+
+
+def _in_order(pairs: np.ndarray, num_items: int) -> bool:
+    """Whether ``[user, item]`` pairs are ascending by user, then item, each once."""
+    key = pairs[:, 0] * num_items + pairs[:, 1]
+    return bool((key[1:] > key[:-1]).all())

@@ -12,10 +12,11 @@ are ranked apart and take every :data:`~graphrec.serving.ranking.NEW_ITEM_EVERY`
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import ChainMap
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import numpy as np
 
@@ -81,6 +82,19 @@ def _folded_within(places: int) -> int:
     return 2 * (places // (NEW_ITEM_EVERY - 2) + 1)
 
 
+def ids_map(ids: Sequence[str]) -> dict[str, int]:
+    """Each id's index: its position in ``ids``."""
+    return {value: n for n, value in enumerate(ids)}
+
+
+def _extended(known: Mapping[str, int], ids: Sequence[str], first: int) -> Mapping[str, int]:
+    """:func:`ids_map` of ``ids``, whose first ``first`` are mapped by ``known``."""
+    if len(ids) == first:
+        return known
+    return ChainMap(cast("MutableMapping[str, int]", known),  # read only: ChainMap's typing
+                    {value: first + n for n, value in enumerate(ids[first:])})
+
+
 def scan_table(rows: np.ndarray) -> np.ndarray:
     """``rows`` (``[items, d]``) stored coordinate by coordinate (Fortran order): the table a
     catalogue's scan reads. One user's scores against it (:func:`~graphrec.model.kernel.scores`,
@@ -100,7 +114,7 @@ class Recommender:
     model it grew from, since its trained rows are the same)."""
 
     def __init__(self, loaded: Artifact, index: ItemIndex | None = None,
-                 scan: np.ndarray | None = None):
+                 scan: np.ndarray | None = None, grew_from: Recommender | None = None):
         self.artifact = loaded
         self.state = loaded.state
         self.index = index
@@ -108,8 +122,14 @@ class Recommender:
             self.state.target[:self.trained_items])
         self.user_ids: list[str] = loaded.ids["users"]
         self.item_ids: list[str] = loaded.ids["items"]
-        self._user_index = {u: i for i, u in enumerate(self.user_ids)}
-        self._item_index = {item: i for i, item in enumerate(self.item_ids)}
+        #: Each id's index. ``grew_from``: a recommender of a model whose users and items
+        #: this one's start with, in order (the model before items were folded in or
+        #: purchases added): its maps serve, the ids added since are looked up in maps of
+        #: their own, so a worker's refresh does not map every shopper again.
+        self.user_map: Mapping[str, int] = ids_map(self.user_ids) if grew_from is None \
+            else _extended(grew_from.user_map, self.user_ids, len(grew_from.user_ids))
+        self.item_map: Mapping[str, int] = ids_map(self.item_ids) if grew_from is None \
+            else _extended(grew_from.item_map, self.item_ids, len(grew_from.item_ids))
 
     @property
     def version(self) -> str:
@@ -118,23 +138,23 @@ class Recommender:
     def user_index(self, user_id: str) -> int:
         """The model's index of the user, :data:`~graphrec.explain.paths.NO_USER` for one it never
         saw (they are scored all the same, from their purchases)."""
-        return self._user_index.get(user_id, NO_USER)
+        return self.user_map.get(user_id, NO_USER)
 
     def item_index(self, item_id: str) -> int:
         try:
-            return self._item_index[item_id]
+            return self.item_map[item_id]
         except KeyError:
             raise UnknownItem(item_id) from None
 
     def history(self, bought: Iterable[str]) -> np.ndarray:
         """The indices of the bought items the model knows, ascending, without repeats."""
-        known = {self._item_index[i] for i in bought if i in self._item_index}
+        known = {self.item_map[i] for i in bought if i in self.item_map}
         return np.array(sorted(known), dtype=np.int64)
 
     def timeline(self, ids: Sequence[str]) -> np.ndarray:
         """The indices of the items of ``ids`` (listed in the order they were bought or
         viewed, the latest last) that the model knows, each once, at its latest place."""
-        index = self._item_index
+        index = self.item_map
         latest = dict.fromkeys(index[i] for i in reversed(ids) if i in index)
         return np.array(list(latest)[::-1], dtype=np.int64)
 

@@ -188,6 +188,8 @@ class RecommendationService:
         self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval)
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
         self._folded = self.trained  # the trained model with those items folded in
+        # recommenders of the trained model and of _folded: their id maps serve those after
+        self._trained_ids = self._folded_ids = model.recommender
         self.purchases = LivePurchases(read_since(self.trained.trained_on))
         self._purchases_served = 0  # how many of them the served model has taken in
         self._purchases_at = -ACT_SPACING  # when the served model last took new ones
@@ -270,6 +272,8 @@ class RecommendationService:
                 # new set of purchases, which then index only those (with_purchases)
                 folded = dataclasses.replace(folded, path_index=PathFinder(folded.data).index())
             self._folded = folded
+            self._folded_ids = Recommender(folded, self.recommender.index,
+                                           self.recommender.scan, grew_from=self._trained_ids)
             self._serve(new_items=True)
             self._fold_rows = rows
             log.info("%d items ingested after training folded into the model", self.folded)
@@ -307,8 +311,9 @@ class RecommendationService:
         first (the whole catalogue's: a tenth of a second of CPU on Beauty, which new
         purchases alone do not need)."""
         pairs = frozenset(self.purchases.pairs)
-        model = ServedModel.of(Recommender(with_purchases(self._folded, pairs),
-                                           self.recommender.index, self.recommender.scan))
+        model = ServedModel.of(Recommender(
+            with_purchases(self._folded, pairs, self._folded_ids), self.recommender.index,
+            self.recommender.scan, grew_from=self._folded_ids))
         if new_items:
             self.items.track(model.recommender.item_ids)
         self._use(model)

@@ -31,6 +31,7 @@ from graphrec.evaluation.coldstart import (
     split,
 )
 from graphrec.evaluation.evaluate import top_k
+from graphrec.explain.paths import PathFinder
 from graphrec.model import artifact
 from graphrec.model.train import KGRecRecommender, TrainConfig
 from graphrec.serving.newitems import grow, item_rows
@@ -218,10 +219,14 @@ def test_the_benchmark_scores_folded_items_as_the_service_does(
     data, _ = sample
     assert folded.recommender.model is not None
     before = catalogue_without(cold.train, cold.cold_items)
-    served = grow(artifact.load(artifact.save(tmp_path / "model", folded.recommender.model,
-                                              before)), item_rows(data, cold.cold_items))
+    saved = artifact.load(artifact.save(tmp_path / "model", folded.recommender.model, before))
+    served = grow(saved, item_rows(data, cold.cold_items))
     assert folded.fit_info["cold_items_folded"] == served.state.folded == len(cold.cold_items)
-    assert served.path_index is None  # the saved index is of the graph before the new items
+    # the grown graph's index: the saved purchases' arrays kept, the links indexed again
+    assert served.path_index is not None and saved.path_index is not None
+    for name, array in PathFinder(served.data).index().items():
+        np.testing.assert_array_equal(served.path_index[name], array)
+    assert served.path_index["user_items_indices"] is saved.path_index["user_items_indices"]
     served_index = {str(item): n for n, item in enumerate(served.data.items)}
     case = cold.items_case()
     history = case.train_matrix()

@@ -194,6 +194,17 @@ class PathFinder:
             *Adjacency.of(users, items, data.num_users, data.num_items),
             *Adjacency.of(items, users, data.num_items, data.num_users))))
 
+    @classmethod
+    def with_items(cls, index: Mapping[str, np.ndarray], num_items: int
+                   ) -> dict[str, np.ndarray]:
+        """The purchases' arrays of ``index`` (:meth:`index` of a graph) in a catalogue grown
+        to ``num_items`` items, the new ones after the others and bought by nobody: what a
+        fold-in keeps of a model's index (:func:`graphrec.serving.newitems.grow`)."""
+        indptr = index["item_users_indptr"]
+        grown = np.concatenate([indptr, np.full(num_items + 1 - len(indptr), indptr[-1],
+                                                dtype=indptr.dtype)])
+        return {**{name: index[name] for name in cls.INDEX[:4]}, "item_users_indptr": grown}
+
     def index(self) -> dict[str, np.ndarray]:
         """What this finder indexed of its graph, by the names of :attr:`INDEX`: give it back
         as ``index=`` to make a finder of the same graph without indexing it again."""

@@ -268,8 +268,8 @@ class RecommendationService:
         rows = read_new_items(self.store, self.trained.ids["items"])
         if rows != self._fold_rows:
             folded = grow(self.trained, rows)
-            if folded.path_index is None:  # a grown graph: indexed here once, not at each
-                # new set of purchases, which then index only those (with_purchases)
+            if folded.path_index is None:  # a model saved without its index: the grown
+                # graph indexed here once, not at each new set of purchases (with_purchases)
                 folded = dataclasses.replace(folded, path_index=PathFinder(folded.data).index())
             self._folded = folded
             self._folded_ids = Recommender(folded, self.recommender.index,

@@ -100,6 +100,49 @@ def test_fold_in_matches_the_formula_worked_by_hand(
     assert sorted(folded.edge_value[into]) == pytest.approx(sorted([brand, link]), rel=1e-6)
 
 
+def test_fold_in_gives_the_new_rows_of_the_grown_graph_normalised_whole() -> None:
+    """Forty items of three brands, random also-bought and also-viewed links (repeats, both
+    ways, one item to itself among them); six new items with a brand and links to old and new
+    items. The new rows fold_in computes from degrees, put between the items' and the brands'
+    rows, are those of the grown graph normalised whole, sorted, times the relation weights;
+    the trained rows keep their values, their nodes moved."""
+    rng = np.random.default_rng(3)
+
+    def catalogue(items: int, links: np.ndarray, viewed: np.ndarray) -> GraphData:
+        return dataclasses.replace(
+            small(items, [(i, i % 3) for i in range(items)], []),
+            brands=np.array(["b0", "b1", "b2"], dtype=object),
+            links={"also_bought": links, "also_viewed": viewed})
+
+    bought, viewed = rng.integers(0, 40, (60, 2)), rng.integers(0, 40, (40, 2))
+    trained = catalogue(40, bought, viewed)
+    relations = ("has_brand", "also_bought", "also_viewed")
+    offset = {"item": 0, "brand": 40, "category": 43}
+    weights = np.array([1.5, 0.7, 1.2])
+    row, col, value, kind = normalised_graph(43, offset, relations, relation_edges(trained))
+    state = Propagated(layers=rng.normal(size=(3, 43, 4)).astype(np.float32),
+                       target=np.zeros((40, 4), dtype=np.float32), edge_row=row, edge_col=col,
+                       edge_type=kind, edge_value=(value * weights[kind]).astype(np.float32),
+                       relations=relations, num_items=40, offset=offset, exponent=0.5)
+    more = np.concatenate([rng.integers(40, 46, (12, 1)), rng.integers(0, 46, (12, 1))], axis=1)
+    grown = catalogue(46, np.concatenate([bought, more, more[:4, ::-1]]),
+                      np.concatenate([viewed, more[4:8]]))
+    folded = fold_in(state, trained, grown)
+
+    g_row, g_col, g_value, g_kind = normalised_graph(49, {**offset, "brand": 46, "category": 49},
+                                                     relations, relation_edges(grown))
+    fresh = (g_row >= 40) & (g_row < 46)
+    moved = np.concatenate([np.arange(40), np.arange(40, 43) + 6])
+    want_row = np.concatenate([moved[row], g_row[fresh]])
+    want_col = np.concatenate([moved[col], g_col[fresh]])
+    order = np.argsort(want_row * 49 + want_col, kind="stable")
+    np.testing.assert_array_equal(folded.edge_row, want_row[order])
+    np.testing.assert_array_equal(folded.edge_col, want_col[order])
+    np.testing.assert_array_equal(folded.edge_type, np.concatenate([kind, g_kind[fresh]])[order])
+    want_value = np.concatenate([state.edge_value, g_value[fresh] * weights[g_kind[fresh]]])
+    np.testing.assert_allclose(folded.edge_value, want_value[order], rtol=1e-6)
+
+
 def test_folded_links_weigh_each_relation_once_whichever_way_it_points() -> None:
     """Items 3 and 4 are folded in (from 3 on): 0 → 3 and 3 → 0 also bought count once, 0 ↔ 3
     also viewed adds its own weight; 4 → 3 links the two new items both ways round."""

@@ -8,8 +8,8 @@ KGRec's item embeddings are propagated over the item-side graph (:mod:`graphrec.
 so an item the model never saw has every layer but the first defined by its neighbours: its
 brand, its category and the items it is linked with. :func:`fold_in` computes, for each new item
 :math:`n`, with :math:`\hat A_r` normalised over the graph as it is now (the new items' edges
-counted in every degree, :func:`graphrec.model.kernel.normalised_graph`) and the learnt relation
-weights :math:`w_r`:
+counted in every degree, as :func:`graphrec.model.kernel.normalised_graph` counts them) and the
+learnt relation weights :math:`w_r`:
 
 .. math::
     H^{(0)}_n = \sum_r w_r (\hat A_r H^{(0)})_n, \qquad
@@ -37,10 +37,14 @@ are such), which is what the edge masking of :mod:`graphrec.explain.attribution`
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 from graphrec.dataset import GraphData
-from graphrec.model.kernel import Propagated, normalised_graph, relation_edges
+from graphrec.model.kernel import Propagated, relation_edges
+from graphrec.schema import BY_NAME
+from graphrec.sorted_lookup import find_sorted
 
 
 def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagated:
@@ -48,57 +52,131 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     categories, the trained items first in their order, then the new ones, whose edges (to any
     node, new items included) are added to those of ``trained``.
 
-    Raises ``ValueError`` when ``trained`` is not the graph ``state`` was propagated over (a
-    ``state`` folded already included).
+    Only the new items' rows are computed: their edges' values from the degrees the grown graph
+    has (the trained graph's, read from ``state``, plus the new edges), and the trained edges
+    kept in their order with the new rows put between the items' and the brands' (a worker
+    folds items in whenever the catalogue changes, so this costs a copy of the model's graph,
+    not a sort of it). Raises ``ValueError`` when ``trained`` is not the graph ``state`` was
+    propagated over (a ``state`` folded already included).
     """
     n_old, n_new = state.num_items, grown.num_items - state.num_items
     if n_new < 0 or list(grown.items[:n_old]) != list(trained.items):
         raise ValueError("the grown catalogue must start with the trained items, in order")
     if not n_new:
         return state
+    weights = relation_weights(state, trained)
     import scipy.sparse as sp  # here: a command on a catalogue with no new item never needs it
 
-    weights = relation_weights(state, trained)
     nodes = state.num_nodes + n_new
     offset = {kind: start + (n_new if kind != "item" else 0)
               for kind, start in state.offset.items()}
-    row, col, value, relation = normalised_graph(nodes, offset, state.relations,
-                                                 relation_edges(grown))
-    fresh = (row >= n_old) & (row < n_old + n_new)  # what the new items receive
-    row, col, relation = row[fresh], col[fresh], relation[fresh]
-    value = (value[fresh] * weights[relation]).astype(np.float32)
-
     moved = np.arange(state.num_nodes)
     moved[n_old:] += n_new  # brands and categories come after the new items now
+    row, col, relation = _new_rows(state, moved, nodes, offset, grown, n_old, n_new)
+    degree = _degrees(state, moved, nodes)
+    new = _new_edges(nodes, offset, state.relations, grown, n_old, n_new)
+    for r, (a, b) in enumerate(new):
+        np.add.at(degree[r], a, 1)
+        np.add.at(degree[r], b, 1)
+    scale = np.maximum(degree, 1).astype(np.float32) ** np.float32(-0.5)
+    value = (scale[relation, row] * scale[relation, col] * weights[relation]).astype(np.float32)
+
     layers = np.zeros((state.layers.shape[0], nodes, state.layers.shape[2]), dtype=np.float32)
     layers[:, moved] = state.layers
     receive = sp.csr_matrix((value, (row - n_old, col)), shape=(n_new, nodes))
-    new = slice(n_old, n_old + n_new)
-    layers[0, new] = receive @ layers[0]
+    fresh = slice(n_old, n_old + n_new)
+    layers[0, fresh] = receive @ layers[0]
     for layer in range(1, layers.shape[0]):
-        layers[layer, new] = receive @ layers[layer - 1]
+        layers[layer, fresh] = receive @ layers[layer - 1]
 
-    edge_row = np.concatenate([moved[state.edge_row], row])
-    edge_col = np.concatenate([moved[state.edge_col], col])
-    order = np.argsort(edge_row * nodes + edge_col, kind="stable")
+    at = int(np.searchsorted(state.edge_row, n_old))  # the trained items' rows end here
+
+    def between(trained_part: np.ndarray, fresh_part: np.ndarray) -> np.ndarray:
+        return np.concatenate([trained_part[:at], fresh_part, trained_part[at:]])
+
     return Propagated(
-        layers=layers, target=np.concatenate([state.target, layers[:, new].mean(0)]),
-        edge_row=edge_row[order], edge_col=edge_col[order],
-        edge_type=np.concatenate([state.edge_type, relation])[order],
-        edge_value=np.concatenate([state.edge_value, value])[order],
+        layers=layers, target=np.concatenate([state.target, layers[:, fresh].mean(0)]),
+        edge_row=between(moved[state.edge_row], row), edge_col=between(moved[state.edge_col], col),
+        edge_type=between(state.edge_type, relation), edge_value=between(state.edge_value, value),
         relations=state.relations, num_items=n_old + n_new, offset=offset,
         exponent=state.exponent, folded=n_new)
 
 
+def _new_edges(nodes: int, offset: Mapping[str, int], relations: Sequence[str],
+               grown: GraphData, n_old: int, n_new: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per relation, the distinct undirected edges ``(a, b)`` (node ids of the grown graph,
+    ``a < b``, no self-loop) of ``grown`` that touch a new item: those the trained graph lacks."""
+    out = []
+    edges = relation_edges(grown)
+    for name in relations:
+        src_type, dst_type = BY_NAME[name].source, BY_NAME[name].target
+        index = np.asarray(edges[name], dtype=np.int64)
+        src, dst = index[0] + offset[src_type], index[1] + offset[dst_type]
+        touches = np.zeros(len(src), dtype=bool)
+        for side, kind in ((src, src_type), (dst, dst_type)):
+            if kind == "item":
+                touches |= (side >= n_old) & (side < n_old + n_new)
+        src, dst = src[touches], dst[touches]
+        keep = src != dst
+        low, high = np.minimum(src, dst)[keep], np.maximum(src, dst)[keep]
+        key = np.unique(low * nodes + high)
+        out.append((key // nodes, key % nodes))
+    return out
+
+
+def _new_rows(state: Propagated, moved: np.ndarray, nodes: int, offset: Mapping[str, int],
+              grown: GraphData, n_old: int, n_new: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(row, col, relation)`` of the grown graph's rows of the new items, sorted by
+    ``(row, col)`` (a pair linked by several relations once for each)."""
+    rows, cols, kinds = [], [], []
+    for r, (a, b) in enumerate(_new_edges(nodes, offset, state.relations, grown, n_old, n_new)):
+        for x, y in ((a, b), (b, a)):
+            mine = (x >= n_old) & (x < n_old + n_new)
+            rows.append(x[mine])
+            cols.append(y[mine])
+            kinds.append(np.full(int(mine.sum()), r, dtype=np.int64))
+    row, col, relation = np.concatenate(rows), np.concatenate(cols), np.concatenate(kinds)
+    order = np.lexsort((relation, col, row))
+    return row[order], col[order], relation[order]
+
+
+def _degrees(state: Propagated, moved: np.ndarray, nodes: int) -> np.ndarray:
+    """``[relations, nodes]``: each node's neighbours by each relation in the trained graph
+    (node ids of the grown one)."""
+    count = len(state.relations)
+    degree = np.bincount(state.edge_type * nodes + moved[state.edge_row],
+                         minlength=count * nodes)
+    return degree.reshape(count, nodes).astype(np.int64)
+
+
 def relation_weights(state: Propagated, trained: GraphData) -> np.ndarray:
     """The learnt :math:`w_r` of each of ``state.relations``: its weighted graph divided by the
-    same graph normalised without weights."""
-    row, col, value, relation = normalised_graph(state.num_nodes, state.offset,
-                                                 state.relations, relation_edges(trained))
-    if not (np.array_equal(row, state.edge_row) and np.array_equal(col, state.edge_col)
-            and np.array_equal(relation, state.edge_type)):
-        raise ValueError("the model's graph is not the one these arrays were trained on")
-    ratio = state.edge_value.astype(np.float64) / value
-    count = np.bincount(relation, minlength=len(state.relations))
-    return np.bincount(relation, weights=ratio, minlength=len(state.relations)) / np.maximum(
-        count, 1)
+    same graph normalised without weights, which the degrees in ``state``'s graph give.
+
+    Raises ``ValueError`` when the graph of ``state`` is not ``trained``'s: a relation with
+    more edges than ``trained`` has pairs, or a pair of ``trained`` it lacks (a state folded
+    already included)."""
+    if state.folded:
+        raise ValueError("the model's graph is not the one these arrays were trained on: "
+                         "it has items folded in")
+    count, nodes = len(state.relations), state.num_nodes
+    degree = np.bincount(state.edge_type * nodes + state.edge_row, minlength=count * nodes)
+    scale = np.maximum(degree, 1).astype(np.float32) ** np.float32(-0.5)
+    plain = (scale[state.edge_type * nodes + state.edge_row]
+             * scale[state.edge_type * nodes + state.edge_col]).astype(np.float32)
+    # ascending: the graph is sorted by (row, col), a pair's relations in their order
+    key = (state.edge_row * nodes + state.edge_col) * count + state.edge_type
+    edges = relation_edges(trained)
+    for r, name in enumerate(state.relations):
+        src_type, dst_type = BY_NAME[name].source, BY_NAME[name].target
+        index = np.asarray(edges[name], dtype=np.int64)
+        src, dst = index[0] + state.offset[src_type], index[1] + state.offset[dst_type]
+        src, dst = src[src != dst], dst[src != dst]
+        _, found = find_sorted(key, np.concatenate([src * nodes + dst,
+                                                    dst * nodes + src]) * count + r)
+        if not found.all() or int((state.edge_type == r).sum()) > 2 * len(src):
+            raise ValueError("the model's graph is not the one these arrays were trained on")
+    ratio = state.edge_value.astype(np.float64) / plain
+    per = np.bincount(state.edge_type, minlength=count)
+    return np.bincount(state.edge_type, weights=ratio, minlength=count) / np.maximum(per, 1)

@@ -72,12 +72,12 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
               for kind, start in state.offset.items()}
     moved = np.arange(state.num_nodes)
     moved[n_old:] += n_new  # brands and categories come after the new items now
-    row, col, relation = _new_rows(state, moved, nodes, offset, grown, n_old, n_new)
-    degree = _degrees(state, moved, nodes)
     new = _new_edges(nodes, offset, state.relations, grown, n_old, n_new)
-    for r, (a, b) in enumerate(new):
-        np.add.at(degree[r], a, 1)
-        np.add.at(degree[r], b, 1)
+    row, col, relation = _new_rows(new, n_old, n_new)
+    degree = _degrees(state, moved, nodes)
+    for r, (low, high) in enumerate(new):
+        np.add.at(degree[r], low, 1)
+        np.add.at(degree[r], high, 1)
     scale = np.maximum(degree, 1).astype(np.float32) ** np.float32(-0.5)
     value = (scale[relation, row] * scale[relation, col] * weights[relation]).astype(np.float32)
 
@@ -124,14 +124,14 @@ def _new_edges(nodes: int, offset: Mapping[str, int], relations: Sequence[str],
     return out
 
 
-def _new_rows(state: Propagated, moved: np.ndarray, nodes: int, offset: Mapping[str, int],
-              grown: GraphData, n_old: int, n_new: int
+def _new_rows(new: Sequence[tuple[np.ndarray, np.ndarray]], n_old: int, n_new: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(row, col, relation)`` of the grown graph's rows of the new items, sorted by
-    ``(row, col)`` (a pair linked by several relations once for each)."""
+    """``(row, col, relation)`` of the grown graph's rows of the new items, given its new edges
+    per relation (:func:`_new_edges`), sorted by ``(row, col)`` (a pair linked by several
+    relations once for each, in the relations' order)."""
     rows, cols, kinds = [], [], []
-    for r, (a, b) in enumerate(_new_edges(nodes, offset, state.relations, grown, n_old, n_new)):
-        for x, y in ((a, b), (b, a)):
+    for r, (low, high) in enumerate(new):
+        for x, y in ((low, high), (high, low)):
             mine = (x >= n_old) & (x < n_old + n_new)
             rows.append(x[mine])
             cols.append(y[mine])

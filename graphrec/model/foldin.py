@@ -42,7 +42,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from graphrec.dataset import GraphData
-from graphrec.model.kernel import Propagated, relation_edges
+from graphrec.model.kernel import Propagated, relation_edges, symmetric_normalised
 from graphrec.schema import BY_NAME
 from graphrec.sorted_lookup import find_sorted
 
@@ -72,12 +72,18 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
               for kind, start in state.offset.items()}
     moved = np.arange(state.num_nodes)
     moved[n_old:] += n_new  # brands and categories come after the new items now
-    new = _new_edges(nodes, offset, state.relations, grown, n_old, n_new)
-    row, col, relation = _new_rows(new, n_old, n_new)
     degree = _degrees(state, moved, nodes)
-    for r, (low, high) in enumerate(new):
-        np.add.at(degree[r], low, 1)
-        np.add.at(degree[r], high, 1)
+    rows, cols, kinds = [], [], []
+    for r, (row, col) in enumerate(_new_entries(nodes, offset, state.relations, grown, n_old,
+                                                n_new)):
+        degree[r] += np.bincount(row, minlength=nodes)
+        mine = (row >= n_old) & (row < n_old + n_new)
+        rows.append(row[mine])
+        cols.append(col[mine])
+        kinds.append(np.full(int(mine.sum()), r, dtype=np.int64))
+    row, col, relation = np.concatenate(rows), np.concatenate(cols), np.concatenate(kinds)
+    order = np.lexsort((relation, col, row))  # a pair's relations in their order, as trained
+    row, col, relation = row[order], col[order], relation[order]
     scale = np.maximum(degree, 1).astype(np.float32) ** np.float32(-0.5)
     value = (scale[relation, row] * scale[relation, col] * weights[relation]).astype(np.float32)
 
@@ -102,10 +108,12 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
         exponent=state.exponent, folded=n_new)
 
 
-def _new_edges(nodes: int, offset: Mapping[str, int], relations: Sequence[str],
-               grown: GraphData, n_old: int, n_new: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per relation, the distinct undirected edges ``(a, b)`` (node ids of the grown graph,
-    ``a < b``, no self-loop) of ``grown`` that touch a new item: those the trained graph lacks."""
+def _new_entries(nodes: int, offset: Mapping[str, int], relations: Sequence[str],
+                 grown: GraphData, n_old: int, n_new: int
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per relation, the ``(row, col)`` entries of ``grown``'s graph (node ids of the grown
+    graph; both ways, each pair once, no self-loop: :func:`~graphrec.model.kernel.
+    symmetric_normalised`) of the edges that touch a new item: those the trained graph lacks."""
     out = []
     edges = relation_edges(grown)
     for name in relations:
@@ -116,29 +124,9 @@ def _new_edges(nodes: int, offset: Mapping[str, int], relations: Sequence[str],
         for side, kind in ((src, src_type), (dst, dst_type)):
             if kind == "item":
                 touches |= (side >= n_old) & (side < n_old + n_new)
-        src, dst = src[touches], dst[touches]
-        keep = src != dst
-        low, high = np.minimum(src, dst)[keep], np.maximum(src, dst)[keep]
-        key = np.unique(low * nodes + high)
-        out.append((key // nodes, key % nodes))
+        row, col, _ = symmetric_normalised(nodes, src[touches], dst[touches])
+        out.append((row, col))
     return out
-
-
-def _new_rows(new: Sequence[tuple[np.ndarray, np.ndarray]], n_old: int, n_new: int
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(row, col, relation)`` of the grown graph's rows of the new items, given its new edges
-    per relation (:func:`_new_edges`), sorted by ``(row, col)`` (a pair linked by several
-    relations once for each, in the relations' order)."""
-    rows, cols, kinds = [], [], []
-    for r, (low, high) in enumerate(new):
-        for x, y in ((low, high), (high, low)):
-            mine = (x >= n_old) & (x < n_old + n_new)
-            rows.append(x[mine])
-            cols.append(y[mine])
-            kinds.append(np.full(int(mine.sum()), r, dtype=np.int64))
-    row, col, relation = np.concatenate(rows), np.concatenate(cols), np.concatenate(kinds)
-    order = np.lexsort((relation, col, row))
-    return row[order], col[order], relation[order]
 
 
 def _degrees(state: Propagated, moved: np.ndarray, nodes: int) -> np.ndarray:

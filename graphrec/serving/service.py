@@ -286,8 +286,8 @@ class RecommendationService:
         seconds (each worker makes its own, and a busy shop reports purchases every second).
         Nothing is read in between: a read returns the purchases of the last seconds again
         (:data:`~graphrec.serving.newpurchases.OVERLAP_MS`), which in a busy shop took the
-        workers' CPU from the requests at every look (paced events' p99 from 5-6 ms to 8-11
-        on the sample). A read that fails keeps what was read, logged."""
+        workers' CPU from the requests at every look (``benchmarks/results/NOTES.md``). A read
+        that fails keeps what was read, logged."""
         if now - self._purchases_at < ACT_SPACING:
             return
         try:

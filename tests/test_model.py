@@ -17,6 +17,7 @@ from graphrec.dataset import GraphData
 from graphrec.evaluation.evaluate import evaluate
 from graphrec.explain.paths import PathFinder
 from graphrec.model import artifact
+from graphrec.model.foldin import relation_weights
 from graphrec.model.kgrec import KGRec
 from graphrec.model.train import KGRecRecommender, TrainConfig, train
 from tests.conftest import SAMPLE
@@ -164,6 +165,11 @@ def test_artifact_round_trip(tmp_path, data: GraphData, trained: tuple[KGRec, ob
     assert {k: loaded.trained_on[k] for k in counts} == counts and loaded.trained_on["trained_at"]
     assert loaded.config["train"]["embedding_dim"] == FAST.embedding_dim
     assert loaded.fingerprint == data.fingerprint()
+    # the learnt relation weights, which a fold-in weighs the new items' edges with, travel
+    # too, and are those the graph's values were multiplied by (within float32)
+    assert loaded.state.weights is not None
+    assert loaded.state.weights == pytest.approx(model.relation_weights().tolist(), rel=1e-7)
+    assert np.allclose(relation_weights(loaded.state, data), loaded.state.weights, rtol=1e-5)
     # the path index travels too, read rather than mapped (a walk's first touch of a mapped
     # page is a fault in each worker), and is the one the graph gives
     index = PathFinder(data).index()

@@ -23,7 +23,7 @@ from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.explain.paths import PathFinder
-from graphrec.model import artifact
+from graphrec.model import artifact, foldin
 from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
 from graphrec.serving import service as service_module
@@ -100,12 +100,16 @@ def test_fold_in_matches_the_formula_worked_by_hand(
     assert sorted(folded.edge_value[into]) == pytest.approx(sorted([brand, link]), rel=1e-6)
 
 
-def test_fold_in_gives_the_new_rows_of_the_grown_graph_normalised_whole() -> None:
+@pytest.mark.parametrize("kept", [True, False])
+def test_fold_in_gives_the_new_rows_of_the_grown_graph_normalised_whole(
+        kept: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Forty items of three brands, random also-bought and also-viewed links (repeats, both
     ways, one item to itself among them); six new items with a brand and links to old and new
     items. The new rows fold_in computes from degrees, put between the items' and the brands'
     rows, are those of the grown graph normalised whole, sorted, times the relation weights;
-    the trained rows keep their values, their nodes moved."""
+    the trained rows keep their values, their nodes moved. The weights are the model's own
+    (``kept``: then not derived, which checks every trained pair) or, for a model saved
+    without them, derived from its graph."""
     rng = np.random.default_rng(3)
 
     def catalogue(items: int, links: np.ndarray, viewed: np.ndarray) -> GraphData:
@@ -123,10 +127,13 @@ def test_fold_in_gives_the_new_rows_of_the_grown_graph_normalised_whole() -> Non
     state = Propagated(layers=rng.normal(size=(3, 43, 4)).astype(np.float32),
                        target=np.zeros((40, 4), dtype=np.float32), edge_row=row, edge_col=col,
                        edge_type=kind, edge_value=(value * weights[kind]).astype(np.float32),
-                       relations=relations, num_items=40, offset=offset, exponent=0.5)
+                       relations=relations, num_items=40, offset=offset, exponent=0.5,
+                       weights=tuple(weights) if kept else None)
     more = np.concatenate([rng.integers(40, 46, (12, 1)), rng.integers(0, 46, (12, 1))], axis=1)
     grown = catalogue(46, np.concatenate([bought, more, more[:4, ::-1]]),
                       np.concatenate([viewed, more[4:8]]))
+    if kept:
+        monkeypatch.setattr(foldin, "relation_weights", None)
     folded = fold_in(state, trained, grown)
 
     g_row, g_col, g_value, g_kind = normalised_graph(49, {**offset, "brand": 46, "category": 49},

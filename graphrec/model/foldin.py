@@ -53,26 +53,31 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     node, new items included) are added to those of ``trained``.
 
     Only the new items' rows are computed: their edges' values from the degrees the grown graph
-    has (the trained graph's, read from ``state``, plus the new edges), and the trained edges
-    kept in their order with the new rows put between the items' and the brands' (a worker
-    folds items in whenever the catalogue changes, so this costs a copy of the model's graph,
-    not a sort of it). Raises ``ValueError`` when ``trained`` is not the graph ``state`` was
-    propagated over (a ``state`` folded already included).
+    has (the trained graph's, read from ``state``, plus the new edges) and the learnt relation
+    weights (``state.weights``, else :func:`relation_weights`); the trained edges and layers
+    are kept in their order, copied once, with the new rows put between the items' and the
+    brands' (a worker folds items in whenever the catalogue changes, so this costs a copy of
+    the model's arrays, not a sort of its graph). Raises ``ValueError`` for a ``state`` folded
+    already, and when ``trained`` is not the graph ``state`` was propagated over where that
+    can be seen without the weights.
     """
     n_old, n_new = state.num_items, grown.num_items - state.num_items
     if n_new < 0 or list(grown.items[:n_old]) != list(trained.items):
         raise ValueError("the grown catalogue must start with the trained items, in order")
+    if state.folded:
+        raise ValueError("the model's graph is not the one these arrays were trained on: "
+                         "it has items folded in")
     if not n_new:
         return state
-    weights = relation_weights(state, trained)
+    weights = (relation_weights(state, trained) if state.weights is None
+               else np.asarray(state.weights, dtype=np.float64))
     import scipy.sparse as sp  # here: a command on a catalogue with no new item never needs it
 
     nodes = state.num_nodes + n_new
     offset = {kind: start + (n_new if kind != "item" else 0)
               for kind, start in state.offset.items()}
-    moved = np.arange(state.num_nodes)
-    moved[n_old:] += n_new  # brands and categories come after the new items now
-    degree = _degrees(state, moved, nodes)
+    fresh = slice(n_old, n_old + n_new)
+    degree = _with_rows(_degrees(state), n_old, n_new)
     rows, cols, kinds = [], [], []
     for r, (row, col) in enumerate(_new_entries(nodes, offset, state.relations, grown, n_old,
                                                 n_new)):
@@ -87,10 +92,8 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     scale = np.maximum(degree, 1).astype(np.float32) ** np.float32(-0.5)
     value = (scale[relation, row] * scale[relation, col] * weights[relation]).astype(np.float32)
 
-    layers = np.zeros((state.layers.shape[0], nodes, state.layers.shape[2]), dtype=np.float32)
-    layers[:, moved] = state.layers
+    layers = _with_rows(state.layers, n_old, n_new)
     receive = sp.csr_matrix((value, (row - n_old, col)), shape=(n_new, nodes))
-    fresh = slice(n_old, n_old + n_new)
     layers[0, fresh] = receive @ layers[0]
     for layer in range(1, layers.shape[0]):
         layers[layer, fresh] = receive @ layers[layer - 1]
@@ -100,12 +103,15 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     def between(trained_part: np.ndarray, fresh_part: np.ndarray) -> np.ndarray:
         return np.concatenate([trained_part[:at], fresh_part, trained_part[at:]])
 
+    edge_row = between(state.edge_row, row)
+    edge_row[at + len(row):] += n_new  # the rows of brands and categories, in order
     return Propagated(
         layers=layers, target=np.concatenate([state.target, layers[:, fresh].mean(0)]),
-        edge_row=between(moved[state.edge_row], row), edge_col=between(moved[state.edge_col], col),
+        edge_row=edge_row,
+        edge_col=between(state.edge_col + n_new * (state.edge_col >= n_old), col),
         edge_type=between(state.edge_type, relation), edge_value=between(state.edge_value, value),
         relations=state.relations, num_items=n_old + n_new, offset=offset,
-        exponent=state.exponent, folded=n_new)
+        exponent=state.exponent, folded=n_new, weights=state.weights)
 
 
 def _new_entries(nodes: int, offset: Mapping[str, int], relations: Sequence[str],
@@ -129,12 +135,19 @@ def _new_entries(nodes: int, offset: Mapping[str, int], relations: Sequence[str]
     return out
 
 
-def _degrees(state: Propagated, moved: np.ndarray, nodes: int) -> np.ndarray:
-    """``[relations, nodes]``: each node's neighbours by each relation in the trained graph
-    (node ids of the grown one)."""
-    count = len(state.relations)
-    degree = np.bincount(state.edge_type * nodes + moved[state.edge_row],
-                         minlength=count * nodes)
+def _with_rows(trained: np.ndarray, at: int, count: int) -> np.ndarray:
+    """``trained`` (nodes on axis 1) with ``count`` zero rows put before node ``at``: where
+    the new items go, brands and categories after them. Slices, so each part is one copy."""
+    out = np.zeros((trained.shape[0], trained.shape[1] + count, *trained.shape[2:]),
+                   dtype=trained.dtype)
+    out[:, :at], out[:, at + count:] = trained[:, :at], trained[:, at:]
+    return out
+
+
+def _degrees(state: Propagated) -> np.ndarray:
+    """``[relations, nodes]``: each node's neighbours by each relation in ``state``'s graph."""
+    count, nodes = len(state.relations), state.num_nodes
+    degree = np.bincount(state.edge_type * nodes + state.edge_row, minlength=count * nodes)
     return degree.reshape(count, nodes).astype(np.int64)
 
 
@@ -145,12 +158,8 @@ def relation_weights(state: Propagated, trained: GraphData) -> np.ndarray:
     Raises ``ValueError`` when the graph of ``state`` is not ``trained``'s: a relation with
     more edges than ``trained`` has pairs, or a pair of ``trained`` it lacks (a state folded
     already included)."""
-    if state.folded:
-        raise ValueError("the model's graph is not the one these arrays were trained on: "
-                         "it has items folded in")
     count, nodes = len(state.relations), state.num_nodes
-    degree = np.bincount(state.edge_type * nodes + state.edge_row, minlength=count * nodes)
-    scale = np.maximum(degree, 1).astype(np.float32) ** np.float32(-0.5)
+    scale = (np.maximum(_degrees(state), 1).astype(np.float32) ** np.float32(-0.5)).ravel()
     plain = (scale[state.edge_type * nodes + state.edge_row]
              * scale[state.edge_type * nodes + state.edge_col]).astype(np.float32)
     # ascending: the graph is sorted by (row, col), a pair's relations in their order

@@ -111,6 +111,11 @@ class Propagated:
     (:func:`graphrec.model.foldin.fold_in`): their rows of the graph say what they receive from
     their neighbours, and no row says that they send anything back, so the graph is symmetric
     only when ``folded`` is 0.
+
+    ``weights`` are the learnt relation weights :math:`w_r` (one per relation) that
+    ``edge_value`` was multiplied by: a fold-in weighs the new items' edges with them. ``None``
+    in a model saved before they were kept, whose fold-in derives them from the graph
+    (:func:`graphrec.model.foldin.relation_weights`).
     """
 
     layers: np.ndarray
@@ -124,6 +129,7 @@ class Propagated:
     offset: Mapping[str, int]
     exponent: float
     folded: int = 0
+    weights: tuple[float, ...] | None = None
 
     #: The arrays saved in an artifact, one ``.npy`` file each.
     ARRAYS = ("layers", "target", "edge_row", "edge_col", "edge_type", "edge_value")
@@ -148,7 +154,8 @@ class Propagated:
     def meta(self) -> dict[str, Any]:
         """What is not an array, JSON-able."""
         return {"relations": list(self.relations), "num_items": self.num_items,
-                "offset": dict(self.offset), "exponent": self.exponent}
+                "offset": dict(self.offset), "exponent": self.exponent,
+                **({} if self.weights is None else {"weights": list(self.weights)})}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
@@ -157,4 +164,6 @@ class Propagated:
                    edge_col=arrays["edge_col"], edge_type=arrays["edge_type"],
                    edge_value=arrays["edge_value"], relations=tuple(meta["relations"]),
                    num_items=int(meta["num_items"]), offset=dict(meta["offset"]),
-                   exponent=float(meta["exponent"]))
+                   exponent=float(meta["exponent"]),
+                   weights=(tuple(float(w) for w in meta["weights"]) if "weights" in meta
+                            else None))

@@ -586,7 +586,8 @@ class KGRec(torch.nn.Module):
             layers=layers, target=self._representations().cpu().numpy(),
             edge_row=self.graph_row.cpu().numpy(), edge_col=self.graph_col.cpu().numpy(),
             edge_type=edge_type, edge_value=value, relations=self.relations,
-            num_items=self.num_items, offset=dict(self.offset), exponent=self.history_exponent)
+            num_items=self.num_items, offset=dict(self.offset), exponent=self.history_exponent,
+            weights=tuple(float(w) for w in weights))
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.num_users} users, {self.num_items} items, "

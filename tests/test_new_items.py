@@ -130,8 +130,9 @@ def test_fold_in_gives_the_new_rows_of_the_grown_graph_normalised_whole(
                        relations=relations, num_items=40, offset=offset, exponent=0.5,
                        weights=tuple(weights) if kept else None)
     more = np.concatenate([rng.integers(40, 46, (12, 1)), rng.integers(0, 46, (12, 1))], axis=1)
-    grown = catalogue(46, np.concatenate([bought, more, more[:4, ::-1]]),
-                      np.concatenate([viewed, more[4:8]]))
+    between_new = np.array([[41, 44], [45, 42]])  # links between two new items, too
+    grown = catalogue(46, np.concatenate([bought, more, more[:4, ::-1], between_new[:1]]),
+                      np.concatenate([viewed, more[4:8], between_new[1:]]))
     if kept:
         monkeypatch.setattr(foldin, "relation_weights", None)
     folded = fold_in(state, trained, grown)
@@ -148,6 +149,14 @@ def test_fold_in_gives_the_new_rows_of_the_grown_graph_normalised_whole(
     np.testing.assert_array_equal(folded.edge_type, np.concatenate([kind, g_kind[fresh]])[order])
     want_value = np.concatenate([state.edge_value, g_value[fresh] * weights[g_kind[fresh]]])
     np.testing.assert_allclose(folded.edge_value, want_value[order], rtol=1e-6)
+    # by column, as the edge masking spreads a change over it: the folded graph sorted by
+    # (column, row), a pair's relations in their order
+    indptr, count, reached, entries = EdgeMasking(folded).spread
+    by_column = np.argsort(folded.edge_col * 49 + folded.edge_row, kind="stable")
+    np.testing.assert_array_equal(count, np.bincount(folded.edge_col, minlength=49))
+    np.testing.assert_array_equal(indptr, np.concatenate([[0], np.cumsum(count)]))
+    np.testing.assert_array_equal(reached, folded.edge_row[by_column])
+    np.testing.assert_array_equal(entries, folded.edge_value[by_column])
 
 
 def test_folded_links_weigh_each_relation_once_whichever_way_it_points() -> None:

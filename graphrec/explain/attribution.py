@@ -127,10 +127,30 @@ class EdgeMasking:
         # graph's own rows while it is symmetric, its columns once it holds folded items.
         self.spread = (self.edge_indptr, self.edge_count, col, self.edge_value)
         if state.folded:
-            order = np.argsort(col * self.num_nodes + row, kind="stable")
-            count = np.bincount(col, minlength=self.num_nodes)
-            self.spread = (np.concatenate([[0], np.cumsum(count)]), count, row[order],
-                           self.edge_value[order])
+            self.spread = self._columns(row, col)
+
+    def _columns(self, row: np.ndarray, col: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The graph of a state with folded items by column, as :attr:`spread` reads it: each
+        column's rows, ascending (a pair's relations in their order), and their entries. Its
+        trained part is symmetric, so by column it is its own rows: only the folded items'
+        rows (those they receive by) are sorted, and put in the columns they name, not the
+        whole graph sorted again at each fold-in."""
+        nodes = self.num_nodes
+        lo, hi = np.searchsorted(row, [self.num_items - self.state.folded, self.num_items])
+        fresh = slice(lo, hi)
+        order = np.argsort(col[fresh] * nodes + row[fresh], kind="stable")
+        key = (col[fresh] * nodes + row[fresh])[order]
+        # where each goes among the trained entries: the folded rows' keys lie between theirs
+        at = self.edge_key.searchsorted(key)
+        at = np.where(at >= hi, at - (hi - lo), np.minimum(at, lo))
+
+        def merged(trained: np.ndarray, folded: np.ndarray) -> np.ndarray:
+            return np.insert(np.concatenate([trained[:lo], trained[hi:]]), at, folded[order])
+
+        count = np.bincount(col, minlength=nodes)
+        return (np.concatenate([[0], np.cumsum(count)]), count, merged(col, row[fresh]),
+                merged(self.edge_value, self.edge_value[fresh]))
 
     # --- what a path masks --------------------------------------------------------------------
 

@@ -243,3 +243,36 @@ def test_a_finder_made_from_its_index_finds_the_same_paths() -> None:
         items = [int(i) for i in rng.choice(sample_data.num_items, 10, replace=False)]
         assert (again.candidates_items(history, items, int(user))
                 == built.candidates_items(history, items, int(user)))
+
+
+def test_a_grown_index_is_the_index_of_the_grown_graph() -> None:
+    """A fold-in's index is merged from the trained one (:meth:`PathFinder.grown_index`): on
+    300 seeded random catalogues (links repeated, stored both ways, an item linked to itself,
+    new items linked to old and new ones, a relation with no new link) it is, array for
+    array, the index of the grown graph built whole."""
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        old, new = int(rng.integers(1, 12)), int(rng.integers(1, 6))
+
+        def catalogue(items: int, links: dict[str, np.ndarray]) -> GraphData:
+            return GraphData(
+                users=np.array(["u"], dtype=object),
+                items=np.array([f"i{n}" for n in range(items)], dtype=object),
+                brands=np.array([], dtype=object), categories=np.array([], dtype=object),
+                train=np.array([[0, 0]]), test=np.zeros((0, 2), dtype=np.int64),
+                item_brand=np.zeros((0, 2), dtype=np.int64),
+                item_category=np.zeros((0, 2), dtype=np.int64),
+                category_parent=np.zeros((0, 2), dtype=np.int64), links=links)
+
+        trained = {rel: rng.integers(0, old, (int(rng.integers(0, 15)), 2))
+                   for rel in ("also_bought", "also_viewed", "bought_together")}
+        more = {rel: np.concatenate([rng.integers(old, old + new, (count, 1)),
+                                     rng.integers(0, old + new, (count, 1))], axis=1)
+                for rel, count in zip(trained, rng.integers(0, 6, 3).tolist())}
+        more = {rel: np.where(rng.random((len(pairs), 1)) < 0.5, pairs, pairs[:, ::-1])
+                for rel, pairs in more.items()}
+        grown = catalogue(old + new, {rel: np.concatenate([trained[rel], more[rel]])
+                                      for rel in trained})
+        got = PathFinder.grown_index(PathFinder(catalogue(old, trained)).index(), grown, old)
+        for name, array in PathFinder(grown).index().items():
+            np.testing.assert_array_equal(got[name], array, err_msg=name)

@@ -134,6 +134,27 @@ def _columns(owner: np.ndarray | None = None, via: np.ndarray | None = None,
                  for column in (owner, via, middle, first, second))  # type: ignore[return-value]
 
 
+def _link_codes(links: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each linked pair of items ``(a, b)`` and each relation that links them, its key
+    ``a * n_items + b`` and the link's code: ``2 r`` for relation ``r`` (``links[r]``, its
+    pairs as stored) stored ``a → b``, else ``2 r + 1`` (``b → a``); sorted by key, then code.
+    Made once per model (:attr:`PathFinder.link_code`): a pair's links and the one a chain's
+    hop names (the lowest code: the first relation, forward before backward) are then a
+    binary search."""
+    n_codes = 2 * max(1, len(links))
+    keys = [np.zeros(0, dtype=np.int64)]
+    for r, pairs in enumerate(links):
+        row, col = pairs[:, 0], pairs[:, 1]
+        keys += [(row * n_items + col) * n_codes + 2 * r,
+                 (col * n_items + row) * n_codes + 2 * r + 1]
+    # one sort of (pair, code) in one integer; unique drops a link listed twice
+    packed = sorted_unique(np.concatenate(keys))
+    key, code = packed // n_codes, packed % n_codes
+    # one code a pair and relation: forward, when the link is stored both ways
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = (key[1:] != key[:-1]) | (code[1:] // 2 != code[:-1] // 2)
+    return key[first], code[first]
+
 
 class PathFinder:
     """Enumerates :class:`ReasonPath` candidates of (user, item) pairs of one GraphData.
@@ -173,7 +194,7 @@ class PathFinder:
             self.linked = Adjacency.of(np.concatenate([pairs[:, 0], pairs[:, 1]]),
                                        np.concatenate([pairs[:, 1], pairs[:, 0]]), n_items,
                                        n_items)
-            self.link_code = self._link_codes()
+            self.link_code = _link_codes(list(self.links.values()), n_items)
         self.user_items = Adjacency(index["user_items_indptr"], index["user_items_indices"])
         self.item_users = Adjacency(index["item_users_indptr"], index["item_users_indices"])
         self.activity = self.user_items.degrees  # purchases per user
@@ -199,11 +220,36 @@ class PathFinder:
                    ) -> dict[str, np.ndarray]:
         """The purchases' arrays of ``index`` (:meth:`index` of a graph) in a catalogue grown
         to ``num_items`` items, the new ones after the others and bought by nobody: what a
-        fold-in keeps of a model's index (:func:`graphrec.serving.newitems.grow`)."""
+        fold-in keeps of a model's index (:meth:`grown_index`)."""
         indptr = index["item_users_indptr"]
         grown = np.concatenate([indptr, np.full(num_items + 1 - len(indptr), indptr[-1],
                                                 dtype=indptr.dtype)])
         return {**{name: index[name] for name in cls.INDEX[:4]}, "item_users_indptr": grown}
+
+    @classmethod
+    def grown_index(cls, index: Mapping[str, np.ndarray], data: GraphData, first_new: int
+                    ) -> dict[str, np.ndarray]:
+        """:meth:`index` of ``data``, given ``index`` of the graph it grew from by items alone:
+        the same items up to ``first_new`` with their links, then new ones, bought by nobody,
+        linked to any item. The purchases' arrays kept (:meth:`with_items`); the links with a
+        new item at either end (every other one was indexed) merged into the links' arrays,
+        whose pairs are numbered again for the grown catalogue without a sort: a fold-in of a
+        hundred items then costs a copy of the links' index, not a sort of every link."""
+        n_items = data.num_items
+        links = [np.asarray(pairs, dtype=np.int64).reshape(-1, 2) for pairs in data.links.values()]
+        links = [pairs[pairs.max(1, initial=-1) >= first_new] for pairs in links]
+        pairs = np.concatenate([np.zeros((0, 2), dtype=np.int64), *links])
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        linked = Adjacency(index["linked_indptr"], index["linked_indices"]).with_pairs(
+            np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]]),
+            n_items)
+        # a * first_new + b again as a * n_items + b: the same order, b < first_new
+        keys = index["link_keys"] // first_new * n_items + index["link_keys"] % first_new
+        new_keys, new_codes = _link_codes(links, n_items)
+        at = keys.searchsorted(new_keys)  # none of them is among keys: each has a new item
+        return {**cls.with_items(index, n_items), "linked_indptr": linked.indptr,
+                "linked_indices": linked.indices, "link_keys": np.insert(keys, at, new_keys),
+                "link_codes": np.insert(index["link_codes"], at, new_codes)}
 
     def index(self) -> dict[str, np.ndarray]:
         """What this finder indexed of its graph, by the names of :attr:`INDEX`: give it back
@@ -364,27 +410,6 @@ class PathFinder:
 
     def _neighbours(self, item: int) -> np.ndarray:
         return self.linked.row(item)
-
-    def _link_codes(self) -> tuple[np.ndarray, np.ndarray]:
-        """For each linked pair of items ``(a, b)`` and each relation that links them, its key
-        ``a * items + b`` and the link's code: ``2 r`` for relation ``r`` (in :attr:`links`'
-        order) stored ``a → b``, else ``2 r + 1`` (``b → a``); sorted by key, then code. Made
-        once per model: a pair's links (:meth:`_linked`) and the one a chain's hop names
-        (:meth:`_link_hops`: the lowest code, the first relation, forward before backward)
-        are then a binary search."""
-        n_items, n_codes = self.data.num_items, 2 * max(1, len(self.links))
-        keys = [np.zeros(0, dtype=np.int64)]
-        for r, pairs in enumerate(self.links.values()):
-            row, col = pairs[:, 0], pairs[:, 1]
-            keys += [(row * n_items + col) * n_codes + 2 * r,
-                     (col * n_items + row) * n_codes + 2 * r + 1]
-        # one sort of (pair, code) in one integer; unique drops a link listed twice
-        packed = sorted_unique(np.concatenate(keys))
-        key, code = packed // n_codes, packed % n_codes
-        # one code a pair and relation: forward, when the link is stored both ways
-        first = np.ones(len(key), dtype=bool)
-        first[1:] = (key[1:] != key[:-1]) | (code[1:] // 2 != code[:-1] // 2)
-        return key[first], code[first]
 
     def _link_hops(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """The lowest :attr:`link_code` of each pair ``(a[k], b[k])``; ValueError for a pair

@@ -45,14 +45,15 @@ def read_new_items(store: GraphStore, known: Sequence[str]) -> list[dict[str, An
 def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
     """``trained`` with the items of ``rows`` that have a neighbour it knows folded in (after
     its own items, in the order of their ids), their edges added to its graph; ``trained``
-    itself when there are none. Its path index, when ``trained`` has one: the purchases'
-    arrays kept (a fold-in adds items and links, never a purchase), the links indexed again."""
+    itself when there are none. Its path index, when ``trained`` has one, grown from that one
+    (:meth:`~graphrec.explain.paths.PathFinder.grown_index`: a fold-in adds items and their
+    links, never a purchase)."""
     state, grown = fold_rows(trained.state, trained.data, rows)
     if grown is trained.data:
         return trained
     new = [str(item) for item in grown.items[trained.data.num_items:]]
-    index = None if trained.path_index is None else PathFinder(
-        grown, index=PathFinder.with_items(trained.path_index, grown.num_items)).index()
+    index = None if trained.path_index is None else PathFinder.grown_index(
+        trained.path_index, grown, trained.data.num_items)
     return dataclasses.replace(trained, state=state, data=grown, path_index=index,
                                ids={**trained.ids, "items": [*trained.ids["items"], *new]})
 

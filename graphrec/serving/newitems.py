@@ -110,6 +110,7 @@ def folded_links(data: GraphData, first: int) -> sp.csr_matrix:
     weights: list[np.ndarray] = [np.zeros(0)]
     for relation, links in data.links.items():
         links = np.asarray(links, dtype=np.int64).reshape(-1, 2)
+        links = links[links.max(1, initial=-1) >= first]  # those of a folded item: a few
         both = np.concatenate([links, links[:, ::-1]])  # [item, folded item] rows, either way
         found = np.unique(both[both[:, 1] >= first], axis=0)
         pairs.append(found)

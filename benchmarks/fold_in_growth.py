@@ -1,0 +1,198 @@
+"""What a fold-in of new items costs a worker as the catalogue grows.
+
+A worker that finds items ingested since training serves a model with them folded in
+(:meth:`graphrec.serving.service.RecommendationService.fold_new_items`): the model grown by
+them (:func:`graphrec.serving.newitems.grow`: their rows of the graph and layers, the path
+index), its id maps, the purchases reported live added, then the path finder and the edge
+masking made (:meth:`~graphrec.serving.service.ServedModel.of`). This takes the CPU time of
+each of those steps for ``--new`` items (drawn from the model's, seeded, listed again under new
+ids with the same brand, categories and links) folded into the model at ``ARTIFACT_DIR`` with
+its item side tiled N times (``--grow``): N copies of every item with its brand, categories and
+links among its own copy, the trained layers copied, the model's graph normalised again to
+match, indexed once before the timing as a saved model is. Each fold-in is taken
+``--repeats`` times; the first is reported apart, since it also pays for the fresh memory its
+copies fault in, as a worker's does after a while of serving. ``folded_mb`` is what the
+folded model's arrays take of the worker's own memory.
+
+``--baseline CHECKOUT`` measures another checkout of graphrec the same way in the same run,
+the two alternated (ABBA), each pass in a process of its own.
+
+    python benchmarks/fold_in_growth.py ARTIFACT_DIR [--grow 1 5 20] [--new 100]
+                                        [--baseline CHECKOUT]
+                                        [--out benchmarks/results/fold-in-growth.json]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, os.environ.get("GRAPHREC_CHECKOUT", str(HERE.parents[1])))
+
+import numpy as np  # noqa: E402  (after the path)
+
+from graphrec.config import one_maths_thread  # noqa: E402
+from graphrec.explain.paths import PathFinder  # noqa: E402
+from graphrec.model import artifact  # noqa: E402
+from graphrec.model.foldin import relation_weights  # noqa: E402
+from graphrec.model.kernel import Propagated, normalised_graph, relation_edges  # noqa: E402
+from graphrec.serving.newitems import grow, item_rows  # noqa: E402
+from graphrec.serving.newpurchases import with_purchases  # noqa: E402
+from graphrec.serving.recommend import Recommender  # noqa: E402
+from graphrec.serving.service import ServedModel  # noqa: E402
+
+STEPS = ("grow", "ids", "purchases", "served")
+
+
+def tiled(loaded: artifact.Artifact, factor: int) -> artifact.Artifact:
+    """``loaded`` with ``factor`` copies of its items (``item~k``), each linked, branded and
+    categorised as the item it copies (links within its own copy), the trained layers
+    copied, the graph normalised again for the grown catalogue and its path index made."""
+    if factor == 1:
+        return loaded
+    state, data, n = loaded.state, loaded.data, loaded.data.num_items
+    items = [*data.items, *(f"{item}~{k}" for k in range(1, factor) for item in data.items)]
+
+    def tile(pairs: np.ndarray, both: bool) -> np.ndarray:
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        return np.concatenate([pairs + np.array([k * n, k * n * both]) for k in range(factor)])
+
+    data = dataclasses.replace(
+        data, items=np.array(items, dtype=object), item_brand=tile(data.item_brand, False),
+        item_category=tile(data.item_category, False),
+        links={rel: tile(pairs, True) for rel, pairs in data.links.items()})
+    weights = getattr(state, "weights", None)
+    weights = np.asarray(relation_weights(state, loaded.data) if weights is None else weights)
+    offset = {kind: start + (factor - 1) * n if kind != "item" else 0
+              for kind, start in state.offset.items()}
+    nodes = state.num_nodes + (factor - 1) * n
+    row, col, value, relation = normalised_graph(nodes, offset, state.relations,
+                                                 relation_edges(data))
+    layers = np.concatenate([np.tile(state.layers[:, :n], (1, factor, 1)),
+                             state.layers[:, n:]], axis=1)
+    known = "weights" in Propagated.__dataclass_fields__  # a checkout before they were kept
+    kept: dict[str, Any] = {"weights": tuple(weights)} if known else {}
+    grown = Propagated(layers=layers, target=np.tile(state.target, (factor, 1)), edge_row=row,
+                       edge_col=col, edge_type=relation,
+                       edge_value=(value * weights[relation]).astype(np.float32),
+                       relations=state.relations, num_items=n * factor, offset=offset,
+                       exponent=state.exponent, **kept)
+    return dataclasses.replace(loaded, state=grown, data=data,
+                               ids={**loaded.ids, "items": items},
+                               path_index=PathFinder(data).index())
+
+
+def fold(loaded: artifact.Artifact, base: Recommender, rows: list[dict[str, Any]]
+         ) -> tuple[dict[str, float], ServedModel]:
+    """A worker's fold-in of ``rows``, as the service makes it: each step's CPU seconds."""
+    cpu: dict[str, float] = {}
+    started = time.process_time()
+    folded = grow(loaded, rows)
+    cpu["grow"], started = time.process_time() - started, time.process_time()
+    ids = Recommender(folded, base.index, base.scan, grew_from=base)
+    cpu["ids"], started = time.process_time() - started, time.process_time()
+    recommender = Recommender(with_purchases(folded, frozenset(), ids), base.index, base.scan,
+                              grew_from=ids)
+    cpu["purchases"], started = time.process_time() - started, time.process_time()
+    served = ServedModel.of(recommender)
+    cpu["served"] = time.process_time() - started
+    return cpu, served
+
+
+def measure(path: Path, factors: list[int], new: int, repeats: int, seed: int
+            ) -> list[dict[str, Any]]:
+    """One row per factor, with progress on stderr."""
+    one_maths_thread(force=True)
+    trained = artifact.load(path)
+    out = []
+    for factor in factors:
+        loaded = tiled(trained, factor)
+        base = Recommender(loaded)
+        ServedModel.of(base)
+        picks = np.random.default_rng(seed).choice(trained.data.num_items, new, replace=False)
+        rows = item_rows(loaded.data, picks.tolist(), [f"new-{k}" for k in range(new)])
+        runs = []
+        for _ in range(repeats):
+            cpu, served = fold(loaded, base, rows)
+            runs.append(cpu)
+        state = served.recommender.state
+        folded_mb = sum(getattr(state, name).nbytes for name in Propagated.ARRAYS) / 2**20
+        best = min(runs[1:] or runs, key=lambda cpu: sum(cpu.values()))
+        out.append({"grow": factor, "items": int(loaded.data.num_items),
+                    "edges": int(len(loaded.state.edge_row)), "new": new,
+                    "first_s": round(sum(runs[0].values()), 3),
+                    "best_s": round(sum(best.values()), 3),
+                    "best_steps_s": {step: round(best[step], 3) for step in STEPS},
+                    "folded_mb": round(folded_mb)})
+        print(f"  x{factor}: {out[-1]['items']:,} items, fold-in {out[-1]['first_s']:.2f} s "
+              f"first, {out[-1]['best_s']:.2f} s best", file=sys.stderr, flush=True)
+        del loaded, base, served, state
+    return out
+
+
+def passes(args: argparse.Namespace) -> dict[str, list[list[dict[str, Any]]]]:
+    """This checkout, alone or alternated with ``--baseline`` (ABBA), each pass in a fresh
+    process (a worker's memory, not one pass's leftovers)."""
+    order = ["this"] if args.baseline is None else ["this", "baseline", "baseline", "this"]
+    results: dict[str, list[list[dict[str, Any]]]] = {}
+    for name in order:
+        checkout = HERE.parents[1] if name == "this" else args.baseline
+        print(f"{name} ({checkout}) ...", file=sys.stderr, flush=True)
+        command = [sys.executable, str(HERE), str(args.artifact), "--one-pass",
+                   "--grow", *map(str, args.grow), "--new", str(args.new),
+                   "--repeats", str(args.repeats), "--seed", str(args.seed)]
+        done = subprocess.run(command, env={**os.environ, "GRAPHREC_CHECKOUT": str(checkout)},
+                              check=True, stdout=subprocess.PIPE, text=True)
+        results.setdefault(name, []).append(json.loads(done.stdout))
+    return results
+
+
+def commit(checkout: Path) -> str | None:
+    """The checkout's commit (``None`` outside git): what the JSON names each pass by."""
+    done = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return done.stdout.strip() or None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("artifact", type=Path)
+    parser.add_argument("--grow", type=int, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--new", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline", type=Path)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--one-pass", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one_pass:
+        print(json.dumps(measure(args.artifact, args.grow, args.new, args.repeats, args.seed)))
+        return
+    results = passes(args)
+    print(f"{'checkout':<9} {'x':>3} {'items':>9} {'edges':>11} {'first s':>8} {'best s':>7} "
+          f"{'grow':>6} {'served':>7} {'folded MB':>9}")
+    for name, runs in results.items():
+        for run in runs:
+            for row in run:
+                steps = row["best_steps_s"]
+                print(f"{name:<9} {row['grow']:>3} {row['items']:>9,} {row['edges']:>11,} "
+                      f"{row['first_s']:>8.2f} {row['best_s']:>7.2f} {steps['grow']:>6.2f} "
+                      f"{steps['served']:>7.2f} {row['folded_mb']:>9,}")
+    if args.out:
+        args.out.write_text(json.dumps({
+            "model": artifact.load(args.artifact).version, "new": args.new,
+            "repeats": args.repeats, "seed": args.seed,
+            "commits": {"this": commit(HERE.parents[1]),
+                        "baseline": None if args.baseline is None else commit(args.baseline)},
+            "passes": results}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

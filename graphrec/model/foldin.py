@@ -103,12 +103,14 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     def between(trained_part: np.ndarray, fresh_part: np.ndarray) -> np.ndarray:
         return np.concatenate([trained_part[:at], fresh_part, trained_part[at:]])
 
-    edge_row = between(state.edge_row, row)
+    edge_row, edge_col = between(state.edge_row, row), between(state.edge_col, col)
     edge_row[at + len(row):] += n_new  # the rows of brands and categories, in order
+    for trained_cols in (edge_col[:at], edge_col[at + len(row):]):  # in place: at scale, fresh
+        np.add(trained_cols, n_new, out=trained_cols,  # pages are what a fold-in costs most
+               where=trained_cols >= n_old)
     return Propagated(
         layers=layers, target=np.concatenate([state.target, layers[:, fresh].mean(0)]),
-        edge_row=edge_row,
-        edge_col=between(state.edge_col + n_new * (state.edge_col >= n_old), col),
+        edge_row=edge_row, edge_col=edge_col,
         edge_type=between(state.edge_type, relation), edge_value=between(state.edge_value, value),
         relations=state.relations, num_items=n_old + n_new, offset=offset,
         exponent=state.exponent, folded=n_new, weights=state.weights)

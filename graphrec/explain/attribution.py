@@ -108,8 +108,8 @@ class EdgeMasking:
         self.edge_type, self.edge_value = np.asarray(state.edge_type), np.asarray(state.edge_value)
         # Sorted, and by relation within a node pair: the model stores the graph so
         # (kernel.normalised_graph), which spares a worker's start two sorts of every edge.
-        # each made in place of its first product: at scale, a worker's fresh pages for these
-        # arrays are much of what a new model (a fold-in) costs it
+        # each made in place of its first product: at scale, the fresh memory of a new model's
+        # arrays (a fold-in's) is most of what making it costs a worker
         self.edge_key = np.multiply(row, self.num_nodes)
         self.edge_key += col
         typed = np.multiply(self.edge_key, len(self.relation_index))
@@ -145,8 +145,9 @@ class EdgeMasking:
         nodes = self.num_nodes
         lo, hi = np.searchsorted(row, [self.num_items - self.state.folded, self.num_items])
         fresh = slice(lo, hi)
-        order = np.argsort(col[fresh] * nodes + row[fresh], kind="stable")
-        key = (col[fresh] * nodes + row[fresh])[order]
+        key = col[fresh] * nodes + row[fresh]
+        order = np.argsort(key, kind="stable")
+        key = key[order]
         # where each goes among the trained entries: the folded rows' keys lie between theirs
         at = self.edge_key.searchsorted(key)
         at = np.where(at >= hi, at - (hi - lo), np.minimum(at, lo))

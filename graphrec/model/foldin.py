@@ -103,11 +103,12 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     def between(trained_part: np.ndarray, fresh_part: np.ndarray) -> np.ndarray:
         return np.concatenate([trained_part[:at], fresh_part, trained_part[at:]])
 
+    # the trained nodes after the new items moved, in place: at scale, the fresh memory of
+    # the new model's arrays is most of what a fold-in costs
     edge_row, edge_col = between(state.edge_row, row), between(state.edge_col, col)
     edge_row[at + len(row):] += n_new  # the rows of brands and categories, in order
-    for trained_cols in (edge_col[:at], edge_col[at + len(row):]):  # in place: at scale, fresh
-        np.add(trained_cols, n_new, out=trained_cols,  # pages are what a fold-in costs most
-               where=trained_cols >= n_old)
+    for trained_cols in (edge_col[:at], edge_col[at + len(row):]):
+        np.add(trained_cols, n_new, out=trained_cols, where=trained_cols >= n_old)
     return Propagated(
         layers=layers, target=np.concatenate([state.target, layers[:, fresh].mean(0)]),
         edge_row=edge_row, edge_col=edge_col,

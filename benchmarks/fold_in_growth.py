@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("artifact", type=Path)
     parser.add_argument("--grow", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--new", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline", type=Path)
     parser.add_argument("--out", type=Path)

@@ -250,20 +250,18 @@ def test_a_grown_index_is_the_index_of_the_grown_graph() -> None:
     300 seeded random catalogues (links repeated, stored both ways, an item linked to itself,
     new items linked to old and new ones, a relation with no new link) it is, array for
     array, the index of the grown graph built whole."""
+    def catalogue(items: int, links: dict[str, np.ndarray]) -> GraphData:
+        none = np.zeros((0, 2), dtype=np.int64)
+        return GraphData(users=np.array(["u"], dtype=object),
+                         items=np.array([f"i{n}" for n in range(items)], dtype=object),
+                         brands=np.array([], dtype=object),
+                         categories=np.array([], dtype=object), train=np.array([[0, 0]]),
+                         test=none, item_brand=none, item_category=none, category_parent=none,
+                         links=links)
+
     rng = np.random.default_rng(5)
     for _ in range(300):
         old, new = int(rng.integers(1, 12)), int(rng.integers(1, 6))
-
-        def catalogue(items: int, links: dict[str, np.ndarray]) -> GraphData:
-            return GraphData(
-                users=np.array(["u"], dtype=object),
-                items=np.array([f"i{n}" for n in range(items)], dtype=object),
-                brands=np.array([], dtype=object), categories=np.array([], dtype=object),
-                train=np.array([[0, 0]]), test=np.zeros((0, 2), dtype=np.int64),
-                item_brand=np.zeros((0, 2), dtype=np.int64),
-                item_category=np.zeros((0, 2), dtype=np.int64),
-                category_parent=np.zeros((0, 2), dtype=np.int64), links=links)
-
         trained = {rel: rng.integers(0, old, (int(rng.integers(0, 15)), 2))
                    for rel in ("also_bought", "also_viewed", "bought_together")}
         more = {rel: np.concatenate([rng.integers(old, old + new, (count, 1)),

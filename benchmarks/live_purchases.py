@@ -9,7 +9,8 @@ of them by new customers, each a few items) are added to the model at ``ARTIFACT
 CPU time of making the served model is taken, the best of ``--repeats``; 0 is the model as
 trained, read from its saved path index (what a worker's start costs, for comparison).
 The served model is made as the service makes it: from the model's id maps, made once
-(``with_purchases(..., known)``, ``Recommender(..., grew_from=known)``).
+(``with_purchases(..., known)``, ``Recommender(..., grew_from=known)``), and with the edge
+masking of the model served before (``ServedModel.of(..., before=...)``).
 
 ``--grow N ...`` measures the same on the model's purchases made N times as many: N copies of
 its users, each copy with the same purchases (the shop's growth in shoppers; the items and
@@ -81,6 +82,7 @@ def main() -> None:
     for factor in args.grow:
         loaded = grown(trained, factor)
         known = Recommender(loaded, None, scan)
+        before = ServedModel.of(known)  # the model the worker serves until then
         rng = np.random.default_rng(args.seed)
         for count in args.purchases:
             pairs = drawn(trained, count, rng) if count else set()
@@ -88,7 +90,7 @@ def main() -> None:
             for _ in range(args.repeats):
                 started = time.process_time()
                 served = ServedModel.of(Recommender(with_purchases(loaded, pairs, known), None,
-                                                    scan, grew_from=known))
+                                                    scan, grew_from=known), before=before)
                 best = min(best, time.process_time() - started)
             data = served.recommender.artifact.data
             rows.append({"grow": factor, "purchases": len(pairs),

@@ -242,6 +242,27 @@ def test_an_artifact_without_a_path_index_still_serves(tmp_path, data: GraphData
     assert np.array_equal(served.paths.linked.indices, PathFinder(data).linked.indices)
 
 
+def test_a_served_model_keeps_the_edge_masking_of_the_one_before_over_the_same_arrays(
+        tmp_path, data: GraphData, trained: tuple[KGRec, object]) -> None:
+    """Purchases reported live change the paths, not the propagation: the model served with
+    them keeps the masking (arrays the size of the graph) instead of making it again; a model
+    over other arrays (a fold-in, a retrained model) gets its own."""
+    from graphrec.serving.newpurchases import with_purchases
+    from graphrec.serving.recommend import Recommender
+    from graphrec.serving.service import ServedModel
+
+    loaded = artifact.load(artifact.save(tmp_path / "model", trained[0], data))
+    served = ServedModel.of(Recommender(loaded))
+    bought = with_purchases(loaded, {("new customer", str(data.items[0]))})
+    assert bought.data.num_users == data.num_users + 1
+    again = ServedModel.of(Recommender(bought), before=served)
+    assert again.ranker.masking is served.ranker.masking
+    assert again.paths is not served.paths  # the paths do go through the new purchase
+    other = dataclasses.replace(loaded, state=dataclasses.replace(loaded.state))
+    assert ServedModel.of(Recommender(other), before=served).ranker.masking \
+        is not served.ranker.masking
+
+
 def test_artifact_errors(tmp_path, data: GraphData, trained: tuple[KGRec, object]) -> None:
     model, _ = trained
     with pytest.raises(FileNotFoundError, match="no model artifact"):

@@ -485,14 +485,17 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
                 if p["kind"] == "collaborative"]
 
     assert co_buyers() == []
-    details = service.items._copy
+    details, masking = service.items._copy, service.ranker.masking
     started = now_ms()
     try:
         record(session_store, "NEW-CUSTOMER-1", via, "purchase")
         record(session_store, "NEW-CUSTOMER-1", NEW_ITEM, "purchase")
         fold_now(app)
-        # the items did not change: their details are not read again (the whole catalogue's)
+        # the items did not change: their details are not read again (the whole catalogue's),
+        # nor is the edge masking made again (purchases change the paths, not the arrays)
         assert service.items._copy is details
+        assert service.ranker.masking is masking and service.recommender.user_ids[-1] == \
+            "NEW-CUSTOMER-1"
         # the served model's id maps: the folded model's, and the new customer after them
         recommender = service.recommender
         assert dict(recommender.user_map) == ids_map(recommender.user_ids)

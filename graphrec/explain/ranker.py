@@ -55,9 +55,13 @@ class PathRanker:
     (edge masking). Named for what it does: it is not ``torch_geometric.explain.Explainer``."""
 
     def __init__(self, state: Propagated, paths: PathFinder,
-                 recent_within: float = RECENT_WITHIN):
+                 recent_within: float = RECENT_WITHIN, masking: EdgeMasking | None = None):
+        """``masking``: the :class:`EdgeMasking` of ``state`` when the caller has it (it
+        depends on the propagated arrays alone), else made here."""
+        if masking is not None and masking.state is not state:
+            raise ValueError("the edge masking given is another model's")
         self.paths = paths
-        self.masking = EdgeMasking(state)
+        self.masking = EdgeMasking(state) if masking is None else masking
         self.recent_within = recent_within
 
     def ranked(self, history: np.ndarray, item: int, user: int = NO_USER,

@@ -110,13 +110,20 @@ class ServedModel:
     ranker: PathRanker
 
     @classmethod
-    def of(cls, recommender: Recommender) -> ServedModel:
+    def of(cls, recommender: Recommender, before: ServedModel | None = None) -> ServedModel:
+        """``before``: the model served until now. Its edge masking is kept when the two
+        propagate over the same arrays: purchases reported live change the paths and their
+        counts, never the propagation, and the masking's arrays are as large as the graph
+        (seconds of a worker's CPU at each set of purchases on a catalogue fifty times
+        Beauty's, and a second copy of them while it was made)."""
         data = recommender.artifact.data
         paths = PathFinder(data, index=recommender.artifact.path_index)
         graph_facts(data, paths.item_users)  # the sentences' counts, from the same index
         if recommender.state.folded:  # the folded items' link keys: here, not in a request
             recommender.new_links  # noqa: B018
-        return cls(recommender, paths, PathRanker(recommender.state, paths))
+        kept = (before.ranker.masking if before is not None
+                and before.recommender.state is recommender.state else None)
+        return cls(recommender, paths, PathRanker(recommender.state, paths, masking=kept))
 
     @classmethod
     def load(cls, path: Path, hash_arrays: bool = True, index_items: int = 0) -> ServedModel:
@@ -313,7 +320,7 @@ class RecommendationService:
         pairs = frozenset(self.purchases.pairs)
         model = ServedModel.of(Recommender(
             with_purchases(self._folded, pairs, self._folded_ids), self.recommender.index,
-            self.recommender.scan, grew_from=self._folded_ids))
+            self.recommender.scan, grew_from=self._folded_ids), before=self.served)
         if new_items:
             self.items.track(model.recommender.item_ids)
         self._use(model)
@@ -391,6 +398,7 @@ class RecommendationService:
         is swapped in last, and a request takes it once, before anything else: what a request
         keeps there was computed by that cache's model or a newer one (kept then in a cache no
         later request reads), never by the model before."""
+        self.served = model
         self.data = model.recommender.artifact.data
         self.paths = model.paths
         self.ranker = model.ranker

@@ -113,9 +113,9 @@ class ServedModel:
     def of(cls, recommender: Recommender, before: ServedModel | None = None) -> ServedModel:
         """``before``: the model served until now. Its edge masking is kept when the two
         propagate over the same arrays: purchases reported live change the paths and their
-        counts, never the propagation, and the masking's arrays are as large as the graph
-        (seconds of a worker's CPU at each set of purchases on a catalogue fifty times
-        Beauty's, and a second copy of them while it was made)."""
+        counts, never the propagation, and the masking's arrays are as large as the graph, so
+        making them again at each set of purchases cost a worker a copy of the graph
+        (``benchmarks/results/NOTES.md``)."""
         data = recommender.artifact.data
         paths = PathFinder(data, index=recommender.artifact.path_index)
         graph_facts(data, paths.item_users)  # the sentences' counts, from the same index

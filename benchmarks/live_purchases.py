@@ -10,7 +10,8 @@ CPU time of making the served model is taken, the best of ``--repeats``; 0 is th
 trained, read from its saved path index (what a worker's start costs, for comparison).
 The served model is made as the service makes it: from the model's id maps, made once
 (``with_purchases(..., known)``, ``Recommender(..., grew_from=known)``), and with the edge
-masking of the model served before (``ServedModel.of(..., before=...)``).
+masking of the model served before (``ServedModel.of(..., before=...)``), except for 0,
+which makes it as a worker's start does.
 
 ``--grow N ...`` measures the same on the model's purchases made N times as many: N copies of
 its users, each copy with the same purchases (the shop's growth in shoppers; the items and
@@ -90,7 +91,8 @@ def main() -> None:
             for _ in range(args.repeats):
                 started = time.process_time()
                 served = ServedModel.of(Recommender(with_purchases(loaded, pairs, known), None,
-                                                    scan, grew_from=known), before=before)
+                                                    scan, grew_from=known),
+                                        before=before if pairs else None)
                 best = min(best, time.process_time() - started)
             data = served.recommender.artifact.data
             rows.append({"grow": factor, "purchases": len(pairs),

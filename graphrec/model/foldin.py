@@ -58,8 +58,8 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     are kept in their order, copied once, with the new rows put between the items' and the
     brands' (a worker folds items in whenever the catalogue changes, so this costs a copy of
     the model's arrays, not a sort of its graph). Raises ``ValueError`` for a ``state`` folded
-    already, and when ``trained`` is not the graph ``state`` was propagated over where that
-    can be seen without the weights.
+    already and, for a model saved without its weights, when ``trained`` is not the graph
+    ``state`` was propagated over (which deriving them checks).
     """
     n_old, n_new = state.num_items, grown.num_items - state.num_items
     if n_new < 0 or list(grown.items[:n_old]) != list(trained.items):

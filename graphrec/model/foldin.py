@@ -42,7 +42,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from graphrec.dataset import GraphData
-from graphrec.model.kernel import Propagated, relation_edges, symmetric_normalised
+from graphrec.model.kernel import (
+    Propagated,
+    relation_edges,
+    relation_nodes,
+    symmetric_normalised,
+)
 from graphrec.schema import BY_NAME
 from graphrec.sorted_lookup import find_sorted
 
@@ -126,11 +131,9 @@ def _new_entries(nodes: int, offset: Mapping[str, int], relations: Sequence[str]
     out = []
     edges = relation_edges(grown)
     for name in relations:
-        src_type, dst_type = BY_NAME[name].source, BY_NAME[name].target
-        index = np.asarray(edges[name], dtype=np.int64)
-        src, dst = index[0] + offset[src_type], index[1] + offset[dst_type]
+        src, dst = relation_nodes(offset, name, edges)
         touches = np.zeros(len(src), dtype=bool)
-        for side, kind in ((src, src_type), (dst, dst_type)):
+        for side, kind in ((src, BY_NAME[name].source), (dst, BY_NAME[name].target)):
             if kind == "item":
                 touches |= (side >= n_old) & (side < n_old + n_new)
         row, col, _ = symmetric_normalised(nodes, src[touches], dst[touches])
@@ -169,9 +172,7 @@ def relation_weights(state: Propagated, trained: GraphData) -> np.ndarray:
     key = (state.edge_row * nodes + state.edge_col) * count + state.edge_type
     edges = relation_edges(trained)
     for r, name in enumerate(state.relations):
-        src_type, dst_type = BY_NAME[name].source, BY_NAME[name].target
-        index = np.asarray(edges[name], dtype=np.int64)
-        src, dst = index[0] + state.offset[src_type], index[1] + state.offset[dst_type]
+        src, dst = relation_nodes(state.offset, name, edges)
         src, dst = src[src != dst], dst[src != dst]
         _, found = find_sorted(key, np.concatenate([src * nodes + dst,
                                                     dst * nodes + src]) * count + r)

@@ -67,6 +67,14 @@ def symmetric_normalised(num_nodes: int, src: np.ndarray, dst: np.ndarray,
     return row, col, scale[row] * scale[col]
 
 
+def relation_nodes(offset: Mapping[str, int], name: str, edges: Mapping[str, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(src, dst)`` of relation ``name``'s edges (``edges[name]``, ``[2, m]`` in
+    node-type-local indices) as node ids of the graph whose node types start at ``offset``."""
+    index = np.asarray(edges[name], dtype=np.int64)
+    return index[0] + offset[BY_NAME[name].source], index[1] + offset[BY_NAME[name].target]
+
+
 def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Sequence[str],
                      edges: Mapping[str, np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -76,10 +84,7 @@ def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Seque
     ``[2, m]`` in node-type-local indices."""
     rows, cols, values, types = [], [], [], []
     for r, name in enumerate(relations):
-        src_type, dst_type = BY_NAME[name].source, BY_NAME[name].target
-        index = np.asarray(edges[name], dtype=np.int64)
-        row, col, value = symmetric_normalised(num_nodes, index[0] + offset[src_type],
-                                               index[1] + offset[dst_type])
+        row, col, value = symmetric_normalised(num_nodes, *relation_nodes(offset, name, edges))
         rows.append(row)
         cols.append(col)
         values.append(value)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphrec.schema import BY_NAME
+from graphrec.sorted_lookup import sorted_unique
 
 if TYPE_CHECKING:
     from graphrec.dataset import GraphData
@@ -59,8 +60,8 @@ def symmetric_normalised(num_nodes: int, src: np.ndarray, dst: np.ndarray,
     are scaled in: float32 for the networks, float64 where the result meets a float64 solve."""
     src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
     keep = src != dst
-    key = _sorted_unique(np.concatenate([src[keep] * num_nodes + dst[keep],
-                                         dst[keep] * num_nodes + src[keep]]))
+    key = sorted_unique(np.concatenate([src[keep] * num_nodes + dst[keep],
+                                        dst[keep] * num_nodes + src[keep]]))
     row, col = key // num_nodes, key % num_nodes
     degree = np.bincount(row, minlength=num_nodes).astype(dtype)
     scale = np.maximum(degree, 1) ** dtype(-0.5)
@@ -95,13 +96,6 @@ def normalised_graph(num_nodes: int, offset: Mapping[str, int], relations: Seque
     relation = np.concatenate(types or [empty])
     order = np.argsort(row * num_nodes + col, kind="stable")
     return row[order], col[order], value[order], relation[order]
-
-
-def _sorted_unique(keys: np.ndarray) -> np.ndarray:
-    """``np.unique(keys)`` by sorting: numpy 2.4's hashing ``unique`` is some 80 times slower
-    on these keys (``benchmarks/results/NOTES.md``)."""
-    keys = np.sort(keys)
-    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
 
 
 @dataclass(frozen=True)

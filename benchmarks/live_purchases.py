@@ -10,7 +10,7 @@ CPU time of making the served model is taken, the best of ``--repeats``; 0 is th
 trained, read from its saved path index (what a worker's start costs, for comparison).
 The served model is made as the service makes it: from the model's id maps, made once
 (``with_purchases(..., known)``, ``Recommender(..., grew_from=known)``), and with the edge
-masking of the model served before (``ServedModel.of(..., before=...)``), except for 0,
+masking of the model served before (``ServedModel.of(..., masking=...)``), except for 0,
 which makes it as a worker's start does.
 
 ``--grow N ...`` measures the same on the model's purchases made N times as many: N copies of
@@ -92,7 +92,7 @@ def main() -> None:
                 started = time.process_time()
                 served = ServedModel.of(Recommender(with_purchases(loaded, pairs, known), None,
                                                     scan, grew_from=known),
-                                        before=before if pairs else None)
+                                        masking=before.ranker.masking if pairs else None)
                 best = min(best, time.process_time() - started)
             data = served.recommender.artifact.data
             rows.append({"grow": factor, "purchases": len(pairs),

@@ -255,11 +255,11 @@ def test_a_served_model_keeps_the_edge_masking_of_the_one_before_over_the_same_a
     served = ServedModel.of(Recommender(loaded))
     bought = with_purchases(loaded, {("new customer", str(data.items[0]))})
     assert bought.data.num_users == data.num_users + 1
-    again = ServedModel.of(Recommender(bought), before=served)
+    again = ServedModel.of(Recommender(bought), masking=served.ranker.masking)
     assert again.ranker.masking is served.ranker.masking
     assert again.paths is not served.paths  # the paths do go through the new purchase
     other = dataclasses.replace(loaded, state=dataclasses.replace(loaded.state))
-    assert ServedModel.of(Recommender(other), before=served).ranker.masking \
+    assert ServedModel.of(Recommender(other), masking=served.ranker.masking).ranker.masking \
         is not served.ranker.masking
 
 

@@ -423,7 +423,7 @@ def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(
 
     with trained_app.app_context():
         service = get_engine().service()
-    for name in ("served", "data", "paths", "ranker", "recommender", "reasons"):  # restored after
+    for name in ("data", "paths", "ranker", "recommender", "reasons"):  # restored after
         monkeypatch.setattr(service, name, getattr(service, name))
     service.reasons = ReasonCache(service.reasons.size)
     folded = ServedModel.of(service.recommender)  # the same arrays, served anew

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from graphrec.config import Settings
+from graphrec.explain.attribution import EdgeMasking
 from graphrec.explain.paths import HistoryWalks, PathFinder, ReasonPath
 from graphrec.explain.ranker import PathRanker, starting_with
 from graphrec.explain.reasons import describe, describe_popular, distinct, graph_facts
@@ -110,19 +111,17 @@ class ServedModel:
     ranker: PathRanker
 
     @classmethod
-    def of(cls, recommender: Recommender, before: ServedModel | None = None) -> ServedModel:
-        """``before``: the model served until now. Its edge masking is kept when the two
-        propagate over the same arrays: purchases reported live change the paths and their
-        counts, never the propagation, and the masking's arrays are as large as the graph, so
-        making them again at each set of purchases cost a worker a copy of the graph
-        (``benchmarks/results/NOTES.md``)."""
+    def of(cls, recommender: Recommender, masking: EdgeMasking | None = None) -> ServedModel:
+        """``masking``: that of the model served until now, kept when it masks the same arrays:
+        purchases reported live change the paths and their counts, never the propagation, and
+        the masking's arrays are as large as the graph, so making them again at each set of
+        purchases cost a worker a copy of the graph (``benchmarks/results/NOTES.md``)."""
         data = recommender.artifact.data
         paths = PathFinder(data, index=recommender.artifact.path_index)
         graph_facts(data, paths.item_users)  # the sentences' counts, from the same index
         if recommender.state.folded:  # the folded items' link keys: here, not in a request
             recommender.new_links  # noqa: B018
-        kept = (before.ranker.masking if before is not None
-                and before.recommender.state is recommender.state else None)
+        kept = masking if masking is not None and masking.state is recommender.state else None
         return cls(recommender, paths, PathRanker(recommender.state, paths, masking=kept))
 
     @classmethod
@@ -320,7 +319,7 @@ class RecommendationService:
         pairs = frozenset(self.purchases.pairs)
         model = ServedModel.of(Recommender(
             with_purchases(self._folded, pairs, self._folded_ids), self.recommender.index,
-            self.recommender.scan, grew_from=self._folded_ids), before=self.served)
+            self.recommender.scan, grew_from=self._folded_ids), masking=self.ranker.masking)
         if new_items:
             self.items.track(model.recommender.item_ids)
         self._use(model)
@@ -398,7 +397,6 @@ class RecommendationService:
         is swapped in last, and a request takes it once, before anything else: what a request
         keeps there was computed by that cache's model or a newer one (kept then in a cache no
         later request reads), never by the model before."""
-        self.served = model
         self.data = model.recommender.artifact.data
         self.paths = model.paths
         self.ranker = model.ranker

@@ -28,7 +28,7 @@ for Neo4j Browser.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import NamedTuple
@@ -134,6 +134,15 @@ def _columns(owner: np.ndarray | None = None, via: np.ndarray | None = None,
                  for column in (owner, via, middle, first, second))  # type: ignore[return-value]
 
 
+def _either_way(links: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols)`` of every link of ``links`` (``[n, 2]`` arrays) both ways round, but for
+    an item linked to itself: the entries of :attr:`PathFinder.linked`."""
+    pairs = np.concatenate([np.zeros((0, 2), dtype=np.int64), *links])
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return (np.concatenate([pairs[:, 0], pairs[:, 1]]),
+            np.concatenate([pairs[:, 1], pairs[:, 0]]))
+
+
 def _link_codes(links: Sequence[np.ndarray], n_items: int) -> tuple[np.ndarray, np.ndarray]:
     """For each linked pair of items ``(a, b)`` and each relation that links them, its key
     ``a * n_items + b`` and the link's code: ``2 r`` for relation ``r`` (``links[r]``, its
@@ -189,11 +198,7 @@ class PathFinder:
             self.linked = Adjacency(index["linked_indptr"], index["linked_indices"])
             self.link_code = (index["link_keys"], index["link_codes"])
         else:
-            pairs = np.concatenate([np.zeros((0, 2), dtype=np.int64), *self.links.values()])
-            pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-            self.linked = Adjacency.of(np.concatenate([pairs[:, 0], pairs[:, 1]]),
-                                       np.concatenate([pairs[:, 1], pairs[:, 0]]), n_items,
-                                       n_items)
+            self.linked = Adjacency.of(*_either_way(self.links.values()), n_items, n_items)
             self.link_code = _link_codes(list(self.links.values()), n_items)
         self.user_items = Adjacency(index["user_items_indptr"], index["user_items_indices"])
         self.item_users = Adjacency(index["item_users_indptr"], index["item_users_indices"])
@@ -238,11 +243,8 @@ class PathFinder:
         n_items = data.num_items
         links = [np.asarray(pairs, dtype=np.int64).reshape(-1, 2) for pairs in data.links.values()]
         links = [pairs[pairs.max(1, initial=-1) >= first_new] for pairs in links]
-        pairs = np.concatenate([np.zeros((0, 2), dtype=np.int64), *links])
-        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
         linked = Adjacency(index["linked_indptr"], index["linked_indices"]).with_pairs(
-            np.concatenate([pairs[:, 0], pairs[:, 1]]), np.concatenate([pairs[:, 1], pairs[:, 0]]),
-            n_items)
+            *_either_way(links), n_items)
         # a * first_new + b again as a * n_items + b: the same order, b < first_new
         keys = index["link_keys"] // first_new * n_items + index["link_keys"] % first_new
         new_keys, new_codes = _link_codes(links, n_items)

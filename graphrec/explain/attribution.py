@@ -108,20 +108,19 @@ class EdgeMasking:
         self.edge_type, self.edge_value = np.asarray(state.edge_type), np.asarray(state.edge_value)
         # Sorted, and by relation within a node pair: the model stores the graph so
         # (kernel.normalised_graph), which spares a worker's start two sorts of every edge.
-        # each made in place of its first product: at scale, the fresh memory of a new model's
-        # arrays (a fold-in's) is most of what making it costs a worker
-        self.edge_key = np.multiply(row, self.num_nodes)
-        self.edge_key += col
-        typed = np.multiply(self.edge_key, len(self.relation_index))
-        typed += self.edge_type
+        self.edge_key = row * self.num_nodes + col
+        typed = np.asarray(self._typed(self.edge_key, self.edge_type))
         if (typed[1:] < typed[:-1]).any():
             order = np.argsort(typed, kind="stable")
             self.typed_key, self.typed_value = typed[order], self.edge_value[order]
         else:
             self.typed_key, self.typed_value = typed, self.edge_value
+        # where each node pair's entries start (Â, relations summed): a mask, not np.diff's
+        # integer copy of the keys, since at scale a new model's fresh memory is most of what
+        # making it costs a worker (a fold-in)
         change = np.ones(len(self.edge_key), dtype=bool)
         np.not_equal(self.edge_key[1:], self.edge_key[:-1], out=change[1:])
-        starts = np.flatnonzero(change)  # Â, relations summed
+        starts = np.flatnonzero(change)
         self.adj_key = self.edge_key[starts]
         self.adj_value = (np.add.reduceat(self.edge_value, starts) if len(starts)
                           else np.zeros(0, dtype=np.float32))

@@ -22,7 +22,6 @@ since training are folded in, and the item details read again, there rather than
 from __future__ import annotations
 
 import atexit
-import fcntl
 import gc
 import logging
 import os
@@ -38,7 +37,7 @@ from flask import Flask, current_app
 
 import cypher
 from graphrec.config import Settings
-from graphrec.private import open_private
+from graphrec.filelock import held
 from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
@@ -81,19 +80,8 @@ def reload_turn(models_dir: Path) -> Iterator[bool]:
     """Whether this process may load a new model now: one worker at a time (a lock file beside
     the models, taken without waiting), so that while one loads the others keep answering at
     full speed from the model they have; the rest take their turn at their next check."""
-    descriptor = open_private(models_dir / ".reload.lock", os.O_RDWR)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
-    finally:
-        os.close(descriptor)
+    with held(models_dir / ".reload.lock") as mine:
+        yield mine
 
 
 class Engine:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from graphrec.config import Settings
+from graphrec.filelock import acquire
 from graphrec.private import open_private, private_folder
 
 LOCK_NAME = "write.lock"
@@ -55,34 +55,19 @@ def writer_lock(settings: Settings, holder: str, *, wait: float = DEFAULT_WAIT_S
     private_folder(path.parent)
     descriptor = open_private(path, os.O_RDWR)
     with os.fdopen(descriptor, "r+", encoding="utf-8") as handle:
-        if not _try_lock(handle):
+        if not acquire(handle):
             other = handle.read().strip() or "another graphrec command"
             notify(f"waiting for the other writer on this store ({other}) to finish, "
                    f"at most {wait:.0f}s")
-            _wait_for(handle, wait, f"the other writer ({other}) still holds {path} after "
-                                    f"{wait:.0f}s; run this again when it has finished")
+            if not acquire(handle, wait, _POLL_SECONDS):
+                raise WriterBusy(f"the other writer ({other}) still holds {path} after "
+                                 f"{wait:.0f}s; run this again when it has finished")
         _write_holder(handle, f"{holder}, pid {os.getpid()}")
         try:
             yield
         finally:
             _write_holder(handle, "")
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _try_lock(handle: TextIO) -> bool:
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _wait_for(handle: TextIO, wait: float, timeout_message: str) -> None:
-    deadline = time.monotonic() + wait
-    while not _try_lock(handle):
-        if time.monotonic() >= deadline:
-            raise WriterBusy(timeout_message)
-        time.sleep(_POLL_SECONDS)
 
 
 def _write_holder(handle: TextIO, text: str) -> None:

@@ -179,5 +179,11 @@ class Settings:
         return self.models_dir / "current"
 
     @property
+    def folds_dir(self) -> Path:
+        """The new items' fold-ins that the processes serving the model share
+        (:mod:`graphrec.serving.folds`)."""
+        return self.home / "folds"
+
+    @property
     def rejects_dir(self) -> Path:
         return self.home / "rejects"

@@ -35,6 +35,7 @@ from graphrec.serving.recommend import ids_map
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore, open_store
 from tests.apps import make_app, sample_users, train_sample, unreachable, without_model
+from tests.mapped import mapped_from
 from tests.waiting import wait_for
 from web.engine import get_engine
 
@@ -329,7 +330,7 @@ def fold_now(app: Flask) -> RecommendationService:
 
 def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
         app: Flask, listing: dict[str, Any], trained: artifact.Artifact,
-        session_store: GraphStore) -> None:
+        session_store: GraphStore, home: Settings) -> None:
     user = listing["user"]
     client = app.test_client()
     assert NEW_ITEM not in {r["item_id"] for r in recommended(client, user)}  # not read yet
@@ -341,6 +342,11 @@ def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
     # after it (benchmarks/results/NOTES.md: tens of milliseconds on the full Beauty model)
     assert "new_links" in vars(service.recommender)
     assert service.recommender.scan is scan  # the trained rows' table, not copied again
+    # made once for the processes serving from the home, and mapped: the model and its masking
+    assert service.ranker.masking.state is service.recommender.state
+    for array in (service.recommender.state.layers, service.ranker.masking.edge_key,
+                  service.recommender.artifact.path_index["link_keys"]):
+        assert mapped_from(array, home.folds_dir)
     assert client.get("/api/health").get_json()["checks"]["model"]["folded_items"] == 1
 
     recs = recommended(client, user)
@@ -428,7 +434,10 @@ def test_the_commands_recommend_explain_and_publish_a_new_item(
     monkeypatch.setenv("GRAPHREC_HOME", str(home.home))
     monkeypatch.setenv("GRAPHREC_STORE_DIR", str(home.store_dir))
     user = listing["user"]
+    shared = sorted(home.folds_dir.iterdir())
     assert main(["recommend", user, "--json"]) == 0
+    # the command mapped the fold-in the app made of the same catalogue, and made none
+    assert sorted(home.folds_dir.iterdir()) == shared and len(shared) == 2
     recs = json.loads(capsys.readouterr().out)["recommendations"]
     rank = next(r["rank"] for r in recs if r["item_id"] == NEW_ITEM)
     assert main(["recommend", user]) == 0

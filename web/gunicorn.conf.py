@@ -5,7 +5,9 @@ threads of one process share its interpreter lock, so the cores are used by proc
 core, each with two threads, so that a cheap request (reasons already kept) need not wait
 behind one that ranks a first visit's ten reasons; other shapes measured no better
 (``benchmarks/results/NOTES.md``; ``benchmarks/serve.py --workers N --threads M`` repeats
-the measurement). Each process holds its own copy of the model and of the service's caches.
+the measurement). Each process holds its own service's caches; the model's arrays it shares
+with the others (mapped from the artifact by the master before it forks, and a fold-in of new
+items from ``$GRAPHREC_HOME/folds``: :mod:`graphrec.serving.folds`).
 
 Each worker listens on a socket of its own (``reuse_port``: SO_REUSEPORT, gunicorn >= 23), so
 the kernel spreads new connections evenly over the workers. On one shared socket, whichever

@@ -34,7 +34,7 @@ counts as given, like a trained one: masking its edges takes them out of its lat
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,7 +91,15 @@ class EdgeMasking:
     Made once per loaded model from its arrays, then answers with numpy alone.
     """
 
-    def __init__(self, state: Propagated):
+    #: What a masking derives from its state's arrays (the spread as ``spread_*``): saved
+    #: beside a fold-in that several workers share (:mod:`graphrec.serving.folds`), so that
+    #: each maps them instead of deriving its own copy, as large as the graph.
+    DERIVED = ("edge_key", "typed_key", "typed_value", "adj_key", "adj_value", "edge_count",
+               "edge_indptr", "spread_indptr", "spread_count", "spread_index", "spread_value")
+
+    def __init__(self, state: Propagated, derived: Mapping[str, np.ndarray] | None = None):
+        """``derived``: :meth:`derived` of a masking of the same arrays (mapped from a shared
+        fold-in), taken instead of computed."""
         self.state = state
         # Plain views of the memory-mapped arrays (the same pages): indexing a np.memmap goes
         # through its Python __getitem__, hundreds of times a page.
@@ -104,11 +112,22 @@ class EdgeMasking:
         self.hop_relation = {kind: self.relation_index[relation.name]
                              for kind, relation in BY_TYPE.items()
                              if relation.name in self.relation_index}
-        row, col = np.asarray(state.edge_row), np.asarray(state.edge_col)
         self.edge_type, self.edge_value = np.asarray(state.edge_type), np.asarray(state.edge_value)
+        self.edge_col = np.asarray(state.edge_col)
+        self.exponent = state.exponent
+        if derived is not None:
+            got = {name: np.asarray(derived[name]) for name in self.DERIVED}
+            self.edge_key, self.typed_key, self.typed_value = (
+                got["edge_key"], got["typed_key"], got["typed_value"])
+            self.adj_key, self.adj_value = got["adj_key"], got["adj_value"]
+            self.edge_count, self.edge_indptr = got["edge_count"], got["edge_indptr"]
+            self.spread = (got["spread_indptr"], got["spread_count"], got["spread_index"],
+                           got["spread_value"])
+            return
+        row = np.asarray(state.edge_row)
         # Sorted, and by relation within a node pair: the model stores the graph so
         # (kernel.normalised_graph), which spares a worker's start two sorts of every edge.
-        self.edge_key = row * self.num_nodes + col
+        self.edge_key = row * self.num_nodes + self.edge_col
         typed = np.asarray(self._typed(self.edge_key, self.edge_type))
         if (typed[1:] < typed[:-1]).any():
             order = np.argsort(typed, kind="stable")
@@ -124,15 +143,20 @@ class EdgeMasking:
         self.adj_key = self.edge_key[starts]
         self.adj_value = (np.add.reduceat(self.edge_value, starts) if len(starts)
                           else np.zeros(0, dtype=np.float32))
-        self.edge_col = col
         self.edge_count = np.bincount(row, minlength=self.num_nodes)
         self.edge_indptr = np.concatenate([[0], np.cumsum(self.edge_count)])
-        self.exponent = state.exponent
         # ``Â @ delta`` reads, for each row of delta, the rows it reaches and their entries: the
         # graph's own rows while it is symmetric, its columns once it holds folded items.
-        self.spread = (self.edge_indptr, self.edge_count, col, self.edge_value)
+        self.spread = (self.edge_indptr, self.edge_count, self.edge_col, self.edge_value)
         if state.folded:
-            self.spread = self._columns(row, col)
+            self.spread = self._columns(row, self.edge_col)
+
+    def derived(self) -> dict[str, np.ndarray]:
+        """What this masking derived from its state, by the names of :attr:`DERIVED`."""
+        spread = dict(zip(("spread_indptr", "spread_count", "spread_index", "spread_value"),
+                          self.spread))
+        return {name: spread[name] if name in spread else getattr(self, name)
+                for name in self.DERIVED}
 
     def _columns(self, row: np.ndarray, col: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

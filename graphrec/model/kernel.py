@@ -154,7 +154,8 @@ class Propagated:
         """What is not an array, JSON-able."""
         return {"relations": list(self.relations), "num_items": self.num_items,
                 "offset": dict(self.offset), "exponent": self.exponent,
-                **({} if self.weights is None else {"weights": list(self.weights)})}
+                **({} if self.weights is None else {"weights": list(self.weights)}),
+                **({"folded": self.folded} if self.folded else {})}
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
@@ -163,6 +164,6 @@ class Propagated:
                    edge_col=arrays["edge_col"], edge_type=arrays["edge_type"],
                    edge_value=arrays["edge_value"], relations=tuple(meta["relations"]),
                    num_items=int(meta["num_items"]), offset=dict(meta["offset"]),
-                   exponent=float(meta["exponent"]),
+                   exponent=float(meta["exponent"]), folded=int(meta.get("folded", 0)),
                    weights=(tuple(float(w) for w in meta["weights"]) if "weights" in meta
                             else None))

@@ -19,7 +19,6 @@ whether the model is stale :mod:`graphrec.serving.freshness`'.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import time
@@ -45,8 +44,9 @@ from graphrec.serving.details import (
     ItemDetailsOnDemand,
     catalogue_state,
 )
+from graphrec.serving.folds import SharedFolds
 from graphrec.serving.freshness import Freshness
-from graphrec.serving.newitems import grow, read_new_items
+from graphrec.serving.newitems import read_new_items
 from graphrec.serving.newpurchases import LivePurchases, read_since, with_purchases
 from graphrec.serving.ranking import ahead
 from graphrec.serving.recommend import (
@@ -71,10 +71,11 @@ SPREAD = 0.5
 
 #: While the catalogue keeps moving from one look to the next (an ingest writing batch after
 #: batch, a burst of availability changes), a worker acts on it at most once in this many
-#: seconds, and once more at the first look that finds it still: a fold-in costs a worker about
-#: half a second of CPU on Beauty and a read of the details a tenth (and as much of the store's),
-#: and every worker does its own, so acting at every look of a long ingest would take the
-#: cores from the requests. A change after a quiet spell is acted on at the first look.
+#: seconds, and once more at the first look that finds it still: a fold-in costs the server
+#: about half a second of CPU on Beauty (made by one worker, mapped by the others) and a read of
+#: the details a tenth a worker (and as much of the store's), so acting at every look of a long
+#: ingest would take the cores from the requests. A change after a quiet spell is acted on at
+#: the first look.
 ACT_SPACING = 30.0
 
 
@@ -161,7 +162,8 @@ class RecommendationService:
       since training, folded in (:mod:`graphrec.serving.newitems`) when the service loads and
       again when the worker's look at the catalogue (:meth:`look_at_catalogue`, every
       ``catalogue_check_interval`` seconds, in the engine's watcher thread: no request waits on
-      it) finds it grown; a read that fails keeps the last fold-in, logged; and for the
+      it) finds it grown (made once for all the processes serving from one home and mapped
+      by each: :class:`SharedFolds`); a read that fails keeps the last fold-in, logged; and for the
       purchases reported live since the model read its graph, which the same looks read
       (:class:`LivePurchases`) and add to the purchases its co-buyer paths, the counts of their
       sentences and the most bought items read (:meth:`take_purchases`);
@@ -183,8 +185,10 @@ class RecommendationService:
 
     def __init__(self, model: ServedModel, store: GraphStore,
                  details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int,
-                 graph_check_interval: float, catalogue_check_interval: float = 0.0):
+                 graph_check_interval: float, catalogue_check_interval: float = 0.0,
+                 folds: SharedFolds | None = None):
         self.trained = model.recommender.artifact
+        self.folds = SharedFolds(None) if folds is None else folds
         self.store = store
         self.items = details
         self.reason_cache_size = reason_cache_size
@@ -223,7 +227,8 @@ class RecommendationService:
         :class:`graphrec.config.Settings`).
         ``hash_arrays``: see :func:`graphrec.model.artifact.load`. ``graph_now``: the
         graph's counts as the caller reads them (a command starts the read before it loads the
-        model, so that the two overlap), instead of reading them here.
+        model, so that the two overlap), instead of reading them here. New items are folded in
+        through ``settings.folds_dir``, shared with the other processes of the home.
 
         FileNotFoundError when no model is trained; ArtifactError when it cannot be used.
         """
@@ -233,7 +238,8 @@ class RecommendationService:
         labels = (ItemDetails(store, model.recommender.item_ids, details) if serving
                   else ItemDetailsOnDemand(store))
         service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval,
-                      catalogue_check_interval=catalogue_check_interval or 0.0)
+                      catalogue_check_interval=catalogue_check_interval or 0.0,
+                      folds=SharedFolds(settings.folds_dir))
         try:
             if graph_now is not None:  # a command's: it says whether the model is stale
                 counts = graph_now()
@@ -273,14 +279,11 @@ class RecommendationService:
         service's load and by its look at the catalogue, in the watcher thread: one at a time."""
         rows = read_new_items(self.store, self.trained.ids["items"])
         if rows != self._fold_rows:
-            folded = grow(self.trained, rows)
-            if folded.path_index is None:  # a model saved without its index: the grown
-                # graph indexed here once, not at each new set of purchases (with_purchases)
-                folded = dataclasses.replace(folded, path_index=PathFinder(folded.data).index())
+            folded, masking = self.folds.grow(self.trained, rows)
             self._folded = folded
             self._folded_ids = Recommender(folded, self.recommender.index,
                                            self.recommender.scan, grew_from=self._trained_ids)
-            self._serve(new_items=True)
+            self._serve(new_items=True, masking=masking)
             self._fold_rows = rows
             log.info("%d items ingested after training folded into the model", self.folded)
         return self.folded
@@ -309,17 +312,19 @@ class RecommendationService:
         log.info("%d purchases reported since training added to the co-buyer paths",
                  self._purchases_served)
 
-    def _serve(self, new_items: bool = False) -> None:
+    def _serve(self, new_items: bool = False, masking: EdgeMasking | None = None) -> None:
         """Serve the trained model with the new items folded in and the purchases reported
         live among its graph's purchases. The trained items' index or scan table serves the
         grown catalogue: the folded rows come after those it covers, and every search scores
         them apart. ``new_items``: the items folded in changed, so their details are read
         first (the whole catalogue's: a tenth of a second of CPU on Beauty, which new
-        purchases alone do not need)."""
+        purchases alone do not need). ``masking``: that of the new items' fold-in, when
+        :class:`SharedFolds` mapped it; else the one served is kept where it fits."""
         pairs = frozenset(self.purchases.pairs)
         model = ServedModel.of(Recommender(
             with_purchases(self._folded, pairs, self._folded_ids), self.recommender.index,
-            self.recommender.scan, grew_from=self._folded_ids), masking=self.ranker.masking)
+            self.recommender.scan, grew_from=self._folded_ids),
+            masking=self.ranker.masking if masking is None else masking)
         if new_items:
             self.items.track(model.recommender.item_ids)
         self._use(model)

@@ -1,0 +1,206 @@
+"""A fold-in of new items made once per server and memory-mapped by each of its workers.
+
+Every worker looks at the catalogue on its own and folds the items ingested since training into
+the model it serves (:meth:`~graphrec.serving.service.RecommendationService.fold_new_items`).
+The folded model is as large as the graph: the trained layers and edges copied with the new
+rows between them, the grown graph's path index, and the edge masking's keys over them. Made by
+each worker, a server of four holds four copies and makes each: at twenty times Beauty's items,
+over a gigabyte and more than ten seconds of CPU a worker (``benchmarks/fold_in_growth.py``).
+
+:class:`SharedFolds` makes each fold-in once. The first worker to need one takes a lock named
+after it, folds, writes the arrays under its folder (``$GRAPHREC_HOME/folds/<name>/``, moved
+into place whole) and maps them; the others wait on the lock, then map the same files: the
+server holds one copy, in the page cache, and its workers' CPU goes to the requests. Each maps
+its pages in once (:func:`_touch`) before serving from them, so no request pays a page's first
+fault.
+
+A fold-in is named after what it is made of: the trained model's version and the new items'
+rows as the store returned them. Workers that read the same catalogue map the same files, and
+one that read a later catalogue makes its own. Writing one removes the folder's others: a worker
+serving from one keeps its pages until it lets go of them, as the kernel keeps a mapped file
+that is deleted.
+
+Sharing saves memory and CPU; answering never needs it. Without a folder (``None``), with one
+that cannot be written or read, or when the lock is held for longer than ``wait`` seconds, a
+worker folds on its own as before, and says so in the log.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphrec.explain.attribution import EdgeMasking
+from graphrec.explain.paths import PathFinder
+from graphrec.filelock import held
+from graphrec.model.artifact import Artifact
+from graphrec.model.kernel import Propagated
+from graphrec.private import make_private, private_folder
+from graphrec.serving.newitems import Row, grow
+
+__all__ = ["SharedFolds", "fold_name"]
+
+log = logging.getLogger(__name__)
+
+#: How long a worker waits for another that is making the same fold-in before it makes its own
+#: (a fold-in at fifty times Beauty's items takes about twenty seconds).
+WAIT_SECONDS = 120.0
+#: The grown graph's arrays a fold-in changes (the purchases and category tree it keeps).
+_GRAPH = ("item_brand", "item_category")
+_META = "fold.json"
+
+
+def fold_name(trained: Artifact, rows: Sequence[Row]) -> str:
+    """The name of the fold-in of ``rows`` into ``trained``: what it is made of, hashed."""
+    digest = hashlib.sha256(trained.version.encode())
+    digest.update(json.dumps(list(rows), sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:24]
+
+
+class SharedFolds:
+    """Fold-ins made once under ``folder`` and mapped by every process that serves from it;
+    ``folder`` ``None``: each caller folds on its own."""
+
+    def __init__(self, folder: Path | None, wait: float = WAIT_SECONDS):
+        self.folder, self.wait = folder, wait
+
+    def grow(self, trained: Artifact, rows: Sequence[Row]) -> tuple[Artifact, EdgeMasking | None]:
+        """``trained`` with the items of ``rows`` folded in (:func:`~graphrec.serving.newitems.
+        grow`, with a path index), and the edge masking of its arrays when it was made or
+        mapped here (``None`` when nothing was folded in or the caller folded on its own: the
+        served model makes its masking then)."""
+        if self.folder is None:
+            return _folded(trained, rows), None
+        name = fold_name(trained, rows)
+        try:
+            private_folder(self.folder)
+            if not self._written(name):
+                with held(self.folder / f"{name}.lock", self.wait) as mine:
+                    if not mine:
+                        log.warning("another worker has been folding in these items for over "
+                                    "%.0fs: this worker folds them on its own", self.wait)
+                        return _folded(trained, rows), None
+                    if not self._written(name):  # else another made it while this one waited
+                        folded = _folded(trained, rows)
+                        if folded.state is trained.state:  # nothing to fold in
+                            return folded, None
+                        self._write(name, folded, EdgeMasking(folded.state))
+                        self._clear(keep=name)
+            # mapped outside the lock: the workers that waited map the files side by side
+            found = self._read(name, trained)
+            if found is None:
+                raise FileNotFoundError(f"{self.folder / name} is gone")
+            return found
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("the shared fold-in under %s is not usable (%s): this worker folds the "
+                        "new items on its own", self.folder, exc)
+            return _folded(trained, rows), None
+
+    def _written(self, name: str) -> bool:
+        assert self.folder is not None
+        return (self.folder / name / _META).exists()
+
+    def _write(self, name: str, folded: Artifact, masking: EdgeMasking) -> None:
+        """The arrays of ``folded`` and ``masking`` as ``folder/name``, moved into place whole."""
+        assert self.folder is not None and folded.path_index is not None
+        state, data = folded.state, folded.data
+        arrays = {**{f"state_{key}": getattr(state, key) for key in Propagated.ARRAYS},
+                  **{f"graph_{key}": getattr(data, key) for key in _GRAPH},
+                  **{f"link_{rel}": pairs for rel, pairs in data.links.items()},
+                  **{f"paths_{key}": value for key, value in folded.path_index.items()},
+                  **{f"masking_{key}": value for key, value in masking.derived().items()}}
+        # a derived array that is one of the state's (the typed entries of a graph sorted
+        # so already) is written once, named as that one
+        same = {key: other for key, value in arrays.items() if key.startswith("masking_")
+                for other in arrays if other.startswith("state_") and arrays[other] is value}
+        arrays = {key: value for key, value in arrays.items() if key not in same}
+        first = len(folded.ids["items"]) - state.folded
+        meta = {"model": folded.version, "serving": state.meta(),
+                "new_items": folded.ids["items"][first:], "arrays": sorted(arrays),
+                "same": same}
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder))
+        try:
+            for key, array in arrays.items():
+                np.save(tmp / f"{key}.npy", np.ascontiguousarray(array), allow_pickle=False)
+            (tmp / _META).write_text(json.dumps(meta), encoding="utf-8")
+            make_private(tmp)
+            os.replace(tmp, self.folder / name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        log.info("%d new items folded in and shared under %s", state.folded, self.folder / name)
+
+    def _read(self, name: str, trained: Artifact) -> tuple[Artifact, EdgeMasking] | None:
+        """Fold-in ``name`` of ``trained``, mapped and its pages mapped in; ``None`` when it
+        is not there (removed by a later one meanwhile). ``ValueError`` when what is there
+        does not fit ``trained``."""
+        assert self.folder is not None
+        folder = self.folder / name
+        try:
+            meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        if meta["model"] != trained.version:
+            raise ValueError(f"{folder} was folded into another model")
+        arrays = {key: np.load(folder / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+                  for key in meta["arrays"]}
+        arrays.update({key: arrays[other] for key, other in meta["same"].items()})
+        _touch(arrays.values())
+
+        def part(prefix: str) -> dict[str, np.ndarray]:
+            return {key[len(prefix):]: value for key, value in arrays.items()
+                    if key.startswith(prefix)}
+
+        state = Propagated.from_arrays(part("state_"), meta["serving"])
+        new = [str(item) for item in meta["new_items"]]
+        items = [*trained.ids["items"], *new]
+        if state.folded != len(new) or state.target.shape[0] != len(items):
+            raise ValueError(f"{folder}'s arrays do not fit its items")
+        graph = part("graph_")
+        data = dataclasses.replace(
+            trained.data, items=np.array(items, dtype=object), item_brand=graph["item_brand"],
+            item_category=graph["item_category"], links=part("link_"))
+        folded = dataclasses.replace(trained, state=state, data=data, path_index=part("paths_"),
+                                     ids={**trained.ids, "items": items})
+        return folded, EdgeMasking(state, derived=part("masking_"))
+
+    def _clear(self, keep: str) -> None:
+        """Remove every fold-in of the folder but ``keep``, with their locks and any left half
+        written (a server keeps one catalogue's; a worker serving from another keeps its pages)."""
+        assert self.folder is not None
+        for entry in self.folder.iterdir():
+            if entry.name in (keep, f"{keep}.lock"):
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _folded(trained: Artifact, rows: Sequence[Row]) -> Artifact:
+    """:func:`~graphrec.serving.newitems.grow`, with the grown graph indexed here when the
+    model was saved without its index (once, not at each new set of purchases)."""
+    folded = grow(trained, rows)
+    if folded is not trained and folded.path_index is None:
+        folded = dataclasses.replace(folded, path_index=PathFinder(folded.data).index())
+    return folded
+
+
+def _touch(arrays: Any) -> None:
+    """Read a byte of every page of the mapped ``arrays``: each process maps the page cache's
+    pages in once here, in the thread that folds, not at the first requests that read them."""
+    page = 4096
+    for array in arrays:
+        flat = np.asarray(array).reshape(-1).view(np.uint8)
+        if len(flat):
+            int(flat[::page].max())
+

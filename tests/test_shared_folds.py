@@ -1,0 +1,170 @@
+"""A fold-in of new items made once and mapped by every worker (:mod:`graphrec.serving.folds`):
+the same arrays as a worker's own fold-in, made by one of several asking at once, replaced
+whole, and never needed to answer. On a model of the bundled sample saved in this module's own
+folder (its weights as initialised: a fold-in reads arrays, not how good they are)."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from graphrec.dataset import GraphData
+from graphrec.explain.attribution import EdgeMasking, Mask
+from graphrec.filelock import held
+from graphrec.model import artifact
+from graphrec.model.kernel import Propagated
+from graphrec.model.kgrec import KGRec
+from graphrec.private import private_folder
+from graphrec.serving import folds as folds_module
+from graphrec.serving.folds import SharedFolds, fold_name
+from graphrec.serving.newitems import item_rows
+from ingest.detect import read_catalogue
+from ingest.frames import catalogue_frames
+from tests.conftest import SAMPLE
+from tests.mapped import mapped_from
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> artifact.Artifact:
+    frames = catalogue_frames(read_catalogue(SAMPLE))
+    data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
+    model = KGRec.from_data(data, embedding_dim=16)
+    return artifact.load(artifact.save(tmp_path_factory.mktemp("model") / "model", model, data))
+
+
+def listings(trained: artifact.Artifact, count: int, seed: int = 0) -> list[dict[str, Any]]:
+    """New items as the store returns them: second listings of ``count`` trained items."""
+    picks = np.random.default_rng(seed).choice(trained.data.num_items, count, replace=False)
+    return item_rows(trained.data, picks.tolist(), [f"NEW-{seed}-{n}" for n in range(count)])
+
+
+def test_a_shared_fold_in_is_the_one_a_worker_makes_alone(trained: artifact.Artifact,
+                                                         tmp_path: Path) -> None:
+    rows = listings(trained, 30)
+    shared, masking = SharedFolds(tmp_path).grow(trained, rows)
+    alone, none = SharedFolds(None).grow(trained, rows)
+    assert none is None and masking is not None and masking.state is shared.state
+    assert shared.state.folded == alone.state.folded == 30
+    assert shared.state.meta() == alone.state.meta()
+    for name in Propagated.ARRAYS:
+        np.testing.assert_array_equal(getattr(shared.state, name), getattr(alone.state, name))
+        assert mapped_from(getattr(shared.state, name), tmp_path)
+    assert shared.ids == alone.ids
+    assert shared.data.items.tolist() == alone.data.items.tolist()
+    for name in ("item_brand", "item_category", "train", "category_parent"):
+        np.testing.assert_array_equal(getattr(shared.data, name), getattr(alone.data, name))
+    assert shared.data.links.keys() == alone.data.links.keys()
+    for rel, pairs in alone.data.links.items():
+        np.testing.assert_array_equal(shared.data.links[rel], pairs)
+    assert shared.path_index is not None and alone.path_index is not None
+    assert shared.path_index.keys() == alone.path_index.keys()
+    for name, array in alone.path_index.items():
+        np.testing.assert_array_equal(shared.path_index[name], array)
+    own = EdgeMasking(alone.state).derived()
+    for name, array in masking.derived().items():
+        np.testing.assert_array_equal(array, own[name])
+        assert mapped_from(array, tmp_path)
+    # and it masks as the worker's own: a folded item's score without one of its edges
+    item = trained.data.num_items
+    edge = int(np.flatnonzero(np.asarray(alone.state.edge_row) == item)[0])
+    col, relation = int(alone.state.edge_col[edge]), int(alone.state.edge_type[edge])
+    history = np.array([0, 1, 2])
+    mask = Mask(edges=frozenset({(min(item, col), max(item, col), relation)}))
+    assert masking.scores(history, mask)[item] == EdgeMasking(alone.state).scores(
+        history, mask)[item]
+    assert masking.scores(history, mask)[item] != masking.scores(history)[item]
+
+
+def test_workers_asking_at_once_fold_once_and_map_the_same_files(
+        trained: artifact.Artifact, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows, made = listings(trained, 10), []
+    fold = folds_module._folded
+
+    def slow_fold(*args: Any) -> artifact.Artifact:
+        made.append(threading.get_ident())
+        time.sleep(0.5)  # long enough for every worker to be waiting on the first
+        return fold(*args)
+
+    monkeypatch.setattr(folds_module, "_folded", slow_fold)
+    results: list[Any] = [None] * 4
+
+    def worker(n: int) -> None:
+        results[n] = SharedFolds(tmp_path).grow(trained, rows)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(made) == 1
+    name = fold_name(trained, rows)
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == [name, f"{name}.lock"]
+    for folded, masking in results:
+        assert folded.state.folded == 10 and masking.state is folded.state
+        assert mapped_from(folded.state.layers, tmp_path / name)
+        assert mapped_from(masking.spread[2], tmp_path / name)
+    # private: the arrays hold the catalogue's graph
+    assert (tmp_path / name).stat().st_mode & 0o077 == 0
+    assert all(file.stat().st_mode & 0o077 == 0 for file in (tmp_path / name).iterdir())
+
+
+def test_a_later_catalogue_replaces_the_fold_in_and_the_earlier_stays_mapped(
+        trained: artifact.Artifact, tmp_path: Path) -> None:
+    first, _ = SharedFolds(tmp_path).grow(trained, listings(trained, 5, seed=1))
+    layers = np.array(first.state.layers)
+    later_rows = listings(trained, 7, seed=2)
+    later, _ = SharedFolds(tmp_path).grow(trained, later_rows)
+    name = fold_name(trained, later_rows)
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == [name, f"{name}.lock"]
+    assert later.state.folded == 7
+    # a worker still serving the first keeps its pages after the files are removed
+    np.testing.assert_array_equal(first.state.layers, layers)
+
+
+def test_a_fold_in_is_named_after_the_model_and_the_rows(trained: artifact.Artifact) -> None:
+    rows = listings(trained, 3)
+    assert fold_name(trained, rows) == fold_name(trained, [dict(row) for row in rows])
+    assert fold_name(trained, rows) != fold_name(trained, rows[:2])
+    other = dataclasses.replace(trained, manifest={**trained.manifest, "fingerprint": "another"})
+    assert fold_name(other, rows) != fold_name(trained, rows)
+
+
+def test_a_lock_held_too_long_leaves_the_worker_to_fold_on_its_own(
+        trained: artifact.Artifact, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rows = listings(trained, 4)
+    private_folder(tmp_path)
+    with held(tmp_path / f"{fold_name(trained, rows)}.lock") as mine:
+        assert mine
+        with caplog.at_level(logging.WARNING, logger="graphrec.serving.folds"):
+            folded, masking = SharedFolds(tmp_path, wait=0.3).grow(trained, rows)
+    assert folded.state.folded == 4 and masking is None
+    assert not mapped_from(folded.state.layers, tmp_path)
+    assert "folds them on its own" in caplog.text
+    assert not (tmp_path / fold_name(trained, rows)).exists()
+
+
+def test_a_folder_that_cannot_be_written_leaves_the_worker_to_fold_on_its_own(
+        trained: artifact.Artifact, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    not_a_folder = tmp_path / "folds"
+    not_a_folder.write_text("")
+    with caplog.at_level(logging.WARNING, logger="graphrec.serving.folds"):
+        folded, masking = SharedFolds(not_a_folder).grow(trained, listings(trained, 4))
+    assert folded.state.folded == 4 and masking is None
+    assert "folds the new items on its own" in caplog.text
+
+
+def test_rows_with_nothing_to_fold_write_nothing(trained: artifact.Artifact,
+                                                 tmp_path: Path) -> None:
+    bare = [{"item_id": "BARE", "brand": None, "categories": [], "links_to": [],
+             "links_from": []}]
+    folded, masking = SharedFolds(tmp_path).grow(trained, bare)
+    assert folded is trained and masking is None
+    assert [entry.suffix for entry in tmp_path.iterdir()] == [".lock"]

@@ -16,10 +16,19 @@ share of that CPU: the fresh pages of the new model's arrays (and, where transpa
 pages are on, the compaction that makes them). ``folded_mb`` is what the folded model's
 arrays take of the worker's own memory.
 
+``--workers W`` measures a server's fold-ins instead: the tiled model made once, then W worker
+processes forked from it (as gunicorn forks its workers from a master that loaded the model)
+fold the same items in at once, each as the service does, through the fold-ins the workers of a
+home share (:mod:`graphrec.serving.folds`; a checkout without them folds in every worker);
+``--repeats`` rounds, each with other new items (drawn with the next seed) in place of the last
+round's, the model of the last still held. For each worker and round: the CPU and wall time of
+its fold-in, and the memory it added once all are done, its own (``private_mb``: pages no other
+process maps) and its share of all it maps (``pss_mb``), from ``/proc/self/smaps_rollup``.
+
 ``--baseline CHECKOUT`` measures another checkout of graphrec the same way in the same run,
 the two alternated (ABBA), each pass in a process of its own.
 
-    python benchmarks/fold_in_growth.py ARTIFACT_DIR [--grow 1 5 20] [--new 100]
+    python benchmarks/fold_in_growth.py ARTIFACT_DIR [--grow 1 5 20] [--new 100] [--workers W]
                                         [--baseline CHECKOUT]
                                         [--out benchmarks/results/fold-in-growth.json]
 """
@@ -28,10 +37,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +61,11 @@ from graphrec.serving.newitems import grow, item_rows  # noqa: E402
 from graphrec.serving.newpurchases import with_purchases  # noqa: E402
 from graphrec.serving.recommend import Recommender  # noqa: E402
 from graphrec.serving.service import ServedModel  # noqa: E402
+
+try:  # a checkout before the workers shared their fold-ins folds in each
+    from graphrec.serving.folds import SharedFolds  # noqa: E402
+except ImportError:
+    SharedFolds = None  # type: ignore[assignment,misc]
 
 STEPS = ("grow", "ids", "purchases", "served")
 
@@ -91,40 +108,113 @@ def tiled(loaded: artifact.Artifact, factor: int) -> artifact.Artifact:
                                path_index=PathFinder(data).index())
 
 
-def fold(loaded: artifact.Artifact, base: Recommender, rows: list[dict[str, Any]]
-         ) -> tuple[dict[str, float], ServedModel]:
+def fold(loaded: artifact.Artifact, base: Recommender, rows: list[dict[str, Any]],
+         folds: Path | None = None) -> tuple[dict[str, float], ServedModel]:
     """A worker's fold-in of ``rows``, as the service makes it: each step's CPU seconds, and
     the whole's in the process (``user``) and in the kernel for it (``system``: mostly the
-    fresh pages of the new model's arrays)."""
+    fresh pages of the new model's arrays). ``folds``: the folder of the fold-ins shared by
+    the workers (``None``: this worker's own)."""
     cpu: dict[str, float] = {}
     times = os.times()
     started = time.process_time()
-    folded = grow(loaded, rows)
+    masking = None
+    if folds is not None and SharedFolds is not None:
+        folded, masking = SharedFolds(folds).grow(loaded, rows)
+    else:
+        folded = grow(loaded, rows)
     cpu["grow"], started = time.process_time() - started, time.process_time()
     ids = Recommender(folded, base.index, base.scan, grew_from=base)
     cpu["ids"], started = time.process_time() - started, time.process_time()
     recommender = Recommender(with_purchases(folded, frozenset(), ids), base.index, base.scan,
                               grew_from=ids)
     cpu["purchases"], started = time.process_time() - started, time.process_time()
-    served = ServedModel.of(recommender)
+    served = ServedModel.of(recommender, **({} if masking is None else {"masking": masking}))
     cpu["served"] = time.process_time() - started
     after = os.times()
     cpu["user"], cpu["system"] = after.user - times.user, after.system - times.system
     return cpu, served
 
 
-def measure(path: Path, factors: list[int], new: int, repeats: int, seed: int
-            ) -> list[dict[str, Any]]:
+def memory_mb() -> dict[str, float]:
+    """This process's proportional share of its pages and its private ones, in MB."""
+    fields = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value) / 1024
+    return {"pss": fields["Pss"],
+            "private": fields["Private_Clean"] + fields["Private_Dirty"]}
+
+
+def worker(loaded: artifact.Artifact, base: Recommender, rounds: list[list[dict[str, Any]]],
+           folds: Path, barrier: Any, results: Any) -> None:
+    """One forked worker's fold-ins, each started with the others' and measured once all are
+    done (each holding the model it made, as a worker serves it while it makes the next)."""
+    held = []
+    for number, rows in enumerate(rounds):
+        barrier.wait()
+        before, wall = memory_mb(), time.perf_counter()
+        cpu, served = fold(loaded, base, rows, folds)
+        wall = time.perf_counter() - wall
+        held.append(served)
+        barrier.wait()
+        after = memory_mb()
+        results.put({"round": number, "cpu_s": round(cpu["user"] + cpu["system"], 3),
+                     "system_s": round(cpu["system"], 3), "wall_s": round(wall, 3),
+                     "private_mb": round(after["private"] - before["private"]),
+                     "pss_mb": round(after["pss"] - before["pss"]),
+                     "folded": int(served.recommender.state.folded)})
+    barrier.wait()  # none lets go of its pages before every one has measured
+
+
+def server(loaded: artifact.Artifact, base: Recommender, rounds: list[list[dict[str, Any]]],
+           workers: int) -> list[list[dict[str, Any]]]:
+    """``workers`` processes forked from this one folding in the rows of each round at once,
+    the new items of a round in place of the last's; each round's figures, a row a worker."""
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(workers, timeout=900), context.Queue()
+    with tempfile.TemporaryDirectory(prefix="folds-") as folds:
+        processes = [context.Process(target=worker,
+                                     args=(loaded, base, rounds, Path(folds), barrier, results))
+                     for _ in range(workers)]
+        for process in processes:
+            process.start()
+        out = [results.get(timeout=900) for _ in range(workers * len(rounds))]
+        for process in processes:
+            process.join()
+    return [sorted((row for row in out if row["round"] == n), key=lambda row: row["wall_s"])
+            for n in range(len(rounds))]
+
+
+def measure(path: Path, factors: list[int], new: int, repeats: int, seed: int,
+            workers: int = 0) -> list[dict[str, Any]]:
     """One row per factor, with progress on stderr."""
     one_maths_thread(force=True)
     trained = artifact.load(path)
-    out = []
+    out: list[dict[str, Any]] = []
     for factor in factors:
         loaded = tiled(trained, factor)
         base = Recommender(loaded)
         ServedModel.of(base)
         picks = np.random.default_rng(seed).choice(trained.data.num_items, new, replace=False)
         rows = item_rows(loaded.data, picks.tolist(), [f"new-{k}" for k in range(new)])
+        if workers:
+            draws = [np.random.default_rng(seed + n).choice(trained.data.num_items, new,
+                                                             replace=False)
+                     for n in range(repeats)]
+            rounds = [item_rows(loaded.data, picks.tolist(), [f"new-{n}-{k}" for k in range(new)])
+                      for n, picks in enumerate(draws)]
+            for n, each in enumerate(server(loaded, base, rounds, workers)):
+                out.append({"grow": factor, "items": int(loaded.data.num_items),
+                            "edges": int(len(loaded.state.edge_row)), "new": new, "round": n,
+                            "workers": each,
+                            **{f"total_{key}": round(sum(row[key] for row in each), 3)
+                               for key in ("cpu_s", "private_mb", "pss_mb")},
+                            "last_wall_s": each[-1]["wall_s"]})
+                print(f"  x{factor}, round {n}: {workers} workers, "
+                      f"{out[-1]['total_cpu_s']:.2f} s of CPU, "
+                      f"{out[-1]['total_pss_mb']:,.0f} MB", file=sys.stderr, flush=True)
+            del loaded, base
+            continue
         runs = []
         for _ in range(repeats):
             cpu, served = fold(loaded, base, rows)
@@ -156,7 +246,8 @@ def passes(args: argparse.Namespace) -> dict[str, list[list[dict[str, Any]]]]:
         print(f"{name} ({checkout}) ...", file=sys.stderr, flush=True)
         command = [sys.executable, str(HERE), str(args.artifact), "--one-pass",
                    "--grow", *map(str, args.grow), "--new", str(args.new),
-                   "--repeats", str(args.repeats), "--seed", str(args.seed)]
+                   "--repeats", str(args.repeats), "--seed", str(args.seed),
+                   "--workers", str(args.workers)]
         done = subprocess.run(command, env={**os.environ, "GRAPHREC_CHECKOUT": str(checkout)},
                               check=True, stdout=subprocess.PIPE, text=True)
         results.setdefault(name, []).append(json.loads(done.stdout))
@@ -170,6 +261,37 @@ def commit(checkout: Path) -> str | None:
     return done.stdout.strip() or None
 
 
+#: The columns of each table: heading, width, and the cell of a row as printed.
+Column = tuple[str, int, Callable[[dict[str, Any]], str]]
+FOLD_COLUMNS: list[Column] = [
+    ("items", 9, lambda row: f"{row['items']:,}"), ("edges", 11, lambda row: f"{row['edges']:,}"),
+    ("first s", 8, lambda row: f"{row['first_s']:.2f}"),
+    ("(system)", 8, lambda row: f"{row['first_system_s']:.2f}"),
+    ("best s", 7, lambda row: f"{row['best_s']:.2f}"),
+    ("(system)", 8, lambda row: f"{row['best_system_s']:.2f}"),
+    ("grow", 6, lambda row: f"{row['best_steps_s']['grow']:.2f}"),
+    ("served", 7, lambda row: f"{row['best_steps_s']['served']:.2f}"),
+    ("folded MB", 9, lambda row: f"{row['folded_mb']:,}")]
+SERVER_COLUMNS: list[Column] = [
+    ("items", 9, lambda row: f"{row['items']:,}"), ("round", 5, lambda row: str(row["round"])),
+    ("workers", 7, lambda row: str(len(row["workers"]))),
+    ("CPU s", 7, lambda row: f"{row['total_cpu_s']:.2f}"),
+    ("(system)", 8, lambda row: f"{sum(each['system_s'] for each in row['workers']):.2f}"),
+    ("last done s", 11, lambda row: f"{row['last_wall_s']:.2f}"),
+    ("private MB", 10, lambda row: f"{row['total_private_mb']:,.0f}"),
+    ("PSS MB", 8, lambda row: f"{row['total_pss_mb']:,.0f}")]
+
+
+def table(results: dict[str, list[list[dict[str, Any]]]], columns: list[Column]) -> None:
+    """A row per pass and factor (and round)."""
+    print(f"{'checkout':<9} {'x':>3} " + " ".join(f"{name:>{width}}" for name, width, _ in columns))
+    for name, runs in results.items():
+        for run in runs:
+            for row in run:
+                print(f"{name:<9} {row['grow']:>3} "
+                      + " ".join(f"{cell(row):>{width}}" for _, width, cell in columns))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifact", type=Path)
@@ -177,28 +299,22 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="fold in with this many forked workers at once (0: one, timed alone)")
     parser.add_argument("--baseline", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--one-pass", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_pass:
-        print(json.dumps(measure(args.artifact, args.grow, args.new, args.repeats, args.seed)))
+        print(json.dumps(measure(args.artifact, args.grow, args.new, args.repeats, args.seed,
+                                 args.workers)))
         return
     results = passes(args)
-    print(f"{'checkout':<9} {'x':>3} {'items':>9} {'edges':>11} {'first s':>8} {'(system)':>8} "
-          f"{'best s':>7} {'(system)':>8} {'grow':>6} {'served':>7} {'folded MB':>9}")
-    for name, runs in results.items():
-        for run in runs:
-            for row in run:
-                steps = row["best_steps_s"]
-                print(f"{name:<9} {row['grow']:>3} {row['items']:>9,} {row['edges']:>11,} "
-                      f"{row['first_s']:>8.2f} {row['first_system_s']:>8.2f} "
-                      f"{row['best_s']:>7.2f} {row['best_system_s']:>8.2f} {steps['grow']:>6.2f} "
-                      f"{steps['served']:>7.2f} {row['folded_mb']:>9,}")
+    table(results, SERVER_COLUMNS if args.workers else FOLD_COLUMNS)
     if args.out:
         args.out.write_text(json.dumps({
             "model": artifact.load(args.artifact).version, "new": args.new,
-            "repeats": args.repeats, "seed": args.seed,
+            "repeats": args.repeats, "seed": args.seed, "workers": args.workers,
             "commits": {"this": commit(HERE.parents[1]),
                         "baseline": None if args.baseline is None else commit(args.baseline)},
             "passes": results}, indent=1) + "\n")

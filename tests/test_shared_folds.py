@@ -161,10 +161,14 @@ def test_a_folder_that_cannot_be_written_leaves_the_worker_to_fold_on_its_own(
     assert "folds the new items on its own" in caplog.text
 
 
-def test_rows_with_nothing_to_fold_write_nothing(trained: artifact.Artifact,
-                                                 tmp_path: Path) -> None:
+def test_rows_with_nothing_to_fold_write_nothing_and_remove_the_last_fold_in(
+        trained: artifact.Artifact, tmp_path: Path) -> None:
+    earlier, _ = SharedFolds(tmp_path).grow(trained, listings(trained, 3))
     bare = [{"item_id": "BARE", "brand": None, "categories": [], "links_to": [],
              "links_from": []}]
     folded, masking = SharedFolds(tmp_path).grow(trained, bare)
     assert folded is trained and masking is None
-    assert [entry.suffix for entry in tmp_path.iterdir()] == [".lock"]
+    # the new items gone from the catalogue: their fold-in goes too, the one served keeps
+    # its pages
+    assert [entry.name for entry in tmp_path.iterdir()] == [f"{fold_name(trained, bare)}.lock"]
+    assert earlier.state.folded == 3 and np.asarray(earlier.state.layers).sum() != 0

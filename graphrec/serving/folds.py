@@ -16,9 +16,10 @@ fault.
 
 A fold-in is named after what it is made of: the trained model's version and the new items'
 rows as the store returned them. Workers that read the same catalogue map the same files, and
-one that read a later catalogue makes its own. Writing one removes the folder's others: a worker
-serving from one keeps its pages until it lets go of them, as the kernel keeps a mapped file
-that is deleted.
+one that read a later catalogue makes its own. Writing one removes the folder's others, and
+so does a catalogue with nothing left to fold in (the new items removed, say): a worker serving
+from one keeps its pages until it lets go of them, as the kernel keeps a mapped file that is
+deleted. (A model retrained on every item leaves the last model's fold-in until the next.)
 
 Sharing saves memory and CPU; answering never needs it. Without a folder (``None``), with one
 that cannot be written or read, or when the lock is held for longer than ``wait`` seconds, a
@@ -91,7 +92,8 @@ class SharedFolds:
                         return _folded(trained, rows), None
                     if not self._written(name):  # else another made it while this one waited
                         folded = _folded(trained, rows)
-                        if folded.state is trained.state:  # nothing to fold in
+                        if folded.state is trained.state:  # nothing to fold in (now)
+                            self._clear(keep=name)
                             return folded, None
                         self._write(name, folded, EdgeMasking(folded.state))
                         self._clear(keep=name)

@@ -1,19 +1,25 @@
 """A fold-in of new items made once and mapped by every worker (:mod:`graphrec.serving.folds`):
 the same arrays as a worker's own fold-in, made by one of several asking at once, replaced
 whole, and never needed to answer. On a model of the bundled sample saved in this module's own
-folder (its weights as initialised: a fold-in reads arrays, not how good they are)."""
+folder (its weights as initialised: a fold-in reads arrays, not how good they are); then a
+gunicorn server's workers on the session's store, in a home of this module's own."""
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
 import logging
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 
+from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking, Mask
 from graphrec.filelock import held
@@ -24,10 +30,16 @@ from graphrec.private import private_folder
 from graphrec.serving import folds as folds_module
 from graphrec.serving.folds import SharedFolds, fold_name
 from graphrec.serving.newitems import item_rows
+from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.frames import catalogue_frames
+from tests.apps import train_sample, without_model
 from tests.conftest import SAMPLE
+from tests.gunicorn_server import gunicorn
 from tests.mapped import mapped_from
+from tests.test_web_serve import listening_sockets
+from tests.waiting import wait_for
+from web.serve import settings_env
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -172,3 +184,58 @@ def test_rows_with_nothing_to_fold_write_nothing_and_remove_the_last_fold_in(
     # its pages
     assert [entry.name for entry in tmp_path.iterdir()] == [f"{fold_name(trained, bare)}.lock"]
     assert earlier.state.folded == 3 and np.asarray(earlier.state.layers).sum() != 0
+
+
+# --- a server's workers ---------------------------------------------------------------------
+
+WORKERS = 3
+NEW_ITEM = "SHARED-FOLD-NEW-1"
+
+
+def health(port: int) -> dict[str, Any]:
+    """``/api/health``'s model block, on a fresh connection (the kernel picks the worker)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/api/health")
+        return json.loads(conn.getresponse().read())["checks"]["model"]
+    finally:
+        conn.close()
+
+
+def mapped_by(process: psutil.Process, folder: Path) -> set[str]:
+    """The files under ``folder`` that ``process`` maps."""
+    return {Path(region.path).name for region in process.memory_maps()
+            if Path(region.path).is_relative_to(folder)}
+
+
+def test_a_servers_workers_fold_a_new_item_in_once_and_map_the_same_files(
+        settings: Settings, session_store: GraphStore, tmp_path: Path) -> None:
+    home = without_model(settings, tmp_path / "home")
+    train_sample(home, session_store)
+    env = settings_env(dataclasses.replace(home, catalogue_check_interval=0.5))
+    env.update(GRAPHREC_WEB_WORKERS=str(WORKERS), GRAPHREC_WEB_ACCESSLOG="off")
+    brand = str(artifact.load(home.model_path).data.brands[0])  # one the model knows
+    log = tmp_path / "gunicorn.log"
+    try:
+        with gunicorn(env, log, lambda port, _: listening_sockets(port) >= WORKERS
+                      and health(port)["ok"], timeout=90) as (port, master):
+            session_store.write("ingest/items", rows=[{"id": NEW_ITEM, "title": "New",
+                                                       "price": 1.0, "sales_rank": None}])
+            session_store.write("ingest/item_brands", rows=[{"item": NEW_ITEM, "brand": brand}])
+            workers = master.children()
+            assert len(workers) == WORKERS
+            folds = home.folds_dir
+
+            def every_worker_serves_it() -> bool:  # asked on fresh connections, in a row
+                return all(health(port)["folded_items"] == 1 for _ in range(5 * WORKERS))
+
+            wait_for(every_worker_serves_it, "every worker serving the new item", timeout=60)
+            names = [entry.name for entry in folds.iterdir() if entry.is_dir()]
+            assert len(names) == 1
+            for worker in workers:  # each maps the one fold-in's files
+                assert "state_layers.npy" in mapped_by(worker, folds / names[0]), worker.pid
+    finally:
+        session_store.write("catalogue/remove_items", ids=[NEW_ITEM])
+    # one of them made it; the others waited for it and mapped its files
+    made = re.findall(r"1 new items folded in and shared under", log.read_text())
+    assert len(made) == 1, log.read_text()

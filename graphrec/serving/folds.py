@@ -61,9 +61,16 @@ _META = "fold.json"
 
 
 def fold_name(trained: Artifact, rows: Sequence[Row]) -> str:
-    """The name of the fold-in of ``rows`` into ``trained``: what it is made of, hashed."""
+    """The name of the fold-in of ``rows`` into ``trained``: what it is made of, hashed. The
+    rows and their lists in a canonical order: the store returns them in none
+    (``cypher/service/new_items.cypher``), and two workers reading the same catalogue must
+    name the same fold-in."""
+    canonical = sorted(
+        ({key: sorted(value, key=str) if isinstance(value, list) else value
+          for key, value in row.items()} for row in rows),
+        key=lambda row: str(row.get("item_id")))
     digest = hashlib.sha256(trained.version.encode())
-    digest.update(json.dumps(list(rows), sort_keys=True, default=str).encode())
+    digest.update(json.dumps(canonical, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24]
 
 

@@ -30,6 +30,7 @@ from graphrec.private import private_folder
 from graphrec.serving import folds as folds_module
 from graphrec.serving.folds import SharedFolds, fold_name
 from graphrec.serving.newitems import item_rows
+from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
 from ingest.frames import catalogue_frames
@@ -244,3 +245,19 @@ def test_a_servers_workers_fold_a_new_item_in_once_and_map_the_same_files(
     # one of them made it; the others waited for it and mapped its files
     made = re.findall(r"1 new items folded in and shared under", log.read_text())
     assert len(made) == 1, log.read_text()
+
+
+def test_a_service_with_nothing_to_fold_in_removes_what_an_earlier_model_left(
+        settings: Settings, session_store: GraphStore, tmp_path: Path) -> None:
+    """A model retrained on the whole catalogue has no new item: the last model's fold-in,
+    gigabytes at scale, does not stay in the home until the next new item."""
+    home = without_model(settings, tmp_path / "home")
+    train_sample(home, session_store)
+    left = home.folds_dir / "an-earlier-models-fold-in"
+    left.mkdir(parents=True)
+    (left / "state_layers.npy").write_bytes(b"")
+    (home.folds_dir / "an-earlier-models-fold-in.lock").write_bytes(b"")
+    service = RecommendationService.load(home, session_store, catalogue_check_interval=None,
+                                         reason_cache_size=10)
+    assert service.folded == 0
+    assert list(home.folds_dir.iterdir()) == []

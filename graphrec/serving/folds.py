@@ -19,7 +19,7 @@ rows as the store returned them. Workers that read the same catalogue map the sa
 one that read a later catalogue makes its own. Writing one removes the folder's others, and
 so does a catalogue with nothing left to fold in (the new items removed, say): a worker serving
 from one keeps its pages until it lets go of them, as the kernel keeps a mapped file that is
-deleted. (A model retrained on every item leaves the last model's fold-in until the next.)
+deleted. A service that loads a model with nothing to fold in removes them all (:meth:`clear`).
 
 Sharing saves memory and CPU; answering never needs it. Without a folder (``None``), with one
 that cannot be written or read, or when the lock is held for longer than ``wait`` seconds, a
@@ -182,12 +182,23 @@ class SharedFolds:
                                      ids={**trained.ids, "items": items})
         return folded, EdgeMasking(state, derived=part("masking_"))
 
-    def _clear(self, keep: str) -> None:
+    def clear(self) -> None:
+        """Remove every fold-in of the folder: a model that has no new items to fold in, as
+        when it was just trained on the whole catalogue, leaves none of an earlier model's or
+        catalogue's on disk. A folder that cannot be read is logged and left."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        try:
+            self._clear(keep=None)
+        except OSError as exc:
+            log.warning("the fold-ins under %s not removed: %s", self.folder, exc)
+
+    def _clear(self, keep: str | None) -> None:
         """Remove every fold-in of the folder but ``keep``, with their locks and any left half
         written (a server keeps one catalogue's; a worker serving from another keeps its pages)."""
         assert self.folder is not None
         for entry in self.folder.iterdir():
-            if entry.name in (keep, f"{keep}.lock"):
+            if keep is not None and entry.name in (keep, f"{keep}.lock"):
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)

@@ -252,6 +252,8 @@ class RecommendationService:
         else:
             if service._must_fold(counts):  # the items ingested since training, before serving
                 service._fold_or_keep()
+            else:  # none: what an earlier model or catalogue left in the home goes
+                service.folds.clear()
             if len(service.purchases.pairs) != service._purchases_served:
                 service._serve()
         return service

@@ -29,7 +29,8 @@ from graphrec.model.kgrec import KGRec
 from graphrec.private import private_folder
 from graphrec.serving import folds as folds_module
 from graphrec.serving.folds import SharedFolds, fold_name
-from graphrec.serving.newitems import item_rows
+from graphrec.serving.newitems import folded_links, grow, item_rows
+from graphrec.serving.ranking import LINK_WEIGHTS
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore
 from ingest.detect import read_catalogue
@@ -261,3 +262,22 @@ def test_a_service_with_nothing_to_fold_in_removes_what_an_earlier_model_left(
                                          reason_cache_size=10)
     assert service.folded == 0
     assert list(home.folds_dir.iterdir()) == []
+
+
+def test_the_folded_items_link_keys_read_from_the_index_are_those_of_the_links(
+        trained: artifact.Artifact) -> None:
+    """:func:`folded_links` reads the grown path index's tail; here the matrix by its
+    definition, from the links themselves: each relation once a pair, either way."""
+    folded = grow(trained, listings(trained, 40))
+    first, n = trained.data.num_items, folded.data.num_items
+    expected = np.zeros((n, n - first))
+    for relation, pairs in folded.data.links.items():
+        linked = {(int(a), int(b)) for a, b in np.asarray(pairs).tolist()}
+        linked |= {(b, a) for a, b in linked}
+        for a, b in linked:
+            if b >= first:
+                expected[a, b - first] += LINK_WEIGHTS[relation]
+    assert expected.sum() > 0
+    got = folded_links(folded.data, first, folded.path_index)
+    np.testing.assert_array_equal(got.toarray(), expected)
+    np.testing.assert_array_equal(folded_links(folded.data, first).toarray(), expected)

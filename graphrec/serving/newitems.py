@@ -97,26 +97,29 @@ def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row]
     return fold_in(state, data, grown), grown
 
 
-def folded_links(data: GraphData, first: int) -> sp.csr_matrix:
+def folded_links(data: GraphData, first: int,
+                 index: Mapping[str, np.ndarray] | None = None) -> sp.csr_matrix:
     """``[items, items - first]``: how strongly each item of ``data`` is linked with each item
     from ``first`` on (those folded in): the :data:`~graphrec.serving.ranking.LINK_WEIGHTS` of
     the relations that link the two, either way (a relation counts once for a pair, whichever
     way it points). Summed over a user's purchases, the key folded items are ranked by for
-    their places (:func:`~graphrec.serving.ranking.new_item_order`)."""
+    their places (:func:`~graphrec.serving.ranking.new_item_order`).
+
+    Read from the link keys of ``data``'s path index (``index``, made here when not given:
+    :meth:`~graphrec.explain.paths.PathFinder.index`), which hold every linked pair both ways
+    round, each relation once, sorted: the pairs from a folded item are its last entries, so
+    the matrix costs the folded items' links, not a pass over the catalogue's."""
     import scipy.sparse as sp  # here: only a catalogue with folded items needs it
 
     n = data.num_items
-    pairs: list[np.ndarray] = [np.zeros((0, 2), dtype=np.int64)]
-    weights: list[np.ndarray] = [np.zeros(0)]
-    for relation, links in data.links.items():
-        links = np.asarray(links, dtype=np.int64).reshape(-1, 2)
-        links = links[links.max(1, initial=-1) >= first]  # those of a folded item: a few
-        both = np.concatenate([links, links[:, ::-1]])  # [item, folded item] rows, either way
-        found = np.unique(both[both[:, 1] >= first], axis=0)
-        pairs.append(found)
-        weights.append(np.full(len(found), LINK_WEIGHTS.get(relation, 1.0)))
-    rows = np.concatenate(pairs)
-    return sp.csr_matrix((np.concatenate(weights), (rows[:, 0], rows[:, 1] - first)),
+    if index is None:
+        index = PathFinder(data).index()
+    keys, codes = np.asarray(index["link_keys"]), np.asarray(index["link_codes"])
+    at = int(keys.searchsorted(first * n))
+    folded, other = np.divmod(keys[at:], n)
+    weight = np.array([LINK_WEIGHTS.get(relation, 1.0) for relation in data.links] or [0.0])
+    # a pair's relations are summed as the matrix is made (repeated entries add up)
+    return sp.csr_matrix((weight[codes[at:] // 2], (other, folded - first)),
                          shape=(n, n - first))
 
 

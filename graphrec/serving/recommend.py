@@ -130,7 +130,6 @@ class Recommender:
             else _extended(grew_from.user_map, self.user_ids, len(grew_from.user_ids))
         self.item_map: Mapping[str, int] = ids_map(self.item_ids) if grew_from is None \
             else _extended(grew_from.item_map, self.item_ids, len(grew_from.item_ids))
-        self._grew_from = grew_from
 
     @property
     def version(self) -> str:
@@ -188,17 +187,10 @@ class Recommender:
     @cached_property
     def new_links(self) -> sp.csr_matrix:
         """How strongly each item is linked with each folded item
-        (:func:`~graphrec.serving.newitems.folded_links`), ``[items, folded]``: that of the
-        recommender this one grew from when the two have the same links and folded items (a
-        model with purchases added since: a worker makes one at each set of purchases it
-        reads, and the matrix reads every link of the catalogue)."""
-        before = self._grew_from
-        if (before is not None and before.artifact.data.links is self.artifact.data.links
-                and before.trained_items == self.trained_items):
-            return before.new_links
+        (:func:`~graphrec.serving.newitems.folded_links`), ``[items, folded]``."""
         from graphrec.serving.newitems import folded_links
 
-        return folded_links(self.artifact.data, self.trained_items)
+        return folded_links(self.artifact.data, self.trained_items, self.artifact.path_index)
 
     def recommend(self, history: np.ndarray, k: int = 10, accept: Accept | None = None,
                   exclude: np.ndarray | None = None) -> list[Scored]:

@@ -4,8 +4,8 @@ Every worker looks at the catalogue on its own and folds the items ingested sinc
 the model it serves (:meth:`~graphrec.serving.service.RecommendationService.fold_new_items`).
 The folded model is as large as the graph: the trained layers and edges copied with the new
 rows between them, the grown graph's path index, and the edge masking's keys over them. Made by
-each worker, a server of four holds four copies and makes each: at twenty times Beauty's items,
-over a gigabyte and more than ten seconds of CPU a worker (``benchmarks/fold_in_growth.py``).
+each worker, a server of four holds four copies and pays for each on the cores its requests need
+(``benchmarks/fold_in_growth.py --workers``; the figures are in ``benchmarks/results/NOTES.md``).
 
 :class:`SharedFolds` makes each fold-in once. The first worker to need one takes a lock named
 after it, folds, writes the arrays under its folder (``$GRAPHREC_HOME/folds/<name>/``, moved
@@ -14,12 +14,13 @@ server holds one copy, in the page cache, and its workers' CPU goes to the reque
 its pages in once (:func:`_touch`) before serving from them, so no request pays a page's first
 fault.
 
-A fold-in is named after what it is made of: the trained model's version and the new items'
-rows as the store returned them. Workers that read the same catalogue map the same files, and
-one that read a later catalogue makes its own. Writing one removes the folder's others, and
-so does a catalogue with nothing left to fold in (the new items removed, say): a worker serving
-from one keeps its pages until it lets go of them, as the kernel keeps a mapped file that is
-deleted. A service that loads a model with nothing to fold in removes them all (:meth:`clear`).
+A fold-in is named after what it is made of: the trained model's version and the new items' rows
+as the store returned them, in a canonical order. Workers that read the same catalogue map the
+same files, and one that read a later catalogue makes its own. Writing one removes the folder's
+others, and so does a catalogue with nothing left to fold in (the new items removed, say): a
+worker serving from one keeps its pages until it lets go of them, as the kernel keeps a mapped
+file that is deleted. A service that loads a model with nothing to fold in removes them all
+(:meth:`clear`).
 
 Sharing saves memory and CPU; answering never needs it. Without a folder (``None``), with one
 that cannot be written or read, or when the lock is held for longer than ``wait`` seconds, a

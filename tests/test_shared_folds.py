@@ -9,6 +9,7 @@ import dataclasses
 import http.client
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -52,6 +53,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> artifact.Artifact:
     data = GraphData.from_frames(frames.items, frames.purchases, frames.links, frames.users)
     model = KGRec.from_data(data, embedding_dim=16)
     return artifact.load(artifact.save(tmp_path_factory.mktemp("model") / "model", model, data))
+
+
+def aged(folder: Path, seconds: float = 3600.0) -> None:
+    """Everything under ``folder`` made as if written ``seconds`` ago."""
+    when = time.time() - seconds
+    for entry in folder.iterdir():
+        os.utime(entry, (when, when), follow_symlinks=False)
 
 
 def listings(trained: artifact.Artifact, count: int, seed: int = 0) -> list[dict[str, Any]]:
@@ -132,13 +140,21 @@ def test_workers_asking_at_once_fold_once_and_map_the_same_files(
 
 def test_a_later_catalogue_replaces_the_fold_in_and_the_earlier_stays_mapped(
         trained: artifact.Artifact, tmp_path: Path) -> None:
-    first, _ = SharedFolds(tmp_path).grow(trained, listings(trained, 5, seed=1))
+    first_rows = listings(trained, 5, seed=1)
+    first, _ = SharedFolds(tmp_path).grow(trained, first_rows)
     layers = np.array(first.state.layers)
     later_rows = listings(trained, 7, seed=2)
-    later, _ = SharedFolds(tmp_path).grow(trained, later_rows)
-    name = fold_name(trained, later_rows)
+    # within a moment of it, the first stays: a worker that read the catalogue a moment after
+    # may be about to map it
+    SharedFolds(tmp_path).grow(trained, later_rows)
+    names = [fold_name(trained, rows) for rows in (first_rows, later_rows)]
+    assert sorted(entry.name for entry in tmp_path.iterdir() if entry.is_dir()) == sorted(names)
+    aged(tmp_path)
+    newest = listings(trained, 6, seed=3)
+    later, _ = SharedFolds(tmp_path).grow(trained, newest)
+    name = fold_name(trained, newest)
     assert sorted(entry.name for entry in tmp_path.iterdir()) == [name, f"{name}.lock"]
-    assert later.state.folded == 7
+    assert later.state.folded == 6
     # a worker still serving the first keeps its pages after the files are removed
     np.testing.assert_array_equal(first.state.layers, layers)
 
@@ -183,6 +199,7 @@ def test_a_folder_that_cannot_be_written_leaves_the_worker_to_fold_on_its_own(
 def test_rows_with_nothing_to_fold_write_nothing_and_remove_the_last_fold_in(
         trained: artifact.Artifact, tmp_path: Path) -> None:
     earlier, _ = SharedFolds(tmp_path).grow(trained, listings(trained, 3))
+    aged(tmp_path)
     bare = [{"item_id": "BARE", "brand": None, "categories": [], "links_to": [],
              "links_from": []}]
     folded, masking = SharedFolds(tmp_path).grow(trained, bare)
@@ -258,6 +275,7 @@ def test_a_service_with_nothing_to_fold_in_removes_what_an_earlier_model_left(
     left.mkdir(parents=True)
     (left / "state_layers.npy").write_bytes(b"")
     (home.folds_dir / "an-earlier-models-fold-in.lock").write_bytes(b"")
+    aged(home.folds_dir)
     service = RecommendationService.load(home, session_store, catalogue_check_interval=None,
                                          reason_cache_size=10)
     assert service.folded == 0

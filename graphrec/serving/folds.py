@@ -20,7 +20,9 @@ same files, and one that read a later catalogue makes its own. Writing one remov
 others, and so does a catalogue with nothing left to fold in (the new items removed, say): a
 worker serving from one keeps its pages until it lets go of them, as the kernel keeps a mapped
 file that is deleted. A service that loads a model with nothing to fold in removes them all
-(:meth:`clear`).
+(:meth:`clear`). Only those older than ``keep_for`` seconds go: while a catalogue changes, the
+workers' looks fall at different moments, and one that read the catalogue a moment before the
+others must not remove the fold-in they are about to map (they would make it again).
 
 Sharing saves memory and CPU; answering never needs it. Without a folder (``None``), with one
 that cannot be written or read, or when the lock is held for longer than ``wait`` seconds, a
@@ -35,6 +37,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,8 +82,9 @@ class SharedFolds:
     """Fold-ins made once under ``folder`` and mapped by every process that serves from it;
     ``folder`` ``None``: each caller folds on its own."""
 
-    def __init__(self, folder: Path | None, wait: float = WAIT_SECONDS):
-        self.folder, self.wait = folder, wait
+    def __init__(self, folder: Path | None, wait: float = WAIT_SECONDS,
+                 keep_for: float = WAIT_SECONDS):
+        self.folder, self.wait, self.keep_for = folder, wait, keep_for
 
     def grow(self, trained: Artifact, rows: Sequence[Row]) -> tuple[Artifact, EdgeMasking | None]:
         """``trained`` with the items of ``rows`` folded in (:func:`~graphrec.serving.newitems.
@@ -196,10 +200,17 @@ class SharedFolds:
 
     def _clear(self, keep: str | None) -> None:
         """Remove every fold-in of the folder but ``keep``, with their locks and any left half
-        written (a server keeps one catalogue's; a worker serving from another keeps its pages)."""
+        written, once older than ``keep_for`` (a server keeps one catalogue's; a worker serving
+        from another keeps its pages)."""
         assert self.folder is not None
+        older = time.time() - self.keep_for
         for entry in self.folder.iterdir():
             if keep is not None and entry.name in (keep, f"{keep}.lock"):
+                continue
+            try:
+                if entry.lstat().st_mtime > older:
+                    continue
+            except FileNotFoundError:  # removed meanwhile by another worker
                 continue
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)

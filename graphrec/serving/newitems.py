@@ -105,16 +105,15 @@ def folded_links(data: GraphData, first: int,
     way it points). Summed over a user's purchases, the key folded items are ranked by for
     their places (:func:`~graphrec.serving.ranking.new_item_order`).
 
-    Read from the link keys of ``data``'s path index (``index``, made here when not given:
-    :meth:`~graphrec.explain.paths.PathFinder.index`), which hold every linked pair both ways
-    round, each relation once, sorted: the pairs from a folded item are its last entries, so
-    the matrix costs the folded items' links, not a pass over the catalogue's."""
+    Read from the link keys of ``data``'s path index (``index``; made here when not given:
+    :attr:`~graphrec.explain.paths.PathFinder.link_code`), which hold every linked pair both
+    ways round, each relation once, sorted: the pairs from a folded item are its last entries,
+    so the matrix costs the folded items' links, not a pass over the catalogue's."""
     import scipy.sparse as sp  # here: only a catalogue with folded items needs it
 
     n = data.num_items
-    if index is None:
-        index = PathFinder(data).index()
-    keys, codes = np.asarray(index["link_keys"]), np.asarray(index["link_codes"])
+    keys, codes = (PathFinder(data).link_code if index is None
+                   else (np.asarray(index["link_keys"]), np.asarray(index["link_codes"])))
     at = int(keys.searchsorted(first * n))
     folded, other = np.divmod(keys[at:], n)
     weight = np.array([LINK_WEIGHTS.get(relation, 1.0) for relation in data.links] or [0.0])

@@ -196,6 +196,25 @@ def test_a_folder_that_cannot_be_written_leaves_the_worker_to_fold_on_its_own(
     assert "folds the new items on its own" in caplog.text
 
 
+def test_a_fold_in_that_fails_fails_once_and_is_not_blamed_on_the_folder(
+        trained: artifact.Artifact, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def failing(*args: Any) -> None:
+        calls.append(args)
+        raise ValueError("a row the fold cannot take")
+
+    monkeypatch.setattr(folds_module, "grow", failing)
+    with caplog.at_level(logging.WARNING, logger="graphrec.serving.folds"), \
+            pytest.raises(ValueError, match="a row the fold cannot take"):
+        SharedFolds(tmp_path).grow(trained, listings(trained, 4))
+    assert len(calls) == 1
+    assert "not usable" not in caplog.text
+    assert [entry.name for entry in tmp_path.iterdir()] == [
+        f"{fold_name(trained, listings(trained, 4))}.lock"]
+
+
 def test_rows_with_nothing_to_fold_write_nothing_and_remove_the_last_fold_in(
         trained: artifact.Artifact, tmp_path: Path) -> None:
     earlier, _ = SharedFolds(tmp_path).grow(trained, listings(trained, 3))

@@ -94,6 +94,7 @@ class SharedFolds:
         if self.folder is None:
             return _folded(trained, rows), None
         name = fold_name(trained, rows)
+        folding = False  # an error of the fold itself is the caller's, not the folder's
         try:
             private_folder(self.folder)
             if not self._written(name):
@@ -103,7 +104,9 @@ class SharedFolds:
                                     "%.0fs: this worker folds them on its own", self.wait)
                         return _folded(trained, rows), None
                     if not self._written(name):  # else another made it while this one waited
+                        folding = True
                         folded = _folded(trained, rows)
+                        folding = False
                         if folded.state is trained.state:  # nothing to fold in (now)
                             self._clear(keep=name)
                             return folded, None
@@ -115,6 +118,8 @@ class SharedFolds:
                 raise FileNotFoundError(f"{self.folder / name} is gone")
             return found
         except (OSError, ValueError, KeyError) as exc:
+            if folding:  # folding again alone would fail the same way, under a wrong log line
+                raise
             log.warning("the shared fold-in under %s is not usable (%s): this worker folds the "
                         "new items on its own", self.folder, exc)
             return _folded(trained, rows), None

@@ -160,6 +160,28 @@ def test_fold_in_gives_the_new_rows_of_the_grown_graph_normalised_whole(
     np.testing.assert_array_equal(entries, folded.edge_value[by_column])
 
 
+def test_fold_in_writes_every_element_of_the_arrays_it_is_given(
+        trained_small: tuple[Propagated, GraphData]) -> None:
+    """The arrays an ``allocate`` makes (a shared fold-in's files) hold what a fold-in in
+    memory makes, to the bit, though they come filled with anything (a file's old bytes), and
+    are the folded state's own. Two new items linked with each other: each receives the
+    other's layer 0, which is zero then, as in memory."""
+    state, trained = trained_small
+    grown = small(4, [(0, 0), (1, 0), (2, 0), (3, 0)], [(0, 1), (2, 0), (3, 2)])
+    made: dict[str, np.ndarray] = {}
+
+    def allocate(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        made[name] = np.full(shape, 77, dtype=dtype)
+        return made[name]
+
+    given, own = fold_in(state, trained, grown, allocate), fold_in(state, trained, grown)
+    assert sorted(made) == sorted(Propagated.ARRAYS)
+    for name in Propagated.ARRAYS:
+        assert getattr(given, name) is made[name]
+        np.testing.assert_array_equal(getattr(given, name), getattr(own, name))
+    assert given.meta() == own.meta()
+
+
 def test_folded_links_weigh_each_relation_once_whichever_way_it_points() -> None:
     """Items 3 and 4 are folded in (from 3 on): 0 → 3 and 3 → 0 also bought count once, 0 ↔ 3
     also viewed adds its own weight; 4 → 3 links the two new items both ways round."""

@@ -6,6 +6,7 @@ gunicorn server's workers on the session's store, in a home of this module's own
 from __future__ import annotations
 
 import dataclasses
+import errno
 import http.client
 import json
 import logging
@@ -213,6 +214,28 @@ def test_a_fold_in_that_fails_fails_once_and_is_not_blamed_on_the_folder(
     assert "not usable" not in caplog.text
     assert [entry.name for entry in tmp_path.iterdir()] == [
         f"{fold_name(trained, listings(trained, 4))}.lock"]
+
+
+def test_a_disk_without_room_leaves_the_worker_to_fold_on_its_own(
+        trained: artifact.Artifact, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file the disk cannot hold fails when its blocks are reserved, before a page of it is
+    written (a mapped page with no room is a SIGBUS): the worker folds in memory, the same
+    arrays, and leaves nothing half written."""
+    def full(descriptor: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(folds_module.os, "posix_fallocate", full)
+    rows = listings(trained, 4)
+    with caplog.at_level(logging.WARNING, logger="graphrec.serving.folds"):
+        folded, masking = SharedFolds(tmp_path).grow(trained, rows)
+    assert folded.state.folded == 4 and masking is None
+    assert not mapped_from(folded.state.layers, tmp_path)
+    assert "No space left on device" in caplog.text and "on its own" in caplog.text
+    assert [entry.name for entry in tmp_path.iterdir()] == [f"{fold_name(trained, rows)}.lock"]
+    alone, _ = SharedFolds(None).grow(trained, rows)
+    for name in Propagated.ARRAYS:
+        np.testing.assert_array_equal(getattr(folded.state, name), getattr(alone.state, name))
 
 
 def test_rows_with_nothing_to_fold_write_nothing_and_remove_the_last_fold_in(

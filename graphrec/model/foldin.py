@@ -37,7 +37,8 @@ are such), which is what the edge masking of :mod:`graphrec.explain.attribution`
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +52,18 @@ from graphrec.model.kernel import (
 from graphrec.schema import BY_NAME
 from graphrec.sorted_lookup import find_sorted
 
+#: Where a grown array is made: ``allocate(name, shape, dtype)``, ``name`` the
+#: :class:`~graphrec.model.kernel.Propagated` field it becomes; its contents are all written.
+Allocate = Callable[[str, tuple[int, ...], Any], np.ndarray]
 
-def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagated:
+
+def in_memory(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """The default :data:`Allocate`: the process's own memory."""
+    return np.empty(shape, dtype=dtype)
+
+
+def fold_in(state: Propagated, trained: GraphData, grown: GraphData,
+            allocate: Allocate = in_memory) -> Propagated:
     """``state`` (trained on ``trained``) extended to ``grown``: the same users, brands and
     categories, the trained items first in their order, then the new ones, whose edges (to any
     node, new items included) are added to those of ``trained``.
@@ -62,9 +73,12 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     weights (``state.weights``, else :func:`relation_weights`); the trained edges and layers
     are kept in their order, copied once, with the new rows put between the items' and the
     brands' (a worker folds items in whenever the catalogue changes, so this costs a copy of
-    the model's arrays, not a sort of its graph). Raises ``ValueError`` for a ``state`` folded
-    already and, for a model saved without its weights, when ``trained`` is not the graph
-    ``state`` was propagated over (which deriving them checks).
+    the model's arrays, not a sort of its graph). ``allocate`` makes the grown arrays: a
+    server's fold-in shared by its workers (:mod:`graphrec.serving.folds`) makes them in the
+    files they map, written once instead of made in memory and then copied there. Raises
+    ``ValueError`` for a ``state`` folded already and, for a model saved without its
+    weights, when ``trained`` is not the graph ``state`` was propagated over (which deriving
+    them checks).
     """
     n_old, n_new = state.num_items, grown.num_items - state.num_items
     if n_new < 0 or list(grown.items[:n_old]) != list(trained.items):
@@ -97,7 +111,8 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
     scale = np.maximum(degree, 1).astype(np.float32) ** np.float32(-0.5)
     value = (scale[relation, row] * scale[relation, col] * weights[relation]).astype(np.float32)
 
-    layers = _with_rows(state.layers, n_old, n_new)
+    layers = _with_rows(state.layers, n_old, n_new, allocate("layers", (
+        state.layers.shape[0], nodes, *state.layers.shape[2:]), state.layers.dtype))
     receive = sp.csr_matrix((value, (row - n_old, col)), shape=(n_new, nodes))
     layers[0, fresh] = receive @ layers[0]
     for layer in range(1, layers.shape[0]):
@@ -105,19 +120,23 @@ def fold_in(state: Propagated, trained: GraphData, grown: GraphData) -> Propagat
 
     at = int(np.searchsorted(state.edge_row, n_old))  # the trained items' rows end here
 
-    def between(trained_part: np.ndarray, fresh_part: np.ndarray) -> np.ndarray:
-        return np.concatenate([trained_part[:at], fresh_part, trained_part[at:]])
+    def between(name: str, fresh_part: np.ndarray) -> np.ndarray:
+        trained_part = getattr(state, name)
+        out = allocate(name, (len(trained_part) + len(fresh_part),), trained_part.dtype)
+        return np.concatenate([trained_part[:at], fresh_part, trained_part[at:]], out=out)
 
     # the trained nodes after the new items moved, in place: at scale, the fresh memory of
     # the new model's arrays is most of what a fold-in costs
-    edge_row, edge_col = between(state.edge_row, row), between(state.edge_col, col)
+    edge_row, edge_col = between("edge_row", row), between("edge_col", col)
     edge_row[at + len(row):] += n_new  # the rows of brands and categories, in order
     for trained_cols in (edge_col[:at], edge_col[at + len(row):]):
         np.add(trained_cols, n_new, out=trained_cols, where=trained_cols >= n_old)
+    target = allocate("target", (n_old + n_new, state.target.shape[1]), state.target.dtype)
+    target[:n_old] = state.target
+    layers[:, fresh].mean(0, out=target[n_old:])
     return Propagated(
-        layers=layers, target=np.concatenate([state.target, layers[:, fresh].mean(0)]),
-        edge_row=edge_row, edge_col=edge_col,
-        edge_type=between(state.edge_type, relation), edge_value=between(state.edge_value, value),
+        layers=layers, target=target, edge_row=edge_row, edge_col=edge_col,
+        edge_type=between("edge_type", relation), edge_value=between("edge_value", value),
         relations=state.relations, num_items=n_old + n_new, offset=offset,
         exponent=state.exponent, folded=n_new, weights=state.weights)
 
@@ -141,12 +160,16 @@ def _new_entries(nodes: int, offset: Mapping[str, int], relations: Sequence[str]
     return out
 
 
-def _with_rows(trained: np.ndarray, at: int, count: int) -> np.ndarray:
+def _with_rows(trained: np.ndarray, at: int, count: int, out: np.ndarray | None = None
+               ) -> np.ndarray:
     """``trained`` (nodes on axis 1) with ``count`` zero rows put before node ``at``: where
-    the new items go, brands and categories after them. Slices, so each part is one copy."""
-    out = np.zeros((trained.shape[0], trained.shape[1] + count, *trained.shape[2:]),
-                   dtype=trained.dtype)
+    the new items go, brands and categories after them, written into ``out`` when given.
+    Slices, so each part is one copy."""
+    if out is None:
+        out = np.empty((trained.shape[0], trained.shape[1] + count, *trained.shape[2:]),
+                       dtype=trained.dtype)
     out[:, :at], out[:, at + count:] = trained[:, :at], trained[:, at:]
+    out[:, at:at + count] = 0
     return out
 
 

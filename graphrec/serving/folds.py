@@ -48,6 +48,7 @@ from graphrec.explain.attribution import EdgeMasking
 from graphrec.explain.paths import PathFinder
 from graphrec.filelock import held
 from graphrec.model.artifact import Artifact
+from graphrec.model.foldin import Allocate, in_memory
 from graphrec.model.kernel import Propagated
 from graphrec.private import make_private, private_folder
 from graphrec.serving.newitems import Row, grow
@@ -102,15 +103,21 @@ class SharedFolds:
                     if not mine:
                         log.warning("another worker has been folding in these items for over "
                                     "%.0fs: this worker folds them on its own", self.wait)
+                        folding = True
                         return _folded(trained, rows), None
                     if not self._written(name):  # else another made it while this one waited
-                        folding = True
-                        folded = _folded(trained, rows)
-                        folding = False
-                        if folded.state is trained.state:  # nothing to fold in (now)
-                            self._clear(keep=name)
-                            return folded, None
-                        self._write(name, folded, EdgeMasking(folded.state))
+                        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp",
+                                                    dir=self.folder))
+                        try:
+                            folding = True
+                            folded = _folded(trained, rows, _in_files(tmp))
+                            folding = False
+                            if folded.state is trained.state:  # nothing to fold in (now)
+                                self._clear(keep=name)
+                                return folded, None
+                            self._write(tmp, name, folded)
+                        finally:  # gone already once moved into place
+                            shutil.rmtree(tmp, ignore_errors=True)
                         self._clear(keep=name)
             # mapped outside the lock: the workers that waited map the files side by side
             found = self._read(name, trained)
@@ -118,8 +125,8 @@ class SharedFolds:
                 raise FileNotFoundError(f"{self.folder / name} is gone")
             return found
         except (OSError, ValueError, KeyError) as exc:
-            if folding:  # folding again alone would fail the same way, under a wrong log line
-                raise
+            if folding and not isinstance(exc, _Unwritable):
+                raise  # folding again alone would fail the same way, under a wrong log line
             log.warning("the shared fold-in under %s is not usable (%s): this worker folds the "
                         "new items on its own", self.folder, exc)
             return _folded(trained, rows), None
@@ -128,10 +135,13 @@ class SharedFolds:
         assert self.folder is not None
         return (self.folder / name / _META).exists()
 
-    def _write(self, name: str, folded: Artifact, masking: EdgeMasking) -> None:
-        """The arrays of ``folded`` and ``masking`` as ``folder/name``, moved into place whole."""
+    def _write(self, tmp: Path, name: str, folded: Artifact) -> None:
+        """The arrays of ``folded`` and of its edge masking written to ``tmp`` (those of its
+        state are there already: :func:`_in_files`), moved into place whole as
+        ``folder/name``."""
         assert self.folder is not None and folded.path_index is not None
         state, data = folded.state, folded.data
+        masking = EdgeMasking(state)
         arrays = {**{f"state_{key}": getattr(state, key) for key in Propagated.ARRAYS},
                   **{f"graph_{key}": getattr(data, key) for key in _GRAPH},
                   **{f"link_{rel}": pairs for rel, pairs in data.links.items()},
@@ -146,16 +156,12 @@ class SharedFolds:
         meta = {"model": folded.version, "serving": state.meta(),
                 "new_items": folded.ids["items"][first:], "arrays": sorted(arrays),
                 "same": same}
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=self.folder))
-        try:
-            for key, array in arrays.items():
+        for key, array in arrays.items():
+            if not (tmp / f"{key}.npy").exists():
                 np.save(tmp / f"{key}.npy", np.ascontiguousarray(array), allow_pickle=False)
-            (tmp / _META).write_text(json.dumps(meta), encoding="utf-8")
-            make_private(tmp)
-            os.replace(tmp, self.folder / name)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        (tmp / _META).write_text(json.dumps(meta), encoding="utf-8")
+        make_private(tmp)
+        os.replace(tmp, self.folder / name)
         log.info("%d new items folded in and shared under %s", state.folded, self.folder / name)
 
     def _read(self, name: str, trained: Artifact) -> tuple[Artifact, EdgeMasking] | None:
@@ -223,13 +229,39 @@ class SharedFolds:
                 entry.unlink(missing_ok=True)
 
 
-def _folded(trained: Artifact, rows: Sequence[Row]) -> Artifact:
+def _folded(trained: Artifact, rows: Sequence[Row], allocate: Allocate = in_memory
+            ) -> Artifact:
     """:func:`~graphrec.serving.newitems.grow`, with the grown graph indexed here when the
     model was saved without its index (once, not at each new set of purchases)."""
-    folded = grow(trained, rows)
+    folded = grow(trained, rows, allocate)
     if folded is not trained and folded.path_index is None:
         folded = dataclasses.replace(folded, path_index=PathFinder(folded.data).index())
     return folded
+
+
+class _Unwritable(OSError):
+    """A fold-in's file that could not be made: the folder's fault, not the fold's."""
+
+
+def _in_files(folder: Path) -> Allocate:
+    """An :data:`~graphrec.model.foldin.Allocate` that makes each grown array of the state in
+    a file of ``folder`` (``state_<name>.npy``, mapped): the fold-in writes them in the page
+    cache the workers map, where made in memory they took that memory and a copy to the files
+    (the most of a fold-in's cost at scale: ``benchmarks/results/NOTES.md``).
+
+    Each file's blocks are reserved before its pages are written: a page of a mapped file
+    that the disk has no room for is a ``SIGBUS`` that kills the worker, where a full disk
+    must only leave it to fold in memory (:class:`_Unwritable`)."""
+    def allocate(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        path = folder / f"state_{name}.npy"
+        try:
+            array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+            with path.open("r+b") as file:
+                os.posix_fallocate(file.fileno(), 0, path.stat().st_size)
+        except OSError as exc:
+            raise _Unwritable(exc.errno, f"{path.name}: {exc.strerror}") from exc
+        return array
+    return allocate
 
 
 def _touch(arrays: Any) -> None:

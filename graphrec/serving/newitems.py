@@ -24,7 +24,7 @@ import numpy as np
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder
 from graphrec.model.artifact import Artifact
-from graphrec.model.foldin import fold_in
+from graphrec.model.foldin import Allocate, fold_in, in_memory
 from graphrec.model.kernel import Propagated
 from graphrec.serving.ranking import LINK_WEIGHTS
 from graphrec.store.connection import GraphStore
@@ -42,13 +42,14 @@ def read_new_items(store: GraphStore, known: Sequence[str]) -> list[dict[str, An
     return store.read_once("service/new_items", known=dict.fromkeys(known, True))
 
 
-def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
+def grow(trained: Artifact, rows: Sequence[Row], allocate: Allocate = in_memory) -> Artifact:
     """``trained`` with the items of ``rows`` that have a neighbour it knows folded in (after
     its own items, in the order of their ids), their edges added to its graph; ``trained``
     itself when there are none. Its path index, when ``trained`` has one, grown from that one
     (:meth:`~graphrec.explain.paths.PathFinder.grown_index`: a fold-in adds items and their
-    links, never a purchase)."""
-    state, grown = fold_rows(trained.state, trained.data, rows)
+    links, never a purchase). ``allocate`` makes the grown model's arrays
+    (:func:`~graphrec.model.foldin.fold_in`)."""
+    state, grown = fold_rows(trained.state, trained.data, rows, allocate)
     if grown is trained.data:
         return trained
     new = [str(item) for item in grown.items[trained.data.num_items:]]
@@ -58,8 +59,8 @@ def grow(trained: Artifact, rows: Sequence[Row]) -> Artifact:
                                ids={**trained.ids, "items": [*trained.ids["items"], *new]})
 
 
-def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row]
-              ) -> tuple[Propagated, GraphData]:
+def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row],
+              allocate: Allocate = in_memory) -> tuple[Propagated, GraphData]:
     """``state`` (trained on ``data``) and ``data`` grown by the items of ``rows`` that have a
     neighbour ``data`` knows (after its own items, in the order of their ids), folded in by
     :func:`~graphrec.model.foldin.fold_in`; both unchanged (the same objects) when there are
@@ -94,7 +95,7 @@ def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row]
         item_category=_extend(data.item_category, category_pairs),
         links={rel: _extend(pairs, link_pairs[rel], unique=True)
                for rel, pairs in data.links.items()})
-    return fold_in(state, data, grown), grown
+    return fold_in(state, data, grown, allocate), grown
 
 
 def folded_links(data: GraphData, first: int,

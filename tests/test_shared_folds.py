@@ -238,6 +238,19 @@ def test_a_disk_without_room_leaves_the_worker_to_fold_on_its_own(
         np.testing.assert_array_equal(getattr(folded.state, name), getattr(alone.state, name))
 
 
+def test_a_system_that_cannot_reserve_blocks_shares_the_fold_in_made_in_memory(
+        trained: artifact.Artifact, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``os.posix_fallocate`` (macOS) the writer makes the arrays in its memory and
+    saves them, as before: the same files, mapped."""
+    monkeypatch.delattr(folds_module.os, "posix_fallocate")
+    rows = listings(trained, 4)
+    shared, masking = SharedFolds(tmp_path).grow(trained, rows)
+    assert masking is not None and mapped_from(shared.state.layers, tmp_path)
+    alone, _ = SharedFolds(None).grow(trained, rows)
+    for name in Propagated.ARRAYS:
+        np.testing.assert_array_equal(getattr(shared.state, name), getattr(alone.state, name))
+
+
 def test_rows_with_nothing_to_fold_write_nothing_and_remove_the_last_fold_in(
         trained: artifact.Artifact, tmp_path: Path) -> None:
     earlier, _ = SharedFolds(tmp_path).grow(trained, listings(trained, 3))

@@ -251,7 +251,11 @@ def _in_files(folder: Path) -> Allocate:
 
     Each file's blocks are reserved before its pages are written: a page of a mapped file
     that the disk has no room for is a ``SIGBUS`` that kills the worker, where a full disk
-    must only leave it to fold in memory (:class:`_Unwritable`)."""
+    must only leave it to fold in memory (:class:`_Unwritable`). A system that cannot
+    reserve them (macOS) makes the arrays in memory, and they are saved as the others."""
+    if not hasattr(os, "posix_fallocate"):
+        return in_memory
+
     def allocate(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         path = folder / f"state_{name}.npy"
         try:

@@ -690,6 +690,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, CatalogueError, LocalStoreError, SettingError, WriterBusy) as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # a reader that stopped reading: run() ends quietly
+        raise
+    except OSError as exc:  # a full disk, a folder not ours: the system's own words, one line
+        print(f"graphrec: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("graphrec: interrupted", file=sys.stderr)
         return 130

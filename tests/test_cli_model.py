@@ -144,6 +144,40 @@ def test_train_in_two_processes_saves_the_model_one_process_saves(
     assert two["test"] == pytest.approx(one["test"], abs=1e-3)
 
 
+def test_train_on_a_disk_without_room_says_so_in_one_line_and_keeps_the_model(
+        trained: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A write the system refuses (a file-size limit here, which refuses it as a full disk
+    does, with ``EFBIG`` for ``ENOSPC``) ends ``graphrec train`` with one line that names the
+    model's folder and the system's reason, and status 1; the model before stays as it was,
+    and nothing half written is left beside it."""
+    import resource
+    import shutil
+    import signal
+
+    home = tmp_path / "home"
+    model = home / trained.model_path.relative_to(trained.home)
+    shutil.copytree(trained.model_path, model)
+    before = (model / "manifest.json").read_bytes()
+    monkeypatch.setenv("GRAPHREC_HOME", str(home))
+    if trained.uses_local_store:
+        monkeypatch.setenv("GRAPHREC_STORE_DIR", str(trained.store_dir))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a signal
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))
+    try:
+        code = main(["train", "--quiet", "--epochs", "1"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines() == [
+        f"graphrec: error: the model could not be written to {model}: File too large"], err
+    assert (model / "manifest.json").read_bytes() == before
+    assert [entry.name for entry in model.parent.iterdir()] == [model.name]
+
+
 def test_the_command_exits_with_mains_status_after_freezing_what_is_alive(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The installed ``graphrec`` is :func:`graphrec.cli.run`: main's status, and no last

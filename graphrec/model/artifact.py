@@ -72,6 +72,14 @@ class ArtifactError(RuntimeError):
         self.reason = reason
 
 
+class SaveError(OSError):
+    """An artifact that could not be written (a full disk, a file-size limit): says where and
+    why in one line. The artifact that was there before stays."""
+
+    def __str__(self) -> str:
+        return f"the model could not be written to {self.filename}: {self.strerror}"
+
+
 @dataclass
 class Artifact:
     """A loaded artifact: the model as arrays, the graph it was trained on, what came with it."""
@@ -168,7 +176,10 @@ def save(path: str | Path, model: KGRec, data: GraphData, config: dict[str, Any]
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-        torch.save(state, tmp / "weights.pt")
+        # through a Python file: the OS's error reaches torch's own as its context, where a
+        # path written by torch's C++ stream fails with no errno ("iostream error")
+        with (tmp / "weights.pt").open("wb") as file:
+            torch.save(state, file)
         served = model.eval().propagated()
         arrays = {**_graph_arrays(data), **{name: getattr(served, name)
                                             for name in Propagated.ARRAYS}}
@@ -191,10 +202,23 @@ def save(path: str | Path, model: KGRec, data: GraphData, config: dict[str, Any]
             "sha256": {name: _sha256(tmp / name) for name in files}})
         make_private(tmp)  # purchases and user ids: the owner's only, as mkdtemp made tmp
         _replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        failed = _os_error(exc)
+        if failed is not None:
+            raise SaveError(failed.errno, failed.strerror, str(path)) from exc
         raise
     return path
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OS's error behind a failed write: ``exc`` itself, or what torch's serialiser was
+    handling when it raised its own ``RuntimeError``."""
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, RuntimeError) and isinstance(exc.__context__, OSError):
+        return exc.__context__
+    return None
 
 
 def _replace(tmp: Path, path: Path) -> None:

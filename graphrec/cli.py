@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -14,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+
+import neo4j
 
 from graphrec.config import SettingError, Settings
 from graphrec.progress import RowProgress
@@ -673,6 +677,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Free space on the local store's disk below which a failure of the store names it.
+LOW_DISK_BYTES = 256 * 2**20
+
+
+def store_failure(exc: Exception, settings: Settings | None) -> str:
+    """One line for an error the store answered a statement with (a write it could not commit,
+    say): the store's code and words and, for the local store, where it logs and how little
+    room its disk has left when that is the likely cause (ArcadeDB refuses a commit on a full
+    disk as "Transaction error on commit", and logs nothing of why)."""
+    said = (f"{exc.code}: {exc.message}" if isinstance(exc, neo4j.exceptions.Neo4jError)
+            and exc.code else str(exc))
+    where = ""
+    if settings is not None and settings.uses_local_store:
+        local = LocalStore(settings)
+        where = f" (the local store's log: {local.log_file}"
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(local.dir).free
+            if free < LOW_DISK_BYTES:
+                where += f"; {free / 2**20:.1f} MB free on its disk"
+        where += ")"
+    return f"the graph store failed the command: {' '.join(said.split())}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -682,13 +709,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The driver logs each retry it makes; the final error reaches the user anyway.
     logging.getLogger("neo4j").setLevel(logging.ERROR)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+    settings: Settings | None = None
     try:
-        return handler(args, Settings.from_env())
+        settings = Settings.from_env()
+        return handler(args, settings)
     except StoreUnavailable as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_STORE
     except (CommandError, CatalogueError, LocalStoreError, SettingError, WriterBusy) as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as exc:
+        print(f"graphrec: error: {store_failure(exc, settings)}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # a reader that stopped reading: run() ends quietly
         raise

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -176,6 +177,33 @@ def test_train_on_a_disk_without_room_says_so_in_one_line_and_keeps_the_model(
         f"graphrec: error: the model could not be written to {model}: File too large"], err
     assert (model / "manifest.json").read_bytes() == before
     assert [entry.name for entry in model.parent.iterdir()] == [model.name]
+
+
+def test_a_statement_the_store_fails_ends_the_command_in_one_line(
+        trained: Settings, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The store's own error (here the real store's answer to a statement it cannot run; a
+    commit refused for a full disk reads the same way) ends a command with one line: the
+    store's code and words, and where a local store logs why; status 1, no traceback."""
+    from graphrec import cli
+
+    def failing(settings: Settings, **kwargs: object) -> None:
+        with cli.open_store(settings) as store:
+            store.read_text("RETURN FROM WHERE")
+
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    monkeypatch.setattr(cli, "print_stats", failing)
+    assert main(["stats"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "graphrec: error: the graph store failed the command: Neo.ClientError."), lines
+    log = f" (the local store's log: {trained.store_dir / 'server.log'}"
+    assert (log in lines[0]) == trained.uses_local_store
+    # a disk with less room than the threshold is named: ArcadeDB says nothing of it
+    monkeypatch.setattr(cli, "LOW_DISK_BYTES", 2**62)
+    assert main(["stats"]) == 1
+    line = capsys.readouterr().err.strip()
+    assert re.search(r"; [0-9.]+ MB free on its disk\)$", line) or not trained.uses_local_store
 
 
 def test_the_command_exits_with_mains_status_after_freezing_what_is_alive(

@@ -2,6 +2,8 @@
 kind writes, and that the next answer reflects it."""
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -118,6 +120,22 @@ def test_bad_body_is_400(client: FlaskClient, body, code: str) -> None:
     else:
         response = client.post("/api/users/A1/events", json=body, headers=AUTH)
     assert_error(response, 400, code)
+
+
+def test_a_body_over_the_limit_is_413_with_its_length_or_chunked(client: FlaskClient,
+                                                                 store: GraphStore) -> None:
+    """A chunked body has no length to refuse it by: it is read up to the limit, then
+    refused the same way, and nothing is written."""
+    big = json.dumps({"item_id": "B00AE0790U", "kind": "view", "pad": "x" * 8192}).encode()
+    sized = client.post("/api/users/NEW-BIG/events", data=big, headers=AUTH,
+                        content_type="application/json")
+    assert_error(sized, 413, "body_too_large")
+    chunked = client.post("/api/users/NEW-BIG/events", input_stream=io.BytesIO(big),
+                          headers={**AUTH, "Transfer-Encoding": "chunked",
+                                   "Content-Type": "application/json"},
+                          environ_overrides={"wsgi.input_terminated": True})
+    assert_error(chunked, 413, "body_too_large")
+    assert not store.read_text("MATCH (u:User {id: 'NEW-BIG'}) RETURN u.id AS id")
 
 
 def test_bad_user_id_is_400(client: FlaskClient) -> None:

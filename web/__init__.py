@@ -77,6 +77,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from web import api, engine, errors, headers, pages
 
+    # Every body the app takes is a small write. A chunked one has no length to refuse it by
+    # (gunicorn marks such input terminated): werkzeug reads it up to this many bytes, one
+    # more than a write may hold, so that one too large is seen as such (web.api.parse_body).
+    app.config["MAX_CONTENT_LENGTH"] = (app.config["MAX_CONTENT_LENGTH"]
+                                        or api.MAX_WRITE_BYTES + 1)
     engine.init_app(app)
     errors.init_app(app)
     headers.init_app(app)

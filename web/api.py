@@ -124,7 +124,10 @@ def requires_token(view: Callable) -> Callable:
 def parse_body(model: type[Body], expected: str) -> Body | Response:
     """A write's JSON body by its model, or the 400 answer naming the field that is wrong
     (``expected`` says what the body must be when it is not a JSON object at all)."""
-    if (request.content_length or 0) > MAX_WRITE_BYTES:
+    # A chunked body has no length to check first: it is read up to the app's
+    # MAX_CONTENT_LENGTH, a byte more than a write may hold, so one that reaches it is too large.
+    if (request.content_length or 0) > MAX_WRITE_BYTES \
+            or len(request.get_data(cache=True)) > MAX_WRITE_BYTES:
         raise ApiError(413, "body_too_large", f"a body is at most {MAX_WRITE_BYTES} bytes")
     body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):

@@ -706,8 +706,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # torch's notes on its sparse tensors say nothing to a user of this command.
     warnings.filterwarnings("ignore", category=UserWarning,
                             message="Sparse (CSR tensor support|invariant checks)")
-    # The driver logs each retry it makes; the final error reaches the user anyway.
-    logging.getLogger("neo4j").setLevel(logging.ERROR)
+    # The driver logs each retry and each failed routing table (urllib3 each retry of an
+    # http:// URI's): the final error reaches the user anyway, in one line.
+    logging.getLogger("neo4j").setLevel(logging.CRITICAL)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     handler: Callable[[argparse.Namespace, Settings], int] = args.handler
     settings: Settings | None = None
     try:

@@ -72,6 +72,21 @@ def _number(env: Mapping[str, str], name: str, kind: Callable[[str], T], default
     return value
 
 
+def _neo4j_uri(env: Mapping[str, str]) -> str | None:
+    """``NEO4J_URI``, or ``None`` when unset or empty. One that holds credentials
+    (``user:password@host``) is refused without being repeated: graphrec prints the URI in its
+    answers and errors, and the password belongs in ``NEO4J_PASSWORD``."""
+    uri = env.get("NEO4J_URI") or None
+    if uri is not None and "@" in uri:
+        raise SettingError("NEO4J_URI holds credentials (user:password@host): give the URI "
+                           "without them, and them in NEO4J_USER and NEO4J_PASSWORD")
+    if uri is not None and uri.lower().startswith(("http:", "https:")):
+        raise SettingError(f"NEO4J_URI={uri!r}: graphrec speaks Bolt to Neo4j, not its HTTP "
+                           "API (a preview of the driver's): use bolt://host:7687, or "
+                           "neo4j+s://host for a cluster over TLS")
+    return uri
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything graphrec reads from the environment.
@@ -126,7 +141,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             home=Path(env.get("GRAPHREC_HOME") or ".graphrec").absolute(),
-            neo4j_uri=env.get("NEO4J_URI") or None,
+            neo4j_uri=_neo4j_uri(env),
             neo4j_user=env.get("NEO4J_USER") or cls.neo4j_user,
             neo4j_password=env.get("NEO4J_PASSWORD") or None,
             neo4j_reader_user=env.get("NEO4J_READER_USER") or None,

@@ -92,6 +92,31 @@ def test_a_bad_value_is_named(name: str, value: str, problem: str) -> None:
         Settings.from_env({name: value})
 
 
+def test_a_neo4j_uri_with_credentials_is_refused_without_repeating_them(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """graphrec prints NEO4J_URI in answers and errors: one that holds a password is refused,
+    and the refusal does not repeat it."""
+    for uri in ("bolt://neo4j:s3cr3t-pw@db.example:7687", "neo4j:s3cr3t-pw@db.example"):
+        with pytest.raises(SettingError, match="NEO4J_URI holds credentials") as refused:
+            Settings.from_env({"NEO4J_URI": uri})
+        assert "s3cr3t" not in str(refused.value)
+    monkeypatch.setenv("NEO4J_URI", "bolt://neo4j:s3cr3t-pw@127.0.0.1:1")
+    assert main(["stats"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("graphrec: error: NEO4J_URI holds credentials") and "s3cr3t" not in err
+
+
+def test_a_neo4j_uri_the_driver_cannot_take_is_named_at_once(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused by the driver before any connection is tried: one line naming NEO4J_URI."""
+    monkeypatch.setenv("NEO4J_URI", "db.example:7687")
+    assert main(["stats"]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("graphrec: error: NEO4J_URI: URI scheme"), lines
+    with pytest.raises(SettingError, match="speaks Bolt"):  # the driver's HTTP preview
+        Settings.from_env({"NEO4J_URI": "https://db.example:7473"})
+
+
 def test_the_command_line_names_a_bad_setting(monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("GRAPHREC_WEB_TIMEOUT", "soon")

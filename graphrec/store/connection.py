@@ -16,7 +16,7 @@ import neo4j
 from neo4j.exceptions import AuthError, Forbidden, ServiceUnavailable, SessionExpired
 
 import cypher
-from graphrec.config import Settings
+from graphrec.config import SettingError, Settings
 from graphrec.store.local import READER_USER, USER, LocalStore, LocalStoreError
 
 log = logging.getLogger(__name__)
@@ -177,11 +177,14 @@ def open_store(settings: Settings, *, start_local: bool = True,
         assert settings.neo4j_uri is not None  # not the local store
         uri, auth = settings.neo4j_uri, _neo4j_auth(settings, read_only)
         description = f"Neo4j at {uri} (database {settings.database})"
-    driver = neo4j.GraphDatabase.driver(uri, auth=auth,
-                                        max_transaction_retry_time=RETRY_SECONDS,
-                                        connection_timeout=CONNECT_SECONDS,
-                                        connection_acquisition_timeout=CONNECT_SECONDS,
-                                        **options)
+    try:
+        driver = neo4j.GraphDatabase.driver(uri, auth=auth,
+                                            max_transaction_retry_time=RETRY_SECONDS,
+                                            connection_timeout=CONNECT_SECONDS,
+                                            connection_acquisition_timeout=CONNECT_SECONDS,
+                                            **options)
+    except (neo4j.exceptions.ConfigurationError, ValueError) as exc:  # the URI, before a wait
+        raise SettingError(f"NEO4J_URI: {_one_line(exc)}") from exc
     return GraphStore(driver, settings.database, description, user=auth[0])
 
 

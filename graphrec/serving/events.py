@@ -35,7 +35,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import neo4j
+
 from graphrec.store.connection import GraphStore
+
+#: How many times an event is written when its new user is being created by another at once.
+NEW_USER_ATTEMPTS = 3
 
 #: The kinds of event, each with the statement that writes it.
 KINDS: dict[str, str] = {"purchase": "events/purchase", "view": "events/view",
@@ -78,8 +83,17 @@ def record(store: GraphStore, user_id: str, item_id: str, kind: str,
     statement = KINDS.get(kind)
     if statement is None:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    rows, counters = store.write_returning(statement, user=user_id, item=item_id,
-                                           at=now_ms() if at is None else at)
+    at = now_ms() if at is None else at
+    for attempt in range(1, NEW_USER_ATTEMPTS + 1):
+        try:
+            rows, counters = store.write_returning(statement, user=user_id, item=item_id, at=at)
+            break
+        except neo4j.exceptions.ConstraintError:
+            # Two first events of one new customer at once: both MERGE the user, and a store
+            # whose MERGE does not lock the key (ArcadeDB; Neo4j's does) fails the second on
+            # the uniqueness constraint. Again, it finds the user the other made.
+            if attempt == NEW_USER_ATTEMPTS:
+                raise
     if not rows:
         raise NotInCatalogue(item_id)
     return Recorded(user_id, item_id, kind, at=rows[0]["at"],

@@ -195,6 +195,33 @@ def test_a_new_customers_first_events_at_once_all_land(client: FlaskClient,
             {"users": 1, "views": len(items)}]
 
 
+@pytest.mark.parametrize(("kind", "rel", "count"), [
+    ("view", "VIEWED", 16), ("dismiss", "DISMISSED", 0), ("purchase", "BOUGHT", 0)])
+def test_one_pairs_events_at_once_leave_one_relationship(
+        kind: str, rel: str, count: int, events_app: Flask, store: GraphStore) -> None:
+    """Sixteen events of one pair at once (a page reloaded, a button pressed twice): one
+    relationship, its views all counted. Before each event wrote its user first, ArcadeDB let
+    concurrent MERGEs of the pair each make one: 3 to 10 VIEWED or DISMISSED relationships,
+    and views counted on every one of them (59 for 16)."""
+    item, other = (row["id"] for row in store.read_text(
+        "MATCH (i:Item) WHERE i.external IS NULL RETURN i.id AS id ORDER BY id LIMIT 2"))
+    for burst in range(2):
+        user = f"NEW-PAIR-{kind}-{burst}"
+        events.record(store, user, other, "view")  # a customer the store knows
+        barrier = threading.Barrier(16)
+
+        def event(_: int, user: str = user, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            events.record(store, user, item, kind)
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(event, range(16)))
+        assert store.read_text(
+            f"MATCH (:User {{id: $user}})-[r:{rel}]->(:Item {{id: $item}}) "
+            "RETURN count(r) AS rels, sum(r.count) AS count", user=user, item=item) == [
+            {"rels": 1, "count": count}]
+
+
 def test_a_purchase_is_never_recommended_again(client: FlaskClient, store: GraphStore,
                                                user: str) -> None:
     item = recommended(client, user)[0]

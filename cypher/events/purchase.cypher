@@ -8,6 +8,10 @@
 MATCH (i:Item {id: $item})
 WHERE i.external IS NULL
 MERGE (u:User {id: $user})
+// A write to the user before the pair is looked for: two events of one user at once take
+// turns on it (Neo4j locks the node; ArcadeDB fails the later commit, which the driver runs
+// again), so the second finds the relationship the first made instead of making another.
+SET u.event_at = $at
 MERGE (u)-[b:BOUGHT]->(i)
 ON CREATE SET b.split = 'live', b.at = $at, u.bought_at = $at
 RETURN b.split AS split, b.at AS at

@@ -11,14 +11,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Generic, TypeVar, overload
 
 import cypher
 from graphrec.schema import BOUGHT, BY_NAME, LINK_TYPES
-from graphrec.store.connection import GraphStore
+from graphrec.store.connection import GraphStore, on_key_race
 from ingest.records import Catalogue
 
 DEFAULT_BATCH = 5000
+#: How long a batch is written again while new customers' first events, reported meanwhile,
+#: make users of it (:func:`~graphrec.store.connection.on_key_race`).
+BATCH_KEY_RACE_SECONDS = 60.0
 
 Row = dict[str, Any]
 Rows = Sequence[Row]
@@ -137,7 +141,8 @@ def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_
         for step in steps:
             created = 0
             for batch in batches(step.rows, batch_size):
-                counters = store.write_text(step.statement, rows=batch)
+                counters = on_key_race(partial(store.write_text, step.statement, rows=batch),
+                                       BATCH_KEY_RACE_SECONDS)
                 details_written |= step.details
                 created += getattr(counters, f"{step.creates}_created")
                 if progress:

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import neo4j
@@ -68,6 +69,35 @@ def test_a_load_of_items_marks_the_catalogue_changed_even_when_it_fails_later(
         {"title": "Soap"}]
     set_available(store, "X1", False)
     assert catalogue_state(store).changed not in (None, after)
+
+
+def test_an_ingest_beside_new_customers_first_events_loads(store: GraphStore) -> None:
+    """An ingest that brings users while the shop reports their first events (each event
+    MERGEs a user the ingest's batch MERGEs too): the ingest loads, each user once. A batch
+    that lost the race on a user's key is written again until the events stop making its
+    users (:func:`graphrec.store.connection.on_key_race`); before, the ingest stopped on the
+    uniqueness constraint."""
+    from graphrec.serving import events
+
+    catalogue = read_catalogue(SAMPLE)
+    load_catalogue(store, catalogue)
+    users = list(catalogue.users)[:300]
+    item = catalogue.items[0].id
+    store.write_text("MATCH (u:User) DETACH DELETE u")  # the items stay: events can land
+
+    def report() -> None:
+        for user in users:
+            events.record(store, user, item, "view")
+
+    with ThreadPoolExecutor(4) as pool:
+        reporters = [pool.submit(report) for _ in range(4)]
+        load_catalogue(store, catalogue)
+        for reporter in reporters:
+            reporter.result()
+    assert store.read_text("MATCH (u:User) WITH u.id AS id, count(*) AS n WHERE n > 1 "
+                           "RETURN count(*) AS repeated") == [{"repeated": 0}]
+    assert store.read_text("MATCH (u:User) RETURN count(u) AS users")[0]["users"] == len(
+        catalogue.users)
 
 
 def test_keep_external_adds_the_outside_products(store: GraphStore, sample_expected: dict) -> None:

@@ -35,12 +35,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import neo4j
+from graphrec.store.connection import GraphStore, on_key_race
 
-from graphrec.store.connection import GraphStore
-
-#: How many times an event is written when its new user is being created by another at once.
-NEW_USER_ATTEMPTS = 3
+#: How long an event is written again while its new user is being made by another at once
+#: (:func:`~graphrec.store.connection.on_key_race`): the second time finds the user.
+KEY_RACE_SECONDS = 5.0
 
 #: The kinds of event, each with the statement that writes it.
 KINDS: dict[str, str] = {"purchase": "events/purchase", "view": "events/view",
@@ -84,16 +83,9 @@ def record(store: GraphStore, user_id: str, item_id: str, kind: str,
     if statement is None:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     at = now_ms() if at is None else at
-    for attempt in range(1, NEW_USER_ATTEMPTS + 1):
-        try:
-            rows, counters = store.write_returning(statement, user=user_id, item=item_id, at=at)
-            break
-        except neo4j.exceptions.ConstraintError:
-            # Two first events of one new customer at once: both MERGE the user, and a store
-            # whose MERGE does not lock the key (ArcadeDB; Neo4j's does) fails the second on
-            # the uniqueness constraint. Again, it finds the user the other made.
-            if attempt == NEW_USER_ATTEMPTS:
-                raise
+    # two first events of one new customer at once both MERGE the user
+    rows, counters = on_key_race(lambda: store.write_returning(
+        statement, user=user_id, item=item_id, at=at), KEY_RACE_SECONDS)
     if not rows:
         raise NotInCatalogue(item_id)
     return Recorded(user_id, item_id, kind, at=rows[0]["at"],

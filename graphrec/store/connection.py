@@ -8,18 +8,27 @@ opens it reads where the running server listens (:meth:`LocalStore.bolt_resolver
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import neo4j
-from neo4j.exceptions import AuthError, Forbidden, ServiceUnavailable, SessionExpired
+from neo4j.exceptions import (
+    AuthError,
+    ConstraintError,
+    Forbidden,
+    ServiceUnavailable,
+    SessionExpired,
+)
 
 import cypher
 from graphrec.config import SettingError, Settings
 from graphrec.store.local import READER_USER, USER, LocalStore, LocalStoreError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: How long the driver keeps retrying a transaction on a lost connection before giving up.
 RETRY_SECONDS = 5.0
@@ -35,6 +44,23 @@ class StoreUnavailable(RuntimeError):
 
 class StoreForbidden(RuntimeError):
     """The store refused a statement to the user we are connected as (a reader that wrote)."""
+
+
+def on_key_race(write: Callable[[], T], seconds: float) -> T:
+    """``write()``, run again while it loses races on a uniqueness key, for at most ``seconds``
+    (then its last error is raised). ``write`` MERGEs, so running it again is safe. Two
+    transactions that MERGE the same new key at once (two first events of one new customer,
+    or an ingest's batch of users and a new customer's first event) both create the node on a
+    store whose MERGE does not lock the key (ArcadeDB; Neo4j's does), and the later commit
+    fails on the constraint; run again, it finds the node the other made. A batch of thousands
+    can lose again to the next new customer, until the events stop making its users."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return write()
+        except ConstraintError:
+            if time.monotonic() >= deadline:
+                raise
 
 
 def _one_line(exc: Exception | str) -> str:

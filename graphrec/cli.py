@@ -22,7 +22,7 @@ import neo4j
 from graphrec.config import SettingError, Settings
 from graphrec.progress import RowProgress
 from graphrec.schema import CATEGORY_FORMS, VIEWED
-from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
+from graphrec.store.connection import GraphStore, StoreUnavailable, one_line, open_store
 from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
 from graphrec.store.stats import format_stats, graph_stats
 from graphrec.store.writelock import WriterBusy, writer_lock
@@ -697,7 +697,7 @@ def store_failure(exc: Exception, settings: Settings | None) -> str:
             if free < LOW_DISK_BYTES:
                 where += f"; {free / 2**20:.1f} MB free on its disk"
         where += ")"
-    return f"the graph store failed the command: {' '.join(said.split())}{where}"
+    return f"the graph store failed the command: {one_line(said)}{where}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,7 +38,7 @@ from flask import Flask, current_app
 import cypher
 from graphrec.config import Settings
 from graphrec.filelock import held
-from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
+from graphrec.store.connection import GraphStore, StoreUnavailable, one_line, open_store
 
 if TYPE_CHECKING:
     from graphrec.serving.details import DetailsRead
@@ -386,7 +386,7 @@ class Engine:
                 session.run(cypher.load("admin/ping")).consume()
         except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
             raise StoreUnavailable(f"cannot reach {store.description}: "
-                                   f"{' '.join(str(exc).split())}") from exc
+                                   f"{one_line(exc)}") from exc
         self._suspect = False
 
     def _forget_if_forked(self) -> None:

@@ -63,7 +63,9 @@ def on_key_race(write: Callable[[], T], seconds: float) -> T:
                 raise
 
 
-def _one_line(exc: Exception | str) -> str:
+def one_line(exc: Exception | str) -> str:
+    """An error's words on one line, as a command's error and a log line print them (the
+    driver's messages span several)."""
     return " ".join(str(exc).split())
 
 
@@ -167,13 +169,13 @@ class GraphStore:
         try:
             yield
         except (ServiceUnavailable, SessionExpired) as exc:
-            raise StoreUnavailable(f"cannot reach {self.description}: {_one_line(exc)}") from exc
+            raise StoreUnavailable(f"cannot reach {self.description}: {one_line(exc)}") from exc
         except AuthError as exc:
             raise StoreUnavailable(
-                f"{self.description} refused the credentials: {_one_line(exc)}") from exc
+                f"{self.description} refused the credentials: {one_line(exc)}") from exc
         except Forbidden as exc:
             raise StoreForbidden(f"{self.description} refused the statement to user "
-                                 f"{self.user}: {_one_line(exc.message or str(exc))}") from exc
+                                 f"{self.user}: {one_line(exc.message or str(exc))}") from exc
 
 
 def open_store(settings: Settings, *, start_local: bool = True,
@@ -210,7 +212,7 @@ def open_store(settings: Settings, *, start_local: bool = True,
                                             connection_acquisition_timeout=CONNECT_SECONDS,
                                             **options)
     except (neo4j.exceptions.ConfigurationError, ValueError) as exc:  # the URI, before a wait
-        raise SettingError(f"NEO4J_URI: {_one_line(exc)}") from exc
+        raise SettingError(f"NEO4J_URI: {one_line(exc)}") from exc
     return GraphStore(driver, settings.database, description, user=auth[0])
 
 

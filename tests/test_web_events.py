@@ -7,8 +7,10 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TypeVar
 
 import pytest
 from flask import Flask
@@ -24,6 +26,7 @@ from web.engine import get_engine
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NEW_USER = "NEW-CUSTOMER-1"
+R = TypeVar("R")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +58,18 @@ def user(events_app: Flask) -> str:
 def post(client: FlaskClient, user_id: str, item_id: str, kind: str, headers=AUTH):
     return client.post(f"/api/users/{user_id}/events", json={"item_id": item_id, "kind": kind},
                        headers=headers)
+
+
+def at_once(call: Callable[[str], R], args: list[str]) -> list[R]:
+    """``call`` of each of ``args``, each from a thread of its own, all released together."""
+    barrier = threading.Barrier(len(args))
+
+    def released(arg: str) -> R:
+        barrier.wait()
+        return call(arg)
+
+    with ThreadPoolExecutor(len(args)) as pool:
+        return list(pool.map(released, args))
 
 
 def recommended(client: FlaskClient, user_id: str, k: int = 10) -> list[str]:
@@ -179,15 +194,7 @@ def test_a_new_customers_first_events_at_once_all_land(client: FlaskClient,
         "MATCH (i:Item) WHERE i.external IS NULL RETURN i.id AS id ORDER BY id LIMIT 16")]
     for burst in range(3):  # the race is one of timing: three customers, to meet it
         user = f"NEW-BURST-{burst}"
-        barrier = threading.Barrier(len(items))
-
-        def first_event(item: str, user: str = user,
-                        barrier: threading.Barrier = barrier) -> events.Recorded:
-            barrier.wait()
-            return events.record(store, user, item, "view")
-
-        with ThreadPoolExecutor(len(items)) as pool:
-            recorded = list(pool.map(first_event, items))
+        recorded = at_once(partial(events.record, store, user, kind="view"), items)
         assert sorted(event.item_id for event in recorded) == sorted(items)
         assert sum(event.new_user for event in recorded) == 1
         assert store.read_text("MATCH (u:User {id: $user})-[v:VIEWED]->() RETURN "
@@ -208,14 +215,7 @@ def test_one_pairs_events_at_once_leave_one_relationship(
     for burst in range(2):
         user = f"NEW-PAIR-{kind}-{burst}"
         events.record(store, user, other, "view")  # a customer the store knows
-        barrier = threading.Barrier(16)
-
-        def event(_: int, user: str = user, barrier: threading.Barrier = barrier) -> None:
-            barrier.wait()
-            events.record(store, user, item, kind)
-
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(event, range(16)))
+        at_once(partial(events.record, store, user, kind=kind), [item] * 16)
         assert store.read_text(
             f"MATCH (:User {{id: $user}})-[r:{rel}]->(:Item {{id: $item}}) "
             "RETURN count(r) AS rels, sum(r.count) AS count", user=user, item=item) == [

@@ -97,30 +97,34 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    if args.update and args.path is None:
+        raise CommandError("--update needs the folder of the update")
     ingest_catalogue(settings, Path(args.path) if args.path else SAMPLE, format=args.format,
            keep_external=args.keep_external, rejects=Path(args.rejects) if args.rejects else None,
            batch_size=args.batch_size, test_fraction=args.test_fraction,
-           categories=args.categories, quiet=args.quiet)
+           categories=args.categories, quiet=args.quiet, update=args.update)
     return 0
 
 
 def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | None = None,
            keep_external: bool = False, rejects: Path | None = None,
            batch_size: int | None = None, test_fraction: float | None = None,
-           categories: str = "path", quiet: bool = False) -> None:
-    """Read the catalogue at ``path``, write its rejects report, load it into the store."""
+           categories: str = "path", quiet: bool = False, update: bool = False) -> None:
+    """Read the catalogue at ``path``, write its rejects report, load it into the store;
+    ``update``: the folder adds to the catalogue in the store (:mod:`ingest.update`)."""
     from ingest.amazon_json import DEFAULT_TEST_SHARE
     from ingest.detect import detect_format, read_catalogue
     from ingest.loader import DEFAULT_BATCH, load_catalogue
     from ingest.rejects import summarise, write_rejects
+    from ingest.update import resolve
 
     started = time.perf_counter()
-    format = format or detect_format(path)
+    format = format or ("csv" if update else detect_format(path))
     if test_fraction is not None and format != "amazon-json":
         raise CommandError(f"--test-fraction applies to raw Amazon data only; {path} is a "
                            f"{format} catalogue, which carries its own split")
     catalogue = read_catalogue(path, format=format, test_share=test_fraction or DEFAULT_TEST_SHARE,
-                               categories=categories)
+                               categories=categories, update=update)
     read_seconds = time.perf_counter() - started
     print(f"read {path} ({catalogue.format}): {catalogue.rows_read:,} rows in "
           f"{read_seconds:.1f}s, {len(catalogue.rejects):,} rejected")
@@ -132,9 +136,16 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
               f"(never recommended), {len(catalogue.items) - len(said):,} not said")
     rejects_path = rejects or (
         settings.rejects_dir / f"{path.name or 'catalogue'}-{time.strftime('%Y%m%d-%H%M%S')}.csv")
-    if catalogue.rejects:
+    if catalogue.rejects and not update:
         write_rejects(catalogue.rejects, rejects_path)
     with writer_lock(settings, "graphrec ingest"), open_store(settings) as store:
+        if update:
+            found = resolve(store, catalogue)
+            print(f"update: {found.items_found:,} items and {found.users_found:,} users it "
+                  f"names outside its files found in {store.description}; of its rows naming "
+                  f"them, {found.rows_resolved:,} load and {found.rows_rejected:,} are rejected")
+            if catalogue.rejects:
+                write_rejects(catalogue.rejects, rejects_path)
         print(f"loading into {store.description}")
         with RowProgress(None, enabled=not quiet) as bar:
             report = load_catalogue(store, catalogue, keep_external=keep_external,
@@ -148,7 +159,7 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
 
 
 def _print_load_report(report) -> None:
-    width = max(len(name) for name in report.rows)
+    width = max((len(name) for name in report.rows), default=4)
     print(f"  {'step':<{width}}  {'rows':>10}  {'created':>10}")
     for name, rows in report.rows.items():
         print(f"  {name:<{width}}  {rows:>10,}  {report.created[name]:>10,}")
@@ -585,6 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="raw Amazon data: share of each user's latest purchases put in the "
                              "test split, 0 < F < 1 (default 0.3)")
     ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.add_argument("--update", action="store_true",
+                        help="add to the catalogue in the store: any of the CSV files may be "
+                             "missing or empty, and purchases and links may name users and "
+                             "items the store holds")
     ingest.set_defaults(handler=cmd_ingest)
 
     stats = sub.add_parser("stats", help="count nodes and relationships in the graph")

@@ -26,7 +26,7 @@ from pathlib import Path
 from graphrec.schema import BY_NAME, CATEGORY_FORMS, LINK_RELATIONS
 from ingest.errors import CatalogueError
 from ingest.files import find_file, gc_paused, open_text, unreadable_is_unusable
-from ingest.records import Catalogue, ItemLink, Purchase
+from ingest.records import Catalogue, ItemLink, Purchase, Unresolved
 from ingest.validate import (
     BadValue,
     FirstSeen,
@@ -62,17 +62,27 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 #: Files that must exist; ``item_links`` may be absent.
 REQUIRED_FILES: tuple[str, ...] = ("items", "users", "purchases")
 
+#: What a refused folder's error adds when the folder may be an update of the catalogue in the
+#: store rather than a whole one.
+UPDATE_HINT = " (to add it to the catalogue in the store: graphrec ingest --update)"
+
 #: ``relation`` values (compared in lower case): the links' names in
 #: :data:`graphrec.schema.RELATIONS` → their relationship types.
 RELATIONS: dict[str, str] = {name: BY_NAME[name].type for name in LINK_RELATIONS}
 
 
-def read_csv_catalogue(path: str | Path, *, categories: str = "path") -> Catalogue:
+def read_csv_catalogue(path: str | Path, *, categories: str = "path",
+                       update: bool = False) -> Catalogue:
     """Read the CSV catalogue in directory ``path``, checking every row; each item's
     ``categories`` read as ``categories`` says (one of :data:`~graphrec.schema.CATEGORY_FORMS`).
 
     Unusable rows and fields become ``Catalogue.rejects``; the rest loads. Links whose
     ``other_item_id`` is outside the catalogue are kept (the loader counts them).
+
+    ``update``: the folder adds to a catalogue already in the store (new items, new purchases,
+    new links, a shop's export of the last hour): each file may be missing or hold no row, and
+    a purchase or link naming a user or item outside the folder's own files is kept in
+    ``Catalogue.unresolved`` for :func:`ingest.update.resolve` to look up in the store.
 
     Raises:
         CatalogueError: ``path`` is not a directory, a required file or column is missing, a
@@ -86,23 +96,29 @@ def read_csv_catalogue(path: str | Path, *, categories: str = "path") -> Catalog
             file=str(path),
         )
     files = {stem: find_file(directory, stem) for stem in REQUIRED_COLUMNS}
-    for stem in REQUIRED_FILES:
+    if update and not any(files.values()):
+        raise CatalogueError(
+            "an update holds at least one of items, users, purchases and item_links "
+            "(.csv or .csv.gz)", file=str(path))
+    for stem in () if update else REQUIRED_FILES:
         if files[stem] is None:
             raise CatalogueError(
-                f"required file {stem}.csv or {stem}.csv.gz is missing", file=str(path)
+                f"required file {stem}.csv or {stem}.csv.gz is missing{UPDATE_HINT}",
+                file=str(path)
             )
 
     if categories not in CATEGORY_FORMS:
         raise ValueError(f"categories must be one of {CATEGORY_FORMS}, not {categories!r}")
-    catalogue = Catalogue(source=str(path), format=FORMAT, category_form=categories)
-    items, users, purchases = files["items"], files["users"], files["purchases"]
-    assert items is not None and users is not None and purchases is not None  # required above
+    catalogue = Catalogue(source=str(path), format=FORMAT, category_form=categories,
+                          update=update)
+    items, users, purchases, links = (files[stem] for stem in REQUIRED_COLUMNS)
     with gc_paused():
-        item_ids = _read_items(items, catalogue)
-        user_ids = _read_users(users, catalogue)
-        _read_purchases(purchases, catalogue, user_ids, item_ids)
-        if files["item_links"] is not None:
-            _read_links(files["item_links"], catalogue, item_ids)
+        item_ids = _read_items(items, catalogue) if items else {}
+        user_ids = _read_users(users, catalogue) if users else {}
+        if purchases:
+            _read_purchases(purchases, catalogue, user_ids, item_ids)
+        if links:
+            _read_links(links, catalogue, item_ids)
     _note_category_sets(catalogue)
     return catalogue
 
@@ -207,7 +223,7 @@ def _read_items(path: Path, catalogue: Catalogue) -> dict[str, str]:
                 available=available,
             )
         )
-    if not catalogue.items:
+    if not catalogue.items and not catalogue.update:
         raise log.nothing_usable("item rows")
     return known_ids(item.id for item in catalogue.items)
 
@@ -242,13 +258,14 @@ def _read_purchases(
         except BadValue as bad:
             log.skip(line, "split", bad.reason, raw_split)
             continue
-        if (known_user := user_ids.get(user_id)) is None:
+        known_user, known_item = user_ids.get(user_id), item_ids.get(item_id)
+        if not catalogue.update and known_user is None:
             log.skip(line, "user_id", "user not in users file", user_id)
             continue
-        if (known_item := item_ids.get(item_id)) is None:
+        if not catalogue.update and known_item is None:
             log.skip(line, "item_id", "item not in catalogue", item_id)
             continue
-        user_id, item_id = known_user, known_item
+        user_id, item_id = known_user or user_id, known_item or item_id
         if (earlier := first.earlier((user_id, item_id), line)) is not None:
             log.skip(
                 line,
@@ -262,9 +279,13 @@ def _read_purchases(
         except BadValue as bad:
             log.drop(line, "seq", bad.reason, raw_seq)
             seq = None
-        catalogue.purchases.append(Purchase(user_id, item_id, seq, split))
-    if not catalogue.purchases:
-        raise log.nothing_usable("purchase rows")
+        purchase = Purchase(user_id, item_id, seq, split)
+        if known_user is None or known_item is None:  # an update's: the store may hold them
+            catalogue.unresolved.append(Unresolved(purchase, str(path), line))
+        else:
+            catalogue.purchases.append(purchase)
+    if not catalogue.purchases and not catalogue.update:
+        raise log.nothing_usable("purchase rows", UPDATE_HINT)
 
 
 def _read_links(path: Path, catalogue: Catalogue, item_ids: dict[str, str]) -> None:
@@ -282,13 +303,17 @@ def _read_links(path: Path, catalogue: Catalogue, item_ids: dict[str, str]) -> N
         other_id = take_id(log, line, "other_item_id", raw_other, "other item")
         if other_id is None:
             continue
-        if (known_item := item_ids.get(item_id)) is None:
+        known_item = item_ids.get(item_id)
+        if known_item is None and not catalogue.update:
             log.skip(line, "item_id", "item not in catalogue", item_id)
             continue
-        item_id, other_id = known_item, item_ids.get(other_id, other_id)
+        item_id, other_id = known_item or item_id, item_ids.get(other_id, other_id)
         key = (item_id, relation, other_id)
         if (earlier := first_line.setdefault(key, line)) != line:
             log.skip(line, "other_item_id", f"duplicate link (first on line {earlier})", other_id)
             continue
         link = ItemLink(item_id, relation, other_id)
-        links.append(link)
+        if known_item is None:  # an update's: the store may hold the item
+            catalogue.unresolved.append(Unresolved(link, str(path), line))
+        else:
+            links.append(link)

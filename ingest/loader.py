@@ -88,7 +88,7 @@ class LoadReport:
 def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Step], int]:
     """The load steps in dependency order, and how many external links they leave out."""
     items = catalogue.items
-    known = {item.id for item in items}
+    known = {item.id for item in items} | catalogue.stored_items
     brands = sorted({item.brand for item in items if item.brand})
     categories = sorted({name for item in items for name in item.categories})
     parents = sorted(catalogue.category_parents())

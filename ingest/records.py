@@ -65,6 +65,18 @@ class Reject:
     action: str = "row skipped"
 
 
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """A row of an update (:attr:`Catalogue.update`) that names a user or an item its own files
+    do not hold: the store may. It loads when the store holds each id it names, and is
+    rejected at ``file``/``line`` when it does not, as a whole catalogue's row naming an
+    unknown id is (:func:`ingest.update.resolve`)."""
+
+    record: Purchase | ItemLink
+    file: str
+    line: int
+
+
 @dataclass
 class Catalogue:
     """Everything one reader produced from one source."""
@@ -81,6 +93,14 @@ class Catalogue:
     category_form: str = "path"
     #: What the reader chose that the user should know (a file it left out, and why).
     notes: list[str] = field(default_factory=list)
+    #: An update of the catalogue in the store rather than a whole one: any of its files may be
+    #: missing or empty, and its rows may name users and items the store holds (``unresolved``
+    #: until :func:`ingest.update.resolve` looks them up there).
+    update: bool = False
+    unresolved: list[Unresolved] = field(default_factory=list)
+    #: Items outside the files that the store holds (found by the update's look-up): a link to
+    #: one is a link within the catalogue, not to an outside product.
+    stored_items: set[str] = field(default_factory=set)
 
     def placements(self) -> list[tuple[str, str]]:
         """``(item id, category)`` of every IN_CATEGORY edge (:func:`graphrec.schema.placed_in`)."""

@@ -71,13 +71,15 @@ class RejectLog:
         """The row at ``line`` is loaded with ``field`` cut short."""
         self.rejects.append(Reject(self.file, line, field, reason, shorten(value), "field cut"))
 
-    def nothing_usable(self, what: str) -> CatalogueError:
+    def nothing_usable(self, what: str, empty_hint: str = "") -> CatalogueError:
         """The error for a file of which no row of kind ``what`` (``"item rows"``) survived,
         saying why: the rejects report is never written when the catalogue is refused, so the
-        message carries the reasons (the first reject in full, the others by kind)."""
+        message carries the reasons (the first reject in full, the others by kind);
+        ``empty_hint`` follows when the file holds no row at all."""
         skipped = [r for r in self.rejects if r.file == self.file and r.action == "row skipped"]
         if not skipped:
-            return CatalogueError(f"no usable {what}: the file holds none", file=self.file)
+            return CatalogueError(f"no usable {what}: the file holds none{empty_hint}",
+                                  file=self.file)
         first = skipped[0]
         if len(skipped) == 1:
             why = f"the only one, line {first.line}, was rejected: {first.reason}"

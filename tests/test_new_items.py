@@ -3,6 +3,7 @@ small example worked by hand, then against the real store with the sample and a 
 it in this module's own home."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import logging
@@ -18,7 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from graphrec.cli import main
+from graphrec.cli import ingest_catalogue, main
 from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking, Mask
@@ -284,10 +285,12 @@ def app(home: Settings) -> Iterator[Flask]:
 
 @pytest.fixture(scope="module")
 def listing(home: Settings, session_store: GraphStore, trained: artifact.Artifact,
-            app: Flask) -> dict[str, Any]:
-    """A new item ingested after training: a second listing of a product some sample user is
+            app: Flask, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A new item ingested after training, as a shop adds one (``graphrec ingest --update`` of
+    a folder that holds it alone): a second listing of a product some sample user is
     recommended for its brand (a brand they bought), with that product's brand, category and
-    links. Returns the user, the template item and the new item's edges."""
+    links to and from the catalogue's items; and an item with no edge. Returns the user, the
+    template item and the new item's edges."""
     with app.app_context():
         service = get_engine().service()
         user, template, brand = next(
@@ -299,14 +302,21 @@ def listing(home: Settings, session_store: GraphStore, trained: artifact.Artifac
     links = {rel: ([str(data.items[j]) for j in pairs[pairs[:, 0] == index, 1]],
                    [str(data.items[j]) for j in pairs[pairs[:, 1] == index, 0]])
              for rel, pairs in data.links.items()}
-    session_store.write("ingest/items", rows=[
-        {"id": NEW_ITEM, "title": "A new listing", "price": 9.5, "sales_rank": None},
-        {"id": BARE_ITEM, "title": "Nothing known about it", "price": 1.0, "sales_rank": None}])
-    session_store.write("ingest/item_brands", rows=[{"item": NEW_ITEM, "brand": brand}])
-    session_store.write("ingest/item_categories", rows=[{"item": NEW_ITEM, "category": category}])
-    for rel, (to, came_from) in links.items():
-        session_store.write(f"ingest/{rel}", rows=[{"item": NEW_ITEM, "other": o} for o in to]
-                            + [{"item": o, "other": NEW_ITEM} for o in came_from])
+    update = tmp_path_factory.mktemp("update")
+    with open(update / "items.csv", "w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([("item_id", "title", "brand", "price", "categories"),
+                                   (NEW_ITEM, "A new listing", brand, 9.5, category),
+                                   (BARE_ITEM, "Nothing known about it", "", 1.0, "")])
+    with open(update / "item_links.csv", "w", newline="", encoding="utf-8") as out:
+        csv.writer(out).writerows([("item_id", "relation", "other_item_id")]
+                                  + [(NEW_ITEM, rel, o) for rel, (to, _) in links.items()
+                                     for o in to]
+                                  + [(o, rel, NEW_ITEM) for rel, (_, came) in links.items()
+                                     for o in came])
+    ingest_catalogue(home, update, update=True, quiet=True)
+    assert session_store.read_text(
+        "MATCH (:Item {id: $item})-[r]-() RETURN count(r) AS n", item=NEW_ITEM) == [
+        {"n": 2 + sum(len(to) + len(came) for to, came in links.values())}]
     return {"user": user, "template": template, "brand": brand, "category": category,
             "links": links}
 

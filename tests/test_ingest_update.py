@@ -1,0 +1,129 @@
+"""``graphrec ingest --update``: a folder that adds to the catalogue in the real store, naming
+users and items only the store holds."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graphrec.cli import main
+from graphrec.store.connection import GraphStore
+from graphrec.store.stats import graph_stats
+
+
+def _write(folder: Path, **files: str) -> Path:
+    folder.mkdir()
+    for stem, text in files.items():
+        (folder / f"{stem}.csv").write_text(text)
+    return folder
+
+
+def _base(tmp_path: Path) -> Path:
+    return _write(
+        tmp_path / "base",
+        items="item_id,title,brand,categories\nI1,Soap,Acme,Beauty|Bath\nI2,Cream,Acme,Beauty|Skin\n",
+        users="user_id\nU1\nU2\n",
+        purchases="user_id,item_id,split\nU1,I1,train\n",
+        item_links="item_id,relation,other_item_id\nI1,also_bought,I2\nI1,also_viewed,OUT1\n")
+
+
+def test_an_update_loads_what_the_store_resolves_and_rejects_the_rest_by_line(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(_base(tmp_path)), "--quiet", "--keep-external"]) == 0
+    update = _write(
+        tmp_path / "update",
+        items="item_id,title,brand,categories\nN1,New soap,Acme,Beauty|Bath\n",
+        users="user_id\nU3\n",
+        purchases=("user_id,item_id,split\n"
+                   "U2,I2,train\n"       # line 2: both in the store
+                   "U3,N1,train\n"       # 3: both in the update
+                   "U1,N1,train\n"       # 4: a stored user, a new item
+                   "GHOST,I1,train\n"    # 5: a user nowhere
+                   "U1,OUT1,train\n"     # 6: a product known only as a link's target
+                   "U1,NOPE,train\n"),   # 7: an item nowhere
+        item_links=("item_id,relation,other_item_id\n"
+                    "N1,also_bought,I1\n"        # 2: to a stored item: within the catalogue
+                    "I2,bought_together,N1\n"    # 3: from a stored item
+                    "I1,also_viewed,I2\n"        # 4: between two stored items
+                    "NOPE,also_bought,I1\n"      # 5: from an item nowhere
+                    "N1,also_viewed,ELSEWHERE\n"))  # 6: to an outside product
+    rejects = tmp_path / "rejects.csv"
+    capsys.readouterr()
+    assert main(["ingest", str(update), "--update", "--quiet", "--rejects", str(rejects)]) == 0
+    out = capsys.readouterr().out
+    assert ("update: 2 items and 2 users it names outside its files found in the local store"
+            in out or "update: 2 items and 2 users it names outside its files found in Neo4j"
+            in out)
+    assert "4 load and 4 are rejected" in out
+    assert "skipped 1 links to products outside the catalogue" in out
+
+    lines = rejects.read_text().splitlines()[1:]
+    where = sorted((Path(file).name, line, field)
+                   for file, line, field, *_ in (row.split(",") for row in lines))
+    assert where == [
+        ("item_links.csv", "5", "item_id"), ("purchases.csv", "5", "user_id"),
+        ("purchases.csv", "6", "item_id"), ("purchases.csv", "7", "item_id")]
+    assert any("user neither in users file nor in the store" in line for line in lines)
+
+    def pairs(kind: str) -> set[tuple[str, str]]:
+        return {(row["a"], row["b"]) for row in store.read_text(
+            f"MATCH (a)-[:{kind}]->(b) RETURN coalesce(a.id, a.name) AS a, "
+            "coalesce(b.id, b.name) AS b")}
+
+    assert pairs("BOUGHT") == {("U1", "I1"), ("U2", "I2"), ("U3", "N1"), ("U1", "N1")}
+    assert pairs("ALSO_BOUGHT") == {("I1", "I2"), ("N1", "I1")}
+    assert pairs("BOUGHT_TOGETHER") == {("I2", "N1")}
+    assert pairs("ALSO_VIEWED") == {("I1", "OUT1"), ("I1", "I2")}
+    assert ("N1", "Acme") in pairs("HAS_BRAND")
+    counted = graph_stats(store)
+
+    assert main(["ingest", str(update), "--update", "--quiet", "--rejects", str(rejects)]) == 0
+    assert "created 0" in capsys.readouterr().out
+    assert graph_stats(store) == counted
+
+
+def test_an_update_of_new_items_alone_loads_them(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The case a shop has every day: this morning's listings, linked to what it sells, in a
+    folder of its own with neither users nor purchases."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(_base(tmp_path)), "--quiet"]) == 0
+    update = _write(tmp_path / "listings", items="item_id,brand\nN1,Acme\nN2,Other\n",
+                    item_links="item_id,relation,other_item_id\nN1,also_viewed,I2\n")
+    capsys.readouterr()
+    assert main(["ingest", str(update), "--update", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    # 2 items, 2 brands (Acme's MERGEd, Other's new), 2 HAS_BRAND and the link
+    assert "loaded 7 rows" in out and "created 6" in out
+    assert store.read_text("MATCH (:Item {id: 'N1'})-[:ALSO_VIEWED]->(i:Item) RETURN i.id AS i"
+                           ) == [{"i": "I2"}]
+
+
+@pytest.mark.parametrize(("files", "update", "message"), [
+    ({"items": "item_id\nN1\n"}, False, "users.csv or users.csv.gz is missing (to add it to the "
+                                        "catalogue in the store: graphrec ingest --update)"),
+    ({"purchases": "user_id,item_id,split\nU1,I1,train\n"}, False,
+     "items.csv or items.csv.gz is missing (to add it"),
+    ({"items": "item_id\nN1\n", "users": "user_id\n", "purchases": "user_id,item_id,split\n"},
+     False, "no usable purchase rows: the file holds none (to add it"),
+    ({}, True, "an update holds at least one of items, users, purchases and item_links"),
+])
+def test_a_folder_that_is_not_a_whole_catalogue_says_how_to_add_it(
+        files: dict[str, str], update: bool, message: str, env: dict, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    folder = _write(tmp_path / "shop", **files)
+    assert main(["ingest", str(folder), "--quiet", *(["--update"] if update else [])]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("graphrec: error: ") and message in err and err.count("\n") == 1
+
+
+def test_an_update_is_read_from_the_canonical_csv_only(
+        env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(tmp_path), "--update", "--format", "amazon-json"]) == 1
+    assert "an update is read from the canonical CSV" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from graphrec.serving import service as service_module
 from graphrec.serving.details import catalogue_state
 from graphrec.serving.events import forget_since, now_ms, record
 from graphrec.serving.newitems import folded_links
-from graphrec.serving.ranking import LINK_WEIGHTS, STRONG_LINKS, STRONG_PLACE
+from graphrec.serving.ranking import LINK_WEIGHTS, NEW_ITEM_EVERY, STRONG_LINKS, STRONG_PLACE
 from graphrec.serving.recommend import ids_map
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore, open_store
@@ -768,3 +768,30 @@ def test_closing_the_app_waits_for_a_look_under_way(home: Settings, listing: dic
     assert started.wait(30)
     next(apps, None)  # closes the app
     assert reads and all(state.items == reads[0].items for state in reads)
+
+
+def test_an_answer_begun_before_a_fold_in_keeps_to_the_model_it_began_with(
+        app: Flask, listing: dict[str, Any], session_store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher thread serves a grown model while requests run. An explanation that was
+    placing its item in the list when a fold-in swapped the model in mixed the two: the grown
+    catalogue's new item looked up in the path index of the catalogue before, an IndexError
+    and a 500 (seen under a soak of ingests and reads). It answers from the model it began
+    with, whole."""
+    service = fold_now(app)  # what was ingested so far, folded in
+    user = listing["user"]
+    listed = service.recommend(user, k=30)
+    target = next(r for r in listed if r["rank"] > NEW_ITEM_EVERY and not r["new"])
+    service._use(service.now.model)  # a cache of its own: the place is ranked, not kept
+    ingest_listing(session_store, "NEW-LISTING-9", listing["brand"])
+    labels, swapped = service.items.labels, []
+
+    def labels_then_fold(*args: Any, **kwargs: Any) -> Any:
+        if not swapped:  # the watcher's fold-in at this moment of the request
+            swapped.append(service.fold_new_items())
+        return labels(*args, **kwargs)
+
+    monkeypatch.setattr(service.items, "labels", labels_then_fold)
+    explained = service.explain(user, target["item_id"])
+    assert swapped and "NEW-LISTING-9" in service.recommender.item_ids
+    assert explained["rank"] == target["rank"]

@@ -396,8 +396,8 @@ def test_a_page_seen_again_and_the_explanation_clicked_on_it_take_the_list_kept(
 
     for name in ("recommend", "served_place"):
         monkeypatch.setattr(recommender, name, counted(name))
-    size = service.reasons.size
-    monkeypatch.setattr(service, "reasons", ReasonCache(size))  # nothing kept yet
+    monkeypatch.setattr(service, "now", service.now._replace(  # nothing kept yet
+        reasons=ReasonCache(service.reasons.size)))
     page = service.recommend(sample_user, k=10)
     assert scans == ["recommend"]
     assert service.recommend(sample_user, k=10) == page
@@ -408,7 +408,8 @@ def test_a_page_seen_again_and_the_explanation_clicked_on_it_take_the_list_kept(
     assert scans == ["recommend"]
     longer = service.recommend(sample_user, k=12)
     assert longer[:10] == page and scans == ["recommend"] * 2
-    monkeypatch.setattr(service, "reasons", ReasonCache(size))  # a worker that kept nothing
+    service.now = service.now._replace(  # a worker that kept nothing
+        reasons=ReasonCache(service.reasons.size))
     assert service.explain(sample_user, longer[11]["item_id"])["rank"] == 12
     assert scans == ["recommend"] * 2 + ["served_place"]
 
@@ -423,9 +424,8 @@ def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(
 
     with trained_app.app_context():
         service = get_engine().service()
-    for name in ("data", "paths", "ranker", "recommender", "reasons"):  # restored after
-        monkeypatch.setattr(service, name, getattr(service, name))
-    service.reasons = ReasonCache(service.reasons.size)
+    monkeypatch.setattr(service, "now", service.now._replace(  # restored after
+        reasons=ReasonCache(service.reasons.size)))
     folded = ServedModel.of(service.recommender)  # the same arrays, served anew
     ranked = service.ranked
 

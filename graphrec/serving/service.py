@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from graphrec.config import Settings
+from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking
 from graphrec.explain.paths import HistoryWalks, PathFinder, ReasonPath
 from graphrec.explain.ranker import PathRanker, starting_with
@@ -77,6 +78,35 @@ SPREAD = 0.5
 #: ingest would take the cores from the requests. A change after a quiet spell is acted on at
 #: the first look.
 ACT_SPACING = 30.0
+
+
+class Served(NamedTuple):
+    """What one request answers from, taken once at its start
+    (:attr:`RecommendationService.now`): the model served and the cache of its answers,
+    swapped in together by one assignment. The watcher thread serves a new model whenever new
+    items are folded in or purchases reported live are taken in; an answer begun before that
+    keeps to the model it began with, where it had mixed the two (an item's index in the grown
+    catalogue looked up in the path index of the one before: an IndexError, or another item's
+    paths where the folded items' places moved)."""
+
+    model: ServedModel
+    reasons: ReasonCache
+
+    @property
+    def recommender(self) -> Recommender:
+        return self.model.recommender
+
+    @property
+    def paths(self) -> PathFinder:
+        return self.model.paths
+
+    @property
+    def ranker(self) -> PathRanker:
+        return self.model.ranker
+
+    @property
+    def data(self) -> GraphData:
+        return self.model.recommender.artifact.data
 
 
 class Shopper(NamedTuple):
@@ -398,60 +428,77 @@ class RecommendationService:
         return True
 
     def _use(self, model: ServedModel) -> None:
-        """Serve ``model`` (the trained one, or one with new items folded in). The recommender
-        is swapped in after the rest of the model: a request that gets a new item's index from
-        it finds that item in everything else. The cache (the paths and lists may have changed)
-        is swapped in last, and a request takes it once, before anything else: what a request
-        keeps there was computed by that cache's model or a newer one (kept then in a cache no
-        later request reads), never by the model before."""
-        self.data = model.recommender.artifact.data
-        self.paths = model.paths
-        self.ranker = model.ranker
-        self.recommender = model.recommender
-        self.reasons = ReasonCache(self.reason_cache_size)
+        """Serve ``model`` (the trained one, or one with new items folded in) with a cache of
+        its own (the paths and lists may have changed): one assignment, which a request reads
+        once, first (:class:`Served`)."""
+        self.now = Served(model, ReasonCache(self.reason_cache_size))
+
+    # The model served now, for a command or a caller that answers nothing from it in between.
+    @property
+    def recommender(self) -> Recommender:
+        return self.now.recommender
+
+    @property
+    def paths(self) -> PathFinder:
+        return self.now.paths
+
+    @property
+    def ranker(self) -> PathRanker:
+        return self.now.ranker
+
+    @property
+    def data(self) -> GraphData:
+        return self.now.data
+
+    @property
+    def reasons(self) -> ReasonCache:
+        return self.now.reasons
 
     # --- the answers --------------------------------------------------------------------------
 
     def ranked(self, user_id: str, history: np.ndarray, k: int,
-               exclude: np.ndarray | None = None, walks: HistoryWalks | None = None
-               ) -> list[Scored]:
+               exclude: np.ndarray | None = None, walks: HistoryWalks | None = None,
+               now: Served | None = None) -> list[Scored]:
         """The top ``k`` for a user who bought ``history`` (model indices), never one of
         ``exclude`` (what they dismissed), only among items with at least one reason path:
         graphrec recommends nothing it cannot explain. ``walks``: the path index's
         :meth:`~graphrec.explain.paths.PathFinder.walks` of ``history``, when the caller
-        lists paths from it too."""
+        lists paths from it too. ``now``: the model the request answers from (the one served
+        now when None)."""
+        now = now or self.now
         if walks is None:
-            walks = self.paths.walks(history)
-        return self.recommender.recommend(
-            history, k, accept=lambda items: self.paths.has_candidates(history, items, walks),
+            walks = now.paths.walks(history)
+        return now.recommender.recommend(
+            history, k, accept=lambda items: now.paths.has_candidates(history, items, walks),
             exclude=exclude)
 
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
         """The user's top ``k``, each with its first reason: from their purchases, or
         from the items they viewed while they have none (the reasons then start with
         ``VIEWED``), or ``popular`` ones for a user with neither."""
-        kept = self.reasons  # once, first (see _use)
-        shopper = self._shopper(user_id)
+        now = self.now  # once, first (Served)
+        kept = now.reasons
+        shopper = self._shopper(user_id, now)
         history = shopper.history
         excluded = never_served(shopper.dismissed, shopper.unavailable)
         if not len(history):
-            return self._popular(shopper.bought, excluded, k)
-        walks = self.paths.walks(history)  # for the ranking and the reasons: once
+            return self._popular(now, shopper.bought, excluded, k)
+        walks = now.paths.walks(history)  # for the ranking and the reasons: once
         key, served = user_key(user_id, shopper.timeline), digest(excluded)
         ranked = kept.served_list(key, served, k)  # the page seen again
         if ranked is None:
-            ranked = self.ranked(user_id, history, k, exclude=excluded, walks=walks)
+            ranked = self.ranked(user_id, history, k, exclude=excluded, walks=walks, now=now)
             kept.keep_list(key, served, ranked)
-        weighted = self._reasons(kept, key, shopper, [r.item_id for r in ranked], 1, walks)
+        weighted = self._reasons(now, key, shopper, [r.item_id for r in ranked], 1, walks)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
-        details, titles = self.items.labels(self.named_items([r.item_id for r in ranked],
-                                                        [p for _, p in best.values()]))
+        details, titles = self.items.labels(self.named_items(
+            [r.item_id for r in ranked], [p for _, p in best.values()], now))
         out = []
         for r in ranked:
             reason = None
             if r.item_id in best:
                 weight, path = best[r.item_id]
-                reason = describe(path, self.data, titles, weight, user_id)
+                reason = describe(path, now.data, titles, weight, user_id)
             out.append({"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": r.new,
                         **details.get(r.item_id, NO_DETAILS), "reason": reason})
         return out
@@ -463,132 +510,141 @@ class RecommendationService:
         now, or no reason path);
         ``basis`` says what the user is answered from (:meth:`Recommender.basis`, or
         ``popular``)."""
-        kept = self.reasons  # once, first (see _use)
-        index = self.recommender.item_index(item_id)
-        shopper = self._shopper(user_id)
+        now = self.now  # once, first (Served)
+        kept = now.reasons
+        index = now.recommender.item_index(item_id)
+        shopper = self._shopper(user_id, now)
         history, dismissed, unavailable = shopper.history, shopper.dismissed, shopper.unavailable
         excluded = never_served(dismissed, unavailable)
         if not len(history):
-            return self._explain_popular(user_id, item_id, index, shopper.bought, dismissed,
-                                         unavailable)
+            return self._explain_popular(now, user_id, item_id, index, shopper.bought,
+                                         dismissed, unavailable)
         already = item_id in shopper.bought
-        walks = self.paths.walks(history)  # for the reasons and the rank: once
+        walks = now.paths.walks(history)  # for the reasons and the rank: once
         key = user_key(user_id, shopper.timeline)
         # More candidates than shown, so that paths that read as one already said (two co-buyers
         # of one item, two listings of one product) leave room for the next ones. An item of
         # the history (bought, or viewed by a shopper answered from views) is never served.
         candidates = [] if index in history else self._reasons(
-            kept, key, shopper, [item_id], max(top, kept.keep), walks)[item_id]
-        _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates]))
-        paths = distinct(candidates, self.data, titles, top)
+            now, key, shopper, [item_id], max(top, kept.keep), walks)[item_id]
+        _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates],
+                                                       now))
+        paths = distinct(candidates, now.data, titles, top)
         rank, why = None, not_served(already, index in history, index in dismissed,
                                     index in unavailable, bool(paths))
         if why is None:  # served: its place in the list served
             place = kept.place(key, digest(excluded), item_id)  # on the page just seen
-            score, rank = place if place is not None else self.recommender.served_place(
-                history, index, lambda items: self.paths.has_candidates(history, items, walks),
+            score, rank = place if place is not None else now.recommender.served_place(
+                history, index, lambda items: now.paths.has_candidates(history, items, walks),
                 excluded)
         else:
-            score = self.recommender.score(history, index)
+            score = now.recommender.score(history, index)
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
                 "not_served": why, "already_bought": already, "basis": shopper.basis,
-                "paths": [describe(p, self.data, titles, w, user_id) for w, p in paths]}
+                "paths": [describe(p, now.data, titles, w, user_id) for w, p in paths]}
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
                  walks: HistoryWalks | None = None, limit: int | None = None,
-                 timeline: np.ndarray | None = None) -> dict[str, RankedPaths]:
+                 timeline: np.ndarray | None = None, now: Served | None = None
+                 ) -> dict[str, RankedPaths]:
         """Each item's candidate paths from ``history`` with their weights, in the order they
         are shown (the first ``limit`` of each, or all): strongest first, but for the latest
         purchase's first of those about as strong (``timeline``,
-        :meth:`~graphrec.explain.ranker.PathRanker.ranked`)."""
-        indices = [self.recommender.item_index(item_id) for item_id in item_ids]
-        ranked = self.ranker.ranked_items(history, indices, self.recommender.user_index(user_id),
-                                          walks, limit, timeline)
+        :meth:`~graphrec.explain.ranker.PathRanker.ranked`). ``now``: as for :meth:`ranked`."""
+        now = now or self.now
+        indices = [now.recommender.item_index(item_id) for item_id in item_ids]
+        ranked = now.ranker.ranked_items(history, indices, now.recommender.user_index(user_id),
+                                         walks, limit, timeline)
         return dict(zip(item_ids, ranked))
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _shopper(self, user_id: str) -> Shopper:
-        """What the store says of the user now (:class:`Shopper`); :class:`UnknownUser` when
-        the store has no such user."""
+    def _shopper(self, user_id: str, now: Served | None = None) -> Shopper:
+        """What the store says of the user now (:class:`Shopper`), as the model of ``now``
+        answers it; :class:`UnknownUser` when the store has no such user."""
         rows = self.store.read_once("service/user_history", user=user_id)
         if not rows:
             raise UnknownUser(user_id)
-        return self.shopper(rows[0])
+        return self.shopper(rows[0], now)
 
-    def shopper(self, row: Mapping[str, Any]) -> Shopper:
+    def shopper(self, row: Mapping[str, Any], now: Served | None = None) -> Shopper:
         """A user's row of ``service/user_history`` or ``publish/histories`` (``items``,
-        ``dismissed``, ``viewed``, each in the order they came) as this model answers it."""
-        history, timeline, basis = self.recommender.basis(row["items"], row["viewed"])
+        ``dismissed``, ``viewed``, each in the order they came) as the model of ``now`` (the
+        one served now when None) answers it."""
+        recommender = (now or self.now).recommender
+        history, timeline, basis = recommender.basis(row["items"], row["viewed"])
         return Shopper(row["items"], history, timeline, basis,
-                       self.recommender.history(row["dismissed"]), self.unavailable())
+                       recommender.history(row["dismissed"]), self.unavailable(recommender))
 
-    def unavailable(self) -> np.ndarray:
-        """The model's indices of the items the shop does not offer now, ascending: mapped
-        once for each read of them (:attr:`items`) and each model, not once a request."""
-        ids, recommender = self.items.unavailable(), self.recommender
+    def unavailable(self, recommender: Recommender | None = None) -> np.ndarray:
+        """The indices in ``recommender`` (the one served now when None) of the items the shop
+        does not offer now, ascending: mapped once for each read of them (:attr:`items`) and
+        each model, not once a request."""
+        ids, recommender = self.items.unavailable(), recommender or self.recommender
         known = self._unavailable
         if known is None or known[0] is not ids or known[1] is not recommender:
             known = self._unavailable = (ids, recommender, recommender.history(ids))
         return known[2]
 
-    def _reasons(self, kept: ReasonCache, key: tuple[str, bytes], shopper: Shopper,
+    def _reasons(self, now: Served, key: tuple[str, bytes], shopper: Shopper,
                  item_ids: list[str], top: int, walks: HistoryWalks) -> dict[str, RankedPaths]:
-        """At least the first ``top`` paths of each item (through ``kept``, the cache the
-        request took, when it keeps that many) for the user of ``key``
+        """At least the first ``top`` paths of each item (through the cache of ``now``, the
+        model the request took, when it keeps that many) for the user of ``key``
         (:func:`~graphrec.serving.cache.user_key`): kept per user and history in the order it
         was bought, so that a new purchase is never answered from the paths of the old ones.
         The paths start with the relationship the shopper's ``basis`` names (kept as the
         finder walks them: one history is ranked alike whatever it holds)."""
-        user_id, history, timeline = key[0], shopper.history, shopper.timeline
+        user_id, history, timeline, kept = key[0], shopper.history, shopper.timeline, now.reasons
         if top > kept.keep:
-            found = self.weighted(user_id, history, item_ids, walks, timeline=timeline)
+            found = self.weighted(user_id, history, item_ids, walks, timeline=timeline, now=now)
         else:
             found = kept.get(key, item_ids, lambda missing: self.weighted(
-                user_id, history, missing, walks, kept.keep, timeline))
+                user_id, history, missing, walks, kept.keep, timeline, now))
         return starting_with(found, FIRST_HOP[shopper.basis])
 
-    def named_items(self, item_ids: list[str], paths: Iterable[ReasonPath]) -> list[str]:
+    def named_items(self, item_ids: list[str], paths: Iterable[ReasonPath],
+                    now: Served | None = None) -> list[str]:
         """The item ids an answer shows, whose labels it reads: its items and those its paths
-        go through."""
-        items = self.data.items
+        (found by the model of ``now``) go through."""
+        items = (now or self.now).data.items
         return [*item_ids, *(str(items[i]) for p in paths for t, i in p.nodes if t == "item")]
 
-    def _popular(self, bought: list[str], excluded: np.ndarray, k: int
+    def _popular(self, now: Served, bought: list[str], excluded: np.ndarray, k: int
                  ) -> list[dict[str, Any]]:
         """The fallback of a user with no purchase the model can use: the most bought items
         (none in ``excluded``: dismissed, or not offered now)."""
-        exclude = np.union1d(self.recommender.history(bought), excluded)
-        ranked = self.recommender.popular(k, exclude)
+        exclude = np.union1d(now.recommender.history(bought), excluded)
+        ranked = now.recommender.popular(k, exclude)
         details, _ = self.items.labels([r.item_id for r in ranked])
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": False,
                  **details.get(r.item_id, NO_DETAILS),
-                 "reason": self._popular_reason(r.item_id, details)} for r in ranked]
+                 "reason": self._popular_reason(now, r.item_id, details)} for r in ranked]
 
-    def _popular_reason(self, item_id: str, details: Mapping[str, Mapping[str, Any]]
-                        ) -> dict[str, Any]:
-        index = self.recommender.item_index(item_id)
-        categories = self.paths.categories.row(index)
+    def _popular_reason(self, now: Served, item_id: str,
+                        details: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        index = now.recommender.item_index(item_id)
+        categories = now.paths.categories.row(index)
         return describe_popular(
             item_id, details.get(item_id, NO_DETAILS),
-            str(self.data.categories[categories[0]]) if len(categories) else None,
-            int(self.recommender.buyers[index]))
+            str(now.data.categories[categories[0]]) if len(categories) else None,
+            int(now.recommender.buyers[index]))
 
-    def _explain_popular(self, user_id: str, item_id: str, index: int, bought: list[str],
-                         dismissed: np.ndarray, unavailable: np.ndarray) -> dict[str, Any]:
+    def _explain_popular(self, now: Served, user_id: str, item_id: str, index: int,
+                         bought: list[str], dismissed: np.ndarray, unavailable: np.ndarray
+                         ) -> dict[str, Any]:
         """What :meth:`explain` says to a user with no purchase: the popularity reason, and the
         item's place in that list."""
-        buyers = self.recommender.buyers.astype(np.float64)
-        buyers[np.union1d(self.recommender.history(bought),
+        buyers = now.recommender.buyers.astype(np.float64)
+        buyers[np.union1d(now.recommender.history(bought),
                           never_served(dismissed, unavailable))] = -np.inf
         already = item_id in bought
         why = not_served(already, False, index in dismissed, index in unavailable, True)
         rank = None if why else int(ahead(buyers, index).sum()) + 1
         details, _ = self.items.labels([item_id])
         return {"user_id": user_id, "item_id": item_id,
-                "score": float(self.recommender.buyers[index]), "rank": rank,
+                "score": float(now.recommender.buyers[index]), "rank": rank,
                 "not_served": why, "already_bought": already, "basis": "popular",
-                "paths": [self._popular_reason(item_id, details)]}
+                "paths": [self._popular_reason(now, item_id, details)]}
 
 
 def never_served(dismissed: np.ndarray, unavailable: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 write (API and command), and that no answer recommends them while they stay in the graph."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,7 @@ from flask.testing import FlaskClient
 
 from graphrec.cli import main
 from graphrec.config import Settings
+from graphrec.serving.details import catalogue_state
 from graphrec.serving.publish import Publisher
 from graphrec.store.connection import GraphStore
 from tests.apps import assert_error, make_app, sample_users, writing_app
@@ -209,3 +211,25 @@ def test_the_command_takes_one_of_off_on_or_list(argv: list[str],
     with pytest.raises(SystemExit) as usage:
         main(["availability", *argv])
     assert usage.value.code == 2 and "--off" in capsys.readouterr().err
+
+
+def test_an_item_sold_out_leaves_the_pages_at_the_next_look_while_the_catalogue_keeps_moving(
+        app: Flask, client: FlaskClient, store: GraphStore, user: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shop whose stock changes all the time keeps the catalogue moving from one look to
+    the next, and a worker then reads the whole catalogue's details at most every ACT_SPACING
+    seconds: the item stayed on the pages for up to that long (5 to 13 s after the write under
+    a soak of availability changes every 3 s). Which items are offered is read at the next look
+    (one query through an index), the titles still wait."""
+    with app.app_context():
+        service = get_engine().service()
+    monkeypatch.setattr(service, "catalogue_check_interval", 0)  # looks by hand only
+    listed = items_of(page(client, user))
+    service.look_at_catalogue()  # the catalogue as it is: the previous look
+    monkeypatch.setattr(service, "_acted_at", time.monotonic())  # acted on just now
+    read_with = service.items.changed
+    assert put(client, listed[0], False).status_code == 200
+    service.look_at_catalogue()  # moved since the previous look, and acted on lately
+    assert listed[0] not in items_of(page(client, user))
+    assert service.items.changed == read_with  # the titles not read again yet
+    assert service.items.refresh_offered(catalogue_state(store).changed) is False  # read once

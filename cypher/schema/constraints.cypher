@@ -7,3 +7,6 @@ CREATE CONSTRAINT category_name IF NOT EXISTS FOR (n:Category) REQUIRE n.name IS
 CREATE CONSTRAINT catalogue_name IF NOT EXISTS FOR (n:Catalogue) REQUIRE n.name IS UNIQUE;
 // The users who bought something live since a time: what a running service looks for.
 CREATE INDEX user_bought_at IF NOT EXISTS FOR (n:User) ON (n.bought_at);
+// The items the shop does not offer now: what a running service reads again at each look that
+// finds the catalogue changed (service/unavailable_items), without scanning every item.
+CREATE INDEX item_available IF NOT EXISTS FOR (n:Item) ON (n.available);

@@ -10,6 +10,9 @@ right after. The service's look at the catalogue
 (:meth:`~graphrec.serving.service.RecommendationService.look_at_catalogue`, the one look a
 worker takes, which also finds the items ingested since training) reads the marker, and the
 whole catalogue's details are read again only when it differs from the one they were read with.
+While the catalogue keeps moving, that read waits (the service's ``ACT_SPACING``), but which
+items are offered is read at once (:meth:`ItemDetails.refresh_offered`, one query through an
+index): an item sold out must leave the pages within a look, a title can wait.
 """
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ class ItemDetails:
         self.store, self.item_ids = store, list(item_ids)
         self._lock = threading.Lock()  # one read at a time
         self._copy: DetailsRead | None = read  # read before (gunicorn's master), or None
+        # the change marker which items are offered was last read with
+        self._offered_at = read.changed if read is not None else None
 
     @property
     def changed(self) -> str | None:
@@ -82,23 +87,40 @@ class ItemDetails:
             if self._copy is None or self._copy.changed == changed:
                 return False
             started = time.monotonic()
-            self._copy = read_details(self.store, self.item_ids)
+            self._keep(read_details(self.store, self.item_ids))
         log.info("item details of %d items read again (the catalogue changed) in %.0f ms",
                  len(self.item_ids), 1000 * (time.monotonic() - started))
+        return True
+
+    def refresh_offered(self, changed: str | None) -> bool:
+        """Read again which items are offered (not their titles) when the change marker is
+        now ``changed`` and they were read with another; whether they were read. For a look
+        that lets the whole read wait: the copy keeps the marker its titles were read with, so
+        :meth:`refresh` still reads them when it comes."""
+        with self._lock:
+            if self._copy is None or self._offered_at == changed:
+                return False
+            copy = self._copy
+            self._copy = DetailsRead(copy.labels, read_unavailable(self.store), copy.changed)
+            self._offered_at = changed
         return True
 
     def track(self, item_ids: Sequence[str]) -> None:
         """Keep the details of ``item_ids`` from now on (the catalogue grew), read here, in the
         caller's thread; requests answer from the old copy meanwhile."""
         with self._lock:
-            self._copy = read_details(self.store, item_ids)
+            self._keep(read_details(self.store, item_ids))
             self.item_ids = list(item_ids)
+
+    def _keep(self, read: DetailsRead) -> None:
+        self._copy, self._offered_at = read, read.changed
 
     def _current(self) -> DetailsRead:
         if self._copy is None:
             with self._lock:  # the first read: every request needs it
                 if self._copy is None:
-                    self._copy = read_details(self.store, self.item_ids)
+                    self._keep(read_details(self.store, self.item_ids))
+        assert self._copy is not None  # read above
         return self._copy
 
 
@@ -119,6 +141,10 @@ class ItemDetailsOnDemand:
         return read_unavailable(self.store)
 
     def refresh(self, changed: str | None) -> bool:
+        """Nothing kept to read again."""
+        return False
+
+    def refresh_offered(self, changed: str | None) -> bool:
         """Nothing kept to read again."""
         return False
 

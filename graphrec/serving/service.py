@@ -76,7 +76,8 @@ SPREAD = 0.5
 #: about half a second of CPU on Beauty (made by one worker, mapped by the others) and a read of
 #: the details a tenth a worker (and as much of the store's), so acting at every look of a long
 #: ingest would take the cores from the requests. A change after a quiet spell is acted on at
-#: the first look.
+#: the first look. Which items are offered is read at every look that finds the marker moved,
+#: moving or not (:meth:`~graphrec.serving.details.ItemDetails.refresh_offered`).
 ACT_SPACING = 30.0
 
 
@@ -391,7 +392,8 @@ class RecommendationService:
         One look serves both: a new item is on the pages within one interval of its ingest, and
         a load that moves both the size and the marker has the details read once. A catalogue
         still moving since the previous look is acted on at most every :data:`ACT_SPACING`
-        seconds, and at the first look that finds it still. The graph's full counts, which scan
+        seconds, and at the first look that finds it still; which items are offered is read
+        meanwhile at each look that finds the marker moved. The graph's full counts, which scan
         every relationship on the local store (about 0.1 s of its CPU on Beauty, from every
         worker), are read for ``/api/health`` alone. A change that could not be read (the store
         unavailable) is looked at again at the next look."""
@@ -402,7 +404,10 @@ class RecommendationService:
         if state == self._catalogue_seen:
             return
         if state != before and now - self._acted_at < ACT_SPACING:
-            return  # still moving, and acted on lately: once it stops, or ACT_SPACING after
+            # still moving, and acted on lately: once it stops, or ACT_SPACING after; but
+            # which items are offered, at once (an indexed query of those not offered)
+            self.items.refresh_offered(state.changed)
+            return
         self._acted_at = now
         if self._must_fold({"items": state.items}) and not self._fold_or_keep():
             return

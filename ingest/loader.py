@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar, overload
 
 import cypher
 from graphrec.schema import BOUGHT, BY_NAME, LINK_TYPES
+from graphrec.serving.events import now_ms
 from graphrec.store.connection import GraphStore, on_key_race
 from ingest.records import Catalogue
 
@@ -112,6 +113,9 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
         Step(BY_NAME["in_category"].type, "ingest/item_categories",
              RowsOf(catalogue.placements(), lambda pair: {"item": pair[0], "category": pair[1]}),
              "relationships"),
+        Step(BOUGHT, "ingest/purchases_added", RowsOf(catalogue.purchases, lambda p: {
+            "user": p.user_id, "item": p.item_id, "seq": p.seq, "split": p.split,
+            "at": now_ms()}), "relationships") if catalogue.update else
         Step(BOUGHT, "ingest/purchases", RowsOf(catalogue.purchases, lambda p: {
             "user": p.user_id, "item": p.item_id, "seq": p.seq, "split": p.split}),
             "relationships"),

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from graphrec.cli import main
+from graphrec.serving.events import now_ms
+from graphrec.serving.newpurchases import LivePurchases
 from graphrec.store.connection import GraphStore
 from graphrec.store.stats import graph_stats
 
@@ -127,3 +129,20 @@ def test_an_update_is_read_from_the_canonical_csv_only(
     monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
     assert main(["ingest", str(tmp_path), "--update", "--format", "amazon-json"]) == 1
     assert "an update is read from the canonical CSV" in capsys.readouterr().err
+
+
+def test_an_updates_new_orders_reach_a_running_service_as_live_purchases(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last hour's orders, loaded by an update, join the co-buyer paths of a service
+    already running at its next look (they are read as purchases reported live are), and
+    come last in their buyer's history; a whole catalogue's purchases are not timed."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(_base(tmp_path)), "--quiet"]) == 0
+    live = LivePurchases(now_ms() - 1)  # a model that read its graph just now
+    assert not live.read(store)
+    orders = _write(tmp_path / "orders", purchases="user_id,item_id,split\nU1,I2,train\n"
+                                                   "U1,I1,train\n")  # the second: bought before
+    assert main(["ingest", str(orders), "--update", "--quiet"]) == 0
+    assert live.read(store) and live.pairs == {("U1", "I2")}
+    history = store.read("service/user_history", user="U1")[0]["items"]
+    assert history == ["I1", "I2"]

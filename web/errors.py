@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from graphrec.schema import MAX_ID_LENGTH
+from graphrec.serving.recommend import ItemNotReady
 from graphrec.store.connection import StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
 from web.schemas import MAX_K
@@ -75,6 +76,13 @@ def init_app(app: Flask) -> None:
         log.warning("graph store unavailable: %s", exc)
         return error_response(503, "store_unavailable",
                               "the graph store is unavailable; retry shortly",
+                              {"Retry-After": str(app.config["RETRY_AFTER"])})
+
+    @app.errorhandler(ItemNotReady)
+    def item_not_ready(exc: ItemNotReady):
+        return error_response(503, "item_not_ready",
+                              "the item was added to the catalogue moments ago and this server "
+                              "is taking it in; retry shortly",
                               {"Retry-After": str(app.config["RETRY_AFTER"])})
 
     @app.errorhandler(ModelUnavailable)

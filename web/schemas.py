@@ -103,7 +103,8 @@ class Unavailable(Error):
     """An error answered 503 with a Retry-After header."""
 
     model_config = ConfigDict(openapi_extra={  # type: ignore[typeddict-unknown-key]
-        "description": "the graph store is unreachable or no model is trained; retry later",
+        "description": "the graph store is unreachable, no model is trained, or the item "
+                       "was ingested moments ago and is being taken in; retry later",
         "headers": {"Retry-After": {"description": "seconds to wait",
                                     "schema": {"type": "integer"}}}})
 

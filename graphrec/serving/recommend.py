@@ -57,6 +57,11 @@ class UnknownItem(KeyError):
     """The item id is not one the model was trained with."""
 
 
+class ItemNotReady(LookupError):
+    """The catalogue holds the item, ingested since the worker's last look at it: another
+    worker of the server may have listed it already; this one serves it after its next look."""
+
+
 @dataclass(frozen=True)
 class Scored:
     rank: int

@@ -52,6 +52,7 @@ from graphrec.serving.newpurchases import LivePurchases, read_since, with_purcha
 from graphrec.serving.ranking import ahead
 from graphrec.serving.recommend import (
     FIRST_HOP,
+    ItemNotReady,
     Recommender,
     Scored,
     UnknownItem,
@@ -60,7 +61,8 @@ from graphrec.serving.recommend import (
 from graphrec.serving.topk import index_for
 from graphrec.store.connection import GraphStore, StoreUnavailable
 
-__all__ = ["RecommendationService", "ServedModel", "Shopper", "UnknownItem", "UnknownUser"]
+__all__ = ["ItemNotReady", "RecommendationService", "ServedModel", "Shopper", "UnknownItem",
+           "UnknownUser"]
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +240,7 @@ class RecommendationService:
         self._catalogue_before: CatalogueState | None = None  # at the previous look
         self._looked_at = 0.0
         self._acted_at = -ACT_SPACING  # when a look last acted on a change
+        self._asked_for_new = False  # a request named a new item: the next look acts
         # the items not offered, as last read, with the recommender that indexed them
         self._unavailable: tuple[frozenset[str], Recommender, np.ndarray] | None = None
 
@@ -403,12 +406,12 @@ class RecommendationService:
         before, self._catalogue_before = self._catalogue_before, state
         if state == self._catalogue_seen:
             return
-        if state != before and now - self._acted_at < ACT_SPACING:
+        if state != before and now - self._acted_at < ACT_SPACING and not self._asked_for_new:
             # still moving, and acted on lately: once it stops, or ACT_SPACING after; but
             # which items are offered, at once (an indexed query of those not offered)
             self.items.refresh_offered(state.changed)
             return
-        self._acted_at = now
+        self._acted_at, self._asked_for_new = now, False
         if self._must_fold({"items": state.items}) and not self._fold_or_keep():
             return
         self.items.refresh(state.changed)
@@ -517,7 +520,7 @@ class RecommendationService:
         ``popular``)."""
         now = self.now  # once, first (Served)
         kept = now.reasons
-        index = now.recommender.item_index(item_id)
+        index = self._item_index(now, item_id)
         shopper = self._shopper(user_id, now)
         history, dismissed, unavailable = shopper.history, shopper.dismissed, shopper.unavailable
         excluded = never_served(dismissed, unavailable)
@@ -563,6 +566,22 @@ class RecommendationService:
         return dict(zip(item_ids, ranked))
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def _item_index(self, now: Served, item_id: str) -> int:
+        """The item's index in the model of ``now``. An item it does not know, which a worker
+        looking at the catalogue has not read yet but the store holds (ingested since its last
+        look, and maybe on another worker's page already), is :class:`ItemNotReady`, and the
+        next look acts at once; else :class:`UnknownItem` (not in the catalogue, or read and
+        left out: no edge to anything the model knows)."""
+        try:
+            return now.recommender.item_index(item_id)
+        except UnknownItem:
+            if self.catalogue_check_interval <= 0 or \
+                    any(row["item_id"] == item_id for row in self._fold_rows) or \
+                    not self.store.read_once("service/catalogue_item", item=item_id):
+                raise
+            self._asked_for_new = True
+            raise ItemNotReady(item_id) from None
 
     def _shopper(self, user_id: str, now: Served | None = None) -> Shopper:
         """What the store says of the user now (:class:`Shopper`), as the model of ``now``

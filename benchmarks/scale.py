@@ -143,7 +143,7 @@ def probe(home: Path, probes: int) -> dict[str, Any]:
         load_seconds = time.perf_counter() - started
         rng = np.random.default_rng(0)
         recommender = service.recommender
-        train = np.asarray(service.data.train)
+        train = np.asarray(service.now.data.train)
         users = rng.choice(len(recommender.user_ids), probes, replace=False)
         top10, explain = [], []
         for user in users:

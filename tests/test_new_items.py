@@ -375,8 +375,8 @@ def test_a_new_item_with_a_brand_is_recommended_and_explained_by_that_brand(
     assert "new_links" in vars(service.recommender)
     assert service.recommender.scan is scan  # the trained rows' table, not copied again
     # made once for the processes serving from the home, and mapped: the model and its masking
-    assert service.ranker.masking.state is service.recommender.state
-    for array in (service.recommender.state.layers, service.ranker.masking.edge_key,
+    assert service.now.ranker.masking.state is service.recommender.state
+    for array in (service.recommender.state.layers, service.now.ranker.masking.edge_key,
                   service.recommender.artifact.path_index["link_keys"]):
         assert mapped_from(array, home.folds_dir)
     assert client.get("/api/health").get_json()["checks"]["model"]["folded_items"] == 1
@@ -526,7 +526,7 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
                 if p["kind"] == "collaborative"]
 
     assert co_buyers() == []
-    details, masking = service.items._copy, service.ranker.masking
+    details, masking = service.items._copy, service.now.ranker.masking
     started = now_ms()
     try:
         record(session_store, "NEW-CUSTOMER-1", via, "purchase")
@@ -535,7 +535,7 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
         # the items did not change: their details are not read again (the whole catalogue's),
         # nor is the edge masking made again (purchases change the paths, not the arrays)
         assert service.items._copy is details
-        assert service.ranker.masking is masking and service.recommender.user_ids[-1] == \
+        assert service.now.ranker.masking is masking and service.recommender.user_ids[-1] == \
             "NEW-CUSTOMER-1"
         # the served model's id maps: the folded model's, and the new customer after them
         recommender = service.recommender
@@ -545,7 +545,7 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
         # nor their links indexed again: the grown graph's were indexed once, at the fold-in,
         # and the served index is the one of the graph with the purchases
         assert service._folded.path_index is not None
-        served, whole = service.paths.index(), PathFinder(service.data).index()
+        served, whole = service.now.paths.index(), PathFinder(service.now.data).index()
         for name, array in whole.items():
             np.testing.assert_array_equal(served[name], array)
             if name.startswith(("linked", "link_")):

@@ -194,11 +194,11 @@ def test_the_workers_look_at_the_catalogue_at_intervals_of_their_own(
     """Workers forked from one master start together: each looks at the catalogue at an
     interval of its own, between (1 - SPREAD) and 1 times the setting, so that their reads
     after a change do not all fall in the same second."""
-    from graphrec.serving.service import SPREAD, RecommendationService, ServedModel
+    from graphrec.serving.service import SPREAD, RecommendationService
 
     with trained_app.app_context():
         served = get_engine().service()
-    model = ServedModel(served.recommender, served.paths, served.ranker)
+    model = served.now.model
     intervals = [RecommendationService(model, served.store, served.items, 0, 60.0,
                                        catalogue_check_interval=60.0).look_interval
                  for _ in range(8)]
@@ -230,7 +230,7 @@ def test_only_items_with_a_reason_are_recommended(trained_app: Flask) -> None:
     (there must be some) and on the first twenty."""
     with trained_app.app_context():
         service = get_engine().service()
-    recommender, paths = service.recommender, service.paths
+    recommender, paths = service.recommender, service.now.paths
 
     def ranking(user: str, k: int) -> tuple[list[str], list[bool]]:
         history = service._shopper(user).history
@@ -295,20 +295,20 @@ def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
 
     with trained_app.app_context():
         service = get_engine().service()
-    assert service.reasons.size > 0  # the web app keeps them
+    assert service.now.reasons.size > 0  # the web app keeps them
     recs = service.recommend(sample_user, k=10)  # ranks and keeps the reasons of all ten
     for rec in recs:
         shopper = service._shopper(sample_user)
         ranked = service.weighted(sample_user, shopper.history, [rec["item_id"]],
                                   timeline=shopper.timeline)[rec["item_id"]]
-        candidates = ranked[: service.reasons.keep]  # what the service ranks and keeps
+        candidates = ranked[: service.now.reasons.keep]  # what the service ranks and keeps
         _, titles = service.items.labels(service.named_items([rec["item_id"]],
                                                         [p for _, p in candidates]))
-        fresh = distinct(candidates, service.data, titles, 3)
+        fresh = distinct(candidates, service.now.data, titles, 3)
         kept = service.explain(sample_user, rec["item_id"])["paths"]
         assert [(p["kind"], p["weight"], [n["id"] for n in p["nodes"]]) for p in kept] == [
             (path.kind, weight,
-             [sample_user] + [node_id(service.data, t, i) for t, i in path.nodes[1:]])
+             [sample_user] + [node_id(service.now.data, t, i) for t, i in path.nodes[1:]])
             for weight, path in fresh]
         if rec["reason"] is not None:
             assert rec["reason"] == kept[0]
@@ -397,7 +397,7 @@ def test_a_page_seen_again_and_the_explanation_clicked_on_it_take_the_list_kept(
     for name in ("recommend", "served_place"):
         monkeypatch.setattr(recommender, name, counted(name))
     monkeypatch.setattr(service, "now", service.now._replace(  # nothing kept yet
-        reasons=ReasonCache(service.reasons.size)))
+        reasons=ReasonCache(service.now.reasons.size)))
     page = service.recommend(sample_user, k=10)
     assert scans == ["recommend"]
     assert service.recommend(sample_user, k=10) == page
@@ -409,7 +409,7 @@ def test_a_page_seen_again_and_the_explanation_clicked_on_it_take_the_list_kept(
     longer = service.recommend(sample_user, k=12)
     assert longer[:10] == page and scans == ["recommend"] * 2
     service.now = service.now._replace(  # a worker that kept nothing
-        reasons=ReasonCache(service.reasons.size))
+        reasons=ReasonCache(service.now.reasons.size))
     assert service.explain(sample_user, longer[11]["item_id"])["rank"] == 12
     assert scans == ["recommend"] * 2 + ["served_place"]
 
@@ -425,7 +425,7 @@ def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(
     with trained_app.app_context():
         service = get_engine().service()
     monkeypatch.setattr(service, "now", service.now._replace(  # restored after
-        reasons=ReasonCache(service.reasons.size)))
+        reasons=ReasonCache(service.now.reasons.size)))
     folded = ServedModel.of(service.recommender)  # the same arrays, served anew
     ranked = service.ranked
 
@@ -438,10 +438,10 @@ def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(
     page = service.recommend(sample_user, k=10)
     shopper = service._shopper(sample_user)
     key, served = user_key(sample_user, shopper.timeline), digest(shopper.dismissed)
-    assert service.reasons.served_list(key, served) is None
+    assert service.now.reasons.served_list(key, served) is None
     monkeypatch.setattr(service, "ranked", ranked)
     assert service.recommend(sample_user, k=10) == page  # ranked by the new model, then kept
-    assert [r.item_id for r in service.reasons.served_list(key, served) or []] == [
+    assert [r.item_id for r in service.now.reasons.served_list(key, served) or []] == [
         rec["item_id"] for rec in page]
 
 
@@ -458,7 +458,7 @@ def test_kept_reasons_are_not_tracked_by_the_garbage_collector(trained_app: Flas
     # nested in another (the user's in the pair's) may take a second pass.
     gc.collect()
     gc.collect()
-    for kept in (service.reasons._pairs, service.reasons._lists):
+    for kept in (service.now.reasons._pairs, service.now.reasons._lists):
         assert kept and not any(gc.is_tracked(key) or gc.is_tracked(value)
                                 for key, value in kept.items())
 
@@ -500,7 +500,7 @@ def test_a_worker_forked_after_the_preload_answers_with_the_masters_model(
             os.close(read)
             service = engine.service()
             shared = [service.recommender is preloaded.recommender,
-                      service.paths is preloaded.paths, service.ranker is preloaded.ranker,
+                      service.now.paths is preloaded.paths, service.now.ranker is preloaded.ranker,
                       service.items._copy is details]
             answer = service.recommend(sample_user, k=10)
             os.write(write, json.dumps({"shared": shared, "answer": answer}).encode())
@@ -527,7 +527,7 @@ def test_a_preloaded_model_of_another_artifact_is_not_used(settings: Settings,
     engine._preloaded = ((signature[0] + 1, *signature[1:]), preloaded)
     try:
         service = engine.service()
-        assert service.ranker is not preloaded.ranker
+        assert service.now.ranker is not preloaded.ranker
         assert service.model_version == preloaded.recommender.version
     finally:
         engine.close()

@@ -170,7 +170,7 @@ class Publisher:
                 FIRST_HOP[shopper.basis]).items()]
         _, titles = self.service.items.labels(self.service.named_items(
             [], [p for *_, weighted in found for _, p in weighted]))
-        data = self.service.data
+        data = self.service.now.data
         for user, item, weighted in found:  # the paths graphrec explain shows: none said twice
             for rank, (weight, path) in enumerate(distinct(weighted, data, titles, self.top),
                                                   start=1):

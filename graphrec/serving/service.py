@@ -360,7 +360,7 @@ class RecommendationService:
         model = ServedModel.of(Recommender(
             with_purchases(self._folded, pairs, self._folded_ids), self.recommender.index,
             self.recommender.scan, grew_from=self._folded_ids),
-            masking=self.ranker.masking if masking is None else masking)
+            masking=self.now.ranker.masking if masking is None else masking)
         if new_items:
             self.items.track(model.recommender.item_ids)
         self._use(model)
@@ -441,26 +441,10 @@ class RecommendationService:
         once, first (:class:`Served`)."""
         self.now = Served(model, ReasonCache(self.reason_cache_size))
 
-    # The model served now, for a command or a caller that answers nothing from it in between.
     @property
     def recommender(self) -> Recommender:
+        """The recommender served now (a request takes :attr:`now` instead, once)."""
         return self.now.recommender
-
-    @property
-    def paths(self) -> PathFinder:
-        return self.now.paths
-
-    @property
-    def ranker(self) -> PathRanker:
-        return self.now.ranker
-
-    @property
-    def data(self) -> GraphData:
-        return self.now.data
-
-    @property
-    def reasons(self) -> ReasonCache:
-        return self.now.reasons
 
     # --- the answers --------------------------------------------------------------------------
 

@@ -111,7 +111,8 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
              RowsOf(branded, lambda i: {"item": i.id, "brand": i.brand}), "relationships",
              details=True),
         Step(BY_NAME["in_category"].type, "ingest/item_categories",
-             RowsOf(catalogue.placements(), lambda pair: {"item": pair[0], "category": pair[1]}),
+             RowsOf(catalogue.placements(), lambda pair: {"item": pair[0],
+                                                          "categories": pair[1]}),
              "relationships"),
         Step(BOUGHT, "ingest/purchases_added", RowsOf(catalogue.purchases, lambda p: {
             "user": p.user_id, "item": p.item_id, "seq": p.seq, "split": p.split,

@@ -102,10 +102,12 @@ class Catalogue:
     #: one is a link within the catalogue, not to an outside product.
     stored_items: set[str] = field(default_factory=set)
 
-    def placements(self) -> list[tuple[str, str]]:
-        """``(item id, category)`` of every IN_CATEGORY edge (:func:`graphrec.schema.placed_in`)."""
-        return [(item.id, name) for item in self.items
-                for name in placed_in(item.categories, self.category_form)]
+    def placements(self) -> list[tuple[str, list[str]]]:
+        """``(item id, categories)`` of every item placed in a category: the ends of its
+        IN_CATEGORY edges (:func:`graphrec.schema.placed_in`), all of them, so that a load lets
+        go of those it had before and has no more."""
+        return [(item.id, placed) for item in self.items
+                if (placed := list(placed_in(item.categories, self.category_form)))]
 
     def category_parents(self) -> set[tuple[str, str]]:
         """``(child, parent)`` of every SUBCATEGORY_OF edge the items' categories give

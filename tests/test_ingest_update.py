@@ -146,3 +146,26 @@ def test_an_updates_new_orders_reach_a_running_service_as_live_purchases(
     assert live.read(store) and live.pairs == {("U1", "I2")}
     history = store.read("service/user_history", user="U1")[0]["items"]
     assert history == ["I1", "I2"]
+
+
+def test_an_item_whose_brand_or_categories_changed_keeps_only_the_new_ones(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shop renames a brand or moves an item to another category and exports the item
+    again: the item had both brands and both categories after the load (a MERGE adds, never
+    removes). An item row says the item's brand and categories whole; one that says none
+    leaves what the store holds."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(_base(tmp_path)), "--quiet"]) == 0
+    moved = _write(tmp_path / "moved", items="item_id,title,brand,categories\n"
+                                             "I1,Soap,NewCo,Beauty|Skin\nI2,Cream,,\n")
+    assert main(["ingest", str(moved), "--update", "--quiet"]) == 0
+
+    def of(item: str, kind: str) -> list[str]:
+        return sorted(row["name"] for row in store.read_text(
+            f"MATCH (:Item {{id: $item}})-[:{kind}]->(x) RETURN x.name AS name", item=item))
+
+    assert (of("I1", "HAS_BRAND"), of("I1", "IN_CATEGORY")) == (["NewCo"], ["Skin"])
+    assert (of("I2", "HAS_BRAND"), of("I2", "IN_CATEGORY")) == (["Acme"], ["Skin"])
+    sets = _write(tmp_path / "sets", items="item_id,categories\nI1,Bath|Gifts\n")
+    assert main(["ingest", str(sets), "--update", "--quiet", "--categories", "set"]) == 0
+    assert of("I1", "IN_CATEGORY") == ["Bath", "Gifts"]

@@ -230,6 +230,7 @@ class RecommendationService:
         self._use(model)
         self.freshness = Freshness(store, self.trained.trained_on, graph_check_interval)
         self._fold_rows: list[Any] = []  # the new items' rows folded in, as read
+        self._read_new: frozenset[str] = frozenset()  # their ids (some left out: no edge)
         self._folded = self.trained  # the trained model with those items folded in
         # recommenders of the trained model and of _folded: their id maps serve those after
         self._trained_ids = self._folded_ids = model.recommender
@@ -321,6 +322,7 @@ class RecommendationService:
                                            self.recommender.scan, grew_from=self._trained_ids)
             self._serve(new_items=True, masking=masking)
             self._fold_rows = rows
+            self._read_new = frozenset(row["item_id"] for row in rows)
             log.info("%d items ingested after training folded into the model", self.folded)
         return self.folded
 
@@ -561,7 +563,7 @@ class RecommendationService:
             return now.recommender.item_index(item_id)
         except UnknownItem:
             if self.catalogue_check_interval <= 0 or \
-                    any(row["item_id"] == item_id for row in self._fold_rows) or \
+                    item_id in self._read_new or \
                     not self.store.read_once("service/catalogue_item", item=item_id):
                 raise
             self._asked_for_new = True

@@ -169,3 +169,20 @@ def test_an_item_whose_brand_or_categories_changed_keeps_only_the_new_ones(
     sets = _write(tmp_path / "sets", items="item_id,categories\nI1,Bath|Gifts\n")
     assert main(["ingest", str(sets), "--update", "--quiet", "--categories", "set"]) == 0
     assert of("I1", "IN_CATEGORY") == ["Bath", "Gifts"]
+
+
+def test_a_product_known_only_by_a_link_becomes_an_item_when_listed(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link's target outside the catalogue is kept as an external product (--keep-external);
+    when the shop starts selling it and lists it, it is an item like any other (it stayed
+    external: never folded in, never recommended, its purchases refused)."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(_base(tmp_path)), "--quiet", "--keep-external"]) == 0
+    listed = _write(tmp_path / "listed", items="item_id,title,brand\nOUT1,Now on sale,Acme\n")
+    assert main(["ingest", str(listed), "--update", "--quiet"]) == 0
+    assert store.read_text("MATCH (i:Item {id: 'OUT1'}) RETURN i.external AS external, "
+                           "i.title AS title") == [{"external": None, "title": "Now on sale"}]
+    orders = _write(tmp_path / "orders", purchases="user_id,item_id,split\nU2,OUT1,train\n")
+    assert main(["ingest", str(orders), "--update", "--quiet"]) == 0
+    assert store.read_text("MATCH (:User {id: 'U2'})-[:BOUGHT]->(i:Item) RETURN i.id AS id"
+                           ) == [{"id": "OUT1"}]

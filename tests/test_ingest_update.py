@@ -186,3 +186,18 @@ def test_a_product_known_only_by_a_link_becomes_an_item_when_listed(
     assert main(["ingest", str(orders), "--update", "--quiet"]) == 0
     assert store.read_text("MATCH (:User {id: 'U2'})-[:BOUGHT]->(i:Item) RETURN i.id AS id"
                            ) == [{"id": "OUT1"}]
+
+
+def test_an_update_that_sends_a_purchase_again_leaves_it_as_it_was(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shop's exports overlap (the last hour's orders, sent every half hour): an order the
+    store holds keeps its place in the history and its split, as an event sent again does
+    (it lost its seq and took the row's split, so the history's order changed)."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(_base(tmp_path)), "--quiet"]) == 0
+    store.write_text("MATCH (:User {id: 'U1'})-[b:BOUGHT]->(:Item {id: 'I1'}) SET b.seq = 1")
+    again = _write(tmp_path / "again", purchases="user_id,item_id,split\nU1,I1,test\n")
+    assert main(["ingest", str(again), "--update", "--quiet"]) == 0
+    assert store.read_text("MATCH (:User {id: 'U1'})-[b:BOUGHT]->(:Item {id: 'I1'}) "
+                           "RETURN b.seq AS seq, b.split AS split, b.at AS at") == [
+        {"seq": 1, "split": "train", "at": None}]

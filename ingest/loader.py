@@ -98,10 +98,10 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
     branded = [item for item in items if item.brand]
     steps = [
         Step("users", "ingest/users", RowsOf(catalogue.users, lambda u: {"id": u}), "nodes"),
-        Step("items", "ingest/items", RowsOf(items, lambda i: {
-            "id": i.id, "title": i.title, "price": i.price, "sales_rank": i.sales_rank,
-            "available": i.available}),
-            "nodes", details=True),
+        Step("items", "ingest/items_added" if catalogue.update else "ingest/items",
+             RowsOf(items, lambda i: {"id": i.id, "title": i.title, "price": i.price,
+                                      "sales_rank": i.sales_rank, "available": i.available}),
+             "nodes", details=True),
         Step("external items", "ingest/external_items", [{"id": i} for i in external], "nodes"),
         Step("brands", "ingest/brands", [{"name": b} for b in brands], "nodes"),
         Step("categories", "ingest/categories", [{"name": c} for c in categories], "nodes"),

@@ -201,3 +201,19 @@ def test_an_update_that_sends_a_purchase_again_leaves_it_as_it_was(
     assert store.read_text("MATCH (:User {id: 'U1'})-[b:BOUGHT]->(:Item {id: 'I1'}) "
                            "RETURN b.seq AS seq, b.split AS split, b.at AS at") == [
         {"seq": 1, "split": "train", "at": None}]
+
+
+def test_an_update_says_only_what_changed_of_an_item(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stock export (`item_id,available`) or a price list updates that and nothing else:
+    the titles stay (an update's blank field set them to null, as a whole catalogue's does)."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(_base(tmp_path)), "--quiet"]) == 0
+    stock = _write(tmp_path / "stock", items="item_id,available,price\nI1,false,\nI2,,4.5\n")
+    assert main(["ingest", str(stock), "--update", "--quiet"]) == 0
+    assert store.read_text("MATCH (i:Item) RETURN i.id AS id, i.title AS title, i.price AS "
+                           "price, i.available AS available ORDER BY id") == [
+        {"id": "I1", "title": "Soap", "price": None, "available": False},
+        {"id": "I2", "title": "Cream", "price": 4.5, "available": None}]
+    assert store.read_text("MATCH (:Item {id: 'I1'})-[:HAS_BRAND]->(b) RETURN b.name AS b"
+                           ) == [{"b": "Acme"}]

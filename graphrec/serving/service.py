@@ -87,9 +87,9 @@ class Served(NamedTuple):
     """What one request answers from, taken once at its start
     (:attr:`RecommendationService.now`): the model served and the cache of its answers,
     swapped in together by one assignment. The watcher thread serves a new model whenever new
-    items are folded in or purchases reported live are taken in; an answer begun before that
-    keeps to the model it began with, where it had mixed the two (an item's index in the grown
-    catalogue looked up in the path index of the one before: an IndexError, or another item's
+    items are folded in or purchases reported live are taken in, and an answer begun before
+    that must keep to the model it began with: mixing the two looks an item's index in the
+    grown catalogue up in the path index of the one before (an IndexError, or another item's
     paths where the folded items' places moved)."""
 
     model: ServedModel

@@ -187,6 +187,7 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
     many; ``fields``: of the training configuration, ``--set``)."""
     from graphrec.model.pipeline import read_for_training, train_on
     from graphrec.model.train import TrainConfig
+    from graphrec.store.export import NothingToTrain
 
     config = TrainConfig(seed=seed, device=device, **(fields or {}))
     if epochs:
@@ -195,8 +196,11 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
     if start is not None and start.embedding_dim != config.embedding_dim:
         raise CommandError(f"--warm-start: the current model has {start.embedding_dim} "
                            f"dimensions, this training {config.embedding_dim}")
-    with open_store(settings) as store, RowProgress(None, enabled=not quiet) as bar:
-        graph = read_for_training(store, bar)
+    try:
+        with open_store(settings) as store, RowProgress(None, enabled=not quiet) as bar:
+            graph = read_for_training(store, bar)
+    except NothingToTrain as exc:
+        raise CommandError(str(exc)) from None
     speed, data = graph.speed, graph.data
     print(f"read the graph: {speed['rows']:,} rows in {speed['seconds']:.1f}s "
           f"({speed['rows_per_s']:,.0f} rows/s); {data.num_users:,} users, "

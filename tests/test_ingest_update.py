@@ -217,3 +217,18 @@ def test_an_update_says_only_what_changed_of_an_item(
         {"id": "I2", "title": "Cream", "price": 4.5, "available": None}]
     assert store.read_text("MATCH (:Item {id: 'I1'})-[:HAS_BRAND]->(b) RETURN b.name AS b"
                            ) == [{"b": "Acme"}]
+
+
+def test_training_on_items_without_purchases_says_so_in_one_line(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A fresh store given items alone (an update before any catalogue): training ended in a
+    traceback (ValueError); it says what the store holds and what to do, exit 1."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    items = _write(tmp_path / "items", items="item_id,brand\nN1,Acme\nN2,Acme\n")
+    assert main(["ingest", str(items), "--update", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("graphrec: error: ")
+    assert "holds 2 items and 0 purchases" in err and "ingest a catalogue" in err

@@ -48,6 +48,10 @@ def read_frame(store: GraphStore, name: str, progress: Progress | None = None) -
     return pd.DataFrame(dict(zip(names, columns)))
 
 
+class NothingToTrain(ValueError):
+    """The store holds no item or no purchase: there is no graph to learn from yet."""
+
+
 def export_graph(store: GraphStore, progress: Progress | None = None
                  ) -> tuple[GraphData, dict[str, float]]:
     """The store's graph as GraphData, and how the export went: ``rows``, ``seconds``,
@@ -59,7 +63,9 @@ def export_graph(store: GraphStore, progress: Progress | None = None
     rows = sum(len(frame) for frame in frames.values())
     items = frames["items"]
     if items.empty or frames["purchases"].empty:
-        raise ValueError(f"{store.description} holds no items or no purchases: ingest first")
+        raise NothingToTrain(f"{store.description} holds {len(items):,} items and "
+                             f"{len(frames['purchases']):,} purchases: a model learns from "
+                             f"both; ingest a catalogue with purchases first")
     items = items.assign(categories=items["category"].fillna(""),
                          brand=items["brand"].fillna(""))
     data = GraphData.from_frames(items, frames["purchases"], _links(frames["item_links"]),

@@ -66,6 +66,11 @@ def validation_error(exc: ValidationError) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    def retry_later(code: str, message: str) -> tuple[Response | str, int, dict]:
+        """503 with the ``Retry-After`` the server is configured with."""
+        return error_response(503, code, f"{message}; retry shortly",
+                              {"Retry-After": str(app.config["RETRY_AFTER"])})
+
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message)
@@ -74,22 +79,17 @@ def init_app(app: Flask) -> None:
     def store_unavailable(exc: StoreUnavailable):
         get_engine().failed()
         log.warning("graph store unavailable: %s", exc)
-        return error_response(503, "store_unavailable",
-                              "the graph store is unavailable; retry shortly",
-                              {"Retry-After": str(app.config["RETRY_AFTER"])})
+        return retry_later("store_unavailable", "the graph store is unavailable")
 
     @app.errorhandler(ItemNotReady)
     def item_not_ready(exc: ItemNotReady):
-        return error_response(503, "item_not_ready",
-                              "the item was added to the catalogue moments ago and this server "
-                              "is taking it in; retry shortly",
-                              {"Retry-After": str(app.config["RETRY_AFTER"])})
+        return retry_later("item_not_ready", "the item was added to the catalogue moments ago "
+                                             "and this server is taking it in")
 
     @app.errorhandler(ModelUnavailable)
     def model_unavailable(exc: ModelUnavailable):
         log.warning("model unavailable: %s", exc)
-        return error_response(503, "model_unavailable", f"{exc.public}; retry shortly",
-                              {"Retry-After": str(app.config["RETRY_AFTER"])})
+        return retry_later("model_unavailable", exc.public)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

@@ -363,8 +363,7 @@ def cmd_availability(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     named = len(item_ids) - len(unknown)
     print(f"{named:,} items set {'offered' if available else 'not offered'} ({changed:,} "
-          f"changed, {named - changed:,} were already); a server follows within "
-          f"GRAPHREC_CATALOGUE_CHECK_INTERVAL seconds ({settings.catalogue_check_interval:g})")
+          f"changed, {named - changed:,} were already); a server's next answers follow")
     print(f"{len(listed):,} items not offered now")
     if unknown:
         raise CommandError(f"not in the catalogue: {', '.join(unknown)}")

@@ -233,3 +233,38 @@ def test_an_item_sold_out_leaves_the_pages_at_the_next_look_while_the_catalogue_
     assert listed[0] not in items_of(page(client, user))
     assert service.items.changed == read_with  # the titles not read again yet
     assert service.items.refresh_offered(catalogue_state(store).changed) is False  # read once
+
+
+def test_an_item_set_off_leaves_the_very_next_answer_without_a_look(
+        app: Flask, client: FlaskClient, store: GraphStore, user: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request reads the catalogue's change marker with the user's history, and a worker
+    whose offered items were read with another marker reads them before it answers. Read at
+    the looks alone, an item set off stayed on the pages of a worker until its next look (up to
+    GRAPHREC_CATALOGUE_CHECK_INTERVAL seconds, 1.93 s in a soak), and a list and an
+    explanation answered by two workers ranked the items below it a place apart."""
+    import graphrec.serving.details as details
+
+    with app.app_context():
+        service = get_engine().service()
+    monkeypatch.setattr(service, "catalogue_check_interval", 0)  # no look from here on
+    reads = []
+    read = details.read_unavailable
+    monkeypatch.setattr(details, "read_unavailable",
+                        lambda s: reads.append(1) or read(s))  # the real read, counted
+    before = page(client, user)
+    assert reads == []  # nothing moved: the history's query alone
+    item = before[1][0]
+    assert put(client, item, False).status_code == 200
+    after = page(client, user)  # at once: no wait
+    assert items_of(after)[:9] == [i for i in items_of(before) if i != item]
+    assert reads == [1]
+    explained = client.get(f"/api/users/{user}/recommendations/{item}/explanation").get_json()
+    assert explained["rank"] is None and explained["not_served"] == "unavailable"
+    below = before[2][0]
+    explained = client.get(f"/api/users/{user}/recommendations/{below}/explanation").get_json()
+    assert explained["rank"] == 2  # a place up, as on the page
+    assert reads == [1]  # read once for the change
+    assert put(client, item, True).status_code == 200
+    assert page(client, user) == before
+    assert reads == [1, 1]

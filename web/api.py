@@ -180,9 +180,8 @@ def post_event(path: UserPath):
         summary="Say whether the shop offers an item now (out of stock, discontinued, back)",
         description="An item not offered is never recommended to anyone, and its explanation "
                     "says not_served: unavailable; it stays in the graph, in the histories of "
-                    "those who bought it and in the reason paths through it. Every worker "
-                    "follows within GRAPHREC_CATALOGUE_CHECK_INTERVAL seconds (it is read with "
-                    "the item details); a command, at once.",
+                    "those who bought it and in the reason paths through it. Every answer "
+                    "begun after this one leaves it out, whichever worker gives it.",
         security=[{"bearer": []}],
         openapi_extensions={"requestBody": {"required": True, "content": {
             "application/json": {"schema": AvailabilityIn.model_json_schema()}}}},

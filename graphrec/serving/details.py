@@ -12,7 +12,9 @@ worker takes, which also finds the items ingested since training) reads the mark
 whole catalogue's details are read again only when it differs from the one they were read with.
 While the catalogue keeps moving, that read waits (the service's ``ACT_SPACING``), but which
 items are offered is read at once (:meth:`ItemDetails.refresh_offered`, one query through an
-index): an item sold out must leave the pages within a look, a title can wait.
+index), and not only at a look: every request reads the marker with the user's history, and
+the first request to find it moved reads which items are offered before it answers. An item
+sold out must leave the next page, whichever worker answers it; a title can wait.
 """
 from __future__ import annotations
 
@@ -96,7 +98,11 @@ class ItemDetails:
         """Read again which items are offered (not their titles) when the change marker is
         now ``changed`` and they were read with another; whether they were read. For a look
         that lets the whole read wait: the copy keeps the marker its titles were read with, so
-        :meth:`refresh` still reads them when it comes."""
+        :meth:`refresh` still reads them when it comes. Every request asks (with the marker
+        it read), so the marker is compared before the lock is taken: only the requests that
+        find it moved wait for the read, or for one in progress."""
+        if self._offered_at == changed:
+            return False
         with self._lock:
             if self._copy is None or self._offered_at == changed:
                 return False

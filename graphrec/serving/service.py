@@ -210,7 +210,8 @@ class RecommendationService:
     * item details (titles, prices, brands) and the items the shop does not offer now (never
       recommended to anyone): from ``details`` (:class:`ItemDetails`, which keeps them all and
       reads them again when the same look finds the catalogue's change marker moved, or
-      :class:`ItemDetailsOnDemand` for a command);
+      :class:`ItemDetailsOnDemand` for a command); which items are offered, also when the
+      request's own query finds the marker moved (:meth:`_shopper`);
     * reason paths: ranked by :meth:`weighted`, the top ones of the last ``reason_cache_size``
       (user, purchases, item) triples kept (:class:`ReasonCache`);
     * whether the model is stale: :class:`Freshness`, for ``/api/health`` and the commands.
@@ -571,10 +572,15 @@ class RecommendationService:
 
     def _shopper(self, user_id: str, now: Served | None = None) -> Shopper:
         """What the store says of the user now (:class:`Shopper`), as the model of ``now``
-        answers it; :class:`UnknownUser` when the store has no such user."""
+        answers it; :class:`UnknownUser` when the store has no such user. The same query
+        returns the catalogue's change marker: when the items offered were read with another,
+        they are read again first (one indexed query, on the first request after a change),
+        so that no answer lists an item whose setting off was acknowledged before it began,
+        and two workers never rank a list apart for an item one of them still offers."""
         rows = self.store.read_once("service/user_history", user=user_id)
         if not rows:
             raise UnknownUser(user_id)
+        self.items.refresh_offered(rows[0]["changed"])
         return self.shopper(rows[0], now)
 
     def shopper(self, row: Mapping[str, Any], now: Served | None = None) -> Shopper:

@@ -377,10 +377,14 @@ class RecommendationService:
 
     def look_if_due(self) -> bool:
         """:meth:`look_at_catalogue` when :attr:`look_interval` seconds have passed since the
-        last look (never when ``catalogue_check_interval`` is 0); whether it looked. The
+        last look, or at once when a request asked for an item the store holds and this model
+        does not yet (:class:`ItemNotReady`: the client was told to come back after
+        ``Retry-After``, 2 s, which a look due up to an interval later and then acting missed
+        under load); never when ``catalogue_check_interval`` is 0. Whether it looked. The
         engine's watcher thread calls this every second or so."""
-        if self.catalogue_check_interval <= 0 or \
-                time.monotonic() - self._looked_at < self.look_interval:
+        if self.catalogue_check_interval <= 0:
+            return False
+        if time.monotonic() - self._looked_at < self.look_interval and not self._asked_for_new:
             return False
         self.look_at_catalogue()
         return True
@@ -404,17 +408,18 @@ class RecommendationService:
         worker), are read for ``/api/health`` alone. A change that could not be read (the store
         unavailable) is looked at again at the next look."""
         self._looked_at = now = time.monotonic()
+        asked, self._asked_for_new = self._asked_for_new, False  # this look answers it
         self.take_purchases(now)
         state = catalogue_state(self.store)
         before, self._catalogue_before = self._catalogue_before, state
         if state == self._catalogue_seen:
             return
-        if state != before and now - self._acted_at < ACT_SPACING and not self._asked_for_new:
+        if state != before and now - self._acted_at < ACT_SPACING and not asked:
             # still moving, and acted on lately: once it stops, or ACT_SPACING after; but
             # which items are offered, at once (an indexed query of those not offered)
             self.items.refresh_offered(state.changed)
             return
-        self._acted_at, self._asked_for_new = now, False
+        self._acted_at = now
         if self._must_fold({"items": state.items}) and not self._fold_or_keep():
             return
         self.items.refresh(state.changed)

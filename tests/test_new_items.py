@@ -840,3 +840,22 @@ def test_an_item_not_ready_is_looked_for_at_the_watchers_next_turn(
     assert client.get(explanation).status_code == 200
     assert service._asked_for_new is False
     assert service.look_if_due() is False  # an hour away again
+
+
+def test_an_item_not_ready_on_one_worker_has_every_worker_of_the_home_look(
+        app: Flask, listing: dict[str, Any], session_store: GraphStore, home: Settings) -> None:
+    """The client's next try is a new connection, which may reach any worker of the server:
+    in the soak, 3 of 21 explanations asked again after Retry-After were 503 again, from
+    workers no request had asked. The worker that answers 503 says so under the home's
+    folds folder, and every worker's watcher looks at its next turn."""
+    fold_now(app)
+    other = RecommendationService.load(home, session_store, catalogue_check_interval=3600.0,
+                                       reason_cache_size=0)  # another worker of the home
+    other.look_at_catalogue()
+    assert other.look_if_due() is False  # an hour away
+    ingest_listing(session_store, "NEW-LISTING-12", listing["brand"])
+    explanation = f"/api/users/{listing['user']}/recommendations/NEW-LISTING-12/explanation"
+    assert app.test_client().get(explanation).status_code == 503
+    assert other.look_if_due() is True
+    assert "NEW-LISTING-12" in other.recommender.item_ids
+    assert other.look_if_due() is False  # the ask answered

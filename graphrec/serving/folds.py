@@ -24,6 +24,12 @@ file that is deleted. A service that loads a model with nothing to fold in remov
 workers' looks fall at different moments, and one that read the catalogue a moment before the
 others must not remove the fold-in they are about to map (they would make it again).
 
+The folder also carries one signal between the workers: a request that names an item the store
+holds and its worker has not taken in yet is answered 503 with ``Retry-After``, and the client's
+next try may reach any worker (a new connection lands on any of them), so the worker says so
+under the folder (:meth:`SharedFolds.ask`) and every worker's watcher looks at the catalogue at
+its next turn (:meth:`SharedFolds.asked_since`) instead of when its look is due.
+
 Sharing saves memory and CPU; answering never needs it. Without a folder (``None``), with one
 that cannot be written or read, or when the lock is held for longer than ``wait`` seconds, a
 worker folds on its own as before, and says so in the log.
@@ -50,7 +56,7 @@ from graphrec.filelock import held
 from graphrec.model.artifact import Artifact
 from graphrec.model.foldin import Allocate, in_memory
 from graphrec.model.kernel import Propagated
-from graphrec.private import make_private, private_folder
+from graphrec.private import make_private, open_private, private_folder
 from graphrec.serving.newitems import Row, grow
 
 __all__ = ["SharedFolds", "fold_name"]
@@ -63,6 +69,8 @@ WAIT_SECONDS = 120.0
 #: The grown graph's arrays a fold-in changes (the purchases and category tree it keeps).
 _GRAPH = ("item_brand", "item_category")
 _META = "fold.json"
+#: The file a worker touches when a request asked for an item it has not taken in yet.
+_ASKED = "asked"
 
 
 def fold_name(trained: Artifact, rows: Sequence[Row]) -> str:
@@ -130,6 +138,31 @@ class SharedFolds:
             log.warning("the shared fold-in under %s is not usable (%s): this worker folds the "
                         "new items on its own", self.folder, exc)
             return _folded(trained, rows), None
+
+    def ask(self) -> None:
+        """Have every worker of this folder look at the catalogue at its watcher's next turn
+        (:meth:`asked_since`): touch the folder's ``asked`` file. A folder that cannot be
+        written is logged; the workers then look when their looks are due."""
+        if self.folder is None:
+            return
+        try:
+            private_folder(self.folder)
+            path = self.folder / _ASKED
+            os.close(open_private(path, os.O_WRONLY))
+            os.utime(path)
+        except OSError as exc:
+            log.warning("the other workers not told to look at the catalogue (%s): %s",
+                        self.folder, exc)
+
+    def asked_since(self, when: float) -> bool:
+        """Whether a worker asked (:meth:`ask`) after ``when`` (``time.time()``): one ``stat``,
+        at each turn of a worker's watcher."""
+        if self.folder is None:
+            return False
+        try:
+            return (self.folder / _ASKED).stat().st_mtime > when
+        except FileNotFoundError:  # none asked (or long ago: cleared with the old fold-ins)
+            return False
 
     def _written(self, name: str) -> bool:
         assert self.folder is not None

@@ -241,6 +241,7 @@ class RecommendationService:
         self._catalogue_seen: CatalogueState | None = None  # as last acted on
         self._catalogue_before: CatalogueState | None = None  # at the previous look
         self._looked_at = 0.0
+        self._looked_wall = 0.0  # the same, by the wall clock (SharedFolds.asked_since)
         self._acted_at = -ACT_SPACING  # when a look last acted on a change
         self._asked_for_new = False  # a request named a new item: the next look acts
         # the items not offered, as last read, with the recommender that indexed them
@@ -380,11 +381,12 @@ class RecommendationService:
         last look, or at once when a request asked for an item the store holds and this model
         does not yet (:class:`ItemNotReady`: the client was told to come back after
         ``Retry-After``, 2 s, which a look due up to an interval later and then acting missed
-        under load); never when ``catalogue_check_interval`` is 0. Whether it looked. The
-        engine's watcher thread calls this every second or so."""
+        under load), in this worker or in another of the home (:meth:`SharedFolds.ask`: the
+        client's next try may reach any); never when ``catalogue_check_interval`` is 0. Whether
+        it looked. The engine's watcher thread calls this every second or so."""
         if self.catalogue_check_interval <= 0:
             return False
-        if time.monotonic() - self._looked_at < self.look_interval and not self._asked_for_new:
+        if time.monotonic() - self._looked_at < self.look_interval and not self._asked():
             return False
         self.look_at_catalogue()
         return True
@@ -407,8 +409,9 @@ class RecommendationService:
         every relationship on the local store (about 0.1 s of its CPU on Beauty, from every
         worker), are read for ``/api/health`` alone. A change that could not be read (the store
         unavailable) is looked at again at the next look."""
-        self._looked_at = now = time.monotonic()
-        asked, self._asked_for_new = self._asked_for_new, False  # this look answers it
+        asked = self._asked()
+        self._looked_at, self._looked_wall = time.monotonic(), time.time()
+        now, self._asked_for_new = self._looked_at, False  # this look answers the ask
         self.take_purchases(now)
         state = catalogue_state(self.store)
         before, self._catalogue_before = self._catalogue_before, state
@@ -424,6 +427,11 @@ class RecommendationService:
             return
         self.items.refresh(state.changed)
         self._catalogue_seen = state
+
+    def _asked(self) -> bool:
+        """Whether a request, of this worker or another of the home, asked for an item the
+        store holds and the model did not, since this worker's last look."""
+        return self._asked_for_new or self.folds.asked_since(self._looked_wall)
 
     def _must_fold(self, counts: Mapping[str, int]) -> bool:
         """Whether the catalogue, with ``counts``, may hold items to fold in: other items than
@@ -573,6 +581,7 @@ class RecommendationService:
                     not self.store.read_once("service/catalogue_item", item=item_id):
                 raise
             self._asked_for_new = True
+            self.folds.ask()
             raise ItemNotReady(item_id) from None
 
     def _shopper(self, user_id: str, now: Served | None = None) -> Shopper:

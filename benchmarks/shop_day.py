@@ -13,11 +13,11 @@ gunicorn (web/gunicorn.conf.py) on ``GRAPHREC_HOME``, for ``--seconds``:
 
 What must hold, counted: no answer 5xx but for requests in flight on the killed worker (an
 explanation answered 503 ``item_not_ready`` is asked again after its ``Retry-After``, as a
-client does); no item served to a user after their purchase or dismissal was acknowledged; an
-item set off is served at most a look at the catalogue later (the longest is reported); every
-new item is listed within seconds (median and longest reported). An explanation's rank that
-differs from the item's place in the list is counted too: the list and the explanation may come
-from two workers, each following the catalogue at its own looks.
+client does); no item served to a user after their purchase or dismissal was acknowledged; no
+item served after it was set off (each such item counted, with how long after); every new item
+is listed within seconds (median and longest reported). An explanation's rank that differs from
+the item's place in the list is counted too: the list and the explanation may come from two
+workers, each taking new items and live purchases in at its own looks.
 
 The run writes events, items, availability and a model into the home: use one to spare (a copy
 of a prepared home, its store started). Prints the figures and writes

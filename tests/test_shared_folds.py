@@ -129,7 +129,8 @@ def test_workers_asking_at_once_fold_once_and_map_the_same_files(
         thread.join(timeout=60)
     assert len(made) == 1
     name = fold_name(trained, rows)
-    assert sorted(entry.name for entry in tmp_path.iterdir()) == [name, f"{name}.lock"]
+    # and the signal that a fold-in was written, for the workers' watchers
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == [name, f"{name}.lock", "made"]
     for folded, masking in results:
         assert folded.state.folded == 10 and masking.state is folded.state
         assert mapped_from(folded.state.layers, tmp_path / name)
@@ -154,7 +155,7 @@ def test_a_later_catalogue_replaces_the_fold_in_and_the_earlier_stays_mapped(
     newest = listings(trained, 6, seed=3)
     later, _ = SharedFolds(tmp_path).grow(trained, newest)
     name = fold_name(trained, newest)
-    assert sorted(entry.name for entry in tmp_path.iterdir()) == [name, f"{name}.lock"]
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == [name, f"{name}.lock", "made"]
     assert later.state.folded == 6
     # a worker still serving the first keeps its pages after the files are removed
     np.testing.assert_array_equal(first.state.layers, layers)
@@ -354,3 +355,25 @@ def test_the_folded_items_link_keys_read_from_the_index_are_those_of_the_links(
     got = folded_links(folded.data, first, folded.path_index)
     np.testing.assert_array_equal(got.toarray(), expected)
     np.testing.assert_array_equal(folded_links(folded.data, first).toarray(), expected)
+
+
+def test_a_fold_in_written_is_said_to_the_other_processes_and_mapped_never_made_on_it(
+        trained: artifact.Artifact, tmp_path: Path) -> None:
+    """``made``: a worker's watcher looks when another wrote a fold-in, and maps it only when it
+    is of the catalogue the watcher reads (``mapped``: nothing is made on the signal, so one
+    worker's fold-in never sets off another's)."""
+    rows, other_rows = listings(trained, 5, seed=4), listings(trained, 6, seed=5)
+    maker, follower = SharedFolds(tmp_path), SharedFolds(tmp_path)
+    before = time.time() - 1
+    assert follower.mapped(trained, rows) is None and not follower.made_since(before)
+    made, _ = maker.grow(trained, rows)
+    assert follower.made_since(before) and not maker.made_since(before)  # its own is not news
+    mapped = follower.mapped(trained, rows)
+    assert mapped is not None
+    folded, masking = mapped
+    np.testing.assert_array_equal(folded.state.layers, made.state.layers)
+    assert mapped_from(folded.state.layers, tmp_path / fold_name(trained, rows))
+    assert masking.state is folded.state
+    assert follower.mapped(trained, other_rows) is None
+    assert sorted(entry.name for entry in tmp_path.iterdir() if entry.is_dir()) == [
+        fold_name(trained, rows)]

@@ -24,11 +24,19 @@ file that is deleted. A service that loads a model with nothing to fold in remov
 workers' looks fall at different moments, and one that read the catalogue a moment before the
 others must not remove the fold-in they are about to map (they would make it again).
 
-The folder also carries one signal between the workers: a request that names an item the store
-holds and its worker has not taken in yet is answered 503 with ``Retry-After``, and the client's
-next try may reach any worker (a new connection lands on any of them), so the worker says so
-under the folder (:meth:`SharedFolds.ask`) and every worker's watcher looks at the catalogue at
-its next turn (:meth:`SharedFolds.asked_since`) instead of when its look is due.
+The folder also carries two signals between the workers, each a file whose time a worker's
+watcher compares with its last look at every turn, so that the workers of a server follow a
+change of the catalogue together rather than each at its own look:
+
+* ``asked``: a request named an item the store holds and its worker has not taken in yet,
+  answered 503 with ``Retry-After``; the client's next try may reach any worker (a new
+  connection lands on any of them), so every worker looks at its next turn
+  (:meth:`SharedFolds.ask`, :meth:`SharedFolds.asked_since`);
+* ``made``: a worker wrote a fold-in; every other worker looks at its next turn and maps it
+  (:meth:`SharedFolds.mapped`) even while the catalogue keeps moving, when it is the fold-in of
+  the catalogue it reads, and never makes one on that signal, so that one worker's fold-in
+  never sets off another's (:meth:`SharedFolds.made_since`). Before, a list and an explanation
+  from two workers ranked a new item's neighbours apart for as long as their looks differed.
 
 Sharing saves memory and CPU; answering never needs it. Without a folder (``None``), with one
 that cannot be written or read, or when the lock is held for longer than ``wait`` seconds, a
@@ -69,8 +77,9 @@ WAIT_SECONDS = 120.0
 #: The grown graph's arrays a fold-in changes (the purchases and category tree it keeps).
 _GRAPH = ("item_brand", "item_category")
 _META = "fold.json"
-#: The file a worker touches when a request asked for an item it has not taken in yet.
-_ASKED = "asked"
+#: The files a worker touches when a request asked for an item it has not taken in yet, and
+#: when it wrote a fold-in.
+_ASKED, _MADE = "asked", "made"
 
 
 def fold_name(trained: Artifact, rows: Sequence[Row]) -> str:
@@ -94,6 +103,7 @@ class SharedFolds:
     def __init__(self, folder: Path | None, wait: float = WAIT_SECONDS,
                  keep_for: float = WAIT_SECONDS):
         self.folder, self.wait, self.keep_for = folder, wait, keep_for
+        self._touched: dict[str, float] = {}  # when this process last touched each signal
 
     def grow(self, trained: Artifact, rows: Sequence[Row]) -> tuple[Artifact, EdgeMasking | None]:
         """``trained`` with the items of ``rows`` folded in (:func:`~graphrec.serving.newitems.
@@ -124,6 +134,7 @@ class SharedFolds:
                                 self._clear(keep=name)
                                 return folded, None
                             self._write(tmp, name, folded)
+                            self._signal(_MADE)
                         finally:  # gone already once moved into place
                             shutil.rmtree(tmp, ignore_errors=True)
                         self._clear(keep=name)
@@ -139,29 +150,56 @@ class SharedFolds:
                         "new items on its own", self.folder, exc)
             return _folded(trained, rows), None
 
+    def mapped(self, trained: Artifact, rows: Sequence[Row]
+               ) -> tuple[Artifact, EdgeMasking] | None:
+        """The fold-in of ``rows`` into ``trained`` when another process has written it, mapped
+        as :meth:`grow` maps it; ``None`` when none has (nothing is made here) or it cannot be
+        read (logged)."""
+        if self.folder is None:
+            return None
+        name = fold_name(trained, rows)
+        try:
+            return self._read(name, trained) if self._written(name) else None
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("the shared fold-in under %s is not usable (%s)", self.folder, exc)
+            return None
+
     def ask(self) -> None:
         """Have every worker of this folder look at the catalogue at its watcher's next turn
-        (:meth:`asked_since`): touch the folder's ``asked`` file. A folder that cannot be
-        written is logged; the workers then look when their looks are due."""
-        if self.folder is None:
-            return
-        try:
-            private_folder(self.folder)
-            path = self.folder / _ASKED
-            os.close(open_private(path, os.O_WRONLY))
-            os.utime(path)
-        except OSError as exc:
-            log.warning("the other workers not told to look at the catalogue (%s): %s",
-                        self.folder, exc)
+        (:meth:`asked_since`)."""
+        self._signal(_ASKED)
 
     def asked_since(self, when: float) -> bool:
         """Whether a worker asked (:meth:`ask`) after ``when`` (``time.time()``): one ``stat``,
         at each turn of a worker's watcher."""
+        return self._since(_ASKED, when)
+
+    def made_since(self, when: float) -> bool:
+        """Whether another worker wrote a fold-in (:meth:`grow`) after ``when``: this
+        process's own is not news to it."""
+        return self._since(_MADE, max(when, self._touched.get(_MADE, 0.0)))
+
+    def _signal(self, name: str) -> None:
+        """Touch the folder's file ``name``. A folder that cannot be written is logged; the
+        workers then look when their looks are due."""
+        if self.folder is None:
+            return
+        try:
+            private_folder(self.folder)
+            path = self.folder / name
+            os.close(open_private(path, os.O_WRONLY))
+            os.utime(path)
+            self._touched[name] = time.time()  # at or after the file's time
+        except OSError as exc:
+            log.warning("the other workers not told to look at the catalogue (%s): %s",
+                        self.folder, exc)
+
+    def _since(self, name: str, when: float) -> bool:
         if self.folder is None:
             return False
         try:
-            return (self.folder / _ASKED).stat().st_mtime > when
-        except FileNotFoundError:  # none asked (or long ago: cleared with the old fold-ins)
+            return (self.folder / name).stat().st_mtime > when
+        except FileNotFoundError:  # never touched (or long ago: cleared with the old fold-ins)
             return False
 
     def _written(self, name: str) -> bool:

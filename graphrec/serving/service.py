@@ -318,15 +318,32 @@ class RecommendationService:
         service's load and by its look at the catalogue, in the watcher thread: one at a time."""
         rows = read_new_items(self.store, self.trained.ids["items"])
         if rows != self._fold_rows:
-            folded, masking = self.folds.grow(self.trained, rows)
-            self._folded = folded
-            self._folded_ids = Recommender(folded, self.recommender.index,
-                                           self.recommender.scan, grew_from=self._trained_ids)
-            self._serve(new_items=True, masking=masking)
-            self._fold_rows = rows
-            self._read_new = frozenset(row["item_id"] for row in rows)
-            log.info("%d items ingested after training folded into the model", self.folded)
+            self._take_fold(rows, *self.folds.grow(self.trained, rows))
         return self.folded
+
+    def adopt_shared_fold(self) -> bool:
+        """Serve the fold-in of the catalogue's new items as the store holds them now when
+        another worker of the home made it (:meth:`SharedFolds.mapped`): mapped, never made;
+        whether the model served changed. StoreUnavailable as :meth:`fold_new_items`."""
+        rows = read_new_items(self.store, self.trained.ids["items"])
+        if rows == self._fold_rows:
+            return False
+        shared = self.folds.mapped(self.trained, rows)
+        if shared is None:
+            return False
+        self._take_fold(rows, *shared)
+        return True
+
+    def _take_fold(self, rows: list[Any], folded: artifact.Artifact, masking: EdgeMasking | None
+                   ) -> None:
+        """Serve ``folded``, the fold-in of the new items' ``rows``."""
+        self._folded = folded
+        self._folded_ids = Recommender(folded, self.recommender.index,
+                                       self.recommender.scan, grew_from=self._trained_ids)
+        self._serve(new_items=True, masking=masking)
+        self._fold_rows = rows
+        self._read_new = frozenset(row["item_id"] for row in rows)
+        log.info("%d items ingested after training folded into the model", self.folded)
 
     def take_purchases(self, now: float) -> None:
         """Read the purchases reported live since the last read (one query, through an index:
@@ -382,11 +399,13 @@ class RecommendationService:
         does not yet (:class:`ItemNotReady`: the client was told to come back after
         ``Retry-After``, 2 s, which a look due up to an interval later and then acting missed
         under load), in this worker or in another of the home (:meth:`SharedFolds.ask`: the
-        client's next try may reach any); never when ``catalogue_check_interval`` is 0. Whether
+        client's next try may reach any), or when another worker of the home made a fold-in
+        (:meth:`SharedFolds.made_since`); never when ``catalogue_check_interval`` is 0. Whether
         it looked. The engine's watcher thread calls this every second or so."""
         if self.catalogue_check_interval <= 0:
             return False
-        if time.monotonic() - self._looked_at < self.look_interval and not self._asked():
+        if time.monotonic() - self._looked_at < self.look_interval and not self._asked() \
+                and not self.folds.made_since(self._looked_wall):
             return False
         self.look_at_catalogue()
         return True
@@ -409,7 +428,7 @@ class RecommendationService:
         every relationship on the local store (about 0.1 s of its CPU on Beauty, from every
         worker), are read for ``/api/health`` alone. A change that could not be read (the store
         unavailable) is looked at again at the next look."""
-        asked = self._asked()
+        asked, made = self._asked(), self.folds.made_since(self._looked_wall)
         self._looked_at, self._looked_wall = time.monotonic(), time.time()
         now, self._asked_for_new = self._looked_at, False  # this look answers the ask
         self.take_purchases(now)
@@ -419,7 +438,10 @@ class RecommendationService:
             return
         if state != before and now - self._acted_at < ACT_SPACING and not asked:
             # still moving, and acted on lately: once it stops, or ACT_SPACING after; but
-            # which items are offered, at once (an indexed query of those not offered)
+            # which items are offered, at once (an indexed query of those not offered), and
+            # another worker's fold-in of the catalogue as it is, mapped (SharedFolds)
+            if made and self.adopt_shared_fold():
+                self._acted_at = now
             self.items.refresh_offered(state.changed)
             return
         self._acted_at = now

@@ -241,7 +241,7 @@ class RecommendationService:
         self._catalogue_seen: CatalogueState | None = None  # as last acted on
         self._catalogue_before: CatalogueState | None = None  # at the previous look
         self._looked_at = 0.0
-        self._looked_wall = 0.0  # the same, by the wall clock (SharedFolds.asked_since)
+        self._looked_wall = 0.0  # the same, by the wall clock (the SharedFolds signals)
         self._acted_at = -ACT_SPACING  # when a look last acted on a change
         self._asked_for_new = False  # a request named a new item: the next look acts
         # the items not offered, as last read, with the recommender that indexed them
@@ -424,7 +424,9 @@ class RecommendationService:
         a load that moves both the size and the marker has the details read once. A catalogue
         still moving since the previous look is acted on at most every :data:`ACT_SPACING`
         seconds, and at the first look that finds it still; which items are offered is read
-        meanwhile at each look that finds the marker moved. The graph's full counts, which scan
+        meanwhile at each look that finds the marker moved, and a fold-in of the catalogue as it
+        is that another worker wrote since the last look is mapped (:meth:`adopt_shared_fold`),
+        so that the workers list new items together. The graph's full counts, which scan
         every relationship on the local store (about 0.1 s of its CPU on Beauty, from every
         worker), are read for ``/api/health`` alone. A change that could not be read (the store
         unavailable) is looked at again at the next look."""

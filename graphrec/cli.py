@@ -412,7 +412,8 @@ def add_categories_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def positive_int(text: str) -> int:
-    """An argparse type: k or a batch size of 0 would publish nothing, silently."""
+    """An argparse type: a k or a batch size of 0 would answer or publish nothing, silently, and
+    ``explain --top 0`` would call a served item one without a reason path."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
@@ -624,14 +625,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     recommend = sub.add_parser("recommend", help="top items for a user from the trained model")
     recommend.add_argument("user_id")
-    recommend.add_argument("-k", type=int, default=10)
+    recommend.add_argument("-k", type=positive_int, default=10)
     recommend.add_argument("--json", action="store_true")
     recommend.set_defaults(handler=cmd_recommend)
 
     explain = sub.add_parser("explain", help="the reasons for one recommendation, as paths")
     explain.add_argument("user_id")
     explain.add_argument("item_id")
-    explain.add_argument("--top", type=int, default=3)
+    explain.add_argument("--top", type=positive_int, default=3, help="reasons shown")
     explain.add_argument("--json", action="store_true")
     explain.add_argument("--graphml", type=Path, metavar="FILE",
                          help="also write the reason paths as a GraphML graph to FILE")

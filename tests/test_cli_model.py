@@ -79,6 +79,19 @@ def test_recommend_for_an_unknown_user_says_so(trained: Settings,
     assert "unknown user 'no-such-user'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args", [["recommend", "u1", "-k", "0"],
+                                  ["recommend", "u1", "-k", "-3"],
+                                  ["explain", "u1", "i1", "--top", "0"]])
+def test_a_count_below_one_is_a_usage_error(args: list[str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """``recommend -k 0`` printed nothing and exited 0, and ``explain --top 0`` called the
+    first item of a list "not recommended (no reason path)"."""
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert "must be at least 1, not" in capsys.readouterr().err
+
+
 def test_explain_returns_paths_of_the_store_from_user_to_item(
         trained: Settings, session_store: GraphStore, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,11 +2,17 @@
 answering while it loads, and a model that fails to load leaves the old one serving."""
 from __future__ import annotations
 
+import dataclasses
+import http.client
+import json
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,12 +22,16 @@ import pytest
 from flask import Flask
 
 from graphrec.config import Settings
+from graphrec.model import artifact
 from graphrec.model.pipeline import train_from_store
 from graphrec.store.connection import GraphStore
 from tests.apps import sample_users, train_sample
+from tests.gunicorn_server import gunicorn
+from tests.test_web_serve import listening_sockets
 from tests.waiting import wait_for
 from web import create_app
-from web.engine import Engine, get_engine, reload_turn
+from web.engine import SWITCH_WAIT_MAX, Engine, get_engine, reload_turn, switch_time
+from web.serve import settings_env
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +170,105 @@ def test_workers_load_a_new_model_one_at_a_time(trained: Settings,
             assert mine
             assert engine.reload_if_changed() is False  # this one keeps answering meanwhile
         assert engine.reload_if_changed() is True  # its turn, at its next check
+
+
+def test_the_first_worker_to_load_a_model_sets_when_all_answer_from_it(tmp_path: Path) -> None:
+    """The first of ``workers`` to load an artifact sets the time, a load and a watcher's turn
+    for each of the others later (at most SWITCH_WAIT_MAX seconds on); the others read it; a
+    new artifact gets a time of its own; one worker switches at once."""
+    before = time.time()
+    at = switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=1.5, tick=1.0)
+    assert before + 5.0 <= at <= time.time() + 5.0
+    assert switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=9.0, tick=1.0) == at
+    assert stat.S_IMODE((tmp_path / ".switch.json").stat().st_mode) == 0o600
+    later = switch_time(tmp_path, (1, 2, 4), workers=3, load_seconds=60.0, tick=1.0)
+    assert later <= time.time() + SWITCH_WAIT_MAX
+    assert switch_time(tmp_path, (1, 2, 5), workers=1, load_seconds=60.0, tick=1.0) \
+        <= time.time()
+
+
+def test_two_workers_answer_from_a_new_model_at_the_same_time(trained: Settings) -> None:
+    """Each worker loads a new artifact in its turn; the first keeps answering from the model
+    before until the time it set, and both then answer from the new one together (before,
+    each swapped as soon as it had loaded: a page from one and its explanation from the other
+    came from two models for a second or two)."""
+    path = trained.model_path
+    with app_with(trained, interval=0) as first_app, app_with(trained, interval=0) as second_app:
+        first, second = engine_of(first_app), engine_of(second_app)
+        before = {engine: engine.service() for engine in (first, second)}
+        for engine in (first, second):
+            engine.workers = 2
+        copy = path.parent / ".copy"
+        shutil.copytree(path, copy)
+        os.replace(path, path.parent / ".old")
+        os.replace(copy, path)  # a new artifact in place (the same model, a new manifest)
+        shutil.rmtree(path.parent / ".old")
+        swapped: dict[Engine, float] = {}
+
+        def reload(engine: Engine) -> None:
+            assert engine.reload_if_changed()
+            swapped[engine] = time.time()
+
+        loading = threading.Thread(target=reload, args=(first,))
+        loading.start()
+        switch = trained.models_dir / ".switch.json"
+        wait_for(lambda: switch.exists() and json.loads(switch.read_text())["at"] > time.time(),
+                 "the first worker's switch time", timeout=60)
+        at = json.loads(switch.read_text())["at"]
+        assert first.service() is before[first]  # loaded, and still answering from the old
+        reload(second)  # its turn: loads, then waits for the same time
+        loading.join(60)
+        assert set(swapped) == {first, second}
+        assert at <= min(swapped.values()) and max(swapped.values()) - at < 0.3
+        assert all(engine.service() is not before[engine] for engine in (first, second))
+
+
+SERVER_WORKERS = 3
+
+
+def served_version(port: int) -> str | None:
+    """The model version ``/api/health`` answers, on a fresh connection (the kernel picks the
+    worker); None when it answers none."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/api/health")
+        return json.loads(conn.getresponse().read())["checks"]["model"].get("version")
+    finally:
+        conn.close()
+
+
+def test_a_servers_workers_answer_from_a_retrained_model_together(
+        trained: Settings, session_store: GraphStore, tmp_path: Path) -> None:
+    """gunicorn's master tells its workers how many they are: after a retrain no worker answers
+    from the old model once one has answered from the new (but for a request under way), and
+    each says when it began to."""
+    env = settings_env(dataclasses.replace(trained, model_check_interval=0.2))
+    env.update(GRAPHREC_WEB_WORKERS=str(SERVER_WORKERS), GRAPHREC_WEB_ACCESSLOG="off")
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(env, log, lambda port, _: listening_sockets(port) >= SERVER_WORKERS
+                  and served_version(port) is not None, timeout=90) as (port, _):
+        old = served_version(port)
+        stop = threading.Event()
+        seen: list[tuple[float, str | None]] = []
+
+        def ask() -> None:
+            while not stop.is_set():
+                seen.append((time.monotonic(), served_version(port)))
+
+        asking = threading.Thread(target=ask)
+        asking.start()
+        try:
+            retrain(trained, session_store, seed=11)
+            new = artifact.load(trained.model_path, hash_arrays=False).version
+            assert new != old
+            wait_for(lambda: any(v == new for _, v in seen[-5 * SERVER_WORKERS:]) and all(
+                v == new for _, v in seen[-5 * SERVER_WORKERS:]), "every worker on the new model",
+                timeout=60)
+        finally:
+            stop.set()
+            asking.join(30)
+    first_new = min(t for t, v in seen if v == new)
+    late = [t - first_new for t, v in seen if v == old and t > first_new]
+    assert not late or max(late) < 0.1, late
+    waits = [float(w) for w in re.findall(r"answering from it ([\d.]+) s later", log.read_text())]
+    assert len(waits) == SERVER_WORKERS and max(waits) > 0, log.read_text()

@@ -14,8 +14,11 @@ A new model is picked up without a restart: a background thread of each worker l
 artifact's manifest (one ``stat`` every ``model_check_interval`` seconds); when ``graphrec
 train`` has replaced it, the thread loads the new service beside the old one and then swaps the
 reference, so no request waits on the load and each request finishes on the service it started
-with. A new artifact that fails to load is logged and the old model keeps serving. The same
-thread has the service look at the catalogue when a look is due
+with. The workers of a server load it one after another and swap it in at one time, which the
+first to load it sets (:func:`switch_time`): until then every worker answers from the model
+before, so that a page and its explanation never come from two models. A new artifact that
+fails to load is logged and the old model keeps serving. The same thread has the service look
+at the catalogue when a look is due
 (:meth:`~graphrec.serving.service.RecommendationService.look_at_catalogue`): the items ingested
 since training are folded in, and the item details read again, there rather than in a request.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import json
 import logging
 import os
 import threading
@@ -38,6 +42,7 @@ from flask import Flask, current_app
 import cypher
 from graphrec.config import Settings
 from graphrec.filelock import held
+from graphrec.private import write_private
 from graphrec.store.connection import GraphStore, StoreUnavailable, one_line, open_store
 
 if TYPE_CHECKING:
@@ -75,6 +80,31 @@ def artifact_signature(path: Path) -> Signature | None:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
+#: The longest the workers of one home wait for each other before answering from a new model.
+SWITCH_WAIT_MAX = 30.0
+
+
+def switch_time(models_dir: Path, signature: Signature, workers: int, load_seconds: float,
+                tick: float) -> float:
+    """When (``time.time()``) the ``workers`` processes that serve one home start answering
+    from the artifact with ``signature``, as the first of them to load it set it: each loads
+    it in its turn (:func:`reload_turn`, under which this is called) and keeps answering from
+    the model before until then, so that no page from one worker and explanation from another
+    come from two models. The first sets it for the others to load theirs as it did, a turn of
+    the watcher apart (at most :data:`SWITCH_WAIT_MAX` seconds on); a worker later than that
+    answers from the new model once it has it. One worker: at once."""
+    path = models_dir / ".switch.json"
+    try:
+        agreed = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(agreed["signature"]) == signature:
+            return float(agreed["at"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        pass
+    at = time.time() + min(SWITCH_WAIT_MAX, max(0, workers - 1) * (load_seconds + tick))
+    write_private(path, json.dumps({"signature": list(signature), "at": at}))
+    return at
+
+
 @contextmanager
 def reload_turn(models_dir: Path) -> Iterator[bool]:
     """Whether this process may load a new model now: one worker at a time (a lock file beside
@@ -102,6 +132,9 @@ class Engine:
                                    else reason_cache_size)
         self._check_interval = (self.settings.model_check_interval
                                 if model_check_interval is None else model_check_interval)
+        #: The processes that serve this home together (gunicorn's workers, set in its
+        #: master): a new model is answered from by all at once (:func:`switch_time`).
+        self.workers = 1
         self._lock = threading.RLock()  # held briefly: opening, forgetting, closing
         self._loading = threading.Lock()  # held while the service loads (seconds)
         self._pid = os.getpid()
@@ -298,7 +331,9 @@ class Engine:
                 self._look_failed = None
 
     def reload_if_changed(self) -> bool:
-        """Load the artifact if it changed since the service was loaded, and swap it in.
+        """Load the artifact if it changed since the service was loaded, and swap it in at the
+        time the workers of the home agreed (:func:`switch_time`), looking at the catalogue
+        meanwhile with the service before.
 
         Called by the watcher thread, outside any request. A load that fails is logged and the
         old service keeps answering; an artifact that failed is not tried again until it changes
@@ -309,27 +344,42 @@ class Engine:
         if signature is None or signature in (self._loaded, self._rejected):
             return False
         with reload_turn(self.settings.models_dir) as mine:
-            return mine and self._reload(signature)
+            if not mine:
+                return False
+            started = time.monotonic()
+            fresh = self._load_fresh(signature)
+            if fresh is None:
+                return False
+            took = time.monotonic() - started
+            at = switch_time(self.settings.models_dir, signature, self.workers, took,
+                             self._tick() or 1.0)
+        waited = max(0.0, at - time.time())
+        while (left := at - time.time()) > 0:
+            if self._stop.wait(min(left, self._tick() or left)):
+                return False  # closing
+            self._look_at_graph()
+        with self._lock:
+            was = self._service.model_version if self._service is not None else "none"
+            self._service, self._loaded = fresh, signature
+        log.info("reloaded model %s (was %s) in %.1f s, answering from it %.1f s later with "
+                 "the other workers", fresh.model_version, was, took, waited)
+        return True
 
-    def _reload(self, signature: Signature) -> bool:
-        started = time.monotonic()
+    def _load_fresh(self, signature: Signature) -> RecommendationService | None:
+        """The service of the artifact with ``signature``, its item details read; None when it
+        could not be loaded (logged)."""
         try:
             store = self.store()
             fresh = self._load_service(store, signature)
             fresh.items.warm()  # read before the swap: the first request must not wait on it
         except StoreUnavailable as exc:
             log.warning("new model not loaded, the store is unavailable (retrying): %s", exc)
-            return False
+            return None
         except Exception:  # the thread must outlive any failure; the old model keeps serving
             self._rejected = signature
             log.exception("new model not loaded, the old one keeps serving")
-            return False
-        with self._lock:
-            was = self._service.model_version if self._service is not None else "none"
-            self._service, self._loaded = fresh, signature
-        log.info("reloaded model %s (was %s) in %.1f s", fresh.model_version, was,
-                 time.monotonic() - started)
-        return True
+            return None
+        return fresh
 
     def warm(self) -> None:
         """Connect, load the model and read the item details ahead of the first request (in a

@@ -96,14 +96,16 @@ def on_starting(server):
     """Before any socket is bound: take this user's lock on the port, held by the master for
     its life, then refuse an address another program listens on (see the module's docstring).
     Either failure is an AddressInUse, a RuntimeError: gunicorn prints it in one line, exits 1.
-    Then load the model for the workers to fork with."""
+    Then load the model for the workers to fork with, and tell them how many they are."""
     from web.serve import check_address_free, lock_address
 
     log_beside_gunicorn(server.log.error_log)
     server.graphrec_address_locks = [lock_address(bind) for bind in server.cfg.bind]
     for bind in server.cfg.bind:
         check_address_free(bind)
-    server.app.wsgi().extensions["graphrec"].preload()  # the app: made already (preload_app)
+    engine = server.app.wsgi().extensions["graphrec"]  # the app: made already (preload_app)
+    engine.workers = server.cfg.workers  # they answer from a new model together
+    engine.preload()
     gc.collect()
     gc.freeze()
 

@@ -18,7 +18,8 @@ Every answer is kept with the model version that gave it. The report counts answ
 class and requests that got no answer, and gives the latency (from when each request was due)
 in windows: before the retrain, while training ran, the reload window (from the new artifact
 until the last answer from the old model, and at least ``--window`` seconds), after the kill
-(``--window`` seconds) and the rest, and each second's. A GET that finds its keep-alive
+(``--window`` seconds) and the rest, and each second's; and how long both models answered, from
+the first answer of the new one to the last of the old. A GET that finds its keep-alive
 connection closed is sent again on a fresh one, as HTTP clients do; the report says how many
 were.
 
@@ -138,6 +139,22 @@ def windows(outcomes: list[paced.Outcome], marks: dict[str, float], old: str,
     return out
 
 
+def two_models(outcomes: list[paced.Outcome], old: str) -> dict[str, float | int | None]:
+    """When the server answered from both models: from the first answer of the new one to the
+    last of the old (by when each request was due), and how many old answers came after the
+    first new one. The workers switch together, so this is about a request's time."""
+    first_new = min((o.due for o in outcomes if o.body.get("model_version") not in (None, old)),
+                    default=None)
+    if first_new is None:
+        return {"first_new_s": None, "last_old_s": None, "seconds": 0.0, "old_answers_after": 0}
+    later_old = [o.due for o in outcomes
+                 if o.body.get("model_version") == old and o.due > first_new]
+    return {"first_new_s": round(first_new, 3),
+            "last_old_s": round(max(later_old), 3) if later_old else None,
+            "seconds": round(max(later_old) - first_new, 3) if later_old else 0.0,
+            "old_answers_after": len(later_old)}
+
+
 def per_second(outcomes: list[paced.Outcome]) -> list[dict]:
     """Each second of the run (by when its requests were due): requests, p50 and p99, so that
     the slow answers can be set beside the marks and the server's log."""
@@ -201,7 +218,8 @@ def main() -> int:
         version = o.body.get("model_version", "none")
         versions[version] = versions.get(version, 0) + 1
     report.update({"old_model": old, "versions_answering": versions, "steps": steps,
-                   "marks_s": marks, "all": paced.summary(outcomes),
+                   "marks_s": marks, "two_models": two_models(outcomes, old),
+                   "all": paced.summary(outcomes),
                    "seconds": round(outcomes[-1].due, 1) if outcomes else 0,
                    "windows": windows(outcomes, marks, old, args.window,
                                       outcomes[-1].due + 1 if outcomes else 0),
@@ -213,7 +231,7 @@ def main() -> int:
                                 if not o.status or o.status >= 500][:20]})
     report["machine"]["loadavg_after"] = loadavg()
     print(f"net.ipv4.tcp_migrate_req: {report['machine']['tcp_migrate_req']}; marks (s): {marks}")
-    print(f"answers by model version: {versions}")
+    print(f"answers by model version: {versions}; both answering: {report['two_models']}")
     print(f"the load generator's own garbage collections: {report['client_gc']}")
     for name, run in {"all": report["all"], **report["windows"]}.items():
         print(f"{name:15} {run['requests']:6} requests  {run['answers']}  retried "

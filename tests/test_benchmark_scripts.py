@@ -56,6 +56,24 @@ def test_reload_reports_each_second_of_the_run() -> None:
         {"second": 2, "requests": 2, "p50_ms": 300.0, "p99_ms": 300.0}]
 
 
+def test_reload_reports_when_both_models_answered() -> None:
+    """From the first answer of the new model to the last of the old one, by when the requests
+    were due; an answer without a version is neither."""
+    from benchmarks.paced import Outcome
+    from benchmarks.reload import two_models
+
+    def answer(due: float, version: str | None) -> Outcome:
+        return Outcome(due, 5.0, 200 if version else 0,
+                       body={"model_version": version} if version else {})
+
+    outcomes = [answer(1.0, "old"), answer(2.0, "new"), answer(2.5, "old"), answer(2.75, None),
+                answer(3.0, "old"), answer(4.0, "new")]
+    assert two_models(outcomes, "old") == {"first_new_s": 2.0, "last_old_s": 3.0,
+                                           "seconds": 1.0, "old_answers_after": 2}
+    assert two_models(outcomes[:2] + outcomes[-1:], "old")["seconds"] == 0.0
+    assert two_models(outcomes[:1], "old")["first_new_s"] is None
+
+
 def test_the_paced_client_keeps_an_answers_scalars_not_its_pages() -> None:
     """What the reload report reads (the model version) and nothing that would fill the
     client's heap with every page it was sent."""

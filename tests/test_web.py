@@ -368,6 +368,7 @@ def test_reason_cache_keeps_the_last_lists_served() -> None:
     cache.keep_list("w", b"none dismissed", served("e", "f", "g"))  # six items: v's list goes
     assert cache.served_list("v", b"none dismissed", 1) is None
     assert cache.served_list("u", b"one dismissed", 1) == served("b")
+    assert cache.recent_lists() == [("u", 1), ("w", 3)]  # the latest kept or seen first
 
     none_kept = ReasonCache(size=0)
     none_kept.keep_list("u", b"none dismissed", served("a"))
@@ -412,6 +413,40 @@ def test_a_page_seen_again_and_the_explanation_clicked_on_it_take_the_list_kept(
         reasons=ReasonCache(service.now.reasons.size))
     assert service.explain(sample_user, longer[11]["item_id"])["rank"] == 12
     assert scans == ["recommend"] * 2 + ["served_place"]
+
+
+def test_a_new_model_serves_again_the_lists_the_old_one_kept(
+        trained_app: Flask, sample_user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a new model waits for the other workers, it ranks the lists the old one kept (a
+    user gone is skipped), so that the page seen again after the switch is found kept; with
+    no time left it ranks none."""
+    import time
+
+    from graphrec.serving.cache import ReasonCache
+    from graphrec.serving.recommend import Scored
+
+    with trained_app.app_context():
+        service = get_engine().service()
+    recommender = service.recommender
+    scans = []
+    method = type(recommender).recommend
+
+    def counted(*args, **kwargs):
+        scans.append(1)
+        return method(recommender, *args, **kwargs)
+
+    monkeypatch.setattr(recommender, "recommend", counted)
+    monkeypatch.setattr(service, "now", service.now._replace(
+        reasons=ReasonCache(service.now.reasons.size)))
+    before = ReasonCache(100)  # the old model's: who was served a list, and how long
+    before.keep_list((sample_user, b"their purchases then"), b"none dismissed",
+                     [Scored(rank, f"i{rank}", 1.0) for rank in range(1, 8)])
+    before.keep_list(("no-such-user", b""), b"", [Scored(1, "i1", 1.0)])
+    assert service.rank_again(before, until=time.time() - 1) == 0 and not scans
+    assert service.rank_again(before, until=time.time() + 60) == 1
+    assert len(scans) == 1
+    page = service.recommend(sample_user, k=7)  # found kept: no scan
+    assert len(page) == 7 and len(scans) == 1
 
 
 def test_a_list_ranked_while_the_model_is_swapped_is_not_kept_for_the_new_one(

@@ -332,8 +332,9 @@ class Engine:
 
     def reload_if_changed(self) -> bool:
         """Load the artifact if it changed since the service was loaded, and swap it in at the
-        time the workers of the home agreed (:func:`switch_time`), looking at the catalogue
-        meanwhile with the service before.
+        time the workers of the home agreed (:func:`switch_time`); meanwhile the new service
+        ranks the lists the old one served last (:meth:`_rank_again`), and the old one looks
+        at the catalogue.
 
         Called by the watcher thread, outside any request. A load that fails is logged and the
         old service keeps answering; an artifact that failed is not tried again until it changes
@@ -354,6 +355,7 @@ class Engine:
             at = switch_time(self.settings.models_dir, signature, self.workers, took,
                              self._tick() or 1.0)
         waited = max(0.0, at - time.time())
+        again = self._rank_again(fresh, at)
         while (left := at - time.time()) > 0:
             if self._stop.wait(min(left, self._tick() or left)):
                 return False  # closing
@@ -362,8 +364,23 @@ class Engine:
             was = self._service.model_version if self._service is not None else "none"
             self._service, self._loaded = fresh, signature
         log.info("reloaded model %s (was %s) in %.1f s, answering from it %.1f s later with "
-                 "the other workers", fresh.model_version, was, took, waited)
+                 "the other workers (%d lists served before ranked with it meanwhile)",
+                 fresh.model_version, was, took, waited, again)
         return True
+
+    def _rank_again(self, fresh: RecommendationService, until: float) -> int:
+        """Have ``fresh`` rank the lists the service it replaces keeps, until ``until``
+        (:meth:`~graphrec.serving.service.RecommendationService.rank_again`); how many. A store
+        that fails stops it (logged): the switch goes ahead, and the pages are ranked as they
+        are asked for."""
+        before = self._service
+        if before is None or until <= time.time():
+            return 0
+        try:
+            return fresh.rank_again(before.now.reasons, until)
+        except StoreUnavailable as exc:
+            log.warning("the new model ranked no more lists before the switch: %s", exc)
+            return 0
 
     def _load_fresh(self, signature: Signature) -> RecommendationService | None:
         """The service of the artifact with ``signature``, its item details read; None when it

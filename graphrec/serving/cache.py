@@ -90,6 +90,12 @@ class ReasonCache:
             while self._listed > self.size:
                 self._listed -= self._lists.popitem(last=False)[1][2]
 
+    def recent_lists(self) -> list[tuple[Hashable, int]]:
+        """The users whose lists are kept (the keys of :meth:`keep_list`), the latest kept or
+        seen again first, each with the length of their list."""
+        with self._lock:
+            return [(user, kept[2]) for user, kept in reversed(self._lists.items())]
+
     def served_list(self, user: Hashable, served: Hashable, k: int | None = None
                     ) -> list[Scored] | None:
         """The first ``k`` (all when None) of the list kept for ``user`` with ``served``; None

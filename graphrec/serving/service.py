@@ -535,6 +535,24 @@ class RecommendationService:
                         **details.get(r.item_id, NO_DETAILS), "reason": reason})
         return out
 
+    def rank_again(self, lists: ReasonCache, until: float) -> int:
+        """Serve again, to fill this service's cache, the lists ``lists`` keeps (another
+        model's: the one this service replaces), the latest first, until ``time.time()`` is
+        ``until``; how many. For the seconds a new model waits before every worker answers
+        from it (``web.engine.switch_time``): pages seen again are then found kept at the
+        switch, rather than ranked by every worker in the same second. A user gone or an item
+        not taken in yet is skipped; an unreachable store ends it."""
+        served = 0
+        for user, k in lists.recent_lists():
+            if time.time() >= until:
+                break
+            try:
+                self.recommend(user[0] if isinstance(user, tuple) else str(user), k)
+            except (UnknownUser, UnknownItem, ItemNotReady):
+                continue
+            served += 1
+        return served
+
     def explain(self, user_id: str, item_id: str, top: int = 3) -> dict[str, Any]:
         """The ``top`` reasons of ``item_id`` for the user, its score and ``rank``: its place
         in the list :meth:`recommend` serves (``None`` when it is not served: bought already,

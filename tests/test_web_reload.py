@@ -30,7 +30,14 @@ from tests.gunicorn_server import gunicorn
 from tests.test_web_serve import listening_sockets
 from tests.waiting import wait_for
 from web import create_app
-from web.engine import SWITCH_WAIT_MAX, Engine, get_engine, reload_turn, switch_time
+from web.engine import (
+    COLLECT_SPACING,
+    SWITCH_WAIT_MAX,
+    Engine,
+    get_engine,
+    reload_turn,
+    switch_time,
+)
 from web.serve import settings_env
 
 
@@ -174,16 +181,18 @@ def test_workers_load_a_new_model_one_at_a_time(trained: Settings,
 
 def test_the_first_worker_to_load_a_model_sets_when_all_answer_from_it(tmp_path: Path) -> None:
     """The first of ``workers`` to load an artifact sets the time, a load and a watcher's turn
-    for each of the others later (at most SWITCH_WAIT_MAX seconds on); the others read it; a
-    new artifact gets a time of its own; one worker switches at once."""
+    for each of the others later (at most SWITCH_WAIT_MAX seconds on); the others read it and
+    learn how many loaded it before them (their collections of the old model are spaced by
+    that); a new artifact gets a time of its own; one worker switches at once."""
     before = time.time()
-    at = switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=1.5, tick=1.0)
-    assert before + 5.0 <= at <= time.time() + 5.0
-    assert switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=9.0, tick=1.0) == at
+    at, first = switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=1.5, tick=1.0)
+    assert before + 5.0 <= at <= time.time() + 5.0 and first == 0
+    assert switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=9.0, tick=1.0) == (at, 1)
+    assert switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=9.0, tick=1.0) == (at, 2)
     assert stat.S_IMODE((tmp_path / ".switch.json").stat().st_mode) == 0o600
-    later = switch_time(tmp_path, (1, 2, 4), workers=3, load_seconds=60.0, tick=1.0)
-    assert later <= time.time() + SWITCH_WAIT_MAX
-    assert switch_time(tmp_path, (1, 2, 5), workers=1, load_seconds=60.0, tick=1.0) \
+    later, first = switch_time(tmp_path, (1, 2, 4), workers=3, load_seconds=60.0, tick=1.0)
+    assert later <= time.time() + SWITCH_WAIT_MAX and first == 0
+    assert switch_time(tmp_path, (1, 2, 5), workers=1, load_seconds=60.0, tick=1.0)[0] \
         <= time.time()
 
 
@@ -221,6 +230,8 @@ def test_two_workers_answer_from_a_new_model_at_the_same_time(trained: Settings)
         assert set(swapped) == {first, second}
         assert at <= min(swapped.values()) and max(swapped.values()) - at < 0.3
         assert all(engine.service() is not before[engine] for engine in (first, second))
+        # each collects the old model a turn after the switch, the second COLLECT_SPACING later
+        assert (first._collect_after, second._collect_after) == (0.0, COLLECT_SPACING)
 
 
 SERVER_WORKERS = 3

@@ -83,26 +83,34 @@ def artifact_signature(path: Path) -> Signature | None:
 #: The longest the workers of one home wait for each other before answering from a new model.
 SWITCH_WAIT_MAX = 30.0
 
+#: Seconds between the workers' collections of the old model once they have switched together
+#: (:func:`refreeze`): each holds its worker's interpreter for 70-170 ms on Beauty, and four at
+#: once on two cores were the switch's slowest second.
+COLLECT_SPACING = 0.5
+
 
 def switch_time(models_dir: Path, signature: Signature, workers: int, load_seconds: float,
-                tick: float) -> float:
+                tick: float) -> tuple[float, int]:
     """When (``time.time()``) the ``workers`` processes that serve one home start answering
-    from the artifact with ``signature``, as the first of them to load it set it: each loads
-    it in its turn (:func:`reload_turn`, under which this is called) and keeps answering from
-    the model before until then, so that no page from one worker and explanation from another
-    come from two models. The first sets it for the others to load theirs as it did, a turn of
-    the watcher apart (at most :data:`SWITCH_WAIT_MAX` seconds on); a worker later than that
-    answers from the new model once it has it. One worker: at once."""
+    from the artifact with ``signature``, as the first of them to load it set it, and how many
+    loaded it before this one: each loads it in its turn (:func:`reload_turn`, under which this
+    is called) and keeps answering from the model before until then, so that no page from one
+    worker and explanation from another come from two models. The first sets it for the others
+    to load theirs as it did, a turn of the watcher apart (at most :data:`SWITCH_WAIT_MAX`
+    seconds on); a worker later than that answers from the new model once it has it. One
+    worker: at once."""
     path = models_dir / ".switch.json"
     try:
         agreed = json.loads(path.read_text(encoding="utf-8"))
         if tuple(agreed["signature"]) == signature:
-            return float(agreed["at"])
+            at, before = float(agreed["at"]), int(agreed["loaded"])
+            write_private(path, json.dumps({**agreed, "loaded": before + 1}))
+            return at, before
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
     at = time.time() + min(SWITCH_WAIT_MAX, max(0, workers - 1) * (load_seconds + tick))
-    write_private(path, json.dumps({"signature": list(signature), "at": at}))
-    return at
+    write_private(path, json.dumps({"signature": list(signature), "at": at, "loaded": 1}))
+    return at, 0
 
 
 @contextmanager
@@ -135,6 +143,7 @@ class Engine:
         #: The processes that serve this home together (gunicorn's workers, set in its
         #: master): a new model is answered from by all at once (:func:`switch_time`).
         self.workers = 1
+        self._collect_after = 0.0  # seconds past a turn before the old model is collected
         self._lock = threading.RLock()  # held briefly: opening, forgetting, closing
         self._loading = threading.Lock()  # held while the service loads (seconds)
         self._pid = os.getpid()
@@ -298,7 +307,7 @@ class Engine:
         assert tick is not None  # checked by _watch
         while not self._stop.wait(tick):
             if self._check_interval > 0 and self.reload_if_changed() \
-                    and not self._stop.wait(tick):
+                    and not self._stop.wait(tick + self._collect_after):
                 refreeze()  # by now the requests that were on the old service have finished
             self._look_at_graph()
 
@@ -352,8 +361,8 @@ class Engine:
             if fresh is None:
                 return False
             took = time.monotonic() - started
-            at = switch_time(self.settings.models_dir, signature, self.workers, took,
-                             self._tick() or 1.0)
+            at, before = switch_time(self.settings.models_dir, signature, self.workers, took,
+                                     self._tick() or 1.0)
         waited = max(0.0, at - time.time())
         again = self._rank_again(fresh, at)
         while (left := at - time.time()) > 0:
@@ -363,6 +372,7 @@ class Engine:
         with self._lock:
             was = self._service.model_version if self._service is not None else "none"
             self._service, self._loaded = fresh, signature
+        self._collect_after = before * COLLECT_SPACING  # the workers' collections one by one
         log.info("reloaded model %s (was %s) in %.1f s, answering from it %.1f s later with "
                  "the other workers (%d lists served before ranked with it meanwhile)",
                  fresh.model_version, was, took, waited, again)

@@ -613,14 +613,17 @@ def test_a_worker_folds_in_a_new_item_with_no_request_asking(
     is due, folds the new item in, and reads nothing more while neither moves: not the new
     items again, nor the details, nor the graph's full counts (those scan every relationship
     on the local store; only /api/health reads them)."""
-    with app.app_context():
-        service = get_engine().service()
+    service = fold_now(app)  # what the catalogue held before: folded in already
     folded, counts_read_at = service.folded, service.freshness._read_at
     ingest_listing(session_store, "NEW-LISTING-2", listing["brand"])
     service.catalogue_check_interval = 0.5
     try:
-        wait_for(lambda: "NEW-LISTING-2" in service.recommender.item_ids,
+        # the look that folds it in serves the grown model before it records the rows it
+        # folded and reads the details: what it leaves is taken once the next look has begun
+        wait_for(lambda: "NEW-LISTING-2" in service._read_new,
                  "the new item folded in by the watcher", timeout=30)
+        folding = service._looked_at
+        wait_for(lambda: service._looked_at > folding, "the look after it", timeout=30)
         rows, details, looked = service._fold_rows, service.items._copy, service._looked_at
         wait_for(lambda: service._looked_at > looked + 1, "two more looks", timeout=30)
     finally:

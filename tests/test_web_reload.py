@@ -196,6 +196,48 @@ def test_the_first_worker_to_load_a_model_sets_when_all_answer_from_it(tmp_path:
         <= time.time()
 
 
+def test_a_switch_time_that_cannot_be_written_switches_at_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A models folder where the file cannot be written (here a file stands in its place; a
+    full disk alike) leaves the worker to switch as soon as it has loaded, logged: before,
+    the error ended the watcher thread, and with it every later reload and look."""
+    blocked = tmp_path / "models"
+    blocked.write_text("not a folder")
+    before = time.time()
+    with caplog.at_level(logging.WARNING, logger="web.engine"):
+        at, first = switch_time(blocked, (1, 2, 3), workers=4, load_seconds=1.0, tick=1.0)
+    assert before <= at <= time.time() and first == 0
+    assert "switch to the new model each once loaded" in caplog.text
+
+
+def test_a_failure_while_ranking_ahead_still_switches(
+        trained: Settings, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Ranking the old model's lists with the new one is work ahead of the switch, not part
+    of it: whatever it raises is logged and the new model is served at the agreed time."""
+    from graphrec.serving.service import RecommendationService
+
+    path = trained.model_path
+
+    def broken(self: RecommendationService, lists: object, until: float) -> int:
+        raise RuntimeError("ranking ahead failed")
+
+    with app_with(trained, interval=0) as app:
+        engine = engine_of(app)
+        old = engine.service()
+        engine.workers = 2
+        copy = path.parent / ".copy"
+        shutil.copytree(path, copy)
+        os.replace(path, path.parent / ".old")
+        os.replace(copy, path)  # a new artifact in place (the same model, a new manifest)
+        shutil.rmtree(path.parent / ".old")
+        monkeypatch.setattr(RecommendationService, "rank_again", broken)
+        with caplog.at_level(logging.ERROR, logger="web.engine"):
+            assert engine.reload_if_changed()
+        assert engine.service() is not old
+        assert "ranked no more lists before the switch" in caplog.text
+
+
 def test_two_workers_answer_from_a_new_model_at_the_same_time(trained: Settings) -> None:
     """Each worker loads a new artifact in its turn; the first keeps answering from the model
     before until the time it set, and both then answer from the new one together (before,

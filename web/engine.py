@@ -98,19 +98,32 @@ def switch_time(models_dir: Path, signature: Signature, workers: int, load_secon
     worker and explanation from another come from two models. The first sets it for the others
     to load theirs as it did, a turn of the watcher apart (at most :data:`SWITCH_WAIT_MAX`
     seconds on); a worker later than that answers from the new model once it has it. One
-    worker: at once."""
+    worker: at once. A file that cannot be read is set anew; one that cannot be written
+    (logged) leaves this worker to switch at once, as the others then do: the watcher that
+    calls this must outlive a full disk."""
     path = models_dir / ".switch.json"
+    agreed = _agreed(path, signature)
+    at, before = agreed if agreed is not None else (
+        time.time() + min(SWITCH_WAIT_MAX, max(0, workers - 1) * (load_seconds + tick)), 0)
+    try:
+        write_private(path, json.dumps({"signature": list(signature), "at": at,
+                                        "loaded": before + 1}))
+    except OSError as exc:
+        log.warning("the workers switch to the new model each once loaded (%s): %s", path, exc)
+        return time.time(), before
+    return at, before
+
+
+def _agreed(path: Path, signature: Signature) -> tuple[float, int] | None:
+    """The switch time ``path`` holds for the artifact with ``signature`` and how many workers
+    loaded it; None when it holds another's, none, or cannot be read."""
     try:
         agreed = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(agreed["signature"]) == signature:
-            at, before = float(agreed["at"]), int(agreed["loaded"])
-            write_private(path, json.dumps({**agreed, "loaded": before + 1}))
-            return at, before
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
-        pass
-    at = time.time() + min(SWITCH_WAIT_MAX, max(0, workers - 1) * (load_seconds + tick))
-    write_private(path, json.dumps({"signature": list(signature), "at": at, "loaded": 1}))
-    return at, 0
+        if tuple(agreed["signature"]) != signature:
+            return None
+        return float(agreed["at"]), int(agreed["loaded"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @contextmanager
@@ -381,8 +394,8 @@ class Engine:
     def _rank_again(self, fresh: RecommendationService, until: float) -> int:
         """Have ``fresh`` rank the lists the service it replaces keeps, until ``until``
         (:meth:`~graphrec.serving.service.RecommendationService.rank_again`); how many. A store
-        that fails stops it (logged): the switch goes ahead, and the pages are ranked as they
-        are asked for."""
+        that fails, or any other failure, stops it (logged): the switch goes ahead, and the
+        pages are ranked as they are asked for."""
         before = self._service
         if before is None or until <= time.time():
             return 0
@@ -390,7 +403,9 @@ class Engine:
             return fresh.rank_again(before.now.reasons, until)
         except StoreUnavailable as exc:
             log.warning("the new model ranked no more lists before the switch: %s", exc)
-            return 0
+        except Exception:  # the watcher must outlive any failure; the switch goes ahead
+            log.exception("the new model ranked no more lists before the switch")
+        return 0
 
     def _load_fresh(self, signature: Signature) -> RecommendationService | None:
         """The service of the artifact with ``signature``, its item details read; None when it

@@ -67,6 +67,16 @@ def retrain(settings: Settings, store: GraphStore, seed: int) -> None:
     train_from_store(store, settings, TrainConfig(max_epochs=2, seed=seed))
 
 
+def replace_artifact(path: Path) -> None:
+    """A new artifact in place of the one at ``path``: the same model, a new manifest (what
+    a worker's check sees as a new model)."""
+    copy = path.parent / ".copy"
+    shutil.copytree(path, copy)
+    os.replace(path, path.parent / ".old")
+    os.replace(copy, path)
+    shutil.rmtree(path.parent / ".old")
+
+
 def test_a_new_model_is_picked_up_without_an_error_answer(trained: Settings,
                                                           session_store: GraphStore) -> None:
     with app_with(trained, interval=0.2) as app:
@@ -168,11 +178,7 @@ def test_workers_load_a_new_model_one_at_a_time(trained: Settings,
     with app_with(trained, interval=0) as app:  # no watcher: each check is called here
         engine = engine_of(app)
         engine.service()
-        copy = path.parent / ".copy"
-        shutil.copytree(path, copy)
-        os.replace(path, path.parent / ".old")
-        os.replace(copy, path)  # a new artifact in place (the same model, a new manifest)
-        shutil.rmtree(path.parent / ".old")
+        replace_artifact(path)
         with reload_turn(trained.models_dir) as mine:  # another worker is loading it now
             assert mine
             assert engine.reload_if_changed() is False  # this one keeps answering meanwhile
@@ -226,11 +232,7 @@ def test_a_failure_while_ranking_ahead_still_switches(
         engine = engine_of(app)
         old = engine.service()
         engine.workers = 2
-        copy = path.parent / ".copy"
-        shutil.copytree(path, copy)
-        os.replace(path, path.parent / ".old")
-        os.replace(copy, path)  # a new artifact in place (the same model, a new manifest)
-        shutil.rmtree(path.parent / ".old")
+        replace_artifact(path)
         monkeypatch.setattr(RecommendationService, "rank_again", broken)
         with caplog.at_level(logging.ERROR, logger="web.engine"):
             assert engine.reload_if_changed()
@@ -249,11 +251,7 @@ def test_two_workers_answer_from_a_new_model_at_the_same_time(trained: Settings)
         before = {engine: engine.service() for engine in (first, second)}
         for engine in (first, second):
             engine.workers = 2
-        copy = path.parent / ".copy"
-        shutil.copytree(path, copy)
-        os.replace(path, path.parent / ".old")
-        os.replace(copy, path)  # a new artifact in place (the same model, a new manifest)
-        shutil.rmtree(path.parent / ".old")
+        replace_artifact(path)
         swapped: dict[Engine, float] = {}
 
         def reload(engine: Engine) -> None:

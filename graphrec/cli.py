@@ -273,30 +273,16 @@ def print_recommendations(settings: Settings, user_id: str, *, k: int = 10,
 
 
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
-    """The saved model, as a command uses it (item details read per answer, the checksums of
-    the arrays and weights left to the server; the graph's counts, which say whether the model
-    is stale, read while it loads), or a CommandError that says why there is none to use.
+    """The saved model as a command uses it (:func:`graphrec.explorer.load_service`), or a
+    CommandError that says why there is none to use."""
+    from graphrec.explorer import NoModel
+    from graphrec.explorer import load_service as load
+    from graphrec.model.artifact import ArtifactError
 
-    The store is asked first: every answer needs it, and one that cannot be reached is the
-    error to report (exit 3), whatever else is missing."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from graphrec.model.artifact import ArtifactError, graph_counts
-    from graphrec.serving.service import RecommendationService
-
-    store.read_once("admin/ping")
-    with ThreadPoolExecutor(1) as pool:
-        counts = pool.submit(graph_counts, store)  # the store counts while the model loads
-        try:
-            # One answer per process: nothing to keep between requests.
-            service = RecommendationService.load(settings, store, catalogue_check_interval=None,
-                                                 reason_cache_size=0, hash_arrays=False,
-                                                 graph_now=counts.result)
-        except FileNotFoundError:
-            raise CommandError("no trained model: run graphrec train first") from None
-        except ArtifactError as exc:
-            raise CommandError(str(exc)) from None
-    return service
+    try:
+        return load(settings, store)
+    except (NoModel, ArtifactError) as exc:
+        raise CommandError(str(exc)) from None
 
 
 def say_if_stale(service: RecommendationService) -> None:

@@ -635,6 +635,24 @@ def test_unexpected_error_is_json_500_without_traceback(
     assert "secret detail" in caplog.text and "Traceback" in caplog.text
 
 
+def test_a_passing_store_failure_is_503_to_try_again(bare_app: Flask,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """Neo4j's TransientError (a deadlock, a leader switch, its memory pool full for a moment)
+    says that the same request may succeed: 503 with Retry-After and a line in the log, not
+    the 500 and traceback of a fault."""
+    def busy():
+        raise neo4j.exceptions.TransientError("deadlock detected while reading secret detail")
+
+    bare_app.add_url_rule("/api/busy", "busy", busy)
+    with caplog.at_level(logging.WARNING, logger="web.errors"):
+        response = bare_app.test_client().get("/api/busy")
+    assert_error(response, 503, "store_busy")
+    assert response.headers["Retry-After"].isdigit()
+    assert "secret detail" not in response.get_data(as_text=True)
+    assert "graph store busy on GET /api/busy: TransientError" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
 # --- health and the OpenAPI document ---------------------------------------------------------
 
 def test_health_without_model(bare: FlaskClient) -> None:

@@ -2,13 +2,15 @@
 
 Pages get the same statuses as a short HTML page. An unexpected exception is logged with its
 traceback here, on the server, and answered 500 without one; a store or model that is not
-there is logged with its cause (an address, a folder) and answered with a generic message:
-what the server knows about its own layout stays in its log.
+there, or a store that says a query failed for a passing reason (Neo4j's ``TransientError``),
+is 503 with ``Retry-After``, logged with its cause (an address, a folder, the store's code) and
+answered with a generic message: what the server knows about its own layout stays in its log.
 """
 from __future__ import annotations
 
 import logging
 
+import neo4j
 from flask import Flask, Response, jsonify, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -80,6 +82,15 @@ def init_app(app: Flask) -> None:
         get_engine().failed()
         log.warning("graph store unavailable: %s", exc)
         return retry_later("store_unavailable", "the graph store is unavailable")
+
+    @app.errorhandler(neo4j.exceptions.TransientError)
+    def store_busy(exc: neo4j.exceptions.TransientError):
+        # A failure Neo4j says the same request may not meet again (a deadlock, a leader
+        # switch in a cluster, its memory pool full for a moment): 503, never the 500 of a
+        # fault, and one line with the store's code in the log instead of a traceback.
+        log.warning("graph store busy on %s %s: %s %s", request.method, request.path,
+                    type(exc).__name__, exc.code)
+        return retry_later("store_busy", "the graph store could not answer this time")
 
     @app.errorhandler(ItemNotReady)
     def item_not_ready(exc: ItemNotReady):

@@ -121,7 +121,11 @@ def digest(indices: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(indices).tobytes(), digest_size=16).digest()
 
 
-def user_key(user_id: str, timeline: np.ndarray) -> tuple[str, bytes]:
+#: The key a user's answers are kept under (:func:`user_key`).
+UserKey = tuple[str, bytes]
+
+
+def user_key(user_id: str, timeline: np.ndarray) -> UserKey:
     """What the cache keeps a user's answers under: the user and their purchases now, in the
     order they were made (which of two reasons about as strong is shown first depends on it:
     :mod:`graphrec.explain.ranker`)."""

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -36,7 +36,7 @@ from graphrec.explain.paths import HistoryWalks, PathFinder, ReasonPath
 from graphrec.explain.ranker import PathRanker, starting_with
 from graphrec.explain.reasons import describe, describe_popular, distinct, graph_facts
 from graphrec.model import artifact
-from graphrec.serving.cache import RankedPaths, ReasonCache, digest, user_key
+from graphrec.serving.cache import RankedPaths, ReasonCache, UserKey, digest, user_key
 from graphrec.serving.details import (
     NO_DETAILS,
     CatalogueState,
@@ -543,11 +543,12 @@ class RecommendationService:
         switch, rather than ranked by every worker in the same second. A user gone or an item
         not taken in yet is skipped; an unreachable store ends it."""
         served = 0
-        for user, k in lists.recent_lists():
+        for key, k in lists.recent_lists():
             if time.time() >= until:
                 break
+            user_id, _ = cast(UserKey, key)  # what recommend keeps its lists under
             try:
-                self.recommend(user[0] if isinstance(user, tuple) else str(user), k)
+                self.recommend(user_id, k)
             except (UnknownUser, UnknownItem, ItemNotReady):
                 continue
             served += 1

@@ -41,7 +41,8 @@ class NoModel(FileNotFoundError):
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
     """The saved model as one process uses it for a few answers: item details read per answer,
     no reason cache, no watcher, the checksums of the arrays and weights left to the server,
-    and the graph's counts (whether the model is stale) read while the model loads.
+    the graph's counts (whether the model is stale) read while the model loads, and the other
+    shoppers of co-buyer paths named by their ids (whoever runs it reads the store anyway).
 
     The store is asked first: every answer needs it, and one that cannot be reached
     (:class:`~graphrec.store.connection.StoreUnavailable`) is the error to report, whatever
@@ -56,7 +57,7 @@ def load_service(settings: Settings, store: GraphStore) -> RecommendationService
         try:
             return RecommendationService.load(settings, store, catalogue_check_interval=None,
                                               reason_cache_size=0, hash_arrays=False,
-                                              graph_now=counts.result)
+                                              graph_now=counts.result, shoppers_named=True)
         except FileNotFoundError:
             raise NoModel("no trained model: run graphrec train first") from None
 

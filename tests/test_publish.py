@@ -53,9 +53,12 @@ def sample_trained(store: GraphStore, settings: Settings) -> Settings:
 
 
 def load_service(settings: Settings, store: GraphStore) -> RecommendationService:
+    """A served model whose answers name the other shoppers of co-buyer paths, as what
+    ``publish`` writes into the store does (the web service's do not)."""
     return RecommendationService.load(settings, store,
                                       catalogue_check_interval=settings.catalogue_check_interval,
-                                      reason_cache_size=settings.reason_cache_size)
+                                      reason_cache_size=settings.reason_cache_size,
+                                      shoppers_named=True)
 
 
 def some_buyers(store: GraphStore) -> list[str]:

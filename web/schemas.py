@@ -160,7 +160,9 @@ class Relationship(Answer):
 
 class CypherCall(Answer):
     query: str = Field(description="a statement under cypher/, e.g. explain/brand")
-    params: dict[str, str]
+    params: dict[str, str | None] = Field(
+        description="its parameters; null: any (a co-buyer path's other shopper, whom the "
+                    "service does not name)")
 
 
 class Path(Answer):

@@ -34,7 +34,13 @@ from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking
 from graphrec.explain.paths import HistoryWalks, PathFinder, ReasonPath
 from graphrec.explain.ranker import PathRanker, starting_with
-from graphrec.explain.reasons import describe, describe_popular, distinct, graph_facts
+from graphrec.explain.reasons import (
+    anonymised,
+    describe,
+    describe_popular,
+    distinct,
+    graph_facts,
+)
 from graphrec.model import artifact
 from graphrec.serving.cache import RankedPaths, ReasonCache, UserKey, digest, user_key
 from graphrec.serving.details import (
@@ -220,12 +226,13 @@ class RecommendationService:
     def __init__(self, model: ServedModel, store: GraphStore,
                  details: ItemDetails | ItemDetailsOnDemand, reason_cache_size: int,
                  graph_check_interval: float, catalogue_check_interval: float = 0.0,
-                 folds: SharedFolds | None = None):
+                 folds: SharedFolds | None = None, shoppers_named: bool = False):
         self.trained = model.recommender.artifact
         self.folds = SharedFolds(None) if folds is None else folds
         self.store = store
         self.items = details
         self.reason_cache_size = reason_cache_size
+        self.shoppers_named = shoppers_named
         self.catalogue_check_interval = catalogue_check_interval
         self._look_share = 1 - SPREAD * random.random()
         self._use(model)
@@ -253,8 +260,8 @@ class RecommendationService:
              reason_cache_size: int, hash_arrays: bool = True,
              model: ServedModel | None = None,
              details: DetailsRead | None = None,
-             graph_now: Callable[[], Mapping[str, int]] | None = None
-             ) -> RecommendationService:
+             graph_now: Callable[[], Mapping[str, int]] | None = None,
+             shoppers_named: bool = False) -> RecommendationService:
         """The model under ``settings.models_dir``, with everything it needs from its artifact
         (``model`` when the caller loaded it already, :class:`ServedModel`); item details kept
         (starting from ``details`` when the caller read them already) and the catalogue looked
@@ -264,7 +271,10 @@ class RecommendationService:
         :class:`graphrec.config.Settings`).
         ``hash_arrays``: see :func:`graphrec.model.artifact.load`. ``graph_now``: the
         graph's counts as the caller reads them (a command starts the read before it loads the
-        model, so that the two overlap), instead of reading them here. New items are folded in
+        model, so that the two overlap), instead of reading them here. ``shoppers_named``: the
+        other shoppers of co-buyer paths by their ids (a command's, whose user reads the store
+        anyway), rather than as ``shopper #1``, … (:func:`~graphrec.explain.reasons.anonymised`:
+        the web service's answers). New items are folded in
         through ``settings.folds_dir``, shared with the other processes of the home.
 
         FileNotFoundError when no model is trained; ArtifactError when it cannot be used.
@@ -276,7 +286,7 @@ class RecommendationService:
                   else ItemDetailsOnDemand(store))
         service = cls(model, store, labels, reason_cache_size, settings.graph_check_interval,
                       catalogue_check_interval=catalogue_check_interval or 0.0,
-                      folds=SharedFolds(settings.folds_dir))
+                      folds=SharedFolds(settings.folds_dir), shoppers_named=shoppers_named)
         try:
             if graph_now is not None:  # a command's: it says whether the model is stale
                 counts = graph_now()
@@ -530,7 +540,7 @@ class RecommendationService:
             reason = None
             if r.item_id in best:
                 weight, path = best[r.item_id]
-                reason = describe(path, now.data, titles, weight, user_id)
+                reason = self._shown([describe(path, now.data, titles, weight, user_id)])[0]
             out.append({"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": r.new,
                         **details.get(r.item_id, NO_DETAILS), "reason": reason})
         return out
@@ -592,7 +602,13 @@ class RecommendationService:
             score = now.recommender.score(history, index)
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
                 "not_served": why, "already_bought": already, "basis": shopper.basis,
-                "paths": [describe(p, now.data, titles, w, user_id) for w, p in paths]}
+                "paths": self._shown([describe(p, now.data, titles, w, user_id)
+                                      for w, p in paths])}
+
+    def _shown(self, paths: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One answer's described paths as this service shows them: other shoppers by id, or
+        not (``shoppers_named``)."""
+        return paths if self.shoppers_named else anonymised(paths)
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
                  walks: HistoryWalks | None = None, limit: int | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 
 import pytest
 from flask import Flask
@@ -53,21 +54,32 @@ def test_an_explanation_names_no_other_shopper(client: FlaskClient, co_bought: t
     assert session_store.read(path["cypher"]["query"], **path["cypher"]["params"])
 
 
-def test_pages_and_lists_name_no_other_shopper(client: FlaskClient) -> None:
-    """The lists whose first reasons go through a co-buyer, and their pages (which draw the
-    paths from the explanations the API answers)."""
+def test_pages_and_lists_name_no_other_shopper(client: FlaskClient, settings: Settings) -> None:
+    """The lists whose first reasons go through co-buyers, and their pages (which draw the paths
+    from the explanations the API answers): one numbering a list, one number a shopper."""
     others, seen = every_user(), 0
-    for user in sample_users(2000):
-        body = client.get(f"/api/users/{user}/recommendations").get_data(as_text=True)
-        if OTHER_SHOPPER not in body:
-            continue
-        page = client.get(f"/users/{user}").get_data(as_text=True)
-        for text in (body, page):
-            assert not [u for u in others - {user} if u in text]
-        seen += 1
-        if seen == 5:
-            return
-    raise AssertionError(f"{seen} lists lead with a co-buyer path")
+    with graphrec.connect(settings=settings) as shop:
+        for user in sample_users(2000):
+            body = client.get(f"/api/users/{user}/recommendations").get_data(as_text=True)
+            if body.count(OTHER_SHOPPER) < 2:
+                continue
+            page = client.get(f"/users/{user}").get_data(as_text=True)
+            for text in (body, page):
+                assert not [u for u in others - {user} if u in text]
+            shown = [co_buyer(r["reason"]) for r in json.loads(body)["recommendations"]]
+            named = [co_buyer(r["reason"]) for r in shop.recommend(user)]
+            pairs = {(a, b) for a, b in zip(shown, named) if a is not None}
+            assert len({a for a, _ in pairs}) == len({b for _, b in pairs}) == len(pairs)
+            assert {a for a, _ in pairs} == {f"shopper #{n}" for n in range(1, len(pairs) + 1)}
+            seen += 1
+            if seen == 5:
+                return
+    raise AssertionError(f"{seen} lists lead with two co-buyer paths")
+
+
+def co_buyer(reason: dict | None) -> str | None:
+    """The other shopper's id in a first reason, if it is a co-buyer path."""
+    return reason["nodes"][2]["id"] if reason and reason["kind"] == "collaborative" else None
 
 
 def test_the_commands_name_them(trained_app: Flask, settings: Settings,

@@ -535,15 +535,12 @@ class RecommendationService:
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items(
             [r.item_id for r in ranked], [p for _, p in best.values()], now))
-        out = []
-        for r in ranked:
-            reason = None
-            if r.item_id in best:
-                weight, path = best[r.item_id]
-                reason = self._shown([describe(path, now.data, titles, weight, user_id)])[0]
-            out.append({"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": r.new,
-                        **details.get(r.item_id, NO_DETAILS), "reason": reason})
-        return out
+        shown = iter(self._shown([describe(path, now.data, titles, weight, user_id)
+                                  for weight, path in (best[r.item_id] for r in ranked
+                                                       if r.item_id in best)]))
+        return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": r.new,
+                 **details.get(r.item_id, NO_DETAILS),
+                 "reason": next(shown) if r.item_id in best else None} for r in ranked]
 
     def rank_again(self, lists: ReasonCache, until: float) -> int:
         """Serve again, to fill this service's cache, the lists ``lists`` keeps (another
@@ -606,8 +603,9 @@ class RecommendationService:
                                       for w, p in paths])}
 
     def _shown(self, paths: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One answer's described paths as this service shows them: other shoppers by id, or
-        not (``shoppers_named``)."""
+        """One answer's described paths (an explanation's, or the first reasons of a list) as
+        this service shows them: other shoppers by id, or not (``shoppers_named``), numbered
+        across the whole answer."""
         return paths if self.shoppers_named else anonymised(paths)
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],

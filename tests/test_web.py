@@ -289,13 +289,14 @@ def test_a_request_sends_the_store_one_query(trained_app: Flask, client: FlaskCl
     assert set(queries) == {cypher.load("service/user_history")}
 
 
-def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask,
-                                                      sample_user: str) -> None:
+def test_kept_reasons_are_those_a_fresh_ranking_gives(trained_app: Flask, sample_user: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from graphrec.explain.reasons import distinct, node_id
 
     with trained_app.app_context():
         service = get_engine().service()
     assert service.now.reasons.size > 0  # the web app keeps them
+    monkeypatch.setattr(service, "shoppers_named", True)  # co-buyers by id, as ranked
     recs = service.recommend(sample_user, k=10)  # ranks and keeps the reasons of all ten
     for rec in recs:
         shopper = service._shopper(sample_user)

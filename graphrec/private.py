@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -41,9 +42,19 @@ def open_private(path: Path, flags: int) -> int:
 
 
 def write_private(path: Path, text: str) -> None:
-    """``text`` written to ``path`` (replacing what it held), the file 0600."""
-    with os.fdopen(open_private(path, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
-        fh.write(text)
+    """``text`` written to ``path`` (replacing what it held), the file 0600, whole: into a file
+    of its own beside it, then moved into place, so that another process reading ``path``
+    meanwhile (where the local store listens, the workers' switch time) finds the old text or
+    the new, never an empty or half-written file."""
+    pending = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        with os.fdopen(open_private(pending, os.O_WRONLY | os.O_EXCL), "w",
+                       encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(pending, path)
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
 
 
 def make_private(top: Path) -> None:

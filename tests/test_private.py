@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,29 @@ def test_a_file_opened_private_is_0600_even_when_it_existed_open_to_all(tmp_path
     assert mode(path) == 0o600 and path.read_text() == "new"
     with pytest.raises(FileExistsError):
         open_private(path, os.O_WRONLY | os.O_EXCL)
+
+
+def test_a_reader_never_finds_a_file_half_written(tmp_path: Path) -> None:
+    """Another process reads the file while it is replaced (the workers' switch time, where the
+    local store listens): the old text or the new, never an empty file."""
+    path = tmp_path / "switch.json"
+    write_private(path, "old " * 1000)
+    stop, seen = threading.Event(), set()
+
+    def read() -> None:
+        while not stop.is_set():
+            seen.add(path.read_text()[:4])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(300):
+            write_private(path, ("new " if n % 2 else "old ") * 1000)
+    finally:
+        stop.set()
+        reader.join()
+    assert seen <= {"old ", "new "} and mode(path) == 0o600
+    assert [entry.name for entry in tmp_path.iterdir()] == ["switch.json"]  # nothing left
 
 
 def test_making_a_tree_private_takes_group_and_others_off_everything_in_it(

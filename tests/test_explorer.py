@@ -109,3 +109,18 @@ def test_a_home_without_a_model_says_how_to_make_one(trained: Settings,
                                                      tmp_path: Path) -> None:
     with pytest.raises(NoModel, match="no trained model: run graphrec train first"):
         graphrec.connect(settings=without_model(trained, tmp_path))
+
+
+def test_the_readmes_example_runs_as_written(trained: Settings, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Exploring in Python", 1)[1]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    scope: dict[str, object] = {}
+    exec(compile(example, "README.md", "exec"), scope)
+    assert len(scope["top"]) == 10  # type: ignore[arg-type]
+    assert scope["why"]["rank"] == 1  # type: ignore[index]
+    assert isinstance(scope["graph"], nx.MultiDiGraph) and scope["graph"].number_of_edges()
+    printed = capsys.readouterr().out  # stale: an earlier test made a shopper
+    assert printed == "None\n" or printed.startswith("note: the model is stale (trained ")

@@ -34,7 +34,9 @@ from web.engine import (
     COLLECT_SPACING,
     SWITCH_WAIT_MAX,
     Engine,
+    artifact_signature,
     get_engine,
+    held_back,
     reload_turn,
     switch_time,
 )
@@ -202,6 +204,23 @@ def test_the_first_worker_to_load_a_model_sets_when_all_answer_from_it(tmp_path:
         <= time.time()
 
 
+def test_a_worker_starting_before_the_switch_holds_back_only_with_the_model_before(
+        tmp_path: Path) -> None:
+    """The switch records the artifact the workers answer from until then; a worker starting
+    meanwhile holds back when its master loaded that one, and not when it loaded another, when
+    the switch names another artifact, or once the time has come."""
+    at, _ = switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=1.0, tick=1.0,
+                        previous=(9, 9, 9))
+    assert at > time.time() and held_back(tmp_path, (1, 2, 3), (9, 9, 9))
+    switch_time(tmp_path, (1, 2, 3), workers=3, load_seconds=1.0, tick=1.0, previous=(7, 7, 7))
+    assert held_back(tmp_path, (1, 2, 3), (9, 9, 9))  # the first worker's record stands
+    assert not held_back(tmp_path, (1, 2, 3), (8, 8, 8))  # a master older than that
+    assert not held_back(tmp_path, (1, 2, 4), (9, 9, 9))  # another artifact in place
+    assert not held_back(tmp_path, (1, 2, 3), None)  # nothing loaded before the fork
+    switch_time(tmp_path, (1, 2, 5), workers=1, load_seconds=1.0, tick=1.0, previous=(9, 9, 9))
+    assert not held_back(tmp_path, (1, 2, 5), (9, 9, 9))  # its time has come
+
+
 def test_a_switch_time_that_cannot_be_written_switches_at_once(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A models folder where the file cannot be written (here a file stands in its place; a
@@ -272,6 +291,41 @@ def test_two_workers_answer_from_a_new_model_at_the_same_time(trained: Settings)
         assert all(engine.service() is not before[engine] for engine in (first, second))
         # each collects the old model a turn after the switch, the second COLLECT_SPACING later
         assert (first._collect_after, second._collect_after) == (0.0, COLLECT_SPACING)
+
+
+def test_a_worker_started_while_the_others_wait_to_switch_answers_as_they_do(
+        trained: Settings) -> None:
+    """gunicorn replaces a worker (a crash, a kill) in the seconds between a new model's first
+    load and the time set for the switch: the new worker, forked from a master that loaded the
+    model before, answers from it as the others still do, and switches with them (it answered
+    from the new model at once, while the others answered from the old)."""
+    path = trained.model_path
+    with app_with(trained, interval=0) as first_app, app_with(trained, interval=0) as late_app:
+        first, late = engine_of(first_app), engine_of(late_app)
+        late.preload()  # as gunicorn's master does, before the retrain
+        old = artifact_signature(path)
+        first.service()
+        first.workers = late.workers = 4
+        replace_artifact(path)
+        new = artifact_signature(path)
+        swapped: dict[Engine, float] = {}
+
+        def reload(engine: Engine) -> None:
+            assert engine.reload_if_changed()
+            swapped[engine] = time.time()
+
+        loading = threading.Thread(target=reload, args=(first,))
+        loading.start()
+        switch = trained.models_dir / ".switch.json"
+        wait_for(lambda: held_back(trained.models_dir, new, old), "the first worker's switch time",
+                 timeout=60)
+        late.service()  # the new worker's first request, before the switch
+        assert late._loaded == old and first._loaded == old
+        reload(late)  # its watcher's turn: loads the new one, waits for the same time
+        loading.join(60)
+        at = json.loads(switch.read_text())["at"]
+        assert late._loaded == first._loaded == new
+        assert at <= min(swapped.values()) and max(swapped.values()) - at < 0.3
 
 
 SERVER_WORKERS = 3

@@ -16,7 +16,9 @@ train`` has replaced it, the thread loads the new service beside the old one and
 reference, so no request waits on the load and each request finishes on the service it started
 with. The workers of a server load it one after another and swap it in at one time, which the
 first to load it sets (:func:`switch_time`): until then every worker answers from the model
-before, so that a page and its explanation never come from two models. A new artifact that
+before, so that a page and its explanation never come from two models; a worker that starts
+meanwhile (one gunicorn replaces) answers from that model too when the master loaded it before
+the fork, and switches with the others. A new artifact that
 fails to load is logged and the old model keeps serving. The same thread has the service look
 at the catalogue when a look is due
 (:meth:`~graphrec.serving.service.RecommendationService.look_at_catalogue`): the items ingested
@@ -34,7 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import neo4j
 from flask import Flask, current_app
@@ -90,7 +92,7 @@ COLLECT_SPACING = 0.5
 
 
 def switch_time(models_dir: Path, signature: Signature, workers: int, load_seconds: float,
-                tick: float) -> tuple[float, int]:
+                tick: float, previous: Signature | None = None) -> tuple[float, int]:
     """When (``time.time()``) the ``workers`` processes that serve one home start answering
     from the artifact with ``signature``, as the first of them to load it set it, and how many
     loaded it before this one: each loads it in its turn (:func:`reload_turn`, under which this
@@ -100,30 +102,62 @@ def switch_time(models_dir: Path, signature: Signature, workers: int, load_secon
     seconds on); a worker later than that answers from the new model once it has it. One
     worker: at once. A file that cannot be read is set anew; one that cannot be written
     (logged) leaves this worker to switch at once, as the others then do: the watcher that
-    calls this must outlive a full disk."""
+    calls this must outlive a full disk. ``previous``: the artifact the workers answer from
+    until then, as the first recorded it (:func:`held_back`)."""
     path = models_dir / ".switch.json"
     agreed = _agreed(path, signature)
-    at, before = agreed if agreed is not None else (
-        time.time() + min(SWITCH_WAIT_MAX, max(0, workers - 1) * (load_seconds + tick)), 0)
+    if agreed is not None:
+        at, before, previous = agreed
+    else:
+        at, before = time.time() + min(SWITCH_WAIT_MAX,
+                                       max(0, workers - 1) * (load_seconds + tick)), 0
     try:
         write_private(path, json.dumps({"signature": list(signature), "at": at,
-                                        "loaded": before + 1}))
+                                        "loaded": before + 1,
+                                        "from": list(previous) if previous else None}))
     except OSError as exc:
         log.warning("the workers switch to the new model each once loaded (%s): %s", path, exc)
         return time.time(), before
     return at, before
 
 
-def _agreed(path: Path, signature: Signature) -> tuple[float, int] | None:
-    """The switch time ``path`` holds for the artifact with ``signature`` and how many workers
-    loaded it; None when it holds another's, none, or cannot be read."""
+class Switch(NamedTuple):
+    """The workers' switch to a new artifact, as the first to load it recorded it."""
+
+    at: float
+    loaded: int
+    #: The artifact they answer from until ``at``.
+    previous: Signature | None
+
+
+def _agreed(path: Path, signature: Signature) -> Switch | None:
+    """The switch ``path`` holds to the artifact with ``signature``: when, how many workers
+    loaded it, and from which artifact; None when it holds another's, none, or cannot be
+    read."""
     try:
-        agreed = json.loads(path.read_text(encoding="utf-8"))
-        if tuple(agreed["signature"]) != signature:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if tuple(record["signature"]) != signature:
             return None
-        return float(agreed["at"]), int(agreed["loaded"])
-    except (OSError, ValueError, KeyError, TypeError):
+        previous = record.get("from")
+        return Switch(float(record["at"]), int(record["loaded"]),
+                      (int(previous[0]), int(previous[1]), int(previous[2])) if previous
+                      else None)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
+
+
+def held_back(models_dir: Path, signature: Signature | None,
+              preloaded: Signature | None) -> bool:
+    """Whether a worker starting now should answer from the ``preloaded`` artifact (the one
+    gunicorn's master loaded before the fork) rather than from the artifact with ``signature``
+    in place: the workers of the home agreed to switch to that one at a time still to come,
+    and answer from ``preloaded`` until then. A worker that gunicorn starts in those seconds
+    (after a crash, a kill, its timeout) then answers what the others answer, and switches
+    with them (its watcher loads the new artifact and finds the time agreed)."""
+    if signature is None or preloaded is None or preloaded == signature:
+        return False
+    agreed = _agreed(models_dir / ".switch.json", signature)
+    return agreed is not None and agreed.at > time.time() and agreed.previous == preloaded
 
 
 @contextmanager
@@ -230,9 +264,15 @@ class Engine:
         with self._loading:
             if self._service is None:
                 signature = artifact_signature(self.settings.model_path)
+                preloaded = self._preloaded[0] if self._preloaded is not None else None
+                held = held_back(self.settings.models_dir, signature, preloaded)
+                if held:  # the watcher loads the new one, to switch with the others
+                    signature = preloaded
                 self._service = self._load_service(store, signature)
                 self._loaded = signature
-                log.info("loaded model %s", self._service.model_version)
+                log.info("loaded model %s%s", self._service.model_version,
+                         ", which the other workers answer from until their switch to the "
+                         "new one" if held else "")
                 self._watch()
             return self._service
 
@@ -375,7 +415,7 @@ class Engine:
                 return False
             took = time.monotonic() - started
             at, before = switch_time(self.settings.models_dir, signature, self.workers, took,
-                                     self._tick() or 1.0)
+                                     self._tick() or 1.0, previous=self._loaded)
         waited = max(0.0, at - time.time())
         again = self._rank_again(fresh, at)
         while (left := at - time.time()) > 0:

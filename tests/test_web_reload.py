@@ -187,6 +187,13 @@ def test_workers_load_a_new_model_one_at_a_time(trained: Settings,
         assert engine.reload_if_changed() is True  # its turn, at its next check
 
 
+def reload(engine: Engine, swapped: dict[Engine, float]) -> None:
+    """``engine``'s reload of a new artifact, which must take place, and when it swapped (for
+    the tests of workers that switch together)."""
+    assert engine.reload_if_changed()
+    swapped[engine] = time.time()
+
+
 def test_the_first_worker_to_load_a_model_sets_when_all_answer_from_it(tmp_path: Path) -> None:
     """The first of ``workers`` to load an artifact sets the time, a load and a watcher's turn
     for each of the others later (at most SWITCH_WAIT_MAX seconds on); the others read it and
@@ -272,19 +279,14 @@ def test_two_workers_answer_from_a_new_model_at_the_same_time(trained: Settings)
             engine.workers = 2
         replace_artifact(path)
         swapped: dict[Engine, float] = {}
-
-        def reload(engine: Engine) -> None:
-            assert engine.reload_if_changed()
-            swapped[engine] = time.time()
-
-        loading = threading.Thread(target=reload, args=(first,))
+        loading = threading.Thread(target=reload, args=(first, swapped))
         loading.start()
         switch = trained.models_dir / ".switch.json"
         wait_for(lambda: switch.exists() and json.loads(switch.read_text())["at"] > time.time(),
                  "the first worker's switch time", timeout=60)
         at = json.loads(switch.read_text())["at"]
         assert first.service() is before[first]  # loaded, and still answering from the old
-        reload(second)  # its turn: loads, then waits for the same time
+        reload(second, swapped)  # its turn: loads, then waits for the same time
         loading.join(60)
         assert set(swapped) == {first, second}
         assert at <= min(swapped.values()) and max(swapped.values()) - at < 0.3
@@ -309,19 +311,14 @@ def test_a_worker_started_while_the_others_wait_to_switch_answers_as_they_do(
         replace_artifact(path)
         new = artifact_signature(path)
         swapped: dict[Engine, float] = {}
-
-        def reload(engine: Engine) -> None:
-            assert engine.reload_if_changed()
-            swapped[engine] = time.time()
-
-        loading = threading.Thread(target=reload, args=(first,))
+        loading = threading.Thread(target=reload, args=(first, swapped))
         loading.start()
         switch = trained.models_dir / ".switch.json"
         wait_for(lambda: held_back(trained.models_dir, new, old), "the first worker's switch time",
                  timeout=60)
         late.service()  # the new worker's first request, before the switch
         assert late._loaded == old and first._loaded == old
-        reload(late)  # its watcher's turn: loads the new one, waits for the same time
+        reload(late, swapped)  # its watcher's turn: loads the new one, waits for the same time
         loading.join(60)
         at = json.loads(switch.read_text())["at"]
         assert late._loaded == first._loaded == new

@@ -148,8 +148,11 @@ class AvailabilitySet(Answer):
 class Node(Answer):
     key: str = Field(description="unique within the path")
     type: str = Field(json_schema_extra={"enum": [*LABELS.values()]})
-    id: str
-    label: str
+    id: str = Field(description="the user's or item's id, the brand's or category's name; "
+                                "another shopper a co-buyer path goes through is never named: "
+                                "\"shopper #1\", \"shopper #2\", … within one answer")
+    label: str = Field(description="what a page shows: an item's title, \"another shopper\" "
+                                   "for a co-buyer, else the id")
 
 
 class Relationship(Answer):

@@ -356,9 +356,7 @@ class LocalStore:
             self._server_api(info, "POST", "server/users", {"name": READER_USER, **change})
         else:
             self._server_api(info, "PUT", f"server/users?name={READER_USER}", change)
-        pending = self.reader_password_file.with_suffix(".new")
-        write_private(pending, password)
-        os.replace(pending, self.reader_password_file)
+        write_private(self.reader_password_file, password)  # whole: a reader never sees half
 
     def _server_api(self, info: ServerInfo, method: str, path: str,
                     body: dict[str, Any] | None = None) -> Any:

@@ -130,6 +130,7 @@ def connect(home: str | os.PathLike[str] | None = None, *,
     except BaseException:
         store.close()
         raise
-    if explorer.stale:
-        log.warning("%s", explorer.stale)
+    stale = explorer.stale
+    if stale:
+        log.warning("%s", stale)
     return explorer

@@ -535,12 +535,13 @@ class RecommendationService:
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items(
             [r.item_id for r in ranked], [p for _, p in best.values()], now))
-        shown = iter(self._shown([describe(path, now.data, titles, weight, user_id)
-                                  for weight, path in (best[r.item_id] for r in ranked
-                                                       if r.item_id in best)]))
+        explained = [r.item_id for r in ranked if r.item_id in best]  # shown as one answer
+        reasons = dict(zip(explained, self._shown(
+            [describe(best[item][1], now.data, titles, best[item][0], user_id)
+             for item in explained])))
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": r.new,
-                 **details.get(r.item_id, NO_DETAILS),
-                 "reason": next(shown) if r.item_id in best else None} for r in ranked]
+                 **details.get(r.item_id, NO_DETAILS), "reason": reasons.get(r.item_id)}
+                for r in ranked]
 
     def rank_again(self, lists: ReasonCache, until: float) -> int:
         """Serve again, to fill this service's cache, the lists ``lists`` keeps (another

@@ -267,7 +267,7 @@ def print_recommendations(settings: Settings, user_id: str, *, k: int = 10,
     for row in rows:
         print(f"{row['rank']:>3}  {row['item_id']}  {row['score']:8.3f}  "
               f"{'new' if row['new'] else '   '}  {(row['brand'] or '-')[:18]:<18}  "
-              f"{(row['title'] or '')[:60]}")
+              f"{(row['title'] or row['category'] or '')[:60]}")
         if row["reason"]:
             print(f"{'':>5}{row['reason']['sentence']}")
 

@@ -15,7 +15,7 @@ import pytest
 import cypher
 from graphrec.cli import main
 from graphrec.explain.paths import PathFinder
-from graphrec.explain.reasons import cypher_call
+from graphrec.explain.reasons import cypher_call, describe, graph_facts
 from graphrec.store.connection import GraphStore
 from graphrec.store.export import export_graph
 from ingest.detect import read_catalogue
@@ -169,3 +169,18 @@ def test_raw_amazon_data_is_not_read_as_sets(tmp_path: Path, env: dict,
     assert main(["ingest", str(folder), "--categories", "set", "--quiet"]) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("graphrec: error: ") and str(folder) in line
+
+
+def test_an_item_read_as_a_set_is_named_by_its_narrowest_category(catalogue_dir) -> None:
+    """Of the names an item is in, the one with the fewest items (of equals, the first by
+    name) names it where it has no title: the root, which every item has, never does."""
+    data = catalogue_frames(read_catalogue(catalogue_dir, categories="set")).graph()
+    facts, index = graph_facts(data), {str(i): n for n, i in enumerate(data.items)}
+    assert {item: facts.category(index[item]) for item in index} == {
+        "I1": "Dresses", "I2": "Girls", "I3": "Men", "I4": "Watches"}
+    user = list(data.users).index("U1")
+    finder = PathFinder(data, max_collaborative_per_item=0, max_chains_per_item=0)
+    path = next(path for path in finder.candidates(finder.history(user), index["I2"], user)
+                if path.kind == "category")
+    assert describe(path, data, {})["sentence"] == \
+        "You bought item I1 (Dresses); this is also in Girls (2 items)."

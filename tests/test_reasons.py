@@ -9,7 +9,7 @@ import pytest
 import cypher
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder, ReasonPath
-from graphrec.explain.reasons import describe, describe_all, distinct
+from graphrec.explain.reasons import describe, describe_all, distinct, most_specific
 from graphrec.store.connection import GraphStore
 from graphrec.store.export import export_graph
 from ingest.detect import read_catalogue
@@ -52,7 +52,8 @@ SHOP = {
 BOUGHT = {"u0": ["i00", "i02", "i04"], "u1": ["i00", "i01"], "u2": ["i00", "i01"],
           "u3": ["i00", "i03"], "u4": ["i05"]}
 LINKS = [("i00", "also_bought", "i01"), ("i01", "also_viewed", "i02"),
-         ("i02", "bought_together", "i03"), ("i03", "also_viewed", "i01")]
+         ("i02", "bought_together", "i03"), ("i03", "also_viewed", "i01"),
+         ("i05", "also_bought", "i03")]
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +94,25 @@ def test_category_names_the_category_and_its_size(shop) -> None:
 
 
 def test_an_item_without_a_title_is_named_by_its_id(shop) -> None:
+    # its category is the sentence's own: not said twice
     assert sentences(shop, "u4", "i03", "category") == [
         "You bought item i05; this is also in Soaps (2 items)."]
+
+
+def test_an_item_without_a_title_says_its_category(shop) -> None:
+    # a catalogue without titles (Clothing) still says what was bought
+    assert sentences(shop, "u4", "i03", "also_bought") == [
+        "You bought item i05 (Soaps); shoppers who bought it also bought this."]
+
+
+def test_the_most_specific_category_has_the_fewest_items() -> None:
+    # item 0 read as a set: a leaf (1 item), a branch (2) and the root (4); item 1 in the root
+    # and two of one size (the first by name: "Lip", though listed after "Nail"); item 2 in
+    # the root alone; item 3 in none
+    names = ["Beauty", "Skin", "Serums", "Nail", "Lip"]
+    pairs = np.array([[0, 2], [0, 1], [0, 0], [1, 0], [1, 3], [1, 4], [2, 0], [4, 0], [4, 1]])
+    assert np.bincount(pairs[:, 1]).tolist() == [4, 2, 1, 1, 1]
+    assert most_specific(pairs, names, 5).tolist() == [2, 4, 0, -1, 1]
 
 
 def test_also_bought_reads_in_the_links_direction(shop) -> None:

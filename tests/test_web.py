@@ -12,6 +12,7 @@ import neo4j
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 import cypher
 from graphrec.config import Settings
@@ -74,6 +75,19 @@ def test_recommendations(client: FlaskClient, sample_user: str) -> None:
         assert {"item_id", "title", "brand", "price", "score", "reason"} <= set(rec)
         if rec["reason"] is not None:
             assert_path(rec["reason"], sample_user, rec["item_id"])
+
+
+def test_each_recommendation_names_its_category(client: FlaskClient, sample_user: str,
+                                                session_store: GraphStore) -> None:
+    """The sample's categories are paths: an item is in its leaf alone, which the answer and
+    the page name."""
+    recs = client.get(f"/api/users/{sample_user}/recommendations").get_json()["recommendations"]
+    for rec in recs:
+        rows = session_store.read_text("MATCH (:Item {id: $id})-[:IN_CATEGORY]->(c:Category) "
+                                       "RETURN c.name AS name", id=rec["item_id"])
+        assert [row["name"] for row in rows] == [rec["category"]]
+    html = client.get(f"/users/{sample_user}").get_data(as_text=True)
+    assert f'<span class="category">{escape(recs[0]["category"])}</span>' in html
 
 
 def test_default_k_is_ten(client: FlaskClient, sample_user: str) -> None:

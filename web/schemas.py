@@ -186,6 +186,8 @@ class Recommendation(Answer):
     title: str | None
     brand: str | None
     price: float | None
+    category: str | None = Field(description="its most specific category: of those it is in, "
+                                             "the one with the fewest items")
     score: float = Field(description="the model's score; the trained items are in its order, "
                                      "and every tenth place (the third too, for one strongly "
                                      "linked) goes to an item added since training, those "

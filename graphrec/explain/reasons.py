@@ -32,13 +32,26 @@ POPULAR = "Popular with shoppers: bought by {buyers} of them{where}."
 
 
 class GraphFacts:
-    """The counts sentences quote, from one GraphData's train purchases, indexed once."""
+    """The counts sentences quote, from one GraphData's train purchases, and each item's
+    category as an answer names it, indexed once."""
 
     def __init__(self, data: GraphData, item_users: Adjacency | None = None) -> None:
         self.item_users = (item_users if item_users is not None else Adjacency.of(
             data.train[:, 1], data.train[:, 0], data.num_items, data.num_users))
-        self.category_size = np.bincount(data.item_category[:, 1],
-                                         minlength=len(data.categories))
+        pairs = np.asarray(data.item_category, dtype=np.int64).reshape(-1, 2)
+        self.category_size = np.bincount(pairs[:, 1], minlength=len(data.categories))
+        self._categories = data.categories
+        self._category_of = most_specific(pairs, data.categories, data.num_items)
+
+    def category_of(self, item: int) -> int:
+        """The index of the item's most specific category (:func:`most_specific`), -1 for an
+        item in none."""
+        return int(self._category_of[item])
+
+    def category(self, item: int) -> str | None:
+        """The name of the item's most specific category, ``None`` for an item in none."""
+        index = self.category_of(item)
+        return str(self._categories[index]) if index >= 0 else None
 
     def buyers(self, item: int) -> np.ndarray:
         return self.item_users.row(item)
@@ -47,6 +60,26 @@ class GraphFacts:
         """``(shoppers who bought both a and b, shoppers who bought a)``."""
         of_a = self.buyers(a)
         return len(np.intersect1d(of_a, self.buyers(b), assume_unique=True)), len(of_a)
+
+
+def most_specific(pairs: np.ndarray, names: Sequence[str] | np.ndarray, num_items: int
+                  ) -> np.ndarray:
+    """Each item's most specific category of the ``(item, category)`` ``pairs`` (categories by
+    their index in ``names``): the one with the fewest items, of equals the first by name; -1
+    for an item in none.
+
+    An item read as a path is in its leaf alone, so that is its category; one read as a set
+    (``--categories set``, Clothing's names) is in every name of its paths, the root among
+    them, and the smallest says most of what it is ("Wrist Watches", not "Clothing, Shoes &
+    Jewelry")."""
+    out = np.full(num_items, -1, dtype=np.int64)
+    if len(pairs):
+        size = np.bincount(pairs[:, 1], minlength=len(names))
+        by_name = np.argsort(np.argsort(np.asarray(names, dtype=str), kind="stable"))
+        order = np.lexsort((by_name[pairs[:, 1]], size[pairs[:, 1]], pairs[:, 0]))
+        items, first = np.unique(pairs[order, 0], return_index=True)
+        out[items] = pairs[order[first], 1]
+    return out
 
 
 _facts: dict[int, GraphFacts] = {}
@@ -80,9 +113,18 @@ def short(title: str | None, limit: int = 60) -> str:
     return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
 
 
-def item_name(key: str, titles: Mapping[str, str | None]) -> str:
-    """An item as a sentence names it: its title, else ``item <id>``."""
-    return short(titles.get(key)) or f"item {key}"
+def item_name(data: GraphData, item: int, titles: Mapping[str, str | None],
+              unless_in: int | None = None) -> str:
+    """An item (an index of ``data``) as a sentence names it: its title; else ``item <id>``
+    followed by its most specific category (unless that is category ``unless_in``, which the
+    sentence names anyway), so that a catalogue without titles still says what was bought."""
+    key = node_id(data, "item", item)
+    if title := short(titles.get(key)):
+        return title
+    category = graph_facts(data).category_of(item)
+    if category < 0 or category == unless_in:
+        return f"item {key}"
+    return f"item {key} ({data.categories[category]})"
 
 
 def shoppers(count: int) -> str:
@@ -98,11 +140,12 @@ def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
     facts = graph_facts(data)
     via, item = path.via_item, path.nodes[-1][1]
     verb = "viewed" if path.hops[0].type == VIEWED else "bought"
-    opening = f"You {verb} {item_name(node_id(data, 'item', via), titles)}"
+    middle_type, middle = path.nodes[2]
+    opening = (f"You {verb} "
+               f"{item_name(data, via, titles, middle if path.kind == 'category' else None)}")
     both, of_via = facts.bought_both(via, item)
     count = (f", and {both:,} of the {shoppers(of_via)} who bought it bought this too"
              if both else "")
-    middle_type, middle = path.nodes[2]
     if path.kind == "brand":
         return f"{opening}; this is also {data.brands[middle]}{count}."
     if path.kind == "category":
@@ -114,7 +157,7 @@ def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
     # once named, the item bought is "it" and the recommended one "this"
     names = {1: "it", len(path.nodes) - 1: "this"}
     if path.kind == "link_chain":
-        names[2] = item_name(node_id(data, middle_type, middle), titles)
+        names[2] = item_name(data, middle, titles)
         return (f"{opening}; {_link_clause(path.hops[1], names)}, "
                 f"and {_link_clause(path.hops[2], names)}.")
     return f"{opening}; {_link_clause(path.hops[1], names)}{count}."
@@ -215,11 +258,11 @@ def _reading(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
     one product (one title) read the same though their counts differ."""
     middle_type, middle = path.nodes[2]
     named = ("" if middle_type == "user" or len(path.nodes) == 3 else
-             item_name(node_id(data, "item", middle), titles) if middle_type == "item" else
+             item_name(data, middle, titles) if middle_type == "item" else
              node_id(data, middle_type, middle))
     links = [f"{hop.type}:{hop.source}>{hop.target}" for hop in path.hops[1:]
              if hop.type in LINK_CLAUSES]
-    return (path.kind, item_name(node_id(data, "item", path.via_item), titles), named, *links)
+    return (path.kind, item_name(data, path.via_item, titles), named, *links)
 
 
 def describe_popular(item_id: str, details: Mapping[str, Any], category: str | None,

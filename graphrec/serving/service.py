@@ -540,7 +540,8 @@ class RecommendationService:
             [describe(best[item][1], now.data, titles, best[item][0], user_id)
              for item in explained])))
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": r.new,
-                 **details.get(r.item_id, NO_DETAILS), "reason": reasons.get(r.item_id)}
+                 **details.get(r.item_id, NO_DETAILS), "category": self._category(now, r.item_id),
+                 "reason": reasons.get(r.item_id)}
                 for r in ranked]
 
     def rank_again(self, lists: ReasonCache, until: float) -> int:
@@ -705,17 +706,20 @@ class RecommendationService:
         ranked = now.recommender.popular(k, exclude)
         details, _ = self.items.labels([r.item_id for r in ranked])
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": False,
-                 **details.get(r.item_id, NO_DETAILS),
+                 **details.get(r.item_id, NO_DETAILS), "category": self._category(now, r.item_id),
                  "reason": self._popular_reason(now, r.item_id, details)} for r in ranked]
 
     def _popular_reason(self, now: Served, item_id: str,
                         details: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-        index = now.recommender.item_index(item_id)
-        categories = now.paths.categories.row(index)
-        return describe_popular(
-            item_id, details.get(item_id, NO_DETAILS),
-            str(now.data.categories[categories[0]]) if len(categories) else None,
-            int(now.recommender.buyers[index]))
+        return describe_popular(item_id, details.get(item_id, NO_DETAILS),
+                                self._category(now, item_id),
+                                int(now.recommender.buyers[now.recommender.item_index(item_id)]))
+
+    @staticmethod
+    def _category(now: Served, item_id: str) -> str | None:
+        """The item's most specific category in the model of ``now`` (as the sentences name
+        it: :meth:`~graphrec.explain.reasons.GraphFacts.category`)."""
+        return graph_facts(now.data).category(now.recommender.item_index(item_id))
 
     def _explain_popular(self, now: Served, user_id: str, item_id: str, index: int,
                          bought: list[str], dismissed: np.ndarray, unavailable: np.ndarray

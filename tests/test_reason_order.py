@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from graphrec.dataset import GraphData
-from graphrec.explain.paths import PathFinder
+from graphrec.explain.paths import CandidatePaths, PathFinder
 from graphrec.explain.ranker import RECENT_WITHIN, PathRanker, WeightedPath
 from graphrec.model.kgrec import KGRec
 from graphrec.model.train import train
@@ -26,15 +26,27 @@ def model() -> tuple[GraphData, KGRec]:
     return data, train(data, dataclasses.replace(FAST, max_epochs=4))[0]
 
 
-def expected_order(plain: list[WeightedPath], timeline: np.ndarray, within: float
+def expected_order(plain: list[WeightedPath], timeline: np.ndarray | None, within: float
                    ) -> list[WeightedPath]:
     """``plain`` (strongest first) with the latest purchase's path of those within ``within``
-    of the strongest moved to the front (the strongest of them on a tie)."""
+    of the strongest moved to the front (the strongest of them on a tie; the strongest of all
+    without ``timeline``), or, where that is a chain of two links, the strongest direct link
+    from the same purchase among them."""
     top = plain[0][0]
     near = [n for n, (weight, _) in enumerate(plain) if weight >= top - within * abs(top)]
-    place = {int(item): n for n, item in enumerate(timeline)}
-    first = max(near, key=lambda n: (place[plain[n][1].via_item], -n))
+    first = 0
+    if timeline is not None:
+        place = {int(item): n for n, item in enumerate(timeline)}
+        first = max(near, key=lambda n: (place[plain[n][1].via_item], -n))
+    if plain[first][1].kind == "link_chain":
+        via = plain[first][1].via_item
+        direct = [n for n in near if plain[n][1].via_item == via and plain[n][1].kind in LINKS]
+        first = direct[0] if direct else first
     return [plain[first], *plain[:first], *plain[first + 1:]]
+
+
+#: The kinds of a path of one link.
+LINKS = {"also_bought", "also_viewed", "bought_together"}
 
 
 def pairs_with_several_purchases(data: GraphData, ranker: PathRanker) -> list[tuple[int, int]]:
@@ -53,11 +65,12 @@ def test_the_latest_purchase_goes_first_among_reasons_nearly_as_strong(
         model: tuple[GraphData, KGRec]) -> None:
     data, kgrec = model
     ranker = PathRanker(kgrec.propagated(), PathFinder(data))
+    strict = PathRanker(kgrec.propagated(), PathFinder(data), recent_within=0.0)
     rng = np.random.default_rng(0)
     moved = kept_far = 0
     for user, item in pairs_with_several_purchases(data, ranker):
         history = ranker.paths.history(user)
-        plain = ranker.ranked(history, item, user)
+        plain = strict.ranked(history, item, user)
         timeline = rng.permutation(history)
         ordered = ranker.ranked(history, item, user, timeline)
         assert ordered == expected_order(plain, timeline, RECENT_WITHIN)
@@ -69,14 +82,43 @@ def test_the_latest_purchase_goes_first_among_reasons_nearly_as_strong(
     assert moved and kept_far  # both cases occur, so either rule can fail this test
 
 
+@pytest.mark.parametrize("kinds, via, weights, bought_at, first", [
+    # a chain of two links first, the link it starts with 5 % behind: the link goes first
+    (["link_chain", "brand", "also_bought", "also_bought"], [7, 7, 7, 9],
+     [1.0, 0.97, 0.95, 0.5], None, 2),
+    # the link 15 % behind, past the margin: the chain stays first
+    (["link_chain", "brand", "also_bought"], [7, 7, 7], [1.0, 0.97, 0.85], None, 0),
+    # a link from another purchase is not the chain's own
+    (["link_chain", "also_bought"], [7, 9], [1.0, 0.95], None, 0),
+    # the latest purchase's reasons first (9 was bought after 7), and of those the link
+    (["brand", "link_chain", "also_bought"], [7, 9, 9], [1.0, 0.96, 0.92], [0, 1, 1], 2),
+    # the latest purchase's strongest reason is not a chain: it goes first
+    (["link_chain", "brand", "also_bought"], [7, 9, 7], [1.0, 0.96, 0.95], [0, 1, 0], 1),
+])
+def test_a_direct_link_goes_ahead_of_a_chain_from_the_same_purchase(
+        model: tuple[GraphData, KGRec], kinds: list[str], via: list[int], weights: list[float],
+        bought_at: list[int] | None, first: int) -> None:
+    """A chain of two links and the link it starts with lean on the same purchase alike;
+    within the margin the direct one, the shorter reading of that purchase, is shown first."""
+    data, kgrec = model
+    ranker = PathRanker(kgrec.propagated(), PathFinder(data))
+    codes = np.array([ranker.paths.kinds.index(kind) for kind in kinds])
+    n = len(kinds)
+    table = CandidatePaths(ranker.paths, 0, np.array([0]), np.zeros(n, dtype=np.int64), codes,
+                           np.array(via), np.full(n, -1), np.full(n, -1), np.full(n, -1))
+    rows = np.arange(n)
+    shown = ranker._first_shown(rows, np.array(weights), None if bought_at is None
+                                else np.array(bought_at), table)
+    assert shown.tolist() == [first, *(row for row in rows if row != first)]
+
+
 def test_without_a_margin_or_an_order_the_strongest_reason_goes_first(
         model: tuple[GraphData, KGRec]) -> None:
     data, kgrec = model
     strict = PathRanker(kgrec.propagated(), PathFinder(data), recent_within=0.0)
-    usual = PathRanker(kgrec.propagated(), PathFinder(data))
     for user, item in pairs_with_several_purchases(data, strict)[:30]:
         history = strict.paths.history(user)
-        plain = usual.ranked(history, item, user)
+        plain = strict.ranked(history, item, user)
         assert [w for w, _ in plain] == sorted((w for w, _ in plain), reverse=True)
         ordered = strict.ranked(history, item, user, history[::-1])
         assert ordered[0][0] == plain[0][0]  # only an exact tie may trade places

@@ -209,6 +209,9 @@ class PathFinder:
         #: in (and ties among their weights keep).
         self.kinds = (BY_NAME["has_brand"].target, BY_NAME["in_category"].target, *self.links,
                       "collaborative", "link_chain")
+        #: The :attr:`kinds` codes of a path of one link, and of a chain of two.
+        self.link_kinds = range(2, 2 + len(self.links))
+        self.chain_kind = len(self.kinds) - 1
 
     @classmethod
     def purchases_index(cls, data: GraphData) -> dict[str, np.ndarray]:
@@ -475,10 +478,11 @@ class CandidatePaths:
             kind, types = BY_NAME[relation].target, np.full(len(rows), code)
             groups += [(rows, "item", self.via[rows], kind, self.middle[rows], types),
                        (rows, "item", item[rows], kind, self.middle[rows], types)]
-        rows = np.flatnonzero((self.kind >= 2) & (self.kind < 2 + len(finder.links)))
+        links = finder.link_kinds
+        rows = np.flatnonzero((self.kind >= links.start) & (self.kind < links.stop))
         groups.append((rows, "item", self.via[rows], "item", item[rows],
                        2 + self.first[rows] // 2))
-        rows = np.flatnonzero(self.kind == len(finder.kinds) - 1)
+        rows = np.flatnonzero(self.kind == finder.chain_kind)
         groups += [(rows, "item", self.via[rows], "item", self.middle[rows],
                     2 + self.first[rows] // 2),
                    (rows, "item", self.middle[rows], "item", item[rows],
@@ -488,7 +492,7 @@ class CandidatePaths:
     def paths(self, rows: Sequence[int] | np.ndarray) -> list[ReasonPath]:
         """Rows ``rows`` as :class:`ReasonPath` objects."""
         finder, user = self.finder, self.user
-        kinds, chain = finder.kinds, len(finder.kinds) - 1
+        kinds, chain = finder.kinds, finder.chain_kind
         columns = (self.kind, self.items[self.owner], self.via, self.middle, self.first,
                    self.second)
         out = []

@@ -15,7 +15,7 @@ import pytest
 import cypher
 from graphrec.cli import main
 from graphrec.explain.paths import PathFinder
-from graphrec.explain.reasons import cypher_call, describe, graph_facts
+from graphrec.explain.reasons import cypher_call, describe, describe_all, graph_facts
 from graphrec.store.connection import GraphStore
 from graphrec.store.export import export_graph
 from ingest.detect import read_catalogue
@@ -184,3 +184,22 @@ def test_an_item_read_as_a_set_is_named_by_its_narrowest_category(catalogue_dir)
                 if path.kind == "category")
     assert describe(path, data, {})["sentence"] == \
         "You bought item I1 (Dresses); this is also in Girls (2 items)."
+
+
+def test_the_categories_one_bought_item_shares_are_said_once(tmp_path: Path) -> None:
+    """Read as sets, two watches share "Men", "Watches" and "Wrist Watches": three paths from
+    one purchase that say one thing at three grains. The reasons shown say it once, through
+    the first of them, and leave the places to other evidence."""
+    items = [("W1", "Clothing|Men|Watches|Wrist Watches"),
+             ("W2", "Clothing|Men|Watches|Wrist Watches"), ("D1", "Clothing|Women|Dresses")]
+    folder = write_catalogue(tmp_path / "watches", items, [
+        ("U1", "W1", "train", 1), ("U1", "D1", "train", 2), ("U2", "W2", "train", 1)])
+    data = catalogue_frames(read_catalogue(folder, categories="set")).graph()
+    user, index = list(data.users).index("U1"), {str(i): n for n, i in enumerate(data.items)}
+    finder = PathFinder(data, max_collaborative_per_item=0, max_chains_per_item=0)
+    paths = finder.candidates(finder.history(user), index["W2"], user)
+    assert sorted(str(data.categories[p.nodes[2][1]]) for p in paths) == [
+        "Men", "Watches", "Wrist Watches"]
+    said = describe_all([(1.0, path) for path in paths], data, {})
+    assert len(said) == 1 and said[0]["nodes"][2]["id"] == str(data.categories[
+        paths[0].nodes[2][1]])

@@ -254,10 +254,13 @@ def describe_all(weighted: Iterable[ShownPath], data: GraphData,
 def _reading(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
              ) -> tuple[str, ...]:
     """What a path's sentence says, counts aside: its kind, the names it gives (the bought
-    item's and, but for a co-buyer, the middle node's) and how its links run. Two listings of
-    one product (one title) read the same though their counts differ."""
+    item's and, but for a co-buyer or a category, the middle node's) and how its links run.
+    Two listings of one product (one title) read the same though their counts differ, and so
+    do two categories of one bought item: an item read with ``--categories set`` shares every
+    name of its paths with its neighbours ("Wrist Watches", "Watches", "Men"), and after the
+    first the others say the same at a coarser grain."""
     middle_type, middle = path.nodes[2]
-    named = ("" if middle_type == "user" or len(path.nodes) == 3 else
+    named = ("" if middle_type in ("user", "category") or len(path.nodes) == 3 else
              item_name(data, middle, titles) if middle_type == "item" else
              node_id(data, middle_type, middle))
     links = [f"{hop.type}:{hop.source}>{hop.target}" for hop in path.hops[1:]

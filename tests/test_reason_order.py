@@ -28,21 +28,24 @@ def model() -> tuple[GraphData, KGRec]:
 
 def expected_order(plain: list[WeightedPath], timeline: np.ndarray | None, within: float
                    ) -> list[WeightedPath]:
-    """``plain`` (strongest first) with the latest purchase's path of those within ``within``
-    of the strongest moved to the front (the strongest of them on a tie; the strongest of all
-    without ``timeline``), or, where that is a chain of two links, the strongest direct link
-    from the same purchase among them."""
-    top = plain[0][0]
-    near = [n for n, (weight, _) in enumerate(plain) if weight >= top - within * abs(top)]
-    first = 0
+    """``plain`` (strongest first) as shown: a chain of two links whose purchase's direct link
+    to the item weighs at most ``within`` less goes just after that link; then, of the paths
+    within ``within`` of the first, the latest purchase's moves to the front (the first of
+    them)."""
+    strength = [weight for weight, _ in plain]
+    for n, (weight, path) in enumerate(plain):
+        if path.kind == "link_chain":
+            links = [w for w, p in plain if p.kind in LINKS and p.via_item == path.via_item
+                     and weight - within * abs(weight) <= w < weight]
+            strength[n] = np.nextafter(max(links), -np.inf) if links else weight
+    order = sorted(range(len(plain)), key=lambda n: (-strength[n], n))
     if timeline is not None:
+        top = strength[order[0]]
+        near = [n for n in order if strength[n] >= top - within * abs(top)]
         place = {int(item): n for n, item in enumerate(timeline)}
-        first = max(near, key=lambda n: (place[plain[n][1].via_item], -n))
-    if plain[first][1].kind == "link_chain":
-        via = plain[first][1].via_item
-        direct = [n for n in near if plain[n][1].via_item == via and plain[n][1].kind in LINKS]
-        first = direct[0] if direct else first
-    return [plain[first], *plain[:first], *plain[first + 1:]]
+        first = max(near, key=lambda n: (place[plain[n][1].via_item], -near.index(n)))
+        order = [first, *(n for n in order if n != first)]
+    return [plain[n] for n in order]
 
 
 #: The kinds of a path of one link.
@@ -82,34 +85,37 @@ def test_the_latest_purchase_goes_first_among_reasons_nearly_as_strong(
     assert moved and kept_far  # both cases occur, so either rule can fail this test
 
 
-@pytest.mark.parametrize("kinds, via, weights, bought_at, first", [
-    # a chain of two links first, the link it starts with 5 % behind: the link goes first
+@pytest.mark.parametrize("kinds, via, weights, bought_at, shown", [
+    # a chain of two links first, the link it starts with 5 % behind: the chain goes just
+    # after the link, and the brand, stronger than the link, first
     (["link_chain", "brand", "also_bought", "also_bought"], [7, 7, 7, 9],
-     [1.0, 0.97, 0.95, 0.5], None, 2),
-    # the link 15 % behind, past the margin: the chain stays first
-    (["link_chain", "brand", "also_bought"], [7, 7, 7], [1.0, 0.97, 0.85], None, 0),
+     [1.0, 0.97, 0.95, 0.5], None, [1, 2, 0, 3]),
+    # the link 15 % behind, past the margin: the chain keeps its place
+    (["link_chain", "brand", "also_bought"], [7, 7, 7], [1.0, 0.97, 0.85], None, [0, 1, 2]),
     # a link from another purchase is not the chain's own
-    (["link_chain", "also_bought"], [7, 9], [1.0, 0.95], None, 0),
+    (["link_chain", "also_bought"], [7, 9], [1.0, 0.95], None, [0, 1]),
     # the latest purchase's reasons first (9 was bought after 7), and of those the link
-    (["brand", "link_chain", "also_bought"], [7, 9, 9], [1.0, 0.96, 0.92], [0, 1, 1], 2),
+    (["brand", "link_chain", "also_bought"], [7, 9, 9], [1.0, 0.96, 0.92], [0, 1, 1],
+     [2, 0, 1]),
     # the latest purchase's strongest reason is not a chain: it goes first
-    (["link_chain", "brand", "also_bought"], [7, 9, 7], [1.0, 0.96, 0.95], [0, 1, 0], 1),
+    (["link_chain", "brand", "also_bought"], [7, 9, 7], [1.0, 0.96, 0.95], [0, 1, 0],
+     [1, 2, 0]),
 ])
 def test_a_direct_link_goes_ahead_of_a_chain_from_the_same_purchase(
         model: tuple[GraphData, KGRec], kinds: list[str], via: list[int], weights: list[float],
-        bought_at: list[int] | None, first: int) -> None:
+        bought_at: list[int] | None, shown: list[int]) -> None:
     """A chain of two links and the link it starts with lean on the same purchase alike;
-    within the margin the direct one, the shorter reading of that purchase, is shown first."""
+    within the margin the direct one, the shorter reading of that purchase, goes ahead."""
     data, kgrec = model
     ranker = PathRanker(kgrec.propagated(), PathFinder(data))
     codes = np.array([ranker.paths.kinds.index(kind) for kind in kinds])
     n = len(kinds)
     table = CandidatePaths(ranker.paths, 0, np.array([0]), np.zeros(n, dtype=np.int64), codes,
                            np.array(via), np.full(n, -1), np.full(n, -1), np.full(n, -1))
-    rows = np.arange(n)
-    shown = ranker._first_shown(rows, np.array(weights), None if bought_at is None
-                                else np.array(bought_at), table)
-    assert shown.tolist() == [first, *(row for row in rows if row != first)]
+    strength = ranker._strength(table, np.array(weights))
+    order = ranker._ordered(np.arange(n), strength, None if bought_at is None
+                            else np.array(bought_at))
+    assert order.tolist() == shown
 
 
 def test_without_a_margin_or_an_order_the_strongest_reason_goes_first(

@@ -14,10 +14,10 @@ after the ranking; here only paths the model weighs nearly alike may trade place
 reason shown first still carries nearly the most of the score (what fidelity and necessity
 measure, :mod:`graphrec.evaluation.fidelity`).
 
-Of that purchase's reasons, a direct item link goes ahead of a chain of two links within the
-same margin. Both lean on the purchase's ``BOUGHT`` edge, which carries most of either's
-weight, so a chain often outranks the link it starts with by a hair; "shoppers who bought it
-also bought this" then says what the detour through a middle item says, more plainly.
+A direct item link goes ahead of a chain of two links from the same purchase that weighs
+within the same margin more. Both lean on the purchase's ``BOUGHT`` edge, which carries most
+of either's weight, so a chain often outranks the link it starts with by a hair; "shoppers who
+bought it also bought this" then says what the detour through a middle item says, more plainly.
 """
 from __future__ import annotations
 
@@ -95,33 +95,54 @@ class PathRanker:
         :meth:`PathFinder.walks` of ``history`` when the caller has it."""
         table = self.paths.table(history, items, user, walks)
         weights = self.masking.table_weights(history, table)
+        strength = self._strength(table, weights)
         bought_at = None if timeline is None else _places(timeline, table.via)
         out = []
-        for rows in table.by_item():  # strongest first; ties keep the finder's order
-            rows = rows[np.lexsort((rows, -weights[rows]))]
-            if len(rows) > 1:
-                rows = self._first_shown(rows, weights, bought_at, table)
-            rows = rows[:limit]
+        for rows in table.by_item():
+            rows = self._ordered(rows, strength, bought_at)[:limit]
             out.append(list(zip(weights[rows].tolist(), table.paths(rows))))
         return out
 
-    def _first_shown(self, rows: np.ndarray, weights: np.ndarray, bought_at: np.ndarray | None,
-                     table: CandidatePaths) -> np.ndarray:
-        """``rows`` (strongest first) with the reason shown first moved to the front; the
-        others keep their order. Of the paths within :attr:`recent_within` of the strongest:
-        those from the latest purchase (all of them without ``bought_at``), and of those the
-        strongest, but a direct link ahead of a chain of two links from the same purchase (a
-        chain outranks the link it starts with by a hair when both lean on that purchase, and
-        reads as a detour)."""
-        strongest = weights[rows[0]]
-        near = rows[:int(np.count_nonzero(
-            weights[rows] >= strongest - self.recent_within * abs(strongest)))]
-        first = 0 if bought_at is None else int(np.argmax(bought_at[near]))
-        kind, links = table.kind[near], self.paths.link_kinds
-        if kind[first] == self.paths.chain_kind:
-            direct = np.flatnonzero((table.via[near] == table.via[near[first]])
-                                    & (kind >= links.start) & (kind < links.stop))
-            first = int(direct[0]) if len(direct) else first
+    def _ordered(self, rows: np.ndarray, strength: np.ndarray, bought_at: np.ndarray | None
+                 ) -> np.ndarray:
+        """One item's ``rows`` in the order shown: strongest first by ``strength`` (ties in
+        the finder's order), then the latest purchase's first (:meth:`_latest_first`)."""
+        rows = rows[np.lexsort((rows, -strength[rows]))]
+        if bought_at is not None and len(rows) > 1:
+            rows = self._latest_first(rows, strength, bought_at)
+        return rows
+
+    def _strength(self, table: CandidatePaths, weights: np.ndarray) -> np.ndarray:
+        """What the paths of ``table`` are ordered by: their ``weights``, but a chain of two
+        links whose purchase's direct link to the same item comes within
+        :attr:`recent_within` of it takes just under that link's, so that the link goes
+        ahead."""
+        kind, links = table.kind, self.paths.link_kinds
+        direct = np.flatnonzero((kind >= links.start) & (kind < links.stop))
+        chains = np.flatnonzero(kind == self.paths.chain_kind)
+        if not len(direct) or not len(chains):
+            return weights
+        group = table.owner * (int(table.via.max()) + 1) + table.via  # (item, purchase)
+        order = direct[np.lexsort((-weights[direct], group[direct]))]
+        keys, first = np.unique(group[order], return_index=True)
+        at, found = find_sorted(keys, group[chains])
+        link = np.where(found, weights[order[first]][np.minimum(at, len(keys) - 1)], -np.inf)
+        chain = weights[chains]
+        yields = found & (link < chain) & (link >= chain - self.recent_within * np.abs(chain))
+        strength = weights.copy()
+        strength[chains[yields]] = np.nextafter(link[yields], -np.inf)
+        return strength
+
+    def _latest_first(self, rows: np.ndarray, strength: np.ndarray, bought_at: np.ndarray
+                      ) -> np.ndarray:
+        """``rows`` (strongest first by ``strength``) with the path from the latest purchase
+        among those within :attr:`recent_within` of the strongest moved to the front (the
+        strongest of them when several start from that purchase); the others keep their
+        order."""
+        strongest = strength[rows[0]]
+        near = int(np.count_nonzero(
+            strength[rows] >= strongest - self.recent_within * abs(strongest)))
+        first = int(np.argmax(bought_at[rows[:near]]))
         if not first:
             return rows
         return np.concatenate([rows[first:first + 1], rows[:first], rows[first + 1:]])

@@ -176,7 +176,7 @@ def test_an_item_read_as_a_set_is_named_by_its_narrowest_category(catalogue_dir)
     name) names it where it has no title: the root, which every item has, never does."""
     data = catalogue_frames(read_catalogue(catalogue_dir, categories="set")).graph()
     facts, index = graph_facts(data), {str(i): n for n, i in enumerate(data.items)}
-    assert {item: facts.category(index[item]) for item in index} == {
+    assert dict(zip(index, facts.categories(list(index.values())))) == {
         "I1": "Dresses", "I2": "Girls", "I3": "Men", "I4": "Watches"}
     user = list(data.users).index("U1")
     finder = PathFinder(data, max_collaborative_per_item=0, max_chains_per_item=0)

@@ -48,10 +48,10 @@ class GraphFacts:
         item in none."""
         return int(self._category_of[item])
 
-    def category(self, item: int) -> str | None:
-        """The name of the item's most specific category, ``None`` for an item in none."""
-        index = self.category_of(item)
-        return str(self._categories[index]) if index >= 0 else None
+    def categories(self, items: Sequence[int]) -> list[str | None]:
+        """The name of each item's most specific category, ``None`` for an item in none."""
+        return [str(self._categories[index]) if index >= 0 else None
+                for index in self._category_of[np.asarray(items, dtype=np.int64)].tolist()]
 
     def buyers(self, item: int) -> np.ndarray:
         return self.item_users.row(item)

@@ -540,9 +540,9 @@ class RecommendationService:
             [describe(best[item][1], now.data, titles, best[item][0], user_id)
              for item in explained])))
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": r.new,
-                 **details.get(r.item_id, NO_DETAILS), "category": self._category(now, r.item_id),
+                 **details.get(r.item_id, NO_DETAILS), "category": category,
                  "reason": reasons.get(r.item_id)}
-                for r in ranked]
+                for r, category in zip(ranked, self._categories(now, [r.item_id for r in ranked]))]
 
     def rank_again(self, lists: ReasonCache, until: float) -> int:
         """Serve again, to fill this service's cache, the lists ``lists`` keeps (another
@@ -706,20 +706,22 @@ class RecommendationService:
         ranked = now.recommender.popular(k, exclude)
         details, _ = self.items.labels([r.item_id for r in ranked])
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": False,
-                 **details.get(r.item_id, NO_DETAILS), "category": self._category(now, r.item_id),
-                 "reason": self._popular_reason(now, r.item_id, details)} for r in ranked]
+                 **details.get(r.item_id, NO_DETAILS), "category": category,
+                 "reason": self._popular_reason(now, r.item_id, details)}
+                for r, category in zip(ranked, self._categories(now, [r.item_id for r in ranked]))]
 
     def _popular_reason(self, now: Served, item_id: str,
                         details: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         return describe_popular(item_id, details.get(item_id, NO_DETAILS),
-                                self._category(now, item_id),
+                                self._categories(now, [item_id])[0],
                                 int(now.recommender.buyers[now.recommender.item_index(item_id)]))
 
     @staticmethod
-    def _category(now: Served, item_id: str) -> str | None:
-        """The item's most specific category in the model of ``now`` (as the sentences name
-        it: :meth:`~graphrec.explain.reasons.GraphFacts.category`)."""
-        return graph_facts(now.data).category(now.recommender.item_index(item_id))
+    def _categories(now: Served, item_ids: list[str]) -> list[str | None]:
+        """Each item's most specific category in the model of ``now``, as the sentences name
+        it (:meth:`~graphrec.explain.reasons.GraphFacts.categories`)."""
+        index = now.recommender.item_map
+        return graph_facts(now.data).categories([index[item_id] for item_id in item_ids])
 
     def _explain_popular(self, now: Served, user_id: str, item_id: str, index: int,
                          bought: list[str], dismissed: np.ndarray, unavailable: np.ndarray

@@ -187,6 +187,14 @@ def test_workers_load_a_new_model_one_at_a_time(trained: Settings,
         assert engine.reload_if_changed() is True  # its turn, at its next check
 
 
+def turn_over(models_dir: Path) -> bool:
+    """Whether no worker holds the turn to load now: the switch file is written within the
+    turn, so a worker that reads it may still find the turn taken, and would try again at its
+    next check (taken here and given back at once)."""
+    with reload_turn(models_dir) as mine:
+        return mine
+
+
 def reload(engine: Engine, swapped: dict[Engine, float]) -> None:
     """``engine``'s reload of a new artifact, which must take place, and when it swapped (for
     the tests of workers that switch together)."""
@@ -286,6 +294,7 @@ def test_two_workers_answer_from_a_new_model_at_the_same_time(trained: Settings)
                  "the first worker's switch time", timeout=60)
         at = json.loads(switch.read_text())["at"]
         assert first.service() is before[first]  # loaded, and still answering from the old
+        wait_for(lambda: turn_over(trained.models_dir), "the first worker's turn to end")
         reload(second, swapped)  # its turn: loads, then waits for the same time
         loading.join(60)
         assert set(swapped) == {first, second}
@@ -318,6 +327,7 @@ def test_a_worker_started_while_the_others_wait_to_switch_answers_as_they_do(
                  timeout=60)
         late.service()  # the new worker's first request, before the switch
         assert late._loaded == old and first._loaded == old
+        wait_for(lambda: turn_over(trained.models_dir), "the first worker's turn to end")
         reload(late, swapped)  # its watcher's turn: loads the new one, waits for the same time
         loading.join(60)
         at = json.loads(switch.read_text())["at"]

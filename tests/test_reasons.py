@@ -111,8 +111,9 @@ def test_the_most_specific_category_has_the_fewest_items() -> None:
     # the root alone; item 3 in none
     names = ["Beauty", "Skin", "Serums", "Nail", "Lip"]
     pairs = np.array([[0, 2], [0, 1], [0, 0], [1, 0], [1, 3], [1, 4], [2, 0], [4, 0], [4, 1]])
-    assert np.bincount(pairs[:, 1]).tolist() == [4, 2, 1, 1, 1]
-    assert most_specific(pairs, names, 5).tolist() == [2, 4, 0, -1, 1]
+    size = np.bincount(pairs[:, 1])
+    assert size.tolist() == [4, 2, 1, 1, 1]
+    assert most_specific(pairs, size, names, 5).tolist() == [2, 4, 0, -1, 1]
 
 
 def test_also_bought_reads_in_the_links_direction(shop) -> None:

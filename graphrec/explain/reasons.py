@@ -41,7 +41,8 @@ class GraphFacts:
         pairs = np.asarray(data.item_category, dtype=np.int64).reshape(-1, 2)
         self.category_size = np.bincount(pairs[:, 1], minlength=len(data.categories))
         self._categories = data.categories
-        self._category_of = most_specific(pairs, data.categories, data.num_items)
+        self._category_of = most_specific(pairs, self.category_size, data.categories,
+                                          data.num_items)
 
     def category_of(self, item: int) -> int:
         """The index of the item's most specific category (:func:`most_specific`), -1 for an
@@ -62,11 +63,11 @@ class GraphFacts:
         return len(np.intersect1d(of_a, self.buyers(b), assume_unique=True)), len(of_a)
 
 
-def most_specific(pairs: np.ndarray, names: Sequence[str] | np.ndarray, num_items: int
-                  ) -> np.ndarray:
+def most_specific(pairs: np.ndarray, size: np.ndarray, names: Sequence[str] | np.ndarray,
+                  num_items: int) -> np.ndarray:
     """Each item's most specific category of the ``(item, category)`` ``pairs`` (categories by
-    their index in ``names``): the one with the fewest items, of equals the first by name; -1
-    for an item in none.
+    their index in ``names``, ``size`` their items): the one with the fewest items, of equals
+    the first by name; -1 for an item in none.
 
     An item read as a path is in its leaf alone, so that is its category; one read as a set
     (``--categories set``, Clothing's names) is in every name of its paths, the root among
@@ -74,7 +75,6 @@ def most_specific(pairs: np.ndarray, names: Sequence[str] | np.ndarray, num_item
     Jewelry")."""
     out = np.full(num_items, -1, dtype=np.int64)
     if len(pairs):
-        size = np.bincount(pairs[:, 1], minlength=len(names))
         by_name = np.argsort(np.argsort(np.asarray(names, dtype=str), kind="stable"))
         order = np.lexsort((by_name[pairs[:, 1]], size[pairs[:, 1]], pairs[:, 0]))
         items, first = np.unique(pairs[order, 0], return_index=True)

@@ -9,14 +9,10 @@ a whole catalogue's would be.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from graphrec.store.connection import GraphStore
 from ingest.records import Catalogue, ItemLink, Purchase, Reject
-
-#: Ids looked up in the store per query.
-LOOKUP_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,14 +23,6 @@ class Resolution:
     items_found: int
     rows_resolved: int
     rows_rejected: int
-
-
-def stored(store: GraphStore, query: str, ids: Iterable[str]) -> set[str]:
-    """Those of ``ids`` the store holds, asked ``LOOKUP_BATCH`` at a time (``ingest/known_*``)."""
-    wanted, found = sorted(set(ids)), set[str]()
-    for start in range(0, len(wanted), LOOKUP_BATCH):
-        found.update(row["id"] for row in store.read(query, ids=wanted[start:start + LOOKUP_BATCH]))
-    return found
 
 
 def resolve(store: GraphStore, catalogue: Catalogue) -> Resolution:
@@ -49,8 +37,8 @@ def resolve(store: GraphStore, catalogue: Catalogue) -> Resolution:
                    | {link.other_item_id for link in catalogue.links}
                    | {u.record.other_item_id for u in catalogue.unresolved
                       if isinstance(u.record, ItemLink)}) - items
-    found_users = stored(store, "ingest/known_users", named_users)
-    found_items = stored(store, "ingest/known_items", named_items)
+    found_users = store.held("users", named_users)
+    found_items = store.held("items", named_items)
     users |= found_users
     items |= found_items
     resolved = rejected = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Self, TypeVar
 
@@ -36,6 +36,9 @@ RETRY_SECONDS = 5.0
 #: connect, agree on a protocol version and log in (the driver's default is 60 s, for which a
 #: server that accepts and never answers held a web worker's thread).
 CONNECT_SECONDS = 5.0
+
+#: Ids looked up in the store per query (:meth:`GraphStore.held`).
+LOOKUP_BATCH = 10_000
 
 
 class StoreUnavailable(RuntimeError):
@@ -128,6 +131,15 @@ class GraphStore:
         with self._errors(), self.driver.session(
                 database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
             yield from session.run(cypher.load(name), params)
+
+    def held(self, kind: str, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` the store holds as ``kind`` (``users`` or ``items``:
+        ``cypher/lookup/<kind>.cypher``), asked :data:`LOOKUP_BATCH` at a time."""
+        wanted, found = sorted(set(ids)), set[str]()
+        for start in range(0, len(wanted), LOOKUP_BATCH):
+            found.update(str(row["id"]) for row in self.read(
+                f"lookup/{kind}", ids=wanted[start:start + LOOKUP_BATCH]))
+        return found
 
     def write(self, name: str, **params: Any) -> neo4j.SummaryCounters:
         """Run the write statement ``cypher/<name>.cypher`` in one managed transaction."""

@@ -28,7 +28,7 @@ purchase for 30 s after the last one it took: :data:`graphrec.serving.service.AC
 With ``--baseline DIR`` (another checkout, e.g. ``git worktree add``) the same is measured on
 that code's server, after this one's, against the same store and model. The new items, the run's
 shoppers and their purchases are removed afterwards (``cypher/catalogue/remove_items.cypher``,
-``cypher/events/remove_users.cypher``), also when the run is stopped.
+``graphrec.serving.erasure.forget_users``), also when the run is stopped.
 Prints a table and writes JSON::
 
     GRAPHREC_HOME=... python benchmarks/catalogue_follow.py [--trials 5] [--gap 0]
@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.serve import describe_code, loadavg, sample_users, write_report  # noqa: E402
 from benchmarks.server import start_server, stop_server  # noqa: E402  (after the path)
 from graphrec.config import Settings  # noqa: E402
+from graphrec.serving.erasure import forget_users  # noqa: E402
 from graphrec.serving.events import record, set_available  # noqa: E402
 from graphrec.store.connection import GraphStore, open_store  # noqa: E402
 from ingest.loader import load, plan  # noqa: E402
@@ -184,7 +185,7 @@ def measure(code: Path, settings: Settings, store: GraphStore, args: argparse.Na
     finally:
         stop_server(proc)
         store.write("catalogue/remove_items", ids=added)
-        store.write("events/remove_users", ids=shoppers)
+        forget_users(store, shoppers)
         set_available(store, template.id, True)  # moves the marker
     for kind in (kind for kind in KINDS if out[kind]):
         for what in ("first_s", "all_s"):

@@ -356,6 +356,27 @@ def cmd_availability(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    """Take shoppers out of the graph on request, with everything it holds of them
+    (:mod:`graphrec.serving.erasure`); an id the store does not hold is reported and the others
+    are forgotten."""
+    from graphrec.serving.erasure import forget_users
+
+    with writer_lock(settings, "graphrec forget"), open_store(settings) as store:
+        done = forget_users(store, args.user_ids)
+    if done.users:
+        print(f"forgot {len(done.users):,} users: {done.purchases:,} purchases, "
+              f"{done.views:,} views, {done.dismissals:,} dismissals, "
+              f"{done.recommendations:,} published recommendations and {done.paths:,} "
+              f"published reason paths ({done.others_paths:,} of them other users' through "
+              f"them: `graphrec publish` writes those again)")
+        print("a model trained before keeps what it learnt from their purchases until the "
+              "next `graphrec train`")
+    if done.unknown:
+        raise CommandError(f"not in the store: {', '.join(done.unknown)}")
+    return 0
+
+
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     """Write the top k and their reason paths into the graph (see
     :mod:`graphrec.serving.publish`)."""
@@ -373,7 +394,9 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         print(f"publishing model {publisher.model} for {len(users):,} users into "
               f"{store.description}")
         with RowProgress(len(users) * args.k, unit="recs", enabled=not args.quiet) as bar:
-            report = publisher.publish(users, batch_size=args.batch_size, progress=bar)
+            # the ids named, checked again; by default every user the model knows, those the
+            # store no longer holds skipped (forgotten since it was trained)
+            report = publisher.publish(args.users, batch_size=args.batch_size, progress=bar)
     _print_publish_report(report)
     return 0
 
@@ -384,6 +407,9 @@ def _print_publish_report(report: PublishReport) -> None:
           f"({report.steps:,} STEP relationships)")
     print(f"replaced {report.deleted_recommended:,} RECOMMENDED and {report.deleted_paths:,} "
           f"paths published before")
+    if report.gone:
+        print(f"skipped {report.gone:,} users the model knows that the store no longer holds "
+              f"(forgotten since it was trained)")
     print(f"wrote {report.rows:,} rows in {report.seconds:.1f}s ({report.rows_per_second:,.0f} "
           f"rows/s; {report.store_seconds:.1f}s of it deleting and writing in the store)")
 
@@ -634,6 +660,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="users per batch (default %(default)s)")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
     publish.set_defaults(handler=cmd_publish)
+
+    forget = sub.add_parser(
+        "forget", help="take shoppers out of the graph on request (a deletion request): "
+                       "their purchases, views, dismissals and published recommendations")
+    forget.add_argument("user_ids", nargs="+", metavar="USER_ID")
+    forget.set_defaults(handler=cmd_forget)
 
     availability = sub.add_parser(
         "availability", help="say which items the shop offers now (out of stock or "

@@ -29,6 +29,7 @@ from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
 from graphrec.serving import service as service_module
 from graphrec.serving.details import catalogue_state
+from graphrec.serving.erasure import forget_users
 from graphrec.serving.events import forget_since, now_ms, record
 from graphrec.serving.newitems import folded_links
 from graphrec.serving.ranking import LINK_WEIGHTS, NEW_ITEM_EVERY, STRONG_LINKS, STRONG_PLACE
@@ -581,7 +582,7 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
                           rel=1e-5)
     finally:
         forget_since(session_store, started)
-        session_store.write("events/remove_users", ids=["NEW-CUSTOMER-1", "NEW-CUSTOMER-2"])
+        forget_users(session_store, ["NEW-CUSTOMER-1", "NEW-CUSTOMER-2"])
 
 
 def test_a_failed_read_keeps_the_last_fold_in(

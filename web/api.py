@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from graphrec.explain.subgraph import GRAPHML_TYPE, explanation_graph, to_graphml
 from graphrec.serving import events
+from graphrec.serving.erasure import forget_users
 from graphrec.store.connection import GraphStore, StoreUnavailable
 from web.engine import ModelUnavailable, get_engine
 from web.errors import ApiError, error_response, validation_error
@@ -42,6 +43,7 @@ from web.schemas import (
     Recommendations,
     RecommendationsQuery,
     Unavailable,
+    UserForgotten,
     UserPath,
 )
 
@@ -139,17 +141,26 @@ def parse_body(model: type[Body], expected: str) -> Body | Response:
 
 
 @contextmanager
-def catalogue_write(item_id: str) -> Iterator[GraphStore]:
-    """The process's writer, for one write about ``item_id``: 404 when the item is not in the
-    catalogue; a store that fails is probed again before the next write."""
+def store_write() -> Iterator[GraphStore]:
+    """The process's writer, for one write; a store that fails is probed again before the next
+    write."""
     engine = get_engine()
     try:
         yield engine.writer()
-    except events.NotInCatalogue:
-        raise ApiError(404, "unknown_item", f"no item with id {item_id!r}") from None
     except StoreUnavailable:
         engine.failed_write()
         raise
+
+
+@contextmanager
+def catalogue_write(item_id: str) -> Iterator[GraphStore]:
+    """:func:`store_write` for one write about ``item_id``: 404 when the item is not in the
+    catalogue."""
+    try:
+        with store_write() as store:
+            yield store
+    except events.NotInCatalogue:
+        raise ApiError(404, "unknown_item", f"no item with id {item_id!r}") from None
 
 
 def write_event(user_id: str, item_id: str, kind: str) -> events.Recorded:
@@ -174,6 +185,25 @@ def post_event(path: UserPath):
         return event
     recorded = write_event(path.user_id, event.item_id, event.kind)
     return jsonify(recorded.as_dict()), 201 if recorded.created else 200
+
+
+@bp.delete("/users/<anyid:user_id>", operation_id="forgetUser",
+           summary="Take a shopper out of the graph: a deletion request",
+           description="Removes the user with their purchases, views, dismissals, published "
+                       "recommendations and the published reason paths that name them; from the "
+                       "next request on they are unknown (404). What a trained model learnt "
+                       "from their purchases stays in it until the next graphrec train.",
+           security=[{"bearer": []}],
+           responses=answers(200, UserForgotten, 401, 403, 404))
+@requires_token
+def forget_user(path: UserPath):
+    with store_write() as store:
+        done = forget_users(store, [path.user_id])
+    if not done.users:
+        raise ApiError(404, "unknown_user", f"no user with id {path.user_id!r}")
+    return jsonify(user_id=path.user_id, purchases=done.purchases, views=done.views,
+                   dismissals=done.dismissals, recommendations=done.recommendations,
+                   paths=done.paths, others_paths=done.others_paths)
 
 
 @bp.put("/items/<anyid:item_id>/availability", operation_id="setAvailability",

@@ -145,6 +145,18 @@ class AvailabilitySet(Answer):
     changed: bool = Field(description="false when the item was so already")
 
 
+class UserForgotten(Answer):
+    user_id: str
+    purchases: int = Field(description="purchases taken out of the graph with the user")
+    views: int
+    dismissals: int
+    recommendations: int = Field(description="published recommendations taken out")
+    paths: int = Field(description="published reason paths taken out: the user's own and "
+                                   "others' that went through them as a co-buyer")
+    others_paths: int = Field(description="of paths, other users' (the next graphrec "
+                                          "publish writes them again)")
+
+
 class Node(Answer):
     key: str = Field(description="unique within the path")
     type: str = Field(json_schema_extra={"enum": [*LABELS.values()]})

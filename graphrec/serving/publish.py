@@ -31,11 +31,11 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphrec.explain.paths import ReasonPath
 from graphrec.explain.ranker import starting_with
-from graphrec.explain.reasons import describe, distinct
+from graphrec.explain.reasons import describe, distinct, node_id
 from graphrec.schema import LABELS
 from graphrec.serving.recommend import FIRST_HOP
 from graphrec.serving.service import (
@@ -46,7 +46,12 @@ from graphrec.serving.service import (
 )
 from graphrec.store.connection import GraphStore
 
+if TYPE_CHECKING:
+    from graphrec.dataset import GraphData
+
 Rows = list[dict[str, Any]]
+#: A recommendation's candidate paths: ``(user, item, [(weight, path), ...])``.
+Found = tuple[str, str, list[tuple[float, ReasonPath]]]
 #: ``progress(step, recommendations_written_in_this_batch)``; called after every batch.
 Progress = Callable[[str, int], None]
 
@@ -65,6 +70,8 @@ class Batch:
     recommended: Rows = field(default_factory=list)
     explanations: Rows = field(default_factory=list)
     steps: dict[str, Rows] = field(default_factory=lambda: {label: [] for label in STEP_LABELS})
+    #: Users of the batch the store no longer holds (forgotten since the model was trained).
+    gone: int = 0
 
     @property
     def step_count(self) -> int:
@@ -83,6 +90,7 @@ class PublishReport:
     steps: int = 0  # STEP relationships
     deleted_paths: int = 0
     deleted_recommended: int = 0
+    gone: int = 0  # users the model knows that the store no longer holds: skipped
     seconds: float = 0.0
     store_seconds: float = 0.0  # of which deleting and writing (the rest: the model, paths)
 
@@ -96,7 +104,8 @@ class PublishReport:
         return self.rows / self.seconds if self.seconds else 0.0
 
     def add(self, users: int, batch: Batch) -> None:
-        self.users += users
+        self.users += users - batch.gone
+        self.gone += batch.gone
         self.recommended += len(batch.recommended)
         self.explained += len({(row["user"], row["item"]) for row in batch.explanations})
         self.paths += len(batch.explanations)
@@ -157,6 +166,7 @@ class Publisher:
         batch, found = Batch(), []
         for user in user_ids:
             if user not in rows:
+                batch.gone += 1
                 continue
             shopper = self.service.shopper(rows[user])
             if not len(shopper.history):
@@ -168,15 +178,31 @@ class Publisher:
             found += [(user, item, paths) for item, paths in starting_with(
                 self._weighted(user, shopper, [r.item_id for r in ranked]),
                 FIRST_HOP[shopper.basis]).items()]
+        data = self.service.now.data
+        found = self._through_held(found, data)
         _, titles = self.service.items.labels(self.service.named_items(
             [], [p for *_, weighted in found for _, p in weighted]))
-        data = self.service.now.data
         for user, item, weighted in found:  # the paths graphrec explain shows: none said twice
             for rank, (weight, path) in enumerate(distinct(weighted, data, titles, self.top),
                                                   start=1):
                 view = describe(path, data, titles, weight, user)
                 self._add_path(batch, user, item, rank, view, path)
         return batch
+
+    def _through_held(self, found: list[Found], data: GraphData) -> list[Found]:
+        """``found`` without the paths through another shopper the store no longer holds
+        (forgotten since the model was trained, :mod:`graphrec.serving.erasure`): their STEP
+        would have no node to point at. One query for the batch."""
+        def others(path: ReasonPath) -> Iterator[str]:
+            return (node_id(data, t, i) for t, i in path.nodes[1:] if t == "user")
+
+        named = {user for *_, weighted in found for _, path in weighted for user in others(path)}
+        held = self.store.held("users", named) if named else set()
+        if len(held) == len(named):
+            return found
+        return [(user, item, [(w, path) for w, path in weighted
+                              if all(other in held for other in others(path))])
+                for user, item, weighted in found]
 
     def _weighted(self, user: str, shopper: Shopper, item_ids: list[str]
                   ) -> dict[str, list[tuple[float, ReasonPath]]]:
@@ -224,8 +250,9 @@ class Publisher:
     def publish(self, user_ids: Sequence[str] | None = None, *,
                 batch_size: int = DEFAULT_USERS_PER_BATCH,
                 progress: Progress | None = None) -> PublishReport:
-        """Publish for ``user_ids`` (default: every user the model knows), ``batch_size`` users
-        per batch: each batch is computed, its users' old rows deleted, its rows written."""
+        """Publish for ``user_ids`` (default: every user the model knows, but those the store
+        no longer holds: :attr:`PublishReport.gone`), ``batch_size`` users per batch: each batch
+        is computed, its users' old rows deleted, its rows written."""
         started = time.perf_counter()
         users = self.users(user_ids)
         self.store.run_script("schema/published")

@@ -2,6 +2,7 @@
 stays), the API's route with its token, and the command."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,7 @@ from flask.testing import FlaskClient
 
 from graphrec.cli import main
 from graphrec.config import Settings
+from graphrec.explain.reasons import OTHER_SHOPPER
 from graphrec.explorer import load_service
 from graphrec.serving import erasure, events
 from graphrec.serving.publish import Publisher
@@ -107,6 +109,34 @@ def test_publishing_again_leaves_out_the_paths_through_a_forgotten_co_buyer(
     # the next paths of each recommendation take their places
     assert count(store, "MATCH (e:Explanation) WHERE e.user IN $ids",
                  ids=readers) == published == report.paths
+
+
+def test_explain_names_no_forgotten_co_buyer(
+        publisher: Publisher, settings: Settings, store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``graphrec explain`` names other shoppers by id; one forgotten since training, whom the
+    model still counts as a co-buyer, is numbered instead."""
+    monkeypatch.setenv("GRAPHREC_HOME", str(settings.home))
+    user, _ = shopper_others_go_through(store)
+    row = store.read_text(
+        "MATCH (e:Explanation)-[:STEP]->(:User {id: $u}) "
+        "RETURN e.user AS reader, e.item AS item ORDER BY reader, item LIMIT 1", u=user)[0]
+    # the top 10: publish left out the paths through shoppers forgotten before, explain does not
+    assert main(["explain", row["reader"], row["item"], "--json", "--top", "10"]) == 0
+    before = capsys.readouterr().out
+    assert f'"{user}"' in before
+
+    erasure.forget_users(store, [user])
+    assert main(["explain", row["reader"], row["item"], "--json", "--top", "10"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert user not in json.dumps(after)
+    shown = [node for path in after["paths"] for node in path["nodes"][1:]
+             if node["type"] == "User"]
+    assert {"id": "shopper #1", "label": OTHER_SHOPPER} in [
+        {"id": node["id"], "label": node["label"]} for node in shown]
+    # the paths are those shown before, the forgotten shopper's id aside
+    assert [path["sentence"] for path in after["paths"]] == [
+        path["sentence"] for path in json.loads(before)["paths"]]
 
 
 def test_many_users_go_in_batches_and_a_second_run_finds_none(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -194,25 +194,34 @@ def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
 OTHER_SHOPPER = "another shopper"
 
 
-def anonymised(paths: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def other_shoppers(paths: Sequence[dict[str, Any]]) -> set[str]:
+    """The ids of the other shoppers that ``paths`` (:func:`describe`'s) go through."""
+    return {node["id"] for path in paths for position, node in enumerate(path["nodes"])
+            if position and node["type"] == LABELS["user"]}
+
+
+def anonymised(paths: Sequence[dict[str, Any]], named: Container[str] = ()
+               ) -> list[dict[str, Any]]:
     """``paths`` (:func:`describe`'s, of one answer) without the ids of the other shoppers
-    their co-buyer paths go through: a shop's customer ids (an email, a customer number) and
-    what each bought are not for the user the answer is about, nor for the page that draws it.
-    Each such shopper becomes ``"shopper #1"``, ``"#2"``, … in the order they first appear
-    (one shopper keeps one number within the answer, so a graph of its paths keeps them
-    apart), labelled :data:`OTHER_SHOPPER`; the path's Cypher asks for any co-buyer
-    (``other``: null). The sentences never named them."""
+    their co-buyer paths go through, but those in ``named``: a shop's customer ids (an email, a
+    customer number) and what each bought are not for the user the answer is about, nor for
+    the page that draws it. Each such shopper becomes ``"shopper #1"``, ``"#2"``, … in the
+    order they first appear (one shopper keeps one number within the answer, so a graph of its
+    paths keeps them apart), labelled :data:`OTHER_SHOPPER`; the path's Cypher asks for any
+    co-buyer (``other``: null). The sentences never named them."""
     numbers: dict[str, str] = {}
     out = []
     for path in paths:
         nodes = []
+        hidden = False
         for position, node in enumerate(path["nodes"]):
-            if position and node["type"] == LABELS["user"]:
+            if position and node["type"] == LABELS["user"] and node["id"] not in named:
                 pseudonym = numbers.setdefault(node["id"], f"shopper #{len(numbers) + 1}")
                 node = {**node, "id": pseudonym, "label": OTHER_SHOPPER}
+                hidden = True
             nodes.append(node)
         cypher = path["cypher"]
-        if "other" in cypher["params"]:
+        if hidden and "other" in cypher["params"]:
             cypher = {**cypher, "params": {**cypher["params"], "other": None}}
         out.append({**path, "nodes": nodes, "cypher": cypher})
     return out

@@ -40,6 +40,7 @@ from graphrec.explain.reasons import (
     describe_popular,
     distinct,
     graph_facts,
+    other_shoppers,
 )
 from graphrec.model import artifact
 from graphrec.serving.cache import RankedPaths, ReasonCache, UserKey, digest, user_key
@@ -607,8 +608,15 @@ class RecommendationService:
     def _shown(self, paths: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One answer's described paths (an explanation's, or the first reasons of a list) as
         this service shows them: other shoppers by id, or not (``shoppers_named``), numbered
-        across the whole answer."""
-        return paths if self.shoppers_named else anonymised(paths)
+        across the whole answer. Named, only those the store holds are: one forgotten since the
+        model was trained (:mod:`graphrec.serving.erasure`), which the model still counts as a
+        co-buyer, is numbered (one query, where any path goes through another shopper)."""
+        if not self.shoppers_named:
+            return anonymised(paths)
+        others = other_shoppers(paths)
+        if not others:
+            return paths
+        return anonymised(paths, named=self.store.held("users", others))
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
                  walks: HistoryWalks | None = None, limit: int | None = None,

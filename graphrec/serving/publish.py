@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graphrec.explain.paths import ReasonPath
 from graphrec.explain.ranker import starting_with
-from graphrec.explain.reasons import describe, distinct, node_id
+from graphrec.explain.reasons import ShownPath, describe, distinct, node_id
 from graphrec.schema import LABELS
 from graphrec.serving.recommend import FIRST_HOP
 from graphrec.serving.service import (
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 Rows = list[dict[str, Any]]
 #: A recommendation's candidate paths: ``(user, item, [(weight, path), ...])``.
-Found = tuple[str, str, list[tuple[float, ReasonPath]]]
+Found = tuple[str, str, Sequence[ShownPath]]
 #: ``progress(step, recommendations_written_in_this_batch)``; called after every batch.
 Progress = Callable[[str, int], None]
 
@@ -163,7 +163,7 @@ class Publisher:
         page shows them are nobody's personal recommendations."""
         rows = {row["user_id"]: row
                 for row in self.store.read("publish/histories", users=list(user_ids))}
-        batch, found = Batch(), []
+        batch, found = Batch(), list[Found]()
         for user in user_ids:
             if user not in rows:
                 batch.gone += 1
@@ -179,30 +179,44 @@ class Publisher:
                 self._weighted(user, shopper, [r.item_id for r in ranked]),
                 FIRST_HOP[shopper.basis]).items()]
         data = self.service.now.data
-        found = self._through_held(found, data)
         _, titles = self.service.items.labels(self.service.named_items(
             [], [p for *_, weighted in found for _, p in weighted]))
-        for user, item, weighted in found:  # the paths graphrec explain shows: none said twice
-            for rank, (weight, path) in enumerate(distinct(weighted, data, titles, self.top),
-                                                  start=1):
+        for user, item, shown in self._shown(found, data, titles):
+            for rank, (weight, path) in enumerate(shown, start=1):
                 view = describe(path, data, titles, weight, user)
                 self._add_path(batch, user, item, rank, view, path)
         return batch
 
-    def _through_held(self, found: list[Found], data: GraphData) -> list[Found]:
-        """``found`` without the paths through another shopper the store no longer holds
-        (forgotten since the model was trained, :mod:`graphrec.serving.erasure`): their STEP
-        would have no node to point at. One query for the batch."""
+    def _shown(self, found: list[Found], data: GraphData, titles: Mapping[str, str | None]
+               ) -> list[Found]:
+        """The top paths of each recommendation that ``graphrec explain`` shows (none said
+        twice, :func:`~graphrec.explain.reasons.distinct`), but none through another shopper
+        the store no longer holds (forgotten since the model was trained,
+        :mod:`graphrec.serving.erasure`), whose STEP would have no node to point at. The shown
+        paths' co-buyers are looked up (one query a batch); where one is gone, its
+        recommendations' paths are chosen again without them, until every co-buyer shown is
+        held."""
         def others(path: ReasonPath) -> Iterator[str]:
             return (node_id(data, t, i) for t, i in path.nodes[1:] if t == "user")
 
-        named = {user for *_, weighted in found for _, path in weighted for user in others(path)}
-        held = self.store.held("users", named) if named else set()
-        if len(held) == len(named):
-            return found
-        return [(user, item, [(w, path) for w, path in weighted
-                              if all(other in held for other in others(path))])
-                for user, item, weighted in found]
+        held: set[str] = set()
+        gone: set[str] = set()
+        shown: list[Found] = [(user, item, distinct(weighted, data, titles, self.top))
+                 for user, item, weighted in found]
+        while True:
+            named = {other for *_, paths in shown for _, path in paths
+                     for other in others(path)} - held
+            if not named:
+                return shown
+            found_now = self.store.held("users", named)
+            held |= found_now
+            gone |= named - found_now
+            shown = [(user, item, paths if all(other not in gone for _, path in paths
+                                               for other in others(path))
+                      else distinct([(w, path) for w, path in weighted
+                                     if all(other not in gone for other in others(path))],
+                                    data, titles, self.top))
+                     for (user, item, paths), (_, _, weighted) in zip(shown, found)]
 
     def _weighted(self, user: str, shopper: Shopper, item_ids: list[str]
                   ) -> dict[str, list[tuple[float, ReasonPath]]]:

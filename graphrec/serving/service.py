@@ -715,13 +715,15 @@ class RecommendationService:
         details, _ = self.items.labels([r.item_id for r in ranked])
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": False,
                  **details.get(r.item_id, NO_DETAILS), "category": category,
-                 "reason": self._popular_reason(now, r.item_id, details)}
+                 "reason": self._popular_reason(now, r.item_id, details, category)}
                 for r, category in zip(ranked, self._categories(now, [r.item_id for r in ranked]))]
 
     def _popular_reason(self, now: Served, item_id: str,
-                        details: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-        return describe_popular(item_id, details.get(item_id, NO_DETAILS),
-                                self._categories(now, [item_id])[0],
+                        details: Mapping[str, Mapping[str, Any]], category: str | None
+                        ) -> dict[str, Any]:
+        """The popularity reason of ``item_id``, whose most specific category (as
+        :meth:`_categories` names it) is ``category``."""
+        return describe_popular(item_id, details.get(item_id, NO_DETAILS), category,
                                 int(now.recommender.buyers[now.recommender.item_index(item_id)]))
 
     @staticmethod
@@ -746,7 +748,8 @@ class RecommendationService:
         return {"user_id": user_id, "item_id": item_id,
                 "score": float(now.recommender.buyers[index]), "rank": rank,
                 "not_served": why, "already_bought": already, "basis": "popular",
-                "paths": [self._popular_reason(now, item_id, details)]}
+                "paths": [self._popular_reason(now, item_id, details,
+                                               self._categories(now, [item_id])[0])]}
 
 
 def never_served(dismissed: np.ndarray, unavailable: np.ndarray) -> np.ndarray:

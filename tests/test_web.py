@@ -618,16 +618,21 @@ def test_longest_id_is_not_malformed(bare: FlaskClient) -> None:
 
 # --- 404 / 405 on unknown routes: JSON under /api --------------------------------------------
 
-@pytest.mark.parametrize("path", ["/api/nothing", "/api/users/A1", "/api",
+@pytest.mark.parametrize("path", ["/api/nothing", "/api/users", "/api",
                                   "/api/users/A1/recommendations/I1"])
 def test_unknown_route_is_json_404(bare: FlaskClient, path: str) -> None:
     assert_error(bare.get(path), 404, "not_found")
 
 
-def test_wrong_method_is_json_405(bare: FlaskClient) -> None:
-    response = bare.post("/api/users/A1/recommendations")
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("post", "/api/users/A1/recommendations", "GET"),
+    ("get", "/api/users/A1", "DELETE"),  # a user is only forgotten there
+])
+def test_wrong_method_is_json_405(bare: FlaskClient, method: str, path: str,
+                                  allowed: str) -> None:
+    response = getattr(bare, method)(path)
     assert_error(response, 405, "method_not_allowed")
-    assert "GET" in response.headers["Allow"]
+    assert allowed in response.headers["Allow"]
 
 
 def test_unknown_page_is_html_404(bare: FlaskClient) -> None:
@@ -707,7 +712,12 @@ def test_openapi_document(bare: FlaskClient) -> None:
         "/api/users/{user_id}/recommendations",
         "/api/users/{user_id}/recommendations/{item_id}/explanation",
         "/api/users/{user_id}/events", "/api/items/{item_id}/availability", "/api/health",
-        "/api/openapi.json"}
+        "/api/openapi.json", "/api/users/{user_id}"}
+    forget = doc["paths"]["/api/users/{user_id}"]["delete"]
+    assert {"200", "401", "403", "404"} <= set(forget["responses"])
+    assert forget["security"] == [{"bearer": []}]
+    assert set(forget["responses"]["200"]["content"]["application/json"]["schema"]
+               ["$ref"].rsplit("/", 1)[1:]) == {"UserForgotten"}
     post_event = doc["paths"]["/api/users/{user_id}/events"]["post"]
     assert {"200", "201", "400", "401", "403", "404"} <= set(post_event["responses"])
     assert post_event["security"] == [{"bearer": []}]

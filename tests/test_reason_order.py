@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from graphrec.dataset import GraphData
-from graphrec.explain.paths import CandidatePaths, PathFinder
+from graphrec.explain.paths import BROAD_SHARE, CandidatePaths, PathFinder
 from graphrec.explain.ranker import RECENT_WITHIN, PathRanker, WeightedPath
 from graphrec.model.kgrec import KGRec
 from graphrec.model.train import train
@@ -26,18 +26,36 @@ def model() -> tuple[GraphData, KGRec]:
     return data, train(data, dataclasses.replace(FAST, max_epochs=4))[0]
 
 
-def expected_order(plain: list[WeightedPath], timeline: np.ndarray | None, within: float
-                   ) -> list[WeightedPath]:
+def broad_entities(data: GraphData) -> set[tuple[str, int]]:
+    """The brands and categories that at least a fifth of the items have, but not all."""
+    out = set()
+    for kind, pairs in (("brand", data.item_brand), ("category", data.item_category)):
+        values, counts = np.unique(np.asarray(pairs).reshape(-1, 2)[:, 1], return_counts=True)
+        out |= {(kind, int(v)) for v, c in zip(values, counts)
+                if BROAD_SHARE * data.num_items <= c < data.num_items}
+    return out
+
+
+def expected_order(plain: list[WeightedPath], timeline: np.ndarray | None, within: float,
+                   broad: set[tuple[str, int]]) -> list[WeightedPath]:
     """``plain`` (strongest first) as shown: a chain of two links whose purchase's direct link
-    to the item weighs at most ``within`` less goes just after that link; then, of the paths
-    within ``within`` of the first, the latest purchase's moves to the front (the first of
-    them)."""
+    to the item weighs at most ``within`` less goes just after that link; a path through a
+    ``broad`` brand or category whose purchase's strongest other path weighs at most ``within``
+    less goes just after that path; then, of the paths within ``within`` of the first, the
+    latest purchase's moves to the front (the first of them)."""
     strength = [weight for weight, _ in plain]
     for n, (weight, path) in enumerate(plain):
         if path.kind == "link_chain":
-            links = [w for w, p in plain if p.kind in LINKS and p.via_item == path.via_item
-                     and weight - within * abs(weight) <= w < weight]
-            strength[n] = np.nextafter(max(links), -np.inf) if links else weight
+            links = [w for w, p in plain if p.kind in LINKS and p.via_item == path.via_item]
+            if links and weight - within * abs(weight) <= max(links) < weight:
+                strength[n] = np.nextafter(max(links), -np.inf)
+    wide = [path.nodes[2] in broad for _, path in plain]
+    for n, (_, path) in enumerate(plain):
+        others = [strength[m] for m, (_, p) in enumerate(plain)
+                  if not wide[m] and p.via_item == path.via_item]
+        own = strength[n]
+        if wide[n] and others and own - within * abs(own) <= max(others) < own:
+            strength[n] = np.nextafter(max(others), -np.inf)
     order = sorted(range(len(plain)), key=lambda n: (-strength[n], n))
     if timeline is not None:
         top = strength[order[0]]
@@ -70,19 +88,24 @@ def test_the_latest_purchase_goes_first_among_reasons_nearly_as_strong(
     ranker = PathRanker(kgrec.propagated(), PathFinder(data))
     strict = PathRanker(kgrec.propagated(), PathFinder(data), recent_within=0.0)
     rng = np.random.default_rng(0)
-    moved = kept_far = 0
+    broad = broad_entities(data)
+    assert broad  # the catalogue's categories: 8 of its 24 items each
+    moved = kept_far = gave_way = 0
     for user, item in pairs_with_several_purchases(data, ranker):
         history = ranker.paths.history(user)
         plain = strict.ranked(history, item, user)
         timeline = rng.permutation(history)
         ordered = ranker.ranked(history, item, user, timeline)
-        assert ordered == expected_order(plain, timeline, RECENT_WITHIN)
+        assert ordered == expected_order(plain, timeline, RECENT_WITHIN, broad)
         moved += ordered[0] != plain[0]
+        unmoved = ranker.ranked(history, item, user)  # no order of purchases: strength alone
+        gave_way += [p for _, p in unmoved] != [p for _, p in plain] and \
+            plain[0][1].nodes[2] in broad and unmoved[0][1].nodes[2] not in broad
         # a later purchase whose path carries much less is never shown first
         latest_far = [p for w, p in plain if w < plain[0][0] - RECENT_WITHIN * abs(plain[0][0])
                       and p.via_item == timeline[-1]]
         kept_far += bool(latest_far) and ordered[0][1].via_item != timeline[-1]
-    assert moved and kept_far  # both cases occur, so either rule can fail this test
+    assert moved and kept_far and gave_way  # each case occurs: each rule can fail this test
 
 
 @pytest.mark.parametrize("kinds, via, weights, bought_at, shown", [
@@ -116,6 +139,34 @@ def test_a_direct_link_goes_ahead_of_a_chain_from_the_same_purchase(
     order = ranker._ordered(np.arange(n), strength, None if bought_at is None
                             else np.array(bought_at))
     assert order.tolist() == shown
+
+
+@pytest.mark.parametrize("kinds, middle, via, weights, shown", [
+    # the broad category a hair ahead of a link of the same purchase: the link goes first
+    (["category", "also_bought", "brand"], [1, -1, 0], [7, 7, 9], [1.0, 0.97, 0.5], [1, 0, 2]),
+    # the link 15 % behind, past the margin: the category keeps its place
+    (["category", "also_bought"], [1, -1], [7, 7], [1.0, 0.85], [0, 1]),
+    # a path of another purchase is not the category's own
+    (["category", "also_bought"], [1, -1], [7, 9], [1.0, 0.97], [0, 1]),
+    # two broad categories of one purchase keep their order
+    (["category", "category"], [1, 2], [7, 7], [1.0, 0.98], [0, 1]),
+    # a brand no fifth of the items has is not broad: it goes first
+    (["brand", "also_bought"], [0, -1], [7, 7], [1.0, 0.97], [0, 1]),
+])
+def test_a_path_through_a_broad_category_goes_after_its_purchases_other_paths(
+        model: tuple[GraphData, KGRec], kinds: list[str], middle: list[int], via: list[int],
+        weights: list[float], shown: list[int]) -> None:
+    """"Also in Women", a category most candidates share, tells less than the other paths of
+    the same purchase, which weigh about as much."""
+    data, kgrec = model
+    ranker = PathRanker(kgrec.propagated(), PathFinder(data))
+    assert ("category", 1) in broad_entities(data) and ("brand", 0) not in broad_entities(data)
+    codes = np.array([ranker.paths.kinds.index(kind) for kind in kinds])
+    n = len(kinds)
+    table = CandidatePaths(ranker.paths, 0, np.array([0]), np.zeros(n, dtype=np.int64), codes,
+                           np.array(via), np.array(middle), np.full(n, -1), np.full(n, -1))
+    strength = ranker._strength(table, np.array(weights))
+    assert ranker._ordered(np.arange(n), strength, None).tolist() == shown
 
 
 def test_without_a_margin_or_an_order_the_strongest_reason_goes_first(

@@ -113,25 +113,39 @@ class PathRanker:
         return rows
 
     def _strength(self, table: CandidatePaths, weights: np.ndarray) -> np.ndarray:
-        """What the paths of ``table`` are ordered by: their ``weights``, but a chain of two
-        links whose purchase's direct link to the same item comes within
-        :attr:`recent_within` of it takes just under that link's, so that the link goes
-        ahead."""
-        kind, links = table.kind, self.paths.link_kinds
-        direct = np.flatnonzero((kind >= links.start) & (kind < links.stop))
-        chains = np.flatnonzero(kind == self.paths.chain_kind)
-        if not len(direct) or not len(chains):
+        """What the paths of ``table`` are ordered by: their ``weights``, but two kinds of path
+        give way to another path of the same purchase to the same item that comes within
+        :attr:`recent_within` below them, taking just under its strength so that it goes
+        ahead: a chain of two links to the purchase's direct link, and a path through a broad
+        brand or category (:meth:`PathFinder.broad`: "also in Women", a reason most
+        candidates share) to any path that is not. Paths of one purchase weigh nearly alike
+        (masking either takes out its ``BOUGHT`` edge), so the order among them is a hair's."""
+        if not len(table):
             return weights
+        kind, links = table.kind, self.paths.link_kinds
         group = table.owner * (int(table.via.max()) + 1) + table.via  # (item, purchase)
-        order = direct[np.lexsort((-weights[direct], group[direct]))]
+        strength = self._give_way(weights, group, kind == self.paths.chain_kind,
+                                  (kind >= links.start) & (kind < links.stop))
+        broad = self.paths.broad(kind, table.middle)
+        return self._give_way(strength, group, broad, ~broad)
+
+    def _give_way(self, strength: np.ndarray, group: np.ndarray, yielding: np.ndarray,
+                  ahead: np.ndarray) -> np.ndarray:
+        """``strength`` where each ``yielding`` row whose ``group`` holds an ``ahead`` row at
+        most :attr:`recent_within` weaker takes just under the strongest such row's strength
+        (both masks over the rows)."""
+        give, take = np.flatnonzero(yielding), np.flatnonzero(ahead)
+        if not len(give) or not len(take):
+            return strength
+        order = take[np.lexsort((-strength[take], group[take]))]
         keys, first = np.unique(group[order], return_index=True)
-        at, found = find_sorted(keys, group[chains])
-        link = np.where(found, weights[order[first]][np.minimum(at, len(keys) - 1)], -np.inf)
-        chain = weights[chains]
-        yields = found & (link < chain) & (link >= chain - self.recent_within * np.abs(chain))
-        strength = weights.copy()
-        strength[chains[yields]] = np.nextafter(link[yields], -np.inf)
-        return strength
+        at, found = find_sorted(keys, group[give])
+        best = np.where(found, strength[order[first]][np.minimum(at, len(keys) - 1)], -np.inf)
+        own = strength[give]
+        gives = found & (best < own) & (best >= own - self.recent_within * np.abs(own))
+        out = strength.copy()
+        out[give[gives]] = np.nextafter(best[gives], -np.inf)
+        return out
 
     def _latest_first(self, rows: np.ndarray, strength: np.ndarray, bought_at: np.ndarray
                       ) -> np.ndarray:

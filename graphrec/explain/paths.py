@@ -208,6 +208,7 @@ class PathFinder:
         #: Whether each brand, and each category, is broad (:meth:`broad`).
         self._broad = (_broad(self.brands, n_items, len(data.brands)),
                        _broad(self.categories, n_items, len(data.categories)))
+        self.any_broad = any(bool(broad.any()) for broad in self._broad)
         #: Each link relation's pairs, as stored (``source → target``).
         self.links = {rel: np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
                       for rel, pairs in data.links.items()}

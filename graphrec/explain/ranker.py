@@ -120,23 +120,26 @@ class PathRanker:
         brand or category (:meth:`PathFinder.broad`: "also in Women", a reason most
         candidates share) to any path that is not. Paths of one purchase weigh nearly alike
         (masking either takes out its ``BOUGHT`` edge), so the order among them is a hair's."""
-        if not len(table):
-            return weights
         kind, links = table.kind, self.paths.link_kinds
-        group = table.owner * (int(table.via.max()) + 1) + table.via  # (item, purchase)
-        strength = self._give_way(weights, group, kind == self.paths.chain_kind,
-                                  (kind >= links.start) & (kind < links.stop))
-        broad = self.paths.broad(kind, table.middle)
-        return self._give_way(strength, group, broad, ~broad)
+        strength = weights
+        chains = np.flatnonzero(kind == self.paths.chain_kind)
+        if len(chains):
+            strength = self._give_way(table, strength, chains, np.flatnonzero(
+                (kind >= links.start) & (kind < links.stop)))
+        if self.paths.any_broad:
+            broad = self.paths.broad(kind, table.middle)
+            strength = self._give_way(table, strength, np.flatnonzero(broad),
+                                      np.flatnonzero(~broad))
+        return strength
 
-    def _give_way(self, strength: np.ndarray, group: np.ndarray, yielding: np.ndarray,
-                  ahead: np.ndarray) -> np.ndarray:
-        """``strength`` where each ``yielding`` row whose ``group`` holds an ``ahead`` row at
-        most :attr:`recent_within` weaker takes just under the strongest such row's strength
-        (both masks over the rows)."""
-        give, take = np.flatnonzero(yielding), np.flatnonzero(ahead)
+    def _give_way(self, table: CandidatePaths, strength: np.ndarray, give: np.ndarray,
+                  take: np.ndarray) -> np.ndarray:
+        """``strength`` where each row of ``give`` whose item and purchase have a row of
+        ``take`` at most :attr:`recent_within` weaker takes just under the strongest such
+        row's strength."""
         if not len(give) or not len(take):
             return strength
+        group = table.owner * (int(table.via.max()) + 1) + table.via  # (item, purchase)
         order = take[np.lexsort((-strength[take], group[take]))]
         keys, first = np.unique(group[order], return_index=True)
         at, found = find_sorted(keys, group[give])

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from graphrec.store.connection import GraphStore
 
@@ -43,12 +42,6 @@ class Forgotten:
     recommendations: int = 0  # published RECOMMENDED relationships
     paths: int = 0  # published reason paths, theirs and others'
     others_paths: int = 0  # of ``paths``, other users' that went through them
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"users": self.users, "unknown": self.unknown, "purchases": self.purchases,
-                "views": self.views, "dismissals": self.dismissals,
-                "recommendations": self.recommendations, "paths": self.paths,
-                "others_paths": self.others_paths}
 
 
 def forget_users(store: GraphStore, user_ids: Iterable[str]) -> Forgotten:

@@ -362,8 +362,12 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     are forgotten."""
     from graphrec.serving.erasure import forget_users
 
+    user_ids = [user_id for arg in args.user_ids for user_id in (
+        (line.strip() for line in sys.stdin if line.strip()) if arg == "-" else (arg,))]
+    if not user_ids:
+        raise CommandError("no user id given (standard input held none)")
     with writer_lock(settings, "graphrec forget"), open_store(settings) as store:
-        done = forget_users(store, args.user_ids)
+        done = forget_users(store, user_ids)
     if done.users:
         print(f"forgot {len(done.users):,} users: {done.purchases:,} purchases, "
               f"{done.views:,} views, {done.dismissals:,} dismissals, "
@@ -664,7 +668,9 @@ def build_parser() -> argparse.ArgumentParser:
     forget = sub.add_parser(
         "forget", help="take shoppers out of the graph on request (a deletion request): "
                        "their purchases, views, dismissals and published recommendations")
-    forget.add_argument("user_ids", nargs="+", metavar="USER_ID")
+    forget.add_argument("user_ids", nargs="+", metavar="USER_ID",
+                        help="'-' reads ids from standard input, one a line (a list of "
+                             "deletion requests)")
     forget.set_defaults(handler=cmd_forget)
 
     availability = sub.add_parser(

@@ -2,6 +2,7 @@
 stays), the API's route with its token, and the command."""
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 
@@ -194,6 +195,20 @@ def test_the_command_says_what_it_took_and_names_an_unknown_id(
     assert captured.err.strip().endswith("not in the store: NO-SUCH-USER")
     assert main(["recommend", user]) == 1
     assert "unknown user" in capsys.readouterr().err
+
+
+def test_the_command_reads_ids_from_standard_input(
+        publisher: Publisher, settings: Settings, store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", str(settings.home))
+    users = sample_users(48)[45:48]
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{users[0]}\n\n  {users[1]}  \n"))
+    assert main(["forget", "-", users[2]]) == 0
+    assert capsys.readouterr().out.startswith("forgot 3 users: ")
+    assert count(store, "MATCH (u:User) WHERE u.id IN $ids", ids=users) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    assert main(["forget", "-"]) == 1
+    assert "no user id given" in capsys.readouterr().err
 
 
 def test_publishing_every_user_skips_those_forgotten_since_training(

@@ -362,8 +362,12 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     are forgotten."""
     from graphrec.serving.erasure import forget_users
 
-    user_ids = [user_id for arg in args.user_ids for user_id in (
-        (line.strip() for line in sys.stdin if line.strip()) if arg == "-" else (arg,))]
+    user_ids: list[str] = []
+    for arg in args.user_ids:
+        if arg == "-":  # one id a line; blank lines skipped
+            user_ids += [line.strip() for line in sys.stdin if line.strip()]
+        else:
+            user_ids.append(arg)
     if not user_ids:
         raise CommandError("no user id given (standard input held none)")
     with writer_lock(settings, "graphrec forget"), open_store(settings) as store:

@@ -202,7 +202,7 @@ class Publisher:
         held: set[str] = set()
         gone: set[str] = set()
         shown: list[Found] = [(user, item, distinct(weighted, data, titles, self.top))
-                 for user, item, weighted in found]
+                              for user, item, weighted in found]
         while True:
             named = {other for *_, paths in shown for _, path in paths
                      for other in others(path)} - held

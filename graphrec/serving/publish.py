@@ -150,7 +150,7 @@ class Publisher:
         if not user_ids:
             return list(self.service.recommender.user_ids)
         users = list(dict.fromkeys(user_ids))
-        found = {row["user_id"] for row in self.store.read("publish/histories", users=users)}
+        found = self.store.held("users", users)  # ids only: each batch reads its histories
         for user in users:
             if user not in found:
                 raise UnknownUser(user)

@@ -122,24 +122,26 @@ class PathRanker:
         (masking either takes out its ``BOUGHT`` edge), so the order among them is a hair's."""
         kind, links = table.kind, self.paths.link_kinds
         strength = weights
+        if not len(table):
+            return strength
+        group = table.owner * (int(table.via.max()) + 1) + table.via  # (item, purchase)
         chains = np.flatnonzero(kind == self.paths.chain_kind)
         if len(chains):
-            strength = self._give_way(table, strength, chains, np.flatnonzero(
+            strength = self._give_way(group, strength, chains, np.flatnonzero(
                 (kind >= links.start) & (kind < links.stop)))
         if self.paths.any_broad:
             broad = self.paths.broad(kind, table.middle)
-            strength = self._give_way(table, strength, np.flatnonzero(broad),
+            strength = self._give_way(group, strength, np.flatnonzero(broad),
                                       np.flatnonzero(~broad))
         return strength
 
-    def _give_way(self, table: CandidatePaths, strength: np.ndarray, give: np.ndarray,
+    def _give_way(self, group: np.ndarray, strength: np.ndarray, give: np.ndarray,
                   take: np.ndarray) -> np.ndarray:
-        """``strength`` where each row of ``give`` whose item and purchase have a row of
-        ``take`` at most :attr:`recent_within` weaker takes just under the strongest such
-        row's strength."""
+        """``strength`` where each row of ``give`` whose item and purchase (``group``, one key
+        a pair) have a row of ``take`` at most :attr:`recent_within` weaker takes just under
+        the strongest such row's strength."""
         if not len(give) or not len(take):
             return strength
-        group = table.owner * (int(table.via.max()) + 1) + table.via  # (item, purchase)
         order = take[np.lexsort((-strength[take], group[take]))]
         keys, first = np.unique(group[order], return_index=True)
         at, found = find_sorted(keys, group[give])

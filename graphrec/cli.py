@@ -17,12 +17,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-import neo4j
-
 from graphrec.config import SettingError, Settings
 from graphrec.progress import RowProgress
 from graphrec.schema import CATEGORY_FORMS, VIEWED
-from graphrec.store.connection import GraphStore, StoreUnavailable, one_line, open_store
+from graphrec.store.connection import (
+    DriverError,
+    GraphStore,
+    Neo4jError,
+    StoreUnavailable,
+    one_line,
+    open_store,
+)
 from graphrec.store.local import READER_USER, LocalStore, LocalStoreError
 from graphrec.store.stats import format_stats, graph_stats
 from graphrec.store.writelock import WriterBusy, writer_lock
@@ -733,7 +738,7 @@ def store_failure(exc: Exception, settings: Settings | None) -> str:
     say): the store's code and words and, for the local store, where it logs and how little
     room its disk has left when that is the likely cause (ArcadeDB refuses a commit on a full
     disk as "Transaction error on commit", and logs nothing of why)."""
-    said = (f"{exc.code}: {exc.message}" if isinstance(exc, neo4j.exceptions.Neo4jError)
+    said = (f"{exc.code}: {exc.message}" if isinstance(exc, Neo4jError)
             and exc.code else str(exc))
     where = ""
     if settings is not None and settings.uses_local_store:
@@ -768,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CommandError, CatalogueError, LocalStoreError, SettingError, WriterBusy) as exc:
         print(f"graphrec: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError) as exc:
+    except (Neo4jError, DriverError) as exc:
         print(f"graphrec: error: {store_failure(exc, settings)}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:  # a reader that stopped reading: run() ends quietly

@@ -38,14 +38,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-import neo4j
 from flask import Flask, current_app
 
-import cypher
 from graphrec.config import Settings
 from graphrec.filelock import held
 from graphrec.private import write_private
-from graphrec.store.connection import GraphStore, StoreUnavailable, one_line, open_store
+from graphrec.store.connection import GraphStore, StoreUnavailable, open_store
 
 if TYPE_CHECKING:
     from graphrec.serving.details import DetailsRead
@@ -512,13 +510,7 @@ class Engine:
 
     def _probe(self, store: GraphStore) -> None:
         """One trivial query through ``store``; the store is trusted again once it answers."""
-        try:
-            with store.driver.session(database=store.database,
-                                      default_access_mode=neo4j.READ_ACCESS) as session:
-                session.run(cypher.load("admin/ping")).consume()
-        except (neo4j.exceptions.DriverError, neo4j.exceptions.Neo4jError, OSError) as exc:
-            raise StoreUnavailable(f"cannot reach {store.description}: "
-                                   f"{one_line(exc)}") from exc
+        store.probe()
         self._suspect = False
 
     def _forget_if_forked(self) -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 
-import neo4j
 from flask import Flask, Response, jsonify, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from graphrec.schema import MAX_ID_LENGTH
 from graphrec.serving.recommend import ItemNotReady
-from graphrec.store.connection import StoreUnavailable
+from graphrec.store.connection import StoreUnavailable, TransientError
 from web.engine import ModelUnavailable, get_engine
 from web.schemas import MAX_K
 
@@ -83,8 +82,8 @@ def init_app(app: Flask) -> None:
         log.warning("graph store unavailable: %s", exc)
         return retry_later("store_unavailable", "the graph store is unavailable")
 
-    @app.errorhandler(neo4j.exceptions.TransientError)
-    def store_busy(exc: neo4j.exceptions.TransientError):
+    @app.errorhandler(TransientError)
+    def store_busy(exc: TransientError):
         # A failure Neo4j says the same request may not meet again (a deadlock, a leader
         # switch in a cluster, its memory pool full for a moment): 503, never the 500 of a
         # fault, and one line with the store's code in the log instead of a traceback.

@@ -22,6 +22,12 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
+# the driver's errors that modules outside this package catch (graphrec.cli, web.errors): taken
+# from here, the driver is imported without pandas (graphrec.store)
+from neo4j.exceptions import DriverError as DriverError
+from neo4j.exceptions import Neo4jError as Neo4jError
+from neo4j.exceptions import TransientError as TransientError
+
 import cypher
 from graphrec.config import SettingError, Settings
 from graphrec.store.local import READER_USER, USER, LocalStore, LocalStoreError
@@ -121,6 +127,15 @@ class GraphStore:
         with self.driver.session(database=self.database,
                                  default_access_mode=neo4j.READ_ACCESS) as session:
             return session.run(query, params).data()
+
+    def probe(self) -> None:
+        """One trivial query, tried once and on no retry: :class:`StoreUnavailable` for any
+        failure to answer it (how the web service finds that a store it stopped trusting
+        answers again)."""
+        try:
+            self._run_once(cypher.load("admin/ping"), {})
+        except (DriverError, Neo4jError, OSError) as exc:
+            raise StoreUnavailable(f"cannot reach {self.description}: {one_line(exc)}") from exc
 
     def stream(self, name: str, **params: Any) -> Iterator[neo4j.Record]:
         """Yield the rows of a large read query as the driver fetches them, batch by batch.

@@ -3,15 +3,19 @@ graph grown by hand on a small model, and the reads against the real store."""
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from graphrec.adjacency import Adjacency
+from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder
 from graphrec.model.artifact import Artifact
+from graphrec.model.pipeline import train_from_store
+from graphrec.model.train import TrainConfig
 from graphrec.serving.events import forget_since, record
 from graphrec.serving.newpurchases import (
     CLOCK_MARGIN_MS,
@@ -21,7 +25,14 @@ from graphrec.serving.newpurchases import (
     with_purchases,
 )
 from graphrec.serving.recommend import Recommender
+from graphrec.serving.service import ACT_SPACING
 from graphrec.store.connection import GraphStore
+from ingest.detect import read_catalogue
+from ingest.loader import load_catalogue
+from tests.apps import without_model
+from tests.conftest import SAMPLE
+from web import create_app
+from web.engine import get_engine
 
 
 def small_model() -> Artifact:
@@ -173,3 +184,28 @@ def test_adjacency_with_pairs_added_is_the_adjacency_of_all_pairs() -> None:
                             cols + 2)
         np.testing.assert_array_equal(got.indptr, want.indptr)
         np.testing.assert_array_equal(got.indices, want.indices)
+
+
+def test_health_counts_the_live_purchases_the_model_had_not_learnt(
+        settings: Settings, store: GraphStore, tmp_path: Path) -> None:
+    """A purchase reported shortly before a training is learnt and read again (the reads start
+    :data:`CLOCK_MARGIN_MS` before the model's): the served graph holds it once, and
+    ``/api/health`` counts only the purchases the model had not learnt (it counted both)."""
+    home = without_model(settings, tmp_path)
+    load_catalogue(store, read_catalogue(SAMPLE))
+    item = store.read_text("MATCH (i:Item) RETURN i.id AS id ORDER BY id LIMIT 1")[0]["id"]
+    record(store, "LIVE-BEFORE-TRAINING", item, "purchase")
+    train_from_store(store, home, TrainConfig(max_epochs=1, min_epochs=1))
+    app = create_app({"TESTING": True, "SETTINGS": home, "MODEL_CHECK_INTERVAL": 0})
+    try:
+        with app.app_context():
+            service = get_engine().service()
+        assert service.purchases.pairs == {("LIVE-BEFORE-TRAINING", item)}
+        assert service.health()["live_purchases"] == 0
+
+        record(store, "LIVE-AFTER-TRAINING", item, "purchase")
+        service.take_purchases(time.monotonic() + ACT_SPACING)
+        assert len(service.purchases.pairs) == 2
+        assert service.health()["live_purchases"] == 1
+    finally:
+        app.extensions["graphrec"].close()

@@ -245,6 +245,7 @@ class RecommendationService:
         self._trained_ids = self._folded_ids = model.recommender
         self.purchases = LivePurchases(read_since(self.trained.trained_on))
         self._purchases_served = 0  # how many of them the served model has taken in
+        self._purchases_new = 0  # of those, the ones the model had not learnt (/api/health)
         self._purchases_at = -ACT_SPACING  # when the served model last took new ones
         self._catalogue_seen: CatalogueState | None = None  # as last acted on
         self._catalogue_before: CatalogueState | None = None  # at the previous look
@@ -318,7 +319,7 @@ class RecommendationService:
     def health(self) -> dict[str, Any]:
         """The ``model`` block of ``/api/health``."""
         return {"ok": True, "version": self.model_version, **self.freshness.report(),
-                "folded_items": self.folded, "live_purchases": self._purchases_served}
+                "folded_items": self.folded, "live_purchases": self._purchases_new}
 
     # --- items ingested after training ------------------------------------------------------
 
@@ -378,7 +379,7 @@ class RecommendationService:
         self._purchases_at = now
         self._serve()
         log.info("%d purchases reported since training added to the co-buyer paths",
-                 self._purchases_served)
+                 self._purchases_new)
 
     def _serve(self, new_items: bool = False, masking: EdgeMasking | None = None) -> None:
         """Serve the trained model with the new items folded in and the purchases reported
@@ -389,14 +390,17 @@ class RecommendationService:
         purchases alone do not need). ``masking``: that of the new items' fold-in, when
         :class:`SharedFolds` mapped it; else the one served is kept where it fits."""
         pairs = frozenset(self.purchases.pairs)
+        grown = with_purchases(self._folded, pairs, self._folded_ids)
         model = ServedModel.of(Recommender(
-            with_purchases(self._folded, pairs, self._folded_ids), self.recommender.index,
+            grown, self.recommender.index,
             self.recommender.scan, grew_from=self._folded_ids),
             masking=self.now.ranker.masking if masking is None else masking)
         if new_items:
             self.items.track(model.recommender.item_ids)
         self._use(model)
         self._purchases_served = len(pairs)
+        # the pairs read within the clock margin before training (newpurchases) may be learnt
+        self._purchases_new = len(grown.data.train) - len(self._folded.data.train)
 
     @property
     def look_interval(self) -> float:

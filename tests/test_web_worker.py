@@ -12,7 +12,8 @@ import pytest
 import requests
 
 from tests.gunicorn_server import dead_store_env, gunicorn
-from web.worker import json_error, status_of
+from web.headers import HEADERS
+from web.worker import MAX_REQUEST_BYTES, json_error, status_of
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +60,31 @@ def test_gunicorns_own_errors_are_json(port: int, data: bytes, status: int, code
     got, headers, body = raw_request(port, data)
     assert got == status
     assert headers["Content-Type"] == "application/json"
+    assert {name: headers.get(name) for name in HEADERS} == HEADERS  # as on every answer
     assert int(headers["Content-Length"]) == len(body)
     error = json.loads(body)["error"]
     assert error["status"] == status and error["code"] == code and error["message"]
     assert b"<html" not in body and b"xxxx" not in body and b"yyyy" not in body
+
+
+@pytest.mark.parametrize(("data", "status", "code"), [
+    (b"POST /api/users/u/events HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+     b"Content-Length: 70000\r\n\r\n" + b"x" * 70000, 413, "body_too_large"),
+    (b"GET /api/health HTTP/1.1\r\nHost: a\r\n"
+     + b"".join(b"X-%d: %s\r\n" % (n, b"z" * 1000) for n in range(70)) + b"\r\n",
+     431, "request_header_fields_too_large"),
+])
+def test_a_request_past_what_the_worker_reads_is_answered_not_reset(
+        port: int, data: bytes, status: int, code: str) -> None:
+    """Past :data:`MAX_REQUEST_BYTES` the worker answers before the app sees the request, and
+    reads what the client still sends before closing, so that the client reads the answer: a
+    close with bytes unread would reset the connection under it."""
+    assert len(data) > MAX_REQUEST_BYTES
+    got, headers, body = raw_request(port, data)
+    assert got == status and json.loads(body)["error"]["code"] == code
+    assert headers["X-Frame-Options"] == "DENY"
+    # and the worker serves on (its store is not there: 503)
+    assert requests.get(f"http://127.0.0.1:{port}/api/health", timeout=30).status_code == 503
 
 
 def test_a_good_request_still_reaches_the_app(port: int) -> None:

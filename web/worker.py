@@ -7,9 +7,11 @@ for as long as it likes, so a few dozen such connections held every thread of ev
 the service answered nobody else. Here the worker's event loop reads the head (and a body of
 declared length up to :data:`MAX_REQUEST_BYTES`) from a non-blocking socket, parks the connection
 meanwhile at the cost of a file descriptor and a buffer, and gives it to a thread only when the
-request is complete. A request that is not complete within :data:`REQUEST_TIMEOUT` seconds, or
-grows past :data:`MAX_REQUEST_BYTES` before its head ends, is closed. The same holds for each
-further request on a kept-alive connection. A chunked body is left to the thread, as gthread
+request is complete. A request that is not complete within :data:`REQUEST_TIMEOUT` seconds is
+closed; one that would grow past :data:`MAX_REQUEST_BYTES` is answered 431 (its head) or 413 (its
+declared body) and closed once the client has stopped sending (within the same time), so that
+the client reads the answer instead of a reset. The same holds for each further request on a
+kept-alive connection. A chunked body is left to the thread, as gthread
 does; the API takes none.
 
 **A worker listens only once it can answer.** With ``reuse_port`` gunicorn opens a new worker's
@@ -21,7 +23,8 @@ requests waiting 1-6 s for its replacement. Here the worker closes that early so
 keeping any connection that reached it in that instant, and opens its own once
 ``post_worker_init`` has returned.
 
-**Its own error answers are JSON.** Gunicorn answers a malformed request (400), an overlong
+**Its own error answers are JSON**, with the security headers of every answer
+(:mod:`web.headers`). Gunicorn answers a malformed request (400), an overlong
 request line (414) or too many or too long header fields (431) itself, before the app sees it,
 with an HTML page. Clients of the API
 parse JSON errors, so this worker answers those with the API's ``{"error": {"status", "code",
@@ -46,6 +49,8 @@ from typing import Any
 
 from gunicorn import sock, util
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
+
+from web.headers import HEADERS
 
 REQUEST_TIMEOUT = 10.0
 """Seconds a client has to send a whole request (head and a body of declared length)."""
@@ -78,6 +83,15 @@ def request_complete(data: bytes) -> bool | None:
     return len(data) >= head_size + body_size
 
 
+def refusal(data: bytes) -> tuple[int, str, str]:
+    """The status, reason and error code that refuse a request :func:`request_complete` found
+    too large: 431 while its head has not ended within :data:`MAX_REQUEST_BYTES`, else 413 (its
+    declared body), with the code the app gives a body too large for a write."""
+    if data.find(_HEAD_END) < 0:
+        return 431, "Request Header Fields Too Large", "request_header_fields_too_large"
+    return 413, "Content Too Large", "body_too_large"
+
+
 class _Captured:
     """The client socket, except that what is sent is kept instead."""
 
@@ -92,14 +106,15 @@ class _Captured:
         self.sent += data
 
 
-def json_error(status: int, reason: str) -> bytes:
-    """A complete HTTP answer with the API's error body; the connection is closed after it."""
-    code = reason.lower().replace(" ", "_") or "error"
+def json_error(status: int, reason: str, code: str | None = None) -> bytes:
+    """A complete HTTP answer with the API's error body (``code``: by default the reason's
+    words); the connection is closed after it."""
+    code = code or reason.lower().replace(" ", "_") or "error"
     body = json.dumps({"error": {"status": status, "code": code,
                                  "message": reason or "error"}}).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "X-Content-Type-Options: nosniff\r\n\r\n")
+            + "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items()) + "\r\n")
     return head.encode("latin-1") + body
 
 
@@ -210,12 +225,43 @@ class ServiceWorker(JsonErrors, ThreadWorker):
             return
         self.poller.unregister(conn.sock)
         self.pending_conns.remove(conn)
-        if complete is None:  # closed by the client, or more than a request may be
+        if complete is None and data:  # more than a request may be
+            self._refuse(conn, *refusal(conn.received))
+            return
+        if complete is None:  # closed by the client
             self.nr_conns -= 1
             conn.close()
             return
         conn.data_ready = True
         self.enqueue_req(conn)
+
+    def _refuse(self, conn: TConn, status: int, reason: str, code: str) -> None:
+        """Answer ``status`` and close ``conn`` once the client stops sending: a socket closed
+        with unread bytes sends a reset, which may reach the client before it reads the
+        answer. Parked like a request meanwhile, so the same timeout ends it."""
+        conn.received = b""
+        try:
+            # a few hundred bytes, which the socket's buffer has room for
+            conn.sock.send(json_error(status, reason, code))
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        conn.timeout = time.monotonic() + REQUEST_TIMEOUT
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
+
+    def _drain(self, conn: TConn, _client: socket.socket) -> None:
+        """Read and drop what a refused client still sends; close at its end."""
+        try:
+            if conn.sock.recv(MAX_REQUEST_BYTES):
+                return
+        except OSError as exc:
+            if exc.errno in _RETRYABLE:
+                return
+        self.poller.unregister(conn.sock)
+        self.pending_conns.remove(conn)
+        self.nr_conns -= 1
+        conn.close()
 
 
 def _close_listeners(listeners: list) -> list[tuple[socket.socket, object, object]]:

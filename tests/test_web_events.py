@@ -129,8 +129,13 @@ def test_secrets_from_the_environment_are_kept_verbatim(monkeypatch: pytest.Monk
     ({"item_id": 7, "kind": "view"}, "invalid_item_id"),
     ({"item_id": "", "kind": "view"}, "invalid_item_id"),
     ({"item_id": "x" * 101, "kind": "view"}, "invalid_item_id"),
+    ({"item_id": "..", "kind": "view"}, "invalid_item_id"),
+    ({"item_id": "B00AE0790U", "kind": "view", "user_id": "someone-else"}, "invalid_user_id"),
     (["B00AE0790U", "view"], "invalid_body"),
     ("not json", "invalid_body"),
+    ("[" * 2000 + "]" * 2000, "invalid_body"),  # deeper than the JSON parser goes
+    ('{"item_id": "B00AE0790U", "kind": "view", "pad": ' + "[" * 1500 + "]" * 1500 + "}",
+     "invalid_body"),
 ])
 def test_bad_body_is_400(client: FlaskClient, body, code: str) -> None:
     if isinstance(body, str):
@@ -156,8 +161,35 @@ def test_a_body_over_the_limit_is_413_with_its_length_or_chunked(client: FlaskCl
     assert not store.read_text("MATCH (u:User {id: 'NEW-BIG'}) RETURN u.id AS id")
 
 
-def test_bad_user_id_is_400(client: FlaskClient) -> None:
-    assert_error(post(client, "a%00b", "B00AE0790U", "view"), 400, "invalid_user_id")
+def test_a_field_the_body_does_not_have_is_named(client: FlaskClient, store: GraphStore) -> None:
+    """An extra field is refused, not ignored: one named like the path's user would otherwise
+    read as the event's user."""
+    body = {"item_id": "B00AE0790U", "kind": "view", "user_id": "NEW-OTHER"}
+    error = assert_error(client.post("/api/users/NEW-EXTRA/events", json=body, headers=AUTH),
+                         400, "invalid_user_id")
+    assert error["message"] == "user_id: not a field of this body"
+    assert not store.read_text("MATCH (u:User) WHERE u.id STARTS WITH 'NEW-' RETURN u.id AS id")
+
+
+@pytest.mark.parametrize("user_id", ["a%00b", "%2E", "%2E%2E"])
+def test_bad_user_id_is_400(client: FlaskClient, store: GraphStore, user_id: str) -> None:
+    """The ids ``graphrec ingest`` refuses (graphrec.schema.id_problem): ``.`` and ``..`` are
+    resolved away by a browser in the page's links."""
+    assert_error(post(client, user_id, "B00AE0790U", "view"), 400, "invalid_user_id")
+    assert not store.read_text("MATCH (u:User) WHERE u.id IN ['.', '..'] RETURN u.id AS id")
+
+
+@pytest.mark.parametrize(("method", "url"), [
+    ("post", "/api/users/a%00b/events"), ("post", "/api/users/%2E%2E/events"),
+    ("delete", "/api/users/" + "x" * 150), ("put", "/api/items/a%00b/availability")])
+def test_the_token_is_checked_before_the_path(client: FlaskClient, settings: Settings,
+                                              session_store: GraphStore, method: str,
+                                              url: str) -> None:
+    """A client without the token learns nothing of what an id should be: 401 (403 on a
+    server with writes off) before the path is validated."""
+    assert_error(getattr(client, method)(url, json={}), 401, "unauthorized")
+    for app in make_app(settings):
+        assert_error(getattr(app.test_client(), method)(url, json={}), 403, "writes_disabled")
 
 
 def test_unknown_item_is_404_and_writes_nothing(client: FlaskClient, store: GraphStore) -> None:
@@ -459,3 +491,9 @@ def test_the_page_has_no_buttons_while_writes_are_off(settings: Settings,
         response = page.post(f"/users/{user}/events",
                              data={"csrf_token": "known", "item_id": "I1", "kind": "dismiss"})
         assert response.status_code == 403
+        # a form from a page served before writes went off: no session holds a form token
+        # now, and the answer says why, not that the form expired
+        stale = app.test_client().post(f"/users/{user}/events",
+                                       data={"csrf_token": "old", "item_id": "I1",
+                                             "kind": "dismiss"})
+        assert stale.status_code == 403 and "Feedback is off" in stale.get_data(as_text=True)

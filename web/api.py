@@ -11,7 +11,6 @@ pydantic models, validated before the view runs (400 ``invalid_<field>`` otherwi
 """
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify, make_response, request
 from flask_openapi3 import APIBlueprint
 from pydantic import BaseModel, ValidationError
 
@@ -101,26 +100,38 @@ def writes_enabled() -> bool:
     return bool(current_app.config.get("API_TOKEN"))
 
 
+#: The names of the views that write (:func:`requires_token`).
+_WRITES: set[str] = set()
+
+
 def requires_token(view: Callable) -> Callable:
+    """Marks ``view`` as a write, which :func:`check_token` guards."""
+    _WRITES.add(view.__name__)
+    return view
+
+
+@bp.before_request
+def check_token() -> Response | None:
     """Writes need ``Authorization: Bearer <GRAPHREC_API_TOKEN>``, compared in constant time:
     403 while the server has no token (writes off), 401 without the right one. The token is
-    never echoed, logged or named in an answer. Checked before the body is read: a client
-    without the token learns nothing, not even what a body should hold."""
-    @functools.wraps(view)
-    def guarded(*args, **kwargs):
-        if not writes_enabled():
-            raise ApiError(403, "writes_disabled",
-                           "writes are disabled on this server: start it with GRAPHREC_API_TOKEN "
-                           "set, and send the token as 'Authorization: Bearer <token>'")
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        expected = str(current_app.config["API_TOKEN"]).encode()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-            return error_response(401, "unauthorized",
-                                  "this endpoint needs 'Authorization: Bearer <token>' with the "
-                                  "server's API token",
-                                  {"WWW-Authenticate": 'Bearer realm="graphrec"'})
-        return view(*args, **kwargs)
-    return guarded
+    never echoed, logged or named in an answer. Checked before anything of the request is
+    read, its path included: a client without the token learns nothing, not even what an id or
+    a body should be. A method a route does not take is still its 405."""
+    if request.url_rule is None or (request.endpoint or "").rpartition(".")[2] not in _WRITES:
+        return None
+    if not writes_enabled():
+        raise ApiError(403, "writes_disabled",
+                       "writes are disabled on this server: start it with GRAPHREC_API_TOKEN "
+                       "set, and send the token as 'Authorization: Bearer <token>'")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    expected = str(current_app.config["API_TOKEN"]).encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        response, status, headers = error_response(
+            401, "unauthorized", "this endpoint needs 'Authorization: Bearer <token>' with the "
+                                 "server's API token",
+            {"WWW-Authenticate": 'Bearer realm="graphrec"'})
+        return make_response(response, status, headers)
+    return None
 
 
 def parse_body(model: type[Body], expected: str) -> Body | Response:
@@ -131,7 +142,10 @@ def parse_body(model: type[Body], expected: str) -> Body | Response:
     if (request.content_length or 0) > MAX_WRITE_BYTES \
             or len(request.get_data(cache=True)) > MAX_WRITE_BYTES:
         raise ApiError(413, "body_too_large", f"a body is at most {MAX_WRITE_BYTES} bytes")
-    body = request.get_json(force=True, silent=True)
+    try:
+        body = request.get_json(force=True, silent=True)
+    except RecursionError:  # arrays in arrays deeper than the parser goes: not a body either
+        body = None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", f"the body must be a JSON object with {expected}")
     try:

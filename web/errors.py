@@ -14,7 +14,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from graphrec.schema import MAX_ID_LENGTH
+from graphrec.schema import ID_RULE
 from graphrec.serving.recommend import ItemNotReady
 from graphrec.store.connection import StoreUnavailable, TransientError
 from web.engine import ModelUnavailable, get_engine
@@ -46,10 +46,9 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 
 
 # What a client is told about an input that fails validation, by field; others get pydantic's.
-_ID_RULE = f"1 to {MAX_ID_LENGTH} characters, none of them a control character"
 INVALID = {
-    "user_id": f"the user id must be {_ID_RULE}",
-    "item_id": f"the item id must be {_ID_RULE}",
+    "user_id": f"the user id must be {ID_RULE}",
+    "item_id": f"the item id must be {ID_RULE}",
     "k": f"k must be an integer from 1 to {MAX_K}",
     "format": "format must be json or graphml",
 }
@@ -60,7 +59,10 @@ def validation_error(exc: ValidationError) -> Response:
     code ``invalid_<field>`` of the first field that failed."""
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "request"
-    message = INVALID.get(field, f"{field}: {first['msg']}")
+    if first["type"] == "extra_forbidden":  # whatever its name, the rule of a field is not why
+        message = f"{field}: not a field of this body"
+    else:
+        message = INVALID.get(field, f"{field}: {first['msg']}")
     response = jsonify(error={"status": 400, "code": f"invalid_{field}", "message": message})
     response.status_code = 400
     return response

@@ -108,8 +108,12 @@ RELATIONSHIP_TYPES: frozenset[str] = frozenset(
 MAX_ID_LENGTH = 100
 #: Control characters (Unicode category Cc): never part of an id.
 CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
-#: An id as a regular expression (for the OpenAPI document): no control character.
-ID_PATTERN = rf"^[^{CONTROL_CHARACTERS}]+$"
+#: An id as a regular expression (for the OpenAPI document): no control character and no
+#: ``/``; what it cannot say (not ``.`` nor ``..``) :func:`id_problem` adds.
+ID_PATTERN = rf"^[^{CONTROL_CHARACTERS}/]+$"
+#: :func:`id_problem`'s rule in words, for an answer that refuses an id.
+ID_RULE = (f"1 to {MAX_ID_LENGTH} characters, none of them a control character or /, and "
+           "not . or ..")
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 

@@ -147,6 +147,18 @@ def test_user_page(client: FlaskClient, sample_user: str) -> None:
     assert client.get("/static/paths.js").status_code == 200
 
 
+@pytest.mark.parametrize(("user_id", "status"), [
+    ("NO%C2%A0BODY", 404), ("NO%E2%80%8BBODY", 404), ("NO%C2%ADBODY", 404),  # ids the API takes
+    ("a%00b", 400), ("%2E%2E", 400), ("x" * 101, 400)])
+def test_a_page_takes_the_ids_the_api_takes(client: FlaskClient, user_id: str,
+                                            status: int) -> None:
+    """One rule for an id (graphrec.schema.id_problem): a no-break space or a format character
+    is no reason to refuse a page the API answers."""
+    assert client.get(f"/users/{user_id}").status_code == status
+    api = client.get(f"/api/users/{user_id}/recommendations")
+    assert api.status_code == (404 if status == 404 else 400)
+
+
 # --- what the service reads on every request, and what it keeps -----------------------------
 
 def test_purchase_after_training_is_never_recommended(client: FlaskClient, sample_user: str,
@@ -592,13 +604,15 @@ def test_preload_without_a_model_leaves_the_workers_to_load_theirs(
 
 # --- 400: malformed input, answered before the store or the model is asked ------------------
 
-@pytest.mark.parametrize("k", ["abc", "", "1.5", "0", "-3", "101", "1e2", "10; DROP"])
+@pytest.mark.parametrize("k", ["abc", "", "1.5", "0", "-3", "101", "1e2", "10; DROP", "1_0",
+                               "+3", "%203", "%EF%BC%93"])  # the last: a full-width 3
 def test_bad_k(bare: FlaskClient, k: str) -> None:
     error = assert_error(bare.get(f"/api/users/A1/recommendations?k={k}"), 400, "invalid_k")
     assert "1 to 100" in error["message"]
 
 
-@pytest.mark.parametrize("user_id", ["", "x" * 101, "a%00b", "a%0Ab", "%7F", "tab%09"])
+@pytest.mark.parametrize("user_id", ["", "x" * 101, "a%00b", "a%0Ab", "%7F", "tab%09", "%2E",
+                                     "%2E%2E"])
 def test_bad_user_id(bare: FlaskClient, user_id: str) -> None:
     assert_error(bare.get(f"/api/users/{user_id}/recommendations"), 400, "invalid_user_id")
     assert_error(bare.get(f"/api/users/{user_id}/recommendations/I1/explanation"), 400,

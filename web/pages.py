@@ -16,7 +16,7 @@ import secrets
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 
-from graphrec.schema import MAX_ID_LENGTH
+from graphrec.schema import id_problem
 from web.api import write_event, writes_enabled
 from web.engine import get_engine
 from web.errors import ApiError
@@ -41,7 +41,9 @@ def check_csrf() -> None:
 
 
 def check_user_id(user_id: str) -> None:
-    if len(user_id) > MAX_ID_LENGTH or not user_id.isprintable():
+    """The API's rule (:func:`graphrec.schema.id_problem`): a page opens for every id the API
+    answers."""
+    if id_problem(user_id):
         abort(400, "That is not a user id.")
 
 
@@ -73,13 +75,13 @@ def user(user_id: str):
 def event(user_id: str):
     """A button of the page: write the event, then show the page again (it has changed)."""
     check_user_id(user_id)
-    check_csrf()
-    if not writes_enabled():
+    if not writes_enabled():  # before the form's token, which no page holds while writes are off
         raise ApiError(403, "writes_disabled",
                        "Feedback is off on this server: it is enabled by setting "
                        "GRAPHREC_API_TOKEN.")
+    check_csrf()
     kind, item_id = request.form.get("kind", ""), request.form.get("item_id", "")
-    if kind not in PAGE_EVENTS or not item_id or len(item_id) > MAX_ID_LENGTH:
+    if kind not in PAGE_EVENTS or id_problem(item_id):
         abort(400, "That is not a feedback form of this site.")
     write_event(user_id, item_id, kind)
     return redirect(url_for("pages.user", user_id=user_id), code=303)

@@ -8,9 +8,18 @@ makes the test that validates every answer against the document fail.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from graphrec.schema import (
     BOUGHT,
@@ -20,24 +29,35 @@ from graphrec.schema import (
     LINK_RELATIONS,
     MAX_ID_LENGTH,
     VIEWED,
+    id_problem,
 )
 
 DEFAULT_K = 10
 MAX_K = 100
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 def _decimal(value: Any) -> Any:
-    """``k`` as ``int(text, 10)`` reads it: "1.0" or "1e2" are not integers here."""
+    """``k`` as plain ASCII digits: "1.0", "1e2", "+3", " 3", "1_0" or a digit of another
+    script, all of which ``int`` reads, are not integers here."""
     if isinstance(value, str):
-        try:
-            return int(value, 10)
-        except ValueError:
-            raise ValueError("not an integer") from None
+        if not _DIGITS.fullmatch(value):
+            raise ValueError("not an integer")
+        return int(value)
     return value
 
 
+def _id(value: str) -> str:
+    """What the pattern cannot say of an id (:func:`graphrec.schema.id_problem`)."""
+    problem = id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: An id as ``graphrec ingest`` takes it, the one rule of :func:`graphrec.schema.id_problem`.
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH,
-                                      pattern=ID_PATTERN)]
+                                      pattern=ID_PATTERN), AfterValidator(_id)]
 
 
 class UserPath(BaseModel):
@@ -111,6 +131,8 @@ class Unavailable(Error):
 
 class EventIn(BaseModel):
     """A feedback event: what the user did with which item."""
+
+    model_config = ConfigDict(extra="forbid")
 
     item_id: Id = Field(description="the item's id, as in the catalogue")
     kind: Literal["purchase", "view", "dismiss"] = Field(

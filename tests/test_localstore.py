@@ -140,3 +140,42 @@ def test_stop_when_another_process_started_the_store(tmp_path) -> None:
         starter.kill()
         starter.wait()
         local.stop()
+
+
+def test_a_store_that_cannot_start_is_one_line_at_once(
+        tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Java refuses the heap setting and exits at once: the command says so in one line, with
+    the log's words, in seconds (it waited its whole two minutes for the exited child, which
+    stays a zombie until reaped), and exits 3 as for any store it cannot reach."""
+    from graphrec.cli import EXIT_STORE, main
+
+    env = {"GRAPHREC_HOME": str(tmp_path), "GRAPHREC_STORE_HEAP": "bogus"}
+    started = time.monotonic()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.delenv("NEO4J_URI", raising=False)
+        assert main(["stats"]) == EXIT_STORE
+    assert time.monotonic() - started < 30
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exited while starting" in err
+    assert "Invalid maximum heap size" in err and str(tmp_path) in err
+
+
+def test_a_store_that_refuses_its_password_is_one_line_at_once(tmp_path) -> None:
+    """The password file replaced while the store runs (an older home's, a restore): the
+    server refuses it, and retrying the same password for two minutes could not help."""
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path)})
+    local = LocalStore(settings)
+    try:
+        local.start()
+        local.password_file.write_text("not-the-password")
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable) as err:
+            open_store(settings)
+        assert time.monotonic() - started < 30
+        message = str(err.value)
+        assert "refused the password" in message and "\n" not in message
+        assert "not-the-password" not in message
+    finally:
+        local.stop()

@@ -217,7 +217,10 @@ def open_store(settings: Settings, *, start_local: bool = True,
     options: dict[str, Any] = {}
     if settings.uses_local_store:
         local = LocalStore(settings)
-        info = local.start() if start_local else local.running()
+        try:  # a store that cannot start is one a command cannot reach: exit 3 (graphrec.cli)
+            info = local.start() if start_local else local.running()
+        except LocalStoreError as exc:
+            raise StoreUnavailable(str(exc)) from exc
         if info is None:
             raise StoreUnavailable("the local store is not running (start it: graphrec db start)")
         try:

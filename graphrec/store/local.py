@@ -61,6 +61,15 @@ PASSWORD_ARGUMENT = "-Darcadedb.server.rootPassword="
 log = logging.getLogger(__name__)
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: one that has exited but is not reaped yet (a zombie: the
+    server a command started, which Java ended at once) does not."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _ended(proc: psutil.Process, timeout: float) -> bool:
     """Whether ``proc`` ends within ``timeout`` seconds. A process that has exited but whose
     parent has not reaped it yet (a store that ``graphrec serve`` started, stopped from another
@@ -311,26 +320,33 @@ class LocalStore:
         return info
 
     def _wait_ready(self, info: ServerInfo, timeout: float) -> None:
-        """Bolt opens before the database exists, so wait for a real query to answer."""
+        """Bolt opens before the database exists, so wait for a real query to answer. A server
+        that exits (a setting Java refuses: it ends at once) or refuses the password ends the
+        wait there, in one line that says why, not at ``timeout``."""
         deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         with neo4j.GraphDatabase.driver(info.uri, auth=(USER, self.password()),
                                         resolver=self.bolt_resolver) as driver:
             while time.monotonic() < deadline:
-                if not psutil.pid_exists(info.pid):
-                    break
+                if not _alive(info.pid):
+                    raise LocalStoreError(f"the local store (pid {info.pid}) exited while "
+                                          f"starting: {self._log_tail()}")
                 try:
                     with driver.session(database=info.database) as session:
                         session.run(cypher.load("admin/ping")).consume()
                     return
+                except neo4j.exceptions.AuthError as exc:
+                    raise LocalStoreError(
+                        f"the local store (pid {info.pid}) refused the password in "
+                        f"{self.password_file} ({exc.code}): restart it with graphrec db stop, "
+                        "then graphrec db start") from exc
                 except (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError,
                         OSError) as exc:
                     last_error = exc
                     time.sleep(0.5)
-        tail = self._log_tail()
         raise LocalStoreError(
-            f"local store did not answer on {info.uri} within {timeout:.0f}s "
-            f"(last error: {last_error}); server log {self.log_file}:\n{tail}")
+            f"the local store did not answer on {info.uri} within {timeout:.0f}s (last error: "
+            f"{last_error}): {self._log_tail()}")
 
     def _ensure_reader(self, info: ServerInfo) -> None:
         """Give the server :data:`READER_GROUP` on the database and :data:`READER_USER` in it.
@@ -384,11 +400,15 @@ class LocalStore:
             raise LocalStoreError(f"the local store's HTTP API on port {info.http_port} "
                                   f"did not answer {method} /api/v1/{path}: {exc}") from exc
 
-    def _log_tail(self, lines: int = 15) -> str:
+    def _log_tail(self, lines: int = 3) -> str:
+        """The server log's last ``lines`` lines that say something, on one line, and where the
+        log is: what an error of the store's start ends with."""
         try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+            said = [line.strip()[:200] for line in
+                    self.log_file.read_text(errors="replace").splitlines() if line.strip()]
         except FileNotFoundError:
-            return "(no log)"
+            return f"no log at {self.log_file}"
+        return f"its log {self.log_file} ends: {' / '.join(said[-lines:]) or '(empty)'}"
 
     @contextmanager
     def _lock(self) -> Iterator[None]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from graphrec.config import SettingError, Settings
 from graphrec.progress import RowProgress
-from graphrec.schema import CATEGORY_FORMS, VIEWED
+from graphrec.schema import CATEGORY_FORMS, VIEWED, id_problem
 from graphrec.store.connection import (
     DriverError,
     GraphStore,
@@ -103,7 +103,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.update and args.path is None:
-        raise CommandError("--update needs the folder of the update")
+        args.usage_error("--update needs the folder of the update")  # exits 2
     ingest_catalogue(settings, Path(args.path) if args.path else SAMPLE, format=args.format,
            keep_external=args.keep_external, rejects=Path(args.rejects) if args.rejects else None,
            batch_size=args.batch_size, test_fraction=args.test_fraction,
@@ -313,7 +313,10 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     if args.graphml is not None:
         from graphrec.explain.subgraph import explanation_graph, write_graphml
 
-        write_graphml(explanation_graph(explanation), args.graphml)
+        graph = explanation_graph(explanation)
+        size = write_graphml(graph, args.graphml)
+        print(f"wrote {args.graphml}: {graph.number_of_nodes():,} nodes, "
+              f"{graph.number_of_edges():,} edges, {size:,} bytes of GraphML", file=sys.stderr)
     if args.json:
         print(json.dumps(explanation, indent=2))
         return 0
@@ -357,7 +360,7 @@ def cmd_availability(args: argparse.Namespace, settings: Settings) -> int:
           f"changed, {named - changed:,} were already); a server's next answers follow")
     print(f"{len(listed):,} items not offered now")
     if unknown:
-        raise CommandError(f"not in the catalogue: {', '.join(unknown)}")
+        raise CommandError(f"not in the catalogue: {', '.join(map(repr, unknown))}")
     return 0
 
 
@@ -369,10 +372,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 
     user_ids: list[str] = []
     for arg in args.user_ids:
-        if arg == "-":  # one id a line; blank lines skipped
-            user_ids += [line.strip() for line in sys.stdin if line.strip()]
-        else:
-            user_ids.append(arg)
+        user_ids += ids_from_stdin() if arg == "-" else [arg]
     if not user_ids:
         raise CommandError("no user id given (standard input held none)")
     with writer_lock(settings, "graphrec forget"), open_store(settings) as store:
@@ -386,8 +386,28 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
         print("a model trained before keeps what it learnt from their purchases until the "
               "next `graphrec train`")
     if done.unknown:
-        raise CommandError(f"not in the store: {', '.join(done.unknown)}")
+        raise CommandError(f"not in the store: {', '.join(map(repr, done.unknown))}")
     return 0
+
+
+def ids_from_stdin() -> list[str]:
+    """The ids on standard input, one a line, blank lines skipped; a CommandError naming the
+    line of the first that cannot be an id (:func:`an_id`), or when there is no input to read."""
+    if sys.stdin is None:
+        raise CommandError("standard input is closed: no ids to read")
+    ids, number = [], 0
+    try:
+        for number, line in enumerate(sys.stdin, start=1):
+            text = line.strip()
+            if text:
+                problem = id_problem(text)
+                if problem:
+                    raise CommandError(f"standard input, line {number}: {text!r} is not an id "
+                                       f"({problem})")
+                ids.append(text)
+    except UnicodeDecodeError:
+        raise CommandError(f"standard input, line {number + 1}: not UTF-8 text") from None
+    return ids
 
 
 def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
@@ -434,6 +454,28 @@ def add_categories_argument(parser: argparse.ArgumentParser) -> None:
                         help="how items' categories read: one path root→leaf joined by | (the "
                              "default), or 'set': the names of every category the item is in, "
                              "in any order")
+
+
+def an_id(text: str) -> str:
+    """An argparse type: a user or item id as ``graphrec ingest`` takes them
+    (:func:`graphrec.schema.id_problem`), so that one that could never be in the store (not
+    UTF-8, a control character) is a usage error, not a query."""
+    problem = id_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an id ({problem})")
+    return text
+
+
+def device(text: str) -> str:
+    """An argparse type: a device this machine has (:func:`graphrec.model.train.pick_device`),
+    checked before the graph is read."""
+    from graphrec.model.train import pick_device
+
+    try:
+        pick_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def positive_int(text: str) -> int:
@@ -629,7 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add to the catalogue in the store: any of the CSV files may be "
                              "missing or empty, and purchases and links may name users and "
                              "items the store holds")
-    ingest.set_defaults(handler=cmd_ingest)
+    ingest.set_defaults(handler=cmd_ingest, usage_error=ingest.error)
 
     stats = sub.add_parser("stats", help="count nodes and relationships in the graph")
     stats.add_argument("--json", action="store_true")
@@ -637,7 +679,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train the model on the graph in the store")
     train.add_argument("--epochs", type=positive_int, help="at most this many epochs")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    train.add_argument("--device", type=device,
+                       help="cpu, cuda, cuda:1 (default: CUDA when present)")
     train.add_argument("--warm-start", action="store_true",
                        help="start from the current model's weights (new items from their "
                             "neighbours' mean) instead of a random initialisation")
@@ -649,14 +692,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=cmd_train)
 
     recommend = sub.add_parser("recommend", help="top items for a user from the trained model")
-    recommend.add_argument("user_id")
+    recommend.add_argument("user_id", type=an_id)
     recommend.add_argument("-k", type=positive_int, default=10)
     recommend.add_argument("--json", action="store_true")
     recommend.set_defaults(handler=cmd_recommend)
 
     explain = sub.add_parser("explain", help="the reasons for one recommendation, as paths")
-    explain.add_argument("user_id")
-    explain.add_argument("item_id")
+    explain.add_argument("user_id", type=an_id)
+    explain.add_argument("item_id", type=an_id)
     explain.add_argument("--top", type=positive_int, default=3, help="reasons shown")
     explain.add_argument("--json", action="store_true")
     explain.add_argument("--graphml", type=Path, metavar="FILE",
@@ -665,7 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     publish = sub.add_parser("publish", help="write recommendations and their reason paths "
                                              "into the graph, for Neo4j Browser")
-    publish.add_argument("--users", nargs="+", metavar="ID", help="default: every user")
+    publish.add_argument("--users", nargs="+", metavar="ID", type=an_id,
+                         help="default: every user")
     publish.add_argument("-k", type=positive_int, default=10)
     publish.add_argument("--paths", type=int, default=3, choices=range(11), metavar="N",
                          help="reason paths kept per recommendation, 0 to 10 (default 3)")
@@ -677,7 +721,7 @@ def build_parser() -> argparse.ArgumentParser:
     forget = sub.add_parser(
         "forget", help="take shoppers out of the graph on request (a deletion request): "
                        "their purchases, views, dismissals and published recommendations")
-    forget.add_argument("user_ids", nargs="+", metavar="USER_ID",
+    forget.add_argument("user_ids", nargs="+", metavar="USER_ID", type=an_id,
                         help="'-' reads ids from standard input, one a line (a list of "
                              "deletion requests)")
     forget.set_defaults(handler=cmd_forget)
@@ -687,9 +731,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "discontinued items are never recommended), or list those it "
                              "does not")
     state = availability.add_mutually_exclusive_group(required=True)
-    state.add_argument("--off", nargs="+", metavar="ITEM_ID",
+    state.add_argument("--off", nargs="+", metavar="ITEM_ID", type=an_id,
                        help="not offered now: never recommended to anyone")
-    state.add_argument("--on", nargs="+", metavar="ITEM_ID", help="offered again")
+    state.add_argument("--on", nargs="+", metavar="ITEM_ID", type=an_id, help="offered again")
     state.add_argument("--list", action="store_true", help="the items not offered now")
     availability.set_defaults(handler=cmd_availability)
 

@@ -115,6 +115,9 @@ ID_PATTERN = rf"^[^{CONTROL_CHARACTERS}/]+$"
 ID_RULE = (f"1 to {MAX_ID_LENGTH} characters, none of them a control character or /, and "
            "not . or ..")
 _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+#: A lone surrogate: how Python carries bytes that were not UTF-8 (a command line's
+#: ``surrogateescape``); the store's driver cannot send one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def id_problem(text: str) -> str | None:
@@ -129,6 +132,8 @@ def id_problem(text: str) -> str | None:
         return f"longer than {MAX_ID_LENGTH} characters"
     if _CONTROL.search(text):
         return "control character"
+    if _SURROGATE.search(text):
+        return "not UTF-8 text"
     if "/" in text:
         return "contains /"
     if text in (".", ".."):

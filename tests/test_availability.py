@@ -201,7 +201,7 @@ def test_the_command_sets_lists_and_recommends_at_once(
     assert main(["availability", "--on", first, "NO-SUCH-ITEM"]) == 1
     captured = capsys.readouterr()
     assert captured.out.startswith("1 items set offered (1 changed, 0 were already)")
-    assert captured.err.strip().endswith("not in the catalogue: NO-SUCH-ITEM")
+    assert captured.err.strip().endswith("not in the catalogue: 'NO-SUCH-ITEM'")
     assert offered_flag(store, first) is True and offered_flag(store, second) is False
 
 

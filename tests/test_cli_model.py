@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 from pathlib import Path
 
 import networkx as nx
@@ -124,9 +125,18 @@ def test_explain_writes_the_reason_paths_as_graphml(
     assert main(["recommend", user, "-k", "1", "--json"]) == 0
     item = json.loads(capsys.readouterr().out)["recommendations"][0]["item_id"]
     target = tmp_path / "why.graphml"
+    target.write_text("an older file, open to all")
+    target.chmod(0o644)
     assert main(["explain", user, item, "--json", "--graphml", str(target)]) == 0
-    paths = json.loads(capsys.readouterr().out)["paths"]
+    out = capsys.readouterr()
+    paths = json.loads(out.out)["paths"]
     graph = nx.read_graphml(target, force_multigraph=True)
+    # it names the shopper and what they bought: private, and said in numbers (on stderr:
+    # stdout is the JSON)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert out.err.strip().endswith(f"wrote {target}: {graph.number_of_nodes()} nodes, "
+                                    f"{graph.number_of_edges()} edges, "
+                                    f"{target.stat().st_size:,} bytes of GraphML")
     assert set(graph.nodes) == {f"{n['type']}:{n['id']}" for p in paths for n in p["nodes"]}
     assert graph.number_of_edges() == sum(len(p["relationships"]) for p in paths) > 0
     assert {int(d["path_rank"]) for _, _, d in graph.edges(data=True)} == set(

@@ -192,7 +192,7 @@ def test_the_command_says_what_it_took_and_names_an_unknown_id(
     assert captured.out.startswith(f"forgot 1 users: {bought} purchases, 0 views, 0 dismissals, "
                                    "10 published recommendations and ")
     assert "until the next `graphrec train`" in captured.out
-    assert captured.err.strip().endswith("not in the store: NO-SUCH-USER")
+    assert captured.err.strip().endswith("not in the store: 'NO-SUCH-USER'")
     assert main(["recommend", user]) == 1
     assert "unknown user" in capsys.readouterr().err
 

@@ -174,10 +174,25 @@ def parse_setting(text: str) -> tuple[str, list[Any]]:
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``name`` if given, else CUDA when available, else CPU."""
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``name`` if given, else CUDA when available, else CPU. ValueError for a name torch does
+    not read, or a CUDA device this machine does not have (said before the graph is read,
+    not as torch's assertion at the first tensor moved)."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"{name!r} is not a device torch knows (cpu, cuda, cuda:1, ...)") \
+            from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name}: this machine has no CUDA device torch can use "
+                             f"(torch {torch.__version__})")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"{name}: this machine has {count} CUDA device(s), "
+                             f"cuda:0 to cuda:{count - 1}")
+    return device
 
 
 class _Scorer:

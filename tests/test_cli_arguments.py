@@ -1,0 +1,68 @@
+"""What a command refuses before it reaches the store or the model: ids that no catalogue can
+hold, devices this machine lacks, options that need another. Each is one line and exit 2
+(usage), or exit 1 naming the line of the input that is wrong."""
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+
+from graphrec.cli import main
+
+#: Bytes that are not UTF-8 on a command line, as Python hands them over (surrogateescape).
+NOT_UTF8 = b"A\xffB".decode("utf-8", "surrogateescape")
+
+
+def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The one error line of a command refused as a usage error (exit 2)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert "Traceback" not in err and "error:" in line
+    return line
+
+
+@pytest.mark.parametrize("argv", [
+    ["recommend", NOT_UTF8], ["explain", NOT_UTF8, "B00AE0790U"],
+    ["explain", "A1", "a\x00b"], ["forget", NOT_UTF8], ["forget", ".."],
+    ["availability", "--off", NOT_UTF8], ["publish", "--users", "A1", "a/b"]])
+def test_an_id_no_catalogue_can_hold_is_a_usage_error(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    line = usage_error(argv, capsys)
+    assert "is not an id" in line
+
+
+def test_ids_read_from_standard_input_are_checked_line_by_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every line is checked before anything is forgotten: the error names the line."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"A1\n\n{NOT_UTF8}\nA2\n"))
+    assert main(["forget", "-"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "standard input, line 3" in err and "not UTF-8" in err
+
+
+def test_a_closed_standard_input_is_said(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(sys, "stdin", None)
+    assert main(["forget", "-"]) == 1
+    assert capsys.readouterr().err == ("graphrec: error: standard input is closed: no ids to "
+                                       "read\n")
+
+
+@pytest.mark.parametrize(("device", "said"), [
+    ("bogus", "not a device torch knows"), ("cuda", "CUDA"), ("cuda:7", "CUDA")])
+def test_a_device_this_machine_lacks_is_a_usage_error(
+        device: str, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.device_count() > (7 if ":" in device else 0):
+        pytest.skip("this machine has that CUDA device")
+    assert said in usage_error(["train", "--device", device], capsys)
+
+
+def test_an_update_without_its_folder_is_a_usage_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--update needs the folder" in usage_error(["ingest", "--update"], capsys)

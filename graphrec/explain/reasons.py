@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -194,10 +194,38 @@ def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
 OTHER_SHOPPER = "another shopper"
 
 
-def other_shoppers(paths: Sequence[dict[str, Any]]) -> set[str]:
-    """The ids of the other shoppers that ``paths`` (:func:`describe`'s) go through."""
-    return {node["id"] for path in paths for position, node in enumerate(path["nodes"])
-            if position and node["type"] == LABELS["user"]}
+def co_buyer_purchases(nodes: Sequence[tuple[str, str]]) -> dict[str, set[tuple[str, str]]]:
+    """The purchases a path's nodes (``(label, id)``, :data:`~graphrec.schema.LABELS`) say each
+    other shopper made: every user after the first, with the items beside it. A path may name
+    a co-buyer only while the store holds these (one forgotten since training has none, nor has
+    a new customer who took the id since)."""
+    claims: dict[str, set[tuple[str, str]]] = {}
+    for position, (label, node) in enumerate(nodes):
+        if position and label == LABELS["user"]:
+            claims.setdefault(node, set()).update(
+                (node, item) for near, item in nodes[position - 1:position + 2:2]
+                if near == LABELS["item"])
+    return claims
+
+
+def shoppers_held(claims: Iterable[dict[str, set[tuple[str, str]]]],
+                  held: Callable[[set[tuple[str, str]]], set[tuple[str, str]]]) -> set[str]:
+    """The other shoppers of ``claims`` (:func:`co_buyer_purchases` of each path) whose every
+    claimed purchase ``held`` (a store lookup: :meth:`GraphStore.held_purchases`) finds."""
+    merged: dict[str, set[tuple[str, str]]] = {}
+    for claim in claims:
+        for user, pairs in claim.items():
+            merged.setdefault(user, set()).update(pairs)
+    if not merged:
+        return set()
+    found = held(set().union(*merged.values()))
+    return {user for user, pairs in merged.items() if pairs <= found}
+
+
+def other_shoppers(paths: Sequence[dict[str, Any]]) -> list[dict[str, set[tuple[str, str]]]]:
+    """:func:`co_buyer_purchases` of each of ``paths`` (:func:`describe`'s)."""
+    return [co_buyer_purchases([(node["type"], node["id"]) for node in path["nodes"]])
+            for path in paths]
 
 
 def anonymised(paths: Sequence[dict[str, Any]], named: Container[str] = ()

@@ -11,9 +11,11 @@ not hold: 404, since it reads a user's history from the store on every request.
 What a trained model learnt from their purchases stays in it until the next ``graphrec train``,
 which no longer sees them: the model's graph arrays hold their id and purchases, and the
 co-buyer paths it shows others count them ("2 of the 9 shoppers who bought it"). No answer
-names them: the API names no other shopper, the commands and :mod:`graphrec.explorer` name only
-those the store holds (``RecommendationService._shown``), and ``graphrec publish`` leaves out the
-paths through them (:mod:`graphrec.serving.publish`). Retraining completes the erasure.
+names them: the API names no other shopper, the commands and :mod:`graphrec.explorer` name a
+co-buyer only while the store holds the purchases the path says they made
+(``RecommendationService._shown``: not after this, nor when a new customer takes the id), and
+``graphrec publish`` leaves out the paths through them (:mod:`graphrec.serving.publish`).
+Retraining completes the erasure.
 """
 from __future__ import annotations
 

@@ -35,7 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 from graphrec.explain.paths import ReasonPath
 from graphrec.explain.ranker import starting_with
-from graphrec.explain.reasons import ShownPath, describe, distinct, node_id
+from graphrec.explain.reasons import (
+    ShownPath,
+    co_buyer_purchases,
+    describe,
+    distinct,
+    node_id,
+)
 from graphrec.schema import LABELS
 from graphrec.serving.recommend import FIRST_HOP
 from graphrec.serving.service import (
@@ -191,30 +197,32 @@ class Publisher:
                ) -> list[Found]:
         """The top paths of each recommendation that ``graphrec explain`` shows (none said
         twice, :func:`~graphrec.explain.reasons.distinct`), but none through another shopper
-        the store no longer holds (forgotten since the model was trained,
-        :mod:`graphrec.serving.erasure`), whose STEP would have no node to point at. The shown
-        paths' co-buyers are looked up (one query a batch); where one is gone, its
-        recommendations' paths are chosen again without them, until every co-buyer shown is
+        whose purchases on the path the store no longer holds (forgotten since the model was
+        trained, :mod:`graphrec.serving.erasure`, or an id a new customer took since), whose
+        STEPs would point at nothing or at someone else. The purchases the shown paths say their
+        co-buyers made are looked up (one query a batch); where one is missing, its
+        recommendation's paths are chosen again without it, until every purchase shown is
         held."""
-        def others(path: ReasonPath) -> Iterator[str]:
-            return (node_id(data, t, i) for t, i in path.nodes[1:] if t == "user")
+        def claimed(path: ReasonPath) -> set[tuple[str, str]]:
+            nodes = [(LABELS[t], node_id(data, t, i)) for t, i in path.nodes]
+            return set().union(*co_buyer_purchases(nodes).values())
 
-        held: set[str] = set()
-        gone: set[str] = set()
+        def clear(path: ReasonPath) -> bool:
+            return not claimed(path) & missing
+
+        checked: set[tuple[str, str]] = set()
+        missing: set[tuple[str, str]] = set()
         shown: list[Found] = [(user, item, distinct(weighted, data, titles, self.top))
                               for user, item, weighted in found]
         while True:
-            named = {other for *_, paths in shown for _, path in paths
-                     for other in others(path)} - held
-            if not named:
+            wanted = {pair for *_, paths in shown for _, path in paths
+                      for pair in claimed(path)} - checked
+            if not wanted:
                 return shown
-            found_now = self.store.held("users", named)
-            held |= found_now
-            gone |= named - found_now
-            shown = [(user, item, paths if all(other not in gone for _, path in paths
-                                               for other in others(path))
-                      else distinct([(w, path) for w, path in weighted
-                                     if all(other not in gone for other in others(path))],
+            checked |= wanted
+            missing |= wanted - self.store.held_purchases(wanted)
+            shown = [(user, item, paths if all(clear(path) for _, path in paths)
+                      else distinct([(w, path) for w, path in weighted if clear(path)],
                                     data, titles, self.top))
                      for (user, item, paths), (_, _, weighted) in zip(shown, found)]
 

@@ -41,6 +41,7 @@ from graphrec.explain.reasons import (
     distinct,
     graph_facts,
     other_shoppers,
+    shoppers_held,
 )
 from graphrec.model import artifact
 from graphrec.serving.cache import RankedPaths, ReasonCache, UserKey, digest, user_key
@@ -612,15 +613,16 @@ class RecommendationService:
     def _shown(self, paths: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One answer's described paths (an explanation's, or the first reasons of a list) as
         this service shows them: other shoppers by id, or not (``shoppers_named``), numbered
-        across the whole answer. Named, only those the store holds are: one forgotten since the
-        model was trained (:mod:`graphrec.serving.erasure`), which the model still counts as a
-        co-buyer, is numbered (one query, where any path goes through another shopper)."""
+        across the whole answer. Named, only those whose purchases the paths go through the store
+        holds are: one forgotten since the model was trained (:mod:`graphrec.serving.erasure`),
+        which the model still counts as a co-buyer, is numbered, and so is one whose id a new
+        customer took since (one query, where any path goes through another shopper)."""
         if not self.shoppers_named:
             return anonymised(paths)
-        others = other_shoppers(paths)
-        if not others:
+        claims = other_shoppers(paths)
+        if not any(claims):
             return paths
-        return anonymised(paths, named=self.store.held("users", others))
+        return anonymised(paths, named=shoppers_held(claims, self.store.held_purchases))
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
                  walks: HistoryWalks | None = None, limit: int | None = None,

@@ -156,6 +156,16 @@ class GraphStore:
                 f"lookup/{kind}", ids=wanted[start:start + LOOKUP_BATCH]))
         return found
 
+    def held_purchases(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those of the ``(user id, item id)`` pairs the store holds as a purchase
+        (``cypher/lookup/purchases.cypher``), asked :data:`LOOKUP_BATCH` at a time."""
+        wanted, found = sorted(set(pairs)), set[tuple[str, str]]()
+        for start in range(0, len(wanted), LOOKUP_BATCH):
+            found.update((str(row["user"]), str(row["item"])) for row in self.read(
+                "lookup/purchases", pairs=[{"user": user, "item": item}
+                                           for user, item in wanted[start:start + LOOKUP_BATCH]]))
+        return found
+
     def write(self, name: str, **params: Any) -> neo4j.SummaryCounters:
         """Run the write statement ``cypher/<name>.cypher`` in one managed transaction."""
         return self.write_text(cypher.load(name), **params)

@@ -66,6 +66,17 @@ def test_reasons_as_graphs(shop: Explorer, user: str) -> None:
     assert f"Item:{recs[0]['item_id']}" in one
 
 
+def test_no_reason_or_no_item_asked_for_is_an_error(shop: Explorer, user: str) -> None:
+    """``top=0`` showed a served item as one without a reason path (``not_served``:
+    ``no_path``), and ``k=0`` an empty list, silently."""
+    item = shop.recommend(user, k=1)[0]["item_id"]
+    for top in (0, -1):
+        with pytest.raises(ValueError, match="top must be at least 1"):
+            shop.explain(user, item, top=top)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        shop.recommend(user, k=0)
+
+
 def test_an_unknown_user_is_an_error_of_its_own(shop: Explorer) -> None:
     with pytest.raises(UnknownUser):
         shop.recommend("no-such-user")

@@ -6,7 +6,8 @@ import io
 
 import networkx as nx
 
-from graphrec.explain.subgraph import add_paths, explanation_graph, to_graphml
+from graphrec.explain.reasons import OTHER_SHOPPER
+from graphrec.explain.subgraph import add_paths, explanation_graph, to_graphml, user_graph
 
 
 def node(key: str, type_: str, id_: str, label: str | None = None) -> dict:
@@ -74,3 +75,33 @@ def test_an_explanation_without_paths_is_an_empty_graph() -> None:
     graph = explanation_graph({"user_id": "u1", "item_id": "i9", "paths": []})
     assert graph.number_of_nodes() == 0
     assert nx.read_graphml(io.BytesIO(to_graphml(graph))).number_of_nodes() == 0
+
+
+def co_buyer_path(via: str, other: str, item: str) -> dict:
+    return {"kind": "collaborative", "weight": 0.5, "sentence": "…", "nodes": [
+        node("n0", "User", "u1"), node("n1", "Item", via),
+        node("n2", "User", other, OTHER_SHOPPER), node("n3", "Item", item)], "relationships": [
+        rel("BOUGHT", "n0", "n1"), rel("BOUGHT", "n2", "n1"), rel("BOUGHT", "n2", "n3")]}
+
+
+class TwoAnswers:
+    """A service whose two recommendations are each explained through a "shopper #1" of its
+    own (each answer numbers its unnamed shoppers from 1)."""
+
+    def recommend(self, user_id: str, k: int) -> list[dict]:
+        return [{"item_id": "i8"}, {"item_id": "i9"}]
+
+    def explain(self, user_id: str, item_id: str, top: int) -> dict:
+        via = {"i8": "i1", "i9": "i2"}[item_id]
+        return {"user_id": user_id, "item_id": item_id,
+                "paths": [co_buyer_path(via, "shopper #1", item_id)]}
+
+
+def test_unnamed_shoppers_of_different_answers_stay_apart() -> None:
+    """Each answer's "shopper #1" is someone of its own: one node for both would say that one
+    person bought i1, i2, i8 and i9, which nobody did."""
+    graph = user_graph(TwoAnswers(), "u1")  # type: ignore[arg-type]  # the two calls it makes
+    shoppers = sorted(n for n, d in graph.nodes(data=True) if d["label"] == OTHER_SHOPPER)
+    assert shoppers == ["User:shopper #1", "User:shopper #2"]
+    assert sorted(graph.successors("User:shopper #1")) == ["Item:i1", "Item:i8"]
+    assert sorted(graph.successors("User:shopper #2")) == ["Item:i2", "Item:i9"]

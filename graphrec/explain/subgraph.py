@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from graphrec.explain.reasons import OTHER_SHOPPER
 from graphrec.private import open_private
 
 if TYPE_CHECKING:
@@ -60,10 +61,28 @@ def user_graph(service: RecommendationService, user_id: str, k: int = 10,
     """The user's whole explanation subgraph: the ``top`` reason paths of each of their
     ``k`` recommendations, in one graph (UnknownUser for a user the model does not know)."""
     graph = nx.MultiDiGraph(user=user_id)
+    shoppers = 0
     for rec in service.recommend(user_id, k=k):
         explanation = service.explain(user_id, rec["item_id"], top=top)
-        add_paths(graph, rec["item_id"], explanation["paths"])
+        paths, shoppers = _numbered_apart(explanation["paths"], shoppers)
+        add_paths(graph, rec["item_id"], paths)
     return graph
+
+
+def _numbered_apart(paths: Iterable[Mapping[str, Any]], before: int
+                    ) -> tuple[list[dict[str, Any]], int]:
+    """``paths`` of one answer with its unnamed shoppers ("shopper #1", numbered within that
+    answer: :func:`~graphrec.explain.reasons.anonymised`) numbered after the ``before`` of the
+    answers before, and how many there are now: two answers' "shopper #1" are not known to be
+    one person, and one node for both would draw purchases that no one made."""
+    numbers: dict[str, str] = {}
+    out = []
+    for path in paths:
+        nodes = [{**node, "id": numbers.setdefault(
+                     node["id"], f"shopper #{before + len(numbers) + 1}")}
+                 if node["label"] == OTHER_SHOPPER else node for node in path["nodes"]]
+        out.append({**path, "nodes": nodes})
+    return out, before + len(numbers)
 
 
 def to_graphml(graph: nx.MultiDiGraph) -> bytes:

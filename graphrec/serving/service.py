@@ -523,7 +523,10 @@ class RecommendationService:
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
         """The user's top ``k``, each with its first reason: from their purchases, or
         from the items they viewed while they have none (the reasons then start with
-        ``VIEWED``), or ``popular`` ones for a user with neither."""
+        ``VIEWED``), or ``popular`` ones for a user with neither. ValueError for a ``k`` under
+        1."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
         now = self.now  # once, first (Served)
         kept = now.reasons
         shopper = self._shopper(user_id, now)
@@ -575,7 +578,10 @@ class RecommendationService:
         dismissed, in the views a list without purchases is made from, not offered by the shop
         now, or no reason path);
         ``basis`` says what the user is answered from (:meth:`Recommender.basis`, or
-        ``popular``)."""
+        ``popular``). ValueError for a ``top`` under 1: with no reason shown, a served item
+        would read as one without a reason path."""
+        if top < 1:
+            raise ValueError(f"top must be at least 1, not {top}")
         now = self.now  # once, first (Served)
         kept = now.reasons
         index = self._item_index(now, item_id)

@@ -179,3 +179,17 @@ def test_a_store_that_refuses_its_password_is_one_line_at_once(tmp_path) -> None
         assert "not-the-password" not in message
     finally:
         local.stop()
+
+
+def test_a_copied_record_of_another_folders_server_is_not_this_store(
+        local: LocalStore, tmp_path) -> None:
+    """A home copied while its store ran (``cp -a``) holds that store's ``server.json``: the
+    copy's commands must neither use that server (its password is not the copy's) nor stop it."""
+    other = LocalStore(Settings.from_env({"GRAPHREC_HOME": str(tmp_path)}))
+    other.dir.mkdir(parents=True)
+    (other.dir / "server.json").write_bytes((local.dir / "server.json").read_bytes())
+    running = local.running()
+    assert running is not None
+    assert other.running() is None
+    assert other.stop() is None
+    assert local.running() == running and not ended(running.pid)

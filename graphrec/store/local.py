@@ -57,6 +57,8 @@ READER_ACCESS: dict[str, Any] = {"resultSetLimit": -1, "readTimeout": -1, "acces
 HTTP_SECONDS = 5.0
 #: How servers started by graphrec before 0600 password files were used got their password.
 PASSWORD_ARGUMENT = "-Darcadedb.server.rootPassword="
+#: How the server is told the folder of its databases (this store's ``root``).
+ROOT_ARGUMENT = "-Darcadedb.server.rootPath="
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +212,9 @@ class LocalStore:
         private_folder(self.dir).chmod(FOLDER_MODE)  # an older store's too
 
     def running(self) -> ServerInfo | None:
-        """The server recorded in ``server.json`` if its process is still alive."""
+        """The server recorded in ``server.json`` if its process is still alive and is this
+        folder's: a ``server.json`` copied with a home (``cp -a`` of a home whose store runs)
+        names another folder's server, which must be neither used nor stopped from here."""
         try:
             info = ServerInfo(**json.loads(self._info_file.read_text()))
         except (FileNotFoundError, json.JSONDecodeError, TypeError):
@@ -219,7 +223,12 @@ class LocalStore:
             cmdline = psutil.Process(info.pid).cmdline()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             return None
-        return info if SERVER_CLASS in cmdline else None
+        ours = SERVER_CLASS in cmdline and self._root_argument() in cmdline
+        return info if ours else None
+
+    def _root_argument(self) -> str:
+        """The argument that names this folder's databases on the server's command line."""
+        return f"{ROOT_ARGUMENT}{self.dir / 'root'}"
 
     def bolt_resolver(self, address: neo4j.Address) -> list[neo4j.Address]:
         """Where the server accepts Bolt now, for the driver's ``resolver`` option.
@@ -293,12 +302,11 @@ class LocalStore:
         self.password()
         make_private(self.dir)
         bolt_port, http_port = self._ports()
-        root = self.dir / "root"
-        private_folder(root)
+        private_folder(self.dir / "root")
         command = [
             str(pkg / "jre" / "bin" / "java"),
             f"-Xmx{self.heap}",
-            f"-Darcadedb.server.rootPath={root}",
+            self._root_argument(),
             f"-Darcadedb.server.rootPasswordPath={self.password_file}",
             f"-Darcadedb.server.defaultDatabases={self.database}[{USER}]",
             f"-Darcadedb.server.plugins={BOLT_PLUGIN}",

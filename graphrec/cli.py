@@ -190,7 +190,7 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
     """Train on the graph in the store and save the model (``epochs``: at most that many;
     ``warm_start``: from the current model's weights; ``processes``: data-parallel in that
     many; ``fields``: of the training configuration, ``--set``)."""
-    from graphrec.model.pipeline import read_for_training, train_on
+    from graphrec.model.pipeline import Diverged, read_for_training, train_on
     from graphrec.model.train import TrainConfig
     from graphrec.store.export import NothingToTrain
 
@@ -211,8 +211,11 @@ def train_model(settings: Settings, *, epochs: int | None = None, seed: int = 0,
           f"({speed['rows_per_s']:,.0f} rows/s); {data.num_users:,} users, "
           f"{data.num_items:,} items, {len(data.train):,} purchases to learn from "
           f"({speed['live']:,.0f} of them reported live)")
-    report = train_on(graph, settings, config, say=None if quiet else print, warm_start=start,
-                      processes=processes)
+    try:
+        report = train_on(graph, settings, config, say=None if quiet else print,
+                          warm_start=start, processes=processes)
+    except Diverged as exc:
+        raise CommandError(str(exc)) from None
     log = report.training
     if log.warm_start is not None:
         print(f"warm start: {log.warm_start['known']:,} nodes kept their trained embedding, "

@@ -7,6 +7,7 @@ take theirs from a :class:`Settings`, so they cannot disagree.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping
@@ -67,6 +68,8 @@ def _number(env: Mapping[str, str], name: str, kind: Callable[[str], T], default
         value = kind(text)
     except ValueError:
         raise SettingError(f"{name}={text!r}: not a number") from None
+    if not math.isfinite(value):  # nan passes every comparison; inf is no interval either
+        raise SettingError(f"{name}={text!r}: not a finite number")
     if value < minimum:
         raise SettingError(f"{name}={text!r}: must be at least {minimum}")
     return value

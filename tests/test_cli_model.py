@@ -143,6 +143,23 @@ def test_explain_writes_the_reason_paths_as_graphml(
         range(1, len(paths) + 1))
 
 
+def test_a_training_that_diverges_keeps_the_model_before(
+        trained: Settings, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A learning rate far too large makes the weights overflow: the model so trained answered
+    every user with an empty list, and replaced the good one. Now nothing is saved, and one
+    line says why; an infinite one is refused before the graph is read."""
+    monkeypatch.setenv("GRAPHREC_HOME", str(trained.home))
+    manifest = (trained.model_path / "manifest.json").read_bytes()
+    assert main(["train", "--quiet", "--epochs", "2", "--set", "lr=1e30"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training diverged" in err
+    assert (trained.model_path / "manifest.json").read_bytes() == manifest
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--set", "lr=inf"])
+    assert exit_.value.code == 2 and "lr must be a finite number" in capsys.readouterr().err
+
+
 def test_demo_runs_the_workflows_on_a_trained_model(trained: Settings,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:

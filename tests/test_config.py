@@ -86,6 +86,10 @@ def test_workers_get_the_settings_back(tmp_path: Path) -> None:
     ("GRAPHREC_WEB_WORKERS", "0", "must be at least 1"),
     ("GRAPHREC_CATALOGUE_CHECK_INTERVAL", "-1", "must be at least 0"),
     ("GRAPHREC_TOPK_INDEX_ITEMS", "-5", "must be at least 0"),
+    # nan passed the minimum (no comparison holds) and switched the model's watch off
+    ("GRAPHREC_MODEL_CHECK_INTERVAL", "nan", "not a finite number"),
+    ("GRAPHREC_GRAPH_CHECK_INTERVAL", "inf", "not a finite number"),
+    ("GRAPHREC_CATALOGUE_CHECK_INTERVAL", "1e999", "not a finite number"),
 ])
 def test_a_bad_value_is_named(name: str, value: str, problem: str) -> None:
     with pytest.raises(SettingError, match=f"^{name}='{value}': {problem}"):

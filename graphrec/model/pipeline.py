@@ -21,6 +21,10 @@ from graphrec.store.connection import GraphStore
 from graphrec.store.export import Progress, export_graph
 
 
+class Diverged(RuntimeError):
+    """Training ended with weights that are not finite numbers: no model to save."""
+
+
 @dataclass
 class TrainReport:
     path: Path
@@ -79,6 +83,9 @@ def train_on(graph: StoreGraph, settings: Settings, config: TrainConfig | None =
                                      warm_start=warm_start)
     else:
         model, log = train(data, config, progress=say, warm_start=warm_start)
+    if not all(bool(torch.isfinite(weights).all()) for weights in model.parameters()):
+        raise Diverged(f"training diverged: the model's weights are not finite numbers (lr "
+                       f"{config.lr:g}); the model before is kept. A smaller --set lr= helps")
     metrics = (evaluate(model, data, max_users=config.validation_users, seed=config.seed)
                if len(data.test) else {})
     with_test = len(evaluated_users(data))

@@ -11,6 +11,7 @@ factories to name on the benchmark's command line (``graphrec.model.train:benchm
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Self, TypeVar
@@ -105,6 +106,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is None:  # validation_users: every user
                 continue
+            if not math.isfinite(value):  # nan passes no comparison, inf every lower bound
+                raise ValueError(f"{name} must be a finite number, not {value}")
             if not ((value >= low if closed else value > low) and (high is None or value < high)):
                 bound = (f"{'at least' if closed else 'above'} {low:g}"
                          + ("" if high is None else f" and below {high:g}"))
@@ -184,6 +187,8 @@ def pick_device(name: str | None = None) -> torch.device:
     except RuntimeError:
         raise ValueError(f"{name!r} is not a device torch knows (cpu, cuda, cuda:1, ...)") \
             from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name}: graphrec trains on cpu or cuda")
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:

@@ -36,6 +36,9 @@ _SENTENCE_END = re.compile(r"\s[a-z][a-z'-]*[.!?]$")
 #: Enough rounds of entity decoding for any text seen twice-escaped (``&amp;amp;lt;``).
 _MAX_DECODINGS = 4
 _RANK_TEXT = re.compile(r"\s*>?\s*#?\s*(\d[\d,]*)(?:\.0*)?(?:\s+in\b.*)?", re.DOTALL)
+#: The largest whole number a graph store keeps: Neo4j's and ArcadeDB's integers are signed
+#: 64-bit, and the driver refuses to send a larger one, failing the whole batch it is in.
+MAX_INTEGER = 2**63 - 1
 
 
 class BadValue(ValueError):
@@ -222,7 +225,7 @@ def parse_price(raw: Any) -> float | None:
 
 
 def parse_sales_rank(raw: Any) -> int | None:
-    """A positive sales rank.
+    """A positive sales rank, at most :data:`MAX_INTEGER`.
 
     Accepts an integer, an integral float or its text (``"493036.0"``), Amazon 2018 text
     (``"742 in Magazine Subscriptions ("``, ``">#1,234 in Beauty (See Top 100 ..."``) or a list
@@ -250,9 +253,14 @@ def parse_sales_rank(raw: Any) -> int | None:
         match = _RANK_TEXT.fullmatch(text)
         if match is None:
             raise BadValue("unparseable sales rank")
-        rank = int(match.group(1).replace(",", ""))
+        try:
+            rank = int(match.group(1).replace(",", ""))
+        except ValueError:  # digits only: more of them than Python converts (4,300)
+            raise BadValue("sales rank too large") from None
     if rank < 1:
         raise BadValue("sales rank below 1")
+    if rank > MAX_INTEGER:
+        raise BadValue("sales rank too large")
     return rank
 
 
@@ -336,7 +344,7 @@ def is_sentence(name: str) -> bool:
 
 
 def parse_seq(raw: Any) -> int | None:
-    """A 1-based position in a user's history; None when blank."""
+    """A 1-based position in a user's history, at most :data:`MAX_INTEGER`; None when blank."""
     text = str(raw).strip() if raw is not None else ""
     if not text:
         return None
@@ -346,6 +354,8 @@ def parse_seq(raw: Any) -> int | None:
         raise BadValue("invalid seq") from None
     if seq < 1:
         raise BadValue("invalid seq")
+    if seq > MAX_INTEGER:
+        raise BadValue("invalid seq (too large)")
     return seq
 
 

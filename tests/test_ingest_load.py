@@ -164,6 +164,28 @@ def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
     assert "skipped 1 links to products outside" in capsys.readouterr().out
 
 
+def test_a_number_too_large_for_the_store_is_rejected_and_the_rest_loads(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    largest, beyond = 2**63 - 1, 2**63
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "items.csv").write_text(f"item_id,sales_rank\nI1,{beyond}\nI2,{largest}\n")
+    (shop / "users.csv").write_text("user_id\nU1\n")
+    (shop / "purchases.csv").write_text(
+        f"user_id,item_id,split,seq\nU1,I1,train,{beyond}\nU1,I2,test,{largest}\n")
+    rejects = tmp_path / "rejects.csv"
+    assert main(["ingest", str(shop), "--quiet", "--rejects", str(rejects)]) == 0
+    with open(rejects, newline="") as handle:
+        assert [(row["line"], row["field"], row["action"]) for row in csv.DictReader(handle)
+                ] == [("2", "sales_rank", "field dropped"), ("2", "seq", "field dropped")]
+    assert store.read_text("MATCH (i:Item) RETURN i.id AS id, i.sales_rank AS rank ORDER BY id"
+                           ) == [{"id": "I1", "rank": None}, {"id": "I2", "rank": largest}]
+    assert store.read_text("MATCH (:User)-[b:BOUGHT]->(i:Item) RETURN i.id AS id, b.seq AS seq "
+                           "ORDER BY id") == [{"id": "I1", "seq": None},
+                                              {"id": "I2", "seq": largest}]
+
+
 def _offered(store: GraphStore) -> dict[str, bool | None]:
     return {row["id"]: row["a"] for row in store.read_text(
         "MATCH (i:Item) RETURN i.id AS id, i.available AS a ORDER BY id")}

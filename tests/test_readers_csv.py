@@ -234,6 +234,24 @@ def test_a_row_the_csv_module_cannot_parse_is_skipped_alone(tmp_path: Path):
     ]
 
 
+def test_numbers_beyond_what_the_store_keeps_are_rejected_alone(tmp_path: Path):
+    """The store's integers are 64-bit: one larger failed the whole load, so the field goes."""
+    largest, beyond = 2**63 - 1, 2**63
+    items = f"item_id,sales_rank\nA1,{largest}\nA2,{beyond}\nA3,{'9' * 5000}\n"
+    purchases = f"user_id,item_id,split,seq\nU1,A1,train,{largest}\nU1,A2,test,{beyond}\n"
+    got = read_csv_catalogue(write_catalogue(tmp_path, items=items, users="user_id\nU1\n",
+                                             purchases=purchases, item_links=None))
+    assert [(item.id, item.sales_rank) for item in got.items] == [
+        ("A1", largest), ("A2", None), ("A3", None)]
+    assert got.purchases == [Purchase("U1", "A1", largest, "train"),
+                             Purchase("U1", "A2", None, "test")]
+    assert [(Path(r.file).name, r.line, r.field, r.reason, r.action) for r in got.rejects] == [
+        ("items.csv", 3, "sales_rank", "sales rank too large", "field dropped"),
+        ("items.csv", 4, "sales_rank", "sales rank too large", "field dropped"),
+        ("purchases.csv", 3, "seq", "invalid seq (too large)", "field dropped"),
+    ]
+
+
 def test_not_a_directory(tmp_path: Path):
     with pytest.raises(CatalogueError, match="expected a directory"):
         read_csv_catalogue(tmp_path / "missing")

@@ -23,6 +23,7 @@ from ingest.csv_catalogue import read_csv_catalogue
 from ingest.errors import CatalogueError
 from ingest.records import Catalogue, Item
 from ingest.validate import (
+    MAX_INTEGER,
     BadValue,
     clean_text,
     decoded,
@@ -93,7 +94,7 @@ def assert_clean(catalogue: Catalogue) -> None:
                 assert not _MARKUP.search(decoded(text)) and not _TEXT_CONTROL.search(text)
         assert len(set(item.categories)) == len(item.categories)
         assert item.price is None or item.price >= 0
-        assert item.sales_rank is None or item.sales_rank >= 1
+        assert item.sales_rank is None or 1 <= item.sales_rank <= MAX_INTEGER
 
 
 def csv_files(items: bytes) -> dict[str, bytes]:

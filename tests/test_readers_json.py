@@ -216,6 +216,8 @@ def test_bad_price(raw, reason):
         (">#1,156,447 in Beauty & Personal Care (See Top 100", 1156447),
         (["", "#5 in Books"], 5),
         ({"Beauty": 12}, 12),
+        (2**63 - 1, 2**63 - 1),
+        ("9,223,372,036,854,775,807 in Books", 2**63 - 1),
         ([], None),
         ({}, None),
         ("", None),
@@ -229,6 +231,13 @@ def test_parse_sales_rank(raw, expected):
 @pytest.mark.parametrize("raw", ["1.5", "top seller", 0, -4, 2.5, True])
 def test_bad_sales_rank(raw):
     with pytest.raises(BadValue):
+        parse_sales_rank(raw)
+
+
+@pytest.mark.parametrize("raw", [2**63, 1e19, "9,223,372,036,854,775,808 in Books", "9" * 5000,
+                                 {"Books": 2**64}])
+def test_a_sales_rank_the_store_cannot_keep_is_too_large(raw):
+    with pytest.raises(BadValue, match="^sales rank too large$"):
         parse_sales_rank(raw)
 
 

@@ -277,15 +277,18 @@ def _add_links(
 
 
 def _review_time(record: dict[str, Any]) -> float | None:
-    """Seconds since the epoch from ``unixReviewTime``, else ``reviewTime``; None if neither."""
+    """Seconds since the epoch from ``unixReviewTime``, else ``reviewTime``; None if neither.
+
+    A ``unixReviewTime`` that is not a number, or one beyond any float, counts as absent.
+    """
     raw = record.get("unixReviewTime")
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
-        return float(raw)
-    if isinstance(raw, str):
-        try:
+    try:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
+            return float(raw)
+        if isinstance(raw, str):
             return float(int(raw.strip()))
-        except ValueError:
-            pass
+    except (ValueError, OverflowError):
+        pass
     text = record.get("reviewTime")
     if isinstance(text, str):
         try:

@@ -208,7 +208,10 @@ def parse_price(raw: Any) -> float | None:
     if isinstance(raw, bool):
         raise BadValue("unparseable price")
     if isinstance(raw, (int, float)):
-        price = float(raw)
+        try:
+            price = float(raw)
+        except OverflowError:  # an integer beyond any float: no price
+            raise BadValue("unparseable price") from None
     else:
         text = str(raw).strip()
         if not text:

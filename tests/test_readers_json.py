@@ -196,6 +196,7 @@ def test_parse_price(raw, expected):
         ("$5.00 - $9.00", "unparseable price"),
         ("nan", "unparseable price"),
         (True, "unparseable price"),
+        pytest.param(10**400, "unparseable price", id="beyond-any-float"),
         ("-3", "negative price"),
         (-0.01, "negative price"),
     ],
@@ -267,6 +268,24 @@ def test_markup_is_not_a_title(raw):
 )
 def test_text_that_stays(raw, expected):
     assert clean_text(raw, unescape=True) == expected
+
+
+def test_a_number_beyond_any_float_is_rejected_with_its_line(tmp_path: Path):
+    huge = "9" * 400
+    meta = write(tmp_path / "meta_x.json",
+                 f'{{"asin": "B1", "price": {huge}}}\n{{"asin": "B2", "price": 2}}\n')
+    reviews = write(tmp_path / "x.json",
+                    f'{{"reviewerID": "U1", "asin": "B1", "unixReviewTime": {huge}}}\n'
+                    f'{{"reviewerID": "U1", "asin": "B2", "unixReviewTime": "{huge}"}}\n'
+                    '{"reviewerID": "U1", "asin": "B2", "unixReviewTime": 5}\n')
+    got = read_amazon_json_files(reviews, meta)
+    assert [(item.id, item.price) for item in got.items] == [("B1", None), ("B2", 2.0)]
+    assert got.purchases == [Purchase("U1", "B2", 1, "train")]
+    assert [(Path(r.file).name, r.line, r.field, r.reason) for r in got.rejects] == [
+        ("meta_x.json", 1, "price", "unparseable price"),
+        ("x.json", 1, "unixReviewTime", "missing review time"),
+        ("x.json", 2, "unixReviewTime", "missing review time"),
+    ]
 
 
 def test_missing_file_and_no_usable_rows(tmp_path: Path):

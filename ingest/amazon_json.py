@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from graphrec.schema import BY_NAME, LINK_RELATIONS
 from ingest.errors import CatalogueError
-from ingest.files import gc_paused, open_text, unreadable_is_unusable
+from ingest.files import gc_paused, open_lines
 from ingest.records import Catalogue, ItemLink, Purchase
 from ingest.validate import (
     BadValue,
@@ -172,9 +172,9 @@ def _json_lines(
     path: Path, log: RejectLog, catalogue: Catalogue
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` for each non-blank line that holds an object; the rest is rejected."""
-    line = 0
-    with open_text(path, newline="\n") as handle, unreadable_is_unusable(path, lambda: line + 1):
-        for line, text in enumerate(handle, start=1):
+    with open_lines(path, newline="\n") as lines:
+        for text in lines:
+            line = lines.number
             text = text.strip()
             if not text:
                 continue

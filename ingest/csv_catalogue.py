@@ -25,7 +25,7 @@ from pathlib import Path
 
 from graphrec.schema import BY_NAME, CATEGORY_FORMS, LINK_RELATIONS
 from ingest.errors import CatalogueError
-from ingest.files import find_file, gc_paused, open_text, unreadable_is_unusable
+from ingest.files import find_file, gc_paused, open_lines
 from ingest.records import Catalogue, ItemLink, Purchase, Unresolved
 from ingest.validate import (
     BadValue,
@@ -146,47 +146,46 @@ def _records(
     Rows with the wrong number of fields, or that the csv module cannot parse, are rejected here.
     """
     columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
-    with open_text(path) as handle:
-        reader = csv.reader(handle)
-        with unreadable_is_unusable(path, lambda: reader.line_num + 1):
-            header = _header(path, reader)
-            names = [name.strip().lower() for name in header]
-            for column in REQUIRED_COLUMNS[stem]:
-                if column not in names:
-                    raise CatalogueError(
-                        f"required column missing (header is {shorten(','.join(header))!r})",
-                        file=str(path),
-                        field=column,
-                    )
-            width = len(header)
-            # Optional columns that are absent read from an always-blank extra slot.
-            picks = [names.index(column) if column in names else width for column in columns]
-            as_is = picks == list(range(width))
-            end = reader.line_num
-            while True:
-                try:
-                    for row in reader:
-                        line, end = end + 1, reader.line_num
-                        if not row:
-                            continue
-                        catalogue.rows_read += 1
-                        if len(row) != width:
-                            log.skip(
-                                line,
-                                "",
-                                f"wrong number of fields ({len(row)}, header has {width})",
-                                ",".join(row),
-                            )
-                        elif as_is:
-                            yield line, row
-                        else:
-                            row.append("")
-                            yield line, [row[pick] for pick in picks]
-                    return
-                except csv.Error as error:
-                    line, end = end + 1, reader.line_num
+    with open_lines(path) as lines:
+        reader = csv.reader(lines)
+        header = _header(path, reader)
+        names = [name.strip().lower() for name in header]
+        for column in REQUIRED_COLUMNS[stem]:
+            if column not in names:
+                raise CatalogueError(
+                    f"required column missing (header is {shorten(','.join(header))!r})",
+                    file=str(path),
+                    field=column,
+                )
+        width = len(header)
+        # Optional columns that are absent read from an always-blank extra slot.
+        picks = [names.index(column) if column in names else width for column in columns]
+        as_is = picks == list(range(width))
+        end = lines.number
+        while True:
+            try:
+                for row in reader:
+                    line, end = end + 1, lines.number
+                    if not row:
+                        continue
                     catalogue.rows_read += 1
-                    log.skip(line, "", f"malformed CSV row ({error})")
+                    if len(row) != width:
+                        log.skip(
+                            line,
+                            "",
+                            f"wrong number of fields ({len(row)}, header has {width})",
+                            ",".join(row),
+                        )
+                    elif as_is:
+                        yield line, row
+                    else:
+                        row.append("")
+                        yield line, [row[pick] for pick in picks]
+                return
+            except csv.Error as error:
+                line, end = end + 1, lines.number
+                catalogue.rows_read += 1
+                log.skip(line, "", f"malformed CSV row ({error})")
 
 
 def _header(path: Path, reader: Iterator[list[str]]) -> list[str]:

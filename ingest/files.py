@@ -5,11 +5,11 @@ from __future__ import annotations
 import gc
 import gzip
 import io
+import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
 
 from ingest.errors import CatalogueError
 
@@ -20,38 +20,87 @@ _GZIP_MAGIC = b"\x1f\x8b"
 GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
-def open_text(path: str | Path, newline: str = "") -> TextIO:
-    """Open ``path`` for reading as UTF-8 text, decompressing it if it is gzipped.
+#: A line and its end as :func:`open_lines` splits them with ``newline=""``: at ``\r\n``, ``\r``
+#: or ``\n``, as :class:`io.TextIOWrapper` does with the same argument.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_BREAK = re.compile(rb"\r\n|\r|\n")
 
-    Compression is recognised by the file's first bytes, not its name. A leading byte-order mark
-    is dropped. ``newline`` is passed to :class:`io.TextIOWrapper`: the default ``""`` leaves line
-    endings to the csv module; ``"\n"`` splits lines at ``\n`` only, as ``sed -n`` counts them.
+
+class Lines:
+    """The lines of one catalogue file, each decoded as UTF-8 when it is read.
+
+    Iterate it (or hand it to :func:`csv.reader`) for the lines, ends included; :attr:`number`
+    is then the 1-based number of the line last read. Text that is not UTF-8 or gzip data that
+    is cut short or damaged spoil the rest of the file, not one row: no later line can be
+    trusted, so reading stops with a :class:`CatalogueError` that names the file and the line.
+    Decoding a line at a time, rather than blocks of some 8 KB ahead of the reader as
+    :class:`io.TextIOWrapper` does, is what lets that line be the one the bad bytes are on.
     """
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == _GZIP_MAGIC
-    # Closed with the wrapper returned, which the caller holds in its own with statement.
-    binary = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline=newline)
+
+    def __init__(self, path: Path, binary: Iterable[bytes], *, universal: bool) -> None:
+        self.path = path
+        #: Lines read so far: the line last read, 1-based.
+        self.number = 0
+        # Lines split off a line already read, to hand out next; the next one last.
+        self._pending: list[str] = []
+        self._lines = self._read(iter(binary), universal)
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines
+
+    def _read(self, binary: Iterator[bytes], universal: bool) -> Iterator[str]:
+        pending = self._pending
+        encoding = "utf-8-sig"  # a byte-order mark is dropped from the first line only
+        try:
+            for raw in binary:
+                try:
+                    text = raw.decode(encoding)
+                except UnicodeDecodeError as error:
+                    raise self._not_utf8(raw, error, universal) from None
+                encoding = "utf-8"
+                # A line of the binary file ends at \n; one that holds a \r other than that
+                # of a final \r\n is several lines with universal newlines.
+                if universal and "\r" in text and text.count("\r") != text.endswith("\r\n"):
+                    text, *rest = _LINE.findall(text)
+                    pending.extend(reversed(rest))
+                self.number += 1
+                yield text
+                while pending:
+                    self.number += 1
+                    yield pending.pop()
+        except GZIP_ERRORS as error:
+            raise CatalogueError(
+                f"truncated or corrupt gzip data near line {self.number + 1} ({error})",
+                file=str(self.path)) from None
+
+    def _not_utf8(self, raw: bytes, error: UnicodeDecodeError,
+                  universal: bool) -> CatalogueError:
+        """The error for ``raw``, the next line read, on which ``error`` was found: when it
+        is several lines with universal newlines, the one that holds the bad bytes."""
+        breaks = list(_BREAK.finditer(raw, 0, error.start)) if universal else []
+        start = breaks[-1].end() if breaks else 0
+        within = UnicodeDecodeError(error.encoding, raw[start:], error.start - start,
+                                    error.end - start, error.reason)
+        return CatalogueError(f"not UTF-8 text on line {self.number + 1 + len(breaks)} "
+                              f"({within})", file=str(self.path))
 
 
 @contextmanager
-def unreadable_is_unusable(path: str | Path, line: Callable[[], int]) -> Iterator[None]:
-    """Turn a failure to decode ``path`` into a :class:`CatalogueError` naming the file and
-    ``line()``, the line being read when it happened.
+def open_lines(path: str | Path, newline: str = "") -> Iterator[Lines]:
+    """The :class:`Lines` of ``path``, decompressed when it is gzipped.
 
-    Text that is not UTF-8 and gzip data that is cut short or damaged spoil the rest of the
-    file, not one row: no later line can be trusted, so the whole catalogue is refused.
+    Compression is recognised by the file's first bytes, not its name. A leading byte-order mark
+    is dropped. ``newline`` says where lines end: the default ``""`` at ``\r\n``, ``\r`` or
+    ``\n``, as the csv module expects; ``"\n"`` at ``\n`` only, as ``sed -n`` counts them.
     """
-    try:
-        yield
-    except UnicodeDecodeError as error:
-        raise CatalogueError(
-            f"not UTF-8 text near line {line()} ({error})", file=str(path)
-        ) from None
-    except GZIP_ERRORS as error:
-        raise CatalogueError(
-            f"truncated or corrupt gzip data near line {line()} ({error})", file=str(path)
-        ) from None
+    if newline not in ("", "\n"):
+        raise ValueError(f'newline must be "" or "\\n", not {newline!r}')
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == _GZIP_MAGIC
+    # GzipFile's own line iteration costs a Python call a line; a buffer over it, none. The
+    # buffer's 8 KB are also how far ahead of the line read damaged gzip data can be found.
+    with io.BufferedReader(gzip.GzipFile(path, "rb")) if gzipped else open(path, "rb") as binary:
+        yield Lines(Path(path), binary, universal=newline == "")
 
 
 def find_file(

@@ -224,6 +224,38 @@ def test_non_utf8_file_is_unusable(tmp_path: Path):
         read_csv_catalogue(tmp_path)
 
 
+@pytest.mark.parametrize(("line", "newline", "name"), [
+    (2, "\n", "items.csv"), (9, "\n", "items.csv"), (4001, "\n", "items.csv.gz"),
+    (9, "\r", "items.csv"), (4001, "\r\n", "items.csv.gz")])
+def test_text_that_is_not_utf8_is_refused_naming_its_line(tmp_path: Path, line: int,
+                                                          newline: str, name: str):
+    rows = [b"item_id,title"] + [b"I%d,Title %d" % (n, n) for n in range(2, 5001)]
+    rows[line - 1] = b"IX,Caf\xe9"  # latin-1
+    data = newline.encode().join(rows) + newline.encode()
+    write_catalogue(tmp_path, items=None)
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(CatalogueError) as raised:
+        read_csv_catalogue(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path / name}: not UTF-8 text on line {line} ('utf-8' codec can't decode byte "
+        "0xe9 in position 6: invalid continuation byte)")
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"])
+def test_lines_ending_in_cr_lf_or_cr_and_a_byte_order_mark_read_as_with_lf(
+        tmp_path: Path, catalogue, newline: str):
+    texts = {"items": ITEMS, "users": USERS, "purchases": PURCHASES, "item_links": LINKS}
+    (tmp_path / "other").mkdir()
+    got = read_csv_catalogue(write_catalogue(tmp_path / "other", **{
+        stem: "\ufeff" + text.replace("\n", newline) for stem, text in texts.items()}))
+    a4 = Item("A4", f"Two{newline}lines", None, None, 5, ("Beauty",))
+    assert got.items == [a4 if item.id == "A4" else item for item in catalogue.items]
+    assert (got.users, got.purchases, got.links) == (
+        catalogue.users, catalogue.purchases, catalogue.links)
+    assert [(Path(r.file).name, r.line, r.field, r.reason) for r in got.rejects] == [
+        (Path(r.file).name, r.line, r.field, r.reason) for r in catalogue.rejects]
+
+
 def test_a_row_the_csv_module_cannot_parse_is_skipped_alone(tmp_path: Path):
     items = "item_id,title\nA1,ok\nA2," + "x" * 200_000 + "\nA3,fine\n"
     purchases = "user_id,item_id,split\nU1,A1,train\n"

@@ -288,6 +288,22 @@ def test_a_number_beyond_any_float_is_rejected_with_its_line(tmp_path: Path):
     ]
 
 
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_text_that_is_not_utf8_is_refused_naming_its_line(tmp_path: Path, gzipped: bool):
+    lines = [b'{"asin": "B%d", "title": "Title %d"}' % (n, n) for n in range(1, 1001)]
+    lines[249] = b'{"asin": "B250", "title": "Caf\xe9"}'  # latin-1
+    name = "meta_x.json.gz" if gzipped else "meta_x.json"
+    data = b"\n".join(lines) + b"\n"
+    meta = tmp_path / name
+    meta.write_bytes(gzip.compress(data) if gzipped else data)
+    reviews = write(tmp_path / "x.json", '{"reviewerID": "U1", "asin": "B1", "unixReviewTime": 1}\n')
+    with pytest.raises(CatalogueError) as raised:
+        read_amazon_json_files(reviews, meta)
+    assert str(raised.value) == (
+        f"{meta}: not UTF-8 text on line 250 ('utf-8' codec can't decode byte 0xe9 in "
+        "position 30: invalid continuation byte)")
+
+
 def test_missing_file_and_no_usable_rows(tmp_path: Path):
     meta = write(tmp_path / "meta_x.json", META_2014)
     with pytest.raises(CatalogueError, match="file not found"):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from graphrec.schema import BY_NAME, CATEGORY_FORMS, LINK_RELATIONS
 from ingest.errors import CatalogueError
-from ingest.files import find_file, gc_paused, open_lines
+from ingest.files import Lines, find_file, gc_paused, open_lines
 from ingest.records import Catalogue, ItemLink, Purchase, Unresolved
 from ingest.validate import (
     BadValue,
@@ -144,11 +144,13 @@ def _records(
     """``(line, values)`` for each data row, values in the order of the stem's known columns.
 
     Rows with the wrong number of fields, or that the csv module cannot parse, are rejected here.
+    A row that ran on over the lines after it, as a quote left open makes it do, is rejected
+    alone: those lines are read again as rows of their own (see :func:`_reject_run_on`).
     """
     columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
-    with open_lines(path) as lines:
+    with open_lines(path, keep=True) as lines:
         reader = csv.reader(lines)
-        header = _header(path, reader)
+        header = _header(path, reader, lines)
         names = [name.strip().lower() for name in header]
         for column in REQUIRED_COLUMNS[stem]:
             if column not in names:
@@ -161,11 +163,16 @@ def _records(
         # Optional columns that are absent read from an always-blank extra slot.
         picks = [names.index(column) if column in names else width for column in columns]
         as_is = picks == list(range(width))
+        taken = lines.taken
+        taken.clear()
         end = lines.number
         while True:
             try:
                 for row in reader:
                     line, end = end + 1, lines.number
+                    if end > line and len(row) != width:
+                        break  # run on over the lines after its first
+                    taken.clear()
                     if not row:
                         continue
                     catalogue.rows_read += 1
@@ -181,22 +188,55 @@ def _records(
                     else:
                         row.append("")
                         yield line, [row[pick] for pick in picks]
-                return
+                else:
+                    return
             except csv.Error as error:
                 line, end = end + 1, lines.number
-                catalogue.rows_read += 1
-                log.skip(line, "", f"malformed CSV row ({error})")
+                if end == line:
+                    taken.clear()
+                    catalogue.rows_read += 1
+                    log.skip(line, "", f"malformed CSV row ({error})")
+                    continue
+            catalogue.rows_read += 1
+            _reject_run_on(lines, log, line)
+            end = line
+            reader = csv.reader(lines)
 
 
-def _header(path: Path, reader: Iterator[list[str]]) -> list[str]:
-    """The header row; a file without one cannot be read."""
+def _reject_run_on(lines: Lines, log: RejectLog, line: int) -> None:
+    """Reject the row that began on ``line`` and ran on over the lines after it (all of them
+    in :attr:`Lines.taken`), yet is no row: it has the wrong number of fields, or the csv
+    module gave up on it. Its first line is rejected, and the others are read again.
+
+    A quote left open makes the csv module read on, field separators and line ends included,
+    up to the next quote (the opening one of a later row) or the end of the file: without
+    this, every good row in between would be lost with no reject of its own.
+    """
+    first, *rest = lines.taken
+    log.skip(line, "", "malformed CSV row (unclosed quote)", first.rstrip("\r\n"))
+    lines.read_again(rest)
+    lines.taken.clear()
+
+
+def _header(path: Path, reader: Iterator[list[str]], lines: Lines) -> list[str]:
+    """The header row, which is one line; a file without one cannot be read."""
     try:
         header = next(reader, None)
     except csv.Error as error:
+        if lines.number > 1:
+            raise _header_run_on(path) from None
         raise CatalogueError(f"unreadable header row ({error})", file=str(path)) from None
+    if lines.number > 1:
+        raise _header_run_on(path)
     if header is None:
         raise CatalogueError("empty file, expected a header row", file=str(path))
     return header
+
+
+def _header_run_on(path: Path) -> CatalogueError:
+    """The error for a header that runs on past line 1: a quote left open in it."""
+    return CatalogueError("unreadable header row (a quote opened on line 1 is not closed on it)",
+                          file=str(path))
 
 
 def _read_items(path: Path, catalogue: Catalogue) -> dict[str, str]:

@@ -7,7 +7,8 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Iterator, MutableSequence, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,49 +36,73 @@ class Lines:
     trusted, so reading stops with a :class:`CatalogueError` that names the file and the line.
     Decoding a line at a time, rather than blocks of some 8 KB ahead of the reader as
     :class:`io.TextIOWrapper` does, is what lets that line be the one the bad bytes are on.
+
+    With ``keep``, the lines read since :attr:`taken` was last cleared are kept there, and
+    :meth:`read_again` hands some of them out again: a csv row that an unclosed quote ran on
+    over the lines after it gives those lines back, to be read as rows of their own.
     """
 
-    def __init__(self, path: Path, binary: Iterable[bytes], *, universal: bool) -> None:
+    def __init__(self, path: Path, binary: Iterator[bytes], *, universal: bool,
+                 keep: bool = False) -> None:
         self.path = path
         #: Lines read so far: the line last read, 1-based.
         self.number = 0
-        # Lines split off a line already read, to hand out next; the next one last.
+        #: The lines read since it was last cleared, when kept (a list), else none (a deque
+        #: that holds none).
+        self.taken: MutableSequence[str] = [] if keep else deque(maxlen=0)
+        self._binary = binary
+        self._universal = universal
+        # Lines to hand out before reading more, the next one last: those split off a line
+        # already read, and those to read again.
         self._pending: list[str] = []
-        self._lines = self._read(iter(binary), universal)
 
     def __iter__(self) -> Iterator[str]:
-        return self._lines
+        """The lines from the first not yet handed out; after :meth:`read_again`, a new
+        iteration (a new csv reader) hands out the lines given back first."""
+        return self._read()
 
-    def _read(self, binary: Iterator[bytes], universal: bool) -> Iterator[str]:
-        pending = self._pending
-        encoding = "utf-8-sig"  # a byte-order mark is dropped from the first line only
+    def read_again(self, lines: Sequence[str]) -> None:
+        """Hand out ``lines`` again, the last ones read, before any other."""
+        self.number -= len(lines)
+        self._pending.extend(reversed(lines))
+
+    def _read(self) -> Iterator[str]:
+        taken, universal = self.taken, self._universal
+        # A byte-order mark is dropped from the first line only.
+        encoding = "utf-8-sig" if self.number == 0 else "utf-8"
         try:
-            for raw in binary:
+            yield from self._pending_lines()
+            for raw in self._binary:
                 try:
                     text = raw.decode(encoding)
                 except UnicodeDecodeError as error:
-                    raise self._not_utf8(raw, error, universal) from None
+                    raise self._not_utf8(raw, error) from None
                 encoding = "utf-8"
                 # A line of the binary file ends at \n; one that holds a \r other than that
                 # of a final \r\n is several lines with universal newlines.
                 if universal and "\r" in text and text.count("\r") != text.endswith("\r\n"):
-                    text, *rest = _LINE.findall(text)
-                    pending.extend(reversed(rest))
+                    self._pending.extend(reversed(_LINE.findall(text)))
+                    yield from self._pending_lines()
+                    continue
                 self.number += 1
+                taken.append(text)
                 yield text
-                while pending:
-                    self.number += 1
-                    yield pending.pop()
         except GZIP_ERRORS as error:
             raise CatalogueError(
                 f"truncated or corrupt gzip data near line {self.number + 1} ({error})",
                 file=str(self.path)) from None
 
-    def _not_utf8(self, raw: bytes, error: UnicodeDecodeError,
-                  universal: bool) -> CatalogueError:
+    def _pending_lines(self) -> Iterator[str]:
+        """Hand out the lines given back or split off the line just read."""
+        while self._pending:
+            self.number += 1
+            self.taken.append(text := self._pending.pop())
+            yield text
+
+    def _not_utf8(self, raw: bytes, error: UnicodeDecodeError) -> CatalogueError:
         """The error for ``raw``, the next line read, on which ``error`` was found: when it
         is several lines with universal newlines, the one that holds the bad bytes."""
-        breaks = list(_BREAK.finditer(raw, 0, error.start)) if universal else []
+        breaks = list(_BREAK.finditer(raw, 0, error.start)) if self._universal else []
         start = breaks[-1].end() if breaks else 0
         within = UnicodeDecodeError(error.encoding, raw[start:], error.start - start,
                                     error.end - start, error.reason)
@@ -86,12 +111,13 @@ class Lines:
 
 
 @contextmanager
-def open_lines(path: str | Path, newline: str = "") -> Iterator[Lines]:
+def open_lines(path: str | Path, newline: str = "", *, keep: bool = False) -> Iterator[Lines]:
     """The :class:`Lines` of ``path``, decompressed when it is gzipped.
 
     Compression is recognised by the file's first bytes, not its name. A leading byte-order mark
     is dropped. ``newline`` says where lines end: the default ``""`` at ``\r\n``, ``\r`` or
     ``\n``, as the csv module expects; ``"\n"`` at ``\n`` only, as ``sed -n`` counts them.
+    ``keep``: see :class:`Lines`.
     """
     if newline not in ("", "\n"):
         raise ValueError(f'newline must be "" or "\\n", not {newline!r}')
@@ -100,7 +126,7 @@ def open_lines(path: str | Path, newline: str = "") -> Iterator[Lines]:
     # GzipFile's own line iteration costs a Python call a line; a buffer over it, none. The
     # buffer's 8 KB are also how far ahead of the line read damaged gzip data can be found.
     with io.BufferedReader(gzip.GzipFile(path, "rb")) if gzipped else open(path, "rb") as binary:
-        yield Lines(Path(path), binary, universal=newline == "")
+        yield Lines(Path(path), binary, universal=newline == "", keep=keep)
 
 
 def find_file(

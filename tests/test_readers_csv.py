@@ -284,6 +284,61 @@ def test_numbers_beyond_what_the_store_keeps_are_rejected_alone(tmp_path: Path):
     ]
 
 
+STRAY_QUOTE_ITEMS = """\
+item_id,title,brand,price,sales_rank,categories
+I1,Item one,BrandA,1,10,Beauty|Skin
+I2,Item two,BrandA,2,20,Beauty|Skin
+I3,"Item three,BrandB,3,30,Beauty|Skin
+I4,Item four,BrandB,4,40,Beauty|Skin
+I5,"Item five, quoted",BrandB,5,50,Beauty|Skin
+I6,"Item six
+on two lines",BrandB,6,60,Beauty|Skin
+I7,Item seven,BrandB,7,70,Beauty
+I8,"Item eight,BrandC,8,80,Beauty
+I9,Item nine,BrandC,9,90,Beauty
+"""
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_a_row_with_an_unclosed_quote_is_rejected_alone(tmp_path: Path, newline: str):
+    """The quote runs on to the next quote (line 6's) or the end of the file; the rows it ran
+    over load, and a well-formed title on two lines still does."""
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=STRAY_QUOTE_ITEMS.replace("\n", newline), users="user_id\nU1\n",
+        purchases="user_id,item_id,split\nU1,I1,train\n", item_links=None))
+    assert [(item.id, item.title, item.sales_rank) for item in got.items] == [
+        ("I1", "Item one", 10), ("I2", "Item two", 20), ("I4", "Item four", 40),
+        ("I5", "Item five, quoted", 50), ("I6", f"Item six{newline}on two lines", 60),
+        ("I7", "Item seven", 70), ("I9", "Item nine", 90)]
+    assert [(r.line, r.reason, r.value) for r in got.rejects] == [
+        (4, "malformed CSV row (unclosed quote)", 'I3,"Item three,BrandB,3,30,Beauty|Skin'),
+        (10, "malformed CSV row (unclosed quote)", 'I8,"Item eight,BrandC,8,80,Beauty')]
+    assert got.rows_read == 9 + 1 + 1  # items, users, purchases
+
+
+def test_an_unclosed_quote_in_a_large_file_loses_no_other_row(tmp_path: Path):
+    """Here the quote runs on until the field grows past the csv module's limit (128 KiB)."""
+    rows = [f"I{n},Item {n},Brand,3,30,Beauty|Skin" for n in range(1, 5001)]
+    rows[9] = 'I10,"Item ten,Brand,3,30,Beauty|Skin'  # line 11
+    items = "item_id,title,brand,price,sales_rank,categories\n" + "\n".join(rows) + "\n"
+    write_catalogue(tmp_path, items=None, users="user_id\nU1\n",
+                    purchases="user_id,item_id,split\nU1,I1,train\n", item_links=None)
+    (tmp_path / "items.csv.gz").write_bytes(gzip.compress(items.encode()))
+    got = read_csv_catalogue(tmp_path)
+    assert len(items) > 131072
+    assert len(got.items) == 4999 and "I10" not in {item.id for item in got.items}
+    assert [(r.line, r.reason) for r in got.rejects] == [
+        (11, "malformed CSV row (unclosed quote)")]
+
+
+def test_a_header_with_an_unclosed_quote_is_refused_in_one_line(tmp_path: Path):
+    write_catalogue(tmp_path, items='item_id,"title,brand\nI1,One,A\nI2,Two,B\n')
+    with pytest.raises(CatalogueError) as raised:
+        read_csv_catalogue(tmp_path)
+    assert str(raised.value) == (f"{tmp_path / 'items.csv'}: unreadable header row (a quote "
+                                 "opened on line 1 is not closed on it)")
+
+
 def test_not_a_directory(tmp_path: Path):
     with pytest.raises(CatalogueError, match="expected a directory"):
         read_csv_catalogue(tmp_path / "missing")

@@ -9,8 +9,8 @@ Columns (extra columns are ignored; a missing optional column reads as blank):
   whether the shop offers it now; blank: not said)
 - ``users``: ``user_id``
 - ``purchases``: ``user_id``, ``item_id``, ``split`` (``train``/``test``); optional ``seq``
-- ``item_links`` (optional file): ``item_id``, ``relation`` (``also_bought``, ``also_viewed``,
-  ``bought_together``), ``other_item_id``
+- ``item_links`` (optional file: it may be missing or empty): ``item_id``, ``relation``
+  (``also_bought``, ``also_viewed``, ``bought_together``), ``other_item_id``
 
 Line numbers in rejects are 1-based physical lines with the header on line 1, so the first data
 row is line 2 (a quoted value spanning lines counts from the row's first line).
@@ -80,9 +80,9 @@ def read_csv_catalogue(path: str | Path, *, categories: str = "path",
     ``other_item_id`` is outside the catalogue are kept (the loader counts them).
 
     ``update``: the folder adds to a catalogue already in the store (new items, new purchases,
-    new links, a shop's export of the last hour): each file may be missing or hold no row, and
-    a purchase or link naming a user or item outside the folder's own files is kept in
-    ``Catalogue.unresolved`` for :func:`ingest.update.resolve` to look up in the store.
+    new links, a shop's export of the last hour): each file may be missing, empty (0 bytes) or
+    hold no row, and a purchase or link naming a user or item outside the folder's own files is
+    kept in ``Catalogue.unresolved`` for :func:`ingest.update.resolve` to look up in the store.
 
     Raises:
         CatalogueError: ``path`` is not a directory, a required file or column is missing, a
@@ -150,7 +150,10 @@ def _records(
     columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
     with open_lines(path, keep=True) as lines:
         reader = csv.reader(lines)
-        header = _header(path, reader, lines)
+        header = _header(path, reader, lines,
+                         required=stem in REQUIRED_FILES and not catalogue.update)
+        if header is None:
+            return
         names = [name.strip().lower() for name in header]
         for column in REQUIRED_COLUMNS[stem]:
             if column not in names:
@@ -218,8 +221,10 @@ def _reject_run_on(lines: Lines, log: RejectLog, line: int) -> None:
     lines.taken.clear()
 
 
-def _header(path: Path, reader: Iterator[list[str]], lines: Lines) -> list[str]:
-    """The header row, which is one line; a file without one cannot be read."""
+def _header(path: Path, reader: Iterator[list[str]], lines: Lines, *,
+            required: bool) -> list[str] | None:
+    """The header row, which is one line; None for an empty file that is not ``required``
+    (a file that may be missing may hold nothing), else an empty file cannot be read."""
     try:
         header = next(reader, None)
     except csv.Error as error:
@@ -228,7 +233,7 @@ def _header(path: Path, reader: Iterator[list[str]], lines: Lines) -> list[str]:
         raise CatalogueError(f"unreadable header row ({error})", file=str(path)) from None
     if lines.number > 1:
         raise _header_run_on(path)
-    if header is None:
+    if header is None and required:
         raise CatalogueError("empty file, expected a header row", file=str(path))
     return header
 

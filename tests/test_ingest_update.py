@@ -104,6 +104,19 @@ def test_an_update_of_new_items_alone_loads_them(
                            ) == [{"i": "I2"}]
 
 
+def test_an_update_whose_other_files_are_empty_loads_its_items(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export with nothing new of a kind may write that file empty (0 bytes): it holds no
+    row, as a missing file does, and the rest of the update loads."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    assert main(["ingest", str(_base(tmp_path)), "--quiet"]) == 0
+    update = _write(tmp_path / "update", items="item_id,title\nN1,New soap\n", users="",
+                    purchases="", item_links="")
+    assert main(["ingest", str(update), "--update", "--quiet"]) == 0
+    assert store.read_text("MATCH (i:Item) RETURN i.id AS id ORDER BY id") == [
+        {"id": "I1"}, {"id": "I2"}, {"id": "N1"}]
+
+
 @pytest.mark.parametrize(("files", "update", "message"), [
     ({"items": "item_id\nN1\n"}, False, "users.csv or users.csv.gz is missing (to add it to the "
                                         "catalogue in the store: graphrec ingest --update)"),

@@ -208,6 +208,36 @@ def test_unusable_input_raises_a_clear_error(tmp_path: Path, overrides, message)
         read_csv_catalogue(write_catalogue(tmp_path, **overrides))
 
 
+@pytest.mark.parametrize("name", ["item_links.csv", "item_links.csv.gz"])
+def test_an_empty_optional_file_holds_no_row(tmp_path: Path, catalogue, name: str):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    write_catalogue(folder, item_links=None)
+    (folder / name).write_bytes(gzip.compress(b"") if name.endswith(".gz") else b"")
+    got = read_csv_catalogue(folder)
+    assert got.links == []
+    assert (got.items, got.users, got.purchases) == (
+        catalogue.items, catalogue.users, catalogue.purchases)
+    assert [r for r in got.rejects if "item_links" in r.file] == []
+
+
+@pytest.mark.parametrize("stem", ["items", "users", "purchases", "item_links"])
+def test_in_an_update_any_empty_file_holds_no_row(tmp_path: Path, stem: str):
+    files: dict[str, str | None] = {"items": "item_id\nN1\n", "users": "user_id\nU9\n",
+                                    "purchases": "user_id,item_id,split\nU9,N1,train\n",
+                                    "item_links": "item_id,relation,other_item_id\n"
+                                                  "N1,also_bought,I1\n"}
+    got = read_csv_catalogue(write_catalogue(tmp_path, **(files | {stem: ""})), update=True)
+    assert ([item.id for item in got.items], got.users, len(got.purchases),
+            len(got.unresolved)) == {
+        "items": ([], ["U9"], 0, 2),
+        "users": (["N1"], [], 0, 1),
+        "purchases": (["N1"], ["U9"], 0, 0),
+        "item_links": (["N1"], ["U9"], 1, 0),
+    }[stem]
+    assert got.rejects == []
+
+
 def test_error_names_the_file(tmp_path: Path):
     write_catalogue(tmp_path, purchases="user_id,item_id\nU1,A1\n")
     with pytest.raises(CatalogueError) as raised:

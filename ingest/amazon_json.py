@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 from graphrec.schema import BY_NAME, LINK_RELATIONS
 from ingest.errors import CatalogueError
-from ingest.files import gc_paused, open_lines
+from ingest.files import gc_paused, open_lines, unpacked_copies, unpacked_note
 from ingest.records import Catalogue, ItemLink, Purchase
 from ingest.validate import (
     BadValue,
@@ -78,9 +78,8 @@ def find_amazon_json_files(directory: str | Path) -> AmazonFiles:
     """The one ``meta_*.json[.gz]`` and the one other ``*.json[.gz]`` in ``directory``.
 
     Where both ``X.json`` and ``X.json.gz`` are present (as a download next to its unpacked
-    copy), the ``.gz`` one is read and the other listed in ``ignored``: the public copies ship
-    gzipped, an unpacked copy may be one whose unpacking was interrupted, and gzip's checksum
-    shows the compressed one complete.
+    copy), the ``.gz`` one is read and the other listed in ``ignored``
+    (:func:`~ingest.files.unpacked_copies`).
 
     Raises:
         CatalogueError: either file is missing or ambiguous.
@@ -88,8 +87,7 @@ def find_amazon_json_files(directory: str | Path) -> AmazonFiles:
     found = sorted(
         p for p in Path(directory).iterdir() if p.is_file() and _JSON_NAME.fullmatch(p.name)
     )
-    names = {p.name for p in found}
-    ignored = tuple(p for p in found if f"{p.name}.gz" in names)
+    ignored = unpacked_copies(found)
     files = [p for p in found if p not in ignored]
     metas = [p for p in files if _META_NAME.fullmatch(p.name)]
     reviews = [p for p in files if not _META_NAME.fullmatch(p.name)]
@@ -116,10 +114,7 @@ def read_amazon_json(path: str | Path, *, test_share: float = DEFAULT_TEST_SHARE
     catalogue = read_amazon_json_files(
         files.reviews, files.meta, test_share=test_share, source=str(path)
     )
-    catalogue.notes.extend(
-        f"read {p.name}.gz, not {p.name} beside it (taken for its uncompressed copy)"
-        for p in files.ignored
-    )
+    catalogue.notes.extend(unpacked_note(p) for p in files.ignored)
     return catalogue
 
 

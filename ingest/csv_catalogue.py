@@ -1,5 +1,6 @@
 """Reader for the canonical CSV catalogue: ``items``, ``users``, ``purchases`` and
-``item_links``, each ``.csv`` or ``.csv.gz``, UTF-8 with a header row.
+``item_links``, each ``.csv`` or ``.csv.gz`` (both: the ``.gz`` one is read, and a note names
+the other; see :func:`ingest.files.unpacked_copies`), UTF-8 with a header row.
 
 Columns (extra columns are ignored; a missing optional column reads as blank):
 
@@ -25,7 +26,15 @@ from pathlib import Path
 
 from graphrec.schema import BY_NAME, CATEGORY_FORMS, LINK_RELATIONS
 from ingest.errors import CatalogueError
-from ingest.files import Lines, find_file, gc_paused, open_lines
+from ingest.files import (
+    Lines,
+    find_file,
+    gc_paused,
+    open_lines,
+    present_files,
+    unpacked_copies,
+    unpacked_note,
+)
 from ingest.records import Catalogue, ItemLink, Purchase, Unresolved
 from ingest.validate import (
     BadValue,
@@ -111,6 +120,8 @@ def read_csv_catalogue(path: str | Path, *, categories: str = "path",
         raise ValueError(f"categories must be one of {CATEGORY_FORMS}, not {categories!r}")
     catalogue = Catalogue(source=str(path), format=FORMAT, category_form=categories,
                           update=update)
+    catalogue.notes.extend(unpacked_note(copy) for stem in REQUIRED_COLUMNS
+                           for copy in unpacked_copies(present_files(directory, stem)))
     items, users, purchases, links = (files[stem] for stem in REQUIRED_COLUMNS)
     with gc_paused():
         item_ids = _read_items(items, catalogue) if items else {}

@@ -129,15 +129,42 @@ def open_lines(path: str | Path, newline: str = "", *, keep: bool = False) -> It
         yield Lines(Path(path), binary, universal=newline == "", keep=keep)
 
 
+#: How the files of a CSV catalogue may end.
+CSV_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
+
+
 def find_file(
-    directory: str | Path, stem: str, suffixes: tuple[str, ...] = (".csv", ".csv.gz")
+    directory: str | Path, stem: str, suffixes: tuple[str, ...] = CSV_SUFFIXES
 ) -> Path | None:
-    """The first of ``directory/stem + suffix`` that exists, or None."""
-    for suffix in suffixes:
-        candidate = Path(directory) / f"{stem}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
+    """The first of ``directory/stem + suffix`` that exists and is not an unpacked copy (see
+    :func:`unpacked_copies`), or None."""
+    present = present_files(directory, stem, suffixes)
+    copies = unpacked_copies(present)
+    return next((path for path in present if path not in copies), None)
+
+
+def present_files(
+    directory: str | Path, stem: str, suffixes: tuple[str, ...] = CSV_SUFFIXES
+) -> list[Path]:
+    """Those of ``directory/stem + suffix`` that exist."""
+    return [path for suffix in suffixes if (path := Path(directory) / f"{stem}{suffix}").is_file()]
+
+
+def unpacked_copies(paths: Sequence[Path]) -> tuple[Path, ...]:
+    """Those of ``paths`` (``X``) whose gzipped file (``X.gz``) is among them too.
+
+    A reader reads the gzipped one and leaves the other out, saying so (:func:`unpacked_note`):
+    beside each other they are most likely a download and its unpacked copy, the public copies
+    ship gzipped, an unpacked copy may be one whose unpacking was interrupted, and gzip's
+    checksum shows the compressed one complete.
+    """
+    names = {path.name for path in paths}
+    return tuple(path for path in paths if f"{path.name}.gz" in names)
+
+
+def unpacked_note(path: Path) -> str:
+    """The note of a reader that left ``path`` out for the gzipped file beside it."""
+    return f"read {path.name}.gz, not {path.name} beside it (taken for its uncompressed copy)"
 
 
 @contextmanager

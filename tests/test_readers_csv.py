@@ -167,6 +167,19 @@ def test_gzipped_files_read_the_same(tmp_path: Path, catalogue):
     }
 
 
+def test_a_file_beside_its_gzipped_copy_is_left_out_and_named(tmp_path: Path, catalogue):
+    """As the raw Amazon reader does: the gzipped file is read, whose checksum shows it whole."""
+    (tmp_path / "both").mkdir()
+    folder = write_catalogue(tmp_path / "both", gzipped=("items", "purchases"))
+    (folder / "items.csv").write_text("item_id\nPARTIAL\n")
+    (folder / "purchases.csv").write_text("user_id,item_id,split\nU1,PARTIAL,train\n")
+    got = read_csv_catalogue(folder)
+    assert (got.items, got.purchases) == (catalogue.items, catalogue.purchases)
+    assert got.notes == [
+        "read items.csv.gz, not items.csv beside it (taken for its uncompressed copy)",
+        "read purchases.csv.gz, not purchases.csv beside it (taken for its uncompressed copy)"]
+
+
 def test_columns_are_found_by_name_and_optional_ones_may_be_absent(tmp_path: Path):
     items = "categories,item_id,extra\nBeauty|Nails,B1,x\n"
     purchases = "split,item_id,user_id\ntrain,B1,U1\n"

@@ -640,11 +640,11 @@ def prepare_service(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from web.serve import AddressInUse, serve
+    from web.serve import BadAddress, serve
 
     try:
         return serve(args.bind, settings, prepare=prepare_service)
-    except AddressInUse as exc:
+    except BadAddress as exc:
         raise CommandError(str(exc)) from None
 
 

@@ -6,6 +6,7 @@ need nothing more of it.
 """
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -24,6 +25,7 @@ from tests.gunicorn_server import dead_store_env, free_port, gunicorn
 from tests.waiting import wait_for
 from web.serve import (
     AddressInUse,
+    BadAddress,
     gunicorn_command,
     lock_address,
     queued_connections_advice,
@@ -132,6 +134,21 @@ def test_gunicorn_with_the_config_exits_when_the_address_is_in_use(tmp_path: Pat
     assert f"{bind} is in use by another process" in done.stderr
 
 
+def test_an_access_log_file_is_private_whatever_the_umask(tmp_path: Path) -> None:
+    """It names the shoppers of every request: gunicorn made it with the umask's mode (0644)."""
+    log = tmp_path / "access.log"
+    env = settings_env(Settings.from_env({"GRAPHREC_HOME": str(tmp_path),
+                                          "GRAPHREC_WEB_ACCESSLOG": str(log)}))
+    with socket.socket() as other:  # gunicorn reads its config, then finds the port taken
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        command = gunicorn_command(f"127.0.0.1:{other.getsockname()[1]}")
+        done = subprocess.run(["sh", "-c", 'umask 022; exec "$@"', "sh", *command], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1 and "is in use" in done.stderr
+    assert log.stat().st_mode & 0o777 == 0o600
+
+
 def test_serve_command_says_the_address_is_in_use(capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
@@ -212,8 +229,30 @@ def test_the_port_lock_is_held_while_its_file_is_open(tmp_path: Path) -> None:
         lock_address("0.0.0.0:8123", tmp_path)  # the same port on another address
     held.close()
     lock_address("127.0.0.1:8123", tmp_path).close()
-    assert lock_address("unix:/tmp/x.sock", tmp_path) is None
     assert (tmp_path / "serve-port-8123.lock").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(("bind", "said"), [
+    ("127.0.0.1:0", "a port is 1 to 65535"), ("127.0.0.1:99999", "a port is 1 to 65535"),
+    ("127.0.0.1:-5", "give HOST:PORT"), ("8307", "give HOST:PORT"), ("abc", "give HOST:PORT"),
+    ("unix:/tmp/graphrec.sock", "listens on TCP"),
+    ("192.0.2.1:8309", "cannot listen on 192.0.2.1:8309"),  # none of this machine's addresses
+    ("nosuchhost.invalid:8306", "cannot listen on nosuchhost.invalid:8306")])
+def test_an_address_the_workers_could_not_listen_on_is_refused_before_anything(
+        tmp_path: Path, bind: str, said: str) -> None:
+    """Such an address reached gunicorn, whose workers failed to bind it one after the other
+    while the master started new ones, for ever (port 0: each worker on a port of its own,
+    none of them printed; 99999: a traceback)."""
+    settings = Settings.from_env({"GRAPHREC_HOME": str(tmp_path)})
+    prepared: list[Settings] = []
+    with pytest.raises(BadAddress, match=re.escape(said)):
+        serve(bind, settings, prepare=prepared.append)
+    assert prepared == []
+
+
+def test_a_runtime_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="XDG_RUNTIME_DIR=.*: cannot make"):
+        runtime_dir({"XDG_RUNTIME_DIR": str(tmp_path / "absent")})
 
 
 def test_the_runtime_folder_is_private(tmp_path: Path) -> None:

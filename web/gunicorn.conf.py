@@ -57,8 +57,10 @@ import gc
 import logging
 import os
 import secrets
+from pathlib import Path
 
 from graphrec.config import Settings, one_maths_thread
+from graphrec.private import open_private
 
 # One maths thread a worker: the cores are shared out to processes already, and a request's one
 # large product (the user's scores over the catalogue) ran slower when each worker's BLAS
@@ -84,6 +86,8 @@ max_requests = 0
 control_socket_disable = True
 
 accesslog = None if settings.web_accesslog == "off" else settings.web_accesslog
+if accesslog not in (None, "-"):  # made 0600 first: gunicorn opens it with the umask's mode,
+    os.close(open_private(Path(accesslog), os.O_WRONLY | os.O_APPEND))  # and it names shoppers
 errorlog = "-"
 loglevel = "info"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

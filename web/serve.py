@@ -1,7 +1,6 @@
 """``graphrec serve``: run the HTTP service under gunicorn with the checked-in configuration."""
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import signal
@@ -52,24 +51,42 @@ def settings_env(settings: Settings, base: Mapping[str, str] | None = None) -> d
     return env
 
 
-class AddressInUse(RuntimeError):
+class BadAddress(RuntimeError):
+    """The service cannot listen on the address it was asked to bind."""
+
+
+class AddressInUse(BadAddress):
     """Something listens on the address the service was asked to bind already."""
 
 
+def split_address(bind: str) -> tuple[str, int]:
+    """``(host, port)`` of ``HOST:PORT`` (``[::1]:8000``, ``:8000`` for every address), or
+    :class:`BadAddress` saying why not. Port 0 is refused: each worker listens on a socket of
+    its own (``reuse_port``), so each would get a port of its own, none of them the one said;
+    a Unix socket too, which ``SO_REUSEPORT`` does not take."""
+    host, colon, port = bind.rpartition(":")
+    if bind.startswith(("unix:", "fd://")) or not colon or not port.isdecimal():
+        raise BadAddress(f"--bind {bind!r}: the service listens on TCP, give HOST:PORT "
+                         "(e.g. 127.0.0.1:8000)")
+    if not 0 < int(port) < 65536:
+        raise BadAddress(f"--bind {bind!r}: a port is 1 to 65535")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
 def check_address_free(bind: str) -> None:
-    """Raise :class:`AddressInUse` when another process listens on ``bind`` (``HOST:PORT``).
+    """Raise :class:`AddressInUse` when another process listens on ``bind`` (``HOST:PORT``),
+    :class:`BadAddress` when this machine cannot listen there at all (a host that is none of
+    its addresses or does not resolve, a port this user may not bind): the workers would fail
+    to bind, one after the other, while the master started new ones.
 
     Gunicorn's workers bind with SO_REUSEPORT (see gunicorn.conf.py), so a second server on the
     same port would not fail: the two would share the port, each answering part of the requests.
-    Unix sockets and addresses this check cannot parse or bind are left to gunicorn.
     """
-    if bind.startswith(("unix:", "fd://")):
-        return
-    host, _, port = bind.rpartition(":")
+    host, port = split_address(bind)
     try:
-        free = port_is_free(int(port), host.strip("[]") or "0.0.0.0")
-    except (ValueError, OSError):
-        return
+        free = port_is_free(port, host)
+    except OSError as exc:
+        raise BadAddress(f"cannot listen on {bind}: {exc.strerror or exc}") from None
     if not free:
         raise AddressInUse(f"{bind} is in use by another process: stop it, or serve on another "
                            f"address with --bind HOST:PORT")
@@ -82,8 +99,13 @@ def runtime_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     base = env.get("XDG_RUNTIME_DIR")
     path = Path(base) / "graphrec" if base else Path("/tmp") / f"graphrec-{os.getuid()}"
-    with contextlib.suppress(FileExistsError):
+    try:
         path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:  # XDG_RUNTIME_DIR not there, or not this user's to write in
+        raise RuntimeError(f"XDG_RUNTIME_DIR={base}: cannot make {path} in it "
+                           f"({exc.strerror}): set it to a folder of this user's") from None
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise RuntimeError(f"{path} must be a folder of this user's that only they can use "
@@ -91,9 +113,9 @@ def runtime_dir(env: Mapping[str, str] | None = None) -> Path:
     return path
 
 
-def lock_address(bind: str, folder: Path | None = None) -> IO[bytes] | None:
+def lock_address(bind: str, folder: Path | None = None) -> IO[bytes]:
     """Take this user's lock on ``bind``'s port for as long as the returned file stays open;
-    raise :class:`AddressInUse` when another server holds it (None for a Unix socket).
+    raise :class:`AddressInUse` when another server holds it.
 
     Each worker binds its own socket with SO_REUSEPORT, which the kernel lets every process of
     the same user share: two servers started at the same moment both found the port free and
@@ -102,9 +124,7 @@ def lock_address(bind: str, folder: Path | None = None) -> IO[bytes] | None:
     keyed by the port alone, since addresses on one port overlap (0.0.0.0 takes in 127.0.0.1),
     and kept per user, since the kernel refuses to share a port between users anyway.
     """
-    if bind.startswith(("unix:", "fd://")):
-        return None
-    port = bind.rpartition(":")[2]
+    _, port = split_address(bind)
     path = (folder or runtime_dir()) / f"serve-port-{port}.lock"
     lock = open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b")  # noqa: SIM115 (returned)
     try:

@@ -198,6 +198,22 @@ def test_an_artifact_is_private_to_its_owner_whatever_the_umask(
     assert artifact.load(path).ids["items"] == data.items.tolist()  # and it still loads
 
 
+def test_a_short_write_of_the_arrays_is_said_in_its_own_words(
+        tmp_path, data: GraphData, trained: tuple[KGRec, object],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy reports a disk that fills while it writes an array as an OSError of its own
+    words, without errno or strerror: the one line read "...: None"."""
+    def short(*_args: object, **_kwargs: object) -> None:
+        raise OSError("1034496 requested and 15328 written")
+
+    monkeypatch.setattr(np, "save", short)
+    with pytest.raises(artifact.SaveError) as failed:
+        artifact.save(tmp_path / "models" / "current", trained[0], data)
+    assert str(failed.value) == (f"the model could not be written to {tmp_path}/models/current: "
+                                 "1034496 requested and 15328 written")
+    assert not (tmp_path / "models" / "current").exists()
+
+
 def test_weights_saved_with_rows_and_columns_apart_still_load(
         trained: tuple[KGRec, object], data: GraphData) -> None:
     model, _ = trained

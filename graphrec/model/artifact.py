@@ -206,7 +206,9 @@ def save(path: str | Path, model: KGRec, data: GraphData, config: dict[str, Any]
         shutil.rmtree(tmp, ignore_errors=True)
         failed = _os_error(exc)
         if failed is not None:
-            raise SaveError(failed.errno, failed.strerror, str(path)) from exc
+            # numpy's short write is an OSError of its own words only ("N requested and M
+            # written"), without an errno: a full disk, most likely
+            raise SaveError(failed.errno, failed.strerror or str(failed), str(path)) from exc
         raise
     return path
 

@@ -831,7 +831,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("graphrec: interrupted", file=sys.stderr)
         return 130
-
+    except BufferError as exc:
+        # Ctrl-C while the driver decodes a result: its clean-up then fails on the buffer it
+        # was filling, and that error, not the interrupt, comes out
+        if not isinstance(exc.__context__, KeyboardInterrupt):
+            raise
+        print("graphrec: interrupted", file=sys.stderr)
+        return 130
 
 
 def run() -> NoReturn:

@@ -118,6 +118,9 @@ _CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 #: A lone surrogate: how Python carries bytes that were not UTF-8 (a command line's
 #: ``surrogateescape``); the store's driver cannot send one.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: Any character an id cannot hold: one search for the ids that are fine (every row of an
+#: ingest, every request's path), the three above only to say which for one that is not.
+_UNUSABLE = re.compile(f"[{CONTROL_CHARACTERS}\ud800-\udfff/]")
 
 
 def id_problem(text: str) -> str | None:
@@ -130,12 +133,10 @@ def id_problem(text: str) -> str | None:
         return "empty"
     if len(text) > MAX_ID_LENGTH:
         return f"longer than {MAX_ID_LENGTH} characters"
-    if _CONTROL.search(text):
-        return "control character"
-    if _SURROGATE.search(text):
-        return "not UTF-8 text"
-    if "/" in text:
-        return "contains /"
+    if _UNUSABLE.search(text):
+        if _CONTROL.search(text):
+            return "control character"
+        return "not UTF-8 text" if _SURROGATE.search(text) else "contains /"
     if text in (".", ".."):
         return ". or .."
     return None

@@ -102,6 +102,8 @@ def writes_enabled() -> bool:
 
 #: The names of the views that write (:func:`requires_token`).
 _WRITES: set[str] = set()
+#: Methods no write is routed by: a request by one of them is let through at once (every read).
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def requires_token(view: Callable) -> Callable:
@@ -117,7 +119,8 @@ def check_token() -> Response | None:
     never echoed, logged or named in an answer. Checked before anything of the request is
     read, its path included: a client without the token learns nothing, not even what an id or
     a body should be. A method a route does not take is still its 405."""
-    if request.url_rule is None or (request.endpoint or "").rpartition(".")[2] not in _WRITES:
+    if request.method in READS or request.url_rule is None \
+            or (request.endpoint or "").rpartition(".")[2] not in _WRITES:
         return None
     if not writes_enabled():
         raise ApiError(403, "writes_disabled",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -208,24 +208,15 @@ def co_buyer_purchases(nodes: Sequence[tuple[str, str]]) -> dict[str, set[tuple[
     return claims
 
 
-def shoppers_held(claims: Iterable[dict[str, set[tuple[str, str]]]],
-                  held: Callable[[set[tuple[str, str]]], set[tuple[str, str]]]) -> set[str]:
-    """The other shoppers of ``claims`` (:func:`co_buyer_purchases` of each path) whose every
-    claimed purchase ``held`` (a store lookup: :meth:`GraphStore.held_purchases`) finds."""
-    merged: dict[str, set[tuple[str, str]]] = {}
-    for claim in claims:
-        for user, pairs in claim.items():
-            merged.setdefault(user, set()).update(pairs)
-    if not merged:
-        return set()
-    found = held(set().union(*merged.values()))
-    return {user for user, pairs in merged.items() if pairs <= found}
-
-
-def other_shoppers(paths: Sequence[dict[str, Any]]) -> list[dict[str, set[tuple[str, str]]]]:
-    """:func:`co_buyer_purchases` of each of ``paths`` (:func:`describe`'s)."""
-    return [co_buyer_purchases([(node["type"], node["id"]) for node in path["nodes"]])
-            for path in paths]
+def other_shoppers(paths: Sequence[dict[str, Any]]) -> dict[str, set[tuple[str, str]]]:
+    """:func:`co_buyer_purchases` of ``paths`` (:func:`describe`'s, of one answer) together:
+    each other shopper with every purchase the answer says they made."""
+    claims: dict[str, set[tuple[str, str]]] = {}
+    for path in paths:
+        for user, pairs in co_buyer_purchases(
+                [(node["type"], node["id"]) for node in path["nodes"]]).items():
+            claims.setdefault(user, set()).update(pairs)
+    return claims
 
 
 def anonymised(paths: Sequence[dict[str, Any]], named: Container[str] = ()

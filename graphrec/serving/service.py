@@ -41,7 +41,6 @@ from graphrec.explain.reasons import (
     distinct,
     graph_facts,
     other_shoppers,
-    shoppers_held,
 )
 from graphrec.model import artifact
 from graphrec.serving.cache import RankedPaths, ReasonCache, UserKey, digest, user_key
@@ -626,9 +625,10 @@ class RecommendationService:
         if not self.shoppers_named:
             return anonymised(paths)
         claims = other_shoppers(paths)
-        if not any(claims):
+        if not claims:
             return paths
-        return anonymised(paths, named=shoppers_held(claims, self.store.held_purchases))
+        held = self.store.held_purchases(set().union(*claims.values()))
+        return anonymised(paths, named={user for user, pairs in claims.items() if pairs <= held})
 
     def weighted(self, user_id: str, history: np.ndarray, item_ids: list[str],
                  walks: HistoryWalks | None = None, limit: int | None = None,

@@ -150,21 +150,22 @@ class GraphStore:
     def held(self, kind: str, ids: Iterable[str]) -> set[str]:
         """Those of ``ids`` the store holds as ``kind`` (``users`` or ``items``:
         ``cypher/lookup/<kind>.cypher``), asked :data:`LOOKUP_BATCH` at a time."""
-        wanted, found = sorted(set(ids)), set[str]()
-        for start in range(0, len(wanted), LOOKUP_BATCH):
-            found.update(str(row["id"]) for row in self.read(
-                f"lookup/{kind}", ids=wanted[start:start + LOOKUP_BATCH]))
-        return found
+        return {str(row["id"]) for row in self._looked_up(kind, "ids", sorted(set(ids)))}
 
     def held_purchases(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Those of the ``(user id, item id)`` pairs the store holds as a purchase
         (``cypher/lookup/purchases.cypher``), asked :data:`LOOKUP_BATCH` at a time."""
-        wanted, found = sorted(set(pairs)), set[tuple[str, str]]()
+        wanted = [{"user": user, "item": item} for user, item in sorted(set(pairs))]
+        return {(str(row["user"]), str(row["item"]))
+                for row in self._looked_up("purchases", "pairs", wanted)}
+
+    def _looked_up(self, name: str, parameter: str, wanted: list[Any]
+                   ) -> Iterator[dict[str, Any]]:
+        """The rows of ``cypher/lookup/<name>.cypher`` for ``wanted`` (its ``parameter``),
+        asked :data:`LOOKUP_BATCH` at a time."""
         for start in range(0, len(wanted), LOOKUP_BATCH):
-            found.update((str(row["user"]), str(row["item"])) for row in self.read(
-                "lookup/purchases", pairs=[{"user": user, "item": item}
-                                           for user, item in wanted[start:start + LOOKUP_BATCH]]))
-        return found
+            yield from self.read(f"lookup/{name}",
+                                 **{parameter: wanted[start:start + LOOKUP_BATCH]})
 
     def write(self, name: str, **params: Any) -> neo4j.SummaryCounters:
         """Run the write statement ``cypher/<name>.cypher`` in one managed transaction."""

@@ -206,11 +206,24 @@ class ServiceWorker(JsonErrors, ThreadWorker):
         Parked connections join gthread's own ``pending_conns``, whose expiry closes them;
         every entry there gets the same timeout from now, so the deque stays in expiry order.
         """
+        conn.sock.setblocking(False)
+        self._park(conn, self._read_request)
+
+    def _park(self, conn: TConn, on_readable: Any) -> None:
+        """Wait on the event loop for ``conn`` to be readable, then call ``on_readable(conn,
+        socket)``, for at most :data:`REQUEST_TIMEOUT` seconds from now."""
         conn.received = b""
         conn.timeout = time.monotonic() + REQUEST_TIMEOUT
-        conn.sock.setblocking(False)
         self.pending_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read_request, conn))
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(on_readable, conn))
+
+    def _unpark(self, conn: TConn, *, close: bool) -> None:
+        """Take ``conn`` off the event loop's waits; ``close``: and close it."""
+        self.poller.unregister(conn.sock)
+        self.pending_conns.remove(conn)
+        if close:
+            self.nr_conns -= 1
+            conn.close()
 
     def _read_request(self, conn: TConn, _client: socket.socket) -> None:
         try:
@@ -223,14 +236,11 @@ class ServiceWorker(JsonErrors, ThreadWorker):
         complete = request_complete(conn.received) if data else None
         if complete is False:
             return
-        self.poller.unregister(conn.sock)
-        self.pending_conns.remove(conn)
-        if complete is None and data:  # more than a request may be
-            self._refuse(conn, *refusal(conn.received))
+        self._unpark(conn, close=not data)  # closed by the client: closed here too
+        if not data:
             return
-        if complete is None:  # closed by the client
-            self.nr_conns -= 1
-            conn.close()
+        if complete is None:  # more than a request may be
+            self._refuse(conn, *refusal(conn.received))
             return
         conn.data_ready = True
         self.enqueue_req(conn)
@@ -239,16 +249,13 @@ class ServiceWorker(JsonErrors, ThreadWorker):
         """Answer ``status`` and close ``conn`` once the client stops sending: a socket closed
         with unread bytes sends a reset, which may reach the client before it reads the
         answer. Parked like a request meanwhile, so the same timeout ends it."""
-        conn.received = b""
         try:
             # a few hundred bytes, which the socket's buffer has room for
             conn.sock.send(json_error(status, reason, code))
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        conn.timeout = time.monotonic() + REQUEST_TIMEOUT
-        self.pending_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn))
+        self._park(conn, self._drain)
 
     def _drain(self, conn: TConn, _client: socket.socket) -> None:
         """Read and drop what a refused client still sends; close at its end."""
@@ -258,10 +265,7 @@ class ServiceWorker(JsonErrors, ThreadWorker):
         except OSError as exc:
             if exc.errno in _RETRYABLE:
                 return
-        self.poller.unregister(conn.sock)
-        self.pending_conns.remove(conn)
-        self.nr_conns -= 1
-        conn.close()
+        self._unpark(conn, close=True)
 
 
 def _close_listeners(listeners: list) -> list[tuple[socket.socket, object, object]]:

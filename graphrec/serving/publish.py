@@ -27,6 +27,7 @@ one batch without rows, and running it again completes it.
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -203,6 +204,7 @@ class Publisher:
         co-buyers made are looked up (one query a batch); where one is missing, its
         recommendation's paths are chosen again without it, until every purchase shown is
         held."""
+        @functools.cache  # each path is asked about again in every round
         def claimed(path: ReasonPath) -> set[tuple[str, str]]:
             nodes = [(LABELS[t], node_id(data, t, i)) for t, i in path.nodes]
             return set().union(*co_buyer_purchases(nodes).values())

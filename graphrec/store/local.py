@@ -84,10 +84,7 @@ def _ended(proc: psutil.Process, timeout: float) -> bool:
             return True
         except psutil.TimeoutExpired:
             pass
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
+        if not _alive(proc.pid):
             return True
         if time.monotonic() >= deadline:
             return False

@@ -54,6 +54,8 @@ RANKED_FROM = {"purchases": "", "views": " among the items picked from what they
                "popular": " among the most bought items"}
 NOT_SERVED = {"bought": "already bought",
               "viewed": "viewed (the list is picked from the items viewed)",
+              "same_product": "another listing of a product bought (or viewed, for a list "
+                              "picked from views): never recommended",
               "dismissed": "dismissed (never recommended again)",
               "unavailable": "not offered by the shop now (never recommended)",
               "no_path": "not recommended (no reason path)"}

@@ -7,6 +7,7 @@ Index order is the sorted order of ids, which keeps id maps stable across runs a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,41 @@ def _pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)], axis=1)
 
 
+def product_keys(titles: Iterable[object], brands: Iterable[object]) -> np.ndarray:
+    """Each listing's product, ``int64``: a key of its title and brand compared case- and
+    space-blind, 0 for a listing without a title (a product of its own). Shops list one product
+    more than once (a relisting, a seller's own copy): a shopper who bought one listing has
+    the product, and being recommended the other "because you bought" the first reads as the
+    recommender not knowing what they have. A key, not the text, so that the model artifact
+    keeps 8 bytes an item and an item folded in live is matched with the same function."""
+    keys = []
+    for title, brand in zip(titles, brands):
+        text = _blind(title)
+        if not text:
+            keys.append(0)
+            continue
+        digest = hashlib.blake2b(f"{text}\x1f{_blind(brand)}".encode(), digest_size=8).digest()
+        keys.append(int.from_bytes(digest, "little") >> 1 or 1)
+    return np.array(keys, dtype=np.int64)
+
+
+def _listed_products(items: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
+    """:func:`product_keys` of the items in the order of ``item_ids``, from ``items`` (a row an
+    item: ``item_id, title, brand``); empty when the frame has no titles."""
+    import pandas as pd
+
+    if "title" not in items:
+        return np.zeros(0, dtype=np.int64)
+    keys = pd.Series(product_keys(items["title"], items["brand"]),
+                     index=items["item_id"].astype(str))
+    return keys[~keys.index.duplicated()].reindex(item_ids, fill_value=0).to_numpy(np.int64)
+
+
+def _blind(text: object) -> str:
+    """``text`` folded for comparison: case and runs of blanks ignored (missing: empty)."""
+    return " ".join(text.casefold().split()) if isinstance(text, str) else ""
+
+
 @dataclass
 class GraphData:
     """Users, items, brands and categories with their edges, each edge array shaped ``(n, 2)``.
@@ -33,6 +69,9 @@ class GraphData:
     (:data:`~graphrec.schema.LEARNT_SPLITS`).
     ``links`` maps a link relation (:data:`graphrec.schema.LINK_RELATIONS`) to
     ``[item, other_item]`` pairs inside the catalogue.
+    ``item_product`` holds each item's :func:`product_keys` (empty when the items' titles are
+    not known): listings with one key are one product, which a shopper who bought one of them
+    is never recommended again.
     """
 
     users: np.ndarray
@@ -45,6 +84,7 @@ class GraphData:
     item_category: np.ndarray
     category_parent: np.ndarray
     links: dict[str, np.ndarray] = field(default_factory=dict)
+    item_product: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def num_users(self) -> int:
@@ -68,7 +108,8 @@ class GraphData:
 
         ``items``: ``item_id, brand, categories`` (``|``-joined root→leaf path, or with
         ``categories="set"`` the names of the categories the item is in; an item may take
-        several rows, one a category, as the store exports them);
+        several rows, one a category, as the store exports them) and an optional ``title``
+        (which tells two listings of one product: :func:`product_keys`);
         ``purchases``: ``user_id, item_id, split`` (``live`` counts as ``train``);
         ``links``: ``item_id, relation, other_item_id`` (links leaving the catalogue are
         dropped); ``users``: ``user_id``;
@@ -154,6 +195,7 @@ class GraphData:
             item_category=item_category,
             category_parent=category_parent,
             links=link_arrays,
+            item_product=_listed_products(first, item_ids),
         )
 
     @classmethod

@@ -250,12 +250,16 @@ class Explanation(Answer):
     model_version: str
     score: float
     rank: int | None = Field(description="the item's place in the list the recommendations "
-                                         "serve; null when it is not served (bought, dismissed, "
-                                         "viewed by a user answered from views, not offered by "
-                                         "the shop now, or without a reason path)")
-    not_served: Literal["bought", "viewed", "dismissed", "unavailable", "no_path"] | None = Field(
+                                         "serve; null when it is not served (bought, viewed by a "
+                                         "user answered from views, another listing of a "
+                                         "product in those, dismissed, not offered by the shop "
+                                         "now, or without a reason path)")
+    not_served: Literal["bought", "viewed", "same_product", "dismissed", "unavailable",
+                        "no_path"] | None = Field(
         description="why rank is null: bought; viewed (one of the items a user without "
-                    "purchases is answered from); dismissed; unavailable (the shop does not "
+                    "purchases is answered from); same_product (another listing, with the same "
+                    "title and brand, of an item bought, or viewed by a user answered from "
+                    "views); dismissed; unavailable (the shop does not "
                     "offer it now: PUT /api/items/{item_id}/availability); no_path (nothing "
                     "is served without a reason path); null when the item is served")
     already_bought: bool

@@ -135,7 +135,8 @@ def catalogue_without(data: GraphData, items: np.ndarray) -> GraphData:
                      categories=data.categories[has_category], train=purchases(data.train),
                      test=purchases(data.test), item_brand=brand_pairs,
                      item_category=category_pairs, category_parent=category_index[parent],
-                     links=links)
+                     links=links, item_product=(data.item_product[keep] if len(data.item_product)
+                                                else data.item_product))
 
 
 class ItemsFoldedIn:

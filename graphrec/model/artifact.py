@@ -11,8 +11,8 @@ Layout (``FORMAT_VERSION`` 2)::
     ids.json        users, items, brands and categories: index → id, as the model numbers them
     metrics.json    validation (and any other) metrics and the training history
     arrays/*.npy    the graph the model was trained on (:class:`~graphrec.dataset.GraphData`'s
-                    edge arrays) and the propagated model
-                    (:class:`~graphrec.model.kernel.Propagated`)
+                    edge arrays, and its items' products when their titles were known) and
+                    the propagated model (:class:`~graphrec.model.kernel.Propagated`)
 
 Everything a server needs to answer is here, so a worker starts without reading the graph out
 of the store, and a store whose data changed since training cannot stop it: the model is then
@@ -55,6 +55,9 @@ FILES = ("config.json", "weights.pt", "ids.json", "metrics.json")
 MODEL_CLASSES = ("KGRec",)
 #: GraphData's edge arrays kept in the artifact (links as ``link_<relation>``).
 GRAPH_ARRAYS = ("train", "item_brand", "item_category", "category_parent")
+#: GraphData's arrays kept when it has them: an artifact without one was trained on data
+#: without (an empty array).
+OPTIONAL_ARRAYS = ("item_product",)
 #: The prefix of the path index's arrays in ``arrays/``.
 PATH_INDEX = "paths_"
 #: The counts :func:`graph_counts` reads, in the order they are reported.
@@ -154,6 +157,8 @@ def _graph_arrays(data: GraphData) -> dict[str, np.ndarray]:
     """The graph and its path index (``paths_<name>``): a command reads the index instead of
     sorting the graph's purchases and links again, which takes longer than its answer."""
     arrays = {name: getattr(data, name) for name in GRAPH_ARRAYS}
+    arrays.update({name: getattr(data, name) for name in OPTIONAL_ARRAYS
+                   if len(getattr(data, name))})
     arrays.update({f"link_{rel}": pairs for rel, pairs in data.links.items()})
     arrays.update({f"{PATH_INDEX}{name}": array
                    for name, array in PathFinder(data).index().items()})
@@ -299,13 +304,16 @@ def load(path: str | Path, hash_arrays: bool = True) -> Artifact:
             **{name: _array(path, name) for name in GRAPH_ARRAYS},
             test=np.zeros((0, 2), dtype=np.int64),
             links={rel: _array(path, f"link_{rel}") for rel in LINK_RELATIONS
-                   if rel in config["links"]})
+                   if rel in config["links"]},
+            **{name: _array(path, name) for name in OPTIONAL_ARRAYS
+               if f"arrays/{name}.npy" in manifest.get("sha256", {})})
         sizes = config["model"]
         nodes = sizes["num_items"] + sizes["num_brands"] + sizes["num_categories"]
     except (KeyError, TypeError) as exc:
         raise ArtifactError(path, f"config.json lacks what the arrays need ({exc!r}); "
                             "retrain") from exc
-    if state.target.shape[0] != len(ids["items"]) or state.layers.shape[1] != nodes:
+    if (state.target.shape[0] != len(ids["items"]) or state.layers.shape[1] != nodes
+            or len(data.item_product) not in (0, len(ids["items"]))):
         raise ArtifactError(path, "the arrays do not fit ids.json and config.json; retrain")
     # an artifact saved before the index was kept has none: serving then makes it
     indexed = all(f"arrays/{PATH_INDEX}{name}.npy" in manifest.get("sha256", {})

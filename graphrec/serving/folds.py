@@ -75,7 +75,7 @@ log = logging.getLogger(__name__)
 #: (a fold-in at fifty times Beauty's items takes about twenty seconds).
 WAIT_SECONDS = 120.0
 #: The grown graph's arrays a fold-in changes (the purchases and category tree it keeps).
-_GRAPH = ("item_brand", "item_category")
+_GRAPH = ("item_brand", "item_category", "item_product")
 _META = "fold.json"
 #: The files a worker touches when a request asked for an item it has not taken in yet, and
 #: when it wrote a fold-in.
@@ -264,7 +264,9 @@ class SharedFolds:
         graph = part("graph_")
         data = dataclasses.replace(
             trained.data, items=np.array(items, dtype=object), item_brand=graph["item_brand"],
-            item_category=graph["item_category"], links=part("link_"))
+            item_category=graph["item_category"], links=part("link_"),
+            # a fold-in written before products were kept: the trained items' alone
+            item_product=graph.get("item_product", trained.data.item_product))
         folded = dataclasses.replace(trained, state=state, data=data, path_index=part("paths_"),
                                      ids={**trained.ids, "items": items})
         return folded, EdgeMasking(state, derived=part("masking_"))

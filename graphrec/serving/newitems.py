@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from graphrec.dataset import GraphData
+from graphrec.dataset import GraphData, product_keys
 from graphrec.explain.paths import PathFinder
 from graphrec.model.artifact import Artifact
 from graphrec.model.foldin import Allocate, fold_in, in_memory
@@ -91,6 +91,7 @@ def fold_rows(state: Propagated, data: GraphData, rows: Sequence[Row],
                                                 else (index[other], item))
     grown = dataclasses.replace(
         data, items=np.concatenate([data.items, np.array(new, dtype=object)]),
+        item_product=_products(data, rows, new),
         item_brand=_extend(data.item_brand, brand_pairs),
         item_category=_extend(data.item_category, category_pairs),
         links={rel: _extend(pairs, link_pairs[rel], unique=True)
@@ -127,7 +128,8 @@ def item_rows(data: GraphData, items: Sequence[int], ids: Sequence[str] | None =
               ) -> list[dict[str, Any]]:
     """Rows of ``cypher/service/new_items.cypher`` for the ``items`` of ``data`` (indices): each
     item's brand, categories and links either way, as the store would return them were the
-    items new; ``ids`` renames them (a second listing with the same edges)."""
+    items new (without titles: ``data`` has none); ``ids`` renames them (a second listing with
+    the same edges)."""
     names = [str(data.items[item]) for item in items] if ids is None else list(ids)
     brand: dict[int, int] = {i: b for i, b in np.asarray(
         data.item_brand, dtype=np.int64).reshape(-1, 2).tolist()}
@@ -144,7 +146,7 @@ def item_rows(data: GraphData, items: Sequence[int], ids: Sequence[str] | None =
     rows = []
     for item, name in zip(wanted.tolist(), names):
         rows.append({
-            "item_id": name,
+            "item_id": name, "title": None,
             "brand": str(data.brands[brand[item]]) if item in brand else None,
             "categories": categories.get(item, []),
             "links_to": links_to[item], "links_from": links_from[item]})
@@ -156,6 +158,21 @@ def _knows_a_neighbour(row: Row, items: Mapping[str, int], brands: Mapping[str, 
     """Whether the item has an edge to a brand, category or item of the trained model."""
     return (row["brand"] in brands or any(name in categories for name in row["categories"])
             or any(other in items for _, other in [*row["links_to"], *row["links_from"]]))
+
+
+def _products(data: GraphData, rows: Sequence[Row], new: list[str]) -> np.ndarray:
+    """``data.item_product`` grown by the :func:`~graphrec.dataset.product_keys` of the ``new``
+    items (from their rows' titles and brands): a new listing of a product the model knows is
+    that product, as it would be in the next model's."""
+    by_id = {str(row["item_id"]): row for row in rows}
+    added = product_keys([by_id[item].get("title") for item in new],
+                         [by_id[item]["brand"] for item in new])
+    known = np.asarray(data.item_product, dtype=np.int64)
+    if not len(known) and not added.any():
+        return known
+    if not len(known):
+        known = np.zeros(data.num_items, dtype=np.int64)
+    return np.concatenate([known, added])
 
 
 def _extend(pairs: np.ndarray, more: list[tuple[int, int]], unique: bool = False) -> np.ndarray:

@@ -199,11 +199,12 @@ class Recommender:
 
     def recommend(self, history: np.ndarray, k: int = 10, accept: Accept | None = None,
                   exclude: np.ndarray | None = None) -> list[Scored]:
-        """The ``k`` best items neither in ``history`` nor in ``exclude``, only among those
-        ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`): the trained
-        items by their scores, with places of their own for the items folded in since training,
-        when there are some (:func:`~graphrec.serving.ranking.new_item_places`)."""
-        excluded = history if exclude is None else np.union1d(history, exclude)
+        """The ``k`` best items neither in ``history`` (nor another listing of a product in it:
+        :meth:`other_listings`) nor in ``exclude``, only among those ``accept`` lets through when
+        given (see :mod:`graphrec.serving.ranking`): the trained items by their scores, with
+        places of their own for the items folded in since training, when there are some
+        (:func:`~graphrec.serving.ranking.new_item_places`)."""
+        excluded = self._excluded(history, exclude)
         z = self.state.user_vector(history)
         if not self.state.folded:  # the trained items alone
             best, scores = self._top_trained(z, k, excluded, accept)
@@ -220,6 +221,42 @@ class Recommender:
         first = self.trained_items
         return [Scored(rank, self.item_ids[i], score, i >= first)
                 for rank, (i, score) in enumerate(ranked[:k], start=1)]
+
+    def other_listings(self, history: np.ndarray) -> np.ndarray:
+        """The items not in ``history`` that list a product of it (one
+        :func:`~graphrec.dataset.product_keys` key), ascending: never recommended to its
+        shopper."""
+        keys, items = self._listings
+        product = np.asarray(self.artifact.data.item_product)
+        if not len(keys) or not len(history):
+            return np.zeros(0, dtype=np.int64)
+        mine = product[history[history < len(product)]]
+        start, end = keys.searchsorted(mine, "left"), keys.searchsorted(mine, "right")
+        found = [items[a:b] for a, b in zip(start.tolist(), end.tolist()) if b > a]
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        return np.setdiff1d(np.concatenate(found), history)
+
+    @cached_property
+    def _listings(self) -> tuple[np.ndarray, np.ndarray]:
+        """The products listed more than once: their keys, ascending, a key a listing, and the
+        listings in the same order. A handful of items on a real catalogue (41 of Beauty's
+        12,101), so that a request looks its history up in them, not in every item's key."""
+        product = np.asarray(self.artifact.data.item_product)
+        order = np.argsort(product, kind="stable")
+        keys = product[order]
+        repeated = np.zeros(len(keys), dtype=bool)
+        same = keys[1:] == keys[:-1]
+        repeated[1:] |= same
+        repeated[:-1] |= same
+        shared = repeated & (keys != 0)
+        return keys[shared], order[shared].astype(np.int64)
+
+    def _excluded(self, history: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
+        """What a shopper who bought ``history`` is never served: it, the other listings of its
+        products, and ``exclude``, ascending."""
+        excluded = np.union1d(history, self.other_listings(history))
+        return excluded if exclude is None else np.union1d(excluded, exclude)
 
     def _top_trained(self, z: np.ndarray, k: int, excluded: np.ndarray,
                      accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
@@ -275,8 +312,9 @@ class Recommender:
     def served_place(self, history: np.ndarray, item: int, accept: Accept,
                      exclude: np.ndarray, window: int = 50) -> tuple[float, int]:
         """``item``'s score and its place in the list :meth:`recommend` serves with these
-        arguments (1 = first; ``item`` must be neither in ``history`` nor in ``exclude``, and
-        accepted), by :func:`~graphrec.serving.ranking.trained_places` and
+        arguments (1 = first; ``item`` must be served: neither in ``history``, nor another
+        listing of a product in it, nor in ``exclude``, and accepted), by
+        :func:`~graphrec.serving.ranking.trained_places` and
         :func:`~graphrec.serving.ranking.folded_places` from its rank among its kind.
 
         A trained item of a catalogue searched through an index is ranked among the first
@@ -284,7 +322,7 @@ class Recommender:
         with the catalogue, and the place is the one in the list served, scores to the bit); an
         item further down, or any item of a catalogue scanned whole, by every trained item's
         score: those ahead of it that ``accept`` lets through."""
-        excluded = np.union1d(history, exclude)
+        excluded = self._excluded(history, exclude)
         z = self.state.user_vector(history)
         first = self.trained_items
         if item >= first:

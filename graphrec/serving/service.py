@@ -174,16 +174,20 @@ class ServedModel:
         return cls.of(Recommender(loaded, index_for(loaded.state.target, index_items)))
 
 
-def not_served(bought: bool, in_history: bool, dismissed: bool, unavailable: bool,
-               has_path: bool) -> str | None:
+def not_served(bought: bool, in_history: bool, same_product: bool, dismissed: bool,
+               unavailable: bool, has_path: bool) -> str | None:
     """Why an item is not in the list a user is served, ``None`` when it is: ``bought``,
     ``viewed`` (one of the views a user without purchases is answered from: the list is made
-    from it), ``dismissed``, ``unavailable`` (the shop does not offer it now), or ``no_path``
-    (graphrec serves nothing it cannot explain)."""
+    from it), ``same_product`` (another listing of a product in those:
+    :meth:`~graphrec.serving.recommend.Recommender.other_listings`), ``dismissed``,
+    ``unavailable`` (the shop does not offer it now), or ``no_path`` (graphrec serves nothing
+    it cannot explain)."""
     if bought:
         return "bought"
     if in_history:
         return "viewed"
+    if same_product:
+        return "same_product"
     if dismissed:
         return "dismissed"
     if unavailable:
@@ -574,8 +578,8 @@ class RecommendationService:
     def explain(self, user_id: str, item_id: str, top: int = 3) -> dict[str, Any]:
         """The ``top`` reasons of ``item_id`` for the user, its score and ``rank``: its place
         in the list :meth:`recommend` serves (``None`` when it is not served: bought already,
-        dismissed, in the views a list without purchases is made from, not offered by the shop
-        now, or no reason path);
+        in the views a list without purchases is made from, another listing of a product in
+        those, dismissed, not offered by the shop now, or no reason path: :func:`not_served`);
         ``basis`` says what the user is answered from (:meth:`Recommender.basis`, or
         ``popular``). ValueError for a ``top`` under 1: with no reason shown, a served item
         would read as one without a reason path."""
@@ -601,8 +605,9 @@ class RecommendationService:
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates],
                                                        now))
         paths = distinct(candidates, now.data, titles, top)
-        rank, why = None, not_served(already, index in history, index in dismissed,
-                                    index in unavailable, bool(paths))
+        rank, why = None, not_served(already, index in history,
+                                    index in now.recommender.other_listings(history),
+                                    index in dismissed, index in unavailable, bool(paths))
         if why is None:  # served: its place in the list served
             place = kept.place(key, digest(excluded), item_id)  # on the page just seen
             score, rank = place if place is not None else now.recommender.served_place(
@@ -754,7 +759,7 @@ class RecommendationService:
         buyers[np.union1d(now.recommender.history(bought),
                           never_served(dismissed, unavailable))] = -np.inf
         already = item_id in bought
-        why = not_served(already, False, index in dismissed, index in unavailable, True)
+        why = not_served(already, False, False, index in dismissed, index in unavailable, True)
         rank = None if why else int(ahead(buyers, index).sum()) + 1
         details, _ = self.items.labels([item_id])
         return {"user_id": user_id, "item_id": item_id,

@@ -54,13 +54,22 @@ def default_web_workers() -> int:
     return min(2 * multiprocessing.cpu_count(), 8)
 
 
+def most_web_workers() -> tuple[int, str]:
+    """The most gunicorn processes ``graphrec serve`` starts, and why: four per core. Each
+    opens its store connections and maps the model; past a few per core they only wait on one
+    another, and a slip of the keyboard (``GRAPHREC_WEB_WORKERS=800``) would fork the machine
+    to a standstill instead of failing."""
+    return 4 * multiprocessing.cpu_count(), "four per core of this machine"
+
+
 class SettingError(ValueError):
     """An environment variable that cannot be read; the message names it."""
 
 
 def _number(env: Mapping[str, str], name: str, kind: Callable[[str], T], default: T,
-            minimum: T) -> T:
-    """The number in ``env[name]``, or ``default`` when unset or empty."""
+            minimum: T, maximum: tuple[T, str] | None = None) -> T:
+    """The number in ``env[name]``, or ``default`` when unset or empty; ``maximum``: the
+    largest allowed, and why."""
     text = env.get(name) or ""
     if not text.strip():
         return default
@@ -72,6 +81,8 @@ def _number(env: Mapping[str, str], name: str, kind: Callable[[str], T], default
         raise SettingError(f"{name}={text!r}: not a finite number")
     if value < minimum:
         raise SettingError(f"{name}={text!r}: must be at least {minimum}")
+    if maximum is not None and value > maximum[0]:
+        raise SettingError(f"{name}={text!r}: must be at most {maximum[0]} ({maximum[1]})")
     return value
 
 
@@ -164,7 +175,8 @@ class Settings:
             topk_index_items=_number(env, "GRAPHREC_TOPK_INDEX_ITEMS", int,
                                      cls.topk_index_items, 0),
             retry_after=_number(env, "GRAPHREC_RETRY_AFTER", int, cls.retry_after, 0),
-            web_workers=_number(env, "GRAPHREC_WEB_WORKERS", int, default_web_workers(), 1),
+            web_workers=_number(env, "GRAPHREC_WEB_WORKERS", int, default_web_workers(), 1,
+                                most_web_workers()),
             web_threads=_number(env, "GRAPHREC_WEB_THREADS", int, cls.web_threads, 1),
             web_timeout=_number(env, "GRAPHREC_WEB_TIMEOUT", int, cls.web_timeout, 1),
             web_accesslog=env.get("GRAPHREC_WEB_ACCESSLOG") or cls.web_accesslog,

@@ -1,6 +1,7 @@
 """One configuration: the Flask config, the engine and gunicorn take their values from Settings."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import runpy
 import subprocess
@@ -84,6 +85,9 @@ def test_workers_get_the_settings_back(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("name", "value", "problem"), [
     ("GRAPHREC_REASON_CACHE_SIZE", "lots", "not a number"),
     ("GRAPHREC_WEB_WORKERS", "0", "must be at least 1"),
+    # forked as many as asked: a machine brought to a standstill
+    ("GRAPHREC_WEB_WORKERS", str(4 * multiprocessing.cpu_count() + 1),
+     rf"must be at most {4 * multiprocessing.cpu_count()} \(four per core of this machine\)"),
     ("GRAPHREC_CATALOGUE_CHECK_INTERVAL", "-1", "must be at least 0"),
     ("GRAPHREC_TOPK_INDEX_ITEMS", "-5", "must be at least 0"),
     # nan passed the minimum (no comparison holds) and switched the model's watch off

@@ -7,6 +7,11 @@ chosen, the same test NDCG, embeddings within 1e-4 (1.6e-5 was measured on this 
 from __future__ import annotations
 
 import dataclasses
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,3 +62,56 @@ def test_two_processes_train_the_model_one_process_trains(sample: GraphData, sam
     assert torch.allclose(two.relation_weights(), one.relation_weights(), atol=1e-5)
     assert evaluate(two, sample)["ndcg@10"] == pytest.approx(evaluate(one, sample)["ndcg@10"],
                                                              abs=1e-3)
+
+
+INTERRUPTED = """
+import dataclasses, os, sys
+from graphrec.dataset import GraphData
+from graphrec.model.distributed import train_processes
+from graphrec.model.train import TrainConfig
+sample = GraphData.from_csv_dir(sys.argv[1])
+config = TrainConfig(embedding_dim=32, batch_size=64, max_epochs=10_000, eval_every=10_000,
+                     patience=10_000)
+try:
+    train_processes(sample, config, 2, quiet=True)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as found:
+        return [int(child) for child in found.read().split()]
+
+
+def test_an_interrupt_to_the_parent_alone_stops_the_training_processes(tmp_path: Path) -> None:
+    """SIGINT sent to the parent only (a supervisor's stop, ``kill -INT``) ends the training:
+    the workers had gone on to the end with no one to take their model."""
+    script = tmp_path / "train.py"
+    script.write_text(INTERRUPTED)
+    parent = subprocess.Popen([sys.executable, str(script), str(SAMPLE)])
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers := _children(parent.pid)) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, "no workers started"
+            time.sleep(0.2)
+        time.sleep(2)  # past the start: training
+        parent.send_signal(signal.SIGINT)
+        assert parent.wait(timeout=60) == 130
+        deadline = time.monotonic() + 30
+        while (alive := [pid for pid in workers if _running(pid)]) and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive, f"training processes {alive} outlived their parent"
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

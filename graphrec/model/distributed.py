@@ -87,6 +87,23 @@ def _worker(rank: int, size: int, rendezvous: str, backend: str, threads: int,
         dist.destroy_process_group()
 
 
+def _join(context: Any) -> None:
+    """Wait for every process of ``context`` (torch's ``ProcessContext``) to end. Torch stops
+    the others when one fails; when the wait itself is cut short (Ctrl-C, or SIGINT sent to
+    this process alone, as a supervisor sends it) the workers are stopped here, where they
+    went on training to the end with no one to take their model."""
+    try:
+        while not context.join():
+            pass
+    except BaseException:
+        for process in context.processes:
+            if process.is_alive():
+                process.terminate()
+        for process in context.processes:
+            process.join(timeout=30)
+        raise
+
+
 def train_processes(data: GraphData, config: TrainConfig, processes: int, *,
                     threads: int = 1, quiet: bool = False, **kwargs: Any
                     ) -> tuple[KGRec, TrainingLog]:
@@ -105,9 +122,11 @@ def train_processes(data: GraphData, config: TrainConfig, processes: int, *,
     run = functools.partial(train, **kwargs)
     with tempfile.TemporaryDirectory(prefix="graphrec-ddp-") as tmp:
         rendezvous, out = f"file://{Path(tmp, 'rendezvous')}", str(Path(tmp, "model.pt"))
-        mp.start_processes(_worker, args=(processes, rendezvous, backend, threads, data, config,
-                                          out, quiet, run), nprocs=processes, join=True,
-                           start_method="spawn" if backend == "nccl" else "fork")
+        context = mp.start_processes(
+            _worker, args=(processes, rendezvous, backend, threads, data, config, out, quiet,
+                           run), nprocs=processes, join=False,
+            start_method="spawn" if backend == "nccl" else "fork")
+        _join(context)
         saved = torch.load(out, weights_only=False)
     model = config.build(data)
     model.load_state_dict(saved["state"])

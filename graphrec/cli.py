@@ -55,7 +55,8 @@ RANKED_FROM = {"purchases": "", "views": " among the items picked from what they
 NOT_SERVED = {"bought": "already bought",
               "viewed": "viewed (the list is picked from the items viewed)",
               "same_product": "another listing of a product bought (or viewed, for a list "
-                              "picked from views): never recommended",
+                              "picked from views), or of one listed in a listing scored "
+                              "higher: a list names a product once",
               "dismissed": "dismissed (never recommended again)",
               "unavailable": "not offered by the shop now (never recommended)",
               "no_path": "not recommended (no reason path)"}

@@ -259,7 +259,8 @@ class Explanation(Answer):
         description="why rank is null: bought; viewed (one of the items a user without "
                     "purchases is answered from); same_product (another listing, with the same "
                     "title and brand, of an item bought, or viewed by a user answered from "
-                    "views); dismissed; unavailable (the shop does not "
+                    "views, or of a product the list serves in a listing the model scores "
+                    "higher for the user); dismissed; unavailable (the shop does not "
                     "offer it now: PUT /api/items/{item_id}/availability); no_path (nothing "
                     "is served without a reason path); null when the item is served")
     already_bought: bool

@@ -110,6 +110,19 @@ def scan_table(rows: np.ndarray) -> np.ndarray:
     return np.asfortranarray(rows)
 
 
+def _shared(keys: np.ndarray, listed: np.ndarray) -> np.ndarray:
+    """Of the ``listed`` entries of ``keys`` (sorted), those whose key another listed entry
+    has too."""
+    kept = keys[listed]
+    same = kept[1:] == kept[:-1]
+    repeated = np.zeros(len(kept), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    out = np.zeros(len(keys), dtype=bool)
+    out[np.flatnonzero(listed)[repeated]] = True
+    return out
+
+
 class Recommender:
     """A loaded artifact with its id maps, and how its trained items are searched: through the
     index of their rows when the catalogue has one (``index``, built on the first
@@ -199,13 +212,13 @@ class Recommender:
 
     def recommend(self, history: np.ndarray, k: int = 10, accept: Accept | None = None,
                   exclude: np.ndarray | None = None) -> list[Scored]:
-        """The ``k`` best items neither in ``history`` (nor another listing of a product in it:
-        :meth:`other_listings`) nor in ``exclude``, only among those ``accept`` lets through when
-        given (see :mod:`graphrec.serving.ranking`): the trained items by their scores, with
-        places of their own for the items folded in since training, when there are some
+        """The ``k`` best items neither in ``history`` nor in ``exclude``, only among those
+        ``accept`` lets through when given (see :mod:`graphrec.serving.ranking`), a product
+        once (:meth:`same_product`): the trained items by their scores, with places of their
+        own for the items folded in since training, when there are some
         (:func:`~graphrec.serving.ranking.new_item_places`)."""
-        excluded = self._excluded(history, exclude)
         z = self.state.user_vector(history)
+        excluded = self._excluded(history, exclude, z, accept)
         if not self.state.folded:  # the trained items alone
             best, scores = self._top_trained(z, k, excluded, accept)
             return [Scored(rank, self.item_ids[i], score) for rank, (i, score)
@@ -222,41 +235,55 @@ class Recommender:
         return [Scored(rank, self.item_ids[i], score, i >= first)
                 for rank, (i, score) in enumerate(ranked[:k], start=1)]
 
-    def other_listings(self, history: np.ndarray) -> np.ndarray:
-        """The items not in ``history`` that list a product of it (one
-        :func:`~graphrec.dataset.product_keys` key), ascending: never recommended to its
-        shopper."""
+    def same_product(self, history: np.ndarray, exclude: np.ndarray | None = None,
+                     accept: Accept | None = None, z: np.ndarray | None = None) -> np.ndarray:
+        """The listings a shopper who bought ``history`` is never served for their product
+        (one :func:`~graphrec.dataset.product_keys` key), ascending: another listing of a
+        product in ``history``, and of a product listed more than once, every listing but the
+        one the model scores highest for them (``z``: their user vector, made here when not
+        given) among those not in ``exclude`` that ``accept`` lets through. A list names a
+        product once, and never one its shopper has."""
         keys, items = self._listings
+        if not len(keys):
+            return np.zeros(0, dtype=np.int64)
         product = np.asarray(self.artifact.data.item_product)
-        if not len(keys) or not len(history):
-            return np.zeros(0, dtype=np.int64)
-        mine = product[history[history < len(product)]]
-        start, end = keys.searchsorted(mine, "left"), keys.searchsorted(mine, "right")
-        found = [items[a:b] for a, b in zip(start.tolist(), end.tolist()) if b > a]
-        if not found:
-            return np.zeros(0, dtype=np.int64)
-        return np.setdiff1d(np.concatenate(found), history)
+        mine = np.unique(product[history[history < len(product)]])
+        had = np.isin(keys, mine) & ~np.isin(items, history)
+        open_ = ~had & ~np.isin(items, history)
+        if exclude is not None:
+            open_ &= ~np.isin(items, exclude)
+        open_ &= _shared(keys, open_)  # a product left one listing has nothing to choose
+        if accept is not None and open_.any():
+            open_[open_] = np.asarray(accept(items[open_]), dtype=bool)
+        rest = items[open_]
+        if not len(rest):
+            return np.sort(items[had])
+        if z is None:
+            z = self.state.user_vector(history)
+        scores = kernel.scores(z, self.state.target[rest])
+        order = np.lexsort((-scores, keys[open_]))  # by product, the best listing first
+        ordered = keys[open_][order]
+        lesser = np.ones(len(order), dtype=bool)
+        lesser[np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])] = False
+        return np.union1d(items[had], rest[order][lesser])
 
     @cached_property
     def _listings(self) -> tuple[np.ndarray, np.ndarray]:
         """The products listed more than once: their keys, ascending, a key a listing, and the
         listings in the same order. A handful of items on a real catalogue (41 of Beauty's
-        12,101), so that a request looks its history up in them, not in every item's key."""
+        12,101), so that a request scores and looks up these, not every item's key."""
         product = np.asarray(self.artifact.data.item_product)
         order = np.argsort(product, kind="stable")
         keys = product[order]
-        repeated = np.zeros(len(keys), dtype=bool)
-        same = keys[1:] == keys[:-1]
-        repeated[1:] |= same
-        repeated[:-1] |= same
-        shared = repeated & (keys != 0)
+        shared = _shared(keys, keys != 0)
         return keys[shared], order[shared].astype(np.int64)
 
-    def _excluded(self, history: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
-        """What a shopper who bought ``history`` is never served: it, the other listings of its
-        products, and ``exclude``, ascending."""
-        excluded = np.union1d(history, self.other_listings(history))
-        return excluded if exclude is None else np.union1d(excluded, exclude)
+    def _excluded(self, history: np.ndarray, exclude: np.ndarray | None, z: np.ndarray,
+                  accept: Accept | None) -> np.ndarray:
+        """What a shopper who bought ``history`` (user vector ``z``) is never served: it,
+        ``exclude``, and the listings :meth:`same_product` leaves out, ascending."""
+        excluded = history if exclude is None else np.union1d(history, exclude)
+        return np.union1d(excluded, self.same_product(history, exclude, accept, z))
 
     def _top_trained(self, z: np.ndarray, k: int, excluded: np.ndarray,
                      accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
@@ -312,8 +339,8 @@ class Recommender:
     def served_place(self, history: np.ndarray, item: int, accept: Accept,
                      exclude: np.ndarray, window: int = 50) -> tuple[float, int]:
         """``item``'s score and its place in the list :meth:`recommend` serves with these
-        arguments (1 = first; ``item`` must be served: neither in ``history``, nor another
-        listing of a product in it, nor in ``exclude``, and accepted), by
+        arguments (1 = first; ``item`` must be served: neither in ``history`` nor in
+        ``exclude``, nor of :meth:`same_product`, and accepted), by
         :func:`~graphrec.serving.ranking.trained_places` and
         :func:`~graphrec.serving.ranking.folded_places` from its rank among its kind.
 
@@ -322,8 +349,8 @@ class Recommender:
         with the catalogue, and the place is the one in the list served, scores to the bit); an
         item further down, or any item of a catalogue scanned whole, by every trained item's
         score: those ahead of it that ``accept`` lets through."""
-        excluded = self._excluded(history, exclude)
         z = self.state.user_vector(history)
+        excluded = self._excluded(history, exclude, z, accept)
         first = self.trained_items
         if item >= first:
             order, scores, key = self._folded_order(z, history, excluded)

@@ -605,14 +605,18 @@ class RecommendationService:
         _, titles = self.items.labels(self.named_items([item_id], [p for _, p in candidates],
                                                        now))
         paths = distinct(candidates, now.data, titles, top)
-        rank, why = None, not_served(already, index in history,
-                                    index in now.recommender.other_listings(history),
+
+        def accept(items: np.ndarray) -> np.ndarray:  # what the list serves: items with paths
+            return now.paths.has_candidates(history, items, walks)
+
+        listed_apart = index not in history and index in now.recommender.same_product(
+            history, excluded, accept)
+        rank, why = None, not_served(already, index in history, listed_apart,
                                     index in dismissed, index in unavailable, bool(paths))
         if why is None:  # served: its place in the list served
             place = kept.place(key, digest(excluded), item_id)  # on the page just seen
             score, rank = place if place is not None else now.recommender.served_place(
-                history, index, lambda items: now.paths.has_candidates(history, items, walks),
-                excluded)
+                history, index, accept, excluded)
         else:
             score = now.recommender.score(history, index)
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,

@@ -441,6 +441,16 @@ def test_explain_says_why_an_item_is_not_served(
 
 # --- the page -----------------------------------------------------------------------------------
 
+def signed_in(client: FlaskClient, user_id: str) -> FlaskClient:
+    """``client`` signed in with the API token through the page's form, as a person does."""
+    html = client.get(f"/users/{user_id}").get_data(as_text=True)
+    csrf = re.findall(r'name="csrf_token" value="([^"]+)"', html)[0]
+    response = client.post(f"/users/{user_id}/sign-in", data={"csrf_token": csrf,
+                                                              "token": f" {TOKEN} "})
+    assert response.status_code == 303 and response.headers["Location"] == f"/users/{user_id}"
+    return client
+
+
 def page_form(client: FlaskClient, user_id: str) -> tuple[list[str], str]:
     html = client.get(f"/users/{user_id}").get_data(as_text=True)
     items = re.findall(r'class="rec" tabindex="0" data-item="([^"]+)"', html)
@@ -451,7 +461,7 @@ def page_form(client: FlaskClient, user_id: str) -> tuple[list[str], str]:
 
 def test_the_page_posts_feedback_and_the_list_changes(client: FlaskClient, store: GraphStore,
                                                       user: str) -> None:
-    items, csrf = page_form(client, user)
+    items, csrf = page_form(signed_in(client, user), user)
     assert TOKEN not in client.get(f"/users/{user}").get_data(as_text=True)
     response = client.post(f"/users/{user}/events",
                            data={"csrf_token": csrf, "item_id": items[0], "kind": "dismiss"})
@@ -468,15 +478,40 @@ def test_the_page_posts_feedback_and_the_list_changes(client: FlaskClient, store
 @pytest.mark.parametrize("csrf", [None, "", "forged"])
 def test_the_page_refuses_a_form_without_its_csrf_token(client: FlaskClient, store: GraphStore,
                                                         user: str, csrf: str | None) -> None:
-    items, _ = page_form(client, user)
+    items, _ = page_form(signed_in(client, user), user)
     data = {"item_id": items[0], "kind": "dismiss"}
     if csrf is not None:
         data["csrf_token"] = csrf
     response = client.post(f"/users/{user}/events", data=data)
     assert response.status_code == 400 and "Reload the page" in response.get_data(as_text=True)
     no_session = client.application.test_client()
-    assert no_session.post(f"/users/{user}/events", data=data).status_code == 400
+    assert no_session.post(f"/users/{user}/events", data=data).status_code == 401
     assert edges(store, user, "DISMISSED") == []
+
+
+def test_the_page_writes_only_for_a_session_signed_in_with_the_api_token(
+        client: FlaskClient, store: GraphStore, user: str) -> None:
+    """Anyone who opens a page holds its form token: a write took that alone, for any shopper
+    (one with no page too) and any item, and the next training learnt from it."""
+    html = client.get(f"/users/{user}").get_data(as_text=True)
+    assert 'class="feedback"' not in html and 'class="sign-in"' in html
+    csrf = re.findall(r'name="csrf_token" value="([^"]+)"', html)[0]
+    item = re.findall(r'data-item="([^"]+)"', html)[0]
+    for target in (user, "NEW-FORGED-BUYER"):
+        forged = client.post(f"/users/{target}/events",
+                             data={"csrf_token": csrf, "item_id": item, "kind": "purchase"})
+        assert forged.status_code == 401 and "Sign in" in forged.get_data(as_text=True)
+    wrong = client.post(f"/users/{user}/sign-in", data={"csrf_token": csrf, "token": "guess"})
+    assert wrong.status_code == 401
+    assert 'class="feedback"' not in client.get(f"/users/{user}").get_data(as_text=True)
+    assert client.post(f"/users/{user}/sign-in", data={"token": TOKEN}).status_code == 400
+    assert item not in {e["item"] for e in edges(store, user, "BOUGHT")}
+    assert store.read_text("MATCH (u:User {id: 'NEW-FORGED-BUYER'}) RETURN u") == []
+    signed_in(client, user)
+    html = client.get(f"/users/{user}").get_data(as_text=True)
+    assert 'class="feedback"' in html and 'class="sign-in"' not in html and TOKEN not in html
+    with client.session_transaction() as session:
+        assert TOKEN not in str(dict(session))
 
 
 def test_the_page_has_no_buttons_while_writes_are_off(settings: Settings,

@@ -100,6 +100,16 @@ def writes_enabled() -> bool:
     return bool(current_app.config.get("API_TOKEN"))
 
 
+def token_matches(given: str) -> bool:
+    """Whether ``given`` (blanks around it aside) is the server's API token, compared in
+    constant time; never while writes are off. The one check of the token: the API's header
+    and the page's sign-in (:mod:`web.pages`) both ask it."""
+    if not writes_enabled():
+        return False
+    expected = str(current_app.config["API_TOKEN"]).encode()
+    return hmac.compare_digest(given.strip().encode(), expected)
+
+
 #: The names of the views that write (:func:`requires_token`).
 _WRITES: set[str] = set()
 #: Methods no write is routed by: a request by one of them is let through at once (every read).
@@ -127,8 +137,7 @@ def check_token() -> Response | None:
                        "writes are disabled on this server: start it with GRAPHREC_API_TOKEN "
                        "set, and send the token as 'Authorization: Bearer <token>'")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    expected = str(current_app.config["API_TOKEN"]).encode()
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+    if scheme.lower() != "bearer" or not token_matches(given):
         response, status, headers = error_response(
             401, "unauthorized", "this endpoint needs 'Authorization: Bearer <token>' with the "
                                  "server's API token",

@@ -1,13 +1,17 @@
 """Pages for people: look up a user, see their recommendations, click one to see why.
 
-The recommendation page also lets a person say "bought it" or "not interested". The buttons post
-a form to this server (:func:`event`), which writes the event itself: the API token never
-reaches the browser. The form carries a CSRF token (synchronizer pattern): a random value kept
-in the signed session cookie and repeated in the form, compared in constant time, so another
-site cannot make a visitor's browser post feedback. The cookie is signed with ``SECRET_KEY``
+The recommendation page also lets a person say "bought it" or "not interested". A write over
+HTTP needs the API token, and so does this one: the person signs in once with it
+(:func:`sign_in`), which marks their session as one that may write; the token itself is never
+kept in the cookie nor sent back to the browser. Without that, anyone who could open a page
+could write a purchase for any shopper, and the next training would learn from it. The buttons
+post a form to this server (:func:`event`), which writes the event itself. Each form carries a
+CSRF token (synchronizer pattern): a random value kept in the signed session cookie and
+repeated in the form, compared in constant time, so another site cannot make a signed-in
+visitor's browser post feedback (nor sign them in). The cookie is signed with ``SECRET_KEY``
 (``GRAPHREC_SECRET_KEY``; when unset, a key made when the server starts, so forms opened before
 a restart must be reloaded). The buttons are there only while writes are enabled
-(``GRAPHREC_API_TOKEN`` is set).
+(``GRAPHREC_API_TOKEN`` is set) and the session is signed in.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import secrets
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 
 from graphrec.schema import id_problem
-from web.api import write_event, writes_enabled
+from web.api import token_matches, write_event, writes_enabled
 from web.engine import get_engine
 from web.errors import ApiError
 
@@ -38,6 +42,15 @@ def check_csrf() -> None:
     expected, given = session.get("csrf"), request.form.get("csrf_token", "")
     if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
         raise ApiError(400, "csrf_failed", "This form has expired. Reload the page and try again.")
+
+
+def check_writes() -> None:
+    """A page's write (sign-in included) while writes are off: 403, before the form's token,
+    which no page holds then."""
+    if not writes_enabled():
+        raise ApiError(403, "writes_disabled",
+                       "Feedback is off on this server: it is enabled by setting "
+                       "GRAPHREC_API_TOKEN.")
 
 
 def check_user_id(user_id: str) -> None:
@@ -65,20 +78,36 @@ def user(user_id: str):
     except UnknownUser:
         return render_template("index.html", unknown=user_id), 404
     writes = writes_enabled()
+    signed_in = writes and bool(session.get("writer"))
     return render_template("user.html", user_id=user_id, items=items,
                            model_version=service.model_version,
-                           events=PAGE_EVENTS if writes else {},
+                           events=PAGE_EVENTS if signed_in else {},
+                           sign_in=writes and not signed_in,
                            csrf_token=csrf_token() if writes else None)
+
+
+@bp.post("/users/<user_id>/sign-in")
+def sign_in(user_id: str):
+    """The page's sign-in: the API token, once a session; then the page again, with its
+    buttons. A wrong token is 401 and signs nothing in."""
+    check_user_id(user_id)
+    check_writes()
+    check_csrf()
+    if not token_matches(request.form.get("token", "")):
+        raise ApiError(401, "unauthorized", "That is not this server's API token.")
+    session["writer"] = True
+    return redirect(url_for("pages.user", user_id=user_id), code=303)
 
 
 @bp.post("/users/<user_id>/events")
 def event(user_id: str):
-    """A button of the page: write the event, then show the page again (it has changed)."""
+    """A button of the page: write the event, then show the page again (it has changed). Only
+    for a session signed in with the API token (:func:`sign_in`)."""
     check_user_id(user_id)
-    if not writes_enabled():  # before the form's token, which no page holds while writes are off
-        raise ApiError(403, "writes_disabled",
-                       "Feedback is off on this server: it is enabled by setting "
-                       "GRAPHREC_API_TOKEN.")
+    check_writes()
+    if not session.get("writer"):
+        raise ApiError(401, "unauthorized",
+                       "Sign in with this server's API token to give feedback.")
     check_csrf()
     kind, item_id = request.form.get("kind", ""), request.form.get("item_id", "")
     if kind not in PAGE_EVENTS or id_problem(item_id):

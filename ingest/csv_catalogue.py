@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 
 from graphrec.schema import BY_NAME, CATEGORY_FORMS, LINK_RELATIONS
@@ -54,6 +56,18 @@ FORMAT = "csv"
 #: A category name under more parents than this, read as paths, makes the reader suggest
 #: reading the column as a set: real hierarchies seen here stay far below (Beauty: at most 4).
 MANY_PARENTS = 10
+
+#: The longest value read (characters): 8 times the csv module's default, far above any product
+#: text seen (raw Amazon's longest title or description: some 200 KB), and bounded, since the
+#: csv module holds the field it reads in 4 bytes a character. A longer value of a column that
+#: is read is rejected by name; of another column, it is left out.
+FIELD_LIMIT = 1 << 20
+#: How far a row with a value over FIELD_LIMIT is read again to find where that value ends: a
+#: quoted value spanning lines whose quote closes within it is one row; one that does not is
+#: taken for a quote left open (what the lines read then hold, to be read again, is this much).
+RUN_LIMIT = 4 * FIELD_LIMIT
+#: How the csv module's error for a value over its limit begins.
+_FIELD_LIMIT_ERROR = "field larger than field limit"
 
 #: Columns each file must have; the other known columns are optional.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -155,11 +169,14 @@ def _records(
     """``(line, values)`` for each data row, values in the order of the stem's known columns.
 
     Rows with the wrong number of fields, or that the csv module cannot parse, are rejected here.
-    A row that ran on over the lines after it, as a quote left open makes it do, is rejected
-    alone: those lines are read again as rows of their own (see :func:`_reject_run_on`).
+    A row that ran on over the lines after it is read only when its quotes close as they should
+    (:func:`_closes`): a quote left open, whichever column it opens in, makes the csv module
+    read on up to the next quote or the end of the file, and such a row is rejected alone, its
+    lines after the first read again as rows of their own (see :func:`_reject_run_on`). A row
+    whose quotes do close is one row, however many lines it spans: read, or rejected once.
     """
     columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
-    with open_lines(path, keep=True) as lines:
+    with open_lines(path, keep=True) as lines, _field_limit(FIELD_LIMIT):
         reader = csv.reader(lines)
         header = _header(path, reader, lines,
                          required=stem in REQUIRED_FILES and not catalogue.update)
@@ -177,26 +194,24 @@ def _records(
         # Optional columns that are absent read from an always-blank extra slot.
         picks = [names.index(column) if column in names else width for column in columns]
         as_is = picks == list(range(width))
+        read = {pick: column for pick, column in zip(picks, columns) if pick < width}
         taken = lines.taken
         taken.clear()
         end = lines.number
         while True:
+            reason = "unclosed quote"
             try:
                 for row in reader:
                     line, end = end + 1, lines.number
-                    if end > line and len(row) != width:
-                        break  # run on over the lines after its first
+                    if end > line and not _closes(taken):
+                        break  # a quote left open ran on over the lines after its first
                     taken.clear()
                     if not row:
                         continue
                     catalogue.rows_read += 1
                     if len(row) != width:
-                        log.skip(
-                            line,
-                            "",
-                            f"wrong number of fields ({len(row)}, header has {width})",
-                            ",".join(row),
-                        )
+                        log.skip(line, "", f"wrong number of fields ({len(row)}, header has "
+                                 f"{width})", ",".join(row))
                     elif as_is:
                         yield line, row
                     else:
@@ -205,29 +220,103 @@ def _records(
                 else:
                     return
             except csv.Error as error:
-                line, end = end + 1, lines.number
-                if end == line:
+                line = end + 1
+                whole = _read_over_limit(lines) if _FIELD_LIMIT_ERROR in str(error) else error
+                if not isinstance(whole, csv.Error):  # one row, a value of it over FIELD_LIMIT
+                    end = lines.number
                     taken.clear()
                     catalogue.rows_read += 1
-                    log.skip(line, "", f"malformed CSV row ({error})")
+                    if len(whole) != width:
+                        log.skip(line, "", f"wrong number of fields ({len(whole)}, header has "
+                                 f"{width})", ",".join(whole))
+                    elif _without_long_values(whole, read, stem, log, line):
+                        whole.append("")
+                        yield line, [whole[pick] for pick in picks]
+                    reader = csv.reader(lines)
                     continue
+                if lines.number == line:
+                    taken.clear()
+                    end = line
+                    catalogue.rows_read += 1
+                    log.skip(line, "", f"malformed CSV row ({whole})")
+                    reader = csv.reader(lines)
+                    continue
+                if _FIELD_LIMIT_ERROR in str(whole):
+                    reason = f"unclosed quote: none closes it within {RUN_LIMIT:,} characters"
             catalogue.rows_read += 1
-            _reject_run_on(lines, log, line)
+            _reject_run_on(lines, log, line, reason)
             end = line
             reader = csv.reader(lines)
 
 
-def _reject_run_on(lines: Lines, log: RejectLog, line: int) -> None:
+@contextmanager
+def _field_limit(limit: int) -> Iterator[None]:
+    """The csv module's longest field set to ``limit`` meanwhile (it is one for the process)."""
+    was = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(was)
+
+
+def _closes(rows_lines: Sequence[str]) -> bool:
+    """Whether the lines of one row, as the lenient csv reader read it, are one row whose
+    quotes close as they should: each quoted value ends at a quote followed by a comma or the
+    line's end. A quote left open does not: it runs on to the end of the file, or to the next
+    quote in it (the opening one of a later value, followed by that value's text), and the
+    strict reader refuses either."""
+    try:
+        return sum(1 for _ in csv.reader(rows_lines, strict=True)) == 1
+    except csv.Error:
+        return False
+
+
+def _read_over_limit(lines: Lines) -> list[str] | csv.Error:
+    """The row that began with :attr:`Lines.taken` and that the csv module gave up on, a value of
+    it being over :data:`FIELD_LIMIT`, read again, strictly, up to :data:`RUN_LIMIT` (the lines
+    after those taken are taken too), or the error that shows its quotes do not close as they
+    should (see :func:`_closes`) within that: a quote left open, or text too long to tell."""
+    reader = csv.reader(chain(list(lines.taken), lines), strict=True)
+    with _field_limit(RUN_LIMIT):
+        try:
+            return next(reader)
+        except csv.Error as error:
+            return error
+
+
+def _without_long_values(row: list[str], read: dict[int, str], stem: str, log: RejectLog,
+                         line: int) -> bool:
+    """Blank each value of ``row`` over :data:`FIELD_LIMIT`; False when the row cannot load
+    without it (a required column's), rejected. ``read``: the columns read, by position. A
+    value of a column that is not read costs nothing; one that is read is named in a reject:
+    the row is skipped for a required column, else loads without that field."""
+    for index, value in enumerate(row):
+        if len(value) <= FIELD_LIMIT:
+            continue
+        column = read.get(index)
+        reason = f"value too long ({len(value):,} characters, at most {FIELD_LIMIT:,})"
+        if column in REQUIRED_COLUMNS[stem]:
+            log.skip(line, column, reason, value)
+            return False
+        if column is not None:
+            log.drop(line, column, reason, value)
+        row[index] = ""
+    return True
+
+
+def _reject_run_on(lines: Lines, log: RejectLog, line: int,
+                   reason: str = "unclosed quote") -> None:
     """Reject the row that began on ``line`` and ran on over the lines after it (all of them
-    in :attr:`Lines.taken`), yet is no row: it has the wrong number of fields, or the csv
-    module gave up on it. Its first line is rejected, and the others are read again.
+    in :attr:`Lines.taken`), yet is no row: its quotes do not close as they should
+    (:func:`_closes`), or not within :data:`RUN_LIMIT` characters. Its first line is rejected
+    for ``reason``, and the others are read again.
 
     A quote left open makes the csv module read on, field separators and line ends included,
     up to the next quote (the opening one of a later row) or the end of the file: without
     this, every good row in between would be lost with no reject of its own.
     """
     first, *rest = lines.taken
-    log.skip(line, "", "malformed CSV row (unclosed quote)", first.rstrip("\r\n"))
+    log.skip(line, "", f"malformed CSV row ({reason})", first.rstrip("\r\n"))
     lines.read_again(rest)
     lines.taken.clear()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.datasets import BEAUTY
-from ingest.csv_catalogue import read_csv_catalogue
+from ingest.csv_catalogue import FIELD_LIMIT, RUN_LIMIT, read_csv_catalogue
 from ingest.errors import CatalogueError
 from ingest.records import Item, ItemLink, Purchase, Reject
 from ingest.rejects import summarise, write_rejects
@@ -299,14 +299,49 @@ def test_lines_ending_in_cr_lf_or_cr_and_a_byte_order_mark_read_as_with_lf(
         (Path(r.file).name, r.line, r.field, r.reason) for r in catalogue.rejects]
 
 
-def test_a_row_the_csv_module_cannot_parse_is_skipped_alone(tmp_path: Path):
-    items = "item_id,title\nA1,ok\nA2," + "x" * 200_000 + "\nA3,fine\n"
+def test_a_value_over_the_csv_modules_default_limit_loads(tmp_path: Path):
+    """Its default (128 KiB) lost the whole row, even for a column that is not read."""
+    long = "lorem ipsum, " * 12_000  # 156 KB
+    items = f'item_id,title,description\nA1,ok,x\nA2,{"t" * 200_000},"{long}"\nA3,fine,x\n'
     purchases = "user_id,item_id,split\nU1,A1,train\n"
-    got = read_csv_catalogue(write_catalogue(tmp_path, items=items, purchases=purchases))
-    assert [item.id for item in got.items] == ["A1", "A3"]
-    assert [(r.line, r.reason) for r in got.rejects if r.file.endswith("items.csv")] == [
-        (3, "malformed CSV row (field larger than field limit (131072))")
-    ]
+    got = read_csv_catalogue(write_catalogue(tmp_path, items=items, purchases=purchases,
+                                             item_links=None))
+    assert [(item.id, len(item.title or "")) for item in got.items] == [
+        ("A1", 2), ("A2", 200_000), ("A3", 4)]
+    assert [r for r in got.rejects if r.file.endswith("items.csv")] == []
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_value_over_the_field_limit_costs_its_field_or_row_by_name(tmp_path: Path,
+                                                                     newline: str):
+    """Over FIELD_LIMIT, on one line or several: an ignored column's costs nothing, an optional
+    column's that field, a required column's the row; each rejected value is named."""
+    huge = "x" * (FIELD_LIMIT + 1)
+    lines = f"line one{newline}" * (FIELD_LIMIT // 9 + 1)  # over the limit, on many lines
+    items = newline.join([
+        "item_id,title,brand,notes",
+        "A1,ok,B,short",
+        f"A2,Two,B,{huge}",
+        f'A3,Three,B,"{lines}"',
+        f"A4,{huge},B,short",
+        f'A5,"{lines}",B,short',
+        f"{huge},Six,B,short",
+        "A7,Seven,B,short",
+    ]) + newline
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=items, users="user_id\nU1\n",
+        purchases="user_id,item_id,split\nU1,A1,train\n", item_links=None))
+    assert [(item.id, item.title, item.brand) for item in got.items] == [
+        ("A1", "ok", "B"), ("A2", "Two", "B"), ("A3", "Three", "B"), ("A4", None, "B"),
+        ("A5", None, "B"), ("A7", "Seven", "B")]
+    long = f"({FIELD_LIMIT + 1:,} characters, at most {FIELD_LIMIT:,})"
+    assert [(r.line, r.field, r.reason, r.action, len(r.value)) for r in got.rejects] == [
+        (5 + lines.count(newline), "title", f"value too long {long}", "field dropped", 200),
+        (6 + lines.count(newline), "title",
+         f"value too long ({len(lines):,} characters, at most {FIELD_LIMIT:,})",
+         "field dropped", 200),
+        (7 + 2 * lines.count(newline), "item_id", f"value too long {long}", "row skipped", 200)]
+    assert got.rows_read == 7 + 1 + 1
 
 
 def test_numbers_beyond_what_the_store_keeps_are_rejected_alone(tmp_path: Path):
@@ -359,19 +394,84 @@ def test_a_row_with_an_unclosed_quote_is_rejected_alone(tmp_path: Path, newline:
     assert got.rows_read == 9 + 1 + 1  # items, users, purchases
 
 
-def test_an_unclosed_quote_in_a_large_file_loses_no_other_row(tmp_path: Path):
-    """Here the quote runs on until the field grows past the csv module's limit (128 KiB)."""
-    rows = [f"I{n},Item {n},Brand,3,30,Beauty|Skin" for n in range(1, 5001)]
-    rows[9] = 'I10,"Item ten,Brand,3,30,Beauty|Skin'  # line 11
-    items = "item_id,title,brand,price,sales_rank,categories\n" + "\n".join(rows) + "\n"
+@pytest.mark.parametrize(("rows", "reason"), [
+    (5_000, "malformed CSV row (unclosed quote)"),
+    (40_000, "malformed CSV row (unclosed quote)"),
+    (150_000, f"malformed CSV row (unclosed quote: none closes it within {RUN_LIMIT:,} "
+              "characters)")])
+def test_an_unclosed_quote_in_a_large_file_loses_no_other_row(tmp_path: Path, rows: int,
+                                                             reason: str):
+    """The quote runs on to the end of the file: within the csv module's field limit, past it,
+    and past how far a value over it is read to see whether its quote closes."""
+    lines = [f"I{n},Item {n},Brand,3,30,Beauty|Skin" for n in range(1, rows + 1)]
+    lines[9] = 'I10,"Item ten,Brand,3,30,Beauty|Skin'  # line 11
+    items = "item_id,title,brand,price,sales_rank,categories\n" + "\n".join(lines) + "\n"
     write_catalogue(tmp_path, items=None, users="user_id\nU1\n",
                     purchases="user_id,item_id,split\nU1,I1,train\n", item_links=None)
     (tmp_path / "items.csv.gz").write_bytes(gzip.compress(items.encode()))
     got = read_csv_catalogue(tmp_path)
-    assert len(items) > 131072
-    assert len(got.items) == 4999 and "I10" not in {item.id for item in got.items}
-    assert [(r.line, r.reason) for r in got.rejects] == [
-        (11, "malformed CSV row (unclosed quote)")]
+    assert len(got.items) == rows - 1 and "I10" not in {item.id for item in got.items}
+    assert [(r.line, r.reason) for r in got.rejects] == [(11, reason)]
+    assert got.rows_read == rows + 1 + 1
+
+
+LAST_COLUMN_OPEN = """\
+item_id,title,categories
+i1,One,Shop|A
+i2,Two,Shop|B
+i3,Three,"Shop|C
+i4,Four,Shop|D
+i5,Five,Shop|E
+"""
+#: Here the quote runs on to the next one (line 5's), and the row the csv module makes of the
+#: lines between has as many fields as the header.
+MIDDLE_COLUMN_OPEN = """\
+item_id,title,categories
+i1,One,Shop|A
+i2,Two,Shop|B
+i3,"Three,Shop|C
+i4,"Four",Shop|D
+i5,Five,Shop|E
+"""
+
+
+@pytest.mark.parametrize("items", [LAST_COLUMN_OPEN, MIDDLE_COLUMN_OPEN],
+                         ids=["last-column", "count-right"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_quote_left_open_is_rejected_alone_whichever_column_it_opens_in(
+        tmp_path: Path, items: str, newline: str):
+    purchases = "user_id,item_id,split\nu1,i1,train\nu1,i2,\"train\nu1,i4,test\nu1,i5,train\n"
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=items.replace("\n", newline), users="user_id\nu1\n",
+        purchases=purchases.replace("\n", newline), item_links=None))
+    assert [(item.id, item.categories) for item in got.items] == [
+        ("i1", ("Shop", "A")), ("i2", ("Shop", "B")), ("i4", ("Shop", "D")),
+        ("i5", ("Shop", "E"))]
+    assert [(p.item_id, p.split) for p in got.purchases] == [
+        ("i1", "train"), ("i4", "test"), ("i5", "train")]
+    assert [(Path(r.file).name, r.line, r.reason) for r in got.rejects] == [
+        ("items.csv", 4, "malformed CSV row (unclosed quote)"),
+        ("purchases.csv", 3, "malformed CSV row (unclosed quote)")]
+    assert got.rows_read == 5 + 1 + 4
+
+
+def test_a_closed_quoted_value_on_many_lines_is_one_row_read_or_rejected_once(tmp_path: Path):
+    """Its lines are never read as rows: a long description in a column that is not read
+    loads with its row, and a row with one field too many is rejected once, for that."""
+    description = "".join(f"Feature {n}, size S, colour red\n" for n in range(5000))
+    items = ("item_id,title,brand,description\n"
+             "i1,One,Acme,short\n"
+             f'i2,Two,Acme,"{description}"\n'
+             'i3,"Shirt\nsize M",Acme,x,extra\n'
+             "i4,Four,Acme,short\n")
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=items, users="user_id\nu1\n",
+        purchases="user_id,item_id,split\nu1,i2,train\n", item_links=None))
+    assert [(item.id, item.title) for item in got.items] == [
+        ("i1", "One"), ("i2", "Two"), ("i4", "Four")]
+    assert [(r.line, r.reason, r.value) for r in got.rejects] == [
+        (5004, "wrong number of fields (5, header has 4)", "i3,Shirt\nsize M,Acme,x,extra")]
+    assert got.rows_read == 4 + 1 + 1
 
 
 def test_a_header_with_an_unclosed_quote_is_refused_in_one_line(tmp_path: Path):

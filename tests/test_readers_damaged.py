@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from graphrec.cli import main
+from ingest.csv_catalogue import FIELD_LIMIT, RUN_LIMIT
 from ingest.detect import read_catalogue
 from ingest.errors import CatalogueError
 
 ROWS = 3000
 HUGE = 10_000_000
+assert HUGE > RUN_LIMIT
 
 
 def _items_csv() -> str:
@@ -97,7 +99,7 @@ def test_a_catalogue_that_is_one_huge_row_says_why_nothing_is_usable(tmp_path) -
         read_catalogue(directory)
     assert str(caught.value) == (
         f"{directory / 'items.csv'}: no usable item rows: the only one, line 2, was rejected: "
-        "malformed CSV row (field larger than field limit (131072))")
+        f"malformed CSV row (field larger than field limit ({RUN_LIMIT}))")
 
 
 def test_a_catalogue_whose_header_is_one_huge_line_is_refused_briefly(tmp_path) -> None:
@@ -106,7 +108,7 @@ def test_a_catalogue_whose_header_is_one_huge_line_is_refused_briefly(tmp_path) 
     with pytest.raises(CatalogueError) as caught:
         read_catalogue(directory)
     assert str(caught.value) == (f"{directory / 'items.csv'}: unreadable header row "
-                                 "(field larger than field limit (131072))")
+                                 f"(field larger than field limit ({FIELD_LIMIT}))")
 
 
 def test_a_header_of_many_columns_is_quoted_short(tmp_path) -> None:

@@ -87,15 +87,33 @@ class LoadReport:
 
 
 def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Step], int]:
-    """The load steps in dependency order, and how many external links they leave out."""
+    """The load steps in dependency order, and how many external links they leave out.
+
+    A whole catalogue states each of its items whole, so the store is left saying what it
+    says: an item with no brand or no category lets go of those it had (as a blank title or
+    price clears it), and each category it names has the parents its paths give and no other
+    (none, read as sets), whatever an earlier ingest made. An update says only what is new: an
+    item row without a brand or categories leaves the item's, and its paths add to the
+    hierarchy.
+    """
     items = catalogue.items
+    whole = not catalogue.update
     known = {item.id for item in items} | catalogue.stored_items
     brands = sorted({item.brand for item in items if item.brand})
     categories = sorted({name for item in items for name in item.categories})
     parents = sorted(catalogue.category_parents())
     links = [link for link in catalogue.links if keep_external or link.other_item_id in known]
     external = sorted({link.other_item_id for link in links if link.other_item_id not in known})
-    branded = [item for item in items if item.brand]
+    branded = items if whole else [item for item in items if item.brand]
+    if whole:
+        of: dict[str, list[str]] = {name: [] for name in categories}
+        for child, parent in parents:
+            of[child].append(parent)
+        hierarchy = Step(BY_NAME["subcategory_of"].type, "ingest/category_parents",
+                         [{"child": c, "parents": p} for c, p in of.items()], "relationships")
+    else:
+        hierarchy = Step(BY_NAME["subcategory_of"].type, "ingest/subcategories",
+                         [{"child": c, "parent": p} for c, p in parents], "relationships")
     steps = [
         Step("users", "ingest/users", RowsOf(catalogue.users, lambda u: {"id": u}), "nodes"),
         Step("items", "ingest/items_added" if catalogue.update else "ingest/items",
@@ -105,13 +123,12 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
         Step("external items", "ingest/external_items", [{"id": i} for i in external], "nodes"),
         Step("brands", "ingest/brands", [{"name": b} for b in brands], "nodes"),
         Step("categories", "ingest/categories", [{"name": c} for c in categories], "nodes"),
-        Step(BY_NAME["subcategory_of"].type, "ingest/subcategories",
-             [{"child": c, "parent": p} for c, p in parents], "relationships"),
+        hierarchy,
         Step(BY_NAME["has_brand"].type, "ingest/item_brands",
              RowsOf(branded, lambda i: {"item": i.id, "brand": i.brand}), "relationships",
              details=True),
         Step(BY_NAME["in_category"].type, "ingest/item_categories",
-             RowsOf(catalogue.placements(), lambda pair: {"item": pair[0],
+             RowsOf(catalogue.placements(every=whole), lambda pair: {"item": pair[0],
                                                           "categories": pair[1]}),
              "relationships"),
         Step(BOUGHT, "ingest/purchases_added", RowsOf(catalogue.purchases, lambda p: {

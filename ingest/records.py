@@ -102,12 +102,13 @@ class Catalogue:
     #: one is a link within the catalogue, not to an outside product.
     stored_items: set[str] = field(default_factory=set)
 
-    def placements(self) -> list[tuple[str, list[str]]]:
+    def placements(self, *, every: bool = False) -> list[tuple[str, list[str]]]:
         """``(item id, categories)`` of every item placed in a category: the ends of its
         IN_CATEGORY edges (:func:`graphrec.schema.placed_in`), all of them, so that a load lets
-        go of those it had before and has no more."""
+        go of those it had before and has no more. ``every``: the items placed in none too
+        (with none), as a whole catalogue states them: its load lets go of all they had."""
         return [(item.id, placed) for item in self.items
-                if (placed := list(placed_in(item.categories, self.category_form)))]
+                if (placed := list(placed_in(item.categories, self.category_form))) or every]
 
     def category_parents(self) -> set[tuple[str, str]]:
         """``(child, parent)`` of every SUBCATEGORY_OF edge the items' categories give

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -76,15 +77,16 @@ def test_a_set_puts_the_item_in_each_of_its_categories_and_implies_no_hierarchy(
         catalogue_dir) -> None:
     steps = {step.name: list(step.rows) for step in plan(
         read_catalogue(catalogue_dir, categories="set"))[0]}
-    assert "SUBCATEGORY_OF" not in steps
+    assert all(row["parents"] == [] for row in steps["SUBCATEGORY_OF"])
     assert sorted((r["item"], c) for r in steps["IN_CATEGORY"] for c in r["categories"]) == sorted(
         (item, name) for item, names in ITEMS for name in dict.fromkeys(names.split("|")) if name)
 
     paths = {step.name: list(step.rows) for step in plan(read_catalogue(catalogue_dir))[0]}
     assert sorted((r["item"], c) for r in paths["IN_CATEGORY"] for c in r["categories"]) == [
         ("I1", "Girls"), ("I2", "Shoes"), ("I3", "Shoes"), ("I4", "Clothing")]
-    assert {"child": "Men", "parent": "Girls"} not in paths["SUBCATEGORY_OF"]
-    assert {"child": "Girls", "parent": "Dresses"} in paths["SUBCATEGORY_OF"]
+    parents = {row["child"]: row["parents"] for row in paths["SUBCATEGORY_OF"]}
+    assert parents["Men"] == ["Clothing"] and parents["Girls"] == ["Clothing", "Dresses"]
+    assert parents["Clothing"] == []
 
 
 def test_the_store_gives_the_model_the_graph_the_files_give(store: GraphStore,
@@ -111,6 +113,46 @@ def test_the_store_gives_the_model_the_graph_the_files_give(store: GraphStore,
     assert call["params"]["category"] == "Girls"
     [record] = store.read_text(cypher.load(call["query"]), **call["params"])
     assert record["p"][4] == {"name": "Girls"}
+
+
+def test_read_again_as_sets_the_store_keeps_no_hierarchy_of_the_paths(
+        store: GraphStore, tmp_path: Path) -> None:
+    """The note on a catalogue read as paths says to read it as sets: that ingest leaves the
+    store the graph the sets give, not the paths' SUBCATEGORY_OF edges too (train reads them),
+    and a whole catalogue read as paths again leaves each category it names only the parents
+    they give; an update's paths add to the hierarchy."""
+    items = [(f"I{k}", f"Clothing|N{k}|Girls") for k in range(14)]  # Girls under 14 names
+    shop = write_catalogue(tmp_path / "shop", items, [("U1", "I0", "train", 1),
+                                                       ("U1", "I1", "test", 2)])
+    as_paths = read_catalogue(shop)
+    assert any("read it with --categories set" in note for note in as_paths.notes)
+
+    def hierarchy() -> list[tuple[str, str]]:
+        return [(row["c"], row["p"]) for row in store.read_text(
+            "MATCH (c:Category)-[:SUBCATEGORY_OF]->(p:Category) RETURN c.name AS c, "
+            "p.name AS p ORDER BY c, p")]
+
+    load_catalogue(store, as_paths)
+    assert len(hierarchy()) == 28
+    as_sets = read_catalogue(shop, categories="set")
+    load_catalogue(store, as_sets)
+    assert hierarchy() == []
+    exported, _ = export_graph(store)
+    assert exported.fingerprint() == catalogue_frames(as_sets).graph().fingerprint()
+
+    moved = write_catalogue(tmp_path / "moved", [("I0", "Clothing|N0|Girls"),
+                                                 ("I1", "Shoes|Girls")],
+                            [("U1", "I0", "train", 1), ("U1", "I1", "test", 2)])
+    load_catalogue(store, as_paths)
+    load_catalogue(store, read_catalogue(moved))
+    # Girls and N0 have the parents the paths give them; N1..N13, which it does not name (the
+    # categories of items it does not state), keep theirs
+    assert hierarchy() == sorted([("Girls", "N0"), ("Girls", "Shoes")] + [
+        (f"N{k}", "Clothing") for k in range(14)])
+    added = read_catalogue(tmp_path / "moved", update=True)
+    added.items = [replace(added.items[0], categories=("Top", "Clothing"))]
+    load_catalogue(store, added)
+    assert ("Clothing", "Top") in hierarchy() and ("Girls", "Shoes") in hierarchy()
 
 
 def test_an_item_of_several_categories_has_a_path_through_each_it_shares(catalogue_dir) -> None:

@@ -164,6 +164,34 @@ def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
     assert "skipped 1 links to products outside" in capsys.readouterr().out
 
 
+def test_a_whole_catalogue_again_says_an_items_brand_and_categories_as_it_does_its_title(
+        store: GraphStore, tmp_path: Path) -> None:
+    """A whole catalogue states each item: one that now gives no brand or category lets go of
+    those it had, as its blank title and unparseable price clear those (an update leaves them:
+    tests/test_ingest_update.py)."""
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    (shop / "users.csv").write_text("user_id\nU1\n")
+    (shop / "purchases.csv").write_text("user_id,item_id,split\nU1,I1,train\nU1,I2,test\n")
+
+    def ingest(items: str) -> list[dict]:
+        (shop / "items.csv").write_text("item_id,title,brand,price,categories\n" + items)
+        load_catalogue(store, read_catalogue(shop))
+        return store.read_text(
+            "MATCH (i:Item) OPTIONAL MATCH (i)-[:HAS_BRAND]->(b:Brand) "
+            "OPTIONAL MATCH (i)-[:IN_CATEGORY]->(c:Category) RETURN i.id AS id, "
+            "i.title AS title, i.price AS price, b.name AS brand, c.name AS category ORDER BY id")
+
+    assert ingest("I1,Shampoo,Acme,3.50,Shop|Hair\nI2,Soap,Other,1.00,Shop|Skin\n") == [
+        {"id": "I1", "title": "Shampoo", "price": 3.5, "brand": "Acme", "category": "Hair"},
+        {"id": "I2", "title": "Soap", "price": 1.0, "brand": "Other", "category": "Skin"}]
+    assert ingest("I1,,,abc,\nI2,Soap,Other,1.00,Shop|Skin\n") == [
+        {"id": "I1", "title": None, "price": None, "brand": None, "category": None},
+        {"id": "I2", "title": "Soap", "price": 1.0, "brand": "Other", "category": "Skin"}]
+    relationships = graph_stats(store)["relationships"]
+    assert (relationships["HAS_BRAND"], relationships["IN_CATEGORY"]) == (1, 1)
+
+
 def test_a_number_too_large_for_the_store_is_rejected_and_the_rest_loads(
         store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])

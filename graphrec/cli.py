@@ -123,7 +123,7 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
     from ingest.amazon_json import DEFAULT_TEST_SHARE
     from ingest.detect import detect_format, read_catalogue
     from ingest.loader import DEFAULT_BATCH, load_catalogue
-    from ingest.rejects import summarise, write_rejects
+    from ingest.rejects import rejected_counts, summarise_actions, write_rejects
     from ingest.update import resolve
 
     started = time.perf_counter()
@@ -135,7 +135,7 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
                                categories=categories, update=update)
     read_seconds = time.perf_counter() - started
     print(f"read {path} ({catalogue.format}): {catalogue.rows_read:,} rows in "
-          f"{read_seconds:.1f}s, {len(catalogue.rejects):,} rejected")
+          f"{read_seconds:.1f}s, {rejected_counts(catalogue.rejects)}")
     for note in catalogue.notes:
         print(f"note: {note}")
     said = [item.available for item in catalogue.items if item.available is not None]
@@ -162,7 +162,7 @@ def ingest_catalogue(settings: Settings, path: Path = SAMPLE, *, format: str | N
     _print_load_report(report)
     if catalogue.rejects:
         print(f"rejects: {len(catalogue.rejects):,} written to {rejects_path}")
-        for reason, count in summarise(catalogue.rejects).items():
+        for reason, count in summarise_actions(catalogue.rejects).items():
             print(f"  {count:>8,}  {reason}")
 
 
@@ -535,7 +535,7 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
     from graphrec.evaluation.path_quality import purchase_order
     from ingest.detect import read_catalogue
     from ingest.frames import catalogue_frames
-    from ingest.rejects import summarise
+    from ingest.rejects import rejected_counts, summarise_actions
 
     models = args.models or (coldstart.MODELS if args.cold_start else benchmark.ALL_MODELS)
     for name in models:
@@ -549,10 +549,10 @@ def cmd_benchmark(args: argparse.Namespace, settings: Settings) -> int:
     data = frames.graph()
     print(f"read {args.data} ({catalogue.format}) in {time.perf_counter() - started:.1f}s: "
           f"{data.num_users:,} users, {data.num_items:,} items, {len(data.train):,} train and "
-          f"{len(data.test):,} test purchases, {len(catalogue.rejects):,} rows rejected")
+          f"{len(data.test):,} test purchases, {rejected_counts(catalogue.rejects)}")
     for note in catalogue.notes:
         print(f"note: {note}")
-    for reason, count in summarise(catalogue.rejects).items():
+    for reason, count in summarise_actions(catalogue.rejects).items():
         print(f"  {count:>8,}  {reason}")
     if args.threads:
         torch.set_num_threads(args.threads)

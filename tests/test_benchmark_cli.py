@@ -76,7 +76,7 @@ def test_on_the_sample_writes_beauty_json(tmp_path: Path, monkeypatch: pytest.Mo
     assert written["models"]["popularity"]["torch_threads"] == 1
     out = capsys.readouterr().out
     assert f"{canonical.num_users:,} users, {canonical.num_items:,} items" in out
-    assert "0 rows rejected" in out
+    assert "test purchases, 0 rows skipped, 0 fields dropped\n" in out
 
 
 def test_on_a_raw_amazon_folder(raw_folder: Path, tmp_path: Path,

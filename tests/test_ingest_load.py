@@ -164,6 +164,35 @@ def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
     assert "skipped 1 links to products outside" in capsys.readouterr().out
 
 
+def test_the_rows_skipped_and_the_fields_dropped_are_counted_apart(
+        store: GraphStore, env: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A field dropped from a row that loads is no rejected row: the rows read less those
+    skipped are the rows loaded (3 items' rows, one without an id; 2 users; 4 purchases, one of
+    an unknown item; 2 links), and the summary says what each kind of reject did."""
+    monkeypatch.setenv("GRAPHREC_HOME", env["GRAPHREC_HOME"])
+    shop = _dirty_catalogue(tmp_path / "shop")
+    (shop / "items.csv").write_text(
+        "item_id,title,brand,price,sales_rank,categories\n"
+        "I1,Good soap,Acme,3.50,10,Beauty|Bath\n"
+        ",No id,Acme,1.00,1,Beauty|Bath\n"
+        "I2,<b>Cream</b>,Acme,not-a-price,5,Beauty|Skin\n")
+    assert main(["ingest", str(shop), "--quiet", "--rejects", str(tmp_path / "r.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "11 rows in " in out and "s, 2 rows skipped, 2 fields dropped\n" in out
+    assert "rejects: 4 written to " in out
+    summary = {reason: int(count) for count, reason in (
+        line.split(None, 1) for line in out.splitlines() if line.split()[:1] == ["1"])}
+    assert summary == {"HTML fragment instead of text: field dropped": 1,
+                       "item not in catalogue: row skipped": 1,
+                       "missing item id: row skipped": 1,
+                       "unparseable price: field dropped": 1}
+    stats = graph_stats(store)
+    loaded = stats["nodes"]["Item"] + stats["nodes"]["User"] + sum(
+        stats["relationships"][kind] for kind in ("BOUGHT", "ALSO_BOUGHT"))
+    assert loaded + 1 == 11 - 2  # and the link to a product outside, counted apart
+
+
 def test_a_whole_catalogue_again_says_an_items_brand_and_categories_as_it_does_its_title(
         store: GraphStore, tmp_path: Path) -> None:
     """A whole catalogue states each item: one that now gives no brand or category lets go of

@@ -66,6 +66,9 @@ class Step:
     rows: Rows
     creates: str  # "nodes" or "relationships": which counter tells what the step created
     details: bool = False  # whether it writes what an answer shows of an item (title, brand...)
+    #: whether it writes edges a model learns from whose change no count of the graph sees (an
+    #: item's brand or categories, the hierarchy): changed, the load marks the graph reshaped
+    reshapes: bool = False
 
 
 @dataclass
@@ -110,10 +113,12 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
         for child, parent in parents:
             of[child].append(parent)
         hierarchy = Step(BY_NAME["subcategory_of"].type, "ingest/category_parents",
-                         [{"child": c, "parents": p} for c, p in of.items()], "relationships")
+                         [{"child": c, "parents": p} for c, p in of.items()], "relationships",
+                         reshapes=True)
     else:
         hierarchy = Step(BY_NAME["subcategory_of"].type, "ingest/subcategories",
-                         [{"child": c, "parent": p} for c, p in parents], "relationships")
+                         [{"child": c, "parent": p} for c, p in parents], "relationships",
+                         reshapes=True)
     steps = [
         Step("users", "ingest/users", RowsOf(catalogue.users, lambda u: {"id": u}), "nodes"),
         Step("items", "ingest/items_added" if catalogue.update else "ingest/items",
@@ -126,11 +131,11 @@ def plan(catalogue: Catalogue, *, keep_external: bool = False) -> tuple[list[Ste
         hierarchy,
         Step(BY_NAME["has_brand"].type, "ingest/item_brands",
              RowsOf(branded, lambda i: {"item": i.id, "brand": i.brand}), "relationships",
-             details=True),
+             details=True, reshapes=True),
         Step(BY_NAME["in_category"].type, "ingest/item_categories",
              RowsOf(catalogue.placements(every=whole), lambda pair: {"item": pair[0],
                                                           "categories": pair[1]}),
-             "relationships"),
+             "relationships", reshapes=True),
         Step(BOUGHT, "ingest/purchases_added", RowsOf(catalogue.purchases, lambda p: {
             "user": p.user_id, "item": p.item_id, "seq": p.seq, "split": p.split,
             "at": now_ms()}), "relationships") if catalogue.update else
@@ -154,11 +159,12 @@ def batches(rows: Rows, size: int) -> Iterator[Rows]:
 def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_BATCH,
          progress: Progress | None = None) -> LoadReport:
     """Create the schema, then run each step batch by batch; mark the catalogue changed when
-    an item's details were written (also when a later batch fails)."""
+    an item's details were written, and the graph reshaped when a step that
+    :attr:`~Step.reshapes` made or removed an edge (both also when a later batch fails)."""
     started = time.perf_counter()
     report = LoadReport()
     store.run_script("schema/constraints")
-    details_written = False
+    details_written = reshaped = False
     try:
         for step in steps:
             created = 0
@@ -166,6 +172,8 @@ def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_
                 counters = on_key_race(partial(store.write_text, step.statement, rows=batch),
                                        BATCH_KEY_RACE_SECONDS)
                 details_written |= step.details
+                reshaped |= step.reshapes and bool(counters.relationships_created
+                                                   or counters.relationships_deleted)
                 created += getattr(counters, f"{step.creates}_created")
                 if progress:
                     progress(step.name, len(batch))
@@ -174,6 +182,8 @@ def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_
     finally:
         if details_written:
             store.write("catalogue/changed")
+        if reshaped:
+            store.write("catalogue/reshaped")
     report.seconds = time.perf_counter() - started
     return report
 

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from graphrec.cli import main
+from graphrec.cli import ingest_catalogue, main
 from graphrec.config import Settings
 from graphrec.serving.freshness import Freshness
 from graphrec.store.connection import GraphStore
@@ -112,8 +112,8 @@ def test_health_says_whether_the_model_is_stale(trained_app: Flask, client: Flas
         get_engine().service().freshness.max_age = 0
     model = client.get("/api/health").get_json()["checks"]["model"]
     assert model["ok"] is True and set(model) >= {"stale", "trained_on", "graph_now"}
-    assert set(model["trained_on"]) == {"users", "items", "purchases", "links", "read_at",
-                                        "trained_at"}
+    assert set(model["trained_on"]) == {"users", "items", "purchases", "links", "shape",
+                                        "read_at", "trained_at"}
     before = model["graph_now"]
     add_user(session_store, "NEW-SHOPPER-3", [sample_recommendable(client)])
     model = client.get("/api/health").get_json()["checks"]["model"]
@@ -156,6 +156,32 @@ def test_a_health_check_waits_for_a_slow_count_of_the_graph_a_bounded_time(
 
 def sample_recommendable(client: FlaskClient) -> str:
     return recommendations(client, sample_users()[1])[0]["item_id"]
+
+
+def test_an_item_given_another_brand_makes_the_model_stale(
+        settings: Settings, session_store: GraphStore, trained_app: Flask, client: FlaskClient,
+        tmp_path: Path) -> None:
+    """A brand moved from one item to another leaves every count alone, and the model's
+    reasons still walk the old one ("this is also Clear" of an item now Olay): the model is
+    stale, and says what changed; an update that says what the store holds is not a change."""
+    with trained_app.app_context():
+        freshness = get_engine().service().freshness
+    freshness.max_age = 0
+    item = sample_recommendable(client)
+    held = session_store.read_text("MATCH (:Item {id: $item})-[:HAS_BRAND]->(b:Brand) "
+                                   "RETURN b.name AS b", item=item)[0]["b"]
+    other = next(row["b"] for row in session_store.read_text(
+        "MATCH (b:Brand) RETURN b.name AS b ORDER BY b") if row["b"] != held)
+    trained = freshness.trained_on["shape"]
+    for brand, moved in ((held, False), (other, True)):
+        folder = tmp_path / f"update-{moved}"
+        folder.mkdir()
+        (folder / "items.csv").write_text(f"item_id,brand\n{item},{brand}\n",
+                                          encoding="utf-8")
+        ingest_catalogue(settings, folder, update=True, quiet=True)
+        now = client.get("/api/health").get_json()["checks"]["model"]["graph_now"]
+        assert (now["shape"] != trained) is moved
+    assert "brands or categories changed" in (freshness.line() or "")
 
 
 def test_a_changed_catalogue_keeps_a_fresh_worker_answering(

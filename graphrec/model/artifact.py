@@ -62,6 +62,10 @@ OPTIONAL_ARRAYS = ("item_product",)
 PATH_INDEX = "paths_"
 #: The counts :func:`graph_counts` reads, in the order they are reported.
 COUNTS = ("users", "items", "purchases", "links")
+#: The marker :func:`graph_counts` reads beside them: a new value at every change of an item's
+#: brand or categories or of the hierarchy (``cypher/catalogue/reshaped.cypher``), which leaves
+#: the counts alone.
+SHAPE = "shape"
 
 
 class ArtifactError(RuntimeError):
@@ -128,17 +132,20 @@ class Artifact:
         return (model.to(device) if device is not None else model).eval()
 
 
-def graph_counts(store: GraphStore) -> dict[str, int]:
-    """The graph's size now, cheaply (``cypher/service/graph_counts.cypher``): what an artifact
-    records as ``trained_on`` and the service compares with to say whether a model is stale."""
+def graph_counts(store: GraphStore) -> dict[str, Any]:
+    """The graph's size now, cheaply (``cypher/service/graph_counts.cypher``), and its
+    :data:`SHAPE` marker: what an artifact records as ``trained_on`` and the service compares
+    with to say whether a model is stale."""
     row = store.read_once("service/graph_counts")[0]
-    return {name: int(row[name]) for name in COUNTS}
+    return {**{name: int(row[name]) for name in COUNTS}, SHAPE: row[SHAPE]}
 
 
-def is_stale(trained_on: dict[str, Any], graph_now: dict[str, int]) -> bool:
+def is_stale(trained_on: dict[str, Any], graph_now: dict[str, Any]) -> bool:
     """Whether the graph differs from the one the model was trained on (an artifact without
-    counts is taken as stale: nothing says otherwise)."""
-    return any(trained_on.get(name) != graph_now.get(name) for name in COUNTS)
+    counts is taken as stale: nothing says otherwise; one trained before the :data:`SHAPE`
+    marker was recorded, by its counts alone)."""
+    return any(trained_on.get(name) != graph_now.get(name) for name in COUNTS) or (
+        SHAPE in trained_on and trained_on[SHAPE] != graph_now.get(SHAPE))
 
 
 def _sha256(path: Path) -> str:

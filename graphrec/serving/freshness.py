@@ -91,8 +91,11 @@ class Freshness:
         if not report["stale"]:
             return None
         trained, now = report["trained_on"], report["graph_now"]
-        changes = ", ".join(f"{name} {trained.get(name)} → {value}"
-                            for name, value in now.items() if trained.get(name) != value)
+        changes = ", ".join(
+            "brands or categories changed" if name == artifact.SHAPE
+            else f"{name} {trained.get(name)} → {value}"
+            for name, value in now.items() if trained.get(name) != value
+            and (name != artifact.SHAPE or name in trained))
         when = trained.get("trained_at", "at an unknown time")
         return (f"note: the model is stale (trained {when}; since then {changes}): "
                 "graphrec train would learn from the new data")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,9 +16,11 @@ from graphrec.config import Settings
 from graphrec.explain.reasons import OTHER_SHOPPER
 from graphrec.explorer import load_service
 from graphrec.serving import erasure, events
+from graphrec.serving import service as service_module
 from graphrec.serving.publish import Publisher
 from graphrec.store.connection import GraphStore
 from tests.apps import assert_error, make_app, sample_users, writing_app
+from web.engine import get_engine
 
 TOKEN = "erasure-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -234,3 +237,30 @@ def test_publishing_every_user_skips_those_forgotten_since_training(
     out = capsys.readouterr().out
     assert f"published {len(known) - gone:,} users: " in out
     assert f"skipped {gone:,} users the model knows that the store no longer holds" in out
+
+
+def test_a_forgotten_shoppers_live_purchase_leaves_the_counts_at_the_next_look(
+        app: Flask, client: FlaskClient, store: GraphStore,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The purchases reported live since training count in the sentences ("bought by 102 of
+    them") until the next model: a forgotten shopper's went on counting, in every worker."""
+    monkeypatch.setattr(service_module, "ACT_SPACING", 0.0)  # each look takes what it reads
+    with app.app_context():
+        service = get_engine().service()
+    store.write("ingest/users", rows=[{"id": "BROWSING-ONLY"}])
+
+    def first_popular() -> tuple[str, str]:
+        service.take_purchases(time.monotonic())
+        rec = client.get("/api/users/BROWSING-ONLY/recommendations").get_json()[
+            "recommendations"][0]
+        return rec["item_id"], rec["reason"]["sentence"]
+
+    item, before = first_popular()
+    buyers = int(service.recommender.buyers[service.recommender.item_index(item)])
+    assert f"bought by {buyers} " in before
+    response = client.post("/api/users/LIVE-THEN-GONE/events", headers=AUTH,
+                           json={"item_id": item, "kind": "purchase"})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert first_popular() == (item, before.replace(f"by {buyers} ", f"by {buyers + 1} "))
+    assert client.delete("/api/users/LIVE-THEN-GONE", headers=AUTH).status_code == 200
+    assert first_popular() == (item, before)

@@ -39,6 +39,8 @@ CLOCK_MARGIN_MS = 10 * 60 * 1000
 OVERLAP_MS = 10 * 1000
 
 Pair = tuple[str, str]
+#: The erasure marker before it was first read (the marker itself may be None: nobody forgotten).
+_UNREAD = object()
 
 
 def read_since(trained_on: Mapping[str, object]) -> int:
@@ -53,28 +55,43 @@ class LivePurchases:
     """The ``(user id, item id)`` purchases reported live since ``since``, as read so far.
 
     Each :meth:`read` asks only for those from a little before the latest it has
-    (:data:`OVERLAP_MS`): in a quiet shop none, one index lookup. A purchase removed from the
-    store (:func:`graphrec.serving.events.forget_since`, which tests and benchmarks use) stays
-    here until the service's next model."""
+    (:data:`OVERLAP_MS`): in a quiet shop none, one index lookup. Once users were forgotten
+    (the erasure marker moved: ``cypher/erasure/mark.cypher``) it reads them all again from
+    ``since``: a forgotten shopper's purchases leave the counts people read at the next look,
+    not at the next model. A purchase removed otherwise
+    (:func:`graphrec.serving.events.forget_since`, which tests and benchmarks use) stays here
+    until the service's next model. ``version`` moves at every change of ``pairs``."""
 
     def __init__(self, since: int):
         self.since = since
         self.pairs: set[Pair] = set()
         self.latest: int | None = None
+        self.version = 0
+        self._erased: object = _UNREAD
 
     def read(self, store: GraphStore) -> bool:
-        """Read the purchases reported since the last read (one query); whether any was new.
-        StoreUnavailable when the store cannot be read (nothing changes then)."""
+        """Read the purchases reported since the last read (two lookups: the erasure marker,
+        then the purchases); whether ``pairs`` changed. StoreUnavailable when the store cannot
+        be read (nothing changes then)."""
+        erased = store.read_once("service/erasures")[0]["changed"]
+        before = self.version
+        if erased != self._erased:  # users forgotten since (or a first read): all again
+            if self.pairs:
+                self.version += 1
+            self.pairs, self.latest = set(), None
         start = self.since if self.latest is None else max(self.since,
                                                            self.latest - OVERLAP_MS)
         rows = store.read_once("service/live_purchases", since=start)
-        before = len(self.pairs)
+        self._erased = erased  # after both reads: a failed one reads again whole
+        count = len(self.pairs)
         for row in rows:
             user = str(row["user_id"])
             self.pairs.update((user, str(item)) for item in row["items"])
             latest = int(row["latest"])
             self.latest = latest if self.latest is None else max(self.latest, latest)
-        return len(self.pairs) > before
+        if len(self.pairs) > count:
+            self.version += 1
+        return self.version != before
 
 
 def with_purchases(model: Artifact, pairs: Collection[Pair],

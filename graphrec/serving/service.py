@@ -248,7 +248,7 @@ class RecommendationService:
         # recommenders of the trained model and of _folded: their id maps serve those after
         self._trained_ids = self._folded_ids = model.recommender
         self.purchases = LivePurchases(read_since(self.trained.trained_on))
-        self._purchases_served = 0  # how many of them the served model has taken in
+        self._purchases_version = 0  # the purchases.version the served model has taken in
         self._purchases_new = 0  # of those, the ones the model had not learnt (/api/health)
         self._purchases_at = -ACT_SPACING  # when the served model last took new ones
         self._catalogue_seen: CatalogueState | None = None  # as last acted on
@@ -307,7 +307,7 @@ class RecommendationService:
                 service._fold_or_keep()
             else:  # none: what an earlier model or catalogue left in the home goes
                 service.folds.clear()
-            if len(service.purchases.pairs) != service._purchases_served:
+            if service.purchases.version != service._purchases_version:
                 service._serve()
         return service
 
@@ -376,9 +376,9 @@ class RecommendationService:
             self.purchases.read(self.store)
         except StoreUnavailable as exc:
             log.warning("purchases reported live not read, the %d taken before stay: %s",
-                        self._purchases_served, exc)
+                        len(self.purchases.pairs), exc)
             return
-        if len(self.purchases.pairs) == self._purchases_served:
+        if self.purchases.version == self._purchases_version:
             return
         self._purchases_at = now
         self._serve()
@@ -393,7 +393,7 @@ class RecommendationService:
         first (the whole catalogue's: a tenth of a second of CPU on Beauty, which new
         purchases alone do not need). ``masking``: that of the new items' fold-in, when
         :class:`SharedFolds` mapped it; else the one served is kept where it fits."""
-        pairs = frozenset(self.purchases.pairs)
+        version, pairs = self.purchases.version, frozenset(self.purchases.pairs)
         grown = with_purchases(self._folded, pairs, self._folded_ids)
         model = ServedModel.of(Recommender(
             grown, self.recommender.index,
@@ -402,7 +402,7 @@ class RecommendationService:
         if new_items:
             self.items.track(model.recommender.item_ids)
         self._use(model)
-        self._purchases_served = len(pairs)
+        self._purchases_version = version
         # the pairs read within the clock margin before training (newpurchases) may be learnt
         self._purchases_new = len(grown.data.train) - len(self._folded.data.train)
 

@@ -159,8 +159,10 @@ def batches(rows: Rows, size: int) -> Iterator[Rows]:
 def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_BATCH,
          progress: Progress | None = None) -> LoadReport:
     """Create the schema, then run each step batch by batch; mark the catalogue changed when
-    an item's details were written, and the graph reshaped when a step that
-    :attr:`~Step.reshapes` made or removed an edge (both also when a later batch fails)."""
+    an item's details were written (also when a later batch fails), and the graph reshaped as
+    soon as a batch of a step that :attr:`~Step.reshapes` made or removed an edge: a load
+    killed later, run again, finds those edges made and changes nothing, and the model trained
+    before would never be told stale."""
     started = time.perf_counter()
     report = LoadReport()
     store.run_script("schema/constraints")
@@ -172,8 +174,10 @@ def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_
                 counters = on_key_race(partial(store.write_text, step.statement, rows=batch),
                                        BATCH_KEY_RACE_SECONDS)
                 details_written |= step.details
-                reshaped |= step.reshapes and bool(counters.relationships_created
-                                                   or counters.relationships_deleted)
+                if step.reshapes and not reshaped and (counters.relationships_created
+                                                       or counters.relationships_deleted):
+                    store.write("catalogue/reshaped")
+                    reshaped = True
                 created += getattr(counters, f"{step.creates}_created")
                 if progress:
                     progress(step.name, len(batch))
@@ -182,8 +186,6 @@ def load(store: GraphStore, steps: Iterable[Step], *, batch_size: int = DEFAULT_
     finally:
         if details_written:
             store.write("catalogue/changed")
-        if reshaped:
-            store.write("catalogue/reshaped")
     report.seconds = time.perf_counter() - started
     return report
 

@@ -156,7 +156,7 @@ def test_bad_rows_go_to_the_rejects_report_and_the_rest_loads(
     assert any(",4,price," in line and "field dropped" in line for line in lines)
     assert any(",4,item_id," in line and "NOPE" in line for line in lines)
     stats = graph_stats(store)
-    assert stats["nodes"] == {"Brand": 1, "Catalogue": 1, "Category": 3, "Item": 2,
+    assert stats["nodes"] == {"Brand": 1, "Catalogue": 2, "Category": 3, "Item": 2,
                               "User": 2}
     assert stats["relationships"]["BOUGHT"] == 3
     assert stats["relationships"]["ALSO_BOUGHT"] == 1
@@ -286,7 +286,7 @@ def test_bad_rows_on_a_fresh_home_create_a_private_rejects_folder(
     assert stat.S_IMODE(reports[0].stat().st_mode) == 0o600
     assert len(reports[0].read_text().splitlines()) == 4
     assert f"rejects: 3 written to {reports[0]}" in capsys.readouterr().out
-    assert graph_stats(store)["nodes"] == {"Brand": 1, "Catalogue": 1, "Category": 3,
+    assert graph_stats(store)["nodes"] == {"Brand": 1, "Catalogue": 2, "Category": 3,
                                            "Item": 2, "User": 2}
 
 
@@ -343,7 +343,7 @@ def test_full_beauty_catalogue_matches_the_source(store: GraphStore) -> None:
     assert catalogue.rejects == []
     load_catalogue(store, catalogue, batch_size=10_000)
     stats = graph_stats(store)
-    assert stats["nodes"] == {"Brand": 2076, "Catalogue": 1, "Category": 234,
+    assert stats["nodes"] == {"Brand": 2076, "Catalogue": 2, "Category": 234,
                               "Item": 12101, "User": 22363}
     assert stats["bought_by_split"] == {"test": 48658, "train": 149844}
     assert stats["relationships"] == {

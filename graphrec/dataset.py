@@ -66,7 +66,8 @@ class GraphData:
 
     ``train``/``test`` hold ``[user, item]`` purchase pairs; only ``train`` may reach a model:
     read from the store, it holds the purchases reported live too
-    (:data:`~graphrec.schema.LEARNT_SPLITS`).
+    (:data:`~graphrec.schema.LEARNT_SPLITS`). ``test`` is for measuring, and for the counts
+    people read (:meth:`held_out_only`), which quote every purchase the store holds.
     ``links`` maps a link relation (:data:`graphrec.schema.LINK_RELATIONS`) to
     ``[item, other_item]`` pairs inside the catalogue.
     ``item_product`` holds each item's :func:`product_keys` (empty when the items' titles are
@@ -247,6 +248,19 @@ class GraphData:
         ``(n, 2)`` pairs ``[source, target]`` in node-type-local indices."""
         return {"has_brand": self.item_brand, "in_category": self.item_category,
                 "subcategory_of": self.category_parent, **self.links}
+
+    def held_out_only(self) -> np.ndarray:
+        """The ``test`` pairs that ``train`` lacks: with ``train``, every purchase the store
+        holds, each ``[user, item]`` once. No model learns from them; the counts people read
+        (:class:`~graphrec.explain.reasons.GraphFacts`, the most bought items) quote them, so
+        that a count agrees with the store's (a user's own test purchase among them)."""
+        test = np.asarray(self.test, dtype=np.int64).reshape(-1, 2)
+        if not len(test):
+            return test
+        train = np.asarray(self.train, dtype=np.int64).reshape(-1, 2)
+        width = max(self.num_items, int(test[:, 1].max()) + 1,
+                    int(train[:, 1].max()) + 1 if len(train) else 0)
+        return test[~np.isin(test[:, 0] * width + test[:, 1], train[:, 0] * width + train[:, 1])]
 
     def train_matrix(self) -> sp.csr_matrix:
         """Users × items, 1 where the user bought the item in train."""

@@ -181,6 +181,38 @@ def test_artifact_round_trip(tmp_path, data: GraphData, trained: tuple[KGRec, ob
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
+def test_an_artifact_counts_the_test_purchases_it_never_learnt_from(
+        tmp_path, data: GraphData, trained: tuple[KGRec, object]) -> None:
+    """The figures people read (a sentence's "2 of the 5 shoppers who bought it", the most
+    bought items and their order) quote every purchase the store holds, the test split's too,
+    so that a Cypher count agrees; the model learns from, and its paths walk, the train
+    purchases alone, so its measures stay honest."""
+    from graphrec.explain.reasons import graph_facts
+    from graphrec.serving.recommend import Recommender
+    from graphrec.serving.service import ServedModel
+
+    loaded = artifact.load(artifact.save(tmp_path / "model", trained[0], data))
+    assert np.array_equal(loaded.data.test, data.test)
+    assert np.array_equal(loaded.data.train, data.train)
+    served = ServedModel.of(Recommender(loaded))
+    held = {(int(u), int(i)) for u, i in data.test}
+    every = {(int(u), int(i)) for u, i in data.train} | held
+
+    def buyers(item: int, pairs: set[tuple[int, int]]) -> set[int]:
+        return {u for u, i in pairs if i == item}
+
+    # probe user 90 bought item 0 in train and item 1 in test: one of item 1's buyers and of
+    # items 0 and 1's co-buyers in what is said, none of its paths
+    assert (90, 0) in every - held and (90, 1) in held
+    facts = graph_facts(loaded.data)
+    assert facts.bought_both(0, 1) == (len(buyers(0, every) & buyers(1, every)),
+                                       len(buyers(0, every)))
+    assert 90 in facts.buyers(1) and 90 not in served.paths.buyers(1)
+    assert served.recommender.buyers.tolist() == [len(buyers(i, every))
+                                                  for i in range(data.num_items)]
+    assert served.recommender.buyers.sum() == len(every) > len(data.train)
+
+
 def test_an_artifact_is_private_to_its_owner_whatever_the_umask(
         tmp_path: Path, data: GraphData, trained: tuple[KGRec, object]) -> None:
     """A model holds every purchase and user id it was trained on: its folder, the folder of

@@ -88,6 +88,30 @@ def test_brand_names_the_item_the_brand_and_the_shoppers_who_bought_both(shop) -
         "You bought Olay Regenerist Serum; this is also Olay."]
 
 
+def test_counts_quote_every_purchase_the_store_holds() -> None:
+    """A test purchase is the store's as much as a train one (it is in its buyer's history, and
+    a reason may start from it): the counts quote it, each shopper once."""
+    items = pd.DataFrame([(key, *row) for key, row in SHOP.items()],
+                         columns=["item_id", "title", "brand", "categories"])
+    rows = [(user, item, "train") for user, bought in BOUGHT.items() for item in bought]
+    # u5 bought the serum in the test split; u1's test purchase repeats a train one
+    rows += [("u5", "i00", "test"), ("u5", "i01", "train"), ("u1", "i00", "test")]
+    data = GraphData.from_frames(items, pd.DataFrame(rows, columns=["user_id", "item_id", "split"]),
+                                 pd.DataFrame(LINKS, columns=["item_id", "relation",
+                                                              "other_item_id"]))
+    u5, i00, i01 = list(data.users).index("u5"), 0, 1
+    finder = PathFinder(data)
+    # u5's own purchase of the serum, as the store gives their history: they are among its
+    # five buyers (u0, u1, u2, u3, u5), and among the three who bought the cream too
+    brand = [p for p in finder.candidates(np.array([i00]), i01, u5) if p.kind == "brand"]
+    assert [describe(p, data, TITLES)["sentence"] for p in brand] == [
+        ("You bought Olay Regenerist Serum; this is also Olay, and 3 of the 5 shoppers who "
+         "bought it bought this too.")]
+    assert sentences(data, "u0", "i01", "also_bought") == [
+        ("You bought Olay Regenerist Serum; shoppers who bought it also bought this, and 3 of "
+         "the 5 shoppers who bought it bought this too.")]
+
+
 def test_category_names_the_category_and_its_size(shop) -> None:
     assert sentences(shop, "u0", "i01", "category") == [
         "You bought Rose Oil; this is also in Creams (2 items)."]

@@ -6,7 +6,8 @@ the category; the middle item of a chain), says which relation joins each pair o
 which direction (``A →ALSO_BOUGHT→ B`` is "shoppers who bought A also bought B": Amazon's list
 on A's page, which says nothing of B's), and quotes the figure from the graph that makes the path
 count: how many of the shoppers who bought the item from the user's history bought the
-recommended one too (train purchases, as the model saw them). Paths that read the same, such as
+recommended one too (every purchase the store holds: those the model learnt from, those
+reported live since and the test split's). Paths that read the same, such as
 two co-buyers of one item or two bought listings with one title, are said once
 (:func:`describe_all`).
 """
@@ -32,12 +33,20 @@ POPULAR = "Popular with shoppers: bought by {buyers} of them{where}."
 
 
 class GraphFacts:
-    """The counts sentences quote, from one GraphData's train purchases, and each item's
-    category as an answer names it, indexed once."""
+    """The counts sentences quote, from every purchase of one GraphData: its train purchases
+    (with those reported live), which its paths walk, and its test ones, which no model
+    learns from but the store holds as each buyer's history (a sentence may start from one),
+    so that "3 of the 66 shoppers who bought it" is what a Cypher count of the store says. Also
+    each item's category as an answer names it. Indexed once."""
 
     def __init__(self, data: GraphData, item_users: Adjacency | None = None) -> None:
+        #: each item's train (and live) buyers: the path finder's index when given
         self.item_users = (item_users if item_users is not None else Adjacency.of(
             data.train[:, 1], data.train[:, 0], data.num_items, data.num_users))
+        held = data.held_out_only()
+        #: each item's buyers in the test split alone (counted, never walked)
+        self.held_out = Adjacency.of(held[:, 1], held[:, 0], data.num_items,
+                                     max(data.num_users, 1))
         pairs = np.asarray(data.item_category, dtype=np.int64).reshape(-1, 2)
         self.category_size = np.bincount(pairs[:, 1], minlength=len(data.categories))
         self._categories = data.categories
@@ -55,7 +64,11 @@ class GraphFacts:
                 for index in self._category_of[np.asarray(items, dtype=np.int64)].tolist()]
 
     def buyers(self, item: int) -> np.ndarray:
-        return self.item_users.row(item)
+        """Everyone who bought ``item``, in any split, ascending, each once."""
+        walked = self.item_users.row(item)
+        held = (self.held_out.row(item) if item < len(self.held_out.indptr) - 1
+                else walked[:0])
+        return np.union1d(walked, held) if len(held) else walked
 
     def bought_both(self, a: int, b: int) -> tuple[int, int]:
         """``(shoppers who bought both a and b, shoppers who bought a)``."""

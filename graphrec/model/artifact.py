@@ -11,7 +11,8 @@ Layout (``FORMAT_VERSION`` 2)::
     ids.json        users, items, brands and categories: index → id, as the model numbers them
     metrics.json    validation (and any other) metrics and the training history
     arrays/*.npy    the graph the model was trained on (:class:`~graphrec.dataset.GraphData`'s
-                    edge arrays, and its items' products when their titles were known) and
+                    edge arrays, and its items' products when their titles were known), the
+                    test split's purchases (never learnt from: counted in the sentences) and
                     the propagated model (:class:`~graphrec.model.kernel.Propagated`)
 
 Everything a server needs to answer is here, so a worker starts without reading the graph out
@@ -56,8 +57,11 @@ MODEL_CLASSES = ("KGRec",)
 #: GraphData's edge arrays kept in the artifact (links as ``link_<relation>``).
 GRAPH_ARRAYS = ("train", "item_brand", "item_category", "category_parent")
 #: GraphData's arrays kept when it has them: an artifact without one was trained on data
-#: without (an empty array).
-OPTIONAL_ARRAYS = ("item_product",)
+#: without (an empty array). ``test``: the purchases held out from training, which the model
+#: never learns from (:data:`~graphrec.schema.LEARNT_SPLITS`); kept so that the counts people
+#: read quote every purchase the store holds (an artifact saved before had none: its counts
+#: are of the train purchases until it is trained again).
+OPTIONAL_ARRAYS = ("item_product", "test")
 #: The prefix of the path index's arrays in ``arrays/``.
 PATH_INDEX = "paths_"
 #: The counts :func:`graph_counts` reads, in the order they are reported.
@@ -305,15 +309,16 @@ def load(path: str | Path, hash_arrays: bool = True) -> Artifact:
     try:
         state = Propagated.from_arrays({name: _array(path, name) for name in Propagated.ARRAYS},
                                        config["serving"])
+        optional = {name: _array(path, name) for name in OPTIONAL_ARRAYS
+                    if f"arrays/{name}.npy" in manifest.get("sha256", {})}
         data = GraphData(
             **{name: np.array(ids[name], dtype=object)
                for name in ("users", "items", "brands", "categories")},
             **{name: _array(path, name) for name in GRAPH_ARRAYS},
-            test=np.zeros((0, 2), dtype=np.int64),
+            test=optional.pop("test", np.zeros((0, 2), dtype=np.int64)),
             links={rel: _array(path, f"link_{rel}") for rel in LINK_RELATIONS
                    if rel in config["links"]},
-            **{name: _array(path, name) for name in OPTIONAL_ARRAYS
-               if f"arrays/{name}.npy" in manifest.get("sha256", {})})
+            **optional)
         sizes = config["model"]
         nodes = sizes["num_items"] + sizes["num_brands"] + sizes["num_categories"]
     except (KeyError, TypeError) as exc:

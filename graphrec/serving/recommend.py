@@ -383,12 +383,20 @@ class Recommender:
 
     @cached_property
     def buyers(self) -> np.ndarray:
-        """Train buyers per item, ``[items]``: what a shopper with no purchase is shown."""
-        return np.bincount(np.asarray(self.artifact.data.train)[:, 1],
-                           minlength=len(self.item_ids))
+        """Buyers per item, ``[items]``: what a shopper with no purchase is shown. Every
+        purchase the store holds counts (the test split's too, which no model learns from:
+        :meth:`~graphrec.dataset.GraphData.held_out_only`), so that "bought by 431 of them" and
+        the list's order are what the store says; a model saved without its test purchases
+        counts those it learnt from."""
+        data = self.artifact.data
+        counts = np.bincount(np.asarray(data.train)[:, 1], minlength=len(self.item_ids))
+        held = data.held_out_only()
+        if len(held):
+            counts += np.bincount(held[:, 1], minlength=len(self.item_ids))
+        return counts
 
     def popular(self, k: int, exclude: np.ndarray) -> list[Scored]:
-        """The ``k`` most bought items (train buyers as the score) not in ``exclude``."""
+        """The ``k`` most bought items (:attr:`buyers` as the score) not in ``exclude``."""
         counts = self.buyers.astype(np.float64)
         counts[exclude] = -np.inf
         best = top(counts, min(k, int(np.isfinite(counts).sum())))

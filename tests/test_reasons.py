@@ -2,6 +2,9 @@
 that names its items, brand or category, its relations with their direction, and the counts."""
 from __future__ import annotations
 
+from collections import Counter
+
+import neo4j
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +12,13 @@ import pytest
 import cypher
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import PathFinder, ReasonPath
-from graphrec.explain.reasons import describe, describe_all, distinct, most_specific
+from graphrec.explain.reasons import (
+    LINK_CLAUSES,
+    describe,
+    describe_all,
+    distinct,
+    most_specific,
+)
 from graphrec.store.connection import GraphStore
 from graphrec.store.export import export_graph
 from ingest.detect import read_catalogue
@@ -17,7 +26,20 @@ from ingest.loader import load_catalogue
 from tests.conftest import SAMPLE
 
 
-def test_candidate_paths_exist_in_the_store(store: GraphStore) -> None:
+def _relationships(path: neo4j.graph.Path) -> list[tuple[str, str, str]]:
+    """A path the store returned as ``(type, from, to)`` by node key (id, or a name)."""
+    def key(node: neo4j.graph.Node) -> str:
+        return str(node.get("id", node.get("name")))
+
+    return [(rel.type, key(rel.start_node), key(rel.end_node)) for rel in path.relationships]
+
+
+def test_candidate_paths_are_the_paths_their_queries_find_in_the_store(
+        store: GraphStore) -> None:
+    """Each path's ``cypher/explain/`` call finds that path in the store and no other: the same
+    relationships, of the same types, in the same directions. Two items are often joined both
+    ways, or by links of two types ("also bought" and "also viewed"), which read differently;
+    a query that let either through returned another path than the one shown."""
     catalogue = read_catalogue(SAMPLE)
     load_catalogue(store, catalogue)
     titles = {item.id: item.title for item in catalogue.items}
@@ -25,6 +47,10 @@ def test_candidate_paths_exist_in_the_store(store: GraphStore) -> None:
     finder = PathFinder(data)
     rng = np.random.default_rng(7)
     checked: dict[str, int] = {}
+    # how many links (of any type, either way) join two items: above one, an undirected query
+    # of any type finds more than the path shown
+    joining = Counter(frozenset(pair) for pairs in data.links.values() for pair in pairs.tolist())
+    ambiguous = 0
     for user, item in data.test[rng.choice(len(data.test), 40, replace=False)]:
         for path in finder.candidates(finder.history(int(user)), int(item), int(user)):
             view = describe(path, data, titles)
@@ -32,11 +58,19 @@ def test_candidate_paths_exist_in_the_store(store: GraphStore) -> None:
                                         "id": data.users[user], "label": data.users[user]}
             assert view["nodes"][-1]["id"] == data.items[item]
             assert view["sentence"].endswith(".")
+            ids = {node["key"]: node["id"] for node in view["nodes"]}
+            shown = [(rel["type"], ids[rel["from"]], ids[rel["to"]])
+                     for rel in view["relationships"]]
             call = view["cypher"]
-            found = store.read_text(cypher.load(call["query"]), **call["params"])
-            assert found, f"{path.kind} path not in the store: {call['params']}"
+            records = store.driver.execute_query(
+                cypher.load(call["query"]), call["params"], database_=store.database).records
+            assert [_relationships(r["p"]) for r in records] == [shown], (path.kind, call)
             checked[path.kind] = checked.get(path.kind, 0) + 1
+            ambiguous += any(
+                joining[frozenset((path.nodes[hop.source][1], path.nodes[hop.target][1]))] > 1
+                for hop in path.hops[1:] if hop.type in LINK_CLAUSES)
     assert {"brand", "category", "collaborative", "also_bought", "link_chain"} <= set(checked)
+    assert ambiguous >= 10, ambiguous
 
 
 #: item id → (title, brand, category path). i04 is a second listing of i00's product.

@@ -197,9 +197,12 @@ class Relationship(Answer):
 
 class CypherCall(Answer):
     query: str = Field(description="a statement under cypher/, e.g. explain/brand")
-    params: dict[str, str | None] = Field(
+    params: dict[str, str | bool | None] = Field(
         description="its parameters; null: any (a co-buyer path's other shopper, whom the "
-                    "service does not name)")
+                    "service does not name); an item link's direction and, in a chain, each "
+                    "link's type, so that it finds the path shown and no other (forward, "
+                    "first_forward, second_forward: true where the link runs from the path's "
+                    "earlier item to its later one)")
 
 
 class Path(Answer):

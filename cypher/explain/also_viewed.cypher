@@ -1,6 +1,8 @@
-// A ALSO_VIEWED reason: $user bought $via, linked to $item by ALSO_VIEWED (either direction).
+// A ALSO_VIEWED reason: $user bought $via, linked to $item by ALSO_VIEWED: from $via to $item when
+// $forward is true, from $item to $via when false (the direction the sentence reads; a link
+// that runs both ways is two relationships, and the path shown is one of them).
 // $user's purchase may be of any split: a purchase made after training is a reason too.
 // $start is the first hop's type: BOUGHT, or VIEWED for a shopper who has bought nothing yet.
-MATCH p = (u:User {id: $user})-[b:BOUGHT|VIEWED]->(via:Item {id: $via})-[:ALSO_VIEWED]-(rec:Item {id: $item})
-WHERE type(b) = $start
+MATCH p = (u:User {id: $user})-[b:BOUGHT|VIEWED]->(via:Item {id: $via})-[l:ALSO_VIEWED]-(rec:Item {id: $item})
+WHERE type(b) = $start AND (startNode(l) = via) = $forward
 RETURN p

@@ -23,7 +23,7 @@ import numpy as np
 from graphrec.adjacency import Adjacency
 from graphrec.dataset import GraphData
 from graphrec.explain.paths import Hop, ReasonPath
-from graphrec.schema import BY_NAME, LABELS, RELATIONS, VIEWED
+from graphrec.schema import BY_NAME, LABELS, LINK_RELATIONS, RELATIONS, VIEWED
 
 #: How a link relation reads, from its source item to its target item, by relationship type.
 LINK_CLAUSES = {r.type: r.clause for r in RELATIONS if r.clause}
@@ -331,14 +331,23 @@ def describe_popular(item_id: str, details: Mapping[str, Any], category: str | N
 
 def cypher_call(path: ReasonPath, data: GraphData, user_id: str | None = None
                 ) -> dict[str, Any]:
-    """The ``cypher/explain/`` query and parameters that find this path in the store."""
+    """The ``cypher/explain/`` query and parameters that find this path, and no other, in the
+    store: an item link's direction (``forward``: it runs from the path's earlier item to its
+    later one) and, in a chain, each link's type, since two items may be joined both ways and
+    by links of several types, which read differently."""
     ids = [node_id(data, t, i) for t, i in path.nodes[1:]]
     ids.insert(0, user_id if user_id is not None else node_id(data, *path.nodes[0]))
-    params = {"user": ids[0], "start": path.hops[0].type, "via": ids[1], "item": ids[-1]}
+    params: dict[str, str | bool | None] = {
+        "user": ids[0], "start": path.hops[0].type, "via": ids[1], "item": ids[-1]}
     if path.kind == "collaborative":
         params["other"] = ids[2]
+    if path.kind in LINK_RELATIONS:
+        params["forward"] = path.hops[1].source < path.hops[1].target
     if path.kind == "link_chain":
         params["middle"] = ids[2]
+        for name, hop in (("first", path.hops[1]), ("second", path.hops[2])):
+            params[name] = hop.type
+            params[f"{name}_forward"] = hop.source < hop.target
     if path.kind == "category":
         params["category"] = ids[2]
     return {"query": f"explain/{path.kind}", "params": params}

@@ -223,6 +223,40 @@ def test_two_listings_of_one_product_are_said_once(shop) -> None:
     assert distinct(weighted, shop, TITLES) == [weighted[0], weighted[2]]
 
 
+def test_one_answer_says_a_co_buyer_figure_once(shop) -> None:
+    """Three reasons from one purchase each ended "and 2 of the 4 shoppers who bought it bought
+    this too", and a co-buyer reason after them said that alone again. The first reason through
+    the purchase says its figure; the others say what is theirs; a co-buyer reason with nothing
+    left to say is left out, and the next path takes its place. The order stays the paths'."""
+    brand = paths_of(shop, "u0", "i01", "brand")[0]  # through i00
+    also_bought = paths_of(shop, "u0", "i01", "also_bought")[0]  # through i00
+    co_buyers = paths_of(shop, "u0", "i01", "collaborative")  # through i00, u1 and u2
+    category = paths_of(shop, "u0", "i01", "category")[0]  # through i02: no figure (0 of 1)
+    weighted = [(0.9, brand), (0.8, also_bought), (0.7, co_buyers[0]), (0.6, category)]
+    said = describe_all(weighted, shop, TITLES, top=3)
+    assert [(view["kind"], view["weight"], view["sentence"]) for view in said] == [
+        ("brand", 0.9, "You bought Olay Regenerist Serum; this is also Olay, and 2 of the 4 "
+                       "shoppers who bought it bought this too."),
+        ("also_bought", 0.8, "You bought Olay Regenerist Serum; shoppers who bought it also "
+                             "bought this."),
+        ("category", 0.6, "You bought Rose Oil; this is also in Creams (2 items).")]
+    # the paths kept, as publish writes them
+    assert distinct(weighted, shop, TITLES, 3) == [weighted[0], weighted[1], weighted[3]]
+    # a co-buyer reason first is the figure; what follows from that purchase says the rest
+    said = describe_all([(0.9, co_buyers[0]), (0.8, brand), (0.7, co_buyers[1])], shop, TITLES)
+    assert [view["sentence"] for view in said] == [
+        "You bought Olay Regenerist Serum; 2 of the 4 shoppers who bought it bought this too.",
+        "You bought Olay Regenerist Serum; this is also Olay."]
+    # a chain says no figure: a co-buyer reason after it still tells one
+    chain = paths_of(shop, "u0", "i03", "link_chain")
+    via_serum = next(p for p in chain if p.via_item == 0)
+    co_buyer = paths_of(shop, "u0", "i03", "collaborative")[0]  # u3 bought i00 and i03
+    said = describe_all([(0.9, via_serum), (0.8, co_buyer)], shop, TITLES)
+    assert [view["kind"] for view in said] == ["link_chain", "collaborative"]
+    assert said[1]["sentence"] == ("You bought Olay Regenerist Serum; 1 of the 4 shoppers who "
+                                   "bought it bought this too.")
+
+
 def test_every_kind_has_a_sentence_that_names_the_item_bought(shop) -> None:
     finder = PathFinder(shop)
     kinds = set()

@@ -44,7 +44,7 @@ from graphrec.evaluation.path_quality import PathQuality, timeline
 from graphrec.explain.attribution import Mask
 from graphrec.explain.paths import PathFinder, ReasonPath
 from graphrec.explain.ranker import RECENT_WITHIN, PathRanker, WeightedPath
-from graphrec.explain.reasons import ShownPath, describe, distinct
+from graphrec.explain.reasons import ShownPath, describe_shown, distinct
 from graphrec.model.kgrec import KGRec
 
 Progress = Callable[[str], None]
@@ -145,7 +145,7 @@ def explanation_report(model: KGRec, data: GraphData, pairs: int = 1000, seed: i
         started = time.perf_counter()
         candidates = ranker.ranked(history, item, user, bought)
         reasons = distinct(candidates, data, {}, 3)
-        [describe(path, data, {}, weight) for weight, path in reasons]
+        describe_shown(reasons, data, {})
         times.append((time.perf_counter() - started) * 1000)
         measured.append(pair_ranks(ranker, history, item, candidates, reasons, rng))
         if n % 250 == 0:

@@ -8,8 +8,8 @@ on A's page, which says nothing of B's), and quotes the figure from the graph th
 count: how many of the shoppers who bought the item from the user's history bought the
 recommended one too (every purchase the store holds: those the model learnt from, those
 reported live since and the test split's). Paths that read the same, such as
-two co-buyers of one item or two bought listings with one title, are said once
-(:func:`describe_all`).
+two co-buyers of one item or two bought listings with one title, are said once, and so is
+each figure (:func:`describe_all`).
 """
 from __future__ import annotations
 
@@ -148,8 +148,12 @@ def _link_clause(hop: Hop, names: Mapping[int, str]) -> str:
     return LINK_CLAUSES[hop.type].format(source=names[hop.source], target=names[hop.target])
 
 
-def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]) -> str:
-    """One sentence for ``path``: names, relations with their direction, and counts."""
+def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None],
+             figure: bool = True) -> str:
+    """One sentence for ``path``: names, relations with their direction, and counts.
+    ``figure``: whether it ends with its co-buyer figure ("and 6 of the 29 shoppers who bought
+    it bought this too"); one answer says a figure once (:func:`says_figure`). A co-buyer
+    path's sentence is its figure: it always says it."""
     facts = graph_facts(data)
     via, item = path.via_item, path.nodes[-1][1]
     verb = "viewed" if path.hops[0].type == VIEWED else "bought"
@@ -158,7 +162,7 @@ def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
                f"{item_name(data, via, titles, middle if path.kind == 'category' else None)}")
     both, of_via = facts.bought_both(via, item)
     count = (f", and {both:,} of the {shoppers(of_via)} who bought it bought this too"
-             if both else "")
+             if both and figure else "")
     if path.kind == "brand":
         return f"{opening}; this is also {data.brands[middle]}{count}."
     if path.kind == "category":
@@ -177,12 +181,15 @@ def sentence(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
 
 
 def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None],
-             weight: float | None = None, user_id: str | None = None) -> dict[str, Any]:
+             weight: float | None = None, user_id: str | None = None,
+             figure: bool = True) -> dict[str, Any]:
     """``{"kind", "weight", "sentence", "nodes", "relationships", "cypher"}`` for one path.
 
     ``titles`` maps item ids to titles (items without one are labelled by id). Relationship
     ``from``/``to`` are node keys, in the direction the relationship has in the graph.
     ``user_id`` names the path's first node (a user the graph ``data`` may not hold yet).
+    ``figure``: whether the sentence says its co-buyer figure (:func:`sentence`); the paths of
+    one answer are described together by :func:`describe_shown`, which says each figure once.
     """
     nodes = []
     for position, (node_type, index) in enumerate(path.nodes):
@@ -196,7 +203,7 @@ def describe(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]
     return {
         "kind": path.kind,
         "weight": weight,
-        "sentence": sentence(path, data, titles),
+        "sentence": sentence(path, data, titles, figure),
         "nodes": nodes,
         "relationships": relationships,
         "cypher": cypher_call(path, data, user_id),
@@ -265,31 +272,68 @@ ShownPath = tuple[float | None, ReasonPath]
 
 def distinct(weighted: Iterable[ShownPath], data: GraphData, titles: Mapping[str, str | None],
              top: int | None = None) -> list[ShownPath]:
-    """The first ``top`` of ``weighted`` (in the order they are shown) that read differently.
+    """The first ``top`` of ``weighted`` (in the order they are shown) that say something an
+    earlier one did not.
 
     A path that reads as an earlier one is left out: its evidence is in that sentence's count
     (two co-buyers of one item make "2 of the 9 shoppers who bought it"), or it goes through a
     listing named as one already said (the same title bought twice: a near-duplicate listing of
-    one product). Pass more candidates than ``top`` so that what is left out is made up for.
+    one product). So is a co-buyer path whose item bought an earlier path's sentence gave the
+    figure of ("this is also Olay, and 6 of the 29 shoppers who bought it bought this too"):
+    the figure is all a co-buyer path says. The order is the paths' own (their weights); only
+    what is said is. Pass more candidates than ``top`` so that what is left out is made up for.
     """
     out: list[ShownPath] = []
     said: set[tuple[str, ...]] = set()
+    figures: set[int] = set()  # the items bought whose co-buyer figure is said already
     for weight, path in weighted:
         if top is not None and len(out) >= top:
             break
-        if (reading := _reading(path, data, titles)) not in said:
-            said.add(reading)
-            out.append((weight, path))
+        reading = _reading(path, data, titles)
+        if reading in said or (path.kind == "collaborative" and path.via_item in figures):
+            continue
+        said.add(reading)
+        out.append((weight, path))
+        if _quotes_figure(path):  # with a co-buyer path of its item, it has a figure
+            figures.add(path.via_item)
     return out
+
+
+def _quotes_figure(path: ReasonPath) -> bool:
+    """Whether ``path``'s kind of sentence may end with its co-buyer figure (a chain's says two
+    links, and no figure)."""
+    return path.kind != "link_chain"
+
+
+def says_figure(shown: Iterable[ShownPath]) -> list[bool]:
+    """For each path of one answer (:func:`distinct`'s, in the order shown), whether its
+    sentence says its co-buyer figure: the first through its item bought that may say one.
+    Three reasons from one purchase ("this is also Olay", "shoppers who viewed it also viewed
+    this", …) said "and 6 of the 29 shoppers who bought it bought this too" three times."""
+    out, said = [], set()
+    for _, path in shown:
+        says = _quotes_figure(path) and path.via_item not in said
+        if says:
+            said.add(path.via_item)
+        out.append(says)
+    return out
+
+
+def describe_shown(shown: Sequence[ShownPath], data: GraphData,
+                   titles: Mapping[str, str | None], user_id: str | None = None
+                   ) -> list[dict[str, Any]]:
+    """:func:`describe` of each path of one answer (:func:`distinct`'s), each co-buyer figure
+    said once (:func:`says_figure`)."""
+    return [describe(path, data, titles, weight, user_id, figure)
+            for (weight, path), figure in zip(shown, says_figure(shown))]
 
 
 def describe_all(weighted: Iterable[ShownPath], data: GraphData,
                  titles: Mapping[str, str | None], top: int | None = None,
                  user_id: str | None = None) -> list[dict[str, Any]]:
-    """:func:`describe` of each of the :func:`distinct` paths: a recommendation's reasons, none
-    said twice."""
-    return [describe(path, data, titles, weight, user_id)
-            for weight, path in distinct(weighted, data, titles, top)]
+    """:func:`describe_shown` of the :func:`distinct` paths: a recommendation's reasons, none
+    said twice, nor any figure."""
+    return describe_shown(distinct(weighted, data, titles, top), data, titles, user_id)
 
 
 def _reading(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]

@@ -39,7 +39,7 @@ from graphrec.explain.ranker import starting_with
 from graphrec.explain.reasons import (
     ShownPath,
     co_buyer_purchases,
-    describe,
+    describe_shown,
     distinct,
     node_id,
 )
@@ -189,8 +189,8 @@ class Publisher:
         _, titles = self.service.items.labels(self.service.named_items(
             [], [p for *_, weighted in found for _, p in weighted]))
         for user, item, shown in self._shown(found, data, titles):
-            for rank, (weight, path) in enumerate(shown, start=1):
-                view = describe(path, data, titles, weight, user)
+            views = describe_shown(shown, data, titles, user)  # each figure said once
+            for rank, ((_, path), view) in enumerate(zip(shown, views), start=1):
                 self._add_path(batch, user, item, rank, view, path)
         return batch
 

@@ -38,6 +38,7 @@ from graphrec.explain.reasons import (
     anonymised,
     describe,
     describe_popular,
+    describe_shown,
     distinct,
     graph_facts,
     other_shoppers,
@@ -621,8 +622,7 @@ class RecommendationService:
             score = now.recommender.score(history, index)
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
                 "not_served": why, "already_bought": already, "basis": shopper.basis,
-                "paths": self._shown([describe(p, now.data, titles, w, user_id)
-                                      for w, p in paths])}
+                "paths": self._shown(describe_shown(paths, now.data, titles, user_id))}
 
     def _shown(self, paths: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One answer's described paths (an explanation's, or the first reasons of a list) as

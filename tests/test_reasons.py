@@ -134,6 +134,8 @@ def test_counts_quote_every_purchase_the_store_holds() -> None:
                                  pd.DataFrame(LINKS, columns=["item_id", "relation",
                                                               "other_item_id"]))
     u5, i00, i01 = list(data.users).index("u5"), 0, 1
+    held = data.held_out_only()  # u1's repeat is a train purchase already
+    assert [(data.users[u], data.items[i]) for u, i in held] == [("u5", "i00")]
     finder = PathFinder(data)
     # u5's own purchase of the serum, as the store gives their history: they are among its
     # five buyers (u0, u1, u2, u3, u5), and among the three who bought the cream too

@@ -43,10 +43,8 @@ class GraphFacts:
         #: each item's train (and live) buyers: the path finder's index when given
         self.item_users = (item_users if item_users is not None else Adjacency.of(
             data.train[:, 1], data.train[:, 0], data.num_items, data.num_users))
-        held = data.held_out_only()
-        #: each item's buyers in the test split alone (counted, never walked)
-        self.held_out = Adjacency.of(held[:, 1], held[:, 0], data.num_items,
-                                     max(data.num_users, 1))
+        #: each item's buyers in the test split (counted, never walked)
+        self.held_out = held_out(data)
         pairs = np.asarray(data.item_category, dtype=np.int64).reshape(-1, 2)
         self.category_size = np.bincount(pairs[:, 1], minlength=len(data.categories))
         self._categories = data.categories
@@ -74,6 +72,26 @@ class GraphFacts:
         """``(shoppers who bought both a and b, shoppers who bought a)``."""
         of_a = self.buyers(a)
         return len(np.intersect1d(of_a, self.buyers(b), assume_unique=True)), len(of_a)
+
+
+_held: dict[int, Adjacency] = {}
+_held_lock = threading.Lock()
+
+
+def held_out(data: GraphData) -> Adjacency:
+    """Each item's buyers in ``data.test``, indexed once while the array lives: the graph of
+    a served model grows with every set of purchases reported live, and its test purchases,
+    which no model learns from, stay as they were (one array), so they are not sorted again."""
+    test = np.asarray(data.test, dtype=np.int64).reshape(-1, 2)
+    key = id(data.test)
+    with _held_lock:
+        found = _held.get(key)
+        if found is None:
+            found = _held[key] = Adjacency.of(
+                test[:, 1], test[:, 0], int(test[:, 1].max(initial=-1)) + 1,
+                int(test[:, 0].max(initial=-1)) + 1)
+            weakref.finalize(data.test, _held.pop, key, None)
+    return found
 
 
 def most_specific(pairs: np.ndarray, size: np.ndarray, names: Sequence[str] | np.ndarray,

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from graphrec.cli import ingest_catalogue, main
 from graphrec.config import Settings
 from graphrec.dataset import GraphData
 from graphrec.explain.attribution import EdgeMasking, Mask
-from graphrec.explain.paths import PathFinder
+from graphrec.explain.paths import PathFinder, ReasonPath
+from graphrec.explain.reasons import cypher_call, node_id
 from graphrec.model import artifact, foldin
 from graphrec.model.foldin import fold_in
 from graphrec.model.kernel import Propagated, normalised_graph, relation_edges, user_vectors
@@ -522,12 +524,21 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
     bought = session_store.read_once("service/user_history", user=user)[0]["items"]
     via = next(item for item in bought if item in service.trained.ids["items"])
 
-    def co_buyers() -> list[list[tuple[str, str]]]:
-        paths = service.explain(user, NEW_ITEM, top=100)["paths"]
-        return [[(n["type"], n["id"]) for n in p["nodes"]] for p in paths
-                if p["kind"] == "collaborative"]
+    def co_buyers() -> list[ReasonPath]:
+        """The co-buyer paths to the listing among those the service weighs: an answer shows
+        one only where no reason before it through the same purchase says its figure."""
+        now = service.now
+        history = now.recommender.history(bought)
+        return [path for path in now.paths.candidates(history, now.recommender.item_index(
+            NEW_ITEM)) if path.kind == "collaborative"]
 
-    assert co_buyers() == []
+    def figure_through_via() -> str:
+        """The first shown reason through ``via``: its figure is the co-buyers'."""
+        return next(p["sentence"] for p in service.explain(user, NEW_ITEM, top=100)["paths"]
+                    if p["nodes"][1]["id"] == via)
+
+    assert co_buyers() == [] and "shoppers who bought it bought this" not in \
+        figure_through_via()
     details, masking = service.items._copy, service.now.ranker.masking
     started = now_ms()
     try:
@@ -552,14 +563,16 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
             np.testing.assert_array_equal(served[name], array)
             if name.startswith(("linked", "link_")):
                 assert served[name] is service._folded.path_index[name]
-        # the new customer is the listing's only buyer (the web service does not name them)
-        assert co_buyers() == [
-            [("User", user), ("Item", via), ("User", "shopper #1"), ("Item", NEW_ITEM)]]
+        # the new customer is the listing's only buyer, and the figure the answer gives of
+        # what the buyers of the user's item bought
+        data = service.now.data
+        assert [[node_id(data, *node) for node in path.nodes[1:]] for path in co_buyers()] == [
+            [via, "NEW-CUSTOMER-1", NEW_ITEM]]
+        assert re.search(r"\b1 of the \d+ shoppers who bought it bought this",
+                         figure_through_via())
         # and its Cypher finds it in the store, for Neo4j Browser, through them
-        path = next(p for p in service.explain(user, NEW_ITEM, top=100)["paths"]
-                    if p["kind"] == "collaborative")
-        params = {**path["cypher"]["params"], "other": "NEW-CUSTOMER-1"}
-        assert session_store.read(path["cypher"]["query"], **params)
+        call = cypher_call(co_buyers()[0], data, user)
+        assert session_store.read(call["query"], **call["params"])
         health = client.get("/api/health").get_json()["checks"]["model"]
         assert health["live_purchases"] == 2 and health["folded_items"] == service.folded
         # the new customer is one of the new item's buyers wherever the graph's counts show
@@ -567,7 +580,8 @@ def test_a_new_item_bought_live_has_co_buyer_paths_without_retraining(
         monkeypatch.setenv("GRAPHREC_HOME", str(home.home))
         monkeypatch.setenv("GRAPHREC_STORE_DIR", str(home.store_dir))
         assert main(["explain", user, NEW_ITEM, "--top", "100"]) == 0
-        assert "NEW-CUSTOMER-1" in capsys.readouterr().out
+        assert re.search(r"\b1 of the \d+ shoppers who bought it bought this",
+                         capsys.readouterr().out)
         # purchases that keep coming are read and served at most every ACT_SPACING seconds
         record(session_store, "NEW-CUSTOMER-2", NEW_ITEM, "purchase")
         fold_now(app)

@@ -256,7 +256,8 @@ def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
 def print_recommendations(settings: Settings, user_id: str, *, k: int = 10,
                           as_json: bool = False) -> None:
     """Print the user's top k as the service answers it: items with a reason path only, each
-    with its first reason; the shop's most bought items for a user with no purchase yet."""
+    with its first reason; the shop's most bought items for a user with no purchase yet, or
+    none that leads to an item by a reason path."""
     from graphrec.serving.service import UnknownUser
 
     with open_store(settings) as store:
@@ -271,8 +272,12 @@ def print_recommendations(settings: Settings, user_id: str, *, k: int = 10,
         print(json.dumps({"user_id": user_id, "model": service.model_version,
                           "recommendations": rows}, indent=2))
         return
-    if rows and rows[0]["reason"]["kind"] == "popular":
-        print(f"{user_id} has bought nothing yet: the shop's most bought items")
+    if not rows:  # every item the shop offers bought or dismissed: said, not left blank
+        print(f"nothing to recommend to {user_id}: they bought or dismissed every item the "
+              "shop offers")
+    elif rows[0]["reason"]["kind"] == "popular":
+        print(f"{user_id}: the shop's most bought items (nothing they bought or viewed leads "
+              "to an item by a reason path yet)")
     elif rows and rows[0]["reason"]["relationships"][0]["type"] == VIEWED:
         print(f"{user_id} has bought nothing yet: picked from the items they viewed")
     for row in rows:

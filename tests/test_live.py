@@ -225,7 +225,7 @@ def test_cli_recommends_popular_items_to_a_user_with_no_purchases_and_rejects_un
     add_user(session_store, "NEW-SHOPPER-5", [])
     assert main(["recommend", "NEW-SHOPPER-5", "-k", "3"]) == 0
     out, err = capsys.readouterr()
-    assert out.startswith("NEW-SHOPPER-5 has bought nothing yet") and "Popular" in out
+    assert out.startswith("NEW-SHOPPER-5: the shop's most bought items") and "Popular" in out
     assert err.startswith("note: the model is stale")  # users were added since training
     assert err.count("\n") == 1
     assert main(["recommend", "NO-SUCH-SHOPPER"]) == 1
@@ -267,3 +267,57 @@ def test_cli_explain_ranks_as_recommend_lists(settings: Settings, trained_app: F
     for rec in listed:
         assert main(["explain", user, rec["item_id"], "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["rank"] == rec["rank"]
+
+
+def test_a_shopper_whose_purchases_lead_nowhere_gets_the_popular_list(
+        settings: Settings, session_store: GraphStore, trained_app: Flask, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new brand's first product, in a category of its own and linked to nothing, and its
+    one buyer: once a model is trained that knows it, no path leads from it to any item. The
+    buyer got an empty list (``[]``, the page "Nothing to recommend.", the command printing
+    nothing) where before the retrain, with an item the model did not know, they got the
+    popular list. They get the popular list, and explanations that agree with it. Last in the
+    module: the item and the users stay in the store."""
+    from graphrec.cli import ingest_catalogue
+    from graphrec.model.pipeline import train_from_store
+    from graphrec.model.train import TrainConfig
+
+    update = tmp_path / "update"
+    update.mkdir()
+    (update / "items.csv").write_text(
+        "item_id,title,brand,price,sales_rank,categories\n"
+        "LONER-1,A new brand's first product,BrandNewCo,3.0,1000,Beauty|BrandNewCoLine\n")
+    ingest_catalogue(settings, update, update=True, quiet=True)
+    add_user(session_store, "LONER-BUYER", ["LONER-1"])
+    add_user(session_store, "LONER-NOBODY", [])
+    home = without_model(settings, tmp_path / "home")
+    train_from_store(session_store, home, TrainConfig(max_epochs=1))
+    capsys.readouterr()
+    for app in make_app(home):
+        with app.app_context():  # the model knows the item: the buyer has a history
+            get_engine().service().recommender.item_index("LONER-1")
+        client = app.test_client()
+        listed = client.get("/api/users/LONER-BUYER/recommendations?k=3").get_json()
+        popular = client.get("/api/users/LONER-NOBODY/recommendations?k=3").get_json()
+        assert [r["item_id"] for r in listed["recommendations"]] == \
+            [r["item_id"] for r in popular["recommendations"]]
+        assert [r["rank"] for r in listed["recommendations"]] == [1, 2, 3]
+        assert {r["reason"]["kind"] for r in listed["recommendations"]} == {"popular"}
+        second = listed["recommendations"][1]["item_id"]
+        explained = client.get(f"/api/users/LONER-BUYER/recommendations/{second}/explanation"
+                               ).get_json()
+        assert (explained["basis"], explained["rank"], explained["not_served"],
+                explained["paths"][0]["kind"]) == ("popular", 2, None, "popular")
+        bought = client.get("/api/users/LONER-BUYER/recommendations/LONER-1/explanation"
+                            ).get_json()
+        assert (bought["basis"], bought["rank"], bought["not_served"]) == \
+            ("popular", None, "bought")
+        page = client.get("/users/LONER-BUYER").get_data(as_text=True)
+        assert "Nothing to recommend." not in page and second in page
+    monkeypatch.setenv("GRAPHREC_HOME", str(home.home))
+    monkeypatch.setenv("GRAPHREC_STORE_DIR", str(settings.store_dir))  # the session's store
+    assert main(["recommend", "LONER-BUYER", "-k", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("LONER-BUYER: the shop's most bought items (nothing they bought or viewed "
+                      "leads to an item by a reason path yet)")
+    assert second in out[3]

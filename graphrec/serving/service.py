@@ -527,8 +527,10 @@ class RecommendationService:
     def recommend(self, user_id: str, k: int = 10) -> list[dict[str, Any]]:
         """The user's top ``k``, each with its first reason: from their purchases, or
         from the items they viewed while they have none (the reasons then start with
-        ``VIEWED``), or ``popular`` ones for a user with neither. ValueError for a ``k`` under
-        1."""
+        ``VIEWED``), or ``popular`` ones for a user with neither, and for one whose purchases
+        (or views) lead to no item by a reason path (a new brand's first product, in a
+        category of its own: once a retrain knows it, its buyer's list was empty). ValueError
+        for a ``k`` under 1."""
         if k < 1:
             raise ValueError(f"k must be at least 1, not {k}")
         now = self.now  # once, first (Served)
@@ -544,6 +546,8 @@ class RecommendationService:
         if ranked is None:
             ranked = self.ranked(user_id, history, k, exclude=excluded, walks=walks, now=now)
             kept.keep_list(key, served, ranked)
+        if not ranked:  # nothing explainable to offer from the history: as for none
+            return self._popular(now, shopper.bought, excluded, k)
         weighted = self._reasons(now, key, shopper, [r.item_id for r in ranked], 1, walks)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items(
@@ -582,8 +586,8 @@ class RecommendationService:
         in the views a list without purchases is made from, another listing of a product in
         those, dismissed, not offered by the shop now, or no reason path: :func:`not_served`);
         ``basis`` says what the user is answered from (:meth:`Recommender.basis`, or
-        ``popular``). ValueError for a ``top`` under 1: with no reason shown, a served item
-        would read as one without a reason path."""
+        ``popular``, as :meth:`recommend` falls back to it). ValueError for a ``top`` under
+        1: with no reason shown, a served item would read as one without a reason path."""
         if top < 1:
             raise ValueError(f"top must be at least 1, not {top}")
         now = self.now  # once, first (Served)
@@ -614,6 +618,10 @@ class RecommendationService:
             history, excluded, accept)
         rank, why = None, not_served(already, index in history, listed_apart,
                                     index in dismissed, index in unavailable, bool(paths))
+        if why is not None and not self._leads_anywhere(now, key, shopper, excluded, walks):
+            # the list is the popular one (recommend): its rank, basis and reason
+            return self._explain_popular(now, user_id, item_id, index, shopper.bought,
+                                         dismissed, unavailable)
         if why is None:  # served: its place in the list served
             place = kept.place(key, digest(excluded), item_id)  # on the page just seen
             score, rank = place if place is not None else now.recommender.served_place(
@@ -623,6 +631,17 @@ class RecommendationService:
         return {"user_id": user_id, "item_id": item_id, "score": score, "rank": rank,
                 "not_served": why, "already_bought": already, "basis": shopper.basis,
                 "paths": self._shown(describe_shown(paths, now.data, titles, user_id))}
+
+    def _leads_anywhere(self, now: Served, key: UserKey, shopper: Shopper,
+                        excluded: np.ndarray, walks: HistoryWalks) -> bool:
+        """Whether the shopper's history leads to at least one item the list may serve (by a
+        reason path, none of ``excluded``): else :meth:`recommend` serves the popular list.
+        The list kept for them answers when it has an item; else the best item is searched
+        for (a list's search, for one item)."""
+        if now.reasons.served_list(key, digest(excluded), 1):
+            return True
+        return bool(self.ranked(key[0], shopper.history, 1, exclude=excluded, walks=walks,
+                                now=now))
 
     def _shown(self, paths: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One answer's described paths (an explanation's, or the first reasons of a list) as
@@ -729,8 +748,9 @@ class RecommendationService:
 
     def _popular(self, now: Served, bought: list[str], excluded: np.ndarray, k: int
                  ) -> list[dict[str, Any]]:
-        """The fallback of a user with no purchase the model can use: the most bought items
-        (none in ``excluded``: dismissed, or not offered now)."""
+        """The fallback of a user with no purchase the model can use, or none that leads to an
+        item by a reason path: the most bought items (none they bought, none in ``excluded``:
+        dismissed, or not offered now)."""
         exclude = np.union1d(now.recommender.history(bought), excluded)
         ranked = now.recommender.popular(k, exclude)
         details, _ = self.items.labels([r.item_id for r in ranked])
@@ -757,8 +777,8 @@ class RecommendationService:
     def _explain_popular(self, now: Served, user_id: str, item_id: str, index: int,
                          bought: list[str], dismissed: np.ndarray, unavailable: np.ndarray
                          ) -> dict[str, Any]:
-        """What :meth:`explain` says to a user with no purchase: the popularity reason, and the
-        item's place in that list."""
+        """What :meth:`explain` says to a user answered from the most bought items
+        (:meth:`_popular`): the popularity reason, and the item's place in that list."""
         buyers = now.recommender.buyers.astype(np.float64)
         buyers[np.union1d(now.recommender.history(bought),
                           never_served(dismissed, unavailable))] = -np.inf

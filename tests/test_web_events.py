@@ -7,9 +7,11 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -19,7 +21,7 @@ from flask.testing import FlaskClient
 from graphrec.config import Settings
 from graphrec.serving import events
 from graphrec.store.connection import GraphStore
-from tests.apps import assert_error, make_app, sample_users, writing_app
+from tests.apps import assert_error, make_app, sample_users, unreachable, writing_app
 from web import create_app
 from web.engine import get_engine
 
@@ -532,3 +534,21 @@ def test_the_page_has_no_buttons_while_writes_are_off(settings: Settings,
                                        data={"csrf_token": "old", "item_id": "I1",
                                              "kind": "dismiss"})
         assert stale.status_code == 403 and "Feedback is off" in stale.get_data(as_text=True)
+
+
+def test_a_write_to_a_store_that_is_down_is_a_quick_503(tmp_path: Path) -> None:
+    """A write waits on a request's thread: the writer retried for 5 s and more (7 s), which
+    held a worker's thread from every other request, health checks included, while reads
+    answered 503 at once. Each write, the first included, now answers as quickly."""
+    app = create_app({"TESTING": True, "SETTINGS": unreachable(tmp_path), "API_TOKEN": TOKEN,
+                      "MODEL_CHECK_INTERVAL": 0})
+    try:
+        client = app.test_client()
+        for _ in range(2):
+            started = time.monotonic()
+            response = post(client, "NEW-DOWN", "B00AE0790U", "view")
+            assert time.monotonic() - started < 1.5
+            assert_error(response, 503, "store_unavailable")
+            assert response.headers["Retry-After"]
+    finally:
+        app.extensions["graphrec"].close()

@@ -1,14 +1,15 @@
 """Gunicorn under light load while the local store stops and comes back.
 
-While the store is down every answer is a quick 503 (never a 500, never a hang); once it is up
-again the same workers answer 200 within 5 seconds. Runs on its own GRAPHREC_HOME, so the
-session's store is never stopped.
+While the store is down every answer is a quick 503 (never a 500, never a hang), writes'
+included; once it is up again the same workers answer 200 within 5 seconds. Runs on its own
+GRAPHREC_HOME, so the session's store is never stopped.
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Self
 
@@ -129,3 +130,53 @@ def test_store_down_gives_503_and_service_recovers(home: Settings, server) -> No
     assert {p.pid for p in master.children()} == workers
     print(f"503s while down: {len(during)} (slowest {max(s for _, _, s in during):.2f}s); "
           f"first 200 {first_ok - up:.2f}s after restart")
+
+
+TOKEN = "fault-token-0123456789abcdef"
+
+
+@pytest.fixture
+def writing_server(home: Settings, tmp_path: Path) -> Iterator[str]:
+    """2 workers of 2 threads, writes on."""
+    env = settings_env(home)
+    env.update(GRAPHREC_WEB_WORKERS="2", GRAPHREC_WEB_THREADS="2", GRAPHREC_API_TOKEN=TOKEN)
+    with gunicorn(env, tmp_path / "gunicorn.log", healthy) as (port, _):
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_writes_while_the_store_is_down_answer_503_quickly_and_health_checks_too(
+        home: Settings, writing_server: str) -> None:
+    """Each write held its thread about 7 s before its 503 (the writer's retries), so six
+    of them at once took every thread of the server, and a health check waited 6.75 s behind
+    them: the writers are connected when the store stops, as in a shop."""
+    url = writing_server
+
+    def event(user: str) -> requests.Response:
+        return requests.post(f"{url}/api/users/{user}/events", timeout=30,
+                             json={"item_id": "B00AE0790U", "kind": "view"},
+                             headers={"Authorization": f"Bearer {TOKEN}"})
+
+    for n in range(8):  # on new connections: both workers' writers connected
+        assert event(f"WRITER-{n}").status_code == 201
+    LocalStore(home).stop()
+    answers: dict[str, list[tuple[int, float]]] = {"write": [], "health": []}
+
+    def timed(kind: str, call: Callable[[], requests.Response]) -> None:
+        started = time.monotonic()
+        status = call().status_code
+        answers[kind].append((status, time.monotonic() - started))
+
+    writes = [threading.Thread(target=timed, args=("write", partial(event, f"DOWN-{n}")))
+              for n in range(6)]
+    for thread in writes:
+        thread.start()
+    time.sleep(0.3)
+    for _ in range(3):
+        timed("health", partial(requests.get, f"{url}/api/health", timeout=30))
+    for thread in writes:
+        thread.join()
+    assert {status for status, _ in answers["write"] + answers["health"]} == {503}, answers
+    assert max(seconds for _, seconds in answers["write"]) < 2.5, answers
+    assert max(seconds for _, seconds in answers["health"]) < 2.5, answers
+    print(f"slowest write {max(s for _, s in answers['write']):.2f}s, slowest health check "
+          f"{max(s for _, s in answers['health']):.2f}s while the store was down")

@@ -194,6 +194,7 @@ class Engine:
         self._pid = os.getpid()
         self._store: GraphStore | None = None
         self._writer: GraphStore | None = None
+        self._writer_suspect = False  # probe the writer before the next write
         self._service: RecommendationService | None = None
         self._suspect = False
         self._loaded: Signature | None = None  # the artifact the service was loaded from
@@ -240,18 +241,31 @@ class Engine:
         :meth:`store`, whose user can only read (a bug or an injected statement there cannot
         change the graph). Dropped after a failed write (:meth:`failed_write`), so that the next
         write connects afresh, to where the store listens now.
+
+        A write waits on a request's thread, which a store that is down must not hold: its
+        transactions are retried for about a second at most (``on_request``), and a writer
+        just opened, or one of a store a query found down since, is probed first (one trivial
+        query, tried once, outside the lock as :meth:`store`'s), so that while the store is
+        down each write answers 503 at once, as the reads do.
         """
         with self._lock:
             self._forget_if_forked()
             if self._writer is None:
-                self._writer = open_store(self.settings, start_local=False)
+                self._writer = open_store(self.settings, start_local=False, on_request=True)
+                self._writer_suspect = True
                 atexit.register(self.close)
-            return self._writer
+            writer, suspect = self._writer, self._writer_suspect
+        if suspect:
+            writer.probe()
+            self._writer_suspect = False
+        return writer
 
     def failed_write(self) -> None:
-        """A write through :meth:`writer` could not reach the store."""
+        """A write through :meth:`writer` could not reach the store: the next write connects
+        afresh, and the next read probes the store first."""
         with self._lock:
             writer, self._writer = self._writer, None
+            self._suspect = True
         if writer is not None:
             writer.close()
 
@@ -488,8 +502,9 @@ class Engine:
         self._probe(self._opened())
 
     def failed(self) -> None:
-        """A query through the store failed: probe it before the next one."""
-        self._suspect = True
+        """A query through the store failed: probe it before the next one, and before the next
+        write."""
+        self._suspect = self._writer_suspect = True
 
     def close(self) -> None:
         """Stop the background work that reads through the stores (the watcher thread: a
@@ -519,7 +534,7 @@ class Engine:
             self._pid = os.getpid()
             self._store = self._writer = self._service = self._watcher = None
             self._loaded = self._rejected = None
-            self._suspect = False
+            self._suspect = self._writer_suspect = False
 
 
 def refreeze() -> None:

@@ -38,6 +38,13 @@ T = TypeVar("T")
 
 #: How long the driver keeps retrying a transaction on a lost connection before giving up.
 RETRY_SECONDS = 5.0
+#: The same for a write on a web request's thread (``open_store(..., on_request=True)``), with
+#: the first retry this soon: a few tries within about a second, which a passing failure of a
+#: store that answers (a deadlock, a leader switch) needs, rather than the 5 s and more of
+#: retries for a store that is down (1, 2 and 4 s apart: 7 s), for which a worker's thread was
+#: held from every other request, health checks included (503 after 7 s).
+REQUEST_RETRY_SECONDS = 0.5
+REQUEST_RETRY_DELAY = 0.1
 #: The longest a query waits for a connection: for a free one from the pool, or for a new one to
 #: connect, agree on a protocol version and log in (the driver's default is 60 s, for which a
 #: server that accepts and never answers held a web worker's thread).
@@ -217,15 +224,22 @@ class GraphStore:
 
 
 def open_store(settings: Settings, *, start_local: bool = True,
-               read_only: bool = False) -> GraphStore:
+               read_only: bool = False, on_request: bool = False) -> GraphStore:
     """Connect to Neo4j (``NEO4J_URI``) or to the local store, starting it if needed.
 
     ``read_only``: as the user that may only read, for the web service (the local store's
     :data:`~graphrec.store.local.READER_USER`, or ``NEO4J_READER_USER`` on Neo4j, where the
     main user stands in, with a warning, when none is set). Otherwise as the user that writes:
-    ingest, train, publish.
+    ingest, train, publish. ``on_request``: its transactions are retried for
+    :data:`REQUEST_RETRY_SECONDS`, not :data:`RETRY_SECONDS` (the web service's writes, which
+    a client waits for).
     """
     options: dict[str, Any] = {}
+    if on_request:
+        options.update(max_transaction_retry_time=REQUEST_RETRY_SECONDS,
+                       initial_retry_delay=REQUEST_RETRY_DELAY)
+    else:
+        options.update(max_transaction_retry_time=RETRY_SECONDS)
     if settings.uses_local_store:
         local = LocalStore(settings)
         try:  # a store that cannot start is one a command cannot reach: exit 3 (graphrec.cli)
@@ -248,7 +262,6 @@ def open_store(settings: Settings, *, start_local: bool = True,
         description = f"Neo4j at {uri} (database {settings.database})"
     try:
         driver = neo4j.GraphDatabase.driver(uri, auth=auth,
-                                            max_transaction_retry_time=RETRY_SECONDS,
                                             connection_timeout=CONNECT_SECONDS,
                                             connection_acquisition_timeout=CONNECT_SECONDS,
                                             **options)

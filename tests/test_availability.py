@@ -90,7 +90,7 @@ def test_writes_need_the_token(settings: Settings, client: FlaskClient, store: G
     ({"available": "false"}, "invalid_available"),  # a string is not a boolean here
     ({"available": 0}, "invalid_available"),
     ({}, "invalid_available"),
-    ({"available": False, "stock": 3}, "invalid_stock"),
+    ({"available": False, "stock": 3}, "invalid_body"),  # a field it does not take
     ([False], "invalid_body"),
 ])
 def test_a_bad_body_is_400_and_writes_nothing(client: FlaskClient, store: GraphStore, user: str,

@@ -132,7 +132,8 @@ def test_secrets_from_the_environment_are_kept_verbatim(monkeypatch: pytest.Monk
     ({"item_id": "", "kind": "view"}, "invalid_item_id"),
     ({"item_id": "x" * 101, "kind": "view"}, "invalid_item_id"),
     ({"item_id": "..", "kind": "view"}, "invalid_item_id"),
-    ({"item_id": "B00AE0790U", "kind": "view", "user_id": "someone-else"}, "invalid_user_id"),
+    ({"item_id": "B00AE0790U", "kind": "view", "user_id": "someone-else"}, "invalid_body"),
+    ({"item_id": "B00AE0790U", "kind": "view", "x": 1}, "invalid_body"),
     (["B00AE0790U", "view"], "invalid_body"),
     ("not json", "invalid_body"),
     ("[" * 2000 + "]" * 2000, "invalid_body"),  # deeper than the JSON parser goes
@@ -168,9 +169,22 @@ def test_a_field_the_body_does_not_have_is_named(client: FlaskClient, store: Gra
     read as the event's user."""
     body = {"item_id": "B00AE0790U", "kind": "view", "user_id": "NEW-OTHER"}
     error = assert_error(client.post("/api/users/NEW-EXTRA/events", json=body, headers=AUTH),
-                         400, "invalid_user_id")
+                         400, "invalid_body")
     assert error["message"] == "user_id: not a field of this body"
     assert not store.read_text("MATCH (u:User) WHERE u.id STARTS WITH 'NEW-' RETURN u.id AS id")
+
+
+@pytest.mark.parametrize("name", ["x", "invalid_k", "<b>q</b>", "q" * 3000])
+def test_a_field_the_body_does_not_have_never_makes_the_code(client: FlaskClient,
+                                                             name: str) -> None:
+    """The code is one of a fixed set, whatever the client names: it was ``invalid_<name>``,
+    and a 3,000-character name came back twice, in the code and the message (6 KB)."""
+    body = {"item_id": "B00AE0790U", "kind": "view", name: 1}
+    response = client.post("/api/users/NEW-EXTRA/events", json=body, headers=AUTH)
+    error = assert_error(response, 400, "invalid_body")
+    assert error["message"] == f"{name[:40]}{'…' if len(name) > 40 else ''}: not a field of " \
+                               "this body"
+    assert len(response.get_data()) < 300
 
 
 @pytest.mark.parametrize("user_id", ["a%00b", "%2E", "%2E%2E"])

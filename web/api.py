@@ -2,7 +2,8 @@
 
 A route is declared with its typed inputs and answers, and that declaration is the OpenAPI
 document (see :mod:`web.schemas`): the view's ``path``/``query`` (or ``body``) annotations are
-pydantic models, validated before the view runs (400 ``invalid_<field>`` otherwise), and
+pydantic models, validated before the view runs (400 ``invalid_<field>`` otherwise,
+``invalid_body`` for a field a body does not take: :func:`web.errors.validation_error`), and
 ``responses`` maps each status to its answer model. To add an endpoint, write its models in
 :mod:`web.schemas` and a view here::
 

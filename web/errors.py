@@ -18,7 +18,15 @@ from graphrec.schema import ID_RULE
 from graphrec.serving.recommend import ItemNotReady
 from graphrec.store.connection import StoreUnavailable, TransientError
 from web.engine import ModelUnavailable, get_engine
-from web.schemas import MAX_K
+from web.schemas import (
+    MAX_K,
+    AvailabilityIn,
+    CatalogueItemPath,
+    EventIn,
+    ExplanationQuery,
+    ItemPath,
+    RecommendationsQuery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +61,35 @@ INVALID = {
     "format": "format must be json or graphml",
 }
 
+#: The fields of the requests' paths, queries and bodies (:mod:`web.schemas`): the only names
+#: an error code is made from (``invalid_<field>``), so that the codes are a fixed set a client
+#: can dispatch on, never a name the client chose.
+FIELDS = frozenset().union(*(model.model_fields for model in (
+    ItemPath, CatalogueItemPath, RecommendationsQuery, ExplanationQuery, EventIn,
+    AvailabilityIn)))
+
+#: The most characters of a field's name a message quotes: a body may name any field, as long
+#: as the body may be (4 KiB), and the answer need not repeat it.
+NAME_CHARS = 40
+
+
+def shortened(name: str) -> str:
+    """``name`` as a message quotes it: its first :data:`NAME_CHARS` characters."""
+    return name if len(name) <= NAME_CHARS else f"{name[:NAME_CHARS]}…"
+
 
 def validation_error(exc: ValidationError) -> Response:
-    """The 400 answer for a request whose path or query fails its model (see web.schemas):
-    code ``invalid_<field>`` of the first field that failed."""
+    """The 400 answer for a request whose path, query or body fails its model (see
+    web.schemas): code ``invalid_<field>`` of the first field that failed, or
+    ``invalid_body`` for a field the body does not take, whose name (shortened) the message
+    says: a code made from it was one the client chose, as long as the body."""
     first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "request"
-    if first["type"] == "extra_forbidden":  # whatever its name, the rule of a field is not why
-        message = f"{field}: not a field of this body"
+    field = str(first["loc"][0]) if first["loc"] else ""
+    if first["type"] == "extra_forbidden" or field not in FIELDS:
+        code, message = "invalid_body", f"{shortened(field)}: not a field of this body"
     else:
-        message = INVALID.get(field, f"{field}: {first['msg']}")
-    response = jsonify(error={"status": 400, "code": f"invalid_{field}", "message": message})
+        code, message = f"invalid_{field}", INVALID.get(field, f"{field}: {first['msg']}")
+    response = jsonify(error={"status": 400, "code": code, "message": message})
     response.status_code = 400
     return response
 

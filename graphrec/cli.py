@@ -648,12 +648,18 @@ def prepare_service(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from web.serve import BadAddress, serve
+    """An address that is not ``HOST:PORT``, or one this machine never lets this user listen
+    on, is a usage error (exit 2), as any other bad value of an argument; one that another
+    process listens on now is a failed job (exit 1): the same command may work later."""
+    from web.serve import AddressInUse, BadAddress, serve
 
     try:
         return serve(args.bind, settings, prepare=prepare_service)
-    except BadAddress as exc:
+    except AddressInUse as exc:
         raise CommandError(str(exc)) from None
+    except BadAddress as exc:
+        args.usage_error(str(exc))  # exits 2
+        raise  # not reached: argparse's error exits
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -776,7 +782,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the HTTP service under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8000", help="HOST:PORT (default %(default)s)")
-    serve.set_defaults(handler=cmd_serve)
+    serve.set_defaults(handler=cmd_serve, usage_error=serve.error)
 
     demo = sub.add_parser("demo", help="run everything on the bundled sample catalogue")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")

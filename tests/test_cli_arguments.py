@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,21 @@ def test_a_device_this_machine_lacks_is_a_usage_error(
 def test_an_update_without_its_folder_is_a_usage_error(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert "--update needs the folder" in usage_error(["ingest", "--update"], capsys)
+
+
+@pytest.mark.parametrize(("bind", "said"), [
+    ("127.0.0.1:abc", "give HOST:PORT"), ("127.0.0.1:99999", "a port is 1 to 65535"),
+    ("unix:/tmp/graphrec.sock", "listens on TCP"),
+    ("192.0.2.1:8309", "cannot listen on 192.0.2.1:8309")])  # none of this machine's addresses
+def test_an_address_the_service_cannot_listen_on_is_a_usage_error(
+        bind: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """It exited 1, as a job that failed; refused before anything is set up."""
+    monkeypatch.setenv("GRAPHREC_HOME", str(tmp_path))
+    line = usage_error(["serve", "--bind", bind], capsys)
+    assert f"--bind {bind!r}" in line or bind in line
+    assert said in line
+    assert not (tmp_path / "store").exists()
 
 
 def test_an_interrupt_while_the_driver_decodes_is_said_as_one(

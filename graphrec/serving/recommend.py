@@ -38,6 +38,7 @@ from graphrec.serving.ranking import (
     trained_places,
 )
 from graphrec.serving.topk import ItemIndex, top_indexed
+from graphrec.sorted_lookup import in_sorted
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -218,7 +219,7 @@ class Recommender:
         own for the items folded in since training, when there are some
         (:func:`~graphrec.serving.ranking.new_item_places`)."""
         z = self.state.user_vector(history)
-        excluded = self._excluded(history, exclude, z, accept)
+        excluded = self._excluded(history, exclude, z)
         if not self.state.folded:  # the trained items alone
             best, scores = self._top_trained(z, k, excluded, accept)
             return [Scored(rank, self.item_ids[i], score) for rank, (i, score)
@@ -236,35 +237,37 @@ class Recommender:
                 for rank, (i, score) in enumerate(ranked[:k], start=1)]
 
     def same_product(self, history: np.ndarray, exclude: np.ndarray | None = None,
-                     accept: Accept | None = None, z: np.ndarray | None = None) -> np.ndarray:
+                     z: np.ndarray | None = None) -> np.ndarray:
         """The listings a shopper who bought ``history`` is never served for their product
         (one :func:`~graphrec.dataset.product_keys` key), ascending: another listing of a
         product in ``history``, and of a product listed more than once, every listing but the
         one the model scores highest for them (``z``: their user vector, made here when not
-        given) among those not in ``exclude`` that ``accept`` lets through. A list names a
-        product once, and never one its shopper has."""
+        given) among those not in ``exclude``. A list names a product once, and never one its
+        shopper has.
+
+        The best listing is the one served, or none when no reason path reaches it (never a
+        lower one instead): twins share their brand, so a path to one is a path to the other
+        almost always, and asking the reason-path test of every shared listing cost a request
+        more than the rest of this rule."""
         keys, items = self._listings
         if not len(keys):
             return np.zeros(0, dtype=np.int64)
         product = np.asarray(self.artifact.data.item_product)
-        mine = np.unique(product[history[history < len(product)]])
-        had = np.isin(keys, mine) & ~np.isin(items, history)
-        open_ = ~had & ~np.isin(items, history)
+        history = np.sort(history)
+        mine = np.sort(product[history[history < len(product)]])
+        bought = in_sorted(history, items)
+        had = in_sorted(mine, keys) & ~bought
+        open_ = ~had & ~bought
         if exclude is not None:
-            open_ &= ~np.isin(items, exclude)
+            open_ &= ~in_sorted(np.sort(exclude), items)
         open_ &= _shared(keys, open_)  # a product left one listing has nothing to choose
-        if accept is not None and open_.any():
-            open_[open_] = np.asarray(accept(items[open_]), dtype=bool)
-        rest = items[open_]
-        if not len(rest):
+        if not open_.any():
             return np.sort(items[had])
+        rest, rest_keys = items[open_], keys[open_]
         if z is None:
             z = self.state.user_vector(history)
-        scores = kernel.scores(z, self.state.target[rest])
-        order = np.lexsort((-scores, keys[open_]))  # by product, the best listing first
-        ordered = keys[open_][order]
-        lesser = np.ones(len(order), dtype=bool)
-        lesser[np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])] = False
+        order = np.lexsort((-kernel.scores(z, self.state.target[rest]), rest_keys))
+        lesser = np.r_[False, rest_keys[order][1:] == rest_keys[order][:-1]]
         return np.union1d(items[had], rest[order][lesser])
 
     @cached_property
@@ -278,12 +281,12 @@ class Recommender:
         shared = _shared(keys, keys != 0)
         return keys[shared], order[shared].astype(np.int64)
 
-    def _excluded(self, history: np.ndarray, exclude: np.ndarray | None, z: np.ndarray,
-                  accept: Accept | None) -> np.ndarray:
+    def _excluded(self, history: np.ndarray, exclude: np.ndarray | None, z: np.ndarray
+                  ) -> np.ndarray:
         """What a shopper who bought ``history`` (user vector ``z``) is never served: it,
         ``exclude``, and the listings :meth:`same_product` leaves out, ascending."""
         excluded = history if exclude is None else np.union1d(history, exclude)
-        return np.union1d(excluded, self.same_product(history, exclude, accept, z))
+        return np.union1d(excluded, self.same_product(history, exclude, z))
 
     def _top_trained(self, z: np.ndarray, k: int, excluded: np.ndarray,
                      accept: Accept | None) -> tuple[np.ndarray, np.ndarray]:
@@ -350,7 +353,7 @@ class Recommender:
         item further down, or any item of a catalogue scanned whole, by every trained item's
         score: those ahead of it that ``accept`` lets through."""
         z = self.state.user_vector(history)
-        excluded = self._excluded(history, exclude, z, accept)
+        excluded = self._excluded(history, exclude, z)
         first = self.trained_items
         if item >= first:
             order, scores, key = self._folded_order(z, history, excluded)

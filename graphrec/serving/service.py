@@ -615,7 +615,7 @@ class RecommendationService:
             return now.paths.has_candidates(history, items, walks)
 
         listed_apart = index not in history and index in now.recommender.same_product(
-            history, excluded, accept)
+            history, excluded)
         rank, why = None, not_served(already, index in history, listed_apart,
                                     index in dismissed, index in unavailable, bool(paths))
         if why is not None and not self._leads_anywhere(now, key, shopper, excluded, walks):

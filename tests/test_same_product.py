@@ -271,3 +271,33 @@ def test_a_model_saved_without_products_serves_as_before(
     assert len(recommender.same_product(history)) == 0
     served = Recommender(artifact.load(shop["home"].model_path))
     assert served.item_index(TWIN) in served.same_product(history)
+
+
+def test_the_most_bought_items_name_a_product_once_and_never_one_bought(
+        app: Flask, shop: dict[str, Any], session_store: GraphStore) -> None:
+    """The list of a shopper with nothing to go on (and of one whose purchases lead to no
+    item) is the most bought items: the two listings of the sample's most bought product are
+    both among the first thirty, and were both listed."""
+    service = _service(app)
+    session_store.write("ingest/users", rows=[{"id": "NOTHING-YET"}])
+    client = app.test_client()
+    listed = [r["item_id"] for r in client.get(
+        "/api/users/NOTHING-YET/recommendations?k=30").get_json()["recommendations"]]
+    recommender = service.recommender
+    twin, original = recommender.item_index(TWIN), recommender.item_index(shop["original"])
+    empty = np.zeros(0, dtype=np.int64)
+    buyers = recommender.buyers
+    first, second = sorted((TWIN, shop["original"]),
+                           key=lambda item: -buyers[recommender.item_index(item)])
+    assert {first, second} <= {r.item_id for r in _blind(recommender.artifact).popular(
+        30, empty, empty)}  # the premise: both among the thirty most bought
+    assert first in listed and second not in listed and len(listed) == 30
+    body = client.get(f"/api/users/NOTHING-YET/recommendations/{second}/explanation").get_json()
+    assert (body["basis"], body["rank"], body["not_served"]) == ("popular", None, "same_product")
+    for place, item in enumerate(listed, start=1):
+        assert client.get(f"/api/users/NOTHING-YET/recommendations/{item}/explanation"
+                          ).get_json()["rank"] == place
+    # a shopper who bought one listing is never offered the other as a best seller
+    assert shop["original"] not in {r.item_id for r in recommender.popular(
+        20, np.array([twin]), empty)}
+    assert TWIN not in {r.item_id for r in recommender.popular(20, np.array([original]), empty)}

@@ -237,13 +237,14 @@ class Recommender:
                 for rank, (i, score) in enumerate(ranked[:k], start=1)]
 
     def same_product(self, history: np.ndarray, exclude: np.ndarray | None = None,
-                     z: np.ndarray | None = None) -> np.ndarray:
+                     z: np.ndarray | None = None, popular: bool = False) -> np.ndarray:
         """The listings a shopper who bought ``history`` is never served for their product
         (one :func:`~graphrec.dataset.product_keys` key), ascending: another listing of a
         product in ``history``, and of a product listed more than once, every listing but the
         one the model scores highest for them (``z``: their user vector, made here when not
-        given) among those not in ``exclude``. A list names a product once, and never one its
-        shopper has.
+        given) among those not in ``exclude``; ``popular``: the most bought one, for the list
+        of the most bought items (:meth:`popular`). A list names a product once, and never one
+        its shopper has.
 
         The best listing is the one served, or none when no reason path reaches it (never a
         lower one instead): twins share their brand, so a path to one is a path to the other
@@ -264,9 +265,12 @@ class Recommender:
         if not open_.any():
             return np.sort(items[had])
         rest, rest_keys = items[open_], keys[open_]
-        if z is None:
-            z = self.state.user_vector(history)
-        order = np.lexsort((-kernel.scores(z, self.state.target[rest]), rest_keys))
+        if popular:
+            scores = self.buyers[rest].astype(np.float64)
+        else:
+            scores = kernel.scores(z if z is not None else self.state.user_vector(history),
+                                   self.state.target[rest])
+        order = np.lexsort((-scores, rest_keys))
         lesser = np.r_[False, rest_keys[order][1:] == rest_keys[order][:-1]]
         return np.union1d(items[had], rest[order][lesser])
 
@@ -384,6 +388,16 @@ class Recommender:
         return score, int(np.asarray(accept(np.flatnonzero(ahead(scores, item))),
                                      dtype=bool).sum()) + 1
 
+    def popular_counts(self, history: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+        """Each item's :attr:`buyers` as the list of the most bought items ranks them for a
+        shopper who bought ``history``: ``-inf`` for those it never serves them (``history``,
+        ``exclude``, :meth:`same_product`)."""
+        counts = self.buyers.astype(np.float64)
+        counts[history] = -np.inf
+        counts[exclude] = -np.inf
+        counts[self.same_product(history, exclude, popular=True)] = -np.inf
+        return counts
+
     @cached_property
     def buyers(self) -> np.ndarray:
         """Buyers per item, ``[items]``: what a shopper with no purchase is shown. Every
@@ -398,10 +412,10 @@ class Recommender:
             counts += np.bincount(held[:, 1], minlength=len(self.item_ids))
         return counts
 
-    def popular(self, k: int, exclude: np.ndarray) -> list[Scored]:
-        """The ``k`` most bought items (:attr:`buyers` as the score) not in ``exclude``."""
-        counts = self.buyers.astype(np.float64)
-        counts[exclude] = -np.inf
+    def popular(self, k: int, history: np.ndarray, exclude: np.ndarray) -> list[Scored]:
+        """The ``k`` most bought items (:attr:`buyers` as the score) neither in ``history``
+        nor in ``exclude``, a product once (:meth:`same_product`)."""
+        counts = self.popular_counts(history, exclude)
         best = top(counts, min(k, int(np.isfinite(counts).sum())))
         return [Scored(rank, self.item_ids[int(i)], float(counts[i]))
                 for rank, i in enumerate(best, start=1)]

@@ -751,8 +751,7 @@ class RecommendationService:
         """The fallback of a user with no purchase the model can use, or none that leads to an
         item by a reason path: the most bought items (none they bought, none in ``excluded``:
         dismissed, or not offered now)."""
-        exclude = np.union1d(now.recommender.history(bought), excluded)
-        ranked = now.recommender.popular(k, exclude)
+        ranked = now.recommender.popular(k, now.recommender.history(bought), excluded)
         details, _ = self.items.labels([r.item_id for r in ranked])
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": False,
                  **details.get(r.item_id, NO_DETAILS), "category": category,
@@ -779,11 +778,13 @@ class RecommendationService:
                          ) -> dict[str, Any]:
         """What :meth:`explain` says to a user answered from the most bought items
         (:meth:`_popular`): the popularity reason, and the item's place in that list."""
-        buyers = now.recommender.buyers.astype(np.float64)
-        buyers[np.union1d(now.recommender.history(bought),
-                          never_served(dismissed, unavailable))] = -np.inf
+        history, excluded = now.recommender.history(bought), never_served(dismissed, unavailable)
+        buyers = now.recommender.popular_counts(history, excluded)
         already = item_id in bought
-        why = not_served(already, False, False, index in dismissed, index in unavailable, True)
+        listed_apart = index not in history and index in now.recommender.same_product(
+            history, excluded, popular=True)
+        why = not_served(already, False, listed_apart, index in dismissed, index in unavailable,
+                         True)
         rank = None if why else int(ahead(buyers, index).sum()) + 1
         details, _ = self.items.labels([item_id])
         return {"user_id": user_id, "item_id": item_id,

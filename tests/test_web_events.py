@@ -530,6 +530,24 @@ def test_the_page_writes_only_for_a_session_signed_in_with_the_api_token(
         assert TOKEN not in str(dict(session))
 
 
+def test_a_new_api_token_signs_every_page_out(client: FlaskClient, store: GraphStore,
+                                              user: str) -> None:
+    """A signed-in session was a flag alone: the server restarted with another token (the
+    old one leaked, say) still took the old session's writes."""
+    items, csrf = page_form(signed_in(client, user), user)
+    app = client.application
+    app.config["API_TOKEN"] = "a-new-token-0123456789abcdef"
+    try:
+        refused = client.post(f"/users/{user}/events",
+                              data={"csrf_token": csrf, "item_id": items[0], "kind": "dismiss"})
+        assert refused.status_code == 401
+        assert 'class="sign-in"' in client.get(f"/users/{user}").get_data(as_text=True)
+        assert edges(store, user, "DISMISSED") == []
+    finally:
+        app.config["API_TOKEN"] = TOKEN
+    assert page_form(client, user)[0] == items  # the old token again: signed in again
+
+
 def test_the_page_has_no_buttons_while_writes_are_off(settings: Settings,
                                                       session_store: GraphStore,
                                                       user: str) -> None:

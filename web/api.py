@@ -111,6 +111,16 @@ def token_matches(given: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), expected)
 
 
+def token_seal() -> str:
+    """A seal of the server's API token: an HMAC of it under the app's ``SECRET_KEY``, what a
+    page's session keeps once signed in (:mod:`web.pages`). Neither the token nor anything a
+    client could test guesses of it against leaves the server, and a session sealed under a
+    token since replaced no longer matches: rotating the token signs every page out."""
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else bytes(key)
+    return hmac.new(key, str(current_app.config["API_TOKEN"]).encode(), "sha256").hexdigest()
+
+
 #: The names of the views that write (:func:`requires_token`).
 _WRITES: set[str] = set()
 #: Methods no write is routed by: a request by one of them is let through at once (every read).

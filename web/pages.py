@@ -2,8 +2,9 @@
 
 The recommendation page also lets a person say "bought it" or "not interested". A write over
 HTTP needs the API token, and so does this one: the person signs in once with it
-(:func:`sign_in`), which marks their session as one that may write; the token itself is never
-kept in the cookie nor sent back to the browser. Without that, anyone who could open a page
+(:func:`sign_in`), which marks their session as one that may write with a seal of the token
+(:func:`web.api.token_seal`), so that a token replaced signs every page out; the token itself
+is never kept in the cookie nor sent back to the browser. Without that, anyone who could open a page
 could write a purchase for any shopper, and the next training would learn from it. The buttons
 post a form to this server (:func:`event`), which writes the event itself. Each form carries a
 CSRF token (synchronizer pattern): a random value kept in the signed session cookie and
@@ -21,7 +22,7 @@ import secrets
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 
 from graphrec.schema import id_problem
-from web.api import token_matches, write_event, writes_enabled
+from web.api import token_matches, token_seal, write_event, writes_enabled
 from web.engine import get_engine
 from web.errors import ApiError
 
@@ -53,6 +54,14 @@ def check_writes() -> None:
                        "GRAPHREC_API_TOKEN.")
 
 
+def signed_in() -> bool:
+    """Whether this session signed in with the server's API token as it is now
+    (:func:`web.api.token_seal`, compared in constant time)."""
+    seal = session.get("writer")
+    return isinstance(seal, str) and writes_enabled() and hmac.compare_digest(
+        seal.encode(), token_seal().encode())
+
+
 def check_user_id(user_id: str) -> None:
     """The API's rule (:func:`graphrec.schema.id_problem`): a page opens for every id the API
     answers."""
@@ -78,11 +87,11 @@ def user(user_id: str):
     except UnknownUser:
         return render_template("index.html", unknown=user_id), 404
     writes = writes_enabled()
-    signed_in = writes and bool(session.get("writer"))
+    writer = writes and signed_in()
     return render_template("user.html", user_id=user_id, items=items,
                            model_version=service.model_version,
-                           events=PAGE_EVENTS if signed_in else {},
-                           sign_in=writes and not signed_in,
+                           events=PAGE_EVENTS if writer else {},
+                           sign_in=writes and not writer,
                            csrf_token=csrf_token() if writes else None)
 
 
@@ -95,7 +104,7 @@ def sign_in(user_id: str):
     check_csrf()
     if not token_matches(request.form.get("token", "")):
         raise ApiError(401, "unauthorized", "That is not this server's API token.")
-    session["writer"] = True
+    session["writer"] = token_seal()
     return redirect(url_for("pages.user", user_id=user_id), code=303)
 
 
@@ -105,7 +114,7 @@ def event(user_id: str):
     for a session signed in with the API token (:func:`sign_in`)."""
     check_user_id(user_id)
     check_writes()
-    if not session.get("writer"):
+    if not signed_in():
         raise ApiError(401, "unauthorized",
                        "Sign in with this server's API token to give feedback.")
     check_csrf()

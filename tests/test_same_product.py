@@ -23,6 +23,7 @@ from graphrec.dataset import GraphData, product_keys
 from graphrec.model import artifact
 from graphrec.model.pipeline import train_from_store
 from graphrec.model.train import TrainConfig
+from graphrec.serving.events import record
 from graphrec.serving.recommend import Recommender
 from graphrec.serving.service import RecommendationService
 from graphrec.store.connection import GraphStore
@@ -301,3 +302,27 @@ def test_the_most_bought_items_name_a_product_once_and_never_one_bought(
     assert shop["original"] not in {r.item_id for r in recommender.popular(
         20, np.array([twin]), empty)}
     assert TWIN not in {r.item_id for r in recommender.popular(20, np.array([original]), empty)}
+
+
+def test_a_listing_dismissed_dismisses_its_product(
+        app: Flask, shop: dict[str, Any], session_store: GraphStore) -> None:
+    """Not interested in one listing is not interested in the product: its twin took its
+    place in the list."""
+    service = _service(app)
+    session_store.write("ingest/users", rows=[{"id": "NOT-INTERESTED"}])
+    client = app.test_client()
+
+    def listed() -> list[str]:
+        return [r["item_id"] for r in client.get(
+            "/api/users/NOT-INTERESTED/recommendations?k=30").get_json()["recommendations"]]
+
+    shown = ({TWIN, shop["original"]} & set(listed())).pop()
+    other = ({TWIN, shop["original"]} - {shown}).pop()
+    record(session_store, "NOT-INTERESTED", shown, "dismiss")
+    after = listed()
+    assert shown not in after and other not in after and len(after) == 30
+    body = client.get(f"/api/users/NOT-INTERESTED/recommendations/{other}/explanation"
+                      ).get_json()
+    assert (body["rank"], body["not_served"]) == (None, "dismissed")
+    both = sorted(service.recommender.item_index(item) for item in (TWIN, shop["original"]))
+    assert service.recommender.listings_of(np.array(both[:1])).tolist() == both

@@ -274,6 +274,16 @@ class Recommender:
         lesser = np.r_[False, rest_keys[order][1:] == rest_keys[order][:-1]]
         return np.union1d(items[had], rest[order][lesser])
 
+    def listings_of(self, items: np.ndarray) -> np.ndarray:
+        """``items`` (ascending) with every other listing of their products, ascending: a
+        product dismissed in one listing is dismissed in all."""
+        keys, listed = self._listings
+        if not len(keys) or not len(items):
+            return items
+        product = np.asarray(self.artifact.data.item_product)
+        mine = np.sort(product[items[items < len(product)]])
+        return np.union1d(items, listed[in_sorted(mine, keys)])
+
     @cached_property
     def _listings(self) -> tuple[np.ndarray, np.ndarray]:
         """The products listed more than once: their keys, ascending, a key a listing, and the

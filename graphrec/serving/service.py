@@ -539,7 +539,7 @@ class RecommendationService:
         history = shopper.history
         excluded = never_served(shopper.dismissed, shopper.unavailable)
         if not len(history):
-            return self._popular(now, shopper.bought, excluded, k)
+            return self._popular(now, shopper, excluded, k)
         walks = now.paths.walks(history)  # for the ranking and the reasons: once
         key, served = user_key(user_id, shopper.timeline), digest(excluded)
         ranked = kept.served_list(key, served, k)  # the page seen again
@@ -547,7 +547,7 @@ class RecommendationService:
             ranked = self.ranked(user_id, history, k, exclude=excluded, walks=walks, now=now)
             kept.keep_list(key, served, ranked)
         if not ranked:  # nothing explainable to offer from the history: as for none
-            return self._popular(now, shopper.bought, excluded, k)
+            return self._popular(now, shopper, excluded, k)
         weighted = self._reasons(now, key, shopper, [r.item_id for r in ranked], 1, walks)
         best = {item: paths[0] for item, paths in weighted.items() if paths}
         details, titles = self.items.labels(self.named_items(
@@ -597,8 +597,7 @@ class RecommendationService:
         history, dismissed, unavailable = shopper.history, shopper.dismissed, shopper.unavailable
         excluded = never_served(dismissed, unavailable)
         if not len(history):
-            return self._explain_popular(now, user_id, item_id, index, shopper.bought,
-                                         dismissed, unavailable)
+            return self._explain_popular(now, user_id, item_id, index, shopper)
         already = item_id in shopper.bought
         walks = now.paths.walks(history)  # for the reasons and the rank: once
         key = user_key(user_id, shopper.timeline)
@@ -620,8 +619,7 @@ class RecommendationService:
                                     index in dismissed, index in unavailable, bool(paths))
         if why is not None and not self._leads_anywhere(now, key, shopper, excluded, walks):
             # the list is the popular one (recommend): its rank, basis and reason
-            return self._explain_popular(now, user_id, item_id, index, shopper.bought,
-                                         dismissed, unavailable)
+            return self._explain_popular(now, user_id, item_id, index, shopper)
         if why is None:  # served: its place in the list served
             place = kept.place(key, digest(excluded), item_id)  # on the page just seen
             score, rank = place if place is not None else now.recommender.served_place(
@@ -710,8 +708,10 @@ class RecommendationService:
         one served now when None) answers it."""
         recommender = (now or self.now).recommender
         history, timeline, basis = recommender.basis(row["items"], row["viewed"])
+        # a listing dismissed is its product dismissed: its twin is not offered in its place
         return Shopper(row["items"], history, timeline, basis,
-                       recommender.history(row["dismissed"]), self.unavailable(recommender))
+                       recommender.listings_of(recommender.history(row["dismissed"])),
+                       self.unavailable(recommender))
 
     def unavailable(self, recommender: Recommender | None = None) -> np.ndarray:
         """The indices in ``recommender`` (the one served now when None) of the items the shop
@@ -746,12 +746,18 @@ class RecommendationService:
         items = (now or self.now).data.items
         return [*item_ids, *(str(items[i]) for p in paths for t, i in p.nodes if t == "item")]
 
-    def _popular(self, now: Served, bought: list[str], excluded: np.ndarray, k: int
+    @staticmethod
+    def _had(now: Served, shopper: Shopper) -> np.ndarray:
+        """What the most bought items leave out for ``shopper`` as theirs: what they bought,
+        and what they viewed when their list is made from views (as their own list does)."""
+        return np.union1d(now.recommender.history(shopper.bought), shopper.history)
+
+    def _popular(self, now: Served, shopper: Shopper, excluded: np.ndarray, k: int
                  ) -> list[dict[str, Any]]:
         """The fallback of a user with no purchase the model can use, or none that leads to an
-        item by a reason path: the most bought items (none they bought, none in ``excluded``:
-        dismissed, or not offered now)."""
-        ranked = now.recommender.popular(k, now.recommender.history(bought), excluded)
+        item by a reason path: the most bought items (none of theirs (:meth:`_had`), none in
+        ``excluded``: dismissed, or not offered now)."""
+        ranked = now.recommender.popular(k, self._had(now, shopper), excluded)
         details, _ = self.items.labels([r.item_id for r in ranked])
         return [{"rank": r.rank, "item_id": r.item_id, "score": r.score, "new": False,
                  **details.get(r.item_id, NO_DETAILS), "category": category,
@@ -774,17 +780,17 @@ class RecommendationService:
         return graph_facts(now.data).categories([index[item_id] for item_id in item_ids])
 
     def _explain_popular(self, now: Served, user_id: str, item_id: str, index: int,
-                         bought: list[str], dismissed: np.ndarray, unavailable: np.ndarray
-                         ) -> dict[str, Any]:
+                         shopper: Shopper) -> dict[str, Any]:
         """What :meth:`explain` says to a user answered from the most bought items
         (:meth:`_popular`): the popularity reason, and the item's place in that list."""
-        history, excluded = now.recommender.history(bought), never_served(dismissed, unavailable)
+        dismissed, unavailable = shopper.dismissed, shopper.unavailable
+        history, excluded = self._had(now, shopper), never_served(dismissed, unavailable)
         buyers = now.recommender.popular_counts(history, excluded)
-        already = item_id in bought
+        already = item_id in shopper.bought
         listed_apart = index not in history and index in now.recommender.same_product(
             history, excluded, popular=True)
-        why = not_served(already, False, listed_apart, index in dismissed, index in unavailable,
-                         True)
+        why = not_served(already, index in shopper.history, listed_apart, index in dismissed,
+                         index in unavailable, True)
         rank = None if why else int(ahead(buyers, index).sum()) + 1
         details, _ = self.items.labels([item_id])
         return {"user_id": user_id, "item_id": item_id,

@@ -154,7 +154,8 @@ def test_an_updates_new_orders_reach_a_running_service_as_live_purchases(
     live = LivePurchases(now_ms() - 1)  # a model that read its graph just now
     assert not live.read(store)
     orders = _write(tmp_path / "orders", purchases="user_id,item_id,split\nU1,I2,train\n"
-                                                   "U1,I1,train\n")  # the second: bought before
+                                                   "U1,I1,train\n"  # bought before
+                                                   "U2,I2,test\n")  # held out: walked by none
     assert main(["ingest", str(orders), "--update", "--quiet"]) == 0
     assert live.read(store) and live.pairs == {("U1", "I2")}
     history = store.read("service/user_history", user="U1")[0]["items"]

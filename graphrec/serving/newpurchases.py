@@ -25,6 +25,7 @@ import numpy as np
 from graphrec.adjacency import Adjacency
 from graphrec.explain.paths import PathFinder
 from graphrec.model.artifact import Artifact
+from graphrec.schema import LEARNT_SPLITS
 from graphrec.serving.recommend import Recommender, ids_map
 from graphrec.sorted_lookup import sorted_unique
 from graphrec.store.connection import GraphStore
@@ -81,7 +82,8 @@ class LivePurchases:
             self.pairs, self.latest = set(), None
         start = self.since if self.latest is None else max(self.since,
                                                            self.latest - OVERLAP_MS)
-        rows = store.read_once("service/live_purchases", since=start)
+        rows = store.read_once("service/live_purchases", since=start,
+                               splits=list(LEARNT_SPLITS))
         self._erased = erased  # after both reads: a failed one reads again whole
         count = len(self.pairs)
         for row in rows:

@@ -181,7 +181,7 @@ def test_an_item_given_another_brand_makes_the_model_stale(
         ingest_catalogue(settings, folder, update=True, quiet=True)
         now = client.get("/api/health").get_json()["checks"]["model"]["graph_now"]
         assert (now["shape"] != trained) is moved
-    assert "brands or categories changed" in (freshness.line() or "")
+    assert "items' brand or category links changed" in (freshness.line() or "")
 
 
 def test_a_changed_catalogue_keeps_a_fresh_worker_answering(

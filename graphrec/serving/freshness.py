@@ -92,7 +92,7 @@ class Freshness:
             return None
         trained, now = report["trained_on"], report["graph_now"]
         changes = ", ".join(
-            "brands or categories changed" if name == artifact.SHAPE
+            "items' brand or category links changed" if name == artifact.SHAPE
             else f"{name} {trained.get(name)} → {value}"
             for name, value in now.items() if trained.get(name) != value
             and (name != artifact.SHAPE or name in trained))

@@ -70,6 +70,12 @@ class LivePurchases:
         self.version = 0
         self._erased: object = _UNREAD
 
+    def forgotten_since(self, store: GraphStore) -> bool:
+        """Whether users were forgotten since the last :meth:`read` (one lookup: the erasure
+        marker): a read is then due whatever its spacing, since the counts people read must
+        lose them at once. StoreUnavailable when the store cannot be read."""
+        return store.read_once("service/erasures")[0]["changed"] != self._erased
+
     def read(self, store: GraphStore) -> bool:
         """Read the purchases reported since the last read (two lookups: the erasure marker,
         then the purchases); whether ``pairs`` changed. StoreUnavailable when the store cannot

@@ -370,10 +370,12 @@ class RecommendationService:
         Nothing is read in between: a read returns the purchases of the last seconds again
         (:data:`~graphrec.serving.newpurchases.OVERLAP_MS`), which in a busy shop took the
         workers' CPU from the requests at every look (``benchmarks/results/NOTES.md``). A read
-        that fails keeps what was read, logged."""
-        if now - self._purchases_at < ACT_SPACING:
-            return
+        that fails keeps what was read, logged. Users forgotten since the last read
+        (:meth:`LivePurchases.forgotten_since`, one lookup) make the read due at once."""
         try:
+            if now - self._purchases_at < ACT_SPACING and \
+                    not self.purchases.forgotten_since(self.store):
+                return
             self.purchases.read(self.store)
         except StoreUnavailable as exc:
             log.warning("purchases reported live not read, the %d taken before stay: %s",

@@ -18,6 +18,7 @@ from graphrec.explain.reasons import (
     describe_all,
     distinct,
     most_specific,
+    says_figure,
 )
 from graphrec.store.connection import GraphStore
 from graphrec.store.export import export_graph
@@ -257,6 +258,16 @@ def test_one_answer_says_a_co_buyer_figure_once(shop) -> None:
     assert [view["kind"] for view in said] == ["link_chain", "collaborative"]
     assert said[1]["sentence"] == ("You bought Olay Regenerist Serum; 1 of the 4 shoppers who "
                                    "bought it bought this too.")
+
+
+def test_two_listings_of_one_product_bought_give_one_figure(shop) -> None:
+    """A shopper who bought two listings with one title read "1 of the 14 shoppers who bought
+    it" and "1 of the 28 …" of what reads as one purchase: one answer gives the first alone."""
+    brand = paths_of(shop, "u0", "i01", "brand")[0]  # through i00, with its figure
+    category = paths_of(shop, "u0", "i01", "category")[0]  # through i02
+    one_title = {**TITLES, "i02": TITLES["i00"]}  # i02 relisted as i00
+    assert says_figure([(0.9, brand), (0.8, category)], shop, TITLES) == [True, True]
+    assert says_figure([(0.9, brand), (0.8, category)], shop, one_title) == [True, False]
 
 
 def test_every_kind_has_a_sentence_that_names_the_item_bought(shop) -> None:

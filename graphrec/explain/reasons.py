@@ -303,18 +303,26 @@ def distinct(weighted: Iterable[ShownPath], data: GraphData, titles: Mapping[str
     """
     out: list[ShownPath] = []
     said: set[tuple[str, ...]] = set()
-    figures: set[int] = set()  # the items bought whose co-buyer figure is said already
+    figures: set[str] = set()  # the items bought, by name, whose figure is said already
     for weight, path in weighted:
         if top is not None and len(out) >= top:
             break
         reading = _reading(path, data, titles)
-        if reading in said or (path.kind == "collaborative" and path.via_item in figures):
+        bought = _bought_name(path, data, titles)
+        if reading in said or (path.kind == "collaborative" and bought in figures):
             continue
         said.add(reading)
         out.append((weight, path))
         if _quotes_figure(path):  # with a co-buyer path of its item, it has a figure
-            figures.add(path.via_item)
+            figures.add(bought)
     return out
+
+
+def _bought_name(path: ReasonPath, data: GraphData, titles: Mapping[str, str | None]) -> str:
+    """The item of the history ``path`` starts from, as its sentence names it: two listings of
+    one product bought read as one purchase, whose figure is said once ("1 of the 14" and "1
+    of the 28" of what reads as one item contradicted each other)."""
+    return item_name(data, path.via_item, titles)
 
 
 def _quotes_figure(path: ReasonPath) -> bool:
@@ -323,16 +331,19 @@ def _quotes_figure(path: ReasonPath) -> bool:
     return path.kind != "link_chain"
 
 
-def says_figure(shown: Iterable[ShownPath]) -> list[bool]:
+def says_figure(shown: Iterable[ShownPath], data: GraphData, titles: Mapping[str, str | None]
+                ) -> list[bool]:
     """For each path of one answer (:func:`distinct`'s, in the order shown), whether its
-    sentence says its co-buyer figure: the first through its item bought that may say one.
-    Three reasons from one purchase ("this is also Olay", "shoppers who viewed it also viewed
-    this", …) said "and 6 of the 29 shoppers who bought it bought this too" three times."""
+    sentence says its co-buyer figure: the first through its item bought (by the name it is
+    given: :func:`_bought_name`) that may say one. Three reasons from one purchase ("this is
+    also Olay", "shoppers who viewed it also viewed this", …) said "and 6 of the 29 shoppers
+    who bought it bought this too" three times."""
     out, said = [], set()
     for _, path in shown:
-        says = _quotes_figure(path) and path.via_item not in said
+        bought = _bought_name(path, data, titles)
+        says = _quotes_figure(path) and bought not in said
         if says:
-            said.add(path.via_item)
+            said.add(bought)
         out.append(says)
     return out
 
@@ -343,7 +354,7 @@ def describe_shown(shown: Sequence[ShownPath], data: GraphData,
     """:func:`describe` of each path of one answer (:func:`distinct`'s), each co-buyer figure
     said once (:func:`says_figure`)."""
     return [describe(path, data, titles, weight, user_id, figure)
-            for (weight, path), figure in zip(shown, says_figure(shown))]
+            for (weight, path), figure in zip(shown, says_figure(shown, data, titles))]
 
 
 def describe_all(weighted: Iterable[ShownPath], data: GraphData,

@@ -41,7 +41,9 @@ def resolve(store: GraphStore, catalogue: Catalogue) -> Resolution:
     found_items = store.held("items", named_items)
     users |= found_users
     items |= found_items
-    resolved = rejected = 0
+    # a link from an item of the folder to one of the store names it too, and loads
+    resolved = sum(link.other_item_id in found_items for link in catalogue.links)
+    rejected = 0
     for row in catalogue.unresolved:
         record = row.record
         if isinstance(record, Purchase) and record.user_id not in users:

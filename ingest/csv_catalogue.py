@@ -68,6 +68,9 @@ FIELD_LIMIT = 1 << 20
 RUN_LIMIT = 4 * FIELD_LIMIT
 #: How the csv module's error for a value over its limit begins.
 _FIELD_LIMIT_ERROR = "field larger than field limit"
+#: The strict csv reader's error for a file that ends within a quoted value.
+_END_OF_DATA_ERROR = "unexpected end of data"
+_LINE_ENDS = ("\n", "\r")
 
 #: Columns each file must have; the other known columns are optional.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -170,10 +173,12 @@ def _records(
 
     Rows with the wrong number of fields, or that the csv module cannot parse, are rejected here.
     A row that ran on over the lines after it is read only when its quotes close as they should
-    (:func:`_closes`): a quote left open, whichever column it opens in, makes the csv module
-    read on up to the next quote or the end of the file, and such a row is rejected alone, its
-    lines after the first read again as rows of their own (see :func:`_reject_run_on`). A row
-    whose quotes do close is one row, however many lines it spans: read, or rejected once.
+    (:func:`_closes`) and its lines are not rows of their own (:func:`_one_row`): a quote left
+    open, whichever column it opens in, makes the csv module read on up to the next quote (one
+    opening a later value, or a stray one, an inch mark) or the end of the file, and such a row
+    is rejected alone, its lines after the first read again as rows of their own (see
+    :func:`_reject_run_on`); so is a quote left open on the file's last line. A row whose
+    quotes do close is one row, however many lines it spans: read, or rejected once.
     """
     columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
     with open_lines(path, keep=True) as lines, _field_limit(FIELD_LIMIT):
@@ -203,8 +208,13 @@ def _records(
             try:
                 for row in reader:
                     line, end = end + 1, lines.number
-                    if end > line and not _closes(taken):
-                        break  # a quote left open ran on over the lines after its first
+                    if (end > line or row and (row[-1].endswith(_LINE_ENDS)
+                                               or not taken[-1].endswith(_LINE_ENDS))) \
+                            and not _is_row(taken, width):
+                        # A quote left open ran on over the lines after its first, or to the
+                        # end of the file (a one-line row whose last value holds the line's
+                        # end, or the last line, which has none).
+                        break
                     taken.clear()
                     if not row:
                         continue
@@ -222,7 +232,9 @@ def _records(
             except csv.Error as error:
                 line = end + 1
                 whole = _read_over_limit(lines) if _FIELD_LIMIT_ERROR in str(error) else error
-                if not isinstance(whole, csv.Error):  # one row, a value of it over FIELD_LIMIT
+                if not isinstance(whole, csv.Error) and not (
+                        lines.number > line and not _one_row(taken, width)):
+                    # One row, a value of it over FIELD_LIMIT.
                     end = lines.number
                     taken.clear()
                     catalogue.rows_read += 1
@@ -234,7 +246,7 @@ def _records(
                         yield line, [whole[pick] for pick in picks]
                     reader = csv.reader(lines)
                     continue
-                if lines.number == line:
+                if lines.number == line and _END_OF_DATA_ERROR not in str(whole):
                     taken.clear()
                     end = line
                     catalogue.rows_read += 1
@@ -257,6 +269,80 @@ def _field_limit(limit: int) -> Iterator[None]:
         yield
     finally:
         csv.field_size_limit(was)
+
+
+def _is_row(rows_lines: Sequence[str], width: int) -> bool:
+    """Whether the lines of one row, as the lenient csv reader read it, are one row: its quotes
+    close as they should (:func:`_closes`), and when it spans lines, they are not rows of their
+    own (:func:`_one_row`)."""
+    return _closes(rows_lines) and (len(rows_lines) == 1 or _one_row(rows_lines, width))
+
+
+def _one_row(rows_lines: Sequence[str], width: int) -> bool:
+    """Whether a row that spans several lines, its quotes closing as the strict csv reader
+    wants, is one row as a writer of CSV writes it (a quoted value holding line breaks) rather
+    than rows of their own: a row with a quote left open (``"Hair Dryer``) and the rows after
+    it, up to the one with a stray quote (an inch mark, ``Mirror 12"``) that the csv module
+    took for the first one's close. Those are rows of the header's ``width`` each, so the
+    lines are taken for rows when the first, its open quote taken as text, has ``width``
+    fields, more than half of the others too, and none of them, read alone, leaves a quote
+    open (a value that ends with a line break leaves its closing quote at a line's start);
+    the lines of a value seldom all look so, and the first alone rules out most values."""
+    shape = _RunShape(width, rows_lines[0])
+    for text in rows_lines[1:]:
+        shape.add(text)
+    return not shape.rows
+
+
+def _own_width(line: str) -> tuple[int, bool]:
+    """How many fields ``line`` holds read as a row of its own, as the lenient csv reader reads
+    it but with a quote it leaves open taken as text (the commas after it part fields); and
+    whether it leaves one open."""
+    body = line.rstrip("\r\n")
+    if '"' not in body:
+        return (body.count(",") + 1 if body else 0), False
+    fields = pos = 0
+    while True:
+        fields += 1
+        if body.startswith('"', pos):
+            start = pos
+            pos += 1
+            while True:
+                quote = body.find('"', pos)
+                if quote < 0:
+                    return fields + body.count(",", start), True
+                if not body.startswith('"', quote + 1):
+                    pos = quote + 1
+                    break
+                pos = quote + 2
+        comma = body.find(",", pos)
+        if comma < 0:
+            return fields, False
+        pos = comma + 1
+
+
+class _RunShape:
+    """What :func:`_one_row` counts of the lines of a row that spans several: whether its
+    first line, its open quote taken as text, has the header's ``width`` of fields; how many
+    of the others do; whether any of them alone leaves a quote open."""
+
+    def __init__(self, width: int, first: str) -> None:
+        self.width = width
+        self.first_fits = _own_width(first)[0] == width
+        self.lines = self.fits = 0
+        self.opens = False
+
+    def add(self, line: str) -> None:
+        fields, opens = _own_width(line)
+        self.lines += 1
+        self.fits += fields == self.width
+        self.opens = self.opens or opens
+
+    @property
+    def rows(self) -> bool:
+        """Whether the lines are rows of their own rather than one row (see :func:`_one_row`);
+        never for one line."""
+        return self.first_fits and not self.opens and 2 * self.fits > self.lines
 
 
 def _closes(rows_lines: Sequence[str]) -> bool:
@@ -308,8 +394,8 @@ def _reject_run_on(lines: Lines, log: RejectLog, line: int,
                    reason: str = "unclosed quote") -> None:
     """Reject the row that began on ``line`` and ran on over the lines after it (all of them
     in :attr:`Lines.taken`), yet is no row: its quotes do not close as they should
-    (:func:`_closes`), or not within :data:`RUN_LIMIT` characters. Its first line is rejected
-    for ``reason``, and the others are read again.
+    (:func:`_closes`), or its lines are rows of their own (:func:`_one_row`). Its first line is
+    rejected for ``reason``, and the others are read again.
 
     A quote left open makes the csv module read on, field separators and line ends included,
     up to the next quote (the opening one of a later row) or the end of the file: without

@@ -474,6 +474,78 @@ def test_a_closed_quoted_value_on_many_lines_is_one_row_read_or_rejected_once(tm
     assert got.rows_read == 4 + 1 + 1
 
 
+#: A naive export: a title left open at a quote, and a later title with an inch mark, which
+#: the csv module takes for the first one's close.
+STRAY_CLOSE_TITLE = """\
+item_id,title,brand,price,sales_rank,categories
+q1,"Hair Dryer 2000W,Conair,19.99,100,Beauty|Hair Care|Tools
+q2,Round Brush,Conair,5.99,200,Beauty|Hair Care|Brushes
+q3,Mirror 12",Jerdon,24.99,300,Beauty|Tools & Accessories|Mirrors
+q4,Comb,Goody,1.99,400,Beauty|Hair Care|Combs
+"""
+#: The same with the quote left open in another column: one row of 10 fields to the csv module.
+STRAY_CLOSE_OTHER_COLUMN = """\
+item_id,title,brand,price,sales_rank,categories
+q1,Hair Dryer,Conair,19.99,100,"Beauty|Hair Care|Tools
+q2,Round Brush,Conair,5.99,200,Beauty|Hair Care|Brushes
+q3,Mirror 12",Jerdon,24.99,300,Beauty|Tools & Accessories|Mirrors
+q4,Comb,Goody,1.99,400,Beauty|Hair Care|Combs
+"""
+
+
+@pytest.mark.parametrize("items", [STRAY_CLOSE_TITLE, STRAY_CLOSE_OTHER_COLUMN],
+                         ids=["same-column", "other-column"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_stray_quote_rows_later_does_not_close_a_quote_left_open(tmp_path: Path, items: str,
+                                                                   newline: str):
+    """The csv module reads q1's open quote on to q3's inch mark: the rows between were
+    swallowed into q1 with no reject, or rejected with it as one row of too many fields."""
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=items.replace("\n", newline), users="user_id\nu1\n",
+        purchases="user_id,item_id,split\nu1,q2,train\nu1,q3,test\n", item_links=None))
+    assert [(item.id, item.title, item.brand) for item in got.items] == [
+        ("q2", "Round Brush", "Conair"), ("q3", 'Mirror 12"', "Jerdon"), ("q4", "Comb", "Goody")]
+    first = items.splitlines()[1]
+    assert [(Path(r.file).name, r.line, r.reason, r.value) for r in got.rejects] == [
+        ("items.csv", 2, "malformed CSV row (unclosed quote)", first)]
+    assert got.rows_read == 4 + 1 + 2
+
+
+def test_a_quoted_value_on_lines_that_look_like_rows_is_still_one_row(tmp_path: Path):
+    """Its first line, the open quote taken as text, does not have the header's fields (nor,
+    read alone, does a last line that opens at its closing quote): a value, not rows."""
+    items = ('item_id,title,brand,notes\n'
+             'i1,"Title line 1\nsecond, part, three",Acme,x\n'
+             'i2,Two,Acme,"a, b, c\nd, e, f, g\nh, i, j, k\n"\n'
+             'i3,Three,Acme,x\n')
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=items, users="user_id\nu1\n",
+        purchases="user_id,item_id,split\nu1,i1,train\n", item_links=None))
+    assert [(item.id, item.title) for item in got.items] == [
+        ("i1", "Title line 1\nsecond, part, three"), ("i2", "Two"), ("i3", "Three")]
+    assert got.rejects == []
+
+
+@pytest.mark.parametrize(("last", "end"), [
+    ('r2,Brush,Goody,"Beauty|Hair Care', "\n"),
+    ('r2,Brush,Goody,"Beauty|Hair Care', ""),
+    ('r2,"Brush,Goody,Beauty|Hair Care', "\n"),
+    ('r2,"Brush,Goody,Beauty|Hair Care', "")],
+    ids=["last-column", "last-column-no-line-end", "other-column", "other-column-no-line-end"])
+def test_a_quote_left_open_on_the_last_line_is_rejected_as_such(tmp_path: Path, last: str,
+                                                                end: str):
+    """Only rows that ran on over several lines were checked: this one loaded, its categories
+    ending in the line's end, or was rejected for its number of fields."""
+    items = f'item_id,title,brand,categories\nr1,Comb,Goody,Beauty|Hair Care\n{last}{end}'
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=items, users="user_id\nu1\n",
+        purchases="user_id,item_id,split\nu1,r1,train\n", item_links=None))
+    assert [item.id for item in got.items] == ["r1"]
+    assert [(r.line, r.reason, r.value) for r in got.rejects] == [
+        (3, "malformed CSV row (unclosed quote)", last)]
+    assert got.rows_read == 2 + 1 + 1
+
+
 def test_a_header_with_an_unclosed_quote_is_refused_in_one_line(tmp_path: Path):
     write_catalogue(tmp_path, items='item_id,"title,brand\nI1,One,A\nI2,Two,B\n')
     with pytest.raises(CatalogueError) as raised:

@@ -39,6 +39,7 @@ from ingest.files import (
 )
 from ingest.records import Catalogue, ItemLink, Purchase, Unresolved
 from ingest.validate import (
+    MAX_VALUE_CHARS,
     BadValue,
     FirstSeen,
     RejectLog,
@@ -62,9 +63,9 @@ MANY_PARENTS = 10
 #: csv module holds the field it reads in 4 bytes a character. A longer value of a column that
 #: is read is rejected by name; of another column, it is left out.
 FIELD_LIMIT = 1 << 20
-#: How far a row with a value over FIELD_LIMIT is read again to find where that value ends: a
-#: quoted value spanning lines whose quote closes within it is one row; one that does not is
-#: taken for a quote left open (what the lines read then hold, to be read again, is this much).
+#: The longest row held (characters): a row with a value over FIELD_LIMIT is read again, whole,
+#: up to this; a longer one is read on to its end keeping only the start and length of each
+#: value (:class:`_RowScan`), and is skipped, or its first line rejected for a quote left open.
 RUN_LIMIT = 4 * FIELD_LIMIT
 #: How the csv module's error for a value over its limit begins.
 _FIELD_LIMIT_ERROR = "field larger than field limit"
@@ -178,7 +179,8 @@ def _records(
     opening a later value, or a stray one, an inch mark) or the end of the file, and such a row
     is rejected alone, its lines after the first read again as rows of their own (see
     :func:`_reject_run_on`); so is a quote left open on the file's last line. A row whose
-    quotes do close is one row, however many lines it spans: read, or rejected once.
+    quotes do close is one row, however many lines it spans: read, or rejected once; one over
+    :data:`RUN_LIMIT` characters is skipped with one reject naming its long value.
     """
     columns = REQUIRED_COLUMNS[stem] + OPTIONAL_COLUMNS[stem]
     with open_lines(path, keep=True) as lines, _field_limit(FIELD_LIMIT):
@@ -196,6 +198,7 @@ def _records(
                     field=column,
                 )
         width = len(header)
+        id_column = REQUIRED_COLUMNS[stem][0]
         # Optional columns that are absent read from an always-blank extra slot.
         picks = [names.index(column) if column in names else width for column in columns]
         as_is = picks == list(range(width))
@@ -204,7 +207,6 @@ def _records(
         taken.clear()
         end = lines.number
         while True:
-            reason = "unclosed quote"
             try:
                 for row in reader:
                     line, end = end + 1, lines.number
@@ -246,6 +248,21 @@ def _records(
                         yield line, [whole[pick] for pick in picks]
                     reader = csv.reader(lines)
                     continue
+                if isinstance(whole, csv.Error) and _FIELD_LIMIT_ERROR in str(whole):
+                    # A value over RUN_LIMIT: too long to hold, or a quote left open.
+                    first = taken[0]
+                    scan = _read_long_row(lines, width)
+                    catalogue.rows_read += 1
+                    if scan.closed and not scan.rows:
+                        log.skip(line, *_too_long(scan, header, id_column, names.index(id_column)))
+                        end = lines.number
+                    else:
+                        log.skip(line, "", "malformed CSV row (unclosed quote)",
+                                 first.rstrip("\r\n"))
+                        lines.rewind(line)
+                        end = line
+                    reader = csv.reader(lines)
+                    continue
                 if lines.number == line and _END_OF_DATA_ERROR not in str(whole):
                     taken.clear()
                     end = line
@@ -253,10 +270,8 @@ def _records(
                     log.skip(line, "", f"malformed CSV row ({whole})")
                     reader = csv.reader(lines)
                     continue
-                if _FIELD_LIMIT_ERROR in str(whole):
-                    reason = f"unclosed quote: none closes it within {RUN_LIMIT:,} characters"
             catalogue.rows_read += 1
-            _reject_run_on(lines, log, line, reason)
+            _reject_run_on(lines, log, line)
             end = line
             reader = csv.reader(lines)
 
@@ -324,7 +339,8 @@ def _own_width(line: str) -> tuple[int, bool]:
 class _RunShape:
     """What :func:`_one_row` counts of the lines of a row that spans several: whether its
     first line, its open quote taken as text, has the header's ``width`` of fields; how many
-    of the others do; whether any of them alone leaves a quote open."""
+    of the others do; whether any of them alone leaves a quote open. Counted a line at a time,
+    for a row too long to hold."""
 
     def __init__(self, width: int, first: str) -> None:
         self.width = width
@@ -345,6 +361,113 @@ class _RunShape:
         return self.first_fits and not self.opens and 2 * self.fits > self.lines
 
 
+class _RowScan:
+    """One row read as the strict csv reader reads it, a line at a time, keeping of each of its
+    first ``keep`` values only its length and start: a row too long to hold read to its end.
+    After the line that ends it, :attr:`closed` says whether it ends as a row should (not
+    within a quoted value, nor at a quote followed by other text), :attr:`rows` whether its
+    lines are rows of their own (see :class:`_RunShape`)."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+        #: (length, start) of the first ``keep`` values.
+        self.values: list[tuple[int, str]] = []
+        #: (position, length, start) of the longest value.
+        self.longest: tuple[int, int, str] = (0, -1, "")
+        self.closed = False
+        self.rows = False
+        self._count = 0
+        self._size = 0
+        self._head = ""
+        self._quoted = False  # within a quoted value
+        self._start = True  # at a value's start
+
+    def feed(self, line: str) -> bool:
+        """Read ``line``, the row's next; True when the row is over (closed, or not)."""
+        body = len(line.rstrip("\r\n"))
+        pos = 0
+        while True:
+            if self._quoted:
+                quote = line.find('"', pos)
+                if quote < 0:
+                    self._add(line, pos, len(line))
+                    return False
+                self._add(line, pos, quote)
+                if line.startswith('"', quote + 1):  # a quote written twice: one quote
+                    self._add(line, quote, quote + 1)
+                    pos = quote + 2
+                    continue
+                self._quoted = False
+                if line.startswith(",", quote + 1):
+                    self._end()
+                    pos, self._start = quote + 2, True
+                    continue
+                self.closed = quote + 1 >= body  # else text after the closing quote
+                if self.closed:
+                    self._end()
+                return True
+            if self._start:
+                if pos >= body:  # the line's end: a blank line, or a blank last value
+                    if self._count:
+                        self._end()
+                    self.closed = True
+                    return True
+                self._start = False
+                if line.startswith('"', pos):
+                    self._quoted = True
+                    pos += 1
+                    continue
+            comma = line.find(",", pos, body)
+            self._add(line, pos, body if comma < 0 else comma)
+            self._end()
+            if comma < 0:
+                self.closed = True
+                return True
+            pos, self._start = comma + 1, True
+
+    def _add(self, line: str, start: int, end: int) -> None:
+        self._size += end - start
+        if (room := MAX_VALUE_CHARS + 1 - len(self._head)) > 0:
+            self._head += line[start:min(end, start + room)]
+
+    def _end(self) -> None:
+        if self._count < self.keep:
+            self.values.append((self._size, self._head))
+        if self._size > self.longest[1]:
+            self.longest = (self._count, self._size, self._head)
+        self._count += 1
+        self._size, self._head = 0, ""
+
+
+def _read_long_row(lines: Lines, width: int) -> _RowScan:
+    """The row that began with :attr:`Lines.taken`, a value of it over :data:`RUN_LIMIT`,
+    read on to its end (or the file's) keeping none of its lines after those taken."""
+    held = list(lines.taken)
+    lines.taken.clear()
+    scan, shape = _RowScan(width), _RunShape(width, held[0])
+    for index, text in enumerate(chain(held, lines)):
+        lines.taken.clear()
+        if index:
+            shape.add(text)
+        if scan.feed(text):
+            break
+    scan.rows = shape.rows
+    return scan
+
+
+def _too_long(scan: _RowScan, header: Sequence[str], id_column: str,
+              id_at: int) -> tuple[str, str, str]:
+    """``(field, reason, value)`` of the reject of a row skipped for a value over
+    :data:`RUN_LIMIT` (see :func:`_read_long_row`): the longest value, by its column's name,
+    and the row's id where it can be told."""
+    at, size, head = scan.longest
+    reason = f"value too long ({size:,} characters, at most {FIELD_LIMIT:,}"
+    if at != id_at and id_at < len(scan.values) and 0 < scan.values[id_at][0] <= MAX_VALUE_CHARS:
+        reason += f"; {id_column} {scan.values[id_at][1]}"
+    field = header[at].strip() if at < len(header) else ""
+    return field, reason + ")", head
+
+
 def _closes(rows_lines: Sequence[str]) -> bool:
     """Whether the lines of one row, as the lenient csv reader read it, are one row whose
     quotes close as they should: each quoted value ends at a quote followed by a comma or the
@@ -361,7 +484,7 @@ def _read_over_limit(lines: Lines) -> list[str] | csv.Error:
     """The row that began with :attr:`Lines.taken` and that the csv module gave up on, a value of
     it being over :data:`FIELD_LIMIT`, read again, strictly, up to :data:`RUN_LIMIT` (the lines
     after those taken are taken too), or the error that shows its quotes do not close as they
-    should (see :func:`_closes`) within that: a quote left open, or text too long to tell."""
+    should (see :func:`_closes`) within that, or that a value of it is longer."""
     reader = csv.reader(chain(list(lines.taken), lines), strict=True)
     with _field_limit(RUN_LIMIT):
         try:
@@ -390,19 +513,18 @@ def _without_long_values(row: list[str], read: dict[int, str], stem: str, log: R
     return True
 
 
-def _reject_run_on(lines: Lines, log: RejectLog, line: int,
-                   reason: str = "unclosed quote") -> None:
+def _reject_run_on(lines: Lines, log: RejectLog, line: int) -> None:
     """Reject the row that began on ``line`` and ran on over the lines after it (all of them
     in :attr:`Lines.taken`), yet is no row: its quotes do not close as they should
     (:func:`_closes`), or its lines are rows of their own (:func:`_one_row`). Its first line is
-    rejected for ``reason``, and the others are read again.
+    rejected for an unclosed quote, and the others are read again.
 
     A quote left open makes the csv module read on, field separators and line ends included,
     up to the next quote (the opening one of a later row) or the end of the file: without
     this, every good row in between would be lost with no reject of its own.
     """
     first, *rest = lines.taken
-    log.skip(line, "", f"malformed CSV row ({reason})", first.rstrip("\r\n"))
+    log.skip(line, "", "malformed CSV row (unclosed quote)", first.rstrip("\r\n"))
     lines.read_again(rest)
     lines.taken.clear()
 

@@ -8,9 +8,10 @@ import io
 import re
 import zlib
 from collections import deque
-from collections.abc import Iterator, MutableSequence, Sequence
+from collections.abc import Generator, Iterator, MutableSequence, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from ingest.errors import CatalogueError
 
@@ -40,9 +41,10 @@ class Lines:
     With ``keep``, the lines read since :attr:`taken` was last cleared are kept there, and
     :meth:`read_again` hands some of them out again: a csv row that an unclosed quote ran on
     over the lines after it gives those lines back, to be read as rows of their own.
+    :meth:`rewind` does so for lines read past without being kept (too many to hold).
     """
 
-    def __init__(self, path: Path, binary: Iterator[bytes], *, universal: bool,
+    def __init__(self, path: Path, binary: BinaryIO, *, universal: bool,
                  keep: bool = False) -> None:
         self.path = path
         #: Lines read so far: the line last read, 1-based.
@@ -66,7 +68,21 @@ class Lines:
         self.number -= len(lines)
         self._pending.extend(reversed(lines))
 
-    def _read(self) -> Iterator[str]:
+    def rewind(self, number: int) -> None:
+        """Go on from line ``number + 1``, the file being read again from its start up to
+        there: lines read past without being kept are handed out again."""
+        self._binary.seek(0)
+        self.number = 0
+        self._pending.clear()
+        if number > 0:
+            skipped = self._read()
+            for _ in skipped:
+                if self.number >= number:
+                    break
+            skipped.close()
+        self.taken.clear()
+
+    def _read(self) -> Generator[str, None, None]:
         taken, universal = self.taken, self._universal
         # A byte-order mark is dropped from the first line only.
         encoding = "utf-8-sig" if self.number == 0 else "utf-8"

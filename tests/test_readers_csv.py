@@ -394,15 +394,10 @@ def test_a_row_with_an_unclosed_quote_is_rejected_alone(tmp_path: Path, newline:
     assert got.rows_read == 9 + 1 + 1  # items, users, purchases
 
 
-@pytest.mark.parametrize(("rows", "reason"), [
-    (5_000, "malformed CSV row (unclosed quote)"),
-    (40_000, "malformed CSV row (unclosed quote)"),
-    (150_000, f"malformed CSV row (unclosed quote: none closes it within {RUN_LIMIT:,} "
-              "characters)")])
-def test_an_unclosed_quote_in_a_large_file_loses_no_other_row(tmp_path: Path, rows: int,
-                                                             reason: str):
+@pytest.mark.parametrize("rows", [5_000, 40_000, 150_000])
+def test_an_unclosed_quote_in_a_large_file_loses_no_other_row(tmp_path: Path, rows: int):
     """The quote runs on to the end of the file: within the csv module's field limit, past it,
-    and past how far a value over it is read to see whether its quote closes."""
+    and past the longest row held (the lines past that are read again from the file)."""
     lines = [f"I{n},Item {n},Brand,3,30,Beauty|Skin" for n in range(1, rows + 1)]
     lines[9] = 'I10,"Item ten,Brand,3,30,Beauty|Skin'  # line 11
     items = "item_id,title,brand,price,sales_rank,categories\n" + "\n".join(lines) + "\n"
@@ -411,7 +406,8 @@ def test_an_unclosed_quote_in_a_large_file_loses_no_other_row(tmp_path: Path, ro
     (tmp_path / "items.csv.gz").write_bytes(gzip.compress(items.encode()))
     got = read_csv_catalogue(tmp_path)
     assert len(got.items) == rows - 1 and "I10" not in {item.id for item in got.items}
-    assert [(r.line, r.reason) for r in got.rejects] == [(11, reason)]
+    assert [(r.line, r.reason) for r in got.rejects] == [
+        (11, "malformed CSV row (unclosed quote)")]
     assert got.rows_read == rows + 1 + 1
 
 
@@ -524,6 +520,47 @@ def test_a_quoted_value_on_lines_that_look_like_rows_is_still_one_row(tmp_path: 
     assert [(item.id, item.title) for item in got.items] == [
         ("i1", "Title line 1\nsecond, part, three"), ("i2", "Two"), ("i3", "Three")]
     assert got.rejects == []
+
+
+@pytest.mark.parametrize("cut", [0, 1], ids=["quote-on-own-line", "quote-after-text"])
+def test_a_closed_quoted_value_too_long_to_hold_costs_its_row_alone(tmp_path: Path, cut: int):
+    """Over RUN_LIMIT its lines were taken for rows after a quote left open: each of these
+    has the header's fields, and made an item or a duplicate-id reject."""
+    line = "Soft, gentle, and long lasting hair care for every day" + "x" * 40 + "\n"
+    value = line * (RUN_LIMIT // len(line) + 1000)
+    value = value[:len(value) - cut]  # ending with a line break, or without
+    items = ("item_id,title,description\nL1,Shampoo,short\n"
+             f'L2,Conditioner,"{value}"\nL3,Brush,short\n')
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=items, users="user_id\nu1\n",
+        purchases="user_id,item_id,split\nu1,L1,train\n", item_links=None))
+    assert [(item.id, item.title) for item in got.items] == [("L1", "Shampoo"), ("L3", "Brush")]
+    assert [(r.line, r.field, r.reason, r.value, r.action) for r in got.rejects] == [
+        (3, "description",
+         f"value too long ({len(value):,} characters, at most {FIELD_LIMIT:,}; item_id L2)",
+         (line * 3)[:199] + "…", "row skipped")]
+    assert got.rows_read == 3 + 1 + 1
+
+
+@pytest.mark.parametrize("header", ["item_id,title,brand", "title,item_id,brand"])
+def test_a_row_too_long_to_hold_on_one_line_is_named_by_field_and_id(tmp_path: Path,
+                                                                      header: str):
+    """It was rejected as the csv module's "field larger than field limit", field and value
+    blank: nothing said which item was lost, nor which column was too long."""
+    title = "Long title " * (RUN_LIMIT // 11 + 100)
+    rows = {"M1": "Short", "M2": title, "M3": "Brush"}
+    first_is_id = header.startswith("item_id")
+    items = header + "\n" + "".join(
+        f"{key},{text},Acme\n" if first_is_id else f"{text},{key},Acme\n"
+        for key, text in rows.items())
+    got = read_csv_catalogue(write_catalogue(
+        tmp_path, items=items, users="user_id\nu1\n",
+        purchases="user_id,item_id,split\nu1,M1,train\n", item_links=None))
+    assert [(item.id, item.title) for item in got.items] == [("M1", "Short"), ("M3", "Brush")]
+    assert [(r.line, r.field, r.reason, r.value, r.action) for r in got.rejects] == [
+        (3, "title",
+         f"value too long ({len(title):,} characters, at most {FIELD_LIMIT:,}; item_id M2)",
+         title[:199] + "…", "row skipped")]
 
 
 @pytest.mark.parametrize(("last", "end"), [

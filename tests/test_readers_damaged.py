@@ -99,7 +99,7 @@ def test_a_catalogue_that_is_one_huge_row_says_why_nothing_is_usable(tmp_path) -
         read_catalogue(directory)
     assert str(caught.value) == (
         f"{directory / 'items.csv'}: no usable item rows: the only one, line 2, was rejected: "
-        f"malformed CSV row (field larger than field limit ({RUN_LIMIT}))")
+        f"value too long ({HUGE:,} characters, at most {FIELD_LIMIT:,}; item_id I1)")
 
 
 def test_a_catalogue_whose_header_is_one_huge_line_is_refused_briefly(tmp_path) -> None:

@@ -7,6 +7,7 @@ chosen, the same test NDCG, embeddings within 1e-4 (1.6e-5 was measured on this 
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import subprocess
 import sys
@@ -65,7 +66,10 @@ def test_two_processes_train_the_model_one_process_trains(sample: GraphData, sam
 
 
 INTERRUPTED = """
-import dataclasses, os, sys
+import dataclasses, os, signal, sys
+# Python leaves SIGINT ignored when it started so (a job run in the background of a shell,
+# as a CI runner may): a supervisor's SIGINT reaches a command run in the foreground
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from graphrec.dataset import GraphData
 from graphrec.model.distributed import train_processes
 from graphrec.model.train import TrainConfig
@@ -90,6 +94,7 @@ def test_an_interrupt_to_the_parent_alone_stops_the_training_processes(tmp_path:
     script = tmp_path / "train.py"
     script.write_text(INTERRUPTED)
     parent = subprocess.Popen([sys.executable, str(script), str(SAMPLE)])
+    workers: list[int] = []
     try:
         deadline = time.monotonic() + 120
         while len(workers := _children(parent.pid)) < 2:
@@ -106,6 +111,9 @@ def test_an_interrupt_to_the_parent_alone_stops_the_training_processes(tmp_path:
     finally:
         parent.kill()
         parent.wait()
+        for pid in workers:  # whatever happened, no training left behind
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _running(pid: int) -> bool:

@@ -99,8 +99,11 @@ def _join(context: Any) -> None:
         for process in context.processes:
             if process.is_alive():
                 process.terminate()
-        for process in context.processes:
-            process.join(timeout=30)
+        for process in context.processes:  # as torch does: SIGKILL after a grace period
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
         raise
 
 

@@ -274,6 +274,16 @@ class Recommender:
         lesser = np.r_[False, rest_keys[order][1:] == rest_keys[order][:-1]]
         return np.union1d(items[had], rest[order][lesser])
 
+    def lists_twice(self, item: int) -> bool:
+        """Whether ``item``'s product has another listing: only such an item can be left out
+        by :meth:`same_product`, which scores the user first (an explanation asks this
+        before that work)."""
+        return item in self._shared
+
+    @cached_property
+    def _shared(self) -> frozenset[int]:
+        return frozenset(self._listings[1].tolist())
+
     def listings_of(self, items: np.ndarray) -> np.ndarray:
         """``items`` (ascending) with every other listing of their products, ascending: a
         product dismissed in one listing is dismissed in all."""

@@ -615,8 +615,8 @@ class RecommendationService:
         def accept(items: np.ndarray) -> np.ndarray:  # what the list serves: items with paths
             return now.paths.has_candidates(history, items, walks)
 
-        listed_apart = index not in history and index in now.recommender.same_product(
-            history, excluded)
+        listed_apart = index not in history and now.recommender.lists_twice(index) and \
+            index in now.recommender.same_product(history, excluded)
         rank, why = None, not_served(already, index in history, listed_apart,
                                     index in dismissed, index in unavailable, bool(paths))
         if why is not None and not self._leads_anywhere(now, key, shopper, excluded, walks):
@@ -789,8 +789,8 @@ class RecommendationService:
         history, excluded = self._had(now, shopper), never_served(dismissed, unavailable)
         buyers = now.recommender.popular_counts(history, excluded)
         already = item_id in shopper.bought
-        listed_apart = index not in history and index in now.recommender.same_product(
-            history, excluded, popular=True)
+        listed_apart = index not in history and now.recommender.lists_twice(index) and \
+            index in now.recommender.same_product(history, excluded, popular=True)
         why = not_served(already, index in shopper.history, listed_apart, index in dismissed,
                          index in unavailable, True)
         rank = None if why else int(ahead(buyers, index).sum()) + 1
